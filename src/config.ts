@@ -37,7 +37,7 @@ export function requireUrl(side: Side, flag: string | undefined, env = process.e
   const url = urlFromFlagOrEnv(side, flag, env);
   if (!url) {
     throw new UsageError(`no ${side} database given`, {
-      hint: `pass --${side} postgres://user:password@host:5432/dbname or set ${ENV_FOR[side]}`,
+      hint: `pass --${side} postgres://USER:PASS@HOST:5432/DBNAME (as heroku config:get DATABASE_URL prints it) or set ${ENV_FOR[side]}`,
     });
   }
   return parseConnectionUrl(url, side);

@@ -1,0 +1,287 @@
+// `pgshift inventory`: what is in the source and what will get in the way of moving it.
+import type { ConnectionSpec } from '../config.js';
+import { withClient, type Client } from '../db/connect.js';
+import { classifyError } from '../errors.js';
+import { findPgTools } from '../schema/pgdump.js';
+import type { TableFilter } from './filter.js';
+import { listSequences, listTables, type TableInfo } from './tables.js';
+
+export interface Warning {
+  code: string;
+  message: string;
+  remedy: string;
+  object?: string;
+}
+
+export interface InventoryTable {
+  schema: string;
+  name: string;
+  kind: TableInfo['kind'];
+  parent: string | null;
+  rows: number;
+  /** Heap + TOAST bytes: what a copy moves. */
+  bytes: number;
+  tableBytes: number;
+  toastBytes: number;
+  indexBytes: number;
+  primaryKey: string[] | null;
+  replicaIdentity: TableInfo['replicaIdentity'];
+  /** UPDATE and DELETE on this table can be replicated logically. */
+  replicable: boolean;
+  generatedColumns: string[];
+  identityColumns: string[];
+  readable: boolean;
+}
+
+export interface Inventory {
+  source: { url: string; serverVersion: string; major: number; database: string; databaseBytes: number; user: string };
+  role: { name: string; superuser: boolean; replication: boolean; databaseOwner: boolean };
+  replication: {
+    walLevel: string;
+    maxReplicationSlots: number;
+    usedReplicationSlots: number;
+    freeReplicationSlots: number;
+    maxWalSenders: number;
+    usedWalSenders: number;
+    available: boolean;
+    reason: string | null;
+  };
+  pgDump: { path: string | null; version: string | null; canDump: boolean };
+  tables: InventoryTable[];
+  sequences: { schema: string; name: string; ownedBy: string | null }[];
+  extensions: { name: string; version: string; schema: string; availableOnTarget: boolean | null }[];
+  largeObjects: { count: number; bytes: number };
+  materializedViews: { schema: string; name: string; bytes: number; populated: boolean }[];
+  triggers: { schema: string; table: string; name: string; enabled: boolean }[];
+  internalSchemas: string[];
+  target: { url: string; serverVersion: string; major: number } | null;
+  warnings: Warning[];
+}
+
+async function one<T>(client: Client, sql: string, params: unknown[] = []): Promise<T> {
+  const { rows } = await client.query(sql, params);
+  return rows[0] as T;
+}
+
+async function readServer(client: Client) {
+  return one<{ version: string; num: string; db: string; bytes: string; user: string }>(
+    client,
+    `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
+            current_database() AS db, pg_database_size(current_database()) AS bytes, current_user AS user`,
+  );
+}
+
+async function readRole(client: Client) {
+  return one<{ superuser: boolean; replication: boolean; owner: boolean }>(
+    client,
+    `SELECT r.rolsuper AS superuser, r.rolreplication AS replication,
+            pg_has_role(current_user, d.datdba, 'USAGE') AS owner
+       FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = current_database()`,
+  );
+}
+
+async function readReplication(client: Client) {
+  return one<{ wal_level: string; max_slots: string; used_slots: string; max_senders: string; used_senders: string }>(
+    client,
+    `SELECT current_setting('wal_level') AS wal_level,
+            current_setting('max_replication_slots') AS max_slots,
+            (SELECT count(*) FROM pg_replication_slots) AS used_slots,
+            current_setting('max_wal_senders') AS max_senders,
+            (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender') AS used_senders`,
+  );
+}
+
+function replicationVerdict(role: { superuser: boolean; replication: boolean }, walLevel: string, freeSlots: number, freeSenders: number): string | null {
+  if (!role.superuser && !role.replication) {
+    return 'logical replication is not available from this source: the role lacks REPLICATION — as on Heroku classic plans';
+  }
+  if (walLevel !== 'logical') return `logical replication is not available from this source: wal_level is ${walLevel}, not logical`;
+  if (freeSlots < 1) return 'logical replication is not available from this source: no free replication slot (max_replication_slots reached)';
+  if (freeSenders < 1) return 'logical replication is not available from this source: no free WAL sender (max_wal_senders reached)';
+  return null;
+}
+
+export interface InventoryOptions {
+  filter?: Partial<TableFilter>;
+  pgBin?: string;
+}
+
+export async function takeInventory(source: ConnectionSpec, target?: ConnectionSpec, opts: InventoryOptions = {}): Promise<Inventory> {
+  const inv = await withClient(source, async (client) => {
+    const server = await readServer(client);
+    const role = await readRole(client);
+    const repl = await readReplication(client);
+    const tables = await listTables(client, opts.filter).catch((err) => {
+      throw classifyError(err, 'inventory: reading the catalog of the source', { phase: 'inventory' });
+    });
+    const readable = new Set<number>(
+      (
+        await client.query(`SELECT c.oid::int8 AS oid FROM unnest($1::oid[]) AS c(oid) WHERE has_table_privilege(c.oid, 'SELECT')`, [
+          tables.map((t) => t.oid),
+        ])
+      ).rows.map((r) => Number(r.oid)),
+    );
+    const sequences = await listSequences(client, opts.filter);
+    const extensions = (
+      await client.query(`SELECT e.extname AS name, e.extversion AS version, n.nspname AS schema
+                            FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                           WHERE e.extname <> 'plpgsql' ORDER BY 1`)
+    ).rows;
+    const lo = await one<{ count: string; bytes: string }>(
+      client,
+      `SELECT (SELECT count(*) FROM pg_largeobject_metadata) AS count, pg_total_relation_size('pg_catalog.pg_largeobject') AS bytes`,
+    );
+    const matviews = (
+      await client.query(`SELECT n.nspname AS schema, c.relname AS name, pg_total_relation_size(c.oid) AS bytes, c.relispopulated AS populated
+                            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                           WHERE c.relkind = 'm' AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2`)
+    ).rows;
+    const triggers = (
+      await client.query(`SELECT n.nspname AS schema, c.relname AS table, t.tgname AS name, t.tgenabled <> 'D' AS enabled
+                            FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                           WHERE NOT t.tgisinternal AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift') ORDER BY 1, 2, 3`)
+    ).rows;
+    const internal = (
+      await client.query(`SELECT nspname FROM pg_namespace WHERE nspname IN ('heroku_ext', '_heroku') ORDER BY 1`)
+    ).rows.map((r) => r.nspname as string);
+    return { server, role, repl, tables, readable, sequences, extensions, lo, matviews, triggers, internal };
+  });
+
+  let targetInfo: Inventory['target'] = null;
+  let availableOnTarget: Set<string> | null = null;
+  if (target) {
+    await withClient(target, async (client) => {
+      const s = await readServer(client);
+      targetInfo = { url: target.display, serverVersion: s.version, major: Math.floor(Number(s.num) / 10000) };
+      const { rows } = await client.query(`SELECT name FROM pg_available_extensions WHERE name = ANY($1)`, [
+        inv.extensions.map((e) => e.name),
+      ]);
+      availableOnTarget = new Set(rows.map((r) => r.name as string));
+    });
+  }
+
+  const major = Math.floor(Number(inv.server.num) / 10000);
+  const freeSlots = Number(inv.repl.max_slots) - Number(inv.repl.used_slots);
+  const freeSenders = Number(inv.repl.max_senders) - Number(inv.repl.used_senders);
+  const reason = replicationVerdict(inv.role, inv.repl.wal_level, freeSlots, freeSenders);
+  const tools = findPgTools(opts.pgBin);
+  const dump = tools.find((t) => t.major >= major) ?? tools[0];
+
+  const tables: InventoryTable[] = inv.tables.map((t) => ({
+    schema: t.schema,
+    name: t.name,
+    kind: t.kind,
+    parent: t.parent,
+    rows: t.rows,
+    bytes: t.tableBytes + t.toastBytes,
+    tableBytes: t.tableBytes,
+    toastBytes: t.toastBytes,
+    indexBytes: t.indexBytes,
+    primaryKey: t.primaryKey,
+    replicaIdentity: t.replicaIdentity,
+    replicable: t.relkind === 'p' ? true : t.identityColumns !== null,
+    generatedColumns: t.columns.filter((c) => c.generated).map((c) => c.name),
+    identityColumns: t.columns.filter((c) => c.identity).map((c) => c.name),
+    readable: inv.readable.has(t.oid),
+  }));
+
+  const result: Inventory = {
+    source: {
+      url: source.display,
+      serverVersion: inv.server.version,
+      major,
+      database: inv.server.db,
+      databaseBytes: Number(inv.server.bytes),
+      user: inv.server.user,
+    },
+    role: { name: inv.server.user, superuser: inv.role.superuser, replication: inv.role.replication, databaseOwner: inv.role.owner },
+    replication: {
+      walLevel: inv.repl.wal_level,
+      maxReplicationSlots: Number(inv.repl.max_slots),
+      usedReplicationSlots: Number(inv.repl.used_slots),
+      freeReplicationSlots: freeSlots,
+      maxWalSenders: Number(inv.repl.max_senders),
+      usedWalSenders: Number(inv.repl.used_senders),
+      available: reason === null,
+      reason,
+    },
+    pgDump: { path: dump?.pgDump ?? null, version: dump?.version ?? null, canDump: dump !== undefined && dump.major >= major },
+    tables,
+    sequences: inv.sequences.map((s) => ({ schema: s.schema, name: s.name, ownedBy: s.ownedBy })),
+    extensions: inv.extensions.map((e) => ({
+      name: e.name,
+      version: e.version,
+      schema: e.schema,
+      availableOnTarget: availableOnTarget === null ? null : (availableOnTarget as Set<string>).has(e.name),
+    })),
+    largeObjects: { count: Number(inv.lo.count), bytes: Number(inv.lo.bytes) },
+    materializedViews: inv.matviews.map((m) => ({ schema: m.schema, name: m.name, bytes: Number(m.bytes), populated: m.populated })),
+    triggers: inv.triggers,
+    internalSchemas: inv.internal,
+    target: targetInfo,
+    warnings: [],
+  };
+  result.warnings = warningsFor(result);
+  return result;
+}
+
+export function warningsFor(inv: Inventory): Warning[] {
+  const w: Warning[] = [];
+  const name = (t: { schema: string; name: string }) => `${t.schema}.${t.name}`;
+  if (!inv.replication.available) {
+    w.push({
+      code: 'replication-unavailable',
+      message: inv.replication.reason ?? 'logical replication is not available',
+      remedy: inv.role.replication || inv.role.superuser
+        ? 'set wal_level=logical and free a slot/WAL sender, or plan a dump-and-restore window (pgshift estimate, pgshift copy)'
+        : 'plan a dump-and-restore window with writes frozen (pgshift estimate, then pgshift copy + pgshift verify), or move to a plan whose role has REPLICATION',
+    });
+  }
+  if (!inv.pgDump.canDump) {
+    w.push({
+      code: 'pg-dump-version',
+      message: inv.pgDump.path
+        ? `pg_dump ${inv.pgDump.version} cannot dump a PostgreSQL ${inv.source.major} server`
+        : 'no pg_dump found on this machine',
+      remedy: `install postgresql-client-${inv.source.major} or newer, or pass --pg-bin DIR`,
+    });
+  }
+  for (const t of inv.tables) {
+    if (!t.readable) {
+      w.push({ code: 'table-unreadable', object: name(t), message: `${name(t)}: the role cannot SELECT from it; copy and verify will fail on it`, remedy: `GRANT SELECT ON ${name(t)} TO ${inv.role.name}, or connect as its owner` });
+    }
+    if (t.kind === 'partitioned') continue;
+    if (t.kind === 'foreign') {
+      w.push({ code: 'foreign-table', object: name(t), message: `${name(t)} is a foreign table: its definition is copied, its remote data is not`, remedy: 'make sure the foreign server is reachable from the target' });
+      continue;
+    }
+    if (!t.primaryKey) {
+      w.push({
+        code: 'no-primary-key',
+        object: name(t),
+        message: `${name(t)} has no primary key: verify compares it as a multiset and cannot name differing rows${t.replicable ? '' : '; UPDATE/DELETE on it cannot be replicated'}`,
+        remedy: t.replicable ? `add a primary key to ${name(t)}` : `add a primary key to ${name(t)}, or ALTER TABLE ${name(t)} REPLICA IDENTITY FULL`,
+      });
+    } else if (!t.replicable) {
+      w.push({ code: 'replica-identity', object: name(t), message: `${name(t)} has REPLICA IDENTITY NOTHING: UPDATE/DELETE on it cannot be replicated`, remedy: `ALTER TABLE ${name(t)} REPLICA IDENTITY DEFAULT` });
+    }
+    if (t.kind === 'unlogged') {
+      w.push({ code: 'unlogged-table', object: name(t), message: `${name(t)} is UNLOGGED: copy moves its rows, but logical replication never carries its changes`, remedy: 'freeze writes to it before cutover, or ALTER TABLE … SET LOGGED on the source' });
+    }
+  }
+  if (inv.largeObjects.count > 0) {
+    w.push({ code: 'large-objects', message: `${inv.largeObjects.count} large objects: copy moves them, logical replication does not carry changes to them`, remedy: 'freeze large-object writes before cutover, or move them to bytea columns' });
+  }
+  for (const e of inv.extensions) {
+    if (e.availableOnTarget === false) {
+      w.push({ code: 'extension-missing', object: e.name, message: `extension ${e.name} ${e.version} is not available on the target`, remedy: `install the ${e.name} extension package on the target server (or ask the provider), then re-run` });
+    }
+  }
+  if (inv.materializedViews.length > 0) {
+    w.push({ code: 'materialized-views', message: `${inv.materializedViews.length} materialized views are refreshed on the target after the data copy (not replicated)`, remedy: 'budget their refresh time in the cutover window; refresh them again after cutover' });
+  }
+  if (inv.internalSchemas.length > 0) {
+    w.push({ code: 'heroku-internal', message: `Heroku internal schemas present (${inv.internalSchemas.join(', ')})`, remedy: 'nothing to do: pgshift skips Heroku event triggers and keeps extensions placed in heroku_ext' });
+  }
+  return w;
+}

@@ -1,0 +1,218 @@
+// Introspection of user tables into a typed model shared by inventory, copy and verify.
+import type { Client } from '../db/connect.js';
+import { displayName, qualify } from '../db/ident.js';
+import { compileFilter, type TableFilter } from './filter.js';
+
+export type TableKind = 'table' | 'partitioned' | 'partition' | 'inheritance-child' | 'unlogged' | 'foreign';
+export type ReplicaIdentity = 'default' | 'nothing' | 'full' | 'index';
+
+export interface ColumnInfo {
+  name: string;
+  /** format_type() text, e.g. "numeric(10,2)", "public.mood[]". */
+  type: string;
+  typeOid: number;
+  notNull: boolean;
+  /** Stored generated column: never written by copy/replicate; it recomputes. */
+  generated: boolean;
+  identity: 'always' | 'by-default' | null;
+  /** Binary COPY carries this type safely between two different servers. */
+  binarySafe: boolean;
+}
+
+export interface TableInfo {
+  oid: number;
+  schema: string;
+  name: string;
+  /** Quoted "schema"."name" for SQL. */
+  qualified: string;
+  /** schema.name for people. */
+  display: string;
+  kind: TableKind;
+  relkind: 'r' | 'p' | 'f';
+  unlogged: boolean;
+  /** Parent of a partition or inheritance child (display form). */
+  parent: string | null;
+  /** Has inheritance (not partition) children: read it with ONLY. */
+  hasInheritanceChildren: boolean;
+  /** reltuples; 0 when never analyzed. */
+  rows: number;
+  tableBytes: number;
+  toastBytes: number;
+  indexBytes: number;
+  primaryKey: string[] | null;
+  replicaIdentity: ReplicaIdentity;
+  /** Columns of the replica identity (PK, chosen index, or all for FULL); null when UPDATE/DELETE can't replicate. */
+  identityColumns: string[] | null;
+  columns: ColumnInfo[];
+}
+
+const TABLES_SQL = `
+SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
+       c.relpersistence = 'u' AS unlogged, c.relispartition AS is_partition,
+       (SELECT format('%s.%s', pn.nspname, p.relname) FROM pg_inherits i
+          JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
+         WHERE i.inhrelid = c.oid ORDER BY i.inhseqno LIMIT 1) AS parent,
+       c.relkind = 'r' AND EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class ch ON ch.oid = i.inhrelid
+                                    WHERE i.inhparent = c.oid AND NOT ch.relispartition) AS has_inh_children,
+       GREATEST(c.reltuples, 0)::int8 AS rows,
+       CASE WHEN c.relkind = 'f' THEN 0 ELSE pg_relation_size(c.oid) END AS table_bytes,
+       COALESCE(pg_total_relation_size(NULLIF(c.reltoastrelid, 0)), 0) AS toast_bytes,
+       CASE WHEN c.relkind = 'f' THEN 0 ELSE pg_indexes_size(c.oid) END AS index_bytes,
+       c.relreplident::text AS replident,
+       (SELECT array_agg(a.attname::text ORDER BY k.ord) FROM pg_index i
+          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+         WHERE i.indrelid = c.oid AND i.indisprimary) AS pk,
+       (SELECT array_agg(a.attname::text ORDER BY k.ord) FROM pg_index i
+          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+         WHERE i.indrelid = c.oid AND i.indisreplident) AS ri_index
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'f')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')
+   AND n.nspname !~ '^pg_(toast|temp)'
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ ORDER BY n.nspname, c.relname`;
+
+const COLUMNS_SQL = `
+SELECT a.attrelid::int8 AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+       a.atttypid::int8 AS type_oid, a.attnotnull AS not_null, a.attgenerated <> '' AS generated,
+       a.attidentity::text AS identity
+  FROM pg_attribute a
+ WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+ ORDER BY a.attrelid, a.attnum`;
+
+const TYPES_SQL = `
+SELECT t.oid::int8 AS oid, t.typtype::text AS typtype, t.typbasetype::int8 AS base, t.typelem::int8 AS elem,
+       t.typcategory::text AS category, t.typreceive <> 0 AND t.typsend <> 0 AS has_binary
+  FROM pg_type t WHERE t.oid = ANY($1::oid[]) OR t.oid < 16384`;
+
+/** Objects created by initdb have OIDs below this (FirstNormalObjectId). */
+const FIRST_USER_OID = 16384;
+
+interface TypeRow {
+  oid: string;
+  typtype: string;
+  base: string;
+  elem: string;
+  category: string;
+  has_binary: boolean;
+}
+
+/**
+ * Binary COPY embeds element/column type OIDs inside arrays and composites, and the receiving server rejects
+ * OIDs it does not know ("wrong element type"). User-defined types get different OIDs on the target, so only
+ * built-in types (and enums and domains over safe types, whose binary form carries no OID) are safe.
+ */
+export function binarySafety(types: Map<number, TypeRow>): (oid: number) => boolean {
+  const safe = (oid: number, depth = 0): boolean => {
+    const t = types.get(oid);
+    if (!t || depth > 10) return false;
+    if (t.typtype === 'd') return safe(Number(t.base), depth + 1);
+    if (t.typtype === 'e') return true;
+    if (oid >= FIRST_USER_OID) return false;
+    if (!t.has_binary) return false;
+    if (t.category === 'A' && Number(t.elem) !== 0) return Number(t.elem) < FIRST_USER_OID && safe(Number(t.elem), depth + 1);
+    return t.typtype === 'b' || t.typtype === 'r' || t.typtype === 'm' || t.typtype === 'p';
+  };
+  return (oid) => safe(oid);
+}
+
+function kindOf(relkind: string, unlogged: boolean, isPartition: boolean, parent: string | null): TableKind {
+  if (relkind === 'f') return 'foreign';
+  if (relkind === 'p') return 'partitioned';
+  if (isPartition) return 'partition';
+  if (parent) return 'inheritance-child';
+  return unlogged ? 'unlogged' : 'table';
+}
+
+export async function listTables(client: Client, filter?: Partial<TableFilter>): Promise<TableInfo[]> {
+  const keep = compileFilter(filter);
+  const { rows } = await client.query(TABLES_SQL);
+  const selected = rows.filter((r) => keep(r.schema, r.name));
+  if (selected.length === 0) return [];
+  const oids = selected.map((r) => r.oid as string);
+  const cols = await client.query(COLUMNS_SQL, [oids]);
+  const typeOids = [...new Set(cols.rows.map((c) => c.type_oid as string))];
+  const typeRows = await client.query<TypeRow>(TYPES_SQL, [typeOids]);
+  const isSafe = binarySafety(new Map(typeRows.rows.map((t) => [Number(t.oid), t])));
+  const byTable = new Map<string, ColumnInfo[]>();
+  for (const c of cols.rows) {
+    const list = byTable.get(c.oid) ?? [];
+    list.push({
+      name: c.name,
+      type: c.type,
+      typeOid: Number(c.type_oid),
+      notNull: c.not_null,
+      generated: c.generated,
+      identity: c.identity === 'a' ? 'always' : c.identity === 'd' ? 'by-default' : null,
+      binarySafe: isSafe(Number(c.type_oid)),
+    });
+    byTable.set(c.oid, list);
+  }
+  return selected.map((r) => {
+    const columns = byTable.get(r.oid) ?? [];
+    const replicaIdentity = ({ d: 'default', n: 'nothing', f: 'full', i: 'index' } as const)[r.replident as 'd' | 'n' | 'f' | 'i'];
+    const pk: string[] | null = r.pk ?? null;
+    const identityColumns =
+      replicaIdentity === 'full'
+        ? columns.map((c) => c.name)
+        : replicaIdentity === 'index'
+          ? (r.ri_index ?? null)
+          : replicaIdentity === 'default'
+            ? pk
+            : null;
+    return {
+      oid: Number(r.oid),
+      schema: r.schema,
+      name: r.name,
+      qualified: qualify(r.schema, r.name),
+      display: displayName(r.schema, r.name),
+      kind: kindOf(r.relkind, r.unlogged, r.is_partition, r.parent),
+      relkind: r.relkind,
+      unlogged: r.unlogged,
+      parent: r.parent,
+      hasInheritanceChildren: r.has_inh_children,
+      rows: Number(r.rows),
+      tableBytes: Number(r.table_bytes),
+      toastBytes: Number(r.toast_bytes),
+      indexBytes: Number(r.index_bytes),
+      primaryKey: pk,
+      replicaIdentity,
+      identityColumns,
+      columns,
+    };
+  });
+}
+
+/** Tables that hold rows themselves: leaves of partition trees, and every plain/inheritance table (read with ONLY). */
+export function dataTables(tables: TableInfo[]): TableInfo[] {
+  return tables.filter((t) => t.relkind === 'r');
+}
+
+export interface SequenceInfo {
+  schema: string;
+  name: string;
+  qualified: string;
+  display: string;
+  /** Owned by an identity/serial column of this table (display form), if any. */
+  ownedBy: string | null;
+}
+
+export async function listSequences(client: Client, filter?: Partial<TableFilter>): Promise<SequenceInfo[]> {
+  const keep = compileFilter(filter);
+  const { rows } = await client.query(`
+    SELECT n.nspname AS schema, c.relname AS name,
+           (SELECT format('%s.%s', tn.nspname, t.relname) FROM pg_depend d
+              JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+             WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass
+               AND d.deptype IN ('a', 'i') LIMIT 1) AS owned_by
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+     ORDER BY 1, 2`);
+  return rows
+    .filter((r) => keep(r.schema, r.name))
+    .map((r) => ({ schema: r.schema, name: r.name, qualified: qualify(r.schema, r.name), display: displayName(r.schema, r.name), ownedBy: r.owned_by }));
+}

@@ -1,0 +1,49 @@
+// The commander program: parse, then hand over to one file per command. No logic here.
+import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
+import { reportError, usageFromCommander } from './context.js';
+import { inventoryCommand } from './inventory.js';
+
+const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
+
+export function program(): Command {
+  const prog = new Command('pgshift')
+    .description(
+      [
+        'Move a live PostgreSQL database to a new server: predict the window,',
+        'copy fast, stream changes, prove nothing was lost.',
+        '',
+        'Typical migration:',
+        '  pgshift inventory --source $SRC --target $DST',
+        '',
+        'URLs come from --source/--target or PGSHIFT_SOURCE_URL/PGSHIFT_TARGET_URL.',
+        'sslmode follows libpq: disable, prefer (default), require (encrypt, do',
+        'not verify: Heroku), verify-ca, verify-full (honours sslrootcert=FILE).',
+        '',
+        'Exit codes: 0 success; 1 negative answer (differences, not caught up);',
+        '2 usage or configuration error; 3 connection, authentication or',
+        'permission error; 4 any other failure.',
+      ].join('\n'),
+    )
+    .version(pkg.version, '-V, --version')
+    .exitOverride();
+  prog.addCommand(inventoryCommand());
+  for (const cmd of [prog, ...prog.commands]) cmd.exitOverride().configureOutput({ outputError: () => undefined });
+  return prog;
+}
+
+/** Parse and run; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const prog = program();
+  try {
+    await prog.parseAsync(argv);
+    return Number(process.exitCode ?? 0);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end through here with exit code 0.
+      if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+      return await reportError(usageFromCommander(err.message), { json: argv.includes('--json'), debug: false });
+    }
+    return await reportError(err, { json: argv.includes('--json'), debug: argv.includes('debug') });
+  }
+}
