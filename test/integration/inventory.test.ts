@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseJson, runCli } from '../support/cli.js';
+import { createDatabase, type TestDatabase } from '../support/fixtures.js';
+
+describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () => {
+  let src: TestDatabase;
+  let tgt: TestDatabase;
+  beforeAll(async () => {
+    const { pg15, pg17 } = inject('clusters');
+    [src, tgt] = await Promise.all([createDatabase(pg15, { label: 'inv_src' }), createDatabase(pg17, { label: 'inv_tgt' })]);
+    await src.admin(`CREATE EXTENSION IF NOT EXISTS pgcrypto`);
+    await src.owner(`
+      CREATE TABLE accounts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, email text NOT NULL,
+                             email_lower text GENERATED ALWAYS AS (lower(email)) STORED);
+      INSERT INTO accounts (email) SELECT 'user' || g || '@example.com' FROM generate_series(1, 500) g;
+      CREATE TABLE events (at timestamptz, payload jsonb);
+      CREATE TABLE "Mixed Case" (a int, b int, PRIMARY KEY (a, b));
+      CREATE TABLE measurements (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+      CREATE TABLE measurements_2026 PARTITION OF measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+      CREATE TABLE parent_inh (id int PRIMARY KEY);
+      CREATE TABLE child_inh (extra text) INHERITS (parent_inh);
+      CREATE UNLOGGED TABLE cache (k text PRIMARY KEY, v text);
+      CREATE TABLE nothing_ri (id int PRIMARY KEY); ALTER TABLE nothing_ri REPLICA IDENTITY NOTHING;
+      CREATE SEQUENCE invoice_no;
+      CREATE MATERIALIZED VIEW account_count AS SELECT count(*) FROM accounts;
+      CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+      CREATE TRIGGER accounts_touch BEFORE UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION touch();
+      SELECT lo_from_bytea(0, 'hello large object');
+      ANALYZE;
+    `);
+    // A table the owner role cannot read (created by the superuser).
+    await src.admin(`CREATE TABLE secret_stuff (id int PRIMARY KEY)`);
+  });
+  afterAll(async () => Promise.all([src?.drop(), tgt?.drop()]));
+
+  it('describes the source in JSON', async () => {
+    const r = await runCli(['inventory', '--source', src.url, '--target', tgt.url, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const inv = parseJson(r);
+    const t = (name: string) => inv.tables.find((x: any) => x.name === name);
+    expect(inv.source.major).toBe(15);
+    expect(inv.target.major).toBe(17);
+    expect(inv.role).toMatchObject({ superuser: false, replication: false, databaseOwner: true });
+    expect(t('accounts')).toMatchObject({ schema: 'public', rows: 500, primaryKey: ['id'], kind: 'table', generatedColumns: ['email_lower'], identityColumns: ['id'], replicable: true });
+    expect(t('accounts').bytes).toBeGreaterThan(0);
+    expect(t('events')).toMatchObject({ primaryKey: null, replicable: false, replicaIdentity: 'default' });
+    expect(t('Mixed Case').primaryKey).toEqual(['a', 'b']);
+    expect(t('measurements').kind).toBe('partitioned');
+    expect(t('measurements_2026')).toMatchObject({ kind: 'partition', parent: 'public.measurements' });
+    expect(t('child_inh')).toMatchObject({ kind: 'inheritance-child', parent: 'public.parent_inh' });
+    expect(t('cache').kind).toBe('unlogged');
+    expect(t('nothing_ri')).toMatchObject({ replicaIdentity: 'nothing', replicable: false });
+    expect(t('secret_stuff').readable).toBe(false);
+    expect(inv.sequences.map((s: any) => s.name)).toEqual(expect.arrayContaining(['invoice_no', 'accounts_id_seq']));
+    expect(inv.extensions).toEqual([expect.objectContaining({ name: 'pgcrypto', availableOnTarget: true })]);
+    expect(inv.largeObjects.count).toBe(1);
+    expect(inv.materializedViews.map((m: any) => m.name)).toEqual(['account_count']);
+    expect(inv.triggers).toEqual([expect.objectContaining({ table: 'accounts', name: 'accounts_touch' })]);
+    expect(inv.replication.available).toBe(false);
+    expect(inv.replication.reason).toMatch(/lacks REPLICATION/);
+    expect(inv.pgDump.canDump).toBe(true);
+    const codes = inv.warnings.map((w: any) => `${w.code}:${w.object ?? ''}`);
+    expect(codes).toEqual(expect.arrayContaining(['no-primary-key:public.events', 'replication-unavailable:', 'unlogged-table:public.cache', 'large-objects:', 'table-unreadable:public.secret_stuff', 'replica-identity:public.nothing_ri']));
+    for (const w of inv.warnings) expect(w.remedy.length).toBeGreaterThan(10);
+    expect(r.stdout + r.stderr).not.toContain(src.password);
+    expect(r.stdout + r.stderr).not.toContain(encodeURIComponent(src.password));
+  });
+
+  it('prints a human report with warnings and remedies', async () => {
+    const r = await runCli(['inventory', '--source', src.url]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/PostgreSQL 15\./);
+    expect(r.stdout).toMatch(/public\.events\s+table\s+.*— none —/);
+    expect(r.stdout).toContain('logical replication is not available from this source: the role lacks REPLICATION');
+    expect(r.stdout).toMatch(/public\.events has no primary key[^\n]*\n\s+→ add a primary key/);
+    expect(r.stdout + r.stderr).not.toContain(src.password);
+  });
+
+  it('reads the source URL from PGSHIFT_SOURCE_URL', async () => {
+    const r = await runCli(['inventory', '--json', '--include', 'public.acc*'], { env: { PGSHIFT_SOURCE_URL: src.url } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(parseJson(r).tables.map((t: any) => t.name)).toEqual(['accounts']);
+  });
+});
