@@ -1,0 +1,110 @@
+import { Command, Option } from 'commander';
+import { parsePositiveInt, parseSize, requireUrl } from '../config.js';
+import { copyDatabase, type CopyMode, type CopySummary } from '../copy/index.js';
+import { UsageError } from '../errors.js';
+import { formatBytes, formatDuration } from '../progress.js';
+import { run, withConnectionOptions, type CommonOptions } from './context.js';
+
+interface CopyFlags extends CommonOptions {
+  jobs?: string;
+  indexJobs?: string;
+  resume?: boolean;
+  schemaOnly?: boolean;
+  dataOnly?: boolean;
+  include?: string[];
+  exclude?: string[];
+  splitLargerThan?: string;
+  pgBin?: string;
+  keepOwner?: boolean;
+  keepAcl?: boolean;
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function copyCommand(): Command {
+  const cmd = new Command('copy')
+    .summary('copy schema, data, indexes and sequences; parallel, consistent, resumable')
+    .description(
+      [
+        'Copy the source into an EMPTY target: schema (pg_dump/pg_restore), data as',
+        'parallel COPY pipelines that all read one snapshot, indexes built as soon as',
+        'their table is in, then foreign keys, triggers and the rest, large objects,',
+        'materialized views, sequences, and ANALYZE. No intermediate data files.',
+        '',
+        'State lives in a "pgshift" schema on the target: after a crash or Ctrl-C,',
+        'the same command with --resume finishes the job (finished chunks are kept,',
+        'the rest is read from a new snapshot).',
+        '',
+        'Connections: --jobs source + --jobs target for data, --index-jobs target for',
+        'indexes, plus 2 for control. Heroku Essential plans allow 20 in all.',
+        '',
+        'Examples:',
+        '  pgshift copy --source "$(heroku config:get DATABASE_URL -a app)" \\',
+        '               --target postgres://app@new-db/app --jobs 4',
+        '  pgshift copy --source $SRC --target $DST --resume',
+        '  pgshift copy --source $SRC --target $DST --exclude "audit.*" --json',
+      ].join('\n'),
+    );
+  withConnectionOptions(cmd, { source: 'required', target: 'required' })
+    .addOption(new Option('--jobs <n>', 'parallel COPY pipelines (each: 1 source + 1 target connection). Example: --jobs 4').default('2'))
+    .addOption(new Option('--index-jobs <n>', 'parallel index builds on the target. Example: --index-jobs 2').default('2'))
+    .addOption(new Option('--resume', 'finish an interrupted copy recorded on the target'))
+    .addOption(new Option('--schema-only', 'copy only the schema (no data, no sequences values)').conflicts('dataOnly'))
+    .addOption(new Option('--data-only', 'load data into an existing schema whose tables are empty'))
+    .addOption(new Option('--include <pattern>', 'only tables matching schema.table (wildcards * ?); repeatable. Example: --include "public.*"').argParser(collect))
+    .addOption(new Option('--exclude <pattern>', 'skip tables matching the pattern; repeatable. Example: --exclude "public.*_log"').argParser(collect))
+    .addOption(new Option('--split-larger-than <size>', 'split tables above this size into chunks by key or page range. Example: --split-larger-than 256MB').default('512MB'))
+    .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore (major >= the source). Example: --pg-bin /usr/lib/postgresql/17/bin'))
+    .addOption(new Option('--keep-owner', 'restore object owners (default: everything owned by the target user)'))
+    .addOption(new Option('--keep-acl', 'restore GRANTs (default: skipped; roles rarely exist on the target)'))
+    .action(async (flags: CopyFlags) => {
+      process.exitCode = await run(flags, async (ctx) => {
+        const source = requireUrl('source', flags.source);
+        const target = requireUrl('target', flags.target);
+        if (flags.include?.length && flags.resume) throw new UsageError('--include/--exclude cannot change on --resume', { hint: 'resume uses the filters of the first run; drop the flags' });
+        const mode: CopyMode = flags.schemaOnly ? 'schema-only' : flags.dataOnly ? 'data-only' : 'full';
+        const controller = new AbortController();
+        const stop = () => {
+          ctx.logger.warn('copy: stopping — rolling back in-flight COPYs; progress so far is kept for --resume');
+          controller.abort();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        try {
+          const summary = await copyDatabase(source, target, {
+            jobs: parsePositiveInt('--jobs', flags.jobs, 2),
+            indexJobs: parsePositiveInt('--index-jobs', flags.indexJobs, 2),
+            resume: Boolean(flags.resume),
+            mode,
+            filter: { include: flags.include, exclude: flags.exclude },
+            splitBytes: parseSize('--split-larger-than', flags.splitLargerThan, 512 * 1024 ** 2),
+            pgBin: flags.pgBin,
+            keepOwner: flags.keepOwner,
+            keepAcl: flags.keepAcl,
+            logger: ctx.logger,
+            progress: ctx.json ? undefined : ctx.progress(),
+            signal: controller.signal,
+          });
+          ctx.print(describe(summary, target.display));
+          return { json: summary };
+        } finally {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        }
+      });
+    });
+  return cmd;
+}
+
+function describe(s: CopySummary, target: string): string {
+  if (s.alreadyComplete) return `The copy into ${target} had already finished; nothing to do. Next: pgshift verify.`;
+  const lines = [
+    `Copied ${s.tables} tables, ${s.rows.toLocaleString('en-US')} rows, ${formatBytes(s.bytes)} in ${formatDuration(s.seconds)}` +
+      `${s.seconds > 0 ? ` (${formatBytes(s.bytes / s.seconds)}/s)` : ''} into ${target}`,
+    `  ${s.indexes} indexes built in parallel, ${s.sequences} sequences set, ${s.largeObjects} large objects, ${s.materializedViews} materialized views refreshed`,
+    `  phases: ${Object.entries(s.phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`,
+  ];
+  if (s.resumed) lines.push('  resumed: data copied in this run comes from a new snapshot of the source — verify after freezing writes');
+  lines.push('Next: pgshift verify --source … --target … (after writes to the source are frozen)');
+  return lines.join('\n');
+}

@@ -1,0 +1,85 @@
+// One chunk: COPY TO STDOUT on the source piped into COPY FROM STDIN on the target, never parsed, with
+// backpressure. The chunk's rows and its "done" mark commit in one target transaction (exactly once).
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import type { TableInfo } from '../catalog/tables.js';
+import type { Client } from '../db/connect.js';
+import { quoteIdent } from '../db/ident.js';
+import { markChunkDone } from '../state/store.js';
+import type { Chunk } from './plan.js';
+
+export interface ChunkResult {
+  rows: number;
+  bytes: number;
+}
+
+export interface ChunkOptions {
+  /** TRUNCATE + COPY FREEZE for whole-table chunks (full copy into tables pgshift created). */
+  truncateAndFreeze: boolean;
+  onBytes?: (n: number) => void;
+  signal?: AbortSignal;
+}
+
+/** Column list for COPY: generated columns are never written (the target recomputes them). */
+export function copyColumns(t: TableInfo): string[] {
+  return t.columns.filter((c) => !c.generated).map((c) => c.name);
+}
+
+/** Binary COPY only when every column's type carries no server-specific OIDs (see catalog binarySafety). */
+export function copyFormat(t: TableInfo): 'binary' | 'text' {
+  return t.columns.filter((c) => !c.generated).every((c) => c.binarySafe) ? 'binary' : 'text';
+}
+
+// Chunk bounds are numbers pgshift computed itself; COPY takes no bind parameters, so they are checked here.
+function int(v: string): string {
+  if (!/^-?\d+$/.test(v)) throw new Error(`internal: chunk bound is not an integer: ${v}`);
+  return v;
+}
+
+export function sourceSql(t: TableInfo, c: Chunk, keyColumn: string | null): string {
+  const cols = copyColumns(t).map(quoteIdent).join(', ');
+  const fmt = copyFormat(t);
+  if (c.method === 'whole') return `COPY ${t.qualified} (${cols}) TO STDOUT (FORMAT ${fmt})`;
+  const conds: string[] = [];
+  if (c.method === 'pk') {
+    const k = quoteIdent(keyColumn!);
+    if (c.lo !== null) conds.push(`${k} >= ${int(c.lo)}`);
+    if (c.hi !== null) conds.push(`${k} < ${int(c.hi)}`);
+  } else {
+    if (c.lo !== null) conds.push(`ctid >= '(${int(c.lo)},0)'::tid`);
+    if (c.hi !== null) conds.push(`ctid < '(${int(c.hi)},0)'::tid`);
+  }
+  const where = conds.length ? ` WHERE ${conds.join(' AND ')}` : '';
+  return `COPY (SELECT ${cols} FROM ONLY ${t.qualified}${where}) TO STDOUT (FORMAT ${fmt})`;
+}
+
+export async function copyChunk(src: Client, tgt: Client, t: TableInfo, c: Chunk, keyColumn: string | null, opts: ChunkOptions): Promise<ChunkResult> {
+  const cols = copyColumns(t).map(quoteIdent).join(', ');
+  const fmt = copyFormat(t);
+  const freeze = opts.truncateAndFreeze && c.method === 'whole';
+  let bytes = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      bytes += chunk.length;
+      opts.onBytes?.(chunk.length);
+      done(null, chunk);
+    },
+  });
+  await tgt.query('BEGIN');
+  try {
+    // TRUNCATE makes COPY FREEZE legal (rows written pre-frozen: no later hint-bit/vacuum rewrite) and makes a
+    // redone whole-table chunk idempotent.
+    if (freeze) await tgt.query(`TRUNCATE ONLY ${t.qualified}`);
+    const into = copyFrom(`COPY ${t.qualified} (${cols}) FROM STDIN (FORMAT ${fmt}${freeze ? ', FREEZE' : ''})`);
+    const out = copyTo(sourceSql(t, c, keyColumn));
+    await pipeline(src.query(out), counter, tgt.query(into), { signal: opts.signal });
+    const rows = Number(into.rowCount ?? 0);
+    await markChunkDone(tgt, c, rows, bytes);
+    await tgt.query('COMMIT');
+    return { rows, bytes };
+  } catch (err) {
+    await tgt.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,67 @@
+// Checks before anything is written: the target is empty (or resumable), the source is readable.
+import type { TableInfo } from '../catalog/tables.js';
+import type { Client } from '../db/connect.js';
+import { PermissionError, UsageError } from '../errors.js';
+
+/** User objects already in the target (pgshift's own state and extension members excluded). */
+export async function targetObjects(tgt: Client): Promise<{ count: number; examples: string[] }> {
+  const { rows } = await tgt.query(`
+    WITH objs AS (
+      SELECT format('%s %I.%I', CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
+                     WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' END,
+                    n.nspname, c.relname) AS what, c.oid, 'pg_class'::regclass AS cls
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+         AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift') AND n.nspname !~ '^pg_(toast|temp)'
+      UNION ALL
+      SELECT format('function %I.%I', n.nspname, p.proname), p.oid, 'pg_proc'::regclass
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+       WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')
+      UNION ALL
+      SELECT format('type %I.%I', n.nspname, t.typname), t.oid, 'pg_type'::regclass
+        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+       WHERE t.typtype IN ('e', 'd', 'r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')
+    )
+    SELECT count(*) OVER () AS n, what FROM objs o
+     WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = o.cls AND d.objid = o.oid AND d.deptype = 'e')
+     LIMIT 5`);
+  return { count: rows.length ? Number(rows[0].n) : 0, examples: rows.map((r) => r.what) };
+}
+
+export async function requireEmptyTarget(tgt: Client, targetDisplay: string): Promise<void> {
+  const { count, examples } = await targetObjects(tgt);
+  if (count === 0) return;
+  throw new UsageError(`target ${targetDisplay} is not empty: ${count} user objects (${examples.join(', ')}${count > examples.length ? ', …' : ''}); nothing was changed`, {
+    phase: 'preflight',
+    hint: 'copy into an empty database (createdb), or use --data-only to load data into an existing schema, or --resume to finish an interrupted copy',
+  });
+}
+
+/** Every table must be readable before anything is written. */
+export async function requireReadable(src: Client, tables: TableInfo[], role: string): Promise<void> {
+  const { rows } = await src.query(
+    `SELECT c.oid::int8 AS oid FROM unnest($1::oid[]) AS c(oid) WHERE NOT has_table_privilege(c.oid, 'SELECT')`,
+    [tables.map((t) => t.oid)],
+  );
+  if (rows.length === 0) return;
+  const bad = tables.filter((t) => rows.some((r) => Number(r.oid) === t.oid)).map((t) => t.display);
+  throw new PermissionError(`preflight: the source role ${role} cannot read ${bad.join(', ')}; nothing was copied`, {
+    phase: 'preflight',
+    object: bad[0],
+    hint: `GRANT SELECT ON ${bad.join(', ')} TO ${role} on the source (or connect as the owner), or --exclude them, then re-run`,
+  });
+}
+
+/** Tables the data-only mode loads must exist on the target and be empty. */
+export async function requireEmptyTables(tgt: Client, tables: TableInfo[]): Promise<void> {
+  for (const t of tables) {
+    const { rows } = await tgt.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [t.qualified]);
+    if (!rows[0].present) {
+      throw new UsageError(`--data-only: table ${t.display} does not exist on the target`, { phase: 'preflight', object: t.display, hint: 'create the schema first (pgshift copy --schema-only), then re-run' });
+    }
+    const { rows: has } = await tgt.query(`SELECT EXISTS (SELECT 1 FROM ONLY ${t.qualified}) AS has`);
+    if (has[0].has) {
+      throw new UsageError(`--data-only: table ${t.display} on the target already has rows; nothing was changed`, { phase: 'preflight', object: t.display, hint: `empty it (TRUNCATE ${t.display}) or --exclude it, then re-run` });
+    }
+  }
+}

@@ -1,0 +1,111 @@
+// Schema through pg_dump (fidelity) under the copy's snapshot; restored by section with a filtered TOC list, so
+// pgshift can build some post-data objects itself (indexes, keys) and skip what a target cannot take.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ConnectionSpec } from '../config.js';
+import { quoteLiteral } from '../db/ident.js';
+import type { PgTools } from './pgdump.js';
+import { runTool } from './run.js';
+
+export interface DumpOptions {
+  snapshot?: string;
+  signal?: AbortSignal;
+}
+
+/** Schema-only custom-format dump of the source (bytes, held in memory and in target state: schemas are small). */
+export async function dumpSchema(tools: PgTools, source: ConnectionSpec, opts: DumpOptions = {}): Promise<Buffer> {
+  const args = [
+    '--schema-only',
+    '--format=custom',
+    '--exclude-schema=pgshift',
+    // Heroku's internal schema holds event-trigger plumbing a customer role can't recreate.
+    '--exclude-schema=_heroku',
+    '--no-publications',
+    '--no-subscriptions',
+    '--no-security-labels',
+    '--no-tablespaces',
+  ];
+  if (opts.snapshot) args.push(`--snapshot=${opts.snapshot}`);
+  const { stdout } = await runTool(tools.pgDump, args, source, 'schema dump (pg_dump)', opts.signal);
+  return stdout;
+}
+
+export interface TocEntry {
+  line: string;
+  dumpId: number;
+  oid: number;
+  desc: string;
+  schema: string;
+  rest: string;
+}
+
+// The TOC entry types pg_restore prints; the longest first so "FK CONSTRAINT" wins over "CONSTRAINT".
+const DESCS = [
+  'MATERIALIZED VIEW DATA', 'DEFAULT ACL', 'EVENT TRIGGER', 'FK CONSTRAINT', 'CHECK CONSTRAINT', 'SEQUENCE OWNED BY',
+  'SEQUENCE SET', 'TABLE ATTACH', 'INDEX ATTACH', 'TABLE DATA', 'ROW SECURITY', 'MATERIALIZED VIEW', 'FOREIGN TABLE',
+  'LARGE OBJECT', 'BLOB', 'BLOBS', 'COMMENT', 'CONSTRAINT', 'DEFAULT', 'EXTENSION', 'FUNCTION', 'INDEX', 'POLICY',
+  'PROCEDURE', 'RULE', 'SCHEMA', 'SEQUENCE', 'TABLE', 'TRIGGER', 'TYPE', 'DOMAIN', 'VIEW', 'ACL', 'AGGREGATE',
+  'COLLATION', 'CONVERSION', 'OPERATOR', 'STATISTICS', 'TEXT SEARCH', 'SERVER', 'USER MAPPING', 'FOREIGN DATA WRAPPER',
+  'CAST', 'TRANSFORM', 'PUBLICATION', 'SUBSCRIPTION', 'SHELL TYPE', 'ACCESS METHOD',
+].sort((a, b) => b.length - a.length);
+
+/** Parse `pg_restore -l` output: "123; 1259 16386 TABLE public users owner". */
+export function parseToc(list: string): TocEntry[] {
+  const out: TocEntry[] = [];
+  for (const line of list.split('\n')) {
+    const m = /^(\d+); (\d+) (\d+) (.*)$/.exec(line);
+    if (!m) continue;
+    const tail = m[4]!;
+    const desc = DESCS.find((d) => tail.startsWith(`${d} `)) ?? tail.split(' ')[0]!;
+    const after = tail.slice(desc.length + 1);
+    const sp = after.indexOf(' ');
+    out.push({ line, dumpId: Number(m[1]), oid: Number(m[3]), desc, schema: after.slice(0, sp), rest: after.slice(sp + 1) });
+  }
+  return out;
+}
+
+export interface RestoreOptions {
+  section: 'pre-data' | 'post-data';
+  /** Keep only the TOC entries this returns true for. */
+  keep?: (e: TocEntry) => boolean;
+  keepOwner?: boolean;
+  keepAcl?: boolean;
+  signal?: AbortSignal;
+}
+
+/** A dump held in a private temp folder for pg_restore (it needs a seekable file for -l/-L). */
+export class DumpFile {
+  readonly dir = mkdtempSync(join(tmpdir(), 'pgshift-'));
+  readonly path = join(this.dir, 'schema.dump');
+  constructor(readonly bytes: Buffer) {
+    writeFileSync(this.path, bytes, { mode: 0o600 });
+  }
+  dispose(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function listToc(tools: PgTools, dump: DumpFile, target: ConnectionSpec): Promise<TocEntry[]> {
+  const { stdout } = await runTool(tools.pgRestore, ['-l', dump.path], target, 'schema (pg_restore -l)');
+  return parseToc(stdout.toString('utf8'));
+}
+
+/** Restore one section into the target in a single transaction; stops at the first error. */
+export async function restoreSection(tools: PgTools, dump: DumpFile, target: ConnectionSpec, toc: TocEntry[], opts: RestoreOptions): Promise<TocEntry[]> {
+  const entries = opts.keep ? toc.filter(opts.keep) : toc;
+  const listPath = join(dump.dir, `${opts.section}.list`);
+  writeFileSync(listPath, entries.map((e) => e.line).join('\n') + '\n');
+  const args = [
+    `--section=${opts.section}`,
+    '-L', listPath,
+    '--exit-on-error',
+    '--single-transaction',
+    '--dbname', `dbname=${quoteLiteral(target.database)}`,
+  ];
+  if (!opts.keepOwner) args.push('--no-owner');
+  if (!opts.keepAcl) args.push('--no-acl');
+  args.push(dump.path);
+  await runTool(tools.pgRestore, args, target, `schema ${opts.section} (pg_restore)`, opts.signal);
+  return entries;
+}
