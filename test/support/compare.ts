@@ -256,13 +256,23 @@ export async function expectSameDatabase(source: Side, target: Side, opts: Compa
   expect(diffs.map(formatDifference), 'source and target databases differ').toEqual([]);
 }
 
-/** Row count of one table, read the same independent way (ONLY: an inheritance parent's own rows). */
-export async function countRows(side: Side, qualifiedQuoted: string): Promise<number> {
+/** Rows of every user table (ONLY: each inheritance parent's own rows), keyed by quoted qualified name. */
+export async function tableRowCounts(side: Side): Promise<Map<string, number>> {
   const c = await open(side);
   try {
-    const [r] = await rowsOf(c, `SELECT count(*)::text AS n FROM ONLY ${qualifiedQuoted}`);
-    return Number(r?.n);
+    const rels = await rowsOf(c, `SELECT format('%I.%I', n.nspname, c.relname) AS key FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND ${USER_NS} ORDER BY 1`);
+    const out = new Map<string, number>();
+    for (const r of rels) {
+      const [n] = await rowsOf(c, `SELECT count(*)::text AS n FROM ONLY ${r.key}`);
+      out.set(r.key as string, Number(n?.n));
+    }
+    return out;
   } finally {
     await c.end();
   }
+}
+
+export function sumRows(counts: Map<string, number>): number {
+  return [...counts.values()].reduce((a, b) => a + b, 0);
 }
