@@ -1,0 +1,314 @@
+// One benchmark run: the same source database copied by pgshift and by each peer into a fresh, empty
+// target database (dropped and recreated between peers) on the same target server. Every result is checked
+// independently (row counts, indexes, foreign keys, sequence values) so a fast-but-wrong peer can't win.
+//
+//   npm run bench -- --mb 1000
+//   npm run bench -- --mb 200 --peers pgshift,pg_dump_pipe
+//   npm run bench -- --source-admin postgres://postgres:pw@host1/postgres --target-admin postgres://…
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { parseConnectionUrl } from '../src/config.js';
+import { connect, type Client } from '../src/db/connect.js';
+import { pickPgTools } from '../src/schema/pgdump.js';
+import { generateDataset } from './generate.js';
+import { PEERS, type PeerContext } from './peers.js';
+import { runOne } from './proc.js';
+import { markdown, type BenchRecord, type PeerResult, type VerifyResult } from './report.js';
+import { setExitCode, startBenchServers, withDatabase, type BenchServers } from './servers.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const PGSHIFT_BIN = join(ROOT, 'bin', 'pgshift.js');
+const SOURCE_DB = 'pgshift_bench_source';
+const TARGET_DB = 'pgshift_bench_target';
+const MB = 1024 * 1024;
+
+interface Options {
+  mb: number;
+  jobs: number;
+  peers: string[];
+  sourceAdmin?: string;
+  targetAdmin?: string;
+  sourceDb?: string;
+  out: string;
+}
+
+async function sql<T extends Record<string, unknown>>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
+  const c = await connect(parseConnectionUrl(url, 'source'), { applicationName: 'pgshift-bench' });
+  try {
+    return (await c.query<T>(text, params)).rows;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/** What must be equal on both sides after any correct copy. Read outside the timed section. */
+interface Shape {
+  counts: Record<string, number>;
+  indexes: number;
+  foreignKeys: number;
+  sequences: Record<string, string | null>;
+}
+
+const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift') AND n.nspname !~ '^pg_'`;
+
+async function tablesBySize(c: Client): Promise<Array<{ name: string; bytes: number }>> {
+  const { rows } = await c.query<{ name: string; bytes: string }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name, pg_total_relation_size(c.oid) AS bytes
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND ${USER_SCHEMAS} ORDER BY 2 DESC, 1`,
+  );
+  return rows.map((r) => ({ name: r.name, bytes: Number(r.bytes) }));
+}
+
+async function shapeOf(url: string, tables: string[]): Promise<Shape> {
+  const c = await connect(parseConnectionUrl(url, 'target'), { applicationName: 'pgshift-bench-check' });
+  try {
+    const counts: Record<string, number> = {};
+    for (const t of tables) {
+      // Table names come from format('%I.%I') on the source: already quoted.
+      counts[t] = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${t}`).then((r) => Number(r.rows[0]!.n), () => -1);
+    }
+    const one = async (q: string) => Number((await c.query<{ n: string }>(q)).rows[0]!.n);
+    const indexes = await one(`SELECT count(*) AS n FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${USER_SCHEMAS}`);
+    const foreignKeys = await one(`SELECT count(*) AS n FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace WHERE k.contype = 'f' AND ${USER_SCHEMAS}`);
+    const seq = await c.query<{ name: string; v: string | null }>(
+      `SELECT format('%I.%I', schemaname, sequencename) AS name, last_value::text AS v FROM pg_sequences n_ WHERE schemaname NOT IN ('pgshift')`,
+    );
+    return { counts, indexes, foreignKeys, sequences: Object.fromEntries(seq.rows.map((r) => [r.name, r.v])) };
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+function differences(want: Shape, got: Shape): string[] {
+  const out: string[] = [];
+  for (const [t, n] of Object.entries(want.counts)) {
+    if (got.counts[t] !== n) out.push(`${t}: ${got.counts[t] === -1 ? 'missing' : `${got.counts[t]} rows`}, source has ${n}`);
+  }
+  if (got.indexes !== want.indexes) out.push(`${got.indexes} indexes, source has ${want.indexes}`);
+  if (got.foreignKeys !== want.foreignKeys) out.push(`${got.foreignKeys} foreign keys, source has ${want.foreignKeys}`);
+  for (const [s, v] of Object.entries(want.sequences)) {
+    if (got.sequences[s] !== v) out.push(`sequence ${s} at ${got.sequences[s] ?? 'missing'}, source at ${v}`);
+  }
+  return out;
+}
+
+/** Subcommands the built CLI registers (`pgshift --help`), so missing ones are skipped, not failed. */
+function pgshiftCommands(): string[] {
+  try {
+    const help = execFileSync(process.execPath, [PGSHIFT_BIN, '--help'], { encoding: 'utf8' });
+    const section = help.split(/^Commands:\s*$/m)[1] ?? '';
+    return [...section.matchAll(/^\s{2}(\w[\w-]*)/gm)].map((m) => m[1]!);
+  } catch {
+    return [];
+  }
+}
+
+function have(bin: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function recreate(adminUrl: string, db: string): Promise<void> {
+  await sql(adminUrl, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+  await sql(adminUrl, `CREATE DATABASE ${db}`);
+}
+
+export async function runBench(o: Options, log: (l: string) => void): Promise<BenchRecord> {
+  const startedAt = new Date().toISOString();
+  let servers: BenchServers | undefined;
+  const scratch = mkdtempSync(join(tmpdir(), 'pgshift-bench-work-'));
+  try {
+    servers = await startBenchServers({ sourceAdmin: o.sourceAdmin, targetAdmin: o.targetAdmin, log });
+    const sourceDb = o.sourceDb ?? SOURCE_DB;
+    const source = withDatabase(servers.sourceAdmin, sourceDb);
+    const target = withDatabase(servers.targetAdmin, TARGET_DB);
+    let generatedSeconds: number | undefined;
+    if (!o.sourceDb) {
+      await recreate(servers.sourceAdmin, SOURCE_DB);
+      generatedSeconds = (await generateDataset({ url: source, mb: o.mb, jobs: o.jobs, log })).seconds;
+    }
+    const sc = await connect(parseConnectionUrl(source, 'source'), { applicationName: 'pgshift-bench' });
+    let tables: Array<{ name: string; bytes: number }>;
+    let sourceBytes: number;
+    let sequences: PeerContext['sequences'];
+    let versions: { source: string; target: string };
+    try {
+      // CHECKPOINT so no peer pays for flushing the generator's dirty buffers.
+      await sc.query('CHECKPOINT');
+      tables = await tablesBySize(sc);
+      sourceBytes = Number((await sc.query<{ b: string }>('SELECT pg_database_size(current_database()) AS b')).rows[0]!.b);
+      sequences = (
+        await sc.query<{ name: string; last_value: string | null; is_called: boolean }>(
+          `SELECT format('%I.%I', schemaname, sequencename) AS name, last_value::text AS last_value, last_value IS NOT NULL AS is_called FROM pg_sequences`,
+        )
+      ).rows.map((r) => ({ name: r.name, lastValue: r.last_value, isCalled: r.is_called }));
+      versions = {
+        source: (await sc.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v,
+        target: (await sql<{ v: string }>(servers.targetAdmin, "SELECT current_setting('server_version') AS v"))[0]!.v,
+      };
+    } finally {
+      await sc.end().catch(() => undefined);
+    }
+    const want = await shapeOf(source, tables.map((t) => t.name));
+    const major = Number(versions.source.split('.')[0]);
+    const tools = pickPgTools(major);
+    const psql = existsSync(join(tools.dir, 'psql')) ? join(tools.dir, 'psql') : 'psql';
+    const commands = pgshiftCommands();
+    log(`bench: source ${(sourceBytes / MB).toFixed(0)} MB on PostgreSQL ${versions.source} → PostgreSQL ${versions.target}; pg_dump ${tools.version}`);
+
+    const peers: PeerResult[] = [];
+    let verify: VerifyResult = { status: 'skipped', command: 'pgshift verify --source $SOURCE --target $TARGET --jobs 2 --json' };
+    for (const peer of PEERS.filter((p) => o.peers.includes(p.id))) {
+      const base = { id: peer.id, label: peer.label, command: peer.command };
+      const why = peer.unavailable({ pgshiftCommands: commands, have });
+      if (why) {
+        log(`bench: ${peer.label}: skipped — ${why}`);
+        peers.push({ ...base, status: 'skipped', note: why });
+        if (peer.id === 'pgshift') verify = { ...verify, note: 'needs pgshift copy' };
+        continue;
+      }
+      await recreate(servers.targetAdmin, TARGET_DB);
+      const workDir = join(scratch, peer.id);
+      mkdirSync(workDir, { recursive: true });
+      const logFile = join(scratch, `${peer.id}.log`);
+      log(`bench: ${peer.label} …`);
+      try {
+        const r = await peer.run({
+          source, target, pgDump: tools.pgDump, pgRestore: tools.pgRestore, psql, jobs: o.jobs, workDir, logFile,
+          tables: tables.map((t) => t.name), sequences, pgshiftBin: PGSHIFT_BIN,
+        });
+        rmSync(workDir, { recursive: true, force: true }); // dump folders can be as big as the database
+        const diff = differences(want, await shapeOf(target, tables.map((t) => t.name)));
+        peers.push({
+          ...base,
+          status: diff.length ? 'wrong-result' : 'ok',
+          seconds: r.seconds,
+          mbPerSecond: sourceBytes / MB / r.seconds,
+          ...(r.peakRssBytes ? { peakRssBytes: r.peakRssBytes } : {}),
+          ...(diff.length ? { note: diff.join('; ') } : {}),
+          ...(r.reported ? { reported: r.reported } : {}),
+        });
+        log(`bench: ${peer.label}: ${r.seconds.toFixed(1)}s${diff.length ? ` — WRONG RESULT: ${diff.join('; ')}` : ''}`);
+        if (peer.id === 'pgshift') verify = await timeVerify(source, target, o.jobs, r.seconds, commands, join(scratch, 'verify.log'), log);
+      } catch (err) {
+        const note = err instanceof Error ? err.message : String(err);
+        log(`bench: ${peer.label}: FAILED — ${note}`);
+        peers.push({ ...base, status: 'failed', note });
+      }
+    }
+    const pgshiftSeconds = peers.find((p) => p.id === 'pgshift' && p.status === 'ok')?.seconds;
+    if (pgshiftSeconds) for (const p of peers) if (p.seconds) p.ratioVsPgshift = p.seconds / pgshiftSeconds;
+    return {
+      startedAt,
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? '?', memoryBytes: totalmem(), node: process.version },
+      servers: {
+        ...versions,
+        embedded: servers.embedded,
+        note: servers.embedded
+          ? 'Embedded servers on one machine (fsync=off, synchronous_commit=off, full_page_writes=off, shared_buffers=128MB).'
+          : 'External servers given with --source-admin/--target-admin.',
+      },
+      fairness: 'Every tool ran as superuser on both sides, without compression, with parallelism 2, into a freshly created empty database.',
+      dataset: { requestedMb: o.mb, sourceBytes, tables: tables.map((t) => ({ name: t.name, rows: want.counts[t.name] ?? 0, bytes: t.bytes })), ...(generatedSeconds ? { generatedSeconds } : {}) },
+      jobs: o.jobs,
+      peers,
+      verify,
+    };
+  } finally {
+    await servers?.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+async function timeVerify(
+  source: string, target: string, jobs: number, copySeconds: number, commands: string[], logFile: string, log: (l: string) => void,
+): Promise<VerifyResult> {
+  const command = 'pgshift verify --source $SOURCE --target $TARGET --jobs 2 --json';
+  if (!commands.includes('verify')) return { status: 'skipped', command, note: '`pgshift verify` is not registered in this build yet' };
+  log('bench: pgshift verify …');
+  try {
+    const r = await runOne(
+      { bin: process.execPath, args: [PGSHIFT_BIN, 'verify', '--source', source, '--target', target, '--jobs', String(jobs), '--json'] },
+      { logFile, okCodes: [0, 1] },
+    );
+    let reported: unknown;
+    try {
+      reported = JSON.parse(r.stdout);
+    } catch {
+      reported = undefined;
+    }
+    log(`bench: pgshift verify: ${r.seconds.toFixed(1)}s, exit ${r.code}`);
+    return { status: r.code === 0 ? 'ok' : 'differences', command, seconds: r.seconds, ratioVsCopy: r.seconds / copySeconds, reported };
+  } catch (err) {
+    return { status: 'failed', command, note: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+function resultFile(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const now = new Date();
+  const day = now.toISOString().slice(0, 10);
+  const plain = join(dir, `copy-${day}.json`);
+  return existsSync(plain) ? join(dir, `copy-${day}-${now.toISOString().slice(11, 19).replace(/:/g, '')}.json`) : plain;
+}
+
+async function cli(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      mb: { type: 'string', default: '200' },
+      jobs: { type: 'string', default: '2' },
+      peers: { type: 'string', default: PEERS.map((p) => p.id).join(',') },
+      'source-admin': { type: 'string' },
+      'target-admin': { type: 'string' },
+      'source-db': { type: 'string' },
+      out: { type: 'string', default: join(ROOT, 'bench', 'results') },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  const usage =
+    'usage: npm run bench -- [--mb 200] [--jobs 2] [--peers ' + PEERS.map((p) => p.id).join(',') + ']\n' +
+    '         [--source-admin URL --target-admin URL] [--source-db NAME] [--out DIR]\n' +
+    '  Without admin URLs, starts embedded PostgreSQL 15 (source) and 17 (target).\n' +
+    '  --source-db uses an existing source database as is (no generation).\n';
+  if (values.help) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const mb = Number(values.mb);
+  const jobs = Number(values.jobs);
+  const peers = values.peers.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = peers.filter((p) => !PEERS.some((q) => q.id === p));
+  if (!(mb > 0) || !Number.isInteger(jobs) || jobs < 1 || unknown.length || Boolean(values['source-admin']) !== Boolean(values['target-admin'])) {
+    process.stderr.write(`bench: bad arguments${unknown.length ? ` (unknown peer ${unknown.join(', ')})` : ''}\n${usage}`);
+    return 2;
+  }
+  const log = (l: string) => process.stderr.write(`${l}\n`);
+  const record = await runBench(
+    { mb, jobs, peers, sourceAdmin: values['source-admin'], targetAdmin: values['target-admin'], sourceDb: values['source-db'], out: values.out },
+    log,
+  );
+  const file = resultFile(values.out);
+  writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
+  log(`bench: results written to ${file}`);
+  process.stdout.write(markdown(record));
+  return record.peers.some((p) => p.status === 'failed' || p.status === 'wrong-result') ? 1 : 0;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  cli().then(
+    (code) => setExitCode(code),
+    (err: unknown) => {
+      process.stderr.write(`bench: error: ${err instanceof Error ? err.message : String(err)}\n`);
+      setExitCode(1);
+    },
+  );
+}
