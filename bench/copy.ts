@@ -76,7 +76,7 @@ async function shapeOf(url: string, tables: string[]): Promise<Shape> {
     const indexes = await one(`SELECT count(*) AS n FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${USER_SCHEMAS}`);
     const foreignKeys = await one(`SELECT count(*) AS n FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace WHERE k.contype = 'f' AND ${USER_SCHEMAS}`);
     const seq = await c.query<{ name: string; v: string | null }>(
-      `SELECT format('%I.%I', schemaname, sequencename) AS name, last_value::text AS v FROM pg_sequences n_ WHERE schemaname NOT IN ('pgshift')`,
+      `SELECT format('%I.%I', schemaname, sequencename) AS name, last_value::text AS v FROM pg_sequences WHERE schemaname <> 'pgshift'`,
     );
     return { counts, indexes, foreignKeys, sequences: Object.fromEntries(seq.rows.map((r) => [r.name, r.v])) };
   } finally {
@@ -110,7 +110,7 @@ function pgshiftCommands(): string[] {
 
 function have(bin: string): boolean {
   try {
-    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
+    execFileSync('sh', ['-c', 'command -v "$1"', 'sh', bin], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
