@@ -3,6 +3,7 @@
 // This file is what keeps compare honest: a comparison that can't see a flipped -0 would let copy bugs through.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { compareDatabases, expectSameDatabase, formatDifference, type Difference } from '../support/compare.js';
+import { expectApplicationCarriesOn, expectFaithfulHardCaseCopy } from '../support/copy-checks.js';
 import { dumpRestore } from '../support/dump-restore.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 import { buildHardCases } from '../support/hardcases.js';
@@ -157,6 +158,17 @@ describe('compare.ts against pg_dump | pg_restore copies of the hard cases', () 
       expect([...kinds].sort()).toEqual(['column', 'constraint', 'function', 'index', 'large-object', 'relation', 'schema', 'sequence', 'trigger', 'type'].sort());
     } finally {
       await empty.drop();
+    }
+  });
+
+  it('passes the copy tests\' own checks (so they are right before pgshift copy runs them)', async () => {
+    const ref = await createDatabase(inject('clusters').pg17, { label: 'cmp_ref' });
+    try {
+      await dumpRestore(src, ref);
+      await expectFaithfulHardCaseCopy(src, ref);
+      await expectApplicationCarriesOn(ref);
+    } finally {
+      await ref.drop();
     }
   });
 

@@ -79,6 +79,19 @@ async function waitForDataArriving(tgt: TestDatabase, run: Running): Promise<voi
   throw new Error(`no COPY reached the target within 120 s; output so far:\n${run.output()}`);
 }
 
+/** Resolve once the target holds committed rows (at least one chunk done) while copy still runs. */
+async function waitForCommittedRows(tgt: TestDatabase, run: Running): Promise<void> {
+  let exited = false;
+  void run.exit.then(() => (exited = true));
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    if (sumRows(await tableRowCounts(tgt)) > 0 && !exited) return;
+    if (exited) throw new Error(`copy ended before it could be killed mid-data (seed more rows or split smaller); output:\n${run.output()}`);
+    await sleep(20);
+  }
+  throw new Error(`no rows reached the target within 120 s; output so far:\n${run.output()}`);
+}
+
 async function waitUntil(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
@@ -108,12 +121,14 @@ describe('pgshift copy interrupted, then --resume', () => {
 
   it('finishes after a SIGKILL mid-copy, from a new snapshot, with no duplicate or missing row', async () => {
     const run = spawnCopy(src, killed);
-    await waitForDataArriving(killed, run);
+    // Kill once some chunks are committed, so --resume must both keep finished chunks and redo the rest.
+    await waitForCommittedRows(killed, run);
     process.kill(-run.child.pid!, 'SIGKILL');
     expect((await run.exit).signal).toBe('SIGKILL');
 
     // The kill really landed mid-data: the target holds only part of the rows.
     const partial = sumRows(await tableRowCounts(killed));
+    expect(partial).toBeGreaterThan(0);
     expect(partial, 'the kill came after all data was copied: seed more rows or split smaller').toBeLessThan(sourceRows);
 
     const r = await runCli(['copy', '--source', src.url, '--target', killed.url, '--jobs', '2', '--split-larger-than', SPLIT, '--resume']);

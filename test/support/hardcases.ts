@@ -156,6 +156,9 @@ SELECT lo_from_bytea(0, 'hello large object');
 SELECT lo_from_bytea(0, '\x00ff00ff'::bytea);
 SELECT lo_from_bytea(0, ''::bytea);
 SELECT lo_from_bytea(0, (SELECT decode(string_agg(md5(g::text || 'lo'), ''), 'hex') FROM generate_series(1, 80000) g));
+-- Applications keep large-object OIDs in columns: a copy must keep each object under the same OID.
+CREATE TABLE documents (id integer PRIMARY KEY, content oid NOT NULL);
+INSERT INTO documents SELECT row_number() OVER (ORDER BY oid), oid FROM pg_largeobject_metadata;
 
 -- Materialized views (one populated, one WITH NO DATA that must stay unpopulated) ------------------------
 CREATE MATERIALIZED VIEW line_totals AS SELECT qty, sum(total) AS total, count(*) AS n FROM order_lines GROUP BY qty;
