@@ -12,6 +12,7 @@ import { pickPgTools } from '../schema/pgdump.js';
 import * as state from '../state/store.js';
 import { runDataPhase, tableKey } from './data.js';
 import { populatedMatviews, refreshMatviews } from './finish.js';
+import { parkForeignKeys, restoreForeignKeys } from './foreignkeys.js';
 import { listIndexJobs } from './indexes.js';
 import { copyLargeObject, listLargeObjects } from './largeobjects.js';
 import { planChunks } from './plan.js';
@@ -175,6 +176,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
       const todo = indexJobs.filter((j) => !built.has(`${j.schema}.${j.name}`));
       const indexProgress = todo.length ? progress.phase('indexes', { items: todo.length }) : undefined;
       const toggled = mode === 'data-only' ? await disableUserTriggers(ctl, copied) : [];
+      if (mode === 'data-only') await parkForeignKeys(ctl, copied);
       const r = await timed('data+indexes', () =>
         runDataPhase({
           source, target, snapshotId: snapshot!.id, tables: tableMap, pending, remaining, indexJobs: todo,
@@ -182,6 +184,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
         }),
       );
       await enableUserTriggers(ctl, toggled);
+      if (mode === 'data-only') await timed('foreign keys', () => restoreForeignKeys(ctl));
       summary.rows = r.rows;
       summary.bytes = r.bytes;
       summary.indexes = r.indexes;
