@@ -2,12 +2,13 @@
 // materialized views → sequences → ANALYZE. Each step is recorded on the target so --resume skips it.
 import type { ConnectionSpec } from '../config.js';
 import { dataTables, listSequences, listTables, type TableInfo } from '../catalog/tables.js';
-import type { TableFilter } from '../catalog/filter.js';
+import { compileFilter, type TableFilter } from '../catalog/filter.js';
 import { connect, serverMajor, withClient, type Client } from '../db/connect.js';
 import { classifyError, InterruptedError, UsageError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Progress } from '../progress.js';
 import { DumpFile, dumpSchema, listToc, restoreSection, type TocEntry } from '../schema/dump.js';
+import { excludedObjects, excludedTableOids, keepEntry } from '../schema/filter.js';
 import { pickPgTools } from '../schema/pgdump.js';
 import * as state from '../state/store.js';
 import { runDataPhase, tableKey } from './data.js';
@@ -110,9 +111,14 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const tools = mode === 'data-only' ? undefined : pickPgTools(major, opts.pgBin);
     summary.pgDump = tools ? `${tools.version} (${tools.dir})` : null;
     const filter = opts.resume && run ? (run.options.filter as Partial<TableFilter>) : opts.filter;
-    const tables = await listTables(snap, filter);
+    const allTables = await listTables(snap);
+    const keepTable = compileFilter(filter);
+    const excluded = await excludedObjects(snap, allTables.filter((t) => !keepTable(t.schema, t.name)).map((t) => t.oid));
+    const excludedOids = excludedTableOids(excluded, allTables);
+    const tables = allTables.filter((t) => !excludedOids.has(t.oid));
     const copied = mode === 'schema-only' ? [] : dataTables(tables);
-    const sequences = await listSequences(snap, filter);
+    // Sequences follow their tables: only those owned by an excluded table are left out.
+    const sequences = (await listSequences(snap)).filter((q) => !excluded.sequences.has(`${q.schema}\u0000${q.name}`));
     await requireReadable(snap, copied, source.user);
     // Read at once: sequence reads are not transactional, so "as of the snapshot" means "right after exporting it".
     const seqValues = mode === 'schema-only' ? [] : await readSequences(snap, sequences);
@@ -143,6 +149,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const targetIsSuperuser = (await ctl.query(`SELECT rolsuper FROM pg_roles WHERE rolname = current_user`)).rows[0].rolsuper as boolean;
     const skipped = new Set<string>();
     const keepCommon = (e: TocEntry) => {
+      if (!keepEntry(excluded, e)) return false;
       // Event triggers need superuser on the target (Heroku's _heroku ones never apply elsewhere).
       if (e.desc === 'EVENT TRIGGER' && !targetIsSuperuser) {
         skipped.add(`event trigger ${e.rest.split(' ')[0]}`);

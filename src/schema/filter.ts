@@ -1,0 +1,88 @@
+// --include/--exclude at the schema level: a table left out of the copy is left out whole — its definition,
+// indexes, keys, triggers, policies, defaults, owned sequences, comments — not only its rows. pg_dump's own -t/-T
+// would also drop the types and functions the kept tables need, so the dump stays whole and the TOC is filtered.
+import type { Client } from '../db/connect.js';
+import type { TocEntry } from './dump.js';
+
+export interface Excluded {
+  /** Catalog OIDs of excluded tables and everything that hangs off them. */
+  oids: Set<number>;
+  /** "schema\0name" of excluded tables, their indexes and owned sequences (TOC entries without OIDs). */
+  tables: Set<string>;
+  indexes: Set<string>;
+  sequences: Set<string>;
+}
+
+const key = (schema: string, name: string) => `${schema}\u0000${name}`;
+
+/** Expand excluded tables with their partitions, then collect every dependent object. */
+export async function excludedObjects(snap: Client, tableOids: number[]): Promise<Excluded> {
+  const ex: Excluded = { oids: new Set(), tables: new Set(), indexes: new Set(), sequences: new Set() };
+  if (tableOids.length === 0) return ex;
+  const { rows } = await snap.query(
+    `WITH RECURSIVE t(oid) AS (
+       SELECT unnest($1::oid[])
+       UNION SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.oid
+                          JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relispartition)
+     SELECT 'table' AS kind, c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name
+       FROM t JOIN pg_class c ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+     UNION ALL
+     SELECT 'index', i.indexrelid::int8, n.nspname, ic.relname FROM pg_index i JOIN t ON i.indrelid = t.oid
+       JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
+     UNION ALL
+     SELECT 'sequence', s.oid::int8, n.nspname, s.relname FROM pg_depend d JOIN t ON d.refobjid = t.oid
+       JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN pg_namespace n ON n.oid = s.relnamespace
+      WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+     UNION ALL
+     SELECT 'other', c.oid::int8, NULL, NULL FROM pg_constraint c WHERE c.conrelid IN (SELECT oid FROM t) OR c.confrelid IN (SELECT oid FROM t)
+     UNION ALL SELECT 'other', g.oid::int8, NULL, NULL FROM pg_trigger g WHERE g.tgrelid IN (SELECT oid FROM t)
+     UNION ALL SELECT 'other', r.oid::int8, NULL, NULL FROM pg_rewrite r WHERE r.ev_class IN (SELECT oid FROM t)
+     UNION ALL SELECT 'other', p.oid::int8, NULL, NULL FROM pg_policy p WHERE p.polrelid IN (SELECT oid FROM t)
+     UNION ALL SELECT 'other', a.oid::int8, NULL, NULL FROM pg_attrdef a WHERE a.adrelid IN (SELECT oid FROM t)
+     UNION ALL SELECT 'other', s.oid::int8, NULL, NULL FROM pg_statistic_ext s WHERE s.stxrelid IN (SELECT oid FROM t)`,
+    [tableOids],
+  );
+  for (const r of rows) {
+    ex.oids.add(Number(r.oid));
+    if (r.kind === 'table') ex.tables.add(key(r.schema, r.name));
+    if (r.kind === 'index') ex.indexes.add(key(r.schema, r.name));
+    if (r.kind === 'sequence') ex.sequences.add(key(r.schema, r.name));
+  }
+  return ex;
+}
+
+/** Table OIDs among the excluded objects (partitions of excluded parents included). */
+export function excludedTableOids(ex: Excluded, all: { oid: number; schema: string; name: string }[]): Set<number> {
+  return new Set(all.filter((t) => ex.tables.has(key(t.schema, t.name))).map((t) => t.oid));
+}
+
+/** Keep a TOC entry unless it belongs to an excluded table. */
+export function keepEntry(ex: Excluded, e: TocEntry): boolean {
+  if (e.oid !== 0 && ex.oids.has(e.oid)) return false;
+  const tag = e.rest.slice(0, Math.max(0, e.rest.lastIndexOf(' '))); // drop the owner
+  switch (e.desc) {
+    case 'TABLE ATTACH':
+    case 'ROW SECURITY':
+      return !ex.tables.has(key(e.schema, tag));
+    case 'INDEX ATTACH':
+      return !ex.indexes.has(key(e.schema, tag));
+    case 'SEQUENCE OWNED BY':
+    case 'SEQUENCE SET':
+      return !ex.sequences.has(key(e.schema, tag));
+    case 'COMMENT':
+    case 'ACL':
+    case 'SECURITY LABEL': {
+      const m = /^(TABLE|COLUMN|INDEX|SEQUENCE|CONSTRAINT|TRIGGER|POLICY|RULE) (.*)$/.exec(tag);
+      if (!m) return true;
+      const [, what, name] = m as unknown as [string, string, string];
+      if (what === 'TABLE') return !ex.tables.has(key(e.schema, name));
+      if (what === 'INDEX') return !ex.indexes.has(key(e.schema, name));
+      if (what === 'SEQUENCE') return !ex.sequences.has(key(e.schema, name));
+      if (what === 'COLUMN') return ![...ex.tables].some((t) => name.startsWith(`${t.split('\u0000')[1]}.`) && t.startsWith(`${e.schema}\u0000`));
+      const on = name.lastIndexOf(' ON ');
+      return on < 0 || !ex.tables.has(key(e.schema, name.slice(on + 4)));
+    }
+    default:
+      return true;
+  }
+}
