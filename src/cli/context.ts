@@ -37,9 +37,18 @@ export function withConnectionOptions(cmd: Command, sides: { source?: 'required'
   return withOutputOptions(cmd);
 }
 
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** --include / --exclude, repeatable, same meaning in every command. */
+export function withFilterOptions(cmd: Command, what = 'tables'): Command {
+  return cmd
+    .addOption(new Option('--include <pattern>', `only ${what} matching schema.table (wildcards * ?); repeatable. Example: --include "public.order*"`).argParser(collect))
+    .addOption(new Option('--exclude <pattern>', `skip ${what} matching the pattern; repeatable. Example: --exclude "audit.*"`).argParser(collect));
+}
+
 export function withOutputOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--json', 'print exactly one JSON document on stdout (logs stay on stderr). Example: --json | jq .warnings'))
+    .addOption(new Option('--json', 'print exactly one JSON document on stdout (logs stay on stderr). Example: --json | jq .'))
     .addOption(
       new Option('--log-level <level>', 'stderr log detail; debug also prints stack traces. Example: --log-level debug')
         .choices(LOG_LEVELS as unknown as string[])

@@ -3,7 +3,7 @@ import { parsePositiveInt, parseSize, requireUrl } from '../config.js';
 import { copyDatabase, type CopyMode, type CopySummary } from '../copy/index.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration } from '../progress.js';
-import { run, withConnectionOptions, type CommonOptions } from './context.js';
+import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
 
 interface CopyFlags extends CommonOptions {
   jobs?: string;
@@ -18,8 +18,6 @@ interface CopyFlags extends CommonOptions {
   keepOwner?: boolean;
   keepAcl?: boolean;
 }
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function copyCommand(): Command {
   const cmd = new Command('copy')
@@ -45,14 +43,12 @@ export function copyCommand(): Command {
         '  pgshift copy --source $SRC --target $DST --exclude "audit.*" --json',
       ].join('\n'),
     );
-  withConnectionOptions(cmd, { source: 'required', target: 'required' })
+  withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'required' }))
     .addOption(new Option('--jobs <n>', 'parallel COPY pipelines (each: 1 source + 1 target connection). Example: --jobs 4').default('2'))
     .addOption(new Option('--index-jobs <n>', 'parallel index builds on the target. Example: --index-jobs 2').default('2'))
     .addOption(new Option('--resume', 'finish an interrupted copy recorded on the target'))
     .addOption(new Option('--schema-only', 'copy only the schema (no data, no sequences values)').conflicts('dataOnly'))
     .addOption(new Option('--data-only', 'load data into an existing schema whose tables are empty'))
-    .addOption(new Option('--include <pattern>', 'only tables matching schema.table (wildcards * ?); repeatable. Example: --include "public.*"').argParser(collect))
-    .addOption(new Option('--exclude <pattern>', 'skip tables matching the pattern; repeatable. Example: --exclude "public.*_log"').argParser(collect))
     .addOption(new Option('--split-larger-than <size>', 'split tables above this size into chunks by key or page range. Example: --split-larger-than 256MB').default('512MB'))
     .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore (major >= the source). Example: --pg-bin /usr/lib/postgresql/17/bin'))
     .addOption(new Option('--keep-owner', 'restore object owners (default: everything owned by the target user)'))
@@ -61,7 +57,7 @@ export function copyCommand(): Command {
       process.exitCode = await run(flags, async (ctx) => {
         const source = requireUrl('source', flags.source);
         const target = requireUrl('target', flags.target);
-        if (flags.include?.length && flags.resume) throw new UsageError('--include/--exclude cannot change on --resume', { hint: 'resume uses the filters of the first run; drop the flags' });
+        if ((flags.include?.length || flags.exclude?.length) && flags.resume) throw new UsageError('--include/--exclude cannot change on --resume', { hint: 'resume uses the filters of the first run; drop the flags' });
         const mode: CopyMode = flags.schemaOnly ? 'schema-only' : flags.dataOnly ? 'data-only' : 'full';
         const controller = new AbortController();
         const stop = () => {

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { optionalUrl, requireUrl } from '../config.js';
 import { takeInventory, type Inventory } from '../catalog/inventory.js';
 import { formatBytes } from '../progress.js';
-import { run, withConnectionOptions, type CommonOptions } from './context.js';
+import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
 import { renderTable } from './table.js';
 
 interface InventoryFlags extends CommonOptions {
@@ -10,8 +10,6 @@ interface InventoryFlags extends CommonOptions {
   exclude?: string[];
   pgBin?: string;
 }
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function inventoryCommand(): Command {
   const cmd = new Command('inventory')
@@ -30,9 +28,7 @@ export function inventoryCommand(): Command {
         '    | jq \'.tables[] | select(.primaryKey == null)\'',
       ].join('\n'),
     );
-  withConnectionOptions(cmd, { source: 'required', target: 'optional' })
-    .addOption(new Option('--include <pattern>', 'only tables matching schema.table (wildcards * ?); repeatable. Example: --include "public.order*"').argParser(collect))
-    .addOption(new Option('--exclude <pattern>', 'skip tables matching the pattern; repeatable. Example: --exclude "audit.*"').argParser(collect))
+  withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'optional' }))
     .addOption(new Option('--pg-bin <dir>', 'folder holding pg_dump/pg_restore to check. Example: --pg-bin /usr/lib/postgresql/17/bin'))
     .action(async (flags: InventoryFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
