@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { reportError, usageFromCommander } from './context.js';
 import { inventoryCommand } from './inventory.js';
+import { verifyCommand } from './verify.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -28,6 +29,7 @@ export function program(): Command {
     .version(pkg.version, '-V, --version')
     .exitOverride();
   prog.addCommand(inventoryCommand());
+  prog.addCommand(verifyCommand());
   for (const cmd of [prog, ...prog.commands]) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return prog;
 }
