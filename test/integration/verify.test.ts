@@ -155,7 +155,8 @@ describe('pgshift verify (non-superuser owners over TLS)', () => {
     const ids = rep.tables[0].differences.map((d: any) => d.key.id);
     expect(ids).toHaveLength(2);
     for (const id of ids) expect(['17', '18', '19', '20']).toContain(id);
-    expect(rep.sequences.map((s: any) => s.sequence)).toEqual([]);
+    // Sequences follow the same patterns (items_id_seq matches public.item*).
+    expect(rep.sequences).toEqual([expect.objectContaining({ sequence: 'public.items_id_seq', match: true })]);
     expect(rep.schema).toEqual([expect.objectContaining({ kind: 'index', object: 'public.items_at on items' })]);
 
     const equal = await runCli(['verify', '--source', src.url, '--target', t17.url, '--json', '--include', 'public.measurements*', '--include', 'parent_inh']);
