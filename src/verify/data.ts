@@ -5,7 +5,7 @@ import type { PhaseProgress } from '../progress.js';
 import type { Logger } from '../log.js';
 import type { DataRelation, TablePair } from './plan.js';
 import type { SessionPool } from './pool.js';
-import { aggregateParams, aggregateSql, type ChunkRange } from './sql.js';
+import { aggregateParams, aggregateSql, type ChunkRange, type RowHashSpec } from './sql.js';
 import { locateKeyed, locateMultiset } from './locate.js';
 import type { TableReport } from './types.js';
 
@@ -44,8 +44,8 @@ export interface BucketSums {
   s: bigint;
 }
 
-async function aggregateSide(pair: TablePair, rel: DataRelation, side: SideContext, opts: DataOptions): Promise<Map<string, BucketSums>> {
-  const key = pair.key;
+async function aggregateSide(pair: TablePair, hash: RowHashSpec, rel: DataRelation, side: SideContext, opts: DataOptions): Promise<Map<string, BucketSums>> {
+  const key = pair.key ? { columns: pair.key, mode: pair.keyMode } : null;
   const mask = pair.buckets - 1;
   const chunks = planChunks(rel.bytes, side.blockSize, opts.chunkBytes, side.major >= 14);
   const buckets = new Map<string, BucketSums>();
@@ -53,7 +53,7 @@ async function aggregateSide(pair: TablePair, rel: DataRelation, side: SideConte
     chunks.map((chunk) =>
       side.pool.use(async (s) => {
         const { rows } = await s.client
-          .query<{ b: string; n: string; s: string }>(aggregateSql(rel, pair.columns, key, chunk.range), aggregateParams(mask, chunk.range))
+          .query<{ b: string; n: string; s: string }>(aggregateSql(rel, hash, key, chunk.range), aggregateParams(mask, chunk.range))
           .catch((err) => {
             throw classifyError(err, `${s.spec.side} ${rel.display}: checksums`, {
               phase: 'verify',
@@ -118,7 +118,9 @@ export async function compareTable(pair: TablePair, source: SideContext, target:
   if (pair.onlyTarget.length) report.notes.push(`columns only on the target: ${pair.onlyTarget.join(', ')}`);
   if (!pair.key && s.relkind === 'r') report.notes.push('no primary key: compared as a multiset of rows');
 
-  const [sa, ta] = await Promise.all([aggregateSide(pair, s, source, opts), aggregateSide(pair, t, target, opts)]);
+  // Both sides must hash the same way: the per-column method needs hash_record_extended (14+) on both.
+  const hash: RowHashSpec = { columns: pair.columns, modes: source.major >= 14 && target.major >= 14 ? pair.hashModes : null };
+  const [sa, ta] = await Promise.all([aggregateSide(pair, hash, s, source, opts), aggregateSide(pair, hash, t, target, opts)]);
   report.sourceRows = Number(total(sa));
   report.targetRows = Number(total(ta));
   const differing = [...new Set([...sa.keys(), ...ta.keys()])]
@@ -139,7 +141,7 @@ export async function compareTable(pair: TablePair, source: SideContext, target:
   opts.logger?.debug({ table: pair.display, differingBuckets: differing.length }, 'verify: locating differing rows');
   const located = await source.pool.use((ss) =>
     target.pool.use((ts) =>
-      (pair.key ? locateKeyed(pair, ss, ts, drill, opts.maxDifferences) : locateMultiset(pair, ss, ts, drill, opts.maxDifferences)).catch((err) => {
+      (pair.key ? locateKeyed(pair, hash, ss, ts, drill, opts.maxDifferences) : locateMultiset(pair, hash, ss, ts, drill, opts.maxDifferences)).catch((err) => {
         throw classifyError(err, `${pair.display}: locating differing rows`, { phase: 'verify', object: pair.display });
       }),
     ),

@@ -3,7 +3,7 @@
 import type { TablePair } from './plan.js';
 import { CursorReader } from './pool.js';
 import type { VerifySession } from './session.js';
-import { examplesSql, keyedRowsSql, multisetSql, rowByKeySql } from './sql.js';
+import { examplesSql, keyedRowsSql, multisetSql, rowByKeySql, type RowHashSpec } from './sql.js';
 import type { ColumnDifference, RowDifference } from './types.js';
 
 export interface Located {
@@ -23,6 +23,11 @@ const MAX_VALUE_CHARS = 200;
 /** Byte order of UTF-8, the order of COLLATE "C" (JavaScript's < compares UTF-16 code units, which differs). */
 function compareC(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+function compareIntegers(x: string, y: string): number {
+  const [a, b] = [BigInt(x), BigInt(y)];
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 async function withReaders<R, T>(
@@ -46,21 +51,24 @@ interface KeyedRow {
   h: string;
 }
 
-export async function locateKeyed(pair: TablePair, ss: VerifySession, ts: VerifySession, buckets: string[], max: number): Promise<Located> {
+export async function locateKeyed(pair: TablePair, hash: RowHashSpec, ss: VerifySession, ts: VerifySession, buckets: string[], max: number): Promise<Located> {
   const key = pair.key!;
+  const spec = { columns: key, mode: pair.keyMode };
+  // Same order as the SQL's ORDER BY: numeric for an integer key, bytes of the text otherwise.
+  const compareKeys = pair.keyMode === 'integer' ? compareIntegers : compareC;
   const out: Located = { differences: [], missingRows: 0, extraRows: 0, differentRows: 0, truncated: false };
   const keyObject = (kv: (string | null)[]) => Object.fromEntries(key.map((c, i) => [c, kv[i] ?? null]));
   const changed: (string | null)[][] = [];
   await withReaders<KeyedRow, void>(
     ss,
     ts,
-    [keyedRowsSql(pair.source!, pair.columns, key), keyedRowsSql(pair.target!, pair.columns, key)],
+    [keyedRowsSql(pair.source!, hash, spec), keyedRowsSql(pair.target!, hash, spec)],
     [String(pair.buckets - 1), buckets],
     async (s, t) => {
       let a = await s.next();
       let b = await t.next();
       while (a || b) {
-        const cmp = !a ? 1 : !b ? -1 : compareC(a.k, b.k);
+        const cmp = !a ? 1 : !b ? -1 : compareKeys(a.k, b.k);
         let diff: RowDifference | undefined;
         if (cmp < 0) {
           diff = { kind: 'missing', key: keyObject(a!.kv) };
@@ -114,13 +122,13 @@ interface HashCount {
   n: string;
 }
 
-export async function locateMultiset(pair: TablePair, ss: VerifySession, ts: VerifySession, buckets: string[], max: number): Promise<Located> {
+export async function locateMultiset(pair: TablePair, hash: RowHashSpec, ss: VerifySession, ts: VerifySession, buckets: string[], max: number): Promise<Located> {
   const out: Located = { differences: [], missingRows: 0, extraRows: 0, differentRows: 0, truncated: false };
   const hashes = new Map<RowDifference, string>();
   await withReaders<HashCount, void>(
     ss,
     ts,
-    [multisetSql(pair.source!, pair.columns), multisetSql(pair.target!, pair.columns)],
+    [multisetSql(pair.source!, hash), multisetSql(pair.target!, hash)],
     [String(pair.buckets - 1), buckets],
     async (s, t) => {
       let a = await s.next();
@@ -160,7 +168,7 @@ export async function locateMultiset(pair: TablePair, ss: VerifySession, ts: Ver
     if (!picked.length) continue;
     const session = kind === 'missing' ? ss : ts;
     const rel = kind === 'missing' ? pair.source! : pair.target!;
-    const { rows } = await session.client.query<{ h: string; r: string }>(examplesSql(rel, pair.columns), [picked.map((d) => hashes.get(d)!)]);
+    const { rows } = await session.client.query<{ h: string; r: string }>(examplesSql(rel, hash), [picked.map((d) => hashes.get(d)!)]);
     const byHash = new Map(rows.map((r) => [r.h, r.r]));
     for (const d of picked) {
       const r = byHash.get(hashes.get(d)!);

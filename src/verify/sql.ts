@@ -10,19 +10,57 @@ export function rowText(columns: string[]): string {
   return `ROW(${columns.map(col).join(', ')})::text`;
 }
 
-/** 64-bit hash of the row text. hashtextextended is the hash behind hash partitioning: stable across majors. */
-export function rowHash(columns: string[]): string {
-  return `hashtextextended(${rowText(columns)}, 0)`;
+/**
+ * How one column enters the row hash. raw: the type's own hash, exact for these types (equal hash input ⇔
+ * identical value); rawC: text hashed byte-wise whatever the column's collation; text: its output text
+ * (floats, numeric, json, intervals, enums, arrays…: the text tells -0 from 0, 1.0 from 1.00, key order).
+ */
+export type ColumnHashMode = 'raw' | 'rawC' | 'text';
+
+export interface RowHashSpec {
+  columns: string[];
+  /** null: the portable method (hash of the whole row text) for servers before PostgreSQL 14. */
+  modes: ColumnHashMode[] | null;
+}
+
+/**
+ * 64-bit hash of a row. Both methods rest on the hashes behind hash partitioning, which are stable across
+ * majors. hash_record_extended (14+) combines per-column hashes by position (a NULL adds 0) and skips the
+ * text conversion of integers, timestamps, text, bytea… — cheaper than hashing the whole row text.
+ */
+export function rowHash(spec: RowHashSpec): string {
+  if (!spec.modes) return `hashtextextended(${rowText(spec.columns)}, 0)`;
+  const modes = spec.modes;
+  const parts = spec.columns.map((c, i) => (modes[i] === 'raw' ? col(c) : modes[i] === 'rawC' ? `(${col(c)} COLLATE "C")` : `${col(c)}::text`));
+  // hash_record_extended combines column hashes linearly (31·h1 + h2 …), so a bucket's sum would only see
+  // each column's multiset of values: two rows swapping a value would cancel out. Hashing its result again
+  // (as text: hashint8extended folds 64 bits to 32 first) makes each row's contribution non-linear.
+  return `hashtextextended(hash_record_extended(ROW(${parts.join(', ')}), 0)::text, 0)`;
+}
+
+export interface KeySpec {
+  columns: string[];
+  mode: 'integer' | 'text';
 }
 
 /** Text of the key: orders rows (byte order, COLLATE "C") identically on both sides. */
 export function keyText(key: string[]): string {
-  return `ROW(${key.map(col).join(', ')})::text`;
+  return key.length === 1 ? `${col(key[0]!)}::text` : `ROW(${key.map(col).join(', ')})::text`;
 }
 
-/** Bucket of a row: by key hash when keyed (a changed row stays in its bucket), by row hash otherwise. $1 = mask. */
-function bucketOf(key: string[] | null, hashAlias: string): string {
-  return key ? `(hashtextextended(${keyText(key)}, 0) & $1::int8)` : `(${hashAlias} & $1::int8)`;
+/** Key order: numeric for an integer key, byte order of its text otherwise. */
+function keyOrder(key: KeySpec): string {
+  return key.mode === 'integer' ? col(key.columns[0]!) : `${keyText(key.columns)} COLLATE "C"`;
+}
+
+/**
+ * Bucket of a row: by key when keyed (a changed row stays in its bucket, so it is reported as "different"),
+ * by row hash otherwise. $1 = mask (buckets - 1).
+ */
+function bucketOf(key: KeySpec | null, hashAlias: string): string {
+  if (!key) return `(${hashAlias} & $1::int8)`;
+  if (key.mode === 'integer') return `(${col(key.columns[0]!)}::int8 & $1::int8)`;
+  return `(hashtextextended(${keyText(key.columns)}, 0) & $1::int8)`;
 }
 
 function from(rel: DataRelation): string {
@@ -46,10 +84,10 @@ export interface ChunkRange {
  * Per-bucket row count and sum of row hashes of one block range. A sum keeps duplicate rows counted (XOR
  * would cancel pairs); sum(int8) accumulates in 128 bits, so it is exact and cheap. $1 = bucket mask.
  */
-export function aggregateSql(rel: DataRelation, columns: string[], key: string[] | null, range: ChunkRange | null): string {
+export function aggregateSql(rel: DataRelation, hash: RowHashSpec, key: KeySpec | null, range: ChunkRange | null): string {
   const inner = key
-    ? `SELECT ${bucketOf(key, '')} AS b, ${rowHash(columns)} AS h ${from(rel)} ${chunkWhere(range)}`
-    : `SELECT ${rowHash(columns)} AS h ${from(rel)} ${chunkWhere(range)}`;
+    ? `SELECT ${bucketOf(key, '')} AS b, ${rowHash(hash)} AS h ${from(rel)} ${chunkWhere(range)}`
+    : `SELECT ${rowHash(hash)} AS h ${from(rel)} ${chunkWhere(range)}`;
   const bucket = key ? 'x.b' : bucketOf(null, 'x.h');
   return `SELECT ${bucket}::text AS b, count(*)::text AS n, sum(x.h)::text AS s FROM (${inner}) x GROUP BY 1`;
 }
@@ -68,25 +106,26 @@ export function aggregateParams(mask: number, range: ChunkRange | null): string[
 }
 
 /** Keyed rows of the given buckets, in key byte order: (key text, each key column as text, row hash). $1 mask, $2 buckets. */
-export function keyedRowsSql(rel: DataRelation, columns: string[], key: string[]): string {
-  return `SELECT ${keyText(key)} AS k, ARRAY[${key.map((c) => `${col(c)}::text`).join(', ')}]::text[] AS kv, ${rowHash(columns)}::text AS h
+export function keyedRowsSql(rel: DataRelation, hash: RowHashSpec, key: KeySpec): string {
+  return `SELECT ${keyText(key.columns)} AS k, ARRAY[${key.columns.map((c) => `${col(c)}::text`).join(', ')}]::text[] AS kv, ${rowHash(hash)}::text AS h
     ${from(rel)}
    WHERE ${bucketOf(key, '')} = ANY($2::int8[])
-   ORDER BY ${keyText(key)} COLLATE "C"`;
+   ORDER BY ${keyOrder(key)}`;
 }
 
 /** Row hashes with their multiplicity in the given buckets, in hash order. $1 mask, $2 buckets. */
-export function multisetSql(rel: DataRelation, columns: string[]): string {
+export function multisetSql(rel: DataRelation, hash: RowHashSpec): string {
   return `SELECT x.h::text AS h, count(*)::int8 AS n
-    FROM (SELECT ${rowHash(columns)} AS h ${from(rel)}) x
+    FROM (SELECT ${rowHash(hash)} AS h ${from(rel)}) x
    WHERE (x.h & $1::int8) = ANY($2::int8[])
    GROUP BY x.h ORDER BY x.h`;
 }
 
 /** One example row text per hash. $1 hashes. */
-export function examplesSql(rel: DataRelation, columns: string[]): string {
+export function examplesSql(rel: DataRelation, hash: RowHashSpec): string {
+  // The row text is computed only for rows that pass the filter (the subquery is flattened).
   return `SELECT DISTINCT ON (y.h) y.h::text AS h, y.r
-    FROM (SELECT x.r, hashtextextended(x.r, 0) AS h FROM (SELECT ${rowText(columns)} AS r ${from(rel)}) x) y
+    FROM (SELECT ${rowHash(hash)} AS h, ${rowText(hash.columns)} AS r ${from(rel)}) y
    WHERE y.h = ANY($1::int8[])
    ORDER BY y.h`;
 }
