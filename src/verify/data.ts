@@ -119,7 +119,7 @@ export async function compareTable(pair: TablePair, source: SideContext, target:
   if (!pair.key && s.relkind === 'r') report.notes.push('no primary key: compared as a multiset of rows');
 
   // Both sides must hash the same way: the per-column method needs hash_record_extended (14+) on both.
-  const hash: RowHashSpec = { columns: pair.columns, modes: source.major >= 14 && target.major >= 14 ? pair.hashModes : null };
+  const hash: RowHashSpec = { columns: pair.columns, modes: source.major >= 14 && target.major >= 14 && pair.columns.length > 0 ? pair.hashModes : null };
   const [sa, ta] = await Promise.all([aggregateSide(pair, hash, s, source, opts), aggregateSide(pair, hash, t, target, opts)]);
   report.sourceRows = Number(total(sa));
   report.targetRows = Number(total(ta));
