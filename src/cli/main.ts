@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { reportError, usageFromCommander } from './context.js';
 import { copyCommand } from './copy.js';
 import { inventoryCommand } from './inventory.js';
+import { verifyCommand } from './verify.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -30,6 +31,7 @@ export function program(): Command {
     .exitOverride();
   prog.addCommand(inventoryCommand());
   prog.addCommand(copyCommand());
+  prog.addCommand(verifyCommand());
   for (const cmd of [prog, ...prog.commands]) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return prog;
 }

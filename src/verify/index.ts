@@ -1,0 +1,116 @@
+// verifyDatabases(): is the target equal to the source, and if not, where exactly does it differ?
+import type { ConnectionSpec } from '../config.js';
+import type { TableFilter } from '../catalog/filter.js';
+import { classifyError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Progress } from '../progress.js';
+import { compareTable, type SideContext } from './data.js';
+import { listDataRelations, pairRelations, type TablePair } from './plan.js';
+import { SessionPool } from './pool.js';
+import { compareSchema } from './schema.js';
+import { compareSequences } from './sequences.js';
+import { beginExportedSnapshot, closeSession, openSession, VERIFY_SETTINGS, type VerifySession } from './session.js';
+import type { SideInfo, TableReport, VerifyReport } from './types.js';
+
+export type { VerifyReport, TableReport, SequenceReport, SchemaDifference, RowDifference } from './types.js';
+export { renderReport } from './report.js';
+
+export interface VerifyOptions {
+  /** Connections per side for row data (plus one per side for catalogs). Default 2. */
+  jobs?: number;
+  include?: string[];
+  exclude?: string[];
+  /** Differences listed per table. Default 100. */
+  maxDifferences?: number;
+  /** Block-range chunk size (bytes) that splits big tables across jobs. Default 32 MB. */
+  chunkBytes?: number;
+  logger?: Logger;
+  progress?: Progress;
+}
+
+async function sideInfo(s: VerifySession): Promise<SideInfo & { blockSize: number }> {
+  const { rows } = await s.client.query<{ v: string; b: string }>(
+    "SELECT current_setting('server_version') AS v, current_setting('block_size') AS b",
+  );
+  return { url: s.spec.display, serverVersion: rows[0]!.v, major: s.major, blockSize: Number(rows[0]!.b) };
+}
+
+export async function verifyDatabases(source: ConnectionSpec, target: ConnectionSpec, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const started = Date.now();
+  const jobs = opts.jobs ?? 2;
+  const maxDifferences = opts.maxDifferences ?? 100;
+  const filter: Partial<TableFilter> = { include: opts.include ?? [], exclude: opts.exclude ?? [] };
+  const log = opts.logger;
+  let sc: VerifySession | undefined;
+  let tc: VerifySession | undefined;
+  const pools: SessionPool[] = [];
+  try {
+    // allSettled: when one side fails to connect, the other connection is still closed below.
+    const opened = await Promise.allSettled([openSession(source, 'source catalog'), openSession(target, 'target catalog')]);
+    sc = opened[0].status === 'fulfilled' ? opened[0].value : undefined;
+    tc = opened[1].status === 'fulfilled' ? opened[1].value : undefined;
+    for (const o of opened) if (o.status === 'rejected') throw o.reason;
+    if (!sc || !tc) throw new Error('unreachable');
+    const [si, ti] = await Promise.all([sideInfo(sc), sideInfo(tc)]);
+    // Each side gets one snapshot that all of its workers share: every chunk sees the same database state.
+    const [ssnap, tsnap] = await Promise.all([beginExportedSnapshot(sc), beginExportedSnapshot(tc)]);
+    const wrap = (side: string) => (err: unknown) => {
+      throw classifyError(err, `${side}: reading the catalog`, { phase: 'verify' });
+    };
+    const [srels, trels] = await Promise.all([
+      listDataRelations(sc.client, filter).catch(wrap('source')),
+      listDataRelations(tc.client, filter).catch(wrap('target')),
+    ]);
+    const pairs = pairRelations(srels, trels);
+    log?.info({ tables: pairs.length, jobs }, `verify: comparing ${pairs.length} tables with ${jobs} connection(s) per side`);
+
+    const schema = await compareSchema(sc.client, tc.client, filter, { source: si.major, target: ti.major });
+    const sequences = await compareSequences(sc.client, tc.client, filter);
+
+    const [sp, tp] = await Promise.all([SessionPool.open(source, jobs, ssnap), SessionPool.open(target, jobs, tsnap)]);
+    pools.push(sp, tp);
+    const sctx: SideContext = { pool: sp, major: si.major, blockSize: si.blockSize };
+    const tctx: SideContext = { pool: tp, major: ti.major, blockSize: ti.blockSize };
+    const totalBytes = pairs.reduce((a, p) => a + (p.source?.bytes ?? 0) + (p.target?.bytes ?? 0), 0);
+    const phase = opts.progress?.phase('verify', { bytes: totalBytes });
+    // Biggest first: the long tables start early and small ones fill the gaps.
+    const order = [...pairs].sort((a, b) => size(b) - size(a));
+    const results = new Map<TablePair, TableReport>();
+    await Promise.all(
+      order.map(async (p) => {
+        const r = await compareTable(p, sctx, tctx, { maxDifferences, chunkBytes: opts.chunkBytes ?? 32 * 1024 * 1024, progress: phase, logger: log });
+        if (!r.match) log?.warn({ table: r.table }, `verify: ${r.table} differs`);
+        results.set(p, r);
+      }),
+    );
+    phase?.done();
+    const tables = pairs.map((p) => results.get(p)!);
+    const schemaDiffs = schema.filter((d) => d.severity === 'difference').length;
+    const sequencesDiffering = sequences.filter((s) => !s.match).length;
+    const tablesDiffering = tables.filter((t) => !t.match).length;
+    const { blockSize: _s, ...sourceInfo } = si;
+    const { blockSize: _t, ...targetInfo } = ti;
+    return {
+      ok: tablesDiffering === 0 && sequencesDiffering === 0 && schemaDiffs === 0,
+      source: sourceInfo,
+      target: targetInfo,
+      tables,
+      sequences,
+      schema,
+      summary: {
+        tables: tables.length,
+        tablesDiffering,
+        rowsCompared: tables.reduce((a, t) => a + (t.sourceRows ?? 0), 0),
+        sequencesDiffering,
+        schemaDifferences: schemaDiffs,
+        schemaNotes: schema.length - schemaDiffs,
+      },
+      settings: { ...VERIFY_SETTINGS },
+      seconds: Number(((Date.now() - started) / 1000).toFixed(3)),
+    };
+  } finally {
+    await Promise.all([...pools.map((p) => p.close()), closeSession(sc), closeSession(tc)]);
+  }
+}
+
+const size = (p: TablePair) => Math.max(p.source?.bytes ?? 0, p.target?.bytes ?? 0);

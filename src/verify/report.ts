@@ -1,0 +1,108 @@
+// Human rendering of a verify report: a table of tables, the differences under it, sequences, schema, and
+// one closing line that says what to do next.
+import { renderTable } from '../cli/table.js';
+import type { RowDifference, TableReport, VerifyReport } from './types.js';
+
+/** Differences printed per table; the JSON carries all that were located. */
+const SHOWN_PER_TABLE = 10;
+
+const num = (n: number | null) => (n === null ? '—' : n.toLocaleString('en-US'));
+
+function keyText(key: Record<string, string | null>): string {
+  return Object.entries(key)
+    .map(([k, v]) => `${k}=${v ?? 'NULL'}`)
+    .join(', ');
+}
+
+function describeDifference(d: RowDifference): string {
+  const label = { missing: 'missing on target', extra: 'extra on target', different: 'different' }[d.kind];
+  if (d.key) {
+    const cols = d.columns?.length
+      ? `: ${d.columns.map((c) => `${c.column} ${c.source ?? 'NULL'} → ${c.target ?? 'NULL'}`).join('; ')}`
+      : '';
+    return `${label.padEnd(17)} ${keyText(d.key)}${cols}`;
+  }
+  return `${label.padEnd(17)} ${d.count} × ${d.row ?? '(row not shown)'}`;
+}
+
+function tableStatus(t: TableReport): string {
+  if (t.comparedAs === 'not compared') return t.notes.join('; ');
+  if (t.match) return 'equal';
+  const parts: string[] = [];
+  if (t.missingRows) parts.push(`${t.missingRows} missing`);
+  if (t.extraRows) parts.push(`${t.extraRows} extra`);
+  if (t.differentRows) parts.push(`${t.differentRows} different`);
+  if (t.truncated) parts.push('more not listed');
+  return parts.join(', ') || t.notes.join('; ') || 'differs';
+}
+
+export function renderReport(r: VerifyReport): string {
+  const out: string[] = [];
+  out.push(`Source  ${r.source.url} (PostgreSQL ${r.source.serverVersion})`);
+  out.push(`Target  ${r.target.url} (PostgreSQL ${r.target.serverVersion})`);
+  out.push('');
+  out.push(`Tables (${r.tables.length})`);
+  if (r.tables.length) {
+    out.push(
+      renderTable(
+        ['', 'table', 'source rows', 'target rows', 'compared by', 'result'],
+        r.tables.map((t) => [
+          t.match ? '✓' : '✗',
+          t.table,
+          num(t.sourceRows),
+          num(t.targetRows),
+          t.comparedAs === 'key' ? `key (${t.primaryKey!.join(', ')})` : t.comparedAs,
+          tableStatus(t),
+        ]),
+        [false, false, true, true],
+      ),
+    );
+  }
+  for (const t of r.tables.filter((x) => !x.match && (x.differences.length || x.notes.length))) {
+    out.push('');
+    out.push(`  ✗ ${t.table}`);
+    for (const n of t.notes) out.push(`      note: ${n}`);
+    for (const d of t.differences.slice(0, SHOWN_PER_TABLE)) out.push(`      ${describeDifference(d)}`);
+    const more = t.differences.length - SHOWN_PER_TABLE;
+    if (more > 0 || t.truncated) out.push(`      … ${more > 0 ? `${more} more listed in --json` : ''}${t.truncated ? `${more > 0 ? '; ' : ''}more exist beyond --max-differences` : ''}`);
+  }
+
+  const badSeq = r.sequences.filter((s) => !s.match);
+  out.push('');
+  out.push(`Sequences (${r.sequences.length}): ${badSeq.length ? `${badSeq.length} differ` : r.sequences.length ? 'all equal ✓' : 'none'}`);
+  const seqVal = (v: { lastValue: string; isCalled: boolean } | null) => (v ? `${v.lastValue}${v.isCalled ? '' : ' (not called)'}` : 'absent');
+  for (const s of badSeq) out.push(`  ✗ ${s.sequence}: source ${seqVal(s.source)}, target ${seqVal(s.target)}`);
+
+  out.push('');
+  const schemaDiffs = r.schema.filter((d) => d.severity === 'difference');
+  out.push(`Schema objects: ${schemaDiffs.length ? `${schemaDiffs.length} differ` : 'all equal ✓'}`);
+  for (const d of r.schema) {
+    const mark = d.severity === 'note' ? 'note' : '✗';
+    if (d.difference === 'missing') out.push(`  ${mark} ${d.kind} ${d.object}: missing on target`);
+    else if (d.difference === 'extra') out.push(`  ${mark} ${d.kind} ${d.object}: only on target`);
+    else out.push(`  ${mark} ${d.kind} ${d.object}: differs\n      source: ${oneLine(d.source)}\n      target: ${oneLine(d.target)}`);
+  }
+
+  out.push('');
+  out.push(`Compared ${num(r.summary.rowsCompared)} source rows in ${r.seconds.toFixed(1)}s.`);
+  out.push(nextStep(r));
+  return out.join('\n');
+}
+
+const oneLine = (s: string | null) => {
+  const t = (s ?? '—').replace(/\s+/g, ' ');
+  return t.length > 160 ? `${t.slice(0, 160)}…` : t;
+};
+
+function nextStep(r: VerifyReport): string {
+  if (r.ok) return 'Result: target matches source — safe to switch traffic.';
+  const parts: string[] = [];
+  const bad = r.tables.filter((t) => !t.match).map((t) => t.table);
+  if (bad.length) {
+    const shown = bad.slice(0, 5).join(', ') + (bad.length > 5 ? ` and ${bad.length - 5} more` : '');
+    parts.push(`${bad.length} table(s) differ: re-run pgshift copy for ${shown} (or replicate until caught up), or investigate the rows above`);
+  }
+  if (r.summary.sequencesDiffering) parts.push(`${r.summary.sequencesDiffering} sequence(s) differ: set them with setval() on the target (pgshift copy does this at the end)`);
+  if (r.summary.schemaDifferences) parts.push(`${r.summary.schemaDifferences} schema object(s) differ: recreate them on the target from the source definition shown`);
+  return `Result: target does NOT match source — DO NOT switch traffic yet.\n  ${parts.join('\n  ')}`;
+}

@@ -1,0 +1,80 @@
+// Every verify connection runs under the same fixed settings, so that equal data prints as equal text on both
+// sides whatever each server's (or role's, or database's) defaults are, and across PostgreSQL majors.
+import type { ConnectionSpec } from '../config.js';
+import { connect, serverMajor, type Client } from '../db/connect.js';
+import { quoteLiteral } from '../db/ident.js';
+import { classifyError } from '../errors.js';
+
+/**
+ * Startup parameters (sent in the connection packet, no extra round trip):
+ * - TimeZone/DateStyle/IntervalStyle: timestamptz, date and interval text depends on them.
+ * - extra_float_digits=1: shortest text that round-trips exactly (PostgreSQL 12+), so -0, NaN and the last
+ *   bit of a float are visible and print the same on every major.
+ * - bytea_output=hex, lc_monetary=C: bytea and money text.
+ * - search_path=pg_catalog: regclass/regtype values and catalog definitions print schema-qualified, the
+ *   same way on both sides (a user's search_path setting would otherwise change the text).
+ * - statement/idle timeouts off: workers hold a snapshot transaction open while others work.
+ * - work_mem: the per-bucket hash aggregate stays in memory.
+ * - jit off: every chunk query would pay JIT compilation again (hundreds of ms) for no gain on output functions.
+ */
+export const VERIFY_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
+  TimeZone: 'UTC',
+  DateStyle: 'ISO,YMD',
+  IntervalStyle: 'postgres',
+  extra_float_digits: '1',
+  bytea_output: 'hex',
+  lc_monetary: 'C',
+  standard_conforming_strings: 'on',
+  search_path: 'pg_catalog',
+  statement_timeout: '0',
+  idle_in_transaction_session_timeout: '0',
+  work_mem: '64MB',
+  jit: 'off',
+});
+
+export function startupOptions(settings: Readonly<Record<string, string>> = VERIFY_SETTINGS): string {
+  // Values above contain no spaces or backslashes, so no escaping is needed in the options string.
+  return Object.entries(settings)
+    .map(([k, v]) => `-c ${k}=${v}`)
+    .join(' ');
+}
+
+export interface VerifySession {
+  client: Client;
+  spec: ConnectionSpec;
+  major: number;
+}
+
+/** Open one verify connection with the fixed settings. */
+export async function openSession(spec: ConnectionSpec, role: string): Promise<VerifySession> {
+  const client = await connect(spec, { applicationName: `pgshift verify ${role}`, options: startupOptions() });
+  try {
+    const major = await serverMajor(client);
+    return { client, spec, major };
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw classifyError(err, `${spec.side} ${spec.display}`, { phase: 'verify' });
+  }
+}
+
+/**
+ * Coordinator: a read-only repeatable-read transaction whose snapshot every worker of the same side imports,
+ * so all chunks and the later row location of one side see one consistent state of the database.
+ */
+export async function beginExportedSnapshot(s: VerifySession): Promise<string> {
+  await s.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  const { rows } = await s.client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+  return rows[0]!.id;
+}
+
+export async function importSnapshot(s: VerifySession, snapshot: string): Promise<void> {
+  await s.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  // SET TRANSACTION SNAPSHOT takes no bind parameters; the id comes from the server itself.
+  await s.client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
+}
+
+export async function closeSession(s: VerifySession | undefined): Promise<void> {
+  if (!s) return;
+  await s.client.query('ROLLBACK').catch(() => undefined);
+  await s.client.end().catch(() => undefined);
+}
