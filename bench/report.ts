@@ -14,6 +14,8 @@ export interface PeerResult {
   /** Why skipped/failed, or what the independent row-count check found. */
   note?: string;
   reported?: unknown;
+  /** Seconds of every round, when run more than once (seconds is the best). */
+  runs?: number[];
 }
 
 export interface VerifyResult {
@@ -52,6 +54,7 @@ export function markdown(r: BenchRecord): string {
   ];
   for (const p of r.peers) {
     const notes = [
+      p.runs && p.runs.length > 1 ? `best of ${p.runs.map((x) => x.toFixed(1)).join(' / ')} s` : '',
       p.peakRssBytes ? `peak RSS ${formatBytes(p.peakRssBytes)}` : '',
       p.status === 'ok' ? '' : `${p.status}${p.note ? `: ${p.note.split('\n')[0]}` : ''}`,
     ].filter(Boolean);
