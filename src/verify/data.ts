@@ -5,7 +5,7 @@ import type { PhaseProgress } from '../progress.js';
 import type { Logger } from '../log.js';
 import type { DataRelation, TablePair } from './plan.js';
 import type { SessionPool } from './pool.js';
-import { aggregateParams, aggregateSql, type ChunkRange, type RowHashSpec } from './sql.js';
+import { aggregateParams, aggregateSql, totalsParams, totalsSql, type ChunkRange, type RowHashSpec } from './sql.js';
 import { locateKeyed, locateMultiset } from './locate.js';
 import type { TableReport } from './types.js';
 
@@ -44,16 +44,23 @@ export interface BucketSums {
   s: bigint;
 }
 
-async function aggregateSide(pair: TablePair, hash: RowHashSpec, rel: DataRelation, side: SideContext, opts: DataOptions): Promise<Map<string, BucketSums>> {
+/** totals: one (count, sum) for the whole table; buckets: one per bucket, to narrow a difference down. */
+type Pass = 'totals' | 'buckets';
+
+async function aggregateSide(pair: TablePair, hash: RowHashSpec, rel: DataRelation, side: SideContext, opts: DataOptions, pass: Pass): Promise<Map<string, BucketSums>> {
   const key = pair.key ? { columns: pair.key, mode: pair.keyMode } : null;
   const mask = pair.buckets - 1;
+  const [sql, params] =
+    pass === 'totals'
+      ? [(r: ChunkRange | null) => totalsSql(rel, hash, r), totalsParams]
+      : [(r: ChunkRange | null) => aggregateSql(rel, hash, key, r), (r: ChunkRange | null) => aggregateParams(mask, r)];
   const chunks = planChunks(rel.bytes, side.blockSize, opts.chunkBytes, side.major >= 14);
   const buckets = new Map<string, BucketSums>();
   await Promise.all(
     chunks.map((chunk) =>
       side.pool.use(async (s) => {
         const { rows } = await s.client
-          .query<{ b: string; n: string; s: string }>(aggregateSql(rel, hash, key, chunk.range), aggregateParams(mask, chunk.range))
+          .query<{ b: string; n: string; s: string }>(sql(chunk.range), params(chunk.range))
           .catch((err) => {
             throw classifyError(err, `${s.spec.side} ${rel.display}: checksums`, {
               phase: 'verify',
@@ -68,7 +75,7 @@ async function aggregateSide(pair: TablePair, hash: RowHashSpec, rel: DataRelati
             cur.s += BigInt(r.s);
           } else buckets.set(r.b, { n: BigInt(r.n), s: BigInt(r.s) });
         }
-        opts.progress?.add({ bytes: chunk.bytes });
+        if (pass === 'totals') opts.progress?.add({ bytes: chunk.bytes });
       }),
     ),
   );
@@ -97,6 +104,11 @@ function emptyReport(pair: TablePair): TableReport {
 }
 
 const total = (m: Map<string, BucketSums>) => [...m.values()].reduce((a, b) => a + b.n, 0n);
+const sameSums = (a: Map<string, BucketSums>, b: Map<string, BucketSums>) => {
+  const x = a.get('0');
+  const y = b.get('0');
+  return x !== undefined && y !== undefined && x.n === y.n && x.s === y.s;
+};
 
 export async function compareTable(pair: TablePair, source: SideContext, target: SideContext, opts: DataOptions): Promise<TableReport> {
   const report = emptyReport(pair);
@@ -120,9 +132,11 @@ export async function compareTable(pair: TablePair, source: SideContext, target:
 
   // Both sides must hash the same way: the per-column method needs hash_record_extended (14+) on both.
   const hash: RowHashSpec = { columns: pair.columns, modes: source.major >= 14 && target.major >= 14 && pair.columns.length > 0 ? pair.hashModes : null };
-  const [sa, ta] = await Promise.all([aggregateSide(pair, hash, s, source, opts), aggregateSide(pair, hash, t, target, opts)]);
+  const sides = (pass: Pass) => Promise.all([aggregateSide(pair, hash, s, source, opts, pass), aggregateSide(pair, hash, t, target, opts, pass)]);
+  let [sa, ta] = await sides('totals');
   report.sourceRows = Number(total(sa));
   report.targetRows = Number(total(ta));
+  if (!sameSums(sa, ta)) [sa, ta] = await sides('buckets');
   const differing = [...new Set([...sa.keys(), ...ta.keys()])]
     .filter((b) => {
       const x = sa.get(b);

@@ -68,10 +68,11 @@ function from(rel: DataRelation): string {
   return `FROM ONLY ${rel.qualified} t`;
 }
 
-/** Block range of a chunk; $2 from, $3 to (absent on the last, open-ended chunk). */
-function chunkWhere(range: ChunkRange | null): string {
+/** Block range of a chunk; $first from, $first+1 to (absent on the last, open-ended chunk). */
+function chunkWhere(range: ChunkRange | null, first = 2): string {
   if (!range) return '';
-  return range.toBlock === null ? 'WHERE t.ctid >= $2::tid' : 'WHERE t.ctid >= $2::tid AND t.ctid < $3::tid';
+  const lo = `$${first}::tid`;
+  return range.toBlock === null ? `WHERE t.ctid >= ${lo}` : `WHERE t.ctid >= ${lo} AND t.ctid < $${first + 1}::tid`;
 }
 
 export interface ChunkRange {
@@ -90,6 +91,18 @@ export function aggregateSql(rel: DataRelation, hash: RowHashSpec, key: KeySpec 
     : `SELECT ${rowHash(hash)} AS h ${from(rel)} ${chunkWhere(range)}`;
   const bucket = key ? 'x.b' : bucketOf(null, 'x.h');
   return `SELECT ${bucket}::text AS b, count(*)::text AS n, sum(x.h)::text AS s FROM (${inner}) x GROUP BY 1`;
+}
+
+/**
+ * Row count and sum of row hashes of one block range, without buckets: grouping every row costs about as much
+ * as hashing it, so buckets are computed only for tables whose totals differ. $1 from, $2 to.
+ */
+export function totalsSql(rel: DataRelation, hash: RowHashSpec, range: ChunkRange | null): string {
+  return `SELECT '0' AS b, count(*)::text AS n, coalesce(sum(x.h), 0)::text AS s FROM (SELECT ${rowHash(hash)} AS h ${from(rel)} ${chunkWhere(range, 1)}) x`;
+}
+
+export function totalsParams(range: ChunkRange | null): string[] {
+  return aggregateParams(0, range).slice(1);
 }
 
 export function tid(block: number): string {
