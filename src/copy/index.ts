@@ -7,7 +7,7 @@ import { connect, serverMajor, withClient, type Client } from '../db/connect.js'
 import { classifyError, InterruptedError, UsageError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Progress } from '../progress.js';
-import { DumpFile, dumpSchema, listToc, restoreSection, type TocEntry } from '../schema/dump.js';
+import { DumpFile, dumpSchema, listToc, sectionSql, type TocEntry } from '../schema/dump.js';
 import { excludedObjects, excludedTableOids, keepEntry } from '../schema/filter.js';
 import { pickPgTools } from '../schema/pgdump.js';
 import * as state from '../state/store.js';
@@ -160,8 +160,8 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
 
     if (tools && !steps.preData) {
       const ph = progress.phase('pre-data');
-      await timed('pre-data', () => restoreSection(tools, dump!, target, toc, { section: 'pre-data', keep: keepCommon, keepOwner: opts.keepOwner, keepAcl: opts.keepAcl, signal: controller.signal }));
-      await state.markStep(ctl, 'preData');
+      const sql = await sectionSql(tools, dump!, target, toc, { section: 'pre-data', keep: keepCommon, keepOwner: opts.keepOwner, keepAcl: opts.keepAcl, signal: controller.signal });
+      await timed('pre-data', () => applySection(ctl, sql, 'preData'));
       ph.done();
     }
 
@@ -212,16 +212,14 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     if (tools && !steps.postData) {
       const ownOids = new Set(indexJobs.flatMap((j) => [j.indexOid, ...(j.constraintOid ? [j.constraintOid] : [])]));
       const ph = progress.phase('post-data');
-      await timed('post-data', () =>
-        restoreSection(tools, dump!, target, toc, {
-          section: 'post-data',
-          keep: (e) => keepCommon(e) && !((e.desc === 'INDEX' || e.desc === 'CONSTRAINT') && ownOids.has(e.oid)),
-          keepOwner: opts.keepOwner,
-          keepAcl: opts.keepAcl,
-          signal: controller.signal,
-        }),
-      );
-      await state.markStep(ctl, 'postData');
+      const sql = await sectionSql(tools, dump!, target, toc, {
+        section: 'post-data',
+        keep: (e) => keepCommon(e) && !((e.desc === 'INDEX' || e.desc === 'CONSTRAINT') && ownOids.has(e.oid)),
+        keepOwner: opts.keepOwner,
+        keepAcl: opts.keepAcl,
+        signal: controller.signal,
+      });
+      await timed('post-data', () => applySection(ctl, sql, 'postData'));
       ph.done();
     }
     if (matviews.length && !steps.matviews) {
@@ -252,6 +250,25 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     await snapshot?.close();
     dump?.dispose();
     await ctl.end().catch(() => undefined);
+  }
+}
+
+/** A schema section and its "done" mark commit together; the session's settings are restored after. */
+async function applySection(ctl: Client, sql: string, step: 'preData' | 'postData'): Promise<void> {
+  const phase = step === 'preData' ? 'schema pre-data' : 'schema post-data';
+  await ctl.query('BEGIN');
+  try {
+    await ctl.query(sql);
+    await ctl.query('RESET ALL');
+    await state.markStep(ctl, step);
+    await ctl.query('COMMIT');
+  } catch (err) {
+    await ctl.query('ROLLBACK').catch(() => undefined);
+    await ctl.query('RESET ALL').catch(() => undefined);
+    throw classifyError(err, `${phase}: restoring the schema on the target`, {
+      phase,
+      hint: 'nothing of this step was applied; fix the cause (often a missing extension or role on the target), then re-run with --resume',
+    });
   }
 }
 

@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionSpec } from '../config.js';
-import { quoteLiteral } from '../db/ident.js';
 import type { PgTools } from './pgdump.js';
 import { runTool } from './run.js';
 
@@ -91,21 +90,30 @@ export async function listToc(tools: PgTools, dump: DumpFile, target: Connection
   return parseToc(stdout.toString('utf8'));
 }
 
-/** Restore one section into the target in a single transaction; stops at the first error. */
-export async function restoreSection(tools: PgTools, dump: DumpFile, target: ConnectionSpec, toc: TocEntry[], opts: RestoreOptions): Promise<TocEntry[]> {
+/**
+ * The SQL of one section, as pg_restore writes it for the kept TOC entries. pgshift runs it itself, in one
+ * transaction together with its own "step done" mark, so a crash can never leave a section applied but
+ * unrecorded (a resume would then trip over "already exists").
+ */
+export async function sectionSql(tools: PgTools, dump: DumpFile, target: ConnectionSpec, toc: TocEntry[], opts: RestoreOptions): Promise<string> {
   const entries = opts.keep ? toc.filter(opts.keep) : toc;
   const listPath = join(dump.dir, `${opts.section}.list`);
   writeFileSync(listPath, entries.map((e) => e.line).join('\n') + '\n');
-  const args = [
-    `--section=${opts.section}`,
-    '-L', listPath,
-    '--exit-on-error',
-    '--single-transaction',
-    '--dbname', `dbname=${quoteLiteral(target.database)}`,
-  ];
+  const args = [`--section=${opts.section}`, '-L', listPath, '--file=-'];
   if (!opts.keepOwner) args.push('--no-owner');
   if (!opts.keepAcl) args.push('--no-acl');
   args.push(dump.path);
-  await runTool(tools.pgRestore, args, target, `schema ${opts.section} (pg_restore)`, opts.signal);
-  return entries;
+  const { stdout } = await runTool(tools.pgRestore, args, target, `schema ${opts.section} (pg_restore)`, opts.signal);
+  return stripPsqlRestrict(stdout.toString('utf8'));
+}
+
+/**
+ * pg_dump/pg_restore from the 2025 security releases wrap scripts in psql's \restrict KEY … \unrestrict KEY
+ * (meta-commands that stop a malicious server from injecting psql commands). pgshift sends the SQL over the
+ * protocol, where no meta-command runs, so the two marker lines — and only those — are removed.
+ */
+export function stripPsqlRestrict(sql: string): string {
+  const m = /^\\restrict ([A-Za-z0-9]+)\n/m.exec(sql);
+  if (!m) return sql;
+  return sql.replace(m[0], '').replace(new RegExp(`^\\\\unrestrict ${m[1]}\\n?`, 'm'), '');
 }

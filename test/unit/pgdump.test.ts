@@ -51,3 +51,12 @@ describe('pg_restore TOC parsing', () => {
     ]);
   });
 });
+
+describe('psql \\restrict markers', () => {
+  it('removes exactly the two marker lines pg_dump 15.14+ adds', async () => {
+    const { stripPsqlRestrict } = await import('../../src/schema/dump.js');
+    const sql = 'SET x = 1;\n\\restrict abcDEF123\n\nCREATE TABLE a (t text DEFAULT \'\\restrict no\');\n\\unrestrict abcDEF123\n';
+    expect(stripPsqlRestrict(sql)).toBe("SET x = 1;\n\nCREATE TABLE a (t text DEFAULT '\\restrict no');\n");
+    expect(stripPsqlRestrict('SELECT 1;\n')).toBe('SELECT 1;\n');
+  });
+});
