@@ -31,7 +31,10 @@ export interface RowHashSpec {
 export function rowHash(spec: RowHashSpec): string {
   if (!spec.modes) return `hashtextextended(${rowText(spec.columns)}, 0)`;
   const modes = spec.modes;
-  const parts = spec.columns.map((c, i) => (modes[i] === 'raw' ? col(c) : modes[i] === 'rawC' ? `(${col(c)} COLLATE "C")` : `${col(c)}::text`));
+  // text mode goes through the type's output function (ROW(x)::text), not a cast: xml → text is a binary
+  // coercion that exposes the stored string, and an equal xml value may be stored differently on each side
+  // (xml_out and xml_send drop a plain <?xml version="1.0"?> declaration, so every copy normalizes it).
+  const parts = spec.columns.map((c, i) => (modes[i] === 'raw' ? col(c) : modes[i] === 'rawC' ? `(${col(c)} COLLATE "C")` : `ROW(${col(c)})::text`));
   // hash_record_extended combines column hashes linearly (31·h1 + h2 …), so a bucket's sum would only see
   // each column's multiset of values: two rows swapping a value would cancel out. Hashing its result again
   // (as text: hashint8extended folds 64 bits to 32 first) makes each row's contribution non-linear.

@@ -59,7 +59,23 @@ describe('pgshift copy (TLS non-superuser source on 15)', () => {
 
     await expectFaithfulHardCaseCopy(src, tgt);
     expect(await sourceState(), 'the copy changed the source').toEqual(before);
+
+    // pgshift verify must agree with the independent comparison on every hard case (no false alarm)...
+    const v = await runCli(['verify', '--source', src.url, '--target', tgt.url, '--json']);
+    const report = parseJson(v);
+    const unequal = [
+      ...report.tables.filter((t: any) => !t.match).map((t: any) => `${t.table}: ${JSON.stringify(t.differences.slice(0, 3))} ${t.notes}`),
+      ...report.sequences.filter((q: any) => !q.match).map((q: any) => q.sequence),
+      ...report.schema.filter((d: any) => d.severity === 'difference').map((d: any) => `${d.kind} ${d.object}`),
+    ];
+    expect(unequal).toEqual([]);
+    expect(v.code, v.stderr).toBe(0);
+
     await expectApplicationCarriesOn(tgt);
+    // ...and notice what the application then changed (a sequence moved, rows added).
+    const after = await runCli(['verify', '--source', src.url, '--target', tgt.url, '--json']);
+    expect(after.code).toBe(1);
+    expect(parseJson(after).ok).toBe(false);
   }
 
   it('copies 15 → 17 with --jobs 2: same database, no trigger side effects, identities continue', async () => {
