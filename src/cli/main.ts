@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { reportError, usageFromCommander } from './context.js';
+import { cleanupCommand } from './cleanup.js';
 import { copyCommand } from './copy.js';
 import { inventoryCommand } from './inventory.js';
 import { verifyCommand } from './verify.js';
@@ -19,6 +20,7 @@ export function program(): Command {
         '  pgshift inventory --source $SRC --target $DST  # what will get in the way',
         '  pgshift copy      --source $SRC --target $DST  # schema + data + indexes',
         '  pgshift verify    --source $SRC --target $DST  # after freezing writes',
+        '  pgshift cleanup   --target $DST                # remove pgshift\'s state',
         '',
         'URLs come from --source/--target or PGSHIFT_SOURCE_URL/PGSHIFT_TARGET_URL.',
         'sslmode follows libpq: disable, prefer (default), require (encrypt, do',
@@ -34,6 +36,7 @@ export function program(): Command {
   prog.addCommand(inventoryCommand());
   prog.addCommand(copyCommand());
   prog.addCommand(verifyCommand());
+  prog.addCommand(cleanupCommand());
   for (const cmd of [prog, ...prog.commands]) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return prog;
 }

@@ -120,4 +120,28 @@ describe('pgshift copy: modes, filters and refusals', () => {
     expect(parseJson(again)).toMatchObject({ alreadyComplete: true });
     await expectSameDatabase(src, tgt, { ignore: (d) => /_heroku/.test(d.object) });
   });
+
+  it('cleanup removes the copy state, keeps an unfinished copy unless --force, and is idempotent', async () => {
+    const tgt = await target('modes_cleanup');
+    expect((await runCli(['copy', '--source', src.url, '--target', tgt.url])).code).toBe(0);
+    const hasState = async () => (await tgt.admin(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'pgshift'`)).rows[0].n === 1;
+    expect(await hasState()).toBe(true);
+    // As if the copy had been interrupted: its state is what --resume needs.
+    await tgt.owner(`UPDATE pgshift.copy_run SET finished_at = NULL`);
+    const refused = await runCli(['cleanup', '--target', tgt.url]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/unfinished copy.*--resume impossible/);
+    expect(refused.stderr).toMatch(/--force/);
+    expect(await hasState()).toBe(true);
+    const forced = await runCli(['cleanup', '--target', tgt.url, '--force', '--json']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(parseJson(forced)).toMatchObject({ ok: true, nothingToDo: false });
+    expect(await hasState()).toBe(false);
+    const again = await runCli(['cleanup', '--target', tgt.url]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/Nothing to clean up/);
+    // The data is untouched.
+    expect((await tableRowCounts(tgt)).get('public.orders')).toBe(5000);
+    expect(forced.stdout + forced.stderr).not.toContain(tgt.password);
+  });
 });

@@ -1,0 +1,36 @@
+import { Command, Option } from 'commander';
+import { requireUrl } from '../config.js';
+import { cleanup } from '../state/cleanup.js';
+import { run, withConnectionOptions, type CommonOptions } from './context.js';
+
+interface CleanupFlags extends CommonOptions {
+  force?: boolean;
+}
+
+export function cleanupCommand(): Command {
+  const cmd = new Command('cleanup')
+    .summary('remove every state object pgshift created')
+    .description(
+      [
+        'Remove what pgshift left on the servers once the migration is over: the',
+        '"pgshift" schema on the target that records copy progress (needed by',
+        'copy --resume). It refuses while a copy runs, and keeps the state of an',
+        'unfinished copy unless --force is given. Your data is never touched.',
+        '',
+        'Examples:',
+        '  pgshift cleanup --target $DST',
+        '  pgshift cleanup --target $DST --force   # give up an unfinished copy',
+      ].join('\n'),
+    );
+  withConnectionOptions(cmd, { target: 'required' })
+    .addOption(new Option('--force', 'also remove the state of an unfinished copy (no --resume after this)'))
+    .action(async (flags: CleanupFlags) => {
+      process.exitCode = await run(flags, async (ctx) => {
+        const target = requireUrl('target', flags.target);
+        const report = await cleanup(target, { force: flags.force });
+        ctx.print(report.nothingToDo ? `Nothing to clean up on ${target.display}.` : `Removed: ${report.removed.join('; ')}`);
+        return { json: report };
+      });
+    });
+  return cmd;
+}
