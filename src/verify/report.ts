@@ -100,7 +100,10 @@ function nextStep(r: VerifyReport): string {
   const bad = r.tables.filter((t) => !t.match).map((t) => t.table);
   if (bad.length) {
     const shown = bad.slice(0, 5).join(', ') + (bad.length > 5 ? ` and ${bad.length - 5} more` : '');
-    parts.push(`${bad.length} table(s) differ: re-run pgshift copy for ${shown} (or replicate until caught up), or investigate the rows above`);
+    parts.push(
+      `${bad.length} table(s) differ: ${shown} — if writes to the source were still running, freeze them and verify again; ` +
+        `otherwise TRUNCATE those tables on the target and reload them with pgshift copy --data-only --include <table>, or investigate the rows above`,
+    );
   }
   if (r.summary.sequencesDiffering) parts.push(`${r.summary.sequencesDiffering} sequence(s) differ: set them with setval() on the target (pgshift copy does this at the end)`);
   if (r.summary.schemaDifferences) parts.push(`${r.summary.schemaDifferences} schema object(s) differ: recreate them on the target from the source definition shown`);
