@@ -9,7 +9,7 @@ import type { PhaseProgress } from '../progress.js';
 import { buildIndex, type IndexJob } from './indexes.js';
 import { copyChunk } from './pipeline.js';
 import { integerKey, type Chunk } from './plan.js';
-import { importSnapshot } from './snapshot.js';
+import { importSnapshot } from '../db/snapshot.js';
 
 export interface DataPhaseInput {
   source: ConnectionSpec;

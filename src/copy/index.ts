@@ -19,7 +19,8 @@ import { copyLargeObject, listLargeObjects } from './largeobjects.js';
 import { planChunks } from './plan.js';
 import { requireEmptyTables, requireEmptyTarget, requireReadable } from './preflight.js';
 import { applySequences, readSequences } from './sequences.js';
-import { exportSnapshot, importSnapshot } from './snapshot.js';
+import { importSnapshot } from '../db/snapshot.js';
+import { exportSnapshot } from './snapshot.js';
 
 export type CopyMode = 'full' | 'schema-only' | 'data-only';
 

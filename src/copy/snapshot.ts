@@ -2,7 +2,7 @@
 // data) until every worker and pg_dump has imported it.
 import type { ConnectionSpec } from '../config.js';
 import { connect, type Client } from '../db/connect.js';
-import { quoteLiteral } from '../db/ident.js';
+import { beginExportedSnapshot } from '../db/snapshot.js';
 import { classifyError } from '../errors.js';
 
 export interface Snapshot {
@@ -15,12 +15,11 @@ export interface Snapshot {
 export async function exportSnapshot(source: ConnectionSpec): Promise<Snapshot> {
   const client = await connect(source, { applicationName: 'pgshift copy coordinator' });
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+    const id = await beginExportedSnapshot(client);
     // Qualified names everywhere in pg_get_*def output.
     await client.query(`SET LOCAL search_path = pg_catalog`);
     return {
-      id: rows[0]!.id,
+      id,
       client,
       async close() {
         await client.query('COMMIT').catch(() => undefined);
@@ -31,11 +30,4 @@ export async function exportSnapshot(source: ConnectionSpec): Promise<Snapshot> 
     await client.end().catch(() => undefined);
     throw classifyError(err, `source ${source.display}: exporting a snapshot`, { phase: 'snapshot' });
   }
-}
-
-/** Open a read-only transaction on the exported snapshot. */
-export async function importSnapshot(client: Client, id: string): Promise<void> {
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  // SET TRANSACTION SNAPSHOT takes no bind parameters.
-  await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(id)}`);
 }

@@ -13,8 +13,6 @@ export interface ConnectOptions {
   applicationName?: string;
   /** 'database' opens a logical replication connection. */
   replication?: 'database';
-  /** statement_timeout etc. applied at connect (startup parameters, no round trip). */
-  options?: string;
 }
 
 /** The TLS options for an sslmode, or false for plaintext. Exported for tests. */
@@ -58,7 +56,6 @@ export function clientConfig(spec: ConnectionSpec, opts: ConnectOptions = {}, ss
     keepAliveInitialDelayMillis: 10_000,
     connectionTimeoutMillis: spec.connectTimeout * 1000,
     ...(opts.replication ? { replication: opts.replication } : {}),
-    ...(opts.options ? { options: opts.options } : {}),
   } as pg.ClientConfig;
 }
 

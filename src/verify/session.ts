@@ -3,10 +3,12 @@
 import type { ConnectionSpec } from '../config.js';
 import { connect, serverMajor, type Client } from '../db/connect.js';
 import { quoteLiteral } from '../db/ident.js';
+import { beginExportedSnapshot as exportSnapshot, importSnapshot as importShared } from '../db/snapshot.js';
 import { classifyError } from '../errors.js';
 
 /**
- * Startup parameters (sent in the connection packet, no extra round trip):
+ * Set with SET LOCAL at the start of every verify transaction (not as startup parameters, which PgBouncer
+ * refuses; and inside the transaction, so a transaction-mode pooler keeps them on the right server session):
  * - TimeZone/DateStyle/IntervalStyle: timestamptz, date and interval text depends on them.
  * - extra_float_digits=1: shortest text that round-trips exactly (PostgreSQL 12+), so -0, NaN and the last
  *   bit of a float are visible and print the same on every major.
@@ -32,12 +34,9 @@ export const VERIFY_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
   jit: 'off',
 });
 
-export function startupOptions(settings: Readonly<Record<string, string>> = VERIFY_SETTINGS): string {
-  // Values above contain no spaces or backslashes, so no escaping is needed in the options string.
-  return Object.entries(settings)
-    .map(([k, v]) => `-c ${k}=${v}`)
-    .join(' ');
-}
+const SETTINGS_SQL = Object.entries(VERIFY_SETTINGS)
+  .map(([k, v]) => `SET LOCAL ${k} = ${quoteLiteral(v)}`)
+  .join('; ');
 
 export interface VerifySession {
   client: Client;
@@ -47,7 +46,7 @@ export interface VerifySession {
 
 /** Open one verify connection with the fixed settings. */
 export async function openSession(spec: ConnectionSpec, role: string): Promise<VerifySession> {
-  const client = await connect(spec, { applicationName: `pgshift verify ${role}`, options: startupOptions() });
+  const client = await connect(spec, { applicationName: `pgshift verify ${role}` });
   try {
     const major = await serverMajor(client);
     return { client, spec, major };
@@ -62,15 +61,14 @@ export async function openSession(spec: ConnectionSpec, role: string): Promise<V
  * so all chunks and the later row location of one side see one consistent state of the database.
  */
 export async function beginExportedSnapshot(s: VerifySession): Promise<string> {
-  await s.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  const { rows } = await s.client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
-  return rows[0]!.id;
+  const id = await exportSnapshot(s.client);
+  await s.client.query(SETTINGS_SQL);
+  return id;
 }
 
 export async function importSnapshot(s: VerifySession, snapshot: string): Promise<void> {
-  await s.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  // SET TRANSACTION SNAPSHOT takes no bind parameters; the id comes from the server itself.
-  await s.client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
+  await importShared(s.client, snapshot);
+  await s.client.query(SETTINGS_SQL);
 }
 
 export async function closeSession(s: VerifySession | undefined): Promise<void> {
