@@ -17,7 +17,7 @@ import { parkForeignKeys, restoreForeignKeys } from './foreignkeys.js';
 import { listIndexJobs } from './indexes.js';
 import { copyLargeObject, listLargeObjects } from './largeobjects.js';
 import { planChunks } from './plan.js';
-import { requireEmptyTables, requireEmptyTarget, requireReadable } from './preflight.js';
+import { requireConnections, requireEmptyTables, requireEmptyTarget, requireReadable } from './preflight.js';
 import { applySequences, readSequences } from './sequences.js';
 import { importSnapshot } from '../db/snapshot.js';
 import { exportSnapshot } from './snapshot.js';
@@ -106,8 +106,11 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const mode: CopyMode = opts.resume && run ? ((run.options.mode as CopyMode) ?? opts.mode) : opts.mode;
     summary.mode = mode;
 
+    // Connections this run adds while the coordinator and the control connection stay open.
+    await requireConnections(ctl, 'target', opts.jobs + (mode === 'full' ? opts.indexJobs : 0), '--jobs/--index-jobs', target.display);
     snapshot = await timed('snapshot', () => exportSnapshot(source));
     const snap = snapshot.client;
+    await requireConnections(snap, 'source', opts.jobs, '--jobs', source.display);
     const major = await serverMajor(snap);
     const tools = mode === 'data-only' ? undefined : pickPgTools(major, opts.pgBin);
     summary.pgDump = tools ? `${tools.version} (${tools.dir})` : null;

@@ -65,3 +65,29 @@ export async function requireEmptyTables(tgt: Client, tables: TableInfo[]): Prom
     }
   }
 }
+
+/**
+ * Managed plans cap connections (Heroku Essential: 20). Check before starting that the server, the role and
+ * the database each leave room for the extra connections this run opens, instead of failing half-way.
+ */
+export async function requireConnections(c: Client, side: 'source' | 'target', extra: number, flag: string, display: string): Promise<void> {
+  const { rows } = await c.query(
+    `SELECT current_setting('max_connections')::int - CASE WHEN r.rolsuper THEN 0 ELSE current_setting('superuser_reserved_connections')::int END
+              - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int AS server_free,
+            CASE WHEN r.rolconnlimit < 0 THEN NULL
+                 ELSE r.rolconnlimit - (SELECT count(*) FROM pg_stat_activity WHERE usesysid = r.oid AND backend_type = 'client backend')::int END AS role_free,
+            CASE WHEN d.datconnlimit < 0 THEN NULL
+                 ELSE d.datconnlimit - (SELECT count(*) FROM pg_stat_activity WHERE datid = d.oid AND backend_type = 'client backend')::int END AS db_free
+       FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = current_database()`,
+  );
+  const r = rows[0];
+  const limits: [number, string][] = [[r.server_free, 'the server (max_connections)']];
+  if (r.role_free !== null) limits.push([r.role_free, `the role's CONNECTION LIMIT`]);
+  if (r.db_free !== null) limits.push([r.db_free, `the database's CONNECTION LIMIT`]);
+  const [free, by] = limits.reduce((a, b) => (b[0] < a[0] ? b : a));
+  if (free >= extra) return;
+  throw new UsageError(`preflight: the ${side} ${display} has room for ${Math.max(0, free)} more connection(s) (limited by ${by}), and this copy needs ${extra}; nothing was changed`, {
+    phase: 'preflight',
+    hint: `lower ${flag} (or close other clients of the ${side}), then re-run`,
+  });
+}

@@ -69,6 +69,23 @@ describe('pgshift copy: modes, filters and refusals', () => {
     }
   });
 
+  it('refuses up front when the source role\'s connection limit leaves no room for --jobs (exit 2)', async () => {
+    await src.admin(`ALTER ROLE "${src.role}" CONNECTION LIMIT 3`);
+    try {
+      const tgt = await target('modes_connlimit');
+      const r = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--jobs', '4']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/room for 2 more connection\(s\) \(limited by the role's CONNECTION LIMIT\), and this copy needs 4/);
+      expect(r.stderr).toMatch(/lower --jobs/);
+      expect((await tgt.admin(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'pgshift'`)).rows[0].n).toBe(0);
+      // Within the limit it goes through: coordinator + 2 workers = 3.
+      const ok = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--jobs', '2']);
+      expect(ok.code, ok.stderr).toBe(0);
+    } finally {
+      await src.admin(`ALTER ROLE "${src.role}" CONNECTION LIMIT -1`);
+    }
+  });
+
   it('--exclude leaves the matching tables out, data and definition', async () => {
     const tgt = await target('modes_exclude');
     const r = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--exclude', 'public.scratch_*', '--json']);
