@@ -70,7 +70,8 @@ class Phase implements PhaseProgress {
   describe(width = 24): string {
     const secs = (Date.now() - this.started) / 1000;
     const f = this.fraction();
-    const bar = f === undefined ? '' : `[${'#'.repeat(Math.round(f * width)).padEnd(width, '.')}] ${(f * 100).toFixed(0).padStart(3)}% `;
+    const pct = f === undefined ? '' : `${(f * 100).toFixed(0).padStart(3)}% `;
+    const bar = f === undefined || width === 0 ? pct : `[${'#'.repeat(Math.round(f * width)).padEnd(width, '.')}] ${pct}`;
     const parts: string[] = [];
     if (this.totals.items) parts.push(`${this.counts.items}/${this.totals.items}`);
     if (this.counts.rows) parts.push(`${this.counts.rows.toLocaleString('en-US')} rows`);

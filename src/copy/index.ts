@@ -13,7 +13,7 @@ import { pickPgTools } from '../schema/pgdump.js';
 import * as state from '../state/store.js';
 import { runDataPhase, tableKey } from './data.js';
 import { populatedMatviews, refreshMatviews } from './finish.js';
-import { parkForeignKeys, restoreForeignKeys } from './foreignkeys.js';
+import { finishDataOnly, prepareDataOnly } from './dataonly.js';
 import { listIndexJobs } from './indexes.js';
 import { copyLargeObject, listLargeObjects } from './largeobjects.js';
 import { planChunks } from './plan.js';
@@ -186,16 +186,13 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
       const dataProgress = progress.phase('data', { bytes: pending.reduce((s, c) => s + c.estBytes, 0), items: pending.length });
       const todo = indexJobs.filter((j) => !built.has(`${j.schema}.${j.name}`));
       const indexProgress = todo.length ? progress.phase('indexes', { items: todo.length }) : undefined;
-      const toggled = mode === 'data-only' ? await disableUserTriggers(ctl, copied) : [];
-      if (mode === 'data-only') await parkForeignKeys(ctl, copied);
+      if (mode === 'data-only') await prepareDataOnly(ctl, copied);
       const r = await timed('data+indexes', () =>
         runDataPhase({
           source, target, snapshotId: snapshot!.id, tables: tableMap, pending, remaining, indexJobs: todo,
           jobs: opts.jobs, indexWorkers: opts.indexJobs, truncateAndFreeze: mode === 'full', logger, dataProgress, indexProgress, controller,
         }),
       );
-      await enableUserTriggers(ctl, toggled);
-      if (mode === 'data-only') await timed('foreign keys', () => restoreForeignKeys(ctl));
       summary.rows = r.rows;
       summary.bytes = r.bytes;
       summary.indexes = r.indexes;
@@ -203,6 +200,8 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
       indexProgress?.done();
       await state.markStep(ctl, 'data');
     }
+    // Also after a crash that came between the last chunk and this point (idempotent).
+    if (mode === 'data-only') await timed('triggers+foreign keys', () => finishDataOnly(ctl));
 
     if (mode !== 'schema-only' && !steps.largeObjects) {
       summary.largeObjects = await timed('large objects', () => copyLargeObjects(source, target, snapshot!, progress, controller.signal));
@@ -310,26 +309,4 @@ async function analyzeTables(target: ConnectionSpec, tables: TableInfo[], worker
       }),
     ),
   );
-}
-
-/** --data-only into an existing schema: the target's user triggers must not fire for copied rows. */
-async function disableUserTriggers(ctl: Client, tables: TableInfo[]): Promise<TableInfo[]> {
-  const { rows } = await ctl.query(
-    `SELECT DISTINCT tgrelid::int8 AS oid FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D' AND tgrelid = ANY($1::regclass[])`,
-    [tables.map((t) => t.qualified)],
-  );
-  const ids = new Set(rows.map((r) => Number(r.oid)));
-  const withTriggers: TableInfo[] = [];
-  for (const t of tables) {
-    const { rows: r } = await ctl.query(`SELECT $1::regclass::oid::int8 AS oid`, [t.qualified]);
-    if (ids.has(Number(r[0].oid))) {
-      await ctl.query(`ALTER TABLE ${t.qualified} DISABLE TRIGGER USER`);
-      withTriggers.push(t);
-    }
-  }
-  return withTriggers;
-}
-
-async function enableUserTriggers(ctl: Client, tables: TableInfo[]): Promise<void> {
-  for (const t of tables) await ctl.query(`ALTER TABLE ${t.qualified} ENABLE TRIGGER USER`);
 }

@@ -117,6 +117,29 @@ describe('pgshift copy: modes, filters and refusals', () => {
     expect(diffs.filter((d) => !/_heroku/.test(d.object))).toEqual([]);
   });
 
+  it('--data-only that fails mid-load names the table, keeps triggers and keys recorded, and --resume restores them', async () => {
+    const tgt = await target('modes_dataonly_fail');
+    expect((await runCli(['copy', '--source', src.url, '--target', tgt.url, '--schema-only'])).code).toBe(0);
+    // A target-only rule the source rows break: the load of public.orders fails.
+    await tgt.owner(`ALTER TABLE orders ADD CONSTRAINT short_notes CHECK (length(note) < 40)`);
+    const failed = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--data-only']);
+    expect(failed.code).toBe(4);
+    expect(failed.stderr).toMatch(/data: copying public\.orders.*short_notes/);
+    expect(failed.stderr).toMatch(/--resume/);
+    // While interrupted, the disabled trigger and the dropped key are on record, not lost.
+    expect((await tgt.owner(`SELECT tbl, name FROM pgshift.copy_trigger`)).rows).toEqual([{ tbl: 'public.orders', name: 'orders_trail' }]);
+    expect((await tgt.owner(`SELECT name FROM pgshift.copy_fk`)).rows).toEqual([{ name: 'orders_customer_id_fkey' }]);
+
+    await tgt.owner(`ALTER TABLE orders DROP CONSTRAINT short_notes`);
+    const resumed = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--resume', '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect((await tgt.admin(`SELECT tgenabled FROM pg_trigger WHERE tgname = 'orders_trail'`)).rows).toEqual([{ tgenabled: 'O' }]);
+    expect((await tgt.admin(`SELECT convalidated FROM pg_constraint WHERE conname = 'orders_customer_id_fkey'`)).rows).toEqual([{ convalidated: true }]);
+    expect((await tableRowCounts(tgt)).get('public.audit_trail')).toBe(0);
+    const diffs = await compareDatabases(src, tgt);
+    expect(diffs.filter((d) => !/_heroku/.test(d.object))).toEqual([]);
+  });
+
   it('--data-only refuses a target table that already has rows (exit 2)', async () => {
     const tgt = await target('modes_dirty');
     expect((await runCli(['copy', '--source', src.url, '--target', tgt.url, '--schema-only'])).code).toBe(0);
