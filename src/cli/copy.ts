@@ -97,7 +97,7 @@ function describe(s: CopySummary, target: string): string {
   const lines = [
     `Copied ${s.tables} tables, ${s.rows.toLocaleString('en-US')} rows, ${formatBytes(s.bytes)} in ${formatDuration(s.seconds)}` +
       `${s.seconds > 0 ? ` (${formatBytes(s.bytes / s.seconds)}/s)` : ''} into ${target}`,
-    `  ${s.indexes} indexes built in parallel, ${s.sequences} sequences set, ${s.largeObjects} large objects, ${s.materializedViews} materialized views refreshed`,
+    `  ${s.indexes} indexes, keys and foreign keys built alongside the data, ${s.sequences} sequences set, ${s.largeObjects} large objects, ${s.materializedViews} materialized views refreshed`,
     `  phases: ${Object.entries(s.phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`,
   ];
   if (s.resumed) lines.push('  resumed: data copied in this run comes from a new snapshot of the source — verify after freezing writes');

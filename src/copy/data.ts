@@ -6,7 +6,8 @@ import { connect, type Client } from '../db/connect.js';
 import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PhaseProgress } from '../progress.js';
-import { buildIndex, type IndexJob } from './indexes.js';
+import { runBuildJob } from './builds.js';
+import { BuildScheduler, type BuildJob } from './schedule.js';
 import { copyChunk } from './pipeline.js';
 import { integerKey, type Chunk } from './plan.js';
 import { importSnapshot } from '../db/snapshot.js';
@@ -17,9 +18,11 @@ export interface DataPhaseInput {
   snapshotId: string;
   tables: Map<string, TableInfo>;
   pending: Chunk[];
-  /** Chunks per table still to copy (including those of other runs) — when it reaches 0 the indexes start. */
+  /** Chunks per table still to copy — when it reaches 0 the table's builds may start. */
   remaining: Map<string, number>;
-  indexJobs: IndexJob[];
+  /** Tables whose data is entirely in already (a resumed run). */
+  loaded: string[];
+  buildJobs: BuildJob[];
   jobs: number;
   indexWorkers: number;
   truncateAndFreeze: boolean;
@@ -36,27 +39,6 @@ export interface DataPhaseResult {
   indexes: number;
 }
 
-/** A tiny closable work queue shared by workers. */
-class Queue<T> {
-  private items: T[] = [];
-  private waiters: ((v: T | undefined) => void)[] = [];
-  private closed = false;
-  push(item: T): void {
-    const w = this.waiters.shift();
-    if (w) w(item);
-    else this.items.push(item);
-  }
-  close(): void {
-    this.closed = true;
-    for (const w of this.waiters.splice(0)) w(undefined);
-  }
-  take(): Promise<T | undefined> {
-    if (this.items.length) return Promise.resolve(this.items.shift());
-    if (this.closed) return Promise.resolve(undefined);
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-}
-
 export const tableKey = (schema: string, name: string) => `${schema}.${name}`;
 
 async function closeQuietly(client: Client | undefined): Promise<void> {
@@ -70,18 +52,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
   const signal = controller.signal;
   const result = { rows: 0, bytes: 0, indexes: 0 };
   const chunkQueue = [...input.pending].sort((a, b) => b.estBytes - a.estBytes);
-  const indexQueue = new Queue<IndexJob>();
-  const indexesOf = new Map<string, IndexJob[]>();
-  for (const j of input.indexJobs) {
-    const k = tableKey(j.schema, j.table);
-    indexesOf.set(k, [...(indexesOf.get(k) ?? []), j]);
-  }
-  const release = (key: string) => {
-    for (const j of indexesOf.get(key) ?? []) indexQueue.push(j);
-    indexesOf.delete(key);
-  };
-  // Tables whose data is already in (a resumed run) get their indexes right away.
-  for (const key of [...indexesOf.keys()]) if ((input.remaining.get(key) ?? 0) === 0) release(key);
+  const scheduler = new BuildScheduler(input.buildJobs, input.loaded);
 
   const chunkWorker = async (n: number) => {
     let src: Client | undefined;
@@ -115,7 +86,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
         }
         const left = (input.remaining.get(key) ?? 1) - 1;
         input.remaining.set(key, left);
-        if (left === 0) release(key);
+        if (left === 0) scheduler.tableLoaded(key);
       }
     } finally {
       await closeQuietly(src);
@@ -123,16 +94,18 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
     }
   };
 
-  const indexWorker = async (n: number) => {
+  const buildWorker = async (n: number) => {
     let tgt: Client | undefined;
     try {
       tgt = await connect(input.target, { applicationName: `pgshift index builder ${n}` });
       await tgt.query(`SET maintenance_work_mem = '256MB'`);
-      for (let j = await indexQueue.take(); j && !signal.aborted; j = await indexQueue.take()) {
+      for (let j = await scheduler.queue.take(); j && !signal.aborted; j = await scheduler.queue.take()) {
+        const t0 = Date.now();
         try {
-          await buildIndex(tgt, j);
+          await runBuildJob(tgt, j);
+          logger.debug({ table: `${j.schema}.${j.table}`, seconds: (Date.now() - t0) / 1000 }, `post-data: built ${j.kind} ${j.name}`);
         } catch (err) {
-          throw classifyError(err, `indexes: building ${j.schema}.${j.name} on ${j.schema}.${j.table}`, {
+          throw classifyError(err, `post-data: building ${j.kind} ${j.name} on ${j.schema}.${j.table}`, {
             phase: 'indexes',
             object: `${j.schema}.${j.table}`,
             hint: 'fix the cause, then run the same command with --resume',
@@ -140,6 +113,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
         }
         result.indexes++;
         input.indexProgress?.add({ items: 1 });
+        scheduler.jobDone(j);
       }
     } finally {
       await closeQuietly(tgt);
@@ -150,18 +124,14 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
   const failFast = <T>(p: Promise<T>) =>
     p.catch((err) => {
       firstError ??= err;
-      indexQueue.close();
+      scheduler.abort();
       controller.abort(err);
       throw err;
     });
   const chunkWorkers = Array.from({ length: Math.min(input.jobs, Math.max(1, chunkQueue.length)) }, (_, i) => failFast(chunkWorker(i + 1)));
-  const indexWorkers = input.indexJobs.length ? Array.from({ length: input.indexWorkers }, (_, i) => failFast(indexWorker(i + 1))) : [];
-  const dataDone = Promise.allSettled(chunkWorkers).finally(() => {
-    // Tables with no chunk left to copy but whose indexes never got released (should not happen) go now.
-    for (const key of [...indexesOf.keys()]) release(key);
-    indexQueue.close();
-  });
-  await Promise.allSettled([dataDone, ...indexWorkers]);
+  const buildWorkers = input.buildJobs.length ? Array.from({ length: input.indexWorkers }, (_, i) => failFast(buildWorker(i + 1))) : [];
+  const dataDone = Promise.allSettled(chunkWorkers).finally(() => scheduler.allLoaded());
+  await Promise.allSettled([dataDone, ...buildWorkers]);
   if (firstError !== undefined) throw firstError;
   if (signal.aborted) throw signal.reason;
   return result;

@@ -14,7 +14,7 @@ import * as state from '../state/store.js';
 import { runDataPhase, tableKey } from './data.js';
 import { populatedMatviews, refreshMatviews } from './finish.js';
 import { finishDataOnly, prepareDataOnly } from './dataonly.js';
-import { listIndexJobs } from './indexes.js';
+import { listBuildJobs } from './builds.js';
 import { copyLargeObject, listLargeObjects } from './largeobjects.js';
 import { planChunks } from './plan.js';
 import { requireConnections, requireEmptyTables, requireEmptyTarget, requireReadable } from './preflight.js';
@@ -170,7 +170,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     }
 
     // ---- data ∥ indexes
-    const indexJobs = mode === 'full' ? await listIndexJobs(snap, copied) : [];
+    const builds = mode === 'full' ? await listBuildJobs(snap, copied) : { jobs: [], ownOids: new Set<number>() };
     const built = await state.doneIndexes(ctl);
     if (copied.length > 0 && !steps.data) {
       let chunks = (await state.loadChunks(ctl)).filter((c) => copied.some((t) => t.schema === c.schema && t.name === c.table));
@@ -184,12 +184,13 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
       summary.chunks = pending.length;
       const tableMap = new Map(copied.map((t) => [tableKey(t.schema, t.name), t] as const));
       const dataProgress = progress.phase('data', { bytes: pending.reduce((s, c) => s + c.estBytes, 0), items: pending.length });
-      const todo = indexJobs.filter((j) => !built.has(`${j.schema}.${j.name}`));
+      const todo = builds.jobs.filter((j) => !built.has(`${j.schema}.${j.stateName}`));
       const indexProgress = todo.length ? progress.phase('indexes', { items: todo.length }) : undefined;
       if (mode === 'data-only') await prepareDataOnly(ctl, copied);
       const r = await timed('data+indexes', () =>
         runDataPhase({
-          source, target, snapshotId: snapshot!.id, tables: tableMap, pending, remaining, indexJobs: todo,
+          source, target, snapshotId: snapshot!.id, tables: tableMap, pending, remaining, buildJobs: todo,
+          loaded: copied.map((t) => tableKey(t.schema, t.name)).filter((k) => !remaining.has(k)),
           jobs: opts.jobs, indexWorkers: opts.indexJobs, truncateAndFreeze: mode === 'full', logger, dataProgress, indexProgress, controller,
         }),
       );
@@ -213,11 +214,10 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
 
     // ---- post-data: everything pgshift did not build itself; triggers come after all data
     if (tools && !steps.postData) {
-      const ownOids = new Set(indexJobs.flatMap((j) => [j.indexOid, ...(j.constraintOid ? [j.constraintOid] : [])]));
       const ph = progress.phase('post-data');
       const sql = await sectionSql(tools, dump!, target, toc, {
         section: 'post-data',
-        keep: (e) => keepCommon(e) && !((e.desc === 'INDEX' || e.desc === 'CONSTRAINT') && ownOids.has(e.oid)),
+        keep: (e) => keepCommon(e) && !(['INDEX', 'CONSTRAINT', 'FK CONSTRAINT'].includes(e.desc) && builds.ownOids.has(e.oid)),
         keepOwner: opts.keepOwner,
         keepAcl: opts.keepAcl,
         signal: controller.signal,

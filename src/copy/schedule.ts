@@ -1,0 +1,104 @@
+// When each post-data build may start: an index as soon as its table's data is in; a foreign key once all data
+// is in and the referenced table's keys are built. Pure bookkeeping, no I/O.
+
+export interface BuildJob {
+  kind: 'index' | 'foreign key';
+  schema: string;
+  table: string;
+  name: string;
+  /** Key recorded in the target state when done. */
+  stateName: string;
+  statements: string[];
+  /** Tables ("schema.name") whose data must be in. */
+  needsData: string[];
+  /** Tables whose keys (primary key, unique constraints and indexes) must be built: a foreign key needs them. */
+  needsKeys: string[];
+  /** An index that can back a foreign key (primary key, unique). */
+  isKey?: boolean;
+}
+
+/** A closable work queue shared by builders: take() resolves undefined once closed and drained. */
+export class Queue<T> {
+  private items: T[] = [];
+  private waiters: ((v: T | undefined) => void)[] = [];
+  private closed = false;
+  push(item: T): void {
+    const w = this.waiters.shift();
+    if (w) w(item);
+    else this.items.push(item);
+  }
+  close(): void {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) w(undefined);
+  }
+  /** Items ready to be taken now. */
+  get size(): number {
+    return this.items.length;
+  }
+  take(): Promise<T | undefined> {
+    if (this.items.length) return Promise.resolve(this.items.shift());
+    if (this.closed) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
+export class BuildScheduler {
+  readonly queue = new Queue<BuildJob>();
+  private readonly loaded = new Set<string>();
+  private readonly keysLeft = new Map<string, number>();
+  private waiting: BuildJob[];
+  private dataDone = false;
+
+  constructor(jobs: BuildJob[], loadedAtStart: Iterable<string>) {
+    for (const j of jobs) {
+      if (j.isKey) this.keysLeft.set(`${j.schema}.${j.table}`, (this.keysLeft.get(`${j.schema}.${j.table}`) ?? 0) + 1);
+    }
+    for (const k of loadedAtStart) this.loaded.add(k);
+    this.waiting = [...jobs];
+    this.release();
+  }
+
+  tableLoaded(key: string): void {
+    this.loaded.add(key);
+    this.release();
+  }
+
+  jobDone(job: BuildJob): void {
+    if (job.isKey) {
+      const key = `${job.schema}.${job.table}`;
+      this.keysLeft.set(key, (this.keysLeft.get(key) ?? 1) - 1);
+    }
+    this.release();
+  }
+
+  /** All data is in: whatever still waits only waits for builds, and the queue closes once nothing waits. */
+  allLoaded(): void {
+    this.dataDone = true;
+    this.release();
+  }
+
+  /** Stop handing out work (a failure or Ctrl-C). */
+  abort(): void {
+    this.waiting = [];
+    this.queue.close();
+  }
+
+  private ready(j: BuildJob): boolean {
+    // Foreign keys wait for all data: validating one reads both tables whole, and on a busy machine that only
+    // slows the COPYs still running; once they are done, keys are validated in parallel with the last indexes.
+    if (j.kind === 'foreign key' && !this.dataDone) return false;
+    return j.needsData.every((k) => this.loaded.has(k)) && j.needsKeys.every((k) => (this.keysLeft.get(k) ?? 0) === 0);
+  }
+
+  private release(): void {
+    const still: BuildJob[] = [];
+    for (const j of this.waiting) (this.ready(j) ? this.queue.push(j) : still.push(j));
+    this.waiting = still;
+    if (this.dataDone && this.waiting.length === 0) this.queue.close();
+    // Data is in but a job still waits on a build that cannot come (not ours to build): run it anyway.
+    if (this.dataDone && this.waiting.length > 0 && ![...this.keysLeft.values()].some((n) => n > 0)) {
+      for (const j of this.waiting.splice(0)) this.queue.push(j);
+      this.queue.close();
+    }
+  }
+}
