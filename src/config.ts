@@ -25,7 +25,7 @@ export interface ConnectionSpec {
 }
 
 // libpq waits forever by default; a cutover cannot. Short enough that a dead host fails in seconds.
-const DEFAULT_CONNECT_TIMEOUT_S = 7;
+const DEFAULT_CONNECT_TIMEOUT_S = 5;
 const ENV_FOR: Record<Side, string> = { source: 'PGSHIFT_SOURCE_URL', target: 'PGSHIFT_TARGET_URL' };
 
 /** Flag value or its environment fallback; undefined when neither is set. */
