@@ -120,7 +120,9 @@ export function classifyError(err: unknown, what: string, details: ErrorDetails 
   if (code === '42501') {
     return new PermissionError(`${what}: permission denied (${raw})`, {
       ...base,
-      hint: details.hint ?? 'grant the connecting role the missing privilege (or connect as the owner), then re-run',
+      hint: /row-level security/i.test(raw)
+        ? `row-level security would hide rows from this role: connect as a role with BYPASSRLS, or as the owner of a table without FORCE ROW LEVEL SECURITY${details.hint ? `; then ${details.hint}` : ''}`
+        : (details.hint ?? 'grant the connecting role the missing privilege (or connect as the owner), then re-run'),
     });
   }
   if (code.startsWith('08') || code === '53300' || code === '57P03') {

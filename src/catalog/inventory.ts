@@ -31,6 +31,8 @@ export interface InventoryTable {
   generatedColumns: string[];
   identityColumns: string[];
   readable: boolean;
+  /** Row-level security would hide rows of it from this role. */
+  rowSecurityHidesRows: boolean;
 }
 
 export interface Inventory {
@@ -121,6 +123,17 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
         ])
       ).rows.map((r) => Number(r.oid)),
     );
+    // Row-level security hides rows from non-owners (and from owners under FORCE) unless the role bypasses it.
+    const hiddenByRls = new Set<number>(
+      (
+        await client.query(
+          `SELECT c.oid::int8 AS oid FROM pg_class c, pg_roles r
+            WHERE c.oid = ANY($1::oid[]) AND r.rolname = current_user AND c.relrowsecurity AND NOT r.rolsuper AND NOT r.rolbypassrls
+              AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE'))`,
+          [tables.map((t) => t.oid)],
+        )
+      ).rows.map((r) => Number(r.oid)),
+    );
     const sequences = await listSequences(client, opts.filter);
     const extensions = (
       await client.query(`SELECT e.extname AS name, e.extversion AS version, n.nspname AS schema
@@ -144,7 +157,7 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
     const internal = (
       await client.query(`SELECT nspname FROM pg_namespace WHERE nspname IN ('heroku_ext', '_heroku') ORDER BY 1`)
     ).rows.map((r) => r.nspname as string);
-    return { server, role, repl, tables, readable, sequences, extensions, lo, matviews, triggers, internal };
+    return { server, role, repl, tables, readable, hiddenByRls, sequences, extensions, lo, matviews, triggers, internal };
   });
 
   let targetInfo: Inventory['target'] = null;
@@ -183,6 +196,7 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
     generatedColumns: t.columns.filter((c) => c.generated).map((c) => c.name),
     identityColumns: t.columns.filter((c) => c.identity).map((c) => c.name),
     readable: inv.readable.has(t.oid),
+    rowSecurityHidesRows: inv.hiddenByRls.has(t.oid),
   }));
 
   const result: Inventory = {
@@ -249,6 +263,9 @@ export function warningsFor(inv: Inventory): Warning[] {
   for (const t of inv.tables) {
     if (!t.readable) {
       w.push({ code: 'table-unreadable', object: name(t), message: `${name(t)}: the role cannot SELECT from it; copy and verify will fail on it`, remedy: `GRANT SELECT ON ${name(t)} TO ${inv.role.name}, or connect as its owner` });
+    }
+    if (t.rowSecurityHidesRows) {
+      w.push({ code: 'row-level-security', object: name(t), message: `${name(t)}: row-level security would hide rows from ${inv.role.name}; copy and verify refuse it rather than move a subset`, remedy: `connect as a role with BYPASSRLS, or ALTER TABLE ${name(t)} NO FORCE ROW LEVEL SECURITY while migrating as its owner` });
     }
     if (t.kind === 'partitioned') continue;
     if (t.kind === 'foreign') {

@@ -60,6 +60,9 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
     try {
       src = await connect(input.source, { applicationName: `pgshift copy worker ${n}` });
       await importSnapshot(src, input.snapshotId);
+      // Never copy a subset silently: with row security off, a table whose policies would filter rows for this
+      // role raises an error instead (as pg_dump does).
+      await src.query(`SET LOCAL row_security = off`);
       tgt = await connect(input.target, { applicationName: `pgshift copy worker ${n}` });
       // The state row commits with the data, so an asynchronous commit loses both or neither.
       await tgt.query(`SET synchronous_commit = off`);

@@ -37,10 +37,16 @@ function int(v: string): string {
   return v;
 }
 
+/** "(a, b)" for COPY; empty for a table without columns (legal in PostgreSQL, and COPY t () is not). */
+function columnList(t: TableInfo): string {
+  const cols = copyColumns(t);
+  return cols.length ? ` (${cols.map(quoteIdent).join(', ')})` : '';
+}
+
 export function sourceSql(t: TableInfo, c: Chunk, keyColumn: string | null): string {
-  const cols = copyColumns(t).map(quoteIdent).join(', ');
+  const cols = copyColumns(t).map(quoteIdent).join(', ') || '*';
   const fmt = copyFormat(t);
-  if (c.method === 'whole') return `COPY ${t.qualified} (${cols}) TO STDOUT (FORMAT ${fmt})`;
+  if (c.method === 'whole') return `COPY ${t.qualified}${columnList(t)} TO STDOUT (FORMAT ${fmt})`;
   const conds: string[] = [];
   if (c.method === 'pk') {
     const k = quoteIdent(keyColumn!);
@@ -55,7 +61,6 @@ export function sourceSql(t: TableInfo, c: Chunk, keyColumn: string | null): str
 }
 
 export async function copyChunk(src: Client, tgt: Client, t: TableInfo, c: Chunk, keyColumn: string | null, opts: ChunkOptions): Promise<ChunkResult> {
-  const cols = copyColumns(t).map(quoteIdent).join(', ');
   const fmt = copyFormat(t);
   const freeze = opts.truncateAndFreeze && c.method === 'whole';
   let bytes = 0;
@@ -71,7 +76,7 @@ export async function copyChunk(src: Client, tgt: Client, t: TableInfo, c: Chunk
     // TRUNCATE makes COPY FREEZE legal (rows written pre-frozen: no later hint-bit/vacuum rewrite) and makes a
     // redone whole-table chunk idempotent.
     if (freeze) await tgt.query(`TRUNCATE ONLY ${t.qualified}`);
-    const into = copyFrom(`COPY ${t.qualified} (${cols}) FROM STDIN (FORMAT ${fmt}${freeze ? ', FREEZE' : ''})`);
+    const into = copyFrom(`COPY ${t.qualified}${columnList(t)} FROM STDIN (FORMAT ${fmt}${freeze ? ', FREEZE' : ''})`);
     const out = copyTo(sourceSql(t, c, keyColumn));
     await pipeline(src.query(out), counter, tgt.query(into), { signal: opts.signal });
     const rows = Number(into.rowCount ?? 0);

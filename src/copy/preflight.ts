@@ -37,8 +37,25 @@ export async function requireEmptyTarget(tgt: Client, targetDisplay: string): Pr
   });
 }
 
-/** Every table must be readable before anything is written. */
+/** Every table must be readable — all of its rows — before anything is written. */
 export async function requireReadable(src: Client, tables: TableInfo[], role: string): Promise<void> {
+  // Row-level security applies to non-owners, and to owners under FORCE, unless the role bypasses it.
+  const { rows: hidden } = await src.query(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, pg_roles r
+      WHERE c.oid = ANY($1::oid[]) AND r.rolname = current_user AND c.relrowsecurity
+        AND NOT r.rolsuper AND NOT r.rolbypassrls
+        AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE'))`,
+    [tables.map((t) => t.oid)],
+  );
+  if (hidden.length) {
+    const names = hidden.map((h) => h.name as string);
+    throw new PermissionError(`preflight: row-level security would hide rows of ${names.join(', ')} from the source role ${role}; nothing was copied`, {
+      phase: 'preflight',
+      object: names[0],
+      hint: 'connect as a role with BYPASSRLS, or ALTER TABLE … NO FORCE ROW LEVEL SECURITY while copying as the owner, or --exclude them',
+    });
+  }
   const { rows } = await src.query(
     `SELECT c.oid::int8 AS oid FROM unnest($1::oid[]) AS c(oid) WHERE NOT has_table_privilege(c.oid, 'SELECT')`,
     [tables.map((t) => t.oid)],

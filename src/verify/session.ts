@@ -32,6 +32,8 @@ export const VERIFY_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
   idle_in_transaction_session_timeout: '0',
   work_mem: '64MB',
   jit: 'off',
+  // Compare every row: a policy that would hide rows from this role raises an error instead.
+  row_security: 'off',
 });
 
 const SETTINGS_SQL = Object.entries(VERIFY_SETTINGS)

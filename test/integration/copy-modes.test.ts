@@ -86,6 +86,37 @@ describe('pgshift copy: modes, filters and refusals', () => {
     }
   });
 
+  it('never copies a subset silently: a table whose row-level security would hide rows fails the copy (exit 3)', async () => {
+    await src.owner(`
+      CREATE TABLE tenant_notes (id int PRIMARY KEY, tenant text);
+      INSERT INTO tenant_notes SELECT g, 't' || (g % 3) FROM generate_series(1, 30) g;
+      ALTER TABLE tenant_notes ENABLE ROW LEVEL SECURITY;
+      ALTER TABLE tenant_notes FORCE ROW LEVEL SECURITY;
+      CREATE POLICY only_t0 ON tenant_notes USING (tenant = 't0');`);
+    try {
+      const tgt = await target('modes_rls');
+      const r = await runCli(['copy', '--source', src.url, '--target', tgt.url]);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/row-level security would hide rows of public\.tenant_notes/);
+      expect(r.stderr).toMatch(/BYPASSRLS/);
+      expect((await tgt.admin(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'pgshift'`)).rows[0].n).toBe(0);
+    } finally {
+      await src.owner(`DROP TABLE tenant_notes`);
+    }
+  });
+
+  it('copies a table without columns (its rows still count)', async () => {
+    await src.owner(`CREATE TABLE heartbeat (); INSERT INTO heartbeat DEFAULT VALUES; INSERT INTO heartbeat DEFAULT VALUES;`);
+    try {
+      const tgt = await target('modes_nocols');
+      const r = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--include', 'public.heartbeat', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect((await tgt.owner(`SELECT count(*)::int AS n FROM heartbeat`)).rows[0].n).toBe(2);
+    } finally {
+      await src.owner(`DROP TABLE heartbeat`);
+    }
+  });
+
   it('--exclude leaves the matching tables out, data and definition', async () => {
     const tgt = await target('modes_exclude');
     const r = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--exclude', 'public.scratch_*', '--json']);

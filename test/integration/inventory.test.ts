@@ -21,6 +21,7 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
       CREATE TABLE child_inh (extra text) INHERITS (parent_inh);
       CREATE UNLOGGED TABLE cache (k text PRIMARY KEY, v text);
       CREATE TABLE nothing_ri (id int PRIMARY KEY); ALTER TABLE nothing_ri REPLICA IDENTITY NOTHING;
+      CREATE TABLE tenants (id int PRIMARY KEY); ALTER TABLE tenants ENABLE ROW LEVEL SECURITY; ALTER TABLE tenants FORCE ROW LEVEL SECURITY;
       CREATE SEQUENCE invoice_no;
       CREATE MATERIALIZED VIEW account_count AS SELECT count(*) FROM accounts;
       CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
@@ -60,7 +61,9 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
     expect(inv.replication.reason).toMatch(/lacks REPLICATION/);
     expect(inv.pgDump.canDump).toBe(true);
     const codes = inv.warnings.map((w: any) => `${w.code}:${w.object ?? ''}`);
-    expect(codes).toEqual(expect.arrayContaining(['no-primary-key:public.events', 'replication-unavailable:', 'unlogged-table:public.cache', 'large-objects:', 'table-unreadable:public.secret_stuff', 'replica-identity:public.nothing_ri']));
+    expect(codes).toEqual(expect.arrayContaining(['no-primary-key:public.events', 'replication-unavailable:', 'unlogged-table:public.cache', 'large-objects:', 'table-unreadable:public.secret_stuff', 'replica-identity:public.nothing_ri', 'row-level-security:public.tenants']));
+    expect(t('tenants').rowSecurityHidesRows).toBe(true);
+    expect(t('accounts').rowSecurityHidesRows).toBe(false);
     for (const w of inv.warnings) expect(w.remedy.length).toBeGreaterThan(10);
     expect(r.stdout + r.stderr).not.toContain(src.password);
     expect(r.stdout + r.stderr).not.toContain(encodeURIComponent(src.password));
