@@ -23,7 +23,7 @@ export function cleanupCommand(): Command {
       ].join('\n'),
     );
   withConnectionOptions(cmd, { target: 'required' })
-    .addOption(new Option('--force', 'also remove the state of an unfinished copy (no --resume after this)'))
+    .addOption(new Option('--force', 'also remove the state of an unfinished copy (no --resume after this). Example: --force'))
     .action(async (flags: CleanupFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
         const target = requireUrl('target', flags.target);

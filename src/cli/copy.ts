@@ -46,13 +46,13 @@ export function copyCommand(): Command {
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'required' }))
     .addOption(new Option('--jobs <n>', 'parallel COPY pipelines (each: 1 source + 1 target connection). Example: --jobs 4').default('2'))
     .addOption(new Option('--index-jobs <n>', 'parallel index builds on the target. Example: --index-jobs 2').default('2'))
-    .addOption(new Option('--resume', 'finish an interrupted copy recorded on the target'))
-    .addOption(new Option('--schema-only', 'copy only the schema (no data, no sequences values)').conflicts('dataOnly'))
-    .addOption(new Option('--data-only', 'load data into an existing schema whose tables are empty'))
+    .addOption(new Option('--resume', 'finish an interrupted copy recorded on the target (same --source/--target). Example: pgshift copy --source $SRC --target $DST --resume'))
+    .addOption(new Option('--schema-only', 'copy only the schema (no data, no sequence values). Example: --schema-only, later --data-only').conflicts('dataOnly'))
+    .addOption(new Option('--data-only', 'load data into an existing schema whose tables are empty (user triggers off, foreign keys re-added after). Example: --data-only --include "public.orders"'))
     .addOption(new Option('--split-larger-than <size>', 'split tables above this size into chunks by key or page range. Example: --split-larger-than 256MB').default('512MB'))
     .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore (major >= the source). Example: --pg-bin /usr/lib/postgresql/17/bin'))
-    .addOption(new Option('--keep-owner', 'restore object owners (default: everything owned by the target user)'))
-    .addOption(new Option('--keep-acl', 'restore GRANTs (default: skipped; roles rarely exist on the target)'))
+    .addOption(new Option('--keep-owner', 'restore object owners; the roles must exist on the target (default: the target user owns everything). Example: --keep-owner'))
+    .addOption(new Option('--keep-acl', 'restore GRANTs; the roles must exist on the target (default: skipped). Example: --keep-acl'))
     .action(async (flags: CopyFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
         const source = requireUrl('source', flags.source);
