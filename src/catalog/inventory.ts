@@ -3,6 +3,7 @@ import type { ConnectionSpec } from '../config.js';
 import { withClient, type Client } from '../db/connect.js';
 import { classifyError } from '../errors.js';
 import { findPgTools } from '../schema/pgdump.js';
+import { readAccess } from './access.js';
 import type { TableFilter } from './filter.js';
 import { listSequences, listTables, type TableInfo } from './tables.js';
 
@@ -116,24 +117,7 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
     const tables = await listTables(client, opts.filter).catch((err) => {
       throw classifyError(err, 'inventory: reading the catalog of the source', { phase: 'inventory' });
     });
-    const readable = new Set<number>(
-      (
-        await client.query(`SELECT c.oid::int8 AS oid FROM unnest($1::oid[]) AS c(oid) WHERE has_table_privilege(c.oid, 'SELECT')`, [
-          tables.map((t) => t.oid),
-        ])
-      ).rows.map((r) => Number(r.oid)),
-    );
-    // Row-level security hides rows from non-owners (and from owners under FORCE) unless the role bypasses it.
-    const hiddenByRls = new Set<number>(
-      (
-        await client.query(
-          `SELECT c.oid::int8 AS oid FROM pg_class c, pg_roles r
-            WHERE c.oid = ANY($1::oid[]) AND r.rolname = current_user AND c.relrowsecurity AND NOT r.rolsuper AND NOT r.rolbypassrls
-              AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE'))`,
-          [tables.map((t) => t.oid)],
-        )
-      ).rows.map((r) => Number(r.oid)),
-    );
+    const access = await readAccess(client, tables.map((t) => t.oid));
     const sequences = await listSequences(client, opts.filter);
     const extensions = (
       await client.query(`SELECT e.extname AS name, e.extversion AS version, n.nspname AS schema
@@ -157,7 +141,7 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
     const internal = (
       await client.query(`SELECT nspname FROM pg_namespace WHERE nspname IN ('heroku_ext', '_heroku') ORDER BY 1`)
     ).rows.map((r) => r.nspname as string);
-    return { server, role, repl, tables, readable, hiddenByRls, sequences, extensions, lo, matviews, triggers, internal };
+    return { server, role, repl, tables, access, sequences, extensions, lo, matviews, triggers, internal };
   });
 
   let targetInfo: Inventory['target'] = null;
@@ -195,8 +179,8 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
     replicable: t.relkind === 'p' ? true : t.identityColumns !== null,
     generatedColumns: t.columns.filter((c) => c.generated).map((c) => c.name),
     identityColumns: t.columns.filter((c) => c.identity).map((c) => c.name),
-    readable: inv.readable.has(t.oid),
-    rowSecurityHidesRows: inv.hiddenByRls.has(t.oid),
+    readable: !inv.access.unreadable.has(t.oid),
+    rowSecurityHidesRows: inv.access.hiddenByRls.has(t.oid),
   }));
 
   const result: Inventory = {

@@ -1,4 +1,5 @@
 // Checks before anything is written: the target is empty (or resumable), the source is readable.
+import { readAccess } from '../catalog/access.js';
 import type { TableInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 import { PermissionError, UsageError } from '../errors.js';
@@ -39,29 +40,18 @@ export async function requireEmptyTarget(tgt: Client, targetDisplay: string): Pr
 
 /** Every table must be readable — all of its rows — before anything is written. */
 export async function requireReadable(src: Client, tables: TableInfo[], role: string): Promise<void> {
-  // Row-level security applies to non-owners, and to owners under FORCE, unless the role bypasses it.
-  const { rows: hidden } = await src.query(
-    `SELECT format('%I.%I', n.nspname, c.relname) AS name
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, pg_roles r
-      WHERE c.oid = ANY($1::oid[]) AND r.rolname = current_user AND c.relrowsecurity
-        AND NOT r.rolsuper AND NOT r.rolbypassrls
-        AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE'))`,
-    [tables.map((t) => t.oid)],
-  );
+  const access = await readAccess(src, tables.map((t) => t.oid));
+  const names = (set: Set<number>) => tables.filter((t) => set.has(t.oid)).map((t) => t.display);
+  const hidden = names(access.hiddenByRls);
   if (hidden.length) {
-    const names = hidden.map((h) => h.name as string);
-    throw new PermissionError(`preflight: row-level security would hide rows of ${names.join(', ')} from the source role ${role}; nothing was copied`, {
+    throw new PermissionError(`preflight: row-level security would hide rows of ${hidden.join(', ')} from the source role ${role}; nothing was copied`, {
       phase: 'preflight',
-      object: names[0],
+      object: hidden[0],
       hint: 'connect as a role with BYPASSRLS, or ALTER TABLE … NO FORCE ROW LEVEL SECURITY while copying as the owner, or --exclude them',
     });
   }
-  const { rows } = await src.query(
-    `SELECT c.oid::int8 AS oid FROM unnest($1::oid[]) AS c(oid) WHERE NOT has_table_privilege(c.oid, 'SELECT')`,
-    [tables.map((t) => t.oid)],
-  );
-  if (rows.length === 0) return;
-  const bad = tables.filter((t) => rows.some((r) => Number(r.oid) === t.oid)).map((t) => t.display);
+  const bad = names(access.unreadable);
+  if (bad.length === 0) return;
   throw new PermissionError(`preflight: the source role ${role} cannot read ${bad.join(', ')}; nothing was copied`, {
     phase: 'preflight',
     object: bad[0],
