@@ -79,10 +79,33 @@ export type Change = InsertChange | UpdateChange | DeleteChange | TruncateChange
  * `keepalive` says: nothing is pending up to `position` (lets an idle applier report progress and catch-up).
  */
 export type SourceEvent =
+  /**
+   * `position`: the transaction counts as already applied (and is skipped) when position <= the applied
+   * position. The commit position when the source knows it at begin; pgoutput sends final_lsn + 1.
+   */
   | { type: 'begin'; position: Position; commitTime: Date }
   | { type: 'change'; change: Change }
   | { type: 'commit'; position: Position; commitTime: Date }
-  | { type: 'keepalive'; position: Position };
+  | { type: 'keepalive'; position: Position }
+  | RelationEvent;
+
+/**
+ * Optional: the source announces the columns it will send for a table (pgoutput does before first use and
+ * after DDL). The applier checks them against the target and stops with a message naming the table and the
+ * fix when they no longer fit (DDL is not replicated). `previous` is the earlier announcement in this stream.
+ */
+export interface RelationEvent {
+  type: 'relation';
+  table: TableId;
+  columns: SourceColumn[];
+  previous?: SourceColumn[];
+}
+
+export interface SourceColumn {
+  name: string;
+  /** Source type OID; only built-in ones (< 16384) are comparable with the target's. 0 when unknown. */
+  typeOid: number;
+}
 
 /** A whole transaction, for tests and small sources; `position` is its commit position. */
 export interface Transaction {
@@ -108,7 +131,7 @@ export interface ChangeSource {
   close(): Promise<void>;
 }
 
-/** Human form of a position for messages (sources may override with their own, e.g. LSN "0/16B3748"). */
+/** schema.name for messages, quoted only when needed. */
 export function tableLabel(t: TableId): string {
   const part = (s: string) => (/^[a-z_][a-z0-9_$]*$/.test(s) ? s : `"${s.replace(/"/g, '""')}"`);
   return `${part(t.schema)}.${part(t.name)}`;
