@@ -38,6 +38,8 @@ export interface CopyOptions {
   logger?: Logger;
   progress?: Progress;
   signal?: AbortSignal;
+  /** Read this snapshot instead of exporting one (replicate: the slot's); copy closes it when done with it. */
+  snapshot?: Awaited<ReturnType<typeof exportSnapshot>>;
 }
 
 export interface CopySummary {
@@ -108,7 +110,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
 
     // Connections this run adds while the coordinator and the control connection stay open.
     await requireConnections(ctl, 'target', opts.jobs + (mode === 'full' ? opts.indexJobs : 0), '--jobs/--index-jobs', target.display);
-    snapshot = await timed('snapshot', () => exportSnapshot(source));
+    snapshot = opts.snapshot ?? (await timed('snapshot', () => exportSnapshot(source)));
     const snap = snapshot.client;
     await requireConnections(snap, 'source', opts.jobs, '--jobs', source.display);
     const major = await serverMajor(snap);

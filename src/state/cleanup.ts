@@ -3,6 +3,7 @@
 import type { ConnectionSpec } from '../config.js';
 import { withClient } from '../db/connect.js';
 import { UsageError } from '../errors.js';
+import { cleanupReplication } from '../replicate/cleanup.js';
 import { loadRun, STATE_SCHEMA } from './store.js';
 
 export interface CleanupReport {
@@ -12,7 +13,7 @@ export interface CleanupReport {
   nothingToDo: boolean;
 }
 
-export async function cleanup(target: ConnectionSpec, opts: { force?: boolean } = {}): Promise<CleanupReport> {
+export async function cleanup(target: ConnectionSpec, opts: { force?: boolean; source?: ConnectionSpec } = {}): Promise<CleanupReport> {
   return await withClient(target, async (c) => {
     const { rows } = await c.query(`SELECT to_regnamespace($1) IS NOT NULL AS present`, [STATE_SCHEMA]);
     if (!rows[0].present) return { ok: true, removed: [], nothingToDo: true };
@@ -25,12 +26,14 @@ export async function cleanup(target: ConnectionSpec, opts: { force?: boolean } 
         hint: 'wait for it to finish (or stop it), then run pgshift cleanup again',
       });
     }
-    if (run && !run.finishedAt && !opts.force) {
+    // Replication: its slot keeps WAL on the source, and its switches are restored before the state goes.
+    const replicated = await cleanupReplication(c, target, opts.source, Boolean(opts.force));
+    if (run && !run.finishedAt && !opts.force && !replicated.replication) {
       throw new UsageError(`cleanup: ${target.display} holds an unfinished copy (started ${run.startedAt.toISOString()}); removing its state makes --resume impossible`, {
         hint: 'finish it with pgshift copy --resume, or pass --force to remove the state anyway',
       });
     }
     await c.query(`DROP SCHEMA ${STATE_SCHEMA} CASCADE`);
-    return { ok: true, removed: [`schema ${STATE_SCHEMA} on the target (copy state)`], nothingToDo: false };
+    return { ok: true, removed: [...replicated.removed, `schema ${STATE_SCHEMA} on the target (copy and replication state)`], nothingToDo: false };
   });
 }
