@@ -56,6 +56,8 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
   private waiter?: { resolve: (r: IteratorResult<SourceEvent>) => void; reject: (e: unknown) => void };
   private failure?: unknown;
   private paused = false;
+  /** COPY BOTH has begun: before that, a status message would reach the server mid-authentication. */
+  private streaming = false;
   private closed = false;
   private timer?: NodeJS.Timeout;
   /** Highest position the target has committed (sent as flush/apply). */
@@ -97,6 +99,7 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
       (err) => this.fail(classifyError(err, `source ${this.spec.display}: streaming from slot ${this.opts.slot}`, { phase: 'streaming' })),
     );
     await Promise.race([started, running.then(() => { throw this.failure; })]);
+    this.streaming = true;
     this.timer = setInterval(() => this.sendStatus(false), this.opts.statusIntervalMs ?? 10_000);
     this.timer.unref();
   }
@@ -194,7 +197,7 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
 
   private sendStatus(replyRequested: boolean, client = this.client): void {
     const con = this.connection(client);
-    if (!con || this.failure !== undefined) return;
+    if (!con || !this.streaming || this.failure !== undefined) return;
     const b = Buffer.alloc(34);
     b[0] = 0x72; // 'r'
     b.writeBigUInt64BE(this.received > this.confirmed ? this.received : this.confirmed, 1); // written
