@@ -24,7 +24,8 @@ export async function switchOff(c: Client, relations: string[]): Promise<Switche
   await withTransaction(c, async () => {
     // regclass text output: quoted and schema-qualified as needed under search_path = pg_catalog.
     await c.query(`SET LOCAL search_path = pg_catalog`);
-    const rels = `(SELECT t.relid FROM unnest($1::regclass[]) r(oid), LATERAL pg_partition_tree(r.oid) t)`;
+    // The tables themselves and, for partitioned ones, every partition (pg_partition_tree is empty for plain tables).
+    const rels = `(SELECT r.oid FROM unnest($1::regclass[]) r(oid) UNION SELECT t.relid FROM unnest($1::regclass[]) r(oid), LATERAL pg_partition_tree(r.oid) t)`;
     const { rows: triggers } = await c.query(
       `SELECT tgrelid::regclass::text AS tbl, tgname AS name, tgenabled::text AS enabled FROM pg_trigger
         WHERE NOT tgisinternal AND tgenabled <> 'D' AND tgrelid IN ${rels}`,
