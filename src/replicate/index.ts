@@ -90,6 +90,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     // ---- preflight: nothing created until it passes
     let state = await loadReplication(ctl);
     if (state) {
+      await ensureReplicationState(ctl); // idempotent: brings the apply function up to this version
       if (state.source !== source.display) {
         throw new UsageError(`the target ${target.display} is replicating from ${state.source}, not ${source.display}; nothing was changed`, {
           phase: 'preflight',
@@ -134,12 +135,22 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     if (opts.signal.aborted) throw new InterruptedError('replicate interrupted by signal', { hint: 'run the same command again to continue' });
 
     // ---- streaming
-    const switched = await switchOff(ctl, plan.relations);
+    const { rows: onTarget } = await ctl.query(`SELECT r FROM unnest($1::text[]) r WHERE to_regclass(r) IS NOT NULL`, [plan.relations]);
+    const applied = onTarget.map((r) => r.r as string);
+    for (const r of plan.relations.filter((x) => !applied.includes(x))) {
+      logger.warn(`replicate: table ${r} exists on the source but not on the target: it was created after this replication started and is not replicated (DDL is not replicated); to include it, start over with pgshift cleanup and a new replicate`);
+    }
+    const switched = await switchOff(ctl, applied);
     if (switched.triggers + switched.foreignKeys + switched.identities > 0) {
       logger.info(`replicate: on the target while applying: ${switched.triggers} user triggers disabled, ${switched.foreignKeys} foreign keys dropped, ${switched.identities} identity ALWAYS columns set BY DEFAULT (recorded in pgshift.replication_switch; restored by --until-caught-up or pgshift cleanup)`);
     }
     pgSource = new PgoutputSource(source, current.slot, current.publication);
-    const applier = new Applier(target, pgSource, { logger, formatPosition: formatLsn });
+    const at = (await loadReplication(ctl))!;
+    const applier = new Applier(target, pgSource, {
+      logger,
+      formatPosition: formatLsn,
+      initial: { position: at.appliedPosition ?? 0n, commitTime: at.appliedCommitTime },
+    });
     let metricsPort: number | null = null;
     if (opts.metricsPort !== undefined) {
       metrics = new Metrics();

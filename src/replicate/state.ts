@@ -3,6 +3,7 @@
 // transaction as the changes it covers, and everything switched off on the target (so it is always restored).
 // To move into src/state/migrations.ts as one appended migration once that lands on main.
 import type { Client } from '../db/connect.js';
+import { APPLY_ROWS_FUNCTION } from './apply/sql.js';
 
 export const REPLICATION_STATE_DDL = `
 CREATE SCHEMA IF NOT EXISTS pgshift;
@@ -45,6 +46,7 @@ export interface ReplicationState {
 
 export async function ensureReplicationState(c: Client): Promise<void> {
   await c.query(REPLICATION_STATE_DDL);
+  await c.query(APPLY_ROWS_FUNCTION);
 }
 
 export async function loadReplication(c: Client): Promise<ReplicationState | null> {

@@ -31,6 +31,8 @@ export interface ApplyOptions {
   logger: Logger;
   /** Describes a position for messages (pgoutput: an LSN). */
   formatPosition?: (p: Position) => string;
+  /** Where the target stands before the first batch (for lag until the first commit). */
+  initial?: { position: Position; commitTime: Date | null };
 }
 
 export interface ApplyStats {
@@ -56,7 +58,8 @@ export class Applier {
   constructor(private readonly target: ConnectionSpec, private readonly source: ChangeSource, private readonly opts: ApplyOptions) {
     this.maxChanges = opts.maxBatchChanges ?? 20_000;
     this.maxMs = opts.maxBatchMs ?? 500;
-    this.stats = { transactions: 0, changes: 0, batches: 0, reconnects: 0, appliedPosition: 0n, reachedPosition: 0n, lastCommitTime: null, missingRows: 0 };
+    const p = opts.initial?.position ?? 0n;
+    this.stats = { transactions: 0, changes: 0, batches: 0, reconnects: 0, appliedPosition: p, reachedPosition: p, lastCommitTime: opts.initial?.commitTime ?? null, missingRows: 0 };
   }
 
   /** Finish the complete transactions of the open batch, persist, acknowledge, and return from run(). */

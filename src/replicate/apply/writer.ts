@@ -7,20 +7,26 @@ import { PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { tableLabel, type Change, type RelationEvent, type Row, type TableId, type Value } from '../change.js';
 import { loadTargetTable, type TargetTable } from './catalog.js';
-import { deleteSql, insertSql, truncateSql, updateSql, type Statement } from './sql.js';
+import { APPLY_ROWS_SQL, deleteByKeysSql, deleteSql, element, insertSql, truncateSql, updateSql, type Statement } from './sql.js';
 
-const INSERT_ROWS = 1000;
-const INSERT_BYTES = 8 * 1024 * 1024;
+const BATCH_ROWS = 1000;
+const BATCH_BYTES = 8 * 1024 * 1024;
 const FIRST_USER_OID = 16384;
 
 const key = (t: TableId) => JSON.stringify([t.schema, t.name]);
 
 export class SchemaChangedError extends PgshiftError {}
 
-interface PendingInsert {
+/**
+ * Consecutive changes of one shape sent in one round trip: INSERTs (one multi-row statement), DELETEs by key
+ * (one statement), or UPDATEs / DELETEs by full row ('rows': run in order by pgshift.apply_rows).
+ */
+interface PendingRows {
+  kind: 'insert' | 'delete' | 'rows';
+  what: string;
   table: TargetTable;
   cols: string[];
-  stmt: Statement;
+  stmt: Statement & { name: string };
   rows: Value[][];
   bytes: number;
 }
@@ -28,7 +34,7 @@ interface PendingInsert {
 export class ChangeWriter {
   private readonly tables = new Map<string, TargetTable>();
   private readonly statements = new Map<string, Statement & { name: string }>();
-  private pending: PendingInsert | null = null;
+  private pending: PendingRows | null = null;
   /** UPDATE/DELETE that found no row on the target (the target diverged: logged, counted). */
   missingRows = 0;
 
@@ -89,20 +95,19 @@ export class ChangeWriter {
       case 'insert':
         return this.insert(c.table, c.row);
       case 'update': {
-        await this.flush();
         const t = await this.table(c.table);
         const set = this.writable(t, c.row);
         if (set.length === 0) return; // only unchanged TOAST / generated columns: nothing to write
         const keys = this.matchColumns(t, c.old, c.identity);
-        const stmt = this.statement(t, `u${c.identity}`, [set, keys], () => updateSql(t, set, c.identity, keys));
-        return this.run(t, stmt, [...set.map((k) => c.row[k]!), ...keys.map((k) => c.old[k]!)], 'UPDATE', c.old);
+        const stmt = this.statement(t, `u${c.identity}`, [set, keys], () => updateSql(t, set, c.identity, keys, element));
+        return this.queue('rows', t, [], [...set.map((k) => c.row[k]!), ...keys.map((k) => c.old[k]!)], stmt, 'UPDATE');
       }
       case 'delete': {
-        await this.flush();
         const t = await this.table(c.table);
         const keys = this.matchColumns(t, c.old, c.identity);
-        const stmt = this.statement(t, `d${c.identity}`, [keys], () => deleteSql(t, c.identity, keys));
-        return this.run(t, stmt, keys.map((k) => c.old[k]!), 'DELETE', c.old);
+        if (c.identity === 'key') return this.queue('delete', t, keys, keys.map((k) => c.old[k]!));
+        const stmt = this.statement(t, `d${c.identity}`, [keys], () => deleteSql(t, c.identity, keys, element));
+        return this.queue('rows', t, [], keys.map((k) => c.old[k]!), stmt, 'DELETE');
       }
       case 'truncate': {
         await this.flush();
@@ -114,33 +119,52 @@ export class ChangeWriter {
     }
   }
 
-  /** Send the queued multi-row INSERT (before any other statement, and before COMMIT). */
+  /** Send the queued changes (before any other statement, and before COMMIT). */
   async flush(): Promise<void> {
     const p = this.pending;
     if (!p) return;
     this.pending = null;
-    const arrays = p.cols.map((_, i) => p.rows.map((r) => r[i]!));
+    let rowCount: number | null;
+    let missing = 0;
     try {
-      await this.client.query({ name: (p.stmt as Statement & { name: string }).name, text: p.stmt.text, values: arrays });
+      if (p.kind === 'rows') {
+        const { rows } = await this.client.query({ name: 'pgshift-apply-rows', text: APPLY_ROWS_SQL, values: [p.stmt.text, p.rows] });
+        missing = Number(rows[0].missing);
+      } else {
+        const arrays = p.cols.map((_, i) => p.rows.map((r) => r[i]!));
+        ({ rowCount } = await this.client.query({ name: p.stmt.name, text: p.stmt.text, values: arrays }));
+        if (p.kind === 'delete' && rowCount !== null) missing = Math.max(0, p.rows.length - rowCount);
+      }
     } catch (err) {
-      throw annotate(err, `INSERT of ${p.rows.length} row(s) into ${p.table.label}`);
+      throw annotate(err, `${p.what} of ${p.rows.length} row(s) on ${p.table.label}`);
+    }
+    if (missing > 0) {
+      this.missingRows += missing;
+      if (this.missingRows <= 1000) {
+        this.logger.warn(`replicate: ${missing} ${p.kind === 'insert' ? '' : 'UPDATE/DELETE '}change(s) on ${p.table.label} found no row on the target — the target differs from the source; run pgshift verify after catching up`);
+      }
     }
   }
 
   private async insert(id: TableId, row: Row): Promise<void> {
     const t = await this.table(id);
     const cols = this.writable(t, row);
+    return this.queue('insert', t, cols, cols.map((c) => row[c]!));
+  }
+
+  private async queue(kind: PendingRows['kind'], t: TargetTable, cols: string[], values: Value[], rowsStmt?: Statement & { name: string }, what?: string): Promise<void> {
     const p = this.pending;
-    if (p && (p.table !== t || p.cols.length !== cols.length || p.cols.some((c, i) => c !== cols[i]))) await this.flush();
+    const same = p && p.kind === kind && p.table === t && (kind === 'rows' ? p.stmt === rowsStmt : p.cols.length === cols.length && p.cols.every((c, i) => c === cols[i]));
+    if (p && !same) await this.flush();
     if (!this.pending) {
-      const stmt = this.statement(t, 'i', [cols], () => insertSql(t, cols));
-      this.pending = { table: t, cols, stmt, rows: [], bytes: 0 };
+      const stmt =
+        rowsStmt ?? (kind === 'insert' ? this.statement(t, 'i', [cols], () => insertSql(t, cols)) : this.statement(t, 'dk', [cols], () => deleteByKeysSql(t, cols)));
+      this.pending = { kind, what: what ?? (kind === 'insert' ? 'INSERT' : 'DELETE'), table: t, cols, stmt, rows: [], bytes: 0 };
     }
     const q = this.pending!;
-    const values = cols.map((c) => row[c]!);
     q.rows.push(values);
     for (const v of values) q.bytes += v === null ? 1 : v.length;
-    if (q.rows.length >= INSERT_ROWS || q.bytes >= INSERT_BYTES) await this.flush();
+    if (q.rows.length >= BATCH_ROWS || q.bytes >= BATCH_BYTES) await this.flush();
   }
 
   /** Columns of a row the target may be written with: present, not generated. Unknown columns mean DDL. */
@@ -181,25 +205,6 @@ export class ChangeWriter {
     return s;
   }
 
-  private async run(t: TargetTable, stmt: Statement & { name: string }, values: Value[], what: string, old: Row): Promise<void> {
-    let rowCount: number | null;
-    try {
-      ({ rowCount } = await this.client.query({ name: stmt.name, text: stmt.text, values }));
-    } catch (err) {
-      throw annotate(err, `${what} on ${t.label}`);
-    }
-    if (rowCount === 0) {
-      this.missingRows++;
-      if (this.missingRows <= 20) {
-        this.logger.warn(`replicate: ${what} on ${t.label} found no row on the target for ${describeRow(old)} — the target differs from the source; run pgshift verify after catching up`);
-      }
-    }
-  }
-}
-
-function describeRow(row: Row): string {
-  const s = Object.entries(row).map(([k, v]) => `${k}=${v === null ? 'NULL' : v.length > 40 ? `${v.slice(0, 40)}…` : v}`).join(', ');
-  return s.length > 200 ? `${s.slice(0, 200)}…` : s;
 }
 
 function annotate(err: unknown, what: string): unknown {
