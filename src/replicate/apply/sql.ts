@@ -45,8 +45,8 @@ function locate(t: TargetTable, identity: Identity, keyCols: string[], first: nu
   const match = keyCols.length
     ? keyCols.map((c, i) => `${quoteIdent(c)}::text IS NOT DISTINCT FROM ${p(first + i)}::${typeOf(t, c)}::text`).join(' AND ')
     : 'true';
-  const tid = t.partitioned ? '(tableoid, ctid)' : 'ctid';
-  return `${tid} = (SELECT ${tid} FROM ${t.qualified} WHERE ${match} LIMIT 1)`;
+  const tid = t.partitioned ? 'tableoid, ctid' : 'ctid';
+  return `${t.partitioned ? `(${tid})` : tid} = (SELECT ${tid} FROM ${t.qualified} WHERE ${match} LIMIT 1)`;
 }
 
 /** How parameter n is written: `$n`, or `($1)[n]` for a statement run once per row of a text[][] (applyRowsSql). */
