@@ -18,6 +18,11 @@ CREATE TABLE bulk (id integer PRIMARY KEY, v text);
 CREATE TABLE parent (id integer PRIMARY KEY, name text);
 CREATE TABLE child (id integer PRIMARY KEY, parent_id integer NOT NULL REFERENCES parent DEFERRABLE INITIALLY DEFERRED, note text);
 INSERT INTO parent VALUES (1, 'one'); INSERT INTO child VALUES (1, 1, 'first');
+-- partitioned, no key anywhere: its leaves get REPLICA IDENTITY FULL; duplicates in one leaf
+CREATE TABLE plog (k integer NOT NULL, v text) PARTITION BY LIST (k);
+CREATE TABLE plog_1 PARTITION OF plog FOR VALUES IN (1);
+CREATE TABLE plog_2 PARTITION OF plog FOR VALUES IN (2);
+INSERT INTO plog VALUES (1, 'a'), (1, 'a'), (1, 'a'), (2, 'b');
 `;
 
 function startReplicate(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
@@ -86,6 +91,9 @@ describe('pgshift replicate (REPLICATION non-superuser source on 15 → non-supe
         UPDATE types_zoo SET id = id + 1000 WHERE id IN (1, 2);
         BEGIN; INSERT INTO child VALUES (2, 2, 'child before its parent'); INSERT INTO parent VALUES (2, 'two'); COMMIT;
         BEGIN; INSERT INTO team VALUES (6, 600); INSERT INTO player VALUES (600, 6); COMMIT;
+        UPDATE plog SET k = 2 WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM plog WHERE v = 'a' LIMIT 1);  -- one duplicate moves
+        UPDATE plog SET v = 'a2' WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM plog WHERE v = 'a' LIMIT 1);
+        DELETE FROM plog WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM plog WHERE v = 'b' LIMIT 1);
         TRUNCATE stock;
         INSERT INTO stock VALUES ('w9', 1, 1);
       `);
@@ -136,6 +144,8 @@ describe('pgshift replicate (REPLICATION non-superuser source on 15 → non-supe
     expect(counts.get('public.audit_log')).toBe((await tableRowCounts(src)).get('public.audit_log'));
     const dup = await tgt.owner(`SELECT count(*) FILTER (WHERE kind = 'dup')::int AS dup, count(*) FILTER (WHERE kind = 'dup2')::int AS dup2, count(*) FILTER (WHERE kind IS NULL)::int AS nulls FROM event_log`);
     expect(dup.rows[0]).toEqual({ dup: 2, dup2: 1, nulls: 2 });
+    const plog = await tgt.owner(`SELECT tableoid::regclass::text AS leaf, k, v, count(*)::int AS n FROM plog GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`);
+    expect(plog.rows).toEqual([{ leaf: 'plog_1', k: 1, v: 'a2', n: 1 }, { leaf: 'plog_2', k: 2, v: 'a', n: 1 }]);
     const toast = await tgt.owner(`SELECT length(body) AS len, md5(body) = md5((SELECT string_agg(md5(g::text || 'pgshift'), '') FROM generate_series(1, 100000) g)) AS same FROM blobs WHERE id = 1`);
     expect(toast.rows[0]).toEqual({ len: 3_200_000, same: true });
 
