@@ -51,6 +51,15 @@ describe('pgoutput decoder', () => {
     expect((delKey as any).change).toEqual({ kind: 'delete', table: { schema: 'public', name: 'k' }, identity: 'key', old: { id: '6' } });
   });
 
+  it('a key tuple of a relation without key columns is a full row (partitioned root without a key, FULL leaves)', () => {
+    const d = new PgoutputDecoder();
+    d.decode(relation(5, 'public', 'plog', 'd', [['k', false, 23], ['v', false, 25]]));
+    const u = d.decode(Buffer.concat([tag('U'), i32(5), tag('K'), tuple(['1', 'a']), tag('N'), tuple(['2', 'a'])]));
+    expect((u as any).change).toMatchObject({ identity: 'full', old: { k: '1', v: 'a' }, row: { k: '2', v: 'a' } });
+    const del = d.decode(Buffer.concat([tag('D'), i32(5), tag('K'), tuple(['2', null])]));
+    expect((del as any).change).toMatchObject({ identity: 'full', old: { k: '2', v: null } });
+  });
+
   it('TRUNCATE lists every relation with its options', () => {
     const d = new PgoutputDecoder();
     d.decode(relation(1, 'public', 'a', 'd', [['id', true, 23]]));

@@ -136,7 +136,7 @@ export class PgoutputDecoder {
         let old: Row | null = null;
         let full = false;
         if (sub === 0x4b /* K */ || sub === 0x4f /* O */) {
-          full = sub === 0x4f;
+          full = sub === 0x4f || !hasKey(rel);
           old = this.tuple(r, rel);
           sub = r.u8();
         }
@@ -151,7 +151,7 @@ export class PgoutputDecoder {
         const sub = r.u8();
         if (sub !== 0x4b && sub !== 0x4f) throw new ProtocolError(`pgoutput: DELETE without old tuple on ${tableLabel(rel.table)}`);
         const old = this.tuple(r, rel);
-        return sub === 0x4f
+        return sub === 0x4f || !hasKey(rel)
           ? change({ kind: 'delete', table: rel.table, identity: 'full', old })
           : change({ kind: 'delete', table: rel.table, identity: 'key', old: keyOf(rel, old) });
       }
@@ -204,6 +204,14 @@ export class PgoutputDecoder {
     }
     return row;
   }
+}
+
+/**
+ * A partitioned root without a key published via the root: the leaf's FULL old row arrives flagged as a key
+ * tuple (pgoutput looks at the root's replica identity), with every column's real value — it is a full row.
+ */
+function hasKey(rel: Relation): boolean {
+  return rel.columns.some((c) => c.key);
 }
 
 function change(c: Change): SourceEvent {
