@@ -1,9 +1,9 @@
 import { Command, Option } from 'commander';
 import { optionalUrl, requireUrl } from '../config.js';
 import { takeInventory, type Inventory } from '../catalog/inventory.js';
-import { formatBytes } from '../progress.js';
+import { formatBytes } from '../format.js';
 import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
-import { renderTable } from './table.js';
+import { renderTable } from '../format.js';
 
 interface InventoryFlags extends CommonOptions {
   include?: string[];

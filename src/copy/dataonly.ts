@@ -2,18 +2,13 @@
 // non-superuser can neither switch foreign-key triggers off nor order parallel chunks by reference. So user
 // triggers are disabled and foreign keys touching the loaded tables are dropped for the load, then restored.
 // Both are recorded in target state first, so a crash never leaves a trigger off or a key lost: the next
-// run (--resume) restores them.
+// run (--resume) restores them. Their state tables (copy_fk, copy_trigger) are defined in state/migrations.ts.
 import type { TableInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
 import { withTransaction } from '../db/connect.js';
 
-const DDL = `
-CREATE TABLE IF NOT EXISTS pgshift.copy_fk (tbl text NOT NULL, name text NOT NULL, def text NOT NULL, PRIMARY KEY (tbl, name));
-CREATE TABLE IF NOT EXISTS pgshift.copy_trigger (tbl text NOT NULL, name text NOT NULL, PRIMARY KEY (tbl, name));`;
-
 export async function prepareDataOnly(ctl: Client, tables: TableInfo[]): Promise<void> {
-  await ctl.query(DDL);
   const rels = tables.map((t) => t.qualified);
   await withTransaction(ctl, async () => {
     await ctl.query(`SET LOCAL search_path = pg_catalog`); // fully qualified definitions and names

@@ -4,9 +4,10 @@ import type { Client } from '../db/connect.js';
 
 const SLICE = 1024 * 1024;
 
-export async function listLargeObjects(src: Client): Promise<{ oid: number; bytes: number }[]> {
-  const { rows } = await src.query(`SELECT oid::int8 AS oid FROM pg_catalog.pg_largeobject_metadata ORDER BY oid`);
-  return rows.map((r) => ({ oid: Number(r.oid), bytes: 0 }));
+/** OIDs of the source's large objects (their sizes need superuser to read pg_largeobject, so none are given). */
+export async function listLargeObjects(src: Client): Promise<number[]> {
+  const { rows } = await src.query<{ oid: string }>(`SELECT oid::int8 AS oid FROM pg_catalog.pg_largeobject_metadata ORDER BY oid`);
+  return rows.map((r) => Number(r.oid));
 }
 
 /** Copy one large object; idempotent (an object left by an interrupted run is replaced). */

@@ -1,25 +1,20 @@
-// Sequences: the source's last_value/is_called, read on the snapshot connection, set on the target.
+// Sequences: the source's last_value/is_called, read right after the snapshot, set on the target.
+import { readSequenceState, type SequenceState } from '../catalog/sequences.js';
 import type { SequenceInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 
-export interface SequenceValue {
+export interface SequenceSetting extends SequenceState {
   sequence: string;
   qualified: string;
-  lastValue: string;
-  isCalled: boolean;
 }
 
-// Sequence reads are not transactional: this is the value at the time of reading, read right after the snapshot.
-export async function readSequences(src: Client, sequences: SequenceInfo[]): Promise<SequenceValue[]> {
-  const out: SequenceValue[] = [];
-  for (const s of sequences) {
-    const { rows } = await src.query(`SELECT last_value::text AS last_value, is_called FROM ${s.qualified}`);
-    out.push({ sequence: s.display, qualified: s.qualified, lastValue: rows[0].last_value, isCalled: rows[0].is_called });
-  }
+export async function readSequences(src: Client, sequences: SequenceInfo[]): Promise<SequenceSetting[]> {
+  const out: SequenceSetting[] = [];
+  for (const s of sequences) out.push({ sequence: s.display, qualified: s.qualified, ...(await readSequenceState(src, s)) });
   return out;
 }
 
-export async function applySequences(tgt: Client, values: SequenceValue[]): Promise<void> {
+export async function applySequences(tgt: Client, values: SequenceSetting[]): Promise<void> {
   for (const v of values) {
     await tgt.query(`SELECT pg_catalog.setval($1::regclass, $2::bigint, $3)`, [v.qualified, v.lastValue, v.isCalled]);
   }

@@ -1,11 +1,12 @@
 // Schema through pg_dump (fidelity) under the copy's snapshot; restored by section with a filtered TOC list, so
 // pgshift can build some post-data objects itself (indexes, keys) and skip what a target cannot take.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionSpec } from '../config.js';
 import type { PgTools } from './pgdump.js';
 import { runTool } from './run.js';
+import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
 
 export interface DumpOptions {
   snapshot?: string;
@@ -17,9 +18,8 @@ export async function dumpSchema(tools: PgTools, source: ConnectionSpec, opts: D
   const args = [
     '--schema-only',
     '--format=custom',
-    '--exclude-schema=pgshift',
-    // Heroku's internal schema holds event-trigger plumbing a customer role can't recreate.
-    '--exclude-schema=_heroku',
+    // pgshift's own state/capture schemas, and Heroku's internal one (event-trigger plumbing a customer role can't recreate).
+    ...DUMP_EXCLUDED_SCHEMAS.map((s) => `--exclude-schema=${s}`),
     '--no-publications',
     '--no-subscriptions',
     '--no-security-labels',
@@ -73,15 +73,40 @@ export interface RestoreOptions {
   signal?: AbortSignal;
 }
 
+const DUMP_DIR_PREFIX = 'pgshift-dump-';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** A dump held in a private temp folder for pg_restore (it needs a seekable file for -l/-L). */
 export class DumpFile {
-  readonly dir = mkdtempSync(join(tmpdir(), 'pgshift-'));
+  readonly dir = mkdtempSync(join(tmpdir(), `${DUMP_DIR_PREFIX}${process.pid}-`));
   readonly path = join(this.dir, 'schema.dump');
   constructor(readonly bytes: Buffer) {
     writeFileSync(this.path, bytes, { mode: 0o600 });
   }
   dispose(): void {
     rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Remove folders left by runs that were killed (SIGKILL, forced exit) before they could dispose of them. */
+  static removeStale(): void {
+    let names: string[] = [];
+    try {
+      names = readdirSync(tmpdir());
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const m = new RegExp(`^${DUMP_DIR_PREFIX}(\\d+)-`).exec(n);
+      if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) rmSync(join(tmpdir(), n), { recursive: true, force: true });
+    }
   }
 }
 

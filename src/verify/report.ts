@@ -1,6 +1,6 @@
 // Human rendering of a verify report: a table of tables, the differences under it, sequences, schema, and
 // one closing line that says what to do next.
-import { renderTable } from '../cli/table.js';
+import { renderTable } from '../format.js';
 import type { RowDifference, TableReport, VerifyReport } from './types.js';
 
 /** Differences printed per table; the JSON carries all that were located. */
