@@ -51,11 +51,6 @@ export class PermissionError extends PgshiftError {
   override readonly exitCode = ExitCode.connection;
 }
 
-/** The command ran and the answer is "no" (differences found, not caught up). */
-export class NegativeResult extends PgshiftError {
-  override readonly exitCode = ExitCode.negative;
-}
-
 /** Ctrl-C / SIGTERM: state is kept; the user can resume. */
 export class InterruptedError extends PgshiftError {}
 
@@ -97,7 +92,8 @@ export function errorCode(err: unknown): string | undefined {
 }
 
 /**
- * Turn an error from pg / the network into a PgshiftError, by SQLSTATE class and errno — never by message.
+ * Turn an error from pg / the network into a PgshiftError, by SQLSTATE class and errno. The message text only
+ * refines a hint (42501 covers both a missing GRANT and row-level security), never the class or exit code.
  * `what` names the endpoint or operation ("source postgres://u@host/db", "COPY public.users").
  */
 export function classifyError(err: unknown, what: string, details: ErrorDetails = {}): PgshiftError {

@@ -91,6 +91,34 @@ SELECT t.oid::int8 AS oid, t.typtype::text AS typtype, t.typbasetype::int8 AS ba
 /** Objects created by initdb have OIDs below this (FirstNormalObjectId). */
 const FIRST_USER_OID = 16384;
 
+interface TableRow {
+  oid: string;
+  schema: string;
+  name: string;
+  relkind: 'r' | 'p' | 'f';
+  unlogged: boolean;
+  is_partition: boolean;
+  parent: string | null;
+  has_inh_children: boolean;
+  rows: string;
+  table_bytes: string;
+  toast_bytes: string;
+  index_bytes: string;
+  replident: 'd' | 'n' | 'f' | 'i';
+  pk: string[] | null;
+  ri_index: string[] | null;
+}
+
+interface ColumnRow {
+  oid: string;
+  name: string;
+  type: string;
+  type_oid: string;
+  not_null: boolean;
+  generated: boolean;
+  identity: string;
+}
+
 interface TypeRow {
   oid: string;
   typtype: string;
@@ -129,12 +157,12 @@ function kindOf(relkind: string, unlogged: boolean, isPartition: boolean, parent
 
 export async function listTables(client: Client, filter?: Partial<TableFilter>): Promise<TableInfo[]> {
   const keep = compileFilter(filter);
-  const { rows } = await client.query(TABLES_SQL);
+  const { rows } = await client.query<TableRow>(TABLES_SQL);
   const selected = rows.filter((r) => keep(r.schema, r.name));
   if (selected.length === 0) return [];
-  const oids = selected.map((r) => r.oid as string);
-  const cols = await client.query(COLUMNS_SQL, [oids]);
-  const typeOids = [...new Set(cols.rows.map((c) => c.type_oid as string))];
+  const oids = selected.map((r) => r.oid);
+  const cols = await client.query<ColumnRow>(COLUMNS_SQL, [oids]);
+  const typeOids = [...new Set(cols.rows.map((c) => c.type_oid))];
   const typeRows = await client.query<TypeRow>(TYPES_SQL, [typeOids]);
   const isSafe = binarySafety(new Map(typeRows.rows.map((t) => [Number(t.oid), t])));
   const byTable = new Map<string, ColumnInfo[]>();
@@ -153,8 +181,8 @@ export async function listTables(client: Client, filter?: Partial<TableFilter>):
   }
   return selected.map((r) => {
     const columns = byTable.get(r.oid) ?? [];
-    const replicaIdentity = ({ d: 'default', n: 'nothing', f: 'full', i: 'index' } as const)[r.replident as 'd' | 'n' | 'f' | 'i'];
-    const pk: string[] | null = r.pk ?? null;
+    const replicaIdentity = ({ d: 'default', n: 'nothing', f: 'full', i: 'index' } as const)[r.replident];
+    const pk = r.pk ?? null;
     const identityColumns =
       replicaIdentity === 'full'
         ? columns.map((c) => c.name)
@@ -202,7 +230,7 @@ export interface SequenceInfo {
 
 export async function listSequences(client: Client, filter?: Partial<TableFilter>): Promise<SequenceInfo[]> {
   const keep = compileFilter(filter);
-  const { rows } = await client.query(`
+  const { rows } = await client.query<{ schema: string; name: string; owned_by: [string, string] | null }>(`
     SELECT n.nspname AS schema, c.relname AS name,
            (SELECT ARRAY[tn.nspname::text, t.relname::text] FROM pg_depend d
               JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace

@@ -1,4 +1,4 @@
-// After data and post-data: refresh materialized views that were populated on the source, then ANALYZE.
+// After post-data: refresh the materialized views that were populated on the source (in creation order).
 import type { Client } from '../db/connect.js';
 import { qualify } from '../db/ident.js';
 import { errorCode } from '../errors.js';

@@ -1,7 +1,7 @@
 // Copy state in the `pgshift` schema on the TARGET: it survives the loss of the machine running pgshift, and every
 // data chunk records itself in the same transaction as its rows (exactly once across SIGKILL + --resume).
 // Tables are defined by the migrations in ./migrations.ts; what is read back is validated, not cast.
-import type { Client } from '../db/connect.js';
+import { withTransaction, type Client } from '../db/connect.js';
 import { tableKey, type TableId } from '../catalog/table-id.js';
 import type { TableFilter } from '../catalog/filter.js';
 import { PgshiftError } from '../errors.js';
@@ -184,15 +184,10 @@ export async function markChunkDone(target: Client, c: TableId & { chunk: number
  * ranges only partition rows within one snapshot. Empties it and forgets its finished chunks, in one transaction.
  */
 export async function resetTableChunks(target: Client, t: TableId, qualified: string): Promise<void> {
-  await target.query('BEGIN');
-  try {
+  await withTransaction(target, async () => {
     await target.query(`TRUNCATE ONLY ${qualified}`);
     await target.query(`UPDATE pgshift.copy_chunk SET done_at = NULL, rows = NULL, bytes = NULL WHERE table_schema = $1 AND table_name = $2`, [t.schema, t.name]);
-    await target.query('COMMIT');
-  } catch (err) {
-    await target.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+  });
 }
 
 /** Keys (tableKey of {schema: index schema, name: index name}) of the indexes and keys already built. */
