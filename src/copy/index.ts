@@ -3,7 +3,7 @@
 import type { ConnectionSpec } from '../config.js';
 import { tableKey } from '../catalog/table-id.js';
 import type { TableFilter } from '../catalog/filter.js';
-import { connect, serverMajor, type Client } from '../db/connect.js';
+import { connect, serverMajor, withClient, type Client } from '../db/connect.js';
 import { parseServerIdentity, sameDatabase, serverIdentity, type ServerIdentity } from '../db/identity.js';
 import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import { exportSnapshot, type Snapshot } from '../db/snapshot.js';
@@ -100,7 +100,8 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     summary.pgDump = tools ? `${tools.version} (${tools.dir})` : null;
     const plan = await planCopy(snap, { mode, filter, splitBytes: opts.splitBytes });
     // Read at once: sequence reads are not transactional, so "as of the snapshot" means "right after exporting it".
-    const sequenceValues = await readSequences(snap, plan.sequences);
+    // On their own connection, so their locks do not pile up in the long snapshot transaction.
+    const sequenceValues = await withClient(source, (c) => readSequences(c, plan.sequences), { applicationName: 'pgshift copy sequences' });
     summary.phases.snapshot = (Date.now() - t0) / 1000;
     await requireReadable(snap, plan.data, source.user);
     if (mode === 'data-only' && !opts.resume) await requireEmptyTables(ctl, plan.data);
