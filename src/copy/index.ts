@@ -43,6 +43,8 @@ export interface CopyOptions {
    * copy is done with it; copy closes it once the last reader has imported it.
    */
   snapshot?: Snapshot;
+  /** The caller (replicate) already holds the target's run lock on its own connection: do not take it again. */
+  runLockHeld?: boolean;
 }
 
 const RESUME_HINT = 'state is kept on the target: run the same command with --resume to finish';
@@ -64,7 +66,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     DumpFile.removeStale();
     ctl = await connect(target, { applicationName: runApplicationName('copy') });
     // One writer per target: before reading the state, so a running copy is never taken for an interrupted one.
-    await acquireRunLock(ctl, { command: 'copy', side: 'target', display: target.display });
+    if (!opts.runLockHeld) await acquireRunLock(ctl, { command: 'copy', side: 'target', display: target.display });
     const run = await state.loadRun(ctl);
     if (opts.resume) {
       if (!run) throw new UsageError('--resume: there is no pgshift copy to resume on this target', { phase: 'preflight', hint: 'run pgshift copy without --resume' });
