@@ -4,11 +4,10 @@
 // (grants and owners have their own opt-in queries in schema-sql-acl.ts). Lists inside a definition are
 // ordered by names or positions, never by OIDs (which differ between servers).
 
-/** Schemas never compared: the system's, pgshift's own state, and Heroku's internal one. */
-export const IGNORED_SCHEMAS_SQL = `NOT IN ('pg_catalog', 'information_schema', 'pgshift', '_heroku') AND %s !~ '^pg_(toast|temp)'`;
+import { userSchemaSql } from '../catalog/system.js';
 
-/** `expr` (a schema name) is a user schema. */
-export const userSchema = (expr: string) => `${expr} ${IGNORED_SCHEMAS_SQL.replace('%s', expr)}`;
+/** `expr` (a schema name) is a user schema: not the system's, pgshift's own, or Heroku's internal one. */
+export const userSchema = (expr: string) => userSchemaSql(expr);
 export const userNs = (alias: string) => userSchema(`${alias}.nspname`);
 
 /** Not created by an extension (those are the extension's business: compared by extension version). */
