@@ -38,6 +38,7 @@ export function verifyCommand(): Command {
         '  pgshift verify --source $SRC --target $DST --jobs 4 --json \\',
         '    | jq \'.tables[] | select(.match | not)\'',
         '  pgshift verify --source $SRC --target $DST --include "public.order*"',
+        '  pgshift verify --source $SRC --target $DST --acl --owners   # after copy --keep-acl --keep-owner',
       ].join('\n'),
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'required' }))
