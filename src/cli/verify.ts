@@ -38,7 +38,8 @@ export function verifyCommand(): Command {
         '  pgshift verify --source $SRC --target $DST --jobs 4 --json \\',
         '    | jq \'.tables[] | select(.match | not)\'',
         '  pgshift verify --source $SRC --target $DST --include "public.order*"',
-        '  pgshift verify --source $SRC --target $DST --acl --owners   # after copy --keep-acl --keep-owner',
+        '  # after copy --keep-acl --keep-owner, grants and owners too:',
+        '  pgshift verify --source $SRC --target $DST --acl --owners',
       ].join('\n'),
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'required' }))
