@@ -13,6 +13,8 @@ INSERT INTO bag SELECT 'k' || (g % 10), g % 3 FROM generate_series(1, 600) g;
 -- A few rows with multi-MB values (bytea and text), and a small column beside them.
 CREATE TABLE blobs (id int PRIMARY KEY, small text, b bytea, t text);
 INSERT INTO blobs SELECT g, 'small ' || g, decode(repeat(md5(g::text), 100000), 'hex'), repeat(md5(g::text), 100000) FROM generate_series(1, 4) g;
+CREATE TABLE blobs_bag (t text);  -- no primary key: compared as a multiset
+INSERT INTO blobs_bag SELECT repeat(md5(g::text), 100000) FROM generate_series(1, 2) g;
 SELECT lo_from_bytea(50001, 'hello large object');
 -- Three slices of 1 MB and a bit.
 SELECT lo_from_bytea(50002, convert_to(repeat('abcdefgh', 400000), 'UTF8'));
@@ -94,7 +96,8 @@ describe('pgshift verify: large objects, totals, huge values, same database, unm
   });
 
   it('a changed multi-MB value is named by row and column and shown as length + md5, never whole', async () => {
-    await tgt.owner(`UPDATE blobs SET t = t || 'x', small = 'changed' WHERE id = 3; UPDATE blobs SET b = b || '\\x00'::bytea WHERE id = 2`);
+    await tgt.owner(`UPDATE blobs SET t = t || 'x', small = 'changed' WHERE id = 3; UPDATE blobs SET b = b || '\\x00'::bytea WHERE id = 2;
+                     UPDATE blobs_bag SET t = t || 'y' WHERE t LIKE md5('1') || '%'`);
     const r = await runCli(['verify', '--source', src.url, '--target', tgt.url, '--json']);
     expect(r.code, r.stderr).toBe(1);
     const blobs = parseJson(r).tables.find((x: any) => x.table === 'public.blobs');
@@ -114,7 +117,16 @@ describe('pgshift verify: large objects, totals, huge values, same database, unm
           target: `<3,200,001 bytes, md5 ${md5(`${text3}x`)}>`, targetBytes: 3200001, targetMd5: md5(`${text3}x`) },
       ] },
     ]);
+    // Without a key, the example rows are shown the same way: length and md5 of the row's text.
+    const bag = parseJson(r).tables.find((x: any) => x.table === 'public.blobs_bag');
+    const row1 = `(${createHash('md5').update('1').digest('hex').repeat(100000)})`;
+    expect(bag).toMatchObject({ missingRows: 1, extraRows: 1 });
+    expect(bag.differences).toEqual(expect.arrayContaining([
+      { kind: 'missing', count: 1, row: `<3,200,002 bytes, md5 ${md5(row1)}>` },
+      { kind: 'extra', count: 1, row: expect.stringMatching(/^<3,200,003 bytes, md5 [0-9a-f]{32}>$/) },
+    ]));
     expect(r.stdout.length).toBeLessThan(100_000);
+    await tgt.owner(`UPDATE blobs_bag SET t = repeat(md5('1'), 100000) WHERE t LIKE md5('1') || '%'`);
     await tgt.owner(`UPDATE blobs SET t = repeat(md5(id::text), 100000), small = 'small ' || id, b = decode(repeat(md5(id::text), 100000), 'hex')`);
   });
 
