@@ -1,5 +1,5 @@
 // The benchmark's record (JSON in bench/results/) and its Markdown rendering for the README.
-import { formatBytes } from '../src/progress.js';
+import { formatBytes } from '../src/format.js';
 
 export interface PeerResult {
   id: string;

@@ -5,7 +5,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { formatDuration } from '../src/progress.js';
+import { formatDuration } from '../src/format.js';
 import { redact } from '../src/redact.js';
 import { setExitCode, startBenchServers, type BenchServers } from '../bench/servers.js';
 import { createOwnedDatabase, rowCounts, seedShop, DEMO_COUNTS } from './seed.js';

@@ -51,11 +51,6 @@ export class PermissionError extends PgshiftError {
   override readonly exitCode = ExitCode.connection;
 }
 
-/** The command ran and the answer is "no" (differences found, not caught up). */
-export class NegativeResult extends PgshiftError {
-  override readonly exitCode = ExitCode.negative;
-}
-
 /** Ctrl-C / SIGTERM: state is kept; the user can resume. */
 export class InterruptedError extends PgshiftError {}
 
@@ -97,7 +92,8 @@ export function errorCode(err: unknown): string | undefined {
 }
 
 /**
- * Turn an error from pg / the network into a PgshiftError, by SQLSTATE class and errno — never by message.
+ * Turn an error from pg / the network into a PgshiftError, by SQLSTATE class and errno. The message text only
+ * refines a hint (42501 covers both a missing GRANT and row-level security), never the class or exit code.
  * `what` names the endpoint or operation ("source postgres://u@host/db", "COPY public.users").
  */
 export function classifyError(err: unknown, what: string, details: ErrorDetails = {}): PgshiftError {
@@ -123,6 +119,13 @@ export function classifyError(err: unknown, what: string, details: ErrorDetails 
       hint: /row-level security/i.test(raw)
         ? `row-level security would hide rows from this role: connect as a role with BYPASSRLS, or as the owner of a table without FORCE ROW LEVEL SECURITY${details.hint ? `; then ${details.hint}` : ''}`
         : (details.hint ?? 'grant the connecting role the missing privilege (or connect as the owner), then re-run'),
+    });
+  }
+  if (code === '53200') {
+    // "out of shared memory" / "You might need to increase max_locks_per_transaction": the lock table is full.
+    return new PgshiftError(`${what}: the server's lock table is full (${raw})`, {
+      ...base,
+      hint: `raise max_locks_per_transaction on that server (it sizes the lock table with max_connections), restart it, then re-run${details.hint ? `; ${details.hint}` : ''}`,
     });
   }
   if (code.startsWith('08') || code === '53300' || code === '57P03') {

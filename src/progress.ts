@@ -1,4 +1,5 @@
 // Progress for long phases: redrawn bars with rate and ETA on a TTY, a log line every few seconds otherwise.
+import { formatBytes, formatDuration } from './format.js';
 import type { Logger } from './log.js';
 
 export interface PhaseTotals {
@@ -23,25 +24,6 @@ export interface ProgressOptions {
   intervalSeconds?: number;
   /** Turn output off entirely (--json keeps stderr quiet unless asked). */
   quiet?: boolean;
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = 0;
-  while (Math.abs(v) >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
-
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '?';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 class Phase implements PhaseProgress {

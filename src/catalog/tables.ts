@@ -2,6 +2,7 @@
 import type { Client } from '../db/connect.js';
 import { displayName, qualify } from '../db/ident.js';
 import { compileFilter, type TableFilter } from './filter.js';
+import { userSchemaSql } from './system.js';
 
 export type TableKind = 'table' | 'partitioned' | 'partition' | 'inheritance-child' | 'unlogged' | 'foreign';
 export type ReplicaIdentity = 'default' | 'nothing' | 'full' | 'index';
@@ -46,7 +47,7 @@ export interface TableInfo {
   columns: ColumnInfo[];
 }
 
-const TABLES_SQL = `
+const TABLES_SQL = /* sql */ `
 SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
        c.relpersistence = 'u' AS unlogged, c.relispartition AS is_partition,
        (SELECT format('%s.%s', pn.nspname, p.relname) FROM pg_inherits i
@@ -69,8 +70,7 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::te
          WHERE i.indrelid = c.oid AND i.indisreplident) AS ri_index
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p', 'f')
-   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')
-   AND n.nspname !~ '^pg_(toast|temp)'
+   AND ${userSchemaSql('n.nspname')}
    AND NOT EXISTS (SELECT 1 FROM pg_depend d
                     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
  ORDER BY n.nspname, c.relname`;
@@ -90,6 +90,34 @@ SELECT t.oid::int8 AS oid, t.typtype::text AS typtype, t.typbasetype::int8 AS ba
 
 /** Objects created by initdb have OIDs below this (FirstNormalObjectId). */
 const FIRST_USER_OID = 16384;
+
+interface TableRow {
+  oid: string;
+  schema: string;
+  name: string;
+  relkind: 'r' | 'p' | 'f';
+  unlogged: boolean;
+  is_partition: boolean;
+  parent: string | null;
+  has_inh_children: boolean;
+  rows: string;
+  table_bytes: string;
+  toast_bytes: string;
+  index_bytes: string;
+  replident: 'd' | 'n' | 'f' | 'i';
+  pk: string[] | null;
+  ri_index: string[] | null;
+}
+
+interface ColumnRow {
+  oid: string;
+  name: string;
+  type: string;
+  type_oid: string;
+  not_null: boolean;
+  generated: boolean;
+  identity: string;
+}
 
 interface TypeRow {
   oid: string;
@@ -129,12 +157,12 @@ function kindOf(relkind: string, unlogged: boolean, isPartition: boolean, parent
 
 export async function listTables(client: Client, filter?: Partial<TableFilter>): Promise<TableInfo[]> {
   const keep = compileFilter(filter);
-  const { rows } = await client.query(TABLES_SQL);
+  const { rows } = await client.query<TableRow>(TABLES_SQL);
   const selected = rows.filter((r) => keep(r.schema, r.name));
   if (selected.length === 0) return [];
-  const oids = selected.map((r) => r.oid as string);
-  const cols = await client.query(COLUMNS_SQL, [oids]);
-  const typeOids = [...new Set(cols.rows.map((c) => c.type_oid as string))];
+  const oids = selected.map((r) => r.oid);
+  const cols = await client.query<ColumnRow>(COLUMNS_SQL, [oids]);
+  const typeOids = [...new Set(cols.rows.map((c) => c.type_oid))];
   const typeRows = await client.query<TypeRow>(TYPES_SQL, [typeOids]);
   const isSafe = binarySafety(new Map(typeRows.rows.map((t) => [Number(t.oid), t])));
   const byTable = new Map<string, ColumnInfo[]>();
@@ -153,8 +181,8 @@ export async function listTables(client: Client, filter?: Partial<TableFilter>):
   }
   return selected.map((r) => {
     const columns = byTable.get(r.oid) ?? [];
-    const replicaIdentity = ({ d: 'default', n: 'nothing', f: 'full', i: 'index' } as const)[r.replident as 'd' | 'n' | 'f' | 'i'];
-    const pk: string[] | null = r.pk ?? null;
+    const replicaIdentity = ({ d: 'default', n: 'nothing', f: 'full', i: 'index' } as const)[r.replident];
+    const pk = r.pk ?? null;
     const identityColumns =
       replicaIdentity === 'full'
         ? columns.map((c) => c.name)
@@ -196,23 +224,29 @@ export interface SequenceInfo {
   name: string;
   qualified: string;
   display: string;
-  /** Owned by an identity/serial column of this table (display form), if any. */
+  /** Owned by an identity/serial column of this table (display form, as TableInfo.display), if any. */
   ownedBy: string | null;
 }
 
 export async function listSequences(client: Client, filter?: Partial<TableFilter>): Promise<SequenceInfo[]> {
   const keep = compileFilter(filter);
-  const { rows } = await client.query(`
+  const { rows } = await client.query<{ schema: string; name: string; owned_by: [string, string] | null }>(`
     SELECT n.nspname AS schema, c.relname AS name,
-           (SELECT format('%s.%s', tn.nspname, t.relname) FROM pg_depend d
+           (SELECT ARRAY[tn.nspname::text, t.relname::text] FROM pg_depend d
               JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
              WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass
                AND d.deptype IN ('a', 'i') LIMIT 1) AS owned_by
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')
+     WHERE c.relkind = 'S' AND ${userSchemaSql('n.nspname')}
        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
      ORDER BY 1, 2`);
   return rows
     .filter((r) => keep(r.schema, r.name))
-    .map((r) => ({ schema: r.schema, name: r.name, qualified: qualify(r.schema, r.name), display: displayName(r.schema, r.name), ownedBy: r.owned_by }));
+    .map((r) => ({
+      schema: r.schema,
+      name: r.name,
+      qualified: qualify(r.schema, r.name),
+      display: displayName(r.schema, r.name),
+      ownedBy: r.owned_by ? displayName(r.owned_by[0], r.owned_by[1]) : null,
+    }));
 }

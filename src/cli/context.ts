@@ -1,6 +1,6 @@
 // What every command gets: a logger, output helpers that respect --json, and the one error → exit code mapping.
 import { Command, Option } from 'commander';
-import { ExitCode, PgshiftError, UsageError } from '../errors.js';
+import { ExitCode, InterruptedError, PgshiftError, UsageError } from '../errors.js';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../log.js';
 import { Progress } from '../progress.js';
 import { redact, redactValue } from '../redact.js';
@@ -18,7 +18,14 @@ export interface Context {
   /** Human output on stdout (suppressed with --json). */
   print(text: string): void;
   progress(): Progress;
+  /** Aborted on the first SIGINT/SIGTERM: stop, roll back what is in flight, close every connection. */
+  signal: AbortSignal;
 }
+
+/** Shells' convention: 128 + the signal number. */
+const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
+/** After a stop is asked, the process ends within this even if something hangs (a dead socket, a stuck server). */
+const STOP_DEADLINE_MS = 15_000;
 
 /** --source / --target / --json / --log-level with help text that teaches. */
 export function withConnectionOptions(cmd: Command, sides: { source?: 'required' | 'optional'; target?: 'required' | 'optional' }): Command {
@@ -60,12 +67,53 @@ function writeOut(text: string): Promise<void> {
   return new Promise((resolve) => process.stdout.write(text, () => resolve()));
 }
 
-/** Run a command body; map every error to its exit code in this one place. Never calls process.exit. */
-export async function run(opts: CommonOptions, body: (ctx: Context) => Promise<{ exitCode?: number; json?: unknown } | void>): Promise<number> {
+/**
+ * Signals, in one place. The first SIGINT/SIGTERM aborts ctx.signal and the command winds down (rolls back,
+ * closes, says how to go on); the exit code is then 130/143 whatever the body returned. A second signal, or a
+ * wind-down that outlasts STOP_DEADLINE_MS, ends the process at once — the only process.exit in pgshift, because
+ * a user who presses Ctrl-C twice means it, and nothing must keep a cutover terminal hanging.
+ */
+function trapSignals(logger: Logger, onStop: () => void): { received(): 'SIGINT' | 'SIGTERM' | undefined; release(): void } {
+  let got: 'SIGINT' | 'SIGTERM' | undefined;
+  let deadline: NodeJS.Timeout | undefined;
+  const handler = (sig: 'SIGINT' | 'SIGTERM') => {
+    if (got) {
+      process.stderr.write(`pgshift: ${sig} again — exiting now; uncommitted work rolls back on the server\n`);
+      process.exit(SIGNAL_EXIT[got]);
+    }
+    got = sig;
+    logger.warn(`${sig}: stopping — rolling back in-flight work and closing connections (send it again to exit at once)`);
+    deadline = setTimeout(() => {
+      process.stderr.write(`pgshift: did not stop within ${STOP_DEADLINE_MS / 1000}s of ${sig}; exiting\n`);
+      process.exit(SIGNAL_EXIT[sig]);
+    }, STOP_DEADLINE_MS);
+    deadline.unref();
+    onStop();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    received: () => got,
+    release: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+type Body = (ctx: Context) => Promise<{ exitCode?: number; json?: unknown } | void>;
+
+/** Run a command body; map every error to its exit code in this one place. */
+export async function run(opts: CommonOptions, body: Body): Promise<number> {
   const json = Boolean(opts.json);
   const level = opts.logLevel ?? 'info';
   const logger = createLogger({ level });
   let progress: Progress | undefined;
+  const controller = new AbortController();
+  const signals = trapSignals(logger, () => {
+    progress?.close();
+    controller.abort(new InterruptedError('interrupted by signal'));
+  });
   const ctx: Context = {
     logger,
     json,
@@ -73,16 +121,57 @@ export async function run(opts: CommonOptions, body: (ctx: Context) => Promise<{
       if (!json) process.stdout.write(`${redact(text)}\n`);
     },
     progress: () => (progress ??= new Progress({ logger, tty: process.stderr })),
+    signal: controller.signal,
   };
   try {
     const result = (await body(ctx)) ?? {};
     progress?.close();
     if (json && result.json !== undefined) await writeOut(`${JSON.stringify(redactValue(result.json), null, 2)}\n`);
-    return result.exitCode ?? ExitCode.ok;
+    const sig = signals.received();
+    return sig ? SIGNAL_EXIT[sig] : (result.exitCode ?? ExitCode.ok);
   } catch (err) {
     progress?.close();
-    return await reportError(err, { json, debug: level === 'debug' || level === 'trace', logger });
+    const code = await reportError(err, { json, debug: level === 'debug' || level === 'trace', logger });
+    const sig = signals.received();
+    return sig ? SIGNAL_EXIT[sig] : code;
+  } finally {
+    signals.release();
   }
+}
+
+/** A long-running command (replicate): started once, reports status periodically, stopped by a signal. */
+export interface Service<S, R> {
+  /** Current status for the periodic report. */
+  status(): S;
+  /** Ask for a graceful stop (finish the batch, persist, acknowledge). */
+  stop(): void;
+  /** Settles when the service has stopped: its final result (printed / --json) or its failure. */
+  done: Promise<R>;
+}
+
+/**
+ * Run a service under run(): a signal calls stop(), `report` receives a status every `intervalMs` (a TTY line
+ * or a log line), and the service's final result becomes the command's output.
+ */
+export async function runService<S, R extends { exitCode?: number; json?: unknown }>(
+  opts: CommonOptions,
+  start: (ctx: Context) => Promise<Service<S, R>>,
+  report: (ctx: Context, status: S) => void,
+  intervalMs = 5_000,
+): Promise<number> {
+  return await run(opts, async (ctx) => {
+    const service = await start(ctx);
+    const stop = () => service.stop();
+    if (ctx.signal.aborted) stop();
+    else ctx.signal.addEventListener('abort', stop, { once: true });
+    const timer = setInterval(() => report(ctx, service.status()), intervalMs);
+    try {
+      return await service.done;
+    } finally {
+      clearInterval(timer);
+      ctx.signal.removeEventListener('abort', stop);
+    }
+  });
 }
 
 export async function reportError(err: unknown, o: { json: boolean; debug: boolean; logger?: Logger }): Promise<number> {

@@ -1,8 +1,8 @@
 import { Command, Option } from 'commander';
 import { parsePositiveInt, parseSize, requireUrl } from '../config.js';
-import { copyDatabase, type CopyMode, type CopySummary } from '../copy/index.js';
+import { COPY_DEFAULTS, copyDatabase, MIN_SPLIT_BYTES, type CopyMode, type CopySummary } from '../copy/index.js';
 import { UsageError } from '../errors.js';
-import { formatBytes, formatDuration } from '../progress.js';
+import { formatBytes, formatDuration } from '../format.js';
 import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
 
 interface CopyFlags extends CommonOptions {
@@ -44,12 +44,12 @@ export function copyCommand(): Command {
       ].join('\n'),
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'required' }))
-    .addOption(new Option('--jobs <n>', 'parallel COPY pipelines (each: 1 source + 1 target connection). Example: --jobs 4').default('2'))
-    .addOption(new Option('--index-jobs <n>', 'parallel index builds on the target. Example: --index-jobs 2').default('2'))
+    .addOption(new Option('--jobs <n>', 'parallel COPY pipelines (each: 1 source + 1 target connection). Example: --jobs 4').default(String(COPY_DEFAULTS.jobs)))
+    .addOption(new Option('--index-jobs <n>', 'parallel index builds on the target. Example: --index-jobs 2').default(String(COPY_DEFAULTS.indexJobs)))
     .addOption(new Option('--resume', 'finish an interrupted copy recorded on the target (same --source/--target). Example: pgshift copy --source $SRC --target $DST --resume'))
     .addOption(new Option('--schema-only', 'copy only the schema (no data, no sequence values). Example: --schema-only, later --data-only').conflicts('dataOnly'))
     .addOption(new Option('--data-only', 'load data into an existing schema whose tables are empty (user triggers off, foreign keys re-added after). Example: --data-only --include "public.orders"'))
-    .addOption(new Option('--split-larger-than <size>', 'split tables above this size into chunks by key or page range. Example: --split-larger-than 256MB').default('512MB'))
+    .addOption(new Option('--split-larger-than <size>', 'split tables above this size into chunks by key or page range (minimum 1MB; 0 never splits). Example: --split-larger-than 256MB').default('512MB'))
     .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore (major >= the source). Example: --pg-bin /usr/lib/postgresql/17/bin'))
     .addOption(new Option('--keep-owner', 'restore object owners; the roles must exist on the target (default: the target user owns everything). Example: --keep-owner'))
     .addOption(new Option('--keep-acl', 'restore GRANTs; the roles must exist on the target (default: skipped). Example: --keep-acl'))
@@ -59,34 +59,26 @@ export function copyCommand(): Command {
         const target = requireUrl('target', flags.target);
         if ((flags.include?.length || flags.exclude?.length) && flags.resume) throw new UsageError('--include/--exclude cannot change on --resume', { hint: 'resume uses the filters of the first run; drop the flags' });
         const mode: CopyMode = flags.schemaOnly ? 'schema-only' : flags.dataOnly ? 'data-only' : 'full';
-        const controller = new AbortController();
-        const stop = () => {
-          ctx.logger.warn('copy: stopping — rolling back in-flight COPYs; progress so far is kept for --resume');
-          controller.abort();
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-        try {
-          const summary = await copyDatabase(source, target, {
-            jobs: parsePositiveInt('--jobs', flags.jobs, 2),
-            indexJobs: parsePositiveInt('--index-jobs', flags.indexJobs, 2),
-            resume: Boolean(flags.resume),
-            mode,
-            filter: { include: flags.include, exclude: flags.exclude },
-            splitBytes: parseSize('--split-larger-than', flags.splitLargerThan, 512 * 1024 ** 2),
-            pgBin: flags.pgBin,
-            keepOwner: flags.keepOwner,
-            keepAcl: flags.keepAcl,
-            logger: ctx.logger,
-            progress: ctx.json ? undefined : ctx.progress(),
-            signal: controller.signal,
-          });
-          ctx.print(describe(summary, target.display));
-          return { json: summary };
-        } finally {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
+        const splitBytes = parseSize('--split-larger-than', flags.splitLargerThan, COPY_DEFAULTS.splitBytes);
+        if (splitBytes > 0 && splitBytes < MIN_SPLIT_BYTES) {
+          throw new UsageError(`--split-larger-than ${flags.splitLargerThan} is below the minimum of 1MB`, { hint: 'use --split-larger-than 1MB or more (default 512MB), or 0 to never split' });
         }
+        const summary = await copyDatabase(source, target, {
+          jobs: parsePositiveInt('--jobs', flags.jobs, COPY_DEFAULTS.jobs),
+          indexJobs: parsePositiveInt('--index-jobs', flags.indexJobs, COPY_DEFAULTS.indexJobs),
+          resume: Boolean(flags.resume),
+          mode,
+          filter: { include: flags.include, exclude: flags.exclude },
+          splitBytes,
+          pgBin: flags.pgBin,
+          keepOwner: flags.keepOwner,
+          keepAcl: flags.keepAcl,
+          logger: ctx.logger,
+          progress: ctx.json ? undefined : ctx.progress(),
+          signal: ctx.signal,
+        });
+        ctx.print(describe(summary, target.display));
+        return { json: summary };
       });
     });
   return cmd;
@@ -101,6 +93,7 @@ function describe(s: CopySummary, target: string): string {
     `  phases: ${Object.entries(s.phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`,
   ];
   if (s.resumed) lines.push('  resumed: data copied in this run comes from a new snapshot of the source — verify after freezing writes');
+  if (s.staleTables.length) lines.push(`  the source changed since the first run in ${s.staleTables.join(', ')}: rows copied earlier may be stale — pgshift verify decides`);
   lines.push('Next: pgshift verify --source … --target … (after writes to the source are frozen)');
   return lines.join('\n');
 }

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { parsePositiveInt, parseSize, requireUrl } from '../config.js';
-import { PgshiftError, UsageError } from '../errors.js';
-import { formatBytes, formatDuration } from '../progress.js';
+import { UsageError } from '../errors.js';
+import { formatBytes, formatDuration } from '../format.js';
 import { replicate, type ReplicateSummary } from '../replicate/index.js';
 import type { LagSample } from '../replicate/lag.js';
 import { formatLsn } from '../replicate/pgoutput/lsn.js';
@@ -71,15 +71,6 @@ export function replicateCommand(): Command {
         if (onlyWithUntil.length && !flags.untilCaughtUp) {
           throw new UsageError(`--max-lag-bytes, --max-lag-seconds and --timeout only apply with --until-caught-up`, { hint: 'add --until-caught-up, or drop them' });
         }
-        const controller = new AbortController();
-        const stop = (sig: string) => () => {
-          ctx.logger.warn(`replicate: ${sig} — finishing the current batch, persisting the position and acknowledging; run the same command to continue`);
-          controller.abort();
-        };
-        const onInt = stop('SIGINT');
-        const onTerm = stop('SIGTERM');
-        process.once('SIGINT', onInt);
-        process.once('SIGTERM', onTerm);
         const tty = !ctx.json && Boolean(process.stderr.isTTY);
         let drewLine = false;
         try {
@@ -100,7 +91,8 @@ export function replicateCommand(): Command {
             statusIntervalMs: parseSeconds('--status-interval', flags.statusInterval ?? '5') * 1000,
             logger: ctx.logger,
             progress: ctx.json ? undefined : ctx.progress(),
-            signal: controller.signal,
+            // SIGINT/SIGTERM (handled in cli/context): finish the batch, persist, acknowledge; exit 130/143.
+            signal: ctx.signal,
             onStatus: (s) => {
               if (tty) {
                 process.stderr.write(`\r\x1b[K${statusLine(s)}`);
@@ -112,19 +104,18 @@ export function replicateCommand(): Command {
           });
           if (drewLine) process.stderr.write('\n');
           ctx.print(describe(summary));
+          if (summary.timedOut) {
+            // A negative answer (exit 1), not a failure: the document still says how far it got.
+            process.stderr.write(
+              `pgshift: not caught up within --timeout ${flags.timeout}s (lag ${formatBytes(summary.lagBytes)} / ${summary.lagSeconds.toFixed(1)}s); everything applied so far is kept\n` +
+                '  next: run the same command again (it resumes), raise --timeout or --max-lag-*, or reduce the write load on the source\n',
+            );
+            return { exitCode: 1, json: summary };
+          }
           return { json: summary };
         } catch (err) {
           if (drewLine) process.stderr.write('\n');
-          const summary = (err as { summary?: ReplicateSummary }).summary;
-          if (summary && err instanceof PgshiftError && ctx.json) {
-            // Not caught up in time: the document still says how far it got.
-            ctx.logger.error(err.message);
-            return { exitCode: err.exitCode, json: summary };
-          }
           throw err;
-        } finally {
-          process.off('SIGINT', onInt);
-          process.off('SIGTERM', onTerm);
         }
       });
     });
@@ -160,7 +151,7 @@ function describe(s: ReplicateSummary): string {
     const r = s.restored;
     lines.push(`Caught up. ${s.sequences} sequences set from the source${r ? `; restored ${r.triggers} triggers, ${r.foreignKeys} foreign keys, ${r.identities} identity columns` : ''}.`);
     lines.push(`Next: pgshift verify --source … --target … (with writes frozen), then cut over; pgshift cleanup --source … --target … drops slot ${s.slot} and publication ${s.publication}`);
-  } else {
+  } else if (!s.timedOut) {
     lines.push(`Stopped; slot ${s.slot} keeps the changes since ${s.appliedLsn}. Run the same command to continue, or --until-caught-up to finish.`);
   }
   return lines.join('\n');

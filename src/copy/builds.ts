@@ -8,6 +8,7 @@ import { withTransaction } from '../db/connect.js';
 import { qualify, quoteIdent } from '../db/ident.js';
 import { errorCode } from '../errors.js';
 import { markIndexDone } from '../state/store.js';
+import { tableKey } from '../catalog/table-id.js';
 import type { BuildJob } from './schedule.js';
 
 export interface BuildPlan {
@@ -41,7 +42,7 @@ export async function listBuildJobs(snapshotClient: Client, tables: TableInfo[])
     // pg_dump emits these inside the index's own TOC entry, which is skipped: keep them.
     if (r.replident) statements.push(`ALTER TABLE ONLY ${table} REPLICA IDENTITY USING INDEX ${quoteIdent(r.name)}`);
     if (r.clustered) statements.push(`ALTER TABLE ${table} CLUSTER ON ${quoteIdent(r.name)}`);
-    const key = `${r.schema}.${r.table}`;
+    const key = tableKey({ schema: r.schema, name: r.table });
     plan.jobs.push({ kind: 'index', schema: r.schema, table: r.table, name: r.name, stateName: r.name, statements, needsData: [key], needsKeys: [], isKey: r.is_unique });
     plan.ownOids.add(Number(r.index_oid));
     if (r.con_oid) plan.ownOids.add(Number(r.con_oid));
@@ -57,7 +58,7 @@ export async function listBuildJobs(snapshotClient: Client, tables: TableInfo[])
     [oids],
   );
   for (const r of fks) {
-    const ref = `${r.ref_schema}.${r.ref_table}`;
+    const ref = tableKey({ schema: r.ref_schema, name: r.ref_table });
     plan.jobs.push({
       kind: 'foreign key',
       schema: r.schema,
@@ -66,7 +67,7 @@ export async function listBuildJobs(snapshotClient: Client, tables: TableInfo[])
       stateName: `FK ${r.table}.${r.conname}`,
       // pg_get_constraintdef keeps NOT VALID for a key that was never validated.
       statements: [`ALTER TABLE ONLY ${qualify(r.schema, r.table)} ADD CONSTRAINT ${quoteIdent(r.conname)} ${r.def}`],
-      needsData: [`${r.schema}.${r.table}`, ref],
+      needsData: [tableKey({ schema: r.schema, name: r.table }), ref],
       needsKeys: [ref],
     });
     plan.ownOids.add(Number(r.con_oid));

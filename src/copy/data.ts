@@ -3,13 +3,15 @@
 import type { ConnectionSpec } from '../config.js';
 import type { TableInfo } from '../catalog/tables.js';
 import { connect, type Client } from '../db/connect.js';
+import { displayName } from '../db/ident.js';
 import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PhaseProgress } from '../progress.js';
 import { runBuildJob } from './builds.js';
 import { BuildScheduler, type BuildJob } from './schedule.js';
 import { copyChunk } from './pipeline.js';
-import { integerKey, type Chunk } from './plan.js';
+import { integerKey, largestFirst, type Chunk } from './plan.js';
+import { tableKey } from '../catalog/table-id.js';
 import { importSnapshot } from '../db/snapshot.js';
 
 export interface DataPhaseInput {
@@ -18,7 +20,7 @@ export interface DataPhaseInput {
   snapshotId: string;
   tables: Map<string, TableInfo>;
   pending: Chunk[];
-  /** Chunks per table still to copy — when it reaches 0 the table's builds may start. */
+  /** Chunks per table (tableKey) still to copy — when it reaches 0 the table's builds may start. */
   remaining: Map<string, number>;
   /** Tables whose data is entirely in already (a resumed run). */
   loaded: string[];
@@ -39,7 +41,8 @@ export interface DataPhaseResult {
   indexes: number;
 }
 
-export const tableKey = (schema: string, name: string) => `${schema}.${name}`;
+/** Chunks a worker copies under one reading transaction (each holds a table lock until it ends). */
+const REIMPORT_EVERY = 100;
 
 async function closeQuietly(client: Client | undefined): Promise<void> {
   if (!client) return;
@@ -51,8 +54,12 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
   const { logger, controller } = input;
   const signal = controller.signal;
   const result = { rows: 0, bytes: 0, indexes: 0 };
-  const chunkQueue = [...input.pending].sort((a, b) => b.estBytes - a.estBytes);
+  const chunkQueue = largestFirst(input.pending, (c) => c.estBytes);
   const scheduler = new BuildScheduler(input.buildJobs, input.loaded);
+  // A stop (Ctrl-C, a failure elsewhere) must also release the builders waiting for tables that will never load.
+  const stopBuilds = () => scheduler.abort();
+  if (signal.aborted) stopBuilds();
+  else signal.addEventListener('abort', stopBuilds, { once: true });
 
   const chunkWorker = async (n: number) => {
     let src: Client | undefined;
@@ -66,8 +73,17 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
       tgt = await connect(input.target, { applicationName: `pgshift copy worker ${n}` });
       // The state row commits with the data, so an asynchronous commit loses both or neither.
       await tgt.query(`SET synchronous_commit = off`);
+      let sinceImport = 0;
       for (let c = chunkQueue.shift(); c && !signal.aborted; c = chunkQueue.shift()) {
-        const key = tableKey(c.schema, c.table);
+        // Each COPY keeps its table's lock until the reading transaction ends: re-import the snapshot now and
+        // then, so thousands of tables never fill the source's lock table.
+        if (++sinceImport > REIMPORT_EVERY) {
+          await src.query('COMMIT');
+          await importSnapshot(src, input.snapshotId);
+          await src.query(`SET LOCAL row_security = off`);
+          sinceImport = 1;
+        }
+        const key = tableKey(c);
         const t = input.tables.get(key)!;
         const label = `${t.display}${c.chunks > 1 ? ` (chunk ${c.chunk + 1}/${c.chunks})` : ''}`;
         try {
@@ -106,11 +122,11 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
         const t0 = Date.now();
         try {
           await runBuildJob(tgt, j);
-          logger.debug({ table: `${j.schema}.${j.table}`, seconds: (Date.now() - t0) / 1000 }, `post-data: built ${j.kind} ${j.name}`);
+          logger.debug({ table: displayName(j.schema, j.table), seconds: (Date.now() - t0) / 1000 }, `indexes: built ${j.kind} ${j.name}`);
         } catch (err) {
-          throw classifyError(err, `post-data: building ${j.kind} ${j.name} on ${j.schema}.${j.table}`, {
+          throw classifyError(err, `indexes: building ${j.kind} ${j.name} on ${displayName(j.schema, j.table)}`, {
             phase: 'indexes',
-            object: `${j.schema}.${j.table}`,
+            object: displayName(j.schema, j.table),
             hint: 'fix the cause, then run the same command with --resume',
           });
         }
@@ -135,6 +151,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
   const buildWorkers = input.buildJobs.length ? Array.from({ length: input.indexWorkers }, (_, i) => failFast(buildWorker(i + 1))) : [];
   const dataDone = Promise.allSettled(chunkWorkers).finally(() => scheduler.allLoaded());
   await Promise.allSettled([dataDone, ...buildWorkers]);
+  signal.removeEventListener('abort', stopBuilds);
   if (firstError !== undefined) throw firstError;
   if (signal.aborted) throw signal.reason;
   return result;

@@ -2,22 +2,17 @@
 // non-superuser can neither switch foreign-key triggers off nor order parallel chunks by reference. So user
 // triggers are disabled and foreign keys touching the loaded tables are dropped for the load, then restored.
 // Both are recorded in target state first, so a crash never leaves a trigger off or a key lost: the next
-// run (--resume) restores them.
+// run (--resume) restores them. Their state tables (copy_fk, copy_trigger) are defined in state/migrations.ts.
 import type { TableInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
 import { withTransaction } from '../db/connect.js';
 
-const DDL = `
-CREATE TABLE IF NOT EXISTS pgshift.copy_fk (tbl text NOT NULL, name text NOT NULL, def text NOT NULL, PRIMARY KEY (tbl, name));
-CREATE TABLE IF NOT EXISTS pgshift.copy_trigger (tbl text NOT NULL, name text NOT NULL, PRIMARY KEY (tbl, name));`;
-
 export async function prepareDataOnly(ctl: Client, tables: TableInfo[]): Promise<void> {
-  await ctl.query(DDL);
   const rels = tables.map((t) => t.qualified);
   await withTransaction(ctl, async () => {
     await ctl.query(`SET LOCAL search_path = pg_catalog`); // fully qualified definitions and names
-    const { rows: triggers } = await ctl.query(
+    const { rows: triggers } = await ctl.query<{ tbl: string; name: string }>(
       `SELECT tgrelid::regclass::text AS tbl, tgname AS name FROM pg_trigger
         WHERE NOT tgisinternal AND tgenabled <> 'D' AND tgrelid = ANY($1::regclass[])`,
       [rels],
@@ -27,7 +22,7 @@ export async function prepareDataOnly(ctl: Client, tables: TableInfo[]): Promise
       // t.tbl is regclass output: already quoted and qualified as needed.
       await ctl.query(`ALTER TABLE ${t.tbl} DISABLE TRIGGER ${quoteIdent(t.name)}`);
     }
-    const { rows: keys } = await ctl.query(
+    const { rows: keys } = await ctl.query<{ tbl: string; name: string; def: string }>(
       `SELECT c.conrelid::regclass::text AS tbl, c.conname AS name, pg_get_constraintdef(c.oid) AS def
          FROM pg_constraint c
         WHERE c.contype = 'f' AND (c.conrelid = ANY($1::regclass[]) OR c.confrelid = ANY($1::regclass[]))`,
@@ -42,16 +37,16 @@ export async function prepareDataOnly(ctl: Client, tables: TableInfo[]): Promise
 
 /** Re-enable the recorded triggers and re-add the recorded keys (validated, unless they were NOT VALID). */
 export async function finishDataOnly(ctl: Client): Promise<{ triggers: number; foreignKeys: number }> {
-  const { rows: present } = await ctl.query(`SELECT to_regclass('pgshift.copy_fk') IS NOT NULL AS ok`);
-  if (!present[0].ok) return { triggers: 0, foreignKeys: 0 };
-  const { rows: keys } = await ctl.query(`SELECT tbl, name, def FROM pgshift.copy_fk ORDER BY tbl, name`);
+  const { rows: present } = await ctl.query<{ ok: boolean }>(`SELECT to_regclass('pgshift.copy_fk') IS NOT NULL AS ok`);
+  if (!present[0]!.ok) return { triggers: 0, foreignKeys: 0 };
+  const { rows: keys } = await ctl.query<{ tbl: string; name: string; def: string }>(`SELECT tbl, name, def FROM pgshift.copy_fk ORDER BY tbl, name`);
   for (const k of keys) {
     await withTransaction(ctl, async () => {
       await ctl.query(`ALTER TABLE ${k.tbl} ADD CONSTRAINT ${quoteIdent(k.name)} ${k.def}`);
       await ctl.query(`DELETE FROM pgshift.copy_fk WHERE tbl = $1 AND name = $2`, [k.tbl, k.name]);
     });
   }
-  const { rows: triggers } = await ctl.query(`SELECT tbl, name FROM pgshift.copy_trigger ORDER BY tbl, name`);
+  const { rows: triggers } = await ctl.query<{ tbl: string; name: string }>(`SELECT tbl, name FROM pgshift.copy_trigger ORDER BY tbl, name`);
   for (const t of triggers) {
     await withTransaction(ctl, async () => {
       await ctl.query(`ALTER TABLE ${t.tbl} ENABLE TRIGGER ${quoteIdent(t.name)}`);

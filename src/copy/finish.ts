@@ -1,12 +1,13 @@
-// After data and post-data: refresh materialized views that were populated on the source, then ANALYZE.
+// After post-data: refresh the materialized views that were populated on the source (in creation order).
 import type { Client } from '../db/connect.js';
 import { qualify } from '../db/ident.js';
 import { errorCode } from '../errors.js';
+import { userSchemaSql } from '../catalog/system.js';
 
 export async function populatedMatviews(src: Client): Promise<{ schema: string; name: string }[]> {
-  const { rows } = await src.query(
+  const { rows } = await src.query<{ schema: string; name: string }>(
     `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind = 'm' AND c.relispopulated AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')
+      WHERE c.relkind = 'm' AND c.relispopulated AND ${userSchemaSql('n.nspname')}
       ORDER BY c.oid`,
   );
   return rows;

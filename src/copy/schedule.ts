@@ -1,6 +1,11 @@
 // When each post-data build may start: an index as soon as its table's data is in; a foreign key once all data
 // is in and the referenced table's keys are built. Pure bookkeeping, no I/O.
 
+import { tableKey } from '../catalog/table-id.js';
+
+/** tableKey of the table a job builds on. */
+export const ownerKey = (j: { schema: string; table: string }) => tableKey({ schema: j.schema, name: j.table });
+
 export interface BuildJob {
   kind: 'index' | 'foreign key';
   schema: string;
@@ -9,7 +14,7 @@ export interface BuildJob {
   /** Key recorded in the target state when done. */
   stateName: string;
   statements: string[];
-  /** Tables ("schema.name") whose data must be in. */
+  /** Tables (tableKey) whose data must be in. */
   needsData: string[];
   /** Tables whose keys (primary key, unique constraints and indexes) must be built: a foreign key needs them. */
   needsKeys: string[];
@@ -51,7 +56,7 @@ export class BuildScheduler {
 
   constructor(jobs: BuildJob[], loadedAtStart: Iterable<string>) {
     for (const j of jobs) {
-      if (j.isKey) this.keysLeft.set(`${j.schema}.${j.table}`, (this.keysLeft.get(`${j.schema}.${j.table}`) ?? 0) + 1);
+      if (j.isKey) this.keysLeft.set(ownerKey(j), (this.keysLeft.get(ownerKey(j)) ?? 0) + 1);
     }
     for (const k of loadedAtStart) this.loaded.add(k);
     this.waiting = [...jobs];
@@ -65,7 +70,7 @@ export class BuildScheduler {
 
   jobDone(job: BuildJob): void {
     if (job.isKey) {
-      const key = `${job.schema}.${job.table}`;
+      const key = ownerKey(job);
       this.keysLeft.set(key, (this.keysLeft.get(key) ?? 1) - 1);
     }
     this.release();

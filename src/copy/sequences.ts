@@ -1,26 +1,26 @@
-// Sequences: the source's last_value/is_called, read on the snapshot connection, set on the target.
+// Sequences: the source's last_value/is_called, read right after the snapshot, set on the target.
+import { readSequenceStates, SEQUENCE_BATCH, type SequenceState } from '../catalog/sequences.js';
 import type { SequenceInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 
-export interface SequenceValue {
+export interface SequenceSetting extends SequenceState {
   sequence: string;
   qualified: string;
-  lastValue: string;
-  isCalled: boolean;
 }
 
-// Sequence reads are not transactional: this is the value at the time of reading, read right after the snapshot.
-export async function readSequences(src: Client, sequences: SequenceInfo[]): Promise<SequenceValue[]> {
-  const out: SequenceValue[] = [];
-  for (const s of sequences) {
-    const { rows } = await src.query(`SELECT last_value::text AS last_value, is_called FROM ${s.qualified}`);
-    out.push({ sequence: s.display, qualified: s.qualified, lastValue: rows[0].last_value, isCalled: rows[0].is_called });
-  }
-  return out;
+export async function readSequences(src: Client, sequences: SequenceInfo[]): Promise<SequenceSetting[]> {
+  const states = await readSequenceStates(src, sequences);
+  return sequences.map((s, i) => ({ sequence: s.display, qualified: s.qualified, ...states[i]! }));
 }
 
-export async function applySequences(tgt: Client, values: SequenceValue[]): Promise<void> {
-  for (const v of values) {
-    await tgt.query(`SELECT pg_catalog.setval($1::regclass, $2::bigint, $3)`, [v.qualified, v.lastValue, v.isCalled]);
+/** A round trip per batch, not per sequence (thousands on schema-per-tenant databases). */
+export async function applySequences(tgt: Client, values: SequenceSetting[]): Promise<void> {
+  for (let at = 0; at < values.length; at += SEQUENCE_BATCH) {
+    const batch = values.slice(at, at + SEQUENCE_BATCH);
+    await tgt.query(`SELECT pg_catalog.setval(s::regclass, v, c) FROM unnest($1::text[], $2::int8[], $3::bool[]) AS t(s, v, c)`, [
+      batch.map((v) => v.qualified),
+      batch.map((v) => v.lastValue),
+      batch.map((v) => v.isCalled),
+    ]);
   }
 }

@@ -5,17 +5,11 @@ import type { ConnectionSpec } from '../config.js';
 import { withClient, type Client } from '../db/connect.js';
 import { UsageError } from '../errors.js';
 import { restoreSwitches } from './apply/switches.js';
-import { replicateLockHolder } from './lock.js';
 import { dropPublication, dropSlot } from './pgoutput/slot.js';
 import { loadReplication } from './state.js';
 
-export async function cleanupReplication(c: Client, target: ConnectionSpec, source: ConnectionSpec | undefined, force: boolean): Promise<{ replication: boolean; removed: string[] }> {
-  const holder = await replicateLockHolder(c);
-  if (holder && !force) {
-    throw new UsageError(`cleanup: a pgshift replicate is running against ${target.display} (${holder}); nothing was removed`, {
-      hint: 'stop it first (Ctrl-C or SIGTERM stops it gracefully), then run pgshift cleanup again; --force removes everything anyway',
-    });
-  }
+/** Called by cleanup while it holds the target's run lock (so no replicate is running). */
+export async function cleanupReplication(c: Client, target: ConnectionSpec, source: ConnectionSpec | undefined): Promise<{ replication: boolean; removed: string[] }> {
   const state = await loadReplication(c);
   if (!state) return { replication: false, removed: [] };
   if (!source) {

@@ -11,14 +11,14 @@ import { connect, type Client } from '../db/connect.js';
 import { applySequences, readSequences } from '../copy/sequences.js';
 import { requireEmptyTarget } from '../copy/preflight.js';
 import type { CopySummary } from '../copy/index.js';
-import { classifyError, InterruptedError, NegativeResult, UsageError } from '../errors.js';
+import { classifyError, InterruptedError, UsageError } from '../errors.js';
+import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../progress.js';
 import { Applier } from './apply/applier.js';
 import { restoreSwitches, switchOff, type Switched } from './apply/switches.js';
 import { initialCopy } from './initial.js';
 import { LagMeter, type LagSample } from './lag.js';
-import { acquireReplicateLock } from './lock.js';
 import { Metrics } from './metrics.js';
 import { formatLsn } from './pgoutput/lsn.js';
 import { slotInfo, publicationExists } from './pgoutput/slot.js';
@@ -53,6 +53,8 @@ export interface ReplicateOptions {
 export interface ReplicateSummary {
   ok: boolean;
   caughtUp: boolean;
+  /** --until-caught-up gave up at --timeout (exit 1). */
+  timedOut: boolean;
   appliedLsn: string;
   sourceLsn: string;
   lagBytes: number;
@@ -83,8 +85,9 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
   let pgSource: PgoutputSource | undefined;
   let metrics: Metrics | undefined;
   try {
-    ctl = await connect(target, { applicationName: 'pgshift replicate control' });
-    await acquireReplicateLock(ctl, target.display);
+    ctl = await connect(target, { applicationName: runApplicationName('replicate') });
+    // One writer per target for the whole run (the initial copy runs under it: runLockHeld).
+    await acquireRunLock(ctl, { command: 'replicate', side: 'target', display: target.display });
     src = await connect(source, { applicationName: 'pgshift replicate control' });
 
     // ---- preflight: nothing created until it passes
@@ -234,6 +237,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     const summary: ReplicateSummary = {
       ok: !timedOut,
       caughtUp,
+      timedOut,
       appliedLsn: formatLsn(applier.stats.reachedPosition),
       sourceLsn: formatLsn(final.sourcePosition),
       lagBytes: final.lagBytes,
@@ -252,15 +256,6 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       notReplicated: plan.notReplicated,
       metricsPort,
     };
-    if (timedOut) {
-      throw Object.assign(
-        new NegativeResult(`replicate: not caught up within --timeout ${opts.timeoutSeconds}s (lag ${final.lagBytes} bytes, ${final.lagSeconds.toFixed(1)} s); everything applied so far is kept`, {
-          phase: 'streaming',
-          hint: 'run the same command again (it resumes), raise --timeout or --max-lag-*, or reduce the write load on the source',
-        }),
-        { summary },
-      );
-    }
     return summary;
   } catch (err) {
     throw classifyError(err, 'replicate', { phase: 'replicate', hint: 'fix the cause, then run the same command again (it resumes from the target state)' });

@@ -18,7 +18,7 @@ import type { Logger } from '../log.js';
 import { loadRun } from '../state/store.js';
 import { formatLsn, parseLsn } from './pgoutput/lsn.js';
 import { createPublication, createSlot, dropSlot, slotInfo } from './pgoutput/slot.js';
-import { adoptSlotSnapshot } from './pgoutput/snapshot.js';
+import { adoptSnapshot } from '../db/snapshot.js';
 import { markCopyDone, recordSlot, type ReplicationState } from './state.js';
 
 export interface InitialInput {
@@ -28,7 +28,7 @@ export interface InitialInput {
   ctl: Client;
   state: ReplicationState;
   relations: string[];
-  copy: Omit<CopyOptions, 'resume' | 'mode' | 'snapshot'>;
+  copy: Omit<CopyOptions, 'resume' | 'mode' | 'snapshot' | 'runLockHeld'>;
   logger: Logger;
 }
 
@@ -44,7 +44,7 @@ export async function initialCopy(i: InitialInput): Promise<InitialResult> {
   const copyRun = await loadRun(i.ctl);
   if (state.consistentPoint && copyRun?.steps.data) {
     logger.warn('replicate: the initial copy was interrupted after all its data was in; finishing it (schema steps, large objects, sequences) and streaming from the original slot');
-    const copy = await copyDatabase(i.source, i.target, { ...i.copy, resume: true, mode: 'full' });
+    const copy = await copyDatabase(i.source, i.target, { ...i.copy, resume: true, mode: 'full', runLockHeld: true });
     await markCopyDone(i.ctl, parseLsn(state.consistentPoint));
     return { copy, how: 'resumed' };
   }
@@ -56,7 +56,7 @@ export async function initialCopy(i: InitialInput): Promise<InitialResult> {
   if (await slotInfo(i.src, state.slot)) await dropSlot(i.src, state.slot);
   await createPublication(i.src, state.publication, i.relations);
   const slot = await createSlot(i.source, state.slot);
-  const snapshot = await adoptSlotSnapshot(i.source, slot).catch(async (err) => {
+  const snapshot = await adoptSnapshot(i.source, slot.snapshotName, slot.holder).catch(async (err) => {
     await slot.holder.end().catch(() => undefined);
     throw err;
   });
@@ -64,7 +64,7 @@ export async function initialCopy(i: InitialInput): Promise<InitialResult> {
     await recordSlot(i.ctl, slot.consistentPointText);
     logger.info(`replicate: slot ${state.slot} created at ${slot.consistentPointText}; initial copy reads its snapshot ${slot.snapshotName}`);
     if (copyRun) await emptyCopiedTables(i.ctl);
-    const copy = await copyDatabase(i.source, i.target, { ...i.copy, resume: copyRun !== null, mode: 'full', snapshot });
+    const copy = await copyDatabase(i.source, i.target, { ...i.copy, resume: copyRun !== null, mode: 'full', snapshot, runLockHeld: true });
     await markCopyDone(i.ctl, slot.consistentPoint);
     return { copy, how: interrupted ? 'recopied' : 'fresh' };
   } finally {

@@ -1,11 +1,12 @@
 // Schema through pg_dump (fidelity) under the copy's snapshot; restored by section with a filtered TOC list, so
 // pgshift can build some post-data objects itself (indexes, keys) and skip what a target cannot take.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionSpec } from '../config.js';
 import type { PgTools } from './pgdump.js';
 import { runTool } from './run.js';
+import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
 
 export interface DumpOptions {
   snapshot?: string;
@@ -17,9 +18,8 @@ export async function dumpSchema(tools: PgTools, source: ConnectionSpec, opts: D
   const args = [
     '--schema-only',
     '--format=custom',
-    '--exclude-schema=pgshift',
-    // Heroku's internal schema holds event-trigger plumbing a customer role can't recreate.
-    '--exclude-schema=_heroku',
+    // pgshift's own state/capture schemas, and Heroku's internal one (event-trigger plumbing a customer role can't recreate).
+    ...DUMP_EXCLUDED_SCHEMAS.map((s) => `--exclude-schema=${s}`),
     '--no-publications',
     '--no-subscriptions',
     '--no-security-labels',
@@ -73,9 +73,20 @@ export interface RestoreOptions {
   signal?: AbortSignal;
 }
 
+const DUMP_DIR_PREFIX = 'pgshift-dump-';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** A dump held in a private temp folder for pg_restore (it needs a seekable file for -l/-L). */
 export class DumpFile {
-  readonly dir = mkdtempSync(join(tmpdir(), 'pgshift-'));
+  readonly dir = mkdtempSync(join(tmpdir(), `${DUMP_DIR_PREFIX}${process.pid}-`));
   readonly path = join(this.dir, 'schema.dump');
   constructor(readonly bytes: Buffer) {
     writeFileSync(this.path, bytes, { mode: 0o600 });
@@ -83,10 +94,26 @@ export class DumpFile {
   dispose(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
+
+  /** Remove folders left by runs that were killed (SIGKILL, forced exit) before they could dispose of them. */
+  static removeStale(): void {
+    let names: string[] = [];
+    try {
+      names = readdirSync(tmpdir());
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const m = new RegExp(`^${DUMP_DIR_PREFIX}(\\d+)-`).exec(n);
+      if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) rmSync(join(tmpdir(), n), { recursive: true, force: true });
+    }
+  }
 }
 
-export async function listToc(tools: PgTools, dump: DumpFile, target: ConnectionSpec): Promise<TocEntry[]> {
-  const { stdout } = await runTool(tools.pgRestore, ['-l', dump.path], target, 'schema (pg_restore -l)');
+/** The dump's TOC entries in restore order; with a section, only that section's (pg_restore -l --section). */
+export async function listToc(tools: PgTools, dump: DumpFile, target: ConnectionSpec, section?: RestoreOptions['section']): Promise<TocEntry[]> {
+  const args = section ? ['-l', `--section=${section}`, dump.path] : ['-l', dump.path];
+  const { stdout } = await runTool(tools.pgRestore, args, target, 'schema (pg_restore -l)');
   return parseToc(stdout.toString('utf8'));
 }
 

@@ -3,6 +3,7 @@
 // would also drop the types and functions the kept tables need, so the dump stays whole and the TOC is filtered.
 import type { Client } from '../db/connect.js';
 import type { TocEntry } from './dump.js';
+import { tableKey } from '../catalog/table-id.js';
 
 export interface Excluded {
   /** Catalog OIDs of excluded tables and everything that hangs off them. */
@@ -13,7 +14,7 @@ export interface Excluded {
   sequences: Set<string>;
 }
 
-const key = (schema: string, name: string) => `${schema}\u0000${name}`;
+const key = (schema: string, name: string) => tableKey({ schema, name });
 
 /** Expand excluded tables with their partitions, then collect every dependent object. */
 export async function excludedObjects(snap: Client, tableOids: number[]): Promise<Excluded> {
@@ -78,7 +79,12 @@ export function keepEntry(ex: Excluded, e: TocEntry): boolean {
       if (what === 'TABLE') return !ex.tables.has(key(e.schema, name));
       if (what === 'INDEX') return !ex.indexes.has(key(e.schema, name));
       if (what === 'SEQUENCE') return !ex.sequences.has(key(e.schema, name));
-      if (what === 'COLUMN') return ![...ex.tables].some((t) => name.startsWith(`${t.split('\u0000')[1]}.`) && t.startsWith(`${e.schema}\u0000`));
+      if (what === 'COLUMN') {
+        return ![...ex.tables].some((k) => {
+          const [schema, table] = JSON.parse(k) as [string, string];
+          return schema === e.schema && name.startsWith(`${table}.`);
+        });
+      }
       const on = name.lastIndexOf(' ON ');
       return on < 0 || !ex.tables.has(key(e.schema, name.slice(on + 4)));
     }

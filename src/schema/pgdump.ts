@@ -22,12 +22,21 @@ function versionOf(binary: string): { major: number; version: string } | undefin
   }
 }
 
+/** Where to look besides --pg-bin (tests pass their own, so they do not depend on what this machine has). */
+export interface SearchPlaces {
+  path: string;
+  /** Debian/Ubuntu keep each major in <root>/<major>/bin. */
+  debianRoot: string;
+}
+
+const MACHINE: () => SearchPlaces = () => ({ path: process.env.PATH ?? '', debianRoot: '/usr/lib/postgresql' });
+
 /** Every pg_dump/pg_restore pair on this machine, newest first: --pg-bin, then PATH, then /usr/lib/postgresql/N/bin. */
-export function findPgTools(pgBin?: string): PgTools[] {
+export function findPgTools(pgBin?: string, where: SearchPlaces = MACHINE()): PgTools[] {
   const dirs: string[] = [];
   if (pgBin) dirs.push(pgBin);
-  dirs.push(...(process.env.PATH ?? '').split(delimiter).filter(Boolean));
-  const debian = '/usr/lib/postgresql';
+  dirs.push(...where.path.split(delimiter).filter(Boolean));
+  const debian = where.debianRoot;
   if (existsSync(debian)) {
     for (const v of readdirSync(debian)) dirs.push(join(debian, v, 'bin'));
   }
@@ -46,8 +55,8 @@ export function findPgTools(pgBin?: string): PgTools[] {
 }
 
 /** The tools to use for a server of this major, or a usage error naming the version to install. */
-export function pickPgTools(serverMajor: number, pgBin?: string): PgTools {
-  const all = findPgTools(pgBin);
+export function pickPgTools(serverMajor: number, pgBin?: string, where?: SearchPlaces): PgTools {
+  const all = findPgTools(pgBin, where);
   const ok = all.find((t) => t.major >= serverMajor);
   if (ok) return ok;
   const have = all.length ? `found only ${all.map((t) => `pg_dump ${t.version} (${t.dir})`).join(', ')}` : 'found no pg_dump';

@@ -1,91 +1,117 @@
-// Copy state in a `pgshift` schema on the TARGET: it survives the loss of the machine running pgshift, and every
+// Copy state in the `pgshift` schema on the TARGET: it survives the loss of the machine running pgshift, and every
 // data chunk records itself in the same transaction as its rows (exactly once across SIGKILL + --resume).
-import type { Client } from '../db/connect.js';
+// Tables are defined by the migrations in ./migrations.ts; what is read back is validated, not cast.
+import { withTransaction, type Client } from '../db/connect.js';
+import { tableKey, type TableId } from '../catalog/table-id.js';
+import type { TableFilter } from '../catalog/filter.js';
+import { PgshiftError } from '../errors.js';
+import { migrateState, stateVersion } from './migrations.js';
 
-export const STATE_SCHEMA = 'pgshift';
-
-const DDL = `
-CREATE SCHEMA IF NOT EXISTS pgshift;
-COMMENT ON SCHEMA pgshift IS 'pgshift migration state; safe to drop once the migration is over (pgshift cleanup)';
-CREATE TABLE IF NOT EXISTS pgshift.copy_run (
-  id            int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-  started_at    timestamptz NOT NULL DEFAULT now(),
-  resumed_at    timestamptz,
-  finished_at   timestamptz,
-  source        text NOT NULL,
-  options       jsonb NOT NULL,
-  schema_dump   bytea,
-  steps         jsonb NOT NULL DEFAULT '{}'
-);
-CREATE TABLE IF NOT EXISTS pgshift.copy_chunk (
-  table_schema  text NOT NULL,
-  table_name    text NOT NULL,
-  chunk         int NOT NULL,
-  chunks        int NOT NULL,
-  method        text NOT NULL,
-  lo            text,
-  hi            text,
-  est_bytes     bigint NOT NULL,
-  done_at       timestamptz,
-  rows          bigint,
-  bytes         bigint,
-  PRIMARY KEY (table_schema, table_name, chunk)
-);
-CREATE TABLE IF NOT EXISTS pgshift.copy_index (
-  table_schema  text NOT NULL,
-  table_name    text NOT NULL,
-  index_name    text NOT NULL,
-  done_at       timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (table_schema, index_name)
-);`;
+export { STATE_SCHEMA } from '../catalog/system.js';
 
 export type Step = 'preData' | 'data' | 'indexes' | 'postData' | 'largeObjects' | 'sequences' | 'matviews' | 'analyze';
+export type CopyMode = 'full' | 'schema-only' | 'data-only';
+export type ChunkMethod = 'whole' | 'pk' | 'ctid';
+
+export interface RunOptions {
+  mode: CopyMode;
+  filter: Partial<TableFilter>;
+  splitBytes: number;
+  jobs: number;
+}
 
 export interface RunState {
   startedAt: Date;
   resumedAt: Date | null;
   finishedAt: Date | null;
+  /** The source URL as shown to people (password masked). */
   source: string;
-  options: Record<string, unknown>;
+  /** What the source URL identifies (host, port, database, user), when recorded. */
+  sourceIdentity: Record<string, unknown> | null;
+  options: RunOptions;
   steps: Partial<Record<Step, string>>;
 }
 
-export interface ChunkRow {
-  schema: string;
-  table: string;
+export interface ChunkRow extends TableId {
   chunk: number;
   chunks: number;
-  method: 'whole' | 'pk' | 'ctid';
+  method: ChunkMethod;
   lo: string | null;
   hi: string | null;
   estBytes: number;
   done: boolean;
 }
 
+export type Chunk = Omit<ChunkRow, 'done'>;
+
+function corrupt(what: string): PgshiftError {
+  return new PgshiftError(`the pgshift state on the target is not readable (${what})`, {
+    phase: 'state',
+    hint: 'the state was changed by hand or by another tool: if no copy is running, pgshift cleanup --target … --force removes it; then copy into an emptied target',
+  });
+}
+
+const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+export function parseRunOptions(v: unknown): RunOptions {
+  if (typeof v !== 'object' || v === null) throw corrupt('copy_run.options is not an object');
+  const o = v as Record<string, unknown>;
+  const mode = o.mode ?? 'full';
+  if (mode !== 'full' && mode !== 'schema-only' && mode !== 'data-only') throw corrupt(`unknown mode ${String(mode)}`);
+  const f = (o.filter ?? {}) as Record<string, unknown>;
+  const include = f.include ?? [];
+  const exclude = f.exclude ?? [];
+  if (!strings(include) || !strings(exclude)) throw corrupt('copy_run.options.filter');
+  const splitBytes = Number(o.splitBytes ?? 0);
+  const jobs = Number(o.jobs ?? 1);
+  if (!Number.isFinite(splitBytes) || !Number.isFinite(jobs)) throw corrupt('copy_run.options sizes');
+  return { mode, filter: { include, exclude }, splitBytes, jobs };
+}
+
+function parseChunkMethod(v: unknown): ChunkMethod {
+  if (v === 'whole' || v === 'pk' || v === 'ctid') return v;
+  throw corrupt(`unknown chunk method ${String(v)}`);
+}
+
+/** Create or migrate the state schema (the caller holds the run lock). */
 export async function ensureStateSchema(target: Client): Promise<void> {
-  await target.query(DDL);
+  await migrateState(target);
 }
 
 export async function stateExists(target: Client): Promise<boolean> {
-  const { rows } = await target.query(`SELECT to_regclass('pgshift.copy_run') IS NOT NULL AS ok`);
-  return rows[0].ok;
+  return (await stateVersion(target)) !== null;
 }
 
 export async function loadRun(target: Client): Promise<RunState | null> {
-  if (!(await stateExists(target))) return null;
-  const { rows } = await target.query(
-    `SELECT started_at, resumed_at, finished_at, source, options, steps FROM pgshift.copy_run WHERE id = 1`,
-  );
+  const version = await stateVersion(target);
+  if (version === null) return null;
+  const identity = version >= 3 ? ', source_identity' : ', NULL::jsonb AS source_identity';
+  const { rows } = await target.query(`SELECT started_at, resumed_at, finished_at, source, options, steps${identity} FROM pgshift.copy_run WHERE id = 1`);
   const r = rows[0];
   if (!r) return null;
-  return { startedAt: r.started_at, resumedAt: r.resumed_at, finishedAt: r.finished_at, source: r.source, options: r.options, steps: r.steps };
+  if (typeof r.source !== 'string') throw corrupt('copy_run.source');
+  return {
+    startedAt: r.started_at,
+    resumedAt: r.resumed_at,
+    finishedAt: r.finished_at,
+    source: r.source,
+    sourceIdentity: r.source_identity && typeof r.source_identity === 'object' ? r.source_identity : null,
+    options: parseRunOptions(r.options),
+    steps: r.steps && typeof r.steps === 'object' ? r.steps : {},
+  };
 }
 
-export async function createRun(target: Client, source: string, options: Record<string, unknown>): Promise<void> {
+export async function createRun(target: Client, source: string, sourceIdentity: Record<string, unknown>, options: RunOptions): Promise<void> {
   await target.query(`DELETE FROM pgshift.copy_chunk`);
   await target.query(`DELETE FROM pgshift.copy_index`);
+  await target.query(`DELETE FROM pgshift.copy_table`);
+  await target.query(`DELETE FROM pgshift.copy_toc`);
   await target.query(`DELETE FROM pgshift.copy_run`);
-  await target.query(`INSERT INTO pgshift.copy_run (source, options) VALUES ($1, $2)`, [source, JSON.stringify(options)]);
+  await target.query(`INSERT INTO pgshift.copy_run (source, source_identity, options) VALUES ($1, $2, $3)`, [
+    source,
+    JSON.stringify(sourceIdentity),
+    JSON.stringify(options),
+  ]);
 }
 
 export async function markResumed(target: Client): Promise<void> {
@@ -97,7 +123,7 @@ export async function saveSchemaDump(target: Client, dump: Buffer): Promise<void
 }
 
 export async function loadSchemaDump(target: Client): Promise<Buffer | null> {
-  const { rows } = await target.query(`SELECT schema_dump FROM pgshift.copy_run WHERE id = 1`);
+  const { rows } = await target.query<{ schema_dump: Buffer | null }>(`SELECT schema_dump FROM pgshift.copy_run WHERE id = 1`);
   return rows[0]?.schema_dump ?? null;
 }
 
@@ -109,7 +135,7 @@ export async function markFinished(target: Client): Promise<void> {
   await target.query(`UPDATE pgshift.copy_run SET finished_at = now() WHERE id = 1`);
 }
 
-export async function saveChunks(target: Client, chunks: Omit<ChunkRow, 'done'>[]): Promise<void> {
+export async function saveChunks(target: Client, chunks: Chunk[]): Promise<void> {
   if (chunks.length === 0) return;
   await target.query(
     `INSERT INTO pgshift.copy_chunk (table_schema, table_name, chunk, chunks, method, lo, hi, est_bytes)
@@ -117,7 +143,7 @@ export async function saveChunks(target: Client, chunks: Omit<ChunkRow, 'done'>[
      ON CONFLICT DO NOTHING`,
     [
       chunks.map((c) => c.schema),
-      chunks.map((c) => c.table),
+      chunks.map((c) => c.name),
       chunks.map((c) => c.chunk),
       chunks.map((c) => c.chunks),
       chunks.map((c) => c.method),
@@ -130,35 +156,73 @@ export async function saveChunks(target: Client, chunks: Omit<ChunkRow, 'done'>[
 
 export async function loadChunks(target: Client): Promise<ChunkRow[]> {
   const { rows } = await target.query(
-    `SELECT table_schema, table_name, chunk, chunks, method, lo, hi, est_bytes, done_at IS NOT NULL AS done
+    `SELECT table_schema, table_name, chunk, chunks, method, lo, hi, est_bytes::int8::text AS est_bytes, done_at IS NOT NULL AS done
        FROM pgshift.copy_chunk ORDER BY table_schema, table_name, chunk`,
   );
   return rows.map((r) => ({
-    schema: r.table_schema,
-    table: r.table_name,
-    chunk: r.chunk,
-    chunks: r.chunks,
-    method: r.method,
-    lo: r.lo,
-    hi: r.hi,
+    schema: String(r.table_schema),
+    name: String(r.table_name),
+    chunk: Number(r.chunk),
+    chunks: Number(r.chunks),
+    method: parseChunkMethod(r.method),
+    lo: r.lo === null ? null : String(r.lo),
+    hi: r.hi === null ? null : String(r.hi),
     estBytes: Number(r.est_bytes),
-    done: r.done,
+    done: r.done === true,
   }));
 }
 
 /** Called inside the chunk's own target transaction, after its COPY. */
-export async function markChunkDone(target: Client, c: { schema: string; table: string; chunk: number }, rows: number, bytes: number): Promise<void> {
+export async function markChunkDone(target: Client, c: TableId & { chunk: number }, rows: number, bytes: number): Promise<void> {
   await target.query(
     `UPDATE pgshift.copy_chunk SET done_at = now(), rows = $4, bytes = $5 WHERE table_schema = $1 AND table_name = $2 AND chunk = $3`,
-    [c.schema, c.table, c.chunk, rows, bytes],
+    [c.schema, c.name, c.chunk, rows, bytes],
   );
 }
 
+/**
+ * A table whose page-range chunks were partly copied under another snapshot must be copied again whole: page
+ * ranges only partition rows within one snapshot. Empties it and forgets its finished chunks, in one transaction.
+ */
+export async function resetTableChunks(target: Client, t: TableId, qualified: string): Promise<void> {
+  await withTransaction(target, async () => {
+    await target.query(`TRUNCATE ONLY ${qualified}`);
+    await target.query(`UPDATE pgshift.copy_chunk SET done_at = NULL, rows = NULL, bytes = NULL WHERE table_schema = $1 AND table_name = $2`, [t.schema, t.name]);
+  });
+}
+
+/** Keys (tableKey of {schema: index schema, name: index name}) of the indexes and keys already built. */
 export async function doneIndexes(target: Client): Promise<Set<string>> {
   const { rows } = await target.query(`SELECT table_schema, index_name FROM pgshift.copy_index`);
-  return new Set(rows.map((r) => `${r.table_schema}.${r.index_name}`));
+  return new Set(rows.map((r) => tableKey({ schema: String(r.table_schema), name: String(r.index_name) })));
 }
 
 export async function markIndexDone(target: Client, schema: string, table: string, index: string): Promise<void> {
   await target.query(`INSERT INTO pgshift.copy_index (table_schema, table_name, index_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [schema, table, index]);
+}
+
+/** Per-table change counters of the source, recorded when the data was planned. */
+export async function saveSourceChanges(target: Client, counters: (TableId & { changes: number | null })[]): Promise<void> {
+  if (counters.length === 0) return;
+  await target.query(
+    `INSERT INTO pgshift.copy_table (table_schema, table_name, source_changes)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) ON CONFLICT (table_schema, table_name) DO UPDATE SET source_changes = EXCLUDED.source_changes`,
+    [counters.map((c) => c.schema), counters.map((c) => c.name), counters.map((c) => c.changes)],
+  );
+}
+
+export async function loadSourceChanges(target: Client): Promise<Map<string, number | null>> {
+  const { rows } = await target.query(`SELECT table_schema, table_name, source_changes::text AS n FROM pgshift.copy_table`);
+  return new Map(rows.map((r) => [tableKey({ schema: String(r.table_schema), name: String(r.table_name) }), r.n === null ? null : Number(r.n)]));
+}
+
+/** Dump ids (TOC entries of the kept schema dump) already restored on the target. */
+export async function doneTocEntries(target: Client): Promise<Set<number>> {
+  const { rows } = await target.query<{ dump_id: number }>(`SELECT dump_id FROM pgshift.copy_toc`);
+  return new Set(rows.map((r) => r.dump_id));
+}
+
+/** Called inside the transaction that restored these entries. */
+export async function markTocEntriesDone(target: Client, section: string, dumpIds: number[]): Promise<void> {
+  await target.query(`INSERT INTO pgshift.copy_toc (dump_id, section) SELECT unnest($1::int[]), $2 ON CONFLICT DO NOTHING`, [dumpIds, section]);
 }

@@ -1,9 +1,9 @@
 // Interrupted copies: SIGKILL at a random-ish moment mid-data (machine lost) and Ctrl-C (SIGINT), each
 // followed by `copy --resume`, judged by the independent comparison (no duplicate rows, nothing missing).
 // The CLI is spawned directly (not runCli) so the test can watch the target and interrupt it mid-flight.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { BIN, runCli } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
+import { sleep, spawnCli, type Running } from '../support/spawn.js';
 import { expectSameDatabase, sumRows, tableRowCounts } from '../support/compare.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 
@@ -11,7 +11,7 @@ import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 // lands between chunks of the same table.
 const SEED_SQL = `
   CREATE TABLE narrow_int (id integer PRIMARY KEY, v integer NOT NULL, pad text);
-  INSERT INTO narrow_int SELECT g, g % 977, md5(g::text) FROM generate_series(1, 100000) g;
+  INSERT INTO narrow_int SELECT g, g % 977, md5(g::text) || md5(g::text) FROM generate_series(1, 100000) g;
   CREATE INDEX narrow_int_v ON narrow_int (v);
   CREATE TABLE narrow_uuid (id uuid PRIMARY KEY, n integer, pad text);
   INSERT INTO narrow_uuid SELECT md5('u' || g)::uuid, g, md5(g::text) FROM generate_series(1, 60000) g;
@@ -26,32 +26,11 @@ const SEED_SQL = `
   SELECT setval('order_no', 777);
   ANALYZE;
 `;
-const SPLIT = '256kB';
-
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+const SPLIT = '1MB';
 
 function spawnCopy(src: TestDatabase, tgt: TestDatabase): Running {
-  // detached: its own process group, so a SIGKILL can take down pgshift *and* any tool it spawned,
-  // as losing the machine would.
-  const child = spawn(process.execPath, [BIN, 'copy', '--source', src.url, '--target', tgt.url, '--jobs', '2', '--split-larger-than', SPLIT], {
-    env: { ...process.env, PGSHIFT_SOURCE_URL: undefined, PGSHIFT_TARGET_URL: undefined } as NodeJS.ProcessEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, output: () => out, exit };
+  return spawnCli(['copy', '--source', src.url, '--target', tgt.url, '--jobs', '2', '--split-larger-than', SPLIT]);
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Sessions running COPY on this database right now (other than ours). */
 async function activeCopies(db: TestDatabase): Promise<number> {

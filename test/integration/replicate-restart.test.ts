@@ -80,7 +80,7 @@ describe('pgshift replicate: interruptions, DDL, privileges, metrics', () => {
       await waitFor('the recovered copy to finish', async () => (await recorded(tgt))?.copy_done, 300_000);
       await new Promise((r) => setTimeout(r, 1000));
       run2.child.kill('SIGTERM');
-      expect((await run2.done).code, run2.stderr()).toBe(0);
+      expect((await run2.done).code, run2.stderr()).toBe(143);
       expect(run2.stderr()).toMatch(/initial copy was interrupted/);
     } finally {
       await writer.stop();
@@ -125,7 +125,7 @@ describe('pgshift replicate: interruptions, DDL, privileges, metrics', () => {
     } finally {
       run.child.kill('SIGTERM');
     }
-    expect((await run.done).code, run.stderr()).toBe(0);
+    expect((await run.done).code, run.stderr()).toBe(143);
     const c = await runCli(['cleanup', '--source', src.url, '--target', tgt.url]);
     expect(c.code, c.stderr).toBe(0);
     expect(await slotsAndPublications(src)).toEqual({ slots: [], publications: [] });

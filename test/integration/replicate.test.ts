@@ -120,7 +120,7 @@ describe('pgshift replicate (REPLICATION non-superuser source on 15 → non-supe
       await new Promise((r) => setTimeout(r, 1500));
       run2.child.kill('SIGTERM');
       const t = await run2.done;
-      expect(t.code, t.stderr).toBe(0);
+      expect(t.code, t.stderr).toBe(143); // SIGTERM: stopped gracefully, exit 128 + 15
       expect(t.stdout).toContain('Resumed streaming');
       expect(t.stderr).toMatch(/reconnecting/);
     } finally {

@@ -1,32 +1,56 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { parseToc } from '../../src/schema/dump.js';
 import { findPgTools, pickPgTools } from '../../src/schema/pgdump.js';
 
+/** A folder with a fake pg_dump/pg_restore pair of this version (no real binaries: the machine's don't matter). */
+function fakeTools(version: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pgbin-'));
+  for (const tool of ['pg_dump', 'pg_restore']) {
+    writeFileSync(join(dir, tool), `#!/bin/sh\necho "${tool} (PostgreSQL) ${version}"\n`);
+    chmodSync(join(dir, tool), 0o755);
+  }
+  return dir;
+}
+
 describe('pg_dump discovery', () => {
+  const v13 = fakeTools('13.9');
+  const v16 = fakeTools('16.4');
+  const debian = mkdtempSync(join(tmpdir(), 'pgdebian-'));
+  const v14 = join(debian, '14', 'bin');
+  mkdirSync(v14, { recursive: true });
+  renameSync(fakeTools('14.2'), v14);
+  const where = { path: [v13, v16].join(delimiter), debianRoot: debian };
+
+  it('finds pairs on PATH and in the Debian layout, newest first', () => {
+    expect(findPgTools(undefined, where).map((t) => t.version)).toEqual(['16.4', '14.2', '13.9']);
+    expect(pickPgTools(14, undefined, where).version).toBe('16.4');
+  });
+
   it('names the client version to install when no pg_dump is new enough', () => {
     let err: unknown;
     try {
-      pickPgTools(99);
+      pickPgTools(17, undefined, where);
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(UsageError);
-    expect((err as UsageError).message).toMatch(/pg_dump must be version 99 or newer; found only pg_dump 15/);
-    expect((err as UsageError).hint).toMatch(/postgresql-client-99/);
+    expect((err as UsageError).message).toMatch(/pg_dump must be version 17 or newer; found only pg_dump 16\.4 .*pg_dump 14\.2 .*pg_dump 13\.9/);
+    expect((err as UsageError).hint).toMatch(/postgresql-client-17/);
   });
 
-  it('prefers --pg-bin when it holds a pair', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pgbin-'));
-    for (const tool of ['pg_dump', 'pg_restore']) {
-      writeFileSync(join(dir, tool), `#!/bin/sh\necho "${tool} (PostgreSQL) 18.1"\n`);
-      chmodSync(join(dir, tool), 0o755);
-    }
-    expect(findPgTools(dir)[0]).toMatchObject({ dir, major: 18, version: '18.1' });
-    expect(pickPgTools(15, dir).dir).toBe(dir);
+  it('says so when there is no pg_dump at all', () => {
+    expect(() => pickPgTools(15, undefined, { path: '', debianRoot: join(debian, 'none') })).toThrow(/found no pg_dump/);
+  });
+
+  it('prefers --pg-bin when it holds a pair that is new enough', () => {
+    const dir = fakeTools('18.1');
+    expect(findPgTools(dir, where)[0]).toMatchObject({ dir, major: 18, version: '18.1' });
+    expect(pickPgTools(15, dir, where).dir).toBe(dir);
+    expect(pickPgTools(15, v13, where).dir).toBe(v16);
   });
 });
 

@@ -1,7 +1,8 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { formatBytes, formatDuration, Progress } from '../../src/progress.js';
+import { formatBytes, formatDuration } from '../../src/format.js';
+import { Progress } from '../../src/progress.js';
 
 function capture() {
   const lines: string[] = [];

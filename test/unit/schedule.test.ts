@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { BuildScheduler, type BuildJob } from '../../src/copy/schedule.js';
+import { tableKey } from '../../src/catalog/table-id.js';
+
+const pub = (name: string) => tableKey({ schema: 'public', name });
 
 const index = (table: string, name: string): BuildJob => ({
-  kind: 'index', schema: 'public', table, name, stateName: name, statements: [], needsData: [`public.${table}`], needsKeys: [], isKey: name.endsWith('_pkey'),
+  kind: 'index', schema: 'public', table, name, stateName: name, statements: [], needsData: [pub(table)], needsKeys: [], isKey: name.endsWith('_pkey'),
 });
 const fk = (table: string, ref: string, name: string): BuildJob => ({
   kind: 'foreign key', schema: 'public', table, name, stateName: `FK ${name}`, statements: [],
-  needsData: [`public.${table}`, `public.${ref}`], needsKeys: [`public.${ref}`],
+  needsData: [pub(table), pub(ref)], needsKeys: [pub(ref)],
 });
 
 async function drain(s: BuildScheduler): Promise<string[]> {
@@ -20,9 +23,9 @@ describe('post-data build scheduling', () => {
     const pk = index('users', 'users_pkey');
     const s = new BuildScheduler([pk, index('orders', 'orders_pkey'), fk('orders', 'users', 'orders_user_fk')], []);
     expect(await drain(s)).toEqual([]);
-    s.tableLoaded('public.orders');
+    s.tableLoaded(pub('orders'));
     expect(await drain(s)).toEqual(['orders_pkey']);
-    s.tableLoaded('public.users');
+    s.tableLoaded(pub('users'));
     expect(await drain(s)).toEqual(['users_pkey']); // the key waits for users_pkey
     s.jobDone(pk);
     expect(await drain(s)).toEqual([]); // keys wait until every table is in
@@ -31,7 +34,7 @@ describe('post-data build scheduling', () => {
   });
 
   it('releases what a resumed run already loaded, and closes the queue when everything was handed out', async () => {
-    const s = new BuildScheduler([index('a', 'a_pkey'), fk('b', 'a', 'b_a_fk')], ['public.a', 'public.b']);
+    const s = new BuildScheduler([index('a', 'a_pkey'), fk('b', 'a', 'b_a_fk')], [pub('a'), pub('b')]);
     const first = await s.queue.take();
     expect(first?.name).toBe('a_pkey');
     s.allLoaded();
@@ -43,7 +46,7 @@ describe('post-data build scheduling', () => {
   it('hands out nothing more after abort', async () => {
     const s = new BuildScheduler([index('a', 'a_pkey')], []);
     s.abort();
-    s.tableLoaded('public.a');
+    s.tableLoaded(pub('a'));
     expect(await s.queue.take()).toBeUndefined();
   });
 });

@@ -1,0 +1,224 @@
+// executeCopy(): run a CopyPlan under a snapshot. Phases in order — pre-data → data ∥ indexes → large objects →
+// post-data → materialized views → sequences → ANALYZE — each recorded on the target so --resume skips it.
+import type { ConnectionSpec } from '../config.js';
+import { tableKey } from '../catalog/table-id.js';
+import type { TableInfo } from '../catalog/tables.js';
+import { withClient, type Client } from '../db/connect.js';
+import { importSnapshot, type Snapshot } from '../db/snapshot.js';
+import { classifyError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Progress } from '../progress.js';
+import { DumpFile, dumpSchema, type TocEntry } from '../schema/dump.js';
+import { keepEntry } from '../schema/filter.js';
+import type { PgTools } from '../schema/pgdump.js';
+import * as state from '../state/store.js';
+import { runDataPhase } from './data.js';
+import { restoreSection, type Section } from './restore.js';
+import { finishDataOnly, prepareDataOnly } from './dataonly.js';
+import { refreshMatviews } from './finish.js';
+import { copyLargeObject } from './largeobjects.js';
+import type { CopyPlan } from './plan.js';
+import { applySequences, type SequenceSetting } from './sequences.js';
+import type { CopySummary } from './summary.js';
+
+export interface ExecuteEnv {
+  source: ConnectionSpec;
+  target: ConnectionSpec;
+  /** The target control connection: holds the run lock, writes the state. */
+  ctl: Client;
+  snapshot: Snapshot;
+  /** pg_dump/pg_restore; absent in data-only mode. */
+  tools?: PgTools;
+  /** Source sequence values read right after the snapshot was taken. */
+  sequenceValues: SequenceSetting[];
+  steps: Partial<Record<state.Step, string>>;
+  /** This run reads a snapshot other than the one earlier chunks were copied under. */
+  resumed: boolean;
+  jobs: number;
+  indexJobs: number;
+  keepOwner?: boolean;
+  keepAcl?: boolean;
+  logger: Logger;
+  progress: Progress;
+  /** Aborted on Ctrl-C or the first failure: in-flight COPYs roll back. */
+  controller: AbortController;
+  summary: CopySummary;
+}
+
+export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<CopySummary> {
+  const { ctl, progress, logger, summary } = env;
+  const signal = env.controller.signal;
+  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    try {
+      return await fn();
+    } finally {
+      summary.phases[name] = (summary.phases[name] ?? 0) + (Date.now() - t0) / 1000;
+    }
+  };
+  let dump: DumpFile | undefined;
+  let snapshotOpen = true;
+  try {
+    if (env.tools) {
+      let bytes = await state.loadSchemaDump(ctl);
+      if (!bytes) {
+        const ph = progress.phase('schema dump');
+        bytes = await timed('schema dump', () => dumpSchema(env.tools!, env.source, { snapshot: env.snapshot.id, signal }));
+        await state.saveSchemaDump(ctl, bytes);
+        ph.done(`${bytes.length} bytes`);
+      }
+      dump = new DumpFile(bytes);
+    }
+    const { rows: su } = await ctl.query<{ rolsuper: boolean }>(`SELECT rolsuper FROM pg_roles WHERE rolname = current_user`);
+    const targetIsSuperuser = su[0]?.rolsuper === true;
+    const skipped = new Set<string>();
+    const keepCommon = (e: TocEntry) => {
+      if (!keepEntry(plan.excluded, e)) return false;
+      // Event triggers need superuser on the target (Heroku's _heroku ones never apply elsewhere).
+      if (e.desc === 'EVENT TRIGGER' && !targetIsSuperuser) {
+        skipped.add(`event trigger ${e.rest.split(' ')[0]}`);
+        return false;
+      }
+      return true;
+    };
+    const restore = async (section: Section, step: 'preData' | 'postData', keep: (e: TocEntry) => boolean) => {
+      const ph = progress.phase(section);
+      await timed(section, () =>
+        restoreSection({ tools: env.tools!, dump: dump!, target: env.target, ctl, section, keep, keepOwner: env.keepOwner, keepAcl: env.keepAcl, signal, onBatch: (n) => ph.add({ items: n }) }),
+      );
+      await state.markStep(ctl, step);
+      ph.done();
+    };
+
+    if (env.tools && !env.steps.preData) await restore('pre-data', 'preData', keepCommon);
+
+    if (plan.data.length > 0 && !env.steps.data) await timed('data+indexes', () => dataPhase(plan, env));
+    // Also after a crash that came between the last chunk and this point (idempotent).
+    if (plan.mode === 'data-only') await timed('triggers+foreign keys', () => finishDataOnly(ctl));
+
+    if (plan.largeObjects.length > 0 && !env.steps.largeObjects) {
+      summary.largeObjects = await timed('large objects', () => copyLargeObjects(env, plan.largeObjects));
+      await state.markStep(ctl, 'largeObjects');
+    }
+    await env.snapshot.close();
+    snapshotOpen = false;
+
+    // Post-data: everything pgshift did not build itself; triggers come after all data.
+    if (env.tools && !env.steps.postData) {
+      const own = plan.builds.ownOids;
+      await restore('post-data', 'postData', (e) => keepCommon(e) && !(['INDEX', 'CONSTRAINT', 'FK CONSTRAINT'].includes(e.desc) && own.has(e.oid)));
+    }
+    if (plan.matviews.length && !env.steps.matviews) {
+      const ph = progress.phase('matviews', { items: plan.matviews.length });
+      await timed('matviews', () => refreshMatviews(ctl, plan.matviews, () => ph.add({ items: 1 })));
+      summary.materializedViews = plan.matviews.length;
+      await state.markStep(ctl, 'matviews');
+      ph.done();
+    }
+    await applySequences(ctl, env.sequenceValues);
+    summary.sequences = env.sequenceValues.length;
+    if (plan.data.length && !env.steps.analyze) {
+      const ph = progress.phase('analyze', { items: plan.data.length });
+      await timed('analyze', () => analyzeTables(env.target, plan.data, env.indexJobs, () => ph.add({ items: 1 })));
+      await state.markStep(ctl, 'analyze');
+      ph.done();
+    }
+    await state.markFinished(ctl);
+    for (const s of skipped) logger.warn(`copy: skipped ${s} (needs superuser on the target)`);
+    return summary;
+  } finally {
+    if (snapshotOpen) await env.snapshot.close();
+    dump?.dispose();
+  }
+}
+
+/**
+ * Chunks come from the state (a resume) or from the plan. Page-range chunks only partition rows within one
+ * snapshot: a resumed table whose ctid chunks were partly copied is emptied and copied again whole.
+ */
+async function dataPhase(plan: CopyPlan, env: ExecuteEnv): Promise<void> {
+  const { ctl, summary, logger } = env;
+  const selected = new Set(plan.data.map(tableKey));
+  let chunks = (await state.loadChunks(ctl)).filter((c) => selected.has(tableKey(c)));
+  if (chunks.length === 0) {
+    await state.saveChunks(ctl, plan.chunks);
+    chunks = await state.loadChunks(ctl);
+  }
+  const tables = new Map(plan.data.map((t) => [tableKey(t), t] as const));
+  if (env.resumed) {
+    const partlyByPages = new Set(chunks.filter((c) => c.method === 'ctid' && c.done).map(tableKey));
+    for (const k of [...partlyByPages].filter((k) => chunks.some((c) => tableKey(c) === k && !c.done))) {
+      const t = tables.get(k)!;
+      logger.warn(`copy: ${t.display} was split by page ranges and partly copied under the earlier snapshot; emptying it and copying it again whole from the new one`);
+      await state.resetTableChunks(ctl, t, t.qualified);
+      for (const c of chunks) if (tableKey(c) === k) c.done = false;
+    }
+  }
+  const pending = chunks.filter((c) => !c.done);
+  const remaining = new Map<string, number>();
+  for (const c of pending) remaining.set(tableKey(c), (remaining.get(tableKey(c)) ?? 0) + 1);
+  summary.chunks = pending.length;
+  const built = await state.doneIndexes(ctl);
+  const todo = plan.builds.jobs.filter((j) => !built.has(tableKey({ schema: j.schema, name: j.stateName })));
+  const dataProgress = env.progress.phase('data', { bytes: pending.reduce((s, c) => s + c.estBytes, 0), items: pending.length });
+  const indexProgress = todo.length ? env.progress.phase('indexes', { items: todo.length }) : undefined;
+  if (plan.mode === 'data-only') await prepareDataOnly(ctl, plan.data);
+  const r = await runDataPhase({
+    source: env.source,
+    target: env.target,
+    snapshotId: env.snapshot.id,
+    tables,
+    pending,
+    remaining,
+    buildJobs: todo,
+    loaded: [...tables.keys()].filter((k) => !remaining.has(k)),
+    jobs: env.jobs,
+    indexWorkers: env.indexJobs,
+    truncateAndFreeze: plan.mode === 'full',
+    logger,
+    dataProgress,
+    indexProgress,
+    controller: env.controller,
+  });
+  summary.rows = r.rows;
+  summary.bytes = r.bytes;
+  summary.indexes = r.indexes;
+  dataProgress.done(`${r.rows.toLocaleString('en-US')} rows`);
+  indexProgress?.done();
+  await state.markStep(ctl, 'data');
+}
+
+async function copyLargeObjects(env: ExecuteEnv, oids: number[]): Promise<number> {
+  const ph = env.progress.phase('large objects', { items: oids.length });
+  const signal = env.controller.signal;
+  await withClient(env.source, async (src) => {
+    await importSnapshot(src, env.snapshot.id);
+    await withClient(env.target, async (tgt) => {
+      for (const oid of oids) {
+        if (signal.aborted) throw signal.reason;
+        try {
+          await copyLargeObject(src, tgt, oid, (b) => ph.add({ bytes: b }));
+        } catch (err) {
+          throw classifyError(err, `large objects: copying large object ${oid}`, { phase: 'large objects', object: `large object ${oid}`, hint: 'fix the cause, then re-run with --resume' });
+        }
+        ph.add({ items: 1 });
+      }
+    });
+  });
+  ph.done();
+  return oids.length;
+}
+
+async function analyzeTables(target: ConnectionSpec, tables: TableInfo[], workers: number, onDone: () => void): Promise<void> {
+  const queue = [...tables];
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(workers, queue.length)) }, () =>
+      withClient(target, async (c) => {
+        for (let t = queue.shift(); t; t = queue.shift()) {
+          await c.query(`ANALYZE ${t.qualified}`);
+          onDone();
+        }
+      }),
+    ),
+  );
+}

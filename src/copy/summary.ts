@@ -1,0 +1,31 @@
+// What a copy reports (human output and --json).
+import type { CopyMode } from '../state/store.js';
+
+export interface CopySummary {
+  ok: true;
+  mode: CopyMode;
+  resumed: boolean;
+  /** True when this run's data came from a snapshot newer than the first run's. */
+  newSnapshot: boolean;
+  alreadyComplete: boolean;
+  tables: number;
+  chunks: number;
+  rows: number;
+  bytes: number;
+  indexes: number;
+  sequences: number;
+  largeObjects: number;
+  materializedViews: number;
+  /** Tables partly copied before the source changed (a resume): verify after the freeze decides. */
+  staleTables: string[];
+  seconds: number;
+  phases: Record<string, number>;
+  pgDump: string | null;
+}
+
+export function emptySummary(mode: CopyMode, resumed: boolean): CopySummary {
+  return {
+    ok: true, mode, resumed, newSnapshot: resumed, alreadyComplete: false, tables: 0, chunks: 0, rows: 0, bytes: 0, indexes: 0,
+    sequences: 0, largeObjects: 0, materializedViews: 0, staleTables: [], seconds: 0, phases: {}, pgDump: null,
+  };
+}
