@@ -1,5 +1,5 @@
 // Flags + environment → validated, frozen configuration. No I/O (connect lives in db/) except the DNS lookup
-// sameDatabase() makes to tell whether two URLs name one server.
+// sameEndpoint() makes to tell whether two URLs name one server.
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { UsageError } from './errors.js';
@@ -198,7 +198,7 @@ const systemLookup: Lookup = async (host) => (await dnsLookup(host, { all: true 
  * equal when their names normalise alike or when they resolve to a common address (a name and its IP address).
  * A name that does not resolve only matches itself.
  */
-export async function sameDatabase(a: ConnectionSpec | string, b: ConnectionSpec | string, lookup: Lookup = systemLookup): Promise<boolean> {
+export async function sameEndpoint(a: ConnectionSpec | string, b: ConnectionSpec | string, lookup: Lookup = systemLookup): Promise<boolean> {
   const x = connectionIdentity(a);
   const y = connectionIdentity(b);
   if (x.port !== y.port || x.database !== y.database || x.user !== y.user) return false;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { connectionIdentity, parseConnectionUrl, parseSize, requireUrl, sameDatabase } from '../../src/config.js';
+import { connectionIdentity, parseConnectionUrl, parseSize, requireUrl, sameEndpoint } from '../../src/config.js';
 import { tlsOptions } from '../../src/db/connect.js';
 import { UsageError } from '../../src/errors.js';
 import { compileFilter } from '../../src/catalog/filter.js';
@@ -72,24 +72,24 @@ describe('connection identity (what --resume compares)', () => {
     const a = parseConnectionUrl('postgres://app:one@localhost/shop', 'source');
     for (const b of ['postgresql://app:two@127.0.0.1:5432/shop?sslmode=require', 'postgres://app@LOCALHOST./shop', 'postgres://app:x@[::1]:5432/shop']) {
       expect(connectionIdentity(parseConnectionUrl(b, 'source'))).toEqual(connectionIdentity(a));
-      expect(await sameDatabase(a, parseConnectionUrl(b, 'source'), noDns)).toBe(true);
+      expect(await sameEndpoint(a, parseConnectionUrl(b, 'source'), noDns)).toBe(true);
     }
   });
   it('accepts a stored display URL (password masked)', async () => {
     const a = parseConnectionUrl('postgres://app:secret@db.example.com:5433/shop', 'source');
-    expect(await sameDatabase(a.display, a, noDns)).toBe(true);
+    expect(await sameEndpoint(a.display, a, noDns)).toBe(true);
   });
   it('tells different port, database, user or host apart', async () => {
     const a = parseConnectionUrl('postgres://app:pw@db.example.com/shop', 'source');
     for (const b of ['postgres://app:pw@db.example.com:5433/shop', 'postgres://app:pw@db.example.com/shop2', 'postgres://other:pw@db.example.com/shop', 'postgres://app:pw@db2.example.com/shop']) {
-      expect(await sameDatabase(a, b, noDns)).toBe(false);
+      expect(await sameEndpoint(a, b, noDns)).toBe(false);
     }
   });
   it('a name and the address it resolves to are one host', async () => {
     const dns = async (h: string) => (h === 'db.example.com' ? ['10.0.0.7'] : h === 'alias.example.com' ? ['10.0.0.7', '10.0.0.8'] : []);
-    expect(await sameDatabase('postgres://app@db.example.com/shop', 'postgresql://app@10.0.0.7/shop', dns)).toBe(true);
-    expect(await sameDatabase('postgres://app@db.example.com/shop', 'postgres://app@alias.example.com/shop', dns)).toBe(true);
-    expect(await sameDatabase('postgres://app@db.example.com/shop', 'postgres://app@10.0.0.9/shop', dns)).toBe(false);
+    expect(await sameEndpoint('postgres://app@db.example.com/shop', 'postgresql://app@10.0.0.7/shop', dns)).toBe(true);
+    expect(await sameEndpoint('postgres://app@db.example.com/shop', 'postgres://app@alias.example.com/shop', dns)).toBe(true);
+    expect(await sameEndpoint('postgres://app@db.example.com/shop', 'postgres://app@10.0.0.9/shop', dns)).toBe(false);
   });
 });
 
