@@ -16,6 +16,7 @@ function expectClean(r: CliResult, ...secrets: string[]) {
   }
   expect(r.stderr).toMatch(/^pgshift: error: .+\n {2}next: .+/m);
   expect(r.stderr).not.toMatch(/^\s+at /m); // no stack trace without --log-level debug
+  expect(r.stderr).not.toMatch(/DeprecationWarning|\(node:\d+\)/); // Node's own warnings are not for users
 }
 
 describe('bad input', () => {
@@ -177,7 +178,7 @@ describe('bad input', () => {
   });
 });
 
-describe('connections lost in the data phase name the side that failed', () => {
+describe('failures in the middle of a run: the side named, nothing but our own message', () => {
   let src: TestDatabase;
   const targets: TestDatabase[] = [];
   beforeAll(async () => {
@@ -225,5 +226,19 @@ describe('connections lost in the data phase name the side that failed', () => {
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toMatch(/data: copying public\.big.*lost the connection to the target server \(57P01/);
     expectClean(r, src.password, tgt.password);
+  });
+
+  // Last in this block: the unreadable table would stop the copies above in preflight.
+  it('verify stopped by a permission error while other checksums run prints no Node DeprecationWarning', async () => {
+    const tgt = await target('lost_verify');
+    await tgt.owner(`CREATE TABLE big (id int PRIMARY KEY, v text); CREATE TABLE secret (id int PRIMARY KEY)`);
+    await src.admin(`CREATE TABLE secret (id int PRIMARY KEY); REVOKE ALL ON secret FROM PUBLIC`);
+    // One connection per side and small chunks: the failure lands while the other side is still hashing.
+    for (const jobs of ['1', '2']) {
+      const r = await runCli(['verify', '--source', src.url, '--target', tgt.url, '--jobs', jobs, '--chunk-size', '1MB']);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/source public\.secret: checksums: permission denied/);
+      expectClean(r, src.password, tgt.password);
+    }
   });
 });
