@@ -76,13 +76,13 @@ export function postgresUser(): OsUser | undefined {
 
 /**
  * The binaries for `major`, from node_modules when the server's OS user can reach them there, otherwise from a
- * copy in a world-readable cache folder (one per package version, made once, shared by every checkout).
+ * copy in a world-readable cache folder (one per package version, made once per version, shared by every checkout).
  */
 export function pgBinaries(major: Major, user: OsUser | undefined, log?: (line: string) => void): PgBinaries {
   const { dir, version } = nativeDir(major);
   const at = (root: string): PgBinaries => ({ root, initdb: join(root, 'bin', 'initdb'), postgres: join(root, 'bin', 'postgres') });
   if (reachable(join(dir, 'bin', 'postgres'), user)) return at(dir);
-  const hash = createHash('sha256').update(`${version} ${process.platform}-${process.arch} ${dir}`).digest('hex').slice(0, 12);
+  const hash = createHash('sha256').update(`${version} ${process.platform}-${process.arch}`).digest('hex').slice(0, 12);
   const cache = join(tmpdir(), `pgshift-pg-${major}-${hash}`);
   const complete = join(cache, '.complete');
   if (!existsSync(complete)) {
