@@ -99,8 +99,9 @@ describe(`fault suite (seed ${SEED})`, () => {
     const [s, t] = [url(source), url(target)];
     const secrets = [src.password, tgt.password];
     try {
-      // Anywhere from just after start to near the end of an undisturbed run.
-      const at = Math.round(baselineMs * (0.05 + 0.9 * rand()));
+      // Anywhere from just after start to near the end of an undisturbed run, unless the scenario narrows it.
+      const [lo, hi] = scenario.window ?? [0.05, 0.95];
+      const at = Math.round(baselineMs * (lo + (hi - lo) * rand()));
       const run = startCli(cmd.args(s, t));
       const early = await within(run, at);
       let first: CliResult;

@@ -26,6 +26,8 @@ export interface Scenario {
   name: string;
   /** Route one side's connections through a TCP proxy the fault can cut ('either': chosen by the PRNG). */
   proxy?: Side | 'either';
+  /** Where the fault may land, as fractions of an undisturbed run's duration (default: almost anywhere). */
+  window?: [number, number];
   /** A signal to pgshift itself: the run must end within SIGNAL_EXIT_MS with this exit code. */
   signal?: { name: 'SIGINT' | 'SIGTERM'; exitCode: number };
   /** Break something now; returns what was done, for the log. */
@@ -43,6 +45,8 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'Ctrl-C (SIGINT)',
     signal: { name: 'SIGINT', exitCode: 130 },
+    // Mid-run, where a signal must roll back COPYs, close connections and still end at once.
+    window: [0.2, 0.8],
     async inject({ run }) {
       run.child.kill('SIGINT');
       return 'SIGINT';
@@ -51,6 +55,8 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'SIGTERM',
     signal: { name: 'SIGTERM', exitCode: 143 },
+    // Mid-run, where a signal must roll back COPYs, close connections and still end at once.
+    window: [0.2, 0.8],
     async inject({ run }) {
       run.child.kill('SIGTERM');
       return 'SIGTERM';

@@ -170,6 +170,15 @@ describe('bad input', () => {
     }
   });
 
+  it('--split-larger-than below 1MB → exit 2 naming the minimum, nothing planned', async () => {
+    for (const size of ['64kB', '1000']) {
+      const r = await runCli(['copy', '--source', urlWith({}), '--target', urlWith({ db: 'never_used' }), '--split-larger-than', size]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/--split-larger-than .*minimum of 1MB/);
+      expectClean(r, src.password);
+    }
+  });
+
   it('--log-level debug adds a stack trace but still no password', async () => {
     const r = await runCli(['inventory', '--log-level', 'debug', '--source', urlWith({ password: SECRET })]);
     expect(r.code).toBe(3);
