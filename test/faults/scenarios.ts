@@ -109,9 +109,12 @@ const COPY_ARGS = ['--jobs', '2', '--index-jobs', '1', '--split-larger-than', '1
 export const COMMANDS: Record<string, Command> = {
   copy: {
     args: (s, t) => ['copy', '--source', s, '--target', t, ...COPY_ARGS],
-    // README: "run the same command with --resume"; before any state was written there is nothing to resume and
-    // pgshift says so: then the same command again.
-    recover: (s, t, last) =>
-      /no pgshift copy to resume/.test(last.stderr) ? ['copy', '--source', s, '--target', t, ...COPY_ARGS] : ['copy', '--source', s, '--target', t, ...COPY_ARGS, '--resume'],
+    // Follow pgshift's own "next:" line: --resume when it says so, the same command again when nothing was written.
+    // With no message (kill -9) try --resume; pgshift answers "no pgshift copy to resume" when there is none.
+    recover: (s, t, last) => {
+      const next = /^\s*next: (.*)$/m.exec(last.stderr)?.[1] ?? '';
+      const fresh = /no pgshift copy to resume/.test(last.stderr) || (!/--resume/.test(next) && /run the same command/.test(next));
+      return ['copy', '--source', s, '--target', t, ...COPY_ARGS, ...(fresh ? [] : ['--resume'])];
+    },
   },
 };
