@@ -1,7 +1,7 @@
 // `npm run test:faults`: break `pgshift copy` (the CLI in dist/) at seeded random points — kill -9, SIGINT, SIGTERM,
 // backends terminated on either side, the target server restarted, TCP connections dropped — then follow the
 // documented recovery until it succeeds and compare source and target independently (test/support/compare.ts).
-// PGSHIFT_FAULT_SEED=N replays the same choices; PGSHIFT_FAULT_ROUNDS=N runs the table N times (default 2).
+// PGSHIFT_FAULT_SEED=N replays the same choices; PGSHIFT_FAULT_ROUNDS=N runs the table N times (default 1).
 // Own servers (not the shared ones of `npm test`): the target is restarted mid-run.
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { faultSeed, prng, startCli, within } from './harness.js';
 import { COMMANDS, SCENARIOS, type Endpoint, type Scenario } from './scenarios.js';
 
 const SEED = faultSeed();
-const ROUNDS = Number(process.env.PGSHIFT_FAULT_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.PGSHIFT_FAULT_ROUNDS ?? 1);
 /** A signalled run must be gone within this: Ctrl-C that does not stop a migration is a hang. */
 const SIGNAL_EXIT_MS = 10_000;
 /** Recovery attempts after the fault before the target counts as stuck. */
