@@ -1,6 +1,6 @@
 // `pgshift copy`: take the target's run lock, check everything before writing anything, take (or adopt) one
 // snapshot, plan under it (planCopy), record the run in the target state, then execute the plan (executeCopy).
-import type { ConnectionSpec } from '../config.js';
+import { sameEndpoint, type ConnectionSpec } from '../config.js';
 import { tableKey } from '../catalog/table-id.js';
 import type { TableFilter } from '../catalog/filter.js';
 import { connect, serverMajor, withClient, type Client } from '../db/connect.js';
@@ -93,7 +93,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const snap = snapshot.client;
     if (controller.signal.aborted) throw controller.signal.reason;
     const sourceId = await serverIdentity(snap);
-    if (opts.resume && run) requireSameSource(run, sourceId, source);
+    if (opts.resume && run) await requireSameSource(run, sourceId, source);
     if (!opts.resume && sameDatabase(sourceId, await serverIdentity(ctl))) {
       throw new UsageError(`source and target are the same database (${target.display}); nothing was changed`, { phase: 'preflight', hint: 'give the new, empty database as --target' });
     }
@@ -140,10 +140,10 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
   }
 }
 
-function requireSameSource(run: state.RunState, now: ServerIdentity, source: ConnectionSpec): void {
+async function requireSameSource(run: state.RunState, now: ServerIdentity, source: ConnectionSpec): Promise<void> {
   const then = parseServerIdentity(run.sourceIdentity);
-  // Runs recorded before identities were kept fall back to the URL as written.
-  const same = then ? sameDatabase(then, now) : run.source === source.display;
+  // Runs recorded before server identities were kept fall back to what their URL points at.
+  const same = then ? sameDatabase(then, now) : await sameEndpoint(run.source, source);
   if (!same) {
     throw new UsageError(`--resume: the interrupted copy came from ${run.source}, which is not the database ${source.display} reaches; nothing was changed`, {
       phase: 'preflight',
