@@ -12,6 +12,7 @@ import { DumpFile, dumpSchema, type TocEntry } from '../schema/dump.js';
 import { keepEntry } from '../schema/filter.js';
 import type { PgTools } from '../schema/pgdump.js';
 import * as state from '../state/store.js';
+import { builtByPgshift } from './builds.js';
 import { runDataPhase } from './data.js';
 import { restoreSection, type Section } from './restore.js';
 import { finishDataOnly, prepareDataOnly } from './dataonly.js';
@@ -105,8 +106,7 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
 
     // Post-data: everything pgshift did not build itself; triggers come after all data.
     if (env.tools && !env.steps.postData) {
-      const own = plan.builds.ownOids;
-      await restore('post-data', 'postData', (e) => keepCommon(e) && !(['INDEX', 'CONSTRAINT', 'FK CONSTRAINT'].includes(e.desc) && own.has(e.oid)));
+      await restore('post-data', 'postData', (e) => keepCommon(e) && !builtByPgshift(plan.builds, e));
     }
     if (plan.matviews.length && !env.steps.matviews) {
       const ph = progress.phase('matviews', { items: plan.matviews.length });

@@ -128,7 +128,7 @@ export async function planCopy(snap: Client, opts: CopyPlanOptions): Promise<Cop
   const loaded = new Set(data.map((t) => t.display));
   const sequences = (await listSequences(snap)).filter((q) => !excluded.sequences.has(tableKey(q)) && (!partialReload || (q.ownedBy !== null && loaded.has(q.ownedBy))));
   const chunks = await splitIntoChunks(snap, data, opts.splitBytes);
-  const builds = opts.mode === 'full' ? await listBuildJobs(snap, data) : { jobs: [], ownOids: new Set<number>() };
+  const builds = opts.mode === 'full' ? await listBuildJobs(snap, data) : { jobs: [], ownOids: new Set<number>(), ownComments: new Set<string>() };
   const matviews = opts.mode === 'full' ? await populatedMatviews(snap) : [];
   const largeObjects = opts.mode === 'schema-only' || partialReload ? [] : await listLargeObjects(snap);
   return { mode: opts.mode, filter: opts.filter, tables, data, excluded, chunks, builds, sequences, matviews, largeObjects };
