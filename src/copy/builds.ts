@@ -62,7 +62,9 @@ SELECT n.nspname AS schema, t.relname AS table, ic.relname AS name, i.indexrelid
   JOIN pg_class t ON t.oid = i.indrelid
   JOIN pg_namespace n ON n.oid = t.relnamespace
   LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = t.oid AND con.contype IN ('p', 'u', 'x')
- WHERE t.oid = ANY($1::oid[])
+ -- An invalid index (a failed CREATE INDEX CONCURRENTLY) is not part of the schema: pg_dump leaves it out too,
+ -- and building it could fail (a unique one over duplicates).
+ WHERE t.oid = ANY($1::oid[]) AND i.indisvalid
  ORDER BY n.nspname, t.relname, con.contype NULLS LAST, ic.relname`;
 
 const FKS_SQL = `
