@@ -120,7 +120,7 @@ export async function planCopy(snap: Client, opts: CopyPlanOptions): Promise<Cop
   const keep = compileFilter(opts.filter);
   requireIncludesMatched(opts.filter, allTables.filter((t) => keep(t.schema, t.name)), 'copy');
   // Views and materialized views follow the patterns too; whatever a copied object depends on must be copied.
-  const { excluded } = await planExclusion(snap, allTables, keep);
+  const { excluded } = await planExclusion(snap, allTables, keep, opts.mode !== 'data-only');
   const excludedOids = excludedTableOids(excluded, allTables);
   const tables = allTables.filter((t) => !excludedOids.has(t.oid));
   const data = opts.mode === 'schema-only' ? [] : dataTables(tables);

@@ -77,7 +77,13 @@ async function dependents(snap: Client, excluded: Excluded): Promise<Dependent[]
  * The objects a filter leaves out, checked for dependents that would be copied. Throws a UsageError (exit 2)
  * naming each dependent and the flags that would work; nothing has been written when it does.
  */
-export async function planExclusion(snap: Client, tables: TableInfo[], keep: (schema: string, name: string) => boolean): Promise<ExclusionPlan> {
+export async function planExclusion(
+  snap: Client,
+  tables: TableInfo[],
+  keep: (schema: string, name: string) => boolean,
+  /** Off for --data-only: no schema is restored, so nothing can fail for want of a left-out object. */
+  checkDependencies = true,
+): Promise<ExclusionPlan> {
   const relations = new Set(tables.filter((t) => !keep(t.schema, t.name)).map((t) => t.oid));
   // Views and materialized views follow the same patterns as tables.
   const { rows: views } = await snap.query(
@@ -87,7 +93,7 @@ export async function planExclusion(snap: Client, tables: TableInfo[], keep: (sc
   );
   for (const v of views) if (!keep(v.schema, v.name)) relations.add(Number(v.oid));
   const excluded = await excludedObjects(snap, [...relations]);
-  if (relations.size === 0) return { excluded, relations };
+  if (relations.size === 0 || !checkDependencies) return { excluded, relations };
 
   const found = await dependents(snap, excluded);
   if (found.length === 0) return { excluded, relations };

@@ -101,6 +101,16 @@ describe('copy --include/--exclude checks dependencies before writing anything',
     expect((await tgt.admin(`SELECT count(*)::int AS n FROM pg_description d JOIN pg_class c ON c.oid = d.objoid WHERE c.relname = 'tickets'`)).rows[0].n).toBe(0);
   });
 
+  it('--data-only --include of a table with a foreign key to a left-out one is fine: no schema is restored', async () => {
+    const tgt = await target('deps_dataonly');
+    expect((await runCli(['copy', '--source', src.url, '--target', tgt.url, '--schema-only'])).code).toBe(0);
+    const r = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--data-only', '--include', 'public.customers']);
+    expect(r.code, r.stderr).toBe(0);
+    const r2 = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--data-only', '--include', 'public.orders']);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect((await tgt.admin(`SELECT count(*)::int AS n FROM orders`)).rows[0].n).toBe(200);
+  });
+
   it('a schema step that fails names a way out that works: cleanup --force, then a fresh run', async () => {
     const tgt = await target('deps_circle');
     // --keep-owner names a role the target does not have: pre-data fails; starting over without it works.
