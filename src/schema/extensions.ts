@@ -12,6 +12,10 @@ import { parseObjectTag } from './toc-tag.js';
 export interface ExtensionCheck {
   /** Extensions whose COMMENT entry is left out: the target already has the same comment, set by its owner. */
   skipComment: Set<string>;
+  /** Schemas that already exist on the target (an admin made them to install extensions into): CREATE SCHEMA is
+   * left out, and so is COMMENT ON SCHEMA when the target role does not own them and the comment already matches. */
+  skipSchema: Set<string>;
+  skipSchemaComment: Set<string>;
   warnings: string[];
 }
 
@@ -30,7 +34,8 @@ interface TargetExtension {
 }
 
 export async function checkExtensions(src: Client, tgt: Client, targetDisplay: string): Promise<ExtensionCheck> {
-  const check: ExtensionCheck = { skipComment: new Set(), warnings: [] };
+  const check: ExtensionCheck = { skipComment: new Set(), skipSchema: new Set(), skipSchemaComment: new Set(), warnings: [] };
+  await checkSchemas(src, tgt, targetDisplay, check);
   // The extensions pg_dump writes: not those installed by initdb (plpgsql), which it leaves out.
   const { rows: source } = await src.query<SourceExtension>(
     `SELECT e.extname AS name, n.nspname AS schema, obj_description(e.oid, 'pg_extension') AS comment
@@ -104,9 +109,62 @@ export async function checkExtensions(src: Client, tgt: Client, targetDisplay: s
   return check;
 }
 
-/** A pre-data TOC entry left out because of the check above. */
+/**
+ * Schemas of the source that already exist on the target. requireEmptyTarget has let the target through, so they
+ * hold nothing but extensions; pg_dump's CREATE SCHEMA (no IF NOT EXISTS) would fail on them.
+ */
+async function checkSchemas(src: Client, tgt: Client, targetDisplay: string, check: ExtensionCheck): Promise<void> {
+  const { rows: source } = await src.query<{ name: string; comment: string | null; objects: boolean }>(
+    `SELECT n.nspname AS name, obj_description(n.oid, 'pg_namespace') AS comment,
+            EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'))
+         OR EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = n.oid AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'))
+         OR EXISTS (SELECT 1 FROM pg_type t WHERE t.typnamespace = n.oid AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype IN ('e', 'i'))) AS objects
+       FROM pg_namespace n
+      WHERE n.nspname NOT IN ('public', 'pg_catalog', 'information_schema', 'pgshift', '_pgshift', '_heroku') AND n.nspname !~ '^pg_'
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass AND d.objid = n.oid AND d.deptype = 'e')`,
+  );
+  if (source.length === 0) return;
+  const { rows: present } = await tgt.query<{ name: string; owner: string; mayAlter: boolean; mayCreate: boolean; comment: string | null }>(
+    `SELECT nspname AS name, pg_get_userbyid(nspowner) AS owner, pg_has_role(nspowner, 'USAGE') AS "mayAlter",
+            has_schema_privilege(oid, 'CREATE') AS "mayCreate", obj_description(oid, 'pg_namespace') AS comment
+       FROM pg_namespace WHERE nspname = ANY($1::text[])`,
+    [source.map((n) => n.name)],
+  );
+  const bySource = new Map(source.map((n) => [n.name, n] as const));
+  for (const there of present) {
+    const ns = bySource.get(there.name)!;
+    if (ns.objects && !there.mayCreate) {
+      throw new PermissionError(`preflight: schema ${there.name} already exists on the target ${targetDisplay}, owned by ${there.owner}, and the target role may not create the source's objects in it; nothing was changed`, {
+        phase: 'preflight',
+        object: `schema ${there.name}`,
+        hint: `on the target, as ${there.owner}: GRANT USAGE, CREATE ON SCHEMA ${quoteIdent(there.name)} TO <target role>; then re-run`,
+      });
+    }
+    check.skipSchema.add(there.name);
+    let note = `copy: schema ${there.name} already exists on the target (owned by ${there.owner}): used as it is, CREATE SCHEMA skipped`;
+    if (!there.mayAlter && (there.comment ?? null) !== (ns.comment ?? null)) {
+      const statement = `COMMENT ON SCHEMA ${quoteIdent(there.name)} IS ${ns.comment === null ? 'NULL' : quoteLiteral(ns.comment)}`;
+      throw new PermissionError(`preflight: schema ${there.name} on the target ${targetDisplay} belongs to ${there.owner} and its comment differs from the source's; the copy would run "${statement}", which only ${there.owner} may run; nothing was changed`, {
+        phase: 'preflight',
+        object: `schema ${there.name}`,
+        hint: `on the target, as ${there.owner}: ${statement}; then re-run`,
+      });
+    }
+    if (!there.mayAlter) {
+      check.skipSchemaComment.add(there.name);
+      if (ns.comment !== null) note += '; its comment already matches';
+    }
+    check.warnings.push(note);
+  }
+}
+
+/** A pre-data TOC entry left out because of the checks above. */
 export function skippedByExtensionCheck(check: ExtensionCheck | undefined, e: TocEntry): boolean {
-  if (!check || e.desc !== 'COMMENT' || check.skipComment.size === 0) return false;
+  if (!check) return false;
+  if (e.desc === 'SCHEMA') return check.skipSchema.has(e.rest.slice(0, Math.max(0, e.rest.lastIndexOf(' '))));
+  if (e.desc !== 'COMMENT') return false;
   const tag = parseObjectTag(e.rest);
-  return tag?.kind === 'EXTENSION' && check.skipComment.has(tag.names[0]!);
+  if (tag?.kind === 'EXTENSION') return check.skipComment.has(tag.names[0]!);
+  if (tag?.kind === 'SCHEMA') return check.skipSchemaComment.has(tag.names[0]!);
+  return false;
 }

@@ -24,7 +24,11 @@ describe('copy into a target whose extensions another role owns', () => {
     await src.owner(`CREATE EXTENSION citext; CREATE EXTENSION pg_trgm;
       CREATE TABLE users (id int PRIMARY KEY, email citext NOT NULL UNIQUE, name text);
       CREATE INDEX users_name_trgm ON users USING gin (name gin_trgm_ops);
-      INSERT INTO users SELECT g, 'U' || g || '@Example.com', 'name ' || g FROM generate_series(1, 200) g;`);
+      INSERT INTO users SELECT g, 'U' || g || '@Example.com', 'name ' || g FROM generate_series(1, 200) g;
+      CREATE SCHEMA extensions; COMMENT ON SCHEMA extensions IS 'extensions live here';
+      CREATE EXTENSION hstore SCHEMA extensions;
+      CREATE TABLE prefs (user_id int PRIMARY KEY REFERENCES users, data extensions.hstore);
+      INSERT INTO prefs SELECT g, ('theme=>dark,n=>' || g)::extensions.hstore FROM generate_series(1, 50) g;`);
     await src.admin(`CREATE EXTENSION dblink`);
   });
   afterAll(async () => Promise.all([src?.drop(), ...targets.map((t) => t.drop())]));
@@ -38,6 +42,32 @@ describe('copy into a target whose extensions another role owns', () => {
     expect(r.stderr).toMatch(/extension dblink was already installed/);
     expect((await compareDatabases(src, tgt)).map(formatDifference)).toEqual([]);
     expect(dumpDifferences(await schemaDump(src), await schemaDump(tgt))).toEqual([]);
+  });
+
+  it('uses a schema the admin made for extensions as it is (CREATE SCHEMA and its comment skipped, with a warning)', async () => {
+    const tgt = await target('ext_schema_premade', 17);
+    await tgt.admin(`CREATE SCHEMA extensions; COMMENT ON SCHEMA extensions IS 'extensions live here';
+      CREATE EXTENSION hstore SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO ${tgt.role}; CREATE EXTENSION dblink`);
+    const r = await runCli(['copy', '--source', src.url, '--target', tgt.url]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/schema extensions already exists on the target \(owned by postgres\): used as it is, CREATE SCHEMA skipped; its comment already matches/);
+    expect((await compareDatabases(src, tgt)).map(formatDifference)).toEqual([]);
+  });
+
+  it('a pre-made schema the target role may not create the source’s objects in fails up front with the GRANT to ask for (exit 3)', async () => {
+    await src.owner(`CREATE TABLE extensions.own_table (id int)`);
+    try {
+      const tgt = await target('ext_schema_nocreate', 17);
+      await tgt.admin(`CREATE SCHEMA extensions; COMMENT ON SCHEMA extensions IS 'extensions live here';
+        CREATE EXTENSION hstore SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO ${tgt.role}; CREATE EXTENSION dblink`);
+      const r = await runCli(['copy', '--source', src.url, '--target', tgt.url]);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/schema extensions already exists on the target .* may not create the source's objects in it/);
+      expect(r.stderr).toContain('GRANT USAGE, CREATE ON SCHEMA "extensions"');
+      expect(await hasState(tgt)).toBe(false);
+    } finally {
+      await src.owner(`DROP TABLE extensions.own_table`);
+    }
   });
 
   it('15 → 17 the same way', async () => {
@@ -62,10 +92,10 @@ describe('copy into a target whose extensions another role owns', () => {
 
   it('an extension installed in another schema fails before anything is written, with the ALTER EXTENSION remedy (exit 2)', async () => {
     const tgt = await target('ext_schema');
-    await tgt.admin(`CREATE SCHEMA extensions; CREATE EXTENSION citext SCHEMA extensions; CREATE EXTENSION dblink`);
+    await tgt.admin(`CREATE SCHEMA shared_ext; CREATE EXTENSION citext SCHEMA shared_ext; CREATE EXTENSION dblink`);
     const r = await runCli(['copy', '--source', src.url, '--target', tgt.url]);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/extension citext is already installed on the target .* in schema extensions, the source has it in schema public/);
+    expect(r.stderr).toMatch(/extension citext is already installed on the target .* in schema shared_ext, the source has it in schema public/);
     expect(r.stderr).toContain('ALTER EXTENSION "citext" SET SCHEMA "public"');
     expect(await hasState(tgt)).toBe(false);
   });
