@@ -22,6 +22,11 @@ CREATE TABLE "Audit Log" ("Event Id" int PRIMARY KEY, "What" text);
 COMMENT ON TABLE "Audit Log" IS 'left out whole';
 COMMENT ON COLUMN "Audit Log"."What" IS 'a column comment on a table whose name needs quoting';
 COMMENT ON CONSTRAINT "Audit Log_pkey" ON "Audit Log" IS 'and a key comment';
+CREATE TABLE secrets (id int PRIMARY KEY, tenant text);
+CREATE TABLE notes (id int PRIMARY KEY, tenant text, body text);
+ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY notes_known_tenant ON notes USING (EXISTS (SELECT 1 FROM secrets s WHERE s.tenant = notes.tenant));
+CREATE RULE notes_keep_secret AS ON DELETE TO notes DO ALSO DELETE FROM secrets WHERE secrets.id = OLD.id;
 INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 50) g;
 INSERT INTO orders SELECT g, 1 + g % 50, g * 1.5 FROM generate_series(1, 200) g;
 INSERT INTO items SELECT g, 'sku' || g FROM generate_series(1, 30) g;
@@ -89,6 +94,16 @@ describe('copy --include/--exclude checks dependencies before writing anything',
     const r = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--exclude', 'public.counters']);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/default value for column id of table public\.tickets depends on sequence public\.counter_seq/);
+    expect(await untouched(tgt)).toBe(true);
+  });
+
+  it('a policy and a rule of a copied table that read a left-out one: refused, naming both', async () => {
+    const tgt = await target('deps_policy');
+    const r = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--exclude', 'public.secrets']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/policy notes_known_tenant on table public\.notes depends on table public\.secrets/);
+    expect(r.stderr).toMatch(/rule notes_keep_secret on table public\.notes depends on table public\.secrets/);
+    expect(r.stderr).toContain('--exclude public.notes');
     expect(await untouched(tgt)).toBe(true);
   });
 
