@@ -11,6 +11,7 @@ import { classifyError, InterruptedError, UsageError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Progress } from '../progress.js';
 import { DumpFile } from '../schema/dump.js';
+import { checkExtensions } from '../schema/extensions.js';
 import { pickPgTools } from '../schema/pgdump.js';
 import * as state from '../state/store.js';
 import { executeCopy } from './execute.js';
@@ -100,6 +101,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     await requireConnections(snap, 'source', opts.jobs, '--jobs', source.display);
     const tools = mode === 'data-only' ? undefined : pickPgTools(await serverMajor(snap), opts.pgBin);
     summary.pgDump = tools ? `${tools.version} (${tools.dir})` : null;
+    const extensions = tools ? await checkExtensions(snap, ctl, target.display) : undefined;
     const plan = await planCopy(snap, { mode, filter, splitBytes: opts.splitBytes });
     // Read at once: sequence reads are not transactional, so "as of the snapshot" means "right after exporting it".
     // On their own connection, so their locks do not pile up in the long snapshot transaction.
@@ -125,7 +127,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const steps = (await state.loadRun(ctl))!.steps;
     await executeCopy(plan, {
       source, target, ctl, snapshot, tools, sequenceValues, steps, resumed: opts.resume, jobs: opts.jobs, indexJobs: opts.indexJobs,
-      keepOwner: opts.keepOwner, keepAcl: opts.keepAcl, logger, progress, controller, summary,
+      keepOwner: opts.keepOwner, keepAcl: opts.keepAcl, extensions, logger, progress, controller, summary,
     });
     summary.seconds = (Date.now() - started) / 1000;
     return summary;
