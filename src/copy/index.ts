@@ -11,6 +11,7 @@ import { classifyError, InterruptedError, UsageError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Progress } from '../progress.js';
 import { DumpFile } from '../schema/dump.js';
+import { checkExtensions } from '../schema/extensions.js';
 import { pickPgTools } from '../schema/pgdump.js';
 import * as state from '../state/store.js';
 import { executeCopy } from './execute.js';
@@ -82,8 +83,10 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     } else if (opts.mode !== 'data-only') {
       await requireEmptyTarget(ctl, target.display);
     }
-    const mode = opts.resume && run ? run.options.mode : opts.mode;
-    const filter = opts.resume && run ? run.options.filter : opts.filter;
+    // A resume repeats the first run's choices, whatever flags it was given.
+    const resumed = opts.resume && run ? run.options : undefined;
+    const mode = resumed?.mode ?? opts.mode;
+    const filter = resumed?.filter ?? opts.filter;
     summary.mode = mode;
 
     // Connections this run adds while the coordinator and the control connection stay open.
@@ -100,6 +103,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     await requireConnections(snap, 'source', opts.jobs, '--jobs', source.display);
     const tools = mode === 'data-only' ? undefined : pickPgTools(await serverMajor(snap), opts.pgBin);
     summary.pgDump = tools ? `${tools.version} (${tools.dir})` : null;
+    const extensions = tools ? await checkExtensions(snap, ctl, target.display) : undefined;
     const plan = await planCopy(snap, { mode, filter, splitBytes: opts.splitBytes });
     // Read at once: sequence reads are not transactional, so "as of the snapshot" means "right after exporting it".
     // On their own connection, so their locks do not pile up in the long snapshot transaction.
@@ -115,7 +119,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     stateWritten = true;
     if (!opts.resume) {
       await state.ensureStateSchema(ctl);
-      await state.createRun(ctl, source.display, { ...sourceId }, { mode, filter, splitBytes: opts.splitBytes, jobs: opts.jobs });
+      await state.createRun(ctl, source.display, { ...sourceId }, { mode, filter, splitBytes: opts.splitBytes, jobs: opts.jobs, keepOwner: Boolean(opts.keepOwner), keepAcl: Boolean(opts.keepAcl) });
       await state.saveSourceChanges(ctl, counters);
     } else {
       await state.ensureStateSchema(ctl);
@@ -125,7 +129,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const steps = (await state.loadRun(ctl))!.steps;
     await executeCopy(plan, {
       source, target, ctl, snapshot, tools, sequenceValues, steps, resumed: opts.resume, jobs: opts.jobs, indexJobs: opts.indexJobs,
-      keepOwner: opts.keepOwner, keepAcl: opts.keepAcl, logger, progress, controller, summary,
+      keepOwner: resumed?.keepOwner ?? opts.keepOwner, keepAcl: resumed?.keepAcl ?? opts.keepAcl, extensions, logger, progress, controller, summary,
     });
     summary.seconds = (Date.now() - started) / 1000;
     return summary;
