@@ -32,9 +32,9 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
       CREATE MATERIALIZED VIEW never_refreshed AS SELECT 1 AS one WITH NO DATA;
       ANALYZE;
       -- Created after ANALYZE: reltuples is -1 (never analyzed), as in a fresh restore.
-      CREATE TABLE fresh (id int PRIMARY KEY, note text);
+      CREATE TABLE fresh (id int PRIMARY KEY, note text) WITH (autovacuum_enabled = false); -- stays never analyzed
       INSERT INTO fresh SELECT g, 'note ' || g FROM generate_series(1, 5000) g;
-      CREATE TABLE fresh_empty (id int);
+      CREATE TABLE fresh_empty (id int) WITH (autovacuum_enabled = false);
     `);
     // A table the owner role cannot read (created by the superuser).
     await src.admin(`CREATE TABLE secret_stuff (id int PRIMARY KEY)`);
