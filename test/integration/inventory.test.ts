@@ -118,6 +118,24 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
     for (const c of named) expect(commands, c).toContain(c);
   });
 
+  it('lists replication slots with the WAL they keep, and warns about leftover trigger capture', async () => {
+    await src.admin(`SELECT pg_create_logical_replication_slot('pgshift_inv_test', 'pgoutput')`);
+    await src.admin(`CREATE SCHEMA _pgshift`);
+    try {
+      const r = await runCli(['inventory', '--source', src.url, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const inv = parseJson(r);
+      const slot = inv.replication.slots.find((x: any) => x.name === 'pgshift_inv_test');
+      expect(slot).toMatchObject({ plugin: 'pgoutput', active: false });
+      expect(typeof slot.retainedBytes).toBe('number');
+      expect(inv.captureInstalled).toBe(true);
+      expect(inv.warnings.find((w: any) => w.code === 'capture-installed').remedy).toMatch(/pgshift cleanup --source/);
+    } finally {
+      await src.admin(`SELECT pg_drop_replication_slot('pgshift_inv_test')`);
+      await src.admin(`DROP SCHEMA _pgshift`);
+    }
+  });
+
   it('reads the source URL from PGSHIFT_SOURCE_URL', async () => {
     const r = await runCli(['inventory', '--json', '--include', 'public.acc*'], { env: { PGSHIFT_SOURCE_URL: src.url } });
     expect(r.code, r.stderr).toBe(0);
