@@ -131,14 +131,43 @@ async function recreate(adminUrl: string, db: string): Promise<void> {
 }
 
 /** WAL written and WAL fsyncs on a server so far (pg_stat_wal: PostgreSQL 14+). */
-async function walMark(adminUrl: string): Promise<{ lsn: string; syncs: number }> {
-  const [r] = await sql<{ lsn: string; syncs: string }>(adminUrl, `SELECT pg_current_wal_lsn()::text AS lsn, (SELECT wal_sync FROM pg_stat_wal) AS syncs`);
-  return { lsn: r!.lsn, syncs: Number(r!.syncs) };
+interface WalMark {
+  lsn: string;
+  syncs: number;
+  syncMs: number;
+  writeMs: number;
+  checkpoints: number;
 }
 
-async function walSince(adminUrl: string, from: { lsn: string; syncs: number }): Promise<{ bytes: number; syncs: number }> {
-  const [r] = await sql<{ b: string; syncs: string }>(adminUrl, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn) AS b, (SELECT wal_sync FROM pg_stat_wal) AS syncs`, [from.lsn]);
-  return { bytes: Number(r!.b), syncs: Number(r!.syncs) - from.syncs };
+async function walMark(adminUrl: string): Promise<WalMark> {
+  const [r] = await sql<{ lsn: string; syncs: string; sync_ms: string; write_ms: string; ckpt: string }>(
+    adminUrl,
+    `SELECT pg_current_wal_lsn()::text AS lsn, w.wal_sync AS syncs, w.wal_sync_time AS sync_ms, w.wal_write_time AS write_ms,
+            (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) AS ckpt
+       FROM pg_stat_wal w`,
+  ).catch(async () =>
+    // PostgreSQL 17 moved the checkpoint counters to pg_stat_checkpointer.
+    sql<{ lsn: string; syncs: string; sync_ms: string; write_ms: string; ckpt: string }>(
+      adminUrl,
+      `SELECT pg_current_wal_lsn()::text AS lsn, w.wal_sync AS syncs, w.wal_sync_time AS sync_ms, w.wal_write_time AS write_ms,
+              (SELECT num_timed + num_requested FROM pg_stat_checkpointer) AS ckpt
+         FROM pg_stat_wal w`,
+    ),
+  );
+  return { lsn: r!.lsn, syncs: Number(r!.syncs), syncMs: Number(r!.sync_ms), writeMs: Number(r!.write_ms), checkpoints: Number(r!.ckpt) };
+}
+
+/** What the target's WAL cost during one peer's run. */
+async function walSince(adminUrl: string, from: WalMark): Promise<{ bytes: number; syncs: number; syncSeconds: number; writeSeconds: number; checkpoints: number }> {
+  const now = await walMark(adminUrl);
+  const [r] = await sql<{ b: string }>(adminUrl, `SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn) AS b`, [now.lsn, from.lsn]);
+  return {
+    bytes: Number(r!.b),
+    syncs: now.syncs - from.syncs,
+    syncSeconds: (now.syncMs - from.syncMs) / 1000,
+    writeSeconds: (now.writeMs - from.writeMs) / 1000,
+    checkpoints: now.checkpoints - from.checkpoints,
+  };
 }
 
 export async function runBench(o: Options, log: (l: string) => void): Promise<BenchFile> {
@@ -228,6 +257,9 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
                 ...(r.cpuSeconds !== undefined ? { cpuSeconds: r.cpuSeconds } : {}),
                 targetWalBytes: wal.bytes,
                 targetWalSyncs: wal.syncs,
+                targetWalSyncSeconds: wal.syncSeconds,
+                targetWalWriteSeconds: wal.writeSeconds,
+                targetCheckpoints: wal.checkpoints,
                 ...(diff.length ? { note: diff.join('; ') } : {}),
                 ...(r.reported ? { reported: r.reported } : {}),
               });
@@ -235,7 +267,7 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
                 `bench: ${peer.label}: ${r.seconds.toFixed(1)}s` +
                   `${r.cpuSeconds !== undefined ? `, client CPU ${r.cpuSeconds.toFixed(2)}s` : ''}` +
                   `${r.peakRssBytes ? `, peak RSS ${(r.peakRssBytes / MB).toFixed(0)} MB` : ''}` +
-                  `, target WAL ${(wal.bytes / MB).toFixed(0)} MB` +
+                  `, target WAL ${(wal.bytes / MB).toFixed(0)} MB (${wal.syncs} fsyncs, ${wal.syncSeconds.toFixed(2)} s syncing, ${wal.writeSeconds.toFixed(2)} s writing, ${wal.checkpoints} checkpoints)` +
                   `${diff.length ? ` — WRONG RESULT: ${diff.join('; ')}` : ''}`,
               );
               if (peer.id === 'pgshift' && o.verify) verify = await timeVerify(source, target, o.jobs, r.seconds, commands, join(scratch, 'verify.log'), log);

@@ -22,6 +22,10 @@ export interface PeerResult {
   /** WAL the target server wrote during the peer's run, and its WAL fsyncs (pg_stat_wal.wal_sync). */
   targetWalBytes?: number;
   targetWalSyncs?: number;
+  /** Seconds the target spent in WAL fsyncs and WAL writes (track_wal_io_timing), checkpoints it started. */
+  targetWalSyncSeconds?: number;
+  targetWalWriteSeconds?: number;
+  targetCheckpoints?: number;
 }
 
 export interface VerifyResult {
@@ -75,6 +79,8 @@ export function markdown(r: BenchRecord): string {
     const notes = [
       p.runs && p.runs.length > 1 ? `best of ${p.runs.map((x) => x.toFixed(1)).join(' / ')} s` : '',
       p.id === 'floor' ? 'CPU: schema step only' : '',
+      p.targetWalSyncSeconds !== undefined && p.targetWalSyncs ? `target WAL fsync ${p.targetWalSyncSeconds.toFixed(1)} s (${p.targetWalSyncs}×)` : '',
+      p.targetCheckpoints ? `${p.targetCheckpoints} checkpoint${p.targetCheckpoints > 1 ? 's' : ''}` : '',
       p.status === 'ok' ? '' : `${p.status}${p.note ? `: ${p.note.split('\n')[0]}` : ''}`,
     ].filter(Boolean);
     const gb = r.dataset.sourceBytes / GB;

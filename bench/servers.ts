@@ -62,6 +62,8 @@ export const DURABLE_SETTINGS: Record<string, string> = {
   full_page_writes: 'on',
   shared_buffers: "'512MB'",
   max_wal_size: "'2GB'",
+  // Lets the bench report how long the target spent writing and fsyncing WAL (pg_stat_wal).
+  track_wal_io_timing: 'on',
 };
 export const FAST_SETTINGS: Record<string, string> = {
   fsync: 'off',

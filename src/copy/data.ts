@@ -117,6 +117,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
         const key = tableKey(c);
         const t = input.tables.get(key)!;
         const label = `${t.display}${c.chunks > 1 ? ` (chunk ${c.chunk + 1}/${c.chunks})` : ''}`;
+        const t0 = Date.now();
         try {
           const r = await copyChunk(src, tgt, t, c, integerKey(t), {
             truncateAndFreeze: input.truncateAndFreeze,
@@ -126,7 +127,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
           result.rows += r.rows;
           result.bytes += r.bytes;
           input.dataProgress.add({ rows: r.rows, items: 1 });
-          logger.debug({ table: t.display, chunk: c.chunk, rows: r.rows, bytes: r.bytes }, `data: copied ${label}`);
+          logger.debug({ table: t.display, chunk: c.chunk, rows: r.rows, bytes: r.bytes, worker: n, seconds: (Date.now() - t0) / 1000 }, `data: copied ${label}`);
         } catch (err) {
           throw classifyError(err, `data: copying ${label}`, {
             phase: 'data',

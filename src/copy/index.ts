@@ -108,7 +108,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const tools = mode === 'data-only' ? undefined : pickPgTools(await serverMajor(snap), opts.pgBin);
     summary.pgDump = tools ? `${tools.version} (${tools.dir})` : null;
     const extensions = tools ? await checkExtensions(snap, ctl, target.display) : undefined;
-    const plan = await planCopy(snap, { mode, filter, splitBytes: opts.splitBytes });
+    const plan = await planCopy(snap, { mode, filter, splitBytes: opts.splitBytes, jobs: opts.jobs });
     // Read at once: sequence reads are not transactional, so "as of the snapshot" means "right after exporting it".
     // On their own connection, so their locks do not pile up in the long snapshot transaction.
     const sequenceValues = await withClient(source, (c) => readSequences(c, plan.sequences), { applicationName: 'pgshift copy sequences' });

@@ -29,6 +29,8 @@ export interface CopyPlanOptions {
   filter: Partial<TableFilter>;
   /** Tables larger than this (heap + TOAST bytes) are split into chunks; 0 disables splitting. */
   splitBytes: number;
+  /** Parallel COPY jobs: a table holding more than 1/jobs of the data is split into at least `jobs` parts. */
+  jobs?: number;
 }
 
 export interface CopyPlan {
@@ -78,6 +80,9 @@ export function keyRanges(min: bigint, max: bigint, n: number): { lo: string | n
   return out;
 }
 
+/** Smallest table split only because it dominates the data (smaller ones copy fast enough whole, with FREEZE). */
+const MIN_DOMINANT_SPLIT_BYTES = 64 * 1024 ** 2;
+
 /** A split table's tail is cut finer so every job has work until the end (see taperedWeights). */
 const MIN_TAIL_CHUNK_BYTES = 16 * 1024 ** 2;
 
@@ -114,11 +119,14 @@ export function weightedRanges(min: bigint, max: bigint, weights: number[]): { l
 }
 
 /** Cut tables into chunks, largest tables first. Reads min/max on the snapshot connection so ranges match the data. */
-export async function splitIntoChunks(snap: Client, tables: TableInfo[], splitBytes: number): Promise<Chunk[]> {
+export async function splitIntoChunks(snap: Client, tables: TableInfo[], splitBytes: number, jobs = 1): Promise<Chunk[]> {
   const chunks: Chunk[] = [];
+  const total = tables.reduce((s, t) => s + tableBytes(t), 0);
   for (const t of largestFirst(tables, tableBytes)) {
     const bytes = tableBytes(t);
-    const n = splitBytes > 0 ? Math.ceil(bytes / splitBytes) : 1;
+    // A dominant table below --split-larger-than would keep one job busy while the others idle.
+    const dominant = jobs > 1 && bytes > total / jobs && bytes >= MIN_DOMINANT_SPLIT_BYTES;
+    const n = splitBytes > 0 ? Math.max(Math.ceil(bytes / splitBytes), dominant ? jobs : 1) : 1;
     const base = { schema: t.schema, name: t.name };
     const whole = (): Chunk => ({ ...base, chunk: 0, chunks: 1, method: 'whole', lo: null, hi: null, estBytes: bytes });
     if (n <= 1) {
@@ -167,7 +175,7 @@ export async function planCopy(snap: Client, opts: CopyPlanOptions): Promise<Cop
   const partialReload = opts.mode === 'data-only' && Boolean(opts.filter.include?.length || opts.filter.exclude?.length);
   const loaded = new Set(data.map((t) => t.display));
   const sequences = (await listSequences(snap)).filter((q) => !excluded.sequences.has(tableKey(q)) && (!partialReload || (q.ownedBy !== null && loaded.has(q.ownedBy))));
-  const chunks = await splitIntoChunks(snap, data, opts.splitBytes);
+  const chunks = await splitIntoChunks(snap, data, opts.splitBytes, opts.jobs);
   const builds = opts.mode === 'full' ? await listBuildJobs(snap, data) : { jobs: [], ownOids: new Set<number>(), ownComments: new Set<string>() };
   const matviews = opts.mode === 'full' ? (await populatedMatviews(snap)).filter((m) => !isExcludedRelation(excluded, m.schema, m.name)) : [];
   const largeObjects = opts.mode === 'schema-only' || partialReload ? [] : await listLargeObjects(snap);

@@ -179,7 +179,7 @@ class CopyOutRelay {
       if (this.inHeader) {
         // Fast path: whole CopyData messages inside this read.
         while (pos + HEADER <= n && chunk[pos] === COPY_DATA) {
-          const end = pos + 1 + chunk.readUInt32BE(pos + 1);
+          const end = pos + 1 + (((chunk[pos + 1]! << 24) | (chunk[pos + 2]! << 16) | (chunk[pos + 3]! << 8) | chunk[pos + 4]!) >>> 0);
           if (runStart < 0) runStart = pos;
           messages++;
           if (end <= n) {

@@ -65,3 +65,24 @@ describe('ANALYZE overlapping the copy', () => {
     expect(await drain(s)).toEqual(['analyze a']);
   });
 });
+
+describe('foreign keys and ANALYZE never wait on each other\'s locks', () => {
+  const pub = (name: string) => tableKey({ schema: 'public', name });
+  it('hands out an ANALYZE of a table only when no foreign-key validation on it runs, and the other way round', async () => {
+    const pk = { kind: 'index', schema: 'public', table: 'a', name: 'a_pkey', stateName: 'a_pkey', statements: [], needsData: [pub('a')], needsKeys: [], isKey: true } as BuildJob;
+    const fkBA = { kind: 'foreign key', schema: 'public', table: 'b', name: 'b_a_fk', stateName: 'FK b_a_fk', statements: [], needsData: [pub('b'), pub('a')], needsKeys: [pub('a')] } as BuildJob;
+    const analyzeA = { kind: 'analyze', schema: 'public', table: 'a', name: 'analyze a', stateName: '', statements: [], needsData: [pub('a')], needsKeys: [], needsIndexes: [pub('a')] } as BuildJob;
+    const s = new BuildScheduler([pk, fkBA, analyzeA], []);
+    s.tableLoaded(pub('b'));
+    s.tableLoaded(pub('a'));
+    expect((await s.queue.take())?.name).toBe('a_pkey');
+    s.allLoaded();
+    s.jobDone(pk);
+    expect((await s.queue.take())?.name).toBe('b_a_fk'); // ready first; the ANALYZE of a waits for it
+    expect(s.queue.size).toBe(0);
+    s.jobDone(fkBA);
+    expect((await s.queue.take())?.name).toBe('analyze a');
+    s.jobDone(analyzeA);
+    expect(await s.queue.take()).toBeUndefined();
+  });
+});
