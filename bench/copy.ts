@@ -19,7 +19,7 @@ import { pickPgTools } from '../src/schema/pgdump.js';
 import { PEERS, type PeerContext } from './peers.js';
 import { runOne } from './proc.js';
 import { markdown, markdownAll, type BenchFile, type BenchRecord, type PeerResult, type VerifyResult } from './report.js';
-import { footingNote, setExitCode, startBenchServers, withDatabase, type BenchServers, type Footing } from './servers.js';
+import { footingNote, removeOnExit, setExitCode, startBenchServers, withDatabase, type BenchServers, type Footing } from './servers.js';
 import { generateShape, SHAPES, type Shape as DatasetShape } from './shapes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -175,6 +175,7 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
   let servers: BenchServers | undefined;
   const scratch = mkdtempSync(join(tmpdir(), 'pgshift-bench-work-'));
   chmodSync(scratch, 0o755);
+  removeOnExit(scratch); // also after Ctrl-C
   const runs: BenchRecord[] = [];
   try {
     servers = await startBenchServers({ sourceAdmin: o.sourceAdmin, targetAdmin: o.targetAdmin, log, targetMajors: o.targets, footing: o.footing });
