@@ -1,28 +1,29 @@
-// One benchmark run: the same source database copied by pgshift and by each peer into a fresh, empty
-// target database (dropped and recreated between peers) on the same target server. Every result is checked
-// independently (row counts, indexes, foreign keys, sequence values) so a fast-but-wrong peer can't win.
+// One benchmark run: for each dataset shape and each target server, the same source database copied by
+// pgshift, by each peer and by the no-client floor into a fresh, empty target database (dropped and
+// recreated between peers). Every result is checked independently (row counts, indexes, foreign keys,
+// sequence values) so a fast-but-wrong peer can't win. Durable servers by default (like a hosted target).
 //
 //   npm run bench -- --mb 1000
-//   npm run bench -- --mb 200 --peers pgshift,pg_dump_pipe
+//   npm run bench -- --mb 1000 --shape mixed,narrow --targets 17,15 --rounds 2
+//   npm run bench -- --mb 200 --peers pgshift,pg_dump_pipe --fast-servers
 //   npm run bench -- --source-admin postgres://postgres:pw@host1/postgres --target-admin postgres://…
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseConnectionUrl } from '../src/config.js';
 import { connect, type Client } from '../src/db/connect.js';
 import { pickPgTools } from '../src/schema/pgdump.js';
-import { generateDataset } from './generate.js';
 import { PEERS, type PeerContext } from './peers.js';
 import { runOne } from './proc.js';
-import { markdown, type BenchRecord, type PeerResult, type VerifyResult } from './report.js';
-import { setExitCode, startBenchServers, withDatabase, type BenchServers } from './servers.js';
+import { markdown, markdownAll, type BenchFile, type BenchRecord, type PeerResult, type VerifyResult } from './report.js';
+import { footingNote, removeOnExit, setExitCode, startBenchServers, withDatabase, type BenchServers, type Footing } from './servers.js';
+import { generateShape, SHAPES, type Shape as DatasetShape } from './shapes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PGSHIFT_BIN = join(ROOT, 'bin', 'pgshift.js');
-const SOURCE_DB = 'pgshift_bench_source';
 const TARGET_DB = 'pgshift_bench_target';
 const MB = 1024 * 1024;
 
@@ -31,6 +32,12 @@ interface Options {
   jobs: number;
   rounds: number;
   peers: string[];
+  shapes: DatasetShape[];
+  targets: Array<15 | 17>;
+  footing: Footing;
+  pgshiftArgs: string[];
+  verify: boolean;
+  keepSource?: boolean;
   sourceAdmin?: string;
   targetAdmin?: string;
   sourceDb?: string;
@@ -123,123 +130,185 @@ async function recreate(adminUrl: string, db: string): Promise<void> {
   await sql(adminUrl, `CREATE DATABASE ${db}`);
 }
 
-export async function runBench(o: Options, log: (l: string) => void): Promise<BenchRecord> {
+/** WAL written and WAL fsyncs on a server so far (pg_stat_wal: PostgreSQL 14+). */
+interface WalMark {
+  lsn: string;
+  syncs: number;
+  syncMs: number;
+  writeMs: number;
+  checkpoints: number;
+}
+
+async function walMark(adminUrl: string): Promise<WalMark> {
+  const [r] = await sql<{ lsn: string; syncs: string; sync_ms: string; write_ms: string; ckpt: string }>(
+    adminUrl,
+    `SELECT pg_current_wal_lsn()::text AS lsn, w.wal_sync AS syncs, w.wal_sync_time AS sync_ms, w.wal_write_time AS write_ms,
+            (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) AS ckpt
+       FROM pg_stat_wal w`,
+  ).catch(async () =>
+    // PostgreSQL 17 moved the checkpoint counters to pg_stat_checkpointer.
+    sql<{ lsn: string; syncs: string; sync_ms: string; write_ms: string; ckpt: string }>(
+      adminUrl,
+      `SELECT pg_current_wal_lsn()::text AS lsn, w.wal_sync AS syncs, w.wal_sync_time AS sync_ms, w.wal_write_time AS write_ms,
+              (SELECT num_timed + num_requested FROM pg_stat_checkpointer) AS ckpt
+         FROM pg_stat_wal w`,
+    ),
+  );
+  return { lsn: r!.lsn, syncs: Number(r!.syncs), syncMs: Number(r!.sync_ms), writeMs: Number(r!.write_ms), checkpoints: Number(r!.ckpt) };
+}
+
+/** What the target's WAL cost during one peer's run. */
+async function walSince(adminUrl: string, from: WalMark): Promise<{ bytes: number; syncs: number; syncSeconds: number; writeSeconds: number; checkpoints: number }> {
+  const now = await walMark(adminUrl);
+  const [r] = await sql<{ b: string }>(adminUrl, `SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn) AS b`, [now.lsn, from.lsn]);
+  return {
+    bytes: Number(r!.b),
+    syncs: now.syncs - from.syncs,
+    syncSeconds: (now.syncMs - from.syncMs) / 1000,
+    writeSeconds: (now.writeMs - from.writeMs) / 1000,
+    checkpoints: now.checkpoints - from.checkpoints,
+  };
+}
+
+export async function runBench(o: Options, log: (l: string) => void): Promise<BenchFile> {
   const startedAt = new Date().toISOString();
   let servers: BenchServers | undefined;
   const scratch = mkdtempSync(join(tmpdir(), 'pgshift-bench-work-'));
+  chmodSync(scratch, 0o755);
+  removeOnExit(scratch); // also after Ctrl-C
+  const runs: BenchRecord[] = [];
   try {
-    servers = await startBenchServers({ sourceAdmin: o.sourceAdmin, targetAdmin: o.targetAdmin, log });
-    const sourceDb = o.sourceDb ?? SOURCE_DB;
-    const source = withDatabase(servers.sourceAdmin, sourceDb);
-    const target = withDatabase(servers.targetAdmin, TARGET_DB);
-    let generatedSeconds: number | undefined;
-    if (!o.sourceDb) {
-      await recreate(servers.sourceAdmin, SOURCE_DB);
-      generatedSeconds = (await generateDataset({ url: source, mb: o.mb, jobs: o.jobs, log })).seconds;
-    }
-    const sc = await connect(parseConnectionUrl(source, 'source'), { applicationName: 'pgshift-bench' });
-    let tables: Array<{ name: string; bytes: number }>;
-    let sourceBytes: number;
-    let sequences: PeerContext['sequences'];
-    let versions: { source: string; target: string };
-    try {
-      // CHECKPOINT so no peer pays for flushing the generator's dirty buffers.
-      await sc.query('CHECKPOINT');
-      tables = await tablesBySize(sc);
-      sourceBytes = Number((await sc.query<{ b: string }>('SELECT pg_database_size(current_database()) AS b')).rows[0]!.b);
-      sequences = (
-        await sc.query<{ name: string; last_value: string | null; is_called: boolean }>(
-          `SELECT format('%I.%I', schemaname, sequencename) AS name, last_value::text AS last_value, last_value IS NOT NULL AS is_called FROM pg_sequences`,
-        )
-      ).rows.map((r) => ({ name: r.name, lastValue: r.last_value, isCalled: r.is_called }));
-      versions = {
-        source: (await sc.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v,
-        target: (await sql<{ v: string }>(servers.targetAdmin, "SELECT current_setting('server_version') AS v"))[0]!.v,
-      };
-    } finally {
-      await sc.end().catch(() => undefined);
-    }
-    const want = await shapeOf(source, tables.map((t) => t.name));
-    const major = Number(versions.source.split('.')[0]);
-    const tools = pickPgTools(major);
-    const psql = existsSync(join(tools.dir, 'psql')) ? join(tools.dir, 'psql') : 'psql';
+    servers = await startBenchServers({ sourceAdmin: o.sourceAdmin, targetAdmin: o.targetAdmin, log, targetMajors: o.targets, footing: o.footing });
     const commands = pgshiftCommands();
-    log(`bench: source ${(sourceBytes / MB).toFixed(0)} MB on PostgreSQL ${versions.source} → PostgreSQL ${versions.target}; pg_dump ${tools.version}`);
-
-    const attempts = new Map<string, PeerResult[]>();
-    let verify: VerifyResult = { status: 'skipped', command: 'pgshift verify --source $SOURCE --target $TARGET --jobs 2 --json' };
-    // Rounds: a fresh server pays once for things no peer should be charged for (creating WAL segments,
-    // warming caches), so every peer runs o.rounds times, in the same order, and its best time counts.
-    for (let round = 1; round <= o.rounds; round++) {
-    if (o.rounds > 1) log(`bench: round ${round}/${o.rounds}`);
-    for (const peer of PEERS.filter((p) => o.peers.includes(p.id))) {
-      const peers = attempts.get(peer.id) ?? [];
-      attempts.set(peer.id, peers);
-      const base = { id: peer.id, label: peer.label, command: peer.command };
-      const why = peer.unavailable({ pgshiftCommands: commands, have });
-      if (why) {
-        log(`bench: ${peer.label}: skipped — ${why}`);
-        peers.push({ ...base, status: 'skipped', note: why });
-        if (peer.id === 'pgshift') verify = { ...verify, note: 'needs pgshift copy' };
-        continue;
+    for (const shape of o.shapes) {
+      const sourceDb = o.sourceDb ?? `pgshift_bench_${shape.replace(/-/g, '_')}`;
+      const source = withDatabase(servers.sourceAdmin, sourceDb);
+      let generatedSeconds: number | undefined;
+      if (!o.sourceDb) {
+        await recreate(servers.sourceAdmin, sourceDb);
+        generatedSeconds = (await generateShape(shape, { url: source, mb: o.mb, jobs: o.jobs, log })).seconds;
       }
-      await recreate(servers.targetAdmin, TARGET_DB);
-      // No peer pays for flushing the previous peer's writes (dropping a 1 GB database leaves dirty buffers).
-      await sql(servers.targetAdmin, 'CHECKPOINT');
-      await sql(servers.sourceAdmin, 'CHECKPOINT');
-      const workDir = join(scratch, peer.id);
-      mkdirSync(workDir, { recursive: true });
-      const logFile = join(scratch, `${peer.id}.log`);
-      log(`bench: ${peer.label} …`);
+      const sc = await connect(parseConnectionUrl(source, 'source'), { applicationName: 'pgshift-bench' });
+      let tables: Array<{ name: string; bytes: number }>;
+      let sourceBytes: number;
+      let sequences: PeerContext['sequences'];
+      let sourceVersion: string;
       try {
-        const r = await peer.run({
-          source, target, pgDump: tools.pgDump, pgRestore: tools.pgRestore, psql, jobs: o.jobs, workDir, logFile,
-          tables: tables.map((t) => t.name), sequences, pgshiftBin: PGSHIFT_BIN,
-        });
-        rmSync(workDir, { recursive: true, force: true }); // dump folders can be as big as the database
-        const diff = differences(want, await shapeOf(target, tables.map((t) => t.name)));
-        peers.push({
-          ...base,
-          status: diff.length ? 'wrong-result' : 'ok',
-          seconds: r.seconds,
-          mbPerSecond: sourceBytes / MB / r.seconds,
-          ...(r.peakRssBytes ? { peakRssBytes: r.peakRssBytes } : {}),
-          ...(diff.length ? { note: diff.join('; ') } : {}),
-          ...(r.reported ? { reported: r.reported } : {}),
-        });
-        log(`bench: ${peer.label}: ${r.seconds.toFixed(1)}s${diff.length ? ` — WRONG RESULT: ${diff.join('; ')}` : ''}`);
-        if (peer.id === 'pgshift') verify = await timeVerify(source, target, o.jobs, r.seconds, commands, join(scratch, 'verify.log'), log);
-      } catch (err) {
-        const note = err instanceof Error ? err.message : String(err);
-        log(`bench: ${peer.label}: FAILED — ${note}`);
-        peers.push({ ...base, status: 'failed', note });
+        // CHECKPOINT so no peer pays for flushing the generator's dirty buffers.
+        await sc.query('CHECKPOINT');
+        tables = await tablesBySize(sc);
+        sourceBytes = Number((await sc.query<{ b: string }>('SELECT pg_database_size(current_database()) AS b')).rows[0]!.b);
+        sequences = (
+          await sc.query<{ name: string; last_value: string | null; is_called: boolean }>(
+            `SELECT format('%I.%I', schemaname, sequencename) AS name, last_value::text AS last_value, last_value IS NOT NULL AS is_called FROM pg_sequences`,
+          )
+        ).rows.map((r) => ({ name: r.name, lastValue: r.last_value, isCalled: r.is_called }));
+        sourceVersion = (await sc.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
+      } finally {
+        await sc.end().catch(() => undefined);
       }
+      const want = await shapeOf(source, tables.map((t) => t.name));
+      const tools = pickPgTools(Number(sourceVersion.split('.')[0]));
+      const psql = existsSync(join(tools.dir, 'psql')) ? join(tools.dir, 'psql') : 'psql';
+
+      for (const targetServer of servers.targets) {
+        const targetVersion = (await sql<{ v: string }>(targetServer.admin, "SELECT current_setting('server_version') AS v"))[0]!.v;
+        const target = withDatabase(targetServer.admin, TARGET_DB);
+        log(`bench: ${shape}: source ${(sourceBytes / MB).toFixed(0)} MB on PostgreSQL ${sourceVersion} → PostgreSQL ${targetVersion} (${o.footing}); pg_dump ${tools.version}`);
+        const attempts = new Map<string, PeerResult[]>();
+        let verify: VerifyResult = { status: 'skipped', command: 'pgshift verify --source $SOURCE --target $TARGET --jobs 2 --json' };
+        // Rounds: a fresh server pays once for things no peer should be charged for (creating WAL segments,
+        // warming caches), so every peer runs o.rounds times, in the same order, and its best time counts.
+        for (let round = 1; round <= o.rounds; round++) {
+          if (o.rounds > 1) log(`bench: round ${round}/${o.rounds}`);
+          for (const peer of PEERS.filter((p) => o.peers.includes(p.id))) {
+            const peers = attempts.get(peer.id) ?? [];
+            attempts.set(peer.id, peers);
+            const base = { id: peer.id, label: peer.label, command: peer.command };
+            const why = peer.unavailable({ pgshiftCommands: commands, have });
+            if (why) {
+              if (round === 1) log(`bench: ${peer.label}: skipped — ${why}`);
+              peers.push({ ...base, status: 'skipped', note: why });
+              if (peer.id === 'pgshift') verify = { ...verify, note: 'needs pgshift copy' };
+              continue;
+            }
+            await recreate(targetServer.admin, TARGET_DB);
+            // No peer pays for flushing the previous peer's writes (dropping a 1 GB database leaves dirty buffers).
+            await sql(targetServer.admin, 'CHECKPOINT');
+            await sql(servers.sourceAdmin, 'CHECKPOINT');
+            const workDir = join(scratch, peer.id);
+            mkdirSync(workDir, { recursive: true });
+            const logFile = join(scratch, `${peer.id}.log`);
+            log(`bench: ${peer.label} …`);
+            try {
+              const wal0 = await walMark(targetServer.admin);
+              const r = await peer.run({
+                source, target, pgDump: tools.pgDump, pgRestore: tools.pgRestore, psql, jobs: o.jobs, workDir, logFile,
+                tables: tables.map((t) => t.name), sequences, pgshiftBin: PGSHIFT_BIN, pgshiftArgs: o.pgshiftArgs, sharedDir: scratch,
+              });
+              const wal = await walSince(targetServer.admin, wal0);
+              rmSync(workDir, { recursive: true, force: true }); // dump folders can be as big as the database
+              const diff = differences(want, await shapeOf(target, tables.map((t) => t.name)));
+              peers.push({
+                ...base,
+                status: diff.length ? 'wrong-result' : 'ok',
+                seconds: r.seconds,
+                mbPerSecond: sourceBytes / MB / r.seconds,
+                ...(r.peakRssBytes ? { peakRssBytes: r.peakRssBytes } : {}),
+                ...(r.cpuSeconds !== undefined ? { cpuSeconds: r.cpuSeconds } : {}),
+                targetWalBytes: wal.bytes,
+                targetWalSyncs: wal.syncs,
+                targetWalSyncSeconds: wal.syncSeconds,
+                targetWalWriteSeconds: wal.writeSeconds,
+                targetCheckpoints: wal.checkpoints,
+                ...(diff.length ? { note: diff.join('; ') } : {}),
+                ...(r.reported ? { reported: r.reported } : {}),
+              });
+              log(
+                `bench: ${peer.label}: ${r.seconds.toFixed(1)}s` +
+                  `${r.cpuSeconds !== undefined ? `, client CPU ${r.cpuSeconds.toFixed(2)}s` : ''}` +
+                  `${r.peakRssBytes ? `, peak RSS ${(r.peakRssBytes / MB).toFixed(0)} MB` : ''}` +
+                  `, target WAL ${(wal.bytes / MB).toFixed(0)} MB (${wal.syncs} fsyncs, ${wal.syncSeconds.toFixed(2)} s syncing, ${wal.writeSeconds.toFixed(2)} s writing, ${wal.checkpoints} checkpoints)` +
+                  `${diff.length ? ` — WRONG RESULT: ${diff.join('; ')}` : ''}`,
+              );
+              if (peer.id === 'pgshift' && o.verify) verify = await timeVerify(source, target, o.jobs, r.seconds, commands, join(scratch, 'verify.log'), log);
+            } catch (err) {
+              const note = err instanceof Error ? err.message : String(err);
+              log(`bench: ${peer.label}: FAILED — ${note}`);
+              peers.push({ ...base, status: 'failed', note });
+            }
+          }
+        }
+        const peers: PeerResult[] = [...attempts.values()].map((all) => {
+          const failed = all.find((r) => r.status !== 'ok');
+          if (failed) return failed;
+          const best = all.reduce((a, b) => ((b.seconds ?? Infinity) < (a.seconds ?? Infinity) ? b : a));
+          return { ...best, runs: all.map((r) => Number((r.seconds ?? 0).toFixed(2))), cpuRuns: all.map((r) => Number((r.cpuSeconds ?? 0).toFixed(2))) };
+        });
+        const pgshiftSeconds = peers.find((p) => p.id === 'pgshift' && p.status === 'ok')?.seconds;
+        if (pgshiftSeconds) for (const p of peers) if (p.seconds) p.ratioVsPgshift = p.seconds / pgshiftSeconds;
+        runs.push({
+          startedAt,
+          shape,
+          footing: o.footing,
+          machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? '?', memoryBytes: totalmem(), node: process.version, loadAverage: loadavg() },
+          servers: {
+            source: sourceVersion,
+            target: targetVersion,
+            embedded: servers.embedded,
+            note: servers.embedded ? footingNote(o.footing) : 'External servers given with --source-admin/--target-admin.',
+          },
+          fairness: 'Every tool ran as superuser on both sides, without compression, with parallelism 2, into a freshly created empty database.',
+          dataset: { requestedMb: o.mb, sourceBytes, tables: tables.map((t) => ({ name: t.name, rows: want.counts[t.name] ?? 0, bytes: t.bytes })), ...(generatedSeconds ? { generatedSeconds } : {}) },
+          jobs: o.jobs,
+          peers,
+          verify,
+        });
+        log(markdown(runs[runs.length - 1]!));
+      }
+      if (!o.sourceDb && !o.keepSource) await sql(servers.sourceAdmin, `DROP DATABASE IF EXISTS ${sourceDb} WITH (FORCE)`);
     }
-    }
-    const peers: PeerResult[] = [...attempts.values()].map((runs) => {
-      const failed = runs.find((r) => r.status !== 'ok');
-      if (failed) return failed;
-      const best = runs.reduce((a, b) => ((b.seconds ?? Infinity) < (a.seconds ?? Infinity) ? b : a));
-      return { ...best, runs: runs.map((r) => Number((r.seconds ?? 0).toFixed(2))) };
-    });
-    const pgshiftSeconds = peers.find((p) => p.id === 'pgshift' && p.status === 'ok')?.seconds;
-    if (pgshiftSeconds) for (const p of peers) if (p.seconds) p.ratioVsPgshift = p.seconds / pgshiftSeconds;
-    return {
-      startedAt,
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? '?', memoryBytes: totalmem(), node: process.version },
-      servers: {
-        ...versions,
-        embedded: servers.embedded,
-        note: servers.embedded
-          ? 'Embedded servers on one machine (fsync=off, synchronous_commit=off, full_page_writes=off, shared_buffers=128MB).'
-          : 'External servers given with --source-admin/--target-admin.',
-      },
-      fairness: 'Every tool ran as superuser on both sides, without compression, with parallelism 2, into a freshly created empty database.',
-      dataset: { requestedMb: o.mb, sourceBytes, tables: tables.map((t) => ({ name: t.name, rows: want.counts[t.name] ?? 0, bytes: t.bytes })), ...(generatedSeconds ? { generatedSeconds } : {}) },
-      jobs: o.jobs,
-      peers,
-      verify,
-    };
+    return { startedAt, finishedAt: new Date().toISOString(), footing: o.footing, runs };
   } finally {
     await servers?.stop();
     rmSync(scratch, { recursive: true, force: true });
@@ -285,6 +354,11 @@ async function cli(): Promise<number> {
       jobs: { type: 'string', default: '2' },
       rounds: { type: 'string', default: '2' },
       peers: { type: 'string', default: PEERS.map((p) => p.id).join(',') },
+      shape: { type: 'string', default: 'mixed' },
+      targets: { type: 'string', default: '17,15' },
+      'fast-servers': { type: 'boolean', default: false },
+      'pgshift-args': { type: 'string', default: '' },
+      'no-verify': { type: 'boolean', default: false },
       'source-admin': { type: 'string' },
       'target-admin': { type: 'string' },
       'source-db': { type: 'string' },
@@ -294,8 +368,13 @@ async function cli(): Promise<number> {
   });
   const usage =
     'usage: npm run bench -- [--mb 200] [--jobs 2] [--rounds 2] [--peers ' + PEERS.map((p) => p.id).join(',') + ']\n' +
-    '         [--source-admin URL --target-admin URL] [--source-db NAME] [--out DIR]\n' +
-    '  Without admin URLs, starts embedded PostgreSQL 15 (source) and 17 (target).\n' +
+    '         [--shape ' + SHAPES.join('|') + '[,…]] [--targets 17,15] [--fast-servers] [--pgshift-args "--analyze end"]\n' +
+    '         [--no-verify] [--source-admin URL --target-admin URL] [--source-db NAME] [--out DIR]\n' +
+    '  Without admin URLs, starts embedded PostgreSQL 15 (source) and the --targets majors, durable (fsync on,\n' +
+    '  full_page_writes on, synchronous_commit on, shared_buffers 512MB, wal_level replica on the targets);\n' +
+    '  --fast-servers runs them with fsync off (the CPU-only view).\n' +
+    '  --shape: mixed (accounts/documents/events), narrow (one big pgbench_accounts), wide-values (8 MB values),\n' +
+    '  many-tables (1,000 tables in 20 schemas), wide-rows (1,000 columns); several run one after another.\n' +
     '  --source-db uses an existing source database as is (no generation).\n' +
     '  --rounds N runs every peer N times (same order each round) and reports its best time.\n';
   if (values.help) {
@@ -305,22 +384,32 @@ async function cli(): Promise<number> {
   const mb = Number(values.mb);
   const jobs = Number(values.jobs);
   const rounds = Number(values.rounds);
-  const peers = values.peers.split(',').map((s) => s.trim()).filter(Boolean);
-  const unknown = peers.filter((p) => !PEERS.some((q) => q.id === p));
-  if (!(mb > 0) || !Number.isInteger(jobs) || jobs < 1 || unknown.length || !Number.isInteger(rounds) || rounds < 1 || Boolean(values['source-admin']) !== Boolean(values['target-admin'])) {
-    process.stderr.write(`bench: bad arguments${unknown.length ? ` (unknown peer ${unknown.join(', ')})` : ''}\n${usage}`);
+  const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+  const peers = list(values.peers);
+  const shapes = list(values.shape);
+  const targets = list(values.targets).map(Number);
+  const unknown = [...peers.filter((p) => !PEERS.some((q) => q.id === p)), ...shapes.filter((x) => !(SHAPES as readonly string[]).includes(x))];
+  if (
+    !(mb > 0) || !Number.isInteger(jobs) || jobs < 1 || unknown.length || !Number.isInteger(rounds) || rounds < 1 ||
+    !targets.length || targets.some((t) => t !== 15 && t !== 17) || Boolean(values['source-admin']) !== Boolean(values['target-admin'])
+  ) {
+    process.stderr.write(`bench: bad arguments${unknown.length ? ` (unknown peer or shape ${unknown.join(', ')})` : ''}\n${usage}`);
     return 2;
   }
   const log = (l: string) => process.stderr.write(`${l}\n`);
   const record = await runBench(
-    { mb, jobs, rounds, peers, sourceAdmin: values['source-admin'], targetAdmin: values['target-admin'], sourceDb: values['source-db'], out: values.out },
+    {
+      mb, jobs, rounds, peers, shapes: shapes as DatasetShape[], targets: targets as Array<15 | 17>, footing: values['fast-servers'] ? 'fast' : 'durable',
+      pgshiftArgs: values['pgshift-args'].split(' ').filter(Boolean), verify: !values['no-verify'],
+      sourceAdmin: values['source-admin'], targetAdmin: values['target-admin'], sourceDb: values['source-db'], out: values.out,
+    },
     log,
   );
   const file = resultFile(values.out);
   writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
   log(`bench: results written to ${file}`);
-  process.stdout.write(markdown(record));
-  return record.peers.some((p) => p.status === 'failed' || p.status === 'wrong-result') ? 1 : 0;
+  process.stdout.write(markdownAll(record));
+  return record.runs.some((r) => r.peers.some((p) => p.status === 'failed' || p.status === 'wrong-result')) ? 1 : 0;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -5,7 +5,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { quoteLiteral } from '../src/db/ident.js';
-import { limited, runOne, runPipe, show, type Cmd } from './proc.js';
+import { runFloor } from './floor.js';
+import { limited, runOne, runPipe, show, Usage, type Cmd } from './proc.js';
 
 export interface PeerContext {
   /** Superuser URL of the source database. */
@@ -25,11 +26,17 @@ export interface PeerContext {
   sequences: Array<{ name: string; lastValue: string | null; isCalled: boolean }>;
   /** bin/pgshift.js */
   pgshiftBin: string;
+  /** Extra `pgshift copy` arguments (bench --pgshift-args). */
+  pgshiftArgs: string[];
+  /** Folder both servers can read and write (the floor's FIFOs). */
+  sharedDir: string;
 }
 
 export interface PeerRun {
   seconds: number;
   peakRssBytes?: number;
+  /** User + system CPU seconds of every client process the peer ran. */
+  cpuSeconds?: number;
   /** What pgshift reported about itself (--json), when it is the peer. */
   reported?: unknown;
 }
@@ -56,9 +63,9 @@ export const PEERS: Peer[] = [
     async run(ctx) {
       const cmd: Cmd = {
         bin: process.execPath,
-        args: [ctx.pgshiftBin, 'copy', '--source', ctx.source, '--target', ctx.target, '--jobs', String(ctx.jobs), '--index-jobs', String(ctx.jobs), '--json'],
+        args: [ctx.pgshiftBin, 'copy', '--source', ctx.source, '--target', ctx.target, '--jobs', String(ctx.jobs), '--index-jobs', String(ctx.jobs), '--json', ...ctx.pgshiftArgs],
       };
-      const r = await runOne(cmd, { logFile: ctx.logFile, measureRss: true, rssFile: join(ctx.workDir, 'rss.txt') });
+      const r = await runOne(cmd, { logFile: ctx.logFile });
       let reported: unknown;
       try {
         reported = JSON.parse(r.stdout);
@@ -66,7 +73,7 @@ export const PEERS: Peer[] = [
         throw new Error(`pgshift copy printed no JSON document on stdout (see ${ctx.logFile})`);
       }
       if ((reported as { ok?: unknown }).ok === false) throw new Error(`pgshift copy reported ok=false (see ${ctx.logFile})`);
-      return { seconds: r.seconds, ...(r.peakRssBytes ? { peakRssBytes: r.peakRssBytes } : {}), reported };
+      return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, peakRssBytes: r.peakRssBytes, reported };
     },
   },
   {
@@ -81,7 +88,7 @@ export const PEERS: Peer[] = [
         { bin: ctx.pgRestore, args: ['--no-owner', '--no-privileges', '--exit-on-error', '-d', ctx.target] },
         { logFile: ctx.logFile },
       );
-      return { seconds: r.seconds };
+      return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, peakRssBytes: r.peakRssBytes };
     },
   },
   {
@@ -93,12 +100,13 @@ export const PEERS: Peer[] = [
       // The dump directory is part of the measured time: it is what users wait for.
       const dir = join(ctx.workDir, 'dump');
       const started = process.hrtime.bigint();
-      await runOne({ bin: ctx.pgDump, args: ['-Fd', '-Z0', '-j', String(ctx.jobs), '-f', dir, '-d', ctx.source] }, { logFile: ctx.logFile });
+      const usage = new Usage();
+      await runOne({ bin: ctx.pgDump, args: ['-Fd', '-Z0', '-j', String(ctx.jobs), '-f', dir, '-d', ctx.source] }, { logFile: ctx.logFile, usage });
       await runOne(
         { bin: ctx.pgRestore, args: ['-j', String(ctx.jobs), '--no-owner', '--no-privileges', '--exit-on-error', '-d', ctx.target, dir] },
-        { logFile: ctx.logFile },
+        { logFile: ctx.logFile, usage },
       );
-      return { seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+      return { seconds: Number(process.hrtime.bigint() - started) / 1e9, ...usage.result };
     },
   },
   {
@@ -109,27 +117,28 @@ export const PEERS: Peer[] = [
     unavailable: () => undefined,
     async run(ctx) {
       const started = process.hrtime.bigint();
+      const usage = new Usage();
       const schema = (section: string) =>
         runPipe(
           { bin: ctx.pgDump, args: ['--schema-only', `--section=${section}`, '--no-owner', '--no-privileges', '-d', ctx.source] },
           { bin: ctx.psql, args: psqlArgs(ctx.target, '--single-transaction') },
-          { logFile: ctx.logFile },
+          { logFile: ctx.logFile, usage },
         );
       await schema('pre-data');
       await limited(ctx.jobs, ctx.tables, async (t) => {
         await runPipe(
           { bin: ctx.psql, args: psqlArgs(ctx.source, '-c', `COPY ${t} TO STDOUT`) },
           { bin: ctx.psql, args: psqlArgs(ctx.target, '-c', `COPY ${t} FROM STDIN`) },
-          { logFile: ctx.logFile },
+          { logFile: ctx.logFile, usage },
         );
       });
       // pg_dump puts sequence values in the data section, which this peer replaces with COPY.
       const setvals = ctx.sequences
         .filter((s) => s.lastValue !== null)
         .map((s) => `SELECT setval(${quoteLiteral(s.name)}, ${BigInt(s.lastValue!)}, ${s.isCalled});`);
-      if (setvals.length) await runOne({ bin: ctx.psql, args: psqlArgs(ctx.target, '-c', setvals.join(' ')) }, { logFile: ctx.logFile });
+      if (setvals.length) await runOne({ bin: ctx.psql, args: psqlArgs(ctx.target, '-c', setvals.join(' ')) }, { logFile: ctx.logFile, usage });
       await schema('post-data');
-      return { seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+      return { seconds: Number(process.hrtime.bigint() - started) / 1e9, ...usage.result };
     },
   },
   {
@@ -149,8 +158,16 @@ export const PEERS: Peer[] = [
         // pgcopydb finds pg_dump/pg_restore on PATH: put the ones every other peer uses first.
         { logFile: ctx.logFile, env: { ...process.env, PATH: `${ctx.pgDump.replace(/\/pg_dump$/, '')}:${process.env.PATH ?? ''}` } },
       );
-      return { seconds: r.seconds };
+      return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, peakRssBytes: r.peakRssBytes };
     },
+  },
+  {
+    id: 'floor',
+    label: 'floor: server-side COPY, no client',
+    command:
+      'pg_dump -s --section=pre-data | psql; per chunk, 2 at a time: source COPY … TO \'/fifo\' ∥ target COPY … FROM \'/fifo\' (superuser, FREEZE after TRUNCATE for whole tables); the same index, key and FK builds on 2 connections as each table is in; setval; ANALYZE',
+    unavailable: () => undefined,
+    run: (ctx) => runFloor(ctx),
   },
 ];
 

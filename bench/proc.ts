@@ -1,8 +1,11 @@
 // Child processes for the benchmark: run one, pipe two (producer stdout → consumer stdin, no temp file),
-// and measure a process's peak memory. Output goes to a log file per peer so the terminal stays readable
-// and a failure can show its tail.
+// and measure what each costs the client machine: CPU seconds (user+sys of the process and every descendant
+// it waited for, from /usr/bin/time, i.e. getrusage RUSAGE_CHILDREN) and peak RSS. Output goes to a log file
+// per peer so the terminal stays readable and a failure can show its tail.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { redact } from '../src/redact.js';
 
 export interface Cmd {
@@ -16,7 +19,44 @@ export interface RunResult {
   seconds: number;
   /** Peak resident set size in bytes (only when measured). */
   peakRssBytes?: number;
+  /** User + system CPU seconds of the process tree (only when measured). */
+  cpuSeconds?: number;
   stdout: string;
+}
+
+/** What a peer's processes cost the client, summed over every step (peak RSS: the largest step). */
+export class Usage {
+  cpuSeconds = 0;
+  peakRssBytes = 0;
+  measured = false;
+  add(r: { cpuSeconds?: number; peakRssBytes?: number }): void {
+    if (r.cpuSeconds === undefined) return;
+    this.measured = true;
+    this.cpuSeconds += r.cpuSeconds;
+    this.peakRssBytes = Math.max(this.peakRssBytes, r.peakRssBytes ?? 0);
+  }
+  get result(): { cpuSeconds?: number; peakRssBytes?: number } {
+    return this.measured ? { cpuSeconds: this.cpuSeconds, ...(this.peakRssBytes ? { peakRssBytes: this.peakRssBytes } : {}) } : {};
+  }
+}
+
+let timeFiles = 0;
+/** Wrap cmd in /usr/bin/time (CPU and max RSS into a file) when present. */
+function timed(cmd: Cmd, dir: string): { cmd: Cmd; file?: string } {
+  if (!existsSync(TIME_BIN)) return { cmd };
+  const file = join(dir, `time-${process.pid}-${++timeFiles}.txt`);
+  return { cmd: { bin: TIME_BIN, args: ['-f', 'rusage %U %S %M', '-o', file, cmd.bin, ...cmd.args] }, file };
+}
+
+function readTime(file: string | undefined): { cpuSeconds?: number; peakRssBytes?: number } {
+  if (!file) return {};
+  try {
+    const m = /rusage ([\d.]+) ([\d.]+) (\d+)/.exec(readFileSync(file, 'utf8'));
+    rmSync(file, { force: true });
+    return m ? { cpuSeconds: Number(m[1]) + Number(m[2]), peakRssBytes: Number(m[3]) * 1024 } : {};
+  } catch {
+    return {};
+  }
 }
 
 export const TIME_BIN = '/usr/bin/time';
@@ -45,53 +85,40 @@ function exited(child: ChildProcess, what: string, logFile: string, okCodes: num
 }
 
 /**
- * Run one command, stderr to logFile, stdout captured (small outputs such as --json only).
- * With measureRss, runs under /usr/bin/time -f %M (max RSS of the process and its waited-for children,
- * in kB) when present, else polls /proc/PID/status VmHWM.
+ * Run one command, stderr to logFile, stdout captured (small outputs such as --json only), under
+ * /usr/bin/time when present (CPU seconds and peak RSS of the process tree; `usage` accumulates them).
  */
 export async function runOne(
   cmd: Cmd,
-  opts: { logFile: string; env?: NodeJS.ProcessEnv; measureRss?: boolean; rssFile?: string; okCodes?: number[] },
+  opts: { logFile: string; env?: NodeJS.ProcessEnv; okCodes?: number[]; usage?: Usage },
 ): Promise<RunResult> {
-  const useTime = Boolean(opts.measureRss && opts.rssFile && existsSync(TIME_BIN));
-  const real: Cmd = useTime ? { bin: TIME_BIN, args: ['-f', '%M', '-o', opts.rssFile!, cmd.bin, ...cmd.args] } : cmd;
+  const t = timed(cmd, tmpdir());
   const err = openSync(opts.logFile, 'a');
   const started = process.hrtime.bigint();
-  const child = spawn(real.bin, real.args, { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', err] });
+  const child = spawn(t.cmd.bin, t.cmd.args, { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', err] });
   let stdout = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  let polledKb = 0;
-  const poller =
-    opts.measureRss && !useTime
-      ? setInterval(() => {
-          try {
-            const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-            if (m) polledKb = Math.max(polledKb, Number(m[1]));
-          } catch {
-            /* process gone between polls */
-          }
-        }, 100)
-      : undefined;
   let code: number;
   try {
     code = await exited(child, show(cmd), opts.logFile, opts.okCodes);
   } finally {
-    if (poller) clearInterval(poller);
     closeSync(err);
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  let peakKb = polledKb;
-  if (useTime) peakKb = Number(/(\d+)\s*$/.exec(readFileSync(opts.rssFile!, 'utf8'))?.[1] ?? 0);
-  return { code, seconds, stdout, ...(opts.measureRss && peakKb > 0 ? { peakRssBytes: peakKb * 1024 } : {}) };
+  const u = readTime(t.file);
+  opts.usage?.add(u);
+  return { code, seconds, stdout, ...u };
 }
 
 /** producer | consumer, as a shell pipe would, without a shell (so nothing is re-quoted or expanded). */
-export async function runPipe(producer: Cmd, consumer: Cmd, opts: { logFile: string; env?: NodeJS.ProcessEnv }): Promise<RunResult> {
+export async function runPipe(producer: Cmd, consumer: Cmd, opts: { logFile: string; env?: NodeJS.ProcessEnv; usage?: Usage }): Promise<RunResult> {
   const err = openSync(opts.logFile, 'a');
   const started = process.hrtime.bigint();
   const env = opts.env ?? process.env;
-  const p = spawn(producer.bin, producer.args, { env, stdio: ['ignore', 'pipe', err] });
-  const c = spawn(consumer.bin, consumer.args, { env, stdio: ['pipe', 'pipe', err] });
+  const tp = timed(producer, tmpdir());
+  const tc = timed(consumer, tmpdir());
+  const p = spawn(tp.cmd.bin, tp.cmd.args, { env, stdio: ['ignore', 'pipe', err] });
+  const c = spawn(tc.cmd.bin, tc.cmd.args, { env, stdio: ['pipe', 'pipe', err] });
   p.stdout!.pipe(c.stdin!);
   // If the consumer dies first the producer gets EPIPE; its exit code then reports it.
   c.stdin!.on('error', () => undefined);
@@ -106,7 +133,12 @@ export async function runPipe(producer: Cmd, consumer: Cmd, opts: { logFile: str
   } finally {
     closeSync(err);
   }
-  return { code: 0, seconds: Number(process.hrtime.bigint() - started) / 1e9, stdout };
+  // Both ends run at once: their CPU and their memory add up.
+  const up = readTime(tp.file);
+  const uc = readTime(tc.file);
+  const u = up.cpuSeconds === undefined || uc.cpuSeconds === undefined ? {} : { cpuSeconds: up.cpuSeconds + uc.cpuSeconds, peakRssBytes: (up.peakRssBytes ?? 0) + (uc.peakRssBytes ?? 0) };
+  opts.usage?.add(u);
+  return { code: 0, seconds: Number(process.hrtime.bigint() - started) / 1e9, stdout, ...u };
 }
 
 /** Run async tasks at most `jobs` at a time (the psql peer copies two tables at once). */

@@ -16,6 +16,16 @@ export interface PeerResult {
   reported?: unknown;
   /** Seconds of every round, when run more than once (seconds is the best). */
   runs?: number[];
+  /** User + system CPU seconds of every client process of the peer (the floor: only its schema step). */
+  cpuSeconds?: number;
+  cpuRuns?: number[];
+  /** WAL the target server wrote during the peer's run, and its WAL fsyncs (pg_stat_wal.wal_sync). */
+  targetWalBytes?: number;
+  targetWalSyncs?: number;
+  /** Seconds the target spent in WAL fsyncs and WAL writes (track_wal_io_timing), checkpoints it started. */
+  targetWalSyncSeconds?: number;
+  targetWalWriteSeconds?: number;
+  targetCheckpoints?: number;
 }
 
 export interface VerifyResult {
@@ -30,7 +40,9 @@ export interface VerifyResult {
 
 export interface BenchRecord {
   startedAt: string;
-  machine: { cpus: number; cpuModel: string; memoryBytes: number; node: string };
+  shape: string;
+  footing: string;
+  machine: { cpus: number; cpuModel: string; memoryBytes: number; node: string; loadAverage?: number[] };
   servers: { source: string; target: string; embedded: boolean; note: string };
   fairness: string;
   dataset: { requestedMb: number; sourceBytes: number; tables: Array<{ name: string; rows: number; bytes: number }>; generatedSeconds?: number };
@@ -39,39 +51,68 @@ export interface BenchRecord {
   verify: VerifyResult;
 }
 
+/** One bench invocation: a record per (shape, target). */
+export interface BenchFile {
+  startedAt: string;
+  finishedAt: string;
+  footing: string;
+  runs: BenchRecord[];
+}
+
+const GB = 1024 ** 3;
+
 const cell = (s: string) => s.replace(/\|/g, '\\|');
 const secs = (s?: number) => (s === undefined ? '–' : s < 10 ? `${s.toFixed(2)} s` : `${s.toFixed(1)} s`);
 
 export function markdown(r: BenchRecord): string {
+  const pgshift = r.peers.find((p) => p.id === 'pgshift' && p.status === 'ok');
+  const floor = r.peers.find((p) => p.id === 'floor' && p.status === 'ok');
   const lines = [
-    `Source: PostgreSQL ${r.servers.source}, ${formatBytes(r.dataset.sourceBytes)} ` +
-      `(${r.dataset.tables.map((t) => `${t.name} ${t.rows.toLocaleString('en-US')} rows`).join(', ')}); ` +
-      `target: PostgreSQL ${r.servers.target}. ${r.machine.cpus} cores (${r.machine.cpuModel}), parallelism ${r.jobs}. ` +
-      `${r.servers.note} ${r.fairness}`,
+    `**${r.shape}**, ${r.footing} servers, PostgreSQL ${r.servers.source} → ${r.servers.target}: ${formatBytes(r.dataset.sourceBytes)} ` +
+      `(${r.dataset.tables.length > 4 ? `${r.dataset.tables.length} tables` : r.dataset.tables.map((t) => `${t.name} ${t.rows.toLocaleString('en-US')} rows`).join(', ')}). ` +
+      `${r.machine.cpus} cores, parallelism ${r.jobs}, load average at the end ${r.machine.loadAverage?.map((x) => x.toFixed(1)).join(' / ') ?? '?'}.`,
     '',
-    '| Tool | Wall time | MB/s | vs pgshift | Notes |',
-    '|---|---:|---:|---:|---|',
+    '| Tool | Wall time | MB/s | vs pgshift | vs floor | Client CPU | CPU s/GB | Peak RSS | Target WAL | Notes |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const p of r.peers) {
     const notes = [
       p.runs && p.runs.length > 1 ? `best of ${p.runs.map((x) => x.toFixed(1)).join(' / ')} s` : '',
-      p.peakRssBytes ? `peak RSS ${formatBytes(p.peakRssBytes)}` : '',
+      p.id === 'floor' ? 'CPU: schema step only' : '',
+      p.targetWalSyncSeconds !== undefined && p.targetWalSyncs ? `target WAL fsync ${p.targetWalSyncSeconds.toFixed(1)} s (${p.targetWalSyncs}×)` : '',
+      p.targetCheckpoints ? `${p.targetCheckpoints} checkpoint${p.targetCheckpoints > 1 ? 's' : ''}` : '',
       p.status === 'ok' ? '' : `${p.status}${p.note ? `: ${p.note.split('\n')[0]}` : ''}`,
     ].filter(Boolean);
+    const gb = r.dataset.sourceBytes / GB;
     lines.push(
       `| ${cell(p.label)} | ${secs(p.seconds)} | ${p.mbPerSecond?.toFixed(1) ?? '–'} | ` +
-        `${p.ratioVsPgshift === undefined ? '–' : `${p.ratioVsPgshift.toFixed(2)}×`} | ${cell(notes.join('; '))} |`,
+        `${p.ratioVsPgshift === undefined ? '–' : `${p.ratioVsPgshift.toFixed(2)}×`} | ` +
+        `${p.seconds && floor?.seconds ? `${(p.seconds / floor.seconds).toFixed(2)}×` : '–'} | ` +
+        `${p.cpuSeconds === undefined ? '–' : `${p.cpuSeconds.toFixed(2)} s`} | ${p.cpuSeconds === undefined ? '–' : (p.cpuSeconds / gb).toFixed(2)} | ` +
+        `${p.peakRssBytes ? formatBytes(p.peakRssBytes) : '–'} | ${p.targetWalBytes === undefined ? '–' : formatBytes(p.targetWalBytes)} | ${cell(notes.join('; '))} |`,
     );
   }
+  const phases = (pgshift?.reported as { phases?: Record<string, number> } | undefined)?.phases;
+  if (phases) lines.push('', `pgshift phases: ${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ')}.`);
   const v = r.verify;
-  lines.push(
-    '',
-    v.status === 'ok' || v.status === 'differences'
-      ? `pgshift verify on the copied database: ${secs(v.seconds)} (${v.ratioVsCopy?.toFixed(2) ?? '?'}× the copy time)` +
-        `${v.status === 'differences' ? ' — it reported DIFFERENCES' : ', source and target equal'}.`
-      : `pgshift verify: ${v.status}${v.note ? ` (${v.note.split('\n')[0]})` : ''}.`,
-  );
-  lines.push('', 'Commands ($SOURCE/$TARGET are superuser URLs):', '');
-  for (const p of r.peers) lines.push(`- ${cell(p.label)}: \`${p.command}\``);
+  if (v.status !== 'skipped') {
+    lines.push(
+      '',
+      v.status === 'ok' || v.status === 'differences'
+        ? `pgshift verify on the copied database: ${secs(v.seconds)} (${v.ratioVsCopy?.toFixed(2) ?? '?'}× the copy time)` +
+          `${v.status === 'differences' ? ' — it reported DIFFERENCES' : ', source and target equal'}.`
+        : `pgshift verify: ${v.status}${v.note ? ` (${v.note.split('\n')[0]})` : ''}.`,
+    );
+  }
   return `${lines.join('\n')}\n`;
+}
+
+export function markdownAll(f: BenchFile): string {
+  const first = f.runs[0];
+  const out = f.runs.map((r) => markdown(r));
+  if (first) {
+    out.push(`${first.servers.note} ${first.fairness}`, '', 'Commands ($SOURCE/$TARGET are superuser URLs):', '');
+    for (const p of first.peers) out.push(`- ${cell(p.label)}: \`${p.command}\``);
+  }
+  return `${out.join('\n')}\n`;
 }

@@ -1,5 +1,5 @@
 // Source and target servers for the bench and the demo: the given superuser URLs, or embedded PostgreSQL
-// 15 (source) and 17 (target) started here and removed again on every way out (normal end, failure, Ctrl-C).
+// 15 (source) and 15/17 (targets) started here and removed again on every way out (normal end, failure, Ctrl-C).
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,8 @@ export interface BenchServers {
   /** Superuser URLs (database `postgres`). */
   sourceAdmin: string;
   targetAdmin: string;
+  /** Every target server started (major → superuser URL); targetAdmin is the first. */
+  targets: Array<{ major: number; admin: string }>;
   embedded: boolean;
   clusters: RunningCluster[];
   stop(): Promise<void>;
@@ -49,16 +51,57 @@ export function setExitCode(code: number): void {
 }
 let hookedCode = false;
 
-export async function startBenchServers(o: { sourceAdmin?: string; targetAdmin?: string; label?: string; log: (l: string) => void }): Promise<BenchServers> {
+/**
+ * Durable servers, set up like a hosted target (RDS, Cloud SQL, Crunchy): every commit and checkpoint
+ * reaches the disk, full-page images after each checkpoint, a WAL fit for a standby. This is what a copy
+ * really pays for on the footing users have; `fast` is the CPU-only view (no fsync at all).
+ */
+export const DURABLE_SETTINGS: Record<string, string> = {
+  fsync: 'on',
+  synchronous_commit: 'on',
+  full_page_writes: 'on',
+  shared_buffers: "'512MB'",
+  max_wal_size: "'2GB'",
+  // Lets the bench report how long the target spent writing and fsyncing WAL (pg_stat_wal).
+  track_wal_io_timing: 'on',
+};
+export const FAST_SETTINGS: Record<string, string> = {
+  fsync: 'off',
+  synchronous_commit: 'off',
+  full_page_writes: 'off',
+  shared_buffers: "'128MB'",
+  max_wal_size: "'2GB'",
+};
+
+export type Footing = 'durable' | 'fast';
+
+export function footingNote(f: Footing): string {
+  return f === 'durable'
+    ? 'Embedded servers on one machine, durable: fsync=on, synchronous_commit=on, full_page_writes=on, shared_buffers=512MB, wal_level=replica on the targets.'
+    : 'Embedded servers on one machine, fast (CPU-only view): fsync=off, synchronous_commit=off, full_page_writes=off, shared_buffers=128MB.';
+}
+
+export async function startBenchServers(o: {
+  sourceAdmin?: string;
+  targetAdmin?: string;
+  label?: string;
+  log: (l: string) => void;
+  /** Target majors to start (embedded only); default [17]. */
+  targetMajors?: Array<15 | 17>;
+  footing?: Footing;
+}): Promise<BenchServers> {
   if (o.sourceAdmin && o.targetAdmin) {
-    return { sourceAdmin: o.sourceAdmin, targetAdmin: o.targetAdmin, embedded: false, clusters: [], stop: async () => undefined };
+    return { sourceAdmin: o.sourceAdmin, targetAdmin: o.targetAdmin, targets: [{ major: 0, admin: o.targetAdmin }], embedded: false, clusters: [], stop: async () => undefined };
   }
+  const majors = o.targetMajors?.length ? o.targetMajors : [17 as const];
+  const footing = o.footing ?? 'fast';
   const base = join(tmpdir(), `${o.label ?? 'pgshift-bench'}-${process.pid}`);
   removeOnExit(base);
-  o.log(`servers: starting embedded PostgreSQL 15 (source) and 17 (target) in ${base}`);
+  o.log(`servers: starting embedded PostgreSQL 15 (source) and ${majors.join(', ')} (target${majors.length > 1 ? 's' : ''}), ${footing}, in ${base}`);
+  const common = footing === 'durable' ? DURABLE_SETTINGS : FAST_SETTINGS;
   const started = await Promise.allSettled([
-    startCluster({ major: 15, dir: join(base, 'pg15') }),
-    startCluster({ major: 17, dir: join(base, 'pg17') }),
+    startCluster({ major: 15, dir: join(base, 'src15'), settings: common }),
+    ...majors.map((m) => startCluster({ major: m, dir: join(base, `dst${m}`), settings: { ...common, ...(footing === 'durable' ? { wal_level: 'replica' } : {}) } })),
   ]);
   const clusters = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const stop = async () => {
@@ -70,6 +113,13 @@ export async function startBenchServers(o: { sourceAdmin?: string; targetAdmin?:
     await stop();
     throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
   }
-  const [source, target] = clusters as [RunningCluster, RunningCluster];
-  return { sourceAdmin: source.adminUrl, targetAdmin: target.adminUrl, embedded: true, clusters, stop };
+  const [source, ...targets] = clusters as [RunningCluster, ...RunningCluster[]];
+  return {
+    sourceAdmin: source.adminUrl,
+    targetAdmin: targets[0]!.adminUrl,
+    targets: targets.map((t) => ({ major: t.major, admin: t.adminUrl })),
+    embedded: true,
+    clusters,
+    stop,
+  };
 }

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { parsePositiveInt, parseSize, requireUrl } from '../config.js';
-import { COPY_DEFAULTS, copyDatabase, MIN_SPLIT_BYTES, type CopyMode, type CopySummary } from '../copy/index.js';
+import { ANALYZE_MODES, COPY_DEFAULTS, copyDatabase, MIN_SPLIT_BYTES, type AnalyzeMode, type CopyMode, type CopySummary } from '../copy/index.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration } from '../format.js';
 import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
@@ -17,6 +17,7 @@ interface CopyFlags extends CommonOptions {
   pgBin?: string;
   keepOwner?: boolean;
   keepAcl?: boolean;
+  analyze?: AnalyzeMode;
 }
 
 export function copyCommand(): Command {
@@ -52,6 +53,11 @@ export function copyCommand(): Command {
     .addOption(new Option('--split-larger-than <size>', 'split tables above this size into chunks by key or page range (minimum 1MB; 0 never splits). Example: --split-larger-than 256MB').default('512MB'))
     .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore (major >= the source). Example: --pg-bin /usr/lib/postgresql/17/bin'))
     .addOption(new Option('--keep-owner', 'restore object owners; the roles must exist on the target (default: the target user owns everything). Example: --keep-owner'))
+    .addOption(
+      new Option('--analyze <when>', 'ANALYZE each table as soon as its data and indexes are in (overlap), after everything (end), or never (none: autovacuum does it later; first queries plan without statistics). Example: --analyze end')
+        .choices([...ANALYZE_MODES])
+        .default('overlap'),
+    )
     .addOption(new Option('--keep-acl', 'restore GRANTs; the roles must exist on the target (default: skipped). Example: --keep-acl'))
     .action(async (flags: CopyFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
@@ -73,6 +79,7 @@ export function copyCommand(): Command {
           pgBin: flags.pgBin,
           keepOwner: flags.keepOwner,
           keepAcl: flags.keepAcl,
+          analyze: flags.analyze,
           logger: ctx.logger,
           progress: ctx.json ? undefined : ctx.progress(),
           signal: ctx.signal,

@@ -1,5 +1,7 @@
 // The data phase: --jobs pipelines (one source + one target connection each, all on the one snapshot), largest
-// chunks first; each table's indexes are handed to the --index-jobs builders as soon as its last chunk commits.
+// tables first and each table's chunks largest first (a split table finishes early, so its key builds overlap
+// the rest of the copy); each table's indexes are handed to the --index-jobs builders as soon as its last chunk
+// commits, and its ANALYZE (--analyze overlap) once its indexes are in.
 import type { ConnectionSpec } from '../config.js';
 import type { TableInfo } from '../catalog/tables.js';
 import { connect, type Client } from '../db/connect.js';
@@ -8,9 +10,9 @@ import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PhaseProgress } from '../progress.js';
 import { runBuildJob } from './builds.js';
-import { BuildScheduler, type BuildJob } from './schedule.js';
+import { BuildScheduler, ownerKey, type BuildJob } from './schedule.js';
 import { copyChunk } from './pipeline.js';
-import { integerKey, largestFirst, type Chunk } from './plan.js';
+import { integerKey, type Chunk } from './plan.js';
 import { tableKey } from '../catalog/table-id.js';
 import { importSnapshot } from '../db/snapshot.js';
 
@@ -39,6 +41,36 @@ export interface DataPhaseResult {
   rows: number;
   bytes: number;
   indexes: number;
+  /** Tables (tableKey) analyzed during the phase. */
+  analyzed: string[];
+}
+
+/** Session settings of the target connections; each is logged at debug level when set. */
+export const CHUNK_SETTINGS = {
+  // The chunk's state row commits with its data, so an asynchronous commit loses both or neither.
+  synchronous_commit: 'off',
+} as const;
+export const BUILD_SETTINGS = {
+  // Same reasoning: an index and its state row commit together.
+  synchronous_commit: 'off',
+  // Sorts for index builds in memory (per builder; the server's own default is 64MB).
+  maintenance_work_mem: '256MB',
+} as const;
+
+async function applySettings(c: Client, settings: Record<string, string>, logger: Logger, who: string): Promise<void> {
+  for (const [name, value] of Object.entries(settings)) {
+    await c.query(`SELECT set_config($1, $2, false)`, [name, value]);
+    logger.debug({ setting: name, value, connection: who }, `session setting ${name} = ${value}`);
+  }
+}
+
+/** Largest table first, and within a table its largest chunk first. */
+export function chunkOrder(chunks: Chunk[]): Chunk[] {
+  const perTable = new Map<string, number>();
+  for (const c of chunks) perTable.set(tableKey(c), (perTable.get(tableKey(c)) ?? 0) + c.estBytes);
+  return [...chunks].sort(
+    (a, b) => perTable.get(tableKey(b))! - perTable.get(tableKey(a))! || tableKey(a).localeCompare(tableKey(b)) || b.estBytes - a.estBytes || a.chunk - b.chunk,
+  );
 }
 
 /** Chunks a worker copies under one reading transaction (each holds a table lock until it ends). */
@@ -53,8 +85,8 @@ async function closeQuietly(client: Client | undefined): Promise<void> {
 export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResult> {
   const { logger, controller } = input;
   const signal = controller.signal;
-  const result = { rows: 0, bytes: 0, indexes: 0 };
-  const chunkQueue = largestFirst(input.pending, (c) => c.estBytes);
+  const result: DataPhaseResult = { rows: 0, bytes: 0, indexes: 0, analyzed: [] };
+  const chunkQueue = chunkOrder(input.pending);
   const scheduler = new BuildScheduler(input.buildJobs, input.loaded);
   // A stop (Ctrl-C, a failure elsewhere) must also release the builders waiting for tables that will never load.
   const stopBuilds = () => scheduler.abort();
@@ -71,8 +103,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
       // role raises an error instead (as pg_dump does).
       await src.query(`SET LOCAL row_security = off`);
       tgt = await connect(input.target, { applicationName: `pgshift copy worker ${n}` });
-      // The state row commits with the data, so an asynchronous commit loses both or neither.
-      await tgt.query(`SET synchronous_commit = off`);
+      await applySettings(tgt, CHUNK_SETTINGS, logger, `copy worker ${n}`);
       let sinceImport = 0;
       for (let c = chunkQueue.shift(); c && !signal.aborted; c = chunkQueue.shift()) {
         // Each COPY keeps its table's lock until the reading transaction ends: re-import the snapshot now and
@@ -86,6 +117,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
         const key = tableKey(c);
         const t = input.tables.get(key)!;
         const label = `${t.display}${c.chunks > 1 ? ` (chunk ${c.chunk + 1}/${c.chunks})` : ''}`;
+        const t0 = Date.now();
         try {
           const r = await copyChunk(src, tgt, t, c, integerKey(t), {
             truncateAndFreeze: input.truncateAndFreeze,
@@ -95,7 +127,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
           result.rows += r.rows;
           result.bytes += r.bytes;
           input.dataProgress.add({ rows: r.rows, items: 1 });
-          logger.debug({ table: t.display, chunk: c.chunk, rows: r.rows, bytes: r.bytes }, `data: copied ${label}`);
+          logger.debug({ table: t.display, chunk: c.chunk, rows: r.rows, bytes: r.bytes, worker: n, seconds: (Date.now() - t0) / 1000 }, `data: copied ${label}`);
         } catch (err) {
           throw classifyError(err, `data: copying ${label}`, {
             phase: 'data',
@@ -117,9 +149,24 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
     let tgt: Client | undefined;
     try {
       tgt = await connect(input.target, { applicationName: `pgshift index builder ${n}` });
-      await tgt.query(`SET maintenance_work_mem = '256MB'`);
+      await applySettings(tgt, BUILD_SETTINGS, logger, `index builder ${n}`);
       for (let j = await scheduler.queue.take(); j && !signal.aborted; j = await scheduler.queue.take()) {
         const t0 = Date.now();
+        if (j.kind === 'analyze') {
+          try {
+            for (const sql of j.statements) await tgt.query(sql);
+          } catch (err) {
+            throw classifyError(err, `analyze: analyzing ${displayName(j.schema, j.table)}`, {
+              phase: 'analyze',
+              object: displayName(j.schema, j.table),
+              hint: 'fix the cause, then run the same command with --resume',
+            });
+          }
+          logger.debug({ table: displayName(j.schema, j.table), seconds: (Date.now() - t0) / 1000 }, 'analyze: analyzed (overlapping the copy)');
+          result.analyzed.push(ownerKey(j));
+          scheduler.jobDone(j);
+          continue;
+        }
         try {
           await runBuildJob(tgt, j);
           logger.debug({ table: displayName(j.schema, j.table), seconds: (Date.now() - t0) / 1000 }, `indexes: built ${j.kind} ${j.name}`);

@@ -2,7 +2,6 @@
 // post-data → materialized views → sequences → ANALYZE — each recorded on the target so --resume skips it.
 import type { ConnectionSpec } from '../config.js';
 import { tableKey } from '../catalog/table-id.js';
-import type { TableInfo } from '../catalog/tables.js';
 import { withClient, type Client } from '../db/connect.js';
 import { importSnapshot, type Snapshot } from '../db/snapshot.js';
 import { classifyError } from '../errors.js';
@@ -13,6 +12,7 @@ import { skippedByExtensionCheck, type ExtensionCheck } from '../schema/extensio
 import { keepEntry } from '../schema/filter.js';
 import type { PgTools } from '../schema/pgdump.js';
 import * as state from '../state/store.js';
+import { analyzeJobs, analyzeTables, type AnalyzeMode } from './analyze.js';
 import { builtByPgshift } from './builds.js';
 import { runDataPhase } from './data.js';
 import { restoreSection, type Section } from './restore.js';
@@ -38,6 +38,8 @@ export interface ExecuteEnv {
   resumed: boolean;
   jobs: number;
   indexJobs: number;
+  /** When ANALYZE runs (analyze.ts); default overlap. */
+  analyze?: AnalyzeMode;
   keepOwner?: boolean;
   keepAcl?: boolean;
   /** Extensions the target's admin installed: statements only their owner may run are skipped (see extensions.ts). */
@@ -96,7 +98,8 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
 
     if (env.tools && !env.steps.preData) await restore('pre-data', 'preData', keepCommon);
 
-    if (plan.data.length > 0 && !env.steps.data) await timed('data+indexes', () => dataPhase(plan, env));
+    const analyzed = new Set<string>();
+    if (plan.data.length > 0 && !env.steps.data) await timed('data+indexes', () => dataPhase(plan, env, analyzed));
     // Also after a crash that came between the last chunk and this point (idempotent).
     if (plan.mode === 'data-only') await timed('triggers+foreign keys', () => finishDataOnly(ctl));
 
@@ -120,9 +123,11 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
     }
     await applySequences(ctl, env.sequenceValues);
     summary.sequences = env.sequenceValues.length;
-    if (plan.data.length && !env.steps.analyze) {
-      const ph = progress.phase('analyze', { items: plan.data.length });
-      await timed('analyze', () => analyzeTables(env.target, plan.data, env.indexJobs, () => ph.add({ items: 1 })));
+    // Tables analyzed during the data phase (--analyze overlap) are not analyzed again.
+    const rest = plan.data.filter((t) => !analyzed.has(tableKey(t)));
+    if ((env.analyze ?? 'overlap') !== 'none' && plan.data.length && !env.steps.analyze) {
+      const ph = progress.phase('analyze', { items: rest.length });
+      await timed('analyze', () => analyzeTables(env.target, rest, env.indexJobs, logger, () => ph.add({ items: 1 })));
       await state.markStep(ctl, 'analyze');
       ph.done();
     }
@@ -140,7 +145,7 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
  * Chunks come from the state (a resume) or from the plan. Page-range chunks only partition rows within one
  * snapshot: a resumed table whose ctid chunks were partly copied is emptied and copied again whole.
  */
-async function dataPhase(plan: CopyPlan, env: ExecuteEnv): Promise<void> {
+async function dataPhase(plan: CopyPlan, env: ExecuteEnv, analyzed: Set<string>): Promise<void> {
   const { ctl, summary, logger } = env;
   const selected = new Set(plan.data.map(tableKey));
   let chunks = (await state.loadChunks(ctl)).filter((c) => selected.has(tableKey(c)));
@@ -164,6 +169,8 @@ async function dataPhase(plan: CopyPlan, env: ExecuteEnv): Promise<void> {
   summary.chunks = pending.length;
   const built = await state.doneIndexes(ctl);
   const todo = plan.builds.jobs.filter((j) => !built.has(tableKey({ schema: j.schema, name: j.stateName })));
+  // On the index-build connections, which only a full copy opens (and preflight counts).
+  const analyses = (env.analyze ?? 'overlap') === 'overlap' && plan.mode === 'full' && !env.steps.analyze ? analyzeJobs(plan.data, todo) : [];
   const dataProgress = env.progress.phase('data', { bytes: pending.reduce((s, c) => s + c.estBytes, 0), items: pending.length });
   const indexProgress = todo.length ? env.progress.phase('indexes', { items: todo.length }) : undefined;
   if (plan.mode === 'data-only') await prepareDataOnly(ctl, plan.data);
@@ -174,7 +181,7 @@ async function dataPhase(plan: CopyPlan, env: ExecuteEnv): Promise<void> {
     tables,
     pending,
     remaining,
-    buildJobs: todo,
+    buildJobs: [...todo, ...analyses],
     loaded: [...tables.keys()].filter((k) => !remaining.has(k)),
     jobs: env.jobs,
     indexWorkers: env.indexJobs,
@@ -187,6 +194,7 @@ async function dataPhase(plan: CopyPlan, env: ExecuteEnv): Promise<void> {
   summary.rows = r.rows;
   summary.bytes = r.bytes;
   summary.indexes = r.indexes;
+  for (const k of r.analyzed) analyzed.add(k);
   dataProgress.done(`${r.rows.toLocaleString('en-US')} rows`);
   indexProgress?.done();
   await state.markStep(ctl, 'data');
@@ -211,18 +219,4 @@ async function copyLargeObjects(env: ExecuteEnv, oids: number[]): Promise<number
   });
   ph.done();
   return oids.length;
-}
-
-async function analyzeTables(target: ConnectionSpec, tables: TableInfo[], workers: number, onDone: () => void): Promise<void> {
-  const queue = [...tables];
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(workers, queue.length)) }, () =>
-      withClient(target, async (c) => {
-        for (let t = queue.shift(); t; t = queue.shift()) {
-          await c.query(`ANALYZE ${t.qualified}`);
-          onDone();
-        }
-      }),
-    ),
-  );
 }

@@ -20,8 +20,10 @@ import { requireConnections, requireEmptyTables, requireEmptyTarget, requireRead
 import { readSequences } from './sequences.js';
 import { changedTables, sourceChangeCounters } from './staleness.js';
 import { emptySummary, type CopySummary } from './summary.js';
+import type { AnalyzeMode } from './analyze.js';
 
 export type { CopySummary } from './summary.js';
+export { ANALYZE_MODES, type AnalyzeMode } from './analyze.js';
 export type { CopyMode } from './plan.js';
 export { COPY_DEFAULTS, MIN_SPLIT_BYTES } from './plan.js';
 
@@ -36,6 +38,8 @@ export interface CopyOptions {
   pgBin?: string;
   keepOwner?: boolean;
   keepAcl?: boolean;
+  /** When ANALYZE runs: overlapping the copy (default), at the end, or not at all. */
+  analyze?: AnalyzeMode;
   logger?: Logger;
   progress?: Progress;
   signal?: AbortSignal;
@@ -104,7 +108,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const tools = mode === 'data-only' ? undefined : pickPgTools(await serverMajor(snap), opts.pgBin);
     summary.pgDump = tools ? `${tools.version} (${tools.dir})` : null;
     const extensions = tools ? await checkExtensions(snap, ctl, target.display) : undefined;
-    const plan = await planCopy(snap, { mode, filter, splitBytes: opts.splitBytes });
+    const plan = await planCopy(snap, { mode, filter, splitBytes: opts.splitBytes, jobs: opts.jobs });
     // Read at once: sequence reads are not transactional, so "as of the snapshot" means "right after exporting it".
     // On their own connection, so their locks do not pile up in the long snapshot transaction.
     const sequenceValues = await withClient(source, (c) => readSequences(c, plan.sequences), { applicationName: 'pgshift copy sequences' });
@@ -129,6 +133,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const steps = (await state.loadRun(ctl))!.steps;
     await executeCopy(plan, {
       source, target, ctl, snapshot, tools, sequenceValues, steps, resumed: opts.resume, jobs: opts.jobs, indexJobs: opts.indexJobs,
+      analyze: opts.analyze,
       keepOwner: resumed?.keepOwner ?? opts.keepOwner, keepAcl: resumed?.keepAcl ?? opts.keepAcl, extensions, logger, progress, controller, summary,
     });
     summary.seconds = (Date.now() - started) / 1000;

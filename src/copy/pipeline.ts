@@ -1,13 +1,12 @@
-// One chunk: COPY TO STDOUT on the source piped into COPY FROM STDIN on the target, never parsed, with
-// backpressure. The chunk's rows and its "done" mark commit in one target transaction (exactly once).
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+// One chunk: COPY TO STDOUT on the source relayed into COPY FROM STDIN on the target at the protocol level
+// (relay.ts: rows never decoded, backpressure kept). The chunk's rows and its "done" mark commit in one target
+// transaction (exactly once).
 import type { TableInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
 import { markChunkDone } from '../state/store.js';
 import type { Chunk } from './plan.js';
+import { relayCopy } from './relay.js';
 
 export interface ChunkResult {
   rows: number;
@@ -63,23 +62,13 @@ export function sourceSql(t: TableInfo, c: Chunk, keyColumn: string | null): str
 export async function copyChunk(src: Client, tgt: Client, t: TableInfo, c: Chunk, keyColumn: string | null, opts: ChunkOptions): Promise<ChunkResult> {
   const fmt = copyFormat(t);
   const freeze = opts.truncateAndFreeze && c.method === 'whole';
-  let bytes = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      bytes += chunk.length;
-      opts.onBytes?.(chunk.length);
-      done(null, chunk);
-    },
-  });
   await tgt.query('BEGIN');
   try {
     // TRUNCATE makes COPY FREEZE legal (rows written pre-frozen: no later hint-bit/vacuum rewrite) and makes a
     // redone whole-table chunk idempotent.
     if (freeze) await tgt.query(`TRUNCATE ONLY ${t.qualified}`);
-    const into = copyFrom(`COPY ${t.qualified}${columnList(t)} FROM STDIN (FORMAT ${fmt}${freeze ? ', FREEZE' : ''})`);
-    const out = copyTo(sourceSql(t, c, keyColumn));
-    await pipeline(src.query(out), counter, tgt.query(into), { signal: opts.signal });
-    const rows = Number(into.rowCount ?? 0);
+    const into = `COPY ${t.qualified}${columnList(t)} FROM STDIN (FORMAT ${fmt}${freeze ? ', FREEZE' : ''})`;
+    const { rows, bytes } = await relayCopy(src, tgt, sourceSql(t, c, keyColumn), into, { signal: opts.signal, onBytes: opts.onBytes });
     await markChunkDone(tgt, c, rows, bytes);
     await tgt.query('COMMIT');
     return { rows, bytes };

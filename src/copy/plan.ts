@@ -29,6 +29,8 @@ export interface CopyPlanOptions {
   filter: Partial<TableFilter>;
   /** Tables larger than this (heap + TOAST bytes) are split into chunks; 0 disables splitting. */
   splitBytes: number;
+  /** Parallel COPY jobs: a table holding more than 1/jobs of the data is split into at least `jobs` parts. */
+  jobs?: number;
 }
 
 export interface CopyPlan {
@@ -78,12 +80,53 @@ export function keyRanges(min: bigint, max: bigint, n: number): { lo: string | n
   return out;
 }
 
+/** Smallest table split only because it dominates the data (smaller ones copy fast enough whole, with FREEZE). */
+const MIN_DOMINANT_SPLIT_BYTES = 64 * 1024 ** 2;
+
+/** A split table's tail is cut finer so every job has work until the end (see taperedWeights). */
+const MIN_TAIL_CHUNK_BYTES = 16 * 1024 ** 2;
+
+/**
+ * Relative chunk sizes for a table cut into n parts: n - 1 equal parts, then the last one halved again and
+ * again (1/2, 1/4, 1/8, 1/8) while the pieces stay above MIN_TAIL_CHUNK_BYTES. The workers take a table's chunks
+ * largest first, so the last ones handed out are small and no job runs alone for long at the end (the table's
+ * key builds wait for its last chunk).
+ */
+export function taperedWeights(n: number, bytes: number): number[] {
+  if (n < 2) return [1];
+  const part = bytes / n;
+  const tail = part / 8 >= MIN_TAIL_CHUNK_BYTES ? [0.5, 0.25, 0.125, 0.125] : part / 2 >= MIN_TAIL_CHUNK_BYTES ? [0.5, 0.5] : [1];
+  return [...Array<number>(n - 1).fill(1), ...tail];
+}
+
+/** Split [min, max] into contiguous integer ranges [lo, hi) sized by `weights`; first open below, last open above. */
+export function weightedRanges(min: bigint, max: bigint, weights: number[]): { lo: string | null; hi: string | null }[] {
+  const span = max - min + 1n;
+  const total = weights.reduce((a, b) => a + b, 0);
+  const out: { lo: string | null; hi: string | null }[] = [{ lo: null, hi: null }];
+  let acc = 0;
+  let last = min;
+  for (const w of weights.slice(0, -1)) {
+    acc += w;
+    // Fractions in parts per million: exact enough, and bigint arithmetic for any key range.
+    const bound = min + (span * BigInt(Math.round((acc / total) * 1e6))) / 1_000_000n;
+    if (bound <= last || bound > max) continue;
+    out[out.length - 1]!.hi = bound.toString();
+    out.push({ lo: bound.toString(), hi: null });
+    last = bound;
+  }
+  return out;
+}
+
 /** Cut tables into chunks, largest tables first. Reads min/max on the snapshot connection so ranges match the data. */
-export async function splitIntoChunks(snap: Client, tables: TableInfo[], splitBytes: number): Promise<Chunk[]> {
+export async function splitIntoChunks(snap: Client, tables: TableInfo[], splitBytes: number, jobs = 1): Promise<Chunk[]> {
   const chunks: Chunk[] = [];
+  const total = tables.reduce((s, t) => s + tableBytes(t), 0);
   for (const t of largestFirst(tables, tableBytes)) {
     const bytes = tableBytes(t);
-    const n = splitBytes > 0 ? Math.ceil(bytes / splitBytes) : 1;
+    // A dominant table below --split-larger-than would keep one job busy while the others idle.
+    const dominant = jobs > 1 && bytes > total / jobs && bytes >= MIN_DOMINANT_SPLIT_BYTES;
+    const n = splitBytes > 0 ? Math.max(Math.ceil(bytes / splitBytes), dominant ? jobs : 1) : 1;
     const base = { schema: t.schema, name: t.name };
     const whole = (): Chunk => ({ ...base, chunk: 0, chunks: 1, method: 'whole', lo: null, hi: null, estBytes: bytes });
     if (n <= 1) {
@@ -93,6 +136,7 @@ export async function splitIntoChunks(snap: Client, tables: TableInfo[], splitBy
     const key = integerKey(t);
     let ranges: { lo: string | null; hi: string | null }[];
     let method: Chunk['method'];
+    const weights = taperedWeights(n, bytes);
     if (key) {
       const { rows } = await snap.query<{ lo: string | null; hi: string | null }>(
         `SELECT min(${quoteIdent(key)})::text AS lo, max(${quoteIdent(key)})::text AS hi FROM ONLY ${t.qualified}`,
@@ -101,15 +145,17 @@ export async function splitIntoChunks(snap: Client, tables: TableInfo[], splitBy
         chunks.push(whole());
         continue;
       }
-      ranges = keyRanges(BigInt(rows[0]!.lo), BigInt(rows[0]!.hi), n);
+      ranges = weightedRanges(BigInt(rows[0]!.lo), BigInt(rows[0]!.hi), weights);
       method = 'pk';
     } else {
       // Page ranges of the heap; the last range is open-ended so pages added later are still read.
       const { rows } = await snap.query<{ pages: string }>(`SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::int)::int8 AS pages`, [t.oid]);
-      ranges = keyRanges(0n, BigInt(Math.max(0, Number(rows[0]!.pages) - 1)), n);
+      ranges = weightedRanges(0n, BigInt(Math.max(0, Number(rows[0]!.pages) - 1)), weights);
       method = 'ctid';
     }
-    ranges.forEach((r, i) => chunks.push({ ...base, chunk: i, chunks: ranges.length, method, lo: r.lo, hi: r.hi, estBytes: Math.round(bytes / ranges.length) }));
+    // Estimates follow the weights when every range was kept (a tiny key span can merge some).
+    const share = (i: number) => (ranges.length === weights.length ? weights[i]! / weights.reduce((a, b) => a + b, 0) : 1 / ranges.length);
+    ranges.forEach((r, i) => chunks.push({ ...base, chunk: i, chunks: ranges.length, method, lo: r.lo, hi: r.hi, estBytes: Math.round(bytes * share(i)) }));
   }
   return chunks;
 }
@@ -129,7 +175,7 @@ export async function planCopy(snap: Client, opts: CopyPlanOptions): Promise<Cop
   const partialReload = opts.mode === 'data-only' && Boolean(opts.filter.include?.length || opts.filter.exclude?.length);
   const loaded = new Set(data.map((t) => t.display));
   const sequences = (await listSequences(snap)).filter((q) => !excluded.sequences.has(tableKey(q)) && (!partialReload || (q.ownedBy !== null && loaded.has(q.ownedBy))));
-  const chunks = await splitIntoChunks(snap, data, opts.splitBytes);
+  const chunks = await splitIntoChunks(snap, data, opts.splitBytes, opts.jobs);
   const builds = opts.mode === 'full' ? await listBuildJobs(snap, data) : { jobs: [], ownOids: new Set<number>(), ownComments: new Set<string>() };
   const matviews = opts.mode === 'full' ? (await populatedMatviews(snap)).filter((m) => !isExcludedRelation(excluded, m.schema, m.name)) : [];
   const largeObjects = opts.mode === 'schema-only' || partialReload ? [] : await listLargeObjects(snap);

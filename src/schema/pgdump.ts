@@ -1,7 +1,7 @@
 // Finding a pg_dump/pg_restore pair able to dump the source: its major must be >= the server's.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
+import { basename, delimiter, join } from 'node:path';
 import { UsageError } from '../errors.js';
 
 export interface PgTools {
@@ -19,6 +19,14 @@ function versionOf(binary: string): { major: number; version: string } | undefin
     return m ? { major: Number(m[1]), version: m[0] } : undefined;
   } catch {
     return undefined;
+  }
+}
+
+function isDebianWrapper(binary: string): boolean {
+  try {
+    return basename(realpathSync(binary)) === 'pg_wrapper';
+  } catch {
+    return false;
   }
 }
 
@@ -47,6 +55,9 @@ export function findPgTools(pgBin?: string, where: SearchPlaces = MACHINE()): Pg
     const pgRestore = join(dir, 'pg_restore');
     if (seen.has(dir) || !existsSync(pgDump) || !existsSync(pgRestore)) continue;
     seen.add(dir);
+    // Debian's /usr/bin/pg_dump is a Perl wrapper (~50 ms of CPU per call) around the binaries in
+    // <debianRoot>/N/bin, which are scanned anyway: use those directly.
+    if (isDebianWrapper(pgDump) && existsSync(debian)) continue;
     const v = versionOf(pgDump);
     if (v) found.push({ dir, pgDump, pgRestore, ...v });
   }

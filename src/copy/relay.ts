@@ -1,0 +1,364 @@
+// One COPY relayed from the source to the target at the protocol level: the source's CopyData messages are
+// framed exactly as the target expects them (type 'd', int32 length, payload), so the bytes read from the
+// source socket are written to the target socket as they came, whole socket reads at a time. The relay only
+// walks message headers to find where COPY OUT ends; rows are never decoded, copied or re-framed.
+//
+// Backpressure: the source socket is paused while more than RELAY_HIGH_WATER bytes wait to be written to the
+// target, so each job holds at most that much (plus one socket read) in memory.
+// Failure: an error on either side, or the abort signal, sends CopyFail to the target (its COPY, and the
+// caller's transaction, roll back) and ends the source connection if it is still streaming.
+import type { Socket } from 'node:net';
+import type { Client } from '../db/connect.js';
+
+const COPY_DATA = 0x64; // d
+const COPY_OUT_RESPONSE = 0x48; // H
+const NOTICE = 0x4e; // N: may come between CopyData messages
+const PARAMETER_STATUS = 0x53; // S
+const NOTIFICATION = 0x41; // A
+const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]);
+const HEADER = 5; // type byte + int32 length
+
+/** Bytes allowed to wait in the target socket's buffer before the source socket is paused. */
+export const RELAY_HIGH_WATER = 1024 * 1024;
+
+/** The parts of pg's Connection the relay uses (not in @types/pg). */
+interface PgConnection {
+  stream: Socket;
+  query(text: string): void;
+  sendCopyFail(message: string): void;
+}
+
+type Handler = (b: Buffer) => void;
+
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  promise.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
+  return { promise, resolve, reject };
+}
+
+function commandRows(msg: { text?: string } | undefined): number {
+  const m = /COPY (\d+)/.exec(msg?.text ?? '');
+  return m ? Number(m[1]) : 0;
+}
+
+/** COPY … FROM STDIN on the target, fed with already framed CopyData messages (a pg "submittable"). */
+class CopyInSink {
+  rowCount = 0;
+  private connection?: PgConnection;
+  private readonly readyD = deferred();
+  private readonly doneD = deferred();
+  private state: 'sent' | 'ready' | 'ended' | 'settled' = 'sent';
+  private failWhenReady?: string;
+  readonly ready = this.readyD.promise;
+  readonly done = this.doneD.promise;
+
+  constructor(readonly text: string) {}
+
+  submit(connection: PgConnection): void {
+    this.connection = connection;
+    connection.query(this.text);
+  }
+
+  /** pg replaces this when query_timeout is set; it must exist. */
+  callback(): void {}
+
+  get stream(): Socket {
+    return this.connection!.stream;
+  }
+
+  write(buf: Buffer): void {
+    this.connection!.stream.write(buf);
+  }
+
+  /** All data is written: CopyDone; `done` resolves once the target has committed the statement. */
+  end(): void {
+    if (this.state !== 'ready') return;
+    this.state = 'ended';
+    this.connection!.stream.write(COPY_DONE);
+  }
+
+  /**
+   * Roll the COPY back (CopyFail) and wait until the target has answered, so the connection is usable.
+   * `pad` completes a CopyData message the relay had only partly written: the server reads whole messages
+   * (even after an error, when it skips them), so a half-sent one would swallow the next query.
+   */
+  async fail(message: string, pad?: Buffer): Promise<void> {
+    if (pad && this.state !== 'ended' && this.connection?.stream.writable) this.connection.stream.write(pad);
+    if (this.state === 'ready') {
+      this.state = 'ended';
+      this.connection!.sendCopyFail(message);
+    } else if (this.state === 'sent') {
+      this.failWhenReady = message;
+    }
+    await this.done.catch(() => undefined);
+  }
+
+  handleCopyInResponse(): void {
+    if (this.state !== 'sent') return;
+    this.state = 'ready';
+    if (this.failWhenReady !== undefined) {
+      this.state = 'ended';
+      this.connection!.sendCopyFail(this.failWhenReady);
+    }
+    this.readyD.resolve();
+  }
+
+  handleCommandComplete(msg: { text?: string }): void {
+    this.rowCount = commandRows(msg);
+  }
+
+  handleReadyForQuery(): void {
+    this.state = 'settled';
+    this.readyD.resolve();
+    this.doneD.resolve();
+  }
+
+  handleError(err: unknown): void {
+    this.state = 'settled';
+    this.readyD.reject(err);
+    this.doneD.reject(err);
+  }
+}
+
+/** COPY … TO STDOUT on the source whose CopyData messages go straight into a CopyInSink. */
+class CopyOutRelay {
+  rowCount = 0;
+  /** Bytes of COPY payload (without the 5-byte message headers), as a decoding client would count them. */
+  payloadBytes = 0;
+  private readonly doneD = deferred();
+  readonly done = this.doneD.promise;
+  private connection?: PgConnection;
+  private pgData?: Handler;
+  private streaming = false;
+  private paused = false;
+  // Header walk, carried across socket reads.
+  private inHeader = true; // next byte is a message type
+  private lenLeft = 0; // length bytes still to read (0..4)
+  private len = 0;
+  private bodyLeft = 0; // bytes of the current message still to pass
+  private forwarding = false; // the current message is CopyData
+
+  constructor(
+    readonly text: string,
+    private readonly sink: CopyInSink,
+    private readonly onBytes?: (n: number) => void,
+  ) {}
+
+  callback(): void {}
+
+  submit(connection: PgConnection): Error | undefined {
+    const stream = connection.stream;
+    const listeners = stream.listeners('data') as Handler[];
+    if (listeners.length !== 1) return new Error(`internal: expected one protocol reader on the source connection, found ${listeners.length}`);
+    this.connection = connection;
+    this.pgData = listeners[0]!;
+    stream.removeListener('data', this.pgData);
+    stream.on('data', this.onData);
+    this.streaming = true;
+    connection.query(this.text);
+    return undefined;
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (!this.streaming) return;
+    const n = chunk.length;
+    let pos = 0;
+    let runStart = !this.inHeader && this.forwarding ? 0 : -1;
+    let messages = 0;
+    let forwarded = 0;
+    const flush = (end: number) => {
+      if (runStart >= 0 && end > runStart) {
+        this.sink.write(runStart === 0 && end === n ? chunk : chunk.subarray(runStart, end));
+        forwarded += end - runStart;
+      }
+      runStart = -1;
+    };
+    while (pos < n) {
+      if (this.inHeader) {
+        // Fast path: whole CopyData messages inside this read.
+        while (pos + HEADER <= n && chunk[pos] === COPY_DATA) {
+          const end = pos + 1 + (((chunk[pos + 1]! << 24) | (chunk[pos + 2]! << 16) | (chunk[pos + 3]! << 8) | chunk[pos + 4]!) >>> 0);
+          if (runStart < 0) runStart = pos;
+          messages++;
+          if (end <= n) {
+            pos = end;
+            continue;
+          }
+          this.forwarding = true;
+          this.inHeader = false;
+          this.lenLeft = 0;
+          this.bodyLeft = end - n;
+          pos = n;
+        }
+        if (pos >= n || !this.inHeader) break;
+        const type = chunk[pos]!;
+        if (type === COPY_DATA) {
+          if (runStart < 0) runStart = pos;
+          messages++;
+          this.forwarding = true;
+        } else if (type === COPY_OUT_RESPONSE || type === NOTICE || type === PARAMETER_STATUS || type === NOTIFICATION) {
+          flush(pos);
+          this.forwarding = false;
+        } else {
+          // CopyDone, ErrorResponse or anything else ends COPY OUT: pg's own parser takes the rest
+          // (CommandComplete and ReadyForQuery arrive through handleCommandComplete/handleReadyForQuery).
+          flush(pos);
+          this.account(forwarded, messages);
+          this.handBack(chunk.subarray(pos));
+          return;
+        }
+        this.inHeader = false;
+        this.lenLeft = 4;
+        this.len = 0;
+        pos++;
+        continue;
+      }
+      if (this.lenLeft > 0) {
+        while (this.lenLeft > 0 && pos < n) {
+          this.len = this.len * 256 + chunk[pos++]!;
+          this.lenLeft--;
+        }
+        if (this.lenLeft === 0) this.bodyLeft = this.len - 4;
+        if (this.bodyLeft === 0 && this.lenLeft === 0) this.inHeader = true;
+        continue;
+      }
+      const take = Math.min(this.bodyLeft, n - pos);
+      pos += take;
+      this.bodyLeft -= take;
+      if (this.bodyLeft === 0) this.inHeader = true;
+    }
+    flush(n);
+    this.account(forwarded, messages);
+    if (!this.paused && this.sink.stream.writableLength > RELAY_HIGH_WATER) {
+      // The target is slower than the source: stop reading (TCP pushes back to the source server) until the
+      // target socket's buffer has drained.
+      this.paused = true;
+      this.connection!.stream.pause();
+      this.sink.stream.once('drain', this.resume);
+    }
+  };
+
+  private account(forwarded: number, messages: number): void {
+    const payload = forwarded - HEADER * messages;
+    this.payloadBytes += payload;
+    if (payload !== 0) this.onBytes?.(payload);
+  }
+
+  private readonly resume = (): void => {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.streaming) this.connection!.stream.resume();
+  };
+
+  /** COPY OUT is over: give the socket back to pg's protocol reader, starting with the unread bytes. */
+  private handBack(rest: Buffer): void {
+    this.streaming = false;
+    const stream = this.connection!.stream;
+    stream.removeListener('data', this.onData);
+    this.sink.stream.removeListener('drain', this.resume);
+    stream.on('data', this.pgData!);
+    if (rest.length) this.pgData!(rest);
+    if (this.paused) {
+      this.paused = false;
+      stream.resume();
+    }
+  }
+
+  /**
+   * Stop relaying after a failure. A source still streaming is disconnected: that ends its COPY at once.
+   * Returns the bytes that complete the CopyData message written only in part to the target, if any.
+   */
+  stop(): Buffer | undefined {
+    const pad = this.streaming ? this.padding() : undefined;
+    if (!this.streaming) return undefined;
+    this.streaming = false;
+    const stream = this.connection!.stream;
+    stream.removeListener('data', this.onData);
+    this.sink.stream.removeListener('drain', this.resume);
+    stream.on('data', this.pgData!);
+    stream.destroy();
+    return pad;
+  }
+
+  private padding(): Buffer | undefined {
+    if (this.inHeader || !this.forwarding) return undefined;
+    if (this.lenLeft === 0) return this.bodyLeft > 0 ? Buffer.alloc(this.bodyLeft) : undefined;
+    // Inside the length field: finish it (with zeros, or as 4 when that leaves it below its own size).
+    let len = this.len * 256 ** this.lenLeft;
+    if (len < 4) len = 4;
+    const pad = Buffer.alloc(this.lenLeft + len - 4);
+    for (let i = 0; i < this.lenLeft; i++) pad[i] = Math.floor(len / 256 ** (this.lenLeft - 1 - i)) % 256;
+    return pad;
+  }
+
+  handleCommandComplete(msg: { text?: string }): void {
+    this.rowCount = commandRows(msg);
+  }
+
+  handleReadyForQuery(): void {
+    this.doneD.resolve();
+  }
+
+  handleError(err: unknown): void {
+    this.streaming = false;
+    this.doneD.reject(err);
+  }
+}
+
+export interface RelayOptions {
+  /** Called with COPY payload bytes as they pass (progress). */
+  onBytes?: (n: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface RelayResult {
+  /** Rows the target's COPY reported. */
+  rows: number;
+  /** COPY payload bytes (message headers not counted). */
+  bytes: number;
+}
+
+function abortReason(signal: AbortSignal): Error {
+  const r: unknown = signal.reason;
+  return r instanceof Error ? r : new Error(`copy aborted${r === undefined ? '' : `: ${String(r)}`}`);
+}
+
+/**
+ * Run `sourceSql` (COPY … TO STDOUT) on `src` and `targetSql` (COPY … FROM STDIN, same format) on `tgt`,
+ * relaying the data. Either side's error, or the signal, rolls the target's COPY back (CopyFail) and is
+ * thrown; the target connection is then ready for the caller's ROLLBACK.
+ */
+export async function relayCopy(src: Client, tgt: Client, sourceSql: string, targetSql: string, opts: RelayOptions = {}): Promise<RelayResult> {
+  const { signal } = opts;
+  if (signal?.aborted) throw abortReason(signal);
+  const sink = new CopyInSink(targetSql);
+  let relay: CopyOutRelay | undefined;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(abortReason(signal!));
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => undefined);
+  const early = sink.done.then(() => {
+    throw new Error('internal: the target ended its COPY before the source finished');
+  });
+  early.catch(() => undefined);
+  try {
+    void tgt.query(sink as never);
+    await Promise.race([sink.ready, aborted]);
+    relay = new CopyOutRelay(sourceSql, sink, opts.onBytes);
+    void src.query(relay as never);
+    await Promise.race([relay.done, early, aborted]);
+    sink.end();
+    await Promise.race([sink.done, aborted]);
+    return { rows: sink.rowCount, bytes: relay.payloadBytes };
+  } catch (err) {
+    const pad = relay?.stop();
+    await sink.fail(err instanceof Error ? err.message : String(err), pad);
+    throw err;
+  } finally {
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
+}
