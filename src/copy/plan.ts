@@ -65,20 +65,6 @@ export function integerKey(t: TableInfo): string | null {
   return col && INTEGER_TYPES.has(col.type) ? col.name : null;
 }
 
-/** Split [min, max] into n contiguous integer ranges [lo, hi). The first is open below, the last open above. */
-export function keyRanges(min: bigint, max: bigint, n: number): { lo: string | null; hi: string | null }[] {
-  const span = max - min + 1n;
-  const parts = BigInt(Math.max(1, Math.min(n, Number(span > 1_000_000_000n ? 1_000_000_000n : span))));
-  const step = (span + parts - 1n) / parts;
-  const out: { lo: string | null; hi: string | null }[] = [];
-  for (let i = 0n; i < parts; i++) {
-    const lo = min + i * step;
-    if (lo > max) break;
-    out.push({ lo: i === 0n ? null : lo.toString(), hi: null });
-  }
-  for (let i = 0; i < out.length - 1; i++) out[i]!.hi = out[i + 1]!.lo;
-  return out;
-}
 
 /** Smallest table split only because it dominates the data (smaller ones copy fast enough whole, with FREEZE). */
 const MIN_DOMINANT_SPLIT_BYTES = 64 * 1024 ** 2;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { keyRanges } from '../../src/copy/plan.js';
+import { weightedRanges } from '../../src/copy/plan.js';
+
+const keyRanges = (min: bigint, max: bigint, n: number) => weightedRanges(min, max, Array<number>(n).fill(1));
 
 describe('chunk ranges', () => {
   it('cuts [min, max] into contiguous ranges, open at both ends', () => {
