@@ -65,7 +65,6 @@ export function integerKey(t: TableInfo): string | null {
   return col && INTEGER_TYPES.has(col.type) ? col.name : null;
 }
 
-
 /** Smallest table split only because it dominates the data (smaller ones copy fast enough whole, with FREEZE). */
 const MIN_DOMINANT_SPLIT_BYTES = 64 * 1024 ** 2;
 
