@@ -71,7 +71,9 @@ export const SCHEMA_QUERIES: Record<string, string> = {
              || CASE tg.tgenabled WHEN 'D' THEN ' [disabled]' WHEN 'R' THEN ' [enabled replica]' WHEN 'A' THEN ' [enabled always]' ELSE '' END AS def
       FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
      -- Clones on partitions follow their parent's trigger, which is compared; majors differ on marking them internal.
-     WHERE NOT tg.tgisinternal AND tg.tgparentid = 0 AND ${userNs('n')} AND ${notExtensionMember('pg_class', 'c.oid')}`,
+     -- Trigger capture (replicate --capture triggers) exists on the source only, until pgshift cleanup.
+     WHERE NOT tg.tgisinternal AND tg.tgparentid = 0 AND ${userNs('n')} AND ${notExtensionMember('pg_class', 'c.oid')}
+       AND NOT EXISTS (SELECT 1 FROM pg_proc cp JOIN pg_namespace cn ON cn.oid = cp.pronamespace WHERE cp.oid = tg.tgfoid AND cn.nspname = '_pgshift')`,
 
   view: `
     SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END AS kind, n.nspname AS sch, c.relname AS rel,

@@ -1,0 +1,102 @@
+// Replication state on the TARGET (in the `pgshift` schema, beside the copy state): slot and publication names
+// recorded BEFORE they are created (so cleanup always finds them), the applied position written in the same
+// transaction as the changes it covers, and everything switched off on the target (so it is always restored).
+// To move into src/state/migrations.ts as one appended migration once that lands on main.
+import type { Client } from '../db/connect.js';
+
+export const REPLICATION_STATE_DDL = `
+CREATE SCHEMA IF NOT EXISTS pgshift;
+CREATE TABLE IF NOT EXISTS pgshift.replication (
+  id                   int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+  source               text NOT NULL,
+  slot                 text NOT NULL,
+  publication          text NOT NULL,
+  options              jsonb NOT NULL DEFAULT '{}',
+  started_at           timestamptz NOT NULL DEFAULT now(),
+  -- where streaming starts: the slot's consistent point (its exported snapshot is what the initial copy read)
+  consistent_point     text,
+  copy_done_at         timestamptz,
+  -- source-agnostic position (pgoutput: commit end LSN as a number), same transaction as the applied changes
+  applied_position     numeric,
+  applied_commit_time  timestamptz,
+  applied_at           timestamptz,
+  caught_up_at         timestamptz
+);
+CREATE TABLE IF NOT EXISTS pgshift.replication_switch (
+  kind     text NOT NULL,
+  tbl      text NOT NULL,
+  name     text NOT NULL,
+  -- statements that put it back, run in one transaction with the removal of this row
+  restore  text[] NOT NULL,
+  PRIMARY KEY (kind, tbl, name)
+);`;
+
+export interface ReplicationState {
+  source: string;
+  slot: string;
+  publication: string;
+  options: Record<string, unknown>;
+  startedAt: Date;
+  consistentPoint: string | null;
+  copyDone: boolean;
+  appliedPosition: bigint | null;
+  appliedCommitTime: Date | null;
+}
+
+export async function ensureReplicationState(c: Client): Promise<void> {
+  await c.query(REPLICATION_STATE_DDL);
+}
+
+export async function loadReplication(c: Client): Promise<ReplicationState | null> {
+  const { rows: present } = await c.query(`SELECT to_regclass('pgshift.replication') IS NOT NULL AS ok`);
+  if (!present[0].ok) return null;
+  const { rows } = await c.query(
+    `SELECT source, slot, publication, options, started_at, consistent_point, copy_done_at IS NOT NULL AS copy_done,
+            applied_position::text AS applied_position, applied_commit_time FROM pgshift.replication WHERE id = 1`,
+  );
+  const r = rows[0];
+  if (!r) return null;
+  return {
+    source: r.source,
+    slot: r.slot,
+    publication: r.publication,
+    options: r.options,
+    startedAt: r.started_at,
+    consistentPoint: r.consistent_point,
+    copyDone: r.copy_done,
+    appliedPosition: r.applied_position === null ? null : BigInt(r.applied_position),
+    appliedCommitTime: r.applied_commit_time,
+  };
+}
+
+export async function recordReplication(c: Client, r: { source: string; slot: string; publication: string; options: Record<string, unknown> }): Promise<void> {
+  await c.query(`DELETE FROM pgshift.replication`);
+  await c.query(`INSERT INTO pgshift.replication (source, slot, publication, options) VALUES ($1, $2, $3, $4)`, [r.source, r.slot, r.publication, JSON.stringify(r.options)]);
+}
+
+export async function recordSlot(c: Client, consistentPoint: string): Promise<void> {
+  await c.query(`UPDATE pgshift.replication SET consistent_point = $1, copy_done_at = NULL, applied_position = NULL WHERE id = 1`, [consistentPoint]);
+}
+
+/** The initial copy is complete: streaming starts at the slot's consistent point. */
+export async function markCopyDone(c: Client, start: bigint): Promise<void> {
+  await c.query(`UPDATE pgshift.replication SET copy_done_at = now(), applied_position = $1::numeric WHERE id = 1`, [start.toString()]);
+}
+
+/** Inside the applier's target transaction, with the changes it covers. */
+export async function saveApplied(c: Client, position: bigint, commitTime: Date): Promise<void> {
+  await c.query(
+    { name: 'pgshift-save-applied', text: `UPDATE pgshift.replication SET applied_position = $1::numeric, applied_commit_time = $2, applied_at = now() WHERE id = 1`, values: [position.toString(), commitTime] },
+  );
+}
+
+export async function loadApplied(c: Client): Promise<bigint> {
+  const { rows } = await c.query(`SELECT applied_position::text AS p FROM pgshift.replication WHERE id = 1`);
+  const p = rows[0]?.p;
+  if (p === null || p === undefined) throw new Error('replication state has no applied position (initial copy not finished)');
+  return BigInt(p);
+}
+
+export async function markCaughtUp(c: Client): Promise<void> {
+  await c.query(`UPDATE pgshift.replication SET caught_up_at = now() WHERE id = 1`);
+}
