@@ -42,6 +42,15 @@ describe('replicate --capture triggers (NOREPLICATION owner source over TLS, 15 
     await open.query('BEGIN');
     await open.query('SELECT pg_current_xact_id()');
     const writer = startWriter(src, { clients: 2, seed: 11 });
+    try {
+      await convergeUnderWrites(open, writer);
+    } finally {
+      await writer.stop();
+      await open.end().catch(() => undefined);
+    }
+  }, 480_000);
+
+  async function convergeUnderWrites(open: pg.Client, writer: ReturnType<typeof startWriter>): Promise<void> {
     const first = spawnCapture(src.url, tgt.url);
     try {
       await waitWhileRunning(first, 'the capture is installed', async () => (await captureState(tgt))?.installed === true);
@@ -55,7 +64,6 @@ describe('replicate --capture triggers (NOREPLICATION owner source over TLS, 15 
       await open.query('COMMIT');
       await waitWhileRunning(first, 'batches are applied', async () => ((await captureState(tgt))?.batches ?? 0) >= 3, 180_000);
     } finally {
-      await open.end().catch(() => undefined);
       await killHard(first);
     }
     // Killed mid-apply; more writes; a second run, killed too.
@@ -65,7 +73,7 @@ describe('replicate --capture triggers (NOREPLICATION owner source over TLS, 15 
     await waitWhileRunning(second, 'the second run applies', async () => ((await captureState(tgt))?.batches ?? 0) >= before + 2, 120_000);
     await killHard(second);
     const w = await writer.stop();
-    expect(w.errors).toEqual([]);
+    expect([...new Set(w.errors)]).toEqual([]);
     expect(w.transactions).toBeGreaterThan(20);
 
     const summary = await untilCaughtUp(src, tgt);
@@ -78,11 +86,11 @@ describe('replicate --capture triggers (NOREPLICATION owner source over TLS, 15 
     expect(acc).toEqual([{ balance: 42, note: 'open across the snapshot' }]);
     const { rows: trig } = await tgt.admin(`SELECT tgenabled FROM pg_trigger WHERE tgname = 'audit'`);
     expect(trig).toEqual([{ tgenabled: 'O' }]);
-  });
+  }
 
   it('a second caught-up run with no new writes applies nothing and keeps the target identical', async () => {
     const summary = await untilCaughtUp(src, tgt);
     expect(summary.changes).toBe(0);
     await expectIdentical(src, tgt);
-  });
+  }, 120_000);
 });

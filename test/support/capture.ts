@@ -113,7 +113,7 @@ async function oneChange(c: pg.Client, int: (n: number) => number, step: number,
       await c.query(`INSERT INTO accounts VALUES ($1, 1, 'new') ON CONFLICT (id) DO UPDATE SET note = 'upserted'`, [id]);
       break;
     case 4:
-      await c.query(`INSERT INTO items (qty, body, f) VALUES ($1, repeat(md5($1::text), $2), $1 / 7.0)`, [int(1000), 1 + int(600)]);
+      await c.query(`INSERT INTO items (qty, body, f) VALUES ($1::int, repeat(md5($1::int::text), $2::int), $1::int / 7.0)`, [int(1000), 1 + int(600)]);
       break;
     case 5: // TOASTed body left unchanged
       await c.query(`UPDATE items SET qty = qty + 1 WHERE id = $1`, [1 + int(500)]);
