@@ -28,7 +28,9 @@ export class CaptureSchemaError extends PgshiftError {}
 export const SESSION_SETTINGS: Record<string, string> = { ...CAPTURE_SETTINGS, search_path: 'pg_catalog', row_security: 'off' };
 
 const KEYS = 'pg_temp.pgshift_capture_keys';
-const PENDING = `NOT pg_catalog.pg_visible_in_snapshot(l.xid, pg_catalog.current_setting('pgshift.applied')::pg_catalog.pg_snapshot)`;
+// The applied snapshot comes in as a setting (COPY takes no bind parameters); the scalar subquery makes it an
+// InitPlan, parsed once per statement rather than once per log row.
+const PENDING = `NOT pg_catalog.pg_visible_in_snapshot(l.xid, (SELECT pg_catalog.current_setting('pgshift.applied')::pg_catalog.pg_snapshot))`;
 
 export interface BatchResult {
   /** The snapshot the batch read (now the applied snapshot). */
