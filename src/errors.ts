@@ -121,6 +121,13 @@ export function classifyError(err: unknown, what: string, details: ErrorDetails 
         : (details.hint ?? 'grant the connecting role the missing privilege (or connect as the owner), then re-run'),
     });
   }
+  if (code === '53200') {
+    // "out of shared memory" / "You might need to increase max_locks_per_transaction": the lock table is full.
+    return new PgshiftError(`${what}: the server's lock table is full (${raw})`, {
+      ...base,
+      hint: `raise max_locks_per_transaction on that server (it sizes the lock table with max_connections), restart it, then re-run${details.hint ? `; ${details.hint}` : ''}`,
+    });
+  }
   if (code.startsWith('08') || code === '53300' || code === '57P03') {
     return new ConnectionError(`${what}: ${raw}`, {
       ...base,

@@ -41,6 +41,9 @@ export interface DataPhaseResult {
   indexes: number;
 }
 
+/** Chunks a worker copies under one reading transaction (each holds a table lock until it ends). */
+const REIMPORT_EVERY = 100;
+
 async function closeQuietly(client: Client | undefined): Promise<void> {
   if (!client) return;
   // A connection stuck in COPY OUT may not answer Terminate; don't let it hold the exit.
@@ -70,7 +73,16 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
       tgt = await connect(input.target, { applicationName: `pgshift copy worker ${n}` });
       // The state row commits with the data, so an asynchronous commit loses both or neither.
       await tgt.query(`SET synchronous_commit = off`);
+      let sinceImport = 0;
       for (let c = chunkQueue.shift(); c && !signal.aborted; c = chunkQueue.shift()) {
+        // Each COPY keeps its table's lock until the reading transaction ends: re-import the snapshot now and
+        // then, so thousands of tables never fill the source's lock table.
+        if (++sinceImport > REIMPORT_EVERY) {
+          await src.query('COMMIT');
+          await importSnapshot(src, input.snapshotId);
+          await src.query(`SET LOCAL row_security = off`);
+          sinceImport = 1;
+        }
         const key = tableKey(c);
         const t = input.tables.get(key)!;
         const label = `${t.display}${c.chunks > 1 ? ` (chunk ${c.chunk + 1}/${c.chunks})` : ''}`;

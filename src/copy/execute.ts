@@ -3,16 +3,17 @@
 import type { ConnectionSpec } from '../config.js';
 import { tableKey } from '../catalog/table-id.js';
 import type { TableInfo } from '../catalog/tables.js';
-import { withClient, withTransaction, type Client } from '../db/connect.js';
+import { withClient, type Client } from '../db/connect.js';
 import { importSnapshot, type Snapshot } from '../db/snapshot.js';
 import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../progress.js';
-import { DumpFile, dumpSchema, listToc, sectionSql, type TocEntry } from '../schema/dump.js';
+import { DumpFile, dumpSchema, type TocEntry } from '../schema/dump.js';
 import { keepEntry } from '../schema/filter.js';
 import type { PgTools } from '../schema/pgdump.js';
 import * as state from '../state/store.js';
 import { runDataPhase } from './data.js';
+import { restoreSection, type Section } from './restore.js';
 import { finishDataOnly, prepareDataOnly } from './dataonly.js';
 import { refreshMatviews } from './finish.js';
 import { copyLargeObject } from './largeobjects.js';
@@ -58,7 +59,6 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
   let dump: DumpFile | undefined;
   let snapshotOpen = true;
   try {
-    let toc: TocEntry[] = [];
     if (env.tools) {
       let bytes = await state.loadSchemaDump(ctl);
       if (!bytes) {
@@ -68,7 +68,6 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
         ph.done(`${bytes.length} bytes`);
       }
       dump = new DumpFile(bytes);
-      toc = await listToc(env.tools, dump, env.target);
     }
     const { rows: su } = await ctl.query<{ rolsuper: boolean }>(`SELECT rolsuper FROM pg_roles WHERE rolname = current_user`);
     const targetIsSuperuser = su[0]?.rolsuper === true;
@@ -82,10 +81,12 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
       }
       return true;
     };
-    const restore = async (section: 'pre-data' | 'post-data', step: 'preData' | 'postData', keep: (e: TocEntry) => boolean) => {
+    const restore = async (section: Section, step: 'preData' | 'postData', keep: (e: TocEntry) => boolean) => {
       const ph = progress.phase(section);
-      const sql = await sectionSql(env.tools!, dump!, env.target, toc, { section, keep, keepOwner: env.keepOwner, keepAcl: env.keepAcl, signal });
-      await timed(section, () => applySection(ctl, sql, step));
+      await timed(section, () =>
+        restoreSection({ tools: env.tools!, dump: dump!, target: env.target, ctl, section, keep, keepOwner: env.keepOwner, keepAcl: env.keepAcl, signal, onBatch: (n) => ph.add({ items: n }) }),
+      );
+      await state.markStep(ctl, step);
       ph.done();
     };
 
@@ -185,24 +186,6 @@ async function dataPhase(plan: CopyPlan, env: ExecuteEnv): Promise<void> {
   dataProgress.done(`${r.rows.toLocaleString('en-US')} rows`);
   indexProgress?.done();
   await state.markStep(ctl, 'data');
-}
-
-/** A schema section and its "done" mark commit together; the session's settings are restored after. */
-async function applySection(ctl: Client, sql: string, step: 'preData' | 'postData'): Promise<void> {
-  const phase = step === 'preData' ? 'schema pre-data' : 'schema post-data';
-  try {
-    await withTransaction(ctl, async () => {
-      await ctl.query(sql);
-      await ctl.query('RESET ALL');
-      await state.markStep(ctl, step);
-    });
-  } catch (err) {
-    await ctl.query('RESET ALL').catch(() => undefined);
-    throw classifyError(err, `${phase}: restoring the schema on the target`, {
-      phase,
-      hint: 'nothing of this step was applied; fix the cause (often a missing extension or role on the target), then re-run with --resume',
-    });
-  }
 }
 
 async function copyLargeObjects(env: ExecuteEnv, oids: number[]): Promise<number> {

@@ -3,7 +3,7 @@
 import type { ConnectionSpec } from '../config.js';
 import { tableKey } from '../catalog/table-id.js';
 import type { TableFilter } from '../catalog/filter.js';
-import { connect, serverMajor, type Client } from '../db/connect.js';
+import { connect, serverMajor, withClient, type Client } from '../db/connect.js';
 import { parseServerIdentity, sameDatabase, serverIdentity, type ServerIdentity } from '../db/identity.js';
 import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import { exportSnapshot, type Snapshot } from '../db/snapshot.js';
@@ -43,6 +43,8 @@ export interface CopyOptions {
    * copy is done with it; copy closes it once the last reader has imported it.
    */
   snapshot?: Snapshot;
+  /** The caller (replicate) already holds the target's run lock on its own connection: do not take it again. */
+  runLockHeld?: boolean;
 }
 
 const RESUME_HINT = 'state is kept on the target: run the same command with --resume to finish';
@@ -64,7 +66,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     DumpFile.removeStale();
     ctl = await connect(target, { applicationName: runApplicationName('copy') });
     // One writer per target: before reading the state, so a running copy is never taken for an interrupted one.
-    await acquireRunLock(ctl, { command: 'copy', side: 'target', display: target.display });
+    if (!opts.runLockHeld) await acquireRunLock(ctl, { command: 'copy', side: 'target', display: target.display });
     const run = await state.loadRun(ctl);
     if (opts.resume) {
       if (!run) throw new UsageError('--resume: there is no pgshift copy to resume on this target', { phase: 'preflight', hint: 'run pgshift copy without --resume' });
@@ -100,7 +102,8 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     summary.pgDump = tools ? `${tools.version} (${tools.dir})` : null;
     const plan = await planCopy(snap, { mode, filter, splitBytes: opts.splitBytes });
     // Read at once: sequence reads are not transactional, so "as of the snapshot" means "right after exporting it".
-    const sequenceValues = await readSequences(snap, plan.sequences);
+    // On their own connection, so their locks do not pile up in the long snapshot transaction.
+    const sequenceValues = await withClient(source, (c) => readSequences(c, plan.sequences), { applicationName: 'pgshift copy sequences' });
     summary.phases.snapshot = (Date.now() - t0) / 1000;
     await requireReadable(snap, plan.data, source.user);
     if (mode === 'data-only' && !opts.resume) await requireEmptyTables(ctl, plan.data);

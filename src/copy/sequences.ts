@@ -1,5 +1,5 @@
 // Sequences: the source's last_value/is_called, read right after the snapshot, set on the target.
-import { readSequenceState, type SequenceState } from '../catalog/sequences.js';
+import { readSequenceStates, SEQUENCE_BATCH, type SequenceState } from '../catalog/sequences.js';
 import type { SequenceInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 
@@ -9,13 +9,18 @@ export interface SequenceSetting extends SequenceState {
 }
 
 export async function readSequences(src: Client, sequences: SequenceInfo[]): Promise<SequenceSetting[]> {
-  const out: SequenceSetting[] = [];
-  for (const s of sequences) out.push({ sequence: s.display, qualified: s.qualified, ...(await readSequenceState(src, s)) });
-  return out;
+  const states = await readSequenceStates(src, sequences);
+  return sequences.map((s, i) => ({ sequence: s.display, qualified: s.qualified, ...states[i]! }));
 }
 
+/** A round trip per batch, not per sequence (thousands on schema-per-tenant databases). */
 export async function applySequences(tgt: Client, values: SequenceSetting[]): Promise<void> {
-  for (const v of values) {
-    await tgt.query(`SELECT pg_catalog.setval($1::regclass, $2::bigint, $3)`, [v.qualified, v.lastValue, v.isCalled]);
+  for (let at = 0; at < values.length; at += SEQUENCE_BATCH) {
+    const batch = values.slice(at, at + SEQUENCE_BATCH);
+    await tgt.query(`SELECT pg_catalog.setval(s::regclass, v, c) FROM unnest($1::text[], $2::int8[], $3::bool[]) AS t(s, v, c)`, [
+      batch.map((v) => v.qualified),
+      batch.map((v) => v.lastValue),
+      batch.map((v) => v.isCalled),
+    ]);
   }
 }

@@ -110,8 +110,10 @@ export class DumpFile {
   }
 }
 
-export async function listToc(tools: PgTools, dump: DumpFile, target: ConnectionSpec): Promise<TocEntry[]> {
-  const { stdout } = await runTool(tools.pgRestore, ['-l', dump.path], target, 'schema (pg_restore -l)');
+/** The dump's TOC entries in restore order; with a section, only that section's (pg_restore -l --section). */
+export async function listToc(tools: PgTools, dump: DumpFile, target: ConnectionSpec, section?: RestoreOptions['section']): Promise<TocEntry[]> {
+  const args = section ? ['-l', `--section=${section}`, dump.path] : ['-l', dump.path];
+  const { stdout } = await runTool(tools.pgRestore, args, target, 'schema (pg_restore -l)');
   return parseToc(stdout.toString('utf8'));
 }
 

@@ -70,6 +70,16 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (table_schema, table_name)
       );`,
   },
+  {
+    id: 4,
+    name: 'schema entries restored so far (sections are committed in batches)',
+    sql: `
+      CREATE TABLE IF NOT EXISTS pgshift.copy_toc (
+        dump_id  int PRIMARY KEY,
+        section  text NOT NULL,
+        done_at  timestamptz NOT NULL DEFAULT now()
+      );`,
+  },
 ];
 
 /** The newest migration this pgshift knows. */

@@ -105,6 +105,7 @@ export async function createRun(target: Client, source: string, sourceIdentity: 
   await target.query(`DELETE FROM pgshift.copy_chunk`);
   await target.query(`DELETE FROM pgshift.copy_index`);
   await target.query(`DELETE FROM pgshift.copy_table`);
+  await target.query(`DELETE FROM pgshift.copy_toc`);
   await target.query(`DELETE FROM pgshift.copy_run`);
   await target.query(`INSERT INTO pgshift.copy_run (source, source_identity, options) VALUES ($1, $2, $3)`, [
     source,
@@ -213,4 +214,15 @@ export async function saveSourceChanges(target: Client, counters: (TableId & { c
 export async function loadSourceChanges(target: Client): Promise<Map<string, number | null>> {
   const { rows } = await target.query(`SELECT table_schema, table_name, source_changes::text AS n FROM pgshift.copy_table`);
   return new Map(rows.map((r) => [tableKey({ schema: String(r.table_schema), name: String(r.table_name) }), r.n === null ? null : Number(r.n)]));
+}
+
+/** Dump ids (TOC entries of the kept schema dump) already restored on the target. */
+export async function doneTocEntries(target: Client): Promise<Set<number>> {
+  const { rows } = await target.query<{ dump_id: number }>(`SELECT dump_id FROM pgshift.copy_toc`);
+  return new Set(rows.map((r) => r.dump_id));
+}
+
+/** Called inside the transaction that restored these entries. */
+export async function markTocEntriesDone(target: Client, section: string, dumpIds: number[]): Promise<void> {
+  await target.query(`INSERT INTO pgshift.copy_toc (dump_id, section) SELECT unnest($1::int[]), $2 ON CONFLICT DO NOTHING`, [dumpIds, section]);
 }
