@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { requireUrl } from '../config.js';
+import { optionalUrl, requireUrl } from '../config.js';
 import { cleanup } from '../state/cleanup.js';
 import { run, withConnectionOptions, type CommonOptions } from './context.js';
 
@@ -14,20 +14,23 @@ export function cleanupCommand(): Command {
       [
         'Remove what pgshift left on the servers once the migration is over: the',
         '"pgshift" schema on the target that records copy progress (needed by',
-        'copy --resume). It refuses while a copy runs, and keeps the state of an',
+        'copy --resume), and with --source the trigger capture of replicate',
+        '--capture triggers on the source (triggers, functions, schema _pgshift).',
+        'It refuses while a copy or replicate runs, and keeps the state of an',
         'unfinished copy unless --force is given. Your data is never touched.',
         '',
         'Examples:',
         '  pgshift cleanup --target $DST',
         '  pgshift cleanup --target $DST --force   # give up an unfinished copy',
+        '  pgshift cleanup --source $SRC --target $DST   # after replicate --capture triggers: triggers, functions, _pgshift',
       ].join('\n'),
     );
-  withConnectionOptions(cmd, { target: 'required' })
+  withConnectionOptions(cmd, { source: 'optional', target: 'required' })
     .addOption(new Option('--force', 'also remove the state of an unfinished copy (no --resume after this). Example: --force'))
     .action(async (flags: CleanupFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
         const target = requireUrl('target', flags.target);
-        const report = await cleanup(target, { force: flags.force });
+        const report = await cleanup(target, { force: flags.force, source: optionalUrl('source', flags.source) });
         ctx.print(report.nothingToDo ? `Nothing to clean up on ${target.display}.` : `Removed: ${report.removed.join('; ')}`);
         return { json: report };
       });

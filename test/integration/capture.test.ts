@@ -6,8 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { compareDatabases, formatDifference } from '../support/compare.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 import { doneChunks, sleep, waitWhileRunning } from '../support/spawn.js';
-import { parseConnectionUrl } from '../../src/config.js';
-import { cleanupCaptureAt } from '../../src/replicate/triggers/cleanup.js';
+import { parseJson, runCli } from '../support/cli.js';
 import { CAPTURE_SCHEMA_SQL, captureLeftovers, captureState, isCaptureObject, killHard, spawnCapture, startWriter } from '../support/capture.js';
 
 /** Run while the capture applies: each hard case of issue #11 at least once. */
@@ -170,24 +169,29 @@ describe('replicate --capture triggers: SIGKILL during the initial copy, DDL, cl
     await expectIdentical(src, tgt);
   }, 240_000);
 
-  it('cleanup is refused while a replicate runs, then removes every trigger, function and the schema, twice safely', async () => {
+  it('pgshift cleanup is refused while a replicate runs, then removes every trigger, function and the schema, twice safely', async () => {
+    const cleanup = () => runCli(['cleanup', '--source', src.url, '--target', tgt.url, '--json']);
     const running = spawnCapture(src.url, tgt.url);
     try {
       const before = (await captureState(tgt))!.batches;
       await src.owner(`UPDATE accounts SET balance = balance + 1 WHERE id = 1`);
       await waitWhileRunning(running, 'the replicate applies', async () => ((await captureState(tgt))?.batches ?? 0) > before, 120_000);
-      await expect(cleanupCaptureAt(parseConnectionUrl(tgt.url, 'target'), parseConnectionUrl(src.url, 'source'))).rejects.toThrow(/a pgshift replicate is running/);
+      const refused = await cleanup();
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/another pgshift run is working on the target .*pgshift replicate/);
     } finally {
       await killHard(running);
     }
     expect((await captureLeftovers(src)).triggers).toBeGreaterThan(0);
-    const r = await cleanupCaptureAt(parseConnectionUrl(tgt.url, 'target'), parseConnectionUrl(src.url, 'source'));
-    expect(r.removed.join('; ')).toMatch(/capture triggers on the source.*schema _pgshift/);
+    const r = await cleanup();
+    expect(r.code, r.stderr).toBe(0);
+    expect(parseJson(r).removed.join('; ')).toMatch(/capture triggers on the source.*schema _pgshift/);
     expect(await captureLeftovers(src)).toEqual({ triggers: 0, functions: 0, schemas: 0 });
-    const { rows } = await tgt.admin(`SELECT to_regclass('pgshift.capture') IS NULL AS gone`);
+    const { rows } = await tgt.admin(`SELECT to_regnamespace('pgshift') IS NULL AS gone`);
     expect(rows[0].gone).toBe(true);
-    const again = await cleanupCaptureAt(parseConnectionUrl(tgt.url, 'target'), parseConnectionUrl(src.url, 'source'));
-    expect(again).toEqual({ capture: false, removed: [] });
+    const again = await cleanup();
+    expect(again.code, again.stderr).toBe(0);
+    expect(parseJson(again)).toMatchObject({ removed: [], nothingToDo: true });
     // The application's writes go on with nothing left behind, and the databases are identical with no exception.
     await src.owner(`INSERT INTO accounts (id, balance) VALUES (-99, 0); DELETE FROM accounts WHERE id = -99`);
     const diffs = await compareDatabases(src, tgt);

@@ -7,7 +7,7 @@ import { connect, type Client } from '../../db/connect.js';
 import { UsageError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { restoreSwitches } from '../apply/switches.js';
-import { replicateLockHolder } from '../lock.js';
+import { acquireRunLock } from '../../db/lock.js';
 import { captureInstalled, removeCapture } from './source.js';
 import { dropCaptureState, loadCapture } from './state.js';
 
@@ -17,13 +17,10 @@ export interface CaptureCleanup {
 }
 
 export async function cleanupCapture(ctl: Client, target: ConnectionSpec, source: ConnectionSpec | undefined, opts: { force?: boolean; logger?: Logger } = {}): Promise<CaptureCleanup> {
+  void opts.force;
   const logger = opts.logger ?? silentLogger;
-  const holder = await replicateLockHolder(ctl);
-  if (holder && !opts.force) {
-    throw new UsageError(`cleanup: a pgshift replicate is running against ${target.display} (${holder}); nothing was removed`, {
-      hint: 'stop it first (Ctrl-C or SIGTERM stops it gracefully), then run pgshift cleanup again',
-    });
-  }
+  // Refused while a replicate (or copy) holds the target; re-entrant when the caller holds it on `ctl` already.
+  await acquireRunLock(ctl, { command: 'cleanup', side: 'target', display: target.display });
   const state = await loadCapture(ctl);
   const removed: string[] = [];
   if (state && !source) {

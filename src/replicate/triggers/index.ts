@@ -22,7 +22,7 @@ import type { Logger } from '../../log.js';
 import type { Progress } from '../../progress.js';
 import { loadRun } from '../../state/store.js';
 import { restoreSwitches, switchOff, type Switched } from '../apply/switches.js';
-import { acquireReplicateLock } from '../lock.js';
+import { acquireRunLock, runApplicationName } from '../../db/lock.js';
 import { ensureReplicationState } from '../state.js';
 import { applySessionSettings, CaptureApplier, CaptureSchemaError, SESSION_SETTINGS, type BatchResult } from './apply.js';
 import { planCapture } from './install.js';
@@ -77,8 +77,9 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
   let ctl: Client | undefined;
   let src: Client | undefined;
   try {
-    ctl = await connect(target, { applicationName: 'pgshift replicate control' });
-    await acquireReplicateLock(ctl, target.display);
+    ctl = await connect(target, { applicationName: runApplicationName('replicate') });
+    // One writer per target for the whole run (the copy inside it is told it holds the lock already).
+    await acquireRunLock(ctl, { command: 'replicate', side: 'target', display: target.display });
     src = await connect(source, { applicationName: 'pgshift replicate control' });
     await applySessionSettings(src);
 
@@ -161,7 +162,7 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       }
       initial = await copyDatabase(source, target, {
         jobs: opts.jobs, indexJobs: opts.indexJobs, resume: copyRun !== null, mode: 'full', filter: (current.options.filter as Partial<TableFilter>) ?? {},
-        splitBytes: opts.splitBytes, pgBin: opts.pgBin, logger, progress: opts.progress, signal: opts.signal, snapshot,
+        splitBytes: opts.splitBytes, pgBin: opts.pgBin, logger, progress: opts.progress, signal: opts.signal, snapshot, runLockHeld: true,
       });
       await markCopyDone(ctl);
       start = copyRun ? 'resumed' : 'fresh';
