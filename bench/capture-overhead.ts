@@ -29,17 +29,18 @@ function pgbenchBin(): string {
   return 'pgbench';
 }
 
-function libpqArgs(url: string): { args: string[]; env: NodeJS.ProcessEnv } {
+function libpqArgs(url: string): { args: string[]; db: string; env: NodeJS.ProcessEnv } {
   const u = new URL(url);
   return {
-    args: ['-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username), '-d', u.pathname.slice(1)],
+    args: ['-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username)],
+    db: decodeURIComponent(u.pathname.slice(1)),
     env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password), PGSSLMODE: u.searchParams.get('sslmode') ?? 'prefer' },
   };
 }
 
 function pgbench(url: string, extra: string[]): string {
-  const { args, env } = libpqArgs(url);
-  const r = spawnSync(pgbenchBin(), [...args, ...extra], { env, encoding: 'utf8' });
+  const { args, db, env } = libpqArgs(url);
+  const r = spawnSync(pgbenchBin(), [...args, ...extra, db], { env, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`pgbench ${extra.join(' ')} failed: ${r.stderr}`);
   return r.stdout + r.stderr;
 }

@@ -3,6 +3,7 @@ import type { ConnectionSpec } from '../config.js';
 import { withClient, type Client } from '../db/connect.js';
 import { classifyError } from '../errors.js';
 import { findPgTools } from '../schema/pgdump.js';
+import { captureObjects } from '../replicate/triggers/source.js';
 import { readAccess } from './access.js';
 import type { TableFilter } from './filter.js';
 import { listSequences, listTables, type TableInfo } from './tables.js';
@@ -56,6 +57,8 @@ export interface Inventory {
   largeObjects: { count: number; bytes: number };
   materializedViews: { schema: string; name: string; bytes: number; populated: boolean }[];
   triggers: { schema: string; table: string; name: string; enabled: boolean }[];
+  /** Objects of pgshift trigger capture (replicate --capture triggers) present on this database. */
+  capture: { schema: boolean; triggers: number; functions: number; pendingChanges: number | null };
   internalSchemas: string[];
   target: { url: string; serverVersion: string; major: number } | null;
   warnings: Warning[];
@@ -136,12 +139,15 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
     const triggers = (
       await client.query(`SELECT n.nspname AS schema, c.relname AS table, t.tgname AS name, t.tgenabled <> 'D' AS enabled
                             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                           WHERE NOT t.tgisinternal AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift') ORDER BY 1, 2, 3`)
+                           WHERE NOT t.tgisinternal AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')
+                             AND t.tgname NOT LIKE '\\_pgshift\\_capture\\_%' ORDER BY 1, 2, 3`)
     ).rows;
+    // Leftovers of replicate --capture triggers (reported on their own, never as the application's triggers).
+    const capture = await captureObjects(client);
     const internal = (
       await client.query(`SELECT nspname FROM pg_namespace WHERE nspname IN ('heroku_ext', '_heroku') ORDER BY 1`)
     ).rows.map((r) => r.nspname as string);
-    return { server, role, repl, tables, access, sequences, extensions, lo, matviews, triggers, internal };
+    return { server, role, repl, tables, access, sequences, extensions, lo, matviews, triggers, capture, internal };
   });
 
   let targetInfo: Inventory['target'] = null;
@@ -215,6 +221,7 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
     largeObjects: { count: Number(inv.lo.count), bytes: Number(inv.lo.bytes) },
     materializedViews: inv.matviews.map((m) => ({ schema: m.schema, name: m.name, bytes: Number(m.bytes), populated: m.populated })),
     triggers: inv.triggers,
+    capture: { schema: inv.capture.schema, triggers: inv.capture.triggers.length, functions: inv.capture.functions, pendingChanges: inv.capture.pendingChanges },
     internalSchemas: inv.internal,
     target: targetInfo,
     warnings: [],
@@ -232,7 +239,7 @@ export function warningsFor(inv: Inventory): Warning[] {
       message: inv.replication.reason ?? 'logical replication is not available',
       remedy: inv.role.replication || inv.role.superuser
         ? 'set wal_level=logical and free a slot/WAL sender, or plan a dump-and-restore window (pgshift estimate, pgshift copy)'
-        : 'plan a dump-and-restore window with writes frozen (pgshift estimate, then pgshift copy + pgshift verify), or move to a plan whose role has REPLICATION',
+        : 'use trigger capture instead (pgshift replicate --capture triggers: needs only the database owner), or plan a dump-and-restore window with writes frozen (pgshift estimate, then pgshift copy + pgshift verify)',
     });
   }
   if (!inv.pgDump.canDump) {
@@ -280,6 +287,13 @@ export function warningsFor(inv: Inventory): Warning[] {
   }
   if (inv.materializedViews.length > 0) {
     w.push({ code: 'materialized-views', message: `${inv.materializedViews.length} materialized views are refreshed on the target after the data copy (not replicated)`, remedy: 'budget their refresh time in the cutover window; refresh them again after cutover' });
+  }
+  if (inv.capture.schema || inv.capture.triggers > 0) {
+    w.push({
+      code: 'capture-installed',
+      message: `pgshift trigger capture is installed: ${inv.capture.triggers} triggers, ${inv.capture.functions} functions${inv.capture.schema ? ', schema _pgshift' : ''}${inv.capture.pendingChanges !== null ? ` (${inv.capture.pendingChanges} changes in its log)` : ''}; every write to a captured table is also logged`,
+      remedy: 'if no pgshift replicate --capture triggers uses it any more: pgshift cleanup --source … --target <the target it fed>',
+    });
   }
   if (inv.internalSchemas.length > 0) {
     w.push({ code: 'heroku-internal', message: `Heroku internal schemas present (${inv.internalSchemas.join(', ')})`, remedy: 'nothing to do: pgshift skips Heroku event triggers and keeps extensions placed in heroku_ext' });
