@@ -5,7 +5,7 @@ import { classifyError } from '../errors.js';
 import { findPgTools } from '../schema/pgdump.js';
 import { captureObjects } from '../replicate/triggers/source.js';
 import { readAccess } from './access.js';
-import type { TableFilter } from './filter.js';
+import { requireIncludesMatched, type TableFilter } from './filter.js';
 import { listSequences, listTables, type TableInfo } from './tables.js';
 
 export interface Warning {
@@ -20,7 +20,10 @@ export interface InventoryTable {
   name: string;
   kind: TableInfo['kind'];
   parent: string | null;
-  rows: number;
+  /** Estimated rows; null when unknown (never analyzed, or a partitioned parent: see its partitions). */
+  rows: number | null;
+  /** Where `rows` comes from: the planner statistics, an estimate from the table's pages, or nothing. */
+  rowsSource: 'statistics' | 'pages' | 'empty' | 'unknown';
   /** Heap + TOAST bytes: what a copy moves. */
   bytes: number;
   tableBytes: number;
@@ -53,14 +56,23 @@ export interface Inventory {
   pgDump: { path: string | null; version: string | null; canDump: boolean };
   tables: InventoryTable[];
   sequences: { schema: string; name: string; ownedBy: string | null }[];
-  extensions: { name: string; version: string; schema: string; availableOnTarget: boolean | null }[];
+  extensions: {
+    name: string;
+    version: string;
+    schema: string;
+    /** The target has it installed, or its role may create it (null: no --target given). */
+    availableOnTarget: boolean | null;
+    /** installed: already there; creatable: the target role may CREATE EXTENSION it; not-creatable: the package is
+     * there but only a superuser may create it (untrusted); missing: no package on the target server. */
+    onTarget: 'installed' | 'creatable' | 'not-creatable' | 'missing' | null;
+  }[];
   largeObjects: { count: number; bytes: number };
   materializedViews: { schema: string; name: string; bytes: number; populated: boolean }[];
   triggers: { schema: string; table: string; name: string; enabled: boolean }[];
   /** Objects of pgshift trigger capture (replicate --capture triggers) present on this database. */
   capture: { schema: boolean; triggers: number; functions: number; pendingChanges: number | null };
   internalSchemas: string[];
-  target: { url: string; serverVersion: string; major: number } | null;
+  target: { url: string; serverVersion: string; major: number; user: string } | null;
   warnings: Warning[];
 }
 
@@ -107,6 +119,50 @@ function replicationVerdict(role: { superuser: boolean; replication: boolean }, 
   return null;
 }
 
+interface RowStats {
+  reltuples: number;
+  pages: number;
+  /** Planner-style guess of one row's width (fixed-width columns by size, 32 bytes for the others). */
+  width: number;
+}
+
+async function readRowEstimates(client: Client, oids: number[]): Promise<Map<number, RowStats>> {
+  if (oids.length === 0) return new Map();
+  const { rows } = await client.query(
+    `SELECT c.oid::int8 AS oid, c.reltuples::float8 AS reltuples,
+            CASE WHEN c.relkind IN ('r', 'm', 't') THEN pg_relation_size(c.oid) / current_setting('block_size')::int ELSE 0 END AS pages,
+            24 + coalesce((SELECT sum(CASE WHEN a.attlen > 0 THEN a.attlen ELSE 32 END) FROM pg_attribute a
+                            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), 0) AS width
+       FROM pg_class c WHERE c.oid = ANY($1::oid[])`,
+    [oids],
+  );
+  return new Map(rows.map((r) => [Number(r.oid), { reltuples: Number(r.reltuples), pages: Number(r.pages), width: Number(r.width) }]));
+}
+
+/**
+ * reltuples is -1 until the first VACUUM/ANALYZE (a fresh restore): then estimate from the pages the way the
+ * planner does (page size / row width), and say so; a partitioned parent holds no rows itself.
+ */
+function rowEstimate(t: TableInfo, s: RowStats | undefined): Pick<InventoryTable, 'rows' | 'rowsSource'> {
+  if (t.relkind === 'p' || t.relkind === 'f' || !s) return { rows: null, rowsSource: 'unknown' };
+  if (s.reltuples >= 0) return { rows: Math.round(s.reltuples), rowsSource: 'statistics' };
+  if (s.pages === 0) return { rows: 0, rowsSource: 'empty' };
+  return { rows: Math.round(s.pages * Math.floor((8192 - 24) / Math.max(s.width, 1))), rowsSource: 'pages' };
+}
+
+/** Per extension: installed on the target, creatable there by the target role (trusted, or superuser), or not. */
+async function extensionsOnTarget(client: Client, names: string[]): Promise<Map<string, 'installed' | 'creatable' | 'not-creatable' | 'missing'>> {
+  const { rows } = await client.query(
+    `SELECT a.name, a.installed_version IS NOT NULL AS installed,
+            (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+              OR (coalesce((SELECT v.trusted FROM pg_available_extension_versions v WHERE v.name = a.name AND v.version = a.default_version), false)
+                  AND has_database_privilege(current_database(), 'CREATE')) AS creatable
+       FROM pg_available_extensions a WHERE a.name = ANY($1)`,
+    [names],
+  );
+  return new Map(rows.map((r) => [r.name as string, r.installed ? 'installed' : r.creatable ? 'creatable' : 'not-creatable']));
+}
+
 export interface InventoryOptions {
   filter?: Partial<TableFilter>;
   pgBin?: string;
@@ -120,6 +176,8 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
     const tables = await listTables(client, opts.filter).catch((err) => {
       throw classifyError(err, 'inventory: reading the catalog of the source', { phase: 'inventory' });
     });
+    requireIncludesMatched(opts.filter ?? {}, tables, 'inventory');
+    const rowStats = await readRowEstimates(client, tables.map((t) => t.oid));
     const access = await readAccess(client, tables.map((t) => t.oid));
     const sequences = await listSequences(client, opts.filter);
     const extensions = (
@@ -127,9 +185,12 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
                             FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
                            WHERE e.extname <> 'plpgsql' ORDER BY 1`)
     ).rows;
+    // pg_largeobject's size is what the objects occupy (summing their lengths would read them all); an empty
+    // catalog still has an index page, which is not "8 kB of large objects".
     const lo = await one<{ count: string; bytes: string }>(
       client,
-      `SELECT (SELECT count(*) FROM pg_largeobject_metadata) AS count, pg_total_relation_size('pg_catalog.pg_largeobject') AS bytes`,
+      `SELECT count(*) AS count, CASE WHEN count(*) = 0 THEN 0 ELSE pg_relation_size('pg_catalog.pg_largeobject') END AS bytes
+         FROM pg_largeobject_metadata`,
     );
     const matviews = (
       await client.query(`SELECT n.nspname AS schema, c.relname AS name, pg_total_relation_size(c.oid) AS bytes, c.relispopulated AS populated
@@ -147,19 +208,16 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
     const internal = (
       await client.query(`SELECT nspname FROM pg_namespace WHERE nspname IN ('heroku_ext', '_heroku') ORDER BY 1`)
     ).rows.map((r) => r.nspname as string);
-    return { server, role, repl, tables, access, sequences, extensions, lo, matviews, triggers, capture, internal };
+    return { server, role, repl, tables, rowStats, access, sequences, extensions, lo, matviews, triggers, capture, internal };
   });
 
   let targetInfo: Inventory['target'] = null;
-  let availableOnTarget: Set<string> | null = null;
+  let onTarget: Map<string, Inventory['extensions'][number]['onTarget']> | null = null;
   if (target) {
     await withClient(target, async (client) => {
       const s = await readServer(client);
-      targetInfo = { url: target.display, serverVersion: s.version, major: Math.floor(Number(s.num) / 10000) };
-      const { rows } = await client.query(`SELECT name FROM pg_available_extensions WHERE name = ANY($1)`, [
-        inv.extensions.map((e) => e.name),
-      ]);
-      availableOnTarget = new Set(rows.map((r) => r.name as string));
+      targetInfo = { url: target.display, serverVersion: s.version, major: Math.floor(Number(s.num) / 10000), user: s.user };
+      onTarget = await extensionsOnTarget(client, inv.extensions.map((e) => e.name));
     });
   }
 
@@ -175,7 +233,7 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
     name: t.name,
     kind: t.kind,
     parent: t.parent,
-    rows: t.rows,
+    ...rowEstimate(t, inv.rowStats.get(t.oid)),
     bytes: t.tableBytes + t.toastBytes,
     tableBytes: t.tableBytes,
     toastBytes: t.toastBytes,
@@ -216,7 +274,12 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
       name: e.name,
       version: e.version,
       schema: e.schema,
-      availableOnTarget: availableOnTarget === null ? null : (availableOnTarget as Set<string>).has(e.name),
+      ...((): Pick<Inventory['extensions'][number], 'availableOnTarget' | 'onTarget'> => {
+        const m = onTarget as Map<string, Inventory['extensions'][number]['onTarget']> | null;
+        if (!m) return { availableOnTarget: null, onTarget: null };
+        const status = m.get(e.name) ?? 'missing';
+        return { availableOnTarget: status === 'installed' || status === 'creatable', onTarget: status };
+      })(),
     })),
     largeObjects: { count: Number(inv.lo.count), bytes: Number(inv.lo.bytes) },
     materializedViews: inv.matviews.map((m) => ({ schema: m.schema, name: m.name, bytes: Number(m.bytes), populated: m.populated })),
@@ -238,8 +301,8 @@ export function warningsFor(inv: Inventory): Warning[] {
       code: 'replication-unavailable',
       message: inv.replication.reason ?? 'logical replication is not available',
       remedy: inv.role.replication || inv.role.superuser
-        ? 'set wal_level=logical and free a slot/WAL sender, or plan a dump-and-restore window (pgshift estimate, pgshift copy)'
-        : 'use trigger capture instead (pgshift replicate --capture triggers: needs only the database owner), or plan a dump-and-restore window with writes frozen (pgshift estimate, then pgshift copy + pgshift verify)',
+        ? 'set wal_level=logical and free a slot/WAL sender, or plan a dump-and-restore window with writes frozen (pgshift copy, then pgshift verify)'
+        : 'use trigger capture instead (pgshift replicate --capture triggers: needs only the database owner), or plan a dump-and-restore window with writes frozen (pgshift copy, then pgshift verify)',
     });
   }
   if (!inv.pgDump.canDump) {
@@ -280,13 +343,38 @@ export function warningsFor(inv: Inventory): Warning[] {
   if (inv.largeObjects.count > 0) {
     w.push({ code: 'large-objects', message: `${inv.largeObjects.count} large objects: copy moves them, logical replication does not carry changes to them`, remedy: 'freeze large-object writes before cutover, or move them to bytea columns' });
   }
+  const targetRole = inv.target?.user ?? 'the target role';
   for (const e of inv.extensions) {
-    if (e.availableOnTarget === false) {
+    if (e.onTarget === 'missing') {
       w.push({ code: 'extension-missing', object: e.name, message: `extension ${e.name} ${e.version} is not available on the target`, remedy: `install the ${e.name} extension package on the target server (or ask the provider), then re-run` });
+    } else if (e.onTarget === 'not-creatable') {
+      w.push({
+        code: 'extension-not-creatable',
+        object: e.name,
+        message: `extension ${e.name} is available on the target, but ${targetRole} cannot create it (it is not a trusted extension: only a superuser may)`,
+        remedy: `ask the target's administrator to run CREATE EXTENSION ${e.name} in the target database before pgshift copy`,
+      });
     }
   }
-  if (inv.materializedViews.length > 0) {
-    w.push({ code: 'materialized-views', message: `${inv.materializedViews.length} materialized views are refreshed on the target after the data copy (not replicated)`, remedy: 'budget their refresh time in the cutover window; refresh them again after cutover' });
+  const populated = inv.materializedViews.filter((m) => m.populated);
+  const unpopulated = inv.materializedViews.filter((m) => !m.populated);
+  if (populated.length > 0) {
+    w.push({ code: 'materialized-views', message: `${populated.length} materialized views are refreshed on the target after the data copy (not replicated)`, remedy: 'budget their refresh time in the cutover window; refresh them again after cutover' });
+  }
+  if (unpopulated.length > 0) {
+    w.push({
+      code: 'materialized-views-unpopulated',
+      message: `${unpopulated.length} materialized views are not populated on the source (${unpopulated.map((m) => `${m.schema}.${m.name}`).join(', ')}): they stay unpopulated on the target`,
+      remedy: 'nothing to do for the copy; REFRESH MATERIALIZED VIEW them on the target when the application needs them',
+    });
+  }
+  const unknown = inv.tables.filter((t) => t.rowsSource === 'pages');
+  if (unknown.length > 0) {
+    w.push({
+      code: 'never-analyzed',
+      message: `${unknown.length} tables were never analyzed: their row counts are estimated from their size (${unknown.slice(0, 3).map((t) => `${t.schema}.${t.name}`).join(', ')}${unknown.length > 3 ? ', …' : ''})`,
+      remedy: 'ANALYZE them on the source for exact planning numbers (copy and verify do not depend on it)',
+    });
   }
   if (inv.capture.schema || inv.capture.triggers > 0) {
     w.push({

@@ -14,15 +14,16 @@ export function cleanupCommand(): Command {
       [
         'Remove what pgshift left on the servers once the migration is over: the',
         '"pgshift" schema on the target that records copy progress (needed by',
-        'copy --resume), and with --source the trigger capture of replicate',
-        '--capture triggers on the source (triggers, functions, schema _pgshift).',
-        'It refuses while a copy or replicate runs, and keeps the state of an',
-        'unfinished copy unless --force is given. Your data is never touched.',
+        'copy --resume), and for a replication the slot and publication on the',
+        'source (--source), after restoring the triggers and foreign keys replicate',
+        'switched off, or the triggers, functions and schema _pgshift of replicate',
+        '--capture triggers. It refuses while a copy or replicate runs, keeps the state',
+        'of an unfinished copy unless --force is given. Your data is never touched.',
         '',
         'Examples:',
         '  pgshift cleanup --target $DST',
         '  pgshift cleanup --target $DST --force   # give up an unfinished copy',
-        '  pgshift cleanup --source $SRC --target $DST   # after replicate --capture triggers: triggers, functions, _pgshift',
+        '  pgshift cleanup --source $SRC --target $DST   # after pgshift replicate (either capture)',
       ].join('\n'),
     );
   withConnectionOptions(cmd, { source: 'optional', target: 'required' })

@@ -45,6 +45,14 @@ export function inventoryCommand(): Command {
 
 const yes = (b: boolean) => (b ? 'yes' : 'no');
 
+const ON_TARGET = { installed: 'on target', creatable: 'target role can create it', 'not-creatable': 'target role CANNOT create it', missing: 'MISSING on target' } as const;
+
+/** Rows as known: "~1,200" when estimated from pages (never analyzed), "unknown" when not even that. */
+function rowsText(t: Inventory['tables'][number]): string {
+  if (t.rows === null) return t.kind === 'partitioned' ? '(partitions)' : 'unknown';
+  return `${t.rowsSource === 'pages' ? '~' : ''}${t.rows.toLocaleString('en-US')}`;
+}
+
 export function describe(inv: Inventory): string {
   const out: string[] = [];
   const s = inv.source;
@@ -65,7 +73,7 @@ export function describe(inv: Inventory): string {
       inv.tables.map((t) => [
         `${t.schema}.${t.name}`,
         t.kind,
-        t.rows.toLocaleString('en-US'),
+        rowsText(t),
         formatBytes(t.tableBytes),
         formatBytes(t.toastBytes),
         formatBytes(t.indexBytes),
@@ -86,10 +94,11 @@ export function describe(inv: Inventory): string {
   out.push('');
   out.push(`Sequences (${inv.sequences.length})${inv.sequences.length ? ': ' + inv.sequences.map((q) => `${q.schema}.${q.name}`).join(', ') : ''}`);
   out.push(
-    `Extensions (${inv.extensions.length})${inv.extensions.length ? ': ' + inv.extensions.map((e) => `${e.name} ${e.version}${e.availableOnTarget === false ? ' (MISSING on target)' : e.availableOnTarget ? ' (on target)' : ''}`).join(', ') : ''}`,
+    `Extensions (${inv.extensions.length})${inv.extensions.length ? ': ' + inv.extensions.map((e) => `${e.name} ${e.version}${e.onTarget ? ` (${ON_TARGET[e.onTarget]})` : ''}`).join(', ') : ''}`,
   );
-  out.push(`Large objects: ${inv.largeObjects.count} (${formatBytes(inv.largeObjects.bytes)})`);
-  out.push(`Materialized views (${inv.materializedViews.length})${inv.materializedViews.length ? ': ' + inv.materializedViews.map((m) => `${m.schema}.${m.name}`).join(', ') : ''}`);
+  const lo = inv.largeObjects;
+  out.push(lo.count === 0 ? 'Large objects: none' : `Large objects: ${lo.count.toLocaleString('en-US')}, ${formatBytes(lo.bytes)} stored`);
+  out.push(`Materialized views (${inv.materializedViews.length})${inv.materializedViews.length ? ': ' + inv.materializedViews.map((m) => `${m.schema}.${m.name}${m.populated ? '' : ' (not populated)'}`).join(', ') : ''}`);
   out.push(`Triggers (${inv.triggers.length})${inv.triggers.length ? ': ' + inv.triggers.map((t) => `${t.name} on ${t.schema}.${t.table}${t.enabled ? '' : ' (disabled)'}`).join(', ') : ''}`);
   out.push('');
   if (inv.warnings.length === 0) out.push('No warnings.');

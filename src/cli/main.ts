@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { reportError, usageFromCommander } from './context.js';
 import { cleanupCommand } from './cleanup.js';
 import { copyCommand } from './copy.js';
+import { replicateCommand } from './replicate.js';
 import { inventoryCommand } from './inventory.js';
 import { verifyCommand } from './verify.js';
 
@@ -19,6 +20,7 @@ export function program(): Command {
         'Typical migration:',
         '  pgshift inventory --source $SRC --target $DST  # what will get in the way',
         '  pgshift copy      --source $SRC --target $DST  # schema + data + indexes',
+        '  pgshift replicate --source $SRC --target $DST --until-caught-up  # live',
         '  pgshift verify    --source $SRC --target $DST  # after freezing writes',
         '  pgshift cleanup   --target $DST                # remove pgshift\'s state',
         '',
@@ -35,6 +37,7 @@ export function program(): Command {
     .exitOverride();
   prog.addCommand(inventoryCommand());
   prog.addCommand(copyCommand());
+  prog.addCommand(replicateCommand());
   prog.addCommand(verifyCommand());
   prog.addCommand(cleanupCommand());
   for (const cmd of [prog, ...prog.commands]) cmd.exitOverride().configureOutput({ outputError: () => undefined });

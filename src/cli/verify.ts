@@ -10,6 +10,8 @@ interface VerifyFlags extends CommonOptions {
   exclude?: string[];
   maxDifferences?: string;
   chunkSize?: string;
+  acl?: boolean;
+  owners?: boolean;
 }
 
 export function verifyCommand(): Command {
@@ -21,9 +23,13 @@ export function verifyCommand(): Command {
         'row counts and checksums computed on the servers (nothing is copied to',
         'this machine); a differing range is narrowed down to rows and reported',
         'by primary key (missing, extra, different). Tables without a primary',
-        'key are compared as multisets. Also compares sequences and schema',
-        'objects (columns, indexes, constraints, triggers, views, functions,',
-        'extensions). Reads only; changes nothing.',
+        'key are compared as multisets. Also compares sequences, large objects',
+        '(OIDs and contents) and every schema object pg_dump --schema-only',
+        'prints (tables, columns, indexes and their options, constraints,',
+        'triggers, policies and RLS flags, rules, views, functions, aggregates,',
+        'types, operators, casts, collations, comments, extensions…). Grants and',
+        'owners only with --acl / --owners. Not compared: publications and',
+        'subscriptions. Reads only; changes nothing.',
         '',
         'Exit code 0: equal. 1: differences found. 2/3/4: could not verify.',
         '',
@@ -32,11 +38,15 @@ export function verifyCommand(): Command {
         '  pgshift verify --source $SRC --target $DST --jobs 4 --json \\',
         '    | jq \'.tables[] | select(.match | not)\'',
         '  pgshift verify --source $SRC --target $DST --include "public.order*"',
+        '  # after copy --keep-acl --keep-owner, grants and owners too:',
+        '  pgshift verify --source $SRC --target $DST --acl --owners',
       ].join('\n'),
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'required' }))
     .addOption(new Option('--jobs <n>', 'connections per side for row data (plus one each for catalogs). Example: --jobs 4').default('2'))
-    .addOption(new Option('--max-differences <n>', 'differing rows listed per table. Example: --max-differences 1000').default('100'))
+    .addOption(new Option('--max-differences <n>', 'differing rows listed per table (counts are always exact). Example: --max-differences 1000').default('100'))
+    .addOption(new Option('--acl', 'also compare grants (off by default: copy uses --no-acl unless --keep-acl). Example: --acl'))
+    .addOption(new Option('--owners', 'also compare object owners (off by default: copy uses --no-owner unless --keep-owner). Example: --owners'))
     // Tuning knob for tests and benchmarks: how big one block-range read is.
     .addOption(new Option('--chunk-size <size>', 'block-range chunk size per query. Example: --chunk-size 64MB').hideHelp())
     .action(async (flags: VerifyFlags) => {
@@ -47,6 +57,8 @@ export function verifyCommand(): Command {
           jobs: parsePositiveInt('--jobs', flags.jobs, 2),
           maxDifferences: parsePositiveInt('--max-differences', flags.maxDifferences, 100),
           chunkBytes: parseSize('--chunk-size', flags.chunkSize, 32 * 1024 * 1024),
+          acl: flags.acl ?? false,
+          owners: flags.owners ?? false,
           include: flags.include,
           exclude: flags.exclude,
           logger: ctx.logger,

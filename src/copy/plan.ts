@@ -6,7 +6,7 @@
 import type { Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
 import { dataTables, listSequences, listTables, type SequenceInfo, type TableInfo } from '../catalog/tables.js';
-import { compileFilter, type TableFilter } from '../catalog/filter.js';
+import { compileFilter, requireIncludesMatched, type TableFilter } from '../catalog/filter.js';
 import { tableKey } from '../catalog/table-id.js';
 import { excludedObjects, excludedTableOids, type Excluded } from '../schema/filter.js';
 import type { Chunk, CopyMode } from '../state/store.js';
@@ -117,6 +117,7 @@ export async function splitIntoChunks(snap: Client, tables: TableInfo[], splitBy
 export async function planCopy(snap: Client, opts: CopyPlanOptions): Promise<CopyPlan> {
   const allTables = await listTables(snap);
   const keep = compileFilter(opts.filter);
+  requireIncludesMatched(opts.filter, allTables.filter((t) => keep(t.schema, t.name)), 'copy');
   const excluded = await excludedObjects(snap, allTables.filter((t) => !keep(t.schema, t.name)).map((t) => t.oid));
   const excludedOids = excludedTableOids(excluded, allTables);
   const tables = allTables.filter((t) => !excludedOids.has(t.oid));

@@ -5,7 +5,7 @@ import type { Client } from '../db/connect.js';
 import { PermissionError, UsageError } from '../errors.js';
 import { userSchemaSql } from '../catalog/system.js';
 
-/** User objects already in the target (pgshift's own state and extension members excluded). */
+/** User objects already in the target, large objects included (pgshift's own state and extension members excluded). */
 export async function targetObjects(tgt: Client): Promise<{ count: number; examples: string[] }> {
   const { rows } = await tgt.query<{ n: string; what: string }>(`
     WITH objs AS (
@@ -23,6 +23,9 @@ export async function targetObjects(tgt: Client): Promise<{ count: number; examp
       SELECT format('type %I.%I', n.nspname, t.typname), t.oid, 'pg_type'::regclass
         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
        WHERE t.typtype IN ('e', 'd', 'r', 'm') AND ${userSchemaSql('n.nspname')}
+      UNION ALL
+      -- Copy writes large objects with their source OIDs: one already on the target would be overwritten.
+      SELECT format('large object %s', l.oid), l.oid, 'pg_largeobject'::regclass FROM pg_largeobject_metadata l
     )
     SELECT count(*) OVER () AS n, what FROM objs o
      WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = o.cls AND d.objid = o.oid AND d.deptype = 'e')

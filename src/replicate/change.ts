@@ -13,11 +13,10 @@
 //   persisted on the target in the same transaction as the changes it covers, and a restarted source must
 //   deliver exactly the transactions whose commit position is greater than the one it is started from.
 
-/** A table on the source (same schema/name on the target). Replaced by src/catalog/table-id.ts once on main. */
-export interface TableId {
-  schema: string;
-  name: string;
-}
+import { displayTable, type TableId } from '../catalog/table-id.js';
+
+/** A table on the source (same schema/name on the target). */
+export type { TableId };
 
 /** pgoutput: LSN of the commit's end (what a subscriber confirms); triggers: the capture log's sequence number. */
 export type Position = bigint;
@@ -132,7 +131,4 @@ export interface ChangeSource {
 }
 
 /** schema.name for messages, quoted only when needed. */
-export function tableLabel(t: TableId): string {
-  const part = (s: string) => (/^[a-z_][a-z0-9_$]*$/.test(s) ? s : `"${s.replace(/"/g, '""')}"`);
-  return `${part(t.schema)}.${part(t.name)}`;
-}
+export const tableLabel: (t: TableId) => string = displayTable;

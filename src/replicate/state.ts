@@ -1,35 +1,12 @@
 // Replication state on the TARGET (in the `pgshift` schema, beside the copy state): slot and publication names
 // recorded BEFORE they are created (so cleanup always finds them), the applied position written in the same
 // transaction as the changes it covers, and everything switched off on the target (so it is always restored).
-// To move into src/state/migrations.ts as one appended migration once that lands on main.
+// The tables come from the versioned state migrations (src/state/migrations.ts, migration 5).
 import type { Client } from '../db/connect.js';
+import { migrateState } from '../state/migrations.js';
+import { APPLY_ROWS_FUNCTION } from './apply/sql.js';
 
-export const REPLICATION_STATE_DDL = `
-CREATE SCHEMA IF NOT EXISTS pgshift;
-CREATE TABLE IF NOT EXISTS pgshift.replication (
-  id                   int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-  source               text NOT NULL,
-  slot                 text NOT NULL,
-  publication          text NOT NULL,
-  options              jsonb NOT NULL DEFAULT '{}',
-  started_at           timestamptz NOT NULL DEFAULT now(),
-  -- where streaming starts: the slot's consistent point (its exported snapshot is what the initial copy read)
-  consistent_point     text,
-  copy_done_at         timestamptz,
-  -- source-agnostic position (pgoutput: commit end LSN as a number), same transaction as the applied changes
-  applied_position     numeric,
-  applied_commit_time  timestamptz,
-  applied_at           timestamptz,
-  caught_up_at         timestamptz
-);
-CREATE TABLE IF NOT EXISTS pgshift.replication_switch (
-  kind     text NOT NULL,
-  tbl      text NOT NULL,
-  name     text NOT NULL,
-  -- statements that put it back, run in one transaction with the removal of this row
-  restore  text[] NOT NULL,
-  PRIMARY KEY (kind, tbl, name)
-);`;
+
 
 export interface ReplicationState {
   source: string;
@@ -44,7 +21,9 @@ export interface ReplicationState {
 }
 
 export async function ensureReplicationState(c: Client): Promise<void> {
-  await c.query(REPLICATION_STATE_DDL);
+  await migrateState(c);
+  // CREATE OR REPLACE on every run: the function always matches the SQL this version generates.
+  await c.query(APPLY_ROWS_FUNCTION);
 }
 
 export async function loadReplication(c: Client): Promise<ReplicationState | null> {

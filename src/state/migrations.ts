@@ -4,6 +4,8 @@
 import { withTransaction, type Client } from '../db/connect.js';
 import { STATE_SCHEMA } from '../catalog/system.js';
 import { UsageError } from '../errors.js';
+import { REPLICATION_STATE_SQL } from '../replicate/state-sql.js';
+import { CAPTURE_STATE_SQL } from '../replicate/triggers/state-sql.js';
 
 export interface Migration {
   id: number;
@@ -79,6 +81,16 @@ export const MIGRATIONS: readonly Migration[] = [
         section  text NOT NULL,
         done_at  timestamptz NOT NULL DEFAULT now()
       );`,
+  },
+  {
+    id: 5,
+    name: 'replication: slot and publication (recorded before creation), applied position, target switches',
+    sql: REPLICATION_STATE_SQL,
+  },
+  {
+    id: 6,
+    name: 'trigger capture: captured tables (recorded before install), copy snapshot, applied snapshot',
+    sql: CAPTURE_STATE_SQL,
   },
 ];
 

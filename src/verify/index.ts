@@ -1,18 +1,20 @@
 // verifyDatabases(): is the target equal to the source, and if not, where exactly does it differ?
 import type { ConnectionSpec } from '../config.js';
-import type { TableFilter } from '../catalog/filter.js';
+import { requireIncludesMatched, type TableFilter } from '../catalog/filter.js';
 import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../progress.js';
 import { compareTable, type SideContext } from './data.js';
 import { listDataRelations, pairRelations, type TablePair } from './plan.js';
 import { SessionPool } from './pool.js';
-import { compareSchema } from './schema.js';
+import { requireDistinctDatabases } from './identity.js';
+import { compareLargeObjects } from './largeobjects.js';
+import { compareSchema, notCompared } from './schema.js';
 import { compareSequences } from './sequences.js';
 import { beginExportedSnapshot, closeSession, openSession, VERIFY_SETTINGS, type VerifySession } from './session.js';
-import type { SideInfo, TableReport, VerifyReport } from './types.js';
+import type { LargeObjectReport, SideInfo, TableReport, VerifyReport } from './types.js';
 
-export type { VerifyReport, TableReport, SequenceReport, SchemaDifference, RowDifference } from './types.js';
+export type { VerifyReport, TableReport, SequenceReport, SchemaDifference, RowDifference, LargeObjectReport } from './types.js';
 export { renderReport } from './report.js';
 
 export interface VerifyOptions {
@@ -24,6 +26,10 @@ export interface VerifyOptions {
   maxDifferences?: number;
   /** Block-range chunk size (bytes) that splits big tables across jobs. Default 32 MB. */
   chunkBytes?: number;
+  /** Compare grants too (off by default: copy's default is --no-acl). */
+  acl?: boolean;
+  /** Compare owners too (off by default: copy's default is --no-owner). */
+  owners?: boolean;
   logger?: Logger;
   progress?: Progress;
 }
@@ -52,6 +58,7 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
     for (const o of opened) if (o.status === 'rejected') throw o.reason;
     if (!sc || !tc) throw new Error('unreachable');
     const [si, ti] = await Promise.all([sideInfo(sc), sideInfo(tc)]);
+    await requireDistinctDatabases(sc.client, tc.client, 'verify', target.display);
     // Each side gets one snapshot that all of its workers share: every chunk sees the same database state.
     const [ssnap, tsnap] = await Promise.all([beginExportedSnapshot(sc), beginExportedSnapshot(tc)]);
     const wrap = (side: string) => (err: unknown) => {
@@ -61,10 +68,12 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
       listDataRelations(sc.client, filter).catch(wrap('source')),
       listDataRelations(tc.client, filter).catch(wrap('target')),
     ]);
+    requireIncludesMatched(filter, [...srels, ...trels], 'verify');
     const pairs = pairRelations(srels, trels);
     log?.info({ tables: pairs.length, jobs }, `verify: comparing ${pairs.length} tables with ${jobs} connection(s) per side`);
 
-    const schema = await compareSchema(sc.client, tc.client, filter, { source: si.major, target: ti.major });
+    const scope = { acl: opts.acl ?? false, owners: opts.owners ?? false };
+    const schema = await compareSchema(sc.client, tc.client, filter, { source: si.major, target: ti.major }, scope);
     const sequences = await compareSequences(sc.client, tc.client, filter);
 
     const [sp, tp] = await Promise.all([SessionPool.open(source, jobs, ssnap), SessionPool.open(target, jobs, tsnap)]);
@@ -84,6 +93,13 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
       }),
     );
     phase?.done();
+    // Large objects belong to no table: compared when the whole database is (no --include).
+    const narrowed = (filter.include ?? []).length > 0;
+    const largeObjects: LargeObjectReport = narrowed
+      ? { match: true, sourceCount: 0, targetCount: 0, missing: 0, extra: 0, different: 0, differences: [], truncated: false }
+      : await sp.use((ss) => tp.use((ts) => compareLargeObjects(ss, ts, maxDifferences))).catch((err) => {
+          throw classifyError(err, 'large objects: checksums', { phase: 'verify', hint: 'the role needs SELECT on every large object (connect as their owner)' });
+        });
     const tables = pairs.map((p) => results.get(p)!);
     const schemaDiffs = schema.filter((d) => d.severity === 'difference').length;
     const sequencesDiffering = sequences.filter((s) => !s.match).length;
@@ -91,12 +107,14 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
     const { blockSize: _s, ...sourceInfo } = si;
     const { blockSize: _t, ...targetInfo } = ti;
     return {
-      ok: tablesDiffering === 0 && sequencesDiffering === 0 && schemaDiffs === 0,
+      ok: tablesDiffering === 0 && sequencesDiffering === 0 && schemaDiffs === 0 && largeObjects.match,
       source: sourceInfo,
       target: targetInfo,
       tables,
       sequences,
       schema,
+      largeObjects,
+      notCompared: [...notCompared(scope), ...(narrowed ? ['large objects (compared only without --include)'] : [])],
       summary: {
         tables: tables.length,
         tablesDiffering,
@@ -104,6 +122,7 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
         sequencesDiffering,
         schemaDifferences: schemaDiffs,
         schemaNotes: schema.length - schemaDiffs,
+        largeObjectsDiffering: largeObjects.missing + largeObjects.extra + largeObjects.different,
       },
       settings: { ...VERIFY_SETTINGS },
       seconds: Number(((Date.now() - started) / 1000).toFixed(3)),

@@ -1,9 +1,11 @@
-// Narrow differing buckets down to rows: both sides stream the rows of those buckets in the same order through
-// server-side cursors and the client merges the two streams, holding two batches at a time.
+// Narrow differing buckets down to rows: both sides stream (key, row hash) of those buckets in the same order
+// through server-side cursors and the client merges the two streams, holding two batches at a time. Row values
+// never travel: for the first few changed rows, each column's length and md5 are compared, and only values
+// shorter than MAX_SHOWN_BYTES are fetched — memory stays bounded whatever the size of a value (up to 1 GB).
 import type { TablePair } from './plan.js';
 import { CursorReader } from './pool.js';
 import type { VerifySession } from './session.js';
-import { examplesSql, keyedRowsSql, multisetSql, rowByKeySql, type RowHashSpec } from './sql.js';
+import { columnDigestsSql, examplesSql, keyedRowsSql, multisetSql, MAX_SHOWN_BYTES, type RowHashSpec } from './sql.js';
 import type { ColumnDifference, RowDifference } from './types.js';
 
 export interface Located {
@@ -18,7 +20,6 @@ export interface Located {
 const DETAILED_ROWS = 10;
 /** Example rows fetched for multiset differences (each kind costs one scan per side). */
 const EXAMPLE_ROWS = 10;
-const MAX_VALUE_CHARS = 200;
 
 /** Byte order of UTF-8, the order of COLLATE "C" (JavaScript's < compares UTF-16 code units, which differs). */
 function compareC(a: string, b: string): number {
@@ -58,7 +59,7 @@ export async function locateKeyed(pair: TablePair, hash: RowHashSpec, ss: Verify
   const compareKeys = pair.keyMode === 'integer' ? compareIntegers : compareC;
   const out: Located = { differences: [], missingRows: 0, extraRows: 0, differentRows: 0, truncated: false };
   const keyObject = (kv: (string | null)[]) => Object.fromEntries(key.map((c, i) => [c, kv[i] ?? null]));
-  const changed: (string | null)[][] = [];
+  const changed: { diff: RowDifference; kv: (string | null)[] }[] = [];
   await withReaders<KeyedRow, void>(
     ss,
     ts,
@@ -69,6 +70,7 @@ export async function locateKeyed(pair: TablePair, hash: RowHashSpec, ss: Verify
       let b = await t.next();
       while (a || b) {
         const cmp = !a ? 1 : !b ? -1 : compareKeys(a.k, b.k);
+        const a0 = a;
         let diff: RowDifference | undefined;
         if (cmp < 0) {
           diff = { kind: 'missing', key: keyObject(a!.kv) };
@@ -77,45 +79,59 @@ export async function locateKeyed(pair: TablePair, hash: RowHashSpec, ss: Verify
           diff = { kind: 'extra', key: keyObject(b!.kv) };
           b = await t.next();
         } else {
-          if (a!.h !== b!.h) {
-            diff = { kind: 'different', key: keyObject(a!.kv) };
-            changed.push(a!.kv);
-          }
+          if (a!.h !== b!.h) diff = { kind: 'different', key: keyObject(a!.kv) };
           [a, b] = await Promise.all([s.next(), t.next()]);
         }
         if (!diff) continue;
-        if (out.differences.length >= max) {
-          out.truncated = true;
-          break;
-        }
-        out.differences.push(diff);
+        // Read to the end: the totals stay exact; only the list is capped.
         if (diff.kind === 'missing') out.missingRows++;
         else if (diff.kind === 'extra') out.extraRows++;
         else out.differentRows++;
+        if (out.differences.length >= max) {
+          out.truncated = true;
+          continue;
+        }
+        out.differences.push(diff);
+        if (diff.kind === 'different' && changed.length < DETAILED_ROWS) changed.push({ diff, kv: a0!.kv });
       }
     },
   );
-  // Spell out which columns changed for the first few rows: two index lookups each.
-  const detailed = out.differences.filter((d) => d.kind === 'different').slice(0, DETAILED_ROWS);
-  for (const [i, d] of detailed.entries()) {
-    const kv = changed[i]!;
+  // Spell out which columns changed for the first few rows: two index lookups each, digests only.
+  for (const { diff, kv } of changed) {
     const [sv, tv] = await Promise.all([
-      ss.client.query<{ v: (string | null)[] }>(rowByKeySql(pair.source!, pair.columns, key), kv),
-      ts.client.query<{ v: (string | null)[] }>(rowByKeySql(pair.target!, pair.columns, key), kv),
+      ss.client.query<Digests>(columnDigestsSql(pair.source!, pair.columns, key), kv),
+      ts.client.query<Digests>(columnDigestsSql(pair.target!, pair.columns, key), kv),
     ]);
-    const x = sv.rows[0]?.v;
-    const y = tv.rows[0]?.v;
+    const x = sv.rows[0];
+    const y = tv.rows[0];
     if (!x || !y) continue;
     const cols: ColumnDifference[] = [];
     pair.columns.forEach((c, j) => {
-      if (x[j] !== y[j]) cols.push({ column: c, source: clip(x[j] ?? null), target: clip(y[j] ?? null) });
+      if (x.l[j] === y.l[j] && x.m[j] === y.m[j]) return;
+      cols.push({ column: c, ...shown('source', x, j), ...shown('target', y, j) } as ColumnDifference);
     });
-    d.columns = cols;
+    diff.columns = cols;
   }
   return out;
 }
 
-const clip = (v: string | null) => (v !== null && v.length > MAX_VALUE_CHARS ? `${v.slice(0, MAX_VALUE_CHARS)}…` : v);
+interface Digests {
+  /** Per column: length of its text (bytes), md5 of it, the text itself when short (NULL: SQL NULL or long). */
+  l: (string | null)[];
+  m: (string | null)[];
+  v: (string | null)[];
+}
+
+/** A value as shown: itself when short; "<N bytes, md5 …>" (and the numbers apart) when long. */
+function shown(side: 'source' | 'target', d: Digests, j: number): Partial<ColumnDifference> {
+  const len = d.l[j];
+  if (len === null || len === undefined) return { [side]: null };
+  if (Number(len) <= MAX_SHOWN_BYTES) return { [side]: d.v[j] ?? null };
+  return { [side]: bigValue(Number(len), d.m[j]!), [`${side}Bytes`]: Number(len), [`${side}Md5`]: d.m[j] };
+}
+
+const bigValue = (bytes: number, md5: string) => `<${bytes.toLocaleString('en-US')} bytes, md5 ${md5}>`;
+
 
 interface HashCount {
   h: string;
@@ -168,11 +184,11 @@ export async function locateMultiset(pair: TablePair, hash: RowHashSpec, ss: Ver
     if (!picked.length) continue;
     const session = kind === 'missing' ? ss : ts;
     const rel = kind === 'missing' ? pair.source! : pair.target!;
-    const { rows } = await session.client.query<{ h: string; r: string }>(examplesSql(rel, hash), [picked.map((d) => hashes.get(d)!)]);
-    const byHash = new Map(rows.map((r) => [r.h, r.r]));
+    const { rows } = await session.client.query<{ h: string; l: string; m: string; r: string | null }>(examplesSql(rel, hash), [picked.map((d) => hashes.get(d)!)]);
+    const byHash = new Map(rows.map((r) => [r.h, r.r ?? bigValue(Number(r.l), r.m)]));
     for (const d of picked) {
       const r = byHash.get(hashes.get(d)!);
-      if (r !== undefined) d.row = clip(r)!;
+      if (r !== undefined) d.row = r;
     }
   }
   return out;

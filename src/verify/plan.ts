@@ -4,6 +4,8 @@ import type { Client } from '../db/connect.js';
 import { displayName, qualify } from '../db/ident.js';
 import { compileFilter, type TableFilter } from '../catalog/filter.js';
 import { dataTables, listTables } from '../catalog/tables.js';
+import { userSchemaSql } from '../catalog/system.js';
+import { tableKey } from '../catalog/table-id.js';
 import type { ColumnHashMode } from './sql.js';
 
 export interface DataRelation {
@@ -34,7 +36,7 @@ SELECT n.nspname AS schema, c.relname AS name, c.relispopulated AS populated,
        (SELECT array_agg(a.atttypid::int8 ORDER BY a.attnum) FROM pg_attribute a
          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS types
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind = 'm' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')
+ WHERE c.relkind = 'm' AND ${userSchemaSql('n.nspname')}
    AND NOT EXISTS (SELECT 1 FROM pg_depend d
                     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
  ORDER BY 1, 2`;
@@ -134,7 +136,7 @@ function hashMode(sourceType: number | undefined, targetType: number | undefined
 const INTEGER_TYPES = new Set([21, 23, 20]);
 
 export function pairRelations(source: DataRelation[], target: DataRelation[]): TablePair[] {
-  const byName = (list: DataRelation[]) => new Map(list.map((r) => [`${r.schema}\u0000${r.name}`, r]));
+  const byName = (list: DataRelation[]) => new Map(list.map((r) => [tableKey(r), r]));
   const src = byName(source);
   const tgt = byName(target);
   const keys = [...new Set([...src.keys(), ...tgt.keys()])].sort();

@@ -32,7 +32,7 @@ function tableStatus(t: TableReport): string {
   if (t.missingRows) parts.push(`${t.missingRows} missing`);
   if (t.extraRows) parts.push(`${t.extraRows} extra`);
   if (t.differentRows) parts.push(`${t.differentRows} different`);
-  if (t.truncated) parts.push('more not listed');
+  if (t.truncated) parts.push('not all listed');
   return parts.join(', ') || t.notes.join('; ') || 'differs';
 }
 
@@ -84,6 +84,22 @@ export function renderReport(r: VerifyReport): string {
   }
 
   out.push('');
+  const lo = r.largeObjects;
+  if (lo.match) out.push(`Large objects (${num(lo.sourceCount)}): ${lo.sourceCount ? 'all equal ✓' : 'none'}`);
+  else {
+    const parts = [lo.missing && `${num(lo.missing)} missing on target`, lo.extra && `${num(lo.extra)} only on target`, lo.different && `${num(lo.different)} with other contents`].filter(Boolean);
+    out.push(`Large objects: source ${num(lo.sourceCount)}, target ${num(lo.targetCount)} — ${parts.join(', ')}`);
+    for (const d of lo.differences.slice(0, SHOWN_PER_TABLE)) {
+      const size = (n: number | null) => (n === null ? 'absent' : `${num(n)} bytes`);
+      const what = { missing: 'missing on target', extra: 'only on target', different: 'contents differ' }[d.kind];
+      out.push(`  ✗ large object ${d.oid}: ${what} (source ${size(d.sourceBytes)}, target ${size(d.targetBytes)})`);
+    }
+    const more = lo.missing + lo.extra + lo.different - Math.min(lo.differences.length, SHOWN_PER_TABLE);
+    if (more > 0) out.push(`  … ${num(more)} more${lo.truncated ? ' (the list stops at --max-differences)' : ' listed in --json'}`);
+  }
+
+  out.push('');
+  out.push(`Not compared: ${r.notCompared.join('; ')}.`);
   out.push(`Compared ${num(r.summary.rowsCompared)} source rows in ${r.seconds.toFixed(1)}s.`);
   out.push(nextStep(r));
   return out.join('\n');
@@ -107,5 +123,8 @@ function nextStep(r: VerifyReport): string {
   }
   if (r.summary.sequencesDiffering) parts.push(`${r.summary.sequencesDiffering} sequence(s) differ: set them with setval() on the target (pgshift copy does this at the end)`);
   if (r.summary.schemaDifferences) parts.push(`${r.summary.schemaDifferences} schema object(s) differ: recreate them on the target from the source definition shown`);
+  if (r.summary.largeObjectsDiffering) {
+    parts.push(`${r.summary.largeObjectsDiffering} large object(s) differ: if large-object writes were still running, freeze them and verify again; otherwise copy them again (lo_unlink the target's, then lo_import/lo_put from the source)`);
+  }
   return `Result: target does NOT match source — DO NOT switch traffic yet.\n  ${parts.join('\n  ')}`;
 }

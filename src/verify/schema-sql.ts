@@ -1,26 +1,36 @@
-// Catalog queries that describe schema objects as (kind, schema, relation, object, definition) rows. The
-// definitions come from the server's own deparsers (pg_get_*def, format_type, pg_get_expr), which print the
-// same text for the same object across majors; owners, ACLs and OIDs differ legitimately and are left out.
+// Catalog queries that describe the objects of relations as (kind, schema, relation, object, definition) rows.
+// The definitions come from the server's own deparsers (pg_get_*def, format_type, pg_get_expr), which print the
+// same text for the same object across majors; owners, ACLs and OIDs differ legitimately and are left out
+// (grants and owners have their own opt-in queries in schema-sql-acl.ts). Lists inside a definition are
+// ordered by names or positions, never by OIDs (which differ between servers).
 
-/** Schemas never compared: the system's, pgshift's own state, and Heroku's internal one. */
-export const IGNORED_SCHEMAS_SQL = `NOT IN ('pg_catalog', 'information_schema', 'pgshift', '_heroku') AND %s !~ '^pg_(toast|temp)'`;
+import { userSchemaSql } from '../catalog/system.js';
 
-const userNs = (alias: string) => `${alias}.nspname ${IGNORED_SCHEMAS_SQL.replace('%s', `${alias}.nspname`)}`;
+/** `expr` (a schema name) is a user schema: not the system's, pgshift's own, or Heroku's internal one. */
+export const userSchema = (expr: string) => userSchemaSql(expr);
+export const userNs = (alias: string) => userSchema(`${alias}.nspname`);
 
 /** Not created by an extension (those are the extension's business: compared by extension version). */
-const notExtensionMember = (classRegclass: string, oid: string) =>
+export const notExtensionMember = (classRegclass: string, oid: string) =>
   `NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.classid = '${classRegclass}'::regclass AND dep.objid = ${oid} AND dep.deptype = 'e')`;
 
-export const SCHEMA_QUERIES: Record<string, string> = {
-  schema: `
-    SELECT 'schema' AS kind, n.nspname AS sch, n.nspname AS rel, n.nspname AS object, 'schema' AS def
-      FROM pg_namespace n WHERE ${userNs('n')} AND ${notExtensionMember('pg_namespace', 'n.oid')}`,
+/** A statistics target that was set (PostgreSQL 17 stores "default" as NULL, earlier majors as -1). */
+const statsTarget = (expr: string) => `CASE WHEN coalesce(${expr}::int, -1) >= 0 THEN ${expr}::int END`;
 
+const withOptions = (expr: string, label = 'with') => `'${label} (' || array_to_string(${expr}, ', ') || ')'`;
+
+const enabledMark = (expr: string) =>
+  `CASE ${expr} WHEN 'D' THEN ' [disabled]' WHEN 'R' THEN ' [enabled replica]' WHEN 'A' THEN ' [enabled always]' ELSE '' END`;
+
+const tablespace = (expr: string) => `(SELECT 'tablespace ' || ts.spcname FROM pg_tablespace ts WHERE ts.oid = ${expr})`;
+
+export const RELATION_QUERIES: Record<string, string> = {
   table: `
     SELECT 'table' AS kind, n.nspname AS sch, c.relname AS rel, format('%s.%s', n.nspname, c.relname) AS object,
            concat_ws(' ',
              CASE c.relkind WHEN 'p' THEN 'partitioned table' WHEN 'f' THEN 'foreign table' ELSE 'table' END,
              CASE WHEN c.relpersistence = 'u' THEN 'unlogged' END,
+             CASE WHEN c.reloftype <> 0 THEN 'of type ' || format_type(c.reloftype, NULL) END,
              'partition by ' || pg_get_partkeydef(c.oid),
              (SELECT 'partition of ' || format('%I.%I', pn.nspname, p.relname) || ' ' || pg_get_expr(c.relpartbound, c.oid)
                 FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
@@ -28,8 +38,15 @@ export const SCHEMA_QUERIES: Record<string, string> = {
              (SELECT 'inherits ' || string_agg(format('%I.%I', pn.nspname, p.relname), ', ' ORDER BY i.inhseqno)
                 FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
                WHERE i.inhrelid = c.oid AND NOT c.relispartition),
+             (SELECT 'using ' || am.amname FROM pg_am am WHERE am.oid = c.relam AND am.amname <> 'heap'),
+             ${withOptions('c.reloptions')},
+             (SELECT ${withOptions('tc.reloptions', 'toast with')} FROM pg_class tc WHERE tc.oid = c.reltoastrelid),
+             ${tablespace('c.reltablespace')},
+             (SELECT concat_ws(' ', 'server ' || quote_ident(fs.srvname), ${withOptions('ft.ftoptions', 'options')})
+                FROM pg_foreign_table ft JOIN pg_foreign_server fs ON fs.oid = ft.ftserver WHERE ft.ftrelid = c.oid),
              CASE c.relreplident WHEN 'f' THEN 'replica identity full' WHEN 'n' THEN 'replica identity nothing' END,
-             CASE WHEN c.relrowsecurity THEN 'row level security' END) AS def
+             CASE WHEN c.relrowsecurity THEN 'row level security enabled' END,
+             CASE WHEN c.relforcerowsecurity THEN 'row level security forced' END) AS def
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p', 'f') AND ${userNs('n')} AND ${notExtensionMember('pg_class', 'c.oid')}`,
 
@@ -43,7 +60,12 @@ export const SCHEMA_QUERIES: Record<string, string> = {
              CASE WHEN a.attnotnull THEN 'not null' END,
              CASE WHEN a.attgenerated = 's' THEN 'generated always as (' || pg_get_expr(d.adbin, d.adrelid) || ') stored'
                   WHEN d.adbin IS NOT NULL THEN 'default ' || pg_get_expr(d.adbin, d.adrelid) END,
-             CASE a.attidentity WHEN 'a' THEN 'generated always as identity' WHEN 'd' THEN 'generated by default as identity' END) AS def
+             CASE a.attidentity WHEN 'a' THEN 'generated always as identity' WHEN 'd' THEN 'generated by default as identity' END,
+             'statistics ' || ${statsTarget('a.attstattarget')},
+             CASE WHEN a.attstorage <> t.typstorage THEN 'storage ' || a.attstorage::text END,
+             CASE WHEN a.attcompression <> '' THEN 'compression ' || a.attcompression::text END,
+             ${withOptions('a.attoptions', 'set')},
+             ${withOptions('a.attfdwoptions', 'options')}) AS def
       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
       JOIN pg_type t ON t.oid = a.atttypid
       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -52,9 +74,17 @@ export const SCHEMA_QUERIES: Record<string, string> = {
 
   index: `
     SELECT 'index' AS kind, n.nspname AS sch, c.relname AS rel, format('%s.%s on %s', n.nspname, ic.relname, c.relname) AS object,
-           pg_get_indexdef(i.indexrelid)
-             || CASE WHEN NOT i.indisvalid THEN ' [INVALID]' ELSE '' END
-             || CASE WHEN i.indisreplident THEN ' [replica identity]' ELSE '' END AS def
+           concat_ws(' ',
+             pg_get_indexdef(i.indexrelid),
+             ${tablespace('ic.reltablespace')},
+             (SELECT '[statistics ' || string_agg(format('column %s %s', a.attnum, ${statsTarget('a.attstattarget')}), ', ' ORDER BY a.attnum) || ']'
+                FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND ${statsTarget('a.attstattarget')} IS NOT NULL),
+             (SELECT '[attached to ' || format('%I.%I', pn.nspname, p.relname) || ']'
+                FROM pg_inherits ih JOIN pg_class p ON p.oid = ih.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
+               WHERE ih.inhrelid = i.indexrelid),
+             CASE WHEN NOT i.indisvalid THEN '[INVALID]' END,
+             CASE WHEN i.indisreplident THEN '[replica identity]' END,
+             CASE WHEN i.indisclustered THEN '[clustered]' END) AS def
       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
       JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE ${userNs('n')} AND ${notExtensionMember('pg_class', 'c.oid')}`,
@@ -67,58 +97,61 @@ export const SCHEMA_QUERIES: Record<string, string> = {
 
   trigger: `
     SELECT 'trigger' AS kind, n.nspname AS sch, c.relname AS rel, format('%s on %s.%s', tg.tgname, n.nspname, c.relname) AS object,
-           pg_get_triggerdef(tg.oid)
-             || CASE tg.tgenabled WHEN 'D' THEN ' [disabled]' WHEN 'R' THEN ' [enabled replica]' WHEN 'A' THEN ' [enabled always]' ELSE '' END AS def
+           pg_get_triggerdef(tg.oid) || ${enabledMark('tg.tgenabled')} AS def
       FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
      -- Clones on partitions follow their parent's trigger, which is compared; majors differ on marking them internal.
      -- Trigger capture (replicate --capture triggers) exists on the source only, until pgshift cleanup.
      WHERE NOT tg.tgisinternal AND tg.tgparentid = 0 AND ${userNs('n')} AND ${notExtensionMember('pg_class', 'c.oid')}
        AND NOT EXISTS (SELECT 1 FROM pg_proc cp JOIN pg_namespace cn ON cn.oid = cp.pronamespace WHERE cp.oid = tg.tgfoid AND cn.nspname = '_pgshift')`,
 
+  policy: `
+    SELECT 'policy' AS kind, n.nspname AS sch, c.relname AS rel, format('%s on %s.%s', p.polname, n.nspname, c.relname) AS object,
+           concat_ws(' ',
+             CASE WHEN p.polpermissive THEN 'permissive' ELSE 'restrictive' END,
+             'for ' || CASE p.polcmd WHEN 'r' THEN 'select' WHEN 'a' THEN 'insert' WHEN 'w' THEN 'update' WHEN 'd' THEN 'delete' ELSE 'all' END,
+             'to ' || (SELECT string_agg(x.r, ', ' ORDER BY x.r) FROM (
+                         SELECT CASE WHEN ro = 0 THEN 'public' ELSE quote_ident(pg_get_userbyid(ro)) END AS r FROM unnest(p.polroles) ro) x),
+             'using (' || pg_get_expr(p.polqual, p.polrelid) || ')',
+             'with check (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')') AS def
+      FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE ${userNs('n')} AND ${notExtensionMember('pg_class', 'c.oid')}`,
+
+  rule: `
+    SELECT 'rule' AS kind, n.nspname AS sch, c.relname AS rel, format('%s on %s.%s', r.rulename, n.nspname, c.relname) AS object,
+           pg_get_ruledef(r.oid) || ${enabledMark('r.ev_enabled')} AS def
+      FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE r.rulename <> '_RETURN' AND ${userNs('n')} AND ${notExtensionMember('pg_class', 'c.oid')}`,
+
+  statistics: `
+    SELECT 'statistics' AS kind, n.nspname AS sch, c.relname AS rel, format('%s.%s on %s', sn.nspname, s.stxname, c.relname) AS object,
+           concat_ws(' ', pg_get_statisticsobjdef(s.oid), '[statistics ' || ${statsTarget('s.stxstattarget')} || ']') AS def
+      FROM pg_statistic_ext s JOIN pg_class c ON c.oid = s.stxrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_namespace sn ON sn.oid = s.stxnamespace
+     WHERE ${userNs('n')} AND ${notExtensionMember('pg_statistic_ext', 's.oid')}`,
+
   view: `
     SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END AS kind, n.nspname AS sch, c.relname AS rel,
-           format('%s.%s', n.nspname, c.relname) AS object, pg_get_viewdef(c.oid) AS def
+           format('%s.%s', n.nspname, c.relname) AS object,
+           concat_ws(' ', ${withOptions('c.reloptions')}, ${tablespace('c.reltablespace')}, pg_get_viewdef(c.oid)) AS def
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('v', 'm') AND ${userNs('n')} AND ${notExtensionMember('pg_class', 'c.oid')}`,
 
   sequence: `
     SELECT 'sequence' AS kind, n.nspname AS sch, c.relname AS rel, format('%s.%s', n.nspname, c.relname) AS object,
-           format('%s start %s increment %s minvalue %s maxvalue %s cache %s%s', format_type(s.seqtypid, NULL), s.seqstart,
-                  s.seqincrement, s.seqmin, s.seqmax, s.seqcache, CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END) AS def
+           concat_ws(' ',
+             CASE WHEN c.relpersistence = 'u' THEN 'unlogged' END,
+             format('%s start %s increment %s minvalue %s maxvalue %s cache %s%s', format_type(s.seqtypid, NULL), s.seqstart,
+                    s.seqincrement, s.seqmin, s.seqmax, s.seqcache, CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END),
+             (SELECT 'owned by ' || format('%I.%I.%I', tn.nspname, tc.relname, a.attname)
+                FROM pg_depend d JOIN pg_class tc ON tc.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+                JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+               WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass
+                 AND d.deptype IN ('a', 'i') LIMIT 1)) AS def
       FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE ${userNs('n')} AND ${notExtensionMember('pg_class', 'c.oid')}`,
-
-  function: `
-    SELECT 'function' AS kind, n.nspname AS sch, p.proname AS rel,
-           format('%s.%s(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) AS object,
-           CASE WHEN p.prokind = 'a' THEN 'aggregate returning ' || format_type(p.prorettype, NULL)
-                ELSE pg_get_functiondef(p.oid) END AS def
-      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-     WHERE ${userNs('n')} AND ${notExtensionMember('pg_proc', 'p.oid')}`,
-
-  type: `
-    SELECT 'type' AS kind, n.nspname AS sch, t.typname AS rel, format('%s.%s', n.nspname, t.typname) AS object,
-           CASE t.typtype
-             WHEN 'e' THEN 'enum (' || (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
-                                         FROM pg_enum e WHERE e.enumtypid = t.oid) || ')'
-             WHEN 'd' THEN concat_ws(' ', 'domain over ' || format_type(t.typbasetype, t.typtypmod),
-                             CASE WHEN t.typnotnull THEN 'not null' END, 'default ' || t.typdefault,
-                             (SELECT string_agg(format('%s %s', co.conname, pg_get_constraintdef(co.oid)), ', ' ORDER BY co.conname)
-                                FROM pg_constraint co WHERE co.contypid = t.oid))
-             WHEN 'c' THEN 'composite (' || (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
-                                              FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) || ')'
-             WHEN 'r' THEN 'range over ' || (SELECT format_type(r.rngsubtype, NULL) FROM pg_range r WHERE r.rngtypid = t.oid)
-             ELSE 'base type' END AS def
-      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-     WHERE t.typtype IN ('e', 'd', 'c', 'r', 'b') AND t.typelem = 0 AND ${userNs('n')}
-       AND (t.typtype <> 'c' OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')
-       AND ${notExtensionMember('pg_type', 't.oid')}`,
-
-  extension: `
-    SELECT 'extension' AS kind, n.nspname AS sch, x.extname AS rel, x.extname AS object, x.extversion AS def
-      FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace
-     WHERE x.extname <> 'plpgsql'`,
 };
 
 /** Kinds whose objects belong to one relation (filtered by --include/--exclude on that relation). */
-export const RELATION_KINDS = new Set(['table', 'column', 'index', 'constraint', 'trigger', 'view', 'materialized view', 'sequence']);
+export const RELATION_KINDS = new Set([
+  'table', 'column', 'index', 'constraint', 'trigger', 'policy', 'rule', 'statistics', 'view', 'materialized view', 'sequence',
+]);

@@ -1,9 +1,11 @@
-// Schema objects compared by definition text: tables, columns, indexes, constraints, triggers, views,
-// functions, sequences, types, extensions. pgshift's own schema and the system schemas are ignored.
+// Schema objects compared by definition text: every object class `pg_dump --schema-only` prints (see
+// schema-sql*.ts), grants and owners only on request. pgshift's own schema and the system schemas are ignored.
 import { compileFilter, type TableFilter } from '../catalog/filter.js';
 import type { Client } from '../db/connect.js';
 import { classifyError } from '../errors.js';
-import { RELATION_KINDS, SCHEMA_QUERIES } from './schema-sql.js';
+import { RELATION_KINDS, RELATION_QUERIES } from './schema-sql.js';
+import { ACL_QUERIES, OWNER_QUERIES } from './schema-sql-acl.js';
+import { DATABASE_QUERIES } from './schema-sql-db.js';
 import type { SchemaDifference, SchemaObjectKind } from './types.js';
 
 interface ObjectRow {
@@ -12,21 +14,45 @@ interface ObjectRow {
   rel: string;
   object: string;
   def: string | null;
+  /** Belongs to one relation (follows its --include/--exclude); absent: decided by kind. */
+  scoped?: boolean;
 }
 
-async function describeSide(client: Client, side: string, filter: Partial<TableFilter>): Promise<Map<string, ObjectRow>> {
+export interface SchemaScope {
+  /** Compare grants (GRANT/REVOKE, default privileges). */
+  acl?: boolean;
+  /** Compare owners. */
+  owners?: boolean;
+}
+
+/** What verify leaves out, said in every report so that "equal" is never read as more than it is. */
+export function notCompared(scope: SchemaScope): string[] {
+  const out: string[] = [];
+  if (!scope.acl) out.push('grants (copy defaults to --no-acl; compare them with --acl)');
+  if (!scope.owners) out.push('owners (copy defaults to --no-owner; compare them with --owners)');
+  out.push('publications and subscriptions (out of scope: they belong to the replication setup, not to the application)');
+  out.push('roles, tablespaces, database-level settings and comments, security labels (not part of a database dump)');
+  return out;
+}
+
+function queriesFor(scope: SchemaScope): Record<string, string> {
+  return { ...RELATION_QUERIES, ...DATABASE_QUERIES, ...(scope.acl ? ACL_QUERIES : {}), ...(scope.owners ? OWNER_QUERIES : {}) };
+}
+
+async function describeSide(client: Client, side: string, filter: Partial<TableFilter>, scope: SchemaScope): Promise<Map<string, ObjectRow>> {
   const keep = compileFilter(filter);
   const narrowed = (filter.include ?? []).length > 0;
   const out = new Map<string, ObjectRow>();
-  for (const [name, sql] of Object.entries(SCHEMA_QUERIES)) {
+  for (const [name, sql] of Object.entries(queriesFor(scope))) {
     const { rows } = await client.query<ObjectRow>(sql).catch((err) => {
       throw classifyError(err, `${side}: reading ${name} definitions`, { phase: 'verify schema' });
     });
     for (const r of rows) {
       // Objects of a relation follow the relation's --include/--exclude; database-wide objects (functions,
       // types, extensions, schemas) are compared only when the whole database is (no --include).
-      if (RELATION_KINDS.has(r.kind) ? !keep(r.sch, r.rel) : narrowed || !keep(r.sch, r.rel)) continue;
-      out.set(`${r.kind}\u0000${r.object}`, { ...r, def: normalize(r.def) });
+      const scoped = r.scoped ?? RELATION_KINDS.has(r.kind);
+      if (scoped ? !keep(r.sch, r.rel) : narrowed || !keep(r.sch, r.rel)) continue;
+      out.set(`${r.kind}\u0000${r.object}`, { kind: r.kind, sch: r.sch, rel: r.rel, object: r.object, def: normalize(r.def) });
     }
   }
   return out;
@@ -59,8 +85,9 @@ export async function compareSchema(
   target: Client,
   filter: Partial<TableFilter>,
   majors: { source: number; target: number },
+  scope: SchemaScope = {},
 ): Promise<SchemaDifference[]> {
-  const [s, t] = await Promise.all([describeSide(source, 'source', filter), describeSide(target, 'target', filter)]);
+  const [s, t] = await Promise.all([describeSide(source, 'source', filter, scope), describeSide(target, 'target', filter, scope)]);
   const crossesViewChange = majors.source < 16 !== majors.target < 16;
   const schemas = new Set(['pg_catalog', ...[...s.values(), ...t.values()].map((r) => r.sch)]);
   const out: SchemaDifference[] = [];

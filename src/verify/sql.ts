@@ -137,18 +137,34 @@ export function multisetSql(rel: DataRelation, hash: RowHashSpec): string {
    GROUP BY x.h ORDER BY x.h`;
 }
 
-/** One example row text per hash. $1 hashes. */
+/** Values longer than this (bytes of their text) are shown as length + md5, never fetched. */
+export const MAX_SHOWN_BYTES = 200;
+
+/**
+ * One example row per hash, as (length, md5, text when short) of its record text: the text of a row with
+ * 40 MB values never leaves the server. $1 hashes.
+ */
 export function examplesSql(rel: DataRelation, hash: RowHashSpec): string {
   // The row text is computed only for rows that pass the filter (the subquery is flattened).
-  return `SELECT DISTINCT ON (y.h) y.h::text AS h, y.r
-    FROM (SELECT ${rowHash(hash)} AS h, ${rowText(hash.columns)} AS r ${from(rel)}) y
-   WHERE y.h = ANY($1::int8[])
-   ORDER BY y.h`;
+  return `SELECT z.h, octet_length(z.r)::text AS l, md5(z.r) AS m, CASE WHEN octet_length(z.r) <= ${MAX_SHOWN_BYTES} THEN z.r END AS r
+    FROM (SELECT DISTINCT ON (y.h) y.h::text AS h, y.r
+            FROM (SELECT ${rowHash(hash)} AS h, ${rowText(hash.columns)} AS r ${from(rel)}) y
+           WHERE y.h = ANY($1::int8[])
+           ORDER BY y.h) z`;
 }
 
-/** Column values of one row found by key (untyped parameters take the key columns' types: the index is used). */
-export function rowByKeySql(rel: DataRelation, columns: string[], key: string[]): string {
-  return `SELECT ARRAY[${columns.map((c) => `${col(c)}::text`).join(', ')}]::text[] AS v
-    ${from(rel)}
-   WHERE ${key.map((c, i) => `${col(c)} = $${i + 1}`).join(' AND ')}`;
+/**
+ * Per column of one row found by key: length and md5 of its text, and the text itself only when short
+ * (untyped parameters take the key columns' types: the index is used). OFFSET 0 keeps the subquery from
+ * being flattened, so each value is converted to text once.
+ */
+export function columnDigestsSql(rel: DataRelation, columns: string[], key: string[]): string {
+  const c = (i: number) => `s.c${i}`;
+  const each = (f: (i: number) => string) => `ARRAY[${columns.map((_, i) => f(i)).join(', ')}]::text[]`;
+  return `SELECT ${each((i) => `octet_length(${c(i)})::text`)} AS l, ${each((i) => `md5(${c(i)})`)} AS m,
+         ${each((i) => `CASE WHEN octet_length(${c(i)}) <= ${MAX_SHOWN_BYTES} THEN ${c(i)} END`)} AS v
+    FROM (SELECT ${columns.map((name, i) => `${col(name)}::text AS c${i}`).join(', ')}
+            ${from(rel)}
+           WHERE ${key.map((k, i) => `${col(k)} = $${i + 1}`).join(' AND ')}
+          OFFSET 0) s`;
 }

@@ -4,8 +4,13 @@ export type RowDifferenceKind = 'missing' | 'extra' | 'different';
 
 export interface ColumnDifference {
   column: string;
+  /** The value's text; null: SQL NULL. Above 200 bytes: "<N bytes, md5 …>", with the numbers below. */
   source: string | null;
   target: string | null;
+  sourceBytes?: number;
+  sourceMd5?: string;
+  targetBytes?: number;
+  targetMd5?: string;
 }
 
 export interface RowDifference {
@@ -30,12 +35,12 @@ export interface TableReport {
   /** Key used to locate rows, or null when compared as a multiset (no primary key). */
   primaryKey: string[] | null;
   comparedAs: 'key' | 'multiset' | 'not compared';
-  /** Rows missing on the target / extra on the target / changed, among those located. */
+  /** Rows missing on the target / extra on the target / changed: true totals, whatever --max-differences lists. */
   missingRows: number;
   extraRows: number;
   differentRows: number;
   differences: RowDifference[];
-  /** More differences exist than were listed (--max-differences). */
+  /** More differences exist than were listed (--max-differences); the counts above still include them. */
   truncated: boolean;
   buckets: number;
   differingBuckets: number;
@@ -54,19 +59,14 @@ export interface SequenceReport {
   target: SequenceValue | null;
 }
 
+/** The object classes verify compares (see schema-sql*.ts): one per kind of `pg_dump --schema-only` entry. */
 export type SchemaObjectKind =
-  | 'schema'
-  | 'table'
-  | 'column'
-  | 'index'
-  | 'constraint'
-  | 'trigger'
-  | 'view'
-  | 'materialized view'
-  | 'function'
-  | 'sequence'
-  | 'type'
-  | 'extension';
+  | 'schema' | 'table' | 'column' | 'index' | 'constraint' | 'trigger' | 'policy' | 'rule' | 'statistics'
+  | 'view' | 'materialized view' | 'function' | 'procedure' | 'aggregate' | 'sequence' | 'type' | 'operator'
+  | 'operator class' | 'operator family' | 'cast' | 'collation' | 'text search configuration'
+  | 'text search dictionary' | 'foreign data wrapper' | 'foreign server' | 'user mapping' | 'event trigger'
+  | 'language' | 'access method' | 'conversion' | 'transform' | 'extension' | 'comment'
+  | 'privileges' | 'default privileges' | 'owner';
 
 export interface SchemaDifference {
   kind: SchemaObjectKind;
@@ -78,6 +78,29 @@ export interface SchemaDifference {
   severity: 'difference' | 'note';
   source: string | null;
   target: string | null;
+}
+
+export interface LargeObjectDifference {
+  /** missing: on the source only; extra: on the target only; different: same OID, other contents. */
+  kind: 'missing' | 'extra' | 'different';
+  oid: string;
+  sourceBytes: number | null;
+  targetBytes: number | null;
+  /** md5 over the md5 of each 1 MB slice (what verify compares). */
+  sourceMd5?: string;
+  targetMd5?: string;
+}
+
+export interface LargeObjectReport {
+  match: boolean;
+  sourceCount: number;
+  targetCount: number;
+  /** True totals; `differences` lists at most --max-differences of them. */
+  missing: number;
+  extra: number;
+  different: number;
+  differences: LargeObjectDifference[];
+  truncated: boolean;
 }
 
 export interface SideInfo {
@@ -93,6 +116,9 @@ export interface VerifyReport {
   tables: TableReport[];
   sequences: SequenceReport[];
   schema: SchemaDifference[];
+  largeObjects: LargeObjectReport;
+  /** What this run did not compare (grants and owners unless --acl/--owners, publications…). */
+  notCompared: string[];
   summary: {
     tables: number;
     tablesDiffering: number;
@@ -100,6 +126,7 @@ export interface VerifyReport {
     sequencesDiffering: number;
     schemaDifferences: number;
     schemaNotes: number;
+    largeObjectsDiffering: number;
   };
   /** The session settings both sides ran under (so anyone can reproduce a checksum by hand). */
   settings: Record<string, string>;

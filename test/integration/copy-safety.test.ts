@@ -130,6 +130,15 @@ describe('copy safety', () => {
     await expectSameDatabase(s, t);
   });
 
+  it('an --include that matches no table is a usage error (exit 2) and writes nothing', async () => {
+    const t = await target('nomatch_tgt');
+    const r = await runCli(['copy', '--source', src.url, '--target', t.url, '--include', 'public.evnts']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/--include "public\.evnts" matches no table/);
+    const { rows } = await t.admin(`SELECT to_regnamespace('pgshift') IS NULL AS clean`);
+    expect(rows[0].clean).toBe(true);
+  });
+
   it('--data-only --include one table touches only that table and its own sequence', async () => {
     const s = await createDatabase(inject('clusters').pg15, { label: 'partial_src' });
     dbs.push(s);

@@ -9,6 +9,8 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
     const { pg15, pg17 } = inject('clusters');
     [src, tgt] = await Promise.all([createDatabase(pg15, { label: 'inv_src' }), createDatabase(pg17, { label: 'inv_tgt' })]);
     await src.admin(`CREATE EXTENSION IF NOT EXISTS pgcrypto`);
+    // Untrusted: the package is on the target server, but only a superuser may create it there.
+    await src.admin(`CREATE EXTENSION IF NOT EXISTS postgres_fdw`);
     await src.owner(`
       CREATE TABLE accounts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, email text NOT NULL,
                              email_lower text GENERATED ALWAYS AS (lower(email)) STORED);
@@ -27,7 +29,12 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
       CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
       CREATE TRIGGER accounts_touch BEFORE UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION touch();
       SELECT lo_from_bytea(0, 'hello large object');
+      CREATE MATERIALIZED VIEW never_refreshed AS SELECT 1 AS one WITH NO DATA;
       ANALYZE;
+      -- Created after ANALYZE: reltuples is -1 (never analyzed), as in a fresh restore.
+      CREATE TABLE fresh (id int PRIMARY KEY, note text);
+      INSERT INTO fresh SELECT g, 'note ' || g FROM generate_series(1, 5000) g;
+      CREATE TABLE fresh_empty (id int);
     `);
     // A table the owner role cannot read (created by the superuser).
     await src.admin(`CREATE TABLE secret_stuff (id int PRIMARY KEY)`);
@@ -53,9 +60,26 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
     expect(t('nothing_ri')).toMatchObject({ replicaIdentity: 'nothing', replicable: false });
     expect(t('secret_stuff').readable).toBe(false);
     expect(inv.sequences.map((s: any) => s.name)).toEqual(expect.arrayContaining(['invoice_no', 'accounts_id_seq']));
-    expect(inv.extensions).toEqual([expect.objectContaining({ name: 'pgcrypto', availableOnTarget: true })]);
+    expect(inv.extensions).toEqual([
+      expect.objectContaining({ name: 'pgcrypto', availableOnTarget: true, onTarget: 'creatable' }),
+      expect.objectContaining({ name: 'postgres_fdw', availableOnTarget: false, onTarget: 'not-creatable' }),
+    ]);
+    expect(inv.warnings).toEqual(expect.arrayContaining([
+      expect.objectContaining({ code: 'extension-not-creatable', object: 'postgres_fdw', message: expect.stringContaining(`${tgt.role} cannot create it`), remedy: expect.stringContaining('CREATE EXTENSION postgres_fdw') }),
+    ]));
+    expect(inv.warnings.map((w: any) => w.object)).not.toContain('pgcrypto');
     expect(inv.largeObjects.count).toBe(1);
-    expect(inv.materializedViews.map((m: any) => m.name)).toEqual(['account_count']);
+    expect(inv.materializedViews.map((m: any) => m.name)).toEqual(['account_count', 'never_refreshed']);
+    // Only the populated one is refreshed on the target; the other is said to stay unpopulated.
+    const mv = inv.warnings.find((w: any) => w.code === 'materialized-views');
+    expect(mv.message).toMatch(/^1 materialized views are refreshed/);
+    expect(inv.warnings.find((w: any) => w.code === 'materialized-views-unpopulated').message).toContain('public.never_refreshed');
+    // Never analyzed: estimated from its pages (not 0), and said so; an empty one is 0 for sure.
+    expect(t('fresh')).toMatchObject({ rowsSource: 'pages' });
+    expect(t('fresh').rows).toBeGreaterThan(1000);
+    expect(t('fresh_empty')).toMatchObject({ rows: 0, rowsSource: 'empty' });
+    expect(t('accounts')).toMatchObject({ rows: 500, rowsSource: 'statistics' });
+    expect(t('measurements')).toMatchObject({ rows: null });
     expect(inv.triggers).toEqual([expect.objectContaining({ table: 'accounts', name: 'accounts_touch' })]);
     expect(inv.replication.available).toBe(false);
     expect(inv.replication.reason).toMatch(/lacks REPLICATION/);
@@ -76,7 +100,22 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
     expect(r.stdout).toMatch(/public\.events\s+table\s+.*— none —/);
     expect(r.stdout).toContain('logical replication is not available from this source: the role lacks REPLICATION');
     expect(r.stdout).toMatch(/public\.events has no primary key[^\n]*\n\s+→ add a primary key/);
+    expect(r.stdout).toMatch(/public\.fresh\s+table\s+~[\d,]+\s/);
+    expect(r.stdout).toMatch(/Large objects: 1, [\d.]+ kB stored/);
     expect(r.stdout + r.stderr).not.toContain(src.password);
+  });
+
+  it('says "none" for no large objects, and remedies name only commands that exist', async () => {
+    const r = await runCli(['inventory', '--source', tgt.url]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('Large objects: none');
+    const help = await runCli(['--help']);
+    const commands = new Set([...help.stdout.split('Commands:')[1]!.matchAll(/^\s{2}([a-z]+)\b/gm)].map((m) => m[1]));
+    expect(commands).toContain('copy');
+    const inv = parseJson(await runCli(['inventory', '--source', src.url, '--target', tgt.url, '--json']));
+    const named = inv.warnings.flatMap((w: any) => [...`${w.message} ${w.remedy}`.matchAll(/pgshift ([a-z]+)/g)].map((m) => m[1]));
+    expect(named.length).toBeGreaterThan(0);
+    for (const c of named) expect(commands, c).toContain(c);
   });
 
   it('reads the source URL from PGSHIFT_SOURCE_URL', async () => {

@@ -23,7 +23,6 @@ import type { Progress } from '../../progress.js';
 import { loadRun } from '../../state/store.js';
 import { restoreSwitches, switchOff, type Switched } from '../apply/switches.js';
 import { acquireRunLock, runApplicationName } from '../../db/lock.js';
-import { ensureReplicationState } from '../state.js';
 import { applySessionSettings, CaptureApplier, CaptureSchemaError, SESSION_SETTINGS, type BatchResult } from './apply.js';
 import { planCapture } from './install.js';
 import { captureInstalled, installCapture } from './source.js';
@@ -52,6 +51,8 @@ export interface TriggerReplicateSummary {
   ok: boolean;
   capture: 'triggers';
   caughtUp: boolean;
+  /** --until-caught-up gave up at --timeout (exit 1); everything applied so far is kept. */
+  timedOut: boolean;
   /** pg_snapshot of the source: every change committed in it is on the target. */
   appliedSnapshot: string;
   pendingChanges: number;
@@ -114,8 +115,6 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       const marker = `pgshift trigger capture ${randomBytes(6).toString('hex')} feeding ${target.display}`;
       // Recorded BEFORE anything is created on the source: cleanup always finds it.
       await ensureCaptureState(ctl);
-      await ensureReplicationState(ctl);
-      await ctl.query(`DELETE FROM pgshift.replication`);
       await recordCapture(ctl, { source: source.display, tables: planCapture(captured), options: { filter: opts.filter, marker, notReplicated } });
       state = (await loadCapture(ctl))!;
     }
@@ -188,6 +187,7 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       ok: !loop.timedOut,
       capture: 'triggers',
       caughtUp: loop.caughtUp,
+      timedOut: loop.timedOut,
       appliedSnapshot: loop.applied,
       pendingChanges: loop.last?.pendingChanges ?? 0,
       lagSeconds: loop.last?.lagSeconds ?? 0,
@@ -203,14 +203,6 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       restored,
       notReplicated,
     };
-    if (loop.timedOut) {
-      throw Object.assign(
-        new PgshiftError(`replicate: not caught up within --timeout ${opts.timeoutSeconds}s (${summary.pendingChanges} changes pending, oldest ${summary.lagSeconds.toFixed(1)} s); everything applied so far is kept`, {
-          phase: 'apply', hint: 'run the same command again (it resumes), raise --timeout or --max-lag-seconds, or reduce the write load on the source',
-        }),
-        { exitCode: 1, summary },
-      );
-    }
     return summary;
   } catch (err) {
     if (err instanceof CaptureSchemaError) throw err;

@@ -1,30 +1,11 @@
 // Trigger-capture state on the TARGET (schema pgshift): the capture is recorded BEFORE it is installed on the
 // source (cleanup always finds it), and `applied_snapshot` — a pg_snapshot of the source — is written in the
 // SAME target transaction as the changes it covers: every log row whose transaction is visible in it is applied.
-// (To move into src/state/migrations.ts as an appended migration when merged.)
+// The table is state migration 6 (state-sql.ts).
 import type { Client } from '../../db/connect.js';
+import { migrateState } from '../../state/migrations.js';
 import type { CapturedTable } from './install.js';
 
-export const CAPTURE_STATE_DDL = `
-CREATE SCHEMA IF NOT EXISTS pgshift;
-CREATE TABLE IF NOT EXISTS pgshift.capture (
-  id                  int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-  source              text NOT NULL,
-  tables              jsonb NOT NULL,
-  options             jsonb NOT NULL DEFAULT '{}',
-  started_at          timestamptz NOT NULL DEFAULT now(),
-  installed_at        timestamptz,
-  -- pg_current_snapshot() of the transaction that exported the initial copy's snapshot
-  copy_snapshot       text,
-  copy_done_at        timestamptz,
-  -- every log row visible in this snapshot is applied; written with the changes it covers
-  applied_snapshot    text,
-  applied_changes     int8 NOT NULL DEFAULT 0,
-  applied_batches     int8 NOT NULL DEFAULT 0,
-  applied_commit_time timestamptz,
-  applied_at          timestamptz,
-  caught_up_at        timestamptz
-);`;
 
 export interface CaptureState {
   source: string;
@@ -37,8 +18,9 @@ export interface CaptureState {
   appliedChanges: number;
 }
 
+/** The state schema brought forward (migration 6 holds pgshift.capture; 5 the target switches). */
 export async function ensureCaptureState(c: Client): Promise<void> {
-  await c.query(CAPTURE_STATE_DDL);
+  await migrateState(c);
 }
 
 export async function loadCapture(c: Client): Promise<CaptureState | null> {
@@ -95,6 +77,7 @@ export async function markCaptureCaughtUp(c: Client): Promise<void> {
   await c.query(`UPDATE pgshift.capture SET caught_up_at = now() WHERE id = 1`);
 }
 
+/** The capture is gone: its row goes (the table stays with its migration, like every state table). */
 export async function dropCaptureState(c: Client): Promise<void> {
-  await c.query(`DROP TABLE IF EXISTS pgshift.capture`);
+  await c.query(`DELETE FROM pgshift.capture`);
 }

@@ -1,0 +1,168 @@
+import { Command, Option } from 'commander';
+import { parsePositiveInt, parseSize, requireUrl } from '../config.js';
+import { UsageError } from '../errors.js';
+import { formatBytes, formatDuration } from '../format.js';
+import { replicate, type ReplicateSummary } from '../replicate/index.js';
+import type { LagSample } from '../replicate/lag.js';
+import { formatLsn } from '../replicate/pgoutput/lsn.js';
+import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
+import { runCaptureTriggers } from '../replicate/triggers/cli.js';
+
+interface ReplicateFlags extends CommonOptions {
+  untilCaughtUp?: boolean;
+  maxLagBytes?: string;
+  maxLagSeconds?: string;
+  timeout?: string;
+  jobs?: string;
+  indexJobs?: string;
+  include?: string[];
+  exclude?: string[];
+  splitLargerThan?: string;
+  pgBin?: string;
+  slot?: string;
+  publication?: string;
+  fixReplicaIdentity?: boolean;
+  metricsPort?: string;
+  statusInterval?: string;
+  capture?: 'pgoutput' | 'triggers';
+}
+
+export function replicateCommand(): Command {
+  const cmd = new Command('replicate')
+    .summary('copy live, then stream every change (logical replication, pgoutput) with live lag')
+    .description(
+      [
+        'Low-downtime path: pgshift is the logical-replication subscriber itself, so the',
+        'target needs no subscription privileges. It creates a publication of the selected',
+        'tables and a replication slot on the source, copies everything under the slot\'s',
+        'snapshot (like pgshift copy), then applies every change exactly once, in commit',
+        'order. The applied position is stored on the target with the changes, so a',
+        'second run (after Ctrl-C, a crash or SIGKILL) resumes with no new copy.',
+        '',
+        'Needs: wal_level=logical, a source role with REPLICATION (or rds_replication),',
+        'a free slot and WAL sender, an empty target. Not replicated: DDL (replication',
+        'stops naming the table: apply the change on the target, rerun), large objects,',
+        'sequences (set from the source when --until-caught-up finishes).',
+        '',
+        'Without REPLICATION (Heroku classic): --capture triggers installs statement',
+        'triggers that log changed keys in a schema _pgshift on the source (database',
+        'owner only), copies under a snapshot taken after that, then re-reads the',
+        'changed rows. pgshift cleanup --source … --target … removes it all.',
+        '',
+        'Examples:',
+        '  pgshift replicate --source $SRC --target $DST                  # until Ctrl-C',
+        '  pgshift replicate --source $SRC --target $DST --until-caught-up --timeout 600',
+        '  pgshift replicate --source $SRC --target $DST --metrics-port 9187 --json',
+        '  pgshift replicate --capture triggers --source $SRC --target $DST --until-caught-up',
+        '  pgshift cleanup   --source $SRC --target $DST                  # slot, publication, state',
+      ].join('\n'),
+    );
+  withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'required' }))
+    .addOption(new Option('--until-caught-up', 'exit 0 once every change up to the source position at the check is applied (sequences set, triggers and keys restored). Example: --until-caught-up'))
+    .addOption(new Option('--max-lag-bytes <n>', 'with --until-caught-up: also wait until the lag is at most this many bytes. Example: --max-lag-bytes 1MB'))
+    .addOption(new Option('--max-lag-seconds <s>', 'with --until-caught-up: also wait until the lag is at most this many seconds. Example: --max-lag-seconds 2'))
+    .addOption(new Option('--timeout <s>', 'with --until-caught-up: give up (exit 1) after this many seconds; the state is kept. Example: --timeout 900'))
+    .addOption(new Option('--jobs <n>', 'parallel COPY pipelines of the initial copy. Example: --jobs 4').default('2'))
+    .addOption(new Option('--index-jobs <n>', 'parallel index builds of the initial copy. Example: --index-jobs 2').default('2'))
+    .addOption(new Option('--split-larger-than <size>', 'initial copy: split tables above this size into chunks. Example: --split-larger-than 256MB').default('512MB'))
+    .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore for the schema. Example: --pg-bin /usr/lib/postgresql/17/bin'))
+    .addOption(new Option('--slot <name>', 'replication slot name (default pgshift_<random>, recorded on the target). Example: --slot pgshift_app'))
+    .addOption(new Option('--publication <name>', 'publication name (default like the slot). Example: --publication pgshift_app'))
+    .addOption(new Option('--fix-replica-identity', 'run ALTER TABLE … REPLICA IDENTITY FULL on the source for tables without a key (else refused with the statements). Example: --fix-replica-identity'))
+    .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on /metrics and health on /healthz. Example: --metrics-port 9187'))
+    .addOption(new Option('--capture <method>', 'how changes are read on the source: pgoutput (logical replication; the role needs REPLICATION) or triggers (only the database owner: Heroku classic). Example: --capture triggers').choices(['pgoutput', 'triggers']).default('pgoutput'))
+    .addOption(new Option('--status-interval <s>', 'seconds between lag samples (status line on a terminal, log line otherwise). Example: --status-interval 10').default('5'))
+    .action(async (flags: ReplicateFlags) => {
+      process.exitCode = await run(flags, async (ctx) => {
+        const source = requireUrl('source', flags.source);
+        const target = requireUrl('target', flags.target);
+        const onlyWithUntil = (['maxLagBytes', 'maxLagSeconds', 'timeout'] as const).filter((k) => flags[k] !== undefined);
+        if (onlyWithUntil.length && !flags.untilCaughtUp) {
+          throw new UsageError(`--max-lag-bytes, --max-lag-seconds and --timeout only apply with --until-caught-up`, { hint: 'add --until-caught-up, or drop them' });
+        }
+        if (flags.capture === 'triggers') return runCaptureTriggers(ctx, flags, source, target);
+        const tty = !ctx.json && Boolean(process.stderr.isTTY);
+        let drewLine = false;
+        try {
+          const summary = await replicate(source, target, {
+            untilCaughtUp: Boolean(flags.untilCaughtUp),
+            maxLagBytes: flags.maxLagBytes === undefined ? undefined : parseSize('--max-lag-bytes', flags.maxLagBytes, 0),
+            maxLagSeconds: flags.maxLagSeconds === undefined ? undefined : parseSeconds('--max-lag-seconds', flags.maxLagSeconds),
+            timeoutSeconds: flags.timeout === undefined ? undefined : parseSeconds('--timeout', flags.timeout),
+            jobs: parsePositiveInt('--jobs', flags.jobs, 2),
+            indexJobs: parsePositiveInt('--index-jobs', flags.indexJobs, 2),
+            splitBytes: parseSize('--split-larger-than', flags.splitLargerThan, 512 * 1024 ** 2),
+            filter: { include: flags.include, exclude: flags.exclude },
+            pgBin: flags.pgBin,
+            slot: flags.slot,
+            publication: flags.publication,
+            fixReplicaIdentity: Boolean(flags.fixReplicaIdentity),
+            metricsPort: flags.metricsPort === undefined ? undefined : parsePort(flags.metricsPort),
+            statusIntervalMs: parseSeconds('--status-interval', flags.statusInterval ?? '5') * 1000,
+            logger: ctx.logger,
+            progress: ctx.json ? undefined : ctx.progress(),
+            // SIGINT/SIGTERM (handled in cli/context): finish the batch, persist, acknowledge; exit 130/143.
+            signal: ctx.signal,
+            onStatus: (s) => {
+              if (tty) {
+                process.stderr.write(`\r\x1b[K${statusLine(s)}`);
+                drewLine = true;
+              } else {
+                ctx.logger.info({ lagBytes: s.lagBytes, lagSeconds: s.lagSeconds, changesPerSecond: Math.round(s.changesPerSecond), transactionsPerSecond: Math.round(s.transactionsPerSecond), applied: formatLsn(s.appliedPosition), source: formatLsn(s.sourcePosition), retainedBytes: s.retainedBytes }, `replicate: ${statusLine(s)}`);
+              }
+            },
+          });
+          if (drewLine) process.stderr.write('\n');
+          ctx.print(describe(summary));
+          if (summary.timedOut) {
+            // A negative answer (exit 1), not a failure: the document still says how far it got.
+            process.stderr.write(
+              `pgshift: not caught up within --timeout ${flags.timeout}s (lag ${formatBytes(summary.lagBytes)} / ${summary.lagSeconds.toFixed(1)}s); everything applied so far is kept\n` +
+                '  next: run the same command again (it resumes), raise --timeout or --max-lag-*, or reduce the write load on the source\n',
+            );
+            return { exitCode: 1, json: summary };
+          }
+          return { json: summary };
+        } catch (err) {
+          if (drewLine) process.stderr.write('\n');
+          throw err;
+        }
+      });
+    });
+  return cmd;
+}
+
+function parseSeconds(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${name} must be a number of seconds, got ${JSON.stringify(v)}`, { hint: `for example ${name} 30` });
+  return n;
+}
+
+function parsePort(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--metrics-port must be a port number, got ${JSON.stringify(v)}`, { hint: 'for example --metrics-port 9187 (0 picks a free port)' });
+  return n;
+}
+
+export function statusLine(s: LagSample): string {
+  return `lag ${formatBytes(s.lagBytes)} / ${s.lagSeconds.toFixed(1)}s · ${Math.round(s.changesPerSecond).toLocaleString('en-US')} changes/s · ${Math.round(s.transactionsPerSecond).toLocaleString('en-US')} tx/s · applied ${formatLsn(s.appliedPosition)} of ${formatLsn(s.sourcePosition)}${s.retainedBytes !== null ? ` · slot keeps ${formatBytes(s.retainedBytes)} of WAL` : ''}`;
+}
+
+function describe(s: ReplicateSummary): string {
+  const lines: string[] = [];
+  if (s.initialCopy) {
+    const c = s.initialCopy;
+    lines.push(`Initial copy${s.start === 'recopied' ? ' (redone from a new slot after an interruption)' : s.start === 'resumed' ? ' (finished after an interruption)' : ''}: ${c.tables} tables, ${c.rows.toLocaleString('en-US')} rows, ${formatBytes(c.bytes)} in ${formatDuration(c.seconds)}`);
+  } else lines.push('Resumed streaming from the position stored on the target (no new copy).');
+  lines.push(`Applied ${s.transactions.toLocaleString('en-US')} transactions, ${s.changes.toLocaleString('en-US')} changes in ${formatDuration(s.seconds)}; applied ${s.appliedLsn}, source at ${s.sourceLsn}, lag ${formatBytes(s.lagBytes)} / ${s.lagSeconds.toFixed(1)}s`);
+  if (s.reconnects) lines.push(`  reconnected ${s.reconnects} time(s)`);
+  if (s.missingRows) lines.push(`  ${s.missingRows} UPDATE/DELETE found no row on the target: run pgshift verify`);
+  if (s.caughtUp) {
+    const r = s.restored;
+    lines.push(`Caught up. ${s.sequences} sequences set from the source${r ? `; restored ${r.triggers} triggers, ${r.foreignKeys} foreign keys, ${r.identities} identity columns` : ''}.`);
+    lines.push(`Next: pgshift verify --source … --target … (with writes frozen), then cut over; pgshift cleanup --source … --target … drops slot ${s.slot} and publication ${s.publication}`);
+  } else if (!s.timedOut) {
+    lines.push(`Stopped; slot ${s.slot} keeps the changes since ${s.appliedLsn}. Run the same command to continue, or --until-caught-up to finish.`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,263 @@
+// The applier: source events in commit order → target transactions. Several source transactions share one
+// target transaction (bounded by changes and time); the applied position is written in that SAME transaction,
+// and only after COMMIT is the source told it may forget them (exactly once across any crash). A lost
+// connection on either side rolls back the open batch and restarts both from the position persisted on the
+// target, with backoff.
+import type { ConnectionSpec } from '../../config.js';
+import { connect, type Client } from '../../db/connect.js';
+import { classifyError, errorCode, PgshiftError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { ChangeSource, Position, SourceEvent } from '../change.js';
+import { loadApplied, saveApplied } from '../state.js';
+import { ChangeWriter, SchemaChangedError } from './writer.js';
+
+export { SchemaChangedError };
+
+/** Session settings of the applier: values parse as the source rendered them; user types come qualified. */
+export const APPLY_SETTINGS: Record<string, string> = {
+  search_path: 'pg_catalog',
+  DateStyle: 'ISO, MDY',
+  IntervalStyle: 'postgres',
+  TimeZone: 'UTC',
+  extra_float_digits: '3',
+  lc_monetary: 'C',
+};
+
+export interface ApplyOptions {
+  /** Commit the target transaction once it holds this many changes (at a source commit). */
+  maxBatchChanges?: number;
+  /** …or once it has been open this long. */
+  maxBatchMs?: number;
+  logger: Logger;
+  /** Describes a position for messages (pgoutput: an LSN). */
+  formatPosition?: (p: Position) => string;
+  /** Where the target stands before the first batch (for lag until the first commit). */
+  initial?: { position: Position; commitTime: Date | null };
+}
+
+export interface ApplyStats {
+  transactions: number;
+  changes: number;
+  batches: number;
+  reconnects: number;
+  /** Position committed on the target (last applied source commit). */
+  appliedPosition: Position;
+  /** Position up to which nothing is left to apply (≥ appliedPosition: idle keepalives advance it). */
+  reachedPosition: Position;
+  lastCommitTime: Date | null;
+  missingRows: number;
+}
+
+export class Applier {
+  readonly stats: ApplyStats;
+  private stopping = false;
+  private wake?: () => void;
+  private readonly maxChanges: number;
+  private readonly maxMs: number;
+
+  constructor(private readonly target: ConnectionSpec, private readonly source: ChangeSource, private readonly opts: ApplyOptions) {
+    this.maxChanges = opts.maxBatchChanges ?? 20_000;
+    this.maxMs = opts.maxBatchMs ?? 500;
+    const p = opts.initial?.position ?? 0n;
+    this.stats = { transactions: 0, changes: 0, batches: 0, reconnects: 0, appliedPosition: p, reachedPosition: p, lastCommitTime: opts.initial?.commitTime ?? null, missingRows: 0 };
+  }
+
+  /** Finish the complete transactions of the open batch, persist, acknowledge, and return from run(). */
+  stop(): void {
+    this.stopping = true;
+    this.wake?.();
+  }
+
+  get stopped(): boolean {
+    return this.stopping;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const onAbort = () => this.stop();
+    signal.addEventListener('abort', onAbort, { once: true });
+    let attempt = 0;
+    try {
+      while (!this.stopping) {
+        let client: Client | undefined;
+        try {
+          client = await connect(this.target, { applicationName: 'pgshift replicate apply' });
+          for (const [k, v] of Object.entries(APPLY_SETTINGS)) await client.query(`SELECT set_config($1, $2, false)`, [k, v]);
+          await this.consume(client, signal, () => (attempt = 0));
+          return;
+        } catch (err) {
+          // A target connection that died answers no more queries: that is a lost connection whatever the error says.
+          const targetLost = client !== undefined && (client as unknown as { _queryable?: boolean })._queryable === false;
+          await client?.query('ROLLBACK').catch(() => undefined);
+          if (!(targetLost || isTransient(err)) || this.stopping) throw err;
+          attempt++;
+          this.stats.reconnects++;
+          const wait = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
+          this.opts.logger.warn(`replicate: connection lost (${(err as Error).message}); reconnecting in ${(wait / 1000).toFixed(1)}s from the position persisted on the target`);
+          await sleep(wait, signal);
+        } finally {
+          await client?.end().catch(() => undefined);
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async consume(client: Client, signal: AbortSignal, onProgress: () => void): Promise<void> {
+    const writer = new ChangeWriter(client, this.opts.logger);
+    const applied = await loadApplied(client);
+    if (applied > this.stats.appliedPosition) this.stats.appliedPosition = applied;
+    if (applied > this.stats.reachedPosition) this.stats.reachedPosition = applied;
+    const fmt = this.opts.formatPosition ?? ((p: Position) => p.toString());
+    const it = this.source.events(applied, signal)[Symbol.asyncIterator]();
+    let next: Promise<IteratorResult<SourceEvent>> | null = null;
+    let batchOpen = false;
+    let inTx = false;
+    let skipping = false;
+    let batchChanges = 0;
+    let batchTx = 0;
+    let batchStarted = 0;
+    let last: { position: Position; commitTime: Date } | null = null;
+    let keepalive: Position | null = null;
+
+    const commit = async () => {
+      if (batchOpen) {
+        await writer.flush();
+        if (last) await saveApplied(client, last.position, last.commitTime);
+        await client.query('COMMIT');
+        batchOpen = false;
+        this.stats.batches++;
+        this.stats.transactions += batchTx;
+        this.stats.changes += batchChanges;
+        if (last) {
+          this.stats.appliedPosition = last.position;
+          this.stats.lastCommitTime = last.commitTime;
+          if (last.position > this.stats.reachedPosition) this.stats.reachedPosition = last.position;
+          this.source.confirm(last.position);
+        }
+        this.stats.missingRows = writer.missingRows;
+        batchChanges = 0;
+        batchTx = 0;
+        last = null;
+        onProgress();
+      }
+      if (keepalive !== null) {
+        // Everything before this keepalive is committed: nothing of ours is pending up to it.
+        if (keepalive > this.stats.reachedPosition) this.stats.reachedPosition = keepalive;
+        this.source.confirm(keepalive);
+        keepalive = null;
+      }
+    };
+
+    try {
+      for (;;) {
+        if (this.stopping) {
+          // A partial source transaction is rolled back (it is sent again); complete ones are committed.
+          if (inTx) {
+            await client.query('ROLLBACK');
+            batchOpen = false;
+            writer.discard();
+          } else await commit();
+          return;
+        }
+        next ??= it.next();
+        const wait = batchOpen && !inTx ? Math.max(0, this.maxMs - (Date.now() - batchStarted)) : 1000;
+        const r = await race(next, wait, (w) => (this.wake = w));
+        if (r === null) {
+          if (batchOpen && !inTx) await commit();
+          else if (!inTx && keepalive !== null) await commit();
+          continue;
+        }
+        next = null;
+        if (r.done) throw new PgshiftError('the change source ended unexpectedly', { phase: 'streaming' });
+        const ev = r.value;
+        switch (ev.type) {
+          case 'relation':
+            if (!skipping) await writer.checkRelation(ev, `at ${fmt(this.stats.appliedPosition)}`);
+            break;
+          case 'begin':
+            inTx = true;
+            // Already applied (a source may resend around a restart): skipped, never applied twice.
+            skipping = ev.position <= this.stats.appliedPosition;
+            if (!skipping && !batchOpen) {
+              await client.query('BEGIN');
+              batchOpen = true;
+              batchStarted = Date.now();
+            }
+            break;
+          case 'change':
+            if (!inTx) throw new PgshiftError('change outside a transaction from the change source', { phase: 'streaming' });
+            if (skipping) break;
+            await writer.apply(ev.change);
+            batchChanges++;
+            break;
+          case 'commit':
+            inTx = false;
+            if (skipping) {
+              skipping = false;
+              break;
+            }
+            last = { position: ev.position, commitTime: ev.commitTime };
+            batchTx++;
+            if (batchChanges >= this.maxChanges || Date.now() - batchStarted >= this.maxMs) await commit();
+            break;
+          case 'keepalive':
+            if (inTx) break;
+            keepalive = keepalive === null || ev.position > keepalive ? ev.position : keepalive;
+            if (!batchOpen) await commit();
+            break;
+        }
+      }
+    } finally {
+      this.wake = undefined;
+      await it.return?.().catch(() => undefined);
+    }
+  }
+}
+
+/** Resolves with the next event, or null after `ms` (or when woken by stop()). Keeps `p` for the next call. */
+function race<T>(p: Promise<T>, ms: number, setWake: (w: () => void) => void): Promise<T | null> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => resolve(null), ms);
+    setWake(() => {
+      clearTimeout(timer);
+      resolve(null);
+    });
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}
+
+const TRANSIENT_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/** A lost connection or a server going away: worth retrying from the persisted position. Never by message. */
+export function isTransient(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof SchemaChangedError) return false;
+    const code = errorCode(e) ?? '';
+    // 08: connection exception; 57P01-57P03: admin shutdown / crash shutdown / cannot connect now; 53300: too many connections
+    if (code.startsWith('08') || /^57P0[123]$/.test(code) || code === '53300' || code === '55006' || TRANSIENT_ERRNO.has(code)) return true;
+    if (e instanceof Error && (e as { transient?: boolean }).transient) return true;
+  }
+  return false;
+}
+
+export { classifyError };

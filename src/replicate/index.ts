@@ -1,0 +1,286 @@
+// `pgshift replicate`: preflight → record slot + publication names in the target state → publication, slot
+// with an exported snapshot → initial copy under that snapshot → stream from the slot's consistent point,
+// applying each change exactly once. A second run resumes from the position persisted on the target.
+// --until-caught-up: stop once every change up to the source's WAL position at the moment of the check is
+// applied, then set the sequences and restore what was switched off on the target.
+import { randomBytes } from 'node:crypto';
+import type { ConnectionSpec } from '../config.js';
+import type { TableFilter } from '../catalog/filter.js';
+import { listSequences } from '../catalog/tables.js';
+import { connect, type Client } from '../db/connect.js';
+import { applySequences, readSequences } from '../copy/sequences.js';
+import { requireEmptyTarget } from '../copy/preflight.js';
+import type { CopySummary } from '../copy/index.js';
+import { classifyError, InterruptedError, UsageError } from '../errors.js';
+import { acquireRunLock, runApplicationName } from '../db/lock.js';
+import type { Logger } from '../log.js';
+import type { Progress } from '../progress.js';
+import { Applier } from './apply/applier.js';
+import { restoreSwitches, switchOff, type Switched } from './apply/switches.js';
+import { initialCopy } from './initial.js';
+import { LagMeter, type LagSample } from './lag.js';
+import { Metrics } from './metrics.js';
+import { formatLsn } from './pgoutput/lsn.js';
+import { slotInfo, publicationExists } from './pgoutput/slot.js';
+import { PgoutputSource } from './pgoutput/source.js';
+import { planReplication } from './preflight.js';
+import { ensureReplicationState, loadReplication, markCaughtUp, recordReplication, type ReplicationState } from './state.js';
+
+export interface ReplicateOptions {
+  untilCaughtUp: boolean;
+  maxLagBytes?: number;
+  maxLagSeconds?: number;
+  /** --until-caught-up gives up (exit 1) after this many seconds. */
+  timeoutSeconds?: number;
+  jobs: number;
+  indexJobs: number;
+  splitBytes: number;
+  filter: Partial<TableFilter>;
+  pgBin?: string;
+  slot?: string;
+  publication?: string;
+  fixReplicaIdentity: boolean;
+  metricsPort?: number;
+  /** How often lag is sampled and reported. */
+  statusIntervalMs?: number;
+  logger: Logger;
+  progress?: Progress;
+  /** Called with every lag sample (the CLI draws a status line or logs it). */
+  onStatus?: (s: LagSample) => void;
+  signal: AbortSignal;
+}
+
+export interface ReplicateSummary {
+  ok: boolean;
+  caughtUp: boolean;
+  /** --until-caught-up gave up at --timeout (exit 1). */
+  timedOut: boolean;
+  appliedLsn: string;
+  sourceLsn: string;
+  lagBytes: number;
+  lagSeconds: number;
+  transactions: number;
+  changes: number;
+  seconds: number;
+  slot: string;
+  publication: string;
+  /** How this run began: fresh initial copy, finished/redone an interrupted one, or resumed streaming. */
+  start: 'fresh' | 'resumed' | 'recopied' | 'none';
+  initialCopy: CopySummary | null;
+  reconnects: number;
+  missingRows: number;
+  sequences: number;
+  restored: Switched | null;
+  notReplicated: string[];
+  metricsPort: number | null;
+}
+
+const RETAINED_WARN_BYTES = 1024 ** 3;
+
+export async function replicate(source: ConnectionSpec, target: ConnectionSpec, opts: ReplicateOptions): Promise<ReplicateSummary> {
+  const started = Date.now();
+  const { logger } = opts;
+  let ctl: Client | undefined;
+  let src: Client | undefined;
+  let pgSource: PgoutputSource | undefined;
+  let metrics: Metrics | undefined;
+  try {
+    ctl = await connect(target, { applicationName: runApplicationName('replicate') });
+    // One writer per target for the whole run (the initial copy runs under it: runLockHeld).
+    await acquireRunLock(ctl, { command: 'replicate', side: 'target', display: target.display });
+    src = await connect(source, { applicationName: 'pgshift replicate control' });
+
+    // ---- preflight: nothing created until it passes
+    let state = await loadReplication(ctl);
+    if (state) {
+      await ensureReplicationState(ctl); // idempotent: brings the apply function up to this version
+      if (state.source !== source.display) {
+        throw new UsageError(`the target ${target.display} is replicating from ${state.source}, not ${source.display}; nothing was changed`, {
+          phase: 'preflight',
+          hint: 'pass the same --source as the first run, or remove that replication first (pgshift cleanup --source … --target …)',
+        });
+      }
+      for (const [flag, want, have] of [['--slot', opts.slot, state.slot], ['--publication', opts.publication, state.publication]] as const) {
+        if (want && want !== have) throw new UsageError(`${flag} ${want}: this target's replication uses ${have}`, { phase: 'preflight', hint: `drop ${flag} (the recorded name is used), or pgshift cleanup first` });
+      }
+    } else {
+      await requireEmptyTarget(ctl, target.display);
+    }
+    const filter = state ? ((state.options.filter as Partial<TableFilter>) ?? {}) : opts.filter;
+    if (state && (opts.filter.include?.length || opts.filter.exclude?.length)) {
+      logger.warn('replicate: --include/--exclude are taken from the first run; the flags given now are ignored');
+    }
+    const plan = await planReplication(src, source, { filter, fixReplicaIdentity: opts.fixReplicaIdentity, newRun: !state, logger });
+    for (const t of plan.notReplicated) logger.warn(`replicate: ${t} is copied once but its later changes are not replicated (unlogged or foreign table)`);
+    if (!state) {
+      const suffix = randomBytes(4).toString('hex');
+      const slot = opts.slot ?? `pgshift_${suffix}`;
+      const publication = opts.publication ?? `pgshift_${suffix}`;
+      if (await slotInfo(src, slot)) throw new UsageError(`a replication slot named ${slot} already exists on the source; nothing was created`, { phase: 'preflight', hint: 'choose another --slot, or drop it on the source if nothing uses it' });
+      if (await publicationExists(src, publication)) throw new UsageError(`a publication named ${publication} already exists on the source; nothing was created`, { phase: 'preflight', hint: 'choose another --publication, or drop it on the source if nothing uses it' });
+      // Recorded BEFORE anything is created on the source: cleanup always finds them.
+      await ensureReplicationState(ctl);
+      await recordReplication(ctl, { source: source.display, slot, publication, options: { filter, jobs: opts.jobs } });
+      state = (await loadReplication(ctl))!;
+    } else if (!(await slotInfo(src, state.slot)) && state.copyDone) {
+      throw new UsageError(`the replication slot ${state.slot} recorded on the target no longer exists on the source: changes since ${state.appliedPosition === null ? '?' : formatLsn(state.appliedPosition)} are lost to this replication`, {
+        phase: 'preflight',
+        hint: 'start over: pgshift cleanup --source … --target …, empty the target database, and run pgshift replicate again',
+      });
+    }
+    const current = state as ReplicationState;
+
+    // ---- initial copy (or what is left of an interrupted one)
+    const init = await initialCopy({
+      source, target, src, ctl, state: current, relations: plan.relations, logger,
+      copy: { jobs: opts.jobs, indexJobs: opts.indexJobs, filter, splitBytes: opts.splitBytes, pgBin: opts.pgBin, logger, progress: opts.progress, signal: opts.signal },
+    });
+    if (opts.signal.aborted) throw new InterruptedError('replicate interrupted by signal', { hint: 'run the same command again to continue' });
+
+    // ---- streaming
+    const { rows: onTarget } = await ctl.query(`SELECT r FROM unnest($1::text[]) r WHERE to_regclass(r) IS NOT NULL`, [plan.relations]);
+    const applied = onTarget.map((r) => r.r as string);
+    for (const r of plan.relations.filter((x) => !applied.includes(x))) {
+      logger.warn(`replicate: table ${r} exists on the source but not on the target: it was created after this replication started and is not replicated (DDL is not replicated); to include it, start over with pgshift cleanup and a new replicate`);
+    }
+    const switched = await switchOff(ctl, applied);
+    if (switched.triggers + switched.foreignKeys + switched.identities > 0) {
+      logger.info(`replicate: on the target while applying: ${switched.triggers} user triggers disabled, ${switched.foreignKeys} foreign keys dropped, ${switched.identities} identity ALWAYS columns set BY DEFAULT (recorded in pgshift.replication_switch; restored by --until-caught-up or pgshift cleanup)`);
+    }
+    pgSource = new PgoutputSource(source, current.slot, current.publication);
+    const at = (await loadReplication(ctl))!;
+    const applier = new Applier(target, pgSource, {
+      logger,
+      formatPosition: formatLsn,
+      initial: { position: at.appliedPosition ?? 0n, commitTime: at.appliedCommitTime },
+    });
+    let metricsPort: number | null = null;
+    if (opts.metricsPort !== undefined) {
+      metrics = new Metrics();
+      metricsPort = await metrics.listen(opts.metricsPort);
+      logger.info(`replicate: metrics on http://localhost:${metricsPort}/metrics, health on /healthz`);
+    }
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    opts.signal.addEventListener('abort', onAbort, { once: true });
+    let failure: unknown;
+    const running = applier.run(stop.signal).catch((err) => {
+      failure = err;
+      throw err;
+    });
+    const meter = new LagMeter();
+    let caughtUp = false;
+    let lastSample: LagSample | undefined;
+    let lastRetainedWarn = 0;
+    const sample = async () => {
+      const pos = await pgSource!.currentPosition().catch(() => lastSample?.sourcePosition ?? 0n);
+      const retained = await pgSource!.retainedBytes();
+      lastSample = meter.sample(applier.stats, pos, retained);
+      metrics?.update(lastSample, caughtUp);
+      opts.onStatus?.(lastSample);
+      if (retained !== null && retained > RETAINED_WARN_BYTES && Date.now() - lastRetainedWarn > 60_000) {
+        lastRetainedWarn = Date.now();
+        logger.warn(`replicate: slot ${current.slot} retains ${(retained / 1024 ** 3).toFixed(1)} GB of WAL on the source; if replication stalls it can fill the source's disk (pgshift cleanup drops the slot)`);
+      }
+      return lastSample;
+    };
+
+    const deadline = opts.timeoutSeconds ? started + opts.timeoutSeconds * 1000 : Infinity;
+    const interval = opts.statusIntervalMs ?? 5000;
+    let timedOut = false;
+    try {
+      let nextStatus = 0;
+      let target_: bigint | null = null;
+      while (!applier.stopped && failure === undefined) {
+        if (Date.now() >= nextStatus) {
+          await sample();
+          nextStatus = Date.now() + interval;
+        }
+        if (opts.untilCaughtUp) {
+          // The check: the source's position now; caught up once everything up to it is applied.
+          target_ ??= await pgSource.currentPosition();
+          pgSource.ping();
+          if (applier.stats.reachedPosition >= target_) {
+            const s = await sample();
+            const withinBytes = opts.maxLagBytes === undefined || s.lagBytes <= opts.maxLagBytes;
+            const withinSeconds = opts.maxLagSeconds === undefined || s.lagSeconds <= opts.maxLagSeconds;
+            if (withinBytes && withinSeconds) {
+              caughtUp = true;
+              break;
+            }
+            target_ = null;
+          }
+          if (Date.now() >= deadline) {
+            timedOut = true;
+            break;
+          }
+        }
+        await Promise.race([running.catch(() => undefined), sleep(opts.untilCaughtUp ? 250 : 1000)]);
+      }
+    } finally {
+      applier.stop();
+      await running.catch(() => undefined);
+      opts.signal.removeEventListener('abort', onAbort);
+    }
+    if (failure !== undefined) throw failure;
+    const final = await sample();
+
+    // ---- finish (--until-caught-up): sequences, then what was switched off
+    let sequences = 0;
+    let restored: Switched | null = null;
+    if (caughtUp) {
+      sequences = await setSequences(src, ctl, filter);
+      restored = await restoreSwitches(ctl);
+      await markCaughtUp(ctl);
+    }
+    metrics?.update(final, caughtUp);
+    const summary: ReplicateSummary = {
+      ok: !timedOut,
+      caughtUp,
+      timedOut,
+      appliedLsn: formatLsn(applier.stats.reachedPosition),
+      sourceLsn: formatLsn(final.sourcePosition),
+      lagBytes: final.lagBytes,
+      lagSeconds: final.lagSeconds,
+      transactions: applier.stats.transactions,
+      changes: applier.stats.changes,
+      seconds: (Date.now() - started) / 1000,
+      slot: current.slot,
+      publication: current.publication,
+      start: init.how,
+      initialCopy: init.copy,
+      reconnects: applier.stats.reconnects,
+      missingRows: applier.stats.missingRows,
+      sequences,
+      restored,
+      notReplicated: plan.notReplicated,
+      metricsPort,
+    };
+    return summary;
+  } catch (err) {
+    throw classifyError(err, 'replicate', { phase: 'replicate', hint: 'fix the cause, then run the same command again (it resumes from the target state)' });
+  } finally {
+    await metrics?.close();
+    await pgSource?.close();
+    await src?.end().catch(() => undefined);
+    await ctl?.end().catch(() => undefined);
+  }
+}
+
+/** Target sequences set to the source's current values (only sequences that exist on the target). */
+async function setSequences(src: Client, ctl: Client, filter: Partial<TableFilter>): Promise<number> {
+  void filter; // sequences follow their tables: every source sequence that exists on the target is set
+  const seqs = await listSequences(src);
+  const values = await readSequences(src, seqs);
+  const present = [];
+  for (const v of values) {
+    const { rows } = await ctl.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [v.qualified]);
+    if (rows[0].ok) present.push(v);
+  }
+  await applySequences(ctl, present);
+  return present.length;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,214 @@
+// One streaming replication connection (START_REPLICATION … LOGICAL over plain `pg`): XLogData → decoder →
+// an in-order event queue; keepalives answered at once; standby status (flush = what the TARGET has committed,
+// never what was merely received) sent on a timer even while the consumer is busy, so wal_sender_timeout never
+// fires. A new instance (and decoder) per connection: a restart always begins at the position persisted on the
+// target. Why not pg-logical-replication 2.5: it acknowledges on receipt by default, resumes from the last
+// RECEIVED position, parses values with pg's global type parsers, and pauses the socket for every message.
+import pg from 'pg';
+import type { ConnectionSpec } from '../../config.js';
+import { clientConfig, tlsOptions } from '../../db/connect.js';
+import { quoteIdent, quoteLiteral } from '../../db/ident.js';
+import { ConnectionError, classifyError } from '../../errors.js';
+import type { SourceEvent } from '../change.js';
+import { PgoutputDecoder } from './decoder.js';
+import { formatLsn } from './lsn.js';
+
+/**
+ * Output settings of the walsender that renders the values: fixed, so the text the applier binds parses the same
+ * on the target whatever the source server's defaults are (DateStyle SQL/DMY would otherwise be misread).
+ */
+export const VALUE_SETTINGS: Record<string, string> = {
+  DateStyle: 'ISO, MDY',
+  IntervalStyle: 'postgres',
+  TimeZone: 'UTC',
+  extra_float_digits: '3',
+  bytea_output: 'hex',
+  lc_monetary: 'C',
+};
+
+export function settingsOption(settings: Record<string, string>): string {
+  // libpq "options": -c name=value, spaces escaped with a backslash.
+  return Object.entries(settings).map(([k, v]) => `-c ${k}=${v.replace(/ /g, '\\ ')}`).join(' ');
+}
+
+const PG_EPOCH_MS = 946_684_800_000n;
+
+/** Marks an error as a lost connection (retried from the persisted position). */
+function transient<E extends Error>(e: E): E {
+  return Object.assign(e, { transient: true });
+}
+const HIGH_WATER = 20_000;
+const LOW_WATER = 2_000;
+
+export interface StreamOptions {
+  slot: string;
+  publication: string;
+  /** Resume point: transactions whose commit ends after it are sent. */
+  start: bigint;
+  /** Standby status interval; must stay well below the server's wal_sender_timeout (60 s default). */
+  statusIntervalMs?: number;
+}
+
+export class ReplicationStream implements AsyncIterator<SourceEvent> {
+  private client?: pg.Client;
+  private readonly decoder = new PgoutputDecoder();
+  private readonly queue: SourceEvent[] = [];
+  private waiter?: { resolve: (r: IteratorResult<SourceEvent>) => void; reject: (e: unknown) => void };
+  private failure?: unknown;
+  private paused = false;
+  /** COPY BOTH has begun: before that, a status message would reach the server mid-authentication. */
+  private streaming = false;
+  private closed = false;
+  private timer?: NodeJS.Timeout;
+  /** Highest position the target has committed (sent as flush/apply). */
+  private confirmed: bigint;
+  /** Highest WAL position seen from the server (sent as write). */
+  private received: bigint;
+
+  constructor(private readonly spec: ConnectionSpec, private readonly opts: StreamOptions) {
+    this.confirmed = opts.start;
+    this.received = opts.start;
+  }
+
+  async open(): Promise<void> {
+    const cfg = clientConfig(this.spec, { applicationName: `pgshift replicate stream`, replication: 'database' }, tlsOptions(this.spec));
+    const client = new pg.Client({ ...cfg, options: settingsOption(VALUE_SETTINGS) } as pg.ClientConfig);
+    this.client = client;
+    client.on('error', (err) => this.fail(err));
+    client.on('end', () => this.fail(transient(new ConnectionError(`replication connection to source ${this.spec.display} closed`, { phase: 'streaming' }))));
+    try {
+      await client.connect();
+    } catch (err) {
+      throw classifyError(err, `source ${this.spec.display}: replication connection`, { phase: 'streaming' });
+    }
+    const con = (client as unknown as { connection: NodeJS.EventEmitter & { sendCopyFromChunk(b: Buffer): void; stream: NodeJS.ReadableStream } }).connection;
+    con.on('copyData', (msg: { chunk: Buffer }) => {
+      try {
+        this.onCopyData(msg.chunk);
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+    const started = new Promise<void>((resolve) => con.once('replicationStart', () => resolve()));
+    const sql =
+      `START_REPLICATION SLOT ${quoteIdent(this.opts.slot)} LOGICAL ${formatLsn(this.opts.start)} ` +
+      `(proto_version '1', publication_names ${quoteLiteral(quoteIdent(this.opts.publication))})`;
+    // Resolves only when the stream ends; errors (slot missing, walsender terminated) fail the iterator.
+    const running = client.query(sql).then(
+      () => this.fail(transient(new ConnectionError(`source ${this.spec.display} ended the replication stream`, { phase: 'streaming' }))),
+      (err) => this.fail(classifyError(err, `source ${this.spec.display}: streaming from slot ${this.opts.slot}`, { phase: 'streaming' })),
+    );
+    await Promise.race([started, running.then(() => { throw this.failure; })]);
+    this.streaming = true;
+    this.timer = setInterval(() => this.sendStatus(false), this.opts.statusIntervalMs ?? 10_000);
+    this.timer.unref();
+  }
+
+  /** The target committed everything up to `position`: report it as flushed (the slot may free WAL). */
+  confirm(position: bigint): void {
+    if (position <= this.confirmed) return;
+    this.confirmed = position;
+    this.sendStatus(false);
+  }
+
+  /** Ask the server for a keepalive now (carries its current sent position). */
+  ping(): void {
+    this.sendStatus(true);
+  }
+
+  next(): Promise<IteratorResult<SourceEvent>> {
+    const ev = this.queue.shift();
+    if (ev) {
+      if (this.paused && this.queue.length < LOW_WATER) this.resume();
+      return Promise.resolve({ value: ev, done: false });
+    }
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.closed) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  async return(): Promise<IteratorResult<SourceEvent>> {
+    await this.close();
+    return { value: undefined, done: true };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    const client = this.client;
+    this.client = undefined;
+    if (client) {
+      this.sendStatus(false, client);
+      // A walsender in COPY BOTH may not answer Terminate quickly; never hold the exit for it.
+      await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+    }
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.resolve({ value: undefined, done: true });
+  }
+
+  private onCopyData(chunk: Buffer): void {
+    const kind = chunk[0];
+    if (kind === 0x77 /* w: XLogData */) {
+      const walStart = chunk.readBigUInt64BE(1);
+      if (walStart > this.received) this.received = walStart;
+      const ev = this.decoder.decode(chunk.subarray(25));
+      if (ev) this.push(ev);
+    } else if (kind === 0x6b /* k: primary keepalive */) {
+      const walEnd = chunk.readBigUInt64BE(1);
+      if (walEnd > this.received) this.received = walEnd;
+      this.push({ type: 'keepalive', position: walEnd });
+      if (chunk[17] === 1) this.sendStatus(false);
+    }
+  }
+
+  private push(ev: SourceEvent): void {
+    const w = this.waiter;
+    if (w) {
+      this.waiter = undefined;
+      w.resolve({ value: ev, done: false });
+      return;
+    }
+    this.queue.push(ev);
+    if (!this.paused && this.queue.length >= HIGH_WATER) {
+      this.paused = true;
+      this.connection()?.stream.pause();
+    }
+  }
+
+  private resume(): void {
+    this.paused = false;
+    this.connection()?.stream.resume();
+  }
+
+  private fail(err: unknown): void {
+    if (this.closed || this.failure !== undefined) return;
+    this.failure = err;
+    if (this.timer) clearInterval(this.timer);
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.reject(err);
+  }
+
+  private connection(client = this.client) {
+    return (client as unknown as { connection?: { sendCopyFromChunk(b: Buffer): void; stream: NodeJS.ReadableStream } } | undefined)?.connection;
+  }
+
+  private sendStatus(replyRequested: boolean, client = this.client): void {
+    const con = this.connection(client);
+    if (!con || !this.streaming || this.failure !== undefined) return;
+    const b = Buffer.alloc(34);
+    b[0] = 0x72; // 'r'
+    b.writeBigUInt64BE(this.received > this.confirmed ? this.received : this.confirmed, 1); // written
+    b.writeBigUInt64BE(this.confirmed, 9); // flushed: durable on the target
+    b.writeBigUInt64BE(this.confirmed, 17); // applied
+    b.writeBigInt64BE((BigInt(Date.now()) - PG_EPOCH_MS) * 1000n, 25);
+    b[33] = replyRequested ? 1 : 0;
+    try {
+      con.sendCopyFromChunk(b);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+}
