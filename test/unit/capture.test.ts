@@ -17,7 +17,7 @@ describe('captureSql', () => {
   it('logs keys by statement: one INSERT … SELECT from the transition table per statement, old and new key of an UPDATE', () => {
     const [fn, ins, upd, del, trunc] = captureSql(table({}));
     expect(fn).toContain(`INSERT INTO "_pgshift".log (tbl, op, key) SELECT 16400, 'I', ARRAY[n."id"::text] FROM _pgshift_new n`);
-    expect(fn).toContain(`SELECT ARRAY[n."id"::text] AS k FROM _pgshift_new n UNION SELECT ARRAY[o."id"::text] FROM _pgshift_old o`);
+    expect(fn).toContain(`SELECT 16400, 'U', ARRAY[n."id"::text] FROM _pgshift_new n UNION ALL SELECT 16400, 'U', ARRAY[o."id"::text] FROM _pgshift_old o`);
     expect(fn).not.toContain(' SET TimeZone');
     expect(ins).toBe(`CREATE TRIGGER "_pgshift_capture_insert" AFTER INSERT ON "public"."orders" REFERENCING NEW TABLE AS _pgshift_new FOR EACH STATEMENT EXECUTE FUNCTION "_pgshift"."capture_16400"()`);
     expect(upd).toContain('REFERENCING OLD TABLE AS _pgshift_old NEW TABLE AS _pgshift_new FOR EACH STATEMENT');
