@@ -1,4 +1,7 @@
-// Flags + environment → validated, frozen configuration. No I/O except reading nothing; connect lives in db/.
+// Flags + environment → validated, frozen configuration. No I/O (connect lives in db/) except the DNS lookup
+// sameEndpoint() makes to tell whether two URLs name one server.
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { UsageError } from './errors.js';
 import { registerSecret } from './redact.js';
 
@@ -49,30 +52,61 @@ export function optionalUrl(side: Side, flag: string | undefined, env = process.
   return url ? parseConnectionUrl(url, side) : undefined;
 }
 
+const URL_HINT = 'expected postgres://USER:PASSWORD@HOST:5432/DBNAME?sslmode=require';
+const ENCODE_HINT =
+  'percent-encode the password (and user name) in the URL: # → %23, / → %2F, ? → %3F, @ → %40, % → %25 ' +
+  `(encodeURIComponent does it: node -p 'encodeURIComponent(process.argv[1])' 'PASSWORD'); Heroku's passwords need none`;
+
+/**
+ * A '#', '/' or '?' before the '@' that ends the user info means an unencoded character in the password: the URL
+ * parser then cuts the authority there, reads a piece of the password as a host or port, and the rest as a path.
+ */
+function unencodedUserInfo(raw: string): boolean {
+  const rest = raw.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  const firstDelimiter = rest.search(/[/?#]/);
+  return firstDelimiter >= 0 && firstDelimiter < rest.lastIndexOf('@');
+}
+
+/** The port written in a URL the WHATWG parser refused (it refuses ports above 65535 without saying so). */
+function writtenPort(raw: string): string | undefined {
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(raw)?.[1] ?? '';
+  return /(?:^|@)(?:\[[^\]]*\]|[^:@]*):(\d+)$/.exec(authority)?.[1];
+}
+
 /** Parse a postgres:// URL as Heroku and libpq write them. */
 export function parseConnectionUrl(raw: string, side: Side): ConnectionSpec {
+  raw = raw.trim();
   const bad = (why: string) =>
-    new UsageError(`--${side}: malformed connection URL (${why})`, {
-      hint: 'expected postgres://user:password@host:5432/dbname?sslmode=require',
-    });
+    unencodedUserInfo(raw)
+      ? new UsageError(`--${side}: malformed connection URL (${why}); the password or user name seems to hold an unencoded #, / or ?`, { hint: ENCODE_HINT })
+      : new UsageError(`--${side}: malformed connection URL (${why})`, { hint: URL_HINT });
   let url: URL;
   try {
-    url = new URL(raw.trim());
+    url = new URL(raw);
   } catch {
+    const port = writtenPort(raw);
+    if (port !== undefined && !unencodedUserInfo(raw) && (Number(port) < 1 || Number(port) > 65535)) {
+      throw new UsageError(`--${side}: port ${port} out of range (valid ports are 1–65535)`, { hint: 'fix the port after the host, e.g. HOST:5432' });
+    }
     // Never echo the raw string: it may hold a password.
     throw bad('not a URL');
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
     throw bad(`scheme must be postgres:// or postgresql://, not ${url.protocol}//`);
   }
-  const password = url.password ? safeDecode(url.password, bad) : undefined;
+  // It parsed, but a '@' left in the path or fragment means the password was cut at an unencoded character.
+  if (/@/.test(url.pathname + url.hash)) throw bad('an @ after the host');
+  const badUserInfo = (why: string) => new UsageError(`--${side}: malformed connection URL (${why} in the user name or password)`, { hint: ENCODE_HINT });
+  const password = url.password ? safeDecode(url.password, badUserInfo) : undefined;
   registerSecret(password);
   if (!url.hostname) throw bad('no host');
   const port = url.port ? Number(url.port) : 5432;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad(`invalid port ${url.port}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new UsageError(`--${side}: port ${url.port} out of range (valid ports are 1–65535)`, { hint: 'fix the port after the host, e.g. HOST:5432' });
+  }
   const database = safeDecode(url.pathname.replace(/^\//, ''), bad);
   if (!database) throw bad('no database name after the host');
-  const user = url.username ? safeDecode(url.username, bad) : process.env.PGUSER ?? 'postgres';
+  const user = url.username ? safeDecode(url.username, badUserInfo) : process.env.PGUSER ?? 'postgres';
 
   const params = url.searchParams;
   const known = new Set(['sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'connect_timeout', 'application_name', 'ssl']);
@@ -128,4 +162,52 @@ export function parseSize(name: string, value: string | undefined, fallback: num
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[unit];
   if (mult === undefined) throw new UsageError(`${name}: unknown unit in "${value}"`);
   return Math.round(Number(m[1]) * mult);
+}
+
+/** What a connection points at, whatever its spelling: postgres:// or postgresql://, host case, loopback alias. */
+export interface ConnectionIdentity {
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+}
+
+const LOOPBACK_NAMES = new Set(['localhost', 'localhost.localdomain', 'ip6-localhost', 'ip6-loopback']);
+
+function isLoopback(host: string): boolean {
+  return LOOPBACK_NAMES.has(host) || host === '::1' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::ffff:127.0.0.1';
+}
+
+/** Host name as compared: lower case, no trailing dot, every loopback spelling as "localhost". */
+function normalHost(host: string): string {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  return isLoopback(h) ? 'localhost' : h;
+}
+
+/** Identity without any lookup. `spec` may be a URL (such as a stored display URL, password masked). */
+export function connectionIdentity(spec: ConnectionSpec | string): ConnectionIdentity {
+  const s = typeof spec === 'string' ? parseConnectionUrl(spec, 'source') : spec;
+  return { host: normalHost(s.host), port: s.port, database: s.database, user: s.user };
+}
+
+type Lookup = (host: string) => Promise<string[]>;
+const systemLookup: Lookup = async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address);
+
+/**
+ * Do two connections reach the same database as the same user? Port, database and user must be equal; hosts are
+ * equal when their names normalise alike or when they resolve to a common address (a name and its IP address).
+ * A name that does not resolve only matches itself.
+ */
+export async function sameEndpoint(a: ConnectionSpec | string, b: ConnectionSpec | string, lookup: Lookup = systemLookup): Promise<boolean> {
+  const x = connectionIdentity(a);
+  const y = connectionIdentity(b);
+  if (x.port !== y.port || x.database !== y.database || x.user !== y.user) return false;
+  if (x.host === y.host) return true;
+  const addresses = async (h: string) => {
+    if (h === 'localhost') return ['localhost'];
+    const found = isIP(h) ? [h] : await lookup(h).catch(() => [] as string[]);
+    return found.map(normalHost);
+  };
+  const [ax, ay] = await Promise.all([addresses(x.host), addresses(y.host)]);
+  return ax.some((h) => ay.includes(h));
 }

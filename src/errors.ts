@@ -84,6 +84,28 @@ const TLS_CODES = new Set([
   'CERT_UNTRUSTED',
 ]);
 
+// Which connection an error came from, stamped by db/connect.ts on every query error (no import cycle).
+const SIDE = Symbol.for('pgshift.side');
+const LOST = Symbol.for('pgshift.connectionLost');
+
+/** Stamp an error with the side of the connection it came from; `lost` when that connection is gone. */
+export function tagSide<E>(err: E, side: 'source' | 'target', lost = false): E {
+  if (typeof err === 'object' && err !== null && !(SIDE in err)) {
+    Object.defineProperty(err, SIDE, { value: side, enumerable: false });
+    Object.defineProperty(err, LOST, { value: lost, enumerable: false });
+  }
+  return err;
+}
+
+export function errorSide(err: unknown): { side: 'source' | 'target'; lost: boolean } | undefined {
+  if (typeof err !== 'object' || err === null || !(SIDE in err)) return undefined;
+  const e = err as Record<symbol, unknown>;
+  return { side: e[SIDE] as 'source' | 'target', lost: e[LOST] === true };
+}
+
+// SQLSTATEs of a server that ended the session: pg_terminate_backend, shutdown, crash restart.
+const SESSION_ENDED = new Set(['57P01', '57P02', '57P03']);
+
 /** SQLSTATE / errno of an error from pg or the network, if any. */
 export function errorCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && typeof (err as PgLikeError).code === 'string'
@@ -101,6 +123,14 @@ export function classifyError(err: unknown, what: string, details: ErrorDetails 
   const code = errorCode(err) ?? '';
   const raw = err instanceof Error ? err.message : String(err);
   const base = { ...details, cause: err };
+  const from = errorSide(err);
+  // A connection that died mid-run (data phase, post-data, …): say which side, so the user knows where to look.
+  if (from && (from.lost || SESSION_ENDED.has(code) || code.startsWith('08') || NETWORK_CODES.has(code))) {
+    return new ConnectionError(`${what}: lost the connection to the ${from.side} server (${code ? `${code}: ` : ''}${raw})`, {
+      ...base,
+      hint: `make sure the ${from.side} server is up and reachable${details.hint ? `; ${details.hint}` : ''}`,
+    });
+  }
   if (code === '28P01' || code === '28000') {
     return new ConnectionError(`${what}: authentication failed (${raw})`, {
       ...base,

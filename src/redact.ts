@@ -7,13 +7,19 @@ const KEYWORD_PASSWORD = /(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)/gi;
 
 const known = new Set<string>();
 
+// Words hints use as a placeholder (postgres://USER:PASSWORD@HOST/DB): masking them would print a hint that
+// reads like a redacted real URL. A real password equal to one of them is registered and masked below anyway.
+const PLACEHOLDERS = new Set(['***', 'PASSWORD', 'password', 'PASS', 'pass', '<password>', 'PW']);
+
 /** Remember a secret so it is masked even where it appears on its own (e.g. echoed by a server). */
 export function registerSecret(secret: string | undefined): void {
   if (secret && secret.length >= 3) known.add(secret);
 }
 
 export function redact(text: string): string {
-  let out = text.replace(URL_PASSWORD, '$1:***@').replace(KEYWORD_PASSWORD, '$1***');
+  let out = text
+    .replace(URL_PASSWORD, (all, head: string, pw: string) => (PLACEHOLDERS.has(pw) ? all : `${head}:***@`))
+    .replace(KEYWORD_PASSWORD, (all, head: string, pw: string) => (PLACEHOLDERS.has(pw) ? all : `${head}***`));
   for (const secret of known) {
     if (out.includes(secret)) out = out.split(secret).join('***');
     const encoded = encodeURIComponent(secret);

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { parsePositiveInt, parseSize, requireUrl } from '../config.js';
 import { ExitCode } from '../errors.js';
-import { renderReport, verifyDatabases } from '../verify/index.js';
+import { renderReport, VERIFY_DEFAULTS, verifyDatabases } from '../verify/index.js';
 import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
 
 interface VerifyFlags extends CommonOptions {
@@ -43,8 +43,8 @@ export function verifyCommand(): Command {
       ].join('\n'),
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'required' }))
-    .addOption(new Option('--jobs <n>', 'connections per side for row data (plus one each for catalogs). Example: --jobs 4').default('2'))
-    .addOption(new Option('--max-differences <n>', 'differing rows listed per table (counts are always exact). Example: --max-differences 1000').default('100'))
+    .addOption(new Option('--jobs <n>', 'connections per side for row data (plus one each for catalogs). Example: --jobs 4').default(String(VERIFY_DEFAULTS.jobs)))
+    .addOption(new Option('--max-differences <n>', 'differing rows listed per table (counts are always exact). Example: --max-differences 1000').default(String(VERIFY_DEFAULTS.maxDifferences)))
     .addOption(new Option('--acl', 'also compare grants (off by default: copy uses --no-acl unless --keep-acl). Example: --acl'))
     .addOption(new Option('--owners', 'also compare object owners (off by default: copy uses --no-owner unless --keep-owner). Example: --owners'))
     // Tuning knob for tests and benchmarks: how big one block-range read is.
@@ -54,8 +54,8 @@ export function verifyCommand(): Command {
         const source = requireUrl('source', flags.source);
         const target = requireUrl('target', flags.target);
         const report = await verifyDatabases(source, target, {
-          jobs: parsePositiveInt('--jobs', flags.jobs, 2),
-          maxDifferences: parsePositiveInt('--max-differences', flags.maxDifferences, 100),
+          jobs: parsePositiveInt('--jobs', flags.jobs, VERIFY_DEFAULTS.jobs),
+          maxDifferences: parsePositiveInt('--max-differences', flags.maxDifferences, VERIFY_DEFAULTS.maxDifferences),
           chunkBytes: parseSize('--chunk-size', flags.chunkSize, 32 * 1024 * 1024),
           acl: flags.acl ?? false,
           owners: flags.owners ?? false,

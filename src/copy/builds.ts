@@ -9,68 +9,126 @@ import { qualify, quoteIdent } from '../db/ident.js';
 import { errorCode } from '../errors.js';
 import { markIndexDone } from '../state/store.js';
 import { tableKey } from '../catalog/table-id.js';
+import type { TocEntry } from '../schema/dump.js';
+import { parseObjectTag } from '../schema/toc-tag.js';
 import type { BuildJob } from './schedule.js';
 
 export interface BuildPlan {
   jobs: BuildJob[];
   /** Catalog OIDs (index, key and foreign-key constraints) whose TOC entries pg_restore must then skip. */
   ownOids: Set<number>;
+  /** COMMENT entries on those objects ("INDEX\0schema\0name", "CONSTRAINT\0schema\0table\0name"): each job
+   * sets its own comments, so pg_restore must not (it would place them by TOC position, sometimes nowhere). */
+  ownComments: Set<string>;
 }
+
+const commentKey = (...parts: string[]) => parts.join('\u0000');
+
+/** True for a post-data TOC entry standing for something a build job makes (the object or its comment). */
+export function builtByPgshift(plan: Pick<BuildPlan, 'ownOids' | 'ownComments'>, e: TocEntry): boolean {
+  if (['INDEX', 'CONSTRAINT', 'FK CONSTRAINT'].includes(e.desc)) return plan.ownOids.has(e.oid);
+  if (e.desc !== 'COMMENT') return false;
+  const tag = parseObjectTag(e.rest);
+  if (tag?.kind === 'INDEX' && tag.names.length === 1) return plan.ownComments.has(commentKey('INDEX', e.schema, tag.names[0]!));
+  if (tag?.kind === 'CONSTRAINT' && tag.on !== undefined && tag.names.length === 1) {
+    return plan.ownComments.has(commentKey('CONSTRAINT', e.schema, tag.on, tag.names[0]!));
+  }
+  return false;
+}
+
+/*
+ * Everything pg_dump writes in an index's or key's own TOC entry is rebuilt here from the catalog:
+ *  - CREATE INDEX from pg_get_indexdef (reloptions WITH (…), INCLUDE, NULLS NOT DISTINCT, predicate; never a
+ *    tablespace — schema restores run --no-tablespaces too);
+ *  - primary keys and unique constraints as that index + ADD CONSTRAINT … USING INDEX [DEFERRABLE [INITIALLY
+ *    DEFERRED]]: pg_get_constraintdef() leaves their WITH (…) out;
+ *  - exclusion constraints from pg_get_constraintdef (it keeps WITH (…) and WHERE);
+ *  - ALTER INDEX … ALTER COLUMN n SET STATISTICS, CLUSTER ON, REPLICA IDENTITY USING INDEX;
+ *  - and the COMMENT entries that hang off them (on the index and on the constraint).
+ */
+const INDEXES_SQL = `
+SELECT n.nspname AS schema, t.relname AS table, ic.relname AS name, i.indexrelid::int8 AS index_oid,
+       con.oid::int8 AS con_oid, con.conname, con.contype::text AS contype, con.condeferrable, con.condeferred,
+       pg_get_indexdef(i.indexrelid) AS indexdef, pg_get_constraintdef(con.oid) AS condef,
+       i.indisreplident AS replident, i.indisclustered AS clustered, i.indisunique AS is_unique,
+       ARRAY(SELECT format('ALTER INDEX %I.%I ALTER COLUMN %s SET STATISTICS %s', n.nspname, ic.relname, a.attnum, a.attstattarget)
+               FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0 ORDER BY a.attnum) AS stats,
+       (SELECT format('COMMENT ON INDEX %I.%I IS %L', n.nspname, ic.relname, d.description) FROM pg_description d
+         WHERE d.classoid = 'pg_class'::regclass AND d.objoid = i.indexrelid AND d.objsubid = 0) AS index_comment,
+       (SELECT format('COMMENT ON CONSTRAINT %I ON %I.%I IS %L', con.conname, n.nspname, t.relname, d.description) FROM pg_description d
+         WHERE d.classoid = 'pg_constraint'::regclass AND d.objoid = con.oid AND d.objsubid = 0) AS con_comment
+  FROM pg_index i
+  JOIN pg_class ic ON ic.oid = i.indexrelid
+  JOIN pg_class t ON t.oid = i.indrelid
+  JOIN pg_namespace n ON n.oid = t.relnamespace
+  LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = t.oid AND con.contype IN ('p', 'u', 'x')
+ -- An invalid index (a failed CREATE INDEX CONCURRENTLY) is not part of the schema: pg_dump leaves it out too,
+ -- and building it could fail (a unique one over duplicates).
+ WHERE t.oid = ANY($1::oid[]) AND i.indisvalid
+ ORDER BY n.nspname, t.relname, con.contype NULLS LAST, ic.relname`;
+
+const FKS_SQL = `
+SELECT c.oid::int8 AS con_oid, c.conname, n.nspname AS schema, t.relname AS table,
+       fn.nspname AS ref_schema, ft.relname AS ref_table, pg_get_constraintdef(c.oid) AS def,
+       (SELECT format('COMMENT ON CONSTRAINT %I ON %I.%I IS %L', c.conname, n.nspname, t.relname, d.description) FROM pg_description d
+         WHERE d.classoid = 'pg_constraint'::regclass AND d.objoid = c.oid AND d.objsubid = 0) AS comment
+  FROM pg_constraint c
+  JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+  JOIN pg_class ft ON ft.oid = c.confrelid JOIN pg_namespace fn ON fn.oid = ft.relnamespace
+ WHERE c.contype = 'f' AND c.conparentid = 0 AND c.conrelid = ANY($1::oid[]) AND c.confrelid = ANY($1::oid[])
+ ORDER BY 3, 4, 2`;
 
 export async function listBuildJobs(snapshotClient: Client, tables: TableInfo[]): Promise<BuildPlan> {
   const own = tables.filter((t) => t.relkind === 'r' && t.kind !== 'partition');
-  const plan: BuildPlan = { jobs: [], ownOids: new Set() };
+  const plan: BuildPlan = { jobs: [], ownOids: new Set(), ownComments: new Set() };
   if (own.length === 0) return plan;
   const oids = own.map((t) => t.oid);
-  const { rows: indexes } = await snapshotClient.query(
-    `SELECT n.nspname AS schema, t.relname AS table, ic.relname AS name, i.indexrelid::int8 AS index_oid,
-            con.oid::int8 AS con_oid, con.conname, pg_get_indexdef(i.indexrelid) AS indexdef,
-            pg_get_constraintdef(con.oid) AS condef, i.indisreplident AS replident, i.indisclustered AS clustered,
-            i.indisunique AS is_unique
-       FROM pg_index i
-       JOIN pg_class ic ON ic.oid = i.indexrelid
-       JOIN pg_class t ON t.oid = i.indrelid
-       JOIN pg_namespace n ON n.oid = t.relnamespace
-       LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = t.oid AND con.contype IN ('p', 'u', 'x')
-      WHERE t.oid = ANY($1::oid[])
-      ORDER BY n.nspname, t.relname, con.contype NULLS LAST, ic.relname`,
-    [oids],
-  );
+  const { rows: indexes } = await snapshotClient.query(INDEXES_SQL, [oids]);
   for (const r of indexes) {
     const table = qualify(r.schema, r.table);
-    const statements = [r.con_oid ? `ALTER TABLE ONLY ${table} ADD CONSTRAINT ${quoteIdent(r.conname)} ${r.condef}` : r.indexdef];
-    // pg_dump emits these inside the index's own TOC entry, which is skipped: keep them.
+    const statements: string[] = [];
+    if (r.contype === 'x') {
+      statements.push(`ALTER TABLE ONLY ${table} ADD CONSTRAINT ${quoteIdent(r.conname)} ${r.condef}`);
+    } else {
+      statements.push(r.indexdef);
+      if (r.con_oid) {
+        const deferral = `${r.condeferrable ? ' DEFERRABLE' : ''}${r.condeferred ? ' INITIALLY DEFERRED' : ''}`;
+        const what = r.contype === 'p' ? 'PRIMARY KEY' : 'UNIQUE';
+        statements.push(`ALTER TABLE ONLY ${table} ADD CONSTRAINT ${quoteIdent(r.conname)} ${what} USING INDEX ${quoteIdent(r.name)}${deferral}`);
+      }
+    }
+    statements.push(...(r.stats as string[]));
     if (r.replident) statements.push(`ALTER TABLE ONLY ${table} REPLICA IDENTITY USING INDEX ${quoteIdent(r.name)}`);
     if (r.clustered) statements.push(`ALTER TABLE ${table} CLUSTER ON ${quoteIdent(r.name)}`);
+    if (r.index_comment) statements.push(r.index_comment);
+    if (r.con_comment) statements.push(r.con_comment);
     const key = tableKey({ schema: r.schema, name: r.table });
     plan.jobs.push({ kind: 'index', schema: r.schema, table: r.table, name: r.name, stateName: r.name, statements, needsData: [key], needsKeys: [], isKey: r.is_unique });
     plan.ownOids.add(Number(r.index_oid));
-    if (r.con_oid) plan.ownOids.add(Number(r.con_oid));
+    plan.ownComments.add(commentKey('INDEX', r.schema, r.name));
+    if (r.con_oid) {
+      plan.ownOids.add(Number(r.con_oid));
+      plan.ownComments.add(commentKey('CONSTRAINT', r.schema, r.table, r.conname));
+    }
   }
-  const { rows: fks } = await snapshotClient.query(
-    `SELECT c.oid::int8 AS con_oid, c.conname, n.nspname AS schema, t.relname AS table,
-            fn.nspname AS ref_schema, ft.relname AS ref_table, pg_get_constraintdef(c.oid) AS def
-       FROM pg_constraint c
-       JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
-       JOIN pg_class ft ON ft.oid = c.confrelid JOIN pg_namespace fn ON fn.oid = ft.relnamespace
-      WHERE c.contype = 'f' AND c.conparentid = 0 AND c.conrelid = ANY($1::oid[]) AND c.confrelid = ANY($1::oid[])
-      ORDER BY 3, 4, 2`,
-    [oids],
-  );
+  const { rows: fks } = await snapshotClient.query(FKS_SQL, [oids]);
   for (const r of fks) {
     const ref = tableKey({ schema: r.ref_schema, name: r.ref_table });
+    // pg_get_constraintdef keeps NOT VALID, DEFERRABLE and INITIALLY DEFERRED.
+    const statements = [`ALTER TABLE ONLY ${qualify(r.schema, r.table)} ADD CONSTRAINT ${quoteIdent(r.conname)} ${r.def}`];
+    if (r.comment) statements.push(r.comment);
     plan.jobs.push({
       kind: 'foreign key',
       schema: r.schema,
       table: r.table,
       name: r.conname,
       stateName: `FK ${r.table}.${r.conname}`,
-      // pg_get_constraintdef keeps NOT VALID for a key that was never validated.
-      statements: [`ALTER TABLE ONLY ${qualify(r.schema, r.table)} ADD CONSTRAINT ${quoteIdent(r.conname)} ${r.def}`],
+      statements,
       needsData: [tableKey({ schema: r.schema, name: r.table }), ref],
       needsKeys: [ref],
     });
     plan.ownOids.add(Number(r.con_oid));
+    plan.ownComments.add(commentKey('CONSTRAINT', r.schema, r.table, r.conname));
   }
   return plan;
 }

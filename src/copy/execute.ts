@@ -9,9 +9,11 @@ import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../progress.js';
 import { DumpFile, dumpSchema, type TocEntry } from '../schema/dump.js';
+import { skippedByExtensionCheck, type ExtensionCheck } from '../schema/extensions.js';
 import { keepEntry } from '../schema/filter.js';
 import type { PgTools } from '../schema/pgdump.js';
 import * as state from '../state/store.js';
+import { builtByPgshift } from './builds.js';
 import { runDataPhase } from './data.js';
 import { restoreSection, type Section } from './restore.js';
 import { finishDataOnly, prepareDataOnly } from './dataonly.js';
@@ -38,6 +40,8 @@ export interface ExecuteEnv {
   indexJobs: number;
   keepOwner?: boolean;
   keepAcl?: boolean;
+  /** Extensions the target's admin installed: statements only their owner may run are skipped (see extensions.ts). */
+  extensions?: ExtensionCheck;
   logger: Logger;
   progress: Progress;
   /** Aborted on Ctrl-C or the first failure: in-flight COPYs roll back. */
@@ -73,7 +77,7 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
     const targetIsSuperuser = su[0]?.rolsuper === true;
     const skipped = new Set<string>();
     const keepCommon = (e: TocEntry) => {
-      if (!keepEntry(plan.excluded, e)) return false;
+      if (!keepEntry(plan.excluded, e) || skippedByExtensionCheck(env.extensions, e)) return false;
       // Event triggers need superuser on the target (Heroku's _heroku ones never apply elsewhere).
       if (e.desc === 'EVENT TRIGGER' && !targetIsSuperuser) {
         skipped.add(`event trigger ${e.rest.split(' ')[0]}`);
@@ -105,8 +109,7 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
 
     // Post-data: everything pgshift did not build itself; triggers come after all data.
     if (env.tools && !env.steps.postData) {
-      const own = plan.builds.ownOids;
-      await restore('post-data', 'postData', (e) => keepCommon(e) && !(['INDEX', 'CONSTRAINT', 'FK CONSTRAINT'].includes(e.desc) && own.has(e.oid)));
+      await restore('post-data', 'postData', (e) => keepCommon(e) && !builtByPgshift(plan.builds, e));
     }
     if (plan.matviews.length && !env.steps.matviews) {
       const ph = progress.phase('matviews', { items: plan.matviews.length });
@@ -124,6 +127,7 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
       ph.done();
     }
     await state.markFinished(ctl);
+    for (const w of env.extensions?.warnings ?? []) logger.warn(w);
     for (const s of skipped) logger.warn(`copy: skipped ${s} (needs superuser on the target)`);
     return summary;
   } finally {

@@ -1,6 +1,6 @@
 // `pgshift copy`: take the target's run lock, check everything before writing anything, take (or adopt) one
 // snapshot, plan under it (planCopy), record the run in the target state, then execute the plan (executeCopy).
-import type { ConnectionSpec } from '../config.js';
+import { sameEndpoint, type ConnectionSpec } from '../config.js';
 import { tableKey } from '../catalog/table-id.js';
 import type { TableFilter } from '../catalog/filter.js';
 import { connect, serverMajor, withClient, type Client } from '../db/connect.js';
@@ -11,6 +11,7 @@ import { classifyError, InterruptedError, UsageError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Progress } from '../progress.js';
 import { DumpFile } from '../schema/dump.js';
+import { checkExtensions } from '../schema/extensions.js';
 import { pickPgTools } from '../schema/pgdump.js';
 import * as state from '../state/store.js';
 import { executeCopy } from './execute.js';
@@ -82,8 +83,10 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     } else if (opts.mode !== 'data-only') {
       await requireEmptyTarget(ctl, target.display);
     }
-    const mode = opts.resume && run ? run.options.mode : opts.mode;
-    const filter = opts.resume && run ? run.options.filter : opts.filter;
+    // A resume repeats the first run's choices, whatever flags it was given.
+    const resumed = opts.resume && run ? run.options : undefined;
+    const mode = resumed?.mode ?? opts.mode;
+    const filter = resumed?.filter ?? opts.filter;
     summary.mode = mode;
 
     // Connections this run adds while the coordinator and the control connection stay open.
@@ -93,13 +96,14 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const snap = snapshot.client;
     if (controller.signal.aborted) throw controller.signal.reason;
     const sourceId = await serverIdentity(snap);
-    if (opts.resume && run) requireSameSource(run, sourceId, source);
+    if (opts.resume && run) await requireSameSource(run, sourceId, source);
     if (!opts.resume && sameDatabase(sourceId, await serverIdentity(ctl))) {
       throw new UsageError(`source and target are the same database (${target.display}); nothing was changed`, { phase: 'preflight', hint: 'give the new, empty database as --target' });
     }
     await requireConnections(snap, 'source', opts.jobs, '--jobs', source.display);
     const tools = mode === 'data-only' ? undefined : pickPgTools(await serverMajor(snap), opts.pgBin);
     summary.pgDump = tools ? `${tools.version} (${tools.dir})` : null;
+    const extensions = tools ? await checkExtensions(snap, ctl, target.display) : undefined;
     const plan = await planCopy(snap, { mode, filter, splitBytes: opts.splitBytes });
     // Read at once: sequence reads are not transactional, so "as of the snapshot" means "right after exporting it".
     // On their own connection, so their locks do not pile up in the long snapshot transaction.
@@ -115,7 +119,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     stateWritten = true;
     if (!opts.resume) {
       await state.ensureStateSchema(ctl);
-      await state.createRun(ctl, source.display, { ...sourceId }, { mode, filter, splitBytes: opts.splitBytes, jobs: opts.jobs });
+      await state.createRun(ctl, source.display, { ...sourceId }, { mode, filter, splitBytes: opts.splitBytes, jobs: opts.jobs, keepOwner: Boolean(opts.keepOwner), keepAcl: Boolean(opts.keepAcl) });
       await state.saveSourceChanges(ctl, counters);
     } else {
       await state.ensureStateSchema(ctl);
@@ -125,7 +129,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const steps = (await state.loadRun(ctl))!.steps;
     await executeCopy(plan, {
       source, target, ctl, snapshot, tools, sequenceValues, steps, resumed: opts.resume, jobs: opts.jobs, indexJobs: opts.indexJobs,
-      keepOwner: opts.keepOwner, keepAcl: opts.keepAcl, logger, progress, controller, summary,
+      keepOwner: resumed?.keepOwner ?? opts.keepOwner, keepAcl: resumed?.keepAcl ?? opts.keepAcl, extensions, logger, progress, controller, summary,
     });
     summary.seconds = (Date.now() - started) / 1000;
     return summary;
@@ -140,10 +144,10 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
   }
 }
 
-function requireSameSource(run: state.RunState, now: ServerIdentity, source: ConnectionSpec): void {
+async function requireSameSource(run: state.RunState, now: ServerIdentity, source: ConnectionSpec): Promise<void> {
   const then = parseServerIdentity(run.sourceIdentity);
-  // Runs recorded before identities were kept fall back to the URL as written.
-  const same = then ? sameDatabase(then, now) : run.source === source.display;
+  // Runs recorded before server identities were kept fall back to what their URL points at.
+  const same = then ? sameDatabase(then, now) : await sameEndpoint(run.source, source);
   if (!same) {
     throw new UsageError(`--resume: the interrupted copy came from ${run.source}, which is not the database ${source.display} reaches; nothing was changed`, {
       phase: 'preflight',

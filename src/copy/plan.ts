@@ -8,7 +8,8 @@ import { quoteIdent } from '../db/ident.js';
 import { dataTables, listSequences, listTables, type SequenceInfo, type TableInfo } from '../catalog/tables.js';
 import { compileFilter, requireIncludesMatched, type TableFilter } from '../catalog/filter.js';
 import { tableKey } from '../catalog/table-id.js';
-import { excludedObjects, excludedTableOids, type Excluded } from '../schema/filter.js';
+import { planExclusion } from '../schema/dependencies.js';
+import { excludedTableOids, isExcludedRelation, type Excluded } from '../schema/filter.js';
 import type { Chunk, CopyMode } from '../state/store.js';
 import { listBuildJobs, type BuildPlan } from './builds.js';
 import { populatedMatviews } from './finish.js';
@@ -118,7 +119,8 @@ export async function planCopy(snap: Client, opts: CopyPlanOptions): Promise<Cop
   const allTables = await listTables(snap);
   const keep = compileFilter(opts.filter);
   requireIncludesMatched(opts.filter, allTables.filter((t) => keep(t.schema, t.name)), 'copy');
-  const excluded = await excludedObjects(snap, allTables.filter((t) => !keep(t.schema, t.name)).map((t) => t.oid));
+  // Views and materialized views follow the patterns too; whatever a copied object depends on must be copied.
+  const { excluded } = await planExclusion(snap, allTables, keep, opts.mode !== 'data-only');
   const excludedOids = excludedTableOids(excluded, allTables);
   const tables = allTables.filter((t) => !excludedOids.has(t.oid));
   const data = opts.mode === 'schema-only' ? [] : dataTables(tables);
@@ -128,8 +130,8 @@ export async function planCopy(snap: Client, opts: CopyPlanOptions): Promise<Cop
   const loaded = new Set(data.map((t) => t.display));
   const sequences = (await listSequences(snap)).filter((q) => !excluded.sequences.has(tableKey(q)) && (!partialReload || (q.ownedBy !== null && loaded.has(q.ownedBy))));
   const chunks = await splitIntoChunks(snap, data, opts.splitBytes);
-  const builds = opts.mode === 'full' ? await listBuildJobs(snap, data) : { jobs: [], ownOids: new Set<number>() };
-  const matviews = opts.mode === 'full' ? await populatedMatviews(snap) : [];
+  const builds = opts.mode === 'full' ? await listBuildJobs(snap, data) : { jobs: [], ownOids: new Set<number>(), ownComments: new Set<string>() };
+  const matviews = opts.mode === 'full' ? (await populatedMatviews(snap)).filter((m) => !isExcludedRelation(excluded, m.schema, m.name)) : [];
   const largeObjects = opts.mode === 'schema-only' || partialReload ? [] : await listLargeObjects(snap);
   return { mode: opts.mode, filter: opts.filter, tables, data, excluded, chunks, builds, sequences, matviews, largeObjects };
 }

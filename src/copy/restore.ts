@@ -8,6 +8,7 @@ import { classifyError } from '../errors.js';
 import type { DumpFile, TocEntry } from '../schema/dump.js';
 import { listToc, sectionSql } from '../schema/dump.js';
 import type { PgTools } from '../schema/pgdump.js';
+import { START_OVER_HINT } from '../schema/hints.js';
 import * as state from '../state/store.js';
 
 export type Section = 'pre-data' | 'post-data';
@@ -71,7 +72,7 @@ export async function restoreSection(input: RestoreSectionInput): Promise<number
       throw classifyError(err, `schema ${section}: restoring the schema on the target`, {
         phase: `schema ${section}`,
         object: describeBatch(batch),
-        hint: 'nothing of this batch was applied (earlier batches are kept); fix the cause (often a missing extension or role on the target), then re-run with --resume',
+        hint: `nothing of this batch was applied (earlier batches are kept); fix the cause (often a missing extension or role on the target), then re-run with --resume — ${START_OVER_HINT}`,
       });
     } finally {
       // The dump's SET statements are session settings: never let them leak into the next batch or phase.

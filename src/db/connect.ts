@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import type { ConnectionSpec } from '../config.js';
-import { classifyError, UsageError } from '../errors.js';
+import { classifyError, ConnectionError, errorCode, tagSide, UsageError } from '../errors.js';
 
 export type Client = pg.Client;
 
@@ -62,14 +62,48 @@ export function clientConfig(spec: ConnectionSpec, opts: ConnectOptions = {}, ss
 // pg reports a server that refuses TLS only by this message (no SQLSTATE exists for it).
 const NO_TLS_MESSAGE = 'The server does not support SSL connections';
 
+interface Submittable {
+  handleError?: (err: Error, connection?: unknown) => void;
+}
+
+/** pg's socket, to tell a connection that closed from a query that failed on a live one. */
+function socketGone(client: pg.Client): boolean {
+  const stream = (client as unknown as { connection?: { stream?: { destroyed?: boolean; readableEnded?: boolean; writable?: boolean } } }).connection?.stream;
+  return !stream || stream.destroyed === true || stream.readableEnded === true || stream.writable === false;
+}
+
+/**
+ * Every error a query on this client raises is stamped with the client's side (source/target), so a failure deep
+ * in the data phase can say which server went away. Covers promise queries and submittables (COPY streams).
+ */
+function tagErrorsWithSide(client: pg.Client, side: ConnectionSpec['side']): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  const tag = <E>(err: E): E => tagSide(err, side, socketGone(client));
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const submittable = args[0] as Submittable | undefined;
+    if (submittable && typeof submittable.handleError === 'function') {
+      const handle = submittable.handleError.bind(submittable);
+      submittable.handleError = (err, connection) => handle(tag(err), connection);
+    }
+    const out = query(...args);
+    return out instanceof Promise ? out.catch((err: unknown) => Promise.reject(tag(err))) : out;
+  };
+}
+
 /** Open a connection; errors come back classified (exit code 3) with the endpoint named, password masked. */
 export async function connect(spec: ConnectionSpec, opts: ConnectOptions = {}): Promise<Client> {
+  let closedEarly = false;
   const attempt = async (ssl: ConnectionOptions | false) => {
     const client = new pg.Client(clientConfig(spec, opts, ssl));
     // An idle connection that dies (server restart, network) must not crash the process; the next query fails.
     client.on('error', () => undefined);
+    // The server (or whatever listens there) hung up before the session started: no SQLSTATE, no errno.
+    const connection = (client as unknown as { connection?: { once?: (e: string, f: () => void) => void } }).connection;
+    connection?.once?.('end', () => (closedEarly = true));
     try {
+      closedEarly = false;
       await client.connect();
+      tagErrorsWithSide(client, spec.side);
       return client;
     } catch (err) {
       await client.end().catch(() => undefined);
@@ -95,7 +129,37 @@ export async function connect(spec: ConnectionSpec, opts: ConnectOptions = {}): 
         hint: `no answer within ${spec.connectTimeout}s: check host, port and firewall (connect_timeout=N in the URL changes the wait)`,
       });
     }
+    if (!errorCode(err) && closedEarly) {
+      throw new ConnectionError(`${what}: the server at ${spec.host}:${spec.port} accepted the connection and closed it without a word`, {
+        cause: err,
+        hint:
+          `check that ${spec.port} is the PostgreSQL port (not another service); that sslmode suits the server (sslmode=require when it accepts TLS only, ` +
+          `sslmode=disable when it has none); and for a pooler (PgBouncer, Heroku's connection pooling) that it knows this database and user and runs in session mode`,
+      });
+    }
+    if (errorCode(err) === '28000' && spec.sslmode === 'disable' && (await tlsWouldPass(spec, opts))) {
+      throw new ConnectionError(`${what}: the server requires TLS for this user and refused sslmode=disable`, {
+        cause: err,
+        hint: 'use sslmode=require in the URL (encrypts without verifying, as Heroku needs), or verify-full with sslrootcert=/path/ca.pem to also check the certificate',
+      });
+    }
     throw classifyError(err, what);
+  }
+}
+
+/** After pg_hba.conf refused a plaintext connection: would the same connection over TLS get past pg_hba.conf? */
+async function tlsWouldPass(spec: ConnectionSpec, opts: ConnectOptions): Promise<boolean> {
+  const client = new pg.Client(clientConfig(spec, opts, { rejectUnauthorized: false }));
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return true;
+  } catch (err) {
+    // Wrong password or missing database over TLS still means pg_hba.conf let TLS through.
+    const code = errorCode(err);
+    return code !== undefined && code !== '28000' && /^(28|3D)/.test(code);
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 

@@ -3,12 +3,15 @@
 // would also drop the types and functions the kept tables need, so the dump stays whole and the TOC is filtered.
 import type { Client } from '../db/connect.js';
 import type { TocEntry } from './dump.js';
+import { parseObjectTag } from './toc-tag.js';
 import { tableKey } from '../catalog/table-id.js';
 import { CAPTURE_SCHEMA } from '../catalog/system.js';
 
 export interface Excluded {
   /** Catalog OIDs of excluded tables and everything that hangs off them. */
   oids: Set<number>;
+  /** pg_class OIDs among them: relations, their partitions, indexes and owned sequences. */
+  classOids?: Set<number>;
   /** "schema\0name" of excluded tables, their indexes and owned sequences (TOC entries without OIDs). */
   tables: Set<string>;
   indexes: Set<string>;
@@ -19,7 +22,7 @@ const key = (schema: string, name: string) => tableKey({ schema, name });
 
 /** Expand excluded tables with their partitions, then collect every dependent object. */
 export async function excludedObjects(snap: Client, tableOids: number[]): Promise<Excluded> {
-  const ex: Excluded = { oids: new Set(), tables: new Set(), indexes: new Set(), sequences: new Set() };
+  const ex: Excluded = { oids: new Set(), classOids: new Set(), tables: new Set(), indexes: new Set(), sequences: new Set() };
   // Trigger capture's own triggers (their functions live in the capture schema, which is never dumped).
   const { rows: capture } = await snap.query(
     `SELECT g.oid::int8 AS oid FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -43,7 +46,8 @@ export async function excludedObjects(snap: Client, tableOids: number[]): Promis
        JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN pg_namespace n ON n.oid = s.relnamespace
       WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
      UNION ALL
-     SELECT 'other', c.oid::int8, NULL, NULL FROM pg_constraint c WHERE c.conrelid IN (SELECT oid FROM t) OR c.confrelid IN (SELECT oid FROM t)
+     -- (Foreign keys of kept tables that point at a left-out one are refused in preflight: see dependencies.ts.)
+     SELECT 'other', c.oid::int8, NULL, NULL FROM pg_constraint c WHERE c.conrelid IN (SELECT oid FROM t)
      UNION ALL SELECT 'other', g.oid::int8, NULL, NULL FROM pg_trigger g WHERE g.tgrelid IN (SELECT oid FROM t)
      UNION ALL SELECT 'other', r.oid::int8, NULL, NULL FROM pg_rewrite r WHERE r.ev_class IN (SELECT oid FROM t)
      UNION ALL SELECT 'other', p.oid::int8, NULL, NULL FROM pg_policy p WHERE p.polrelid IN (SELECT oid FROM t)
@@ -53,11 +57,17 @@ export async function excludedObjects(snap: Client, tableOids: number[]): Promis
   );
   for (const r of rows) {
     ex.oids.add(Number(r.oid));
+    if (r.kind !== 'other') ex.classOids!.add(Number(r.oid));
     if (r.kind === 'table') ex.tables.add(key(r.schema, r.name));
     if (r.kind === 'index') ex.indexes.add(key(r.schema, r.name));
     if (r.kind === 'sequence') ex.sequences.add(key(r.schema, r.name));
   }
   return ex;
+}
+
+/** A relation (table, view, materialized view) left out by the filter. */
+export function isExcludedRelation(ex: Excluded, schema: string, name: string): boolean {
+  return ex.tables.has(key(schema, name));
 }
 
 /** Table OIDs among the excluded objects (partitions of excluded parents included). */
@@ -81,20 +91,15 @@ export function keepEntry(ex: Excluded, e: TocEntry): boolean {
     case 'COMMENT':
     case 'ACL':
     case 'SECURITY LABEL': {
-      const m = /^(TABLE|COLUMN|INDEX|SEQUENCE|CONSTRAINT|TRIGGER|POLICY|RULE) (.*)$/.exec(tag);
-      if (!m) return true;
-      const [, what, name] = m as unknown as [string, string, string];
-      if (what === 'TABLE') return !ex.tables.has(key(e.schema, name));
-      if (what === 'INDEX') return !ex.indexes.has(key(e.schema, name));
-      if (what === 'SEQUENCE') return !ex.sequences.has(key(e.schema, name));
-      if (what === 'COLUMN') {
-        return ![...ex.tables].some((k) => {
-          const [schema, table] = JSON.parse(k) as [string, string];
-          return schema === e.schema && name.startsWith(`${table}.`);
-        });
-      }
-      const on = name.lastIndexOf(' ON ');
-      return on < 0 || !ex.tables.has(key(e.schema, name.slice(on + 4)));
+      // These tags name their object as SQL (quoted where needed), unlike the object entries themselves.
+      const t = parseObjectTag(e.rest);
+      if (!t) return true;
+      const name = t.names[0]!;
+      if (['TABLE', 'VIEW', 'MATERIALIZED VIEW', 'FOREIGN TABLE', 'COLUMN'].includes(t.kind)) return !ex.tables.has(key(e.schema, name));
+      if (t.kind === 'INDEX') return !ex.indexes.has(key(e.schema, name));
+      if (t.kind === 'SEQUENCE') return !ex.sequences.has(key(e.schema, name));
+      if (t.on !== undefined) return !ex.tables.has(key(e.schema, t.on));
+      return true;
     }
     default:
       return true;

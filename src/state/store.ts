@@ -18,6 +18,9 @@ export interface RunOptions {
   filter: Partial<TableFilter>;
   splitBytes: number;
   jobs: number;
+  /** --keep-owner / --keep-acl of the first run (a resume restores the schema the same way); absent in old states. */
+  keepOwner?: boolean;
+  keepAcl?: boolean;
 }
 
 export interface RunState {
@@ -65,7 +68,8 @@ export function parseRunOptions(v: unknown): RunOptions {
   const splitBytes = Number(o.splitBytes ?? 0);
   const jobs = Number(o.jobs ?? 1);
   if (!Number.isFinite(splitBytes) || !Number.isFinite(jobs)) throw corrupt('copy_run.options sizes');
-  return { mode, filter: { include, exclude }, splitBytes, jobs };
+  const flag = (v: unknown) => (v === undefined ? undefined : v === true);
+  return { mode, filter: { include, exclude }, splitBytes, jobs, keepOwner: flag(o.keepOwner), keepAcl: flag(o.keepAcl) };
 }
 
 function parseChunkMethod(v: unknown): ChunkMethod {

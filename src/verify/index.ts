@@ -17,6 +17,9 @@ import type { LargeObjectReport, SideInfo, TableReport, VerifyReport } from './t
 export type { VerifyReport, TableReport, SequenceReport, SchemaDifference, RowDifference, LargeObjectReport } from './types.js';
 export { renderReport } from './report.js';
 
+/** Defaults shared by the CLI and the library. */
+export const VERIFY_DEFAULTS = { jobs: 2, maxDifferences: 100 } as const;
+
 export interface VerifyOptions {
   /** Connections per side for row data (plus one per side for catalogs). Default 2. */
   jobs?: number;
@@ -43,8 +46,8 @@ async function sideInfo(s: VerifySession): Promise<SideInfo & { blockSize: numbe
 
 export async function verifyDatabases(source: ConnectionSpec, target: ConnectionSpec, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const started = Date.now();
-  const jobs = opts.jobs ?? 2;
-  const maxDifferences = opts.maxDifferences ?? 100;
+  const jobs = opts.jobs ?? VERIFY_DEFAULTS.jobs;
+  const maxDifferences = opts.maxDifferences ?? VERIFY_DEFAULTS.maxDifferences;
   const filter: Partial<TableFilter> = { include: opts.include ?? [], exclude: opts.exclude ?? [] };
   const log = opts.logger;
   let sc: VerifySession | undefined;

@@ -2,10 +2,14 @@
 import type { ConnectionSpec } from '../config.js';
 import { closeSession, importSnapshot, openSession, type VerifySession } from './session.js';
 
+/** Pieces of work a session does under one reading transaction: each keeps its table's lock until it ends. */
+const REIMPORT_EVERY = 100;
+
 export class SessionPool {
   private readonly free: VerifySession[] = [];
   private readonly waiters: ((s: VerifySession) => void)[] = [];
-  private constructor(readonly sessions: VerifySession[]) {
+  private readonly uses = new Map<VerifySession, number>();
+  private constructor(readonly sessions: VerifySession[], private readonly snapshot: string) {
     this.free.push(...sessions);
   }
 
@@ -29,12 +33,19 @@ export class SessionPool {
       await Promise.all(ok.map((s) => closeSession(s)));
       throw failed.reason;
     }
-    return new SessionPool(ok);
+    return new SessionPool(ok, snapshot);
   }
 
   async use<T>(fn: (s: VerifySession) => Promise<T>): Promise<T> {
     const s = this.free.pop() ?? (await new Promise<VerifySession>((resolve) => this.waiters.push(resolve)));
     try {
+      // Thousands of tables must not fill the server's lock table: start a new transaction on the same snapshot.
+      const n = (this.uses.get(s) ?? 0) + 1;
+      this.uses.set(s, n);
+      if (n % REIMPORT_EVERY === 0) {
+        await s.client.query('COMMIT');
+        await importSnapshot(s, this.snapshot);
+      }
       return await fn(s);
     } finally {
       const next = this.waiters.shift();

@@ -1,4 +1,5 @@
 // Sequences: last_value and is_called must match, or the target will hand out keys the source already used.
+import { readSequenceStates } from '../catalog/sequences.js';
 import { listSequences } from '../catalog/tables.js';
 import type { TableFilter } from '../catalog/filter.js';
 import type { Client } from '../db/connect.js';
@@ -6,21 +7,14 @@ import { classifyError } from '../errors.js';
 import type { SequenceReport, SequenceValue } from './types.js';
 
 async function readValues(client: Client, side: string, filter: Partial<TableFilter>): Promise<Map<string, SequenceValue>> {
-  const out = new Map<string, SequenceValue>();
-  for (const seq of await listSequences(client, filter)) {
-    // A sequence is a one-row relation; its state is not transactional, so this is its current value.
-    const { rows } = await client
-      .query<{ v: string; c: boolean }>(`SELECT last_value::text AS v, is_called AS c FROM ${seq.qualified}`)
-      .catch((err) => {
-        throw classifyError(err, `${side} sequence ${seq.display}`, {
-          phase: 'verify',
-          object: seq.display,
-          hint: 'grant SELECT on the sequence to the connecting role, or leave it out with --exclude',
-        });
-      });
-    out.set(seq.display, { lastValue: rows[0]!.v, isCalled: rows[0]!.c });
-  }
-  return out;
+  const seqs = await listSequences(client, filter);
+  const states = await readSequenceStates(client, seqs).catch((err) => {
+    throw classifyError(err, `${side}: reading sequences`, {
+      phase: 'verify',
+      hint: 'grant SELECT on the sequences to the connecting role, or leave them out with --exclude',
+    });
+  });
+  return new Map(seqs.map((seq, i) => [seq.display, states[i]!]));
 }
 
 export async function compareSequences(source: Client, target: Client, filter: Partial<TableFilter>): Promise<SequenceReport[]> {

@@ -48,7 +48,7 @@ describe(`copy of ${TABLES} tables in ${SCHEMAS} schemas, max_locks_per_transact
     await cluster?.stop();
   });
 
-  it('copies every table, key and sequence without running out of locks', async () => {
+  it('copies (and verifies) every table, key and sequence without running out of locks', async () => {
     const r = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--json'], { timeoutMs: 900_000 });
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const summary = JSON.parse(r.stdout);
@@ -57,5 +57,8 @@ describe(`copy of ${TABLES} tables in ${SCHEMAS} schemas, max_locks_per_transact
     expect(rows[0].n).toBe(TABLES);
     expect(sumRows(await tableRowCounts(tgt))).toBe(SCHEMAS * 8);
     await expectSameDatabase(src, tgt);
-  }, 900_000);
+    // verify reads every table under one snapshot per side: it must not fill the lock table either.
+    const v = await runCli(['verify', '--source', src.url, '--target', tgt.url, '--json'], { timeoutMs: 900_000 });
+    expect(v.code, v.stderr.slice(-3000)).toBe(0);
+  }, 1_800_000);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConnectionUrl, parseSize, requireUrl } from '../../src/config.js';
+import { connectionIdentity, parseConnectionUrl, parseSize, requireUrl, sameEndpoint } from '../../src/config.js';
 import { tlsOptions } from '../../src/db/connect.js';
 import { UsageError } from '../../src/errors.js';
 import { compileFilter } from '../../src/catalog/filter.js';
@@ -38,6 +38,58 @@ describe('connection URLs', () => {
   it('falls back to the environment', () => {
     expect(requireUrl('source', undefined, { PGSHIFT_SOURCE_URL: 'postgres://x@h/db' }).database).toBe('db');
     expect(() => requireUrl('target', undefined, {})).toThrow(/no target database given/);
+  });
+});
+
+describe('URL mistakes get the message that fixes them', () => {
+  const message = (url: string) => {
+    try {
+      parseConnectionUrl(url, 'source');
+    } catch (e) {
+      return `${(e as UsageError).message}\n${(e as UsageError).hint}`;
+    }
+    return 'parsed';
+  };
+  it.each(['p#ss', 'p/ss', 'p?ss', '12#ss', '1/ss', 'pa%ss'])('a password %s written unencoded → percent-encode it', (pw) => {
+    const m = message(`postgres://u:${pw}word@h:5432/db`);
+    expect(m).toMatch(/percent-encode the password/);
+    expect(m).not.toContain(`${pw}word`);
+  });
+  it('an @ in the password is read as libpq does (the last @ ends the user info)', () => {
+    expect(parseConnectionUrl('postgres://u:p@ss@h:5432/db', 'source')).toMatchObject({ user: 'u', password: 'p@ss', host: 'h' });
+  });
+  it.each(['99999', '0', '65536'])('port %s → out of range, with the range', (port) => {
+    expect(message(`postgres://u:pw@h:${port}/db`)).toMatch(new RegExp(`port ${port} out of range \\(valid ports are 1–65535\\)`));
+  });
+  it('a sslrootcert path with an @ is not taken for a password problem', () => {
+    expect(parseConnectionUrl('postgres://u:pw@h/db?sslmode=verify-ca&sslrootcert=/etc/a@b.pem', 'source').sslrootcert).toBe('/etc/a@b.pem');
+  });
+});
+
+describe('connection identity (what --resume compares)', () => {
+  const noDns = async () => [] as string[];
+  it('ignores spelling: scheme, host case, default port, loopback aliases, password, parameters', async () => {
+    const a = parseConnectionUrl('postgres://app:one@localhost/shop', 'source');
+    for (const b of ['postgresql://app:two@127.0.0.1:5432/shop?sslmode=require', 'postgres://app@LOCALHOST./shop', 'postgres://app:x@[::1]:5432/shop']) {
+      expect(connectionIdentity(parseConnectionUrl(b, 'source'))).toEqual(connectionIdentity(a));
+      expect(await sameEndpoint(a, parseConnectionUrl(b, 'source'), noDns)).toBe(true);
+    }
+  });
+  it('accepts a stored display URL (password masked)', async () => {
+    const a = parseConnectionUrl('postgres://app:secret@db.example.com:5433/shop', 'source');
+    expect(await sameEndpoint(a.display, a, noDns)).toBe(true);
+  });
+  it('tells different port, database, user or host apart', async () => {
+    const a = parseConnectionUrl('postgres://app:pw@db.example.com/shop', 'source');
+    for (const b of ['postgres://app:pw@db.example.com:5433/shop', 'postgres://app:pw@db.example.com/shop2', 'postgres://other:pw@db.example.com/shop', 'postgres://app:pw@db2.example.com/shop']) {
+      expect(await sameEndpoint(a, b, noDns)).toBe(false);
+    }
+  });
+  it('a name and the address it resolves to are one host', async () => {
+    const dns = async (h: string) => (h === 'db.example.com' ? ['10.0.0.7'] : h === 'alias.example.com' ? ['10.0.0.7', '10.0.0.8'] : []);
+    expect(await sameEndpoint('postgres://app@db.example.com/shop', 'postgresql://app@10.0.0.7/shop', dns)).toBe(true);
+    expect(await sameEndpoint('postgres://app@db.example.com/shop', 'postgres://app@alias.example.com/shop', dns)).toBe(true);
+    expect(await sameEndpoint('postgres://app@db.example.com/shop', 'postgres://app@10.0.0.9/shop', dns)).toBe(false);
   });
 });
 
