@@ -1,6 +1,7 @@
 // `npm run demo`: a whole migration on this machine in under a minute. Starts PostgreSQL 15 (the "Heroku"
-// source: non-superuser owner, TLS only) and 17 (the new host), seeds a small shop, then runs the real CLI
-// — inventory, copy, verify — as a user would, with its progress on this terminal. Servers and their folders
+// source: non-superuser owner with REPLICATION, TLS only) and 17 (the new host), seeds a small shop, then runs
+// the real CLI as a user would — inventory, replicate while the application keeps writing, the freeze and final
+// catch-up, verify, cleanup — with its progress on this terminal. Servers and their folders
 // are removed on every way out, Ctrl-C included.
 import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +9,7 @@ import { join } from 'node:path';
 import { formatDuration } from '../src/format.js';
 import { redact } from '../src/redact.js';
 import { setExitCode, startBenchServers, type BenchServers } from '../bench/servers.js';
-import { createOwnedDatabase, rowCounts, seedShop, DEMO_COUNTS } from './seed.js';
+import { createOwnedDatabase, rowCounts, seedShop, startWriter, DEMO_COUNTS } from './seed.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'pgshift.js');
@@ -47,45 +48,66 @@ async function main(): Promise<number> {
     banner('Starting PostgreSQL 15 (source, like Heroku) and PostgreSQL 17 (target)');
     servers = await startBenchServers({ label: 'pgshift-demo', log: (l) => say(l) });
     const [pg15, pg17] = servers.clusters as [NonNullable<BenchServers['clusters'][0]>, NonNullable<BenchServers['clusters'][0]>];
-    const source = await createOwnedDatabase(pg15, 'shop', 'shop_owner');
+    const source = await createOwnedDatabase(pg15, 'shop', 'shop_owner', { replication: true });
     const target = await createOwnedDatabase(pg17, 'shop', 'shop_new_owner');
-    say(`source: ${redact(source)}  (database owner, not superuser, TLS required)`);
+    say(`source: ${redact(source)}  (database owner with REPLICATION, not superuser, TLS required)`);
     say(`target: ${redact(target)}  (database owner, not superuser)`);
 
     banner(`Seeding the source: users, products (jsonb), orders + audit trigger, order_items, page_views (no primary key)`);
     const seedStart = Date.now();
     await seedShop(source);
-    const before = await rowCounts(source);
+    const seeded = await rowCounts(source);
     say(
       `seeded in ${formatDuration((Date.now() - seedStart) / 1000)}: ` +
-        Object.entries(before).map(([t, n]) => `${t} ${n?.toLocaleString('en-US')}`).join(', '),
+        Object.entries(seeded).map(([t, n]) => `${t} ${n?.toLocaleString('en-US')}`).join(', '),
     );
 
     const have = registeredCommands();
-    const plan: Array<Pick<Step, 'name' | 'args'>> = [
+    // The application keeps writing while replicate copies and streams; writes freeze before the final catch-up.
+    let writer: ReturnType<typeof startWriter> | undefined;
+    const plan: Array<Pick<Step, 'name' | 'args'> & { before?: () => Promise<void> }> = [
       { name: 'inventory', args: ['inventory', '--source', source, '--target', target] },
-      { name: 'copy', args: ['copy', '--source', source, '--target', target, '--jobs', '2'] },
+      {
+        name: 'replicate',
+        args: ['replicate', '--source', source, '--target', target, '--jobs', '2', '--fix-replica-identity', '--until-caught-up'],
+        before: async () => {
+          writer = startWriter(source);
+          say('(the application keeps writing: new orders, status changes, page views, deletes)');
+        },
+      },
+      {
+        name: 'replicate',
+        args: ['replicate', '--source', source, '--target', target, '--until-caught-up'],
+        before: async () => {
+          const n = await writer!.stop();
+          say(`(writes frozen after ${n.toLocaleString('en-US')} live transactions: the final catch-up takes seconds)`);
+        },
+      },
       { name: 'verify', args: ['verify', '--source', source, '--target', target] },
+      { name: 'cleanup', args: ['cleanup', '--source', source, '--target', target] },
     ];
     const steps: Step[] = [];
     for (const s of plan) {
+      await s.before?.();
       const shown = `pgshift ${s.args.map((a) => (a === source ? '$SOURCE_URL' : a === target ? '$TARGET_URL' : a)).join(' ')}`;
       banner(shown);
       if (!have.includes(s.name)) {
         say(`(skipped: this build of pgshift has no \`${s.name}\` command yet; \`pgshift --help\` lists: ${have.join(', ')})`);
-        steps.push({ ...s, status: 'missing' });
+        steps.push({ name: s.name, args: s.args, status: 'missing' });
         continue;
       }
       const r = await runCli(s.args);
-      steps.push({ ...s, status: r.code === 0 ? 'ok' : 'failed', code: r.code, seconds: r.seconds });
+      steps.push({ name: s.name, args: s.args, status: r.code === 0 ? 'ok' : 'failed', code: r.code, seconds: r.seconds });
     }
+    await writer?.stop();
+    const before = await rowCounts(source);
 
     banner('Summary');
     for (const s of steps) {
       const what = s.status === 'ok' ? 'ok' : s.status === 'missing' ? 'MISSING (not in this build)' : `FAILED (exit ${s.code})`;
       say(`  ${s.name.padEnd(10)} ${what}${s.seconds !== undefined ? ` in ${formatDuration(s.seconds)}` : ''}`);
     }
-    const copied = steps.find((s) => s.name === 'copy')?.status === 'ok';
+    const copied = steps.some((s) => s.name === 'replicate' && s.status === 'ok');
     let countsMatch = true;
     if (copied) {
       // An independent check, not pgshift's own verify: exact counts on both sides.

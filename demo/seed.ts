@@ -7,12 +7,14 @@ import { quoteIdent, quoteLiteral } from '../src/db/ident.js';
 import type { RunningCluster } from '../test/support/cluster.js';
 
 /** Make `role` own a fresh `database` on the cluster; returns the owner's URL (TLS, not verified). */
-export async function createOwnedDatabase(cluster: RunningCluster, database: string, role: string): Promise<string> {
+export async function createOwnedDatabase(cluster: RunningCluster, database: string, role: string, opts: { replication?: boolean } = {}): Promise<string> {
   const password = randomBytes(12).toString('hex');
   const admin = await connect(parseConnectionUrl(cluster.adminUrl, 'source'), { applicationName: 'pgshift-demo' });
   try {
     // CREATE ROLE/DATABASE take no bind parameters: quoteLiteral is the one sanctioned escape for this.
-    await admin.query(`CREATE ROLE ${quoteIdent(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD ${quoteLiteral(password)}`);
+    // A source for logical replication needs REPLICATION (Heroku Advanced, RDS's rds_replication); still no superuser.
+    const repl = opts.replication ? 'REPLICATION' : 'NOREPLICATION';
+    await admin.query(`CREATE ROLE ${quoteIdent(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE ${repl} PASSWORD ${quoteLiteral(password)}`);
     await admin.query(`CREATE DATABASE ${quoteIdent(database)} OWNER ${quoteIdent(role)}`);
   } finally {
     await admin.end().catch(() => undefined);
@@ -161,4 +163,42 @@ export async function rowCounts(url: string): Promise<Record<string, number | nu
     await c.end().catch(() => undefined);
   }
   return out;
+}
+
+/**
+ * The application, still running: every few milliseconds a new order with its items (firing the audit trigger),
+ * a status change, a page view and a deleted page view. stop() freezes writes and says how many were made.
+ */
+export function startWriter(ownerUrl: string): { stop(): Promise<number> } {
+  let running = true;
+  let writes = 0;
+  const done = (async () => {
+    const c: Client = await connect(parseConnectionUrl(ownerUrl, 'source'), { applicationName: 'pgshift-demo-app' });
+    try {
+      for (let i = 1; running; i++) {
+        await c.query('BEGIN');
+        const { rows } = await c.query<{ id: string }>(
+          `INSERT INTO orders (user_id, status, total, placed_at) VALUES (1 + $1::int % 50000, 'new', $1::int % 500 + 0.99, now()) RETURNING id`,
+          [i],
+        );
+        await c.query(`INSERT INTO order_items SELECT $1::bigint, l, 1 + l, 1, 9.99 FROM generate_series(1, 2) l`, [rows[0]!.id]);
+        await c.query(`UPDATE orders SET status = 'shipped' WHERE id = $1::bigint`, [1 + (i * 7919) % 100000]);
+        await c.query(`INSERT INTO page_views (viewed_at, user_id, path) VALUES (now(), NULL, '/live/' || $1::int)`, [i]);
+        await c.query(`DELETE FROM page_views WHERE ctid = (SELECT ctid FROM page_views WHERE path LIKE '/products/' || $1::int || '?%' LIMIT 1)`, [1 + (i % 3000)]);
+        await c.query(`SELECT nextval('invoice_number_seq')`);
+        await c.query('COMMIT');
+        writes++;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await done;
+      return writes;
+    },
+  };
 }

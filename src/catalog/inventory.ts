@@ -3,10 +3,14 @@ import type { ConnectionSpec } from '../config.js';
 import { withClient, type Client } from '../db/connect.js';
 import { classifyError } from '../errors.js';
 import { findPgTools } from '../schema/pgdump.js';
-import { captureObjects } from '../replicate/triggers/source.js';
+import { formatBytes } from '../format.js';
+import { CAPTURE_SCHEMA } from './system.js';
 import { readAccess } from './access.js';
 import { requireIncludesMatched, type TableFilter } from './filter.js';
 import { listSequences, listTables, type TableInfo } from './tables.js';
+
+/** A slot keeping this much WAL on the source deserves a warning. */
+const SLOT_RETAINED_WARN_BYTES = 1024 ** 3;
 
 export interface Warning {
   code: string;
@@ -52,6 +56,8 @@ export interface Inventory {
     usedWalSenders: number;
     available: boolean;
     reason: string | null;
+    /** Replication slots on the source and the WAL each one keeps on disk (a stalled one can fill the disk). */
+    slots: { name: string; plugin: string | null; database: string | null; active: boolean; retainedBytes: number | null }[];
   };
   pgDump: { path: string | null; version: string | null; canDump: boolean };
   tables: InventoryTable[];
@@ -69,9 +75,9 @@ export interface Inventory {
   largeObjects: { count: number; bytes: number };
   materializedViews: { schema: string; name: string; bytes: number; populated: boolean }[];
   triggers: { schema: string; table: string; name: string; enabled: boolean }[];
-  /** Objects of pgshift trigger capture (replicate --capture triggers) present on this database. */
-  capture: { schema: boolean; triggers: number; functions: number; pendingChanges: number | null };
   internalSchemas: string[];
+  /** pgshift's trigger capture is installed on the source (schema _pgshift). */
+  captureInstalled: boolean;
   target: { url: string; serverVersion: string; major: number; user: string } | null;
   warnings: Warning[];
 }
@@ -203,12 +209,19 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
                            WHERE NOT t.tgisinternal AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')
                              AND t.tgname NOT LIKE '\\_pgshift\\_capture\\_%' ORDER BY 1, 2, 3`)
     ).rows;
-    // Leftovers of replicate --capture triggers (reported on their own, never as the application's triggers).
-    const capture = await captureObjects(client);
     const internal = (
       await client.query(`SELECT nspname FROM pg_namespace WHERE nspname IN ('heroku_ext', '_heroku') ORDER BY 1`)
     ).rows.map((r) => r.nspname as string);
-    return { server, role, repl, tables, rowStats, access, sequences, extensions, lo, matviews, triggers, capture, internal };
+    const slots = (
+      await client.query<{ name: string; plugin: string | null; database: string | null; active: boolean; retained: string | null }>(
+        `SELECT slot_name AS name, plugin, database, active,
+                pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END, restart_lsn)::int8 AS retained
+           FROM pg_replication_slots ORDER BY slot_name`,
+      )
+    ).rows.map((r) => ({ name: r.name, plugin: r.plugin, database: r.database, active: r.active, retainedBytes: r.retained === null ? null : Number(r.retained) }));
+    // Trigger capture (replicate --capture triggers) installs its log and triggers in this schema.
+    const capture = (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1`, [CAPTURE_SCHEMA])).rows[0]!.n > 0;
+    return { server, role, repl, tables, rowStats, access, sequences, extensions, lo, matviews, triggers, internal, slots, capture };
   });
 
   let targetInfo: Inventory['target'] = null;
@@ -264,6 +277,7 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
       freeReplicationSlots: freeSlots,
       maxWalSenders: Number(inv.repl.max_senders),
       usedWalSenders: Number(inv.repl.used_senders),
+      slots: inv.slots,
       available: reason === null,
       reason,
     },
@@ -284,8 +298,8 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
     largeObjects: { count: Number(inv.lo.count), bytes: Number(inv.lo.bytes) },
     materializedViews: inv.matviews.map((m) => ({ schema: m.schema, name: m.name, bytes: Number(m.bytes), populated: m.populated })),
     triggers: inv.triggers,
-    capture: { schema: inv.capture.schema, triggers: inv.capture.triggers.length, functions: inv.capture.functions, pendingChanges: inv.capture.pendingChanges },
     internalSchemas: inv.internal,
+    captureInstalled: inv.capture,
     target: targetInfo,
     warnings: [],
   };
@@ -376,11 +390,21 @@ export function warningsFor(inv: Inventory): Warning[] {
       remedy: 'ANALYZE them on the source for exact planning numbers (copy and verify do not depend on it)',
     });
   }
-  if (inv.capture.schema || inv.capture.triggers > 0) {
+  for (const slot of inv.replication.slots) {
+    if (slot.retainedBytes !== null && slot.retainedBytes >= SLOT_RETAINED_WARN_BYTES) {
+      w.push({
+        code: 'slot-retains-wal',
+        object: slot.name,
+        message: `replication slot ${slot.name}${slot.active ? '' : ' (inactive)'} keeps ${formatBytes(slot.retainedBytes)} of WAL on the source: a stalled replication fills the source's disk`,
+        remedy: slot.name.startsWith('pgshift') ? `resume it (pgshift replicate …) or remove it: pgshift cleanup --source … --target …` : `drop it if nothing consumes it: SELECT pg_drop_replication_slot('${slot.name}')`,
+      });
+    }
+  }
+  if (inv.captureInstalled) {
     w.push({
       code: 'capture-installed',
-      message: `pgshift trigger capture is installed: ${inv.capture.triggers} triggers, ${inv.capture.functions} functions${inv.capture.schema ? ', schema _pgshift' : ''}${inv.capture.pendingChanges !== null ? ` (${inv.capture.pendingChanges} changes in its log)` : ''}; every write to a captured table is also logged`,
-      remedy: 'if no pgshift replicate --capture triggers uses it any more: pgshift cleanup --source … --target <the target it fed>',
+      message: `pgshift's trigger capture (schema ${CAPTURE_SCHEMA}) is installed on the source: every write to a captured table is logged`,
+      remedy: 'if no pgshift replicate --capture triggers is in progress, remove it: pgshift cleanup --source … --target …',
     });
   }
   if (inv.internalSchemas.length > 0) {

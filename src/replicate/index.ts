@@ -185,7 +185,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       return lastSample;
     };
 
-    const deadline = opts.timeoutSeconds ? started + opts.timeoutSeconds * 1000 : Infinity;
+    const deadline = opts.timeoutSeconds !== undefined ? started + opts.timeoutSeconds * 1000 : Infinity;
     const interval = opts.statusIntervalMs ?? 5000;
     let timedOut = false;
     try {

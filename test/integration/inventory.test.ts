@@ -32,9 +32,9 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
       CREATE MATERIALIZED VIEW never_refreshed AS SELECT 1 AS one WITH NO DATA;
       ANALYZE;
       -- Created after ANALYZE: reltuples is -1 (never analyzed), as in a fresh restore.
-      CREATE TABLE fresh (id int PRIMARY KEY, note text);
+      CREATE TABLE fresh (id int PRIMARY KEY, note text) WITH (autovacuum_enabled = false); -- stays never analyzed
       INSERT INTO fresh SELECT g, 'note ' || g FROM generate_series(1, 5000) g;
-      CREATE TABLE fresh_empty (id int);
+      CREATE TABLE fresh_empty (id int) WITH (autovacuum_enabled = false);
     `);
     // A table the owner role cannot read (created by the superuser).
     await src.admin(`CREATE TABLE secret_stuff (id int PRIMARY KEY)`);
@@ -116,6 +116,24 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
     const named = inv.warnings.flatMap((w: any) => [...`${w.message} ${w.remedy}`.matchAll(/pgshift ([a-z]+)/g)].map((m) => m[1]));
     expect(named.length).toBeGreaterThan(0);
     for (const c of named) expect(commands, c).toContain(c);
+  });
+
+  it('lists replication slots with the WAL they keep, and warns about leftover trigger capture', async () => {
+    await src.admin(`SELECT pg_create_logical_replication_slot('pgshift_inv_test', 'pgoutput')`);
+    await src.admin(`CREATE SCHEMA _pgshift`);
+    try {
+      const r = await runCli(['inventory', '--source', src.url, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const inv = parseJson(r);
+      const slot = inv.replication.slots.find((x: any) => x.name === 'pgshift_inv_test');
+      expect(slot).toMatchObject({ plugin: 'pgoutput', active: false });
+      expect(typeof slot.retainedBytes).toBe('number');
+      expect(inv.captureInstalled).toBe(true);
+      expect(inv.warnings.find((w: any) => w.code === 'capture-installed').remedy).toMatch(/pgshift cleanup --source/);
+    } finally {
+      await src.admin(`SELECT pg_drop_replication_slot('pgshift_inv_test')`);
+      await src.admin(`DROP SCHEMA _pgshift`);
+    }
   });
 
   it('reads the source URL from PGSHIFT_SOURCE_URL', async () => {

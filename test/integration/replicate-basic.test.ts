@@ -29,10 +29,6 @@ describe('pgshift replicate (smoke)', () => {
     expect(s.caughtUp).toBe(true);
     expect(s.initialCopy).toBe(null);
     expect(s.changes).toBe(3);
-    await src.owner(`BEGIN; INSERT INTO t SELECT g, md5(g::text), now() FROM generate_series(2000, 102000) g; DELETE FROM t WHERE id % 10 = 0 AND id > 2000; UPDATE t SET v = 'x' WHERE id % 10 = 1 AND id > 2000; COMMIT;`);
-    const third = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--json', '--timeout', '300']);
-    expect(third.code, third.stderr).toBe(0);
-    expect(parseJson(third).changes).toBe(120_001);
     await expectSameDatabase(src, tgt);
     const c = await runCli(['cleanup', '--source', src.url, '--target', tgt.url, '--json']);
     expect(c.code, c.stderr).toBe(0);

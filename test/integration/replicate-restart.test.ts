@@ -107,6 +107,17 @@ describe('pgshift replicate: interruptions, DDL, privileges, metrics', () => {
     await expectSameDatabase(src, tgt);
   });
 
+  it('--until-caught-up gives up at --timeout with exit 1 and keeps what it applied', { timeout: 300_000 }, async () => {
+    await src.owner(`INSERT INTO big SELECT g, 'late' FROM generate_series(200001, 300000) g`);
+    const r = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--timeout', '0', '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(parseJson(r)).toMatchObject({ ok: false, caughtUp: false, timedOut: true });
+    expect(r.stderr).toContain('not caught up within --timeout');
+    const flags = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--max-lag-seconds', '1']);
+    expect(flags.code).toBe(2);
+    expect(flags.stderr).toContain('--until-caught-up');
+  });
+
   it('serves Prometheus metrics and a health endpoint while streaming', { timeout: 300_000 }, async () => {
     const run = spawnReplicate(['--source', src.url, '--target', tgt.url, '--metrics-port', '0', '--status-interval', '1']);
     try {
@@ -126,6 +137,13 @@ describe('pgshift replicate: interruptions, DDL, privileges, metrics', () => {
       run.child.kill('SIGTERM');
     }
     expect((await run.done).code, run.stderr()).toBe(143);
+    const fin = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--timeout', '300']);
+    expect(fin.code, fin.stderr).toBe(0);
+    await expectSameDatabase(src, tgt);
+    // cleanup without --source would leave the slot behind: refused, naming --source.
+    const bare = await runCli(['cleanup', '--target', tgt.url]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toContain('--source');
     const c = await runCli(['cleanup', '--source', src.url, '--target', tgt.url]);
     expect(c.code, c.stderr).toBe(0);
     expect(await slotsAndPublications(src)).toEqual({ slots: [], publications: [] });

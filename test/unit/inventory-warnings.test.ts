@@ -1,0 +1,28 @@
+// Inventory's warnings about replication slots: a slot that keeps a lot of WAL is an outage in waiting.
+import { describe, expect, it } from 'vitest';
+import { warningsFor, type Inventory } from '../../src/catalog/inventory.js';
+
+function inventoryWith(slots: Inventory['replication']['slots']): Inventory {
+  return {
+    source: { url: 'postgres://u:***@h/db', serverVersion: '15.18', major: 15, database: 'db', databaseBytes: 0, user: 'u' },
+    role: { name: 'u', superuser: false, replication: true, databaseOwner: true },
+    replication: { walLevel: 'logical', maxReplicationSlots: 10, usedReplicationSlots: slots.length, freeReplicationSlots: 10 - slots.length, maxWalSenders: 10, usedWalSenders: 0, available: true, reason: null, slots },
+    pgDump: { path: '/usr/bin/pg_dump', version: '15.18', canDump: true },
+    tables: [], sequences: [], extensions: [], largeObjects: { count: 0, bytes: 0 }, materializedViews: [], triggers: [],
+    internalSchemas: [], captureInstalled: false, target: null, warnings: [],
+  };
+}
+
+describe('inventory warnings about replication slots', () => {
+  it('warns about a slot keeping a gigabyte or more, and names the way to remove it', () => {
+    const w = warningsFor(inventoryWith([
+      { name: 'pgshift_ab12', plugin: 'pgoutput', database: 'db', active: false, retainedBytes: 3 * 1024 ** 3 },
+      { name: 'other_tool', plugin: 'wal2json', database: 'db', active: true, retainedBytes: 2 * 1024 ** 3 },
+      { name: 'small', plugin: 'pgoutput', database: 'db', active: true, retainedBytes: 10 * 1024 ** 2 },
+    ])).filter((x) => x.code === 'slot-retains-wal');
+    expect(w.map((x) => x.object)).toEqual(['pgshift_ab12', 'other_tool']);
+    expect(w[0]!.message).toMatch(/pgshift_ab12 \(inactive\) keeps 3\.0 GB of WAL/);
+    expect(w[0]!.remedy).toMatch(/pgshift cleanup --source/);
+    expect(w[1]!.remedy).toMatch(/pg_drop_replication_slot\('other_tool'\)/);
+  });
+});
