@@ -206,7 +206,8 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
     const triggers = (
       await client.query(`SELECT n.nspname AS schema, c.relname AS table, t.tgname AS name, t.tgenabled <> 'D' AS enabled
                             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                           WHERE NOT t.tgisinternal AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift') ORDER BY 1, 2, 3`)
+                           WHERE NOT t.tgisinternal AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')
+                             AND t.tgname NOT LIKE '\\_pgshift\\_capture\\_%' ORDER BY 1, 2, 3`)
     ).rows;
     const internal = (
       await client.query(`SELECT nspname FROM pg_namespace WHERE nspname IN ('heroku_ext', '_heroku') ORDER BY 1`)
@@ -315,7 +316,7 @@ export function warningsFor(inv: Inventory): Warning[] {
       message: inv.replication.reason ?? 'logical replication is not available',
       remedy: inv.role.replication || inv.role.superuser
         ? 'set wal_level=logical and free a slot/WAL sender, or plan a dump-and-restore window with writes frozen (pgshift copy, then pgshift verify)'
-        : 'plan a dump-and-restore window with writes frozen (pgshift copy, then pgshift verify), or move to a plan whose role has REPLICATION',
+        : 'use trigger capture instead (pgshift replicate --capture triggers: needs only the database owner), or plan a dump-and-restore window with writes frozen (pgshift copy, then pgshift verify)',
     });
   }
   if (!inv.pgDump.canDump) {

@@ -16,13 +16,14 @@ export function cleanupCommand(): Command {
         '"pgshift" schema on the target that records copy progress (needed by',
         'copy --resume), and for a replication the slot and publication on the',
         'source (--source), after restoring the triggers and foreign keys replicate',
-        'switched off. It refuses while a copy or replicate runs, and keeps the state',
+        'switched off, or the triggers, functions and schema _pgshift of replicate',
+        '--capture triggers. It refuses while a copy or replicate runs, keeps the state',
         'of an unfinished copy unless --force is given. Your data is never touched.',
         '',
         'Examples:',
         '  pgshift cleanup --target $DST',
         '  pgshift cleanup --target $DST --force   # give up an unfinished copy',
-        '  pgshift cleanup --source $SRC --target $DST   # after pgshift replicate',
+        '  pgshift cleanup --source $SRC --target $DST   # after pgshift replicate (either capture)',
       ].join('\n'),
     );
   withConnectionOptions(cmd, { source: 'optional', target: 'required' })

@@ -6,6 +6,7 @@ import { replicate, type ReplicateSummary } from '../replicate/index.js';
 import type { LagSample } from '../replicate/lag.js';
 import { formatLsn } from '../replicate/pgoutput/lsn.js';
 import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
+import { runCaptureTriggers } from '../replicate/triggers/cli.js';
 
 interface ReplicateFlags extends CommonOptions {
   untilCaughtUp?: boolean;
@@ -23,6 +24,7 @@ interface ReplicateFlags extends CommonOptions {
   fixReplicaIdentity?: boolean;
   metricsPort?: string;
   statusInterval?: string;
+  capture?: 'pgoutput' | 'triggers';
 }
 
 export function replicateCommand(): Command {
@@ -44,12 +46,19 @@ export function replicateCommand(): Command {
         'on the target, rerun), large objects, sequences (set from the source when',
         '--until-caught-up finishes).',
         '',
+        'Without REPLICATION (Heroku classic): --capture triggers installs',
+        'statement triggers that log changed keys in a schema _pgshift on the',
+        'source (database owner only), copies under a snapshot taken after that,',
+        'then re-reads the changed rows. pgshift cleanup --source … --target …',
+        'removes it all.',
+        '',
         'Examples:',
         '  pgshift replicate --source $SRC --target $DST   # until Ctrl-C',
         '  pgshift replicate --source $SRC --target $DST --until-caught-up \\',
         '                    --max-lag-seconds 1 --timeout 600',
         '  pgshift replicate --source $SRC --target $DST --metrics-port 9187',
         '  pgshift cleanup --source $SRC --target $DST   # slot, publication, state',
+        '  pgshift replicate --capture triggers --source $SRC --target $DST --until-caught-up',
       ].join('\n'),
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'required' }))
@@ -65,6 +74,7 @@ export function replicateCommand(): Command {
     .addOption(new Option('--publication <name>', 'publication name (default like the slot). Example: --publication pgshift_app'))
     .addOption(new Option('--fix-replica-identity', 'run ALTER TABLE … REPLICA IDENTITY FULL on the source for tables without a key (else refused with the statements). Example: --fix-replica-identity'))
     .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on /metrics and health on /healthz. Example: --metrics-port 9187'))
+    .addOption(new Option('--capture <method>', 'how changes are read on the source: pgoutput (logical replication; the role needs REPLICATION) or triggers (only the database owner: Heroku classic). Example: --capture triggers').choices(['pgoutput', 'triggers']).default('pgoutput'))
     .addOption(new Option('--status-interval <s>', 'seconds between lag samples (status line on a terminal, log line otherwise). Example: --status-interval 10').default('5'))
     .action(async (flags: ReplicateFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
@@ -74,6 +84,7 @@ export function replicateCommand(): Command {
         if (onlyWithUntil.length && !flags.untilCaughtUp) {
           throw new UsageError(`--max-lag-bytes, --max-lag-seconds and --timeout only apply with --until-caught-up`, { hint: 'add --until-caught-up, or drop them' });
         }
+        if (flags.capture === 'triggers') return runCaptureTriggers(ctx, flags, source, target);
         const tty = !ctx.json && Boolean(process.stderr.isTTY);
         let drewLine = false;
         try {

@@ -5,6 +5,7 @@ import type { Client } from '../db/connect.js';
 import type { TocEntry } from './dump.js';
 import { parseObjectTag } from './toc-tag.js';
 import { tableKey } from '../catalog/table-id.js';
+import { CAPTURE_SCHEMA } from '../catalog/system.js';
 
 export interface Excluded {
   /** Catalog OIDs of excluded tables and everything that hangs off them. */
@@ -22,6 +23,13 @@ const key = (schema: string, name: string) => tableKey({ schema, name });
 /** Expand excluded tables with their partitions, then collect every dependent object. */
 export async function excludedObjects(snap: Client, tableOids: number[]): Promise<Excluded> {
   const ex: Excluded = { oids: new Set(), classOids: new Set(), tables: new Set(), indexes: new Set(), sequences: new Set() };
+  // Trigger capture's own triggers (their functions live in the capture schema, which is never dumped).
+  const { rows: capture } = await snap.query(
+    `SELECT g.oid::int8 AS oid FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid JOIN pg_namespace n ON n.oid = p.pronamespace
+      WHERE n.nspname = $1`,
+    [CAPTURE_SCHEMA],
+  );
+  for (const r of capture) ex.oids.add(Number(r.oid));
   if (tableOids.length === 0) return ex;
   const { rows } = await snap.query(
     `WITH RECURSIVE t(oid) AS (

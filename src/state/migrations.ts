@@ -5,6 +5,7 @@ import { withTransaction, type Client } from '../db/connect.js';
 import { STATE_SCHEMA } from '../catalog/system.js';
 import { UsageError } from '../errors.js';
 import { REPLICATION_STATE_SQL } from '../replicate/state-sql.js';
+import { CAPTURE_STATE_SQL } from '../replicate/triggers/state-sql.js';
 
 export interface Migration {
   id: number;
@@ -85,6 +86,11 @@ export const MIGRATIONS: readonly Migration[] = [
     id: 5,
     name: 'replication: slot and publication (recorded before creation), applied position, target switches',
     sql: REPLICATION_STATE_SQL,
+  },
+  {
+    id: 6,
+    name: 'trigger capture: captured tables (recorded before install), copy snapshot, applied snapshot',
+    sql: CAPTURE_STATE_SQL,
   },
 ];
 

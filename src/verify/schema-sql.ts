@@ -100,7 +100,9 @@ export const RELATION_QUERIES: Record<string, string> = {
            pg_get_triggerdef(tg.oid) || ${enabledMark('tg.tgenabled')} AS def
       FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
      -- Clones on partitions follow their parent's trigger, which is compared; majors differ on marking them internal.
-     WHERE NOT tg.tgisinternal AND tg.tgparentid = 0 AND ${userNs('n')} AND ${notExtensionMember('pg_class', 'c.oid')}`,
+     -- Trigger capture (replicate --capture triggers) exists on the source only, until pgshift cleanup.
+     WHERE NOT tg.tgisinternal AND tg.tgparentid = 0 AND ${userNs('n')} AND ${notExtensionMember('pg_class', 'c.oid')}
+       AND NOT EXISTS (SELECT 1 FROM pg_proc cp JOIN pg_namespace cn ON cn.oid = cp.pronamespace WHERE cp.oid = tg.tgfoid AND cn.nspname = '_pgshift')`,
 
   policy: `
     SELECT 'policy' AS kind, n.nspname AS sch, c.relname AS rel, format('%s on %s.%s', p.polname, n.nspname, c.relname) AS object,

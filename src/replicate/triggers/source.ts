@@ -1,0 +1,105 @@
+// Installing and removing the capture on the source. CREATE/DROP TRIGGER lock the table against writes while
+// they wait: every attempt runs with a short lock_timeout (the application's writes queue behind us for at most
+// that long) and is retried with backoff, so a long transaction on the source delays the install, never stalls it.
+import type { Client } from '../../db/connect.js';
+import { errorCode, PgshiftError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { TableInfo } from '../../catalog/tables.js';
+import { CAPTURE_SCHEMA } from '../../catalog/system.js';
+import { quoteIdent } from '../../db/ident.js';
+import { captureSql, logSql, TRIGGER_PREFIX } from './install.js';
+
+const LOCK_TIMEOUT = '2s';
+const ATTEMPTS = 8;
+
+async function withLockRetries<T>(src: Client, what: string, logger: Logger, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    await src.query('BEGIN');
+    try {
+      await src.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
+      const out = await fn();
+      await src.query('COMMIT');
+      return out;
+    } catch (err) {
+      await src.query('ROLLBACK').catch(() => undefined);
+      // 55P03 lock_not_available, 40P01 deadlock: someone holds the table; try again shortly.
+      const code = errorCode(err);
+      if ((code === '55P03' || code === '40P01') && attempt < ATTEMPTS) {
+        const wait = Math.min(10_000, 250 * 2 ** attempt);
+        logger.warn(`${what}: a table is locked by a running transaction on the source (${(err as Error).message}); retrying in ${(wait / 1000).toFixed(1)}s`);
+        await new Promise((r) => setTimeout(r, wait));
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+export async function captureInstalled(src: Client): Promise<{ schema: boolean; comment: string | null }> {
+  const { rows } = await src.query(
+    `SELECT obj_description(n.oid, 'pg_namespace') AS comment FROM pg_namespace n WHERE n.nspname = $1`,
+    [CAPTURE_SCHEMA],
+  );
+  return { schema: rows.length > 0, comment: rows[0]?.comment ?? null };
+}
+
+/** All of it in one transaction: the log, then per table its function and four triggers. */
+export async function installCapture(src: Client, tables: TableInfo[], comment: string, logger: Logger): Promise<void> {
+  await withLockRetries(src, 'capture install', logger, async () => {
+    for (const sql of logSql(comment)) await src.query(sql);
+    for (const t of tables) {
+      for (const sql of captureSql(t)) {
+        try {
+          await src.query(sql);
+        } catch (err) {
+          if (err instanceof Error && !(err instanceof PgshiftError)) err.message = `${t.display}: ${err.message}`;
+          throw err;
+        }
+      }
+    }
+  });
+}
+
+/** Drops every capture trigger, function and the schema; true when something was there. Idempotent. */
+export async function removeCapture(src: Client, logger: Logger): Promise<{ triggers: number; functions: number; schema: boolean }> {
+  return withLockRetries(src, 'capture cleanup', logger, async () => {
+    const objects = await captureObjects(src);
+    // Triggers first, each by name (DROP SCHEMA … CASCADE would drop them too, but naming them is explicit).
+    for (const t of objects.triggers) await src.query(`DROP TRIGGER IF EXISTS ${quoteIdent(t.trigger)} ON ${t.table}`);
+    if (objects.schema) await src.query(`DROP SCHEMA IF EXISTS ${quoteIdent(CAPTURE_SCHEMA)} CASCADE`);
+    return { triggers: objects.triggers.length, functions: objects.functions, schema: objects.schema };
+  });
+}
+
+export interface CaptureObjects {
+  schema: boolean;
+  functions: number;
+  triggers: { table: string; trigger: string }[];
+  pendingChanges: number | null;
+}
+
+/** What capture left on a database (inventory, cleanup). search_path-independent. */
+export async function captureObjects(c: Client): Promise<CaptureObjects> {
+  const { rows: ns } = await c.query(`SELECT oid FROM pg_namespace WHERE nspname = $1`, [CAPTURE_SCHEMA]);
+  const { rows: trig } = await c.query(
+    `SELECT format('%I.%I', n.nspname, r.relname) AS tbl, t.tgname FROM pg_trigger t
+       JOIN pg_class r ON r.oid = t.tgrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+       JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace
+      WHERE NOT t.tgisinternal AND (pn.nspname = $1 OR t.tgname LIKE $2)
+      ORDER BY 1, 2`,
+    [CAPTURE_SCHEMA, `${TRIGGER_PREFIX}%`],
+  );
+  const { rows: fns } = await c.query(
+    `SELECT count(*)::int AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1`,
+    [CAPTURE_SCHEMA],
+  );
+  let pending: number | null = null;
+  if (ns.length) {
+    const { rows } = await c.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`${quoteIdent(CAPTURE_SCHEMA)}.log`]);
+    if (rows[0].ok) {
+      const r = await c.query(`SELECT count(*)::int8::text AS n FROM ${quoteIdent(CAPTURE_SCHEMA)}.log`).catch(() => null);
+      pending = r ? Number(r.rows[0].n) : null;
+    }
+  }
+  return { schema: ns.length > 0, functions: fns[0].n, triggers: trig.map((r) => ({ table: r.tbl, trigger: r.tgname })), pendingChanges: pending };
+}

@@ -1,0 +1,61 @@
+// The SQL trigger capture installs on the source (pure builders; the behaviour is in test/integration/capture.test.ts).
+import { describe, expect, it } from 'vitest';
+import type { ColumnInfo, TableInfo } from '../../src/catalog/tables.js';
+import { captureSql, needsPinnedSettings, planCapture } from '../../src/replicate/triggers/install.js';
+
+const col = (name: string, typeOid: number, type = 'integer'): ColumnInfo => ({ name, type, typeOid, notNull: false, generated: false, identity: null, binarySafe: true });
+
+function table(over: Partial<TableInfo>): TableInfo {
+  return {
+    oid: 16400, schema: 'public', name: 'orders', qualified: '"public"."orders"', display: 'public.orders', kind: 'table', relkind: 'r', unlogged: false,
+    parent: null, hasInheritanceChildren: false, rows: 0, tableBytes: 0, toastBytes: 0, indexBytes: 0, primaryKey: ['id'], replicaIdentity: 'default',
+    identityColumns: ['id'], columns: [col('id', 20, 'bigint'), col('note', 25, 'text')], ...over,
+  };
+}
+
+describe('captureSql', () => {
+  it('logs keys by statement: one INSERT … SELECT from the transition table per statement, old and new key of an UPDATE', () => {
+    const [fn, ins, upd, del, trunc] = captureSql(table({}));
+    expect(fn).toContain(`INSERT INTO "_pgshift".log (tbl, op, key) SELECT 16400, 'I', ARRAY[n."id"::text] FROM _pgshift_new n`);
+    expect(fn).toContain(`SELECT 16400, 'U', ARRAY[n."id"::text] FROM _pgshift_new n UNION ALL SELECT 16400, 'U', ARRAY[o."id"::text] FROM _pgshift_old o`);
+    expect(fn).not.toContain(' SET TimeZone');
+    expect(ins).toBe(`CREATE TRIGGER "_pgshift_capture_insert" AFTER INSERT ON "public"."orders" REFERENCING NEW TABLE AS _pgshift_new FOR EACH STATEMENT EXECUTE FUNCTION "_pgshift"."capture_16400"()`);
+    expect(upd).toContain('REFERENCING OLD TABLE AS _pgshift_old NEW TABLE AS _pgshift_new FOR EACH STATEMENT');
+    expect(del).toContain('AFTER DELETE');
+    expect(trunc).toBe(`CREATE TRIGGER "_pgshift_capture_truncate" AFTER TRUNCATE ON "public"."orders" FOR EACH STATEMENT EXECUTE FUNCTION "_pgshift"."capture_16400"()`);
+  });
+
+  it('logs whole-row images (old and new) for a table without a key, and pins settings when their text depends on them', () => {
+    const t = table({ primaryKey: null, columns: [col('at', 1184, 'timestamp with time zone'), col('v', 23)] });
+    const [fn] = captureSql(t);
+    expect(fn).toContain(`SELECT 16400, 'U', ARRAY[n::text] FROM _pgshift_new n UNION ALL SELECT 16400, 'U', ARRAY[o::text] FROM _pgshift_old o`);
+    expect(needsPinnedSettings(t)).toBe(true);
+    expect(fn).toContain(`SET TimeZone TO 'UTC'`);
+  });
+
+  it('quotes identifiers and never lets a column name end the function body', () => {
+    const t = table({ primaryKey: ['we"ird$pgshift$'], columns: [col('we"ird$pgshift$', 25, 'text')] });
+    const [fn] = captureSql(t);
+    expect(fn).toContain('n."we""ird$pgshift$"::text');
+    expect(fn).toMatch(/AS \$pgshift0\$/);
+  });
+});
+
+describe('planCapture', () => {
+  it('captures plain, partitioned and partition tables (not foreign ones) and finds inheritance children', () => {
+    const plan = planCapture([
+      table({ oid: 1, name: 'parent', display: 'public.parent', hasInheritanceChildren: true }),
+      table({ oid: 2, name: 'child', display: 'public.child', kind: 'inheritance-child', parent: 'public.parent' }),
+      table({ oid: 3, name: 'grandchild', display: 'public.grandchild', kind: 'inheritance-child', parent: 'public.child' }),
+      table({ oid: 4, name: 'remote', display: 'public.remote', kind: 'foreign', relkind: 'f' }),
+      table({ oid: 5, name: 'events', display: 'public.events', kind: 'partitioned', relkind: 'p', primaryKey: null }),
+    ]);
+    expect(plan.map((t) => [t.oid, t.relkind, t.key, t.inheritanceChildren])).toEqual([
+      [1, 'r', ['id'], [2, 3]],
+      [2, 'r', ['id'], []],
+      [3, 'r', ['id'], []],
+      [5, 'p', null, []],
+    ]);
+    expect(plan[0]!.keyTypes).toEqual(['bigint']);
+  });
+});
