@@ -233,7 +233,8 @@ describe('failures in the middle of a run: the side named, nothing but our own m
       ALTER TABLE big ADD CONSTRAINT kill_loader CHECK (end_my_session())`);
     const r = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--data-only']);
     expect(r.code, r.stderr).toBe(3);
-    expect(r.stderr).toMatch(/data: copying public\.big.*lost the connection to the target server \(57P01/);
+    // The server's 57P01 or, when the relay is writing at that moment, the reset socket: either way, the target.
+    expect(r.stderr).toMatch(/data: copying public\.big.*lost the connection to the target server \((57P01|ECONNRESET|EPIPE)/);
     expectClean(r, src.password, tgt.password);
   });
 
