@@ -271,14 +271,18 @@ class CopyOutRelay {
    * Returns the bytes that complete the CopyData message written only in part to the target, if any.
    */
   stop(): Buffer | undefined {
-    const pad = this.streaming ? this.padding() : undefined;
-    if (!this.streaming) return undefined;
+    // Also after handleError (the source connection died mid-message): the target still holds half a CopyData
+    // message, and a CopyFail sent without the padding would be read as its payload — the target would wait
+    // for the rest forever.
+    const pad = this.padding();
+    const stream = this.connection?.stream;
+    if (stream && stream.listeners('data').includes(this.onData)) {
+      stream.removeListener('data', this.onData);
+      this.sink.stream.removeListener('drain', this.resume);
+      stream.on('data', this.pgData!);
+      if (this.streaming) stream.destroy();
+    }
     this.streaming = false;
-    const stream = this.connection!.stream;
-    stream.removeListener('data', this.onData);
-    this.sink.stream.removeListener('drain', this.resume);
-    stream.on('data', this.pgData!);
-    stream.destroy();
     return pad;
   }
 
