@@ -15,6 +15,7 @@ interface EstimateFlags extends CommonOptions {
   splitLargerThan?: string;
   downtimeBudget?: string;
   probeSeconds?: string;
+  pgBin?: string;
 }
 
 export function estimateCommand(): Command {
@@ -50,6 +51,7 @@ export function estimateCommand(): Command {
     .addOption(new Option('--split-larger-than <size>', 'as copy: tables above this are split into chunks (0 never splits). Example: --split-larger-than 256MB').default('512MB'))
     .addOption(new Option('--downtime-budget <duration>', 'longest write freeze you can accept: answers dump/restore or replication. Example: --downtime-budget 15m'))
     .addOption(new Option('--probe-seconds <s>', 'how long the calibration probe may run against source and target. Example: --probe-seconds 10').default('5'))
+    .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore, to time the schema dump as copy would run it. Example: --pg-bin /usr/lib/postgresql/17/bin'))
     .action(async (flags: EstimateFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
         const source = requireUrl('source', flags.source);
@@ -69,6 +71,7 @@ export function estimateCommand(): Command {
           filter: { include: flags.include, exclude: flags.exclude },
           probeSeconds,
           budgetSeconds: flags.downtimeBudget === undefined ? null : parseDuration('--downtime-budget', flags.downtimeBudget),
+          pgBin: flags.pgBin,
           signal: ctx.signal,
           logger: ctx.logger,
         });

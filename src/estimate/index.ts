@@ -5,12 +5,14 @@ import type { TableFilter } from '../catalog/filter.js';
 import { logicalReplicationStatus } from '../catalog/inventory.js';
 import type { ConnectionSpec } from '../config.js';
 import { planCopy } from '../copy/plan.js';
-import { connect } from '../db/connect.js';
+import { readSequences } from '../copy/sequences.js';
+import { connect, serverMajor } from '../db/connect.js';
 import { exportSnapshot } from '../db/snapshot.js';
 import { classifyError, InterruptedError } from '../errors.js';
 import { formatDuration } from '../format.js';
 import { silentLogger, type Logger } from '../log.js';
 import { planSizes } from './catalog.js';
+import { timeSchema } from './schema.js';
 import { chooseStrategy, modelCopy, type CopyModel, type CriticalStep, type Phase, type Strategy, type WriteRate } from './model.js';
 import { probe, type ProbeSample } from './probe.js';
 import { DEFAULT_RATES, scaleRates, type Rates } from './rates.js';
@@ -29,6 +31,8 @@ export interface EstimateOptions {
   writeSampleSeconds?: number;
   signal?: AbortSignal;
   logger?: Logger;
+  /** Folder with pg_dump/pg_restore (as copy --pg-bin). */
+  pgBin?: string;
   /** Replace measured or default rates (tests, benchmarks). */
   rates?: Partial<Rates>;
 }
@@ -91,12 +95,26 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
   // The same plan copy would run, read under one exported snapshot, which is closed before the probe.
   const snapshot = await exportSnapshot(source, 'estimate coordinator');
   let plan, sizes, replication;
+  const notes: string[] = [];
   try {
-    plan = await planCopy(snapshot.client, { mode: 'full', filter: opts.filter, splitBytes: opts.splitBytes });
-    sizes = await planSizes(snapshot.client, plan);
-    replication = await logicalReplicationStatus(snapshot.client);
-  } catch (err) {
-    throw classifyError(err, `estimate: reading the catalog of the source ${source.display}`, { phase: 'estimate plan' });
+    try {
+      const t0 = process.hrtime.bigint();
+      plan = await planCopy(snapshot.client, { mode: 'full', filter: opts.filter, splitBytes: opts.splitBytes });
+      // Copy reads every sequence right after planning, one query each: part of its setup.
+      await readSequences(snapshot.client, plan.sequences);
+      const planSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      sizes = { ...(await planSizes(snapshot.client, plan)), planSeconds };
+      replication = await logicalReplicationStatus(snapshot.client);
+    } catch (err) {
+      throw classifyError(err, `estimate: reading the catalog of the source ${source.display}`, { phase: 'estimate plan' });
+    }
+    try {
+      sizes.schema = await timeSchema({ source, snapshotId: snapshot.id, serverMajor: await serverMajor(snapshot.client), plan, pgBin: opts.pgBin, signal });
+      notes.push(`schema: pg_dump ${sizes.schema.tool} took ${sizes.schema.dump.toFixed(2)}s for ${sizes.schema.preStatements} pre-data and ${sizes.schema.postStatements} post-data statements`);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      notes.push(`schema: not measured (${(err as Error).message.split('\n')[0]}); modelled from object counts`);
+    }
   } finally {
     await snapshot.close();
   }
@@ -170,7 +188,7 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
     builds: plan.builds.jobs.length,
     bytes: model.bytes,
     schedule: model.data.segments.map((s) => ({ ...s, start: s.start + shift, end: s.end + shift })),
-    probe: { seconds: measured.seconds, samples: measured.samples, notes: measured.notes },
+    probe: { seconds: measured.seconds, samples: measured.samples, notes: [...notes, ...measured.notes] },
     rates,
     strategy,
     howToCalibrate: measured.calibrated ? null : CALIBRATE_HINT,

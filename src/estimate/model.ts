@@ -5,6 +5,7 @@ import type { TableInfo } from '../catalog/tables.js';
 import { copyFormat } from '../copy/pipeline.js';
 import type { CopyPlan } from '../copy/plan.js';
 import type { Rates } from './rates.js';
+import type { SchemaTiming } from './schema.js';
 import { simulateDataPhase, type DataPhaseSim, type ModelTable, type Segment } from './simulate.js';
 
 /** What the model needs beyond the plan: sizes the plan does not carry. */
@@ -18,6 +19,10 @@ export interface PlanSizes {
   largeObjectBytes: number;
   /** Heap bytes of each populated materialized view (a refresh re-runs its query; read ≈ its size). */
   matviewBytes: number[];
+  /** Measured by estimate itself: planning and reading sequences under the snapshot (copy's "snapshot" phase). */
+  planSeconds?: number;
+  /** Measured: pg_dump and the rendering of both sections, with their statement counts. */
+  schema?: SchemaTiming;
 }
 
 export type PlanLike = Pick<CopyPlan, 'data' | 'chunks' | 'builds' | 'sequences' | 'matviews' | 'largeObjects'> & { tables: { length: number } };
@@ -58,6 +63,7 @@ export function modelTables(data: TableInfo[]): ModelTable[] {
     heapBytes: t.tableBytes,
     toastBytes: t.toastBytes,
     rows: t.rows,
+    columns: t.columns.length,
     format: copyFormat(t),
   }));
 }
@@ -72,7 +78,16 @@ export function listSchedule(lengths: number[], lanes: number): number {
   return Math.max(0, ...free);
 }
 
-const ANALYZE_SAMPLE_BYTES = 30_000 * 8192; // 300 × default_statistics_target pages at most
+/** Copy's state: DDL statements of the migrations, and round trips of preflight and bookkeeping. */
+const STATE_DDL = 12;
+const STATE_ROUND_TRIPS = 40;
+
+/** ANALYZE samples 300 × default_statistics_target rows. */
+const ANALYZE_SAMPLE_ROWS = 30_000;
+
+export function analyzeSeconds(t: ModelTable, r: Rates): number {
+  return r.analyze.perTable + Math.min(Math.max(t.rows, 1), ANALYZE_SAMPLE_ROWS) * Math.max(1, t.columns) * r.analyze.perValue;
+}
 
 export function verifySeconds(tables: ModelTable[], jobs: number, r: Rates): number {
   if (tables.length === 0) return 0;
@@ -86,15 +101,20 @@ export async function modelCopy(plan: PlanLike, sizes: PlanSizes, rates: Rates, 
   const tables = modelTables(plan.data);
   const data = await simulateDataPhase({ tables, chunks: plan.chunks, builds: plan.builds.jobs, indexBytes: sizes.indexBytes, jobs: opts.jobs, indexJobs: opts.indexJobs }, rates);
   const r = rates;
-  const setup = r.setup.base + r.setup.perTable * plan.tables.length + 2 * r.connect;
-  const schema = setup + r.schema.dumpBase + r.schema.restoreBase + r.schema.perObject * sizes.schemaObjects;
+  // Setup: copy's control connection, run lock, snapshot and planning (estimate timed its own planCopy), finding
+  // pg_dump, preflight queries, and the state schema: its migrations (about ten DDL statements) and a few dozen
+  // round trips of bookkeeping.
+  const m = sizes.schema;
+  const setup =
+    (sizes.planSeconds ?? r.setup.base + r.setup.perTable * plan.tables.length) + 2 * r.connect + (m?.discovery ?? 0) + STATE_DDL * r.ddl + STATE_ROUND_TRIPS * r.roundTrip;
+  const schema = setup + (m ? m.dump + m.preData : r.schema.dumpBase + r.schema.restoreBase) + r.schema.perObject * (m ? m.preStatements : sizes.schemaObjects);
   const builtAfterData = Math.max(0, data.seconds - data.dataSeconds);
-  const postData = r.schema.restoreBase + r.schema.perObject * sizes.postDataObjects;
+  const postData = (m ? m.postData : r.schema.restoreBase) + r.schema.perObject * (m ? m.postStatements : sizes.postDataObjects);
   const lo = plan.largeObjects.length ? r.connect * 2 + plan.largeObjects.length * r.largeObjectOverhead + sizes.largeObjectBytes / r.largeObject : 0;
   const mv = plan.matviews.length ? sizes.matviewBytes.reduce((s, b) => s + 0.005 + (2 * b) / r.scan, 0) : 0;
-  const seq = plan.sequences.length * 0.0005;
+  const seq = plan.sequences.length * r.roundTrip;
   const analyze = tables.length
-    ? r.connect + listSchedule(tables.map((t) => r.analyze.perTable + Math.min(t.heapBytes + t.toastBytes, ANALYZE_SAMPLE_BYTES) / r.analyze.bytesPerSecond), opts.indexJobs)
+    ? r.connect + listSchedule(tables.map((t) => analyzeSeconds(t, r)), opts.indexJobs)
     : 0;
   const parts: [Phase['name'], number][] = [
     ['schema', schema],

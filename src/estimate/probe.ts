@@ -108,8 +108,11 @@ interface TimedCopy {
   seconds: number;
   /** heap + TOAST bytes of the loaded scratch table. */
   scratchBytes: number;
+  /** CREATE TABLE of the scratch table, seconds. */
+  ddl: number;
   scan?: { seconds: number; heapBytes: number };
   index?: { seconds: number; bytes: number; heapBytes: number };
+  analyze?: { seconds: number; values: number };
 }
 
 /**
@@ -122,12 +125,14 @@ async function sampleCopy(src: Client, tgt: Client, p: Prepared, i: number, rows
   const defs = p.columns.map((c, k) => `${cols[k]} ${c.type}`).join(', ');
   await tgt.query('BEGIN');
   try {
+    const d0 = process.hrtime.bigint();
     await tgt.query(`CREATE TABLE ${name} (${defs})`);
+    const ddl = Number(process.hrtime.bigint() - d0) / 1e9;
     const into = copyFrom(`COPY ${name} (${cols.join(', ')}) FROM STDIN (FORMAT ${p.format}, FREEZE)`);
     const t0 = process.hrtime.bigint();
     await pipeline(src.query(copyTo(sourceSelect(p, rows))), tgt.query(into), { signal });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    const out: TimedCopy = { rows: Number(into.rowCount ?? 0), seconds, scratchBytes: 0 };
+    const out: TimedCopy = { rows: Number(into.rowCount ?? 0), seconds, scratchBytes: 0, ddl };
     const { rows: sz } = await tgt.query<{ heap: string; total: string }>(`SELECT pg_relation_size($1::regclass) AS heap, pg_table_size($1::regclass) AS total`, [name]);
     out.scratchBytes = Number(sz[0]!.total);
     if (measureBuild && out.rows > 0) {
@@ -141,6 +146,9 @@ async function sampleCopy(src: Client, tgt: Client, p: Prepared, i: number, rows
       const iSeconds = Number(process.hrtime.bigint() - i0) / 1e9;
       const { rows: ix } = await tgt.query<{ b: string }>(`SELECT pg_relation_size(format('%I.%I', $1::text, $2::text)::regclass) AS b`, [STATE_SCHEMA, `${scratchName(i)}_idx`]);
       out.index = { seconds: iSeconds, bytes: Number(ix[0]!.b), heapBytes };
+      const a0 = process.hrtime.bigint();
+      await tgt.query(`ANALYZE ${name}`);
+      out.analyze = { seconds: Number(process.hrtime.bigint() - a0) / 1e9, values: Math.min(out.rows, 30_000) * p.columns.length };
     }
     return out;
   } finally {
@@ -182,6 +190,11 @@ async function openTarget(spec: ConnectionSpec, n: number): Promise<Client> {
 async function closeQuietly(c: Client | undefined): Promise<void> {
   if (!c) return;
   await Promise.race([c.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : 0;
 }
 
 const bytesOf = (p: Prepared, rows: number, scratchBytes: number) => (p.bytesPerRow > 0 ? rows * p.bytesPerRow : scratchBytes);
@@ -263,8 +276,19 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
 
     // 1. Solo: a tiny sample gives the fixed cost of one COPY; a small one per table sizes the real samples.
     const p0 = prepared[0]!;
-    const tiny = await sampleCopy(src0, tgt0, p0, 0, 1, signal);
+    // Fixed costs are small and a busy machine makes single timings jumpy: medians of a few.
+    const tinies: TimedCopy[] = [];
+    for (let k = 0; k < 3; k++) tinies.push(await sampleCopy(src0, tgt0, p0, 0, 1, signal, true));
+    const tiny = tinies.sort((a, b) => a.seconds - b.seconds)[1]!;
     const overhead = tiny.seconds;
+    // A round trip to the target: copy's chunks and builds add a few (BEGIN, TRUNCATE, state row, COMMIT).
+    const trips: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      const r0 = process.hrtime.bigint();
+      await tgt0.query('SELECT 1');
+      trips.push(Number(process.hrtime.bigint() - r0) / 1e9);
+    }
+    const rtt = median(trips);
     const guess = new Map<Prepared, number>();
     for (const p of prepared) {
       const s = await sampleCopy(src0, tgt0, p, 0, rowsFor(p, 512 * 1024), signal);
@@ -331,14 +355,25 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     const rates: Partial<Rates> = {
       copy: { text, binary },
       perTable,
-      chunkOverhead: Math.max(0.001, overhead),
+      chunkOverhead: Math.max(0.001, overhead + 4 * rtt),
+      roundTrip: rtt,
+      // Committing DDL costs about one more round trip than creating it inside a transaction.
+      ddl: median(tinies.map((t) => t.ddl)) + rtt,
       connect: connectSeconds,
       verifyHash: soloBytes / Math.max(0.001, hashSeconds),
       ...(capacity !== undefined ? { capacity } : {}),
     };
+    const tinyBuild = tiny.index?.seconds ?? 0;
+    if (tiny.index) rates.buildOverhead = tinyBuild + 2 * rtt;
+    if (tiny.analyze && solo.analyze && solo.analyze.values > tiny.analyze.values) {
+      rates.analyze = {
+        perTable: tiny.analyze.seconds + rtt,
+        perValue: Math.max(1e-9, solo.analyze.seconds - tiny.analyze.seconds) / (solo.analyze.values - tiny.analyze.values),
+      };
+    }
     if (solo.scan && solo.index && solo.scan.seconds > 0) {
       const scan = solo.scan.heapBytes / Math.max(0.0005, solo.scan.seconds);
-      const writeSeconds = Math.max(solo.index.seconds * 0.2, solo.index.seconds - solo.scan.seconds);
+      const writeSeconds = Math.max(solo.index.seconds * 0.2, solo.index.seconds - solo.scan.seconds - tinyBuild);
       rates.scan = scan;
       rates.indexWrite = solo.index.bytes / writeSeconds;
       notes.push(`sample index build: ${(solo.index.bytes / 1e6).toFixed(1)} MB of index in ${solo.index.seconds.toFixed(2)}s after a ${(solo.scan.heapBytes / 1e6).toFixed(1)} MB scan`);

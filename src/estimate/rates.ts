@@ -26,10 +26,14 @@ export interface Rates {
   capacity: number;
   /** Schema: pg_dump --schema-only, the pre-data and post-data restores (base + per object). */
   schema: { dumpBase: number; restoreBase: number; perObject: number };
-  /** ANALYZE: fixed cost per table, and sampled heap bytes per second. */
-  analyze: { perTable: number; bytesPerSecond: number };
+  /** ANALYZE: fixed cost per table, and seconds per sampled value (sampled rows × columns; ≤ 30,000 rows). */
+  analyze: { perTable: number; perValue: number };
   /** Snapshot, plan and control connections before the data starts (base + per table). */
   setup: { base: number; perTable: number };
+  /** One round trip to the target, seconds (copy's preflight and state writes are a few dozen). */
+  roundTrip: number;
+  /** One small DDL statement committed on the target (the state schema's migrations), seconds. */
+  ddl: number;
 }
 
 /**
@@ -50,8 +54,10 @@ export const DEFAULT_RATES: Rates = {
   largeObjectOverhead: 0.004,
   capacity: 2,
   schema: { dumpBase: 0.35, restoreBase: 0.03, perObject: 0.0025 },
-  analyze: { perTable: 0.004, bytesPerSecond: 300e6 },
+  analyze: { perTable: 0.004, perValue: 0.5e-6 },
   setup: { base: 0.08, perTable: 0.0008 },
+  roundTrip: 0.0005,
+  ddl: 0.005,
 };
 
 /** Rates scaled for the low/high ends of the range: data-moving rates by `factor`, fixed costs inversely. */
@@ -69,7 +75,9 @@ export function scaleRates(r: Rates, factor: number): Rates {
     largeObject: r.largeObject * factor,
     largeObjectOverhead: r.largeObjectOverhead / factor,
     schema: { dumpBase: r.schema.dumpBase / factor, restoreBase: r.schema.restoreBase / factor, perObject: r.schema.perObject / factor },
-    analyze: { perTable: r.analyze.perTable / factor, bytesPerSecond: r.analyze.bytesPerSecond * factor },
+    analyze: { perTable: r.analyze.perTable / factor, perValue: r.analyze.perValue / factor },
     setup: { base: r.setup.base / factor, perTable: r.setup.perTable / factor },
+    roundTrip: r.roundTrip / factor,
+    ddl: r.ddl / factor,
   };
 }

@@ -14,6 +14,8 @@ export interface ModelTable {
   heapBytes: number;
   toastBytes: number;
   rows: number;
+  /** Columns (ANALYZE computes statistics per column). */
+  columns: number;
   format: 'text' | 'binary';
 }
 

@@ -51,7 +51,7 @@ function table(name: string, bytes: number, o: { binary?: boolean; rows?: number
   };
 }
 
-const model = (t: TableInfo): ModelTable => ({ key: tableKey(t), display: t.display, heapBytes: t.tableBytes, toastBytes: t.toastBytes, rows: t.rows, format: 'binary' });
+const model = (t: TableInfo): ModelTable => ({ key: tableKey(t), display: t.display, heapBytes: t.tableBytes, toastBytes: t.toastBytes, rows: t.rows, columns: t.columns.length, format: 'binary' });
 
 function chunks(t: TableInfo, n = 1): Chunk[] {
   return Array.from({ length: n }, (_, i) => ({ schema: t.schema, name: t.name, chunk: i, chunks: n, method: n > 1 ? 'pk' : 'whole', lo: null, hi: null, estBytes: Math.round(t.tableBytes / n) }));
