@@ -6,7 +6,8 @@ import { logicalReplicationStatus } from '../catalog/inventory.js';
 import type { ConnectionSpec } from '../config.js';
 import { planCopy } from '../copy/plan.js';
 import { readSequences } from '../copy/sequences.js';
-import { connect, serverMajor } from '../db/connect.js';
+import { connect, serverMajor, withClient } from '../db/connect.js';
+import { batchSizeFor, lockSlots } from '../copy/restore.js';
 import { exportSnapshot } from '../db/snapshot.js';
 import { classifyError, InterruptedError } from '../errors.js';
 import { formatDuration } from '../format.js';
@@ -109,7 +110,9 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
       throw classifyError(err, `estimate: reading the catalog of the source ${source.display}`, { phase: 'estimate plan' });
     }
     try {
-      sizes.schema = await timeSchema({ source, snapshotId: snapshot.id, serverMajor: await serverMajor(snapshot.client), plan, pgBin: opts.pgBin, signal });
+      // copy restores the schema in batches sized from the target's lock table.
+      const batchSize = target ? await withClient(target, async (c) => batchSizeFor(await lockSlots(c)), { applicationName: 'pgshift estimate' }) : undefined;
+      sizes.schema = await timeSchema({ source, snapshotId: snapshot.id, serverMajor: await serverMajor(snapshot.client), plan, pgBin: opts.pgBin, signal, batchSize });
       notes.push(`schema: pg_dump ${sizes.schema.tool} took ${sizes.schema.dump.toFixed(2)}s for ${sizes.schema.preStatements} pre-data and ${sizes.schema.postStatements} post-data statements`);
     } catch (err) {
       if (signal.aborted) throw err;

@@ -2,6 +2,7 @@
 // it, verify, the total with its range, and the choice between dump/restore and replication. Pure: no I/O.
 import { tableKey } from '../catalog/table-id.js';
 import type { TableInfo } from '../catalog/tables.js';
+import { SEQUENCE_BATCH } from '../catalog/sequences.js';
 import { copyFormat } from '../copy/pipeline.js';
 import type { CopyPlan } from '../copy/plan.js';
 import type { Rates } from './rates.js';
@@ -107,12 +108,13 @@ export async function modelCopy(plan: PlanLike, sizes: PlanSizes, rates: Rates, 
   const m = sizes.schema;
   const setup =
     (sizes.planSeconds ?? r.setup.base + r.setup.perTable * plan.tables.length) + 2 * r.connect + (m?.discovery ?? 0) + STATE_DDL * r.ddl + STATE_ROUND_TRIPS * r.roundTrip;
-  const schema = setup + (m ? m.dump + m.preData : r.schema.dumpBase + r.schema.restoreBase) + r.schema.perObject * (m ? m.preStatements : sizes.schemaObjects);
+  const schema =
+    setup + (m ? m.dump + m.preData + m.batches * (r.ddl + r.roundTrip) : r.schema.dumpBase + r.schema.restoreBase) + r.schema.perObject * (m ? m.preStatements : sizes.schemaObjects);
   const builtAfterData = Math.max(0, data.seconds - data.dataSeconds);
   const postData = (m ? m.postData : r.schema.restoreBase) + r.schema.perObject * (m ? m.postStatements : sizes.postDataObjects);
   const lo = plan.largeObjects.length ? r.connect * 2 + plan.largeObjects.length * r.largeObjectOverhead + sizes.largeObjectBytes / r.largeObject : 0;
   const mv = plan.matviews.length ? sizes.matviewBytes.reduce((s, b) => s + 0.005 + (2 * b) / r.scan, 0) : 0;
-  const seq = plan.sequences.length * r.roundTrip;
+  const seq = Math.ceil(plan.sequences.length / SEQUENCE_BATCH) * r.roundTrip;
   const analyze = tables.length
     ? r.connect + listSchedule(tables.map((t) => analyzeSeconds(t, r)), opts.indexJobs)
     : 0;
