@@ -297,11 +297,14 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     }
     // 2. Solo, sized to about a third of the budget, then scan + index build on the same rows.
     const soloWant = Math.min(tableBytes(p0.table), guess.get(p0)! * budget * 0.3);
-    const solo = await sampleCopy(src0, tgt0, p0, 0, rowsFor(p0, soloWant), signal, true);
-    const soloBytes = bytesOf(p0, solo.rows, solo.scratchBytes);
-    const soloRate = soloBytes / Math.max(0.001, solo.seconds - overhead);
-    samples.push({ table: p0.table.display, format: p0.format, bytes: soloBytes, rows: solo.rows, seconds: solo.seconds, parallel: 1 });
-    const noise = Math.min(0.5, Math.abs(soloRate - guess.get(p0)!) / soloRate);
+    // Twice half the size: their disagreement is the probe's own noise (part of the range).
+    const first = await sampleCopy(src0, tgt0, p0, 0, rowsFor(p0, soloWant / 2), signal);
+    const solo = await sampleCopy(src0, tgt0, p0, 0, rowsFor(p0, soloWant / 2), signal, true);
+    const rateOf = (t: TimedCopy) => bytesOf(p0, t.rows, t.scratchBytes) / Math.max(0.001, t.seconds - overhead);
+    const soloBytes = bytesOf(p0, solo.rows, solo.scratchBytes) + bytesOf(p0, first.rows, first.scratchBytes);
+    const soloRate = soloBytes / Math.max(0.001, solo.seconds + first.seconds - 2 * overhead);
+    for (const t of [first, solo]) samples.push({ table: p0.table.display, format: p0.format, bytes: bytesOf(p0, t.rows, t.scratchBytes), rows: t.rows, seconds: t.seconds, parallel: 1 });
+    const noise = Math.min(0.5, Math.abs(rateOf(first) - rateOf(solo)) / ((rateOf(first) + rateOf(solo)) / 2));
     const hashSeconds = await timeHash(src0, p0, solo.rows);
 
     // 3. --jobs pipes at once, as copy runs them: each pipe's rate, and how much they slow each other.
@@ -360,7 +363,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       // Committing DDL costs about one more round trip than creating it inside a transaction.
       ddl: median(tinies.map((t) => t.ddl)) + rtt,
       connect: connectSeconds,
-      verifyHash: soloBytes / Math.max(0.001, hashSeconds),
+      verifyHash: bytesOf(p0, solo.rows, solo.scratchBytes) / Math.max(0.001, hashSeconds),
       ...(capacity !== undefined ? { capacity } : {}),
     };
     const tinyBuild = tiny.index?.seconds ?? 0;
