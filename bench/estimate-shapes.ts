@@ -41,7 +41,7 @@ const DOMINANT: Shape = {
     await c.query(`
       CREATE TABLE orders (id bigint PRIMARY KEY, account_id int NOT NULL, status smallint NOT NULL, email text NOT NULL,
                            created_at timestamptz NOT NULL, amount numeric(12,2) NOT NULL, note text);
-      INSERT INTO orders SELECT g, (g * 7919) % 50000, (g % 5)::smallint, 'user' || g || '@example.com',
+      INSERT INTO orders SELECT g, (g::bigint * 7919) % 50000, (g % 5)::smallint, 'user' || g || '@example.com',
              timestamptz '2020-01-01' + g * interval '13 seconds', ((g * 31) % 100000) / 100.0,
              CASE WHEN g % 3 = 0 THEN NULL ELSE 'note ' || substr(md5(g::text), 1, 20) END
         FROM generate_series(1, ${rows}) g;

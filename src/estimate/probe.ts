@@ -91,9 +91,18 @@ interface Prepared {
   bytesPerRow: number;
 }
 
+let seed = 0;
+
+/**
+ * The sample's rows: pages spread over the whole table (TABLESAMPLE SYSTEM, a new seed each time) rather than
+ * its first rows again and again — representative of its TOAST and bloat, and not already in the cache.
+ */
 function sourceSelect(p: Prepared, rows: number): string {
   const cols = p.table.columns.filter((c) => !c.generated).map((c) => quoteIdent(c.name)).join(', ');
-  return `COPY (SELECT ${cols} FROM ONLY ${p.table.qualified} LIMIT ${Math.max(1, Math.floor(rows))}) TO STDOUT (FORMAT ${p.format})`;
+  const n = Math.max(1, Math.floor(rows));
+  const pct = p.table.rows > 0 ? (100 * n) / p.table.rows : 100;
+  const sample = n > 1 && pct < 90 ? ` TABLESAMPLE SYSTEM (${Math.max(0.0001, pct * 1.1).toFixed(4)}) REPEATABLE (${++seed})` : '';
+  return `COPY (SELECT ${cols} FROM ONLY ${p.table.qualified}${sample} LIMIT ${n}) TO STDOUT (FORMAT ${p.format})`;
 }
 
 const sink = () =>
@@ -215,7 +224,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
   let ctl: Client | undefined;
   let createdSchema = false;
   // Sample the largest tables: they decide the data phase.
-  const candidates = largestFirst(o.data.filter((t) => tableBytes(t) > 0 && t.columns.some((c) => !c.generated)), tableBytes).slice(0, Math.max(1, Math.min(o.jobs, 4)));
+  const candidates = largestFirst(o.data.filter((t) => tableBytes(t) > 0 && t.columns.some((c) => !c.generated)), tableBytes).slice(0, 4);
   try {
     if (candidates.length === 0) {
       notes.push('no table holds data: nothing to sample');
@@ -289,71 +298,68 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       trips.push(Number(process.hrtime.bigint() - r0) / 1e9);
     }
     const rtt = median(trips);
-    const guess = new Map<Prepared, number>();
-    for (const p of prepared) {
-      const s = await sampleCopy(src0, tgt0, p, 0, rowsFor(p, 512 * 1024), signal);
-      guess.set(p, bytesOf(p, s.rows, s.scratchBytes) / Math.max(0.001, s.seconds - overhead));
-      if (signal.aborted) throw signal.reason;
-    }
-    // 2. Solo, sized to about a third of the budget, then scan + index build on the same rows.
-    const soloWant = Math.min(tableBytes(p0.table), guess.get(p0)! * budget * 0.3);
-    // Twice half the size: their disagreement is the probe's own noise (part of the range).
-    const first = await sampleCopy(src0, tgt0, p0, 0, rowsFor(p0, soloWant / 2), signal);
-    const solo = await sampleCopy(src0, tgt0, p0, 0, rowsFor(p0, soloWant / 2), signal, true);
-    const rateOf = (t: TimedCopy) => bytesOf(p0, t.rows, t.scratchBytes) / Math.max(0.001, t.seconds - overhead);
-    const soloBytes = bytesOf(p0, solo.rows, solo.scratchBytes) + bytesOf(p0, first.rows, first.scratchBytes);
-    const soloRate = soloBytes / Math.max(0.001, solo.seconds + first.seconds - 2 * overhead);
-    for (const t of [first, solo]) samples.push({ table: p0.table.display, format: p0.format, bytes: bytesOf(p0, t.rows, t.scratchBytes), rows: t.rows, seconds: t.seconds, parallel: 1 });
-    const noise = Math.min(0.5, Math.abs(rateOf(first) - rateOf(solo)) / ((rateOf(first) + rateOf(solo)) / 2));
+    // A first rate, only to size the samples.
+    const sizing = await sampleCopy(src0, tgt0, p0, 0, rowsFor(p0, 512 * 1024), signal);
+    const guess = bytesOf(p0, sizing.rows, sizing.scratchBytes) / Math.max(0.001, sizing.seconds - overhead * 0.8);
+
+    // 2. Solo, about a third of the budget: a round of samples over the largest tables, twice (the two rounds'
+    // disagreement is the probe's own noise). Small tables are copied whole, as copy would; big ones in slices.
+    const slice = (p: Prepared) => Math.min(tableBytes(p.table), (guess * budget * 0.18) / prepared.length);
+    type Done = { p: Prepared; t: TimedCopy; bytes: number };
+    const round = async (src: Client, tgt: Client, lane: number, order: Prepared[], measureLast = false): Promise<Done[]> => {
+      const out: Done[] = [];
+      for (const [k, p] of order.entries()) {
+        if (signal.aborted) throw signal.reason;
+        const t = await sampleCopy(src, tgt, p, lane, rowsFor(p, slice(p)), signal, measureLast && k === order.length - 1);
+        out.push({ p, t, bytes: bytesOf(p, t.rows, t.scratchBytes) });
+      }
+      return out;
+    };
+    const first = await round(src0, tgt0, 0, prepared);
+    const second = await round(src0, tgt0, 0, [...prepared.slice(1), p0], true);
+    const solo = second[second.length - 1]!.t;
+    for (const d of [...first, ...second]) samples.push({ table: d.p.table.display, format: d.p.format, bytes: d.bytes, rows: d.t.rows, seconds: d.t.seconds, parallel: 1 });
+    // Variable part of a sample's time; never less than a fifth of it (a tiny sample is all fixed cost).
+    const variable = (d: Done) => Math.max(d.t.seconds * 0.2, d.t.seconds - overhead);
+    const rateOfRound = (ds: Done[]) => ds.reduce((a, d) => a + d.bytes, 0) / ds.reduce((a, d) => a + variable(d), 0);
+    const noise = Math.min(0.5, Math.abs(rateOfRound(first) - rateOfRound(second)) / ((rateOfRound(first) + rateOfRound(second)) / 2));
     const hashSeconds = await timeHash(src0, p0, solo.rows);
 
-    // 3. --jobs pipes at once, as copy runs them: each pipe's rate, and how much they slow each other.
+    // Full-speed rates: per format, and per table where its samples were long enough to tell.
+    const soloDone = [...first, ...second];
     const perTable: Record<string, number> = {};
-    let capacity: number | undefined;
-    const rateByFormat: Record<'text' | 'binary', { bytes: number; seconds: number }> = { text: { bytes: 0, seconds: 0 }, binary: { bytes: 0, seconds: 0 } };
-    if (o.jobs > 1) {
-      const left = Math.max(0.3, budget - elapsed());
-      const pipes = await Promise.all(Array.from({ length: o.jobs }, (_, i) => Promise.all([track(openSource(o.source, i + 2)), track(openTarget(o.target!, i + 2))])));
-      // Sized so each pipe runs about 60 % of what is left even if the pipes share one core's worth.
-      const results = await Promise.all(
-        pipes.map(async ([s, t], i) => {
-          const p = prepared[i % prepared.length]!;
-          const want = Math.min(tableBytes(p.table), (guess.get(p)! * left * 0.6) / o.jobs);
-          const r = await sampleCopy(s, t, p, i + 1, rowsFor(p, want), signal);
-          return { p, r };
-        }),
-      );
-      let p0Parallel: number | undefined;
-      for (const { p, r } of results) {
-        const bytes = bytesOf(p, r.rows, r.scratchBytes);
-        const rate = bytes / Math.max(0.001, r.seconds - overhead);
-        samples.push({ table: p.table.display, format: p.format, bytes, rows: r.rows, seconds: r.seconds, parallel: o.jobs });
-        if (p === p0 && p0Parallel === undefined) p0Parallel = rate;
-      }
-      // Slowdown of the same table when --jobs pipes share the pair; capacity = pipes at full speed at once.
-      const slowdown = p0Parallel ? Math.max(1, soloRate / p0Parallel) : 1;
-      capacity = Math.max(1, Math.min(o.jobs, o.jobs / slowdown));
-      for (const { p, r } of results) {
-        const bytes = bytesOf(p, r.rows, r.scratchBytes);
-        const alone = p === p0 ? soloRate : (bytes / Math.max(0.001, r.seconds - overhead)) * slowdown;
-        const k = tableKey(p.table);
-        perTable[k] = perTable[k] ? (perTable[k]! + alone) / 2 : alone;
-      }
-      notes.push(`${o.jobs} pipes at once ran ${slowdown.toFixed(2)}× slower each than one alone: capacity ${capacity.toFixed(2)} pipes`);
-    } else {
-      perTable[tableKey(p0.table)] = soloRate;
-    }
     for (const p of prepared) {
-      const r = perTable[tableKey(p.table)];
-      if (r === undefined) continue;
-      rateByFormat[p.format].bytes += tableBytes(p.table);
-      rateByFormat[p.format].seconds += tableBytes(p.table) / r;
+      const mine = soloDone.filter((d) => d.p === p);
+      const secs = mine.reduce((a, d) => a + d.t.seconds, 0);
+      if (secs >= 6 * overhead * mine.length) perTable[tableKey(p.table)] = rateOfRound(mine);
     }
-    const fmtRate = (f: 'text' | 'binary') => (rateByFormat[f].seconds > 0 ? rateByFormat[f].bytes / rateByFormat[f].seconds : undefined);
+    const fmtRate = (f: 'text' | 'binary') => {
+      const mine = soloDone.filter((d) => d.p.format === f);
+      return mine.length ? rateOfRound(mine) : undefined;
+    };
     // A format no sampled table uses: binary COPY runs about 1.5× text between servers (DESIGN §5, measured 1.7–2×).
     const text = fmtRate('text') ?? fmtRate('binary')! / 1.5;
     const binary = fmtRate('binary') ?? fmtRate('text')! * 1.5;
     if (!fmtRate('text') || !fmtRate('binary')) notes.push(`no sampled table uses ${fmtRate('text') ? 'binary' : 'text'} COPY: its rate is derived (binary ≈ 1.5 × text)`);
+    const fullSpeed = (d: Done) => overhead + d.bytes / (perTable[tableKey(d.p.table)] ?? (d.p.format === 'text' ? text : binary));
+
+    // 3. --jobs pipes at once, each running the same round of samples: how much longer it takes them than the
+    // full-speed model says is how much the pipes slow each other (capacity = pipes at full speed at once).
+    let capacity: number | undefined;
+    if (o.jobs > 1) {
+      const pipes = await Promise.all(Array.from({ length: o.jobs }, (_, i) => Promise.all([track(openSource(o.source, i + 2)), track(openTarget(o.target!, i + 2))])));
+      const rounds = await Promise.all(pipes.map(([s, t], i) => round(s, t, i + 1, [...prepared.slice(i % prepared.length), ...prepared.slice(0, i % prepared.length)])));
+      let spent = 0;
+      let work = 0;
+      for (const d of rounds.flat()) {
+        samples.push({ table: d.p.table.display, format: d.p.format, bytes: d.bytes, rows: d.t.rows, seconds: d.t.seconds, parallel: o.jobs });
+        spent += d.t.seconds;
+        work += fullSpeed(d);
+      }
+      const slowdown = Math.max(1, spent / work);
+      capacity = Math.max(1, Math.min(o.jobs, o.jobs / slowdown));
+      notes.push(`${o.jobs} pipes at once ran ${slowdown.toFixed(2)}× slower each than one alone: capacity ${capacity.toFixed(2)} pipes`);
+    }
 
     const rates: Partial<Rates> = {
       copy: { text, binary },
