@@ -64,6 +64,7 @@ interface ScratchColumn {
 }
 
 const PROBE_PREFIX = 'estimate_probe_';
+const MB = 1024 * 1024;
 
 /** Scratch tables are named after this process: two probes never collide, and a test can find leftovers. */
 export const scratchName = (i: number) => `${PROBE_PREFIX}${process.pid}_${i}`;
@@ -299,18 +300,21 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     }
     const rtt = median(trips);
     // A first rate, only to size the samples.
-    const sizing = await sampleCopy(src0, tgt0, p0, 0, rowsFor(p0, 512 * 1024), signal);
-    const guess = bytesOf(p0, sizing.rows, sizing.scratchBytes) / Math.max(0.001, sizing.seconds - overhead * 0.8);
+    const sizing = await sampleCopy(src0, tgt0, p0, 0, rowsFor(p0, 2 * MB), signal);
+    const guess = bytesOf(p0, sizing.rows, sizing.scratchBytes) / Math.max(0.001, sizing.seconds - overhead, sizing.seconds / 2);
 
     // 2. Solo, about a third of the budget: a round of samples over the largest tables, twice (the two rounds'
     // disagreement is the probe's own noise). Small tables are copied whole, as copy would; big ones in slices.
-    const slice = (p: Prepared) => Math.min(tableBytes(p.table), (guess * budget * 0.18) / prepared.length);
+    // At least 2 MB: a smaller sample is mostly fixed cost and tells nothing about the rate.
+    const slice = (p: Prepared, scale = 1) => Math.min(tableBytes(p.table), Math.max(2 * MB, (scale * guess * budget * 0.18) / prepared.length));
     type Done = { p: Prepared; t: TimedCopy; bytes: number };
     const round = async (src: Client, tgt: Client, lane: number, order: Prepared[], measureLast = false): Promise<Done[]> => {
       const out: Done[] = [];
       for (const [k, p] of order.entries()) {
         if (signal.aborted) throw signal.reason;
-        const t = await sampleCopy(src, tgt, p, lane, rowsFor(p, slice(p)), signal, measureLast && k === order.length - 1);
+        // The sample that also gets an index build is bigger: a small sort is all fixed cost too.
+        const last = measureLast && k === order.length - 1;
+        const t = await sampleCopy(src, tgt, p, lane, rowsFor(p, slice(p, last ? 2 : 1)), signal, last);
         out.push({ p, t, bytes: bytesOf(p, t.rows, t.scratchBytes) });
       }
       return out;
