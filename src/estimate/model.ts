@@ -81,7 +81,7 @@ export function listSchedule(lengths: number[], lanes: number): number {
 
 /** Copy's state: DDL statements of the migrations, and round trips of preflight and bookkeeping. */
 const STATE_DDL = 12;
-const STATE_ROUND_TRIPS = 40;
+const STATE_ROUND_TRIPS = 60;
 
 /** ANALYZE samples 300 × default_statistics_target rows. */
 const ANALYZE_SAMPLE_ROWS = 30_000;
@@ -107,7 +107,7 @@ export async function modelCopy(plan: PlanLike, sizes: PlanSizes, rates: Rates, 
   // round trips of bookkeeping.
   const m = sizes.schema;
   const setup =
-    (sizes.planSeconds ?? r.setup.base + r.setup.perTable * plan.tables.length) + 2 * r.connect + (m?.discovery ?? 0) + STATE_DDL * r.ddl + STATE_ROUND_TRIPS * r.roundTrip;
+    (sizes.planSeconds ?? r.setup.base + r.setup.perTable * plan.tables.length) + 2 * r.connect + (m?.discovery ?? 0) + r.preflight + STATE_DDL * r.ddl + STATE_ROUND_TRIPS * r.roundTrip;
   const schema =
     setup + (m ? m.dump + m.preData + m.batches * (r.ddl + r.roundTrip) : r.schema.dumpBase + r.schema.restoreBase) + r.schema.perObject * (m ? m.preStatements : sizes.schemaObjects);
   const builtAfterData = Math.max(0, data.seconds - data.dataSeconds);

@@ -14,6 +14,7 @@ import { tableKey } from '../catalog/table-id.js';
 import type { TableInfo } from '../catalog/tables.js';
 import type { ConnectionSpec } from '../config.js';
 import { copyFormat } from '../copy/pipeline.js';
+import { targetObjects } from '../copy/preflight.js';
 import { largestFirst, tableBytes } from '../copy/plan.js';
 import { connect, type Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
@@ -283,6 +284,10 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       createdSchema = true;
     }
     const tgt0 = await track(openTarget(o.target, 1));
+    // copy's preflight reads the target's catalog (is it empty?): timed as it runs there.
+    const q0 = process.hrtime.bigint();
+    await targetObjects(ctl);
+    const preflightQuery = Number(process.hrtime.bigint() - q0) / 1e9;
 
     // 1. Solo: a tiny sample gives the fixed cost of one COPY; a small one per table sizes the real samples.
     const p0 = prepared[0]!;
@@ -370,6 +375,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       perTable,
       chunkOverhead: Math.max(0.001, overhead + 4 * rtt),
       roundTrip: rtt,
+      preflight: preflightQuery,
       // Committing DDL costs about one more round trip than creating it inside a transaction.
       ddl: median(tinies.map((t) => t.ddl)) + rtt,
       connect: connectSeconds,

@@ -34,6 +34,8 @@ export interface Rates {
   roundTrip: number;
   /** One small DDL statement committed on the target (the state schema's migrations), seconds. */
   ddl: number;
+  /** copy's emptiness check of the target catalog, seconds. */
+  preflight: number;
 }
 
 /**
@@ -58,6 +60,7 @@ export const DEFAULT_RATES: Rates = {
   setup: { base: 0.08, perTable: 0.0008 },
   roundTrip: 0.0005,
   ddl: 0.005,
+  preflight: 0.02,
 };
 
 /** Rates scaled for the low/high ends of the range: data-moving rates by `factor`, fixed costs inversely. */
@@ -79,5 +82,6 @@ export function scaleRates(r: Rates, factor: number): Rates {
     setup: { base: r.setup.base / factor, perTable: r.setup.perTable / factor },
     roundTrip: r.roundTrip / factor,
     ddl: r.ddl / factor,
+    preflight: r.preflight / factor,
   };
 }

@@ -122,6 +122,19 @@ describe('pgshift estimate (TLS non-superuser source on 15 → non-superuser tar
     expect(j.strategy.dumpRestore.fits).toBe(true);
   });
 
+  it('sees logical replication when the source role has REPLICATION (wal_level=logical)', async () => {
+    const repl = await createDatabase(inject('clusters').pg15, { label: 'est_repl', replication: true });
+    try {
+      await repl.owner(`CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g`);
+      const j = parseJson(await runCli(['estimate', '--source', repl.url, '--probe-seconds', '1', '--json']));
+      expect(j.strategy.logicalReplication).toEqual({ available: true, reason: null });
+      expect(j.strategy.replication.available).toBe(true);
+      expect(j.strategy.replication.freezeSeconds).toBeLessThan(j.strategy.dumpRestore.freezeSeconds);
+    } finally {
+      await repl.drop();
+    }
+  });
+
   it('refuses a bad --downtime-budget with exit 2', async () => {
     const r = await runCli(['estimate', '--source', src.url, '--downtime-budget', 'soon']);
     expect(r.code).toBe(2);
