@@ -136,7 +136,7 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
   }
 
   let rates: Rates = { ...DEFAULT_RATES, ...measured.rates };
-  if (!measured.calibrated && measured.sourceRead) {
+  if (!measured.calibrated && measured.sourceRead && Number.isFinite(measured.sourceRead) && measured.sourceRead > 0) {
     // The measured format reads at sourceRead; the other is derived (binary ≈ 1.5 × text).
     const sampledBinary = measured.samples[0]?.format === 'binary';
     const w = measured.sourceRead * UNCALIBRATED_WRITE_SHARE;

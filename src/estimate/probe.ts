@@ -107,13 +107,6 @@ function sourceSelect(p: Prepared, rows: number): string {
   return `COPY (SELECT ${cols} FROM ONLY ${p.table.qualified}${sample} LIMIT ${n}) TO STDOUT (FORMAT ${p.format})`;
 }
 
-const sink = () =>
-  new Writable({
-    write(_c, _e, done) {
-      done();
-    },
-  });
-
 interface TimedCopy {
   rows: number;
   seconds: number;
@@ -169,11 +162,18 @@ async function sampleCopy(src: Client, tgt: Client, p: Prepared, i: number, rows
 }
 
 /** Read-only sample (no target): COPY to nowhere. */
-async function sampleRead(src: Client, p: Prepared, rows: number, signal: AbortSignal): Promise<{ rows: number; seconds: number }> {
+async function sampleRead(src: Client, p: Prepared, rows: number, signal: AbortSignal): Promise<{ rows: number; seconds: number; wireBytes: number }> {
   const t0 = process.hrtime.bigint();
   const out = copyTo(sourceSelect(p, rows));
-  await pipeline(src.query(out), sink(), { signal });
-  return { rows: Number(out.rowCount ?? rows), seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+  let wireBytes = 0;
+  const counter = new Writable({
+    write(c: Buffer, _e, done) {
+      wireBytes += c.length;
+      done();
+    },
+  });
+  await pipeline(src.query(out), counter, { signal });
+  return { rows: Number(out.rowCount ?? rows), seconds: Number(process.hrtime.bigint() - t0) / 1e9, wireBytes };
 }
 
 /** Seconds to hash `rows` rows of the table as verify does (row text hashed server-side). */
@@ -248,10 +248,11 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       // Uncalibrated: the source side only — its read rate and its hashing rate.
       const p = prepared[0]!;
       const small = await sampleRead(src0, p, rowsFor(p, 256 * 1024), signal);
-      const smallRate = bytesOf(p, small.rows, 0) / Math.max(0.001, small.seconds);
+      // A table never analyzed has no bytes per row: its wire bytes stand in.
+      const smallRate = bytesOf(p, small.rows, small.wireBytes) / Math.max(0.001, small.seconds);
       const want = Math.min(tableBytes(p.table), smallRate * budget * 0.5);
       const big = await sampleRead(src0, p, rowsFor(p, want), signal);
-      const readBytes = bytesOf(p, big.rows, 0);
+      const readBytes = bytesOf(p, big.rows, big.wireBytes);
       const read = readBytes / Math.max(0.001, big.seconds);
       samples.push({ table: p.table.display, format: p.format, bytes: readBytes, rows: big.rows, seconds: big.seconds, parallel: 1 });
       const hashSeconds = await timeHash(src0, p, big.rows);

@@ -129,7 +129,10 @@ describe('pgshift estimate (TLS non-superuser source on 15 → non-superuser tar
       const j = parseJson(await runCli(['estimate', '--source', repl.url, '--probe-seconds', '1', '--json']));
       expect(j.strategy.logicalReplication).toEqual({ available: true, reason: null });
       expect(j.strategy.replication.available).toBe(true);
-      expect(j.strategy.replication.freezeSeconds).toBeLessThan(j.strategy.dumpRestore.freezeSeconds);
+      // Frozen: the last seconds of changes, sequences, then verify; never the copy itself.
+      expect(j.strategy.replication.freezeSeconds).toBeGreaterThan(j.verifySeconds);
+      expect(j.strategy.replication.freezeSeconds).toBeLessThan(j.verifySeconds + j.strategy.replication.catchUpSeconds + 1);
+      expect(Number.isFinite(j.totalSeconds)).toBe(true);
     } finally {
       await repl.drop();
     }
