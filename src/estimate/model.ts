@@ -86,8 +86,10 @@ const STATE_ROUND_TRIPS = 60;
 /** ANALYZE samples 300 × default_statistics_target rows. */
 const ANALYZE_SAMPLE_ROWS = 30_000;
 
+/** ANALYZE reads up to one page per sampled row, then computes statistics per sampled value. */
 export function analyzeSeconds(t: ModelTable, r: Rates): number {
-  return r.analyze.perTable + Math.min(Math.max(t.rows, 1), ANALYZE_SAMPLE_ROWS) * Math.max(1, t.columns) * r.analyze.perValue;
+  const pagesRead = Math.min(t.heapBytes, ANALYZE_SAMPLE_ROWS * 8192);
+  return r.analyze.perTable + pagesRead / r.scan + Math.min(Math.max(t.rows, 1), ANALYZE_SAMPLE_ROWS) * Math.max(1, t.columns) * r.analyze.perValue;
 }
 
 export function verifySeconds(tables: ModelTable[], jobs: number, r: Rates): number {
