@@ -314,20 +314,22 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     // At least 2 MB: a smaller sample is mostly fixed cost and tells nothing about the rate.
     const slice = (p: Prepared, scale = 1) => Math.min(tableBytes(p.table), Math.max(2 * MB, (scale * guess * budget * 0.18) / prepared.length));
     type Done = { p: Prepared; t: TimedCopy; bytes: number };
-    const round = async (src: Client, tgt: Client, lane: number, order: Prepared[], measureLast = false): Promise<Done[]> => {
+    const round = async (src: Client, tgt: Client, lane: number, order: Prepared[], measureFirst = false): Promise<Done[]> => {
       const out: Done[] = [];
       for (const [k, p] of order.entries()) {
         if (signal.aborted) throw signal.reason;
+        // --probe-seconds bounds the probe: a round stops taking samples once it is used up.
+        if (out.length > 0 && elapsed() > budget) break;
         // The sample that also gets an index build is bigger: a small sort is all fixed cost too.
-        const last = measureLast && k === order.length - 1;
+        const last = measureFirst && k === 0;
         const t = await sampleCopy(src, tgt, p, lane, rowsFor(p, slice(p, last ? 2 : 1)), signal, last);
         out.push({ p, t, bytes: bytesOf(p, t.rows, t.scratchBytes) });
       }
       return out;
     };
     const first = await round(src0, tgt0, 0, prepared);
-    const second = await round(src0, tgt0, 0, [...prepared.slice(1), p0], true);
-    const solo = second[second.length - 1]!.t;
+    const second = await round(src0, tgt0, 0, prepared, true);
+    const solo = second[0]!.t;
     for (const d of [...first, ...second]) samples.push({ table: d.p.table.display, format: d.p.format, bytes: d.bytes, rows: d.t.rows, seconds: d.t.seconds, parallel: 1 });
     // Variable part of a sample's time; never less than a fifth of it (a tiny sample is all fixed cost).
     const variable = (d: Done) => Math.max(d.t.seconds * 0.2, d.t.seconds - overhead);
