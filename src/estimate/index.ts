@@ -71,7 +71,7 @@ export interface EstimateReport {
  * Worst error bench/estimate.ts measured on this project's shared 2-core machine (README, "Estimate accuracy"):
  * the calibrated range is at least this wide. Lower it when a quieter machine measures less.
  */
-export const MODEL_ERROR = 0.4;
+export const MODEL_ERROR = 0.3;
 /** Without a target the target's speed and the network are unknown: the range spans this factor each way. */
 const UNCALIBRATED_SPREAD = { faster: 1.5, slower: 2.5 };
 /** Without a target, the target is assumed to take rows at this share of the source's read rate. */

@@ -145,7 +145,7 @@ describe('estimate: whole copy model', () => {
     tables,
     data: tables,
     chunks: tables.flatMap((t) => chunks(t)),
-    builds: { jobs: [], ownOids: new Set() },
+    builds: { jobs: [], ownOids: new Set(), ownComments: new Set() },
     sequences: [],
     matviews: [],
     largeObjects: [],
