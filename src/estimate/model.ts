@@ -117,7 +117,9 @@ export async function modelCopy(plan: PlanLike, sizes: PlanSizes, rates: Rates, 
   const lo = plan.largeObjects.length ? r.connect * 2 + plan.largeObjects.length * r.largeObjectOverhead + sizes.largeObjectBytes / r.largeObject : 0;
   const mv = plan.matviews.length ? sizes.matviewBytes.reduce((s, b) => s + 0.005 + (2 * b) / r.scan, 0) : 0;
   const seq = Math.ceil(plan.sequences.length / SEQUENCE_BATCH) * r.roundTrip;
-  const analyze = tables.length
+  // With copy's --analyze overlap the scheduler runs ANALYZE as build jobs: already in the data phase.
+  const analyzeInBuilds = plan.builds.jobs.some((j) => (j.kind as string) === 'analyze');
+  const analyze = tables.length && !analyzeInBuilds
     ? r.connect + listSchedule(tables.map((t) => analyzeSeconds(t, r)), opts.indexJobs)
     : 0;
   const parts: [Phase['name'], number][] = [

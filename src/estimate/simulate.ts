@@ -22,7 +22,7 @@ export interface ModelTable {
 export interface Segment {
   /** "copy 1", "index 2": the connection that runs it. */
   lane: string;
-  kind: 'chunk' | 'index' | 'foreign key';
+  kind: 'chunk' | BuildJob['kind'];
   /** tableKey of the table it works on. */
   key: string;
   table: string;
@@ -64,6 +64,12 @@ export function chunkSeconds(t: ModelTable, c: Chunk, r: Rates): number {
 /** Seconds one build takes at full speed: scan the heap(s), then sort and write the index. */
 export function buildSeconds(j: BuildJob, tables: Map<string, ModelTable>, indexBytes: Record<string, number>, r: Rates): number {
   const heap = (k: string) => tables.get(k)?.heapBytes ?? 0;
+  if (j.kind === 'analyze') {
+    // copy --analyze overlap: ANALYZE as a build job (model.ts analyzeSeconds, inlined to keep this module pure).
+    const t = tables.get(ownerKey(j));
+    const rows = Math.min(Math.max(t?.rows ?? 1, 1), 30_000);
+    return r.analyze.perTable + Math.min(t?.heapBytes ?? 0, 30_000 * 8192) / r.scan + rows * Math.max(1, t?.columns ?? 1) * r.analyze.perValue;
+  }
   if (j.kind === 'foreign key') {
     // Validation is one anti-join of the referencing table against the referenced key: both heaps are read,
     // and the referenced side is hashed (about twice the work of a scan).
