@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { formatDuration } from '../src/format.js';
 import { redact } from '../src/redact.js';
+import type { EstimateReport } from '../src/estimate/index.js';
+import { renderEstimate, seconds as renderSeconds } from '../src/estimate/render.js';
 import { setExitCode, startBenchServers, type BenchServers } from '../bench/servers.js';
 import { createOwnedDatabase, rowCounts, seedShop, startWriter, DEMO_COUNTS } from './seed.js';
 
@@ -32,12 +34,14 @@ function registeredCommands(): string[] {
 }
 
 /** Run the real CLI with this terminal as its stdio, so its progress bars draw as they would for a user. */
-function runCli(args: string[]): Promise<{ code: number | null; seconds: number }> {
+function runCli(args: string[], captureStdout = false): Promise<{ code: number | null; seconds: number; stdout: string }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: 'inherit' });
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['inherit', captureStdout ? 'pipe' : 'inherit', 'inherit'] });
+    let stdout = '';
+    child.stdout?.on('data', (d) => (stdout += d));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, seconds: (Date.now() - started) / 1000 }));
+    child.on('close', (code) => resolve({ code, seconds: (Date.now() - started) / 1000, stdout }));
   });
 }
 
@@ -66,6 +70,7 @@ async function main(): Promise<number> {
     // The application keeps writing while replicate copies and streams; writes freeze before the final catch-up.
     let writer: ReturnType<typeof startWriter> | undefined;
     const plan: Array<Pick<Step, 'name' | 'args'> & { before?: () => Promise<void> }> = [
+      { name: 'estimate', args: ['estimate', '--source', source, '--target', target, '--jobs', '2', '--downtime-budget', '15m'] },
       { name: 'inventory', args: ['inventory', '--source', source, '--target', target] },
       {
         name: 'replicate',
@@ -87,6 +92,7 @@ async function main(): Promise<number> {
       { name: 'cleanup', args: ['cleanup', '--source', source, '--target', target] },
     ];
     const steps: Step[] = [];
+    let estimate: EstimateReport | undefined;
     for (const s of plan) {
       await s.before?.();
       const shown = `pgshift ${s.args.map((a) => (a === source ? '$SOURCE_URL' : a === target ? '$TARGET_URL' : a)).join(' ')}`;
@@ -96,7 +102,12 @@ async function main(): Promise<number> {
         steps.push({ name: s.name, args: s.args, status: 'missing' });
         continue;
       }
-      const r = await runCli(s.args);
+      // The estimate's numbers are kept (--json) to compare with the copy at the end; shown as the CLI shows them.
+      const r = await runCli(s.name === 'estimate' ? [...s.args, '--json'] : s.args, s.name === 'estimate');
+      if (s.name === 'estimate' && r.code === 0) {
+        estimate = JSON.parse(r.stdout) as EstimateReport;
+        say(renderEstimate(estimate, { timeline: Boolean(process.stdout.isTTY) }));
+      }
       steps.push({ name: s.name, args: s.args, status: r.code === 0 ? 'ok' : 'failed', code: r.code, seconds: r.seconds });
     }
     await writer?.stop();
@@ -117,6 +128,16 @@ async function main(): Promise<number> {
         countsMatch &&= same;
         say(`  ${same ? 'same' : 'DIFF'}  ${t.padEnd(12)} source ${String(n).padStart(9)}  target ${String(after[t] ?? 'missing').padStart(9)}`);
       }
+    }
+    // The copy runs inside the first replicate (its initial copy, then the catch-up of the live writes).
+    const copyStep = steps.find((s) => s.name === 'copy') ?? steps.find((s) => s.name === 'replicate');
+    if (estimate && copyStep?.status === 'ok' && copyStep.seconds) {
+      const err = ((estimate.totalSeconds - copyStep.seconds) / copyStep.seconds) * 100;
+      const what = copyStep.name === 'copy' ? 'copy' : 'replicate (initial copy + catch-up of the live writes)';
+      say(
+        `  estimate: predicted copy ${renderSeconds(estimate.totalSeconds)} (range ${renderSeconds(estimate.low)}–${renderSeconds(estimate.high)}); ` +
+          `${what} took ${renderSeconds(copyStep.seconds)} wall clock: ${err >= 0 ? '+' : ''}${err.toFixed(0)} %`,
+      );
     }
     say(`\nDemo finished in ${formatDuration((Date.now() - started) / 1000)} (demo data: ${DEMO_COUNTS.orders.toLocaleString('en-US')} orders).`);
     const missing = steps.filter((s) => s.status === 'missing').map((s) => s.name);

@@ -115,6 +115,14 @@ async function readReplication(client: Client) {
   );
 }
 
+/** Whether logical replication can run from this source, and why not (shared with estimate). */
+export async function logicalReplicationStatus(client: Client): Promise<{ available: boolean; reason: string | null }> {
+  const role = await readRole(client);
+  const repl = await readReplication(client);
+  const reason = replicationVerdict(role, repl.wal_level, Number(repl.max_slots) - Number(repl.used_slots), Number(repl.max_senders) - Number(repl.used_senders));
+  return { available: reason === null, reason };
+}
+
 function replicationVerdict(role: { superuser: boolean; replication: boolean }, walLevel: string, freeSlots: number, freeSenders: number): string | null {
   if (!role.superuser && !role.replication) {
     return 'logical replication is not available from this source: the role lacks REPLICATION — as on Heroku classic plans';

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { reportError, usageFromCommander } from './context.js';
 import { cleanupCommand } from './cleanup.js';
 import { copyCommand } from './copy.js';
+import { estimateCommand } from './estimate.js';
 import { replicateCommand } from './replicate.js';
 import { inventoryCommand } from './inventory.js';
 import { verifyCommand } from './verify.js';
@@ -19,6 +20,7 @@ export function program(): Command {
         '',
         'Typical migration:',
         '  pgshift inventory --source $SRC --target $DST  # what will get in the way',
+        '  pgshift estimate  --source $SRC --target $DST  # how long, and the freeze',
         '  pgshift copy      --source $SRC --target $DST  # schema + data + indexes',
         '  pgshift replicate --source $SRC --target $DST --until-caught-up  # live',
         '  pgshift verify    --source $SRC --target $DST  # after freezing writes',
@@ -36,6 +38,7 @@ export function program(): Command {
     .version(pkg.version, '-V, --version')
     .exitOverride();
   prog.addCommand(inventoryCommand());
+  prog.addCommand(estimateCommand());
   prog.addCommand(copyCommand());
   prog.addCommand(replicateCommand());
   prog.addCommand(verifyCommand());

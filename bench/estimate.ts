@@ -1,0 +1,215 @@
+// Accuracy benchmark for `pgshift estimate`: for each dataset shape, estimate (calibrated, with --target) and
+// then copy into the same empty target with the same flags; report predicted vs actual, overall and per phase.
+// One more case puts a throttled TCP proxy (bench/estimate-proxy.ts) between pgshift and the source.
+//
+//   npm run bench:estimate                      # embedded PostgreSQL 15 → 17, scale 1
+//   npm run bench:estimate -- --scale 0.3 --shapes dominant,toast
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { parseConnectionUrl } from '../src/config.js';
+import { connect } from '../src/db/connect.js';
+import { SHAPES, type Shape } from './estimate-shapes.js';
+import { startSlowLink, type SlowLink } from './estimate-proxy.js';
+import { runOne } from './proc.js';
+import { setExitCode, startBenchServers, withDatabase, type BenchServers } from './servers.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin', 'pgshift.js');
+const say = (l: string) => process.stderr.write(`${l}\n`);
+
+interface CaseResult {
+  case: string;
+  describe: string;
+  sourceMB: number;
+  flags: string[];
+  predicted: number;
+  low: number;
+  high: number;
+  actual: number;
+  /** (predicted - actual) / actual */
+  error: number;
+  calibrated: boolean;
+  probeSeconds: number;
+  estimateWallSeconds: number;
+  phases: { predicted: Record<string, number>; actual: Record<string, number> };
+  criticalPath: string[];
+  loadBefore: number;
+}
+
+async function sql(url: string, text: string): Promise<any[]> {
+  const c = await connect(parseConnectionUrl(url, 'source'), { applicationName: 'pgshift-bench-estimate' });
+  try {
+    return (await c.query(text)).rows;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+async function recreate(admin: string, db: string): Promise<string> {
+  await sql(admin, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+  await sql(admin, `CREATE DATABASE ${db}`);
+  return withDatabase(admin, db);
+}
+
+/** Copy's reported phases folded into the estimate's phase names. */
+function foldActual(p: Record<string, number>): Record<string, number> {
+  const g = (k: string) => p[k] ?? 0;
+  return {
+    schema: g('snapshot') + g('schema dump') + g('pre-data'),
+    'data+indexes+post-data': g('data+indexes') + g('post-data'),
+    'large objects': g('large objects'),
+    'materialized views': g('matviews'),
+    analyze: g('analyze'),
+  };
+}
+
+function foldPredicted(phases: { name: string; seconds: number }[]): Record<string, number> {
+  const g = (k: string) => phases.find((p) => p.name === k)?.seconds ?? 0;
+  return {
+    schema: g('schema'),
+    'data+indexes+post-data': g('data') + g('indexes and constraints'),
+    'large objects': g('large objects'),
+    'materialized views': g('materialized views'),
+    analyze: g('analyze') + g('sequences'),
+  };
+}
+
+async function runCase(name: string, shape: Shape, sourceUrl: string, targetAdmin: string, o: { jobs: number; probeSeconds: number; logDir: string }): Promise<CaseResult> {
+  const targetDb = `est_target_${name.replace(/\W/g, '_')}`;
+  const target = await recreate(targetAdmin, targetDb);
+  const flags = ['--jobs', String(o.jobs), ...shape.flags];
+  const sourceMB = Number((await sql(sourceUrl, `SELECT pg_database_size(current_database()) AS b`))[0].b) / 1e6;
+  await sql(sourceUrl, 'CHECKPOINT');
+  await sql(target, 'CHECKPOINT');
+  const loadBefore = loadavg()[0]!;
+  say(`[${name}] estimate (source ${sourceMB.toFixed(0)} MB, load ${loadBefore.toFixed(2)})`);
+  const est = await runOne({ bin: process.execPath, args: [BIN, 'estimate', '--source', sourceUrl, '--target', target, '--probe-seconds', String(o.probeSeconds), ...flags, '--json'] }, { logFile: join(o.logDir, `${name}-estimate.log`) });
+  const e = JSON.parse(est.stdout);
+  await sql(target, 'CHECKPOINT');
+  say(`[${name}] copy (predicted ${e.totalSeconds.toFixed(2)} s)`);
+  const cp = await runOne({ bin: process.execPath, args: [BIN, 'copy', '--source', sourceUrl, '--target', target, ...flags, '--json'] }, { logFile: join(o.logDir, `${name}-copy.log`) });
+  const c = JSON.parse(cp.stdout);
+  writeFileSync(join(o.logDir, `${name}-estimate.json`), est.stdout);
+  writeFileSync(join(o.logDir, `${name}-copy.json`), cp.stdout);
+  const actual = c.seconds as number;
+  const error = (e.totalSeconds - actual) / actual;
+  say(`[${name}] predicted ${e.totalSeconds.toFixed(2)} s (${e.low.toFixed(2)}–${e.high.toFixed(2)}), actual ${actual.toFixed(2)} s: ${(error * 100).toFixed(1)} %`);
+  await sql(targetAdmin, `DROP DATABASE IF EXISTS ${targetDb} WITH (FORCE)`);
+  return {
+    case: name,
+    describe: shape.describe,
+    sourceMB,
+    flags,
+    predicted: e.totalSeconds,
+    low: e.low,
+    high: e.high,
+    actual,
+    error,
+    calibrated: e.calibrated,
+    probeSeconds: e.probe.seconds,
+    estimateWallSeconds: est.seconds,
+    phases: { predicted: foldPredicted(e.phases), actual: foldActual(c.phases) },
+    criticalPath: [...new Set<string>(e.criticalPath.map((s: { table: string }) => s.table))],
+    loadBefore,
+  };
+}
+
+function markdown(rs: CaseResult[]): string {
+  const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
+  const lines = [
+    '| case | source | predicted (range) | actual copy | error | critical path |',
+    '|---|---:|---:|---:|---:|---|',
+    ...rs.map((r) => `| ${r.case}: ${r.describe} | ${r.sourceMB.toFixed(0)} MB | ${r.predicted.toFixed(1)} s (${r.low.toFixed(1)}–${r.high.toFixed(1)}) | ${r.actual.toFixed(1)} s | ${pct(r.error)} | ${r.criticalPath.slice(0, 2).join(', ')} |`),
+    '',
+    '| case | phase | predicted | actual |',
+    '|---|---|---:|---:|',
+  ];
+  for (const r of rs) for (const k of Object.keys(r.phases.actual)) {
+    if ((r.phases.actual[k] ?? 0) < 0.05 && (r.phases.predicted[k] ?? 0) < 0.05) continue;
+    lines.push(`| ${r.case} | ${k} | ${(r.phases.predicted[k] ?? 0).toFixed(2)} s | ${r.phases.actual[k]!.toFixed(2)} s |`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      scale: { type: 'string', default: '1' },
+      shapes: { type: 'string', default: SHAPES.map((s) => s.id).join(',') + ',slow-network' },
+      jobs: { type: 'string', default: '2' },
+      'probe-seconds': { type: 'string', default: '5' },
+      'slow-mbps': { type: 'string', default: '4' },
+      out: { type: 'string', default: join(ROOT, 'bench', 'results') },
+    },
+  });
+  const scale = Number(values.scale);
+  const wanted = values.shapes!.split(',');
+  const logDir = join(tmpdir(), 'pgshift-bench-estimate-logs');
+  mkdirSync(logDir, { recursive: true });
+  let servers: BenchServers | undefined;
+  let link: SlowLink | undefined;
+  const results: CaseResult[] = [];
+  try {
+    servers = await startBenchServers({ label: 'pgshift-bench-estimate', log: say });
+    const o = { jobs: Number(values.jobs), probeSeconds: Number(values['probe-seconds']), logDir };
+    const cases: { name: string; shape: Shape; scale: number; slow: boolean }[] = [
+      ...SHAPES.filter((s) => wanted.includes(s.id)).map((shape) => ({ name: shape.id, shape, scale, slow: false })),
+      // The slow link: the dominant shape, smaller, so the link (not this machine's CPU) is the bottleneck.
+      ...(wanted.includes('slow-network') ? [{ name: 'slow-network', shape: SHAPES.find((s) => s.id === 'dominant')!, scale: scale * 0.3, slow: true }] : []),
+    ];
+    for (const k of cases) {
+      const db = `est_source_${k.name.replace(/\W/g, '_')}`;
+      const src = await recreate(servers.sourceAdmin, db);
+      say(`[${k.name}] generating (scale ${k.scale})`);
+      const c = await connect(parseConnectionUrl(src, 'source'), { applicationName: 'pgshift-bench-estimate' });
+      try {
+        await c.query('SET synchronous_commit = off');
+        await k.shape.generate(c, k.scale);
+        await c.query('VACUUM ANALYZE');
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+      if (!k.slow) {
+        results.push(await runCase(k.name, k.shape, src, servers.targetAdmin, o));
+      } else {
+        const u = new URL(src);
+        link = await startSlowLink({ upstreamHost: u.hostname, upstreamPort: Number(u.port), bytesPerSecond: Number(values['slow-mbps']) * 1e6, delayMs: 2 });
+        u.port = String(link.port);
+        const shape = { ...k.shape, describe: `dominant (scale ${k.scale.toFixed(2)}), source behind a ${values['slow-mbps']} MB/s proxy (+2 ms)` };
+        results.push(await runCase(k.name, shape, u.toString(), servers.targetAdmin, o));
+        await link.close();
+        link = undefined;
+      }
+      await sql(servers.sourceAdmin, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+    }
+    const record = {
+      date: new Date().toISOString(),
+      machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg() },
+      scale,
+      jobs: o.jobs,
+      results,
+    };
+    mkdirSync(values.out!, { recursive: true });
+    const file = join(values.out!, `estimate-${record.date.slice(0, 10)}.json`);
+    writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
+    process.stdout.write(`${markdown(results)}\n\nresults: ${file}\n`);
+    const worst = Math.max(...results.map((r) => Math.abs(r.error)));
+    const under = Math.min(...results.map((r) => r.error));
+    say(`worst error ${(worst * 100).toFixed(1)} %, worst underestimate ${(Math.min(0, under) * 100).toFixed(1)} %`);
+    return 0;
+  } finally {
+    await link?.close();
+    await servers?.stop();
+  }
+}
+
+main().then(
+  (code) => setExitCode(code),
+  (err: unknown) => {
+    process.stderr.write(`bench estimate: error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    setExitCode(1);
+  },
+);

@@ -1,0 +1,83 @@
+import { Command, Option } from 'commander';
+import { optionalUrl, parsePositiveInt, parseSize, requireUrl } from '../config.js';
+import { COPY_DEFAULTS, MIN_SPLIT_BYTES } from '../copy/index.js';
+import { UsageError } from '../errors.js';
+import { parseDuration } from '../estimate/duration.js';
+import { estimateCopy } from '../estimate/index.js';
+import { renderEstimate } from '../estimate/render.js';
+import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
+
+interface EstimateFlags extends CommonOptions {
+  jobs?: string;
+  indexJobs?: string;
+  include?: string[];
+  exclude?: string[];
+  splitLargerThan?: string;
+  downtimeBudget?: string;
+  probeSeconds?: string;
+  pgBin?: string;
+}
+
+export function estimateCommand(): Command {
+  const cmd = new Command('estimate')
+    .summary('predict how long copy takes, by phase, and how long writes must be frozen')
+    .description(
+      [
+        'Plan exactly as copy would (same chunks, same index scheduling), measure the',
+        'pair, and simulate the copy: time per phase (schema, data, indexes and',
+        'constraints, large objects, materialized views, sequences, analyze), the',
+        'total with a range, the tables on the critical path, connections needed.',
+        '',
+        'With --target: a short probe (--probe-seconds) times real sample COPYs of',
+        'the largest tables into scratch tables in the target\'s "pgshift" schema,',
+        'and a sample index build, inside transactions that are always rolled back:',
+        'nothing is left on the target, also after Ctrl-C. Without --target only the',
+        'source is measured and the estimate says it is uncalibrated.',
+        '',
+        'Also samples the source\'s write rate and whether logical replication is',
+        'available; with --downtime-budget answers whether dump/restore fits',
+        '(freeze = copy + verify) or replication is needed (freeze = catch-up +',
+        'sequences + verify). Writes nothing to the source.',
+        '',
+        'Examples:',
+        '  pgshift estimate --source "$(heroku config:get DATABASE_URL -a app)"',
+        '  pgshift estimate --source $SRC --target $DST --jobs 4 --downtime-budget 15m',
+        '  pgshift estimate --source $SRC --target $DST --json | jq .totalSeconds',
+      ].join('\n'),
+    );
+  withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'optional' }))
+    .addOption(new Option('--jobs <n>', 'COPY pipelines the copy will use (as copy --jobs). Example: --jobs 4').default(String(COPY_DEFAULTS.jobs)))
+    .addOption(new Option('--index-jobs <n>', 'parallel index builds the copy will use (as copy --index-jobs). Example: --index-jobs 2').default(String(COPY_DEFAULTS.indexJobs)))
+    .addOption(new Option('--split-larger-than <size>', 'as copy: tables above this are split into chunks (0 never splits). Example: --split-larger-than 256MB').default('512MB'))
+    .addOption(new Option('--downtime-budget <duration>', 'longest write freeze you can accept: answers dump/restore or replication. Example: --downtime-budget 15m'))
+    .addOption(new Option('--probe-seconds <s>', 'how long the calibration probe may run against source and target. Example: --probe-seconds 10').default('5'))
+    .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore, to time the schema dump as copy would run it. Example: --pg-bin /usr/lib/postgresql/17/bin'))
+    .action(async (flags: EstimateFlags) => {
+      process.exitCode = await run(flags, async (ctx) => {
+        const source = requireUrl('source', flags.source);
+        const target = optionalUrl('target', flags.target);
+        const splitBytes = parseSize('--split-larger-than', flags.splitLargerThan, COPY_DEFAULTS.splitBytes);
+        if (splitBytes > 0 && splitBytes < MIN_SPLIT_BYTES) {
+          throw new UsageError(`--split-larger-than ${flags.splitLargerThan} is below the minimum of 1MB`, { hint: 'use --split-larger-than 1MB or more (default 512MB), or 0 to never split' });
+        }
+        const probeSeconds = Number(flags.probeSeconds ?? 5);
+        if (!Number.isFinite(probeSeconds) || probeSeconds < 1 || probeSeconds > 300) {
+          throw new UsageError(`--probe-seconds must be between 1 and 300, not ${flags.probeSeconds}`, { hint: 'e.g. --probe-seconds 5 (the default)' });
+        }
+        const report = await estimateCopy(source, target, {
+          jobs: parsePositiveInt('--jobs', flags.jobs, COPY_DEFAULTS.jobs),
+          indexJobs: parsePositiveInt('--index-jobs', flags.indexJobs, COPY_DEFAULTS.indexJobs),
+          splitBytes,
+          filter: { include: flags.include, exclude: flags.exclude },
+          probeSeconds,
+          budgetSeconds: flags.downtimeBudget === undefined ? null : parseDuration('--downtime-budget', flags.downtimeBudget),
+          pgBin: flags.pgBin,
+          signal: ctx.signal,
+          logger: ctx.logger,
+        });
+        ctx.print(renderEstimate(report, { timeline: Boolean(process.stdout.isTTY) }));
+        return { json: report };
+      });
+    });
+  return cmd;
+}

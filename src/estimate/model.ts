@@ -1,0 +1,245 @@
+// The estimate, from a plan and rates: copy's data phase simulated (simulate.ts), the sequential phases around
+// it, verify, the total with its range, and the choice between dump/restore and replication. Pure: no I/O.
+import { tableKey } from '../catalog/table-id.js';
+import type { TableInfo } from '../catalog/tables.js';
+import { SEQUENCE_BATCH } from '../catalog/sequences.js';
+import { copyFormat } from '../copy/pipeline.js';
+import type { CopyPlan } from '../copy/plan.js';
+import type { Rates } from './rates.js';
+import type { SchemaTiming } from './schema.js';
+import { simulateDataPhase, type DataPhaseSim, type ModelTable, type Segment } from './simulate.js';
+
+/** What the model needs beyond the plan: sizes the plan does not carry. */
+export interface PlanSizes {
+  /** Index bytes on the source by indexKey(schema, name). */
+  indexBytes: Record<string, number>;
+  /** Objects the schema dump and the pre-data restore handle (tables, types, functions, views, sequences…). */
+  schemaObjects: number;
+  /** Objects the post-data restore handles after the data (triggers, rules, policies, partitioned indexes…). */
+  postDataObjects: number;
+  largeObjectBytes: number;
+  /** Heap bytes of each populated materialized view (a refresh re-runs its query; read ≈ its size). */
+  matviewBytes: number[];
+  /** Measured by estimate itself: planning and reading sequences under the snapshot (copy's "snapshot" phase). */
+  planSeconds?: number;
+  /** Measured: pg_dump and the rendering of both sections, with their statement counts. */
+  schema?: SchemaTiming;
+}
+
+export type PlanLike = Pick<CopyPlan, 'data' | 'chunks' | 'builds' | 'sequences' | 'matviews' | 'largeObjects'> & { tables: { length: number } };
+
+export interface Phase {
+  name: 'schema' | 'data' | 'indexes and constraints' | 'large objects' | 'materialized views' | 'sequences' | 'analyze';
+  seconds: number;
+  /** When it starts, seconds from the start of the copy. */
+  start: number;
+}
+
+export interface CriticalStep {
+  table: string;
+  step: string;
+  start: number;
+  seconds: number;
+}
+
+export interface CopyModel {
+  seconds: number;
+  phases: Phase[];
+  data: DataPhaseSim;
+  criticalPath: CriticalStep[];
+  /** What verify would take after the copy (both sides hashed at once, --jobs connections each). */
+  verifySeconds: number;
+  bytes: number;
+}
+
+export interface ModelOptions {
+  jobs: number;
+  indexJobs: number;
+}
+
+export function modelTables(data: TableInfo[]): ModelTable[] {
+  return data.map((t) => ({
+    key: tableKey(t),
+    display: t.display,
+    heapBytes: t.tableBytes,
+    toastBytes: t.toastBytes,
+    rows: t.rows,
+    columns: t.columns.length,
+    format: copyFormat(t),
+  }));
+}
+
+/** n tasks of the given lengths on `lanes` parallel connections, longest first: when the last one ends. */
+export function listSchedule(lengths: number[], lanes: number): number {
+  const free = Array.from({ length: Math.max(1, lanes) }, () => 0);
+  for (const len of [...lengths].sort((a, b) => b - a)) {
+    const i = free.indexOf(Math.min(...free));
+    free[i]! += len;
+  }
+  return Math.max(0, ...free);
+}
+
+/** Copy's state: DDL statements of the migrations, and round trips of preflight and bookkeeping. */
+const STATE_DDL = 12;
+const STATE_ROUND_TRIPS = 60;
+
+/** ANALYZE samples 300 × default_statistics_target rows. */
+const ANALYZE_SAMPLE_ROWS = 30_000;
+
+/** ANALYZE reads up to one page per sampled row, then computes statistics per sampled value. */
+export function analyzeSeconds(t: ModelTable, r: Rates): number {
+  const pagesRead = Math.min(t.heapBytes, ANALYZE_SAMPLE_ROWS * 8192);
+  return r.analyze.perTable + pagesRead / r.scan + Math.min(Math.max(t.rows, 1), ANALYZE_SAMPLE_ROWS) * Math.max(1, t.columns) * r.analyze.perValue;
+}
+
+export function verifySeconds(tables: ModelTable[], jobs: number, r: Rates): number {
+  if (tables.length === 0) return 0;
+  // Each side hashes its copy with --jobs connections; both sides run at once. Per table: a count+hash pass
+  // plus catalog and schema comparison (a fixed cost per table).
+  const perSide = listSchedule(tables.map((t) => 0.003 + (t.heapBytes + t.toastBytes) / r.verifyHash), Math.min(jobs, Math.max(1, r.capacity)));
+  return r.setup.base + 0.3 + perSide;
+}
+
+export async function modelCopy(plan: PlanLike, sizes: PlanSizes, rates: Rates, opts: ModelOptions): Promise<CopyModel> {
+  const tables = modelTables(plan.data);
+  const data = await simulateDataPhase({ tables, chunks: plan.chunks, builds: plan.builds.jobs, indexBytes: sizes.indexBytes, jobs: opts.jobs, indexJobs: opts.indexJobs }, rates);
+  const r = rates;
+  // Setup: copy's control connection, run lock, snapshot and planning (estimate timed its own planCopy), finding
+  // pg_dump, preflight queries, and the state schema: its migrations (about ten DDL statements) and a few dozen
+  // round trips of bookkeeping.
+  const m = sizes.schema;
+  const setup =
+    (sizes.planSeconds ?? r.setup.base + r.setup.perTable * plan.tables.length) + 2 * r.connect + (m?.discovery ?? 0) + r.preflight + STATE_DDL * r.ddl + STATE_ROUND_TRIPS * r.roundTrip;
+  const schema =
+    setup + (m ? m.dump + m.preData + m.batches * (r.ddl + r.roundTrip) : r.schema.dumpBase + r.schema.restoreBase) + r.schema.perObject * (m ? m.preStatements : sizes.schemaObjects);
+  const builtAfterData = Math.max(0, data.seconds - data.dataSeconds);
+  const postData = (m ? m.postData : r.schema.restoreBase) + r.schema.perObject * (m ? m.postStatements : sizes.postDataObjects);
+  const lo = plan.largeObjects.length ? r.connect * 2 + plan.largeObjects.length * r.largeObjectOverhead + sizes.largeObjectBytes / r.largeObject : 0;
+  const mv = plan.matviews.length ? sizes.matviewBytes.reduce((s, b) => s + 0.005 + (2 * b) / r.scan, 0) : 0;
+  const seq = Math.ceil(plan.sequences.length / SEQUENCE_BATCH) * r.roundTrip;
+  // With copy's --analyze overlap the scheduler runs ANALYZE as build jobs: already in the data phase.
+  const analyzeInBuilds = plan.builds.jobs.some((j) => (j.kind as string) === 'analyze');
+  const analyze = tables.length && !analyzeInBuilds
+    ? r.connect + listSchedule(tables.map((t) => analyzeSeconds(t, r)), opts.indexJobs)
+    : 0;
+  const parts: [Phase['name'], number][] = [
+    ['schema', schema],
+    ['data', data.dataSeconds],
+    ['indexes and constraints', builtAfterData + postData],
+    ['large objects', lo],
+    ['materialized views', mv],
+    ['sequences', seq],
+    ['analyze', analyze],
+  ];
+  let at = 0;
+  const phases = parts.map(([name, seconds]) => {
+    const p = { name, seconds, start: at };
+    at += seconds;
+    return p;
+  });
+  const shift = (s: Segment): CriticalStep => ({
+    table: s.table,
+    step: s.kind === 'chunk' ? `copy${s.label === 'whole' ? '' : ` (${s.label})`}` : `${s.kind} ${s.label}`,
+    start: schema + s.start,
+    seconds: s.end - s.start,
+  });
+  return {
+    seconds: at,
+    phases,
+    data,
+    criticalPath: data.criticalPath.map(shift),
+    verifySeconds: verifySeconds(tables, opts.jobs, rates),
+    bytes: tables.reduce((s, t) => s + t.heapBytes + t.toastBytes, 0),
+  };
+}
+
+// ---- strategy
+
+export interface WriteRate {
+  /** WAL bytes per second on the source while sampled; null when it could not be read (a standby). */
+  walBytesPerSecond: number | null;
+  /** Committed transactions per second in the source database. */
+  commitsPerSecond: number | null;
+  sampledSeconds: number;
+}
+
+export interface Strategy {
+  writeRate: WriteRate;
+  logicalReplication: { available: boolean; reason: string | null };
+  budgetSeconds: number | null;
+  dumpRestore: { freezeSeconds: number; fits: boolean | null };
+  replication: {
+    available: boolean;
+    /** Writes frozen: the replicator applies what is left, sequences are set, verify runs. */
+    freezeSeconds: number;
+    catchUpSeconds: number;
+    /** WAL the slot keeps on the source while the initial copy runs. */
+    retainedWalBytes: number | null;
+    fits: boolean | null;
+  };
+  recommendation: 'dump-restore' | 'replication' | 'none fits';
+  verdict: string;
+}
+
+/** How far behind a replicator runs in steady state (its apply batches), seconds: what is left at freeze. */
+export const REPLICATION_LAG_SECONDS = 3;
+/** WAL bytes per second a replicator applies (stated default; the mix of inserts/updates decides). */
+export const REPLICATION_APPLY_BYTES_PER_SECOND = 8e6;
+
+export function chooseStrategy(o: {
+  copySeconds: number;
+  verifySeconds: number;
+  sequences: number;
+  writeRate: WriteRate;
+  replication: { available: boolean; reason: string | null };
+  budgetSeconds: number | null;
+  format: (s: number) => string;
+}): Strategy {
+  const wal = o.writeRate.walBytesPerSecond ?? 0;
+  const dumpFreeze = o.copySeconds + o.verifySeconds;
+  const catchUp = REPLICATION_LAG_SECONDS + (wal * REPLICATION_LAG_SECONDS) / REPLICATION_APPLY_BYTES_PER_SECOND;
+  const replFreeze = catchUp + 0.5 + o.sequences * 0.005 + o.verifySeconds;
+  const b = o.budgetSeconds;
+  const dumpFits = b === null ? null : dumpFreeze <= b;
+  const replFits = b === null ? null : o.replication.available && replFreeze <= b;
+  const f = o.format;
+  let recommendation: Strategy['recommendation'];
+  let verdict: string;
+  const dumpLine = `dump/restore freezes writes for the whole copy plus verify: about ${f(dumpFreeze)}`;
+  const replLine = `replication freezes writes only to catch up, set sequences and verify: about ${f(replFreeze)}`;
+  if (b === null) {
+    recommendation = o.replication.available && replFreeze < dumpFreeze ? 'replication' : 'dump-restore';
+    verdict = o.replication.available
+      ? `${dumpLine}; ${replLine}. Pass --downtime-budget (e.g. 15m) for a yes/no answer.`
+      : `${dumpLine}. Logical replication is not available (${o.replication.reason ?? 'unknown reason'}), so dump/restore is the path that remains. Pass --downtime-budget for a yes/no answer.`;
+  } else if (dumpFits) {
+    recommendation = 'dump-restore';
+    verdict = `Dump/restore fits the ${f(b)} budget: ${dumpLine}. No replication needed.`;
+  } else if (replFits) {
+    recommendation = 'replication';
+    verdict = `Dump/restore does NOT fit the ${f(b)} budget (${f(dumpFreeze)} frozen). Use replication: copy while the source stays live, then ${replLine}.`;
+  } else if (o.replication.available) {
+    recommendation = 'none fits';
+    verdict = `Neither fits the ${f(b)} budget: dump/restore needs ${f(dumpFreeze)} frozen, replication ${f(replFreeze)} (mostly verify): raise the budget, or verify fewer tables inside the window (--include) and the rest after.`;
+  } else {
+    recommendation = 'none fits';
+    verdict =
+      `Dump/restore does NOT fit the ${f(b)} budget (${f(dumpFreeze)} frozen), and logical replication is not available from this source ` +
+      `(${o.replication.reason ?? 'unknown reason'}). What remains: a longer window for dump/restore, more --jobs if both servers have cores to spare, or a source role with REPLICATION (on Heroku: a plan that grants it) to replicate.`;
+  }
+  return {
+    writeRate: o.writeRate,
+    logicalReplication: o.replication,
+    budgetSeconds: b,
+    dumpRestore: { freezeSeconds: dumpFreeze, fits: dumpFits },
+    replication: {
+      available: o.replication.available,
+      freezeSeconds: replFreeze,
+      catchUpSeconds: catchUp,
+      retainedWalBytes: o.writeRate.walBytesPerSecond === null ? null : o.writeRate.walBytesPerSecond * o.copySeconds,
+      fits: replFits,
+    },
+    recommendation,
+    verdict,
+  };
+}

@@ -1,0 +1,419 @@
+// Calibration on the real pair: time sample COPYs of the largest tables from the source into scratch tables in
+// the target's `pgshift` schema (same format, FREEZE and session settings as copy), then a sample scan and
+// index build, and the verify hash on the source. Bounded by --probe-seconds.
+//
+// Nothing is ever committed on the target: each scratch table is created, loaded, indexed and measured inside
+// one transaction that is rolled back — a crash, SIGKILL or Ctrl-C leaves nothing behind (the server rolls back
+// a transaction whose connection is gone). Only the `pgshift` schema itself, when the target had none, is
+// created for the probe, and dropped again at the end.
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { STATE_SCHEMA } from '../catalog/system.js';
+import { tableKey } from '../catalog/table-id.js';
+import type { TableInfo } from '../catalog/tables.js';
+import type { ConnectionSpec } from '../config.js';
+import { copyFormat } from '../copy/pipeline.js';
+import { targetObjects } from '../copy/preflight.js';
+import { largestFirst, tableBytes } from '../copy/plan.js';
+import { connect, type Client } from '../db/connect.js';
+import { quoteIdent } from '../db/ident.js';
+import { acquireRunLock, runApplicationName } from '../db/lock.js';
+import { classifyError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Rates } from './rates.js';
+
+export interface ProbeSample {
+  table: string;
+  format: 'text' | 'binary';
+  /** Source table bytes the sample stands for (rows × the table's bytes per row). */
+  bytes: number;
+  rows: number;
+  seconds: number;
+  /** COPY pipes running at the same time. */
+  parallel: number;
+}
+
+export interface ProbeResult {
+  calibrated: boolean;
+  rates: Partial<Rates>;
+  samples: ProbeSample[];
+  /** Relative disagreement between repeated measurements of the same table (0.05 = 5 %). */
+  noise: number;
+  seconds: number;
+  /** What was measured and what was assumed, for people. */
+  notes: string[];
+  /** Without a target: source table bytes one connection reads per second (COPY to nowhere). */
+  sourceRead?: number;
+}
+
+export interface ProbeOptions {
+  source: ConnectionSpec;
+  /** Without a target, only the source side is measured. */
+  target?: ConnectionSpec;
+  data: TableInfo[];
+  jobs: number;
+  seconds: number;
+  signal: AbortSignal;
+  logger: Logger;
+}
+
+interface ScratchColumn {
+  type: string;
+  /** The scratch column takes the source's binary form unchanged (built-in type, enum as text, domain as its base). */
+  binaryOk: boolean;
+}
+
+const PROBE_PREFIX = 'estimate_probe_';
+const MB = 1024 * 1024;
+
+/** Scratch tables are named after this process: two probes never collide, and a test can find leftovers. */
+export const scratchName = (i: number) => `${PROBE_PREFIX}${process.pid}_${i}`;
+
+/** Columns of a table as the scratch table holds them: the target may lack the source's own types. */
+async function scratchColumns(src: Client, t: TableInfo): Promise<ScratchColumn[]> {
+  const { rows } = await src.query<{ type: string; binary_ok: boolean }>(
+    `SELECT CASE WHEN a.atttypid < 16384 THEN format_type(a.atttypid, a.atttypmod)
+                 WHEN t.typtype = 'd' AND t.typbasetype < 16384 THEN format_type(t.typbasetype, t.typtypmod)
+                 ELSE 'text' END AS type,
+            (a.atttypid < 16384 OR t.typtype = 'e' OR (t.typtype = 'd' AND t.typbasetype < 16384)) AS binary_ok
+       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+      WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+      ORDER BY a.attnum`,
+    [t.oid],
+  );
+  return rows.map((r) => ({ type: r.type, binaryOk: r.binary_ok }));
+}
+
+interface Prepared {
+  table: TableInfo;
+  columns: ScratchColumn[];
+  format: 'text' | 'binary';
+  /** Source bytes per row (heap + TOAST over reltuples); 0 when never analyzed. */
+  bytesPerRow: number;
+}
+
+let seed = 0;
+
+/**
+ * The sample's rows: pages spread over the whole table (TABLESAMPLE SYSTEM, a new seed each time) rather than
+ * its first rows again and again — representative of its TOAST and bloat, and not already in the cache.
+ */
+function sourceSelect(p: Prepared, rows: number): string {
+  const cols = p.table.columns.filter((c) => !c.generated).map((c) => quoteIdent(c.name)).join(', ');
+  const n = Math.max(1, Math.floor(rows));
+  const pct = p.table.rows > 0 ? (100 * n) / p.table.rows : 100;
+  const sample = n > 1 && pct < 90 ? ` TABLESAMPLE SYSTEM (${Math.max(0.0001, pct * 1.1).toFixed(4)}) REPEATABLE (${++seed})` : '';
+  return `COPY (SELECT ${cols} FROM ONLY ${p.table.qualified}${sample} LIMIT ${n}) TO STDOUT (FORMAT ${p.format})`;
+}
+
+interface TimedCopy {
+  rows: number;
+  seconds: number;
+  /** heap + TOAST bytes of the loaded scratch table. */
+  scratchBytes: number;
+  /** CREATE TABLE of the scratch table, seconds. */
+  ddl: number;
+  scan?: { seconds: number; heapBytes: number };
+  index?: { seconds: number; bytes: number; heapBytes: number };
+  analyze?: { seconds: number; values: number };
+}
+
+/**
+ * One sample into a scratch table, inside a transaction that is always rolled back. With `measureBuild`, also a
+ * full scan and an index build on the loaded rows, as copy's builders would run them.
+ */
+async function sampleCopy(src: Client, tgt: Client, p: Prepared, i: number, rows: number, signal: AbortSignal, measureBuild = false): Promise<TimedCopy> {
+  const name = `${quoteIdent(STATE_SCHEMA)}.${quoteIdent(scratchName(i))}`;
+  const cols = p.columns.map((_, k) => `c${k + 1}`);
+  const defs = p.columns.map((c, k) => `${cols[k]} ${c.type}`).join(', ');
+  await tgt.query('BEGIN');
+  try {
+    const d0 = process.hrtime.bigint();
+    await tgt.query(`CREATE TABLE ${name} (${defs})`);
+    const ddl = Number(process.hrtime.bigint() - d0) / 1e9;
+    const into = copyFrom(`COPY ${name} (${cols.join(', ')}) FROM STDIN (FORMAT ${p.format}, FREEZE)`);
+    const t0 = process.hrtime.bigint();
+    await pipeline(src.query(copyTo(sourceSelect(p, rows))), tgt.query(into), { signal });
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const out: TimedCopy = { rows: Number(into.rowCount ?? 0), seconds, scratchBytes: 0, ddl };
+    const { rows: sz } = await tgt.query<{ heap: string; total: string }>(`SELECT pg_relation_size($1::regclass) AS heap, pg_table_size($1::regclass) AS total`, [name]);
+    out.scratchBytes = Number(sz[0]!.total);
+    if (measureBuild && out.rows > 0) {
+      const heapBytes = Number(sz[0]!.heap);
+      const s0 = process.hrtime.bigint();
+      await tgt.query(`SELECT count(*) FROM ${name}`);
+      out.scan = { seconds: Number(process.hrtime.bigint() - s0) / 1e9, heapBytes };
+      await tgt.query(`SET LOCAL maintenance_work_mem = '256MB'`);
+      const i0 = process.hrtime.bigint();
+      await tgt.query(`CREATE INDEX ${quoteIdent(`${scratchName(i)}_idx`)} ON ${name} (c1)`);
+      const iSeconds = Number(process.hrtime.bigint() - i0) / 1e9;
+      const { rows: ix } = await tgt.query<{ b: string }>(`SELECT pg_relation_size(format('%I.%I', $1::text, $2::text)::regclass) AS b`, [STATE_SCHEMA, `${scratchName(i)}_idx`]);
+      out.index = { seconds: iSeconds, bytes: Number(ix[0]!.b), heapBytes };
+      const a0 = process.hrtime.bigint();
+      await tgt.query(`ANALYZE ${name}`);
+      out.analyze = { seconds: Number(process.hrtime.bigint() - a0) / 1e9, values: Math.min(out.rows, 30_000) * p.columns.length };
+    }
+    return out;
+  } finally {
+    // Always: the probe writes nothing that outlives its transaction.
+    await tgt.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
+/** Read-only sample (no target): COPY to nowhere. */
+async function sampleRead(src: Client, p: Prepared, rows: number, signal: AbortSignal): Promise<{ rows: number; seconds: number; wireBytes: number }> {
+  const t0 = process.hrtime.bigint();
+  const out = copyTo(sourceSelect(p, rows));
+  let wireBytes = 0;
+  const counter = new Writable({
+    write(c: Buffer, _e, done) {
+      wireBytes += c.length;
+      done();
+    },
+  });
+  await pipeline(src.query(out), counter, { signal });
+  return { rows: Number(out.rowCount ?? rows), seconds: Number(process.hrtime.bigint() - t0) / 1e9, wireBytes };
+}
+
+/** Seconds to hash `rows` rows of the table as verify does (row text hashed server-side). */
+async function timeHash(src: Client, p: Prepared, rows: number): Promise<number> {
+  const cols = p.table.columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ');
+  const t0 = process.hrtime.bigint();
+  await src.query(`SELECT sum(hashtextextended(ROW(${cols})::text, 0)) FROM (SELECT * FROM ONLY ${p.table.qualified} LIMIT ${Math.max(1, Math.floor(rows))}) t`);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+async function openSource(spec: ConnectionSpec, n: number): Promise<Client> {
+  const c = await connect(spec, { applicationName: `pgshift estimate probe ${n}` });
+  // As copy's workers: never a silent subset.
+  await c.query(`SET row_security = off`);
+  return c;
+}
+
+async function openTarget(spec: ConnectionSpec, n: number): Promise<Client> {
+  const c = await connect(spec, { applicationName: `pgshift estimate probe ${n}` });
+  // As copy's workers.
+  await c.query(`SET synchronous_commit = off`);
+  return c;
+}
+
+async function closeQuietly(c: Client | undefined): Promise<void> {
+  if (!c) return;
+  await Promise.race([c.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : 0;
+}
+
+const bytesOf = (p: Prepared, rows: number, scratchBytes: number) => (p.bytesPerRow > 0 ? rows * p.bytesPerRow : scratchBytes);
+const rowsFor = (p: Prepared, bytes: number) => Math.max(1, Math.ceil(bytes / Math.max(1, p.bytesPerRow || 200)));
+
+export async function probe(o: ProbeOptions): Promise<ProbeResult> {
+  const started = Date.now();
+  const elapsed = () => (Date.now() - started) / 1000;
+  const { signal } = o;
+  const notes: string[] = [];
+  const samples: ProbeSample[] = [];
+  const opened: Client[] = [];
+  const track = async (p: Promise<Client>) => {
+    const c = await p;
+    opened.push(c);
+    return c;
+  };
+  let ctl: Client | undefined;
+  let createdSchema = false;
+  // Sample the largest tables: they decide the data phase.
+  const candidates = largestFirst(o.data.filter((t) => tableBytes(t) > 0 && t.columns.some((c) => !c.generated)), tableBytes).slice(0, 4);
+  try {
+    if (candidates.length === 0) {
+      notes.push('no table holds data: nothing to sample');
+      return { calibrated: Boolean(o.target), rates: {}, samples, noise: 0, seconds: elapsed(), notes };
+    }
+    const c0 = Date.now();
+    const src0 = await track(openSource(o.source, 1));
+    const connectSeconds = (Date.now() - c0) / 1000;
+    const prepared: Prepared[] = [];
+    for (const t of candidates) {
+      const columns = await scratchColumns(src0, t);
+      // Binary as copy would use it, unless the scratch table cannot take a column's binary form unchanged.
+      const format = copyFormat(t) === 'binary' && columns.every((c) => c.binaryOk) ? 'binary' : 'text';
+      prepared.push({ table: t, columns, format, bytesPerRow: t.rows > 0 ? tableBytes(t) / t.rows : 0 });
+    }
+    const budget = Math.max(1, o.seconds);
+
+    if (!o.target) {
+      // Uncalibrated: the source side only — its read rate and its hashing rate.
+      const p = prepared[0]!;
+      const small = await sampleRead(src0, p, rowsFor(p, 256 * 1024), signal);
+      // A table never analyzed has no bytes per row: its wire bytes stand in.
+      const smallRate = bytesOf(p, small.rows, small.wireBytes) / Math.max(0.001, small.seconds);
+      const want = Math.min(tableBytes(p.table), smallRate * budget * 0.5);
+      const big = await sampleRead(src0, p, rowsFor(p, want), signal);
+      const readBytes = bytesOf(p, big.rows, big.wireBytes);
+      const read = readBytes / Math.max(0.001, big.seconds);
+      samples.push({ table: p.table.display, format: p.format, bytes: readBytes, rows: big.rows, seconds: big.seconds, parallel: 1 });
+      const hashSeconds = await timeHash(src0, p, big.rows);
+      notes.push(`source read rate ${(read / 1e6).toFixed(1)} MB/s (${p.table.display}, ${p.format}); the target side is assumed, not measured`);
+      return {
+        calibrated: false,
+        rates: { connect: connectSeconds, verifyHash: readBytes / Math.max(0.001, hashSeconds) },
+        sourceRead: read,
+        samples,
+        noise: 0,
+        seconds: elapsed(),
+        notes,
+      };
+    }
+
+    // ---- calibrated: target side too
+    ctl = await connect(o.target, { applicationName: runApplicationName('estimate') });
+    // One writer per target: never probe while a copy runs (it would slow the copy and the numbers would lie).
+    await acquireRunLock(ctl, { command: 'estimate', side: 'target', display: o.target.display });
+    const { rows: ns } = await ctl.query<{ present: boolean }>(`SELECT to_regnamespace($1) IS NOT NULL AS present`, [STATE_SCHEMA]);
+    if (!ns[0]!.present) {
+      try {
+        await ctl.query(`CREATE SCHEMA ${quoteIdent(STATE_SCHEMA)}`);
+      } catch (err) {
+        throw classifyError(err, `estimate probe: creating the ${STATE_SCHEMA} schema on the target ${o.target.display}`, {
+          phase: 'estimate probe',
+          hint: `grant CREATE on the target database to the target role (copy needs it too), or run pgshift estimate without --target for an uncalibrated estimate`,
+        });
+      }
+      createdSchema = true;
+    }
+    const tgt0 = await track(openTarget(o.target, 1));
+    // copy's preflight reads the target's catalog (is it empty?): timed as it runs there.
+    const q0 = process.hrtime.bigint();
+    await targetObjects(ctl);
+    const preflightQuery = Number(process.hrtime.bigint() - q0) / 1e9;
+
+    // 1. Solo: a tiny sample gives the fixed cost of one COPY; a small one per table sizes the real samples.
+    const p0 = prepared[0]!;
+    // Fixed costs are small and a busy machine makes single timings jumpy: medians of a few.
+    const tinies: TimedCopy[] = [];
+    for (let k = 0; k < 3; k++) tinies.push(await sampleCopy(src0, tgt0, p0, 0, 1, signal, true));
+    const tiny = tinies.sort((a, b) => a.seconds - b.seconds)[1]!;
+    const overhead = tiny.seconds;
+    // A round trip to the target: copy's chunks and builds add a few (BEGIN, TRUNCATE, state row, COMMIT).
+    const trips: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      const r0 = process.hrtime.bigint();
+      await tgt0.query('SELECT 1');
+      trips.push(Number(process.hrtime.bigint() - r0) / 1e9);
+    }
+    const rtt = median(trips);
+    // A first rate, only to size the samples.
+    const sizing = await sampleCopy(src0, tgt0, p0, 0, rowsFor(p0, 2 * MB), signal);
+    const guess = bytesOf(p0, sizing.rows, sizing.scratchBytes) / Math.max(0.001, sizing.seconds - overhead, sizing.seconds / 2);
+
+    // 2. Solo, about a third of the budget: a round of samples over the largest tables, twice (the two rounds'
+    // disagreement is the probe's own noise). Small tables are copied whole, as copy would; big ones in slices.
+    // At least 2 MB: a smaller sample is mostly fixed cost and tells nothing about the rate.
+    const slice = (p: Prepared, scale = 1) => Math.min(tableBytes(p.table), Math.max(2 * MB, (scale * guess * budget * 0.18) / prepared.length));
+    type Done = { p: Prepared; t: TimedCopy; bytes: number };
+    const round = async (src: Client, tgt: Client, lane: number, order: Prepared[], measureFirst = false): Promise<Done[]> => {
+      const out: Done[] = [];
+      for (const [k, p] of order.entries()) {
+        if (signal.aborted) throw signal.reason;
+        // --probe-seconds bounds the probe: a round stops taking samples once it is used up.
+        if (out.length > 0 && elapsed() > budget) break;
+        // The sample that also gets an index build is bigger: a small sort is all fixed cost too.
+        const last = measureFirst && k === 0;
+        const t = await sampleCopy(src, tgt, p, lane, rowsFor(p, slice(p, last ? 2 : 1)), signal, last);
+        out.push({ p, t, bytes: bytesOf(p, t.rows, t.scratchBytes) });
+      }
+      return out;
+    };
+    const first = await round(src0, tgt0, 0, prepared);
+    const second = await round(src0, tgt0, 0, prepared, true);
+    const solo = second[0]!.t;
+    for (const d of [...first, ...second]) samples.push({ table: d.p.table.display, format: d.p.format, bytes: d.bytes, rows: d.t.rows, seconds: d.t.seconds, parallel: 1 });
+    // Variable part of a sample's time; never less than a fifth of it (a tiny sample is all fixed cost).
+    const variable = (d: Done) => Math.max(d.t.seconds * 0.2, d.t.seconds - overhead);
+    const rateOfRound = (ds: Done[]) => ds.reduce((a, d) => a + d.bytes, 0) / ds.reduce((a, d) => a + variable(d), 0);
+    const noise = Math.min(0.5, Math.abs(rateOfRound(first) - rateOfRound(second)) / ((rateOfRound(first) + rateOfRound(second)) / 2));
+    const hashSeconds = await timeHash(src0, p0, solo.rows);
+
+    // Full-speed rates: per format, and per table where its samples were long enough to tell.
+    const soloDone = [...first, ...second];
+    const perTable: Record<string, number> = {};
+    for (const p of prepared) {
+      const mine = soloDone.filter((d) => d.p === p);
+      const secs = mine.reduce((a, d) => a + d.t.seconds, 0);
+      if (secs >= 6 * overhead * mine.length) perTable[tableKey(p.table)] = rateOfRound(mine);
+    }
+    const fmtRate = (f: 'text' | 'binary') => {
+      const mine = soloDone.filter((d) => d.p.format === f);
+      return mine.length ? rateOfRound(mine) : undefined;
+    };
+    // A format no sampled table uses: binary COPY runs about 1.5× text between servers (DESIGN §5, measured 1.7–2×).
+    const text = fmtRate('text') ?? fmtRate('binary')! / 1.5;
+    const binary = fmtRate('binary') ?? fmtRate('text')! * 1.5;
+    if (!fmtRate('text') || !fmtRate('binary')) notes.push(`no sampled table uses ${fmtRate('text') ? 'binary' : 'text'} COPY: its rate is derived (binary ≈ 1.5 × text)`);
+    const fullSpeed = (d: Done) => overhead + d.bytes / (perTable[tableKey(d.p.table)] ?? (d.p.format === 'text' ? text : binary));
+
+    // 3. --jobs pipes at once, each running the same round of samples: how much longer it takes them than the
+    // full-speed model says is how much the pipes slow each other (capacity = pipes at full speed at once).
+    let capacity: number | undefined;
+    if (o.jobs > 1) {
+      const pipes = await Promise.all(Array.from({ length: o.jobs }, (_, i) => Promise.all([track(openSource(o.source, i + 2)), track(openTarget(o.target!, i + 2))])));
+      const rounds = await Promise.all(pipes.map(([s, t], i) => round(s, t, i + 1, [...prepared.slice(i % prepared.length), ...prepared.slice(0, i % prepared.length)])));
+      let spent = 0;
+      let work = 0;
+      for (const d of rounds.flat()) {
+        samples.push({ table: d.p.table.display, format: d.p.format, bytes: d.bytes, rows: d.t.rows, seconds: d.t.seconds, parallel: o.jobs });
+        spent += d.t.seconds;
+        work += fullSpeed(d);
+      }
+      const slowdown = Math.max(1, spent / work);
+      capacity = Math.max(1, Math.min(o.jobs, o.jobs / slowdown));
+      notes.push(`${o.jobs} pipes at once ran ${slowdown.toFixed(2)}× slower each than one alone: capacity ${capacity.toFixed(2)} pipes`);
+    }
+
+    const rates: Partial<Rates> = {
+      copy: { text, binary },
+      perTable,
+      chunkOverhead: Math.max(0.001, overhead + 4 * rtt),
+      roundTrip: rtt,
+      preflight: preflightQuery,
+      // Committing DDL costs about one more round trip than creating it inside a transaction.
+      ddl: median(tinies.map((t) => t.ddl)) + rtt,
+      connect: connectSeconds,
+      verifyHash: bytesOf(p0, solo.rows, solo.scratchBytes) / Math.max(0.001, hashSeconds),
+      ...(capacity !== undefined ? { capacity } : {}),
+    };
+    const tinyBuild = tiny.index?.seconds ?? 0;
+    if (tiny.index) rates.buildOverhead = tinyBuild + 2 * rtt;
+    if (tiny.analyze && solo.analyze && solo.analyze.values > tiny.analyze.values) {
+      rates.analyze = {
+        perTable: tiny.analyze.seconds + rtt,
+        perValue: Math.max(1e-9, solo.analyze.seconds - tiny.analyze.seconds) / (solo.analyze.values - tiny.analyze.values),
+      };
+    }
+    if (solo.scan && solo.index && solo.scan.seconds > 0) {
+      const scan = solo.scan.heapBytes / Math.max(0.0005, solo.scan.seconds);
+      const writeSeconds = Math.max(solo.index.seconds * 0.2, solo.index.seconds - solo.scan.seconds - tinyBuild);
+      rates.scan = scan;
+      rates.indexWrite = solo.index.bytes / writeSeconds;
+      notes.push(`sample index build: ${(solo.index.bytes / 1e6).toFixed(1)} MB of index in ${solo.index.seconds.toFixed(2)}s after a ${(solo.scan.heapBytes / 1e6).toFixed(1)} MB scan`);
+    }
+    return { calibrated: true, rates, samples, noise, seconds: elapsed(), notes };
+  } catch (err) {
+    throw signal.aborted ? signal.reason : classifyError(err, 'estimate probe', { phase: 'estimate probe', hint: 'nothing was left on the target; run pgshift estimate again, or without --target for an uncalibrated estimate' });
+  } finally {
+    // Closing a connection rolls back whatever it still had open; only then can the schema go.
+    await Promise.all(opened.map(closeQuietly));
+    if (ctl) {
+      if (createdSchema) {
+        await ctl.query(`SET lock_timeout = '10s'`).catch(() => undefined);
+        await ctl.query(`DROP SCHEMA IF EXISTS ${quoteIdent(STATE_SCHEMA)} RESTRICT`).catch((err) => {
+          o.logger.warn(`estimate: could not drop the ${STATE_SCHEMA} schema it created on the target (${(err as Error).message}); pgshift cleanup --target … removes it`);
+        });
+      }
+      await closeQuietly(ctl);
+    }
+  }
+}

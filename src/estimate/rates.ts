@@ -1,0 +1,87 @@
+// The rates the estimate model runs on: measured by the probe (calibrated) or stated defaults (uncalibrated).
+// Every rate is per connection at full speed, i.e. with nothing else competing; `capacity` says how many such
+// activities the pair can run at full speed at once (the probe measures it by running --jobs pipes together).
+
+export interface Rates {
+  /** Source table bytes (heap + TOAST on disk) one COPY pipe moves per second, by COPY format. */
+  copy: { text: number; binary: number };
+  /** Measured for particular tables (tableKey → bytes/s); other tables use `copy` by their format. */
+  perTable: Record<string, number>;
+  /** Fixed cost of one chunk: BEGIN, TRUNCATE, COPY start, state row, COMMIT (seconds). */
+  chunkOverhead: number;
+  /** Opening one connection (TLS, authentication), seconds. */
+  connect: number;
+  /** Heap bytes an index build or a key check scans per second. */
+  scan: number;
+  /** Index bytes an index build sorts and writes per second (after its scan). */
+  indexWrite: number;
+  /** Fixed cost of one index or key build (catalog updates, state row, commit), seconds. */
+  buildOverhead: number;
+  /** Bytes per second one verify connection hashes on one side. */
+  verifyHash: number;
+  /** Large-object bytes per second (lo_get / lo_put slices) and the fixed cost per object. */
+  largeObject: number;
+  largeObjectOverhead: number;
+  /** How many activities (COPY pipes, index builds) run at full speed at once before they slow each other. */
+  capacity: number;
+  /** Schema: pg_dump --schema-only, the pre-data and post-data restores (base + per object). */
+  schema: { dumpBase: number; restoreBase: number; perObject: number };
+  /** ANALYZE: fixed cost per table, and seconds per sampled value (sampled rows × columns; ≤ 30,000 rows). */
+  analyze: { perTable: number; perValue: number };
+  /** Snapshot, plan and control connections before the data starts (base + per table). */
+  setup: { base: number; perTable: number };
+  /** One round trip to the target, seconds (copy's preflight and state writes are a few dozen). */
+  roundTrip: number;
+  /** One small DDL statement committed on the target (the state schema's migrations), seconds. */
+  ddl: number;
+  /** copy's emptiness check of the target catalog, seconds. */
+  preflight: number;
+}
+
+/**
+ * Stated defaults: measured on this project's 2-core machine with both servers local (bench/estimate.ts), used
+ * for everything the probe cannot see and, without --target, for the target side. They describe a fast local
+ * pair; a remote target over a network is usually slower, hence the wide uncalibrated range.
+ */
+export const DEFAULT_RATES: Rates = {
+  copy: { text: 60e6, binary: 90e6 },
+  perTable: {},
+  chunkOverhead: 0.004,
+  connect: 0.02,
+  scan: 400e6,
+  indexWrite: 40e6,
+  buildOverhead: 0.01,
+  verifyHash: 150e6,
+  largeObject: 30e6,
+  largeObjectOverhead: 0.004,
+  capacity: 2,
+  schema: { dumpBase: 0.35, restoreBase: 0.03, perObject: 0.0025 },
+  analyze: { perTable: 0.004, perValue: 0.5e-6 },
+  setup: { base: 0.08, perTable: 0.0008 },
+  roundTrip: 0.0005,
+  ddl: 0.005,
+  preflight: 0.02,
+};
+
+/** Rates scaled for the low/high ends of the range: data-moving rates by `factor`, fixed costs inversely. */
+export function scaleRates(r: Rates, factor: number): Rates {
+  const per = Object.fromEntries(Object.entries(r.perTable).map(([k, v]) => [k, v * factor]));
+  return {
+    ...r,
+    copy: { text: r.copy.text * factor, binary: r.copy.binary * factor },
+    perTable: per,
+    chunkOverhead: r.chunkOverhead / factor,
+    scan: r.scan * factor,
+    indexWrite: r.indexWrite * factor,
+    buildOverhead: r.buildOverhead / factor,
+    verifyHash: r.verifyHash * factor,
+    largeObject: r.largeObject * factor,
+    largeObjectOverhead: r.largeObjectOverhead / factor,
+    schema: { dumpBase: r.schema.dumpBase / factor, restoreBase: r.schema.restoreBase / factor, perObject: r.schema.perObject / factor },
+    analyze: { perTable: r.analyze.perTable / factor, perValue: r.analyze.perValue / factor },
+    setup: { base: r.setup.base / factor, perTable: r.setup.perTable / factor },
+    roundTrip: r.roundTrip / factor,
+    ddl: r.ddl / factor,
+    preflight: r.preflight / factor,
+  };
+}

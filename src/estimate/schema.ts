@@ -1,0 +1,83 @@
+// The schema phase measured, not guessed: the same pg_dump --schema-only copy runs (under the estimate's
+// snapshot), the TOC listing and the rendering of the pre-data and post-data SQL. Reads the source only; the
+// dump lives in a private temp folder that is removed at once. Applying the SQL on the target stays modelled.
+import type { ConnectionSpec } from '../config.js';
+import type { CopyPlan } from '../copy/plan.js';
+import { DumpFile, dumpSchema, listToc, sectionSql, type TocEntry } from '../schema/dump.js';
+import { keepEntry } from '../schema/filter.js';
+import { pickPgTools } from '../schema/pgdump.js';
+import { batchSizeFor } from '../copy/restore.js';
+
+export interface SchemaTiming {
+  /** pg_dump --schema-only plus pg_restore -l, seconds. */
+  dump: number;
+  /** Rendering the pre-data SQL (pg_restore), seconds. */
+  preData: number;
+  /** Rendering the post-data SQL, seconds. */
+  postData: number;
+  dumpBytes: number;
+  /** Statements in each section: what the target will apply. */
+  preStatements: number;
+  postStatements: number;
+  tool: string;
+  /** Transactions the restore commits (copy restores in batches sized from the target's lock table). */
+  batches: number;
+  /** Finding pg_dump (copy runs each candidate's --version once), seconds. */
+  discovery: number;
+}
+
+const statements = (sql: string) => (sql.match(/;\s*$/gm) ?? []).length;
+
+/** Batch size of copy's restore on a server with default settings (max_locks_per_transaction 64 × 100 connections). */
+const DEFAULT_BATCH = batchSizeFor(64 * 100);
+
+export async function timeSchema(o: {
+  source: ConnectionSpec;
+  snapshotId: string;
+  serverMajor: number;
+  plan: CopyPlan;
+  pgBin?: string;
+  signal?: AbortSignal;
+  /** copy's restore batch size for the target, when known. */
+  batchSize?: number;
+}): Promise<SchemaTiming> {
+  const seconds = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e9;
+  const d0 = process.hrtime.bigint();
+  const tools = pickPgTools(o.serverMajor, o.pgBin);
+  const discovery = seconds(d0);
+  const t0 = process.hrtime.bigint();
+  const bytes = await dumpSchema(tools, o.source, { snapshot: o.snapshotId, signal: o.signal });
+  const dumpSeconds = seconds(t0);
+  const dump = new DumpFile(bytes);
+  try {
+    const own = o.plan.builds.ownOids;
+    const keep = (e: TocEntry) => keepEntry(o.plan.excluded, e);
+    const keepPost = (e: TocEntry) => keep(e) && !(['INDEX', 'CONSTRAINT', 'FK CONSTRAINT'].includes(e.desc) && own.has(e.oid));
+    // As copy's restoreSection: list the section, then render it (once per batch of entries).
+    const section = async (name: 'pre-data' | 'post-data', filter: (e: TocEntry) => boolean) => {
+      const s0 = process.hrtime.bigint();
+      const entries = (await listToc(tools, dump, o.source, name)).filter(filter);
+      const listed = seconds(s0);
+      const r0 = process.hrtime.bigint();
+      const sql = entries.length ? await sectionSql(tools, dump, o.source, entries, { section: name, signal: o.signal }) : '';
+      const rendered = seconds(r0);
+      const nBatches = Math.max(1, Math.ceil(entries.length / (o.batchSize ?? DEFAULT_BATCH)));
+      return { seconds: listed + rendered * nBatches, statements: statements(sql), batches: nBatches };
+    };
+    const pre = await section('pre-data', keep);
+    const post = await section('post-data', keepPost);
+    return {
+      dump: dumpSeconds,
+      preData: pre.seconds,
+      postData: post.seconds,
+      dumpBytes: bytes.length,
+      preStatements: pre.statements,
+      postStatements: post.statements,
+      batches: pre.batches + post.batches,
+      tool: `${tools.version} (${tools.dir})`,
+      discovery,
+    };
+  } finally {
+    dump.dispose();
+  }
+}

@@ -1,0 +1,204 @@
+// A discrete-event simulation of copy's data phase: the plan's chunks, largest first, on --jobs pipes; each
+// table's index and key builds released by copy's own BuildScheduler (src/copy/schedule.ts) as its last chunk
+// finishes, on --index-jobs builders; foreign keys once all data is in. Activities share the pair's capacity:
+// when more run than `capacity` allows, all of them slow down alike (processor sharing). Pure: no I/O.
+import { tableKey } from '../catalog/table-id.js';
+import { largestFirst, type Chunk } from '../copy/plan.js';
+import { BuildScheduler, ownerKey, type BuildJob } from '../copy/schedule.js';
+import type { Rates } from './rates.js';
+
+export interface ModelTable {
+  /** tableKey of the table. */
+  key: string;
+  display: string;
+  heapBytes: number;
+  toastBytes: number;
+  rows: number;
+  /** Columns (ANALYZE computes statistics per column). */
+  columns: number;
+  format: 'text' | 'binary';
+}
+
+export interface Segment {
+  /** "copy 1", "index 2": the connection that runs it. */
+  lane: string;
+  kind: 'chunk' | BuildJob['kind'];
+  /** tableKey of the table it works on. */
+  key: string;
+  table: string;
+  /** "chunk 2/3", the index or key name. */
+  label: string;
+  start: number;
+  end: number;
+}
+
+export interface DataPhaseSim {
+  /** Seconds from the first connection to the last build (0 when nothing to copy). */
+  seconds: number;
+  /** When the last chunk finished. */
+  dataSeconds: number;
+  segments: Segment[];
+  /** The chain of segments that decided when the phase ended, first to last. */
+  criticalPath: Segment[];
+}
+
+export interface DataPhaseInput {
+  tables: ModelTable[];
+  chunks: Chunk[];
+  builds: BuildJob[];
+  /** Index bytes on the source by JSON [schema, index name]; builds without an entry cost the overhead only. */
+  indexBytes: Record<string, number>;
+  jobs: number;
+  indexJobs: number;
+}
+
+/** Key of an index in DataPhaseInput.indexBytes. */
+export const indexKey = (schema: string, name: string) => JSON.stringify([schema, name]);
+
+/** Seconds one chunk takes at full speed. */
+export function chunkSeconds(t: ModelTable, c: Chunk, r: Rates): number {
+  const rate = r.perTable[t.key] ?? r.copy[t.format];
+  return r.chunkOverhead + c.estBytes / rate;
+}
+
+/** Seconds one build takes at full speed: scan the heap(s), then sort and write the index. */
+export function buildSeconds(j: BuildJob, tables: Map<string, ModelTable>, indexBytes: Record<string, number>, r: Rates): number {
+  const heap = (k: string) => tables.get(k)?.heapBytes ?? 0;
+  if (j.kind === 'analyze') {
+    // copy --analyze overlap: ANALYZE as a build job (model.ts analyzeSeconds, inlined to keep this module pure).
+    const t = tables.get(ownerKey(j));
+    const rows = Math.min(Math.max(t?.rows ?? 1, 1), 30_000);
+    return r.analyze.perTable + Math.min(t?.heapBytes ?? 0, 30_000 * 8192) / r.scan + rows * Math.max(1, t?.columns ?? 1) * r.analyze.perValue;
+  }
+  if (j.kind === 'foreign key') {
+    // Validation is one anti-join of the referencing table against the referenced key: both heaps are read,
+    // and the referenced side is hashed (about twice the work of a scan).
+    const [child, ref] = [j.needsData[0] ?? ownerKey(j), j.needsKeys[0] ?? ownerKey(j)];
+    return r.buildOverhead + (heap(child) + 2 * heap(ref)) / r.scan;
+  }
+  return r.buildOverhead + heap(ownerKey(j)) / r.scan + (indexBytes[indexKey(j.schema, j.name)] ?? 0) / r.indexWrite;
+}
+
+interface Running {
+  seg: Segment;
+  /** Full-speed seconds of work left. */
+  left: number;
+  chunk?: Chunk;
+  build?: BuildJob;
+}
+
+const EPS = 1e-9;
+
+export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Promise<DataPhaseSim> {
+  const tables = new Map(input.tables.map((t) => [t.key, t] as const));
+  const queue = largestFirst(input.chunks, (c) => c.estBytes);
+  if (queue.length === 0) return { seconds: 0, dataSeconds: 0, segments: [], criticalPath: [] };
+  const remaining = new Map<string, number>();
+  for (const c of queue) remaining.set(tableKey(c), (remaining.get(tableKey(c)) ?? 0) + 1);
+  const scheduler = new BuildScheduler(input.builds, []);
+  // Workers as runDataPhase starts them: each connects first (a COPY pipe opens two connections).
+  const dataLanes = Array.from({ length: Math.min(input.jobs, Math.max(1, queue.length)) }, (_, i) => ({ name: `copy ${i + 1}`, freeAt: 2 * rates.connect, busy: false }));
+  const buildLanes = input.builds.length ? Array.from({ length: input.indexJobs }, (_, i) => ({ name: `index ${i + 1}`, freeAt: rates.connect, busy: false })) : [];
+  const running: Running[] = [];
+  const segments: Segment[] = [];
+  let now = 0;
+  let allLoadedSent = false;
+  let dataSeconds = 0;
+
+  const startWork = async () => {
+    for (const lane of dataLanes) {
+      if (lane.busy || lane.freeAt > now + EPS) continue;
+      const c = queue.shift();
+      if (!c) continue;
+      const t = tables.get(tableKey(c));
+      if (!t) throw new Error(`internal: chunk of unknown table ${tableKey(c)}`);
+      lane.busy = true;
+      const label = c.chunks > 1 ? `chunk ${c.chunk + 1}/${c.chunks}` : 'whole';
+      running.push({ seg: { lane: lane.name, kind: 'chunk', key: t.key, table: t.display, label, start: now, end: now }, left: chunkSeconds(t, c, rates), chunk: c });
+    }
+    for (const lane of buildLanes) {
+      if (lane.busy || lane.freeAt > now + EPS || scheduler.queue.size === 0) continue;
+      // size > 0: take() resolves at once with the head of the queue.
+      const j = (await scheduler.queue.take())!;
+      lane.busy = true;
+      const owner = tables.get(ownerKey(j));
+      running.push({
+        seg: { lane: lane.name, kind: j.kind, key: ownerKey(j), table: owner?.display ?? `${j.schema}.${j.table}`, label: j.name, start: now, end: now },
+        left: buildSeconds(j, tables, input.indexBytes, rates),
+        build: j,
+      });
+    }
+  };
+
+  for (;;) {
+    await startWork();
+    const dataIdle = queue.length === 0 && !running.some((r) => r.chunk);
+    if (dataIdle && !allLoadedSent) {
+      // runDataPhase: when every chunk worker has settled, whatever waits only waits for builds.
+      allLoadedSent = true;
+      dataSeconds = now;
+      scheduler.allLoaded();
+      continue;
+    }
+    // The next lane to come free after connecting, if nothing runs yet.
+    const pendingLane = [...dataLanes, ...buildLanes].filter((l) => !l.busy && l.freeAt > now + EPS).map((l) => l.freeAt);
+    if (running.length === 0) {
+      const wake = Math.min(...pendingLane);
+      if (!Number.isFinite(wake) || (queue.length === 0 && scheduler.queue.size === 0)) break;
+      now = wake;
+      continue;
+    }
+    const speed = Math.min(1, rates.capacity / running.length);
+    const nextDone = Math.min(...running.map((r) => r.left)) / speed;
+    const nextWake = Math.min(Infinity, ...pendingLane.map((t) => t - now));
+    const dt = Math.min(nextDone, nextWake);
+    now += dt;
+    for (const r of running) r.left -= dt * speed;
+    const finished = running.filter((r) => r.left <= EPS);
+    for (const r of finished) {
+      running.splice(running.indexOf(r), 1);
+      r.seg.end = now;
+      segments.push(r.seg);
+      const lane = [...dataLanes, ...buildLanes].find((l) => l.name === r.seg.lane)!;
+      lane.busy = false;
+      lane.freeAt = now;
+      if (r.chunk) {
+        const k = tableKey(r.chunk);
+        const left = (remaining.get(k) ?? 1) - 1;
+        remaining.set(k, left);
+        if (left === 0) scheduler.tableLoaded(k);
+      } else if (r.build) {
+        scheduler.jobDone(r.build);
+      }
+    }
+  }
+  const seconds = segments.reduce((m, s) => Math.max(m, s.end), 0);
+  return { seconds, dataSeconds, segments, criticalPath: criticalPath(segments) };
+}
+
+/**
+ * Walk back from the segment that ends last: each step's predecessor is what it waited for — the previous
+ * work on its own connection, or (for a build) the last chunk of its table, or (for a foreign key) the end of
+ * all data — whichever ended just as it started.
+ */
+export function criticalPath(segments: Segment[]): Segment[] {
+  if (segments.length === 0) return [];
+  const near = (a: number, b: number) => Math.abs(a - b) < 1e-6;
+  let cur = segments.reduce((a, b) => (b.end > a.end ? b : a));
+  const path = [cur];
+  const lastData = segments.filter((s) => s.kind === 'chunk').reduce((m, s) => Math.max(m, s.end), 0);
+  for (let guard = 0; guard < segments.length; guard++) {
+    const at = cur.start;
+    const c = cur;
+    const candidates = segments.filter((s) => s !== c && near(s.end, at) && s.end <= at + 1e-6);
+    const pick =
+      (c.kind !== 'chunk' && candidates.find((s) => s.kind === 'chunk' && s.key === c.key)) ||
+      (c.kind === 'foreign key' && near(at, lastData) && candidates.find((s) => s.kind === 'chunk')) ||
+      candidates.find((s) => s.lane === c.lane) ||
+      candidates[0];
+    if (!pick) break;
+    path.unshift(pick);
+    cur = pick;
+  }
+  return path;
+}

@@ -1,0 +1,246 @@
+// The estimate model on synthetic catalogs: pure and fast, no server. Rates are round numbers so every expected
+// time can be worked out by hand.
+import { describe, expect, it } from 'vitest';
+import { tableKey } from '../../src/catalog/table-id.js';
+import type { TableInfo } from '../../src/catalog/tables.js';
+import type { Chunk } from '../../src/copy/plan.js';
+import type { BuildJob } from '../../src/copy/schedule.js';
+import { parseDuration } from '../../src/estimate/duration.js';
+import { chooseStrategy, listSchedule, modelCopy, type PlanLike, type PlanSizes } from '../../src/estimate/model.js';
+import { DEFAULT_RATES, type Rates } from '../../src/estimate/rates.js';
+import { renderTimeline } from '../../src/estimate/render.js';
+import { indexKey, simulateDataPhase, type ModelTable } from '../../src/estimate/simulate.js';
+
+const MB = 1e6;
+
+/** 100 MB/s per pipe, no fixed costs, capacity 8: times are bytes / 1e8. */
+const RATES: Rates = {
+  ...DEFAULT_RATES,
+  copy: { text: 100 * MB, binary: 100 * MB },
+  perTable: {},
+  chunkOverhead: 0,
+  connect: 0,
+  scan: 1000 * MB,
+  indexWrite: 100 * MB,
+  buildOverhead: 0,
+  capacity: 8,
+};
+
+const key = (name: string) => tableKey({ schema: 'public', name });
+
+function table(name: string, bytes: number, o: { binary?: boolean; rows?: number } = {}): TableInfo {
+  return {
+    oid: 1,
+    schema: 'public',
+    name,
+    qualified: `"public"."${name}"`,
+    display: `public.${name}`,
+    kind: 'table',
+    relkind: 'r',
+    unlogged: false,
+    parent: null,
+    hasInheritanceChildren: false,
+    rows: o.rows ?? 1000,
+    tableBytes: bytes,
+    toastBytes: 0,
+    indexBytes: 0,
+    primaryKey: ['id'],
+    replicaIdentity: 'default',
+    identityColumns: ['id'],
+    columns: [{ name: 'id', type: 'bigint', typeOid: 20, notNull: true, generated: false, identity: null, binarySafe: o.binary ?? true }],
+  };
+}
+
+const model = (t: TableInfo): ModelTable => ({ key: tableKey(t), display: t.display, heapBytes: t.tableBytes, toastBytes: t.toastBytes, rows: t.rows, columns: t.columns.length, format: 'binary' });
+
+function chunks(t: TableInfo, n = 1): Chunk[] {
+  return Array.from({ length: n }, (_, i) => ({ schema: t.schema, name: t.name, chunk: i, chunks: n, method: n > 1 ? 'pk' : 'whole', lo: null, hi: null, estBytes: Math.round(t.tableBytes / n) }));
+}
+
+const index = (t: string, name: string, isKey = false): BuildJob => ({
+  kind: 'index', schema: 'public', table: t, name, stateName: name, statements: [], needsData: [key(t)], needsKeys: [], isKey,
+});
+const fk = (t: string, ref: string, name: string): BuildJob => ({
+  kind: 'foreign key', schema: 'public', table: t, name, stateName: `FK ${name}`, statements: [], needsData: [key(t), key(ref)], needsKeys: [key(ref)],
+});
+
+const close = (a: number, b: number) => expect(a).toBeCloseTo(b, 6);
+
+describe('estimate: data phase simulation', () => {
+  it('runs chunks largest first on --jobs pipes', async () => {
+    const [a, b, c] = [table('a', 300 * MB), table('b', 200 * MB), table('c', 100 * MB)];
+    const input = { tables: [a, b, c].map(model), chunks: [...chunks(c), ...chunks(a), ...chunks(b)], builds: [], indexBytes: {} };
+    const one = await simulateDataPhase({ ...input, jobs: 1, indexJobs: 1 }, RATES);
+    expect(one.segments.map((s) => s.table)).toEqual(['public.a', 'public.b', 'public.c']);
+    close(one.seconds, 6);
+    // Two pipes: a (3 s) on one; b (2 s) then c (1 s) on the other.
+    const two = await simulateDataPhase({ ...input, jobs: 2, indexJobs: 1 }, RATES);
+    close(two.seconds, 3);
+    expect(two.segments.find((s) => s.table === 'public.c')!.lane).toBe('copy 2');
+  });
+
+  it('slows pipes down alike when more run than the capacity allows', async () => {
+    const [a, b] = [table('a', 100 * MB), table('b', 100 * MB)];
+    const input = { tables: [a, b].map(model), chunks: [...chunks(a), ...chunks(b)], builds: [], indexBytes: {}, jobs: 2, indexJobs: 1 };
+    close((await simulateDataPhase(input, { ...RATES, capacity: 2 })).seconds, 1);
+    close((await simulateDataPhase(input, { ...RATES, capacity: 1 })).seconds, 2);
+    close((await simulateDataPhase(input, { ...RATES, capacity: 1.5 })).seconds, 2 / 1.5);
+  });
+
+  it("starts a table's index builds when its last chunk finishes, overlapping the other COPYs, via copy's own scheduler", async () => {
+    const big = table('big', 400 * MB);
+    const small = table('small', 100 * MB);
+    const sim = await simulateDataPhase(
+      {
+        tables: [big, small].map(model),
+        chunks: [...chunks(big, 2), ...chunks(small)],
+        builds: [index('big', 'big_pkey', true), index('small', 'small_pkey', true)],
+        indexBytes: { [indexKey('public', 'big_pkey')]: 100 * MB, [indexKey('public', 'small_pkey')]: 50 * MB },
+        jobs: 2,
+        indexJobs: 1,
+      },
+      RATES,
+    );
+    // Pipes: big 1/2 (2 s) ∥ big 2/2 (2 s); small (1 s) after → data ends at 3 s. big_pkey: 0.4 s scan + 1 s write from 2 s.
+    const at = (label: string) => sim.segments.find((s) => s.label === label)!;
+    close(at('big_pkey').start, 2);
+    close(at('big_pkey').end, 3.4);
+    close(at('small_pkey').start, 3.4); // one builder: waits for big_pkey
+    close(sim.dataSeconds, 3);
+    close(sim.seconds, 3.4 + 0.1 + 0.5);
+    expect(sim.criticalPath.map((s) => s.label)).toEqual(['chunk 1/2', 'big_pkey', 'small_pkey']);
+  });
+
+  it('validates foreign keys only once all data is in and the referenced key is built', async () => {
+    const [users, orders, logs] = [table('users', 100 * MB), table('orders', 100 * MB), table('logs', 500 * MB)];
+    const sim = await simulateDataPhase(
+      {
+        tables: [users, orders, logs].map(model),
+        chunks: [...chunks(users), ...chunks(orders), ...chunks(logs)],
+        builds: [index('users', 'users_pkey', true), fk('orders', 'users', 'orders_user_fk')],
+        indexBytes: {},
+        jobs: 2,
+        indexJobs: 2,
+      },
+      RATES,
+    );
+    const fkSeg = sim.segments.find((s) => s.kind === 'foreign key')!;
+    close(sim.dataSeconds, 5); // logs alone on one pipe
+    expect(fkSeg.start).toBeGreaterThanOrEqual(5 - 1e-9);
+    // (orders heap + 2 × users heap) / scan rate
+    close(fkSeg.end - fkSeg.start, 0.3);
+    expect(sim.criticalPath.map((s) => s.table)).toEqual(['public.logs', 'public.orders']);
+  });
+
+  it('per-table measured rates override the format rate', async () => {
+    const t = table('t', 100 * MB);
+    const sim = await simulateDataPhase({ tables: [model(t)], chunks: chunks(t), builds: [], indexBytes: {}, jobs: 1, indexJobs: 1 }, { ...RATES, perTable: { [key('t')]: 50 * MB } });
+    close(sim.seconds, 2);
+  });
+});
+
+describe('estimate: whole copy model', () => {
+  const sizes: PlanSizes = { indexBytes: {}, schemaObjects: 10, postDataObjects: 4, largeObjectBytes: 0, matviewBytes: [] };
+  const plan = (tables: TableInfo[], extra: Partial<PlanLike> = {}): PlanLike => ({
+    tables,
+    data: tables,
+    chunks: tables.flatMap((t) => chunks(t)),
+    builds: { jobs: [], ownOids: new Set(), ownComments: new Set() },
+    sequences: [],
+    matviews: [],
+    largeObjects: [],
+    ...extra,
+  });
+
+  it('phases follow copy order and add up to the total', async () => {
+    const m = await modelCopy(plan([table('a', 200 * MB), table('b', 100 * MB)]), sizes, RATES, { jobs: 2, indexJobs: 2 });
+    expect(m.phases.map((p) => p.name)).toEqual(['schema', 'data', 'indexes and constraints', 'large objects', 'materialized views', 'sequences', 'analyze']);
+    close(m.phases.reduce((s, p) => s + p.seconds, 0), m.seconds);
+    close(m.phases[1]!.seconds, 2);
+    for (let i = 1; i < m.phases.length; i++) close(m.phases[i]!.start, m.phases[i - 1]!.start + m.phases[i - 1]!.seconds);
+    expect(m.bytes).toBe(300 * MB);
+  });
+
+  it('text tables copy at the text rate, binary ones at the binary rate', async () => {
+    const rates = { ...RATES, copy: { text: 50 * MB, binary: 100 * MB } };
+    const text = await modelCopy(plan([table('t', 100 * MB, { binary: false })]), sizes, rates, { jobs: 1, indexJobs: 1 });
+    const bin = await modelCopy(plan([table('t', 100 * MB, { binary: true })]), sizes, rates, { jobs: 1, indexJobs: 1 });
+    close(text.phases[1]!.seconds, 2);
+    close(bin.phases[1]!.seconds, 1);
+  });
+
+  it('many small tables are dominated by fixed costs, not bytes', async () => {
+    const many = Array.from({ length: 500 }, (_, i) => table(`t${i}`, 10_000));
+    const m = await modelCopy(plan(many), { ...sizes, schemaObjects: 1000 }, { ...RATES, chunkOverhead: 0.005 }, { jobs: 2, indexJobs: 2 });
+    close(m.phases[1]!.seconds, (500 * (0.005 + 10_000 / (100 * MB))) / 2);
+    expect(m.phases[0]!.seconds).toBeGreaterThan(1000 * RATES.schema.perObject);
+  });
+
+  it('list scheduling: the longest tasks first, each to the first free connection', () => {
+    expect(listSchedule([3, 3, 2, 2, 2], 2)).toBe(7); // greedy, as workers take from a queue
+    expect(listSchedule([5, 1, 1], 4)).toBe(5);
+    expect(listSchedule([], 2)).toBe(0);
+  });
+});
+
+describe('estimate: strategy', () => {
+  const base = {
+    copySeconds: 1200,
+    verifySeconds: 300,
+    sequences: 10,
+    writeRate: { walBytesPerSecond: 1e6, commitsPerSecond: 50, sampledSeconds: 2 },
+    format: (s: number) => `${Math.round(s)}s`,
+  };
+  it('dump/restore fits when copy + verify is inside the budget', () => {
+    const s = chooseStrategy({ ...base, replication: { available: true, reason: null }, budgetSeconds: 3600 });
+    expect(s.recommendation).toBe('dump-restore');
+    expect(s.dumpRestore).toEqual({ freezeSeconds: 1500, fits: true });
+    expect(s.verdict).toMatch(/fits/);
+  });
+  it('replication when dump/restore does not fit and replication is available', () => {
+    const s = chooseStrategy({ ...base, replication: { available: true, reason: null }, budgetSeconds: 900 });
+    expect(s.recommendation).toBe('replication');
+    expect(s.dumpRestore.fits).toBe(false);
+    expect(s.replication.fits).toBe(true);
+    expect(s.replication.freezeSeconds).toBeGreaterThan(300);
+    expect(s.replication.freezeSeconds).toBeLessThan(320);
+    expect(s.replication.retainedWalBytes).toBe(1200e6);
+  });
+  it('says which path remains when logical replication is not available', () => {
+    const s = chooseStrategy({ ...base, replication: { available: false, reason: 'the role lacks REPLICATION' }, budgetSeconds: 900 });
+    expect(s.recommendation).toBe('none fits');
+    expect(s.replication.fits).toBe(false);
+    expect(s.verdict).toMatch(/lacks REPLICATION/);
+    expect(s.verdict).toMatch(/longer window|REPLICATION/);
+  });
+  it('without a budget, compares both freezes without a yes/no', () => {
+    const s = chooseStrategy({ ...base, replication: { available: true, reason: null }, budgetSeconds: null });
+    expect(s.dumpRestore.fits).toBeNull();
+    expect(s.verdict).toMatch(/--downtime-budget/);
+  });
+});
+
+describe('estimate: --downtime-budget and the timeline', () => {
+  it('reads durations', () => {
+    expect(parseDuration('--downtime-budget', '15m')).toBe(900);
+    expect(parseDuration('--downtime-budget', '1h30m')).toBe(5400);
+    expect(parseDuration('--downtime-budget', '90s')).toBe(90);
+    expect(parseDuration('--downtime-budget', '120')).toBe(120);
+    expect(() => parseDuration('--downtime-budget', '15 parsecs')).toThrow(/cannot read/);
+    expect(() => parseDuration('--downtime-budget', '0m')).toThrow(/cannot read/);
+  });
+
+  it('draws one row per connection with a letter per table', () => {
+    const segs = [
+      { lane: 'copy 1', kind: 'chunk' as const, key: key('a'), table: 'public.a', label: 'whole', start: 1, end: 3 },
+      { lane: 'copy 2', kind: 'chunk' as const, key: key('b'), table: 'public.b', label: 'whole', start: 1, end: 2 },
+      { lane: 'index 1', kind: 'index' as const, key: key('b'), table: 'public.b', label: 'b_pkey', start: 2, end: 3 },
+    ];
+    const text = renderTimeline({ schedule: segs, phases: [{ name: 'data', seconds: 2, start: 1 }] } as never, 20);
+    const lines = text.split('\n');
+    expect(lines[1]).toBe(`  copy 1   |${'A'.repeat(20)}|`);
+    expect(lines[2]).toBe(`  copy 2   |${'B'.repeat(10)}${' '.repeat(10)}|`);
+    expect(lines[3]).toBe(`  index 1  |${' '.repeat(10)}${'b'.repeat(10)}|`);
+    expect(lines[4]).toContain('A public.a');
+  });
+});
