@@ -6,7 +6,8 @@
 // the end of the workload. Afterwards both targets are compared with the source (row counts and sums).
 //
 //   npm run bench:replicate -- --seconds 20 --scale 5
-//   npm run bench:replicate -- --seconds 3 --scale 1          # quick smoke run
+//   npm run bench:replicate -- --seconds 3 --scale 1 --live-seconds 5   # quick smoke run
+//   --live-rate 0 skips the live-lag part (b): pgbench -R RATE for --live-seconds, one subscriber at a time.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -16,6 +17,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { pickPgTools } from '../src/schema/pgdump.js';
 import { runOne } from './proc.js';
+import { nativeLiveLag, pgshiftLiveLag, type LagResult } from './replicate-live.js';
 import { footingNote, setExitCode, startBenchServers, withDatabase, type Footing } from './servers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -90,6 +92,8 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '20' },
       scale: { type: 'string', default: '5' },
       clients: { type: 'string', default: '2' },
+      'live-rate': { type: 'string', default: '100' },
+      'live-seconds': { type: 'string', default: '15' },
       'durable-servers': { type: 'boolean', default: false },
       out: { type: 'string', default: join(ROOT, 'bench', 'results') },
     },
@@ -148,7 +152,7 @@ async function main(): Promise<void> {
     const load = { before: loadavg() };
     log('drain: pgshift replicate --until-caught-up');
     const p = await runOne({ bin: process.execPath, args: [PGSHIFT_BIN, ...pgshiftArgs] }, { logFile });
-    const reported = JSON.parse(p.stdout) as { ok: boolean; changes: number; transactions: number; seconds: number; appliedLsn: string };
+    const reported = JSON.parse(p.stdout) as { ok: boolean; slot: string; changes: number; transactions: number; seconds: number; appliedLsn: string };
     if (!reported.ok) throw new Error(`pgshift replicate reported ok=false (see ${logFile})`);
     log(`drain: pgshift ${p.seconds.toFixed(2)} s wall, ${reported.changes} changes, cpu ${p.cpuSeconds?.toFixed(2)} s, rss ${((p.peakRssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB`);
 
@@ -174,6 +178,21 @@ async function main(): Promise<void> {
     const nativeFp = await fingerprint(nativeTarget);
     const verified = { source: sourceFp, pgshift: pgFp, native: nativeFp, pgshiftMatches: pgFp === sourceFp, nativeMatches: nativeFp === sourceFp };
     if (!verified.pgshiftMatches || !verified.nativeMatches) log(`verify: MISMATCH ${JSON.stringify(verified)}`);
+    // (b) live lag at a fixed write rate, one subscriber at a time, the other's slot idle (the drain is verified
+    // above; the live writes are not compared).
+    const liveRate = Number(values['live-rate']);
+    const live: LagResult[] = [];
+    if (liveRate > 0) {
+      await sql(nativeTarget, `ALTER SUBSCRIPTION ${SUB} DISABLE`);
+      const lo = { source, pgbench, scripts: ['-b', 'tpcb-like@9', '-f', `${wideFile}@1`], rate: liveRate, seconds: Number(values['live-seconds']), clients };
+      const streamArgs = ['replicate', '--source', source, '--target', pgTarget];
+      log(`live: pgbench -R ${liveRate} -T ${lo.seconds} while pgshift replicate streams`);
+      live.push(await pgshiftLiveLag(lo, PGSHIFT_BIN, streamArgs, reported.slot));
+      log(`live: pgbench -R ${liveRate} -T ${lo.seconds} while the native subscription streams`);
+      live.push(await nativeLiveLag(lo, nativeTarget, SUB));
+      for (const l of live) log(`live: ${l.subscriber}: lag max ${l.maxLagSeconds.toFixed(2)} s, p95 ${l.p95LagSeconds.toFixed(2)} s, mean ${l.meanLagSeconds.toFixed(2)} s (${l.samples} samples, ${l.transactions} tx)`);
+    }
+
     await sql(nativeTarget, `ALTER SUBSCRIPTION ${SUB} DISABLE`);
     await sql(nativeTarget, `ALTER SUBSCRIPTION ${SUB} SET (slot_name = NONE)`);
     await sql(nativeTarget, `DROP SUBSCRIPTION ${SUB}`);
@@ -203,6 +222,7 @@ async function main(): Promise<void> {
         changesPerSecond: changes / nativeSeconds,
       },
       ratio: nativeSeconds / p.seconds,
+      live: liveRate > 0 ? { ratePerSecond: liveRate, seconds: Number(values['live-seconds']), method: 'source-side: age of the oldest unconfirmed source WAL position, sampled every 200 ms', results: live } : null,
       verified,
     };
     mkdirSync(values.out!, { recursive: true });
@@ -216,6 +236,7 @@ async function main(): Promise<void> {
         `| pgshift replicate | ${p.seconds.toFixed(2)} | ${Math.round(changes / p.seconds).toLocaleString('en-US')} | ${p.cpuSeconds?.toFixed(2) ?? '—'} | ${((p.peakRssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB |`,
         `| native subscription | ${nativeSeconds.toFixed(2)} | ${Math.round(changes / nativeSeconds).toLocaleString('en-US')} | (server) | (server) |`,
         '',
+        ...live.map((l) => `live lag at ${liveRate} tx/s, ${l.subscriber}: max ${l.maxLagSeconds.toFixed(2)} s, p95 ${l.p95LagSeconds.toFixed(2)} s, mean ${l.meanLagSeconds.toFixed(2)} s`),
         `pgshift with nothing to apply (fixed cost of one run): ${idle.seconds.toFixed(2)} s`,
         `pgshift/native speed: ${record.ratio.toFixed(2)}×; verified: pgshift ${verified.pgshiftMatches}, native ${verified.nativeMatches}`,
         `results: ${file}`,
