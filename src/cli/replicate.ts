@@ -6,24 +6,10 @@ import { replicate, type ReplicateSummary } from '../replicate/index.js';
 import type { LagSample } from '../replicate/lag.js';
 import { formatLsn } from '../replicate/pgoutput/lsn.js';
 import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
-import { runCaptureTriggers } from '../replicate/triggers/cli.js';
+import { runCaptureTriggers, type CaptureFlags } from '../replicate/triggers/cli.js';
 
-interface ReplicateFlags extends CommonOptions {
-  untilCaughtUp?: boolean;
-  maxLagBytes?: string;
-  maxLagSeconds?: string;
-  timeout?: string;
-  jobs?: string;
-  indexJobs?: string;
-  include?: string[];
-  exclude?: string[];
-  splitLargerThan?: string;
-  pgBin?: string;
-  slot?: string;
-  publication?: string;
-  fixReplicaIdentity?: boolean;
-  metricsPort?: string;
-  statusInterval?: string;
+/** The same flags as trigger capture, plus the choice of change source. */
+interface ReplicateFlags extends CommonOptions, CaptureFlags {
   capture?: 'pgoutput' | 'triggers';
 }
 

@@ -1,6 +1,6 @@
 // Sequences: the source's last_value/is_called, read right after the snapshot, set on the target.
 import { readSequenceStates, SEQUENCE_BATCH, type SequenceState } from '../catalog/sequences.js';
-import type { SequenceInfo } from '../catalog/tables.js';
+import { listSequences, type SequenceInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 
 export interface SequenceSetting extends SequenceState {
@@ -23,4 +23,19 @@ export async function applySequences(tgt: Client, values: SequenceSetting[]): Pr
       batch.map((v) => v.isCalled),
     ]);
   }
+}
+
+/**
+ * Set every target sequence that exists there to the source's current value (replicate's finish: sequences are
+ * not replicated). One existence check for all of them, not one per sequence.
+ */
+export async function syncSequences(src: Client, tgt: Client): Promise<number> {
+  const values = await readSequences(src, await listSequences(src));
+  const { rows } = await tgt.query<{ ok: boolean }>(
+    `SELECT to_regclass(s) IS NOT NULL AS ok FROM unnest($1::text[]) WITH ORDINALITY AS t(s, i) ORDER BY i`,
+    [values.map((v) => v.qualified)],
+  );
+  const present = values.filter((_, i) => rows[i]!.ok);
+  await applySequences(tgt, present);
+  return present.length;
 }

@@ -6,9 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import type { ConnectionSpec } from '../config.js';
 import type { TableFilter } from '../catalog/filter.js';
-import { listSequences } from '../catalog/tables.js';
 import { connect, type Client } from '../db/connect.js';
-import { applySequences, readSequences } from '../copy/sequences.js';
+import { syncSequences } from '../copy/sequences.js';
 import { requireEmptyTarget } from '../copy/preflight.js';
 import type { CopySummary } from '../copy/index.js';
 import { classifyError, InterruptedError, UsageError } from '../errors.js';
@@ -229,7 +228,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     let sequences = 0;
     let restored: Switched | null = null;
     if (caughtUp) {
-      sequences = await setSequences(src, ctl, filter);
+      sequences = await syncSequences(src, ctl);
       restored = await restoreSwitches(ctl);
       await markCaughtUp(ctl);
     }
@@ -267,19 +266,6 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
   }
 }
 
-/** Target sequences set to the source's current values (only sequences that exist on the target). */
-async function setSequences(src: Client, ctl: Client, filter: Partial<TableFilter>): Promise<number> {
-  void filter; // sequences follow their tables: every source sequence that exists on the target is set
-  const seqs = await listSequences(src);
-  const values = await readSequences(src, seqs);
-  const present = [];
-  for (const v of values) {
-    const { rows } = await ctl.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [v.qualified]);
-    if (rows[0].ok) present.push(v);
-  }
-  await applySequences(ctl, present);
-  return present.length;
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -11,12 +11,12 @@
 import { randomBytes } from 'node:crypto';
 import type { ConnectionSpec } from '../../config.js';
 import type { TableFilter } from '../../catalog/filter.js';
-import { listSequences, listTables, type TableInfo } from '../../catalog/tables.js';
+import { listTables, type TableInfo } from '../../catalog/tables.js';
 import { connect, type Client } from '../../db/connect.js';
 import { exportSnapshot } from '../../db/snapshot.js';
 import { copyDatabase, type CopySummary } from '../../copy/index.js';
 import { requireEmptyTarget } from '../../copy/preflight.js';
-import { applySequences, readSequences } from '../../copy/sequences.js';
+import { syncSequences } from '../../copy/sequences.js';
 import { classifyError, errorCode, InterruptedError, PermissionError, PgshiftError, UsageError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Progress } from '../../progress.js';
@@ -179,7 +179,8 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
     let sequences = 0;
     let restored: Switched | null = null;
     if (loop.caughtUp) {
-      sequences = await setSequences(src, ctl);
+      await applySessionSettings(src, { search_path: SESSION_SETTINGS.search_path! });
+      sequences = await syncSequences(src, ctl);
       restored = await restoreSwitches(ctl);
       await markCaptureCaughtUp(ctl);
     }
@@ -339,18 +340,6 @@ async function pendingStats(src: Client, applied: string): Promise<{ pending: nu
   return { pending: Number(rows[0].n), ageSeconds: Math.max(0, rows[0].age) };
 }
 
-async function setSequences(src: Client, ctl: Client): Promise<number> {
-  await applySessionSettings(src, { search_path: SESSION_SETTINGS.search_path! });
-  const seqs = await listSequences(src);
-  const values = await readSequences(src, seqs);
-  const present = [];
-  for (const v of values) {
-    const { rows } = await ctl.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [v.qualified]);
-    if (rows[0].ok) present.push(v);
-  }
-  await applySequences(ctl, present);
-  return present.length;
-}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
