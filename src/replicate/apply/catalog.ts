@@ -21,6 +21,12 @@ export interface TargetTable {
   label: string;
   partitioned: boolean;
   columns: Map<string, TargetColumn>;
+  /**
+   * Columns of the target's unique indexes and exclusion constraints ('all' when one is on an expression).
+   * An UPDATE run that writes none of them cannot hit a transient uniqueness conflict, so it may be applied
+   * as one set-based statement (see writer.ts).
+   */
+  constrained: Set<string> | 'all';
 }
 
 /** The applier's session runs with search_path = pg_catalog (see APPLY_SETTINGS), so format_type qualifies user types. */
@@ -53,5 +59,22 @@ export async function loadTargetTable(client: Client, id: TableId): Promise<Targ
       identity: r.identity === 'a' ? 'always' : r.identity === 'd' ? 'by-default' : null,
     });
   }
-  return { id, qualified: qualify(id.schema, id.name), label: tableLabel(id), partitioned: rows[0].relkind === 'p', columns };
+  return { id, qualified: qualify(id.schema, id.name), label: tableLabel(id), partitioned: rows[0].relkind === 'p', columns, constrained: await constrainedColumns(client, id) };
+}
+
+async function constrainedColumns(client: Client, id: TableId): Promise<Set<string> | 'all'> {
+  const { rows } = await client.query(
+    `SELECT a.attname AS name, k.attnum = 0 AS expression
+       FROM pg_index i
+       JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+       CROSS JOIN LATERAL unnest(i.indkey::int2[]) AS k(attnum)
+       LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+      WHERE n.nspname = $1 AND c.relname = $2 AND (i.indisunique OR i.indisexclusion)
+     UNION ALL
+     SELECT NULL, true FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relname = $2 AND (i.indisunique OR i.indisexclusion) AND (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL)`,
+    [id.schema, id.name],
+  );
+  if (rows.some((r) => r.expression)) return 'all';
+  return new Set(rows.map((r) => r.name as string));
 }

@@ -10,6 +10,11 @@ export interface Statement {
   params: string[];
 }
 
+/** UPDATE/DELETE touch this table's own rows only: not an inheritance child's (those arrive as their own relation). */
+function only(t: TargetTable): string {
+  return t.partitioned ? t.qualified : `ONLY ${t.qualified}`;
+}
+
 function typeOf(t: TargetTable, col: string): string {
   const c = t.columns.get(col);
   if (!c) throw new Error(`column ${col} is not in ${t.label}`);
@@ -46,7 +51,7 @@ function locate(t: TargetTable, identity: Identity, keyCols: string[], first: nu
     ? keyCols.map((c, i) => `${quoteIdent(c)}::text IS NOT DISTINCT FROM ${p(first + i)}::${typeOf(t, c)}::text`).join(' AND ')
     : 'true';
   const tid = t.partitioned ? 'tableoid, ctid' : 'ctid';
-  return `${t.partitioned ? `(${tid})` : tid} = (SELECT ${tid} FROM ${t.qualified} WHERE ${match} LIMIT 1)`;
+  return `${t.partitioned ? `(${tid})` : tid} = (SELECT ${tid} FROM ${only(t)} WHERE ${match} LIMIT 1)`;
 }
 
 /** How parameter n is written: `$n`, or `($1)[n]` for a statement run once per row of a text[][] (applyRowsSql). */
@@ -58,8 +63,27 @@ export const element: Param = (n) => `($1)[${n}]`;
 export function updateSql(t: TargetTable, setCols: string[], identity: Identity, keyCols: string[], p: Param = dollar): Statement {
   const sets = setCols.map((c, i) => `${quoteIdent(c)} = ${p(i + 1)}::${typeOf(t, c)}`).join(', ');
   return {
-    text: `UPDATE ${t.qualified} SET ${sets} WHERE ${locate(t, identity, keyCols, setCols.length + 1, p)}`,
+    text: `UPDATE ${only(t)} SET ${sets} WHERE ${locate(t, identity, keyCols, setCols.length + 1, p)}`,
     params: [...setCols, ...keyCols],
+  };
+}
+
+/**
+ * Set-based UPDATE of many rows by replica-identity key: one text[] per SET column, then one per key column.
+ * The caller guarantees one entry per key (a run's later changes to a row replace its earlier ones) and that
+ * no SET column belongs to a unique index or exclusion constraint, so the order rows are visited in cannot
+ * matter. Both relations are aliased so no column name can be ambiguous.
+ */
+export function updateByKeysSql(t: TargetTable, setCols: string[], keyCols: string[]): Statement {
+  const n = setCols.length;
+  const sets = setCols.map((c, i) => `${quoteIdent(c)} = pgshift_u.v${i + 1}::${typeOf(t, c)}`).join(', ');
+  const match = keyCols.map((c, i) => `pgshift_t.${quoteIdent(c)} = pgshift_u.v${n + i + 1}::${typeOf(t, c)}`).join(' AND ');
+  const all = [...setCols, ...keyCols];
+  const arrays = all.map((_, i) => `$${i + 1}::text[]`).join(', ');
+  const alias = all.map((_, i) => `v${i + 1}`).join(', ');
+  return {
+    text: `UPDATE ${only(t)} AS pgshift_t SET ${sets} FROM unnest(${arrays}) AS pgshift_u(${alias}) WHERE ${match}`,
+    params: all,
   };
 }
 
@@ -69,11 +93,11 @@ export function deleteByKeysSql(t: TargetTable, keyCols: string[]): Statement {
   const casts = keyCols.map((c, i) => `u.v${i + 1}::${typeOf(t, c)}`).join(', ');
   const arrays = keyCols.map((_, i) => `$${i + 1}::text[]`).join(', ');
   const alias = keyCols.map((_, i) => `v${i + 1}`).join(', ');
-  return { text: `DELETE FROM ${t.qualified} WHERE (${cols}) IN (SELECT ${casts} FROM unnest(${arrays}) AS u(${alias}))`, params: keyCols };
+  return { text: `DELETE FROM ${only(t)} WHERE (${cols}) IN (SELECT ${casts} FROM unnest(${arrays}) AS u(${alias}))`, params: keyCols };
 }
 
 export function deleteSql(t: TargetTable, identity: Identity, keyCols: string[], p: Param = dollar): Statement {
-  return { text: `DELETE FROM ${t.qualified} WHERE ${locate(t, identity, keyCols, 1, p)}`, params: keyCols };
+  return { text: `DELETE FROM ${only(t)} WHERE ${locate(t, identity, keyCols, 1, p)}`, params: keyCols };
 }
 
 /**
@@ -98,6 +122,6 @@ END $fn$;`;
 
 /** ONLY for plain tables (an inheritance parent's children arrive as their own relations); not allowed on partitioned ones. */
 export function truncateSql(tables: TargetTable[], restartIdentity: boolean): string {
-  const list = tables.map((t) => (t.partitioned ? t.qualified : `ONLY ${t.qualified}`)).join(', ');
+  const list = tables.map(only).join(', ');
   return `TRUNCATE ${list}${restartIdentity ? ' RESTART IDENTITY' : ''}`;
 }

@@ -1,40 +1,56 @@
-// Applies changes on one target connection inside the applier's open transaction. Consecutive INSERTs into one
-// table with one column list go out as one multi-row statement; everything else is one prepared statement per
-// change. Statement texts are cached per (table, kind, columns).
+// Applies changes on one target connection inside the applier's open transaction. Changes are queued per
+// table and sent at flush (before COMMIT, a TRUNCATE or a relation check, or when the queue is full): the
+// final state of a table depends only on the order of ITS changes — the target's triggers and foreign keys
+// are switched off while applying, unique and exclusion constraints are per table, and UPDATE/DELETE use
+// ONLY — so grouping by table keeps every table's order while one statement carries many source transactions.
+// Per table, consecutive changes of one shape form a run, sent as one statement:
+// - INSERTs: one multi-row INSERT;  DELETEs by key: one DELETE … IN (…);
+// - UPDATEs by key that leave the key alone and write no unique/exclusion column: one set-based UPDATE, a
+//   later change to a row replacing the earlier one (same columns, so the last values win);
+// - any other UPDATE/DELETE: run in order, one by one, by pgshift.apply_rows.
+// Statement texts are cached per (table, kind, columns).
 import { createHash } from 'node:crypto';
 import type { Client } from '../../db/connect.js';
 import { PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { tableLabel, type Change, type RelationEvent, type Row, type TableId, type Value } from '../change.js';
 import { loadTargetTable, type TargetTable } from './catalog.js';
-import { APPLY_ROWS_SQL, deleteByKeysSql, deleteSql, element, insertSql, truncateSql, updateSql, type Statement } from './sql.js';
+import { APPLY_ROWS_SQL, deleteByKeysSql, deleteSql, element, insertSql, truncateSql, updateByKeysSql, updateSql, type Statement } from './sql.js';
 
-const BATCH_ROWS = 1000;
-const BATCH_BYTES = 8 * 1024 * 1024;
+/** Rows per statement. */
+const RUN_ROWS = 1000;
+/** Queued values across all tables before a flush: bounds memory whatever the transaction size. */
+const PENDING_BYTES = 8 * 1024 * 1024;
+const PENDING_ROWS = 10_000;
 const FIRST_USER_OID = 16384;
 
 const key = (t: TableId) => JSON.stringify([t.schema, t.name]);
 
 export class SchemaChangedError extends PgshiftError {}
 
-/**
- * Consecutive changes of one shape sent in one round trip: INSERTs (one multi-row statement), DELETEs by key
- * (one statement), or UPDATEs / DELETEs by full row ('rows': run in order by pgshift.apply_rows).
- */
-interface PendingRows {
-  kind: 'insert' | 'delete' | 'rows';
+type NamedStatement = Statement & { name: string };
+
+/** Consecutive changes of one table and one statement shape, sent in one round trip. */
+interface Run {
+  kind: 'insert' | 'delete' | 'update' | 'rows';
   what: string;
-  table: TargetTable;
-  cols: string[];
-  stmt: Statement & { name: string };
+  stmt: NamedStatement;
   rows: Value[][];
-  bytes: number;
+  /** 'update': the row's key → its index in `rows` (a later change to the same row replaces the earlier). */
+  byKey?: Map<string, number>;
+}
+
+interface TableQueue {
+  table: TargetTable;
+  runs: Run[];
 }
 
 export class ChangeWriter {
   private readonly tables = new Map<string, TargetTable>();
   private readonly statements = new Map<string, Statement & { name: string }>();
-  private pending: PendingRows | null = null;
+  private pending = new Map<string, TableQueue>();
+  private pendingBytes = 0;
+  private pendingRows = 0;
   /** UPDATE/DELETE that found no row on the target (the target diverged: logged, counted). */
   missingRows = 0;
 
@@ -43,12 +59,14 @@ export class ChangeWriter {
   /** A new connection after a reconnect (prepared statements are per connection; pg re-prepares by name). */
   useClient(client: Client): void {
     this.client = client;
-    this.pending = null;
+    this.discard();
   }
 
   /** Forget what was queued for a transaction that was rolled back. */
   discard(): void {
-    this.pending = null;
+    this.pending.clear();
+    this.pendingBytes = 0;
+    this.pendingRows = 0;
   }
 
   async table(id: TableId): Promise<TargetTable> {
@@ -92,22 +110,35 @@ export class ChangeWriter {
 
   async apply(c: Change): Promise<void> {
     switch (c.kind) {
-      case 'insert':
-        return this.insert(c.table, c.row);
+      case 'insert': {
+        const t = await this.table(c.table);
+        const cols = this.writable(t, c.row);
+        const stmt = this.statement(t, 'i', [cols], () => insertSql(t, cols));
+        return this.queue(t, 'insert', 'INSERT', stmt, cols.map((k) => c.row[k]!));
+      }
       case 'update': {
         const t = await this.table(c.table);
         const set = this.writable(t, c.row);
         if (set.length === 0) return; // only unchanged TOAST / generated columns: nothing to write
         const keys = this.matchColumns(t, c.old, c.identity);
+        if (c.identity === 'key' && keys.every((k) => !(k in c.row) || c.row[k] === c.old[k])) {
+          const others = set.filter((k) => !keys.includes(k));
+          if (others.length === 0) return; // the key was written with its own value: nothing changes
+          if (t.constrained !== 'all' && !others.some((k) => (t.constrained as Set<string>).has(k))) {
+            const stmt = this.statement(t, 'uk', [others, keys], () => updateByKeysSql(t, others, keys));
+            const keyValues = keys.map((k) => c.old[k]!);
+            return this.queue(t, 'update', 'UPDATE', stmt, [...others.map((k) => c.row[k]!), ...keyValues], JSON.stringify(keyValues));
+          }
+        }
         const stmt = this.statement(t, `u${c.identity}`, [set, keys], () => updateSql(t, set, c.identity, keys, element));
-        return this.queue('rows', t, [], [...set.map((k) => c.row[k]!), ...keys.map((k) => c.old[k]!)], stmt, 'UPDATE');
+        return this.queue(t, 'rows', 'UPDATE', stmt, [...set.map((k) => c.row[k]!), ...keys.map((k) => c.old[k]!)]);
       }
       case 'delete': {
         const t = await this.table(c.table);
         const keys = this.matchColumns(t, c.old, c.identity);
-        if (c.identity === 'key') return this.queue('delete', t, keys, keys.map((k) => c.old[k]!));
-        const stmt = this.statement(t, `d${c.identity}`, [keys], () => deleteSql(t, c.identity, keys, element));
-        return this.queue('rows', t, [], keys.map((k) => c.old[k]!), stmt, 'DELETE');
+        const values = keys.map((k) => c.old[k]!);
+        if (c.identity === 'key') return this.queue(t, 'delete', 'DELETE', this.statement(t, 'dk', [keys], () => deleteByKeysSql(t, keys)), values);
+        return this.queue(t, 'rows', 'DELETE', this.statement(t, `d${c.identity}`, [keys], () => deleteSql(t, c.identity, keys, element)), values);
       }
       case 'truncate': {
         await this.flush();
@@ -119,52 +150,53 @@ export class ChangeWriter {
     }
   }
 
-  /** Send the queued changes (before any other statement, and before COMMIT). */
+  /** Send everything queued, table by table, each table's runs in order (before COMMIT and other statements). */
   async flush(): Promise<void> {
-    const p = this.pending;
-    if (!p) return;
-    this.pending = null;
-    let rowCount: number | null;
+    const queues = [...this.pending.values()];
+    this.discard();
+    for (const q of queues) for (const run of q.runs) await this.send(q.table, run);
+  }
+
+  private async send(t: TargetTable, run: Run): Promise<void> {
     let missing = 0;
     try {
-      if (p.kind === 'rows') {
-        const { rows } = await this.client.query({ name: 'pgshift-apply-rows', text: APPLY_ROWS_SQL, values: [p.stmt.text, p.rows] });
+      if (run.kind === 'rows') {
+        const { rows } = await this.client.query({ name: 'pgshift-apply-rows', text: APPLY_ROWS_SQL, values: [run.stmt.text, run.rows] });
         missing = Number(rows[0].missing);
       } else {
-        const arrays = p.cols.map((_, i) => p.rows.map((r) => r[i]!));
-        ({ rowCount } = await this.client.query({ name: p.stmt.name, text: p.stmt.text, values: arrays }));
-        if (p.kind === 'delete' && rowCount !== null) missing = Math.max(0, p.rows.length - rowCount);
+        const arrays = run.stmt.params.map((_, i) => run.rows.map((r) => r[i]!));
+        const { rowCount } = await this.client.query({ name: run.stmt.name, text: run.stmt.text, values: arrays });
+        if (run.kind !== 'insert' && rowCount !== null) missing = Math.max(0, run.rows.length - rowCount);
       }
     } catch (err) {
-      throw annotate(err, `${p.what} of ${p.rows.length} row(s) on ${p.table.label}`);
+      throw annotate(err, `${run.what} of ${run.rows.length} row(s) on ${t.label}`);
     }
     if (missing > 0) {
       this.missingRows += missing;
       if (this.missingRows <= 1000) {
-        this.logger.warn(`replicate: ${missing} ${p.kind === 'insert' ? '' : 'UPDATE/DELETE '}change(s) on ${p.table.label} found no row on the target — the target differs from the source; run pgshift verify after catching up`);
+        this.logger.warn(`replicate: ${missing} ${run.what} change(s) on ${t.label} found no row on the target — the target differs from the source; run pgshift verify after catching up`);
       }
     }
   }
 
-  private async insert(id: TableId, row: Row): Promise<void> {
-    const t = await this.table(id);
-    const cols = this.writable(t, row);
-    return this.queue('insert', t, cols, cols.map((c) => row[c]!));
-  }
-
-  private async queue(kind: PendingRows['kind'], t: TargetTable, cols: string[], values: Value[], rowsStmt?: Statement & { name: string }, what?: string): Promise<void> {
-    const p = this.pending;
-    const same = p && p.kind === kind && p.table === t && (kind === 'rows' ? p.stmt === rowsStmt : p.cols.length === cols.length && p.cols.every((c, i) => c === cols[i]));
-    if (p && !same) await this.flush();
-    if (!this.pending) {
-      const stmt =
-        rowsStmt ?? (kind === 'insert' ? this.statement(t, 'i', [cols], () => insertSql(t, cols)) : this.statement(t, 'dk', [cols], () => deleteByKeysSql(t, cols)));
-      this.pending = { kind, what: what ?? (kind === 'insert' ? 'INSERT' : 'DELETE'), table: t, cols, stmt, rows: [], bytes: 0 };
+  /** Adds a change to its table's last run when the shape matches, else starts a run; flushes when full. */
+  private async queue(t: TargetTable, kind: Run['kind'], what: string, stmt: NamedStatement, values: Value[], rowKey?: string): Promise<void> {
+    const k = key(t.id);
+    let q = this.pending.get(k);
+    if (!q) this.pending.set(k, (q = { table: t, runs: [] }));
+    let run = q.runs.at(-1);
+    if (!run || run.stmt !== stmt || run.rows.length >= RUN_ROWS) {
+      run = { kind, what, stmt, rows: [], byKey: rowKey === undefined ? undefined : new Map() };
+      q.runs.push(run);
     }
-    const q = this.pending!;
-    q.rows.push(values);
-    for (const v of values) q.bytes += v === null ? 1 : v.length;
-    if (q.rows.length >= BATCH_ROWS || q.bytes >= BATCH_BYTES) await this.flush();
+    const at = rowKey === undefined ? undefined : run.byKey!.get(rowKey);
+    if (at === undefined) {
+      if (rowKey !== undefined) run.byKey!.set(rowKey, run.rows.length);
+      run.rows.push(values);
+    } else run.rows[at] = values;
+    this.pendingRows++;
+    for (const v of values) this.pendingBytes += v === null ? 1 : v.length;
+    if (this.pendingBytes >= PENDING_BYTES || this.pendingRows >= PENDING_ROWS) await this.flush();
   }
 
   /** Columns of a row the target may be written with: present, not generated. Unknown columns mean DDL. */

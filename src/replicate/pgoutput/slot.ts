@@ -27,9 +27,17 @@ export async function slotInfo(c: Client, name: string): Promise<{ active: boole
 
 /** `relations`: quoted qualified names of plain tables and partitioned roots (never their partitions). */
 export async function createPublication(c: Client, name: string, relations: string[]): Promise<void> {
+  const options = `publish = 'insert, update, delete, truncate', publish_via_partition_root = true`;
+  // A rerun after an interrupted copy keeps the publication's OID: dropping and recreating it can make a
+  // walsender that decodes across the swap fail with "cache lookup failed for publication".
+  if (relations.length && (await publicationExists(c, name))) {
+    await c.query(`ALTER PUBLICATION ${quoteIdent(name)} SET TABLE ${relations.join(', ')}`);
+    await c.query(`ALTER PUBLICATION ${quoteIdent(name)} SET (${options})`);
+    return;
+  }
   if (await publicationExists(c, name)) await c.query(`DROP PUBLICATION ${quoteIdent(name)}`);
   const list = relations.length ? `FOR TABLE ${relations.join(', ')}` : '';
-  await c.query(`CREATE PUBLICATION ${quoteIdent(name)} ${list} WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true)`);
+  await c.query(`CREATE PUBLICATION ${quoteIdent(name)} ${list} WITH (${options})`);
 }
 
 export async function dropPublication(c: Client, name: string): Promise<boolean> {
