@@ -8,6 +8,7 @@
 //   npm run bench:replicate -- --seconds 20 --scale 5
 //   npm run bench:replicate -- --seconds 3 --scale 1 --live-seconds 5   # quick smoke run
 //   --live-rate 0 skips the live-lag part (b): pgbench -R RATE for --live-seconds, one subscriber at a time.
+//   --cpu-prof DIR writes a V8 CPU profile of the timed pgshift drain into DIR.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -95,6 +96,8 @@ async function main(): Promise<void> {
       'live-rate': { type: 'string', default: '100' },
       'live-seconds': { type: 'string', default: '15' },
       'durable-servers': { type: 'boolean', default: false },
+      // Writes a V8 CPU profile of the timed drain (open it in Chrome DevTools or speedscope).
+      'cpu-prof': { type: 'string' },
       out: { type: 'string', default: join(ROOT, 'bench', 'results') },
     },
   });
@@ -151,7 +154,8 @@ async function main(): Promise<void> {
 
     const load = { before: loadavg() };
     log('drain: pgshift replicate --until-caught-up');
-    const p = await runOne({ bin: process.execPath, args: [PGSHIFT_BIN, ...pgshiftArgs] }, { logFile });
+    const prof = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
+    const p = await runOne({ bin: process.execPath, args: [...prof, PGSHIFT_BIN, ...pgshiftArgs] }, { logFile });
     const reported = JSON.parse(p.stdout) as { ok: boolean; slot: string; changes: number; transactions: number; seconds: number; appliedLsn: string };
     if (!reported.ok) throw new Error(`pgshift replicate reported ok=false (see ${logFile})`);
     log(`drain: pgshift ${p.seconds.toFixed(2)} s wall, ${reported.changes} changes, cpu ${p.cpuSeconds?.toFixed(2)} s, rss ${((p.peakRssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB`);

@@ -51,7 +51,7 @@ export interface ApplyStats {
 export class Applier {
   readonly stats: ApplyStats;
   private stopping = false;
-  private wake?: () => void;
+  private readonly alarm = new Alarm();
   private readonly maxChanges: number;
   private readonly maxMs: number;
 
@@ -65,7 +65,7 @@ export class Applier {
   /** Finish the complete transactions of the open batch, persist, acknowledge, and return from run(). */
   stop(): void {
     this.stopping = true;
-    this.wake?.();
+    this.alarm.ring();
   }
 
   get stopped(): boolean {
@@ -162,9 +162,11 @@ export class Applier {
         }
         next ??= it.next();
         const wait = batchOpen && !inTx ? Math.max(0, this.maxMs - (Date.now() - batchStarted)) : 1000;
-        const r = await race(next, wait, (w) => (this.wake = w));
+        this.alarm.arm(Date.now() + wait);
+        const r = await this.alarm.wait(next);
         if (r === null) {
-          if (batchOpen && !inTx) await commit();
+          // The alarm may have been set for an earlier deadline: commit only once this batch's time is up.
+          if (batchOpen && !inTx && (this.stopping || Date.now() - batchStarted >= this.maxMs)) await commit();
           else if (!inTx && keepalive !== null) await commit();
           continue;
         }
@@ -209,31 +211,49 @@ export class Applier {
         }
       }
     } finally {
-      this.wake = undefined;
+      this.alarm.disarm();
       await it.return?.().catch(() => undefined);
     }
   }
 }
 
-/** Resolves with the next event, or null after `ms` (or when woken by stop()). Keeps `p` for the next call. */
-function race<T>(p: Promise<T>, ms: number, setWake: (w: () => void) => void): Promise<T | null> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => resolve(null), ms);
-    setWake(() => {
-      clearTimeout(timer);
-      resolve(null);
+/**
+ * Waits for an event or for the earliest deadline armed (or ring()), whichever comes first. One timer serves
+ * many events: a timer per event cost more CPU than decoding the event.
+ */
+class Alarm {
+  private timer?: NodeJS.Timeout;
+  private at = Infinity;
+  private onRing?: () => void;
+
+  /** Ring no later than `deadline` (ms since the epoch). */
+  arm(deadline: number): void {
+    if (deadline >= this.at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.at = deadline;
+    this.timer = setTimeout(() => this.ring(), Math.max(0, deadline - Date.now()));
+  }
+
+  /** `p`'s value, or null if the alarm rings first. */
+  wait<T>(p: Promise<T>): Promise<T | null> {
+    return new Promise((resolve, reject) => {
+      this.onRing = () => resolve(null);
+      p.then(resolve, reject);
     });
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
+  }
+
+  ring(): void {
+    const f = this.onRing;
+    this.disarm();
+    f?.();
+  }
+
+  disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.at = Infinity;
+    this.onRing = undefined;
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

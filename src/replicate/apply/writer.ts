@@ -47,8 +47,11 @@ interface TableQueue {
 
 export class ChangeWriter {
   private readonly tables = new Map<string, TargetTable>();
-  private readonly statements = new Map<string, Statement & { name: string }>();
-  private pending = new Map<string, TableQueue>();
+  /** Sources reuse one TableId object per relation: looking it up by identity saves a key per change. */
+  private byId = new WeakMap<TableId, TargetTable>();
+  /** Per target table: (kind, columns) → statement, and a row's column list → its writable columns. */
+  private shapes = new WeakMap<TargetTable, { statements: Map<string, NamedStatement>; writable: Map<string, string[]> }>();
+  private pending = new Map<TargetTable, TableQueue>();
   private pendingBytes = 0;
   private pendingRows = 0;
   /** UPDATE/DELETE that found no row on the target (the target diverged: logged, counted). */
@@ -70,12 +73,15 @@ export class ChangeWriter {
   }
 
   async table(id: TableId): Promise<TargetTable> {
+    const known = this.byId.get(id);
+    if (known) return known;
     const k = key(id);
     let t = this.tables.get(k);
     if (!t) {
       t = await loadTargetTable(this.client, id);
       this.tables.set(k, t);
     }
+    this.byId.set(id, t);
     return t;
   }
 
@@ -83,6 +89,7 @@ export class ChangeWriter {
   async checkRelation(ev: RelationEvent, where: string): Promise<void> {
     await this.flush();
     this.tables.delete(key(ev.table));
+    this.byId = new WeakMap();
     const t = await this.table(ev.table);
     const problems: string[] = [];
     for (const c of ev.columns) {
@@ -111,13 +118,13 @@ export class ChangeWriter {
   async apply(c: Change): Promise<void> {
     switch (c.kind) {
       case 'insert': {
-        const t = await this.table(c.table);
+        const t = this.byId.get(c.table) ?? (await this.table(c.table));
         const cols = this.writable(t, c.row);
         const stmt = this.statement(t, 'i', [cols], () => insertSql(t, cols));
         return this.queue(t, 'insert', 'INSERT', stmt, cols.map((k) => c.row[k]!));
       }
       case 'update': {
-        const t = await this.table(c.table);
+        const t = this.byId.get(c.table) ?? (await this.table(c.table));
         const set = this.writable(t, c.row);
         if (set.length === 0) return; // only unchanged TOAST / generated columns: nothing to write
         const keys = this.matchColumns(t, c.old, c.identity);
@@ -127,14 +134,15 @@ export class ChangeWriter {
           if (t.constrained !== 'all' && !others.some((k) => (t.constrained as Set<string>).has(k))) {
             const stmt = this.statement(t, 'uk', [others, keys], () => updateByKeysSql(t, others, keys));
             const keyValues = keys.map((k) => c.old[k]!);
-            return this.queue(t, 'update', 'UPDATE', stmt, [...others.map((k) => c.row[k]!), ...keyValues], JSON.stringify(keyValues));
+            const rowKey = keyValues.length === 1 ? keyValues[0]! : JSON.stringify(keyValues);
+            return this.queue(t, 'update', 'UPDATE', stmt, [...others.map((k) => c.row[k]!), ...keyValues], rowKey);
           }
         }
         const stmt = this.statement(t, `u${c.identity}`, [set, keys], () => updateSql(t, set, c.identity, keys, element));
         return this.queue(t, 'rows', 'UPDATE', stmt, [...set.map((k) => c.row[k]!), ...keys.map((k) => c.old[k]!)]);
       }
       case 'delete': {
-        const t = await this.table(c.table);
+        const t = this.byId.get(c.table) ?? (await this.table(c.table));
         const keys = this.matchColumns(t, c.old, c.identity);
         const values = keys.map((k) => c.old[k]!);
         if (c.identity === 'key') return this.queue(t, 'delete', 'DELETE', this.statement(t, 'dk', [keys], () => deleteByKeysSql(t, keys)), values);
@@ -181,9 +189,8 @@ export class ChangeWriter {
 
   /** Adds a change to its table's last run when the shape matches, else starts a run; flushes when full. */
   private async queue(t: TargetTable, kind: Run['kind'], what: string, stmt: NamedStatement, values: Value[], rowKey?: string): Promise<void> {
-    const k = key(t.id);
-    let q = this.pending.get(k);
-    if (!q) this.pending.set(k, (q = { table: t, runs: [] }));
+    let q = this.pending.get(t);
+    if (!q) this.pending.set(t, (q = { table: t, runs: [] }));
     let run = q.runs.at(-1);
     if (!run || run.stmt !== stmt || run.rows.length >= RUN_ROWS) {
       run = { kind, what, stmt, rows: [], byKey: rowKey === undefined ? undefined : new Map() };
@@ -201,11 +208,18 @@ export class ChangeWriter {
 
   /** Columns of a row the target may be written with: present, not generated. Unknown columns mean DDL. */
   private writable(t: TargetTable, row: Row): string[] {
-    const out: string[] = [];
-    for (const name of Object.keys(row)) {
-      const col = t.columns.get(name);
-      if (!col) throw this.missingColumn(t, name);
-      if (!col.generated) out.push(name);
+    const names = Object.keys(row);
+    const cache = this.shapesOf(t).writable;
+    const sig = names.join('\u0001');
+    let out = cache.get(sig);
+    if (!out) {
+      out = [];
+      for (const name of names) {
+        const col = t.columns.get(name);
+        if (!col) throw this.missingColumn(t, name);
+        if (!col.generated) out.push(name);
+      }
+      cache.set(sig, out);
     }
     return out;
   }
@@ -226,13 +240,20 @@ export class ChangeWriter {
     });
   }
 
-  private statement(t: TargetTable, kind: string, colLists: string[][], build: () => Statement): Statement & { name: string } {
-    const k = `${key(t.id)}\u0000${kind}\u0000${colLists.map((l) => l.join('\u0001')).join('\u0000')}`;
-    let s = this.statements.get(k);
+  private shapesOf(t: TargetTable) {
+    let s = this.shapes.get(t);
+    if (!s) this.shapes.set(t, (s = { statements: new Map(), writable: new Map() }));
+    return s;
+  }
+
+  private statement(t: TargetTable, kind: string, colLists: string[][], build: () => Statement): NamedStatement {
+    const statements = this.shapesOf(t).statements;
+    const k = `${kind}\u0000${colLists.map((l) => l.join('\u0001')).join('\u0000')}`;
+    let s = statements.get(k);
     if (!s) {
       const built = build();
       s = { ...built, name: `pgshift-${createHash('sha1').update(built.text).digest('hex').slice(0, 20)}` };
-      this.statements.set(k, s);
+      statements.set(k, s);
     }
     return s;
   }

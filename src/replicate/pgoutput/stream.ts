@@ -52,7 +52,7 @@ export interface StreamOptions {
 export class ReplicationStream implements AsyncIterator<SourceEvent> {
   private client?: pg.Client;
   private readonly decoder = new PgoutputDecoder();
-  private readonly queue: SourceEvent[] = [];
+  private readonly queue = new Fifo<SourceEvent>();
   private waiter?: { resolve: (r: IteratorResult<SourceEvent>) => void; reject: (e: unknown) => void };
   private failure?: unknown;
   private paused = false;
@@ -118,7 +118,7 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
 
   next(): Promise<IteratorResult<SourceEvent>> {
     const ev = this.queue.shift();
-    if (ev) {
+    if (ev !== undefined) {
       if (this.paused && this.queue.length < LOW_WATER) this.resume();
       return Promise.resolve({ value: ev, done: false });
     }
@@ -210,5 +210,34 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
     } catch (err) {
       this.fail(err);
     }
+  }
+}
+
+/**
+ * First in, first out in O(1): Array#shift moves every element once an array outgrows V8's regular heap
+ * objects (≈16k entries), which made draining a full queue quadratic.
+ */
+class Fifo<T> {
+  private items: (T | undefined)[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(v: T): void {
+    this.items.push(v);
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const v = this.items[this.head];
+    this.items[this.head++] = undefined;
+    // Drop the consumed prefix once it is most of the array (amortized O(1)).
+    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return v;
   }
 }
