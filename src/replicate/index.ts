@@ -187,6 +187,9 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     const deadline = opts.timeoutSeconds !== undefined ? started + opts.timeoutSeconds * 1000 : Infinity;
     const interval = opts.statusIntervalMs ?? 5000;
     let timedOut = false;
+    // The lag reported for --until-caught-up is the one at the moment of the check: the source's WAL keeps
+    // moving afterwards (other databases of the cluster, checkpoints) without anything left to apply.
+    let caughtSample: LagSample | undefined;
     try {
       let nextStatus = 0;
       let target_: bigint | null = null;
@@ -205,6 +208,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
             const withinSeconds = opts.maxLagSeconds === undefined || s.lagSeconds <= opts.maxLagSeconds;
             if (withinBytes && withinSeconds) {
               caughtUp = true;
+              caughtSample = s;
               break;
             }
             target_ = null;
@@ -222,7 +226,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       opts.signal.removeEventListener('abort', onAbort);
     }
     if (failure !== undefined) throw failure;
-    const final = await sample();
+    const final = caughtSample ?? (await sample());
 
     // ---- finish (--until-caught-up): sequences, then what was switched off
     let sequences = 0;

@@ -13,6 +13,7 @@ function table(partitioned = false): TargetTable {
     partitioned,
     columns: new Map(cols.map(([name, type]) => [name, { name, type, typeOid: 0, generated: false, identity: null }])),
     constrained: new Set(['id']),
+    identityKey: ['id'],
   };
 }
 

@@ -27,6 +27,8 @@ export interface TargetTable {
    * as one set-based statement (see writer.ts).
    */
   constrained: Set<string> | 'all';
+  /** The target's replica-identity key (REPLICA IDENTITY USING INDEX, else the primary key), null for none. */
+  identityKey: string[] | null;
 }
 
 /** The applier's session runs with search_path = pg_catalog (see APPLY_SETTINGS), so format_type qualifies user types. */
@@ -59,7 +61,21 @@ export async function loadTargetTable(client: Client, id: TableId): Promise<Targ
       identity: r.identity === 'a' ? 'always' : r.identity === 'd' ? 'by-default' : null,
     });
   }
-  return { id, qualified: qualify(id.schema, id.name), label: tableLabel(id), partitioned: rows[0].relkind === 'p', columns, constrained: await constrainedColumns(client, id) };
+  return { id, qualified: qualify(id.schema, id.name), label: tableLabel(id), partitioned: rows[0].relkind === 'p', columns, constrained: await constrainedColumns(client, id), identityKey: await identityKey(client, id) };
+}
+
+async function identityKey(client: Client, id: TableId): Promise<string[] | null> {
+  const { rows } = await client.query(
+    `SELECT a.attname AS name
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_index i ON i.indrelid = c.oid AND (i.indisreplident OR (c.relreplident = 'd' AND i.indisprimary))
+       CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, pos)
+       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+      WHERE n.nspname = $1 AND c.relname = $2 AND c.relreplident IN ('d', 'i')
+      ORDER BY k.pos`,
+    [id.schema, id.name],
+  );
+  return rows.length ? rows.map((r) => r.name as string) : null;
 }
 
 async function constrainedColumns(client: Client, id: TableId): Promise<Set<string> | 'all'> {

@@ -15,6 +15,7 @@ import { PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { tableLabel, type Change, type RelationEvent, type Row, type TableId, type Value } from '../change.js';
 import { loadTargetTable, type TargetTable } from './catalog.js';
+import { NetSegment } from './net.js';
 import { APPLY_ROWS_SQL, deleteByKeysSql, deleteSql, element, insertSql, truncateSql, updateByKeysSql, updateSql, type Statement } from './sql.js';
 
 /** Rows per statement. */
@@ -30,6 +31,13 @@ export class SchemaChangedError extends PgshiftError {}
 
 type NamedStatement = Statement & { name: string };
 
+interface Shapes {
+  statements: Map<string, NamedStatement>;
+  writable: Map<string, string[]>;
+  /** The key changes fold by (net.ts), or null when the table has another unique rule or no key. */
+  foldKey: string[] | null;
+}
+
 /** Consecutive changes of one table and one statement shape, sent in one round trip. */
 interface Run {
   kind: 'insert' | 'delete' | 'update' | 'rows';
@@ -42,7 +50,8 @@ interface Run {
 
 interface TableQueue {
   table: TargetTable;
-  runs: Run[];
+  /** In source order: runs, and segments of folded changes (net.ts). */
+  runs: (Run | NetSegment)[];
 }
 
 export class ChangeWriter {
@@ -50,7 +59,7 @@ export class ChangeWriter {
   /** Sources reuse one TableId object per relation: looking it up by identity saves a key per change. */
   private byId = new WeakMap<TableId, TargetTable>();
   /** Per target table: (kind, columns) → statement, and a row's column list → its writable columns. */
-  private shapes = new WeakMap<TargetTable, { statements: Map<string, NamedStatement>; writable: Map<string, string[]> }>();
+  private shapes = new WeakMap<TargetTable, Shapes>();
   private pending = new Map<TargetTable, TableQueue>();
   private pendingBytes = 0;
   private pendingRows = 0;
@@ -116,6 +125,13 @@ export class ChangeWriter {
   }
 
   async apply(c: Change): Promise<void> {
+    if (c.kind !== 'truncate') {
+      const t = this.byId.get(c.table) ?? (await this.table(c.table));
+      if (this.fold(t, c)) {
+        if (this.pendingBytes >= PENDING_BYTES || this.pendingRows >= PENDING_ROWS) await this.flush();
+        return;
+      }
+    }
     switch (c.kind) {
       case 'insert': {
         const t = this.byId.get(c.table) ?? (await this.table(c.table));
@@ -162,7 +178,65 @@ export class ChangeWriter {
   async flush(): Promise<void> {
     const queues = [...this.pending.values()];
     this.discard();
-    for (const q of queues) for (const run of q.runs) await this.send(q.table, run);
+    for (const q of queues) {
+      for (const r of q.runs) {
+        if (r instanceof NetSegment) for (const run of this.unfold(q.table, r)) await this.send(q.table, run);
+        else await this.send(q.table, r);
+      }
+    }
+  }
+
+  /**
+   * Folds an INSERT/UPDATE/DELETE into the table's current segment when the table allows it (its only unique
+   * rule is the replica-identity key, and the change locates its row by that key). false: apply it in order.
+   */
+  private fold(t: TargetTable, c: Exclude<Change, { kind: 'truncate' }>): boolean {
+    const keyCols = this.shapesOf(t).foldKey;
+    if (!keyCols) return false;
+    if (c.kind !== 'insert' && (c.identity !== 'key' || !sameColumns(c.old, keyCols))) return false;
+    let q = this.pending.get(t);
+    if (!q) this.pending.set(t, (q = { table: t, runs: [] }));
+    const last = q.runs.at(-1);
+    const add = (seg: NetSegment) => (c.kind === 'insert' ? seg.insert(c.row) : c.kind === 'update' ? seg.update(c.old, c.row) : seg.delete(c.old));
+    if (!(last instanceof NetSegment && add(last))) {
+      // A change that contradicts the segment (or follows an ordered run) starts a new one: order is kept.
+      const seg = new NetSegment(keyCols);
+      if (!add(seg)) return false;
+      q.runs.push(seg);
+    }
+    this.pendingRows++;
+    for (const v of Object.values(c.kind === 'delete' ? c.old : c.row)) this.pendingBytes += v === null ? 1 : v.length;
+    return true;
+  }
+
+  /** A segment's net effect as statements: DELETEs, then INSERTs, then UPDATEs (grouped by column list). */
+  private unfold(t: TargetTable, seg: NetSegment): Run[] {
+    const keys = [...seg.keyCols];
+    const eff = seg.effect();
+    const runs: Run[] = [];
+    const dk = this.statement(t, 'dk', [keys], () => deleteByKeysSql(t, keys));
+    for (let i = 0; i < eff.deletes.length; i += RUN_ROWS) runs.push({ kind: 'delete', what: 'DELETE', stmt: dk, rows: eff.deletes.slice(i, i + RUN_ROWS) });
+    const groups = new Map<NamedStatement, Run>();
+    const add = (kind: 'insert' | 'update', stmt: NamedStatement, values: Value[]) => {
+      let run = groups.get(stmt);
+      if (!run || run.rows.length >= RUN_ROWS) {
+        run = { kind, what: kind.toUpperCase(), stmt, rows: [] };
+        groups.set(stmt, run);
+        runs.push(run);
+      }
+      run.rows.push(values);
+    };
+    for (const row of eff.inserts) {
+      const cols = this.writable(t, row);
+      add('insert', this.statement(t, 'i', [cols], () => insertSql(t, cols)), cols.map((k) => row[k]!));
+    }
+    for (const row of eff.updates) {
+      const cols = this.writable(t, row);
+      const others = cols.filter((k) => !keys.includes(k));
+      if (others.length === 0) continue;
+      add('update', this.statement(t, 'uk', [others, keys], () => updateByKeysSql(t, others, keys)), [...others.map((k) => row[k]!), ...keys.map((k) => row[k]!)]);
+    }
+    return runs;
   }
 
   private async send(t: TargetTable, run: Run): Promise<void> {
@@ -191,7 +265,8 @@ export class ChangeWriter {
   private async queue(t: TargetTable, kind: Run['kind'], what: string, stmt: NamedStatement, values: Value[], rowKey?: string): Promise<void> {
     let q = this.pending.get(t);
     if (!q) this.pending.set(t, (q = { table: t, runs: [] }));
-    let run = q.runs.at(-1);
+    const last = q.runs.at(-1);
+    let run = last instanceof NetSegment ? undefined : last;
     if (!run || run.stmt !== stmt || run.rows.length >= RUN_ROWS) {
       run = { kind, what, stmt, rows: [], byKey: rowKey === undefined ? undefined : new Map() };
       q.runs.push(run);
@@ -240,9 +315,13 @@ export class ChangeWriter {
     });
   }
 
-  private shapesOf(t: TargetTable) {
+  private shapesOf(t: TargetTable): Shapes {
     let s = this.shapes.get(t);
-    if (!s) this.shapes.set(t, (s = { statements: new Map(), writable: new Map() }));
+    if (!s) {
+      const key = t.identityKey;
+      const foldable = key !== null && t.constrained !== 'all' && [...t.constrained].every((c) => key.includes(c));
+      this.shapes.set(t, (s = { statements: new Map(), writable: new Map(), foldKey: foldable ? key : null }));
+    }
     return s;
   }
 
@@ -258,6 +337,13 @@ export class ChangeWriter {
     return s;
   }
 
+}
+
+/** `row` holds exactly the columns `cols`. */
+function sameColumns(row: Row, cols: string[]): boolean {
+  let n = 0;
+  for (const _ in row) n++;
+  return n === cols.length && cols.every((c) => c in row);
 }
 
 function annotate(err: unknown, what: string): unknown {
