@@ -21,6 +21,7 @@ import { quoteIdent } from '../db/ident.js';
 import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { sampleIndexes, timeSampleIndexes, timeSampleJoin, type IndexSample, type SampleIndex } from './probe-builds.js';
 import type { Rates } from './rates.js';
 
 export interface ProbeSample {
@@ -59,6 +60,7 @@ export interface ProbeOptions {
 }
 
 interface ScratchColumn {
+  attnum: number;
   type: string;
   /** The scratch column takes the source's binary form unchanged (built-in type, enum as text, domain as its base). */
   binaryOk: boolean;
@@ -72,8 +74,8 @@ export const scratchName = (i: number) => `${PROBE_PREFIX}${process.pid}_${i}`;
 
 /** Columns of a table as the scratch table holds them: the target may lack the source's own types. */
 async function scratchColumns(src: Client, t: TableInfo): Promise<ScratchColumn[]> {
-  const { rows } = await src.query<{ type: string; binary_ok: boolean }>(
-    `SELECT CASE WHEN a.atttypid < 16384 THEN format_type(a.atttypid, a.atttypmod)
+  const { rows } = await src.query<{ attnum: number; type: string; binary_ok: boolean }>(
+    `SELECT a.attnum, CASE WHEN a.atttypid < 16384 THEN format_type(a.atttypid, a.atttypmod)
                  WHEN t.typtype = 'd' AND t.typbasetype < 16384 THEN format_type(t.typbasetype, t.typtypmod)
                  ELSE 'text' END AS type,
             (a.atttypid < 16384 OR t.typtype = 'e' OR (t.typtype = 'd' AND t.typbasetype < 16384)) AS binary_ok
@@ -82,7 +84,7 @@ async function scratchColumns(src: Client, t: TableInfo): Promise<ScratchColumn[
       ORDER BY a.attnum`,
     [t.oid],
   );
-  return rows.map((r) => ({ type: r.type, binaryOk: r.binary_ok }));
+  return rows.map((r) => ({ attnum: Number(r.attnum), type: r.type, binaryOk: r.binary_ok }));
 }
 
 interface Prepared {
@@ -91,6 +93,8 @@ interface Prepared {
   format: 'text' | 'binary';
   /** Source bytes per row (heap + TOAST over reltuples); 0 when never analyzed. */
   bytesPerRow: number;
+  /** The table's own indexes, built on the sample that measures builds. */
+  indexes: SampleIndex[];
 }
 
 let seed = 0;
@@ -117,6 +121,10 @@ interface TimedCopy {
   scan?: { seconds: number; heapBytes: number };
   index?: { seconds: number; bytes: number; heapBytes: number };
   analyze?: { seconds: number; values: number };
+  /** The table's own indexes built on the sample (raw seconds: the fixed cost of a build still in). */
+  realIndexes?: Record<string, IndexSample>;
+  /** A foreign-key-style anti-join of the sample with itself: rows of both sides per second. */
+  joinRowsPerSecond?: number;
 }
 
 /**
@@ -150,6 +158,10 @@ async function sampleCopy(src: Client, tgt: Client, p: Prepared, i: number, rows
       const iSeconds = Number(process.hrtime.bigint() - i0) / 1e9;
       const { rows: ix } = await tgt.query<{ b: string }>(`SELECT pg_relation_size(format('%I.%I', $1::text, $2::text)::regclass) AS b`, [STATE_SCHEMA, `${scratchName(i)}_idx`]);
       out.index = { seconds: iSeconds, bytes: Number(ix[0]!.b), heapBytes };
+      if (out.rows >= 1000) {
+        out.realIndexes = await timeSampleIndexes(tgt, name, p.indexes, { rows: out.rows, heapBytes, fixed: 0, prefix: scratchName(i) });
+        out.joinRowsPerSecond = await timeSampleJoin(tgt, name, out.rows);
+      }
       const a0 = process.hrtime.bigint();
       await tgt.query(`ANALYZE ${name}`);
       out.analyze = { seconds: Number(process.hrtime.bigint() - a0) / 1e9, values: Math.min(out.rows, 30_000) * p.columns.length };
@@ -240,7 +252,9 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       const columns = await scratchColumns(src0, t);
       // Binary as copy would use it, unless the scratch table cannot take a column's binary form unchanged.
       const format = copyFormat(t) === 'binary' && columns.every((c) => c.binaryOk) ? 'binary' : 'text';
-      prepared.push({ table: t, columns, format, bytesPerRow: t.rows > 0 ? tableBytes(t) / t.rows : 0 });
+      // Only the largest table's indexes are sampled (its sample is the one that measures builds).
+      const indexes = prepared.length === 0 && o.target ? await sampleIndexes(src0, t, columns.map((c) => c.attnum), columns.map((c) => c.type !== 'text' || c.binaryOk)) : [];
+      prepared.push({ table: t, columns, format, bytesPerRow: t.rows > 0 ? tableBytes(t) / t.rows : 0, indexes });
     }
     const budget = Math.max(1, o.seconds);
 
@@ -399,7 +413,16 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       rates.scan = scan;
       rates.indexWrite = solo.index.bytes / writeSeconds;
       notes.push(`sample index build: ${(solo.index.bytes / 1e6).toFixed(1)} MB of index in ${solo.index.seconds.toFixed(2)}s after a ${(solo.scan.heapBytes / 1e6).toFixed(1)} MB scan`);
+      // The table's own indexes: each is modelled from its own sample; the other tables' indexes from their
+      // median write rate, which is closer to real keys than the ordered first column above.
+      const real = Object.entries(solo.realIndexes ?? {}).map(([k, m]) => [k, { ...m, seconds: Math.max(m.seconds * 0.2, m.seconds - tinyBuild) }] as const);
+      if (real.length) {
+        rates.perIndex = Object.fromEntries(real);
+        rates.indexWrite = median(real.map(([, m]) => m.indexBytes / Math.max(m.seconds * 0.2, m.seconds - m.heapBytes / scan)));
+        notes.push(`${real.length} of ${p0.table.display}'s own indexes built on its sample: ${real.map(([k, m]) => `${JSON.parse(k)[1]} ${m.seconds.toFixed(3)}s`).join(', ')}`);
+      }
     }
+    if (solo.joinRowsPerSecond) rates.foreignKeyRows = solo.joinRowsPerSecond;
     return { calibrated: true, rates, samples, noise, seconds: elapsed(), notes };
   } catch (err) {
     throw signal.aborted ? signal.reason : classifyError(err, 'estimate probe', { phase: 'estimate probe', hint: 'nothing was left on the target; run pgshift estimate again, or without --target for an uncalibrated estimate' });

@@ -15,6 +15,13 @@ export interface Rates {
   scan: number;
   /** Index bytes an index build sorts and writes per second (after its scan). */
   indexWrite: number;
+  /**
+   * Indexes built on a sample of their own table by the probe (indexKey → net seconds, sample rows and heap
+   * bytes): scaled to the whole table (simulate.ts buildSeconds). Other indexes use scan + indexWrite.
+   */
+  perIndex: Record<string, { seconds: number; rows: number; heapBytes: number; indexBytes: number }>;
+  /** Rows (both sides) per second a foreign key's validation anti-join processes; absent: modelled from scans. */
+  foreignKeyRows?: number;
   /** Fixed cost of one index or key build (catalog updates, state row, commit), seconds. */
   buildOverhead: number;
   /** Bytes per second one verify connection hashes on one side. */
@@ -46,6 +53,7 @@ export interface Rates {
 export const DEFAULT_RATES: Rates = {
   copy: { text: 60e6, binary: 90e6 },
   perTable: {},
+  perIndex: {},
   chunkOverhead: 0.004,
   connect: 0.02,
   scan: 400e6,
@@ -70,6 +78,8 @@ export function scaleRates(r: Rates, factor: number): Rates {
     ...r,
     copy: { text: r.copy.text * factor, binary: r.copy.binary * factor },
     perTable: per,
+    perIndex: Object.fromEntries(Object.entries(r.perIndex).map(([k, v]) => [k, { ...v, seconds: v.seconds / factor }])),
+    ...(r.foreignKeyRows ? { foreignKeyRows: r.foreignKeyRows * factor } : {}),
     chunkOverhead: r.chunkOverhead / factor,
     scan: r.scan * factor,
     indexWrite: r.indexWrite * factor,

@@ -72,11 +72,28 @@ export function buildSeconds(j: BuildJob, tables: Map<string, ModelTable>, index
   }
   if (j.kind === 'foreign key') {
     // Validation is one anti-join of the referencing table against the referenced key: both heaps are read,
-    // and the referenced side is hashed (about twice the work of a scan).
+    // and the referenced side is hashed (about twice the work of a scan). Measured by the probe per row.
     const [child, ref] = [j.needsData[0] ?? ownerKey(j), j.needsKeys[0] ?? ownerKey(j)];
+    const rows = (k: string) => Math.max(0, tables.get(k)?.rows ?? 0);
+    if (r.foreignKeyRows && rows(child) > 0 && rows(ref) > 0) return r.buildOverhead + (rows(child) + rows(ref)) / r.foreignKeyRows;
     return r.buildOverhead + (heap(child) + 2 * heap(ref)) / r.scan;
   }
+  const sampled = r.perIndex[indexKey(j.schema, j.name)];
+  const owner = tables.get(ownerKey(j));
+  if (sampled && owner) return r.buildOverhead + scaleIndexSample(sampled, owner);
   return r.buildOverhead + heap(ownerKey(j)) / r.scan + (indexBytes[indexKey(j.schema, j.name)] ?? 0) / r.indexWrite;
+}
+
+/**
+ * An index built on a sample, scaled to the whole table: linear in rows (or heap bytes when the table was never
+ * analyzed), times log(N)/log(n) — a sort compares about log2(rows) times per row.
+ */
+export function scaleIndexSample(m: { seconds: number; rows: number; heapBytes: number }, t: ModelTable): number {
+  const byRows = t.rows > 0 && m.rows > 0;
+  const ratio = byRows ? t.rows / m.rows : t.heapBytes / Math.max(1, m.heapBytes);
+  const n = Math.max(2, m.rows);
+  const N = byRows ? Math.max(2, t.rows) : n * Math.max(1, ratio);
+  return m.seconds * ratio * Math.max(1, Math.log2(N) / Math.log2(n));
 }
 
 interface Running {
