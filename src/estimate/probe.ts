@@ -159,7 +159,7 @@ async function sampleCopy(src: Client, tgt: Client, p: Prepared, i: number, rows
       const { rows: ix } = await tgt.query<{ b: string }>(`SELECT pg_relation_size(format('%I.%I', $1::text, $2::text)::regclass) AS b`, [STATE_SCHEMA, `${scratchName(i)}_idx`]);
       out.index = { seconds: iSeconds, bytes: Number(ix[0]!.b), heapBytes };
       if (out.rows >= 1000) {
-        out.realIndexes = await timeSampleIndexes(tgt, name, p.indexes, { rows: out.rows, heapBytes, fixed: 0, prefix: scratchName(i) });
+        out.realIndexes = await timeSampleIndexes(tgt, name, p.indexes, { rows: out.rows, heapBytes, fixed: 0, prefix: scratchName(i), wholeHeapBytes: p.table.tableBytes });
         out.joinRowsPerSecond = await timeSampleJoin(tgt, name, out.rows);
       }
       const a0 = process.hrtime.bigint();
@@ -413,12 +413,11 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       rates.scan = scan;
       rates.indexWrite = solo.index.bytes / writeSeconds;
       notes.push(`sample index build: ${(solo.index.bytes / 1e6).toFixed(1)} MB of index in ${solo.index.seconds.toFixed(2)}s after a ${(solo.scan.heapBytes / 1e6).toFixed(1)} MB scan`);
-      // The table's own indexes: each is modelled from its own sample; the other tables' indexes from their
-      // median write rate, which is closer to real keys than the ordered first column above.
+      // The table's own indexes: each is modelled from its own sample (the other tables' from the scan and write
+      // rates above: a sample of a small table's index is all fixed cost and tells nothing).
       const real = Object.entries(solo.realIndexes ?? {}).map(([k, m]) => [k, { ...m, seconds: Math.max(m.seconds * 0.2, m.seconds - tinyBuild) }] as const);
       if (real.length) {
         rates.perIndex = Object.fromEntries(real);
-        rates.indexWrite = median(real.map(([, m]) => m.indexBytes / Math.max(m.seconds * 0.2, m.seconds - m.heapBytes / scan)));
         notes.push(`${real.length} of ${p0.table.display}'s own indexes built on its sample: ${real.map(([k, m]) => `${JSON.parse(k)[1]} ${m.seconds.toFixed(3)}s`).join(', ')}`);
       }
     }
