@@ -98,6 +98,8 @@ async function runCase(name: string, shape: Shape, sourceUrl: string, targetAdmi
   const c = JSON.parse(cp.stdout);
   writeFileSync(join(o.logDir, `${name}-estimate.json`), est.stdout);
   writeFileSync(join(o.logDir, `${name}-copy.json`), cp.stdout);
+  // The estimate must simulate the plan copy ran: same chunks, same builds.
+  if (c.chunks !== e.chunks) say(`[${name}] WARNING: estimate planned ${e.chunks} chunks, copy ran ${c.chunks}`);
   const actual = c.seconds as number;
   const error = (e.totalSeconds - actual) / actual;
   say(`[${name}] predicted ${e.totalSeconds.toFixed(2)} s (${e.low.toFixed(2)}–${e.high.toFixed(2)}), actual ${actual.toFixed(2)} s: ${(error * 100).toFixed(1)} % (load after ${loadavg()[0]!.toFixed(2)})`);
