@@ -85,6 +85,12 @@ export function listSchedule(lengths: number[], lanes: number): number {
 /** Copy's state: DDL statements of the migrations, and round trips of preflight and bookkeeping. */
 const STATE_DDL = 12;
 const STATE_ROUND_TRIPS = 60;
+/**
+ * copy's queries on the source besides planning and reading sequences (which estimate times itself): exporting
+ * the snapshot (BEGIN, search_path, export), server identity, connection budget, server major, extension check,
+ * the sequence connection's read, readability check, change counters. Through a slow link each is a round trip.
+ */
+export const COPY_SOURCE_ROUND_TRIPS = 10;
 
 /** ANALYZE samples 300 × default_statistics_target rows. */
 const ANALYZE_SAMPLE_ROWS = 30_000;
@@ -117,7 +123,8 @@ export async function modelCopy(plan: PlanLike, sizes: PlanSizes, rates: Rates, 
   // round trips of bookkeeping.
   const m = sizes.schema;
   const setup =
-    (sizes.planSeconds ?? r.setup.base + r.setup.perTable * plan.tables.length) + 2 * r.connect + (m?.discovery ?? 0) + r.preflight + STATE_DDL * r.ddl + STATE_ROUND_TRIPS * r.roundTrip;
+    (sizes.planSeconds ?? r.setup.base + r.setup.perTable * plan.tables.length) + 2 * r.connect + (m?.discovery ?? 0) + r.preflight + STATE_DDL * r.ddl + STATE_ROUND_TRIPS * r.roundTrip +
+    COPY_SOURCE_ROUND_TRIPS * r.sourceRoundTrip;
   const schema =
     setup + (m ? m.dump + m.preData + m.batches * (r.ddl + r.roundTrip) : r.schema.dumpBase + r.schema.restoreBase) + r.schema.perObject * (m ? m.preStatements : sizes.schemaObjects);
   const builtAfterData = Math.max(0, data.seconds - data.dataSeconds);

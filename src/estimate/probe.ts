@@ -319,6 +319,13 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       trips.push(Number(process.hrtime.bigint() - r0) / 1e9);
     }
     const rtt = median(trips);
+    // And one to the source: copy's setup runs a dozen queries there (through a slow link, each costs one).
+    const srcTrips: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      const r0 = process.hrtime.bigint();
+      await src0.query('SELECT 1');
+      srcTrips.push(Number(process.hrtime.bigint() - r0) / 1e9);
+    }
     // A first rate, only to size the samples.
     const sizing = await sampleCopy(src0, tgt0, p0, 0, rowsFor(p0, 2 * MB), signal);
     const guess = bytesOf(p0, sizing.rows, sizing.scratchBytes) / Math.max(0.001, sizing.seconds - overhead, sizing.seconds / 2);
@@ -392,6 +399,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       perTable,
       chunkOverhead: Math.max(0.001, overhead + 4 * rtt),
       roundTrip: rtt,
+      sourceRoundTrip: median(srcTrips),
       preflight: preflightQuery,
       // Committing DDL costs about one more round trip than creating it inside a transaction.
       ddl: median(tinies.map((t) => t.ddl)) + rtt,

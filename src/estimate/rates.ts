@@ -39,6 +39,8 @@ export interface Rates {
   setup: { base: number; perTable: number };
   /** One round trip to the target, seconds (copy's preflight and state writes are a few dozen). */
   roundTrip: number;
+  /** One round trip to the source, seconds: copy's setup queries there, outside the plan estimate times itself. */
+  sourceRoundTrip: number;
   /** One small DDL statement committed on the target (the state schema's migrations), seconds. */
   ddl: number;
   /** copy's emptiness check of the target catalog, seconds. */
@@ -67,6 +69,7 @@ export const DEFAULT_RATES: Rates = {
   analyze: { perTable: 0.004, perValue: 0.5e-6 },
   setup: { base: 0.08, perTable: 0.0008 },
   roundTrip: 0.0005,
+  sourceRoundTrip: 0.0005,
   ddl: 0.005,
   preflight: 0.02,
 };
@@ -91,6 +94,7 @@ export function scaleRates(r: Rates, factor: number): Rates {
     analyze: { perTable: r.analyze.perTable / factor, perValue: r.analyze.perValue / factor },
     setup: { base: r.setup.base / factor, perTable: r.setup.perTable / factor },
     roundTrip: r.roundTrip / factor,
+    sourceRoundTrip: r.sourceRoundTrip / factor,
     ddl: r.ddl / factor,
     preflight: r.preflight / factor,
   };

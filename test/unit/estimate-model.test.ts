@@ -6,7 +6,7 @@ import type { TableInfo } from '../../src/catalog/tables.js';
 import type { Chunk } from '../../src/copy/plan.js';
 import type { BuildJob } from '../../src/copy/schedule.js';
 import { parseDuration } from '../../src/estimate/duration.js';
-import { chooseStrategy, listSchedule, modelCopy, type PlanLike, type PlanSizes } from '../../src/estimate/model.js';
+import { chooseStrategy, COPY_SOURCE_ROUND_TRIPS, listSchedule, modelCopy, type PlanLike, type PlanSizes } from '../../src/estimate/model.js';
 import { DEFAULT_RATES, type Rates } from '../../src/estimate/rates.js';
 import { renderTimeline } from '../../src/estimate/render.js';
 import { buildSeconds, indexKey, scaleIndexSample, simulateDataPhase, type ModelTable } from '../../src/estimate/simulate.js';
@@ -217,6 +217,13 @@ describe('estimate: whole copy model', () => {
     expect(end.phases.find((p) => p.name === 'analyze')!.seconds).toBeGreaterThan(0.2);
     const none = await modelCopy(plan([a, b], { builds }), sizes, rates, { jobs: 2, indexJobs: 1, analyze: 'none' });
     close(none.phases.find((p) => p.name === 'analyze')!.seconds, 0);
+  });
+
+  it('copy\'s setup queries on the source cost a round trip each: a slow link lengthens the schema phase', async () => {
+    const near = await modelCopy(plan([table('a', 100 * MB)]), sizes, { ...RATES, sourceRoundTrip: 0.0002 }, { jobs: 1, indexJobs: 1 });
+    const far = await modelCopy(plan([table('a', 100 * MB)]), sizes, { ...RATES, sourceRoundTrip: 0.0502 }, { jobs: 1, indexJobs: 1 });
+    close(far.phases[0]!.seconds - near.phases[0]!.seconds, COPY_SOURCE_ROUND_TRIPS * 0.05);
+    expect(COPY_SOURCE_ROUND_TRIPS).toBeGreaterThanOrEqual(8);
   });
 
   it('list scheduling: the longest tasks first, each to the first free connection', () => {
