@@ -5,6 +5,7 @@
 import type { TableInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
+import type { Rates } from './rates.js';
 import { indexKey } from './simulate.js';
 
 /** An index of the source table as the scratch table can hold it: key columns by scratch position. */
@@ -71,15 +72,14 @@ export async function timeSampleIndexes(
   tgt: Client,
   scratch: string,
   indexes: SampleIndex[],
-  o: { rows: number; heapBytes: number; fixed: number; prefix: string; wholeHeapBytes: number },
+  o: { rows: number; heapBytes: number; fixed: number; prefix: string; workers: number },
 ): Promise<Record<string, IndexSample>> {
   const out: Record<string, IndexSample> = {};
   if (indexes.length === 0) return out;
   // The whole table's build gets parallel maintenance workers that a small sample would not: give the sample
   // as many as the server will give the real build, so it divides its work the same way.
-  const workers = await maintenanceWorkers(tgt, o.wholeHeapBytes);
   await tgt.query('SAVEPOINT probe_workers');
-  await tgt.query(`ALTER TABLE ${scratch} SET (parallel_workers = ${workers})`).then(
+  await tgt.query(`ALTER TABLE ${scratch} SET (parallel_workers = ${o.workers})`).then(
     () => tgt.query('RELEASE SAVEPOINT probe_workers'),
     () => tgt.query('ROLLBACK TO SAVEPOINT probe_workers'),
   );
@@ -100,23 +100,13 @@ export async function timeSampleIndexes(
   return out;
 }
 
-/**
- * Parallel workers the target gives a CREATE INDEX on a heap of this size (plan_create_index_workers): one more
- * each time the heap triples past min_parallel_table_scan_size, at most max_parallel_maintenance_workers, and
- * each participant needs 32MB of copy's maintenance_work_mem (256MB).
- */
-export async function maintenanceWorkers(tgt: Client, heapBytes: number): Promise<number> {
+/** The target's settings that decide an index build's parallel workers. */
+export async function maintenanceSettings(tgt: Client): Promise<Rates['parallelMaintenance']> {
   const { rows } = await tgt.query<{ max: string; min_pages: string }>(
     `SELECT current_setting('max_parallel_maintenance_workers') AS max,
             (SELECT setting FROM pg_settings WHERE name = 'min_parallel_table_scan_size') AS min_pages`,
   );
-  const max = Number(rows[0]!.max);
-  const minPages = Math.max(1, Number(rows[0]!.min_pages));
-  const pages = heapBytes / 8192;
-  if (!(max > 0) || pages < minPages) return 0;
-  let workers = 1;
-  for (let threshold = minPages * 3; pages >= threshold && workers < max; threshold *= 3) workers++;
-  return Math.min(workers, max, Math.floor(256 / 32) - 1);
+  return { maxWorkers: Number(rows[0]!.max), minPages: Number(rows[0]!.min_pages) };
 }
 
 /**

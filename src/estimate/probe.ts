@@ -21,7 +21,8 @@ import { quoteIdent } from '../db/ident.js';
 import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { sampleIndexes, timeSampleIndexes, timeSampleJoin, type IndexSample, type SampleIndex } from './probe-builds.js';
+import { indexWorkers } from './simulate.js';
+import { maintenanceSettings, sampleIndexes, timeSampleIndexes, timeSampleJoin, type IndexSample, type SampleIndex } from './probe-builds.js';
 import type { Rates } from './rates.js';
 
 export interface ProbeSample {
@@ -159,7 +160,8 @@ async function sampleCopy(src: Client, tgt: Client, p: Prepared, i: number, rows
       const { rows: ix } = await tgt.query<{ b: string }>(`SELECT pg_relation_size(format('%I.%I', $1::text, $2::text)::regclass) AS b`, [STATE_SCHEMA, `${scratchName(i)}_idx`]);
       out.index = { seconds: iSeconds, bytes: Number(ix[0]!.b), heapBytes };
       if (out.rows >= 1000) {
-        out.realIndexes = await timeSampleIndexes(tgt, name, p.indexes, { rows: out.rows, heapBytes, fixed: 0, prefix: scratchName(i), wholeHeapBytes: p.table.tableBytes });
+        const workers = indexWorkers(p.table.tableBytes, await maintenanceSettings(tgt));
+        out.realIndexes = await timeSampleIndexes(tgt, name, p.indexes, { rows: out.rows, heapBytes, fixed: 0, prefix: scratchName(i), workers });
         out.joinRowsPerSecond = await timeSampleJoin(tgt, name, out.rows);
       }
       const a0 = process.hrtime.bigint();
@@ -401,6 +403,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       roundTrip: rtt,
       sourceRoundTrip: median(srcTrips),
       preflight: preflightQuery,
+      parallelMaintenance: await maintenanceSettings(tgt0),
       // Committing DDL costs about one more round trip than creating it inside a transaction.
       ddl: median(tinies.map((t) => t.ddl)) + rtt,
       connect: connectSeconds,

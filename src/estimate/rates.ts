@@ -29,6 +29,8 @@ export interface Rates {
   /** Large-object bytes per second (lo_get / lo_put slices) and the fixed cost per object. */
   largeObject: number;
   largeObjectOverhead: number;
+  /** The target's max_parallel_maintenance_workers and min_parallel_table_scan_size (pages): an index build's workers. */
+  parallelMaintenance: { maxWorkers: number; minPages: number };
   /** How many activities (COPY pipes, index builds) run at full speed at once before they slow each other. */
   capacity: number;
   /** Schema: pg_dump --schema-only, the pre-data and post-data restores (base + per object). */
@@ -65,6 +67,7 @@ export const DEFAULT_RATES: Rates = {
   largeObject: 30e6,
   largeObjectOverhead: 0.004,
   capacity: 2,
+  parallelMaintenance: { maxWorkers: 2, minPages: 1024 },
   schema: { dumpBase: 0.35, restoreBase: 0.03, perObject: 0.0025 },
   analyze: { perTable: 0.004, perValue: 0.5e-6 },
   setup: { base: 0.08, perTable: 0.0008 },

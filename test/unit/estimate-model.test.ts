@@ -9,7 +9,7 @@ import { parseDuration } from '../../src/estimate/duration.js';
 import { chooseStrategy, COPY_SOURCE_ROUND_TRIPS, listSchedule, modelCopy, type PlanLike, type PlanSizes } from '../../src/estimate/model.js';
 import { DEFAULT_RATES, type Rates } from '../../src/estimate/rates.js';
 import { renderTimeline } from '../../src/estimate/render.js';
-import { buildSeconds, indexKey, scaleIndexSample, simulateDataPhase, type ModelTable } from '../../src/estimate/simulate.js';
+import { buildSeconds, indexKey, indexWorkers, scaleIndexSample, simulateDataPhase, type ModelTable } from '../../src/estimate/simulate.js';
 
 const MB = 1e6;
 
@@ -153,6 +153,25 @@ describe('estimate: data phase simulation', () => {
     const j = fk('child', 'parent', 'child_parent_fk');
     close(buildSeconds(j, tables, {}, RATES), (10 * MB + 2 * 50 * MB) / (1000 * MB));
     close(buildSeconds(j, tables, {}, { ...RATES, foreignKeyRows: 1e6 }), 1.2);
+  });
+
+  it('index builds with parallel maintenance workers take that many cores: two at once slow each other down', async () => {
+    // 100 MB heap: the target gives each build 2 workers (3 processes); capacity 2 cores. Alone a build runs at
+    // full speed (the probe timed its sample with the same workers); two at once share the 2 cores.
+    const big = table('big', 100 * MB);
+    const input = (builds: BuildJob[]) => ({ tables: [model(big)], chunks: chunks(big), builds, indexBytes: {}, jobs: 1, indexJobs: 2 });
+    const one = await simulateDataPhase(input([index('big', 'a')]), { ...RATES, capacity: 2 });
+    const two = await simulateDataPhase(input([index('big', 'a'), index('big', 'b')]), { ...RATES, capacity: 2 });
+    const len = (sim: typeof one, label: string) => sim.segments.find((s) => s.label === label)!.end - sim.segments.find((s) => s.label === label)!.start;
+    close(len(one, 'a'), 0.1); // 100 MB scan at 1000 MB/s
+    close(len(two, 'a'), 0.2);
+    close(len(two, 'b'), 0.2);
+    // Without parallel maintenance workers (or a heap below min_parallel_table_scan_size) each takes one core.
+    const serial = await simulateDataPhase(input([index('big', 'a'), index('big', 'b')]), { ...RATES, capacity: 2, parallelMaintenance: { maxWorkers: 0, minPages: 1024 } });
+    close(len(serial, 'a'), 0.1);
+    expect(indexWorkers(100 * MB, { maxWorkers: 2, minPages: 1024 })).toBe(2);
+    expect(indexWorkers(30 * MB, { maxWorkers: 4, minPages: 1024 })).toBe(2); // 3662 pages: past 3 × 1024 once
+    expect(indexWorkers(4 * MB, { maxWorkers: 2, minPages: 1024 })).toBe(0);
   });
 
   it('per-table measured rates override the format rate', async () => {
