@@ -72,14 +72,14 @@ export async function timeSampleIndexes(
   tgt: Client,
   scratch: string,
   indexes: SampleIndex[],
-  o: { rows: number; heapBytes: number; fixed: number; prefix: string; workers: number },
+  o: { rows: number; heapBytes: number; fixed: number; prefix: string },
 ): Promise<Record<string, IndexSample>> {
   const out: Record<string, IndexSample> = {};
   if (indexes.length === 0) return out;
-  // The whole table's build gets parallel maintenance workers that a small sample would not: give the sample
-  // as many as the server will give the real build, so it divides its work the same way.
+  // One process, whatever the sample's size: a per-row cost free of worker start-up, which on a small sample
+  // would be most of the time. The whole build's workers are the simulation's business (simulate.ts demandOf).
   await tgt.query('SAVEPOINT probe_workers');
-  await tgt.query(`ALTER TABLE ${scratch} SET (parallel_workers = ${o.workers})`).then(
+  await tgt.query(`ALTER TABLE ${scratch} SET (parallel_workers = 0)`).then(
     () => tgt.query('RELEASE SAVEPOINT probe_workers'),
     () => tgt.query('ROLLBACK TO SAVEPOINT probe_workers'),
   );

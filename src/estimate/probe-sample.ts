@@ -8,8 +8,7 @@ import { STATE_SCHEMA } from '../catalog/system.js';
 import type { TableInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
-import { maintenanceSettings, timeSampleIndexes, timeSampleJoin, type IndexSample, type SampleIndex } from './probe-builds.js';
-import { indexWorkers } from './simulate.js';
+import { timeSampleIndexes, timeSampleJoin, type IndexSample, type SampleIndex } from './probe-builds.js';
 
 export interface ScratchColumn {
   attnum: number;
@@ -110,8 +109,7 @@ export async function sampleCopy(src: Client, tgt: Client, p: Prepared, i: numbe
       const { rows: ix } = await tgt.query<{ b: string }>(`SELECT pg_relation_size(format('%I.%I', $1::text, $2::text)::regclass) AS b`, [STATE_SCHEMA, `${scratchName(i)}_idx`]);
       out.index = { seconds: iSeconds, bytes: Number(ix[0]!.b), heapBytes };
       if (out.rows >= 1000) {
-        const workers = indexWorkers(p.table.tableBytes, await maintenanceSettings(tgt));
-        out.realIndexes = await timeSampleIndexes(tgt, name, p.indexes, { rows: out.rows, heapBytes, fixed: 0, prefix: scratchName(i), workers });
+        out.realIndexes = await timeSampleIndexes(tgt, name, p.indexes, { rows: out.rows, heapBytes, fixed: 0, prefix: scratchName(i) });
         out.joinRowsPerSecond = await timeSampleJoin(tgt, name, out.rows);
       }
       const a0 = process.hrtime.bigint();

@@ -1,9 +1,10 @@
 // A discrete-event simulation of copy's data phase: the plan's chunks, largest first, on --jobs pipes; each
 // table's index and key builds released by copy's own BuildScheduler (src/copy/schedule.ts) as its last chunk
 // finishes, on --index-jobs builders; foreign keys once all data is in. Activities share the pair's capacity:
-// when they demand more than `capacity` allows, all of them slow down alike (processor sharing). A COPY pipe
-// demands one unit; an index build with parallel maintenance workers demands one per process (it ran alone
-// on the probe's sample with the same workers, so alone it runs at full speed). Pure: no I/O.
+// when they demand more than `capacity` allows, all of them get a share in proportion to their demand
+// (processor sharing). A COPY pipe demands one unit; an index build with parallel maintenance workers one per
+// process: alone on an idle pair it runs that many times faster than the probe's one-process sample (the scan
+// and the sort are divided among the processes), beside other work it gets its share. Pure: no I/O.
 import { tableKey } from '../catalog/table-id.js';
 import { largestFirst, type Chunk } from '../copy/plan.js';
 import { BuildScheduler, ownerKey, type BuildJob } from '../copy/schedule.js';
@@ -190,12 +191,13 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       now = wake;
       continue;
     }
-    const speed = Math.min(1, rates.capacity / running.reduce((s, r) => s + r.demand, 0));
-    const nextDone = Math.min(...running.map((r) => r.left)) / speed;
+    const share = Math.min(1, rates.capacity / running.reduce((s, r) => s + r.demand, 0));
+    const speed = (r: Running) => r.demand * share;
+    const nextDone = Math.min(...running.map((r) => r.left / speed(r)));
     const nextWake = Math.min(Infinity, ...pendingLane.map((t) => t - now));
     const dt = Math.min(nextDone, nextWake);
     now += dt;
-    for (const r of running) r.left -= dt * speed;
+    for (const r of running) r.left -= dt * speed(r);
     const finished = running.filter((r) => r.left <= EPS);
     for (const r of finished) {
       running.splice(running.indexOf(r), 1);
