@@ -4,7 +4,7 @@
 //
 //   npm run bench:estimate                      # embedded PostgreSQL 15 → 17, scale 1
 //   npm run bench:estimate -- --scale 0.3 --shapes dominant,toast
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { parseConnectionUrl } from '../src/config.js';
 import { connect } from '../src/db/connect.js';
 import { SHAPES, type Shape } from './estimate-shapes.js';
 import { startSlowLink, type SlowLink } from './estimate-proxy.js';
+import { actualSteps, predictedSteps, type StepTimes } from './estimate-steps.js';
 import { runOne } from './proc.js';
 import { setExitCode, startBenchServers, withDatabase, type BenchServers } from './servers.js';
 
@@ -37,6 +38,8 @@ interface CaseResult {
   phases: { predicted: Record<string, number>; actual: Record<string, number> };
   criticalPath: string[];
   loadBefore: number;
+  /** The data phase step by step: summed seconds per kind of step (chunk, index, foreign key, analyze). */
+  steps: { predicted: StepTimes; actual: StepTimes };
 }
 
 async function sql(url: string, text: string): Promise<any[]> {
@@ -86,17 +89,20 @@ async function runCase(name: string, shape: Shape, sourceUrl: string, targetAdmi
   await sql(target, 'CHECKPOINT');
   const loadBefore = loadavg()[0]!;
   say(`[${name}] estimate (source ${sourceMB.toFixed(0)} MB, load ${loadBefore.toFixed(2)})`);
+  for (const f of ['estimate', 'copy']) rmSync(join(o.logDir, `${name}-${f}.log`), { force: true });
   const est = await runOne({ bin: process.execPath, args: [BIN, 'estimate', '--source', sourceUrl, '--target', target, '--probe-seconds', String(o.probeSeconds), ...flags, '--json'] }, { logFile: join(o.logDir, `${name}-estimate.log`) });
   const e = JSON.parse(est.stdout);
   await sql(target, 'CHECKPOINT');
   say(`[${name}] copy (predicted ${e.totalSeconds.toFixed(2)} s)`);
-  const cp = await runOne({ bin: process.execPath, args: [BIN, 'copy', '--source', sourceUrl, '--target', target, ...flags, '--json'] }, { logFile: join(o.logDir, `${name}-copy.log`) });
+  const cp = await runOne({ bin: process.execPath, args: [BIN, 'copy', '--source', sourceUrl, '--target', target, ...flags, '--json', '--log-level', 'debug'] }, { logFile: join(o.logDir, `${name}-copy.log`) });
   const c = JSON.parse(cp.stdout);
   writeFileSync(join(o.logDir, `${name}-estimate.json`), est.stdout);
   writeFileSync(join(o.logDir, `${name}-copy.json`), cp.stdout);
+  // The estimate must simulate the plan copy ran: same chunks, same builds.
+  if (c.chunks !== e.chunks) say(`[${name}] WARNING: estimate planned ${e.chunks} chunks, copy ran ${c.chunks}`);
   const actual = c.seconds as number;
   const error = (e.totalSeconds - actual) / actual;
-  say(`[${name}] predicted ${e.totalSeconds.toFixed(2)} s (${e.low.toFixed(2)}–${e.high.toFixed(2)}), actual ${actual.toFixed(2)} s: ${(error * 100).toFixed(1)} %`);
+  say(`[${name}] predicted ${e.totalSeconds.toFixed(2)} s (${e.low.toFixed(2)}–${e.high.toFixed(2)}), actual ${actual.toFixed(2)} s: ${(error * 100).toFixed(1)} % (load after ${loadavg()[0]!.toFixed(2)})`);
   await sql(targetAdmin, `DROP DATABASE IF EXISTS ${targetDb} WITH (FORCE)`);
   return {
     case: name,
@@ -114,6 +120,7 @@ async function runCase(name: string, shape: Shape, sourceUrl: string, targetAdmi
     phases: { predicted: foldPredicted(e.phases), actual: foldActual(c.phases) },
     criticalPath: [...new Set<string>(e.criticalPath.map((s: { table: string }) => s.table))],
     loadBefore,
+    steps: { predicted: predictedSteps(e.schedule), actual: actualSteps(join(o.logDir, `${name}-copy.log`)) },
   };
 }
 
@@ -130,6 +137,14 @@ function markdown(rs: CaseResult[]): string {
   for (const r of rs) for (const k of Object.keys(r.phases.actual)) {
     if ((r.phases.actual[k] ?? 0) < 0.05 && (r.phases.predicted[k] ?? 0) < 0.05) continue;
     lines.push(`| ${r.case} | ${k} | ${(r.phases.predicted[k] ?? 0).toFixed(2)} s | ${r.phases.actual[k]!.toFixed(2)} s |`);
+  }
+  lines.push('', '| case | data-phase steps (summed seconds, count) | predicted | actual |', '|---|---|---:|---:|');
+  for (const r of rs) {
+    const { predicted: p, actual: a } = r.steps;
+    for (const k of [...new Set([...Object.keys(p.byKind), ...Object.keys(a.byKind)])]) {
+      lines.push(`| ${r.case} | ${k} | ${(p.byKind[k] ?? 0).toFixed(2)} s (${p.count[k] ?? 0}) | ${(a.byKind[k] ?? 0).toFixed(2)} s (${a.count[k] ?? 0}) |`);
+    }
+    lines.push(`| ${r.case} | span of the data phase | ${p.span.toFixed(2)} s | ${a.span.toFixed(2)} s |`);
   }
   return lines.join('\n');
 }

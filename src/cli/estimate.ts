@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { optionalUrl, parsePositiveInt, parseSize, requireUrl } from '../config.js';
-import { COPY_DEFAULTS, MIN_SPLIT_BYTES } from '../copy/index.js';
+import { ANALYZE_MODES, COPY_DEFAULTS, MIN_SPLIT_BYTES, type AnalyzeMode } from '../copy/index.js';
 import { UsageError } from '../errors.js';
 import { parseDuration } from '../estimate/duration.js';
 import { estimateCopy } from '../estimate/index.js';
@@ -16,6 +16,7 @@ interface EstimateFlags extends CommonOptions {
   downtimeBudget?: string;
   probeSeconds?: string;
   pgBin?: string;
+  analyze?: AnalyzeMode;
 }
 
 export function estimateCommand(): Command {
@@ -49,6 +50,11 @@ export function estimateCommand(): Command {
     .addOption(new Option('--jobs <n>', 'COPY pipelines the copy will use (as copy --jobs). Example: --jobs 4').default(String(COPY_DEFAULTS.jobs)))
     .addOption(new Option('--index-jobs <n>', 'parallel index builds the copy will use (as copy --index-jobs). Example: --index-jobs 2').default(String(COPY_DEFAULTS.indexJobs)))
     .addOption(new Option('--split-larger-than <size>', 'as copy: tables above this are split into chunks (0 never splits). Example: --split-larger-than 256MB').default('512MB'))
+    .addOption(
+      new Option('--analyze <when>', 'as copy --analyze: ANALYZE overlapping the copy (overlap), after everything (end), or never (none). Example: --analyze end')
+        .choices([...ANALYZE_MODES])
+        .default('overlap'),
+    )
     .addOption(new Option('--downtime-budget <duration>', 'longest write freeze you can accept: answers dump/restore or replication. Example: --downtime-budget 15m'))
     .addOption(new Option('--probe-seconds <s>', 'how long the calibration probe may run against source and target. Example: --probe-seconds 10').default('5'))
     .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore, to time the schema dump as copy would run it. Example: --pg-bin /usr/lib/postgresql/17/bin'))
@@ -72,6 +78,7 @@ export function estimateCommand(): Command {
           probeSeconds,
           budgetSeconds: flags.downtimeBudget === undefined ? null : parseDuration('--downtime-budget', flags.downtimeBudget),
           pgBin: flags.pgBin,
+          analyze: flags.analyze,
           signal: ctx.signal,
           logger: ctx.logger,
         });

@@ -2,6 +2,7 @@
 // (probe.ts) and the source's write rate (writerate.ts), simulate copy's schedule (model.ts, simulate.ts) and
 // answer how long the copy takes and how long writes must be frozen under each strategy.
 import type { TableFilter } from '../catalog/filter.js';
+import type { AnalyzeMode } from '../copy/analyze.js';
 import { logicalReplicationStatus } from '../catalog/inventory.js';
 import type { ConnectionSpec } from '../config.js';
 import { planCopy } from '../copy/plan.js';
@@ -34,6 +35,8 @@ export interface EstimateOptions {
   logger?: Logger;
   /** Folder with pg_dump/pg_restore (as copy --pg-bin). */
   pgBin?: string;
+  /** As copy --analyze (default overlap). */
+  analyze?: AnalyzeMode;
   /** Replace measured or default rates (tests, benchmarks). */
   rates?: Partial<Rates>;
 }
@@ -103,7 +106,8 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
   try {
     try {
       const t0 = process.hrtime.bigint();
-      plan = await planCopy(snapshot.client, { mode: 'full', filter: opts.filter, splitBytes: opts.splitBytes });
+      // The same options as copy's planCopy: --jobs also decides how a dominant table is split.
+      plan = await planCopy(snapshot.client, { mode: 'full', filter: opts.filter, splitBytes: opts.splitBytes, jobs: opts.jobs });
       // Copy reads every sequence right after planning, one query each: part of its setup.
       await readSequences(snapshot.client, plan.sequences);
       const planSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -147,7 +151,7 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
   }
   if (opts.rates) rates = { ...rates, ...opts.rates };
 
-  const mopts = { jobs: opts.jobs, indexJobs: opts.indexJobs };
+  const mopts = { jobs: opts.jobs, indexJobs: opts.indexJobs, analyze: opts.analyze };
   const model: CopyModel = await modelCopy(plan, sizes, rates, mopts);
   let low: number;
   let high: number;

@@ -3,6 +3,7 @@
 import { tableKey } from '../catalog/table-id.js';
 import type { TableInfo } from '../catalog/tables.js';
 import { SEQUENCE_BATCH } from '../catalog/sequences.js';
+import { analyzeJobs, type AnalyzeMode } from '../copy/analyze.js';
 import { copyFormat } from '../copy/pipeline.js';
 import type { CopyPlan } from '../copy/plan.js';
 import type { Rates } from './rates.js';
@@ -55,6 +56,8 @@ export interface CopyModel {
 export interface ModelOptions {
   jobs: number;
   indexJobs: number;
+  /** As copy --analyze (default overlap: ANALYZE runs as build jobs in the data phase). */
+  analyze?: AnalyzeMode;
 }
 
 export function modelTables(data: TableInfo[]): ModelTable[] {
@@ -82,6 +85,12 @@ export function listSchedule(lengths: number[], lanes: number): number {
 /** Copy's state: DDL statements of the migrations, and round trips of preflight and bookkeeping. */
 const STATE_DDL = 12;
 const STATE_ROUND_TRIPS = 60;
+/**
+ * copy's queries on the source besides planning and reading sequences (which estimate times itself): exporting
+ * the snapshot (BEGIN, search_path, export), server identity, connection budget, server major, extension check,
+ * the sequence connection's read, readability check, change counters. Through a slow link each is a round trip.
+ */
+export const COPY_SOURCE_ROUND_TRIPS = 10;
 
 /** ANALYZE samples 300 × default_statistics_target rows. */
 const ANALYZE_SAMPLE_ROWS = 30_000;
@@ -102,14 +111,20 @@ export function verifySeconds(tables: ModelTable[], jobs: number, r: Rates): num
 
 export async function modelCopy(plan: PlanLike, sizes: PlanSizes, rates: Rates, opts: ModelOptions): Promise<CopyModel> {
   const tables = modelTables(plan.data);
-  const data = await simulateDataPhase({ tables, chunks: plan.chunks, builds: plan.builds.jobs, indexBytes: sizes.indexBytes, jobs: opts.jobs, indexJobs: opts.indexJobs }, rates);
+  const analyzeMode = opts.analyze ?? 'overlap';
+  // copy --analyze overlap hands its builders one ANALYZE per plain table (copy's own analyzeJobs): they take
+  // builder time during the data phase instead of a phase of their own at the end.
+  const analyses = analyzeMode === 'overlap' ? analyzeJobs(plan.data, plan.builds.jobs) : [];
+  const builds = [...plan.builds.jobs, ...analyses];
+  const data = await simulateDataPhase({ tables, chunks: plan.chunks, builds, indexBytes: sizes.indexBytes, jobs: opts.jobs, indexJobs: opts.indexJobs }, rates);
   const r = rates;
   // Setup: copy's control connection, run lock, snapshot and planning (estimate timed its own planCopy), finding
   // pg_dump, preflight queries, and the state schema: its migrations (about ten DDL statements) and a few dozen
   // round trips of bookkeeping.
   const m = sizes.schema;
   const setup =
-    (sizes.planSeconds ?? r.setup.base + r.setup.perTable * plan.tables.length) + 2 * r.connect + (m?.discovery ?? 0) + r.preflight + STATE_DDL * r.ddl + STATE_ROUND_TRIPS * r.roundTrip;
+    (sizes.planSeconds ?? r.setup.base + r.setup.perTable * plan.tables.length) + 2 * r.connect + (m?.discovery ?? 0) + r.preflight + STATE_DDL * r.ddl + STATE_ROUND_TRIPS * r.roundTrip +
+    COPY_SOURCE_ROUND_TRIPS * r.sourceRoundTrip;
   const schema =
     setup + (m ? m.dump + m.preData + m.batches * (r.ddl + r.roundTrip) : r.schema.dumpBase + r.schema.restoreBase) + r.schema.perObject * (m ? m.preStatements : sizes.schemaObjects);
   const builtAfterData = Math.max(0, data.seconds - data.dataSeconds);
@@ -117,11 +132,11 @@ export async function modelCopy(plan: PlanLike, sizes: PlanSizes, rates: Rates, 
   const lo = plan.largeObjects.length ? r.connect * 2 + plan.largeObjects.length * r.largeObjectOverhead + sizes.largeObjectBytes / r.largeObject : 0;
   const mv = plan.matviews.length ? sizes.matviewBytes.reduce((s, b) => s + 0.005 + (2 * b) / r.scan, 0) : 0;
   const seq = Math.ceil(plan.sequences.length / SEQUENCE_BATCH) * r.roundTrip;
-  // With copy's --analyze overlap the scheduler runs ANALYZE as build jobs: already in the data phase.
-  const analyzeInBuilds = plan.builds.jobs.some((j) => (j.kind as string) === 'analyze');
-  const analyze = tables.length && !analyzeInBuilds
-    ? r.connect + listSchedule(tables.map((t) => analyzeSeconds(t, r)), opts.indexJobs)
-    : 0;
+  // What copy analyzes at the end: everything (--analyze end), or what overlap left (partitions, parents). Copy
+  // opens its analyze connection even when nothing is left.
+  const overlapped = new Set(analyses.map((j) => tableKey({ schema: j.schema, name: j.table })));
+  const rest = tables.filter((t) => !overlapped.has(t.key));
+  const analyze = tables.length && analyzeMode !== 'none' ? r.connect + listSchedule(rest.map((t) => analyzeSeconds(t, r)), opts.indexJobs) : 0;
   const parts: [Phase['name'], number][] = [
     ['schema', schema],
     ['data', data.dataSeconds],

@@ -6,9 +6,6 @@
 // one transaction that is rolled back — a crash, SIGKILL or Ctrl-C leaves nothing behind (the server rolls back
 // a transaction whose connection is gone). Only the `pgshift` schema itself, when the target had none, is
 // created for the probe, and dropped again at the end.
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { STATE_SCHEMA } from '../catalog/system.js';
 import { tableKey } from '../catalog/table-id.js';
 import type { TableInfo } from '../catalog/tables.js';
@@ -21,7 +18,13 @@ import { quoteIdent } from '../db/ident.js';
 import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { maintenanceSettings, sampleIndexes } from './probe-builds.js';
+import { sampleCopy, sampleRead, scratchColumns, timeHash, type Prepared, type TimedCopy } from './probe-sample.js';
 import type { Rates } from './rates.js';
+
+const MB = 1024 * 1024;
+
+export { scratchName } from './probe-sample.js';
 
 export interface ProbeSample {
   table: string;
@@ -56,132 +59,6 @@ export interface ProbeOptions {
   seconds: number;
   signal: AbortSignal;
   logger: Logger;
-}
-
-interface ScratchColumn {
-  type: string;
-  /** The scratch column takes the source's binary form unchanged (built-in type, enum as text, domain as its base). */
-  binaryOk: boolean;
-}
-
-const PROBE_PREFIX = 'estimate_probe_';
-const MB = 1024 * 1024;
-
-/** Scratch tables are named after this process: two probes never collide, and a test can find leftovers. */
-export const scratchName = (i: number) => `${PROBE_PREFIX}${process.pid}_${i}`;
-
-/** Columns of a table as the scratch table holds them: the target may lack the source's own types. */
-async function scratchColumns(src: Client, t: TableInfo): Promise<ScratchColumn[]> {
-  const { rows } = await src.query<{ type: string; binary_ok: boolean }>(
-    `SELECT CASE WHEN a.atttypid < 16384 THEN format_type(a.atttypid, a.atttypmod)
-                 WHEN t.typtype = 'd' AND t.typbasetype < 16384 THEN format_type(t.typbasetype, t.typtypmod)
-                 ELSE 'text' END AS type,
-            (a.atttypid < 16384 OR t.typtype = 'e' OR (t.typtype = 'd' AND t.typbasetype < 16384)) AS binary_ok
-       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-      WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-      ORDER BY a.attnum`,
-    [t.oid],
-  );
-  return rows.map((r) => ({ type: r.type, binaryOk: r.binary_ok }));
-}
-
-interface Prepared {
-  table: TableInfo;
-  columns: ScratchColumn[];
-  format: 'text' | 'binary';
-  /** Source bytes per row (heap + TOAST over reltuples); 0 when never analyzed. */
-  bytesPerRow: number;
-}
-
-let seed = 0;
-
-/**
- * The sample's rows: pages spread over the whole table (TABLESAMPLE SYSTEM, a new seed each time) rather than
- * its first rows again and again — representative of its TOAST and bloat, and not already in the cache.
- */
-function sourceSelect(p: Prepared, rows: number): string {
-  const cols = p.table.columns.filter((c) => !c.generated).map((c) => quoteIdent(c.name)).join(', ');
-  const n = Math.max(1, Math.floor(rows));
-  const pct = p.table.rows > 0 ? (100 * n) / p.table.rows : 100;
-  const sample = n > 1 && pct < 90 ? ` TABLESAMPLE SYSTEM (${Math.max(0.0001, pct * 1.1).toFixed(4)}) REPEATABLE (${++seed})` : '';
-  return `COPY (SELECT ${cols} FROM ONLY ${p.table.qualified}${sample} LIMIT ${n}) TO STDOUT (FORMAT ${p.format})`;
-}
-
-interface TimedCopy {
-  rows: number;
-  seconds: number;
-  /** heap + TOAST bytes of the loaded scratch table. */
-  scratchBytes: number;
-  /** CREATE TABLE of the scratch table, seconds. */
-  ddl: number;
-  scan?: { seconds: number; heapBytes: number };
-  index?: { seconds: number; bytes: number; heapBytes: number };
-  analyze?: { seconds: number; values: number };
-}
-
-/**
- * One sample into a scratch table, inside a transaction that is always rolled back. With `measureBuild`, also a
- * full scan and an index build on the loaded rows, as copy's builders would run them.
- */
-async function sampleCopy(src: Client, tgt: Client, p: Prepared, i: number, rows: number, signal: AbortSignal, measureBuild = false): Promise<TimedCopy> {
-  const name = `${quoteIdent(STATE_SCHEMA)}.${quoteIdent(scratchName(i))}`;
-  const cols = p.columns.map((_, k) => `c${k + 1}`);
-  const defs = p.columns.map((c, k) => `${cols[k]} ${c.type}`).join(', ');
-  await tgt.query('BEGIN');
-  try {
-    const d0 = process.hrtime.bigint();
-    await tgt.query(`CREATE TABLE ${name} (${defs})`);
-    const ddl = Number(process.hrtime.bigint() - d0) / 1e9;
-    const into = copyFrom(`COPY ${name} (${cols.join(', ')}) FROM STDIN (FORMAT ${p.format}, FREEZE)`);
-    const t0 = process.hrtime.bigint();
-    await pipeline(src.query(copyTo(sourceSelect(p, rows))), tgt.query(into), { signal });
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    const out: TimedCopy = { rows: Number(into.rowCount ?? 0), seconds, scratchBytes: 0, ddl };
-    const { rows: sz } = await tgt.query<{ heap: string; total: string }>(`SELECT pg_relation_size($1::regclass) AS heap, pg_table_size($1::regclass) AS total`, [name]);
-    out.scratchBytes = Number(sz[0]!.total);
-    if (measureBuild && out.rows > 0) {
-      const heapBytes = Number(sz[0]!.heap);
-      const s0 = process.hrtime.bigint();
-      await tgt.query(`SELECT count(*) FROM ${name}`);
-      out.scan = { seconds: Number(process.hrtime.bigint() - s0) / 1e9, heapBytes };
-      await tgt.query(`SET LOCAL maintenance_work_mem = '256MB'`);
-      const i0 = process.hrtime.bigint();
-      await tgt.query(`CREATE INDEX ${quoteIdent(`${scratchName(i)}_idx`)} ON ${name} (c1)`);
-      const iSeconds = Number(process.hrtime.bigint() - i0) / 1e9;
-      const { rows: ix } = await tgt.query<{ b: string }>(`SELECT pg_relation_size(format('%I.%I', $1::text, $2::text)::regclass) AS b`, [STATE_SCHEMA, `${scratchName(i)}_idx`]);
-      out.index = { seconds: iSeconds, bytes: Number(ix[0]!.b), heapBytes };
-      const a0 = process.hrtime.bigint();
-      await tgt.query(`ANALYZE ${name}`);
-      out.analyze = { seconds: Number(process.hrtime.bigint() - a0) / 1e9, values: Math.min(out.rows, 30_000) * p.columns.length };
-    }
-    return out;
-  } finally {
-    // Always: the probe writes nothing that outlives its transaction.
-    await tgt.query('ROLLBACK').catch(() => undefined);
-  }
-}
-
-/** Read-only sample (no target): COPY to nowhere. */
-async function sampleRead(src: Client, p: Prepared, rows: number, signal: AbortSignal): Promise<{ rows: number; seconds: number; wireBytes: number }> {
-  const t0 = process.hrtime.bigint();
-  const out = copyTo(sourceSelect(p, rows));
-  let wireBytes = 0;
-  const counter = new Writable({
-    write(c: Buffer, _e, done) {
-      wireBytes += c.length;
-      done();
-    },
-  });
-  await pipeline(src.query(out), counter, { signal });
-  return { rows: Number(out.rowCount ?? rows), seconds: Number(process.hrtime.bigint() - t0) / 1e9, wireBytes };
-}
-
-/** Seconds to hash `rows` rows of the table as verify does (row text hashed server-side). */
-async function timeHash(src: Client, p: Prepared, rows: number): Promise<number> {
-  const cols = p.table.columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ');
-  const t0 = process.hrtime.bigint();
-  await src.query(`SELECT sum(hashtextextended(ROW(${cols})::text, 0)) FROM (SELECT * FROM ONLY ${p.table.qualified} LIMIT ${Math.max(1, Math.floor(rows))}) t`);
-  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 async function openSource(spec: ConnectionSpec, n: number): Promise<Client> {
@@ -240,7 +117,9 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       const columns = await scratchColumns(src0, t);
       // Binary as copy would use it, unless the scratch table cannot take a column's binary form unchanged.
       const format = copyFormat(t) === 'binary' && columns.every((c) => c.binaryOk) ? 'binary' : 'text';
-      prepared.push({ table: t, columns, format, bytesPerRow: t.rows > 0 ? tableBytes(t) / t.rows : 0 });
+      // Only the largest table's indexes are sampled (its sample is the one that measures builds).
+      const indexes = prepared.length === 0 && o.target ? await sampleIndexes(src0, t, columns.map((c) => c.attnum), columns.map((c) => c.type !== 'text' || c.binaryOk)) : [];
+      prepared.push({ table: t, columns, format, bytesPerRow: t.rows > 0 ? tableBytes(t) / t.rows : 0, indexes });
     }
     const budget = Math.max(1, o.seconds);
 
@@ -305,6 +184,13 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       trips.push(Number(process.hrtime.bigint() - r0) / 1e9);
     }
     const rtt = median(trips);
+    // And one to the source: copy's setup runs a dozen queries there (through a slow link, each costs one).
+    const srcTrips: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      const r0 = process.hrtime.bigint();
+      await src0.query('SELECT 1');
+      srcTrips.push(Number(process.hrtime.bigint() - r0) / 1e9);
+    }
     // A first rate, only to size the samples.
     const sizing = await sampleCopy(src0, tgt0, p0, 0, rowsFor(p0, 2 * MB), signal);
     const guess = bytesOf(p0, sizing.rows, sizing.scratchBytes) / Math.max(0.001, sizing.seconds - overhead, sizing.seconds / 2);
@@ -378,7 +264,9 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       perTable,
       chunkOverhead: Math.max(0.001, overhead + 4 * rtt),
       roundTrip: rtt,
+      sourceRoundTrip: median(srcTrips),
       preflight: preflightQuery,
+      parallelMaintenance: await maintenanceSettings(tgt0),
       // Committing DDL costs about one more round trip than creating it inside a transaction.
       ddl: median(tinies.map((t) => t.ddl)) + rtt,
       connect: connectSeconds,
@@ -399,7 +287,15 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       rates.scan = scan;
       rates.indexWrite = solo.index.bytes / writeSeconds;
       notes.push(`sample index build: ${(solo.index.bytes / 1e6).toFixed(1)} MB of index in ${solo.index.seconds.toFixed(2)}s after a ${(solo.scan.heapBytes / 1e6).toFixed(1)} MB scan`);
+      // The table's own indexes: each is modelled from its own sample (the other tables' from the scan and write
+      // rates above: a sample of a small table's index is all fixed cost and tells nothing).
+      const real = Object.entries(solo.realIndexes ?? {}).map(([k, m]) => [k, { ...m, seconds: Math.max(m.seconds * 0.2, m.seconds - tinyBuild) }] as const);
+      if (real.length) {
+        rates.perIndex = Object.fromEntries(real);
+        notes.push(`${real.length} of ${p0.table.display}'s own indexes built on its sample: ${real.map(([k, m]) => `${JSON.parse(k)[1]} ${m.seconds.toFixed(3)}s`).join(', ')}`);
+      }
     }
+    if (solo.joinRowsPerSecond) rates.foreignKeyRows = solo.joinRowsPerSecond;
     return { calibrated: true, rates, samples, noise, seconds: elapsed(), notes };
   } catch (err) {
     throw signal.aborted ? signal.reason : classifyError(err, 'estimate probe', { phase: 'estimate probe', hint: 'nothing was left on the target; run pgshift estimate again, or without --target for an uncalibrated estimate' });

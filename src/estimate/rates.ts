@@ -15,6 +15,13 @@ export interface Rates {
   scan: number;
   /** Index bytes an index build sorts and writes per second (after its scan). */
   indexWrite: number;
+  /**
+   * Indexes built on a sample of their own table by the probe (indexKey → net seconds, sample rows and heap
+   * bytes): scaled to the whole table (simulate.ts buildSeconds). Other indexes use scan + indexWrite.
+   */
+  perIndex: Record<string, { seconds: number; rows: number; heapBytes: number; indexBytes: number }>;
+  /** Rows (both sides) per second a foreign key's validation anti-join processes; absent: modelled from scans. */
+  foreignKeyRows?: number;
   /** Fixed cost of one index or key build (catalog updates, state row, commit), seconds. */
   buildOverhead: number;
   /** Bytes per second one verify connection hashes on one side. */
@@ -22,6 +29,8 @@ export interface Rates {
   /** Large-object bytes per second (lo_get / lo_put slices) and the fixed cost per object. */
   largeObject: number;
   largeObjectOverhead: number;
+  /** The target's max_parallel_maintenance_workers and min_parallel_table_scan_size (pages): an index build's workers. */
+  parallelMaintenance: { maxWorkers: number; minPages: number };
   /** How many activities (COPY pipes, index builds) run at full speed at once before they slow each other. */
   capacity: number;
   /** Schema: pg_dump --schema-only, the pre-data and post-data restores (base + per object). */
@@ -32,6 +41,8 @@ export interface Rates {
   setup: { base: number; perTable: number };
   /** One round trip to the target, seconds (copy's preflight and state writes are a few dozen). */
   roundTrip: number;
+  /** One round trip to the source, seconds: copy's setup queries there, outside the plan estimate times itself. */
+  sourceRoundTrip: number;
   /** One small DDL statement committed on the target (the state schema's migrations), seconds. */
   ddl: number;
   /** copy's emptiness check of the target catalog, seconds. */
@@ -46,6 +57,7 @@ export interface Rates {
 export const DEFAULT_RATES: Rates = {
   copy: { text: 60e6, binary: 90e6 },
   perTable: {},
+  perIndex: {},
   chunkOverhead: 0.004,
   connect: 0.02,
   scan: 400e6,
@@ -55,10 +67,12 @@ export const DEFAULT_RATES: Rates = {
   largeObject: 30e6,
   largeObjectOverhead: 0.004,
   capacity: 2,
+  parallelMaintenance: { maxWorkers: 2, minPages: 1024 },
   schema: { dumpBase: 0.35, restoreBase: 0.03, perObject: 0.0025 },
   analyze: { perTable: 0.004, perValue: 0.5e-6 },
   setup: { base: 0.08, perTable: 0.0008 },
   roundTrip: 0.0005,
+  sourceRoundTrip: 0.0005,
   ddl: 0.005,
   preflight: 0.02,
 };
@@ -70,6 +84,8 @@ export function scaleRates(r: Rates, factor: number): Rates {
     ...r,
     copy: { text: r.copy.text * factor, binary: r.copy.binary * factor },
     perTable: per,
+    perIndex: Object.fromEntries(Object.entries(r.perIndex).map(([k, v]) => [k, { ...v, seconds: v.seconds / factor }])),
+    ...(r.foreignKeyRows ? { foreignKeyRows: r.foreignKeyRows * factor } : {}),
     chunkOverhead: r.chunkOverhead / factor,
     scan: r.scan * factor,
     indexWrite: r.indexWrite * factor,
@@ -81,6 +97,7 @@ export function scaleRates(r: Rates, factor: number): Rates {
     analyze: { perTable: r.analyze.perTable / factor, perValue: r.analyze.perValue / factor },
     setup: { base: r.setup.base / factor, perTable: r.setup.perTable / factor },
     roundTrip: r.roundTrip / factor,
+    sourceRoundTrip: r.sourceRoundTrip / factor,
     ddl: r.ddl / factor,
     preflight: r.preflight / factor,
   };

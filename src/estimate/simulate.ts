@@ -1,7 +1,10 @@
 // A discrete-event simulation of copy's data phase: the plan's chunks, largest first, on --jobs pipes; each
 // table's index and key builds released by copy's own BuildScheduler (src/copy/schedule.ts) as its last chunk
 // finishes, on --index-jobs builders; foreign keys once all data is in. Activities share the pair's capacity:
-// when more run than `capacity` allows, all of them slow down alike (processor sharing). Pure: no I/O.
+// when they demand more than `capacity` allows, all of them get a share in proportion to their demand
+// (processor sharing). A COPY pipe demands one unit; an index build with parallel maintenance workers one per
+// process: alone on an idle pair it runs that many times faster than the probe's one-process sample (the scan
+// and the sort are divided among the processes), beside other work it gets its share. Pure: no I/O.
 import { tableKey } from '../catalog/table-id.js';
 import { largestFirst, type Chunk } from '../copy/plan.js';
 import { BuildScheduler, ownerKey, type BuildJob } from '../copy/schedule.js';
@@ -72,15 +75,54 @@ export function buildSeconds(j: BuildJob, tables: Map<string, ModelTable>, index
   }
   if (j.kind === 'foreign key') {
     // Validation is one anti-join of the referencing table against the referenced key: both heaps are read,
-    // and the referenced side is hashed (about twice the work of a scan).
+    // and the referenced side is hashed (about twice the work of a scan). Measured by the probe per row.
     const [child, ref] = [j.needsData[0] ?? ownerKey(j), j.needsKeys[0] ?? ownerKey(j)];
+    const rows = (k: string) => Math.max(0, tables.get(k)?.rows ?? 0);
+    if (r.foreignKeyRows && rows(child) > 0 && rows(ref) > 0) return r.buildOverhead + (rows(child) + rows(ref)) / r.foreignKeyRows;
     return r.buildOverhead + (heap(child) + 2 * heap(ref)) / r.scan;
   }
+  const sampled = r.perIndex[indexKey(j.schema, j.name)];
+  const owner = tables.get(ownerKey(j));
+  if (sampled && owner) return r.buildOverhead + scaleIndexSample(sampled, owner);
   return r.buildOverhead + heap(ownerKey(j)) / r.scan + (indexBytes[indexKey(j.schema, j.name)] ?? 0) / r.indexWrite;
+}
+
+/**
+ * An index built on a sample, scaled to the whole table linearly in rows (in heap bytes when the table was never
+ * analyzed). A sort's n·log n would add a third from 40k to 1M rows, but measured whole-table builds come out
+ * at or below linear (bench:estimate steps): the sample pays per-row costs that do not grow (reading, forming and
+ * writing tuples) and a big build gets the target's parallel maintenance workers.
+ */
+export function scaleIndexSample(m: { seconds: number; rows: number; heapBytes: number }, t: ModelTable): number {
+  const ratio = t.rows > 0 && m.rows > 0 ? t.rows / m.rows : t.heapBytes / Math.max(1, m.heapBytes);
+  return m.seconds * ratio;
+}
+
+/**
+ * Parallel workers the target gives a CREATE INDEX on a heap of this size (its plan_create_index_workers): one
+ * more each time the heap triples past min_parallel_table_scan_size, at most max_parallel_maintenance_workers,
+ * and each participant needs 32MB of copy's maintenance_work_mem (256MB).
+ */
+export function indexWorkers(heapBytes: number, s: Rates['parallelMaintenance']): number {
+  const pages = heapBytes / 8192;
+  const minPages = Math.max(1, s.minPages);
+  if (!(s.maxWorkers > 0) || pages < minPages) return 0;
+  let workers = 1;
+  for (let threshold = minPages * 3; pages >= threshold && workers < s.maxWorkers; threshold *= 3) workers++;
+  return Math.min(workers, s.maxWorkers, Math.floor(256 / 32) - 1);
+}
+
+/** Capacity units an activity takes while it runs (see the head of this file). */
+function demandOf(build: BuildJob | undefined, tables: Map<string, ModelTable>, r: Rates): number {
+  if (build?.kind !== 'index') return 1;
+  const workers = indexWorkers(tables.get(ownerKey(build))?.heapBytes ?? 0, r.parallelMaintenance);
+  return Math.max(1, Math.min(1 + workers, r.capacity));
 }
 
 interface Running {
   seg: Segment;
+  /** Capacity units it takes. */
+  demand: number;
   /** Full-speed seconds of work left. */
   left: number;
   chunk?: Chunk;
@@ -114,7 +156,7 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       if (!t) throw new Error(`internal: chunk of unknown table ${tableKey(c)}`);
       lane.busy = true;
       const label = c.chunks > 1 ? `chunk ${c.chunk + 1}/${c.chunks}` : 'whole';
-      running.push({ seg: { lane: lane.name, kind: 'chunk', key: t.key, table: t.display, label, start: now, end: now }, left: chunkSeconds(t, c, rates), chunk: c });
+      running.push({ seg: { lane: lane.name, kind: 'chunk', key: t.key, table: t.display, label, start: now, end: now }, demand: 1, left: chunkSeconds(t, c, rates), chunk: c });
     }
     for (const lane of buildLanes) {
       if (lane.busy || lane.freeAt > now + EPS || scheduler.queue.size === 0) continue;
@@ -124,6 +166,7 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       const owner = tables.get(ownerKey(j));
       running.push({
         seg: { lane: lane.name, kind: j.kind, key: ownerKey(j), table: owner?.display ?? `${j.schema}.${j.table}`, label: j.name, start: now, end: now },
+        demand: demandOf(j, tables, rates),
         left: buildSeconds(j, tables, input.indexBytes, rates),
         build: j,
       });
@@ -148,12 +191,13 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       now = wake;
       continue;
     }
-    const speed = Math.min(1, rates.capacity / running.length);
-    const nextDone = Math.min(...running.map((r) => r.left)) / speed;
+    const share = Math.min(1, rates.capacity / running.reduce((s, r) => s + r.demand, 0));
+    const speed = (r: Running) => r.demand * share;
+    const nextDone = Math.min(...running.map((r) => r.left / speed(r)));
     const nextWake = Math.min(Infinity, ...pendingLane.map((t) => t - now));
     const dt = Math.min(nextDone, nextWake);
     now += dt;
-    for (const r of running) r.left -= dt * speed;
+    for (const r of running) r.left -= dt * speed(r);
     const finished = running.filter((r) => r.left <= EPS);
     for (const r of finished) {
       running.splice(running.indexOf(r), 1);

@@ -6,10 +6,10 @@ import type { TableInfo } from '../../src/catalog/tables.js';
 import type { Chunk } from '../../src/copy/plan.js';
 import type { BuildJob } from '../../src/copy/schedule.js';
 import { parseDuration } from '../../src/estimate/duration.js';
-import { chooseStrategy, listSchedule, modelCopy, type PlanLike, type PlanSizes } from '../../src/estimate/model.js';
+import { chooseStrategy, COPY_SOURCE_ROUND_TRIPS, listSchedule, modelCopy, type PlanLike, type PlanSizes } from '../../src/estimate/model.js';
 import { DEFAULT_RATES, type Rates } from '../../src/estimate/rates.js';
 import { renderTimeline } from '../../src/estimate/render.js';
-import { indexKey, simulateDataPhase, type ModelTable } from '../../src/estimate/simulate.js';
+import { buildSeconds, indexKey, indexWorkers, scaleIndexSample, simulateDataPhase, type ModelTable } from '../../src/estimate/simulate.js';
 
 const MB = 1e6;
 
@@ -24,6 +24,8 @@ const RATES: Rates = {
   indexWrite: 100 * MB,
   buildOverhead: 0,
   capacity: 8,
+  // One process per index build unless a test says otherwise.
+  parallelMaintenance: { maxWorkers: 0, minPages: 1024 },
 };
 
 const key = (name: string) => tableKey({ schema: 'public', name });
@@ -132,6 +134,49 @@ describe('estimate: data phase simulation', () => {
     expect(sim.criticalPath.map((s) => s.table)).toEqual(['public.logs', 'public.orders']);
   });
 
+  it('an index sampled by the probe is scaled from its own sample (per row), not from a generic write rate', () => {
+    // A collated text key sorts far slower than the probe's ordered bigint: same index bytes, 10× the time.
+    const t = { ...model(table('t', 100 * MB, { rows: 1_048_576 })) };
+    const tables = new Map([[t.key, t]]);
+    const ix = index('t', 't_email_key', true);
+    const generic = buildSeconds(ix, tables, { [indexKey('public', 't_email_key')]: 50 * MB }, RATES);
+    close(generic, 0.1 + 0.5); // 100 MB scan at 1000 MB/s + 50 MB written at 100 MB/s
+    // Sampled: 1,024 rows in 0.01 s; the table has 1,024× the rows.
+    const sample = { seconds: 0.01, rows: 1024, heapBytes: 100_000, indexBytes: 50_000 };
+    close(scaleIndexSample(sample, t), 10.24);
+    close(buildSeconds(ix, tables, {}, { ...RATES, perIndex: { [indexKey('public', 't_email_key')]: sample } }), 10.24);
+    // A table never analyzed (no row count): scaled by heap bytes instead (1,000× the sample's).
+    close(scaleIndexSample(sample, { ...t, rows: -1 }), 10);
+  });
+
+  it('a foreign key validation costs the rows of both tables at the probe\'s anti-join rate when measured', () => {
+    const [child, parent] = [model(table('child', 10 * MB, { rows: 200_000 })), model(table('parent', 50 * MB, { rows: 1_000_000 }))];
+    const tables = new Map([child, parent].map((t) => [t.key, t] as const));
+    const j = fk('child', 'parent', 'child_parent_fk');
+    close(buildSeconds(j, tables, {}, RATES), (10 * MB + 2 * 50 * MB) / (1000 * MB));
+    close(buildSeconds(j, tables, {}, { ...RATES, foreignKeyRows: 1e6 }), 1.2);
+  });
+
+  it('index builds with parallel maintenance workers use that many cores: faster alone, shared when two run', async () => {
+    // 100 MB heap: the target gives each build 2 workers (3 processes); capacity 2 cores. The probe timed the
+    // sample in one process: alone a build gets both cores (twice as fast); two at once get one core each.
+    const big = table('big', 100 * MB);
+    const input = (builds: BuildJob[]) => ({ tables: [model(big)], chunks: chunks(big), builds, indexBytes: {}, jobs: 1, indexJobs: 2 });
+    const pm = { maxWorkers: 2, minPages: 1024 };
+    const one = await simulateDataPhase(input([index('big', 'a')]), { ...RATES, capacity: 2, parallelMaintenance: pm });
+    const two = await simulateDataPhase(input([index('big', 'a'), index('big', 'b')]), { ...RATES, capacity: 2, parallelMaintenance: pm });
+    const len = (sim: typeof one, label: string) => sim.segments.find((s) => s.label === label)!.end - sim.segments.find((s) => s.label === label)!.start;
+    close(len(one, 'a'), 0.05); // 100 MB scan at 1000 MB/s, on 2 cores
+    close(len(two, 'a'), 0.1);
+    close(len(two, 'b'), 0.1);
+    // Without parallel maintenance workers (or a heap below min_parallel_table_scan_size) each takes one core.
+    const serial = await simulateDataPhase(input([index('big', 'a'), index('big', 'b')]), { ...RATES, capacity: 2, parallelMaintenance: { maxWorkers: 0, minPages: 1024 } });
+    close(len(serial, 'a'), 0.1);
+    expect(indexWorkers(100 * MB, { maxWorkers: 2, minPages: 1024 })).toBe(2);
+    expect(indexWorkers(30 * MB, { maxWorkers: 4, minPages: 1024 })).toBe(2); // 3662 pages: past 3 × 1024 once
+    expect(indexWorkers(4 * MB, { maxWorkers: 2, minPages: 1024 })).toBe(0);
+  });
+
   it('per-table measured rates override the format rate', async () => {
     const t = table('t', 100 * MB);
     const sim = await simulateDataPhase({ tables: [model(t)], chunks: chunks(t), builds: [], indexBytes: {}, jobs: 1, indexJobs: 1 }, { ...RATES, perTable: { [key('t')]: 50 * MB } });
@@ -174,6 +219,33 @@ describe('estimate: whole copy model', () => {
     const m = await modelCopy(plan(many), { ...sizes, schemaObjects: 1000 }, { ...RATES, chunkOverhead: 0.005 }, { jobs: 2, indexJobs: 2 });
     close(m.phases[1]!.seconds, (500 * (0.005 + 10_000 / (100 * MB))) / 2);
     expect(m.phases[0]!.seconds).toBeGreaterThan(1000 * RATES.schema.perObject);
+  });
+
+  it('--analyze overlap (copy\'s default): ANALYZE runs on the builders once a table\'s indexes are in, not as a phase at the end', async () => {
+    // Two tables with an index each; one builder. Copy hands its builders one ANALYZE per plain table
+    // (analyzeJobs): the end phase only opens copy's analyze connection.
+    const [a, b] = [table('a', 200 * MB, { rows: 100_000 }), table('b', 100 * MB, { rows: 100_000 })];
+    const builds = { jobs: [index('a', 'a_pkey', true), index('b', 'b_pkey', true)], ownOids: new Set<number>(), ownComments: new Set<string>() };
+    const rates = { ...RATES, connect: 0.01, analyze: { perTable: 0.1, perValue: 0 } };
+    const overlap = await modelCopy(plan([a, b], { builds }), sizes, rates, { jobs: 2, indexJobs: 1 });
+    const analyses = overlap.data.segments.filter((s) => s.kind === 'analyze');
+    expect(analyses.map((s) => s.table).sort()).toEqual(['public.a', 'public.b']);
+    const pkey = overlap.data.segments.find((s) => s.label === 'a_pkey')!;
+    expect(analyses.find((s) => s.table === 'public.a')!.start).toBeGreaterThanOrEqual(pkey.end - 1e-9);
+    close(overlap.phases.find((p) => p.name === 'analyze')!.seconds, 0.01);
+    // --analyze end: every table analyzed after everything, on --index-jobs connections.
+    const end = await modelCopy(plan([a, b], { builds }), sizes, rates, { jobs: 2, indexJobs: 1, analyze: 'end' });
+    expect(end.data.segments.some((s) => s.kind === 'analyze')).toBe(false);
+    expect(end.phases.find((p) => p.name === 'analyze')!.seconds).toBeGreaterThan(0.2);
+    const none = await modelCopy(plan([a, b], { builds }), sizes, rates, { jobs: 2, indexJobs: 1, analyze: 'none' });
+    close(none.phases.find((p) => p.name === 'analyze')!.seconds, 0);
+  });
+
+  it('copy\'s setup queries on the source cost a round trip each: a slow link lengthens the schema phase', async () => {
+    const near = await modelCopy(plan([table('a', 100 * MB)]), sizes, { ...RATES, sourceRoundTrip: 0.0002 }, { jobs: 1, indexJobs: 1 });
+    const far = await modelCopy(plan([table('a', 100 * MB)]), sizes, { ...RATES, sourceRoundTrip: 0.0502 }, { jobs: 1, indexJobs: 1 });
+    close(far.phases[0]!.seconds - near.phases[0]!.seconds, COPY_SOURCE_ROUND_TRIPS * 0.05);
+    expect(COPY_SOURCE_ROUND_TRIPS).toBeGreaterThanOrEqual(8);
   });
 
   it('list scheduling: the longest tasks first, each to the first free connection', () => {

@@ -1,0 +1,121 @@
+// The probe's build samples: the largest table's own indexes (same columns, order, collation and method) built
+// on its loaded sample, and one anti-join as a foreign-key validation runs it. What an index build costs depends
+// on its keys far more than on its bytes: a collated text key sorts many times slower than an already ordered
+// bigint, so one generic sample index would say little about the real ones.
+import type { TableInfo } from '../catalog/tables.js';
+import type { Client } from '../db/connect.js';
+import { quoteIdent } from '../db/ident.js';
+import type { Rates } from './rates.js';
+import { indexKey } from './simulate.js';
+
+/** An index of the source table as the scratch table can hold it: key columns by scratch position. */
+export interface SampleIndex {
+  /** indexKey(schema, name) of the source index. */
+  key: string;
+  name: string;
+  method: string;
+  /** "c3 COLLATE "de-x-icu" DESC", one per key column. */
+  columns: string[];
+}
+
+/** Measured on the sample: net seconds (the fixed cost of a build taken out), rows and heap bytes it covered. */
+export interface IndexSample {
+  seconds: number;
+  rows: number;
+  heapBytes: number;
+  indexBytes: number;
+}
+
+/**
+ * The table's plain-column btree and hash indexes (expression and partial ones are skipped: their cost is not the
+ * columns'), mapped onto the scratch columns (positions `attnums`, generated columns left out). A column the
+ * scratch table holds as text instead of its own type is skipped too: its sort would not be the real one.
+ */
+export async function sampleIndexes(src: Client, t: TableInfo, attnums: number[], sameType: boolean[]): Promise<SampleIndex[]> {
+  const { rows } = await src.query<{ schema: string; name: string; method: string; attnums: number[]; collations: (string | null)[]; descs: boolean[] }>(
+    `SELECT n.nspname AS schema, c.relname AS name, am.amname AS method,
+            array_agg(k.attnum ORDER BY k.ord) AS attnums,
+            array_agg(CASE WHEN k.coll IN (0, 100) THEN NULL ELSE format('%I.%I', cn.nspname, co.collname) END ORDER BY k.ord) AS collations,
+            array_agg((k.opt & 1) = 1 ORDER BY k.ord) AS descs
+       FROM pg_index i
+       JOIN pg_class c ON c.oid = i.indexrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_am am ON am.oid = c.relam
+       CROSS JOIN LATERAL unnest(i.indkey::int2[], i.indcollation::oid[], i.indoption::int2[]) WITH ORDINALITY AS k(attnum, coll, opt, ord)
+       LEFT JOIN pg_collation co ON co.oid = k.coll
+       LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+      WHERE i.indrelid = $1::oid AND i.indexprs IS NULL AND i.indpred IS NULL AND am.amname IN ('btree', 'hash')
+        AND k.ord <= i.indnkeyatts
+      GROUP BY n.nspname, c.relname, am.amname`,
+    [t.oid],
+  );
+  const out: SampleIndex[] = [];
+  for (const r of rows) {
+    const cols = r.attnums.map((a, k) => {
+      const pos = attnums.indexOf(a);
+      if (pos < 0 || !sameType[pos]) return undefined;
+      return `c${pos + 1}${r.collations[k] ? ` COLLATE ${r.collations[k]}` : ''}${r.descs[k] ? ' DESC' : ''}`;
+    });
+    if (cols.some((c) => c === undefined)) continue;
+    out.push({ key: indexKey(r.schema, r.name), name: r.name, method: r.method, columns: cols as string[] });
+  }
+  return out;
+}
+
+const seconds = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e9;
+
+/**
+ * Build each index on the loaded scratch table (inside the probe's transaction; a savepoint each, so an index
+ * the target cannot build — a collation it lacks — is skipped, not fatal). `fixed`: a build's fixed cost.
+ */
+export async function timeSampleIndexes(
+  tgt: Client,
+  scratch: string,
+  indexes: SampleIndex[],
+  o: { rows: number; heapBytes: number; fixed: number; prefix: string },
+): Promise<Record<string, IndexSample>> {
+  const out: Record<string, IndexSample> = {};
+  if (indexes.length === 0) return out;
+  // One process, whatever the sample's size: a per-row cost free of worker start-up, which on a small sample
+  // would be most of the time. The whole build's workers are the simulation's business (simulate.ts demandOf).
+  await tgt.query('SAVEPOINT probe_workers');
+  await tgt.query(`ALTER TABLE ${scratch} SET (parallel_workers = 0)`).then(
+    () => tgt.query('RELEASE SAVEPOINT probe_workers'),
+    () => tgt.query('ROLLBACK TO SAVEPOINT probe_workers'),
+  );
+  for (const [k, ix] of indexes.entries()) {
+    const name = `${o.prefix}_r${k}`;
+    await tgt.query('SAVEPOINT probe_index');
+    try {
+      const t0 = process.hrtime.bigint();
+      await tgt.query(`CREATE INDEX ${quoteIdent(name)} ON ${scratch} USING ${ix.method} (${ix.columns.join(', ')})`);
+      const s = seconds(t0);
+      const { rows } = await tgt.query<{ b: string }>(`SELECT pg_relation_size(c.oid) AS b FROM pg_class c WHERE c.relname = $1 AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = $2::regclass)`, [name, scratch]);
+      out[ix.key] = { seconds: Math.max(s * 0.2, s - o.fixed), rows: o.rows, heapBytes: o.heapBytes, indexBytes: Number(rows[0]?.b ?? 0) };
+      await tgt.query('RELEASE SAVEPOINT probe_index');
+    } catch {
+      await tgt.query('ROLLBACK TO SAVEPOINT probe_index');
+    }
+  }
+  return out;
+}
+
+/** The target's settings that decide an index build's parallel workers. */
+export async function maintenanceSettings(tgt: Client): Promise<Rates['parallelMaintenance']> {
+  const { rows } = await tgt.query<{ max: string; min_pages: string }>(
+    `SELECT current_setting('max_parallel_maintenance_workers') AS max,
+            (SELECT setting FROM pg_settings WHERE name = 'min_parallel_table_scan_size') AS min_pages`,
+  );
+  return { maxWorkers: Number(rows[0]!.max), minPages: Number(rows[0]!.min_pages) };
+}
+
+/**
+ * A foreign key's validation is one anti-join of the referencing table against the referenced one (as the
+ * server's RI_Initial_Check writes it); timed here on the sample against itself: rows of both sides per second.
+ */
+export async function timeSampleJoin(tgt: Client, scratch: string, rows: number): Promise<number | undefined> {
+  if (rows < 1000) return undefined;
+  const t0 = process.hrtime.bigint();
+  await tgt.query(`SELECT fk.c1 FROM ONLY ${scratch} fk LEFT OUTER JOIN ONLY ${scratch} pk ON pk.c1 = fk.c1 WHERE pk.c1 IS NULL AND fk.c1 IS NOT NULL`);
+  return (2 * rows) / Math.max(0.0005, seconds(t0));
+}
