@@ -119,9 +119,16 @@ export function* transactionEvents(tx: Transaction): Generator<SourceEvent> {
   yield { type: 'commit', position: tx.position, commitTime: tx.commitTime };
 }
 
+/** An events() iterator that can hand over events already at hand synchronously. */
+export type TakingIterator = AsyncIterator<SourceEvent> & { take?: () => SourceEvent | undefined };
+
 /** A change source as the applier sees it. */
 export interface ChangeSource {
-  /** Deliver, in commit order, every transaction whose commit position is greater than `from`. */
+  /**
+   * Deliver, in commit order, every transaction whose commit position is greater than `from`. The iterator
+   * may also offer `take()`: the next event if it is already at hand, else undefined (never an error or the
+   * end: those come from next()) — a backlog then drains without a promise per event.
+   */
   events(from: Position, signal: AbortSignal): AsyncIterable<SourceEvent>;
   /** Everything up to `position` is committed on the target: the source may forget it (ack / delete log). */
   confirm(position: Position): void;

@@ -7,7 +7,7 @@ import type { ConnectionSpec } from '../../config.js';
 import { connect, type Client } from '../../db/connect.js';
 import { classifyError, errorCode, PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import type { ChangeSource, Position, SourceEvent } from '../change.js';
+import type { ChangeSource, Position, SourceEvent, TakingIterator } from '../change.js';
 import { loadApplied, saveApplied } from '../state.js';
 import { ChangeWriter, SchemaChangedError } from './writer.js';
 
@@ -109,7 +109,7 @@ export class Applier {
     if (applied > this.stats.appliedPosition) this.stats.appliedPosition = applied;
     if (applied > this.stats.reachedPosition) this.stats.reachedPosition = applied;
     const fmt = this.opts.formatPosition ?? ((p: Position) => p.toString());
-    const it = this.source.events(applied, signal)[Symbol.asyncIterator]();
+    const it: TakingIterator = this.source.events(applied, signal)[Symbol.asyncIterator]();
     let next: Promise<IteratorResult<SourceEvent>> | null = null;
     let batchOpen = false;
     let inTx = false;
@@ -160,19 +160,22 @@ export class Applier {
           } else await commit();
           return;
         }
-        next ??= it.next();
-        const wait = batchOpen && !inTx ? Math.max(0, this.maxMs - (Date.now() - batchStarted)) : 1000;
-        this.alarm.arm(Date.now() + wait);
-        const r = await this.alarm.wait(next);
-        if (r === null) {
-          // The alarm may have been set for an earlier deadline: commit only once this batch's time is up.
-          if (batchOpen && !inTx && (this.stopping || Date.now() - batchStarted >= this.maxMs)) await commit();
-          else if (!inTx && keepalive !== null) await commit();
-          continue;
+        let ev = next === null ? it.take?.() : undefined;
+        if (ev === undefined) {
+          next ??= it.next();
+          const wait = batchOpen && !inTx ? Math.max(0, this.maxMs - (Date.now() - batchStarted)) : 1000;
+          this.alarm.arm(Date.now() + wait);
+          const r = await this.alarm.wait(next);
+          if (r === null) {
+            // The alarm may have been set for an earlier deadline: commit only once this batch's time is up.
+            if (batchOpen && !inTx && (this.stopping || Date.now() - batchStarted >= this.maxMs)) await commit();
+            else if (!inTx && keepalive !== null) await commit();
+            continue;
+          }
+          next = null;
+          if (r.done) throw new PgshiftError('the change source ended unexpectedly', { phase: 'streaming' });
+          ev = r.value;
         }
-        next = null;
-        if (r.done) throw new PgshiftError('the change source ended unexpectedly', { phase: 'streaming' });
-        const ev = r.value;
         switch (ev.type) {
           case 'relation':
             if (!skipping) await writer.checkRelation(ev, `at ${fmt(this.stats.appliedPosition)}`);

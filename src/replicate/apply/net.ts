@@ -48,19 +48,22 @@ export class NetSegment {
     return { id: values.length === 1 ? values[0]! : JSON.stringify(values), values };
   }
 
-  /** false: cannot fold (the caller starts a new segment). */
+  /** false: cannot fold (the caller starts a new segment). Takes ownership of `row` (it may be changed). */
   insert(row: Row): boolean {
     const k = this.keyOf(row);
     if (!k) return false;
     const e = this.entries.get(k.id);
-    if (!e) this.entries.set(k.id, { key: k.values, deleteFirst: false, insert: { ...row }, update: null });
+    if (!e) this.entries.set(k.id, { key: k.values, deleteFirst: false, insert: row, update: null });
     else if (e.insert || e.update || !e.deleteFirst) return false;
-    else e.insert = { ...row };
+    else e.insert = row;
     this.changes++;
     return true;
   }
 
-  /** `set`: the carried columns; the key must be unchanged (`set`'s key values equal `old`'s). */
+  /**
+   * `set`: the carried columns; the key must be unchanged (`set`'s key values equal `old`'s). Takes ownership
+   * of `set` (the key columns are added to it).
+   */
   update(old: Row, set: Row): boolean {
     const k = this.keyOf(old);
     if (!k) return false;
@@ -69,7 +72,10 @@ export class NetSegment {
       if (v !== undefined && v !== k.values[i]) return false;
     }
     const e = this.entries.get(k.id);
-    if (!e) this.entries.set(k.id, { key: k.values, deleteFirst: false, insert: null, update: { ...old, ...set } });
+    if (!e) {
+      for (let i = 0; i < this.keyCols.length; i++) set[this.keyCols[i]!] = k.values[i]!;
+      this.entries.set(k.id, { key: k.values, deleteFirst: false, insert: null, update: set });
+    }
     else if (e.insert) Object.assign(e.insert, set);
     else if (e.update) Object.assign(e.update, set);
     else return false; // deleted in this segment: an UPDATE cannot find it

@@ -19,6 +19,7 @@ export class PgoutputSource implements ChangeSource {
         const previous = this.stream;
         this.stream = stream;
         let opened: Promise<void> | undefined;
+        let ready = false;
         const onAbort = () => void stream.close();
         signal.addEventListener('abort', onAbort, { once: true });
         return {
@@ -26,10 +27,12 @@ export class PgoutputSource implements ChangeSource {
             opened ??= (async () => {
               await previous?.close();
               await stream.open();
+              ready = true;
             })();
             await opened;
             return stream.next();
           },
+          take: () => (ready ? stream.take() : undefined),
           return: async () => {
             signal.removeEventListener('abort', onAbort);
             await stream.close();

@@ -116,12 +116,16 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
     this.sendStatus(true);
   }
 
-  next(): Promise<IteratorResult<SourceEvent>> {
+  /** The next event if one is already here (no promise per event while a backlog drains), else undefined. */
+  take(): SourceEvent | undefined {
     const ev = this.queue.shift();
-    if (ev !== undefined) {
-      if (this.paused && this.queue.length < LOW_WATER) this.resume();
-      return Promise.resolve({ value: ev, done: false });
-    }
+    if (ev !== undefined && this.paused && this.queue.length < LOW_WATER) this.resume();
+    return ev;
+  }
+
+  next(): Promise<IteratorResult<SourceEvent>> {
+    const ev = this.take();
+    if (ev !== undefined) return Promise.resolve({ value: ev, done: false });
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.closed) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
