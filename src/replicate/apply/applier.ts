@@ -161,6 +161,12 @@ export class Applier {
           return;
         }
         let ev = next === null ? it.take?.() : undefined;
+        if (ev === undefined && it.take && next === null && batchOpen && !inTx) {
+          // Nothing more at hand: commit now rather than wait for more (lag stays low; a backlog, always at
+          // hand, still fills large batches).
+          await commit();
+          continue;
+        }
         if (ev === undefined) {
           next ??= it.next();
           const wait = batchOpen && !inTx ? Math.max(0, this.maxMs - (Date.now() - batchStarted)) : 1000;
