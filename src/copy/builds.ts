@@ -4,11 +4,10 @@
 // (ATTACH needs it); everything else comes in the post-data restore after all data.
 import type { TableInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
-import { withTransaction } from '../db/connect.js';
 import { qualify, quoteIdent } from '../db/ident.js';
 import { errorCode } from '../errors.js';
 import { indexDone } from '../state/store.js';
-import { runPipelined } from '../db/pipeline.js';
+import { runPipelined } from '../db/pipelined.js';
 import { tableKey } from '../catalog/table-id.js';
 import type { TocEntry } from '../schema/dump.js';
 import { parseObjectTag } from '../schema/toc-tag.js';

@@ -4,7 +4,7 @@
 import type { TableInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
-import { runPipelined } from '../db/pipeline.js';
+import { runPipelined } from '../db/pipelined.js';
 import { chunkDone } from '../state/store.js';
 import type { Chunk } from './plan.js';
 import { relayCopy } from './relay.js';

@@ -2,7 +2,7 @@
 // data chunk records itself in the same transaction as its rows (exactly once across SIGKILL + --resume).
 // Tables are defined by the migrations in ./migrations.ts; what is read back is validated, not cast.
 import { withTransaction, type Client } from '../db/connect.js';
-import type { Statement } from '../db/pipeline.js';
+import type { Statement } from '../db/pipelined.js';
 import { tableKey, type TableId } from '../catalog/table-id.js';
 import type { TableFilter } from '../catalog/filter.js';
 import { PgshiftError } from '../errors.js';
