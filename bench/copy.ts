@@ -20,7 +20,7 @@ import { PEERS, type PeerContext } from './peers.js';
 import { runOne } from './proc.js';
 import { markdown, markdownAll, type BenchFile, type BenchRecord, type PeerResult, type VerifyResult } from './report.js';
 import { footingNote, removeOnExit, setExitCode, startBenchServers, withDatabase, type BenchServers, type Footing } from './servers.js';
-import { generateShape, SHAPES, type Shape as DatasetShape } from './shapes.js';
+import { generateShape, SHAPES, type ManyTablesOptions, type Shape as DatasetShape } from './shapes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PGSHIFT_BIN = join(ROOT, 'bin', 'pgshift.js');
@@ -38,6 +38,8 @@ interface Options {
   pgshiftArgs: string[];
   verify: boolean;
   keepSource?: boolean;
+  /** many-tables shape: table count and rows per table (0: empty tables, to measure per-table overhead). */
+  many?: ManyTablesOptions;
   sourceAdmin?: string;
   targetAdmin?: string;
   sourceDb?: string;
@@ -186,7 +188,7 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
       let generatedSeconds: number | undefined;
       if (!o.sourceDb) {
         await recreate(servers.sourceAdmin, sourceDb);
-        generatedSeconds = (await generateShape(shape, { url: source, mb: o.mb, jobs: o.jobs, log })).seconds;
+        generatedSeconds = (await generateShape(shape, { url: source, mb: o.mb, jobs: o.jobs, log, many: o.many })).seconds;
       }
       const sc = await connect(parseConnectionUrl(source, 'source'), { applicationName: 'pgshift-bench' });
       let tables: Array<{ name: string; bytes: number }>;
@@ -362,6 +364,8 @@ async function cli(): Promise<number> {
       'source-admin': { type: 'string' },
       'target-admin': { type: 'string' },
       'source-db': { type: 'string' },
+      tables: { type: 'string' },
+      'rows-per-table': { type: 'string' },
       out: { type: 'string', default: join(ROOT, 'bench', 'results') },
       help: { type: 'boolean', default: false },
     },
@@ -370,11 +374,14 @@ async function cli(): Promise<number> {
     'usage: npm run bench -- [--mb 200] [--jobs 2] [--rounds 2] [--peers ' + PEERS.map((p) => p.id).join(',') + ']\n' +
     '         [--shape ' + SHAPES.join('|') + '[,…]] [--targets 17,15] [--fast-servers] [--pgshift-args "--analyze end"]\n' +
     '         [--no-verify] [--source-admin URL --target-admin URL] [--source-db NAME] [--out DIR]\n' +
+    '         [--tables N] [--rows-per-table N]\n' +
     '  Without admin URLs, starts embedded PostgreSQL 15 (source) and the --targets majors, durable (fsync on,\n' +
     '  full_page_writes on, synchronous_commit on, shared_buffers 512MB, wal_level replica on the targets);\n' +
     '  --fast-servers runs them with fsync off (the CPU-only view).\n' +
     '  --shape: mixed (accounts/documents/events), narrow (one big pgbench_accounts), wide-values (8 MB values),\n' +
     '  many-tables (1,000 tables in 20 schemas), wide-rows (1,000 columns); several run one after another.\n' +
+    '  --tables N / --rows-per-table N: many-tables with N tables / N rows each (0: empty tables, for the\n' +
+    '  per-table overhead: npm run bench -- --shape many-tables --tables 3000 --rows-per-table 0 --peers pgshift).\n' +
     '  --source-db uses an existing source database as is (no generation).\n' +
     '  --rounds N runs every peer N times (same order each round) and reports its best time.\n';
   if (values.help) {
@@ -388,10 +395,13 @@ async function cli(): Promise<number> {
   const peers = list(values.peers);
   const shapes = list(values.shape);
   const targets = list(values.targets).map(Number);
+  const count = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const many: ManyTablesOptions = { tables: count(values.tables), rowsPerTable: count(values['rows-per-table']) };
+  const badCount = [many.tables, many.rowsPerTable].some((n) => n !== undefined && !(Number.isInteger(n) && n >= 0)) || many.tables === 0;
   const unknown = [...peers.filter((p) => !PEERS.some((q) => q.id === p)), ...shapes.filter((x) => !(SHAPES as readonly string[]).includes(x))];
   if (
     !(mb > 0) || !Number.isInteger(jobs) || jobs < 1 || unknown.length || !Number.isInteger(rounds) || rounds < 1 ||
-    !targets.length || targets.some((t) => t !== 15 && t !== 17) || Boolean(values['source-admin']) !== Boolean(values['target-admin'])
+    !targets.length || targets.some((t) => t !== 15 && t !== 17) || badCount || Boolean(values['source-admin']) !== Boolean(values['target-admin'])
   ) {
     process.stderr.write(`bench: bad arguments${unknown.length ? ` (unknown peer or shape ${unknown.join(', ')})` : ''}\n${usage}`);
     return 2;
@@ -401,7 +411,7 @@ async function cli(): Promise<number> {
     {
       mb, jobs, rounds, peers, shapes: shapes as DatasetShape[], targets: targets as Array<15 | 17>, footing: values['fast-servers'] ? 'fast' : 'durable',
       pgshiftArgs: values['pgshift-args'].split(' ').filter(Boolean), verify: !values['no-verify'],
-      sourceAdmin: values['source-admin'], targetAdmin: values['target-admin'], sourceDb: values['source-db'], out: values.out,
+      sourceAdmin: values['source-admin'], targetAdmin: values['target-admin'], sourceDb: values['source-db'], out: values.out, many,
     },
     log,
   );

@@ -92,6 +92,14 @@ export function markdown(r: BenchRecord): string {
         `${p.peakRssBytes ? formatBytes(p.peakRssBytes) : '–'} | ${p.targetWalBytes === undefined ? '–' : formatBytes(p.targetWalBytes)} | ${cell(notes.join('; '))} |`,
     );
   }
+  // Per-table overhead (issue #14): what each tool pays per table, most telling with empty tables.
+  if (r.dataset.tables.length >= 100) {
+    const n = r.dataset.tables.length;
+    const per = r.peers.filter((p) => p.status === 'ok' && p.seconds !== undefined && p.id !== 'floor');
+    if (per.length) {
+      lines.push('', `Per table (${n} tables): ${per.map((p) => `${p.label} ${((p.seconds! / n) * 1000).toFixed(1)} ms wall${p.cpuSeconds === undefined ? '' : `, ${((p.cpuSeconds / n) * 1000).toFixed(1)} ms client CPU`}`).join('; ')}.`);
+    }
+  }
   const phases = (pgshift?.reported as { phases?: Record<string, number> } | undefined)?.phases;
   if (phases) lines.push('', `pgshift phases: ${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ')}.`);
   const v = r.verify;

@@ -15,13 +15,13 @@ export type Shape = (typeof SHAPES)[number];
 
 const MB = 1024 * 1024;
 const VALUE_MB = 8; // each huge value (bytea and text) in wide-values
-const TABLES = 1000; // many-tables
+const TABLES = 1000; // many-tables, unless --tables
 const SCHEMAS = 20;
 const WIDE_COLUMNS = 1000;
 
 interface ShapePlan {
-  /** DDL before loading. */
-  schema: string;
+  /** DDL before loading; a list runs as one transaction each (thousands of tables in one would fill the lock table). */
+  schema: string | string[];
   /** INSERT statements, run 2 at a time. */
   loads: string[];
   /** Keys and indexes, after loading, 2 at a time. */
@@ -39,7 +39,13 @@ function batches(rows: number, batch: number, sql: (lo: number, hi: number) => s
   return out;
 }
 
-function plan(shape: Exclude<Shape, 'mixed'>, mb: number): ShapePlan {
+/** many-tables: how many tables, and rows in each (default: --mb spread over them; 0 = empty tables). */
+export interface ManyTablesOptions {
+  tables?: number;
+  rowsPerTable?: number;
+}
+
+function plan(shape: Exclude<Shape, 'mixed'>, mb: number, many: ManyTablesOptions = {}): ShapePlan {
   const bytes = mb * MB;
   switch (shape) {
     case 'narrow': {
@@ -77,19 +83,24 @@ INSERT INTO pgbench_tellers SELECT i, (i - 1) / 10 + 1, 0, '' FROM generate_seri
     }
     case 'many-tables': {
       // ~100 B per row with its key.
-      const rowsPerTable = Math.max(10, Math.round(bytes / TABLES / 100));
+      const tables = many.tables ?? TABLES;
+      const rowsPerTable = many.rowsPerTable ?? Math.max(10, Math.round(bytes / tables / 100));
       const name = (k: number) => `tenant_${String(k % SCHEMAS).padStart(2, '0')}.items_${k}`;
       return {
         schema: [
-          ...range(SCHEMAS).map((s) => `CREATE SCHEMA tenant_${String(s).padStart(2, '0')};`),
-          ...range(TABLES).map((k) => `CREATE TABLE ${name(k)} (id serial PRIMARY KEY, account int NOT NULL, note text, created timestamptz NOT NULL);`),
-        ].join('\n'),
-        loads: range(TABLES).map(
+          range(SCHEMAS).map((s) => `CREATE SCHEMA tenant_${String(s).padStart(2, '0')};`).join('\n'),
+          ...range(Math.ceil(tables / 500)).map((b) =>
+            range(Math.min(500, tables - b * 500))
+              .map((i) => `CREATE TABLE ${name(b * 500 + i)} (id serial PRIMARY KEY, account int NOT NULL, note text, created timestamptz NOT NULL);`)
+              .join('\n'),
+          ),
+        ],
+        loads: (rowsPerTable > 0 ? range(tables) : []).map(
           (k) => `INSERT INTO ${name(k)} (account, note, created)
                   SELECT i % 97, 'item ' || substr(md5(i::text), 1, 20), timestamptz '2024-01-01 00:00:00+00' + i * interval '1 minute'
                     FROM generate_series(1, ${rowsPerTable}) AS i`,
         ),
-        post: range(TABLES / 10).map((k) => `CREATE INDEX ON ${name(k * 10)} (account)`),
+        post: range(Math.floor(tables / 10)).map((k) => `CREATE INDEX ON ${name(k * 10)} (account)`),
       };
     }
     case 'wide-rows': {
@@ -125,11 +136,11 @@ async function onPool(spec: ConnectionSpec, jobs: number, work: string[], log: (
 }
 
 /** Fill an empty database with the shape; the result lists its tables. */
-export async function generateShape(shape: Shape, o: { url: string; mb: number; jobs: number; log: (l: string) => void }): Promise<GenerateResult> {
+export async function generateShape(shape: Shape, o: { url: string; mb: number; jobs: number; log: (l: string) => void; many?: ManyTablesOptions }): Promise<GenerateResult> {
   if (shape === 'mixed') return generateDataset({ url: o.url, mb: o.mb, jobs: o.jobs, log: o.log });
   const started = Date.now();
   const spec = parseConnectionUrl(o.url, 'source');
-  const p = plan(shape, o.mb);
+  const p = plan(shape, o.mb, o.many);
   const one = async <T>(fn: (c: Client) => Promise<T>) => {
     const c = await connect(spec, { applicationName: 'pgshift-bench-generate' });
     try {
@@ -138,7 +149,7 @@ export async function generateShape(shape: Shape, o: { url: string; mb: number; 
       await c.end().catch(() => undefined);
     }
   };
-  await one((c) => c.query(p.schema));
+  for (const ddl of typeof p.schema === 'string' ? [p.schema] : p.schema) await one((c) => c.query(ddl));
   o.log(`generate: ${shape}, ${o.mb} MB planned, ${p.loads.length} load statements`);
   await onPool(spec, o.jobs, p.loads, o.log, 'loaded');
   await onPool(spec, o.jobs, p.post, o.log, 'built');

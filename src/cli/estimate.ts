@@ -3,8 +3,6 @@ import { optionalUrl, parsePositiveInt, parseSize, requireUrl } from '../config.
 import { ANALYZE_MODES, COPY_DEFAULTS, MIN_SPLIT_BYTES, type AnalyzeMode } from '../copy/index.js';
 import { UsageError } from '../errors.js';
 import { parseDuration } from '../estimate/duration.js';
-import { estimateCopy } from '../estimate/index.js';
-import { renderEstimate } from '../estimate/render.js';
 import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
 
 interface EstimateFlags extends CommonOptions {
@@ -70,6 +68,9 @@ export function estimateCommand(): Command {
         if (!Number.isFinite(probeSeconds) || probeSeconds < 1 || probeSeconds > 300) {
           throw new UsageError(`--probe-seconds must be between 1 and 300, not ${flags.probeSeconds}`, { hint: 'e.g. --probe-seconds 5 (the default)' });
         }
+        // Loaded on use, so other commands start without the estimate modules.
+        const { estimateCopy } = await import('../estimate/index.js');
+        const { renderEstimate } = await import('../estimate/render.js');
         const report = await estimateCopy(source, target, {
           jobs: parsePositiveInt('--jobs', flags.jobs, COPY_DEFAULTS.jobs),
           indexJobs: parsePositiveInt('--index-jobs', flags.indexJobs, COPY_DEFAULTS.indexJobs),

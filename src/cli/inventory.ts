@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { optionalUrl, requireUrl } from '../config.js';
-import { takeInventory, type Inventory } from '../catalog/inventory.js';
+import type { Inventory } from '../catalog/inventory.js';
 import { formatBytes } from '../format.js';
 import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
 import { renderTable } from '../format.js';
@@ -35,6 +35,7 @@ export function inventoryCommand(): Command {
         const source = requireUrl('source', flags.source);
         const target = optionalUrl('target', flags.target);
         ctx.logger.debug({ source: source.display }, 'inventory: reading the source catalog');
+        const { takeInventory } = await import('../catalog/inventory.js'); // loaded on use
         const inv = await takeInventory(source, target, { filter: { include: flags.include, exclude: flags.exclude }, pgBin: flags.pgBin });
         ctx.print(describe(inv));
         return { json: inv };

@@ -1,4 +1,5 @@
 // The commander program: parse, then hand over to one file per command. No logic here.
+import './navigator.js';
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { reportError, usageFromCommander } from './context.js';

@@ -2,11 +2,11 @@ import { Command, Option } from 'commander';
 import { parsePositiveInt, parseSize, requireUrl } from '../config.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration } from '../format.js';
-import { replicate, type ReplicateSummary } from '../replicate/index.js';
+import type { ReplicateSummary } from '../replicate/index.js';
 import type { LagSample } from '../replicate/lag.js';
 import { formatLsn } from '../replicate/pgoutput/lsn.js';
 import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
-import { runCaptureTriggers, type CaptureFlags } from '../replicate/triggers/cli.js';
+import type { CaptureFlags } from '../replicate/triggers/cli.js';
 
 /** The same flags as trigger capture, plus the choice of change source. */
 interface ReplicateFlags extends CommonOptions, CaptureFlags {
@@ -70,7 +70,9 @@ export function replicateCommand(): Command {
         if (onlyWithUntil.length && !flags.untilCaughtUp) {
           throw new UsageError(`--max-lag-bytes, --max-lag-seconds and --timeout only apply with --until-caught-up`, { hint: 'add --until-caught-up, or drop them' });
         }
-        if (flags.capture === 'triggers') return runCaptureTriggers(ctx, flags, source, target);
+        // Loaded on use: every other command starts without the replication modules (and prom-client).
+        if (flags.capture === 'triggers') return (await import('../replicate/triggers/cli.js')).runCaptureTriggers(ctx, flags, source, target);
+        const { replicate } = await import('../replicate/index.js');
         const tty = !ctx.json && Boolean(process.stderr.isTTY);
         let drewLine = false;
         try {

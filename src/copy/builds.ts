@@ -4,10 +4,10 @@
 // (ATTACH needs it); everything else comes in the post-data restore after all data.
 import type { TableInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
-import { withTransaction } from '../db/connect.js';
 import { qualify, quoteIdent } from '../db/ident.js';
 import { errorCode } from '../errors.js';
-import { markIndexDone } from '../state/store.js';
+import { indexDone } from '../state/store.js';
+import { runPipelined } from '../db/pipelined.js';
 import { tableKey } from '../catalog/table-id.js';
 import type { TocEntry } from '../schema/dump.js';
 import { parseObjectTag } from '../schema/toc-tag.js';
@@ -133,17 +133,20 @@ export async function listBuildJobs(snapshotClient: Client, tables: TableInfo[])
   return plan;
 }
 
-/** Build one object and record it, in one transaction. Two foreign keys locking the same pair of tables in
- * opposite order can deadlock: PostgreSQL aborts one, which is simply retried. */
+/** Build one object and record it, in one transaction and one round trip. Two foreign keys locking the same pair
+ * of tables in opposite order can deadlock: PostgreSQL aborts one, which is simply retried. */
 export async function runBuildJob(tgt: Client, job: BuildJob): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await withTransaction(tgt, async () => {
-        for (const sql of job.statements) await tgt.query(sql);
-        await markIndexDone(tgt, job.schema, job.table, job.stateName);
-      });
+      await runPipelined(tgt, [
+        { text: 'BEGIN' },
+        ...job.statements.map((text) => ({ text })),
+        indexDone(job.schema, job.table, job.stateName),
+        { text: 'COMMIT' },
+      ]);
       return;
     } catch (err) {
+      await tgt.query('ROLLBACK').catch(() => undefined);
       if (errorCode(err) !== '40P01' || attempt >= 5) throw err;
     }
   }

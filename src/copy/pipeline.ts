@@ -4,7 +4,8 @@
 import type { TableInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
-import { markChunkDone } from '../state/store.js';
+import { runPipelined } from '../db/pipelined.js';
+import { chunkDone } from '../state/store.js';
 import type { Chunk } from './plan.js';
 import { relayCopy } from './relay.js';
 
@@ -62,15 +63,13 @@ export function sourceSql(t: TableInfo, c: Chunk, keyColumn: string | null): str
 export async function copyChunk(src: Client, tgt: Client, t: TableInfo, c: Chunk, keyColumn: string | null, opts: ChunkOptions): Promise<ChunkResult> {
   const fmt = copyFormat(t);
   const freeze = opts.truncateAndFreeze && c.method === 'whole';
-  await tgt.query('BEGIN');
   try {
     // TRUNCATE makes COPY FREEZE legal (rows written pre-frozen: no later hint-bit/vacuum rewrite) and makes a
-    // redone whole-table chunk idempotent.
-    if (freeze) await tgt.query(`TRUNCATE ONLY ${t.qualified}`);
-    const into = `COPY ${t.qualified}${columnList(t)} FROM STDIN (FORMAT ${fmt}${freeze ? ', FREEZE' : ''})`;
+    // redone whole-table chunk idempotent. BEGIN and TRUNCATE go in the COPY's own query string, and the done
+    // mark with COMMIT: two round trips per chunk on the target (thousands of small tables).
+    const into = `BEGIN; ${freeze ? `TRUNCATE ONLY ${t.qualified}; ` : ''}COPY ${t.qualified}${columnList(t)} FROM STDIN (FORMAT ${fmt}${freeze ? ', FREEZE' : ''})`;
     const { rows, bytes } = await relayCopy(src, tgt, sourceSql(t, c, keyColumn), into, { signal: opts.signal, onBytes: opts.onBytes });
-    await markChunkDone(tgt, c, rows, bytes);
-    await tgt.query('COMMIT');
+    await runPipelined(tgt, [chunkDone(c, rows, bytes), { text: 'COMMIT' }]);
     return { rows, bytes };
   } catch (err) {
     await tgt.query('ROLLBACK').catch(() => undefined);

@@ -330,7 +330,8 @@ function abortReason(signal: AbortSignal): Error {
 }
 
 /**
- * Run `sourceSql` (COPY … TO STDOUT) on `src` and `targetSql` (COPY … FROM STDIN, same format) on `tgt`,
+ * Run `sourceSql` (COPY … TO STDOUT) on `src` and `targetSql` (COPY … FROM STDIN, same format; it may be preceded
+ * by other statements in the same simple query, e.g. "BEGIN; TRUNCATE …; COPY …") on `tgt`,
  * relaying the data. Either side's error, or the signal, rolls the target's COPY back (CopyFail) and is
  * thrown; the target connection is then ready for the caller's ROLLBACK.
  */

@@ -50,6 +50,11 @@ export class Queue<T> {
   }
 }
 
+/**
+ * Each waiting job is filed under the one condition that holds it back ("loaded:<table>", "keys:<table>", …) and
+ * looked at again only when that condition changes, so an event costs the jobs waiting on it, not every job
+ * still waiting (quadratic at thousands of tables). Jobs released together go out in plan order.
+ */
 export class BuildScheduler {
   readonly queue = new Queue<BuildJob>();
   private readonly loaded = new Set<string>();
@@ -59,8 +64,12 @@ export class BuildScheduler {
   private readonly busy = new Map<string, number>();
   /** Jobs handed out (queued or running) and not done yet. */
   private outstanding = 0;
-  private waiting: BuildJob[];
+  /** Plan order → job, while it waits. */
+  private readonly waiting = new Map<number, BuildJob>();
+  /** Condition → plan positions of the jobs it holds back. */
+  private readonly watch = new Map<string, number[]>();
   private dataDone = false;
+  private closed = false;
 
   constructor(jobs: BuildJob[], loadedAtStart: Iterable<string>) {
     for (const j of jobs) {
@@ -68,73 +77,114 @@ export class BuildScheduler {
       if (j.kind === 'index') this.indexesLeft.set(ownerKey(j), (this.indexesLeft.get(ownerKey(j)) ?? 0) + 1);
     }
     for (const k of loadedAtStart) this.loaded.add(k);
-    this.waiting = [...jobs];
-    this.release();
+    jobs.forEach((j, i) => this.waiting.set(i, j));
+    this.recheck([...this.waiting.keys()]);
   }
 
   tableLoaded(key: string): void {
     this.loaded.add(key);
-    this.release();
+    this.wake(`loaded:${key}`);
   }
 
   jobDone(job: BuildJob): void {
     this.outstanding--;
+    const owner = ownerKey(job);
+    const woken: string[] = [];
     if (job.isKey) {
-      const key = ownerKey(job);
-      this.keysLeft.set(key, (this.keysLeft.get(key) ?? 1) - 1);
+      const left = (this.keysLeft.get(owner) ?? 1) - 1;
+      this.keysLeft.set(owner, left);
+      if (left <= 0) woken.push(`keys:${owner}`);
     }
-    if (job.kind === 'index') this.indexesLeft.set(ownerKey(job), (this.indexesLeft.get(ownerKey(job)) ?? 1) - 1);
-    if (job.kind !== 'index') for (const k of job.needsData) this.busy.set(k, (this.busy.get(k) ?? 1) - 1);
-    this.release();
+    if (job.kind === 'index') {
+      const left = (this.indexesLeft.get(owner) ?? 1) - 1;
+      this.indexesLeft.set(owner, left);
+      if (left <= 0) woken.push(`indexes:${owner}`);
+    }
+    if (job.kind !== 'index') {
+      for (const k of job.needsData) {
+        const left = (this.busy.get(k) ?? 1) - 1;
+        this.busy.set(k, left);
+        if (left <= 0) woken.push(`busy:${k}`);
+      }
+    }
+    this.wake(...woken);
   }
 
   /** All data is in: whatever still waits only waits for builds, and the queue closes once nothing waits. */
   allLoaded(): void {
     this.dataDone = true;
-    this.release();
+    this.wake(DATA_DONE);
   }
 
   /** Stop handing out work (a failure or Ctrl-C). */
   abort(): void {
-    this.waiting = [];
+    this.waiting.clear();
+    this.watch.clear();
+    this.closed = true;
     this.queue.close();
   }
 
-  private ready(j: BuildJob): boolean {
+  /** The condition that holds the job back, or undefined when it may start. */
+  private blocker(j: BuildJob): string | undefined {
     // Foreign keys wait for all data: validating one reads both tables whole, and on a busy machine that only
     // slows the COPYs still running; once they are done, keys are validated in parallel with the last indexes.
-    if (j.kind === 'foreign key' && !this.dataDone) return false;
+    if (j.kind === 'foreign key' && !this.dataDone) return DATA_DONE;
     // A foreign key's validation and an ANALYZE exclude each other on a table (SHARE ROW EXCLUSIVE against
     // SHARE UPDATE EXCLUSIVE): one at a time per table, so no builder sits waiting for a lock.
-    if (j.kind !== 'index' && j.needsData.some((k) => (this.busy.get(k) ?? 0) > 0)) return false;
-    return (
-      j.needsData.every((k) => this.loaded.has(k)) &&
-      j.needsKeys.every((k) => (this.keysLeft.get(k) ?? 0) === 0) &&
-      (j.needsIndexes ?? []).every((k) => (this.indexesLeft.get(k) ?? 0) === 0)
-    );
+    if (j.kind !== 'index') for (const k of j.needsData) if ((this.busy.get(k) ?? 0) > 0) return `busy:${k}`;
+    for (const k of j.needsData) if (!this.loaded.has(k)) return `loaded:${k}`;
+    for (const k of j.needsKeys) if ((this.keysLeft.get(k) ?? 0) > 0) return `keys:${k}`;
+    for (const k of j.needsIndexes ?? []) if ((this.indexesLeft.get(k) ?? 0) > 0) return `indexes:${k}`;
+    return undefined;
   }
 
-  private release(): void {
-    const still: BuildJob[] = [];
-    for (const j of this.waiting) {
-      if (!this.ready(j)) {
-        still.push(j);
+  private wake(...conditions: string[]): void {
+    const ids: number[] = [];
+    for (const c of conditions) {
+      const w = this.watch.get(c);
+      if (!w) continue;
+      this.watch.delete(c);
+      ids.push(...w);
+    }
+    this.recheck(ids);
+  }
+
+  /** Release the given waiting jobs that may start (in plan order); file the others under what holds them. */
+  private recheck(ids: number[]): void {
+    if (this.closed) return;
+    ids.sort((a, b) => a - b);
+    for (const i of ids) {
+      const j = this.waiting.get(i);
+      if (!j) continue;
+      const b = this.blocker(j);
+      if (b !== undefined) {
+        const w = this.watch.get(b);
+        if (w) w.push(i);
+        else this.watch.set(b, [i]);
         continue;
       }
+      this.waiting.delete(i);
       if (j.kind !== 'index') for (const k of j.needsData) this.busy.set(k, (this.busy.get(k) ?? 0) + 1);
       this.outstanding++;
       this.queue.push(j);
     }
-    this.waiting = still;
-    if (this.dataDone && this.waiting.length === 0) this.queue.close();
-    // Data is in, nothing is running, and a job still waits on a build that cannot come (not ours to build):
-    // run it anyway.
-    if (this.dataDone && this.waiting.length > 0 && this.outstanding === 0) {
-      for (const j of this.waiting.splice(0)) {
+    if (!this.dataDone) return;
+    if (this.waiting.size === 0) {
+      this.closed = true;
+      this.queue.close();
+    } else if (this.outstanding === 0) {
+      // Data is in, nothing is running, and a job still waits on a build that cannot come (not ours to build):
+      // run it anyway.
+      for (const i of [...this.waiting.keys()].sort((a, b) => a - b)) {
         this.outstanding++;
-        this.queue.push(j);
+        this.queue.push(this.waiting.get(i)!);
       }
+      this.waiting.clear();
+      this.watch.clear();
+      this.closed = true;
       this.queue.close();
     }
   }
 }
+
+const DATA_DONE = 'data-done';

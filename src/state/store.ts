@@ -2,6 +2,7 @@
 // data chunk records itself in the same transaction as its rows (exactly once across SIGKILL + --resume).
 // Tables are defined by the migrations in ./migrations.ts; what is read back is validated, not cast.
 import { withTransaction, type Client } from '../db/connect.js';
+import type { Statement } from '../db/pipelined.js';
 import { tableKey, type TableId } from '../catalog/table-id.js';
 import type { TableFilter } from '../catalog/filter.js';
 import { PgshiftError } from '../errors.js';
@@ -176,12 +177,12 @@ export async function loadChunks(target: Client): Promise<ChunkRow[]> {
   }));
 }
 
-/** Called inside the chunk's own target transaction, after its COPY. */
-export async function markChunkDone(target: Client, c: TableId & { chunk: number }, rows: number, bytes: number): Promise<void> {
-  await target.query(
-    `UPDATE pgshift.copy_chunk SET done_at = now(), rows = $4, bytes = $5 WHERE table_schema = $1 AND table_name = $2 AND chunk = $3`,
-    [c.schema, c.name, c.chunk, rows, bytes],
-  );
+/** The chunk's done mark: run inside the chunk's own target transaction, after its COPY (sent with its COMMIT). */
+export function chunkDone(c: TableId & { chunk: number }, rows: number, bytes: number): Statement {
+  return {
+    text: `UPDATE pgshift.copy_chunk SET done_at = now(), rows = $4, bytes = $5 WHERE table_schema = $1 AND table_name = $2 AND chunk = $3`,
+    values: [c.schema, c.name, c.chunk, rows, bytes],
+  };
 }
 
 /**
@@ -201,8 +202,12 @@ export async function doneIndexes(target: Client): Promise<Set<string>> {
   return new Set(rows.map((r) => tableKey({ schema: String(r.table_schema), name: String(r.index_name) })));
 }
 
-export async function markIndexDone(target: Client, schema: string, table: string, index: string): Promise<void> {
-  await target.query(`INSERT INTO pgshift.copy_index (table_schema, table_name, index_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [schema, table, index]);
+/** An index's (key's, foreign key's) done mark: run in the transaction that built it. */
+export function indexDone(schema: string, table: string, index: string): Statement {
+  return {
+    text: `INSERT INTO pgshift.copy_index (table_schema, table_name, index_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+    values: [schema, table, index],
+  };
 }
 
 /** Per-table change counters of the source, recorded when the data was planned. */

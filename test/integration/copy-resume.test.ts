@@ -49,7 +49,7 @@ async function waitForDataArriving(tgt: TestDatabase, run: Running): Promise<voi
   while (Date.now() < deadline) {
     const { rows } = await tgt.admin(
       `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'
-         AND query ILIKE 'copy %' AND query ILIKE '%from stdin%'`,
+         AND query ~* '(^|;) *copy .* from stdin'`,
     );
     if (rows[0].n > 0) return;
     if (exited) throw new Error(`copy ended before any data was seen arriving, so it could not be interrupted; output:\n${run.output()}`);
