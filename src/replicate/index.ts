@@ -187,8 +187,8 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     const deadline = opts.timeoutSeconds !== undefined ? started + opts.timeoutSeconds * 1000 : Infinity;
     const interval = opts.statusIntervalMs ?? 5000;
     let timedOut = false;
-    // The lag reported for --until-caught-up is the one at the moment of the check: the source's WAL keeps
-    // moving afterwards (other databases of the cluster, checkpoints) without anything left to apply.
+    // --until-caught-up reports the position it caught up to: the source's WAL keeps moving afterwards (other
+    // databases of the cluster, checkpoints) with nothing of ours left to apply.
     let caughtSample: LagSample | undefined;
     try {
       let nextStatus = 0;
@@ -208,7 +208,8 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
             const withinSeconds = opts.maxLagSeconds === undefined || s.lagSeconds <= opts.maxLagSeconds;
             if (withinBytes && withinSeconds) {
               caughtUp = true;
-              caughtSample = s;
+              // Reported against the position checked (everything up to it is applied), not the sample's later one.
+              caughtSample = { ...s, sourcePosition: target_, lagBytes: 0 };
               break;
             }
             target_ = null;
