@@ -90,6 +90,37 @@ function tagErrorsWithSide(client: pg.Client, side: ConnectionSpec['side']): voi
   };
 }
 
+/**
+ * Opens with the URL's TLS settings; sslmode=prefer (the default) tries again without TLS when the server
+ * offers none, as libpq does. For every connection pgshift opens, replication connections included.
+ */
+export async function withTlsFallback<T>(spec: ConnectionSpec, open: (ssl: ConnectionOptions | false) => Promise<T>): Promise<T> {
+  try {
+    return await open(tlsOptions(spec));
+  } catch (err) {
+    if (spec.sslmode === 'prefer' && err instanceof Error && err.message.includes(NO_TLS_MESSAGE)) return open(false);
+    throw err;
+  }
+}
+
+/**
+ * A replication connection (walsender protocol: no extended queries, so not the tagged Client of connect()),
+ * with the same TLS rules. Errors are left raw for the caller to classify with its phase.
+ */
+export function connectReplication(spec: ConnectionSpec, applicationName: string, extra: Partial<pg.ClientConfig> = {}): Promise<pg.Client> {
+  return withTlsFallback(spec, async (ssl) => {
+    const c = new pg.Client({ ...clientConfig(spec, { applicationName, replication: 'database' }, ssl), ...extra } as pg.ClientConfig);
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+    } catch (err) {
+      await c.end().catch(() => undefined);
+      throw err;
+    }
+    return c;
+  });
+}
+
 /** Open a connection; errors come back classified (exit code 3) with the endpoint named, password masked. */
 export async function connect(spec: ConnectionSpec, opts: ConnectOptions = {}): Promise<Client> {
   let closedEarly = false;
@@ -112,14 +143,7 @@ export async function connect(spec: ConnectionSpec, opts: ConnectOptions = {}): 
   };
   const what = `${spec.side} ${spec.display}`;
   try {
-    try {
-      return await attempt(tlsOptions(spec));
-    } catch (err) {
-      if (spec.sslmode === 'prefer' && err instanceof Error && err.message.includes(NO_TLS_MESSAGE)) {
-        return await attempt(false);
-      }
-      throw err;
-    }
+    return await withTlsFallback(spec, attempt);
   } catch (err) {
     if (err instanceof Error && err.message.includes(NO_TLS_MESSAGE)) {
       throw classifyError(err, what, { hint: 'the server does not offer TLS: use sslmode=disable or prefer' });

@@ -219,7 +219,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
             break;
           }
         }
-        await Promise.race([running.catch(() => undefined), sleep(opts.untilCaughtUp ? 250 : 1000)]);
+        await Promise.race([running.catch(() => undefined), sleep(opts.untilCaughtUp ? 50 : 1000)]);
       }
     } finally {
       applier.stop();

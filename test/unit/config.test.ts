@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { connectionIdentity, parseConnectionUrl, parseSize, requireUrl, sameEndpoint } from '../../src/config.js';
-import { tlsOptions } from '../../src/db/connect.js';
+import { tlsOptions, withTlsFallback } from '../../src/db/connect.js';
 import { UsageError } from '../../src/errors.js';
 import { compileFilter } from '../../src/catalog/filter.js';
 
@@ -128,5 +128,21 @@ describe('sizes and filters', () => {
     expect(keep('sales', 'users')).toBe(true);
     expect(keep('public', 'orders_old')).toBe(false);
     expect(keep('public', 'products')).toBe(false);
+  });
+});
+
+describe('TLS fallback for every connection (replication connections too)', () => {
+  it('sslmode=prefer retries without TLS when the server offers none; require does not', async () => {
+    const tries: unknown[] = [];
+    const open = async (ssl: unknown) => {
+      tries.push(ssl);
+      if (ssl !== false) throw new Error('The server does not support SSL connections');
+      return 'plain';
+    };
+    expect(await withTlsFallback(parseConnectionUrl('postgres://u@h/db', 'source'), open)).toBe('plain');
+    expect(tries.length).toBe(2);
+    tries.length = 0;
+    await expect(withTlsFallback(parseConnectionUrl('postgres://u@h/db?sslmode=require', 'source'), open)).rejects.toThrow(/does not support SSL/);
+    expect(tries.length).toBe(1);
   });
 });

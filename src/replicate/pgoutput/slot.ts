@@ -4,7 +4,7 @@
 // connection with an exported snapshot: the initial copy reads exactly the state the stream starts from.
 import pg from 'pg';
 import type { ConnectionSpec } from '../../config.js';
-import { clientConfig, tlsOptions, type Client } from '../../db/connect.js';
+import { connectReplication, type Client } from '../../db/connect.js';
 import { quoteIdent } from '../../db/ident.js';
 import { classifyError } from '../../errors.js';
 import { parseLsn } from './lsn.js';
@@ -73,10 +73,9 @@ export interface CreatedSlot {
 
 /** CREATE_REPLICATION_SLOT … LOGICAL pgoutput with an exported snapshot, on a replication connection. */
 export async function createSlot(spec: ConnectionSpec, name: string): Promise<CreatedSlot> {
-  const holder = new pg.Client({ ...clientConfig(spec, { applicationName: 'pgshift replicate snapshot', replication: 'database' }, tlsOptions(spec)) } as pg.ClientConfig);
-  holder.on('error', () => undefined);
+  let holder: pg.Client | undefined;
   try {
-    await holder.connect();
+    holder = await connectReplication(spec, 'pgshift replicate snapshot');
     const { rows: v } = await holder.query(`SHOW server_version_num`);
     const num = Number(v[0].server_version_num);
     // PostgreSQL 15 introduced the parenthesized option list; older servers take EXPORT_SNAPSHOT.
@@ -87,7 +86,7 @@ export async function createSlot(spec: ConnectionSpec, name: string): Promise<Cr
     const r = rows[0];
     return { consistentPoint: parseLsn(r.consistent_point), consistentPointText: r.consistent_point, snapshotName: r.snapshot_name, holder };
   } catch (err) {
-    await holder.end().catch(() => undefined);
+    await holder?.end().catch(() => undefined);
     throw classifyError(err, `source ${spec.display}: creating replication slot ${name}`, { phase: 'slot' });
   }
 }

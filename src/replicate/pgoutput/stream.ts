@@ -6,7 +6,7 @@
 // RECEIVED position, parses values with pg's global type parsers, and pauses the socket for every message.
 import pg from 'pg';
 import type { ConnectionSpec } from '../../config.js';
-import { clientConfig, tlsOptions } from '../../db/connect.js';
+import { connectReplication } from '../../db/connect.js';
 import { quoteIdent, quoteLiteral } from '../../db/ident.js';
 import { ConnectionError, classifyError } from '../../errors.js';
 import type { SourceEvent } from '../change.js';
@@ -71,16 +71,15 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
   }
 
   async open(): Promise<void> {
-    const cfg = clientConfig(this.spec, { applicationName: `pgshift replicate stream`, replication: 'database' }, tlsOptions(this.spec));
-    const client = new pg.Client({ ...cfg, options: settingsOption(VALUE_SETTINGS) } as pg.ClientConfig);
-    this.client = client;
-    client.on('error', (err) => this.fail(err));
-    client.on('end', () => this.fail(transient(new ConnectionError(`replication connection to source ${this.spec.display} closed`, { phase: 'streaming' }))));
+    let client: pg.Client;
     try {
-      await client.connect();
+      client = await connectReplication(this.spec, 'pgshift replicate stream', { options: settingsOption(VALUE_SETTINGS) } as Partial<pg.ClientConfig>);
     } catch (err) {
       throw classifyError(err, `source ${this.spec.display}: replication connection`, { phase: 'streaming' });
     }
+    this.client = client;
+    client.on('error', (err) => this.fail(err));
+    client.on('end', () => this.fail(transient(new ConnectionError(`replication connection to source ${this.spec.display} closed`, { phase: 'streaming' }))));
     const con = (client as unknown as { connection: NodeJS.EventEmitter & { sendCopyFromChunk(b: Buffer): void; stream: NodeJS.ReadableStream } }).connection;
     con.on('copyData', (msg: { chunk: Buffer }) => {
       try {
