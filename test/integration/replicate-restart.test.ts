@@ -139,12 +139,16 @@ describe('pgshift replicate: interruptions, DDL, privileges, metrics', () => {
     expect((await run.done).code, run.stderr()).toBe(143);
     const fin = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--timeout', '300']);
     expect(fin.code, fin.stderr).toBe(0);
+    console.error('STAGE fin ok');
     await expectSameDatabase(src, tgt);
+    console.error('STAGE compared');
     // cleanup without --source would leave the slot behind: refused, naming --source.
     const bare = await runCli(['cleanup', '--target', tgt.url]);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toContain('--source');
+    console.error('STAGE bare');
     const c = await runCli(['cleanup', '--source', src.url, '--target', tgt.url]);
+    console.error('STAGE cleanup', c.code, c.stderr);
     expect(c.code, c.stderr).toBe(0);
     expect(await slotsAndPublications(src)).toEqual({ slots: [], publications: [] });
   });

@@ -27,7 +27,7 @@ export interface CompareOptions {
 // Identical on both sides; search_path '' makes every catalog deparse schema-qualify its names.
 const SESSION_SQL = `SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres';
   SET extra_float_digits = 1; SET bytea_output = 'hex'; SET lc_monetary = 'C'; SET search_path = '';
-  SET xmloption = content; SET statement_timeout = 0`;
+  SET xmloption = content; SET statement_timeout = 0; SET lock_timeout = '60s'`;
 
 const USER_NS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
