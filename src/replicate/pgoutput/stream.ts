@@ -77,6 +77,12 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
     } catch (err) {
       throw classifyError(err, `source ${this.spec.display}: replication connection`, { phase: 'streaming' });
     }
+    if (this.closed) {
+      // close() ran while the connection was being made: it had no client to end, so end it here — an open
+      // replication socket would keep the process alive after the command finished.
+      await client.end().catch(() => undefined);
+      return;
+    }
     this.client = client;
     client.on('error', (err) => this.fail(err));
     client.on('end', () => this.fail(transient(new ConnectionError(`replication connection to source ${this.spec.display} closed`, { phase: 'streaming' }))));
@@ -145,6 +151,8 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
       this.sendStatus(false, client);
       // A walsender in COPY BOTH may not answer Terminate quickly; never hold the exit for it.
       await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+      // Still open after that: drop the socket, or it keeps the process alive after the command is done.
+      this.connection(client)?.stream.destroy();
     }
     const w = this.waiter;
     this.waiter = undefined;
@@ -195,7 +203,7 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
   }
 
   private connection(client = this.client) {
-    return (client as unknown as { connection?: { sendCopyFromChunk(b: Buffer): void; stream: NodeJS.ReadableStream } } | undefined)?.connection;
+    return (client as unknown as { connection?: { sendCopyFromChunk(b: Buffer): void; stream: NodeJS.ReadableStream & { destroy(): void } } } | undefined)?.connection;
   }
 
   private sendStatus(replyRequested: boolean, client = this.client): void {
