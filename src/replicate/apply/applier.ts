@@ -160,12 +160,15 @@ export class Applier {
           } else await commit();
           return;
         }
-        let ev = next === null ? it.take?.() : undefined;
-        if (ev === undefined && it.take && next === null && batchOpen && !inTx) {
-          // Nothing more at hand: commit now rather than wait for more (lag stays low; a backlog, always at
-          // hand, still fills large batches).
-          await commit();
-          continue;
+        let ev: SourceEvent | undefined;
+        if (next === null && it.take) {
+          ev = it.take();
+          if (ev === undefined && batchOpen && !inTx) {
+            // Nothing more at hand: commit now rather than wait for more (lag stays low; a backlog, always at
+            // hand, still fills large batches).
+            await commit();
+            continue;
+          }
         }
         if (ev === undefined) {
           next ??= it.next();

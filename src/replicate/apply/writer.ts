@@ -3,7 +3,8 @@
 // final state of a table depends only on the order of ITS changes — the target's triggers and foreign keys
 // are switched off while applying, unique and exclusion constraints are per table, and UPDATE/DELETE use
 // ONLY — so grouping by table keeps every table's order while one statement carries many source transactions.
-// Per table, consecutive changes of one shape form a run, sent as one statement:
+// When a table's only unique rule is its replica-identity key, its changes fold per row into their net effect
+// (net.ts). Otherwise, per table, consecutive changes of one shape form a run, sent as one statement:
 // - INSERTs: one multi-row INSERT;  DELETEs by key: one DELETE … IN (…);
 // - UPDATEs by key that leave the key alone and write no unique/exclusion column: one set-based UPDATE, a
 //   later change to a row replacing the earlier one (same columns, so the last values win);
@@ -125,22 +126,22 @@ export class ChangeWriter {
   }
 
   async apply(c: Change): Promise<void> {
-    if (c.kind !== 'truncate') {
-      const t = this.byId.get(c.table) ?? (await this.table(c.table));
-      if (this.fold(t, c)) {
-        if (this.pendingBytes >= PENDING_BYTES || this.pendingRows >= PENDING_ROWS) await this.flush();
-        return;
-      }
+    if (c.kind === 'truncate') {
+      await this.flush();
+      const ts = [];
+      for (const id of c.tables) ts.push(await this.table(id));
+      await this.client.query(truncateSql(ts, c.restartIdentity));
+      return;
     }
+    const t = this.byId.get(c.table) ?? (await this.table(c.table));
+    if (this.fold(t, c)) return this.added(Object.values(c.kind === 'delete' ? c.old : c.row));
     switch (c.kind) {
       case 'insert': {
-        const t = this.byId.get(c.table) ?? (await this.table(c.table));
         const cols = this.writable(t, c.row);
         const stmt = this.statement(t, 'i', [cols], () => insertSql(t, cols));
         return this.queue(t, 'insert', 'INSERT', stmt, cols.map((k) => c.row[k]!));
       }
       case 'update': {
-        const t = this.byId.get(c.table) ?? (await this.table(c.table));
         const set = this.writable(t, c.row);
         if (set.length === 0) return; // only unchanged TOAST / generated columns: nothing to write
         const keys = this.matchColumns(t, c.old, c.identity);
@@ -158,18 +159,10 @@ export class ChangeWriter {
         return this.queue(t, 'rows', 'UPDATE', stmt, [...set.map((k) => c.row[k]!), ...keys.map((k) => c.old[k]!)]);
       }
       case 'delete': {
-        const t = this.byId.get(c.table) ?? (await this.table(c.table));
         const keys = this.matchColumns(t, c.old, c.identity);
         const values = keys.map((k) => c.old[k]!);
         if (c.identity === 'key') return this.queue(t, 'delete', 'DELETE', this.statement(t, 'dk', [keys], () => deleteByKeysSql(t, keys)), values);
         return this.queue(t, 'rows', 'DELETE', this.statement(t, `d${c.identity}`, [keys], () => deleteSql(t, c.identity, keys, element)), values);
-      }
-      case 'truncate': {
-        await this.flush();
-        const ts = [];
-        for (const id of c.tables) ts.push(await this.table(id));
-        await this.client.query(truncateSql(ts, c.restartIdentity));
-        return;
       }
     }
   }
@@ -194,8 +187,7 @@ export class ChangeWriter {
     const keyCols = this.shapesOf(t).foldKey;
     if (!keyCols) return false;
     if (c.kind !== 'insert' && (c.identity !== 'key' || !sameColumns(c.old, keyCols))) return false;
-    let q = this.pending.get(t);
-    if (!q) this.pending.set(t, (q = { table: t, runs: [] }));
+    const q = this.queueOf(t);
     const last = q.runs.at(-1);
     const add = (seg: NetSegment) => (c.kind === 'insert' ? seg.insert(c.row) : c.kind === 'update' ? seg.update(c.old, c.row) : seg.delete(c.old));
     if (!(last instanceof NetSegment && add(last))) {
@@ -204,8 +196,6 @@ export class ChangeWriter {
       if (!add(seg)) return false;
       q.runs.push(seg);
     }
-    this.pendingRows++;
-    for (const v of Object.values(c.kind === 'delete' ? c.old : c.row)) this.pendingBytes += v === null ? 1 : v.length;
     return true;
   }
 
@@ -263,8 +253,7 @@ export class ChangeWriter {
 
   /** Adds a change to its table's last run when the shape matches, else starts a run; flushes when full. */
   private async queue(t: TargetTable, kind: Run['kind'], what: string, stmt: NamedStatement, values: Value[], rowKey?: string): Promise<void> {
-    let q = this.pending.get(t);
-    if (!q) this.pending.set(t, (q = { table: t, runs: [] }));
+    const q = this.queueOf(t);
     const last = q.runs.at(-1);
     let run = last instanceof NetSegment ? undefined : last;
     if (!run || run.stmt !== stmt || run.rows.length >= RUN_ROWS) {
@@ -276,6 +265,17 @@ export class ChangeWriter {
       if (rowKey !== undefined) run.byKey!.set(rowKey, run.rows.length);
       run.rows.push(values);
     } else run.rows[at] = values;
+    return this.added(values);
+  }
+
+  private queueOf(t: TargetTable): TableQueue {
+    let q = this.pending.get(t);
+    if (!q) this.pending.set(t, (q = { table: t, runs: [] }));
+    return q;
+  }
+
+  /** Counts a queued change's values; flushes once the queue holds enough (memory stays bounded). */
+  private async added(values: Iterable<Value>): Promise<void> {
     this.pendingRows++;
     for (const v of values) this.pendingBytes += v === null ? 1 : v.length;
     if (this.pendingBytes >= PENDING_BYTES || this.pendingRows >= PENDING_ROWS) await this.flush();
