@@ -26,3 +26,9 @@ export function renderTable(headers: string[], rows: string[][], rightAlign: boo
     cells.map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return ['  ' + line(headers), '  ' + widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => '  ' + line(r))].join('\n');
 }
+
+/** 1234567 → "1,234,567" (toLocaleString would load ICU on first use: ~20 ms at startup). */
+export function formatCount(n: number): string {
+  const s = String(Math.trunc(n));
+  return s.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}

@@ -1,5 +1,5 @@
 // Progress for long phases: redrawn bars with rate and ETA on a TTY, a log line every few seconds otherwise.
-import { formatBytes, formatDuration } from './format.js';
+import { formatBytes, formatDuration, formatCount } from './format.js';
 import type { Logger } from './log.js';
 
 export interface PhaseTotals {
@@ -56,7 +56,7 @@ class Phase implements PhaseProgress {
     const bar = f === undefined || width === 0 ? pct : `[${'#'.repeat(Math.round(f * width)).padEnd(width, '.')}] ${pct}`;
     const parts: string[] = [];
     if (this.totals.items) parts.push(`${this.counts.items}/${this.totals.items}`);
-    if (this.counts.rows) parts.push(`${this.counts.rows.toLocaleString('en-US')} rows`);
+    if (this.counts.rows) parts.push(`${formatCount(this.counts.rows)} rows`);
     if (this.counts.bytes) {
       parts.push(`${formatBytes(this.counts.bytes)}${this.totals.bytes ? `/${formatBytes(this.totals.bytes)}` : ''}`);
       if (secs > 0.5) parts.push(`${formatBytes(this.counts.bytes / secs)}/s`);

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { parsePositiveInt, parseSize, requireUrl } from '../config.js';
 import { ANALYZE_MODES, COPY_DEFAULTS, copyDatabase, MIN_SPLIT_BYTES, type AnalyzeMode, type CopyMode, type CopySummary } from '../copy/index.js';
 import { UsageError } from '../errors.js';
-import { formatBytes, formatDuration } from '../format.js';
+import { formatBytes, formatDuration, formatCount } from '../format.js';
 import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
 
 interface CopyFlags extends CommonOptions {
@@ -94,7 +94,7 @@ export function copyCommand(): Command {
 function describe(s: CopySummary, target: string): string {
   if (s.alreadyComplete) return `The copy into ${target} had already finished; nothing to do. Next: pgshift verify.`;
   const lines = [
-    `Copied ${s.tables} tables, ${s.rows.toLocaleString('en-US')} rows, ${formatBytes(s.bytes)} in ${formatDuration(s.seconds)}` +
+    `Copied ${s.tables} tables, ${formatCount(s.rows)} rows, ${formatBytes(s.bytes)} in ${formatDuration(s.seconds)}` +
       `${s.seconds > 0 ? ` (${formatBytes(s.bytes / s.seconds)}/s)` : ''} into ${target}`,
     `  ${s.indexes} indexes, keys and foreign keys built alongside the data, ${s.sequences} sequences set, ${s.largeObjects} large objects, ${s.materializedViews} materialized views refreshed`,
     `  phases: ${Object.entries(s.phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`,

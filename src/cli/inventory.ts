@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { optionalUrl, requireUrl } from '../config.js';
 import type { Inventory } from '../catalog/inventory.js';
-import { formatBytes } from '../format.js';
+import { formatBytes, formatCount } from '../format.js';
 import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
 import { renderTable } from '../format.js';
 
@@ -51,7 +51,7 @@ const ON_TARGET = { installed: 'on target', creatable: 'target role can create i
 /** Rows as known: "~1,200" when estimated from pages (never analyzed), "unknown" when not even that. */
 function rowsText(t: Inventory['tables'][number]): string {
   if (t.rows === null) return t.kind === 'partitioned' ? '(partitions)' : 'unknown';
-  return `${t.rowsSource === 'pages' ? '~' : ''}${t.rows.toLocaleString('en-US')}`;
+  return `${t.rowsSource === 'pages' ? '~' : ''}${formatCount(t.rows)}`;
 }
 
 export function describe(inv: Inventory): string {
@@ -98,7 +98,7 @@ export function describe(inv: Inventory): string {
     `Extensions (${inv.extensions.length})${inv.extensions.length ? ': ' + inv.extensions.map((e) => `${e.name} ${e.version}${e.onTarget ? ` (${ON_TARGET[e.onTarget]})` : ''}`).join(', ') : ''}`,
   );
   const lo = inv.largeObjects;
-  out.push(lo.count === 0 ? 'Large objects: none' : `Large objects: ${lo.count.toLocaleString('en-US')}, ${formatBytes(lo.bytes)} stored`);
+  out.push(lo.count === 0 ? 'Large objects: none' : `Large objects: ${formatCount(lo.count)}, ${formatBytes(lo.bytes)} stored`);
   out.push(`Materialized views (${inv.materializedViews.length})${inv.materializedViews.length ? ': ' + inv.materializedViews.map((m) => `${m.schema}.${m.name}${m.populated ? '' : ' (not populated)'}`).join(', ') : ''}`);
   out.push(`Triggers (${inv.triggers.length})${inv.triggers.length ? ': ' + inv.triggers.map((t) => `${t.name} on ${t.schema}.${t.table}${t.enabled ? '' : ' (disabled)'}`).join(', ') : ''}`);
   out.push('');

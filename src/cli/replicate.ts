@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { parsePositiveInt, parseSize, requireUrl } from '../config.js';
 import { UsageError } from '../errors.js';
-import { formatBytes, formatDuration } from '../format.js';
+import { formatBytes, formatDuration, formatCount } from '../format.js';
 import type { ReplicateSummary } from '../replicate/index.js';
 import type { LagSample } from '../replicate/lag.js';
 import { formatLsn } from '../replicate/pgoutput/lsn.js';
@@ -137,16 +137,16 @@ function parsePort(v: string): number {
 }
 
 export function statusLine(s: LagSample): string {
-  return `lag ${formatBytes(s.lagBytes)} / ${s.lagSeconds.toFixed(1)}s · ${Math.round(s.changesPerSecond).toLocaleString('en-US')} changes/s · ${Math.round(s.transactionsPerSecond).toLocaleString('en-US')} tx/s · applied ${formatLsn(s.appliedPosition)} of ${formatLsn(s.sourcePosition)}${s.retainedBytes !== null ? ` · slot keeps ${formatBytes(s.retainedBytes)} of WAL` : ''}`;
+  return `lag ${formatBytes(s.lagBytes)} / ${s.lagSeconds.toFixed(1)}s · ${formatCount(Math.round(s.changesPerSecond))} changes/s · ${formatCount(Math.round(s.transactionsPerSecond))} tx/s · applied ${formatLsn(s.appliedPosition)} of ${formatLsn(s.sourcePosition)}${s.retainedBytes !== null ? ` · slot keeps ${formatBytes(s.retainedBytes)} of WAL` : ''}`;
 }
 
 function describe(s: ReplicateSummary): string {
   const lines: string[] = [];
   if (s.initialCopy) {
     const c = s.initialCopy;
-    lines.push(`Initial copy${s.start === 'recopied' ? ' (redone from a new slot after an interruption)' : s.start === 'resumed' ? ' (finished after an interruption)' : ''}: ${c.tables} tables, ${c.rows.toLocaleString('en-US')} rows, ${formatBytes(c.bytes)} in ${formatDuration(c.seconds)}`);
+    lines.push(`Initial copy${s.start === 'recopied' ? ' (redone from a new slot after an interruption)' : s.start === 'resumed' ? ' (finished after an interruption)' : ''}: ${c.tables} tables, ${formatCount(c.rows)} rows, ${formatBytes(c.bytes)} in ${formatDuration(c.seconds)}`);
   } else lines.push('Resumed streaming from the position stored on the target (no new copy).');
-  lines.push(`Applied ${s.transactions.toLocaleString('en-US')} transactions, ${s.changes.toLocaleString('en-US')} changes in ${formatDuration(s.seconds)}; applied ${s.appliedLsn}, source at ${s.sourceLsn}, lag ${formatBytes(s.lagBytes)} / ${s.lagSeconds.toFixed(1)}s`);
+  lines.push(`Applied ${formatCount(s.transactions)} transactions, ${formatCount(s.changes)} changes in ${formatDuration(s.seconds)}; applied ${s.appliedLsn}, source at ${s.sourceLsn}, lag ${formatBytes(s.lagBytes)} / ${s.lagSeconds.toFixed(1)}s`);
   if (s.reconnects) lines.push(`  reconnected ${s.reconnects} time(s)`);
   if (s.missingRows) lines.push(`  ${s.missingRows} UPDATE/DELETE found no row on the target: run pgshift verify`);
   if (s.caughtUp) {

@@ -22,6 +22,7 @@ import { copyLargeObject } from './largeobjects.js';
 import type { CopyPlan } from './plan.js';
 import { applySequences, type SequenceSetting } from './sequences.js';
 import type { CopySummary } from './summary.js';
+import { formatCount } from '../format.js';
 
 export interface ExecuteEnv {
   source: ConnectionSpec;
@@ -195,7 +196,7 @@ async function dataPhase(plan: CopyPlan, env: ExecuteEnv, analyzed: Set<string>)
   summary.bytes = r.bytes;
   summary.indexes = r.indexes;
   for (const k of r.analyzed) analyzed.add(k);
-  dataProgress.done(`${r.rows.toLocaleString('en-US')} rows`);
+  dataProgress.done(`${formatCount(r.rows)} rows`);
   indexProgress?.done();
   await state.markStep(ctl, 'data');
 }

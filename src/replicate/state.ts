@@ -3,6 +3,7 @@
 // transaction as the changes it covers, and everything switched off on the target (so it is always restored).
 // The tables come from the versioned state migrations (src/state/migrations.ts, migration 5).
 import type { Client } from '../db/connect.js';
+import type { QueryConfig } from 'pg';
 import { migrateState } from '../state/migrations.js';
 import { APPLY_ROWS_FUNCTION } from './apply/sql.js';
 
@@ -63,10 +64,13 @@ export async function markCopyDone(c: Client, start: bigint): Promise<void> {
 }
 
 /** Inside the applier's target transaction, with the changes it covers. */
-export async function saveApplied(c: Client, position: bigint, commitTime: Date): Promise<void> {
-  await c.query(
-    { name: 'pgshift-save-applied', text: `UPDATE pgshift.replication SET applied_position = $1::numeric, applied_commit_time = $2, applied_at = now() WHERE id = 1`, values: [position.toString(), commitTime] },
-  );
+/** The statement that records the applied position (sent inside the batch's transaction, before its COMMIT). */
+export function saveAppliedQuery(position: bigint, commitTime: Date): QueryConfig {
+  return {
+    name: 'pgshift-save-applied',
+    text: `UPDATE pgshift.replication SET applied_position = $1::numeric, applied_commit_time = $2, applied_at = now() WHERE id = 1`,
+    values: [position.toString(), commitTime],
+  };
 }
 
 export async function loadApplied(c: Client): Promise<bigint> {

@@ -7,6 +7,7 @@ import { CursorReader } from './pool.js';
 import type { VerifySession } from './session.js';
 import { columnDigestsSql, examplesSql, keyedRowsSql, multisetSql, MAX_SHOWN_BYTES, type RowHashSpec } from './sql.js';
 import type { ColumnDifference, RowDifference } from './types.js';
+import { formatCount } from '../format.js';
 
 export interface Located {
   differences: RowDifference[];
@@ -130,7 +131,7 @@ function shown(side: 'source' | 'target', d: Digests, j: number): Partial<Column
   return { [side]: bigValue(Number(len), d.m[j]!), [`${side}Bytes`]: Number(len), [`${side}Md5`]: d.m[j] };
 }
 
-const bigValue = (bytes: number, md5: string) => `<${bytes.toLocaleString('en-US')} bytes, md5 ${md5}>`;
+const bigValue = (bytes: number, md5: string) => `<${formatCount(bytes)} bytes, md5 ${md5}>`;
 
 
 interface HashCount {

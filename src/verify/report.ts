@@ -1,12 +1,12 @@
 // Human rendering of a verify report: a table of tables, the differences under it, sequences, schema, and
 // one closing line that says what to do next.
-import { renderTable } from '../format.js';
+import { renderTable, formatCount } from '../format.js';
 import type { RowDifference, TableReport, VerifyReport } from './types.js';
 
 /** Differences printed per table; the JSON carries all that were located. */
 const SHOWN_PER_TABLE = 10;
 
-const num = (n: number | null) => (n === null ? '—' : n.toLocaleString('en-US'));
+const num = (n: number | null) => (n === null ? '—' : formatCount(n));
 
 function keyText(key: Record<string, string | null>): string {
   return Object.entries(key)

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { formatBytes, formatDuration } from '../../src/format.js';
+import { formatBytes, formatCount, formatDuration } from '../../src/format.js';
 import { Progress } from '../../src/progress.js';
 
 function capture() {
@@ -23,6 +23,7 @@ describe('progress', () => {
     expect(formatDuration(42)).toBe('42s');
     expect(formatDuration(125)).toBe('2m05s');
     expect(formatDuration(3 * 3600 + 60)).toBe('3h01m');
+    expect([0, 999, 1000, 1234567, -20000].map(formatCount)).toEqual(['0', '999', '1,000', '1,234,567', '-20,000']);
   });
 
   it('without a TTY, logs each phase once done, with rows, bytes and time', () => {

@@ -8,7 +8,7 @@ import { connect, type Client } from '../../db/connect.js';
 import { classifyError, errorCode, PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ChangeSource, Position, SourceEvent, TakingIterator } from '../change.js';
-import { loadApplied, saveApplied } from '../state.js';
+import { loadApplied, saveAppliedQuery } from '../state.js';
 import { ChangeWriter, SchemaChangedError } from './writer.js';
 
 export { SchemaChangedError };
@@ -120,31 +120,44 @@ export class Applier {
     let last: { position: Position; commitTime: Date } | null = null;
     let keepalive: Position | null = null;
 
+    /** A batch's COMMIT has come back: only now is the source told it may forget these changes. */
+    const committed = (b: { last: typeof last; tx: number; changes: number }) => {
+      this.stats.batches++;
+      this.stats.transactions += b.tx;
+      this.stats.changes += b.changes;
+      if (b.last) {
+        this.stats.appliedPosition = b.last.position;
+        this.stats.lastCommitTime = b.last.commitTime;
+        if (b.last.position > this.stats.reachedPosition) this.stats.reachedPosition = b.last.position;
+        this.source.confirm(b.last.position);
+      }
+      this.stats.missingRows = writer.missingRows;
+      onProgress();
+    };
+
+    // Sends the batch's last statements, its applied position and COMMIT without waiting: the next batch is
+    // decoded meanwhile, and its own first flush waits for this COMMIT (writer.flush → pipe.barrier).
     const commit = async () => {
       if (batchOpen) {
         await writer.flush();
-        if (last) await saveApplied(client, last.position, last.commitTime);
-        await client.query('COMMIT');
+        const b = { last, tx: batchTx, changes: batchChanges };
+        if (last) writer.pipe.send(saveAppliedQuery(last.position, last.commitTime));
+        writer.pipe.send('COMMIT', (r) => {
+          if (r.command !== 'COMMIT') throw new PgshiftError(`the target rolled back a batch instead of committing it (answered ${r.command})`, { phase: 'streaming' });
+          committed(b);
+        });
         batchOpen = false;
-        this.stats.batches++;
-        this.stats.transactions += batchTx;
-        this.stats.changes += batchChanges;
-        if (last) {
-          this.stats.appliedPosition = last.position;
-          this.stats.lastCommitTime = last.commitTime;
-          if (last.position > this.stats.reachedPosition) this.stats.reachedPosition = last.position;
-          this.source.confirm(last.position);
-        }
-        this.stats.missingRows = writer.missingRows;
         batchChanges = 0;
         batchTx = 0;
         last = null;
-        onProgress();
       }
       if (keepalive !== null) {
-        // Everything before this keepalive is committed: nothing of ours is pending up to it.
-        if (keepalive > this.stats.reachedPosition) this.stats.reachedPosition = keepalive;
-        this.source.confirm(keepalive);
+        // Nothing of ours is pending up to this keepalive once everything sent before it is committed.
+        const k = keepalive;
+        writer.pipe.afterSent(() => {
+          if (k > this.stats.reachedPosition) this.stats.reachedPosition = k;
+          this.source.confirm(k);
+        });
         keepalive = null;
       }
     };
@@ -154,10 +167,11 @@ export class Applier {
         if (this.stopping) {
           // A partial source transaction is rolled back (it is sent again); complete ones are committed.
           if (inTx) {
-            await client.query('ROLLBACK');
-            batchOpen = false;
             writer.discard();
+            writer.pipe.send('ROLLBACK');
+            batchOpen = false;
           } else await commit();
+          await writer.pipe.barrier();
           return;
         }
         let ev: SourceEvent | undefined;
@@ -194,7 +208,7 @@ export class Applier {
             // Already applied (a source may resend around a restart): skipped, never applied twice.
             skipping = ev.position <= this.stats.appliedPosition;
             if (!skipping && !batchOpen) {
-              await client.query('BEGIN');
+              writer.pipe.send('BEGIN');
               batchOpen = true;
               batchStarted = Date.now();
             }
@@ -202,7 +216,11 @@ export class Applier {
           case 'change':
             if (!inTx) throw new PgshiftError('change outside a transaction from the change source', { phase: 'streaming' });
             if (skipping) break;
-            await writer.apply(ev.change);
+            {
+              // Most changes are queued synchronously: no promise to wait for.
+              const waiting = writer.apply(ev.change);
+              if (waiting) await waiting;
+            }
             batchChanges++;
             break;
           case 'commit':

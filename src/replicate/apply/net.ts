@@ -10,7 +10,8 @@
 import type { Row, Value } from '../change.js';
 
 interface Entry {
-  key: Value[];
+  /** Key values of a row that existed before the segment and is deleted (set when it is). */
+  key: Value[] | null;
   /** The row existed before the segment and is deleted first. */
   deleteFirst: boolean;
   /** Final values of a row inserted in the segment. */
@@ -37,23 +38,29 @@ export class NetSegment {
     return this.entries.size;
   }
 
-  /** The key of a row as a map key (values are never null: key columns are NOT NULL). */
-  keyOf(row: Row): { id: string; values: Value[] } | null {
+  /** The key of a row as a map key, or null when a key value is missing (key columns are NOT NULL). */
+  keyOf(row: Row): string | null {
+    const cols = this.keyCols;
+    if (cols.length === 1) return row[cols[0]!] ?? null; // the common case: no array, no JSON
     const values: Value[] = [];
-    for (const k of this.keyCols) {
+    for (const k of cols) {
       const v = row[k];
       if (v === undefined || v === null) return null;
       values.push(v);
     }
-    return { id: values.length === 1 ? values[0]! : JSON.stringify(values), values };
+    return JSON.stringify(values);
+  }
+
+  private keyValues(row: Row): Value[] {
+    return this.keyCols.map((k) => row[k]!);
   }
 
   /** false: cannot fold (the caller starts a new segment). Takes ownership of `row` (it may be changed). */
   insert(row: Row): boolean {
-    const k = this.keyOf(row);
-    if (!k) return false;
-    const e = this.entries.get(k.id);
-    if (!e) this.entries.set(k.id, { key: k.values, deleteFirst: false, insert: row, update: null });
+    const id = this.keyOf(row);
+    if (id === null) return false;
+    const e = this.entries.get(id);
+    if (!e) this.entries.set(id, { key: null, deleteFirst: false, insert: row, update: null });
     else if (e.insert || e.update || !e.deleteFirst) return false;
     else e.insert = row;
     this.changes++;
@@ -65,16 +72,16 @@ export class NetSegment {
    * of `set` (the key columns are added to it).
    */
   update(old: Row, set: Row): boolean {
-    const k = this.keyOf(old);
-    if (!k) return false;
-    for (let i = 0; i < this.keyCols.length; i++) {
-      const v = set[this.keyCols[i]!];
-      if (v !== undefined && v !== k.values[i]) return false;
+    const id = this.keyOf(old);
+    if (id === null) return false;
+    for (const c of this.keyCols) {
+      const v = set[c];
+      if (v !== undefined && v !== old[c]) return false;
     }
-    const e = this.entries.get(k.id);
+    const e = this.entries.get(id);
     if (!e) {
-      for (let i = 0; i < this.keyCols.length; i++) set[this.keyCols[i]!] = k.values[i]!;
-      this.entries.set(k.id, { key: k.values, deleteFirst: false, insert: null, update: set });
+      for (const c of this.keyCols) set[c] = old[c]!;
+      this.entries.set(id, { key: null, deleteFirst: false, insert: null, update: set });
     }
     else if (e.insert) Object.assign(e.insert, set);
     else if (e.update) Object.assign(e.update, set);
@@ -84,13 +91,14 @@ export class NetSegment {
   }
 
   delete(old: Row): boolean {
-    const k = this.keyOf(old);
-    if (!k) return false;
-    const e = this.entries.get(k.id);
-    if (!e) this.entries.set(k.id, { key: k.values, deleteFirst: true, insert: null, update: null });
-    else if (e.insert && !e.deleteFirst) this.entries.delete(k.id); // born and gone inside the segment
+    const id = this.keyOf(old);
+    if (id === null) return false;
+    const e = this.entries.get(id);
+    if (!e) this.entries.set(id, { key: this.keyValues(old), deleteFirst: true, insert: null, update: null });
+    else if (e.insert && !e.deleteFirst) this.entries.delete(id); // born and gone inside the segment
     else if (e.insert) e.insert = null;
     else if (e.update) {
+      e.key = this.keyValues(e.update);
       e.update = null;
       e.deleteFirst = true;
     } else return false; // deleted twice
@@ -101,7 +109,7 @@ export class NetSegment {
   effect(): NetEffect {
     const out: NetEffect = { deletes: [], inserts: [], updates: [] };
     for (const e of this.entries.values()) {
-      if (e.deleteFirst) out.deletes.push(e.key);
+      if (e.deleteFirst) out.deletes.push(e.key!);
       if (e.insert) out.inserts.push(e.insert);
       if (e.update) out.updates.push(e.update);
     }

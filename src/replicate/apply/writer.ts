@@ -17,6 +17,8 @@ import type { Logger } from '../../log.js';
 import { tableLabel, type Change, type RelationEvent, type Row, type TableId, type Value } from '../change.js';
 import { loadTargetTable, type TargetTable } from './catalog.js';
 import { NetSegment } from './net.js';
+import { Pipeline } from './pipeline.js';
+import { textArrayColumn } from './binary-array.js';
 import { APPLY_ROWS_SQL, deleteByKeysSql, deleteSql, element, insertSql, truncateSql, updateByKeysSql, updateSql, type Statement } from './sql.js';
 
 /** Rows per statement. */
@@ -37,6 +39,22 @@ interface Shapes {
   writable: Map<string, string[]>;
   /** The key changes fold by (net.ts), or null when the table has another unique rule or no key. */
   foldKey: string[] | null;
+  /** Columns the source announced for the table (its Relation message): a row with that many holds them all. */
+  sourceColumns: number;
+  /** writable() of a row holding all the source's columns (the common case, found without a signature). */
+  full: string[] | null;
+  /** Per (SET columns, key columns) of an UPDATE by key: what it writes besides the key, and how. */
+  updates: Map<string[], Map<string[], UpdatePlan>>;
+  /** INSERT statement per column list (writable() returns one array per list, so identity is the key). */
+  inserts: Map<string[], NamedStatement>;
+  /** The columns of the last key-only old row (the replica-identity key as the source sends it). */
+  lastKey: string[] | null;
+}
+
+interface UpdatePlan {
+  others: string[];
+  /** Set-based UPDATE when no other column is under a unique/exclusion rule; else null (applied in order). */
+  byKeys: NamedStatement | null;
 }
 
 /** Consecutive changes of one table and one statement shape, sent in one round trip. */
@@ -66,12 +84,17 @@ export class ChangeWriter {
   private pendingRows = 0;
   /** UPDATE/DELETE that found no row on the target (the target diverged: logged, counted). */
   missingRows = 0;
+  /** Statements go out without waiting for their answers (pipeline.ts); the applier sends BEGIN/COMMIT through it too. */
+  readonly pipe: Pipeline;
 
-  constructor(private client: Client, private readonly logger: Logger) {}
+  constructor(private client: Client, private readonly logger: Logger) {
+    this.pipe = new Pipeline(client);
+  }
 
   /** A new connection after a reconnect (prepared statements are per connection; pg re-prepares by name). */
   useClient(client: Client): void {
     this.client = client;
+    this.pipe.reset(client);
     this.discard();
   }
 
@@ -88,6 +111,8 @@ export class ChangeWriter {
     const k = key(id);
     let t = this.tables.get(k);
     if (!t) {
+      // Behind statements still running: a failure among them is reported as itself, not as this read's.
+      await this.pipe.barrier();
       t = await loadTargetTable(this.client, id);
       this.tables.set(k, t);
     }
@@ -101,6 +126,9 @@ export class ChangeWriter {
     this.tables.delete(key(ev.table));
     this.byId = new WeakMap();
     const t = await this.table(ev.table);
+    const shapes = this.shapesOf(t);
+    shapes.sourceColumns = ev.columns.length;
+    shapes.full = null;
     const problems: string[] = [];
     for (const c of ev.columns) {
       const tc = t.columns.get(c.name);
@@ -125,58 +153,91 @@ export class ChangeWriter {
     }
   }
 
-  async apply(c: Change): Promise<void> {
-    if (c.kind === 'truncate') {
-      await this.flush();
-      const ts = [];
-      for (const id of c.tables) ts.push(await this.table(id));
-      await this.client.query(truncateSql(ts, c.restartIdentity));
-      return;
-    }
-    const t = this.byId.get(c.table) ?? (await this.table(c.table));
-    if (this.fold(t, c)) return this.added(Object.values(c.kind === 'delete' ? c.old : c.row));
+  /** Queues one change; returns a promise only when it had to wait (a table's first change, a flush, TRUNCATE). */
+  apply(c: Change): Promise<void> | undefined {
+    if (c.kind === 'truncate') return this.truncate(c);
+    const t = this.byId.get(c.table);
+    if (!t) return this.table(c.table).then(() => this.apply(c));
+    if (this.fold(t, c)) return this.added(c.kind === 'delete' ? c.old : c.row);
     switch (c.kind) {
       case 'insert': {
         const cols = this.writable(t, c.row);
-        const stmt = this.statement(t, 'i', [cols], () => insertSql(t, cols));
-        return this.queue(t, 'insert', 'INSERT', stmt, cols.map((k) => c.row[k]!));
+        const shapes = this.shapesOf(t);
+        let stmt = shapes.inserts.get(cols);
+        if (!stmt) shapes.inserts.set(cols, (stmt = this.statement(t, 'i', [cols], () => insertSql(t, cols))));
+        return this.queue(t, 'insert', 'INSERT', stmt, valuesOf(c.row, cols));
       }
       case 'update': {
         const set = this.writable(t, c.row);
         if (set.length === 0) return; // only unchanged TOAST / generated columns: nothing to write
         const keys = this.matchColumns(t, c.old, c.identity);
         if (c.identity === 'key' && keys.every((k) => !(k in c.row) || c.row[k] === c.old[k])) {
-          const others = set.filter((k) => !keys.includes(k));
-          if (others.length === 0) return; // the key was written with its own value: nothing changes
-          if (t.constrained !== 'all' && !others.some((k) => (t.constrained as Set<string>).has(k))) {
-            const stmt = this.statement(t, 'uk', [others, keys], () => updateByKeysSql(t, others, keys));
-            const keyValues = keys.map((k) => c.old[k]!);
-            const rowKey = keyValues.length === 1 ? keyValues[0]! : JSON.stringify(keyValues);
-            return this.queue(t, 'update', 'UPDATE', stmt, [...others.map((k) => c.row[k]!), ...keyValues], rowKey);
+          const plan = this.updatePlan(t, set, keys);
+          if (plan.others.length === 0) return; // the key was written with its own value: nothing changes
+          if (plan.byKeys) {
+            const values = valuesOf(c.row, plan.others);
+            for (const k of keys) values.push(c.old[k]!);
+            const rowKey = keys.length === 1 ? c.old[keys[0]!]! : JSON.stringify(keys.map((k) => c.old[k]));
+            return this.queue(t, 'update', 'UPDATE', plan.byKeys, values, rowKey);
           }
         }
         const stmt = this.statement(t, `u${c.identity}`, [set, keys], () => updateSql(t, set, c.identity, keys, element));
-        return this.queue(t, 'rows', 'UPDATE', stmt, [...set.map((k) => c.row[k]!), ...keys.map((k) => c.old[k]!)]);
+        const values = valuesOf(c.row, set);
+        for (const k of keys) values.push(c.old[k]!);
+        return this.queue(t, 'rows', 'UPDATE', stmt, values);
       }
       case 'delete': {
         const keys = this.matchColumns(t, c.old, c.identity);
-        const values = keys.map((k) => c.old[k]!);
+        const values = valuesOf(c.old, keys);
         if (c.identity === 'key') return this.queue(t, 'delete', 'DELETE', this.statement(t, 'dk', [keys], () => deleteByKeysSql(t, keys)), values);
         return this.queue(t, 'rows', 'DELETE', this.statement(t, `d${c.identity}`, [keys], () => deleteSql(t, c.identity, keys, element)), values);
       }
     }
   }
 
-  /** Send everything queued, table by table, each table's runs in order (before COMMIT and other statements). */
+  private async truncate(c: Extract<Change, { kind: 'truncate' }>): Promise<void> {
+    await this.flush();
+    const ts: TargetTable[] = [];
+    for (const id of c.tables) ts.push(await this.table(id));
+    const sql = truncateSql(ts, c.restartIdentity);
+    this.pipe.send(sql, undefined, (err) => annotate(err, `TRUNCATE of ${ts.map((t) => t.label).join(', ')}`));
+  }
+
+  /** An UPDATE by key that leaves the key alone: the columns it writes besides the key, and its statement. */
+  private updatePlan(t: TargetTable, set: string[], keys: string[]): UpdatePlan {
+    const shapes = this.shapesOf(t);
+    let bySet = shapes.updates.get(set);
+    if (!bySet) shapes.updates.set(set, (bySet = new Map()));
+    let plan = bySet.get(keys);
+    if (!plan) {
+      const others = set.filter((k) => !keys.includes(k));
+      const setBased = others.length > 0 && t.constrained !== 'all' && !others.some((k) => (t.constrained as Set<string>).has(k));
+      plan = { others, byKeys: setBased ? this.statement(t, 'uk', [others, keys], () => updateByKeysSql(t, others, keys)) : null };
+      bySet.set(keys, plan);
+    }
+    return plan;
+  }
+
+  /**
+   * Sends everything queued, table by table, each table's runs in order (before COMMIT and other statements),
+   * once what the previous flush sent has finished: the target works on one group while the next is built.
+   */
   async flush(): Promise<void> {
+    await this.pipe.barrier();
     const queues = [...this.pending.values()];
     this.discard();
     for (const q of queues) {
       for (const r of q.runs) {
-        if (r instanceof NetSegment) for (const run of this.unfold(q.table, r)) await this.send(q.table, run);
-        else await this.send(q.table, r);
+        if (r instanceof NetSegment) for (const run of this.unfold(q.table, r)) this.send(q.table, run);
+        else this.send(q.table, r);
       }
     }
+  }
+
+  /** Everything queued is sent and has finished; throws the first failure. */
+  async settle(): Promise<void> {
+    await this.flush();
+    await this.pipe.barrier();
   }
 
   /**
@@ -216,43 +277,47 @@ export class ChangeWriter {
       }
       run.rows.push(values);
     };
+    const shapes = this.shapesOf(t);
     for (const row of eff.inserts) {
       const cols = this.writable(t, row);
-      add('insert', this.statement(t, 'i', [cols], () => insertSql(t, cols)), cols.map((k) => row[k]!));
+      let stmt = shapes.inserts.get(cols);
+      if (!stmt) shapes.inserts.set(cols, (stmt = this.statement(t, 'i', [cols], () => insertSql(t, cols))));
+      add('insert', stmt, valuesOf(row, cols));
     }
     for (const row of eff.updates) {
       const cols = this.writable(t, row);
-      const others = cols.filter((k) => !keys.includes(k));
+      const others = this.updatePlan(t, cols, seg.keyCols as string[]).others;
       if (others.length === 0) continue;
-      add('update', this.statement(t, 'uk', [others, keys], () => updateByKeysSql(t, others, keys)), [...others.map((k) => row[k]!), ...keys.map((k) => row[k]!)]);
+      const values = valuesOf(row, others);
+      for (const k of keys) values.push(row[k]!);
+      add('update', this.statement(t, 'uk', [others, keys], () => updateByKeysSql(t, others, keys)), values);
     }
     return runs;
   }
 
-  private async send(t: TargetTable, run: Run): Promise<void> {
-    let missing = 0;
-    try {
-      if (run.kind === 'rows') {
-        const { rows } = await this.client.query({ name: 'pgshift-apply-rows', text: APPLY_ROWS_SQL, values: [run.stmt.text, run.rows] });
-        missing = Number(rows[0].missing);
-      } else {
-        const arrays = run.stmt.params.map((_, i) => run.rows.map((r) => r[i]!));
-        const { rowCount } = await this.client.query({ name: run.stmt.name, text: run.stmt.text, values: arrays });
-        if (run.kind !== 'insert' && rowCount !== null) missing = Math.max(0, run.rows.length - rowCount);
-      }
-    } catch (err) {
-      throw annotate(err, `${run.what} of ${run.rows.length} row(s) on ${t.label}`);
+  private send(t: TargetTable, run: Run): void {
+    const describe = (err: unknown) => annotate(err, `${run.what} of ${run.rows.length} row(s) on ${t.label}`);
+    if (run.kind === 'rows') {
+      const q = { name: 'pgshift-apply-rows', text: APPLY_ROWS_SQL, values: [run.stmt.text, run.rows] };
+      this.pipe.send(q, (r) => this.missing(t, run, Number(r.rows[0].missing)), describe);
+      return;
     }
-    if (missing > 0) {
-      this.missingRows += missing;
-      if (this.missingRows <= 1000) {
-        this.logger.warn(`replicate: ${missing} ${run.what} change(s) on ${t.label} found no row on the target — the target differs from the source; run pgshift verify after catching up`);
-      }
+    const arrays = run.stmt.params.map((_, i) => textArrayColumn(run.rows, i));
+    const n = run.rows.length;
+    const counted = run.kind === 'insert' ? undefined : (r: { rowCount: number | null }) => r.rowCount !== null && this.missing(t, run, n - r.rowCount);
+    this.pipe.send({ name: run.stmt.name, text: run.stmt.text, values: arrays }, counted, describe);
+  }
+
+  private missing(t: TargetTable, run: Run, missing: number): void {
+    if (missing <= 0) return;
+    this.missingRows += missing;
+    if (this.missingRows <= 1000) {
+      this.logger.warn(`replicate: ${missing} ${run.what} change(s) on ${t.label} found no row on the target — the target differs from the source; run pgshift verify after catching up`);
     }
   }
 
   /** Adds a change to its table's last run when the shape matches, else starts a run; flushes when full. */
-  private async queue(t: TargetTable, kind: Run['kind'], what: string, stmt: NamedStatement, values: Value[], rowKey?: string): Promise<void> {
+  private queue(t: TargetTable, kind: Run['kind'], what: string, stmt: NamedStatement, values: Value[], rowKey?: string): Promise<void> | undefined {
     const q = this.queueOf(t);
     const last = q.runs.at(-1);
     let run = last instanceof NetSegment ? undefined : last;
@@ -268,6 +333,7 @@ export class ChangeWriter {
     return this.added(values);
   }
 
+
   private queueOf(t: TargetTable): TableQueue {
     let q = this.pending.get(t);
     if (!q) this.pending.set(t, (q = { table: t, runs: [] }));
@@ -275,14 +341,27 @@ export class ChangeWriter {
   }
 
   /** Counts a queued change's values; flushes once the queue holds enough (memory stays bounded). */
-  private async added(values: Iterable<Value>): Promise<void> {
+  private added(values: Value[] | Row): Promise<void> | undefined {
     this.pendingRows++;
-    for (const v of values) this.pendingBytes += v === null ? 1 : v.length;
-    if (this.pendingBytes >= PENDING_BYTES || this.pendingRows >= PENDING_ROWS) await this.flush();
+    if (Array.isArray(values)) for (const v of values) this.pendingBytes += v === null ? 1 : v.length;
+    else for (const k in values) this.pendingBytes += values[k]?.length ?? 1;
+    if (this.pendingBytes >= PENDING_BYTES || this.pendingRows >= PENDING_ROWS) return this.flush();
+    return undefined;
   }
 
   /** Columns of a row the target may be written with: present, not generated. Unknown columns mean DDL. */
   private writable(t: TargetTable, row: Row): string[] {
+    const shapes = this.shapesOf(t);
+    if (shapes.sourceColumns > 0) {
+      let n = 0;
+      for (const _ in row) n++;
+      if (n === shapes.sourceColumns && shapes.full) return shapes.full;
+      if (n === shapes.sourceColumns) return (shapes.full = this.writableOf(t, row));
+    }
+    return this.writableOf(t, row);
+  }
+
+  private writableOf(t: TargetTable, row: Row): string[] {
     const names = Object.keys(row);
     const cache = this.shapesOf(t).writable;
     const sig = names.join('\u0001');
@@ -300,7 +379,11 @@ export class ChangeWriter {
   }
 
   private matchColumns(t: TargetTable, old: Row, identity: 'key' | 'full'): string[] {
+    const shapes = this.shapesOf(t);
+    // Key-only old rows carry the same columns every time: checked without building a signature.
+    if (identity === 'key' && shapes.lastKey && sameColumns(old, shapes.lastKey)) return shapes.lastKey;
     const cols = this.writable(t, old);
+    if (identity === 'key') shapes.lastKey = cols;
     if (cols.length === 0 && identity === 'key') {
       throw new PgshiftError(`streaming: a change to ${t.label} came without its replica-identity values`, { phase: 'streaming', object: t.label });
     }
@@ -320,7 +403,7 @@ export class ChangeWriter {
     if (!s) {
       const key = t.identityKey;
       const foldable = key !== null && t.constrained !== 'all' && [...t.constrained].every((c) => key.includes(c));
-      this.shapes.set(t, (s = { statements: new Map(), writable: new Map(), foldKey: foldable ? key : null }));
+      this.shapes.set(t, (s = { statements: new Map(), writable: new Map(), foldKey: foldable ? key : null, sourceColumns: 0, full: null, updates: new Map(), inserts: new Map(), lastKey: null }));
     }
     return s;
   }
@@ -337,6 +420,13 @@ export class ChangeWriter {
     return s;
   }
 
+}
+
+/** The values of `cols` in `row`, in that order. */
+function valuesOf(row: Row, cols: readonly string[]): Value[] {
+  const out = new Array<Value>(cols.length);
+  for (let i = 0; i < cols.length; i++) out[i] = row[cols[i]!]!;
+  return out;
 }
 
 /** `row` holds exactly the columns `cols`. */

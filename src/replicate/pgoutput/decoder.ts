@@ -28,7 +28,13 @@ export class ProtocolError extends Error {}
 
 class Reader {
   private p = 0;
-  constructor(private readonly b: Buffer) {}
+  private b: Buffer = Buffer.alloc(0);
+  /** One reader per decoder, pointed at each message in turn (no object per message). */
+  reset(b: Buffer, at: number): this {
+    this.b = b;
+    this.p = at;
+    return this;
+  }
   u8(): number {
     this.need(1);
     return this.b[this.p++]!;
@@ -54,11 +60,16 @@ class Reader {
     this.p += 8;
     return v;
   }
-  i64(): bigint {
+  /** A pgoutput timestamp (µs since 2000-01-01) in ms since 1970, read without a BigInt (exact below 2^53 µs). */
+  timeMs(): number {
     this.need(8);
-    const v = this.b.readBigInt64BE(this.p);
+    const us = this.b.readInt32BE(this.p) * 4294967296 + this.b.readUInt32BE(this.p + 4);
     this.p += 8;
-    return v;
+    return Math.floor(us / 1000) + PG_EPOCH_MS;
+  }
+  skip(n: number): void {
+    this.need(n);
+    this.p += n;
   }
   cstring(): string {
     const end = this.b.indexOf(0, this.p);
@@ -78,10 +89,6 @@ class Reader {
   }
 }
 
-/** A pgoutput timestamp (µs since 2000-01-01) as a Date (ms precision is enough: it only feeds lag). */
-export function pgTime(us: bigint): Date {
-  return new Date(Number(us / 1000n) + PG_EPOCH_MS);
-}
 
 /** What a Relation message announced that differs from the previous one for the same relation. */
 export interface RelationChange {
@@ -95,24 +102,27 @@ export interface RelationChange {
  */
 export class PgoutputDecoder {
   private readonly relations = new Map<number, Relation>();
+  private readonly reader = new Reader();
 
-  /** Decode one pgoutput message (the payload of an XLogData). Returns null for messages with no event. */
-  decode(buf: Buffer): SourceEvent | null {
-    const r = new Reader(buf);
+  /**
+   * Decode one pgoutput message (the payload of an XLogData, from `at` in `buf`). Returns null for messages
+   * with no event. Commit times have ms precision: they only feed lag.
+   */
+  decode(buf: Buffer, at = 0): SourceEvent | null {
+    const r = this.reader.reset(buf, at);
     const tag = String.fromCharCode(r.u8());
     switch (tag) {
       case 'B': {
         const finalLsn = r.u64();
-        const time = pgTime(r.i64());
-        r.u32(); // xid
+        const time = new Date(r.timeMs());
+        r.skip(4); // xid
         // +1: a transaction whose commit ends at or before the applied position starts before it (see change.ts).
         return { type: 'begin', position: finalLsn + 1n, commitTime: time };
       }
       case 'C': {
-        r.u8(); // flags
-        r.u64(); // commit LSN
+        r.skip(9); // flags, commit LSN
         const end = r.u64();
-        const time = pgTime(r.i64());
+        const time = new Date(r.timeMs());
         return { type: 'commit', position: end, commitTime: time };
       }
       case 'R': {

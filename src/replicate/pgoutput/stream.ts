@@ -64,6 +64,9 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
   private confirmed: bigint;
   /** Highest WAL position seen from the server (sent as write). */
   private received: bigint;
+  /** WAL start of the latest XLogData message (taken into `received` when a status is sent). */
+  private startHi = 0;
+  private startLo = 0;
 
   constructor(private readonly spec: ConnectionSpec, private readonly opts: StreamOptions) {
     this.confirmed = opts.start;
@@ -87,6 +90,9 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
     client.on('error', (err) => this.fail(err));
     client.on('end', () => this.fail(transient(new ConnectionError(`replication connection to source ${this.spec.display} closed`, { phase: 'streaming' }))));
     const con = (client as unknown as { connection: NodeJS.EventEmitter & { sendCopyFromChunk(b: Buffer): void; stream: NodeJS.ReadableStream } }).connection;
+    // pg's own listener only hands CopyData to the active query, which ignores it: dropped, so each of the
+    // stream's messages is one listener call (with two, Node clones the listener array on every emit).
+    con.removeAllListeners('copyData');
     con.on('copyData', (msg: { chunk: Buffer }) => {
       try {
         this.onCopyData(msg.chunk);
@@ -162,9 +168,10 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
   private onCopyData(chunk: Buffer): void {
     const kind = chunk[0];
     if (kind === 0x77 /* w: XLogData */) {
-      const walStart = chunk.readBigUInt64BE(1);
-      if (walStart > this.received) this.received = walStart;
-      const ev = this.decoder.decode(chunk.subarray(25));
+      // The message's WAL start, as two numbers: a BigInt per message costs more than decoding many of them.
+      this.startHi = chunk.readUInt32BE(1);
+      this.startLo = chunk.readUInt32BE(5);
+      const ev = this.decoder.decode(chunk, 25);
       if (ev) this.push(ev);
     } else if (kind === 0x6b /* k: primary keepalive */) {
       const walEnd = chunk.readBigUInt64BE(1);
@@ -209,6 +216,8 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
   private sendStatus(replyRequested: boolean, client = this.client): void {
     const con = this.connection(client);
     if (!con || !this.streaming || this.failure !== undefined) return;
+    const walStart = (BigInt(this.startHi) << 32n) | BigInt(this.startLo);
+    if (walStart > this.received) this.received = walStart;
     const b = Buffer.alloc(34);
     b[0] = 0x72; // 'r'
     b.writeBigUInt64BE(this.received > this.confirmed ? this.received : this.confirmed, 1); // written

@@ -3,7 +3,7 @@
 import type { ConnectionSpec } from '../../config.js';
 import { parsePositiveInt, parseSize } from '../../config.js';
 import { UsageError } from '../../errors.js';
-import { formatBytes, formatDuration } from '../../format.js';
+import { formatBytes, formatDuration, formatCount } from '../../format.js';
 import type { Context } from '../../cli/context.js';
 import { replicateByTriggers, type TriggerReplicateSummary } from './index.js';
 import { captureStatusLine } from './lag.js';
@@ -86,9 +86,9 @@ export function describeCapture(s: TriggerReplicateSummary): string {
   const lines: string[] = [];
   if (s.initialCopy) {
     const c = s.initialCopy;
-    lines.push(`Initial copy${s.start === 'resumed' ? ' (finished from a new snapshot after an interruption)' : ''}: ${c.tables} tables, ${c.rows.toLocaleString('en-US')} rows, ${formatBytes(c.bytes)} in ${formatDuration(c.seconds)}`);
+    lines.push(`Initial copy${s.start === 'resumed' ? ' (finished from a new snapshot after an interruption)' : ''}: ${c.tables} tables, ${formatCount(c.rows)} rows, ${formatBytes(c.bytes)} in ${formatDuration(c.seconds)}`);
   } else lines.push('Resumed from the snapshot recorded on the target (no new copy).');
-  lines.push(`Applied ${s.changes.toLocaleString('en-US')} captured changes in ${s.transactions.toLocaleString('en-US')} batches (${s.rowsWritten.toLocaleString('en-US')} rows re-read from the source) in ${formatDuration(s.seconds)}; ${s.pendingChanges.toLocaleString('en-US')} pending, oldest ${s.lagSeconds.toFixed(1)}s`);
+  lines.push(`Applied ${formatCount(s.changes)} captured changes in ${formatCount(s.transactions)} batches (${formatCount(s.rowsWritten)} rows re-read from the source) in ${formatDuration(s.seconds)}; ${formatCount(s.pendingChanges)} pending, oldest ${s.lagSeconds.toFixed(1)}s`);
   if (s.reconnects) lines.push(`  reconnected ${s.reconnects} time(s)`);
   if (s.notReplicated.length) lines.push(`  copied once, changes not captured: ${s.notReplicated.join(', ')}`);
   if (s.caughtUp) {

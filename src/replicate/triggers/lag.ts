@@ -1,6 +1,7 @@
 // Lag of trigger capture: what is still in the source's log (pending rows, age of the oldest one's transaction on
 // the source's clock) and the apply rate (log rows consumed per second between two samples).
 import type { BatchResult } from './apply.js';
+import { formatCount } from '../../format.js';
 
 export interface CaptureSample {
   at: Date;
@@ -42,5 +43,5 @@ export class CaptureLag {
 }
 
 export function captureStatusLine(s: CaptureSample): string {
-  return `capture lag ${s.pendingChanges.toLocaleString('en-US')} changes pending / ${s.lagSeconds.toFixed(1)}s · ${Math.round(s.changesPerSecond).toLocaleString('en-US')} changes/s · ${s.changes.toLocaleString('en-US')} changes in ${s.batches.toLocaleString('en-US')} batches`;
+  return `capture lag ${formatCount(s.pendingChanges)} changes pending / ${s.lagSeconds.toFixed(1)}s · ${formatCount(Math.round(s.changesPerSecond))} changes/s · ${formatCount(s.changes)} changes in ${formatCount(s.batches)} batches`;
 }

@@ -1,0 +1,65 @@
+// Statements sent to the target without waiting for each answer, so the client decodes and folds the next
+// changes while the target executes the previous ones (on a small machine the two would otherwise take turns).
+// pg runs a client's queries strictly in the order they were issued, so ordering is that of send().
+//
+// Bounded: barrier() waits for everything sent so far; the writer calls it before sending the next group, so
+// at most one group executes on the server while the client builds the next.
+// Failures: the first error is kept and thrown by the next barrier(). Inside BEGIN … COMMIT a failed statement
+// makes the server answer COMMIT with ROLLBACK, so a `then` that confirms a commit must check the command tag
+// (and is skipped once anything failed): no position is ever acknowledged for changes that were not committed.
+import type { QueryConfig, QueryResult } from 'pg';
+import type { Client } from '../../db/connect.js';
+
+export class Pipeline {
+  private inflight: Promise<void>[] = [];
+  private failure: unknown;
+
+  constructor(private client: Client) {}
+
+  /** A new connection after a reconnect: nothing sent on the old one is waited for. */
+  reset(client: Client): void {
+    this.client = client;
+    this.inflight = [];
+    this.failure = undefined;
+  }
+
+  /**
+   * Sends a statement now; `then` runs with its result in order, unless something sent before it failed.
+   * `describe` turns an error into what the user reads (the table, the statement).
+   */
+  send(q: string | QueryConfig, then?: (r: QueryResult) => void, describe?: (err: unknown) => unknown): void {
+    const p = this.client.query(q as QueryConfig).then(
+      (r) => {
+        if (this.failure === undefined) then?.(r);
+      },
+      (err: unknown) => {
+        this.failure ??= (describe ? describe(err) : err) ?? err;
+      },
+    );
+    // A `then` that throws (e.g. a COMMIT answered with ROLLBACK) is a failure like any other.
+    this.inflight.push(p.catch((err: unknown) => void (this.failure ??= err)));
+  }
+
+  /** Runs `fn` once everything sent so far has succeeded (skipped after a failure). */
+  afterSent(fn: () => void): void {
+    const all = this.inflight.slice();
+    const p = Promise.all(all).then(() => {
+      if (this.failure === undefined) fn();
+    });
+    this.inflight.push(p);
+  }
+
+  /** Waits for everything sent so far; throws the first failure. */
+  async barrier(): Promise<void> {
+    while (this.inflight.length) {
+      const all = this.inflight;
+      this.inflight = [];
+      await Promise.all(all);
+    }
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  get idle(): boolean {
+    return this.inflight.length === 0;
+  }
+}
