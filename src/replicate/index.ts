@@ -79,6 +79,8 @@ const RETAINED_WARN_BYTES = 1024 ** 3;
 export async function replicate(source: ConnectionSpec, target: ConnectionSpec, opts: ReplicateOptions): Promise<ReplicateSummary> {
   const started = Date.now();
   const { logger } = opts;
+  // --log-level debug: how long each step of the run took (where a run's fixed cost goes).
+  const step = (what: string) => logger.debug({ ms: Date.now() - started }, `replicate: ${what}`);
   let ctl: Client | undefined;
   let src: Client | undefined;
   let pgSource: PgoutputSource | undefined;
@@ -88,6 +90,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     // One writer per target for the whole run (the initial copy runs under it: runLockHeld).
     await acquireRunLock(ctl, { command: 'replicate', side: 'target', display: target.display });
     src = await connect(source, { applicationName: 'pgshift replicate control' });
+    step('connected to both sides, target locked');
 
     // ---- preflight: nothing created until it passes
     let state = await loadReplication(ctl);
@@ -128,6 +131,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       });
     }
     const current = state as ReplicationState;
+    step('preflight done');
 
     // ---- initial copy (or what is left of an interrupted one)
     const init = await initialCopy({
@@ -135,6 +139,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       copy: { jobs: opts.jobs, indexJobs: opts.indexJobs, filter, splitBytes: opts.splitBytes, pgBin: opts.pgBin, logger, progress: opts.progress, signal: opts.signal },
     });
     if (opts.signal.aborted) throw new InterruptedError('replicate interrupted by signal', { hint: 'run the same command again to continue' });
+    step(`initial copy: ${init.how}`);
 
     // ---- streaming
     const { rows: onTarget } = await ctl.query(`SELECT r FROM unnest($1::text[]) r WHERE to_regclass(r) IS NOT NULL`, [plan.relations]);
@@ -146,6 +151,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     if (switched.triggers + switched.foreignKeys + switched.identities > 0) {
       logger.info(`replicate: on the target while applying: ${switched.triggers} user triggers disabled, ${switched.foreignKeys} foreign keys dropped, ${switched.identities} identity ALWAYS columns set BY DEFAULT (recorded in pgshift.replication_switch; restored by --until-caught-up or pgshift cleanup)`);
     }
+    step('target triggers and foreign keys switched off');
     pgSource = new PgoutputSource(source, current.slot, current.publication);
     const at = (await loadReplication(ctl))!;
     const applier = new Applier(target, pgSource, {
@@ -228,6 +234,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     }
     if (failure !== undefined) throw failure;
     const final = caughtSample ?? (await sample());
+    step(caughtUp ? 'caught up, applier stopped' : 'applier stopped');
 
     // ---- finish (--until-caught-up): sequences, then what was switched off
     let sequences = 0;
@@ -236,6 +243,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       sequences = await syncSequences(src, ctl);
       restored = await restoreSwitches(ctl);
       await markCaughtUp(ctl);
+      step('sequences set, target switches restored');
     }
     metrics?.update(final, caughtUp);
     const summary: ReplicateSummary = {

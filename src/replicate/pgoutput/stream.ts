@@ -124,6 +124,8 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
 
   /** Ask the server for a keepalive now (carries its current sent position). */
   ping(): void {
+    // Events still queued are older than any answer: asking now only costs a socket write per check.
+    if (this.queue.length > 0) return;
     this.sendStatus(true);
   }
 
