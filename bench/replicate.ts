@@ -10,7 +10,7 @@
 //   --live-rate 0 skips the live-lag part (b): pgbench -R RATE for --live-seconds, one subscriber at a time.
 //   --cpu-prof DIR writes a V8 CPU profile of the timed pgshift drain into DIR.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -175,8 +175,15 @@ async function main(): Promise<void> {
     log(`drain: native ${nativeSeconds.toFixed(2)} s`);
 
     // The same command with nothing to apply: start-up, catch-up check and finish, paid once per run.
-    const idle = await runOne({ bin: process.execPath, args: [PGSHIFT_BIN, ...pgshiftArgs] }, { logFile });
+    const idleLog = join(work, 'idle.log');
+    const idle = await runOne({ bin: process.execPath, args: [PGSHIFT_BIN, ...pgshiftArgs, '--log-level', 'debug'] }, { logFile: idleLog });
     log(`idle: pgshift replicate --until-caught-up with an empty backlog: ${idle.seconds.toFixed(2)} s`);
+    // Where that fixed cost goes: the run's own step timings (ms since replicate() began, after start-up).
+    const steps = readFileSync(idleLog, 'utf8').split('\n').flatMap((l) => {
+      const m = /"ms":(\d+),"msg":"replicate: ([^"]+)"/.exec(l);
+      return m ? [`${m[1]} ms ${m[2]}`] : [];
+    });
+    if (steps.length) log(`idle steps: ${steps.join(' · ')}`);
 
     const pgFp = await fingerprint(pgTarget);
     const nativeFp = await fingerprint(nativeTarget);

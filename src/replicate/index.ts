@@ -18,7 +18,7 @@ import { Applier } from './apply/applier.js';
 import { restoreSwitches, switchOff, type Switched } from './apply/switches.js';
 import { initialCopy } from './initial.js';
 import { LagMeter, type LagSample } from './lag.js';
-import { Metrics } from './metrics.js';
+import type { Metrics } from './metrics.js';
 import { formatLsn } from './pgoutput/lsn.js';
 import { slotInfo, publicationExists } from './pgoutput/slot.js';
 import { PgoutputSource } from './pgoutput/source.js';
@@ -161,7 +161,8 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     });
     let metricsPort: number | null = null;
     if (opts.metricsPort !== undefined) {
-      metrics = new Metrics();
+      // prom-client is loaded only when metrics are asked for (start-up time).
+      metrics = new (await import('./metrics.js')).Metrics();
       metricsPort = await metrics.listen(opts.metricsPort);
       logger.info(`replicate: metrics on http://localhost:${metricsPort}/metrics, health on /healthz`);
     }
@@ -225,7 +226,8 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
             break;
           }
         }
-        await Promise.race([running.catch(() => undefined), sleep(opts.untilCaughtUp ? 50 : 1000)]);
+        // --until-caught-up checks often: the run ends within ~10 ms of catching up (a run's fixed cost).
+        await Promise.race([running.catch(() => undefined), sleep(opts.untilCaughtUp ? 10 : 1000)]);
       }
     } finally {
       applier.stop();

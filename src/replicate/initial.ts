@@ -11,7 +11,7 @@
 //   created, the copied tables are emptied and their data copied again (schema and built indexes are kept).
 //   Exact for every table, at the price of recopying the data — said in a warning.
 import type { ConnectionSpec } from '../config.js';
-import { copyDatabase, type CopyOptions, type CopySummary } from '../copy/index.js';
+import type { CopyOptions, CopySummary } from '../copy/index.js';
 import type { Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
 import type { Logger } from '../log.js';
@@ -44,7 +44,7 @@ export async function initialCopy(i: InitialInput): Promise<InitialResult> {
   const copyRun = await loadRun(i.ctl);
   if (state.consistentPoint && copyRun?.steps.data) {
     logger.warn('replicate: the initial copy was interrupted after all its data was in; finishing it (schema steps, large objects, sequences) and streaming from the original slot');
-    const copy = await copyDatabase(i.source, i.target, { ...i.copy, resume: true, mode: 'full', runLockHeld: true });
+    const copy = await (await copyEngine())(i.source, i.target, { ...i.copy, resume: true, mode: 'full', runLockHeld: true });
     await markCopyDone(i.ctl, parseLsn(state.consistentPoint));
     return { copy, how: 'resumed' };
   }
@@ -64,7 +64,7 @@ export async function initialCopy(i: InitialInput): Promise<InitialResult> {
     await recordSlot(i.ctl, slot.consistentPointText);
     logger.info(`replicate: slot ${state.slot} created at ${slot.consistentPointText}; initial copy reads its snapshot ${slot.snapshotName}`);
     if (copyRun) await emptyCopiedTables(i.ctl);
-    const copy = await copyDatabase(i.source, i.target, { ...i.copy, resume: copyRun !== null, mode: 'full', snapshot, runLockHeld: true });
+    const copy = await (await copyEngine())(i.source, i.target, { ...i.copy, resume: copyRun !== null, mode: 'full', snapshot, runLockHeld: true });
     await markCopyDone(i.ctl, slot.consistentPoint);
     return { copy, how: interrupted ? 'recopied' : 'fresh' };
   } finally {
@@ -93,3 +93,8 @@ async function emptyCopiedTables(ctl: Client): Promise<void> {
 }
 
 export { formatLsn };
+
+/** The copy engine is loaded only when a copy runs: a resumed replication starts without it (start-up time). */
+async function copyEngine(): Promise<typeof import('../copy/index.js').copyDatabase> {
+  return (await import('../copy/index.js')).copyDatabase;
+}

@@ -34,7 +34,7 @@ export async function planReplication(
   source: ConnectionSpec,
   opts: { filter: Partial<TableFilter>; fixReplicaIdentity: boolean; newRun: boolean; logger: Logger },
 ): Promise<ReplicationPlan> {
-  const inv = await takeInventory(source, undefined, { filter: opts.filter });
+  const inv = await takeInventory(source, undefined, { filter: opts.filter, sourceClient: src });
   const managed = inv.role.superuser || inv.role.replication ? null : await managedReplicationRole(src);
   if (!inv.role.superuser && !inv.role.replication && !managed) {
     throw new PermissionError(`preflight: the source role ${inv.role.name} lacks REPLICATION (as on Heroku classic plans), so pgoutput logical replication is not possible from ${source.display}; nothing was created`, {

@@ -81,7 +81,8 @@ export class Applier {
         let client: Client | undefined;
         try {
           client = await connect(this.target, { applicationName: 'pgshift replicate apply' });
-          for (const [k, v] of Object.entries(APPLY_SETTINGS)) await client.query(`SELECT set_config($1, $2, false)`, [k, v]);
+          // All settings in one round trip (start-up time counts on every run).
+          await client.query(`SELECT set_config(k, v, false) FROM unnest($1::text[], $2::text[]) AS s(k, v)`, [Object.keys(APPLY_SETTINGS), Object.values(APPLY_SETTINGS)]);
           await this.consume(client, signal, () => (attempt = 0));
           return;
         } catch (err) {
