@@ -1,14 +1,15 @@
 // A discrete-event simulation of copy's data phase: the plan's chunks, largest first, on --jobs pipes; each
 // table's index and key builds released by copy's own BuildScheduler (src/copy/schedule.ts) as its last chunk
-// finishes, on --index-jobs builders; foreign keys once all data is in. Activities share the pair's capacity:
-// when they demand more than `capacity` allows, all of them get a share in proportion to their demand
-// (processor sharing). A COPY pipe demands one unit; an index build with parallel maintenance workers one per
-// process: alone on an idle pair it runs that many times faster than the probe's one-process sample (the scan
-// and the sort are divided among the processes), beside other work it gets its share. Pure: no I/O.
+// finishes, on --index-jobs builders; foreign keys once all data is in. Activities that run at the same time
+// slow each other as the probe measured it (rates.contention): each running activity adds its kind's measured
+// load to every other's, and one whose summed load passes 1 runs that many times slower than alone. An index
+// build with parallel maintenance workers weighs one per process (up to what the pair runs at full speed): alone
+// on an idle pair it runs that many times faster than the probe's one-process sample, beside other work it
+// gets its share. Pure: no I/O.
 import { tableKey } from '../catalog/table-id.js';
 import { largestFirst, type Chunk } from '../copy/plan.js';
 import { BuildScheduler, ownerKey, type BuildJob } from '../copy/schedule.js';
-import type { Rates } from './rates.js';
+import { contentionOf, type ActivityKind, type Contention, type Rates } from './rates.js';
 
 export interface ModelTable {
   /** tableKey of the table. */
@@ -112,17 +113,27 @@ export function indexWorkers(heapBytes: number, s: Rates['parallelMaintenance'])
   return Math.min(workers, s.maxWorkers, Math.floor(256 / 32) - 1);
 }
 
-/** Capacity units an activity takes while it runs (see the head of this file). */
-function demandOf(build: BuildJob | undefined, tables: Map<string, ModelTable>, r: Rates): number {
+/** Processes an activity runs at full speed while it runs (see the head of this file). */
+function weightOf(build: BuildJob | undefined, tables: Map<string, ModelTable>, r: Rates, load: Contention): number {
   if (build?.kind !== 'index') return 1;
   const workers = indexWorkers(tables.get(ownerKey(build))?.heapBytes ?? 0, r.parallelMaintenance);
-  return Math.max(1, Math.min(1 + workers, r.capacity));
+  // More processes than builds fit at full speed at once only share those.
+  return Math.max(1, Math.min(1 + workers, 1 / Math.max(1e-6, load.build.build)));
+}
+
+/**
+ * Speed of each running activity (1 = as fast as its probe measured it alone): its weight, slowed by the summed
+ * load of everything running (itself included) where that passes 1.
+ */
+export function speeds(running: { kind: ActivityKind; weight: number }[], load: Contention): number[] {
+  return running.map((a) => a.weight / Math.max(1, running.reduce((s, b) => s + b.weight * load[a.kind][b.kind], 0)));
 }
 
 interface Running {
   seg: Segment;
-  /** Capacity units it takes. */
-  demand: number;
+  kind: ActivityKind;
+  /** Processes it runs (weightOf). */
+  weight: number;
   /** Full-speed seconds of work left. */
   left: number;
   chunk?: Chunk;
@@ -133,6 +144,7 @@ const EPS = 1e-9;
 
 export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Promise<DataPhaseSim> {
   const tables = new Map(input.tables.map((t) => [t.key, t] as const));
+  const load = contentionOf(rates);
   const queue = largestFirst(input.chunks, (c) => c.estBytes);
   if (queue.length === 0) return { seconds: 0, dataSeconds: 0, segments: [], criticalPath: [] };
   const remaining = new Map<string, number>();
@@ -156,7 +168,7 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       if (!t) throw new Error(`internal: chunk of unknown table ${tableKey(c)}`);
       lane.busy = true;
       const label = c.chunks > 1 ? `chunk ${c.chunk + 1}/${c.chunks}` : 'whole';
-      running.push({ seg: { lane: lane.name, kind: 'chunk', key: t.key, table: t.display, label, start: now, end: now }, demand: 1, left: chunkSeconds(t, c, rates), chunk: c });
+      running.push({ seg: { lane: lane.name, kind: 'chunk', key: t.key, table: t.display, label, start: now, end: now }, kind: 'copy', weight: 1, left: chunkSeconds(t, c, rates), chunk: c });
     }
     for (const lane of buildLanes) {
       if (lane.busy || lane.freeAt > now + EPS || scheduler.queue.size === 0) continue;
@@ -166,7 +178,8 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       const owner = tables.get(ownerKey(j));
       running.push({
         seg: { lane: lane.name, kind: j.kind, key: ownerKey(j), table: owner?.display ?? `${j.schema}.${j.table}`, label: j.name, start: now, end: now },
-        demand: demandOf(j, tables, rates),
+        kind: 'build',
+        weight: weightOf(j, tables, rates, load),
         left: buildSeconds(j, tables, input.indexBytes, rates),
         build: j,
       });
@@ -191,8 +204,8 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       now = wake;
       continue;
     }
-    const share = Math.min(1, rates.capacity / running.reduce((s, r) => s + r.demand, 0));
-    const speed = (r: Running) => r.demand * share;
+    const v = speeds(running, load);
+    const speed = (r: Running) => v[running.indexOf(r)]!;
     const nextDone = Math.min(...running.map((r) => r.left / speed(r)));
     const nextWake = Math.min(Infinity, ...pendingLane.map((t) => t - now));
     const dt = Math.min(nextDone, nextWake);
