@@ -126,7 +126,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     }
     const budget = Math.max(1, o.seconds);
     // What the samples may use; the rest is for the contention step (step 4), which runs for a fixed window.
-    const sampling = budget * 0.7;
+    const sampling = budget * 0.6;
 
     if (!o.target) {
       // Uncalibrated: the source side only — its read rate and its hashing rate.
@@ -273,9 +273,9 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
         tgt: tgt0,
         openTarget: (k) => track(openTarget(o.target!, o.jobs + 2 + k)),
         p: p0,
-        // A COPY of about 0.15 s and a build of about 0.1 s: several of each fit in the window.
-        copyRows: rowsFor(p0, Math.min(tableBytes(p0.table), copyRate * 0.15)),
-        buildRows: Math.max(1000, Math.min(4 * solo.rows, Math.round((solo.rows * 0.1) / solo.index.seconds))),
+        // A COPY of about 0.1 s and a build of about 0.05 s: several of each fit in the window.
+        copyRows: rowsFor(p0, Math.min(tableBytes(p0.table), copyRate * 0.1)),
+        buildRows: Math.max(1000, Math.min(4 * solo.rows, Math.round((solo.rows * 0.05) / solo.index.seconds))),
         indexJobs: o.indexJobs,
         // --jobs pipes each slowed s× (capacity jobs / s): each takes 1 / capacity of the others.
         ...(capacity !== undefined ? { copyCopy: 1 / capacity } : {}),
