@@ -1,6 +1,7 @@
 // Calibration on the real pair: time sample COPYs of the largest tables from the source into scratch tables in
 // the target's `pgshift` schema (same format, FREEZE and session settings as copy), then a sample scan and
-// index build, and the verify hash on the source. Bounded by --probe-seconds.
+// index build, the verify hash on the source, and COPYs and builds side by side (probe-contention.ts).
+// Bounded by --probe-seconds.
 //
 // Nothing is ever committed on the target: each scratch table is created, loaded, indexed and measured inside
 // one transaction that is rolled back — a crash, SIGKILL or Ctrl-C leaves nothing behind (the server rolls back
