@@ -51,7 +51,6 @@ async function timed(f: () => Promise<unknown>): Promise<Item> {
   return { start, end: now() };
 }
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 /** One index build on a loaded scratch table, rolled back to a savepoint: as copy's builders run it (one key). */
@@ -80,14 +79,15 @@ async function together(window: number, signal: AbortSignal, lanes: (() => Promi
 }
 
 /**
- * Mean seconds of a lane's items that ran while every other lane was busy (the last items of a lane can end
- * after the others stopped: they ran partly alone and would understate the slowdown).
+ * How much slower a lane's items ran beside the others than alone: the median of their ratios to `alone`
+ * (one item caught by a hiccup of a busy machine does not decide it), counting only items that ran while every
+ * other lane was busy (a lane's last items can end after the others stopped: they ran partly alone).
  */
-function overlapped(mine: Item[], others: Item[][]): number {
+function slowdownOf(mine: Item[], others: Item[][], alone: number): number {
   const busyUntil = Math.min(...others.map((o) => o[o.length - 1]!.end));
   const busyFrom = Math.max(...others.map((o) => o[0]!.start));
   const inside = mine.filter((i) => i.start >= busyFrom - 1e-3 && i.end <= busyUntil + 1e-3);
-  return mean((inside.length ? inside : mine).map((i) => i.end - i.start));
+  return Math.max(1, medianOf((inside.length ? inside : mine).map((i) => (i.end - i.start) / Math.max(1e-4, alone))));
 }
 
 export async function measureContention(o: ContentionOptions): Promise<ContentionResult> {
@@ -118,8 +118,8 @@ export async function measureContention(o: ContentionOptions): Promise<Contentio
     const soloCopy = await alone(copyTask);
 
     const [copies, builds] = await together(o.window, o.signal, [copyTask, buildTask(b1)]);
-    const copyBesideBuild = Math.max(1, overlapped(copies!, [builds!]) / Math.max(1e-4, soloCopy));
-    const buildBesideCopy = Math.max(1, overlapped(builds!, [copies!]) / Math.max(1e-4, soloBuild));
+    const copyBesideBuild = slowdownOf(copies!, [builds!], soloCopy);
+    const buildBesideCopy = slowdownOf(builds!, [copies!], soloBuild);
     notes.push(
       `a sample COPY beside a sample index build ran ${copyBesideBuild.toFixed(2)}× slower than alone, the build ${buildBesideCopy.toFixed(2)}× ` +
         `(${copies!.length} COPYs, ${builds!.length} builds in ${o.window.toFixed(1)}s)`,
@@ -128,7 +128,7 @@ export async function measureContention(o: ContentionOptions): Promise<Contentio
     const b2 = builders[1];
     if (b2) {
       const [x, y] = await together(o.window, o.signal, [buildTask(b1), buildTask(b2)]);
-      buildBesideBuild = Math.max(1, mean([overlapped(x!, [y!]), overlapped(y!, [x!])]) / Math.max(1e-4, soloBuild));
+      buildBesideBuild = slowdownOf([...x!, ...y!], [x!, y!], soloBuild);
       notes.push(`two sample index builds at once ran ${buildBesideBuild.toFixed(2)}× slower each than one alone`);
     }
     // Pairs of one kind: both slowed s× → each takes s / 2 of the other's resources. Mixed pairs: what is left

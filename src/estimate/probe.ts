@@ -276,11 +276,12 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
         p: p0,
         // A COPY of about 0.1 s and a build of about 0.05 s: several of each fit in the window.
         copyRows: rowsFor(p0, Math.min(tableBytes(p0.table), copyRate * 0.1)),
-        buildRows: Math.max(1000, Math.min(4 * solo.rows, Math.round((solo.rows * 0.05) / solo.index.seconds))),
+        // Loading a builder's table is bounded too: at most what a 0.15 s COPY moves (wide rows, slow links).
+        buildRows: Math.max(1, Math.min(rowsFor(p0, copyRate * 0.15), Math.round((solo.rows * 0.05) / solo.index.seconds))),
         indexJobs: o.indexJobs,
         // --jobs pipes each slowed s× (capacity jobs / s): each takes 1 / capacity of the others.
         ...(capacity !== undefined ? { copyCopy: 1 / capacity } : {}),
-        window: Math.min(1.5, Math.max(0.3, budget * 0.12)),
+        window: Math.min(2, Math.max(0.3, budget * 0.15)),
         lane: o.jobs + 1,
         signal,
       });
