@@ -9,6 +9,7 @@
 import { tableKey } from '../catalog/table-id.js';
 import { largestFirst, type Chunk } from '../copy/plan.js';
 import { BuildScheduler, ownerKey, type BuildJob } from '../copy/schedule.js';
+import { LockTable, locksOf } from './locks.js';
 import { contentionOf, type ActivityKind, type Contention, type Rates } from './rates.js';
 
 export interface ModelTable {
@@ -131,6 +132,8 @@ export function speeds(running: { kind: ActivityKind; weight: number }[], load: 
 
 interface Running {
   seg: Segment;
+  /** Working, or waiting for a table lock before its work (start) or for its key's ALTER TABLE after it (end). */
+  state: 'work' | 'waitStart' | 'waitEnd';
   kind: ActivityKind;
   /** Processes it runs (weightOf). */
   weight: number;
@@ -155,6 +158,7 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
   const buildLanes = input.builds.length ? Array.from({ length: input.indexJobs }, (_, i) => ({ name: `index ${i + 1}`, freeAt: rates.connect, busy: false })) : [];
   const running: Running[] = [];
   const segments: Segment[] = [];
+  const locks = new LockTable<Running>();
   let now = 0;
   let allLoadedSent = false;
   let dataSeconds = 0;
@@ -168,7 +172,7 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       if (!t) throw new Error(`internal: chunk of unknown table ${tableKey(c)}`);
       lane.busy = true;
       const label = c.chunks > 1 ? `chunk ${c.chunk + 1}/${c.chunks}` : 'whole';
-      running.push({ seg: { lane: lane.name, kind: 'chunk', key: t.key, table: t.display, label, start: now, end: now }, kind: 'copy', weight: 1, left: chunkSeconds(t, c, rates), chunk: c });
+      running.push({ seg: { lane: lane.name, kind: 'chunk', key: t.key, table: t.display, label, start: now, end: now }, state: 'work', kind: 'copy', weight: 1, left: chunkSeconds(t, c, rates), chunk: c });
     }
     for (const lane of buildLanes) {
       if (lane.busy || lane.freeAt > now + EPS || scheduler.queue.size === 0) continue;
@@ -176,13 +180,56 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       const j = (await scheduler.queue.take())!;
       lane.busy = true;
       const owner = tables.get(ownerKey(j));
-      running.push({
+      const r: Running = {
         seg: { lane: lane.name, kind: j.kind, key: ownerKey(j), table: owner?.display ?? `${j.schema}.${j.table}`, label: j.name, start: now, end: now },
+        state: 'work',
         kind: 'build',
         weight: weightOf(j, tables, rates, load),
         left: buildSeconds(j, tables, input.indexBytes, rates),
         build: j,
-      });
+      };
+      if (!locks.request(r, locksOf(j).start)) r.state = 'waitStart';
+      running.push(r);
+    }
+  };
+
+  // A job is done: its lane comes free, its locks go, and the requests they held back are granted.
+  const complete = (r: Running) => {
+    running.splice(running.indexOf(r), 1);
+    r.seg.end = now;
+    segments.push(r.seg);
+    const lane = [...dataLanes, ...buildLanes].find((l) => l.name === r.seg.lane)!;
+    lane.busy = false;
+    lane.freeAt = now;
+    if (r.chunk) {
+      const k = tableKey(r.chunk);
+      const left = (remaining.get(k) ?? 1) - 1;
+      remaining.set(k, left);
+      if (left === 0) scheduler.tableLoaded(k);
+      return;
+    }
+    scheduler.jobDone(r.build!);
+    granted(locks.release(r));
+  };
+  const granted = (rs: Running[]) => {
+    for (const g of rs) {
+      if (g.state === 'waitStart') g.state = 'work';
+      else if (g.state === 'waitEnd') complete(g);
+    }
+  };
+  // Its build is done; a key still needs its ALTER TABLE's lock, which the table's other builds may hold back.
+  const workDone = (r: Running) => {
+    const end = r.build ? locksOf(r.build).end : [];
+    if (end.length === 0 || locks.request(r, end)) return complete(r);
+    r.state = 'waitEnd';
+    // Two keys of one table, each waiting for the other's SHARE lock: the server aborts one (a deadlock), copy's
+    // builder runs it again from the start (runBuildJob).
+    if (locks.blockers(r).some((b) => b.state === 'waitEnd' && locks.blockers(b).includes(r))) {
+      const freed = locks.release(r);
+      r.state = 'work';
+      r.left = buildSeconds(r.build!, tables, input.indexBytes, rates);
+      granted(freed);
+      if (!locks.request(r, locksOf(r.build!).start)) r.state = 'waitStart';
     }
   };
 
@@ -204,30 +251,22 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       now = wake;
       continue;
     }
-    const v = speeds(running, load);
-    const speed = (r: Running) => v[running.indexOf(r)]!;
-    const nextDone = Math.min(...running.map((r) => r.left / speed(r)));
+    const working = running.filter((r) => r.state === 'work');
+    if (working.length === 0) {
+      // Everything that runs waits for a lock: only a lane connecting can change that.
+      const wake = Math.min(...pendingLane);
+      if (!Number.isFinite(wake)) throw new Error('internal: every running build waits for a table lock');
+      now = wake;
+      continue;
+    }
+    const v = speeds(working, load);
+    const speed = (r: Running) => v[working.indexOf(r)]!;
+    const nextDone = Math.min(...working.map((r) => r.left / speed(r)));
     const nextWake = Math.min(Infinity, ...pendingLane.map((t) => t - now));
     const dt = Math.min(nextDone, nextWake);
     now += dt;
-    for (const r of running) r.left -= dt * speed(r);
-    const finished = running.filter((r) => r.left <= EPS);
-    for (const r of finished) {
-      running.splice(running.indexOf(r), 1);
-      r.seg.end = now;
-      segments.push(r.seg);
-      const lane = [...dataLanes, ...buildLanes].find((l) => l.name === r.seg.lane)!;
-      lane.busy = false;
-      lane.freeAt = now;
-      if (r.chunk) {
-        const k = tableKey(r.chunk);
-        const left = (remaining.get(k) ?? 1) - 1;
-        remaining.set(k, left);
-        if (left === 0) scheduler.tableLoaded(k);
-      } else if (r.build) {
-        scheduler.jobDone(r.build);
-      }
-    }
+    for (const r of working) r.left -= dt * speed(r);
+    for (const r of working.filter((w) => w.left <= EPS)) if (r.state === 'work' && running.includes(r)) workDone(r);
   }
   const seconds = segments.reduce((m, s) => Math.max(m, s.end), 0);
   return { seconds, dataSeconds, segments, criticalPath: criticalPath(segments) };

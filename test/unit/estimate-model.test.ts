@@ -130,6 +130,46 @@ describe('estimate: data phase simulation', () => {
     expect(contentionOf({ capacity: 2 })).toEqual({ copy: { copy: 0.5, build: 0.5 }, build: { copy: 0.5, build: 0.5 } });
   });
 
+  it("a key's ALTER TABLE waits for the other builds on its table (SHARE locks), and later builds queue behind it", async () => {
+    // big (100 MB, 1 s) then three builds on it, two builders: pkey (CREATE UNIQUE INDEX 0.2 s, then ALTER TABLE
+    // … USING INDEX), a (1 s), b (0.3 s). pkey's build ends at 1.2 s but its ALTER TABLE waits for a (till 2 s);
+    // b, asked for by pkey's builder only after pkey committed, starts at 2 s: 2.3 s, not 1.5 s.
+    const big = table('big', 100 * MB);
+    const job = (name: string, statements: string[]) => ({ ...index('big', name, true), statements });
+    const sized = { [indexKey('public', 'big_pkey')]: 20 * MB, [indexKey('public', 'a')]: 100 * MB, [indexKey('public', 'b')]: 30 * MB };
+    const input = (pkey: string[]) => ({
+      tables: [model(big)],
+      chunks: chunks(big),
+      builds: [job('big_pkey', pkey), job('a', ['CREATE INDEX a ON public.big (x)']), job('b', ['CREATE INDEX b ON public.big (y)'])],
+      indexBytes: sized,
+      jobs: 1,
+      indexJobs: 2,
+    });
+    const free = { ...RATES, scan: 1e15 };
+    const keyed = await simulateDataPhase(input(['CREATE UNIQUE INDEX big_pkey ON public.big (id)', 'ALTER TABLE ONLY public.big ADD CONSTRAINT big_pkey PRIMARY KEY USING INDEX big_pkey']), free);
+    const seg = (sim: typeof keyed, label: string) => sim.segments.find((s) => s.label === label)!;
+    close(seg(keyed, 'big_pkey').end, 2);
+    close(seg(keyed, 'b').start, 2);
+    close(keyed.seconds, 2.3);
+    // A plain unique index takes SHARE only: pkey ends at 1.2 s and b runs beside a.
+    const plain = await simulateDataPhase(input(['CREATE UNIQUE INDEX big_pkey ON public.big (id)']), free);
+    close(seg(plain, 'big_pkey').end, 1.2);
+    close(plain.seconds, 2);
+  });
+
+  it('two keys of one table deadlock on their ALTER TABLEs: one is run again, as copy retries it', async () => {
+    const big = table('big', 100 * MB);
+    const key = (name: string) => ({ ...index('big', name, true), statements: [`CREATE UNIQUE INDEX ${name} ON public.big (id)`, `ALTER TABLE public.big ADD CONSTRAINT ${name} UNIQUE USING INDEX ${name}`] });
+    const sim = await simulateDataPhase(
+      { tables: [model(big)], chunks: chunks(big), builds: [key('k1'), key('k2')], indexBytes: { [indexKey('public', 'k1')]: 50 * MB, [indexKey('public', 'k2')]: 50 * MB }, jobs: 1, indexJobs: 2 },
+      { ...RATES, scan: 1e15 },
+    );
+    // Both build 0.5 s (1–1.5 s); k2's ALTER TABLE meets k1's: k2 is aborted, k1 commits at 1.5 s, k2 runs again.
+    const [k1, k2] = ['k1', 'k2'].map((l) => sim.segments.find((s) => s.label === l)!);
+    close(k1!.end, 1.5);
+    close(k2!.end, 2);
+  });
+
   it("starts a table's index builds when its last chunk finishes, overlapping the other COPYs, via copy's own scheduler", async () => {
     const big = table('big', 400 * MB);
     const small = table('small', 100 * MB);
