@@ -5,7 +5,8 @@
 // load to every other's, and one whose summed load passes 1 runs that many times slower than alone. An index
 // build with parallel maintenance workers weighs one per process (up to what the pair runs at full speed): alone
 // on an idle pair it runs that many times faster than the probe's one-process sample, beside other work it
-// gets its share. Pure: no I/O.
+// gets its share. Builds on one table also wait for each other's table locks where the server makes them
+// (locks.ts: a key's ALTER TABLE waits for the table's other builds). Pure: no I/O.
 import { tableKey } from '../catalog/table-id.js';
 import { largestFirst, type Chunk } from '../copy/plan.js';
 import { BuildScheduler, ownerKey, type BuildJob } from '../copy/schedule.js';
