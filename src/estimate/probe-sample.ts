@@ -78,23 +78,32 @@ export interface TimedCopy {
 }
 
 /**
+ * BEGIN, then a scratch table created and loaded with a sample of `rows` rows, left in the open transaction:
+ * the caller always rolls it back (ROLLBACK, or closing the connection).
+ */
+export async function loadScratch(src: Client, tgt: Client, p: Prepared, i: number, rows: number, signal: AbortSignal): Promise<{ name: string; ddl: number; seconds: number; rows: number }> {
+  const name = `${quoteIdent(STATE_SCHEMA)}.${quoteIdent(scratchName(i))}`;
+  const cols = p.columns.map((_, k) => `c${k + 1}`);
+  const defs = p.columns.map((c, k) => `${cols[k]} ${c.type}`).join(', ');
+  await tgt.query('BEGIN');
+  const d0 = process.hrtime.bigint();
+  await tgt.query(`CREATE TABLE ${name} (${defs})`);
+  const ddl = Number(process.hrtime.bigint() - d0) / 1e9;
+  const into = copyFrom(`COPY ${name} (${cols.join(', ')}) FROM STDIN (FORMAT ${p.format}, FREEZE)`);
+  const t0 = process.hrtime.bigint();
+  await pipeline(src.query(copyTo(sourceSelect(p, rows))), tgt.query(into), { signal });
+  return { name, ddl, seconds: Number(process.hrtime.bigint() - t0) / 1e9, rows: Number(into.rowCount ?? 0) };
+}
+
+/**
  * One sample into a scratch table, inside a transaction that is always rolled back. With `measureBuild`, also a
  * full scan and an index build on the loaded rows, as copy's builders would run them.
  */
 export async function sampleCopy(src: Client, tgt: Client, p: Prepared, i: number, rows: number, signal: AbortSignal, measureBuild = false): Promise<TimedCopy> {
   const name = `${quoteIdent(STATE_SCHEMA)}.${quoteIdent(scratchName(i))}`;
-  const cols = p.columns.map((_, k) => `c${k + 1}`);
-  const defs = p.columns.map((c, k) => `${cols[k]} ${c.type}`).join(', ');
-  await tgt.query('BEGIN');
   try {
-    const d0 = process.hrtime.bigint();
-    await tgt.query(`CREATE TABLE ${name} (${defs})`);
-    const ddl = Number(process.hrtime.bigint() - d0) / 1e9;
-    const into = copyFrom(`COPY ${name} (${cols.join(', ')}) FROM STDIN (FORMAT ${p.format}, FREEZE)`);
-    const t0 = process.hrtime.bigint();
-    await pipeline(src.query(copyTo(sourceSelect(p, rows))), tgt.query(into), { signal });
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    const out: TimedCopy = { rows: Number(into.rowCount ?? 0), seconds, scratchBytes: 0, ddl };
+    const { ddl, seconds, rows: copied } = await loadScratch(src, tgt, p, i, rows, signal);
+    const out: TimedCopy = { rows: copied, seconds, scratchBytes: 0, ddl };
     const { rows: sz } = await tgt.query<{ heap: string; total: string }>(`SELECT pg_relation_size($1::regclass) AS heap, pg_table_size($1::regclass) AS total`, [name]);
     out.scratchBytes = Number(sz[0]!.total);
     if (measureBuild && out.rows > 0) {

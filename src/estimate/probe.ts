@@ -1,6 +1,7 @@
 // Calibration on the real pair: time sample COPYs of the largest tables from the source into scratch tables in
 // the target's `pgshift` schema (same format, FREEZE and session settings as copy), then a sample scan and
-// index build, and the verify hash on the source. Bounded by --probe-seconds.
+// index build, the verify hash on the source, and COPYs and builds side by side (probe-contention.ts).
+// Bounded by --probe-seconds.
 //
 // Nothing is ever committed on the target: each scratch table is created, loaded, indexed and measured inside
 // one transaction that is rolled back — a crash, SIGKILL or Ctrl-C leaves nothing behind (the server rolls back
@@ -19,8 +20,9 @@ import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { maintenanceSettings, sampleIndexes } from './probe-builds.js';
+import { contentionFrom, measureContention } from './probe-contention.js';
 import { sampleCopy, sampleRead, scratchColumns, timeHash, type Prepared, type TimedCopy } from './probe-sample.js';
-import type { Rates } from './rates.js';
+import { DEFAULT_RATES, type Rates } from './rates.js';
 
 const MB = 1024 * 1024;
 
@@ -56,6 +58,8 @@ export interface ProbeOptions {
   target?: ConnectionSpec;
   data: TableInfo[];
   jobs: number;
+  /** copy's --index-jobs: with more than one, two builds at once are measured too. */
+  indexJobs: number;
   seconds: number;
   signal: AbortSignal;
   logger: Logger;
@@ -122,6 +126,8 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       prepared.push({ table: t, columns, format, bytesPerRow: t.rows > 0 ? tableBytes(t) / t.rows : 0, indexes });
     }
     const budget = Math.max(1, o.seconds);
+    // What the samples may use; the rest is for the contention step (step 4), which runs for a fixed window.
+    const sampling = budget * 0.6;
 
     if (!o.target) {
       // Uncalibrated: the source side only — its read rate and its hashing rate.
@@ -198,14 +204,14 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     // 2. Solo, about a third of the budget: a round of samples over the largest tables, twice (the two rounds'
     // disagreement is the probe's own noise). Small tables are copied whole, as copy would; big ones in slices.
     // At least 2 MB: a smaller sample is mostly fixed cost and tells nothing about the rate.
-    const slice = (p: Prepared, scale = 1) => Math.min(tableBytes(p.table), Math.max(2 * MB, (scale * guess * budget * 0.18) / prepared.length));
+    const slice = (p: Prepared, scale = 1) => Math.min(tableBytes(p.table), Math.max(2 * MB, (scale * guess * sampling * 0.18) / prepared.length));
     type Done = { p: Prepared; t: TimedCopy; bytes: number };
     const round = async (src: Client, tgt: Client, lane: number, order: Prepared[], measureFirst = false): Promise<Done[]> => {
       const out: Done[] = [];
       for (const [k, p] of order.entries()) {
         if (signal.aborted) throw signal.reason;
         // --probe-seconds bounds the probe: a round stops taking samples once it is used up.
-        if (out.length > 0 && elapsed() > budget) break;
+        if (out.length > 0 && elapsed() > sampling) break;
         // The sample that also gets an index build is bigger: a small sort is all fixed cost too.
         const last = measureFirst && k === 0;
         const t = await sampleCopy(src, tgt, p, lane, rowsFor(p, slice(p, last ? 2 : 1)), signal, last);
@@ -259,7 +265,32 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       notes.push(`${o.jobs} pipes at once ran ${slowdown.toFixed(2)}× slower each than one alone: capacity ${capacity.toFixed(2)} pipes`);
     }
 
+    // 4. COPYs and index builds side by side, as copy runs them: how much each slows the other.
+    let contention: Rates['contention'];
+    if (solo.index && solo.index.seconds > 0 && solo.rows > 0) {
+      const copyRate = perTable[tableKey(p0.table)] ?? (p0.format === 'text' ? text : binary);
+      const m = await measureContention({
+        src: src0,
+        tgt: tgt0,
+        openTarget: (k) => track(openTarget(o.target!, o.jobs + 2 + k)),
+        p: p0,
+        // A COPY of about 0.1 s and a build of about 0.05 s: several of each fit in the window.
+        copyRows: rowsFor(p0, Math.min(tableBytes(p0.table), copyRate * 0.1)),
+        // Loading a builder's table is bounded too: at most what a 0.15 s COPY moves (wide rows, slow links).
+        buildRows: Math.max(1, Math.min(rowsFor(p0, copyRate * 0.15), Math.round((solo.rows * 0.05) / solo.index.seconds))),
+        indexJobs: o.indexJobs,
+        // --jobs pipes each slowed s× (capacity jobs / s): each takes 1 / capacity of the others.
+        ...(capacity !== undefined ? { copyCopy: 1 / capacity } : {}),
+        window: Math.min(2, Math.max(0.3, budget * 0.15)),
+        lane: o.jobs + 1,
+        signal,
+      });
+      contention = contentionFrom(m, capacity ?? DEFAULT_RATES.capacity);
+      notes.push(...m.notes);
+    }
+
     const rates: Partial<Rates> = {
+      ...(contention ? { contention } : {}),
       copy: { text, binary },
       perTable,
       chunkOverhead: Math.max(0.001, overhead + 4 * rtt),

@@ -1,6 +1,7 @@
 // The rates the estimate model runs on: measured by the probe (calibrated) or stated defaults (uncalibrated).
-// Every rate is per connection at full speed, i.e. with nothing else competing; `capacity` says how many such
-// activities the pair can run at full speed at once (the probe measures it by running --jobs pipes together).
+// Every rate is per connection at full speed, i.e. with nothing else competing; `contention` says how much
+// activities running at the same time slow each other (the probe measures it by running them together), and
+// `capacity` how many pipes the pair runs at full speed at once.
 
 export interface Rates {
   /** Source table bytes (heap + TOAST on disk) one COPY pipe moves per second, by COPY format. */
@@ -31,8 +32,10 @@ export interface Rates {
   largeObjectOverhead: number;
   /** The target's max_parallel_maintenance_workers and min_parallel_table_scan_size (pages): an index build's workers. */
   parallelMaintenance: { maxWorkers: number; minPages: number };
-  /** How many activities (COPY pipes, index builds) run at full speed at once before they slow each other. */
+  /** How many COPY pipes run at full speed at once before they slow each other (the probe's --jobs pipes). */
   capacity: number;
+  /** How running activities slow each other, by kind (see Contention); absent: 1 / capacity for every pair of kinds. */
+  contention?: Contention;
   /** Schema: pg_dump --schema-only, the pre-data and post-data restores (base + per object). */
   schema: { dumpBase: number; restoreBase: number; perObject: number };
   /** ANALYZE: fixed cost per table, and seconds per sampled value (sampled rows × columns; ≤ 30,000 rows). */
@@ -47,6 +50,24 @@ export interface Rates {
   ddl: number;
   /** copy's emptiness check of the target catalog, seconds. */
   preflight: number;
+}
+
+/** What the simulation tells apart when activities overlap: COPY pipes, and builds on the target (index, key, ANALYZE). */
+export type ActivityKind = 'copy' | 'build';
+
+/**
+ * load[k][l]: the share of what an activity of kind k needs that one running activity of kind l takes (cores of
+ * both servers and the client, disk). An activity of kind k runs max(1, the sum of load[k][·] over everything
+ * running, itself included) times slower than alone. Measured by the probe from pairs run at once: two of kind k
+ * slowed s× each → load[k][k] = s / 2; k beside l slowed s× → load[k][l] = s − load[k][k].
+ */
+export type Contention = Record<ActivityKind, Record<ActivityKind, number>>;
+
+/** The contention `rates` imply: measured, or every pair of kinds alike from the pipes' capacity. */
+export function contentionOf(r: Pick<Rates, 'capacity' | 'contention'>): Contention {
+  if (r.contention) return r.contention;
+  const l = 1 / Math.max(1e-6, r.capacity);
+  return { copy: { copy: l, build: l }, build: { copy: l, build: l } };
 }
 
 /**

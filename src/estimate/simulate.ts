@@ -1,14 +1,17 @@
 // A discrete-event simulation of copy's data phase: the plan's chunks, largest first, on --jobs pipes; each
 // table's index and key builds released by copy's own BuildScheduler (src/copy/schedule.ts) as its last chunk
-// finishes, on --index-jobs builders; foreign keys once all data is in. Activities share the pair's capacity:
-// when they demand more than `capacity` allows, all of them get a share in proportion to their demand
-// (processor sharing). A COPY pipe demands one unit; an index build with parallel maintenance workers one per
-// process: alone on an idle pair it runs that many times faster than the probe's one-process sample (the scan
-// and the sort are divided among the processes), beside other work it gets its share. Pure: no I/O.
+// finishes, on --index-jobs builders; foreign keys once all data is in. Activities that run at the same time
+// slow each other as the probe measured it (rates.contention): each running activity adds its kind's measured
+// load to every other's, and one whose summed load passes 1 runs that many times slower than alone. An index
+// build with parallel maintenance workers weighs one per process (up to what the pair runs at full speed): alone
+// on an idle pair it runs that many times faster than the probe's one-process sample, beside other work it
+// gets its share. Builds on one table also wait for each other's table locks where the server makes them
+// (locks.ts: a key's ALTER TABLE waits for the table's other builds). Pure: no I/O.
 import { tableKey } from '../catalog/table-id.js';
 import { largestFirst, type Chunk } from '../copy/plan.js';
 import { BuildScheduler, ownerKey, type BuildJob } from '../copy/schedule.js';
-import type { Rates } from './rates.js';
+import { LockTable, locksOf } from './locks.js';
+import { contentionOf, type ActivityKind, type Contention, type Rates } from './rates.js';
 
 export interface ModelTable {
   /** tableKey of the table. */
@@ -112,17 +115,29 @@ export function indexWorkers(heapBytes: number, s: Rates['parallelMaintenance'])
   return Math.min(workers, s.maxWorkers, Math.floor(256 / 32) - 1);
 }
 
-/** Capacity units an activity takes while it runs (see the head of this file). */
-function demandOf(build: BuildJob | undefined, tables: Map<string, ModelTable>, r: Rates): number {
+/** Processes an activity runs at full speed while it runs (see the head of this file). */
+function weightOf(build: BuildJob | undefined, tables: Map<string, ModelTable>, r: Rates, load: Contention): number {
   if (build?.kind !== 'index') return 1;
   const workers = indexWorkers(tables.get(ownerKey(build))?.heapBytes ?? 0, r.parallelMaintenance);
-  return Math.max(1, Math.min(1 + workers, r.capacity));
+  // More processes than builds fit at full speed at once only share those.
+  return Math.max(1, Math.min(1 + workers, 1 / Math.max(1e-6, load.build.build)));
+}
+
+/**
+ * Speed of each running activity (1 = as fast as its probe measured it alone): its weight, slowed by the summed
+ * load of everything running (itself included) where that passes 1.
+ */
+export function speeds(running: { kind: ActivityKind; weight: number }[], load: Contention): number[] {
+  return running.map((a) => a.weight / Math.max(1, running.reduce((s, b) => s + b.weight * load[a.kind][b.kind], 0)));
 }
 
 interface Running {
   seg: Segment;
-  /** Capacity units it takes. */
-  demand: number;
+  /** Working, or waiting for a table lock before its work (start) or for its key's ALTER TABLE after it (end). */
+  state: 'work' | 'waitStart' | 'waitEnd';
+  kind: ActivityKind;
+  /** Processes it runs (weightOf). */
+  weight: number;
   /** Full-speed seconds of work left. */
   left: number;
   chunk?: Chunk;
@@ -133,6 +148,7 @@ const EPS = 1e-9;
 
 export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Promise<DataPhaseSim> {
   const tables = new Map(input.tables.map((t) => [t.key, t] as const));
+  const load = contentionOf(rates);
   const queue = largestFirst(input.chunks, (c) => c.estBytes);
   if (queue.length === 0) return { seconds: 0, dataSeconds: 0, segments: [], criticalPath: [] };
   const remaining = new Map<string, number>();
@@ -143,6 +159,7 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
   const buildLanes = input.builds.length ? Array.from({ length: input.indexJobs }, (_, i) => ({ name: `index ${i + 1}`, freeAt: rates.connect, busy: false })) : [];
   const running: Running[] = [];
   const segments: Segment[] = [];
+  const locks = new LockTable<Running>();
   let now = 0;
   let allLoadedSent = false;
   let dataSeconds = 0;
@@ -156,7 +173,7 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       if (!t) throw new Error(`internal: chunk of unknown table ${tableKey(c)}`);
       lane.busy = true;
       const label = c.chunks > 1 ? `chunk ${c.chunk + 1}/${c.chunks}` : 'whole';
-      running.push({ seg: { lane: lane.name, kind: 'chunk', key: t.key, table: t.display, label, start: now, end: now }, demand: 1, left: chunkSeconds(t, c, rates), chunk: c });
+      running.push({ seg: { lane: lane.name, kind: 'chunk', key: t.key, table: t.display, label, start: now, end: now }, state: 'work', kind: 'copy', weight: 1, left: chunkSeconds(t, c, rates), chunk: c });
     }
     for (const lane of buildLanes) {
       if (lane.busy || lane.freeAt > now + EPS || scheduler.queue.size === 0) continue;
@@ -164,12 +181,56 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       const j = (await scheduler.queue.take())!;
       lane.busy = true;
       const owner = tables.get(ownerKey(j));
-      running.push({
+      const r: Running = {
         seg: { lane: lane.name, kind: j.kind, key: ownerKey(j), table: owner?.display ?? `${j.schema}.${j.table}`, label: j.name, start: now, end: now },
-        demand: demandOf(j, tables, rates),
+        state: 'work',
+        kind: 'build',
+        weight: weightOf(j, tables, rates, load),
         left: buildSeconds(j, tables, input.indexBytes, rates),
         build: j,
-      });
+      };
+      if (!locks.request(r, locksOf(j).start)) r.state = 'waitStart';
+      running.push(r);
+    }
+  };
+
+  // A job is done: its lane comes free, its locks go, and the requests they held back are granted.
+  const complete = (r: Running) => {
+    running.splice(running.indexOf(r), 1);
+    r.seg.end = now;
+    segments.push(r.seg);
+    const lane = [...dataLanes, ...buildLanes].find((l) => l.name === r.seg.lane)!;
+    lane.busy = false;
+    lane.freeAt = now;
+    if (r.chunk) {
+      const k = tableKey(r.chunk);
+      const left = (remaining.get(k) ?? 1) - 1;
+      remaining.set(k, left);
+      if (left === 0) scheduler.tableLoaded(k);
+      return;
+    }
+    scheduler.jobDone(r.build!);
+    granted(locks.release(r));
+  };
+  const granted = (rs: Running[]) => {
+    for (const g of rs) {
+      if (g.state === 'waitStart') g.state = 'work';
+      else if (g.state === 'waitEnd') complete(g);
+    }
+  };
+  // Its build is done; a key still needs its ALTER TABLE's lock, which the table's other builds may hold back.
+  const workDone = (r: Running) => {
+    const end = r.build ? locksOf(r.build).end : [];
+    if (end.length === 0 || locks.request(r, end)) return complete(r);
+    r.state = 'waitEnd';
+    // Two keys of one table, each waiting for the other's SHARE lock: the server aborts one (a deadlock), copy's
+    // builder runs it again from the start (runBuildJob).
+    if (locks.blockers(r).some((b) => b.state === 'waitEnd' && locks.blockers(b).includes(r))) {
+      const freed = locks.release(r);
+      r.state = 'work';
+      r.left = buildSeconds(r.build!, tables, input.indexBytes, rates);
+      granted(freed);
+      if (!locks.request(r, locksOf(r.build!).start)) r.state = 'waitStart';
     }
   };
 
@@ -191,30 +252,22 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       now = wake;
       continue;
     }
-    const share = Math.min(1, rates.capacity / running.reduce((s, r) => s + r.demand, 0));
-    const speed = (r: Running) => r.demand * share;
-    const nextDone = Math.min(...running.map((r) => r.left / speed(r)));
+    const working = running.filter((r) => r.state === 'work');
+    if (working.length === 0) {
+      // Everything that runs waits for a lock: only a lane connecting can change that.
+      const wake = Math.min(...pendingLane);
+      if (!Number.isFinite(wake)) throw new Error('internal: every running build waits for a table lock');
+      now = wake;
+      continue;
+    }
+    const v = speeds(working, load);
+    const speed = (r: Running) => v[working.indexOf(r)]!;
+    const nextDone = Math.min(...working.map((r) => r.left / speed(r)));
     const nextWake = Math.min(Infinity, ...pendingLane.map((t) => t - now));
     const dt = Math.min(nextDone, nextWake);
     now += dt;
-    for (const r of running) r.left -= dt * speed(r);
-    const finished = running.filter((r) => r.left <= EPS);
-    for (const r of finished) {
-      running.splice(running.indexOf(r), 1);
-      r.seg.end = now;
-      segments.push(r.seg);
-      const lane = [...dataLanes, ...buildLanes].find((l) => l.name === r.seg.lane)!;
-      lane.busy = false;
-      lane.freeAt = now;
-      if (r.chunk) {
-        const k = tableKey(r.chunk);
-        const left = (remaining.get(k) ?? 1) - 1;
-        remaining.set(k, left);
-        if (left === 0) scheduler.tableLoaded(k);
-      } else if (r.build) {
-        scheduler.jobDone(r.build);
-      }
-    }
+    for (const r of working) r.left -= dt * speed(r);
+    for (const r of working.filter((w) => w.left <= EPS)) if (r.state === 'work' && running.includes(r)) workDone(r);
   }
   const seconds = segments.reduce((m, s) => Math.max(m, s.end), 0);
   return { seconds, dataSeconds, segments, criticalPath: criticalPath(segments) };

@@ -76,6 +76,12 @@ describe('pgshift estimate (TLS non-superuser source on 15 → non-superuser tar
     expect(e.connections).toEqual({ source: 4, target: 6 });
     // The enum column makes accounts binary-safe, the enum[] makes orders text: both formats were sampled.
     expect(e.probe.samples.map((s: { format: string }) => s.format).sort()).toEqual(expect.arrayContaining(['binary', 'text']));
+    // COPYs and builds were run side by side (copy's default --index-jobs 2: two builds too), and what they
+    // measured is what the simulation slows overlapping steps by.
+    expect(e.probe.notes.join('\n')).toMatch(/sample COPY beside a sample index build ran [\d.]+× slower/);
+    expect(e.probe.notes.join('\n')).toMatch(/two sample index builds at once ran [\d.]+×/);
+    for (const k of ['copy', 'build']) for (const l of ['copy', 'build']) expect(e.rates.contention[k][l]).toBeGreaterThanOrEqual(0);
+    expect(e.rates.contention.build.build).toBeGreaterThanOrEqual(0.5);
     expect(e.strategy.logicalReplication.available).toBe(false);
     expect(e.strategy.logicalReplication.reason).toMatch(/REPLICATION/);
     expect(e.strategy.writeRate.walBytesPerSecond).toBeGreaterThanOrEqual(0);

@@ -7,9 +7,9 @@ import type { Chunk } from '../../src/copy/plan.js';
 import type { BuildJob } from '../../src/copy/schedule.js';
 import { parseDuration } from '../../src/estimate/duration.js';
 import { chooseStrategy, COPY_SOURCE_ROUND_TRIPS, listSchedule, modelCopy, type PlanLike, type PlanSizes } from '../../src/estimate/model.js';
-import { DEFAULT_RATES, type Rates } from '../../src/estimate/rates.js';
+import { contentionOf, DEFAULT_RATES, type Rates } from '../../src/estimate/rates.js';
 import { renderTimeline } from '../../src/estimate/render.js';
-import { buildSeconds, indexKey, indexWorkers, scaleIndexSample, simulateDataPhase, type ModelTable } from '../../src/estimate/simulate.js';
+import { buildSeconds, indexKey, indexWorkers, scaleIndexSample, simulateDataPhase, speeds, type ModelTable } from '../../src/estimate/simulate.js';
 
 const MB = 1e6;
 
@@ -87,6 +87,87 @@ describe('estimate: data phase simulation', () => {
     close((await simulateDataPhase(input, { ...RATES, capacity: 2 })).seconds, 1);
     close((await simulateDataPhase(input, { ...RATES, capacity: 1 })).seconds, 2);
     close((await simulateDataPhase(input, { ...RATES, capacity: 1.5 })).seconds, 2 / 1.5);
+  });
+
+  it('a COPY and an index build that overlap slow each other by the measured contention', async () => {
+    // b (200 MB, 2 s) on one pipe, a (100 MB, 1 s) on the other; a's index (0.1 s scan + 0.5 s write) starts
+    // at 1 s beside b's last second. Capacity 8: the old model saw room for both at full speed.
+    const [a, b] = [table('a', 100 * MB), table('b', 200 * MB)];
+    const input = {
+      tables: [a, b].map(model),
+      chunks: [...chunks(a), ...chunks(b)],
+      builds: [index('a', 'a_idx')],
+      indexBytes: { [indexKey('public', 'a_idx')]: 50 * MB },
+      jobs: 2,
+      indexJobs: 1,
+    };
+    const apart = await simulateDataPhase(input, RATES);
+    const idx = (sim: typeof apart) => sim.segments.find((s) => s.label === 'a_idx')!;
+    close(idx(apart).end, 1.6);
+    close(apart.seconds, 2);
+    // Measured: two pipes at once 1.0× (each takes half of the other's room), a COPY beside a build 1.5×, a
+    // build beside a COPY 1.5× (two builds 1.0×). Both run at 2/3 speed while they overlap: the build ends at
+    // 1 + 0.6 × 1.5 = 1.9 s, by when b has 0.4 s left at full speed: 2.3 s.
+    const contention = { copy: { copy: 0.5, build: 1.0 }, build: { copy: 1.0, build: 0.5 } };
+    const together = await simulateDataPhase(input, { ...RATES, contention });
+    close(idx(together).start, 1);
+    close(idx(together).end, 1.9);
+    close(together.seconds, 2.3);
+    expect(together.seconds).toBeGreaterThan(apart.seconds);
+    // Two pipes alone (0–1 s) did not slow each other: a's chunk still took 1 s.
+    close(together.segments.find((s) => s.table === 'public.a' && s.kind === 'chunk')!.end, 1);
+  });
+
+  it('contention measured as pairs extends to more activities at once (each adds its load)', () => {
+    const contention = { copy: { copy: 0.6, build: 0.3 }, build: { copy: 0.4, build: 0.7 } };
+    // Two COPYs and two builds: a COPY carries 2 × 0.6 + 2 × 0.3 = 1.8, a build 2 × 0.4 + 2 × 0.7 = 2.2.
+    const v = speeds([{ kind: 'copy', weight: 1 }, { kind: 'copy', weight: 1 }, { kind: 'build', weight: 1 }, { kind: 'build', weight: 1 }], contention);
+    close(v[0]!, 1 / 1.8);
+    close(v[2]!, 1 / 2.2);
+    // Under a summed load of 1 nothing slows down.
+    close(speeds([{ kind: 'copy', weight: 1 }, { kind: 'build', weight: 1 }], contention)[0]!, 1);
+    // Without a measurement, every pair of kinds takes 1 / capacity (the pipes' measured capacity, as before).
+    expect(contentionOf({ capacity: 2 })).toEqual({ copy: { copy: 0.5, build: 0.5 }, build: { copy: 0.5, build: 0.5 } });
+  });
+
+  it("a key's ALTER TABLE waits for the other builds on its table (SHARE locks), and later builds queue behind it", async () => {
+    // big (100 MB, 1 s) then three builds on it, two builders: pkey (CREATE UNIQUE INDEX 0.2 s, then ALTER TABLE
+    // … USING INDEX), a (1 s), b (0.3 s). pkey's build ends at 1.2 s but its ALTER TABLE waits for a (till 2 s);
+    // b, asked for by pkey's builder only after pkey committed, starts at 2 s: 2.3 s, not 1.5 s.
+    const big = table('big', 100 * MB);
+    const job = (name: string, statements: string[]) => ({ ...index('big', name, true), statements });
+    const sized = { [indexKey('public', 'big_pkey')]: 20 * MB, [indexKey('public', 'a')]: 100 * MB, [indexKey('public', 'b')]: 30 * MB };
+    const input = (pkey: string[]) => ({
+      tables: [model(big)],
+      chunks: chunks(big),
+      builds: [job('big_pkey', pkey), job('a', ['CREATE INDEX a ON public.big (x)']), job('b', ['CREATE INDEX b ON public.big (y)'])],
+      indexBytes: sized,
+      jobs: 1,
+      indexJobs: 2,
+    });
+    const free = { ...RATES, scan: 1e15 };
+    const keyed = await simulateDataPhase(input(['CREATE UNIQUE INDEX big_pkey ON public.big (id)', 'ALTER TABLE ONLY public.big ADD CONSTRAINT big_pkey PRIMARY KEY USING INDEX big_pkey']), free);
+    const seg = (sim: typeof keyed, label: string) => sim.segments.find((s) => s.label === label)!;
+    close(seg(keyed, 'big_pkey').end, 2);
+    close(seg(keyed, 'b').start, 2);
+    close(keyed.seconds, 2.3);
+    // A plain unique index takes SHARE only: pkey ends at 1.2 s and b runs beside a.
+    const plain = await simulateDataPhase(input(['CREATE UNIQUE INDEX big_pkey ON public.big (id)']), free);
+    close(seg(plain, 'big_pkey').end, 1.2);
+    close(plain.seconds, 2);
+  });
+
+  it('two keys of one table deadlock on their ALTER TABLEs: one is run again, as copy retries it', async () => {
+    const big = table('big', 100 * MB);
+    const key = (name: string) => ({ ...index('big', name, true), statements: [`CREATE UNIQUE INDEX ${name} ON public.big (id)`, `ALTER TABLE public.big ADD CONSTRAINT ${name} UNIQUE USING INDEX ${name}`] });
+    const sim = await simulateDataPhase(
+      { tables: [model(big)], chunks: chunks(big), builds: [key('k1'), key('k2')], indexBytes: { [indexKey('public', 'k1')]: 50 * MB, [indexKey('public', 'k2')]: 50 * MB }, jobs: 1, indexJobs: 2 },
+      { ...RATES, scan: 1e15 },
+    );
+    // Both build 0.5 s (1–1.5 s); k2's ALTER TABLE meets k1's: k2 is aborted, k1 commits at 1.5 s, k2 runs again.
+    const [k1, k2] = ['k1', 'k2'].map((l) => sim.segments.find((s) => s.label === l)!);
+    close(k1!.end, 1.5);
+    close(k2!.end, 2);
   });
 
   it("starts a table's index builds when its last chunk finishes, overlapping the other COPYs, via copy's own scheduler", async () => {
