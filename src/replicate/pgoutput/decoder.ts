@@ -28,11 +28,13 @@ export class ProtocolError extends Error {}
 
 class Reader {
   private p = 0;
+  private end = 0;
   private b: Buffer = Buffer.alloc(0);
-  /** One reader per decoder, pointed at each message in turn (no object per message). */
-  reset(b: Buffer, at: number): this {
+  /** One reader per decoder, pointed at each message in turn (no object per message): bytes [at, end) of b. */
+  reset(b: Buffer, at: number, end: number): this {
     this.b = b;
     this.p = at;
+    this.end = end;
     return this;
   }
   u8(): number {
@@ -73,7 +75,7 @@ class Reader {
   }
   cstring(): string {
     const end = this.b.indexOf(0, this.p);
-    if (end < 0) throw new ProtocolError('pgoutput: unterminated string');
+    if (end < 0 || end >= this.end) throw new ProtocolError('pgoutput: unterminated string');
     const s = this.b.toString('utf8', this.p, end);
     this.p = end + 1;
     return s;
@@ -85,7 +87,7 @@ class Reader {
     return s;
   }
   private need(n: number): void {
-    if (this.p + n > this.b.length) throw new ProtocolError('pgoutput: message ends early');
+    if (this.p + n > this.end) throw new ProtocolError('pgoutput: message ends early');
   }
 }
 
@@ -105,11 +107,11 @@ export class PgoutputDecoder {
   private readonly reader = new Reader();
 
   /**
-   * Decode one pgoutput message (the payload of an XLogData, from `at` in `buf`). Returns null for messages
+   * Decode one pgoutput message (the payload of an XLogData: bytes [at, end) of `buf`). Returns null for messages
    * with no event. Commit times have ms precision: they only feed lag.
    */
-  decode(buf: Buffer, at = 0): SourceEvent | null {
-    const r = this.reader.reset(buf, at);
+  decode(buf: Buffer, at = 0, end = buf.length): SourceEvent | null {
+    const r = this.reader.reset(buf, at, end);
     const tag = String.fromCharCode(r.u8());
     switch (tag) {
       case 'B': {

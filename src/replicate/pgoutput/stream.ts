@@ -10,7 +10,9 @@ import { connectReplication } from '../../db/connect.js';
 import { quoteIdent, quoteLiteral } from '../../db/ident.js';
 import { ConnectionError, classifyError } from '../../errors.js';
 import type { SourceEvent } from '../change.js';
+import type { Socket } from 'node:net';
 import { PgoutputDecoder } from './decoder.js';
+import { FrameReader } from './frames.js';
 import { formatLsn } from './lsn.js';
 
 /**
@@ -89,23 +91,23 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
     this.client = client;
     client.on('error', (err) => this.fail(err));
     client.on('end', () => this.fail(transient(new ConnectionError(`replication connection to source ${this.spec.display} closed`, { phase: 'streaming' }))));
-    const con = (client as unknown as { connection: NodeJS.EventEmitter & { sendCopyFromChunk(b: Buffer): void; stream: NodeJS.ReadableStream } }).connection;
-    // pg's own listener only hands CopyData to the active query, which ignores it: dropped, so each of the
-    // stream's messages is one listener call (with two, Node clones the listener array on every emit).
+    const con = (client as unknown as { connection: NodeJS.EventEmitter & { sendCopyFromChunk(b: Buffer): void; stream: Socket } }).connection;
+    // Only if the socket reader below cannot be attached does pg's parser deliver the stream (same handling).
+    // pg's own listener only hands CopyData to the active query, which ignores it: dropped, so each message
+    // is one listener call (with two, Node clones the listener array on every emit).
     con.removeAllListeners('copyData');
-    con.on('copyData', (msg: { chunk: Buffer }) => {
-      try {
-        this.onCopyData(msg.chunk);
-      } catch (err) {
-        this.fail(err);
-      }
-    });
-    const started = new Promise<void>((resolve) => con.once('replicationStart', () => resolve()));
+    con.on('copyData', (msg: { chunk: Buffer }) => this.onCopyData(msg.chunk, 0, msg.chunk.length));
+    let onStart!: () => void;
+    const started = new Promise<void>((resolve) => (onStart = resolve));
+    con.once('replicationStart', () => onStart());
     const sql =
       `START_REPLICATION SLOT ${quoteIdent(this.opts.slot)} LOGICAL ${formatLsn(this.opts.start)} ` +
       `(proto_version '1', publication_names ${quoteLiteral(quoteIdent(this.opts.publication))})`;
     // Resolves only when the stream ends; errors (slot missing, walsender terminated) fail the iterator.
-    const running = client.query(sql).then(
+    const query = client.query(sql);
+    // Sent now, answered on a later tick: the reader is in place before any byte of the answer arrives.
+    new FrameReader(con.stream, { started: () => onStart(), copyData: (b, start, end) => this.onCopyData(b, start, end) }).attach();
+    const running = query.then(
       () => this.fail(transient(new ConnectionError(`source ${this.spec.display} ended the replication stream`, { phase: 'streaming' }))),
       (err) => this.fail(classifyError(err, `source ${this.spec.display}: streaming from slot ${this.opts.slot}`, { phase: 'streaming' })),
     );
@@ -167,19 +169,24 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
     w?.resolve({ value: undefined, done: true });
   }
 
-  private onCopyData(chunk: Buffer): void {
-    const kind = chunk[0];
-    if (kind === 0x77 /* w: XLogData */) {
-      // The message's WAL start, as two numbers: a BigInt per message costs more than decoding many of them.
-      this.startHi = chunk.readUInt32BE(1);
-      this.startLo = chunk.readUInt32BE(5);
-      const ev = this.decoder.decode(chunk, 25);
-      if (ev) this.push(ev);
-    } else if (kind === 0x6b /* k: primary keepalive */) {
-      const walEnd = chunk.readBigUInt64BE(1);
-      if (walEnd > this.received) this.received = walEnd;
-      this.push({ type: 'keepalive', position: walEnd });
-      if (chunk[17] === 1) this.sendStatus(false);
+  /** One CopyData payload of the stream: bytes [start, end) of `b`. */
+  private onCopyData(b: Buffer, start: number, end: number): void {
+    try {
+      const kind = b[start];
+      if (kind === 0x77 /* w: XLogData */) {
+        // The message's WAL start, as two numbers: a BigInt per message costs more than decoding many of them.
+        this.startHi = b.readUInt32BE(start + 1);
+        this.startLo = b.readUInt32BE(start + 5);
+        const ev = this.decoder.decode(b, start + 25, end);
+        if (ev) this.push(ev);
+      } else if (kind === 0x6b /* k: primary keepalive */) {
+        const walEnd = b.readBigUInt64BE(start + 1);
+        if (walEnd > this.received) this.received = walEnd;
+        this.push({ type: 'keepalive', position: walEnd });
+        if (b[start + 17] === 1) this.sendStatus(false);
+      }
+    } catch (err) {
+      this.fail(err);
     }
   }
 
