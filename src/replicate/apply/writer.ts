@@ -286,11 +286,12 @@ export class ChangeWriter {
     }
     for (const row of eff.updates) {
       const cols = this.writable(t, row);
-      const others = this.updatePlan(t, cols, seg.keyCols as string[]).others;
+      const plan = this.updatePlan(t, cols, seg.keyCols as string[]);
+      const others = plan.others;
       if (others.length === 0) continue;
       const values = valuesOf(row, others);
       for (const k of keys) values.push(row[k]!);
-      add('update', this.statement(t, 'uk', [others, keys], () => updateByKeysSql(t, others, keys)), values);
+      add('update', plan.byKeys ?? this.statement(t, 'uk', [others, keys], () => updateByKeysSql(t, others, keys)), values);
     }
     return runs;
   }
