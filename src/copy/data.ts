@@ -97,7 +97,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
     let src: Client | undefined;
     let tgt: Client | undefined;
     try {
-      src = await connect(input.source, { applicationName: `pgshift copy worker ${n}` });
+      src = await connect(input.source, { applicationName: `pgshift copy worker ${n}`, pooledReads: true });
       await importSnapshot(src, input.snapshotId);
       // Never copy a subset silently: with row security off, a table whose policies would filter rows for this
       // role raises an error instead (as pg_dump does).

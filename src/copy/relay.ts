@@ -9,6 +9,7 @@
 // caller's transaction, roll back) and ends the source connection if it is still streaming.
 import type { Socket } from 'node:net';
 import type { Client } from '../db/connect.js';
+import { claimRead } from '../db/read-buffers.js';
 
 const COPY_DATA = 0x64; // d
 const COPY_OUT_RESPONSE = 0x48; // H
@@ -68,8 +69,9 @@ class CopyInSink {
     return this.connection!.stream;
   }
 
-  write(buf: Buffer): void {
-    this.connection!.stream.write(buf);
+  /** `flushed` runs once the bytes left the process (not on error: a failed write may still hold them). */
+  write(buf: Buffer, flushed?: () => void): void {
+    this.connection!.stream.write(buf, flushed && ((err) => (err ? undefined : flushed())));
   }
 
   /** All data is written: CopyDone; `done` resolves once the target has committed the statement. */
@@ -168,9 +170,15 @@ class CopyOutRelay {
     let runStart = !this.inHeader && this.forwarding ? 0 : -1;
     let messages = 0;
     let forwarded = 0;
+    // A pooled read buffer (read-buffers.ts) is reused once every write from it has flushed and this call is
+    // over; a read partly handed back to pg's parser is never reused (the parser keeps references into it).
+    const release = claimRead(this.connection!.stream);
+    let holds = 1;
+    const unhold = release && (() => --holds === 0 && release());
     const flush = (end: number) => {
       if (runStart >= 0 && end > runStart) {
-        this.sink.write(runStart === 0 && end === n ? chunk : chunk.subarray(runStart, end));
+        if (unhold) holds++;
+        this.sink.write(runStart === 0 && end === n ? chunk : chunk.subarray(runStart, end), unhold);
         forwarded += end - runStart;
       }
       runStart = -1;
@@ -231,6 +239,7 @@ class CopyOutRelay {
     }
     flush(n);
     this.account(forwarded, messages);
+    unhold?.();
     if (!this.paused && this.sink.stream.writableLength > RELAY_HIGH_WATER) {
       // The target is slower than the source: stop reading (TCP pushes back to the source server) until the
       // target socket's buffer has drained.

@@ -5,6 +5,7 @@ import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import type { ConnectionSpec } from '../config.js';
 import { classifyError, ConnectionError, errorCode, tagSide, UsageError } from '../errors.js';
+import { pooledSocket } from './read-buffers.js';
 
 export type Client = pg.Client;
 
@@ -13,6 +14,8 @@ export interface ConnectOptions {
   applicationName?: string;
   /** 'database' opens a logical replication connection. */
   replication?: 'database';
+  /** Read into reusable buffers (read-buffers.ts): for connections that stream COPY data out. Plaintext only. */
+  pooledReads?: boolean;
 }
 
 /** The TLS options for an sslmode, or false for plaintext. Exported for tests. */
@@ -56,6 +59,8 @@ export function clientConfig(spec: ConnectionSpec, opts: ConnectOptions = {}, ss
     keepAliveInitialDelayMillis: 10_000,
     connectionTimeoutMillis: spec.connectTimeout * 1000,
     ...(opts.replication ? { replication: opts.replication } : {}),
+    // With TLS the reads happen inside the TLS socket, which allocates its own buffers.
+    ...(opts.pooledReads && ssl === false ? { stream: () => pooledSocket() } : {}),
   } as pg.ClientConfig;
 }
 
