@@ -3,28 +3,16 @@ import './navigator.js';
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { reportError, usageFromCommander } from './context.js';
-
-// Each command's module (and everything it imports) loads only when that command runs: a `pgshift copy` does not
-// parse verify's, replicate's or estimate's modules (≈ 70 ms of CPU on every start). `pgshift --help` and an
-// unknown command load them all.
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  inventory: async () => (await import('./inventory.js')).inventoryCommand(),
-  estimate: async () => (await import('./estimate.js')).estimateCommand(),
-  copy: async () => (await import('./copy.js')).copyCommand(),
-  replicate: async () => (await import('./replicate.js')).replicateCommand(),
-  verify: async () => (await import('./verify.js')).verifyCommand(),
-  cleanup: async () => (await import('./cleanup.js')).cleanupCommand(),
-};
-
-/** The command named on the command line (the root has no options taking a value), if it is one of ours. */
-function invokedCommand(argv: string[]): string | undefined {
-  const first = argv.slice(2).find((a) => !a.startsWith('-'));
-  return first !== undefined && Object.hasOwn(COMMANDS, first) ? first : undefined;
-}
+import { cleanupCommand } from './cleanup.js';
+import { copyCommand } from './copy.js';
+import { estimateCommand } from './estimate.js';
+import { replicateCommand } from './replicate.js';
+import { inventoryCommand } from './inventory.js';
+import { verifyCommand } from './verify.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
-export async function program(argv: string[] = []): Promise<Command> {
+export function program(): Command {
   const prog = new Command('pgshift')
     .description(
       [
@@ -50,17 +38,20 @@ export async function program(argv: string[] = []): Promise<Command> {
     )
     .version(pkg.version, '-V, --version')
     .exitOverride();
-  const invoked = invokedCommand(argv);
-  const names = invoked ? [invoked] : Object.keys(COMMANDS);
-  for (const cmd of await Promise.all(names.map((n) => COMMANDS[n]!()))) prog.addCommand(cmd);
+  prog.addCommand(inventoryCommand());
+  prog.addCommand(estimateCommand());
+  prog.addCommand(copyCommand());
+  prog.addCommand(replicateCommand());
+  prog.addCommand(verifyCommand());
+  prog.addCommand(cleanupCommand());
   for (const cmd of [prog, ...prog.commands]) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return prog;
 }
 
 /** Parse and run; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  const prog = program();
   try {
-    const prog = await program(argv);
     await prog.parseAsync(argv);
     return Number(process.exitCode ?? 0);
   } catch (err) {
