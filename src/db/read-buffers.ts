@@ -12,6 +12,8 @@ import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 export const READ_BUFFER_BYTES = 256 * 1024;
 /** Free buffers kept per socket; the rest go to the garbage collector. */
 const KEEP_FREE = 8;
+/** Reads outside a relay (pg's own replies) are small and never reused: no need for a large buffer each. */
+const CONTROL_READ_BYTES = 16 * 1024;
 
 const kPool = Symbol('pgshift.readPool');
 
@@ -29,7 +31,8 @@ interface PooledSocket extends Socket {
 /** A new (unconnected) socket reading into pooled buffers. */
 export function pooledSocket(): Socket {
   const pool: Pool = { free: [], claimed: false };
-  const next = (): Buffer => pool.free.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  // Called after each read for the next one: a relay that claimed this read most likely claims the next too.
+  const next = (): Buffer => (pool.claimed ? (pool.free.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES)) : Buffer.allocUnsafeSlow(CONTROL_READ_BYTES));
   // @types/node lists `onread` for net.connect() only; the Socket constructor takes it too (Node ≥ 12.2).
   const options: SocketConstructorOpts & { onread: OnReadOpts } = {
     onread: {
@@ -60,6 +63,6 @@ export function claimRead(socket: Socket): (() => void) | undefined {
   if (!pool || !buf || pool.claimed) return undefined;
   pool.claimed = true;
   return () => {
-    if (pool.free.length < KEEP_FREE) pool.free.push(buf);
+    if (pool.free.length < KEEP_FREE && buf.length === READ_BUFFER_BYTES) pool.free.push(buf);
   };
 }
