@@ -1,6 +1,6 @@
 // Plain TCP sockets whose reads land in reusable buffers (net.Socket's `onread`), for the source side of COPY
 // relays. Node's default read path allocates a fresh 64 kB buffer per socket read; at hundreds of MB per COPY
-// that allocation, its page faults and its garbage collection cost more client CPU than the relay itself.
+// those allocations, their page faults and their garbage collection are a good part of the client's CPU.
 //
 // Ownership: each read is emitted as an ordinary 'data' event (pg's protocol reader and the relay stay as they
 // are). A buffer is reused only when the 'data' listener claimed it with claimRead() and later released it —
