@@ -77,7 +77,7 @@ export async function timeSampleIndexes(
   const out: Record<string, IndexSample> = {};
   if (indexes.length === 0) return out;
   // One process, whatever the sample's size: a per-row cost free of worker start-up, which on a small sample
-  // would be most of the time. The whole build's workers are the simulation's business (simulate.ts demandOf).
+  // would be most of the time. What workers gain is measured once, apart (timeParallelBuild).
   await tgt.query('SAVEPOINT probe_workers');
   await tgt.query(`ALTER TABLE ${scratch} SET (parallel_workers = 0)`).then(
     () => tgt.query('RELEASE SAVEPOINT probe_workers'),
@@ -98,6 +98,38 @@ export async function timeSampleIndexes(
     }
   }
   return out;
+}
+
+/**
+ * The gain of parallel maintenance workers, measured: the sample's slowest index (the most work, so worker
+ * start-up weighs least) built again with as many workers as the target gives a big table's build
+ * (max_parallel_maintenance_workers; copy's 256MB maintenance_work_mem allows up to 7), forced by the scratch
+ * table's parallel_workers (the sample is too small for the planner to choose them). Rolled back to a savepoint:
+ * the index and the setting go again. Undefined when the target gives no workers or the build fails.
+ */
+export async function timeParallelBuild(
+  tgt: Client,
+  scratch: string,
+  indexes: SampleIndex[],
+  serial: Record<string, IndexSample>,
+  prefix: string,
+): Promise<{ processes: number; speedup: number } | undefined> {
+  const slowest = indexes.filter((ix) => serial[ix.key]).sort((a, b) => serial[b.key]!.seconds - serial[a.key]!.seconds)[0];
+  if (!slowest) return undefined;
+  const { rows } = await tgt.query<{ w: number }>(`SELECT least(current_setting('max_parallel_maintenance_workers')::int, 7) AS w`);
+  const workers = Number(rows[0]?.w ?? 0);
+  if (!(workers > 0)) return undefined;
+  await tgt.query('SAVEPOINT probe_parallel');
+  try {
+    await tgt.query(`ALTER TABLE ${scratch} SET (parallel_workers = ${workers})`);
+    const t0 = process.hrtime.bigint();
+    await tgt.query(`CREATE INDEX ${quoteIdent(`${prefix}_par`)} ON ${scratch} USING ${slowest.method} (${slowest.columns.join(', ')})`);
+    return { processes: 1 + workers, speedup: serial[slowest.key]!.seconds / Math.max(1e-4, seconds(t0)) };
+  } catch {
+    return undefined;
+  } finally {
+    await tgt.query('ROLLBACK TO SAVEPOINT probe_parallel');
+  }
 }
 
 /** The target's settings that decide an index build's parallel workers. */

@@ -3,9 +3,9 @@
 // finishes, on --index-jobs builders; foreign keys once all data is in. Activities that run at the same time
 // slow each other as the probe measured it (rates.contention): each running activity adds its kind's measured
 // load to every other's, and one whose summed load passes 1 runs that many times slower than alone. An index
-// build with parallel maintenance workers weighs one per process (up to what the pair runs at full speed): alone
-// on an idle pair it runs that many times faster than the probe's one-process sample, beside other work it
-// gets its share. Builds on one table also wait for each other's table locks where the server makes them
+// build with parallel maintenance workers weighs what its workers gain (measured by the probe, parallelGain; up
+// to what the pair runs at full speed): alone on an idle pair it runs that many times faster than the probe's
+// one-process sample, beside other work it gets its share. Builds on one table also wait for each other's table locks where the server makes them
 // (locks.ts: a key's ALTER TABLE waits for the table's other builds). Pure: no I/O.
 import { tableKey } from '../catalog/table-id.js';
 import { largestFirst, type Chunk } from '../copy/plan.js';
@@ -115,12 +115,26 @@ export function indexWorkers(heapBytes: number, s: Rates['parallelMaintenance'])
   return Math.min(workers, s.maxWorkers, Math.floor(256 / 32) - 1);
 }
 
+/**
+ * How many times as fast as one process a build runs with `processes` (leader + workers), alone. Measured by the
+ * probe at one count (rates.parallelBuild), other counts by Amdahl's law from it: the workers only scan and sort
+ * in parallel, the leader merges their runs and writes the whole index by itself, so the gain is far below one
+ * core per process (measured 1.0–1.3× with 2 workers on the bench's 2-core pair). Unmeasured: a core per process.
+ */
+export function parallelGain(processes: number, m: Rates['parallelBuild']): number {
+  if (processes <= 1) return 1;
+  if (!m || m.processes <= 1) return processes;
+  // Serial share f from the measured point: speedup = 1 / (f + (1 − f) / p).
+  const f = Math.min(1, Math.max(0, (m.processes / Math.max(1e-6, m.speedup) - 1) / (m.processes - 1)));
+  return 1 / (f + (1 - f) / processes);
+}
+
 /** Processes an activity runs at full speed while it runs (see the head of this file). */
 function weightOf(build: BuildJob | undefined, tables: Map<string, ModelTable>, r: Rates, load: Contention): number {
   if (build?.kind !== 'index') return 1;
   const workers = indexWorkers(tables.get(ownerKey(build))?.heapBytes ?? 0, r.parallelMaintenance);
   // More processes than builds fit at full speed at once only share those.
-  return Math.max(1, Math.min(1 + workers, 1 / Math.max(1e-6, load.build.build)));
+  return Math.max(1, Math.min(parallelGain(1 + workers, r.parallelBuild), 1 / Math.max(1e-6, load.build.build)));
 }
 
 /**

@@ -9,7 +9,7 @@ import { parseDuration } from '../../src/estimate/duration.js';
 import { chooseStrategy, COPY_SOURCE_ROUND_TRIPS, listSchedule, modelCopy, type PlanLike, type PlanSizes } from '../../src/estimate/model.js';
 import { contentionOf, DEFAULT_RATES, type Rates } from '../../src/estimate/rates.js';
 import { renderTimeline } from '../../src/estimate/render.js';
-import { buildSeconds, indexKey, indexWorkers, scaleIndexSample, simulateDataPhase, speeds, type ModelTable } from '../../src/estimate/simulate.js';
+import { buildSeconds, indexKey, indexWorkers, parallelGain, scaleIndexSample, simulateDataPhase, speeds, type ModelTable } from '../../src/estimate/simulate.js';
 
 const MB = 1e6;
 
@@ -256,6 +256,24 @@ describe('estimate: data phase simulation', () => {
     expect(indexWorkers(100 * MB, { maxWorkers: 2, minPages: 1024 })).toBe(2);
     expect(indexWorkers(30 * MB, { maxWorkers: 4, minPages: 1024 })).toBe(2); // 3662 pages: past 3 × 1024 once
     expect(indexWorkers(4 * MB, { maxWorkers: 2, minPages: 1024 })).toBe(0);
+  });
+
+  it('a build gains what the probe measured its parallel workers to gain, not a core per process', async () => {
+    // The probe saw a sample build with 2 workers (3 processes) run only 1.25× as fast as in one process: the
+    // leader merges and writes the index alone. Alone on 2 cores the whole build gains that, not 2×.
+    const big = table('big', 100 * MB);
+    const input = { tables: [model(big)], chunks: chunks(big), builds: [index('big', 'a')], indexBytes: {}, jobs: 1, indexJobs: 2 };
+    const pm = { maxWorkers: 2, minPages: 1024 };
+    const sim = await simulateDataPhase(input, { ...RATES, capacity: 2, parallelMaintenance: pm, parallelBuild: { processes: 3, speedup: 1.25 } });
+    const a = sim.segments.find((s) => s.label === 'a')!;
+    close(a.end - a.start, 0.1 / 1.25); // 100 MB scan at 1000 MB/s in one process, 1.25× with workers
+    // Other worker counts follow Amdahl's law from the measured point: serial share (3 / 1.25 − 1) / 2 = 0.7.
+    close(parallelGain(2, { processes: 3, speedup: 1.25 }), 1 / (0.7 + 0.3 / 2));
+    close(parallelGain(3, { processes: 3, speedup: 1.25 }), 1.25);
+    // Workers that gained nothing (or cost time): no gain; unmeasured: a core per process.
+    close(parallelGain(3, { processes: 3, speedup: 0.9 }), 1);
+    close(parallelGain(3, undefined), 3);
+    close(parallelGain(1, { processes: 3, speedup: 1.25 }), 1);
   });
 
   it('per-table measured rates override the format rate', async () => {
