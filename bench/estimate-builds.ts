@@ -51,9 +51,12 @@ async function main() {
     await c.query(`SET maintenance_work_mem = '256MB'`);
     await d.query(`SET maintenance_work_mem = '256MB'`);
     const out: Record<string, unknown> = { scale, rows };
-    if (process.argv.includes('--parallel')) {
-      await parallelAndTouch(c, load, out, rows);
+    if (process.argv.includes('--parallel') || process.argv.includes('--fk')) {
+      if (process.argv.includes('--parallel')) await parallelAndTouch(c, load, out, rows);
+      else await foreignKey(c, load, out, rows);
       console.log(JSON.stringify(out, null, 1));
+      await c.end();
+      await d.end();
       return;
     }
     for (const workers of [2, 0]) {
@@ -154,6 +157,35 @@ async function parallelAndTouch(c: Client, load: (t: string) => Promise<number>,
     }
   }
   out.rows = rows;
+}
+
+/** The foreign key's check (ALTER TABLE, as copy runs it) vs the probe's self-join on samples, parallel or not. */
+async function foreignKey(c: Client, load: (t: string) => Promise<number>, out: Record<string, unknown>, rows: number) {
+  await load('orders');
+  await c.query(INDEXES[0][1]);
+  await c.query(`ALTER TABLE orders ADD CONSTRAINT orders_pk PRIMARY KEY USING INDEX orders_pkey`);
+  await c.query(`CREATE TABLE order_lines (id bigint PRIMARY KEY, order_id bigint NOT NULL, sku text NOT NULL, qty int NOT NULL)`);
+  await c.query(`INSERT INTO order_lines SELECT g, 1 + (g * 13) % ${rows}, 'SKU-' || (g % 5000), 1 + g % 9 FROM generate_series(1, ${Math.round(rows / 6)}) g`);
+  await c.query(`SELECT count(*) FROM order_lines`);
+  const fk: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    fk.push(await timed(c, `ALTER TABLE order_lines ADD CONSTRAINT order_lines_order_id_fkey FOREIGN KEY (order_id) REFERENCES orders (id)`));
+    await c.query(`ALTER TABLE order_lines DROP CONSTRAINT order_lines_order_id_fkey`);
+  }
+  out.fk_rowsPerSec = (rows + Math.round(rows / 6)) / med(fk);
+  for (const n of [40_000, 290_000]) {
+    await c.query(`DROP TABLE IF EXISTS s; CREATE TABLE s AS SELECT * FROM orders TABLESAMPLE SYSTEM (30) LIMIT ${n}`);
+    await c.query(`SELECT count(*) FROM s`);
+    for (const [label, setup] of [
+      ['parallel', `RESET max_parallel_workers_per_gather; RESET work_mem; RESET hash_mem_multiplier`],
+      ['serial', `SET max_parallel_workers_per_gather = 0; SET work_mem = '256MB'; SET hash_mem_multiplier = 1`],
+    ] as const) {
+      await c.query(setup);
+      const t: number[] = [];
+      for (let k = 0; k < 3; k++) t.push(await timed(c, `SELECT fk.id FROM ONLY s fk LEFT OUTER JOIN ONLY s pk ON pk.id = fk.id WHERE pk.id IS NULL AND fk.id IS NOT NULL LIMIT 1`));
+      out[`selfjoin_${n}_${label}_rowsPerSec`] = (2 * n) / med(t);
+    }
+  }
 }
 
 main().catch((err) => {

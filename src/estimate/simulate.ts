@@ -91,14 +91,15 @@ export function buildSeconds(j: BuildJob, tables: Map<string, ModelTable>, index
 }
 
 /**
- * An index built on a sample, scaled to the whole table linearly in rows (in heap bytes when the table was never
- * analyzed). A sort's n·log n would add a third from 40k to 1M rows, but measured whole-table builds come out
- * at or below linear (bench:estimate steps): the sample pays per-row costs that do not grow (reading, forming and
- * writing tuples) and a big build gets the target's parallel maintenance workers.
+ * An index built on a sample, scaled to the whole table as a sort grows: n·log n in rows (in heap bytes when the
+ * table was never analyzed). Linear scaling was right only while a big build was credited a core per parallel
+ * worker; with the workers' real gain (parallelGain, about none on the bench's 2 cores) whole-table builds of the
+ * dominant shape measured 21–34× their 15× smaller sample (bench/estimate-builds.ts), n·log n says 18.6×.
  */
 export function scaleIndexSample(m: { seconds: number; rows: number; heapBytes: number }, t: ModelTable): number {
   const ratio = t.rows > 0 && m.rows > 0 ? t.rows / m.rows : t.heapBytes / Math.max(1, m.heapBytes);
-  return m.seconds * ratio;
+  const n = Math.max(2, m.rows);
+  return m.seconds * ratio * Math.max(1, Math.log2(n * Math.max(1, ratio)) / Math.log2(n));
 }
 
 /**

@@ -222,12 +222,15 @@ describe('estimate: data phase simulation', () => {
     const ix = index('t', 't_email_key', true);
     const generic = buildSeconds(ix, tables, { [indexKey('public', 't_email_key')]: 50 * MB }, RATES);
     close(generic, 0.1 + 0.5); // 100 MB scan at 1000 MB/s + 50 MB written at 100 MB/s
-    // Sampled: 1,024 rows in 0.01 s; the table has 1,024× the rows.
+    // Sampled: 1,024 rows in 0.01 s; the table has 1,024× the rows, and a sort of 2^20 rows costs log2(2^20) /
+    // log2(2^10) = 2× more per row than one of 2^10 (n·log n): 0.01 × 1,024 × 2.
     const sample = { seconds: 0.01, rows: 1024, heapBytes: 100_000, indexBytes: 50_000 };
-    close(scaleIndexSample(sample, t), 10.24);
-    close(buildSeconds(ix, tables, {}, { ...RATES, perIndex: { [indexKey('public', 't_email_key')]: sample } }), 10.24);
+    close(scaleIndexSample(sample, t), 20.48);
+    close(buildSeconds(ix, tables, {}, { ...RATES, perIndex: { [indexKey('public', 't_email_key')]: sample } }), 20.48);
     // A table never analyzed (no row count): scaled by heap bytes instead (1,000× the sample's).
-    close(scaleIndexSample(sample, { ...t, rows: -1 }), 10);
+    close(scaleIndexSample(sample, { ...t, rows: -1 }), 10 * (Math.log2(1024 * 1000) / 10));
+    // A table no bigger than its sample: as measured.
+    close(scaleIndexSample(sample, { ...t, rows: 1024 }), 0.01);
   });
 
   it('a foreign key validation costs the rows of both tables at the probe\'s anti-join rate when measured', () => {
