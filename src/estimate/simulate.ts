@@ -130,29 +130,20 @@ export function parallelGain(processes: number, m: Rates['parallelBuild']): numb
   return 1 / (f + (1 - f) / processes);
 }
 
-/**
- * An activity's speed alone (weight: as many times as fast as its one-process probe) and the processes it runs
- * (procs: what it takes from everything beside it). A build with parallel workers runs 1 + workers processes
- * whatever they gain: on a pair with few cores they take those cores from the COPYs and builds beside it.
- */
-function weightOf(build: BuildJob | undefined, tables: Map<string, ModelTable>, r: Rates, load: Contention): { weight: number; procs: number } {
-  if (build?.kind !== 'index') return { weight: 1, procs: 1 };
+/** Processes an activity runs at full speed while it runs (see the head of this file). */
+function weightOf(build: BuildJob | undefined, tables: Map<string, ModelTable>, r: Rates, load: Contention): number {
+  if (build?.kind !== 'index') return 1;
   const workers = indexWorkers(tables.get(ownerKey(build))?.heapBytes ?? 0, r.parallelMaintenance);
   // More processes than builds fit at full speed at once only share those.
-  return { weight: Math.max(1, Math.min(parallelGain(1 + workers, r.parallelBuild), 1 / Math.max(1e-6, load.build.build))), procs: 1 + workers };
+  return Math.max(1, Math.min(parallelGain(1 + workers, r.parallelBuild), 1 / Math.max(1e-6, load.build.build)));
 }
 
 /**
  * Speed of each running activity (1 = as fast as its probe measured it alone): its weight, slowed by the summed
- * load of everything running (each activity's load once per process it runs, itself included) where that passes
- * what it loads the pair with alone (its weight was measured or derived alone, so its own processes are in it).
+ * load of everything running (itself included) where that passes 1.
  */
-export function speeds(running: { kind: ActivityKind; weight: number; procs?: number }[], load: Contention): number[] {
-  return running.map((a) => {
-    const own = Math.max(1, (a.procs ?? 1) * load[a.kind][a.kind]);
-    const all = running.reduce((s, b) => s + (b.procs ?? 1) * load[a.kind][b.kind], 0);
-    return a.weight / Math.max(1, all / own);
-  });
+export function speeds(running: { kind: ActivityKind; weight: number }[], load: Contention): number[] {
+  return running.map((a) => a.weight / Math.max(1, running.reduce((s, b) => s + b.weight * load[a.kind][b.kind], 0)));
 }
 
 interface Running {
@@ -160,9 +151,8 @@ interface Running {
   /** Working, or waiting for a table lock before its work (start) or for its key's ALTER TABLE after it (end). */
   state: 'work' | 'waitStart' | 'waitEnd';
   kind: ActivityKind;
-  /** Speed alone and processes it runs (weightOf). */
+  /** Processes it runs (weightOf). */
   weight: number;
-  procs: number;
   /** Full-speed seconds of work left. */
   left: number;
   chunk?: Chunk;
@@ -198,7 +188,7 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       if (!t) throw new Error(`internal: chunk of unknown table ${tableKey(c)}`);
       lane.busy = true;
       const label = c.chunks > 1 ? `chunk ${c.chunk + 1}/${c.chunks}` : 'whole';
-      running.push({ seg: { lane: lane.name, kind: 'chunk', key: t.key, table: t.display, label, start: now, end: now }, state: 'work', kind: 'copy', weight: 1, procs: 1, left: chunkSeconds(t, c, rates), chunk: c });
+      running.push({ seg: { lane: lane.name, kind: 'chunk', key: t.key, table: t.display, label, start: now, end: now }, state: 'work', kind: 'copy', weight: 1, left: chunkSeconds(t, c, rates), chunk: c });
     }
     for (const lane of buildLanes) {
       if (lane.busy || lane.freeAt > now + EPS || scheduler.queue.size === 0) continue;
@@ -210,7 +200,7 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
         seg: { lane: lane.name, kind: j.kind, key: ownerKey(j), table: owner?.display ?? `${j.schema}.${j.table}`, label: j.name, start: now, end: now },
         state: 'work',
         kind: 'build',
-        ...weightOf(j, tables, rates, load),
+        weight: weightOf(j, tables, rates, load),
         left: buildSeconds(j, tables, input.indexBytes, rates),
         build: j,
       };

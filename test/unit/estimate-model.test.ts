@@ -9,7 +9,7 @@ import { parseDuration } from '../../src/estimate/duration.js';
 import { chooseStrategy, COPY_SOURCE_ROUND_TRIPS, listSchedule, modelCopy, type PlanLike, type PlanSizes } from '../../src/estimate/model.js';
 import { contentionOf, DEFAULT_RATES, type Rates } from '../../src/estimate/rates.js';
 import { renderTimeline } from '../../src/estimate/render.js';
-import { buildSeconds, indexKey, indexWorkers, parallelGain, scaleIndexSample, simulateDataPhase, speeds, type DataPhaseSim, type ModelTable } from '../../src/estimate/simulate.js';
+import { buildSeconds, indexKey, indexWorkers, parallelGain, scaleIndexSample, simulateDataPhase, speeds, type ModelTable } from '../../src/estimate/simulate.js';
 
 const MB = 1e6;
 
@@ -277,25 +277,6 @@ describe('estimate: data phase simulation', () => {
     close(parallelGain(3, { processes: 3, speedup: 0.9 }), 1);
     close(parallelGain(3, undefined), 3);
     close(parallelGain(1, { processes: 3, speedup: 1.25 }), 1);
-  });
-
-  it("a build's parallel workers take cores from what runs beside it, even when they gain it nothing", async () => {
-    // 2 workers each (3 processes) that the probe saw gain nothing: alone each build runs as its one-process
-    // sample; two at once on 2 cores (each process takes half a core's share) run their 6 processes in the time of
-    // 3 each, half as fast — where counting one process per build would have them share nothing.
-    const big = table('big', 100 * MB);
-    const input = (builds: BuildJob[]) => ({ tables: [model(big)], chunks: chunks(big), builds, indexBytes: {}, jobs: 1, indexJobs: 2 });
-    const rates = { ...RATES, capacity: 2, parallelMaintenance: { maxWorkers: 2, minPages: 1024 }, parallelBuild: { processes: 3, speedup: 1 } };
-    const len = (sim: DataPhaseSim, label: string) => sim.segments.find((s) => s.label === label)!.end - sim.segments.find((s) => s.label === label)!.start;
-    close(len(await simulateDataPhase(input([index('big', 'a')]), rates), 'a'), 0.1);
-    const two = await simulateDataPhase(input([index('big', 'a'), index('big', 'b')]), rates);
-    close(len(two, 'a'), 0.2);
-    close(len(two, 'b'), 0.2);
-    // A COPY beside a 3-process build is slowed by all three; one-process activities are as before.
-    const load = contentionOf({ capacity: 2 });
-    close(speeds([{ kind: 'copy', weight: 1, procs: 1 }, { kind: 'build', weight: 1, procs: 3 }], load)[0]!, 1 / 2);
-    close(speeds([{ kind: 'copy', weight: 1, procs: 1 }, { kind: 'build', weight: 1, procs: 3 }], load)[1]!, 1.5 / 2);
-    close(speeds([{ kind: 'copy', weight: 1 }, { kind: 'build', weight: 1 }], load)[0]!, 1);
   });
 
   it('per-table measured rates override the format rate', async () => {
