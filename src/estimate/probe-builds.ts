@@ -149,13 +149,14 @@ export async function timeSampleJoin(tgt: Client, scratch: string, rows: number)
   if (rows < 1000) return undefined;
   // As RI_Initial_Check runs it: planned through SPI_prepare without CURSOR_OPT_PARALLEL_OK, so never parallel
   // (a sample past min_parallel_table_scan_size would otherwise get workers the real check never has), with
-  // work_mem = maintenance_work_mem and hash_mem_multiplier = 1. The savepoint takes the settings back.
+  // work_mem = maintenance_work_mem and hash_mem_multiplier = 1. The savepoint takes the settings back. No LIMIT
+  // (the check fetches one row, but plans without one): LIMIT 1 can make the planner pick a nested loop.
   await tgt.query('SAVEPOINT probe_join');
   try {
     await tgt.query(`SELECT set_config('max_parallel_workers_per_gather', '0', true), set_config('work_mem', current_setting('maintenance_work_mem'), true)`);
     await tgt.query(`SELECT set_config(name, '1', true) FROM pg_settings WHERE name = 'hash_mem_multiplier'`);
     const t0 = process.hrtime.bigint();
-    await tgt.query(`SELECT fk.c1 FROM ONLY ${scratch} fk LEFT OUTER JOIN ONLY ${scratch} pk ON pk.c1 = fk.c1 WHERE pk.c1 IS NULL AND fk.c1 IS NOT NULL LIMIT 1`);
+    await tgt.query(`SELECT fk.c1 FROM ONLY ${scratch} fk LEFT OUTER JOIN ONLY ${scratch} pk ON pk.c1 = fk.c1 WHERE pk.c1 IS NULL AND fk.c1 IS NOT NULL`);
     return (2 * rows) / Math.max(0.0005, seconds(t0));
   } finally {
     await tgt.query('ROLLBACK TO SAVEPOINT probe_join');
