@@ -333,7 +333,10 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
           `(the leader merges and writes the index alone): copy's big builds are modelled with that gain`,
       );
     }
-    if (solo.joinRowsPerSecond) rates.foreignKeyRows = solo.joinRowsPerSecond;
+    if (solo.joinRowsPerSecond) {
+      rates.foreignKeyRows = solo.joinRowsPerSecond;
+      rates.foreignKeySampleRows = solo.rows;
+    }
     return { calibrated: true, rates, samples, noise, seconds: elapsed(), notes };
   } catch (err) {
     throw signal.aborted ? signal.reason : classifyError(err, 'estimate probe', { phase: 'estimate probe', hint: 'nothing was left on the target; run pgshift estimate again, or without --target for an uncalibrated estimate' });

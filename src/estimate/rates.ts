@@ -23,6 +23,8 @@ export interface Rates {
   perIndex: Record<string, { seconds: number; rows: number; heapBytes: number; indexBytes: number }>;
   /** Rows (both sides) per second a foreign key's validation anti-join processes; absent: modelled from scans. */
   foreignKeyRows?: number;
+  /** Rows of the sample that anti-join hashed: a bigger hash costs more per row (simulate.ts foreignKeySeconds). */
+  foreignKeySampleRows?: number;
   /** Fixed cost of one index or key build (catalog updates, state row, commit), seconds. */
   buildOverhead: number;
   /** Bytes per second one verify connection hashes on one side. */
