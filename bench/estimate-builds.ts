@@ -2,8 +2,10 @@
 // copy): the facts the estimate's build model rests on. On a table loaded as copy loads split tables (COPY
 // without FREEZE, so no hint bits yet): first build vs a second build of the same index (first touch), builds
 // with the target's parallel maintenance workers vs none, alone and beside a COPY, and the foreign key's
-// validation vs the probe-style self-join on a sample. Run under the bench lock:
-//   flock /tmp/pgshift-bench.lock npm run build && node dist/bench/estimate-builds.js [--scale 0.5]
+// validation vs the probe-style self-join on a sample. Run under the bench lock (after npm run build):
+//   flock /tmp/pgshift-bench.lock node dist/bench/estimate-builds.js [--scale 0.5] [--parallel | --fk]
+// default: one pass of everything; --parallel: first touch ×3 and worker speedups (medians of 3) on the whole
+// table and on a 250k-row sample; --fk: the real check (×3) vs serial and parallel self-joins of 40k/290k rows.
 import { Client } from 'pg';
 import { startBenchServers, withDatabase } from './servers.js';
 
