@@ -170,6 +170,30 @@ describe('estimate: data phase simulation', () => {
     close(k2!.end, 2);
   });
 
+  it("a key's ALTER TABLE goes ahead of a foreign key that waits for the key's own CREATE INDEX (as the server's lock queue does)", async () => {
+    // child (100 MB, 1 s) and parent (10 MB) on two pipes; parent's key is in at once. At 1 s child_pkey starts
+    // (1.1 s) and the foreign key, released with all data in, asks for SHARE ROW EXCLUSIVE on child: it waits for
+    // child_pkey's SHARE. child_pkey's ALTER TABLE then needs ACCESS EXCLUSIVE on child: the server lets it ahead of
+    // the waiting foreign key (whose wait it causes), so it commits at 2.1 s and the check runs after it.
+    const [child, parent] = [table('child', 100 * MB), table('parent', 10 * MB)];
+    const key = (t: string, name: string) => ({ ...index(t, name, true), statements: [`CREATE UNIQUE INDEX ${name} ON public.${t} (id)`, `ALTER TABLE ONLY public.${t} ADD CONSTRAINT ${name} PRIMARY KEY USING INDEX ${name}`] });
+    const sim = await simulateDataPhase(
+      {
+        tables: [child, parent].map(model),
+        chunks: [...chunks(child), ...chunks(parent)],
+        builds: [key('parent', 'parent_pkey'), key('child', 'child_pkey'), fk('child', 'parent', 'child_parent_fk')],
+        indexBytes: { [indexKey('public', 'parent_pkey')]: 1 * MB, [indexKey('public', 'child_pkey')]: 100 * MB },
+        jobs: 2,
+        indexJobs: 2,
+      },
+      RATES,
+    );
+    const seg = (label: string) => sim.segments.find((s) => s.label === label)!;
+    close(seg('child_pkey').end, 2.1);
+    close(seg('child_parent_fk').start, 1);
+    close(seg('child_parent_fk').end, 2.1 + (100 * MB + 2 * 10 * MB) / (1000 * MB));
+  });
+
   it("starts a table's index builds when its last chunk finishes, overlapping the other COPYs, via copy's own scheduler", async () => {
     const big = table('big', 400 * MB);
     const small = table('small', 100 * MB);
