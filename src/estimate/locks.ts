@@ -46,10 +46,14 @@ export class LockTable<T> {
   private waiting: Request<T>[] = [];
 
   private grantable(r: Request<T>, ahead: Request<T>[]): boolean {
+    // A waiter ahead that waits for a lock `r`'s owner already holds does not hold `r` back: the server puts a
+    // request in front of the waiters its own locks block (JoinWaitQueue), else the two would wait for each other
+    // (a key's ALTER TABLE behind a foreign key that waits for that key's CREATE INDEX to commit).
+    const waitsForMe = (w: Request<T>) => w.needs.some((m) => this.held.some((h) => h.owner === r.owner && h.need.table === m.table && conflicts(m.mode, h.need.mode)));
     return r.needs.every(
       (n) =>
         !this.held.some((h) => h.owner !== r.owner && h.need.table === n.table && conflicts(n.mode, h.need.mode)) &&
-        !ahead.some((w) => w.owner !== r.owner && w.needs.some((m) => m.table === n.table && conflicts(n.mode, m.mode))),
+        !ahead.some((w) => w.owner !== r.owner && !waitsForMe(w) && w.needs.some((m) => m.table === n.table && conflicts(n.mode, m.mode))),
     );
   }
 

@@ -77,7 +77,7 @@ export async function timeSampleIndexes(
   const out: Record<string, IndexSample> = {};
   if (indexes.length === 0) return out;
   // One process, whatever the sample's size: a per-row cost free of worker start-up, which on a small sample
-  // would be most of the time. The whole build's workers are the simulation's business (simulate.ts demandOf).
+  // would be most of the time. What workers gain is measured once, apart (timeParallelBuild).
   await tgt.query('SAVEPOINT probe_workers');
   await tgt.query(`ALTER TABLE ${scratch} SET (parallel_workers = 0)`).then(
     () => tgt.query('RELEASE SAVEPOINT probe_workers'),
@@ -100,6 +100,38 @@ export async function timeSampleIndexes(
   return out;
 }
 
+/**
+ * The gain of parallel maintenance workers, measured: the sample's slowest index (the most work, so worker
+ * start-up weighs least) built again with as many workers as the target gives a big table's build
+ * (max_parallel_maintenance_workers; copy's 256MB maintenance_work_mem allows up to 7), forced by the scratch
+ * table's parallel_workers (the sample is too small for the planner to choose them). Rolled back to a savepoint:
+ * the index and the setting go again. Undefined when the target gives no workers or the build fails.
+ */
+export async function timeParallelBuild(
+  tgt: Client,
+  scratch: string,
+  indexes: SampleIndex[],
+  serial: Record<string, IndexSample>,
+  prefix: string,
+): Promise<{ processes: number; speedup: number } | undefined> {
+  const slowest = indexes.filter((ix) => serial[ix.key]).sort((a, b) => serial[b.key]!.seconds - serial[a.key]!.seconds)[0];
+  if (!slowest) return undefined;
+  const { rows } = await tgt.query<{ w: number }>(`SELECT least(current_setting('max_parallel_maintenance_workers')::int, 7) AS w`);
+  const workers = Number(rows[0]?.w ?? 0);
+  if (!(workers > 0)) return undefined;
+  await tgt.query('SAVEPOINT probe_parallel');
+  try {
+    await tgt.query(`ALTER TABLE ${scratch} SET (parallel_workers = ${workers})`);
+    const t0 = process.hrtime.bigint();
+    await tgt.query(`CREATE INDEX ${quoteIdent(`${prefix}_par`)} ON ${scratch} USING ${slowest.method} (${slowest.columns.join(', ')})`);
+    return { processes: 1 + workers, speedup: serial[slowest.key]!.seconds / Math.max(1e-4, seconds(t0)) };
+  } catch {
+    return undefined;
+  } finally {
+    await tgt.query('ROLLBACK TO SAVEPOINT probe_parallel');
+  }
+}
+
 /** The target's settings that decide an index build's parallel workers. */
 export async function maintenanceSettings(tgt: Client): Promise<Rates['parallelMaintenance']> {
   const { rows } = await tgt.query<{ max: string; min_pages: string }>(
@@ -115,7 +147,18 @@ export async function maintenanceSettings(tgt: Client): Promise<Rates['parallelM
  */
 export async function timeSampleJoin(tgt: Client, scratch: string, rows: number): Promise<number | undefined> {
   if (rows < 1000) return undefined;
-  const t0 = process.hrtime.bigint();
-  await tgt.query(`SELECT fk.c1 FROM ONLY ${scratch} fk LEFT OUTER JOIN ONLY ${scratch} pk ON pk.c1 = fk.c1 WHERE pk.c1 IS NULL AND fk.c1 IS NOT NULL`);
-  return (2 * rows) / Math.max(0.0005, seconds(t0));
+  // As RI_Initial_Check runs it: planned through SPI_prepare without CURSOR_OPT_PARALLEL_OK, so never parallel
+  // (a sample past min_parallel_table_scan_size would otherwise get workers the real check never has), with
+  // work_mem = maintenance_work_mem and hash_mem_multiplier = 1. The savepoint takes the settings back. No LIMIT
+  // (the check fetches one row, but plans without one): LIMIT 1 can make the planner pick a nested loop.
+  await tgt.query('SAVEPOINT probe_join');
+  try {
+    await tgt.query(`SELECT set_config('max_parallel_workers_per_gather', '0', true), set_config('work_mem', current_setting('maintenance_work_mem'), true)`);
+    await tgt.query(`SELECT set_config(name, '1', true) FROM pg_settings WHERE name = 'hash_mem_multiplier'`);
+    const t0 = process.hrtime.bigint();
+    await tgt.query(`SELECT fk.c1 FROM ONLY ${scratch} fk LEFT OUTER JOIN ONLY ${scratch} pk ON pk.c1 = fk.c1 WHERE pk.c1 IS NULL AND fk.c1 IS NOT NULL`);
+    return (2 * rows) / Math.max(0.0005, seconds(t0));
+  } finally {
+    await tgt.query('ROLLBACK TO SAVEPOINT probe_join');
+  }
 }

@@ -8,7 +8,7 @@ import { STATE_SCHEMA } from '../catalog/system.js';
 import type { TableInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
-import { timeSampleIndexes, timeSampleJoin, type IndexSample, type SampleIndex } from './probe-builds.js';
+import { timeParallelBuild, timeSampleIndexes, timeSampleJoin, type IndexSample, type SampleIndex } from './probe-builds.js';
 
 export interface ScratchColumn {
   attnum: number;
@@ -73,6 +73,8 @@ export interface TimedCopy {
   analyze?: { seconds: number; values: number };
   /** The table's own indexes built on the sample (raw seconds: the fixed cost of a build still in). */
   realIndexes?: Record<string, IndexSample>;
+  /** The slowest of those built again with parallel maintenance workers: how many times as fast it ran. */
+  parallelBuild?: { processes: number; speedup: number };
   /** A foreign-key-style anti-join of the sample with itself: rows of both sides per second. */
   joinRowsPerSecond?: number;
 }
@@ -119,6 +121,8 @@ export async function sampleCopy(src: Client, tgt: Client, p: Prepared, i: numbe
       out.index = { seconds: iSeconds, bytes: Number(ix[0]!.b), heapBytes };
       if (out.rows >= 1000) {
         out.realIndexes = await timeSampleIndexes(tgt, name, p.indexes, { rows: out.rows, heapBytes, fixed: 0, prefix: scratchName(i) });
+        const par = await timeParallelBuild(tgt, name, p.indexes, out.realIndexes, scratchName(i));
+        if (par) out.parallelBuild = par;
         out.joinRowsPerSecond = await timeSampleJoin(tgt, name, out.rows);
       }
       const a0 = process.hrtime.bigint();

@@ -326,7 +326,17 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
         notes.push(`${real.length} of ${p0.table.display}'s own indexes built on its sample: ${real.map(([k, m]) => `${JSON.parse(k)[1]} ${m.seconds.toFixed(3)}s`).join(', ')}`);
       }
     }
-    if (solo.joinRowsPerSecond) rates.foreignKeyRows = solo.joinRowsPerSecond;
+    if (solo.parallelBuild) {
+      rates.parallelBuild = solo.parallelBuild;
+      notes.push(
+        `a sample index build with ${solo.parallelBuild.processes - 1} parallel maintenance worker(s) ran ${solo.parallelBuild.speedup.toFixed(2)}× as fast as in one process ` +
+          `(the leader merges and writes the index alone): copy's big builds are modelled with that gain`,
+      );
+    }
+    if (solo.joinRowsPerSecond) {
+      rates.foreignKeyRows = solo.joinRowsPerSecond;
+      rates.foreignKeySampleRows = solo.rows;
+    }
     return { calibrated: true, rates, samples, noise, seconds: elapsed(), notes };
   } catch (err) {
     throw signal.aborted ? signal.reason : classifyError(err, 'estimate probe', { phase: 'estimate probe', hint: 'nothing was left on the target; run pgshift estimate again, or without --target for an uncalibrated estimate' });

@@ -23,6 +23,8 @@ export interface Rates {
   perIndex: Record<string, { seconds: number; rows: number; heapBytes: number; indexBytes: number }>;
   /** Rows (both sides) per second a foreign key's validation anti-join processes; absent: modelled from scans. */
   foreignKeyRows?: number;
+  /** Rows of the sample that anti-join hashed: a bigger hash costs more per row (simulate.ts foreignKeySeconds). */
+  foreignKeySampleRows?: number;
   /** Fixed cost of one index or key build (catalog updates, state row, commit), seconds. */
   buildOverhead: number;
   /** Bytes per second one verify connection hashes on one side. */
@@ -32,6 +34,11 @@ export interface Rates {
   largeObjectOverhead: number;
   /** The target's max_parallel_maintenance_workers and min_parallel_table_scan_size (pages): an index build's workers. */
   parallelMaintenance: { maxWorkers: number; minPages: number };
+  /**
+   * Measured by the probe: one sample index build run with `processes` (leader + parallel maintenance workers)
+   * ran `speedup` times as fast as in one process. Absent: a build gains a core per process (up to the cores).
+   */
+  parallelBuild?: { processes: number; speedup: number };
   /** How many COPY pipes run at full speed at once before they slow each other (the probe's --jobs pipes). */
   capacity: number;
   /** How running activities slow each other, by kind (see Contention); absent: 1 / capacity for every pair of kinds. */

@@ -3,9 +3,9 @@
 // finishes, on --index-jobs builders; foreign keys once all data is in. Activities that run at the same time
 // slow each other as the probe measured it (rates.contention): each running activity adds its kind's measured
 // load to every other's, and one whose summed load passes 1 runs that many times slower than alone. An index
-// build with parallel maintenance workers weighs one per process (up to what the pair runs at full speed): alone
-// on an idle pair it runs that many times faster than the probe's one-process sample, beside other work it
-// gets its share. Builds on one table also wait for each other's table locks where the server makes them
+// build with parallel maintenance workers weighs what its workers gain (measured by the probe, parallelGain; up
+// to what the pair runs at full speed): alone on an idle pair it runs that many times faster than the probe's
+// one-process sample, beside other work it gets its share. Builds on one table also wait for each other's table locks where the server makes them
 // (locks.ts: a key's ALTER TABLE waits for the table's other builds). Pure: no I/O.
 import { tableKey } from '../catalog/table-id.js';
 import { largestFirst, type Chunk } from '../copy/plan.js';
@@ -81,7 +81,7 @@ export function buildSeconds(j: BuildJob, tables: Map<string, ModelTable>, index
     // and the referenced side is hashed (about twice the work of a scan). Measured by the probe per row.
     const [child, ref] = [j.needsData[0] ?? ownerKey(j), j.needsKeys[0] ?? ownerKey(j)];
     const rows = (k: string) => Math.max(0, tables.get(k)?.rows ?? 0);
-    if (r.foreignKeyRows && rows(child) > 0 && rows(ref) > 0) return r.buildOverhead + (rows(child) + rows(ref)) / r.foreignKeyRows;
+    if (r.foreignKeyRows && rows(child) > 0 && rows(ref) > 0) return r.buildOverhead + ((rows(child) + rows(ref)) / r.foreignKeyRows) * hashGrowth(rows(ref), r.foreignKeySampleRows);
     return r.buildOverhead + (heap(child) + 2 * heap(ref)) / r.scan;
   }
   const sampled = r.perIndex[indexKey(j.schema, j.name)];
@@ -91,14 +91,27 @@ export function buildSeconds(j: BuildJob, tables: Map<string, ModelTable>, index
 }
 
 /**
- * An index built on a sample, scaled to the whole table linearly in rows (in heap bytes when the table was never
- * analyzed). A sort's n·log n would add a third from 40k to 1M rows, but measured whole-table builds come out
- * at or below linear (bench:estimate steps): the sample pays per-row costs that do not grow (reading, forming and
- * writing tuples) and a big build gets the target's parallel maintenance workers.
+ * How much more per row a hash anti-join costs over `rows` hashed rows than over the probe's `sampleRows`: once
+ * the hash outgrows the CPU's caches every probe of it misses. Measured on the target of bench:estimate (serial,
+ * work_mem 256MB, bench/estimate-builds.ts --fk): 3.56 M rows/s over 40k rows, 2.65 M over 290k, 1.67 M for the
+ * dominant shape's real check over 1.2M — per-row cost growing as rows^0.15 to ^0.21; the lower is used, and at
+ * most 4× (past the caches it stops growing; a hash past maintenance_work_mem would spill, not modelled).
+ */
+export function hashGrowth(rows: number, sampleRows: number | undefined): number {
+  if (!sampleRows || sampleRows <= 0 || rows <= sampleRows) return 1;
+  return Math.min(4, (rows / sampleRows) ** 0.15);
+}
+
+/**
+ * An index built on a sample, scaled to the whole table as a sort grows: n·log n in rows (in heap bytes when the
+ * table was never analyzed). Linear scaling was right only while a big build was credited a core per parallel
+ * worker; with the workers' real gain (parallelGain, about none on the bench's 2 cores) whole-table builds of the
+ * dominant shape measured 21–34× their 15× smaller sample (bench/estimate-builds.ts), n·log n says 18.6×.
  */
 export function scaleIndexSample(m: { seconds: number; rows: number; heapBytes: number }, t: ModelTable): number {
   const ratio = t.rows > 0 && m.rows > 0 ? t.rows / m.rows : t.heapBytes / Math.max(1, m.heapBytes);
-  return m.seconds * ratio;
+  const n = Math.max(2, m.rows);
+  return m.seconds * ratio * Math.max(1, Math.log2(n * Math.max(1, ratio)) / Math.log2(n));
 }
 
 /**
@@ -115,12 +128,26 @@ export function indexWorkers(heapBytes: number, s: Rates['parallelMaintenance'])
   return Math.min(workers, s.maxWorkers, Math.floor(256 / 32) - 1);
 }
 
+/**
+ * How many times as fast as one process a build runs with `processes` (leader + workers), alone. Measured by the
+ * probe at one count (rates.parallelBuild), other counts by Amdahl's law from it: the workers only scan and sort
+ * in parallel, the leader merges their runs and writes the whole index by itself, so the gain is far below one
+ * core per process (measured 1.0–1.3× with 2 workers on the bench's 2-core pair). Unmeasured: a core per process.
+ */
+export function parallelGain(processes: number, m: Rates['parallelBuild']): number {
+  if (processes <= 1) return 1;
+  if (!m || m.processes <= 1) return processes;
+  // Serial share f from the measured point: speedup = 1 / (f + (1 − f) / p).
+  const f = Math.min(1, Math.max(0, (m.processes / Math.max(1e-6, m.speedup) - 1) / (m.processes - 1)));
+  return 1 / (f + (1 - f) / processes);
+}
+
 /** Processes an activity runs at full speed while it runs (see the head of this file). */
 function weightOf(build: BuildJob | undefined, tables: Map<string, ModelTable>, r: Rates, load: Contention): number {
   if (build?.kind !== 'index') return 1;
   const workers = indexWorkers(tables.get(ownerKey(build))?.heapBytes ?? 0, r.parallelMaintenance);
   // More processes than builds fit at full speed at once only share those.
-  return Math.max(1, Math.min(1 + workers, 1 / Math.max(1e-6, load.build.build)));
+  return Math.max(1, Math.min(parallelGain(1 + workers, r.parallelBuild), 1 / Math.max(1e-6, load.build.build)));
 }
 
 /**

@@ -82,6 +82,10 @@ describe('pgshift estimate (TLS non-superuser source on 15 → non-superuser tar
     expect(e.probe.notes.join('\n')).toMatch(/two sample index builds at once ran [\d.]+×/);
     for (const k of ['copy', 'build']) for (const l of ['copy', 'build']) expect(e.rates.contention[k][l]).toBeGreaterThanOrEqual(0);
     expect(e.rates.contention.build.build).toBeGreaterThanOrEqual(0.5);
+    // What parallel maintenance workers gain was measured on accounts' sample (the target allows 2 by default).
+    expect(e.probe.notes.join('\n')).toMatch(/sample index build with 2 parallel maintenance worker\(s\) ran [\d.]+× as fast/);
+    expect(e.rates.parallelBuild.processes).toBe(3);
+    expect(e.rates.parallelBuild.speedup).toBeGreaterThan(0);
     expect(e.strategy.logicalReplication.available).toBe(false);
     expect(e.strategy.logicalReplication.reason).toMatch(/REPLICATION/);
     expect(e.strategy.writeRate.walBytesPerSecond).toBeGreaterThanOrEqual(0);

@@ -9,7 +9,7 @@ import { parseDuration } from '../../src/estimate/duration.js';
 import { chooseStrategy, COPY_SOURCE_ROUND_TRIPS, listSchedule, modelCopy, type PlanLike, type PlanSizes } from '../../src/estimate/model.js';
 import { contentionOf, DEFAULT_RATES, type Rates } from '../../src/estimate/rates.js';
 import { renderTimeline } from '../../src/estimate/render.js';
-import { buildSeconds, indexKey, indexWorkers, scaleIndexSample, simulateDataPhase, speeds, type ModelTable } from '../../src/estimate/simulate.js';
+import { buildSeconds, hashGrowth, indexKey, indexWorkers, parallelGain, scaleIndexSample, simulateDataPhase, speeds, type ModelTable } from '../../src/estimate/simulate.js';
 
 const MB = 1e6;
 
@@ -170,6 +170,30 @@ describe('estimate: data phase simulation', () => {
     close(k2!.end, 2);
   });
 
+  it("a key's ALTER TABLE goes ahead of a foreign key that waits for the key's own CREATE INDEX (as the server's lock queue does)", async () => {
+    // child (100 MB, 1 s) and parent (10 MB) on two pipes; parent's key is in at once. At 1 s child_pkey starts
+    // (1.1 s) and the foreign key, released with all data in, asks for SHARE ROW EXCLUSIVE on child: it waits for
+    // child_pkey's SHARE. child_pkey's ALTER TABLE then needs ACCESS EXCLUSIVE on child: the server lets it ahead of
+    // the waiting foreign key (whose wait it causes), so it commits at 2.1 s and the check runs after it.
+    const [child, parent] = [table('child', 100 * MB), table('parent', 10 * MB)];
+    const key = (t: string, name: string) => ({ ...index(t, name, true), statements: [`CREATE UNIQUE INDEX ${name} ON public.${t} (id)`, `ALTER TABLE ONLY public.${t} ADD CONSTRAINT ${name} PRIMARY KEY USING INDEX ${name}`] });
+    const sim = await simulateDataPhase(
+      {
+        tables: [child, parent].map(model),
+        chunks: [...chunks(child), ...chunks(parent)],
+        builds: [key('parent', 'parent_pkey'), key('child', 'child_pkey'), fk('child', 'parent', 'child_parent_fk')],
+        indexBytes: { [indexKey('public', 'parent_pkey')]: 1 * MB, [indexKey('public', 'child_pkey')]: 100 * MB },
+        jobs: 2,
+        indexJobs: 2,
+      },
+      RATES,
+    );
+    const seg = (label: string) => sim.segments.find((s) => s.label === label)!;
+    close(seg('child_pkey').end, 2.1);
+    close(seg('child_parent_fk').start, 1);
+    close(seg('child_parent_fk').end, 2.1 + (100 * MB + 2 * 10 * MB) / (1000 * MB));
+  });
+
   it("starts a table's index builds when its last chunk finishes, overlapping the other COPYs, via copy's own scheduler", async () => {
     const big = table('big', 400 * MB);
     const small = table('small', 100 * MB);
@@ -222,12 +246,15 @@ describe('estimate: data phase simulation', () => {
     const ix = index('t', 't_email_key', true);
     const generic = buildSeconds(ix, tables, { [indexKey('public', 't_email_key')]: 50 * MB }, RATES);
     close(generic, 0.1 + 0.5); // 100 MB scan at 1000 MB/s + 50 MB written at 100 MB/s
-    // Sampled: 1,024 rows in 0.01 s; the table has 1,024× the rows.
+    // Sampled: 1,024 rows in 0.01 s; the table has 1,024× the rows, and a sort of 2^20 rows costs log2(2^20) /
+    // log2(2^10) = 2× more per row than one of 2^10 (n·log n): 0.01 × 1,024 × 2.
     const sample = { seconds: 0.01, rows: 1024, heapBytes: 100_000, indexBytes: 50_000 };
-    close(scaleIndexSample(sample, t), 10.24);
-    close(buildSeconds(ix, tables, {}, { ...RATES, perIndex: { [indexKey('public', 't_email_key')]: sample } }), 10.24);
+    close(scaleIndexSample(sample, t), 20.48);
+    close(buildSeconds(ix, tables, {}, { ...RATES, perIndex: { [indexKey('public', 't_email_key')]: sample } }), 20.48);
     // A table never analyzed (no row count): scaled by heap bytes instead (1,000× the sample's).
-    close(scaleIndexSample(sample, { ...t, rows: -1 }), 10);
+    close(scaleIndexSample(sample, { ...t, rows: -1 }), 10 * (Math.log2(1024 * 1000) / 10));
+    // A table no bigger than its sample: as measured.
+    close(scaleIndexSample(sample, { ...t, rows: 1024 }), 0.01);
   });
 
   it('a foreign key validation costs the rows of both tables at the probe\'s anti-join rate when measured', () => {
@@ -236,6 +263,12 @@ describe('estimate: data phase simulation', () => {
     const j = fk('child', 'parent', 'child_parent_fk');
     close(buildSeconds(j, tables, {}, RATES), (10 * MB + 2 * 50 * MB) / (1000 * MB));
     close(buildSeconds(j, tables, {}, { ...RATES, foreignKeyRows: 1e6 }), 1.2);
+    // The probe's rate was measured hashing 40k rows; the real check hashes the 1M referenced rows, out of the
+    // CPU's caches: each row costs (1M / 40k)^0.15 ≈ 1.62× more.
+    close(buildSeconds(j, tables, {}, { ...RATES, foreignKeyRows: 1e6, foreignKeySampleRows: 40_000 }), 1.2 * 25 ** 0.15);
+    close(hashGrowth(1e6, 40_000), 25 ** 0.15);
+    close(hashGrowth(30_000, 40_000), 1); // smaller than the sample: as measured
+    close(hashGrowth(1e12, 40_000), 4); // bounded
   });
 
   it('index builds with parallel maintenance workers use that many cores: faster alone, shared when two run', async () => {
@@ -256,6 +289,24 @@ describe('estimate: data phase simulation', () => {
     expect(indexWorkers(100 * MB, { maxWorkers: 2, minPages: 1024 })).toBe(2);
     expect(indexWorkers(30 * MB, { maxWorkers: 4, minPages: 1024 })).toBe(2); // 3662 pages: past 3 × 1024 once
     expect(indexWorkers(4 * MB, { maxWorkers: 2, minPages: 1024 })).toBe(0);
+  });
+
+  it('a build gains what the probe measured its parallel workers to gain, not a core per process', async () => {
+    // The probe saw a sample build with 2 workers (3 processes) run only 1.25× as fast as in one process: the
+    // leader merges and writes the index alone. Alone on 2 cores the whole build gains that, not 2×.
+    const big = table('big', 100 * MB);
+    const input = { tables: [model(big)], chunks: chunks(big), builds: [index('big', 'a')], indexBytes: {}, jobs: 1, indexJobs: 2 };
+    const pm = { maxWorkers: 2, minPages: 1024 };
+    const sim = await simulateDataPhase(input, { ...RATES, capacity: 2, parallelMaintenance: pm, parallelBuild: { processes: 3, speedup: 1.25 } });
+    const a = sim.segments.find((s) => s.label === 'a')!;
+    close(a.end - a.start, 0.1 / 1.25); // 100 MB scan at 1000 MB/s in one process, 1.25× with workers
+    // Other worker counts follow Amdahl's law from the measured point: serial share (3 / 1.25 − 1) / 2 = 0.7.
+    close(parallelGain(2, { processes: 3, speedup: 1.25 }), 1 / (0.7 + 0.3 / 2));
+    close(parallelGain(3, { processes: 3, speedup: 1.25 }), 1.25);
+    // Workers that gained nothing (or cost time): no gain; unmeasured: a core per process.
+    close(parallelGain(3, { processes: 3, speedup: 0.9 }), 1);
+    close(parallelGain(3, undefined), 3);
+    close(parallelGain(1, { processes: 3, speedup: 1.25 }), 1);
   });
 
   it('per-table measured rates override the format rate', async () => {
