@@ -1,17 +1,20 @@
 // Statements sent to the target without waiting for each answer, so the client decodes and folds the next
 // changes while the target executes the previous ones (on a small machine the two would otherwise take turns).
-// pg runs a client's queries strictly in the order they were issued, so ordering is that of send().
+// Each statement is issued when the previous one has been answered (a promise chain, not pg's internal queue,
+// which pg 8 deprecates): the same round trips as awaiting each, without the client waiting on them.
 //
 // Bounded: barrier() waits for everything sent so far; the writer calls it before sending the next group, so
 // at most one group executes on the server while the client builds the next.
-// Failures: the first error is kept and thrown by the next barrier(). Inside BEGIN … COMMIT a failed statement
-// makes the server answer COMMIT with ROLLBACK, so a `then` that confirms a commit must check the command tag
-// (and is skipped once anything failed): no position is ever acknowledged for changes that were not committed.
+// Failures: the first error is kept and thrown by the next barrier(); nothing sent after it is issued (the
+// caller rolls back). A COMMIT can still be answered ROLLBACK (the transaction failed outside the pipeline),
+// so a `then` that confirms a commit must check the command tag: no position is ever acknowledged for changes
+// that were not committed.
 import type { QueryConfig, QueryResult } from 'pg';
 import type { Client } from '../../db/connect.js';
 
 export class Pipeline {
   private inflight: Promise<void>[] = [];
+  private tail: Promise<unknown> = Promise.resolve();
   private failure: unknown;
 
   constructor(private client: Client) {}
@@ -20,6 +23,7 @@ export class Pipeline {
   reset(client: Client): void {
     this.client = client;
     this.inflight = [];
+    this.tail = Promise.resolve();
     this.failure = undefined;
   }
 
@@ -28,9 +32,12 @@ export class Pipeline {
    * `describe` turns an error into what the user reads (the table, the statement).
    */
   send(q: string | QueryConfig, then?: (r: QueryResult) => void, describe?: (err: unknown) => unknown): void {
-    const p = this.client.query(q as QueryConfig).then(
+    const client = this.client;
+    const issued = this.tail.then(() => (this.failure === undefined ? client.query(q as QueryConfig) : null));
+    this.tail = issued.catch(() => undefined);
+    const p = issued.then(
       (r) => {
-        if (this.failure === undefined) then?.(r);
+        if (r !== null && this.failure === undefined) then?.(r);
       },
       (err: unknown) => {
         this.failure ??= (describe ? describe(err) : err) ?? err;
