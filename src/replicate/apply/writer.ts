@@ -9,17 +9,17 @@
 // - UPDATEs by key that leave the key alone and write no unique/exclusion column: one set-based UPDATE, a
 //   later change to a row replacing the earlier one (same columns, so the last values win);
 // - any other UPDATE/DELETE: run in order, one by one, by pgshift.apply_rows.
-// Statement texts are cached per (table, kind, columns).
-import { createHash } from 'node:crypto';
+// Statement texts are cached per (table, kind, columns) in shapes.ts.
 import type { Client } from '../../db/connect.js';
 import { PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { tableLabel, type Change, type RelationEvent, type Row, type TableId, type Value } from '../change.js';
 import { loadTargetTable, type TargetTable } from './catalog.js';
 import { NetSegment } from './net.js';
+import { sameColumns, SchemaChangedError, ShapeCache, valuesOf, type NamedStatement } from './shapes.js';
 import { Pipeline } from './pipeline.js';
 import { textArrayColumn } from './binary-array.js';
-import { APPLY_ROWS_SQL, deleteByKeysSql, deleteSql, element, insertSql, truncateSql, updateByKeysSql, updateSql, type Statement } from './sql.js';
+import { APPLY_ROWS_SQL, deleteByKeysSql, deleteSql, element, insertSql, truncateSql, updateByKeysSql, updateSql } from './sql.js';
 
 /** Rows per statement. */
 const RUN_ROWS = 1000;
@@ -30,32 +30,7 @@ const FIRST_USER_OID = 16384;
 
 const key = (t: TableId) => JSON.stringify([t.schema, t.name]);
 
-export class SchemaChangedError extends PgshiftError {}
-
-type NamedStatement = Statement & { name: string };
-
-interface Shapes {
-  statements: Map<string, NamedStatement>;
-  writable: Map<string, string[]>;
-  /** The key changes fold by (net.ts), or null when the table has another unique rule or no key. */
-  foldKey: string[] | null;
-  /** Columns the source announced for the table (its Relation message): a row with that many holds them all. */
-  sourceColumns: number;
-  /** writable() of a row holding all the source's columns (the common case, found without a signature). */
-  full: string[] | null;
-  /** Per (SET columns, key columns) of an UPDATE by key: what it writes besides the key, and how. */
-  updates: Map<string[], Map<string[], UpdatePlan>>;
-  /** INSERT statement per column list (writable() returns one array per list, so identity is the key). */
-  inserts: Map<string[], NamedStatement>;
-  /** The columns of the last key-only old row (the replica-identity key as the source sends it). */
-  lastKey: string[] | null;
-}
-
-interface UpdatePlan {
-  others: string[];
-  /** Set-based UPDATE when no other column is under a unique/exclusion rule; else null (applied in order). */
-  byKeys: NamedStatement | null;
-}
+export { SchemaChangedError };
 
 /** Consecutive changes of one table and one statement shape, sent in one round trip. */
 interface Run {
@@ -78,7 +53,7 @@ export class ChangeWriter {
   /** Sources reuse one TableId object per relation: looking it up by identity saves a key per change. */
   private byId = new WeakMap<TableId, TargetTable>();
   /** Per target table: (kind, columns) → statement, and a row's column list → its writable columns. */
-  private shapes = new WeakMap<TargetTable, Shapes>();
+  private readonly shapes = new ShapeCache();
   private pending = new Map<TargetTable, TableQueue>();
   private pendingBytes = 0;
   private pendingRows = 0;
@@ -126,7 +101,7 @@ export class ChangeWriter {
     this.tables.delete(key(ev.table));
     this.byId = new WeakMap();
     const t = await this.table(ev.table);
-    const shapes = this.shapesOf(t);
+    const shapes = this.shapes.of(t);
     shapes.sourceColumns = ev.columns.length;
     shapes.full = null;
     const problems: string[] = [];
@@ -161,18 +136,18 @@ export class ChangeWriter {
     if (this.fold(t, c)) return this.added(c.kind === 'delete' ? c.old : c.row);
     switch (c.kind) {
       case 'insert': {
-        const cols = this.writable(t, c.row);
-        const shapes = this.shapesOf(t);
+        const cols = this.shapes.writable(t, c.row);
+        const shapes = this.shapes.of(t);
         let stmt = shapes.inserts.get(cols);
-        if (!stmt) shapes.inserts.set(cols, (stmt = this.statement(t, 'i', [cols], () => insertSql(t, cols))));
+        if (!stmt) shapes.inserts.set(cols, (stmt = this.shapes.statement(t, 'i', [cols], () => insertSql(t, cols))));
         return this.queue(t, 'insert', 'INSERT', stmt, valuesOf(c.row, cols));
       }
       case 'update': {
-        const set = this.writable(t, c.row);
+        const set = this.shapes.writable(t, c.row);
         if (set.length === 0) return; // only unchanged TOAST / generated columns: nothing to write
-        const keys = this.matchColumns(t, c.old, c.identity);
+        const keys = this.shapes.matchColumns(t, c.old, c.identity);
         if (c.identity === 'key' && keys.every((k) => !(k in c.row) || c.row[k] === c.old[k])) {
-          const plan = this.updatePlan(t, set, keys);
+          const plan = this.shapes.updatePlan(t, set, keys);
           if (plan.others.length === 0) return; // the key was written with its own value: nothing changes
           if (plan.byKeys) {
             const values = valuesOf(c.row, plan.others);
@@ -181,16 +156,16 @@ export class ChangeWriter {
             return this.queue(t, 'update', 'UPDATE', plan.byKeys, values, rowKey);
           }
         }
-        const stmt = this.statement(t, `u${c.identity}`, [set, keys], () => updateSql(t, set, c.identity, keys, element));
+        const stmt = this.shapes.statement(t, `u${c.identity}`, [set, keys], () => updateSql(t, set, c.identity, keys, element));
         const values = valuesOf(c.row, set);
         for (const k of keys) values.push(c.old[k]!);
         return this.queue(t, 'rows', 'UPDATE', stmt, values);
       }
       case 'delete': {
-        const keys = this.matchColumns(t, c.old, c.identity);
+        const keys = this.shapes.matchColumns(t, c.old, c.identity);
         const values = valuesOf(c.old, keys);
-        if (c.identity === 'key') return this.queue(t, 'delete', 'DELETE', this.statement(t, 'dk', [keys], () => deleteByKeysSql(t, keys)), values);
-        return this.queue(t, 'rows', 'DELETE', this.statement(t, `d${c.identity}`, [keys], () => deleteSql(t, c.identity, keys, element)), values);
+        if (c.identity === 'key') return this.queue(t, 'delete', 'DELETE', this.shapes.statement(t, 'dk', [keys], () => deleteByKeysSql(t, keys)), values);
+        return this.queue(t, 'rows', 'DELETE', this.shapes.statement(t, `d${c.identity}`, [keys], () => deleteSql(t, c.identity, keys, element)), values);
       }
     }
   }
@@ -201,21 +176,6 @@ export class ChangeWriter {
     for (const id of c.tables) ts.push(await this.table(id));
     const sql = truncateSql(ts, c.restartIdentity);
     this.pipe.send(sql, undefined, (err) => annotate(err, `TRUNCATE of ${ts.map((t) => t.label).join(', ')}`));
-  }
-
-  /** An UPDATE by key that leaves the key alone: the columns it writes besides the key, and its statement. */
-  private updatePlan(t: TargetTable, set: string[], keys: string[]): UpdatePlan {
-    const shapes = this.shapesOf(t);
-    let bySet = shapes.updates.get(set);
-    if (!bySet) shapes.updates.set(set, (bySet = new Map()));
-    let plan = bySet.get(keys);
-    if (!plan) {
-      const others = set.filter((k) => !keys.includes(k));
-      const setBased = others.length > 0 && t.constrained !== 'all' && !others.some((k) => (t.constrained as Set<string>).has(k));
-      plan = { others, byKeys: setBased ? this.statement(t, 'uk', [others, keys], () => updateByKeysSql(t, others, keys)) : null };
-      bySet.set(keys, plan);
-    }
-    return plan;
   }
 
   /**
@@ -245,7 +205,7 @@ export class ChangeWriter {
    * rule is the replica-identity key, and the change locates its row by that key). false: apply it in order.
    */
   private fold(t: TargetTable, c: Exclude<Change, { kind: 'truncate' }>): boolean {
-    const keyCols = this.shapesOf(t).foldKey;
+    const keyCols = this.shapes.of(t).foldKey;
     if (!keyCols) return false;
     if (c.kind !== 'insert' && (c.identity !== 'key' || !sameColumns(c.old, keyCols))) return false;
     const q = this.queueOf(t);
@@ -265,7 +225,7 @@ export class ChangeWriter {
     const keys = [...seg.keyCols];
     const eff = seg.effect();
     const runs: Run[] = [];
-    const dk = this.statement(t, 'dk', [keys], () => deleteByKeysSql(t, keys));
+    const dk = this.shapes.statement(t, 'dk', [keys], () => deleteByKeysSql(t, keys));
     for (let i = 0; i < eff.deletes.length; i += RUN_ROWS) runs.push({ kind: 'delete', what: 'DELETE', stmt: dk, rows: eff.deletes.slice(i, i + RUN_ROWS) });
     const groups = new Map<NamedStatement, Run>();
     const add = (kind: 'insert' | 'update', stmt: NamedStatement, values: Value[]) => {
@@ -277,21 +237,21 @@ export class ChangeWriter {
       }
       run.rows.push(values);
     };
-    const shapes = this.shapesOf(t);
+    const shapes = this.shapes.of(t);
     for (const row of eff.inserts) {
-      const cols = this.writable(t, row);
+      const cols = this.shapes.writable(t, row);
       let stmt = shapes.inserts.get(cols);
-      if (!stmt) shapes.inserts.set(cols, (stmt = this.statement(t, 'i', [cols], () => insertSql(t, cols))));
+      if (!stmt) shapes.inserts.set(cols, (stmt = this.shapes.statement(t, 'i', [cols], () => insertSql(t, cols))));
       add('insert', stmt, valuesOf(row, cols));
     }
     for (const row of eff.updates) {
-      const cols = this.writable(t, row);
-      const plan = this.updatePlan(t, cols, seg.keyCols as string[]);
+      const cols = this.shapes.writable(t, row);
+      const plan = this.shapes.updatePlan(t, cols, seg.keyCols as string[]);
       const others = plan.others;
       if (others.length === 0) continue;
       const values = valuesOf(row, others);
       for (const k of keys) values.push(row[k]!);
-      add('update', plan.byKeys ?? this.statement(t, 'uk', [others, keys], () => updateByKeysSql(t, others, keys)), values);
+      add('update', plan.byKeys ?? this.shapes.statement(t, 'uk', [others, keys], () => updateByKeysSql(t, others, keys)), values);
     }
     return runs;
   }
@@ -350,91 +310,6 @@ export class ChangeWriter {
     return undefined;
   }
 
-  /** Columns of a row the target may be written with: present, not generated. Unknown columns mean DDL. */
-  private writable(t: TargetTable, row: Row): string[] {
-    const shapes = this.shapesOf(t);
-    if (shapes.sourceColumns > 0) {
-      let n = 0;
-      for (const _ in row) n++;
-      if (n === shapes.sourceColumns && shapes.full) return shapes.full;
-      if (n === shapes.sourceColumns) return (shapes.full = this.writableOf(t, row));
-    }
-    return this.writableOf(t, row);
-  }
-
-  private writableOf(t: TargetTable, row: Row): string[] {
-    const names = Object.keys(row);
-    const cache = this.shapesOf(t).writable;
-    const sig = names.join('\u0001');
-    let out = cache.get(sig);
-    if (!out) {
-      out = [];
-      for (const name of names) {
-        const col = t.columns.get(name);
-        if (!col) throw this.missingColumn(t, name);
-        if (!col.generated) out.push(name);
-      }
-      cache.set(sig, out);
-    }
-    return out;
-  }
-
-  private matchColumns(t: TargetTable, old: Row, identity: 'key' | 'full'): string[] {
-    const shapes = this.shapesOf(t);
-    // Key-only old rows carry the same columns every time: checked without building a signature.
-    if (identity === 'key' && shapes.lastKey && sameColumns(old, shapes.lastKey)) return shapes.lastKey;
-    const cols = this.writable(t, old);
-    if (identity === 'key') shapes.lastKey = cols;
-    if (cols.length === 0 && identity === 'key') {
-      throw new PgshiftError(`streaming: a change to ${t.label} came without its replica-identity values`, { phase: 'streaming', object: t.label });
-    }
-    return cols;
-  }
-
-  private missingColumn(t: TargetTable, name: string): SchemaChangedError {
-    return new SchemaChangedError(`streaming: column ${name} of ${t.label} exists on the source but not on the target; DDL is not replicated`, {
-      phase: 'streaming',
-      object: t.label,
-      hint: `apply the same ALTER TABLE ${t.label} ADD COLUMN … on the target, then run the same pgshift replicate command again`,
-    });
-  }
-
-  private shapesOf(t: TargetTable): Shapes {
-    let s = this.shapes.get(t);
-    if (!s) {
-      const key = t.identityKey;
-      const foldable = key !== null && t.constrained !== 'all' && [...t.constrained].every((c) => key.includes(c));
-      this.shapes.set(t, (s = { statements: new Map(), writable: new Map(), foldKey: foldable ? key : null, sourceColumns: 0, full: null, updates: new Map(), inserts: new Map(), lastKey: null }));
-    }
-    return s;
-  }
-
-  private statement(t: TargetTable, kind: string, colLists: string[][], build: () => Statement): NamedStatement {
-    const statements = this.shapesOf(t).statements;
-    const k = `${kind}\u0000${colLists.map((l) => l.join('\u0001')).join('\u0000')}`;
-    let s = statements.get(k);
-    if (!s) {
-      const built = build();
-      s = { ...built, name: `pgshift-${createHash('sha1').update(built.text).digest('hex').slice(0, 20)}` };
-      statements.set(k, s);
-    }
-    return s;
-  }
-
-}
-
-/** The values of `cols` in `row`, in that order. */
-function valuesOf(row: Row, cols: readonly string[]): Value[] {
-  const out = new Array<Value>(cols.length);
-  for (let i = 0; i < cols.length; i++) out[i] = row[cols[i]!]!;
-  return out;
-}
-
-/** `row` holds exactly the columns `cols`. */
-function sameColumns(row: Row, cols: string[]): boolean {
-  let n = 0;
-  for (const _ in row) n++;
-  return n === cols.length && cols.every((c) => c in row);
 }
 
 function annotate(err: unknown, what: string): unknown {
