@@ -65,8 +65,4 @@ export class Pipeline {
     }
     if (this.failure !== undefined) throw this.failure;
   }
-
-  get idle(): boolean {
-    return this.inflight.length === 0;
-  }
 }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { PgshiftError } from '../../errors.js';
 import type { Row, Value } from '../change.js';
 import type { TargetTable } from './catalog.js';
-import { updateByKeysSql, type Statement } from './sql.js';
+import { insertSql, updateByKeysSql, type Statement } from './sql.js';
 
 export class SchemaChangedError extends PgshiftError {}
 
@@ -100,6 +100,21 @@ export class ShapeCache {
       object: t.label,
       hint: `apply the same ALTER TABLE ${t.label} ADD COLUMN … on the target, then run the same pgshift replicate command again`,
     });
+  }
+
+  /** The source announced the table's columns (a Relation message): a row with that many holds them all. */
+  announced(t: TargetTable, columns: number): void {
+    const s = this.of(t);
+    s.sourceColumns = columns;
+    s.full = null;
+  }
+
+  /** The multi-row INSERT for a column list (found by the list's identity). */
+  insert(t: TargetTable, cols: string[]): NamedStatement {
+    const inserts = this.of(t).inserts;
+    let stmt = inserts.get(cols);
+    if (!stmt) inserts.set(cols, (stmt = this.statement(t, 'i', [cols], () => insertSql(t, cols))));
+    return stmt;
   }
 
   of(t: TargetTable): Shapes {

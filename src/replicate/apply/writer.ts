@@ -19,7 +19,7 @@ import { NetSegment } from './net.js';
 import { sameColumns, SchemaChangedError, ShapeCache, valuesOf, type NamedStatement } from './shapes.js';
 import { Pipeline } from './pipeline.js';
 import { textArrayColumn } from './binary-array.js';
-import { APPLY_ROWS_SQL, deleteByKeysSql, deleteSql, element, insertSql, truncateSql, updateByKeysSql, updateSql } from './sql.js';
+import { APPLY_ROWS_SQL, deleteByKeysSql, deleteSql, element, truncateSql, updateByKeysSql, updateSql } from './sql.js';
 
 /** Rows per statement. */
 const RUN_ROWS = 1000;
@@ -101,9 +101,7 @@ export class ChangeWriter {
     this.tables.delete(key(ev.table));
     this.byId = new WeakMap();
     const t = await this.table(ev.table);
-    const shapes = this.shapes.of(t);
-    shapes.sourceColumns = ev.columns.length;
-    shapes.full = null;
+    this.shapes.announced(t, ev.columns.length);
     const problems: string[] = [];
     for (const c of ev.columns) {
       const tc = t.columns.get(c.name);
@@ -137,10 +135,7 @@ export class ChangeWriter {
     switch (c.kind) {
       case 'insert': {
         const cols = this.shapes.writable(t, c.row);
-        const shapes = this.shapes.of(t);
-        let stmt = shapes.inserts.get(cols);
-        if (!stmt) shapes.inserts.set(cols, (stmt = this.shapes.statement(t, 'i', [cols], () => insertSql(t, cols))));
-        return this.queue(t, 'insert', 'INSERT', stmt, valuesOf(c.row, cols));
+        return this.queue(t, 'insert', 'INSERT', this.shapes.insert(t, cols), valuesOf(c.row, cols));
       }
       case 'update': {
         const set = this.shapes.writable(t, c.row);
@@ -194,12 +189,6 @@ export class ChangeWriter {
     }
   }
 
-  /** Everything queued is sent and has finished; throws the first failure. */
-  async settle(): Promise<void> {
-    await this.flush();
-    await this.pipe.barrier();
-  }
-
   /**
    * Folds an INSERT/UPDATE/DELETE into the table's current segment when the table allows it (its only unique
    * rule is the replica-identity key, and the change locates its row by that key). false: apply it in order.
@@ -237,12 +226,9 @@ export class ChangeWriter {
       }
       run.rows.push(values);
     };
-    const shapes = this.shapes.of(t);
     for (const row of eff.inserts) {
       const cols = this.shapes.writable(t, row);
-      let stmt = shapes.inserts.get(cols);
-      if (!stmt) shapes.inserts.set(cols, (stmt = this.shapes.statement(t, 'i', [cols], () => insertSql(t, cols))));
-      add('insert', stmt, valuesOf(row, cols));
+      add('insert', this.shapes.insert(t, cols), valuesOf(row, cols));
     }
     for (const row of eff.updates) {
       const cols = this.shapes.writable(t, row);
