@@ -17,7 +17,7 @@ import { planSizes } from './catalog.js';
 import { timeSchema } from './schema.js';
 import { chooseStrategy, modelCopy, type CopyModel, type CriticalStep, type Phase, type Strategy, type WriteRate } from './model.js';
 import { probe, type ProbeSample } from './probe.js';
-import { DEFAULT_RATES, scaleRates, type Rates } from './rates.js';
+import { DEFAULT_RATES, scaleRates, usableRates, type Rates } from './rates.js';
 import type { Segment } from './simulate.js';
 import { sampleWriteRate } from './writerate.js';
 
@@ -150,6 +150,9 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
     rates.copy = sampledBinary ? { binary: w, text: w / 1.5 } : { text: w, binary: w * 1.5 };
   }
   if (opts.rates) rates = { ...rates, ...opts.rates };
+  const sane = usableRates(rates);
+  rates = sane.rates;
+  if (sane.replaced.length) notes.push(`the probe measured no usable value for ${sane.replaced.join(', ')}: the stated default is used instead`);
 
   const mopts = { jobs: opts.jobs, indexJobs: opts.indexJobs, analyze: opts.analyze };
   const model: CopyModel = await modelCopy(plan, sizes, rates, mopts);

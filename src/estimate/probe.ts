@@ -226,7 +226,9 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     // Variable part of a sample's time; never less than a fifth of it (a tiny sample is all fixed cost).
     const variable = (d: Done) => Math.max(d.t.seconds * 0.2, d.t.seconds - overhead);
     const rateOfRound = (ds: Done[]) => ds.reduce((a, d) => a + d.bytes, 0) / ds.reduce((a, d) => a + variable(d), 0);
-    const noise = Math.min(0.5, Math.abs(rateOfRound(first) - rateOfRound(second)) / ((rateOfRound(first) + rateOfRound(second)) / 2));
+    const disagreement = Math.abs(rateOfRound(first) - rateOfRound(second)) / ((rateOfRound(first) + rateOfRound(second)) / 2);
+    // Two rounds that moved no bytes (samples that found no rows) disagree by 0 / 0: as unsure as it gets.
+    const noise = Number.isFinite(disagreement) ? Math.min(0.5, disagreement) : 0.5;
     const hashSeconds = await timeHash(src0, p0, solo.rows);
 
     // Full-speed rates: per format, and per table where its samples were long enough to tell.

@@ -130,3 +130,60 @@ export function scaleRates(r: Rates, factor: number): Rates {
     preflight: r.preflight / factor,
   };
 }
+
+const usable = (v: unknown, min: number): v is number => typeof v === 'number' && Number.isFinite(v) && v >= min;
+
+/**
+ * Rates the model can run on: a measured rate that is not a positive finite number (a sample that read no rows,
+ * a timing of zero on a coarse clock) or a fixed cost that is negative or infinite would stall the simulation
+ * (a step of infinite length never ends; NaN never compares). Each such value is replaced by its stated default, and named in `replaced`.
+ */
+export function usableRates(r: Rates): { rates: Rates; replaced: string[] } {
+  const replaced: string[] = [];
+  const d = DEFAULT_RATES;
+  const pick = (name: string, v: number, fallback: number, min: number) => (usable(v, min) ? v : (replaced.push(name), fallback));
+  // Below one byte (or row) per second is no measurement: sizes divided by it overflow.
+  const rate = (name: string, v: number, fallback: number) => pick(name, v, fallback, 1);
+  const cost = (name: string, v: number, fallback: number) => pick(name, v, fallback, 0);
+  const perTable = Object.fromEntries(Object.entries(r.perTable).filter(([k, v]) => usable(v, 1) || (replaced.push(`perTable ${k}`), false)));
+  const perIndex = Object.fromEntries(
+    Object.entries(r.perIndex).filter(([k, m]) => (usable(m.seconds, 0) && usable(m.rows, 0) && usable(m.heapBytes, 0) && usable(m.indexBytes, 0)) || (replaced.push(`perIndex ${k}`), false)),
+  );
+  let contention = r.contention;
+  if (contention && !(['copy', 'build'] as const).every((a) => (['copy', 'build'] as const).every((b) => usable(contention![a][b], 0)))) {
+    replaced.push('contention');
+    contention = undefined;
+  }
+  const out: Rates = {
+    ...r,
+    copy: { text: rate('copy.text', r.copy.text, d.copy.text), binary: rate('copy.binary', r.copy.binary, d.copy.binary) },
+    perTable,
+    perIndex,
+    chunkOverhead: cost('chunkOverhead', r.chunkOverhead, d.chunkOverhead),
+    connect: cost('connect', r.connect, d.connect),
+    scan: rate('scan', r.scan, d.scan),
+    indexWrite: rate('indexWrite', r.indexWrite, d.indexWrite),
+    buildOverhead: cost('buildOverhead', r.buildOverhead, d.buildOverhead),
+    verifyHash: rate('verifyHash', r.verifyHash, d.verifyHash),
+    largeObject: rate('largeObject', r.largeObject, d.largeObject),
+    largeObjectOverhead: cost('largeObjectOverhead', r.largeObjectOverhead, d.largeObjectOverhead),
+    capacity: pick('capacity', r.capacity, d.capacity, 1),
+    analyze: { perTable: cost('analyze.perTable', r.analyze.perTable, d.analyze.perTable), perValue: cost('analyze.perValue', r.analyze.perValue, d.analyze.perValue) },
+    roundTrip: cost('roundTrip', r.roundTrip, d.roundTrip),
+    sourceRoundTrip: cost('sourceRoundTrip', r.sourceRoundTrip, d.sourceRoundTrip),
+    ddl: cost('ddl', r.ddl, d.ddl),
+    preflight: cost('preflight', r.preflight, d.preflight),
+  };
+  if (contention) out.contention = contention;
+  else delete out.contention;
+  if (r.foreignKeyRows !== undefined && !(usable(r.foreignKeyRows, 1) && usable(r.foreignKeySampleRows, 0))) {
+    replaced.push('foreignKeyRows');
+    delete out.foreignKeyRows;
+    delete out.foreignKeySampleRows;
+  }
+  if (r.parallelBuild && !(usable(r.parallelBuild.speedup, 0.01) && usable(r.parallelBuild.processes, 1))) {
+    replaced.push('parallelBuild');
+    delete out.parallelBuild;
+  }
+  return { rates: out, replaced };
+}

@@ -261,6 +261,14 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
     }
   };
 
+  // Each step starts, finishes or wakes something: a few per job and lane is plenty.
+  const maxSteps = 100 * (queue.length + input.builds.length + dataLanes.length + buildLanes.length) + 1000;
+  let steps = 0;
+  const stalled = (working: Running[], dt: number) =>
+    new Error(
+      `internal: the estimate's simulation of the data phase cannot advance at ${now}s (step ${dt}s; running: ` +
+        `${working.map((r) => `${r.seg.table} ${r.seg.label} ${r.left}s left`).join(', ')}); run pgshift estimate with --log-level debug and report it`,
+    );
   for (;;) {
     await startWork();
     const dataIdle = queue.length === 0 && !running.some((r) => r.chunk);
@@ -292,6 +300,8 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
     const nextDone = Math.min(...working.map((r) => r.left / speed(r)));
     const nextWake = Math.min(Infinity, ...pendingLane.map((t) => t - now));
     const dt = Math.min(nextDone, nextWake);
+    // Never spin: a step of NaN or infinite length (a rate of 0 slipped through) would loop forever.
+    if (!(dt >= 0 && Number.isFinite(dt)) || ++steps > maxSteps) throw stalled(working, dt);
     now += dt;
     for (const r of working) r.left -= dt * speed(r);
     for (const r of working.filter((w) => w.left <= EPS)) if (r.state === 'work' && running.includes(r)) workDone(r);

@@ -21,10 +21,18 @@ export function runCli(args: string[], opts: { env?: Record<string, string | und
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 300_000);
+    // Below vitest's testTimeout (120 s): a command that hangs fails its test with what it printed so far,
+    // instead of a bare "test timed out".
+    const limit = opts.timeoutMs ?? 100_000;
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, limit);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      if (killed) stderr += `\n[test harness] pgshift ${args[0]} was still running after ${limit / 1000}s and was killed (SIGKILL)\n`;
       resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
     });
   });
