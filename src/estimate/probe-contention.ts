@@ -38,17 +38,18 @@ export interface ContentionResult {
   notes: string[];
 }
 
-interface Item {
+export interface Item<T = unknown> {
   start: number;
   end: number;
+  value: T;
 }
 
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 
-async function timed(f: () => Promise<unknown>): Promise<Item> {
+async function timed<T>(f: () => Promise<T>): Promise<Item<T>> {
   const start = now();
-  await f();
-  return { start, end: now() };
+  const value = await f();
+  return { start, end: now(), value };
 }
 
 const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
@@ -63,12 +64,12 @@ async function build(tgt: Client, table: string, n: number): Promise<void> {
   }
 }
 
-/** Run each lane's task over and over until `window` seconds have passed; the times of each. */
-async function together(window: number, signal: AbortSignal, lanes: (() => Promise<unknown>)[]): Promise<Item[][]> {
+/** Run each lane's task over and over until `window` seconds have passed; the times (and results) of each. */
+export async function together<T>(window: number, signal: AbortSignal, lanes: (() => Promise<T>)[]): Promise<Item<T>[][]> {
   const until = now() + window;
   return Promise.all(
     lanes.map(async (task) => {
-      const out: Item[] = [];
+      const out: Item<T>[] = [];
       while (out.length === 0 || now() < until) {
         if (signal.aborted) throw signal.reason;
         out.push(await timed(task));
@@ -79,15 +80,23 @@ async function together(window: number, signal: AbortSignal, lanes: (() => Promi
 }
 
 /**
- * How much slower a lane's items ran beside the others than alone: the median of their ratios to `alone`
- * (one item caught by a hiccup of a busy machine does not decide it), counting only items that ran while every
- * other lane was busy (a lane's last items can end after the others stopped: they ran partly alone).
+ * A lane's items that ran while every other lane was busy (a lane's last items can end after the others
+ * stopped: they ran partly alone); all of them when none did.
  */
-function slowdownOf(mine: Item[], others: Item[][], alone: number): number {
+export function whileAllBusy<T>(mine: Item<T>[], others: Item<unknown>[][]): Item<T>[] {
   const busyUntil = Math.min(...others.map((o) => o[o.length - 1]!.end));
   const busyFrom = Math.max(...others.map((o) => o[0]!.start));
   const inside = mine.filter((i) => i.start >= busyFrom - 1e-3 && i.end <= busyUntil + 1e-3);
-  return Math.max(1, medianOf((inside.length ? inside : mine).map((i) => (i.end - i.start) / Math.max(1e-4, alone))));
+  return inside.length ? inside : mine;
+}
+
+/**
+ * How much slower a lane's items ran beside the others than alone: the median of their ratios to `alone`
+ * (one item caught by a hiccup of a busy machine does not decide it), counting only items that ran while every
+ * other lane was busy.
+ */
+export function slowdownOf<T>(mine: Item<T>[], others: Item<unknown>[][], alone: (i: Item<T>) => number): number {
+  return Math.max(1, medianOf(whileAllBusy(mine, others).map((i) => (i.end - i.start) / Math.max(1e-4, alone(i)))));
 }
 
 export async function measureContention(o: ContentionOptions): Promise<ContentionResult> {
@@ -117,9 +126,9 @@ export async function measureContention(o: ContentionOptions): Promise<Contentio
     const soloBuild = await alone(buildTask(b1));
     const soloCopy = await alone(copyTask);
 
-    const [copies, builds] = await together(o.window, o.signal, [copyTask, buildTask(b1)]);
-    const copyBesideBuild = slowdownOf(copies!, [builds!], soloCopy);
-    const buildBesideCopy = slowdownOf(builds!, [copies!], soloBuild);
+    const [copies, builds] = await together<unknown>(o.window, o.signal, [copyTask, buildTask(b1)]);
+    const copyBesideBuild = slowdownOf(copies!, [builds!], () => soloCopy);
+    const buildBesideCopy = slowdownOf(builds!, [copies!], () => soloBuild);
     notes.push(
       `a sample COPY beside a sample index build ran ${copyBesideBuild.toFixed(2)}× slower than alone, the build ${buildBesideCopy.toFixed(2)}× ` +
         `(${copies!.length} COPYs, ${builds!.length} builds in ${o.window.toFixed(1)}s)`,
@@ -128,7 +137,7 @@ export async function measureContention(o: ContentionOptions): Promise<Contentio
     const b2 = builders[1];
     if (b2) {
       const [x, y] = await together(o.window, o.signal, [buildTask(b1), buildTask(b2)]);
-      buildBesideBuild = slowdownOf([...x!, ...y!], [x!, y!], soloBuild);
+      buildBesideBuild = slowdownOf([...x!, ...y!], [x!, y!], () => soloBuild);
       notes.push(`two sample index builds at once ran ${buildBesideBuild.toFixed(2)}× slower each than one alone`);
     }
     // Pairs of one kind: both slowed s× → each takes s / 2 of the other's resources. Mixed pairs: what is left

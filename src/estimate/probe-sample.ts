@@ -3,9 +3,10 @@
 // builds and ANALYZE on the loaded sample. Also the source-only reads of an uncalibrated probe.
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { to as copyTo } from 'pg-copy-streams';
 import { STATE_SCHEMA } from '../catalog/system.js';
 import type { TableInfo } from '../catalog/tables.js';
+import { relayCopy } from '../copy/relay.js';
 import type { Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
 import { timeParallelBuild, timeSampleIndexes, timeSampleJoin, type IndexSample, type SampleIndex } from './probe-builds.js';
@@ -91,10 +92,10 @@ export async function loadScratch(src: Client, tgt: Client, p: Prepared, i: numb
   const d0 = process.hrtime.bigint();
   await tgt.query(`CREATE TABLE ${name} (${defs})`);
   const ddl = Number(process.hrtime.bigint() - d0) / 1e9;
-  const into = copyFrom(`COPY ${name} (${cols.join(', ')}) FROM STDIN (FORMAT ${p.format}, FREEZE)`);
   const t0 = process.hrtime.bigint();
-  await pipeline(src.query(copyTo(sourceSelect(p, rows))), tgt.query(into), { signal });
-  return { name, ddl, seconds: Number(process.hrtime.bigint() - t0) / 1e9, rows: Number(into.rowCount ?? 0) };
+  // Through copy's own relay (relay.ts): the rate includes what the client spends per byte, as in the copy.
+  const { rows: copied } = await relayCopy(src, tgt, sourceSelect(p, rows), `COPY ${name} (${cols.join(', ')}) FROM STDIN (FORMAT ${p.format}, FREEZE)`, { signal });
+  return { name, ddl, seconds: Number(process.hrtime.bigint() - t0) / 1e9, rows: copied };
 }
 
 /**

@@ -20,7 +20,7 @@ import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { maintenanceSettings, sampleIndexes } from './probe-builds.js';
-import { contentionFrom, measureContention } from './probe-contention.js';
+import { contentionFrom, measureContention, together, whileAllBusy } from './probe-contention.js';
 import { sampleCopy, sampleRead, scratchColumns, timeHash, type Prepared, type TimedCopy } from './probe-sample.js';
 import { DEFAULT_RATES, type Rates } from './rates.js';
 
@@ -66,8 +66,8 @@ export interface ProbeOptions {
 }
 
 async function openSource(spec: ConnectionSpec, n: number): Promise<Client> {
-  const c = await connect(spec, { applicationName: `pgshift estimate probe ${n}` });
-  // As copy's workers: never a silent subset.
+  // As copy's workers: pooled socket reads (plaintext), and never a silent subset.
+  const c = await connect(spec, { applicationName: `pgshift estimate probe ${n}`, pooledReads: true });
   await c.query(`SET row_security = off`);
   return c;
 }
@@ -126,8 +126,10 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       prepared.push({ table: t, columns, format, bytesPerRow: t.rows > 0 ? tableBytes(t) / t.rows : 0, indexes });
     }
     const budget = Math.max(1, o.seconds);
-    // What the samples may use; the rest is for the contention step (step 4), which runs for a fixed window.
+    // Sizes the samples; the solo rounds (step 2) stop taking samples after 40 % of the budget, the rest is for
+    // the pipes (step 3) and contention (step 4), which run for fixed windows.
     const sampling = budget * 0.6;
+    const soloUntil = budget * 0.4;
 
     if (!o.target) {
       // Uncalibrated: the source side only — its read rate and its hashing rate.
@@ -206,21 +208,21 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     // At least 2 MB: a smaller sample is mostly fixed cost and tells nothing about the rate.
     const slice = (p: Prepared, scale = 1) => Math.min(tableBytes(p.table), Math.max(2 * MB, (scale * guess * sampling * 0.18) / prepared.length));
     type Done = { p: Prepared; t: TimedCopy; bytes: number };
-    const round = async (src: Client, tgt: Client, lane: number, order: Prepared[], measureFirst = false): Promise<Done[]> => {
+    const round = async (measureFirst = false): Promise<Done[]> => {
       const out: Done[] = [];
-      for (const [k, p] of order.entries()) {
+      for (const [k, p] of prepared.entries()) {
         if (signal.aborted) throw signal.reason;
-        // --probe-seconds bounds the probe: a round stops taking samples once it is used up.
-        if (out.length > 0 && elapsed() > sampling) break;
+        // --probe-seconds bounds the probe: a round stops taking samples once its share is used up.
+        if (out.length > 0 && elapsed() > soloUntil) break;
         // The sample that also gets an index build is bigger: a small sort is all fixed cost too.
         const last = measureFirst && k === 0;
-        const t = await sampleCopy(src, tgt, p, lane, rowsFor(p, slice(p, last ? 2 : 1)), signal, last);
+        const t = await sampleCopy(src0, tgt0, p, 0, rowsFor(p, slice(p, last ? 2 : 1)), signal, last);
         out.push({ p, t, bytes: bytesOf(p, t.rows, t.scratchBytes) });
       }
       return out;
     };
-    const first = await round(src0, tgt0, 0, prepared);
-    const second = await round(src0, tgt0, 0, prepared, true);
+    const first = await round();
+    const second = await round(true);
     const solo = second[0]!.t;
     for (const d of [...first, ...second]) samples.push({ table: d.p.table.display, format: d.p.format, bytes: d.bytes, rows: d.t.rows, seconds: d.t.seconds, parallel: 1 });
     // Variable part of a sample's time; never less than a fifth of it (a tiny sample is all fixed cost).
@@ -249,22 +251,31 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     if (!fmtRate('text') || !fmtRate('binary')) notes.push(`no sampled table uses ${fmtRate('text') ? 'binary' : 'text'} COPY: its rate is derived (binary ≈ 1.5 × text)`);
     const fullSpeed = (d: Done) => overhead + d.bytes / (perTable[tableKey(d.p.table)] ?? (d.p.format === 'text' ? text : binary));
 
-    // 3. --jobs pipes at once, each running the same round of samples: how much longer it takes them than the
-    // full-speed model says is how much the pipes slow each other (capacity = pipes at full speed at once).
+    // 3. --jobs pipes at once, each copying samples over and over for a fixed window: how much longer they take
+    // than the full-speed model says is how much the pipes slow each other (capacity = pipes at full speed at
+    // once). A window of several samples per pipe, not one round: a single pairing on a noisy machine swung the
+    // capacity between 1.05 and 1.5 from run to run.
     let capacity: number | undefined;
     if (o.jobs > 1) {
       const pipes = await Promise.all(Array.from({ length: o.jobs }, (_, i) => Promise.all([track(openSource(o.source, i + 2)), track(openTarget(o.target!, i + 2))])));
-      const rounds = await Promise.all(pipes.map(([s, t], i) => round(s, t, i + 1, [...prepared.slice(i % prepared.length), ...prepared.slice(0, i % prepared.length)])));
-      let spent = 0;
-      let work = 0;
-      for (const d of rounds.flat()) {
-        samples.push({ table: d.p.table.display, format: d.p.format, bytes: d.bytes, rows: d.t.rows, seconds: d.t.seconds, parallel: o.jobs });
-        spent += d.t.seconds;
-        work += fullSpeed(d);
-      }
-      const slowdown = Math.max(1, spent / work);
+      const window = Math.max(0.5, budget * 0.2);
+      // About four samples per pipe in the window; the pipes start on different tables.
+      const lanes = pipes.map(([s, t], i) => {
+        let k = i;
+        return async (): Promise<Done> => {
+          const p = prepared[k++ % prepared.length]!;
+          const tc = await sampleCopy(s, t, p, i + 1, rowsFor(p, Math.min(tableBytes(p.table), Math.max(MB, (guess * window) / 4))), signal);
+          return { p, t: tc, bytes: bytesOf(p, tc.rows, tc.scratchBytes) };
+        };
+      });
+      const runs = await together(window, signal, lanes);
+      for (const d of runs.flat()) samples.push({ table: d.value.p.table.display, format: d.value.p.format, bytes: d.value.bytes, rows: d.value.t.rows, seconds: d.value.t.seconds, parallel: o.jobs });
+      // Each sample's COPY against its full-speed time (the sample's own seconds: the scratch table's DDL and
+      // size query are not part of a chunk).
+      const ratios = runs.flatMap((mine, i) => whileAllBusy(mine, runs.filter((_, j) => j !== i)).map((d) => d.value.t.seconds / fullSpeed(d.value)));
+      const slowdown = Math.max(1, median(ratios));
       capacity = Math.max(1, Math.min(o.jobs, o.jobs / slowdown));
-      notes.push(`${o.jobs} pipes at once ran ${slowdown.toFixed(2)}× slower each than one alone: capacity ${capacity.toFixed(2)} pipes`);
+      notes.push(`${o.jobs} pipes at once ran ${slowdown.toFixed(2)}× slower each than one alone (median of ${ratios.length} samples): capacity ${capacity.toFixed(2)} pipes`);
     }
 
     // 4. COPYs and index builds side by side, as copy runs them: how much each slows the other.
