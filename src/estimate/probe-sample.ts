@@ -137,6 +137,27 @@ export async function sampleCopy(src: Client, tgt: Client, p: Prepared, i: numbe
   }
 }
 
+/**
+ * What TRUNCATE adds to a whole-table chunk (copy runs BEGIN; TRUNCATE; COPY … FREEZE): a new relation file, and
+ * at commit the old one unlinked. Inside a savepoint TRUNCATE takes that full path even on a table created in the
+ * same transaction, and rolling the savepoint back unlinks the new file, standing in for the commit's unlink.
+ * Median seconds of three, on a one-row scratch table that is rolled back with everything else.
+ */
+export async function timeTruncate(src: Client, tgt: Client, p: Prepared, i: number, signal: AbortSignal): Promise<number> {
+  try {
+    const { name } = await loadScratch(src, tgt, p, i, 1, signal);
+    const times: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      const t0 = process.hrtime.bigint();
+      await tgt.query(`SAVEPOINT probe_truncate; TRUNCATE ${name}; ROLLBACK TO SAVEPOINT probe_truncate`);
+      times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+    return times.sort((a, b) => a - b)[1]!;
+  } finally {
+    await tgt.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
 /** Read-only sample (no target): COPY to nowhere. */
 export async function sampleRead(src: Client, p: Prepared, rows: number, signal: AbortSignal): Promise<{ rows: number; seconds: number; wireBytes: number }> {
   const t0 = process.hrtime.bigint();

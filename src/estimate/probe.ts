@@ -21,7 +21,7 @@ import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { maintenanceSettings, sampleIndexes } from './probe-builds.js';
 import { contentionFrom, measureContention, together, whileAllBusy } from './probe-contention.js';
-import { sampleCopy, sampleRead, scratchColumns, timeHash, type Prepared, type TimedCopy } from './probe-sample.js';
+import { sampleCopy, sampleRead, scratchColumns, timeHash, timeTruncate, type Prepared, type TimedCopy } from './probe-sample.js';
 import { DEFAULT_RATES, type Rates } from './rates.js';
 
 const MB = 1024 * 1024;
@@ -181,9 +181,11 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     const p0 = prepared[0]!;
     // Fixed costs are small and a busy machine makes single timings jumpy: medians of a few.
     const tinies: TimedCopy[] = [];
-    for (let k = 0; k < 3; k++) tinies.push(await sampleCopy(src0, tgt0, p0, 0, 1, signal, true));
-    const tiny = tinies.sort((a, b) => a.seconds - b.seconds)[1]!;
+    for (let k = 0; k < 5; k++) tinies.push(await sampleCopy(src0, tgt0, p0, 0, 1, signal, true));
+    const tiny = tinies.sort((a, b) => a.seconds - b.seconds)[2]!;
     const overhead = tiny.seconds;
+    const truncate = await timeTruncate(src0, tgt0, p0, 0, signal);
+    notes.push(`a chunk's fixed cost: ${(overhead * 1000).toFixed(1)} ms for a one-row COPY, ${(truncate * 1000).toFixed(1)} ms for TRUNCATE, plus round trips`);
     // A round trip to the target: copy's chunks and builds add a few (BEGIN, TRUNCATE, state row, COMMIT).
     const trips: number[] = [];
     for (let k = 0; k < 5; k++) {
@@ -258,7 +260,8 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     let capacity: number | undefined;
     if (o.jobs > 1) {
       const pipes = await Promise.all(Array.from({ length: o.jobs }, (_, i) => Promise.all([track(openSource(o.source, i + 2)), track(openTarget(o.target!, i + 2))])));
-      const window = Math.max(0.5, budget * 0.2);
+      // A fifth of the budget, less when the solo rounds ran long: --probe-seconds is a bound.
+      const window = Math.max(0.5, Math.min(budget * 0.2, (budget - elapsed()) * 0.4));
       // About four samples per pipe in the window; the pipes start on different tables.
       const lanes = pipes.map(([s, t], i) => {
         let k = i;
@@ -294,7 +297,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
         indexJobs: o.indexJobs,
         // --jobs pipes each slowed s× (capacity jobs / s): each takes 1 / capacity of the others.
         ...(capacity !== undefined ? { copyCopy: 1 / capacity } : {}),
-        window: Math.min(2, Math.max(0.3, budget * 0.15)),
+        window: Math.min(2, Math.max(0.3, Math.min(budget * 0.15, (budget - elapsed()) * 0.25))),
         lane: o.jobs + 1,
         signal,
       });
@@ -306,7 +309,8 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       ...(contention ? { contention } : {}),
       copy: { text, binary },
       perTable,
-      chunkOverhead: Math.max(0.001, overhead + 4 * rtt),
+      // Most chunks are whole tables: BEGIN; TRUNCATE; COPY FREEZE, then the done mark and COMMIT.
+      chunkOverhead: Math.max(0.001, overhead + truncate + 4 * rtt),
       roundTrip: rtt,
       sourceRoundTrip: median(srcTrips),
       preflight: preflightQuery,
@@ -317,7 +321,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       verifyHash: bytesOf(p0, solo.rows, solo.scratchBytes) / Math.max(0.001, hashSeconds),
       ...(capacity !== undefined ? { capacity } : {}),
     };
-    const tinyBuild = tiny.index?.seconds ?? 0;
+    const tinyBuild = median(tinies.map((t) => t.index?.seconds ?? 0));
     if (tiny.index) rates.buildOverhead = tinyBuild + 2 * rtt;
     if (tiny.analyze && solo.analyze && solo.analyze.values > tiny.analyze.values) {
       rates.analyze = {
