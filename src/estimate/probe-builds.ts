@@ -87,15 +87,9 @@ export async function timeSampleIndexes(
     const name = `${o.prefix}_r${k}`;
     await tgt.query('SAVEPOINT probe_index');
     try {
-      // Built twice, the mean kept: whole-table builds are this sample scaled 10–30×, so one hiccup of a busy
-      // machine in a single timing moved the predicted index phase by seconds.
-      const times: number[] = [];
-      for (const suffix of ['', '_again']) {
-        const t0 = process.hrtime.bigint();
-        await tgt.query(`CREATE INDEX ${quoteIdent(name + suffix)} ON ${scratch} USING ${ix.method} (${ix.columns.join(', ')})`);
-        times.push(seconds(t0));
-      }
-      const s = (times[0]! + times[1]!) / 2;
+      const t0 = process.hrtime.bigint();
+      await tgt.query(`CREATE INDEX ${quoteIdent(name)} ON ${scratch} USING ${ix.method} (${ix.columns.join(', ')})`);
+      const s = seconds(t0);
       const { rows } = await tgt.query<{ b: string }>(`SELECT pg_relation_size(c.oid) AS b FROM pg_class c WHERE c.relname = $1 AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = $2::regclass)`, [name, scratch]);
       out[ix.key] = { seconds: Math.max(s * 0.2, s - o.fixed), rows: o.rows, heapBytes: o.heapBytes, indexBytes: Number(rows[0]?.b ?? 0) };
       await tgt.query('RELEASE SAVEPOINT probe_index');

@@ -185,7 +185,6 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     const tiny = tinies.sort((a, b) => a.seconds - b.seconds)[2]!;
     const overhead = tiny.seconds;
     const truncate = await timeTruncate(src0, tgt0, p0, 0, signal);
-    notes.push(`a chunk's fixed cost: ${(overhead * 1000).toFixed(1)} ms for a one-row COPY, ${(truncate * 1000).toFixed(1)} ms for TRUNCATE, plus round trips`);
     // A round trip to the target: copy's chunks and builds add a few (BEGIN, TRUNCATE, state row, COMMIT).
     const trips: number[] = [];
     for (let k = 0; k < 5; k++) {
@@ -297,7 +296,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
         indexJobs: o.indexJobs,
         // --jobs pipes each slowed s× (capacity jobs / s): each takes 1 / capacity of the others.
         ...(capacity !== undefined ? { copyCopy: 1 / capacity } : {}),
-        window: Math.min(2, Math.max(0.3, Math.min(budget * 0.15, (budget - elapsed()) * 0.25))),
+        window: Math.min(2, Math.max(0.5, Math.min(budget * 0.15, (budget - elapsed()) * 0.3))),
         lane: o.jobs + 1,
         signal,
       });
@@ -305,12 +304,18 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       notes.push(...m.notes);
     }
 
+    // Fixed costs once more at the end: millisecond timings swung 2–3× from one probe to the next with the
+    // machine's state, while a copy spreads its chunks over seconds: the medians over both ends of the probe.
+    for (let k = 0; k < 3; k++) tinies.push(await sampleCopy(src0, tgt0, p0, 0, 1, signal, true));
+    const fixedCopy = median(tinies.map((t) => t.seconds));
+    const fixedTruncate = (truncate + (await timeTruncate(src0, tgt0, p0, 0, signal))) / 2;
+    notes.push(`a chunk's fixed cost: ${(fixedCopy * 1000).toFixed(1)} ms for a one-row COPY, ${(fixedTruncate * 1000).toFixed(1)} ms for TRUNCATE, plus round trips`);
     const rates: Partial<Rates> = {
       ...(contention ? { contention } : {}),
       copy: { text, binary },
       perTable,
       // Most chunks are whole tables: BEGIN; TRUNCATE; COPY FREEZE, then the done mark and COMMIT.
-      chunkOverhead: Math.max(0.001, overhead + truncate + 4 * rtt),
+      chunkOverhead: Math.max(0.001, fixedCopy + fixedTruncate + 4 * rtt),
       roundTrip: rtt,
       sourceRoundTrip: median(srcTrips),
       preflight: preflightQuery,
