@@ -139,14 +139,6 @@ export async function measureContention(o: ContentionOptions): Promise<Contentio
       const [x, y] = await together(o.window, o.signal, [buildTask(b1), buildTask(b2)]);
       buildBesideBuild = slowdownOf([...x!, ...y!], [x!, y!], () => soloBuild);
       notes.push(`two sample index builds at once ran ${buildBesideBuild.toFixed(2)}× slower each than one alone`);
-      // Copy's builders run two at a time beside the last COPYs: the three at once, against what the pairs add to.
-      const [c3, x3, y3] = await together<unknown>(o.window, o.signal, [copyTask, buildTask(b1), buildTask(b2)]);
-      const copyIn3 = slowdownOf(c3!, [x3!, y3!], () => soloCopy);
-      const buildIn3 = slowdownOf([...x3!, ...y3!], [c3!, x3!, y3!], () => soloBuild);
-      notes.push(
-        `a sample COPY beside two sample builds ran ${copyIn3.toFixed(2)}× slower, the builds ${buildIn3.toFixed(2)}× ` +
-          `(the pairs add up to ${(copyBesideBuild + (copyBesideBuild - (o.copyCopy ?? 0))).toFixed(2)}× and ${(buildBesideBuild + buildBesideCopy - buildBesideBuild / 2).toFixed(2)}×)`,
-      );
     }
     // Pairs of one kind: both slowed s× → each takes s / 2 of the other's resources. Mixed pairs: what is left
     // of the slowdown after the activity's own share (Contention in rates.ts).
