@@ -12,7 +12,7 @@ import type { PhaseProgress } from '../progress.js';
 import { runBuildJob } from './builds.js';
 import { BuildScheduler, ownerKey, type BuildJob } from './schedule.js';
 import { copyChunk } from './pipeline.js';
-import { integerKey, type Chunk } from './plan.js';
+import { chunkOrder, integerKey, type Chunk } from './plan.js';
 import { tableKey } from '../catalog/table-id.js';
 import { importSnapshot } from '../db/snapshot.js';
 
@@ -62,15 +62,6 @@ async function applySettings(c: Client, settings: Record<string, string>, logger
     await c.query(`SELECT set_config($1, $2, false)`, [name, value]);
     logger.debug({ setting: name, value, connection: who }, `session setting ${name} = ${value}`);
   }
-}
-
-/** Largest table first, and within a table its largest chunk first. */
-export function chunkOrder(chunks: Chunk[]): Chunk[] {
-  const perTable = new Map<string, number>();
-  for (const c of chunks) perTable.set(tableKey(c), (perTable.get(tableKey(c)) ?? 0) + c.estBytes);
-  return [...chunks].sort(
-    (a, b) => perTable.get(tableKey(b))! - perTable.get(tableKey(a))! || tableKey(a).localeCompare(tableKey(b)) || b.estBytes - a.estBytes || a.chunk - b.chunk,
-  );
 }
 
 /** Chunks a worker copies under one reading transaction (each holds a table lock until it ends). */

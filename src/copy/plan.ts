@@ -58,6 +58,19 @@ export function largestFirst<T>(items: T[], size: (x: T) => number): T[] {
   return [...items].sort((a, b) => size(b) - size(a));
 }
 
+/**
+ * The order copy's workers take chunks in (and the estimate simulates): the largest table first, and within a
+ * table its largest chunk first. (Tables that foreign keys point at first, so their keys build while the rest
+ * loads, measured no faster on the mixed bench shape: 5.46–6.57 s against 5.29–5.87 s, three runs each.)
+ */
+export function chunkOrder(chunks: Chunk[]): Chunk[] {
+  const perTable = new Map<string, number>();
+  for (const c of chunks) perTable.set(tableKey(c), (perTable.get(tableKey(c)) ?? 0) + c.estBytes);
+  return [...chunks].sort(
+    (a, b) => perTable.get(tableKey(b))! - perTable.get(tableKey(a))! || tableKey(a).localeCompare(tableKey(b)) || b.estBytes - a.estBytes || a.chunk - b.chunk,
+  );
+}
+
 /** The integer single-column primary key, if the table has one. */
 export function integerKey(t: TableInfo): string | null {
   if (!t.primaryKey || t.primaryKey.length !== 1) return null;

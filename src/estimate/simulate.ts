@@ -1,4 +1,4 @@
-// A discrete-event simulation of copy's data phase: the plan's chunks, largest first, on --jobs pipes; each
+// A discrete-event simulation of copy's data phase: the plan's chunks in copy's order (chunkOrder), on --jobs pipes; each
 // table's index and key builds released by copy's own BuildScheduler (src/copy/schedule.ts) as its last chunk
 // finishes, on --index-jobs builders; foreign keys once all data is in. Activities that run at the same time
 // slow each other as the probe measured it (rates.contention): each running activity adds its kind's measured
@@ -8,7 +8,7 @@
 // one-process sample, beside other work it gets its share. Builds on one table also wait for each other's table locks where the server makes them
 // (locks.ts: a key's ALTER TABLE waits for the table's other builds). Pure: no I/O.
 import { tableKey } from '../catalog/table-id.js';
-import { largestFirst, type Chunk } from '../copy/plan.js';
+import { chunkOrder, type Chunk } from '../copy/plan.js';
 import { BuildScheduler, ownerKey, type BuildJob } from '../copy/schedule.js';
 import { LockTable, locksOf } from './locks.js';
 import { contentionOf, type ActivityKind, type Contention, type Rates } from './rates.js';
@@ -176,7 +176,8 @@ const EPS = 1e-9;
 export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Promise<DataPhaseSim> {
   const tables = new Map(input.tables.map((t) => [t.key, t] as const));
   const load = contentionOf(rates);
-  const queue = largestFirst(input.chunks, (c) => c.estBytes);
+  // copy's own order (copy/plan.ts chunkOrder).
+  const queue = chunkOrder(input.chunks);
   if (queue.length === 0) return { seconds: 0, dataSeconds: 0, segments: [], criticalPath: [] };
   const remaining = new Map<string, number>();
   for (const c of queue) remaining.set(tableKey(c), (remaining.get(tableKey(c)) ?? 0) + 1);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { taperedWeights, weightedRanges, type Chunk } from '../../src/copy/plan.js';
-import { chunkOrder } from '../../src/copy/data.js';
+import { chunkOrder } from '../../src/copy/plan.js';
 import { BuildScheduler, type BuildJob } from '../../src/copy/schedule.js';
 import { tableKey } from '../../src/catalog/table-id.js';
 
