@@ -129,6 +129,7 @@ export function connectReplication(spec: ConnectionSpec, applicationName: string
 /** Open a connection; errors come back classified (exit code 3) with the endpoint named, password masked. */
 export async function connect(spec: ConnectionSpec, opts: ConnectOptions = {}): Promise<Client> {
   let closedEarly = false;
+  let accepted = false;
   const attempt = async (ssl: ConnectionOptions | false) => {
     const client = new pg.Client(clientConfig(spec, opts, ssl));
     // An idle connection that dies (server restart, network) must not crash the process; the next query fails.
@@ -136,8 +137,10 @@ export async function connect(spec: ConnectionSpec, opts: ConnectOptions = {}): 
     // The server (or whatever listens there) hung up before the session started: no SQLSTATE, no errno.
     const connection = (client as unknown as { connection?: { once?: (e: string, f: () => void) => void } }).connection;
     connection?.once?.('end', () => (closedEarly = true));
+    connection?.once?.('connect', () => (accepted = true));
     try {
       closedEarly = false;
+      accepted = false;
       await client.connect();
       tagErrorsWithSide(client, spec.side);
       return client;
@@ -158,7 +161,10 @@ export async function connect(spec: ConnectionSpec, opts: ConnectOptions = {}): 
         hint: `no answer within ${spec.connectTimeout}s: check host, port and firewall (connect_timeout=N in the URL changes the wait)`,
       });
     }
-    if (!errorCode(err) && closedEarly) {
+    // A listener that closes at once shows up as a clean close, or as ECONNRESET when our startup bytes were already
+    // on the wire (timing-dependent): both mean the TCP connection was accepted and the session never started.
+    const resetAfterAccept = accepted && (errorCode(err) === 'ECONNRESET' || errorCode(err) === 'EPIPE');
+    if ((!errorCode(err) && closedEarly) || resetAfterAccept) {
       throw new ConnectionError(`${what}: the server at ${spec.host}:${spec.port} accepted the connection and closed it without a word`, {
         cause: err,
         hint:
