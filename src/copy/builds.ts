@@ -86,30 +86,45 @@ export async function listBuildJobs(snapshotClient: Client, tables: TableInfo[])
   const { rows: indexes } = await snapshotClient.query(INDEXES_SQL, [oids]);
   for (const r of indexes) {
     const table = qualify(r.schema, r.table);
-    const statements: string[] = [];
-    if (r.contype === 'x') {
-      statements.push(`ALTER TABLE ONLY ${table} ADD CONSTRAINT ${quoteIdent(r.conname)} ${r.condef}`);
-    } else {
-      statements.push(r.indexdef);
-      if (r.con_oid) {
-        const deferral = `${r.condeferrable ? ' DEFERRABLE' : ''}${r.condeferred ? ' INITIALLY DEFERRED' : ''}`;
-        const what = r.contype === 'p' ? 'PRIMARY KEY' : 'UNIQUE';
-        statements.push(`ALTER TABLE ONLY ${table} ADD CONSTRAINT ${quoteIdent(r.conname)} ${what} USING INDEX ${quoteIdent(r.name)}${deferral}`);
-      }
-    }
-    statements.push(...(r.stats as string[]));
-    if (r.replident) statements.push(`ALTER TABLE ONLY ${table} REPLICA IDENTITY USING INDEX ${quoteIdent(r.name)}`);
-    if (r.clustered) statements.push(`ALTER TABLE ${table} CLUSTER ON ${quoteIdent(r.name)}`);
-    if (r.index_comment) statements.push(r.index_comment);
-    if (r.con_comment) statements.push(r.con_comment);
     const key = tableKey({ schema: r.schema, name: r.table });
-    plan.jobs.push({ kind: 'index', schema: r.schema, table: r.table, name: r.name, stateName: r.name, statements, needsData: [key], needsKeys: [], isKey: r.is_unique });
     plan.ownOids.add(Number(r.index_oid));
     plan.ownComments.add(commentKey('INDEX', r.schema, r.name));
     if (r.con_oid) {
       plan.ownOids.add(Number(r.con_oid));
       plan.ownComments.add(commentKey('CONSTRAINT', r.schema, r.table, r.conname));
     }
+    const job = { kind: 'index' as const, schema: r.schema, table: r.table, name: r.name, needsData: [key], needsKeys: [] };
+    if (r.contype === 'x') {
+      // One ALTER TABLE builds the index and the constraint: nothing to split.
+      const statements = [`ALTER TABLE ONLY ${table} ADD CONSTRAINT ${quoteIdent(r.conname)} ${r.condef}`, ...(r.stats as string[])];
+      if (r.clustered) statements.push(`ALTER TABLE ${table} CLUSTER ON ${quoteIdent(r.name)}`);
+      if (r.index_comment) statements.push(r.index_comment);
+      if (r.con_comment) statements.push(r.con_comment);
+      plan.jobs.push({ ...job, stateName: r.name, statements, isKey: r.is_unique });
+      continue;
+    }
+    const build = [r.indexdef as string, ...(r.stats as string[])];
+    if (r.index_comment) build.push(r.index_comment);
+    const attach: string[] = [];
+    if (r.con_oid) {
+      const deferral = `${r.condeferrable ? ' DEFERRABLE' : ''}${r.condeferred ? ' INITIALLY DEFERRED' : ''}`;
+      const what = r.contype === 'p' ? 'PRIMARY KEY' : 'UNIQUE';
+      attach.push(`ALTER TABLE ONLY ${table} ADD CONSTRAINT ${quoteIdent(r.conname)} ${what} USING INDEX ${quoteIdent(r.name)}${deferral}`);
+    }
+    if (r.replident) attach.push(`ALTER TABLE ONLY ${table} REPLICA IDENTITY USING INDEX ${quoteIdent(r.name)}`);
+    if (r.clustered) attach.push(`ALTER TABLE ${table} CLUSTER ON ${quoteIdent(r.name)}`);
+    if (r.con_comment) attach.push(r.con_comment);
+    if (attach.length === 0) {
+      plan.jobs.push({ ...job, stateName: r.name, statements: build, isKey: r.is_unique });
+      continue;
+    }
+    // ALTER TABLE needs a lock that conflicts with the SHARE lock of every CREATE INDEX on the table: run in the
+    // same job, it would hold its builder idle until the table's other builds commit (and two keys of one table
+    // would deadlock). So the index is built on its own, and the ALTER TABLEs come as a second job once every
+    // build on the table is done. The second job records the index's own name, which older states wrote for
+    // the whole key: a resumed older state skips both.
+    plan.jobs.push({ ...job, stateName: `index ${r.name}`, doneWith: r.name, statements: build });
+    plan.jobs.push({ ...job, stateName: r.name, statements: attach, isKey: r.is_unique, attach: true });
   }
   const { rows: fks } = await snapshotClient.query(FKS_SQL, [oids]);
   for (const r of fks) {

@@ -160,7 +160,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
         }
         try {
           await runBuildJob(tgt, j);
-          logger.debug({ table: displayName(j.schema, j.table), seconds: (Date.now() - t0) / 1000 }, `indexes: built ${j.kind} ${j.name}`);
+          logger.debug({ table: displayName(j.schema, j.table), seconds: (Date.now() - t0) / 1000 }, j.attach ? `indexes: attached ${j.name} to its table` : `indexes: built ${j.kind} ${j.name}`);
         } catch (err) {
           throw classifyError(err, `indexes: building ${j.kind} ${j.name} on ${displayName(j.schema, j.table)}`, {
             phase: 'indexes',
@@ -168,8 +168,10 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
             hint: 'fix the cause, then run the same command with --resume',
           });
         }
-        result.indexes++;
-        input.indexProgress?.add({ items: 1 });
+        if (!j.attach) {
+          result.indexes++;
+          input.indexProgress?.add({ items: 1 });
+        }
         scheduler.jobDone(j);
       }
     } finally {

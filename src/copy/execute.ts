@@ -169,11 +169,14 @@ async function dataPhase(plan: CopyPlan, env: ExecuteEnv, analyzed: Set<string>)
   for (const c of pending) remaining.set(tableKey(c), (remaining.get(tableKey(c)) ?? 0) + 1);
   summary.chunks = pending.length;
   const built = await state.doneIndexes(ctl);
-  const todo = plan.builds.jobs.filter((j) => !built.has(tableKey({ schema: j.schema, name: j.stateName })));
+  const isBuilt = (name: string | undefined, schema: string) => name !== undefined && built.has(tableKey({ schema, name }));
+  const todo = plan.builds.jobs.filter((j) => !isBuilt(j.stateName, j.schema) && !isBuilt(j.doneWith, j.schema));
   // On the index-build connections, which only a full copy opens (and preflight counts).
   const analyses = (env.analyze ?? 'overlap') === 'overlap' && plan.mode === 'full' && !env.steps.analyze ? analyzeJobs(plan.data, todo) : [];
   const dataProgress = env.progress.phase('data', { bytes: pending.reduce((s, c) => s + c.estBytes, 0), items: pending.length });
-  const indexProgress = todo.length ? env.progress.phase('indexes', { items: todo.length }) : undefined;
+  // Counted in objects built: a key's ALTER TABLE half is part of its index.
+  const builds = todo.filter((j) => !j.attach).length;
+  const indexProgress = todo.length ? env.progress.phase('indexes', { items: builds }) : undefined;
   if (plan.mode === 'data-only') await prepareDataOnly(ctl, plan.data);
   const r = await runDataPhase({
     source: env.source,

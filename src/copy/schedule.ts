@@ -21,6 +21,11 @@ export interface BuildJob {
   needsKeys: string[];
   /** An index that can back a foreign key (primary key, unique). */
   isKey?: boolean;
+  /** The ALTER TABLE half of a key (ADD CONSTRAINT … USING INDEX, REPLICA IDENTITY, CLUSTER ON): it waits until
+   * every CREATE INDEX on its table is done, since its lock conflicts with theirs (builds.ts). */
+  attach?: boolean;
+  /** A job also counts as done when this state name is recorded (the index half of a key: see builds.ts). */
+  doneWith?: string;
   /** Tables every index of which must be built first (ANALYZE: statistics of expression indexes, no lock waits). */
   needsIndexes?: string[];
 }
@@ -60,7 +65,9 @@ export class BuildScheduler {
   private readonly loaded = new Set<string>();
   private readonly keysLeft = new Map<string, number>();
   private readonly indexesLeft = new Map<string, number>();
-  /** Tables with a foreign-key validation or an ANALYZE handed out and not done: the two lock each other out. */
+  /** CREATE INDEX jobs left per table (the index jobs without `attach`): a key's ALTER TABLE waits for them. */
+  private readonly createsLeft = new Map<string, number>();
+  /** Tables with a foreign-key validation, an ANALYZE or a key's ALTER TABLE handed out and not done (locksTable). */
   private readonly busy = new Map<string, number>();
   /** Jobs handed out (queued or running) and not done yet. */
   private outstanding = 0;
@@ -75,6 +82,7 @@ export class BuildScheduler {
     for (const j of jobs) {
       if (j.isKey) this.keysLeft.set(ownerKey(j), (this.keysLeft.get(ownerKey(j)) ?? 0) + 1);
       if (j.kind === 'index') this.indexesLeft.set(ownerKey(j), (this.indexesLeft.get(ownerKey(j)) ?? 0) + 1);
+      if (j.kind === 'index' && !j.attach) this.createsLeft.set(ownerKey(j), (this.createsLeft.get(ownerKey(j)) ?? 0) + 1);
     }
     for (const k of loadedAtStart) this.loaded.add(k);
     jobs.forEach((j, i) => this.waiting.set(i, j));
@@ -100,7 +108,12 @@ export class BuildScheduler {
       this.indexesLeft.set(owner, left);
       if (left <= 0) woken.push(`indexes:${owner}`);
     }
-    if (job.kind !== 'index') {
+    if (job.kind === 'index' && !job.attach) {
+      const left = (this.createsLeft.get(owner) ?? 1) - 1;
+      this.createsLeft.set(owner, left);
+      if (left <= 0) woken.push(`creates:${owner}`);
+    }
+    if (locksTable(job)) {
       for (const k of job.needsData) {
         const left = (this.busy.get(k) ?? 1) - 1;
         this.busy.set(k, left);
@@ -129,12 +142,13 @@ export class BuildScheduler {
     // Foreign keys wait for all data: validating one reads both tables whole, and on a busy machine that only
     // slows the COPYs still running; once they are done, keys are validated in parallel with the last indexes.
     if (j.kind === 'foreign key' && !this.dataDone) return DATA_DONE;
-    // A foreign key's validation and an ANALYZE exclude each other on a table (SHARE ROW EXCLUSIVE against
-    // SHARE UPDATE EXCLUSIVE): one at a time per table, so no builder sits waiting for a lock.
-    if (j.kind !== 'index') for (const k of j.needsData) if ((this.busy.get(k) ?? 0) > 0) return `busy:${k}`;
+    // A foreign key's validation, an ANALYZE and a key's ALTER TABLE exclude each other on a table (SHARE ROW
+    // EXCLUSIVE, SHARE UPDATE EXCLUSIVE, ACCESS EXCLUSIVE): one at a time per table, so no builder sits waiting.
+    if (locksTable(j)) for (const k of j.needsData) if ((this.busy.get(k) ?? 0) > 0) return `busy:${k}`;
     for (const k of j.needsData) if (!this.loaded.has(k)) return `loaded:${k}`;
     for (const k of j.needsKeys) if ((this.keysLeft.get(k) ?? 0) > 0) return `keys:${k}`;
     for (const k of j.needsIndexes ?? []) if ((this.indexesLeft.get(k) ?? 0) > 0) return `indexes:${k}`;
+    if (j.attach && (this.createsLeft.get(ownerKey(j)) ?? 0) > 0) return `creates:${ownerKey(j)}`;
     return undefined;
   }
 
@@ -164,7 +178,7 @@ export class BuildScheduler {
         continue;
       }
       this.waiting.delete(i);
-      if (j.kind !== 'index') for (const k of j.needsData) this.busy.set(k, (this.busy.get(k) ?? 0) + 1);
+      if (locksTable(j)) for (const k of j.needsData) this.busy.set(k, (this.busy.get(k) ?? 0) + 1);
       this.outstanding++;
       this.queue.push(j);
     }
@@ -188,3 +202,6 @@ export class BuildScheduler {
 }
 
 const DATA_DONE = 'data-done';
+
+/** Jobs whose table locks conflict with each other's (all but CREATE INDEX, whose SHARE locks coexist). */
+const locksTable = (j: BuildJob) => j.kind !== 'index' || j.attach === true;

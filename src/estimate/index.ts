@@ -198,7 +198,7 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
     indexJobs: opts.indexJobs,
     tables: plan.data.length,
     chunks: plan.chunks.length,
-    builds: plan.builds.jobs.length,
+    builds: plan.builds.jobs.filter((j) => !j.attach).length,
     bytes: model.bytes,
     schedule: model.data.segments.map((s) => ({ ...s, start: s.start + shift, end: s.end + shift })),
     probe: { seconds: measured.seconds, samples: measured.samples, notes: [...notes, ...measured.notes] },

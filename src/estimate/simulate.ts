@@ -84,6 +84,8 @@ export function buildSeconds(j: BuildJob, tables: Map<string, ModelTable>, index
     if (r.foreignKeyRows && rows(child) > 0 && rows(ref) > 0) return r.buildOverhead + ((rows(child) + rows(ref)) / r.foreignKeyRows) * hashGrowth(rows(ref), r.foreignKeySampleRows);
     return r.buildOverhead + (heap(child) + 2 * heap(ref)) / r.scan;
   }
+  // A key's ALTER TABLE half (copy/builds.ts): catalog work only, once its index is built.
+  if (j.attach) return r.buildOverhead;
   const sampled = r.perIndex[indexKey(j.schema, j.name)];
   const owner = tables.get(ownerKey(j));
   if (sampled && owner) return r.buildOverhead + scaleIndexSample(sampled, owner);

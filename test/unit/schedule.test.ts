@@ -43,6 +43,38 @@ describe('post-data build scheduling', () => {
     expect(await s.queue.take()).toBeUndefined();
   });
 
+  it("a key's ALTER TABLE half waits until every CREATE INDEX on its table is done; foreign keys wait for it", async () => {
+    const pkIndex: BuildJob = { ...index('users', 'users_pkey'), stateName: 'index users_pkey', isKey: undefined, doneWith: 'users_pkey' };
+    const pkAttach: BuildJob = { ...index('users', 'users_pkey'), attach: true };
+    const other = index('users', 'users_email_idx');
+    const s = new BuildScheduler([pkIndex, pkAttach, other, fk('orders', 'users', 'orders_user_fk')], [pub('orders')]);
+    s.tableLoaded(pub('users'));
+    s.allLoaded();
+    expect(await drain(s)).toEqual(['users_pkey', 'users_email_idx']); // both CREATE INDEX at once
+    s.jobDone(pkIndex);
+    expect(await drain(s)).toEqual([]); // the ALTER TABLE would wait for the other build's SHARE lock: held back
+    s.jobDone(other);
+    const attach = await s.queue.take();
+    expect(attach?.attach).toBe(true);
+    expect(await drain(s)).toEqual([]); // the foreign key needs the constraint
+    s.jobDone(attach!);
+    expect(await drain(s)).toEqual(['orders_user_fk']);
+  });
+
+  it("a key's ALTER TABLE half and a foreign-key validation on the same table take turns (their locks conflict)", async () => {
+    const linesIndex: BuildJob = { ...index('lines', 'lines_pkey'), stateName: 'index lines_pkey', isKey: undefined, doneWith: 'lines_pkey' };
+    const linesAttach: BuildJob = { ...index('lines', 'lines_pkey'), attach: true };
+    const check = fk('lines', 'users', 'lines_user_fk');
+    const s = new BuildScheduler([linesIndex, linesAttach, check], [pub('users')]);
+    s.tableLoaded(pub('lines'));
+    s.allLoaded();
+    expect(await drain(s)).toEqual(['lines_pkey', 'lines_user_fk']); // the CREATE INDEX and the validation together
+    s.jobDone(linesIndex);
+    expect(await drain(s)).toEqual([]); // the validation holds lines: the ALTER TABLE would wait for it
+    s.jobDone(check);
+    expect((await s.queue.take())?.attach).toBe(true);
+  });
+
   it('hands out nothing more after abort', async () => {
     const s = new BuildScheduler([index('a', 'a_pkey')], []);
     s.abort();
