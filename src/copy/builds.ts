@@ -128,22 +128,27 @@ export async function listBuildJobs(snapshotClient: Client, tables: TableInfo[])
   }
   const { rows: fks } = await snapshotClient.query(FKS_SQL, [oids]);
   for (const r of fks) {
+    const child = qualify(r.schema, r.table);
     const ref = tableKey({ schema: r.ref_schema, name: r.ref_table });
-    // pg_get_constraintdef keeps NOT VALID, DEFERRABLE and INITIALLY DEFERRED.
-    const statements = [`ALTER TABLE ONLY ${qualify(r.schema, r.table)} ADD CONSTRAINT ${quoteIdent(r.conname)} ${r.def}`];
-    if (r.comment) statements.push(r.comment);
-    plan.jobs.push({
-      kind: 'foreign key',
-      schema: r.schema,
-      table: r.table,
-      name: r.conname,
-      stateName: `FK ${r.table}.${r.conname}`,
-      statements,
-      needsData: [tableKey({ schema: r.schema, name: r.table }), ref],
-      needsKeys: [ref],
-    });
+    const stateName = `FK ${r.table}.${r.conname}`;
+    const job = { kind: 'foreign key' as const, schema: r.schema, table: r.table, name: r.conname, needsData: [tableKey({ schema: r.schema, name: r.table }), ref], needsKeys: [ref] };
     plan.ownOids.add(Number(r.con_oid));
     plan.ownComments.add(commentKey('CONSTRAINT', r.schema, r.table, r.conname));
+    // pg_get_constraintdef keeps NOT VALID, DEFERRABLE and INITIALLY DEFERRED.
+    const notValid = / NOT VALID$/.test(r.def);
+    const add = [`ALTER TABLE ONLY ${child} ADD CONSTRAINT ${quoteIdent(r.conname)} ${r.def}${notValid ? '' : ' NOT VALID'}`];
+    if (r.comment) add.push(r.comment);
+    if (notValid) {
+      plan.jobs.push({ ...job, stateName, statements: add });
+      continue;
+    }
+    // ADD FOREIGN KEY holds SHARE ROW EXCLUSIVE on both tables while it checks every row, so checks of keys that
+    // reference the same table (every table pointing at users) would run one at a time. Added NOT VALID (no
+    // check, a moment's lock), then VALIDATE CONSTRAINT (SHARE UPDATE EXCLUSIVE on the referencing table, ROW
+    // SHARE on the referenced one), they run side by side. The same check, the same catalog in the end. The
+    // VALIDATE job records the name older states wrote for the whole key: a resumed older state skips both.
+    plan.jobs.push({ ...job, stateName: `${stateName} NOT VALID`, doneWith: stateName, statements: add });
+    plan.jobs.push({ ...job, stateName, statements: [`ALTER TABLE ONLY ${child} VALIDATE CONSTRAINT ${quoteIdent(r.conname)}`], validate: true, after: `${stateName} NOT VALID` });
   }
   return plan;
 }

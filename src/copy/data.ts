@@ -10,7 +10,7 @@ import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PhaseProgress } from '../progress.js';
 import { runBuildJob } from './builds.js';
-import { BuildScheduler, ownerKey, type BuildJob } from './schedule.js';
+import { BuildScheduler, ownerKey, secondHalf, type BuildJob } from './schedule.js';
 import { copyChunk } from './pipeline.js';
 import { chunkOrder, integerKey, type Chunk } from './plan.js';
 import { tableKey } from '../catalog/table-id.js';
@@ -168,7 +168,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
             hint: 'fix the cause, then run the same command with --resume',
           });
         }
-        if (!j.attach) {
+        if (!secondHalf(j)) {
           result.indexes++;
           input.indexProgress?.add({ items: 1 });
         }

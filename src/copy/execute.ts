@@ -23,6 +23,7 @@ import type { CopyPlan } from './plan.js';
 import { applySequences, type SequenceSetting } from './sequences.js';
 import type { CopySummary } from './summary.js';
 import { formatCount } from '../format.js';
+import { secondHalf } from './schedule.js';
 
 export interface ExecuteEnv {
   source: ConnectionSpec;
@@ -175,7 +176,7 @@ async function dataPhase(plan: CopyPlan, env: ExecuteEnv, analyzed: Set<string>)
   const analyses = (env.analyze ?? 'overlap') === 'overlap' && plan.mode === 'full' && !env.steps.analyze ? analyzeJobs(plan.data, todo) : [];
   const dataProgress = env.progress.phase('data', { bytes: pending.reduce((s, c) => s + c.estBytes, 0), items: pending.length });
   // Counted in objects built: a key's ALTER TABLE half is part of its index.
-  const builds = todo.filter((j) => !j.attach).length;
+  const builds = todo.filter((j) => !secondHalf(j)).length;
   const indexProgress = todo.length ? env.progress.phase('indexes', { items: builds }) : undefined;
   if (plan.mode === 'data-only') await prepareDataOnly(ctl, plan.data);
   const r = await runDataPhase({

@@ -24,11 +24,18 @@ export interface BuildJob {
   /** The ALTER TABLE half of a key (ADD CONSTRAINT … USING INDEX, REPLICA IDENTITY, CLUSTER ON): it waits until
    * every CREATE INDEX on its table is done, since its lock conflicts with theirs (builds.ts). */
   attach?: boolean;
-  /** A job also counts as done when this state name is recorded (the index half of a key: see builds.ts). */
+  /** A job also counts as done when this state name is recorded (the first half of a split job: see builds.ts). */
   doneWith?: string;
+  /** The VALIDATE CONSTRAINT half of a foreign key: it locks only the referencing table against the others. */
+  validate?: boolean;
+  /** State name of a job of the plan that must be done first (when it is not in this run's plan, it was). */
+  after?: string;
   /** Tables every index of which must be built first (ANALYZE: statistics of expression indexes, no lock waits). */
   needsIndexes?: string[];
 }
+
+/** The second half of a split job (a key's ALTER TABLE, a foreign key's VALIDATE): no object of its own to count. */
+export const secondHalf = (j: BuildJob) => j.attach === true || j.validate === true;
 
 /** A closable work queue shared by builders: take() resolves undefined once closed and drained. */
 export class Queue<T> {
@@ -75,11 +82,14 @@ export class BuildScheduler {
   private readonly waiting = new Map<number, BuildJob>();
   /** Condition → plan positions of the jobs it holds back. */
   private readonly watch = new Map<string, number[]>();
+  /** State names of the jobs not done yet (what `after` waits for). */
+  private readonly pending = new Set<string>();
   private dataDone = false;
   private closed = false;
 
   constructor(jobs: BuildJob[], loadedAtStart: Iterable<string>) {
     for (const j of jobs) {
+      this.pending.add(j.stateName);
       if (j.isKey) this.keysLeft.set(ownerKey(j), (this.keysLeft.get(ownerKey(j)) ?? 0) + 1);
       if (j.kind === 'index') this.indexesLeft.set(ownerKey(j), (this.indexesLeft.get(ownerKey(j)) ?? 0) + 1);
       if (j.kind === 'index' && !j.attach) this.createsLeft.set(ownerKey(j), (this.createsLeft.get(ownerKey(j)) ?? 0) + 1);
@@ -97,7 +107,8 @@ export class BuildScheduler {
   jobDone(job: BuildJob): void {
     this.outstanding--;
     const owner = ownerKey(job);
-    const woken: string[] = [];
+    const woken: string[] = [`done:${job.stateName}`];
+    this.pending.delete(job.stateName);
     if (job.isKey) {
       const left = (this.keysLeft.get(owner) ?? 1) - 1;
       this.keysLeft.set(owner, left);
@@ -113,12 +124,10 @@ export class BuildScheduler {
       this.createsLeft.set(owner, left);
       if (left <= 0) woken.push(`creates:${owner}`);
     }
-    if (locksTable(job)) {
-      for (const k of job.needsData) {
-        const left = (this.busy.get(k) ?? 1) - 1;
-        this.busy.set(k, left);
-        if (left <= 0) woken.push(`busy:${k}`);
-      }
+    for (const k of lockedTables(job)) {
+      const left = (this.busy.get(k) ?? 1) - 1;
+      this.busy.set(k, left);
+      if (left <= 0) woken.push(`busy:${k}`);
     }
     this.wake(...woken);
   }
@@ -144,7 +153,8 @@ export class BuildScheduler {
     if (j.kind === 'foreign key' && !this.dataDone) return DATA_DONE;
     // A foreign key's validation, an ANALYZE and a key's ALTER TABLE exclude each other on a table (SHARE ROW
     // EXCLUSIVE, SHARE UPDATE EXCLUSIVE, ACCESS EXCLUSIVE): one at a time per table, so no builder sits waiting.
-    if (locksTable(j)) for (const k of j.needsData) if ((this.busy.get(k) ?? 0) > 0) return `busy:${k}`;
+    for (const k of lockedTables(j)) if ((this.busy.get(k) ?? 0) > 0) return `busy:${k}`;
+    if (j.after !== undefined && this.pending.has(j.after)) return `done:${j.after}`;
     for (const k of j.needsData) if (!this.loaded.has(k)) return `loaded:${k}`;
     for (const k of j.needsKeys) if ((this.keysLeft.get(k) ?? 0) > 0) return `keys:${k}`;
     for (const k of j.needsIndexes ?? []) if ((this.indexesLeft.get(k) ?? 0) > 0) return `indexes:${k}`;
@@ -178,7 +188,7 @@ export class BuildScheduler {
         continue;
       }
       this.waiting.delete(i);
-      if (locksTable(j)) for (const k of j.needsData) this.busy.set(k, (this.busy.get(k) ?? 0) + 1);
+      for (const k of lockedTables(j)) this.busy.set(k, (this.busy.get(k) ?? 0) + 1);
       this.outstanding++;
       this.queue.push(j);
     }
@@ -203,5 +213,13 @@ export class BuildScheduler {
 
 const DATA_DONE = 'data-done';
 
-/** Jobs whose table locks conflict with each other's (all but CREATE INDEX, whose SHARE locks coexist). */
-const locksTable = (j: BuildJob) => j.kind !== 'index' || j.attach === true;
+/**
+ * Tables on which a job takes a lock that conflicts with the others' (all but CREATE INDEX, whose SHARE locks
+ * coexist): ADD FOREIGN KEY both tables, VALIDATE CONSTRAINT the referencing one (ROW SHARE on the referenced
+ * table conflicts with none of these), ANALYZE and a key's ALTER TABLE their own.
+ */
+function lockedTables(j: BuildJob): string[] {
+  if (j.kind === 'index') return j.attach ? [ownerKey(j)] : [];
+  if (j.validate) return [ownerKey(j)];
+  return j.needsData;
+}

@@ -4,6 +4,7 @@ import type { Client } from '../db/connect.js';
 import type { CopyPlan } from '../copy/plan.js';
 import type { PlanSizes } from './model.js';
 import { indexKey } from './simulate.js';
+import { secondHalf } from '../copy/schedule.js';
 
 export async function planSizes(snap: Client, plan: CopyPlan): Promise<PlanSizes> {
   const oids = plan.data.map((t) => t.oid);
@@ -30,7 +31,7 @@ export async function planSizes(snap: Client, plan: CopyPlan): Promise<PlanSizes
             (SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_largeobject_metadata) THEN pg_total_relation_size('pg_catalog.pg_largeobject') ELSE 0 END) AS lo`,
   );
   const c = counts[0]!;
-  const own = plan.builds.jobs.filter((j) => !j.attach).length; // a key's ALTER TABLE half is no object of its own
+  const own = plan.builds.jobs.filter((j) => !secondHalf(j)).length;
   const { rows: mv } = plan.matviews.length
     ? await snap.query<{ bytes: string }>(
         `SELECT pg_relation_size(format('%I.%I', s, n)::regclass) AS bytes FROM unnest($1::text[], $2::text[]) AS u(s, n)`,

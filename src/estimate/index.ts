@@ -20,6 +20,7 @@ import { probe, type ProbeSample } from './probe.js';
 import { DEFAULT_RATES, scaleRates, usableRates, type Rates } from './rates.js';
 import type { Segment } from './simulate.js';
 import { sampleWriteRate } from './writerate.js';
+import { secondHalf } from '../copy/schedule.js';
 
 export interface EstimateOptions {
   jobs: number;
@@ -198,7 +199,7 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
     indexJobs: opts.indexJobs,
     tables: plan.data.length,
     chunks: plan.chunks.length,
-    builds: plan.builds.jobs.filter((j) => !j.attach).length,
+    builds: plan.builds.jobs.filter((j) => !secondHalf(j)).length,
     bytes: model.bytes,
     schedule: model.data.segments.map((s) => ({ ...s, start: s.start + shift, end: s.end + shift })),
     probe: { seconds: measured.seconds, samples: measured.samples, notes: [...notes, ...measured.notes] },

@@ -1,9 +1,9 @@
 // Table locks of copy's build jobs on the target, for the simulation: builds on the same table wait for each
-// other where PostgreSQL makes them. CREATE INDEX takes SHARE (builds of one table run together), but a key's
-// ALTER TABLE … ADD CONSTRAINT … USING INDEX after it needs a lock that conflicts with SHARE: it waits until the
-// other builds on the table commit, and builds that ask after it queue behind it. A foreign key takes SHARE ROW
-// EXCLUSIVE on both tables, ANALYZE SHARE UPDATE EXCLUSIVE. Requests are granted first come, first served, as
-// the server's lock queue does. Pure: no I/O.
+// other where PostgreSQL makes them. CREATE INDEX takes SHARE (builds of one table run together); a key's ALTER
+// TABLE … ADD CONSTRAINT … USING INDEX (its own job once the table's builds are done, or after the CREATE INDEX in
+// a job that holds both) takes ACCESS EXCLUSIVE. A foreign key added NOT VALID takes SHARE ROW EXCLUSIVE on both
+// tables for a moment, its VALIDATE SHARE UPDATE EXCLUSIVE on the referencing one; ANALYZE SHARE UPDATE
+// EXCLUSIVE. Requests are granted first come, first served, as the server's lock queue does. Pure: no I/O.
 import { ownerKey, type BuildJob } from '../copy/schedule.js';
 
 export type LockMode = 'share' | 'shareUpdateExclusive' | 'shareRowExclusive' | 'accessExclusive';
@@ -28,6 +28,9 @@ const isAlterTable = (s: string) => /^\s*ALTER\s+TABLE\b/i.test(s);
 /** The locks a build job takes when it starts, and the stronger one it asks for after its build (a key's ALTER TABLE). */
 export function locksOf(j: BuildJob): { start: LockNeed[]; end: LockNeed[] } {
   const own = ownerKey(j);
+  // VALIDATE CONSTRAINT: SHARE UPDATE EXCLUSIVE on the referencing table (ROW SHARE on the other conflicts with
+  // none of the modes here but ACCESS EXCLUSIVE, which a key's ALTER TABLE takes before the check may start).
+  if (j.kind === 'foreign key' && j.validate) return { start: [{ table: own, mode: 'shareUpdateExclusive' }], end: [] };
   if (j.kind === 'foreign key') return { start: [...new Set([own, ...j.needsData])].map((table) => ({ table, mode: 'shareRowExclusive' })), end: [] };
   if (j.kind === 'analyze') return { start: [{ table: own, mode: 'shareUpdateExclusive' }], end: [] };
   // An exclusion constraint is one ALTER TABLE from the start; a key is CREATE INDEX, then ALTER TABLE.

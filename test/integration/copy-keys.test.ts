@@ -1,6 +1,6 @@
 // A key is built in two jobs (copy/builds.ts): CREATE UNIQUE INDEX, then — once every other build on the table
 // is done — ALTER TABLE … ADD CONSTRAINT … USING INDEX (with REPLICA IDENTITY, CLUSTER ON and the constraint's
-// comment). These tests put the target in the states an interruption leaves between the two, and in the state an
+// comment); a foreign key as ADD … NOT VALID, then VALIDATE CONSTRAINT. These tests put the target in the states an interruption leaves between the two, and in the state an
 // older pgshift left (the whole key recorded under the index's name), and check that --resume finishes each into
 // a copy identical to the source (catalog comparison and pg_dump -s, comments included).
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -51,7 +51,7 @@ describe('keys built as an index, then attached', () => {
     await tgt.admin(`ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey;
       ALTER TABLE users DROP CONSTRAINT users_pkey;
       CREATE UNIQUE INDEX users_pkey ON users (id);
-      DELETE FROM pgshift.copy_index WHERE index_name IN ('users_pkey', 'FK orders.orders_user_id_fkey')`);
+      DELETE FROM pgshift.copy_index WHERE index_name = 'users_pkey' OR index_name LIKE 'FK orders.%'`);
     const done = await tgt.admin(`SELECT index_name FROM pgshift.copy_index WHERE table_name = 'users' ORDER BY 1`);
     expect(done.rows.map((r) => r.index_name)).toContain('index users_pkey');
     await reopenDataPhase(tgt);
@@ -62,12 +62,24 @@ describe('keys built as an index, then attached', () => {
     await expectIdentical(src, tgt);
   });
 
-  it('a state from before the split (the whole key recorded under the index name): --resume builds neither half again', async () => {
-    await tgt.admin(`DELETE FROM pgshift.copy_index WHERE index_name LIKE 'index %'`);
+  it('interrupted after a foreign key was added NOT VALID: --resume validates it', async () => {
+    await tgt.admin(`ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey;
+      ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;
+      DELETE FROM pgshift.copy_index WHERE index_name = 'FK orders.orders_user_id_fkey'`);
     await reopenDataPhase(tgt);
     const r = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--resume', '--log-level', 'debug']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).not.toMatch(/built index users_|attached users_/);
+    expect(r.stderr.match(/built foreign key orders_user_id_fkey/g)).toHaveLength(1);
+    expect((await tgt.admin(`SELECT convalidated FROM pg_constraint WHERE conname = 'orders_user_id_fkey'`)).rows).toEqual([{ convalidated: true }]);
+    await expectIdentical(src, tgt);
+  });
+
+  it('a state from before the split (the whole key recorded under the index name): --resume builds neither half again', async () => {
+    await tgt.admin(`DELETE FROM pgshift.copy_index WHERE index_name LIKE 'index %' OR index_name LIKE '% NOT VALID'`);
+    await reopenDataPhase(tgt);
+    const r = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--resume', '--log-level', 'debug']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/built index users_|attached users_|built foreign key/);
     await expectIdentical(src, tgt);
   });
 });

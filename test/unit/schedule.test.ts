@@ -75,6 +75,26 @@ describe('post-data build scheduling', () => {
     expect((await s.queue.take())?.attach).toBe(true);
   });
 
+  it('foreign keys to one table: each added NOT VALID one at a time (SHARE ROW EXCLUSIVE on it), then validated side by side', async () => {
+    const halves = (table: string) => {
+      const add: BuildJob = { ...fk(table, 'users', `${table}_user_fk`), stateName: `FK ${table}_user_fk NOT VALID`, doneWith: `FK ${table}_user_fk` };
+      return [add, { ...fk(table, 'users', `${table}_user_fk`), validate: true, after: add.stateName }];
+    };
+    const [addA, checkA] = halves('a');
+    const [addB, checkB] = halves('b');
+    const s = new BuildScheduler([addA!, checkA!, addB!, checkB!], [pub('users'), pub('a'), pub('b')]);
+    s.allLoaded();
+    expect((await s.queue.take())).toBe(addA); // both lock users: one add at a time
+    expect(s.queue.size).toBe(0);
+    s.jobDone(addA!);
+    expect([await s.queue.take(), await s.queue.take()]).toEqual([checkA, addB]);
+    s.jobDone(addB!);
+    expect(await s.queue.take()).toBe(checkB); // while checkA still runs: validations share users
+    s.jobDone(checkA!);
+    s.jobDone(checkB!);
+    expect(await s.queue.take()).toBeUndefined();
+  });
+
   it('hands out nothing more after abort', async () => {
     const s = new BuildScheduler([index('a', 'a_pkey')], []);
     s.abort();
