@@ -28,11 +28,15 @@ export interface BuildJob {
   doneWith?: string;
   /** The VALIDATE CONSTRAINT half of a foreign key: it locks only the referencing table against the others. */
   validate?: boolean;
-  /** State name of a job of the plan that must be done first (when it is not in this run's plan, it was). */
+  /** State name of a job of the plan in the same schema that must be done first (when it is not in this run's plan,
+   * it was). State names are unique per schema only, as the state records them. */
   after?: string;
   /** Tables every index of which must be built first (ANALYZE: statistics of expression indexes, no lock waits). */
   needsIndexes?: string[];
 }
+
+/** A job's state name is unique within its schema (pgshift.copy_index keys on both). */
+const stateKey = (schema: string, stateName: string) => tableKey({ schema, name: stateName });
 
 /** The second half of a split job (a key's ALTER TABLE, a foreign key's VALIDATE): no object of its own to count. */
 export const secondHalf = (j: BuildJob) => j.attach === true || j.validate === true;
@@ -82,14 +86,14 @@ export class BuildScheduler {
   private readonly waiting = new Map<number, BuildJob>();
   /** Condition → plan positions of the jobs it holds back. */
   private readonly watch = new Map<string, number[]>();
-  /** State names of the jobs not done yet (what `after` waits for). */
+  /** Jobs not done yet by stateKey (what `after` waits for). */
   private readonly pending = new Set<string>();
   private dataDone = false;
   private closed = false;
 
   constructor(jobs: BuildJob[], loadedAtStart: Iterable<string>) {
     for (const j of jobs) {
-      this.pending.add(j.stateName);
+      this.pending.add(stateKey(j.schema, j.stateName));
       if (j.isKey) this.keysLeft.set(ownerKey(j), (this.keysLeft.get(ownerKey(j)) ?? 0) + 1);
       if (j.kind === 'index') this.indexesLeft.set(ownerKey(j), (this.indexesLeft.get(ownerKey(j)) ?? 0) + 1);
       if (j.kind === 'index' && !j.attach) this.createsLeft.set(ownerKey(j), (this.createsLeft.get(ownerKey(j)) ?? 0) + 1);
@@ -107,8 +111,9 @@ export class BuildScheduler {
   jobDone(job: BuildJob): void {
     this.outstanding--;
     const owner = ownerKey(job);
-    const woken: string[] = [`done:${job.stateName}`];
-    this.pending.delete(job.stateName);
+    const done = stateKey(job.schema, job.stateName);
+    const woken: string[] = [`done:${done}`];
+    this.pending.delete(done);
     if (job.isKey) {
       const left = (this.keysLeft.get(owner) ?? 1) - 1;
       this.keysLeft.set(owner, left);
@@ -154,7 +159,7 @@ export class BuildScheduler {
     // A foreign key's validation, an ANALYZE and a key's ALTER TABLE exclude each other on a table (SHARE ROW
     // EXCLUSIVE, SHARE UPDATE EXCLUSIVE, ACCESS EXCLUSIVE): one at a time per table, so no builder sits waiting.
     for (const k of lockedTables(j)) if ((this.busy.get(k) ?? 0) > 0) return `busy:${k}`;
-    if (j.after !== undefined && this.pending.has(j.after)) return `done:${j.after}`;
+    if (j.after !== undefined && this.pending.has(stateKey(j.schema, j.after))) return `done:${stateKey(j.schema, j.after)}`;
     for (const k of j.needsData) if (!this.loaded.has(k)) return `loaded:${k}`;
     for (const k of j.needsKeys) if ((this.keysLeft.get(k) ?? 0) > 0) return `keys:${k}`;
     for (const k of j.needsIndexes ?? []) if ((this.indexesLeft.get(k) ?? 0) > 0) return `indexes:${k}`;

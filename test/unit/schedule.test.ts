@@ -95,6 +95,23 @@ describe('post-data build scheduling', () => {
     expect(await s.queue.take()).toBeUndefined();
   });
 
+  it("a VALIDATE waits for its own schema's ADD, when another schema has a key of the same name", async () => {
+    const inSchema = (schema: string) => {
+      const add: BuildJob = { ...fk('t', 'p', 't_p_fk'), schema, stateName: 'FK t.t_p_fk NOT VALID', doneWith: 'FK t.t_p_fk', needsData: [], needsKeys: [] };
+      return [add, { ...add, stateName: 'FK t.t_p_fk', doneWith: undefined, validate: true, after: add.stateName }];
+    };
+    const [addA, checkA] = inSchema('a');
+    const [addB, checkB] = inSchema('b');
+    const s = new BuildScheduler([addA!, checkA!, addB!, checkB!], []);
+    s.allLoaded();
+    expect([await s.queue.take(), await s.queue.take()]).toEqual([addA, addB]);
+    s.jobDone(addA!);
+    expect(await s.queue.take()).toBe(checkA);
+    expect(s.queue.size).toBe(0); // b's key is not added yet
+    s.jobDone(addB!);
+    expect(await s.queue.take()).toBe(checkB);
+  });
+
   it('hands out nothing more after abort', async () => {
     const s = new BuildScheduler([index('a', 'a_pkey')], []);
     s.abort();
