@@ -243,7 +243,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     let restored: Switched | null = null;
     if (caughtUp) {
       sequences = await syncSequences(src, ctl);
-      restored = await restoreSwitches(ctl);
+      restored = await restoreSwitches(ctl, { target, jobs: opts.indexJobs });
       await markCaughtUp(ctl);
       step('sequences set, target switches restored');
     }

@@ -2,13 +2,13 @@
 // - user triggers: ALTER TABLE … DISABLE TRIGGER (an audit trigger must not double rows);
 // - foreign keys: their checks are system triggers a non-superuser cannot disable, and rows of two tables may
 //   arrive in any order across batches (and TRUNCATE of a referenced table must work): the keys are dropped
-//   and re-added (validated) at the finish;
+//   and re-added at the finish (NOT VALID, then validated in parallel: restoreSwitches);
 // - identity GENERATED ALWAYS columns: set to BY DEFAULT, since an UPDATE may carry their value (an ALWAYS
 //   column can only be updated to DEFAULT); inserts use OVERRIDING SYSTEM VALUE anyway.
 // Each switch is recorded in pgshift.replication_switch in the SAME transaction that makes it, with the
 // statements that undo it; restoreSwitches() (--until-caught-up's finish, cleanup) runs them.
-import type { Client } from '../../db/connect.js';
-import { withTransaction } from '../../db/connect.js';
+import type { ConnectionSpec } from '../../config.js';
+import { connect, withTransaction, type Client } from '../../db/connect.js';
 import { quoteIdent } from '../../db/ident.js';
 
 export interface Switched {
@@ -65,22 +65,71 @@ async function record(c: Client, kind: string, tbl: string, name: string, restor
   await c.query(`INSERT INTO pgshift.replication_switch (kind, tbl, name, restore) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [kind, tbl, name, restore]);
 }
 
-/** Undo every recorded switch (foreign keys last: their validation reads the final data). Idempotent. */
-export async function restoreSwitches(c: Client): Promise<Switched> {
+/**
+ * Undo every recorded switch (foreign keys last: their checks read the final data). Idempotent, resumable.
+ * A foreign key comes back NOT VALID first (a moment's lock; its row then holds the VALIDATE still owed), and the
+ * checks run afterwards, `parallel.jobs` at a time: ADD FOREIGN KEY would hold SHARE ROW EXCLUSIVE on both tables
+ * through its whole check, so keys pointing at the same table would be checked one at a time while writes stay
+ * frozen; VALIDATE CONSTRAINT locks only the referencing table against them.
+ */
+export async function restoreSwitches(c: Client, parallel?: { target: ConnectionSpec; jobs: number }): Promise<Switched> {
   const out: Switched = { triggers: 0, foreignKeys: 0, identities: 0 };
   const { rows: present } = await c.query(`SELECT to_regclass('pgshift.replication_switch') IS NOT NULL AS ok`);
   if (!present[0].ok) return out;
-  const { rows } = await c.query(
+  const { rows } = await c.query<{ kind: string; tbl: string; name: string; restore: string[] }>(
     `SELECT kind, tbl, name, restore FROM pgshift.replication_switch ORDER BY kind = 'foreign-key', kind, tbl, name`,
   );
+  const checks: { tbl: string; name: string; sql: string }[] = [];
   for (const r of rows) {
+    const validate = `ALTER TABLE ${r.tbl} VALIDATE CONSTRAINT ${quoteIdent(r.name)}`;
+    const fk = r.kind === 'foreign-key';
+    // Added NOT VALID by an earlier, interrupted finish: only its check is owed.
+    if (fk && r.restore.length === 1 && r.restore[0] === validate) {
+      checks.push({ tbl: r.tbl, name: r.name, sql: validate });
+      continue;
+    }
+    const defer = fk && r.restore.length === 1 && !/ NOT VALID$/.test(r.restore[0]!);
     await withTransaction(c, async () => {
-      for (const sql of r.restore as string[]) await c.query(sql);
-      await c.query(`DELETE FROM pgshift.replication_switch WHERE kind = $1 AND tbl = $2 AND name = $3`, [r.kind, r.tbl, r.name]);
+      if (defer) {
+        await c.query(`${r.restore[0]} NOT VALID`);
+        await c.query(`UPDATE pgshift.replication_switch SET restore = $4 WHERE kind = $1 AND tbl = $2 AND name = $3`, [r.kind, r.tbl, r.name, [validate]]);
+      } else {
+        for (const sql of r.restore) await c.query(sql);
+        await c.query(DELETE_SWITCH, [r.kind, r.tbl, r.name]);
+      }
     });
-    if (r.kind === 'trigger') out.triggers++;
-    else if (r.kind === 'foreign-key') out.foreignKeys++;
+    if (defer) checks.push({ tbl: r.tbl, name: r.name, sql: validate });
+    else if (r.kind === 'trigger') out.triggers++;
+    else if (fk) out.foreignKeys++;
     else out.identities++;
   }
+  out.foreignKeys += await runChecks(c, checks, parallel);
   return out;
+}
+
+const DELETE_SWITCH = `DELETE FROM pgshift.replication_switch WHERE kind = $1 AND tbl = $2 AND name = $3`;
+
+/** Validate the foreign keys, each with its switch row gone in the same transaction, on up to `jobs` connections. */
+async function runChecks(c: Client, checks: { tbl: string; name: string; sql: string }[], parallel?: { target: ConnectionSpec; jobs: number }): Promise<number> {
+  let next = 0;
+  const worker = async (conn: Client) => {
+    for (let k = next++; k < checks.length; k = next++) {
+      const check = checks[k]!;
+      await withTransaction(conn, async () => {
+        await conn.query(check.sql);
+        await conn.query(DELETE_SWITCH, ['foreign-key', check.tbl, check.name]);
+      });
+    }
+  };
+  const extra = parallel ? Math.min(parallel.jobs, checks.length) - 1 : 0;
+  const conns: Client[] = [];
+  try {
+    for (let i = 0; i < extra; i++) conns.push(await connect(parallel!.target, { applicationName: `pgshift foreign-key check ${i + 2}` }));
+    const results = await Promise.allSettled([worker(c), ...conns.map(worker)]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } finally {
+    await Promise.all(conns.map((x) => x.end().catch(() => undefined)));
+  }
+  return checks.length;
 }

@@ -181,7 +181,7 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
     if (loop.caughtUp) {
       await applySessionSettings(src, { search_path: SESSION_SETTINGS.search_path! });
       sequences = await syncSequences(src, ctl);
-      restored = await restoreSwitches(ctl);
+      restored = await restoreSwitches(ctl, { target, jobs: opts.indexJobs });
       await markCaptureCaughtUp(ctl);
     }
     const summary: TriggerReplicateSummary = {
