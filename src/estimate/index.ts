@@ -173,6 +173,7 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
   const strategy = chooseStrategy({
     copySeconds: model.seconds,
     verifySeconds: model.verifySeconds,
+    foreignKeySeconds: model.foreignKeySeconds,
     sequences: plan.sequences.length,
     writeRate,
     replication,

@@ -8,7 +8,7 @@ import { copyFormat } from '../copy/pipeline.js';
 import type { CopyPlan } from '../copy/plan.js';
 import type { Rates } from './rates.js';
 import type { SchemaTiming } from './schema.js';
-import { simulateDataPhase, type DataPhaseSim, type ModelTable, type Segment } from './simulate.js';
+import { buildSeconds, simulateDataPhase, type DataPhaseSim, type ModelTable, type Segment } from './simulate.js';
 
 /** What the model needs beyond the plan: sizes the plan does not carry. */
 export interface PlanSizes {
@@ -50,6 +50,8 @@ export interface CopyModel {
   criticalPath: CriticalStep[];
   /** What verify would take after the copy (both sides hashed at once, --jobs connections each). */
   verifySeconds: number;
+  /** What replicate's finish takes to check the foreign keys it dropped while applying (--index-jobs at once). */
+  foreignKeySeconds: number;
   bytes: number;
 }
 
@@ -99,6 +101,17 @@ const ANALYZE_SAMPLE_ROWS = 30_000;
 export function analyzeSeconds(t: ModelTable, r: Rates): number {
   const pagesRead = Math.min(t.heapBytes, ANALYZE_SAMPLE_ROWS * 8192);
   return r.analyze.perTable + pagesRead / r.scan + Math.min(Math.max(t.rows, 1), ANALYZE_SAMPLE_ROWS) * Math.max(1, t.columns) * r.analyze.perValue;
+}
+
+/**
+ * replicate drops the target's foreign keys while it applies and restores them at its finish, with writes frozen:
+ * each comes back NOT VALID and is checked again (the same check copy's VALIDATE jobs run), --index-jobs at once.
+ */
+export function foreignKeySeconds(plan: PlanLike, tables: ModelTable[], indexBytes: Record<string, number>, r: Rates, lanes: number): number {
+  const checks = plan.builds.jobs.filter((j) => j.kind === 'foreign key' && (j.validate || !/ NOT VALID$/.test(j.statements[0] ?? '')));
+  if (checks.length === 0) return 0;
+  const byKey = new Map(tables.map((t) => [t.key, t]));
+  return listSchedule(checks.map((j) => buildSeconds(j, byKey, indexBytes, r)), Math.max(1, lanes));
 }
 
 export function verifySeconds(tables: ModelTable[], jobs: number, r: Rates): number {
@@ -164,6 +177,7 @@ export async function modelCopy(plan: PlanLike, sizes: PlanSizes, rates: Rates, 
     data,
     criticalPath: data.criticalPath.map(shift),
     verifySeconds: verifySeconds(tables, opts.jobs, rates),
+    foreignKeySeconds: foreignKeySeconds(plan, tables, sizes.indexBytes, rates, opts.indexJobs),
     bytes: tables.reduce((s, t) => s + t.heapBytes + t.toastBytes, 0),
   };
 }
@@ -185,9 +199,10 @@ export interface Strategy {
   dumpRestore: { freezeSeconds: number; fits: boolean | null };
   replication: {
     available: boolean;
-    /** Writes frozen: the replicator applies what is left, sequences are set, verify runs. */
+    /** Writes frozen: the replicator applies what is left, sequences are set, foreign keys re-checked, verify runs. */
     freezeSeconds: number;
     catchUpSeconds: number;
+    foreignKeySeconds: number;
     /** WAL the slot keeps on the source while the initial copy runs. */
     retainedWalBytes: number | null;
     fits: boolean | null;
@@ -204,6 +219,8 @@ export const REPLICATION_APPLY_BYTES_PER_SECOND = 8e6;
 export function chooseStrategy(o: {
   copySeconds: number;
   verifySeconds: number;
+  /** replicate's finish re-checking the foreign keys it dropped (writes frozen). */
+  foreignKeySeconds: number;
   sequences: number;
   writeRate: WriteRate;
   replication: { available: boolean; reason: string | null };
@@ -213,7 +230,7 @@ export function chooseStrategy(o: {
   const wal = o.writeRate.walBytesPerSecond ?? 0;
   const dumpFreeze = o.copySeconds + o.verifySeconds;
   const catchUp = REPLICATION_LAG_SECONDS + (wal * REPLICATION_LAG_SECONDS) / REPLICATION_APPLY_BYTES_PER_SECOND;
-  const replFreeze = catchUp + 0.5 + o.sequences * 0.005 + o.verifySeconds;
+  const replFreeze = catchUp + 0.5 + o.sequences * 0.005 + o.foreignKeySeconds + o.verifySeconds;
   const b = o.budgetSeconds;
   const dumpFits = b === null ? null : dumpFreeze <= b;
   const replFits = b === null ? null : o.replication.available && replFreeze <= b;
@@ -221,7 +238,8 @@ export function chooseStrategy(o: {
   let recommendation: Strategy['recommendation'];
   let verdict: string;
   const dumpLine = `dump/restore freezes writes for the whole copy plus verify: about ${f(dumpFreeze)}`;
-  const replLine = `replication freezes writes only to catch up, set sequences and verify: about ${f(replFreeze)}`;
+  const fkPart = o.foreignKeySeconds >= 0.05 ? `, re-check foreign keys (${f(o.foreignKeySeconds)})` : '';
+  const replLine = `replication freezes writes only to catch up, set sequences${fkPart} and verify: about ${f(replFreeze)}`;
   if (b === null) {
     recommendation = o.replication.available && replFreeze < dumpFreeze ? 'replication' : 'dump-restore';
     verdict = o.replication.available
@@ -251,6 +269,7 @@ export function chooseStrategy(o: {
       available: o.replication.available,
       freezeSeconds: replFreeze,
       catchUpSeconds: catchUp,
+      foreignKeySeconds: o.foreignKeySeconds,
       retainedWalBytes: o.writeRate.walBytesPerSecond === null ? null : o.writeRate.walBytesPerSecond * o.copySeconds,
       fits: replFits,
     },

@@ -6,7 +6,7 @@ import type { TableInfo } from '../../src/catalog/tables.js';
 import type { Chunk } from '../../src/copy/plan.js';
 import type { BuildJob } from '../../src/copy/schedule.js';
 import { parseDuration } from '../../src/estimate/duration.js';
-import { chooseStrategy, COPY_SOURCE_ROUND_TRIPS, listSchedule, modelCopy, type PlanLike, type PlanSizes } from '../../src/estimate/model.js';
+import { chooseStrategy, COPY_SOURCE_ROUND_TRIPS, foreignKeySeconds, listSchedule, modelCopy, type PlanLike, type PlanSizes } from '../../src/estimate/model.js';
 import { contentionOf, DEFAULT_RATES, type Rates } from '../../src/estimate/rates.js';
 import { renderTimeline } from '../../src/estimate/render.js';
 import { buildSeconds, hashGrowth, indexKey, indexWorkers, parallelGain, scaleIndexSample, simulateDataPhase, speeds, type ModelTable } from '../../src/estimate/simulate.js';
@@ -391,6 +391,7 @@ describe('estimate: strategy', () => {
   const base = {
     copySeconds: 1200,
     verifySeconds: 300,
+    foreignKeySeconds: 0,
     sequences: 10,
     writeRate: { walBytesPerSecond: 1e6, commitsPerSecond: 50, sampledSeconds: 2 },
     format: (s: number) => `${Math.round(s)}s`,
@@ -417,6 +418,24 @@ describe('estimate: strategy', () => {
     expect(s.verdict).toMatch(/lacks REPLICATION/);
     expect(s.verdict).toMatch(/longer window|REPLICATION/);
   });
+  it("replicate's finish re-checks the foreign keys it dropped with writes frozen: part of the replication freeze", () => {
+    const without = chooseStrategy({ ...base, replication: { available: true, reason: null }, budgetSeconds: 900 });
+    const withKeys = chooseStrategy({ ...base, foreignKeySeconds: 120, replication: { available: true, reason: null }, budgetSeconds: 900 });
+    close(withKeys.replication.freezeSeconds - without.replication.freezeSeconds, 120);
+    expect(withKeys.replication.foreignKeySeconds).toBe(120);
+    expect(withKeys.verdict).toMatch(/re-check foreign keys \(120s\)/);
+  });
+
+  it('foreign-key re-checks run --index-jobs at once; keys added NOT VALID on the source are never checked', () => {
+    const [users, orders, posts] = [model(table('users', 100 * MB)), model(table('orders', 100 * MB)), model(table('posts', 100 * MB))];
+    const validate = (t: string): BuildJob => ({ ...fk(t, 'users', `${t}_user_fk`), validate: true, statements: [`ALTER TABLE ONLY public.${t} VALIDATE CONSTRAINT ${t}_user_fk`] });
+    const addHalf = (t: string): BuildJob => ({ ...fk(t, 'users', `${t}_user_fk`), statements: [`ALTER TABLE ONLY public.${t} ADD CONSTRAINT ${t}_user_fk FOREIGN KEY (u) REFERENCES public.users(id) NOT VALID`] });
+    const plan = { builds: { jobs: [addHalf('orders'), validate('orders'), addHalf('posts'), validate('posts'), addHalf('logs')] } } as unknown as PlanLike;
+    const one = buildSeconds(validate('orders'), new Map([users, orders, posts].map((t) => [t.key, t] as const)), {}, RATES);
+    close(foreignKeySeconds(plan, [users, orders, posts], {}, RATES, 2), one);
+    close(foreignKeySeconds(plan, [users, orders, posts], {}, RATES, 1), 2 * one);
+  });
+
   it('without a budget, compares both freezes without a yes/no', () => {
     const s = chooseStrategy({ ...base, replication: { available: true, reason: null }, budgetSeconds: null });
     expect(s.dumpRestore.fits).toBeNull();
