@@ -2,6 +2,8 @@
 import './navigator.js';
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
+import { ExitCode } from '../errors.js';
+import { redact } from '../redact.js';
 import { reportError, usageFromCommander } from './context.js';
 import { cleanupCommand } from './cleanup.js';
 import { copyCommand } from './copy.js';
@@ -49,7 +51,31 @@ export function program(): Command {
 }
 
 /** Parse and run; resolves to the exit code. */
+let guarded = false;
+
+/**
+ * Last-resort handlers. A promise that failed with nothing awaiting it is a follow-up of an error already on its
+ * way to the user (or a bug): it is said on stderr, and the command's own outcome stands. Node's default would
+ * crash with exit 1, which in pgshift's contract means a negative answer (not caught up, differences found).
+ * An exception nothing caught ends the run with exit 4 (failure); the state on the target is transactional.
+ */
+function guardProcess(): void {
+  if (guarded) return;
+  guarded = true;
+  const text = (e: unknown) => redact(e instanceof Error ? e.message : String(e));
+  process.on('unhandledRejection', (reason) => {
+    process.stderr.write(`pgshift: warning: internal: an operation failed with nothing waiting for it: ${text(reason)}\n`);
+  });
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(
+      `pgshift: internal error: ${text(err)}\n${redact(err.stack ?? '')}\n  next: run the same command again (what was committed is kept); if it recurs, report it with this output\n`,
+    );
+    process.exit(ExitCode.failure);
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  guardProcess();
   const prog = program();
   try {
     await prog.parseAsync(argv);
