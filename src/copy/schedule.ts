@@ -1,6 +1,7 @@
-// When each post-data build may start: an index as soon as its table's data is in; a foreign key once all data
-// is in and the referenced table's keys are built; an ANALYZE (--analyze overlap) once its table's data and
-// every index on it are in. Pure bookkeeping, no I/O.
+// When each post-data build may start: an index as soon as its table's data is in; a key's ALTER TABLE once
+// every CREATE INDEX on its table is done; a foreign key once all data is in and the referenced table's keys are
+// built (its VALIDATE once it is added); an ANALYZE (--analyze overlap) once its table's data and every index on
+// it are in. Pure bookkeeping, no I/O.
 
 import { tableKey } from '../catalog/table-id.js';
 
@@ -78,7 +79,7 @@ export class BuildScheduler {
   private readonly indexesLeft = new Map<string, number>();
   /** CREATE INDEX jobs left per table (the index jobs without `attach`): a key's ALTER TABLE waits for them. */
   private readonly createsLeft = new Map<string, number>();
-  /** Tables with a foreign-key validation, an ANALYZE or a key's ALTER TABLE handed out and not done (locksTable). */
+  /** Tables with a foreign-key validation, an ANALYZE or a key's ALTER TABLE handed out and not done (lockedTables). */
   private readonly busy = new Map<string, number>();
   /** Jobs handed out (queued or running) and not done yet. */
   private outstanding = 0;
@@ -156,8 +157,8 @@ export class BuildScheduler {
     // Foreign keys wait for all data: validating one reads both tables whole, and on a busy machine that only
     // slows the COPYs still running; once they are done, keys are validated in parallel with the last indexes.
     if (j.kind === 'foreign key' && !this.dataDone) return DATA_DONE;
-    // A foreign key's validation, an ANALYZE and a key's ALTER TABLE exclude each other on a table (SHARE ROW
-    // EXCLUSIVE, SHARE UPDATE EXCLUSIVE, ACCESS EXCLUSIVE): one at a time per table, so no builder sits waiting.
+    // A foreign key's ADD or VALIDATE, an ANALYZE and a key's ALTER TABLE exclude each other on a table (their
+    // locks conflict: lockedTables): one at a time per table, so no builder sits waiting for a lock.
     for (const k of lockedTables(j)) if ((this.busy.get(k) ?? 0) > 0) return `busy:${k}`;
     if (j.after !== undefined && this.pending.has(stateKey(j.schema, j.after))) return `done:${stateKey(j.schema, j.after)}`;
     for (const k of j.needsData) if (!this.loaded.has(k)) return `loaded:${k}`;
