@@ -98,6 +98,11 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
       ph.done();
     };
 
+    // Ctrl-C is honoured between steps too (the data phase and restores watch the signal themselves): a step that
+    // starts after it would run to its end and leave the user with a finished copy and exit 130 unexplained.
+    const stopIfAsked = () => {
+      if (signal.aborted) throw signal.reason;
+    };
     if (env.tools && !env.steps.preData) await restore('pre-data', 'preData', keepCommon);
 
     const analyzed = new Set<string>();
@@ -105,6 +110,7 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
     // Also after a crash that came between the last chunk and this point (idempotent).
     if (plan.mode === 'data-only') await timed('triggers+foreign keys', () => finishDataOnly(ctl));
 
+    stopIfAsked();
     if (plan.largeObjects.length > 0 && !env.steps.largeObjects) {
       summary.largeObjects = await timed('large objects', () => copyLargeObjects(env, plan.largeObjects));
       await state.markStep(ctl, 'largeObjects');
@@ -113,9 +119,11 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
     snapshotOpen = false;
 
     // Post-data: everything pgshift did not build itself; triggers come after all data.
+    stopIfAsked();
     if (env.tools && !env.steps.postData) {
       await restore('post-data', 'postData', (e) => keepCommon(e) && !builtByPgshift(plan.builds, e));
     }
+    stopIfAsked();
     if (plan.matviews.length && !env.steps.matviews) {
       const ph = progress.phase('matviews', { items: plan.matviews.length });
       await timed('matviews', () => refreshMatviews(ctl, plan.matviews, () => ph.add({ items: 1 })));
@@ -123,16 +131,19 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
       await state.markStep(ctl, 'matviews');
       ph.done();
     }
+    stopIfAsked();
     await applySequences(ctl, env.sequenceValues);
     summary.sequences = env.sequenceValues.length;
     // Tables analyzed during the data phase (--analyze overlap) are not analyzed again.
     const rest = plan.data.filter((t) => !analyzed.has(tableKey(t)));
+    stopIfAsked();
     if ((env.analyze ?? 'overlap') !== 'none' && plan.data.length && !env.steps.analyze) {
       const ph = progress.phase('analyze', { items: rest.length });
       await timed('analyze', () => analyzeTables(env.target, rest, env.indexJobs, logger, () => ph.add({ items: 1 })));
       await state.markStep(ctl, 'analyze');
       ph.done();
     }
+    stopIfAsked();
     await state.markFinished(ctl);
     for (const w of env.extensions?.warnings ?? []) logger.warn(w);
     for (const s of skipped) logger.warn(`copy: skipped ${s} (needs superuser on the target)`);

@@ -4,7 +4,7 @@
 // the target's lock table, each with the dump ids it restored, so --resume continues after the last batch.
 import type { ConnectionSpec } from '../config.js';
 import { withTransaction, type Client } from '../db/connect.js';
-import { classifyError } from '../errors.js';
+import { classifyError, errorCode } from '../errors.js';
 import type { DumpFile, TocEntry } from '../schema/dump.js';
 import { listToc, sectionSql } from '../schema/dump.js';
 import type { PgTools } from '../schema/pgdump.js';
@@ -72,7 +72,9 @@ export async function restoreSection(input: RestoreSectionInput): Promise<number
       throw classifyError(err, `schema ${section}: restoring the schema on the target`, {
         phase: `schema ${section}`,
         object: describeBatch(batch),
-        hint: `nothing of this batch was applied (earlier batches are kept); fix the cause (often a missing extension or role on the target), then re-run with --resume — ${START_OVER_HINT}`,
+        hint: `nothing of this batch was applied (earlier batches are kept); fix the cause (often a missing extension or role on the target${
+          errorCode(err) === '42501' ? ', or an object only a superuser may create: pgshift inventory --source … --target … lists them' : ''
+        }), then re-run with --resume — ${START_OVER_HINT}`,
       });
     } finally {
       // The dump's SET statements are session settings: never let them leak into the next batch or phase.

@@ -1,13 +1,16 @@
 // A key is built in two jobs (copy/builds.ts): CREATE UNIQUE INDEX, then — once every other build on the table
 // is done — ALTER TABLE … ADD CONSTRAINT … USING INDEX (with REPLICA IDENTITY, CLUSTER ON and the constraint's
-// comment); a foreign key as ADD … NOT VALID, then VALIDATE CONSTRAINT. These tests put the target in the states an interruption leaves between the two, and in the state an
-// older pgshift left (the whole key recorded under the index's name), and check that --resume finishes each into
-// a copy identical to the source (catalog comparison and pg_dump -s, comments included).
+// comment); a foreign key as ADD … NOT VALID, then VALIDATE CONSTRAINT. These tests put the target in the states
+// an interruption leaves between the two halves, and in the state an older pgshift left (the whole key recorded
+// under the index's name), and check that --resume finishes each into a copy identical to the source (catalog
+// comparison and pg_dump -s, comments included). Also: a SIGINT after the data phase is honoured at the next
+// step (exit 130, --resume), not left to end as a finished copy.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { expectSameDatabase } from '../support/compare.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 import { dumpDifferences, schemaDump } from '../support/schema-dump.js';
+import { sleep, spawnCli } from '../support/spawn.js';
 
 const SEED_SQL = `
   CREATE TABLE users (id int NOT NULL, email text NOT NULL, name text);
@@ -72,6 +75,32 @@ describe('keys built as an index, then attached', () => {
     expect(r.stderr.match(/built foreign key orders_user_id_fkey/g)).toHaveLength(1);
     expect((await tgt.admin(`SELECT convalidated FROM pg_constraint WHERE conname = 'orders_user_id_fkey'`)).rows).toEqual([{ convalidated: true }]);
     await expectIdentical(src, tgt);
+  });
+
+  it('SIGINT after the data phase stops at the next step: exit 130 naming --resume, which finishes the copy', async () => {
+    const { pg15 } = inject('clusters');
+    const [from, to] = await Promise.all([createDatabase(pg15, { label: 'keys_int_src' }), createDatabase(pg15, { label: 'keys_int_tgt' })]);
+    try {
+      // A materialized view whose refresh (a step after the data phase) takes 2 s: the signal lands inside it.
+      await from.owner(`CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 1000);
+        CREATE MATERIALIZED VIEW slow AS SELECT count(*) AS n, pg_sleep(2) IS NULL AS slept FROM t WITH NO DATA;
+        REFRESH MATERIALIZED VIEW slow;`);
+      const run = spawnCli(['copy', '--source', from.url, '--target', to.url]);
+      const deadline = Date.now() + 60_000;
+      while (!/"msg":"data: done/.test(run.output()) && !run.exited() && Date.now() < deadline) await sleep(5);
+      expect(run.exited(), run.output()).toBe(false);
+      await sleep(300); // inside the refresh
+      run.child.kill('SIGINT');
+      const exit = await run.exit;
+      expect(exit.code, run.output()).toBe(130);
+      expect(run.output()).toMatch(/next: .*--resume/);
+      expect(run.output()).not.toMatch(/analyze: done/);
+      const r = await runCli(['copy', '--source', from.url, '--target', to.url, '--resume']);
+      expect(r.code, r.stderr).toBe(0);
+      await expectIdentical(from, to);
+    } finally {
+      await Promise.all([from.drop(), to.drop()]);
+    }
   });
 
   it('a state from before the split (the whole key recorded under the index name): --resume builds neither half again', async () => {

@@ -136,6 +136,26 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
     }
   });
 
+  it('warns about objects only a superuser can create when the target role is not one', async () => {
+    await src.admin(`
+      CREATE FUNCTION public.raw_int4in(cstring) RETURNS int4 AS 'int4in' LANGUAGE internal STRICT IMMUTABLE;
+      CREATE FUNCTION public.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$;
+      CREATE EVENT TRIGGER audit_ddl ON ddl_command_end EXECUTE FUNCTION public.on_ddl();`);
+    try {
+      const r = await runCli(['inventory', '--source', src.url, '--target', tgt.url, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const inv = parseJson(r);
+      expect(inv.target.superuser).toBe(false);
+      expect(inv.privileged).toEqual({ count: 2, examples: ['event trigger audit_ddl', 'function raw_int4in(cstring) (language internal)'] });
+      const w = inv.warnings.find((x: any) => x.code === 'superuser-objects');
+      expect(w.message).toMatch(/2 objects of the schema can only be created by a superuser .*the target role \S+ is not a superuser/);
+      // pgcrypto's C functions belong to their extension: not listed.
+      expect(JSON.stringify(inv.privileged)).not.toMatch(/digest|crypt/);
+    } finally {
+      await src.admin(`DROP EVENT TRIGGER audit_ddl; DROP FUNCTION public.on_ddl(); DROP FUNCTION public.raw_int4in(cstring)`);
+    }
+  });
+
   it('reads the source URL from PGSHIFT_SOURCE_URL', async () => {
     const r = await runCli(['inventory', '--json', '--include', 'public.acc*'], { env: { PGSHIFT_SOURCE_URL: src.url } });
     expect(r.code, r.stderr).toBe(0);

@@ -9,7 +9,7 @@ function inventoryWith(slots: Inventory['replication']['slots']): Inventory {
     replication: { walLevel: 'logical', maxReplicationSlots: 10, usedReplicationSlots: slots.length, freeReplicationSlots: 10 - slots.length, maxWalSenders: 10, usedWalSenders: 0, available: true, reason: null, slots },
     pgDump: { path: '/usr/bin/pg_dump', version: '15.18', canDump: true },
     tables: [], sequences: [], extensions: [], largeObjects: { count: 0, bytes: 0 }, materializedViews: [], triggers: [],
-    internalSchemas: [], captureInstalled: false, target: null, warnings: [],
+    internalSchemas: [], captureInstalled: false, privileged: { count: 0, examples: [] }, target: null, warnings: [],
   };
 }
 
@@ -24,5 +24,20 @@ describe('inventory warnings about replication slots', () => {
     expect(w[0]!.message).toMatch(/pgshift_ab12 \(inactive\) keeps 3\.0 GB of WAL/);
     expect(w[0]!.remedy).toMatch(/pgshift cleanup --source/);
     expect(w[1]!.remedy).toMatch(/pg_drop_replication_slot\('other_tool'\)/);
+  });
+});
+
+describe('inventory warnings about objects only a superuser can create', () => {
+  const privileged = { count: 12, examples: ['function public.f(integer) (language c)', 'operator class public.my_ops'] };
+  const target = (superuser: boolean) => ({ url: 'postgres://app:***@t/db', serverVersion: '17.1', major: 17, user: 'app', superuser });
+  it('warns when the target role is not a superuser, naming the objects and the ways out', () => {
+    const w = warningsFor({ ...inventoryWith([]), privileged, target: target(false) }).find((x) => x.code === 'superuser-objects');
+    expect(w?.message).toMatch(/^12 objects of the schema can only be created by a superuser \(function public\.f\(integer\) \(language c\), operator class public\.my_ops, …\); the target role app is not a superuser/);
+    expect(w?.remedy).toMatch(/superuser as the target role.*--exclude/);
+  });
+  it('warns without a target (the role is not known yet), and not when the target role is a superuser', () => {
+    expect(warningsFor({ ...inventoryWith([]), privileged }).find((x) => x.code === 'superuser-objects')?.message).toMatch(/unless the target role is a superuser/);
+    expect(warningsFor({ ...inventoryWith([]), privileged, target: target(true) }).find((x) => x.code === 'superuser-objects')).toBeUndefined();
+    expect(warningsFor({ ...inventoryWith([]), target: target(false) }).find((x) => x.code === 'superuser-objects')).toBeUndefined();
   });
 });

@@ -1,0 +1,76 @@
+// Objects of the source schema that only a superuser may create on the target: pg_restore (and so copy's
+// pre-data step) fails on them mid-way when the target role is not one. Extension members are left out (their
+// extension creates them), and so are Heroku's own objects (pgshift skips them).
+import type { Client } from '../db/connect.js';
+import { userSchemaSql } from './system.js';
+
+export interface PrivilegedObjects {
+  count: number;
+  /** Up to ten, e.g. "function public.f(integer) (language c)". */
+  examples: string[];
+}
+
+const notExtension = (cls: string, oid: string) =>
+  `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '${cls}'::regclass AND d.objid = ${oid} AND d.deptype = 'e')`;
+
+const PRIVILEGED_SQL = `
+WITH objs AS (
+  -- C, internal and untrusted procedural languages (plpython3u, plperlu…)
+  SELECT format('function %s (language %s)', p.oid::regprocedure, l.lanname) AS what
+    FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang JOIN pg_namespace n ON n.oid = p.pronamespace
+   WHERE NOT l.lanpltrusted AND ${userSchemaSql('n.nspname')} AND ${notExtension('pg_proc', 'p.oid')}
+  UNION ALL
+  SELECT format('operator class %I.%I', n.nspname, c.opcname)
+    FROM pg_opclass c JOIN pg_namespace n ON n.oid = c.opcnamespace
+   WHERE ${userSchemaSql('n.nspname')} AND ${notExtension('pg_opclass', 'c.oid')}
+  UNION ALL
+  SELECT format('operator family %I.%I', n.nspname, f.opfname)
+    FROM pg_opfamily f JOIN pg_namespace n ON n.oid = f.opfnamespace
+   WHERE ${userSchemaSql('n.nspname')} AND ${notExtension('pg_opfamily', 'f.oid')}
+     -- CREATE OPERATOR CLASS makes its family of the same name: named once, as the class.
+     AND NOT EXISTS (SELECT 1 FROM pg_opclass c WHERE c.opcfamily = f.oid AND c.opcname = f.opfname AND c.opcnamespace = f.opfnamespace)
+  UNION ALL
+  SELECT format('event trigger %I', e.evtname)
+    FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid JOIN pg_namespace n ON n.oid = p.pronamespace
+   WHERE ${userSchemaSql('n.nspname')} AND ${notExtension('pg_event_trigger', 'e.oid')}
+  UNION ALL
+  SELECT format('text search parser %I.%I', n.nspname, t.prsname)
+    FROM pg_ts_parser t JOIN pg_namespace n ON n.oid = t.prsnamespace
+   WHERE ${userSchemaSql('n.nspname')} AND ${notExtension('pg_ts_parser', 't.oid')}
+  UNION ALL
+  SELECT format('text search template %I.%I', n.nspname, t.tmplname)
+    FROM pg_ts_template t JOIN pg_namespace n ON n.oid = t.tmplnamespace
+   WHERE ${userSchemaSql('n.nspname')} AND ${notExtension('pg_ts_template', 't.oid')}
+  UNION ALL
+  SELECT format('foreign-data wrapper %I', w.fdwname)
+    FROM pg_foreign_data_wrapper w WHERE ${notExtension('pg_foreign_data_wrapper', 'w.oid')}
+  UNION ALL
+  SELECT format('language %I', l.lanname)
+    FROM pg_language l WHERE l.oid >= 16384 AND ${notExtension('pg_language', 'l.oid')}
+)
+SELECT count(*) OVER () AS n, what FROM objs ORDER BY what LIMIT 10`;
+
+/** Objects of the source's schema that need a superuser to be created on the target. */
+export async function privilegedObjects(source: Client): Promise<PrivilegedObjects> {
+  const { rows } = await source.query<{ n: string; what: string }>(PRIVILEGED_SQL);
+  return { count: rows.length ? Number(rows[0]!.n) : 0, examples: rows.map((r) => r.what) };
+}
+
+/** What to say when they exist and the target role is not a superuser (or is not known yet). */
+export function privilegedWarning(p: PrivilegedObjects, target: { user: string; superuser: boolean } | null): { message: string; remedy: string } | undefined {
+  if (p.count === 0 || target?.superuser) return undefined;
+  const who = target ? `the target role ${target.user} is not a superuser` : 'unless the target role is a superuser';
+  return {
+    message: `${p.count} object${p.count === 1 ? '' : 's'} of the schema can only be created by a superuser (${p.examples.join(', ')}${p.count > p.examples.length ? ', …' : ''}); ${who}, so the schema step of copy will fail on ${p.count === 1 ? 'it' : 'them'}`,
+    remedy: 'copy with a superuser as the target role; or drop them on the source if the application does not use them, or --exclude the schema that holds them; a managed target (RDS, Cloud SQL) may not allow them at all',
+  };
+}
+
+/** Logged before copy's schema step: the failure it foretells would otherwise come mid-way, from pg_restore. */
+export async function warnPrivileged(source: Client, target: Client, warn: (msg: string) => void): Promise<void> {
+  const found = await privilegedObjects(source);
+  if (found.count === 0) return;
+  const { rows } = await target.query<{ user: string; superuser: boolean }>(`SELECT current_user AS user, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user`);
+  const w = privilegedWarning(found, rows[0] ?? null);
+  if (w) warn(`copy: ${w.message}. next: ${w.remedy}`);
+}
