@@ -142,7 +142,8 @@ export async function measureContention(o: ContentionOptions): Promise<Contentio
     }
     // Pairs of one kind: both slowed s× → each takes s / 2 of the other's resources. Mixed pairs: what is left
     // of the slowdown after the activity's own share (Contention in rates.ts).
-    const bb = buildBesideBuild !== undefined ? buildBesideBuild / 2 : undefined;
+    // Two builds cannot run faster each than one alone: a ratio under 1 is the solo timing's noise.
+    const bb = buildBesideBuild !== undefined ? Math.max(1, buildBesideBuild) / 2 : undefined;
     const load: ContentionResult['load'] = {
       ...(o.copyCopy !== undefined ? { copyCopy: o.copyCopy, copyBuild: Math.max(0, copyBesideBuild - o.copyCopy) } : {}),
       ...(bb !== undefined ? { buildBuild: bb, buildCopy: Math.max(0, buildBesideCopy - bb) } : {}),
