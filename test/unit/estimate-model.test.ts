@@ -5,10 +5,8 @@ import { tableKey } from '../../src/catalog/table-id.js';
 import type { TableInfo } from '../../src/catalog/tables.js';
 import type { Chunk } from '../../src/copy/plan.js';
 import type { BuildJob } from '../../src/copy/schedule.js';
-import { parseDuration } from '../../src/estimate/duration.js';
-import { chooseStrategy, COPY_SOURCE_ROUND_TRIPS, foreignKeySeconds, listSchedule, modelCopy, type PlanLike, type PlanSizes } from '../../src/estimate/model.js';
+import { COPY_SOURCE_ROUND_TRIPS, foreignKeySeconds, listSchedule, modelCopy, type PlanLike, type PlanSizes } from '../../src/estimate/model.js';
 import { contentionOf, DEFAULT_RATES, type Rates } from '../../src/estimate/rates.js';
-import { renderTimeline } from '../../src/estimate/render.js';
 import { buildSeconds, hashGrowth, indexKey, indexWorkers, parallelGain, scaleIndexSample, simulateDataPhase, speeds, type ModelTable } from '../../src/estimate/simulate.js';
 
 const MB = 1e6;
@@ -387,45 +385,7 @@ describe('estimate: whole copy model', () => {
   });
 });
 
-describe('estimate: strategy', () => {
-  const base = {
-    copySeconds: 1200,
-    verifySeconds: 300,
-    foreignKeySeconds: 0,
-    sequences: 10,
-    writeRate: { walBytesPerSecond: 1e6, commitsPerSecond: 50, sampledSeconds: 2 },
-    format: (s: number) => `${Math.round(s)}s`,
-  };
-  it('dump/restore fits when copy + verify is inside the budget', () => {
-    const s = chooseStrategy({ ...base, replication: { available: true, reason: null }, budgetSeconds: 3600 });
-    expect(s.recommendation).toBe('dump-restore');
-    expect(s.dumpRestore).toEqual({ freezeSeconds: 1500, fits: true });
-    expect(s.verdict).toMatch(/fits/);
-  });
-  it('replication when dump/restore does not fit and replication is available', () => {
-    const s = chooseStrategy({ ...base, replication: { available: true, reason: null }, budgetSeconds: 900 });
-    expect(s.recommendation).toBe('replication');
-    expect(s.dumpRestore.fits).toBe(false);
-    expect(s.replication.fits).toBe(true);
-    expect(s.replication.freezeSeconds).toBeGreaterThan(300);
-    expect(s.replication.freezeSeconds).toBeLessThan(320);
-    expect(s.replication.retainedWalBytes).toBe(1200e6);
-  });
-  it('says which path remains when logical replication is not available', () => {
-    const s = chooseStrategy({ ...base, replication: { available: false, reason: 'the role lacks REPLICATION' }, budgetSeconds: 900 });
-    expect(s.recommendation).toBe('none fits');
-    expect(s.replication.fits).toBe(false);
-    expect(s.verdict).toMatch(/lacks REPLICATION/);
-    expect(s.verdict).toMatch(/longer window|REPLICATION/);
-  });
-  it("replicate's finish re-checks the foreign keys it dropped with writes frozen: part of the replication freeze", () => {
-    const without = chooseStrategy({ ...base, replication: { available: true, reason: null }, budgetSeconds: 900 });
-    const withKeys = chooseStrategy({ ...base, foreignKeySeconds: 120, replication: { available: true, reason: null }, budgetSeconds: 900 });
-    close(withKeys.replication.freezeSeconds - without.replication.freezeSeconds, 120);
-    expect(withKeys.replication.foreignKeySeconds).toBe(120);
-    expect(withKeys.verdict).toMatch(/re-check foreign keys \(120s\)/);
-  });
-
+describe('estimate: replicate finish', () => {
   it('foreign-key re-checks run --index-jobs at once; keys added NOT VALID on the source are never checked', () => {
     const [users, orders, posts] = [model(table('users', 100 * MB)), model(table('orders', 100 * MB)), model(table('posts', 100 * MB))];
     const validate = (t: string): BuildJob => ({ ...fk(t, 'users', `${t}_user_fk`), validate: true, statements: [`ALTER TABLE ONLY public.${t} VALIDATE CONSTRAINT ${t}_user_fk`] });
@@ -434,36 +394,5 @@ describe('estimate: strategy', () => {
     const one = buildSeconds(validate('orders'), new Map([users, orders, posts].map((t) => [t.key, t] as const)), {}, RATES);
     close(foreignKeySeconds(plan, [users, orders, posts], {}, RATES, 2), one);
     close(foreignKeySeconds(plan, [users, orders, posts], {}, RATES, 1), 2 * one);
-  });
-
-  it('without a budget, compares both freezes without a yes/no', () => {
-    const s = chooseStrategy({ ...base, replication: { available: true, reason: null }, budgetSeconds: null });
-    expect(s.dumpRestore.fits).toBeNull();
-    expect(s.verdict).toMatch(/--downtime-budget/);
-  });
-});
-
-describe('estimate: --downtime-budget and the timeline', () => {
-  it('reads durations', () => {
-    expect(parseDuration('--downtime-budget', '15m')).toBe(900);
-    expect(parseDuration('--downtime-budget', '1h30m')).toBe(5400);
-    expect(parseDuration('--downtime-budget', '90s')).toBe(90);
-    expect(parseDuration('--downtime-budget', '120')).toBe(120);
-    expect(() => parseDuration('--downtime-budget', '15 parsecs')).toThrow(/cannot read/);
-    expect(() => parseDuration('--downtime-budget', '0m')).toThrow(/cannot read/);
-  });
-
-  it('draws one row per connection with a letter per table', () => {
-    const segs = [
-      { lane: 'copy 1', kind: 'chunk' as const, key: key('a'), table: 'public.a', label: 'whole', start: 1, end: 3 },
-      { lane: 'copy 2', kind: 'chunk' as const, key: key('b'), table: 'public.b', label: 'whole', start: 1, end: 2 },
-      { lane: 'index 1', kind: 'index' as const, key: key('b'), table: 'public.b', label: 'b_pkey', start: 2, end: 3 },
-    ];
-    const text = renderTimeline({ schedule: segs, phases: [{ name: 'data', seconds: 2, start: 1 }] } as never, 20);
-    const lines = text.split('\n');
-    expect(lines[1]).toBe(`  copy 1   |${'A'.repeat(20)}|`);
-    expect(lines[2]).toBe(`  copy 2   |${'B'.repeat(10)}${' '.repeat(10)}|`);
-    expect(lines[3]).toBe(`  index 1  |${' '.repeat(10)}${'b'.repeat(10)}|`);
-    expect(lines[4]).toContain('A public.a');
   });
 });
