@@ -96,7 +96,11 @@ export function whileAllBusy<T>(mine: Item<T>[], others: Item<unknown>[][]): Ite
  * other lane was busy.
  */
 export function slowdownOf<T>(mine: Item<T>[], others: Item<unknown>[][], alone: (i: Item<T>) => number): number {
-  return Math.max(1, medianOf(whileAllBusy(mine, others).map((i) => (i.end - i.start) / Math.max(1e-4, alone(i)))));
+  const ratios = whileAllBusy(mine, others)
+    .map((i) => (i.end - i.start) / Math.max(1e-4, alone(i)))
+    .filter(Number.isFinite);
+  // No usable ratio (a solo timing that was not a number): as fast as alone, never NaN.
+  return Math.max(1, ratios.length ? medianOf(ratios) : 1);
 }
 
 export async function measureContention(o: ContentionOptions): Promise<ContentionResult> {

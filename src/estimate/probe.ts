@@ -240,7 +240,8 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     for (const p of prepared) {
       const mine = soloDone.filter((d) => d.p === p);
       const secs = mine.reduce((a, d) => a + d.t.seconds, 0);
-      if (secs >= 6 * overhead * mine.length) perTable[tableKey(p.table)] = rateOfRound(mine);
+      // An empty table's samples move no bytes: a rate of 0 tells nothing (and bytes / 0 is NaN downstream).
+      if (secs >= 6 * overhead * mine.length && mine.some((d) => d.bytes > 0)) perTable[tableKey(p.table)] = rateOfRound(mine);
     }
     const fmtRate = (f: 'text' | 'binary') => {
       const mine = soloDone.filter((d) => d.p.format === f);
@@ -274,10 +275,18 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       for (const d of runs.flat()) samples.push({ table: d.value.p.table.display, format: d.value.p.format, bytes: d.value.bytes, rows: d.value.t.rows, seconds: d.value.t.seconds, parallel: o.jobs });
       // Each sample's COPY against its full-speed time (the sample's own seconds: the scratch table's DDL and
       // size query are not part of a chunk).
-      const ratios = runs.flatMap((mine, i) => whileAllBusy(mine, runs.filter((_, j) => j !== i)).map((d) => d.value.t.seconds / fullSpeed(d.value)));
-      const slowdown = Math.max(1, median(ratios));
-      capacity = Math.max(1, Math.min(o.jobs, o.jobs / slowdown));
-      notes.push(`${o.jobs} pipes at once ran ${slowdown.toFixed(2)}× slower each than one alone (median of ${ratios.length} samples): capacity ${capacity.toFixed(2)} pipes`);
+      // A sample whose full-speed time is 0 (no rows, no fixed cost measured) has no ratio: left out, so one such
+      // sample cannot turn the median, the capacity and the contention built on it into NaN (seen under CI load).
+      const ratios = runs
+        .flatMap((mine, i) => whileAllBusy(mine, runs.filter((_, j) => j !== i)).map((d) => d.value.t.seconds / fullSpeed(d.value)))
+        .filter((x) => Number.isFinite(x) && x > 0);
+      if (ratios.length) {
+        const slowdown = Math.max(1, median(ratios));
+        capacity = Math.max(1, Math.min(o.jobs, o.jobs / slowdown));
+        notes.push(`${o.jobs} pipes at once ran ${slowdown.toFixed(2)}× slower each than one alone (median of ${ratios.length} samples): capacity ${capacity.toFixed(2)} pipes`);
+      } else {
+        notes.push(`${o.jobs} pipes at once gave no usable sample: the stated capacity is used`);
+      }
     }
 
     // 4. COPYs and index builds side by side, as copy runs them: how much each slows the other.
