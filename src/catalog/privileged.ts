@@ -13,6 +13,11 @@ export interface PrivilegedObjects {
 const notExtension = (cls: string, oid: string) =>
   `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '${cls}'::regclass AND d.objid = ${oid} AND d.deptype = 'e')`;
 
+/** A catalog's objects in user schemas, not made by an extension, as "<label> schema.name" (alias o). */
+const inUserSchema = (label: string, catalog: string, name: string, namespace: string) =>
+  `SELECT format('${label} %I.%I', n.nspname, o.${name}) FROM ${catalog} o JOIN pg_namespace n ON n.oid = o.${namespace}
+    WHERE ${userSchemaSql('n.nspname')} AND ${notExtension(catalog, 'o.oid')}`;
+
 const PRIVILEGED_SQL = `
 WITH objs AS (
   -- C, internal and untrusted procedural languages (plpython3u, plperlu…)
@@ -20,27 +25,19 @@ WITH objs AS (
     FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang JOIN pg_namespace n ON n.oid = p.pronamespace
    WHERE NOT l.lanpltrusted AND ${userSchemaSql('n.nspname')} AND ${notExtension('pg_proc', 'p.oid')}
   UNION ALL
-  SELECT format('operator class %I.%I', n.nspname, c.opcname)
-    FROM pg_opclass c JOIN pg_namespace n ON n.oid = c.opcnamespace
-   WHERE ${userSchemaSql('n.nspname')} AND ${notExtension('pg_opclass', 'c.oid')}
+  ${inUserSchema('operator class', 'pg_opclass', 'opcname', 'opcnamespace')}
   UNION ALL
-  SELECT format('operator family %I.%I', n.nspname, f.opfname)
-    FROM pg_opfamily f JOIN pg_namespace n ON n.oid = f.opfnamespace
-   WHERE ${userSchemaSql('n.nspname')} AND ${notExtension('pg_opfamily', 'f.oid')}
+  ${inUserSchema('operator family', 'pg_opfamily', 'opfname', 'opfnamespace')}
      -- CREATE OPERATOR CLASS makes its family of the same name: named once, as the class.
-     AND NOT EXISTS (SELECT 1 FROM pg_opclass c WHERE c.opcfamily = f.oid AND c.opcname = f.opfname AND c.opcnamespace = f.opfnamespace)
+     AND NOT EXISTS (SELECT 1 FROM pg_opclass c WHERE c.opcfamily = o.oid AND c.opcname = o.opfname AND c.opcnamespace = o.opfnamespace)
   UNION ALL
   SELECT format('event trigger %I', e.evtname)
     FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid JOIN pg_namespace n ON n.oid = p.pronamespace
    WHERE ${userSchemaSql('n.nspname')} AND ${notExtension('pg_event_trigger', 'e.oid')}
   UNION ALL
-  SELECT format('text search parser %I.%I', n.nspname, t.prsname)
-    FROM pg_ts_parser t JOIN pg_namespace n ON n.oid = t.prsnamespace
-   WHERE ${userSchemaSql('n.nspname')} AND ${notExtension('pg_ts_parser', 't.oid')}
+  ${inUserSchema('text search parser', 'pg_ts_parser', 'prsname', 'prsnamespace')}
   UNION ALL
-  SELECT format('text search template %I.%I', n.nspname, t.tmplname)
-    FROM pg_ts_template t JOIN pg_namespace n ON n.oid = t.tmplnamespace
-   WHERE ${userSchemaSql('n.nspname')} AND ${notExtension('pg_ts_template', 't.oid')}
+  ${inUserSchema('text search template', 'pg_ts_template', 'tmplname', 'tmplnamespace')}
   UNION ALL
   SELECT format('foreign-data wrapper %I', w.fdwname)
     FROM pg_foreign_data_wrapper w WHERE ${notExtension('pg_foreign_data_wrapper', 'w.oid')}
@@ -66,11 +63,3 @@ export function privilegedWarning(p: PrivilegedObjects, target: { user: string; 
   };
 }
 
-/** Logged before copy's schema step: the failure it foretells would otherwise come mid-way, from pg_restore. */
-export async function warnPrivileged(source: Client, target: Client, warn: (msg: string) => void): Promise<void> {
-  const found = await privilegedObjects(source);
-  if (found.count === 0) return;
-  const { rows } = await target.query<{ user: string; superuser: boolean }>(`SELECT current_user AS user, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user`);
-  const w = privilegedWarning(found, rows[0] ?? null);
-  if (w) warn(`copy: ${w.message}. next: ${w.remedy}`);
-}

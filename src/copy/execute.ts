@@ -4,6 +4,7 @@ import type { ConnectionSpec } from '../config.js';
 import { tableKey } from '../catalog/table-id.js';
 import { withClient, type Client } from '../db/connect.js';
 import { importSnapshot, type Snapshot } from '../db/snapshot.js';
+import { privilegedObjects, privilegedWarning } from '../catalog/privileged.js';
 import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../progress.js';
@@ -77,8 +78,8 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
       }
       dump = new DumpFile(bytes);
     }
-    const { rows: su } = await ctl.query<{ rolsuper: boolean }>(`SELECT rolsuper FROM pg_roles WHERE rolname = current_user`);
-    const targetIsSuperuser = su[0]?.rolsuper === true;
+    const { rows: role } = await ctl.query<{ user: string; superuser: boolean }>(`SELECT current_user AS user, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user`);
+    const targetIsSuperuser = role[0]?.superuser === true;
     const skipped = new Set<string>();
     const keepCommon = (e: TocEntry) => {
       if (!keepEntry(plan.excluded, e) || skippedByExtensionCheck(env.extensions, e)) return false;
@@ -103,7 +104,12 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
     const stopIfAsked = () => {
       if (signal.aborted) throw signal.reason;
     };
-    if (env.tools && !env.steps.preData) await restore('pre-data', 'preData', keepCommon);
+    if (env.tools && !env.steps.preData) {
+      // Said before the step it foretells: pg_restore would otherwise fail on these objects mid-way.
+      const privileged = privilegedWarning(await privilegedObjects(env.snapshot.client), role[0] ?? null);
+      if (privileged) logger.warn(`copy: ${privileged.message}. next: ${privileged.remedy}`);
+      await restore('pre-data', 'preData', keepCommon);
+    }
 
     const analyzed = new Set<string>();
     if (plan.data.length > 0 && !env.steps.data) await timed('data+indexes', () => dataPhase(plan, env, analyzed));

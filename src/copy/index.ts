@@ -12,7 +12,6 @@ import { silentLogger, type Logger } from '../log.js';
 import { Progress } from '../progress.js';
 import { DumpFile } from '../schema/dump.js';
 import { checkExtensions } from '../schema/extensions.js';
-import { warnPrivileged } from '../catalog/privileged.js';
 import { pickPgTools } from '../schema/pgdump.js';
 import * as state from '../state/store.js';
 import { executeCopy } from './execute.js';
@@ -109,7 +108,6 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const tools = mode === 'data-only' ? undefined : pickPgTools(await serverMajor(snap), opts.pgBin);
     summary.pgDump = tools ? `${tools.version} (${tools.dir})` : null;
     const extensions = tools ? await checkExtensions(snap, ctl, target.display) : undefined;
-    if (tools && !opts.resume) await warnPrivileged(snap, ctl, (m) => logger.warn(m));
     const plan = await planCopy(snap, { mode, filter, splitBytes: opts.splitBytes, jobs: opts.jobs });
     // Read at once: sequence reads are not transactional, so "as of the snapshot" means "right after exporting it".
     // On their own connection, so their locks do not pile up in the long snapshot transaction.

@@ -8,7 +8,7 @@ import { copyFormat } from '../copy/pipeline.js';
 import type { CopyPlan } from '../copy/plan.js';
 import type { Rates } from './rates.js';
 import type { SchemaTiming } from './schema.js';
-import { buildSeconds, simulateDataPhase, type DataPhaseSim, type ModelTable, type Segment } from './simulate.js';
+import { buildSeconds, checksRows, simulateDataPhase, type DataPhaseSim, type ModelTable, type Segment } from './simulate.js';
 
 /** What the model needs beyond the plan: sizes the plan does not carry. */
 export interface PlanSizes {
@@ -108,7 +108,7 @@ export function analyzeSeconds(t: ModelTable, r: Rates): number {
  * each comes back NOT VALID and is checked again (the same check copy's VALIDATE jobs run), --index-jobs at once.
  */
 export function foreignKeySeconds(plan: PlanLike, tables: ModelTable[], indexBytes: Record<string, number>, r: Rates, lanes: number): number {
-  const checks = plan.builds.jobs.filter((j) => j.kind === 'foreign key' && (j.validate || !/ NOT VALID$/.test(j.statements[0] ?? '')));
+  const checks = plan.builds.jobs.filter(checksRows);
   if (checks.length === 0) return 0;
   const byKey = new Map(tables.map((t) => [t.key, t]));
   return listSchedule(checks.map((j) => buildSeconds(j, byKey, indexBytes, r)), Math.max(1, lanes));

@@ -67,6 +67,12 @@ export function chunkSeconds(t: ModelTable, c: Chunk, r: Rates): number {
   return r.chunkOverhead + c.estBytes / rate;
 }
 
+/** A foreign-key job that checks every row: its VALIDATE half, or a key added whole. One added NOT VALID checks
+ * none (its VALIDATE half does, or the source's key was never validated). */
+export function checksRows(j: BuildJob): boolean {
+  return j.kind === 'foreign key' && (j.validate === true || !/ NOT VALID$/.test(j.statements[0] ?? ''));
+}
+
 /** Seconds one build takes at full speed: scan the heap(s), then sort and write the index. */
 export function buildSeconds(j: BuildJob, tables: Map<string, ModelTable>, indexBytes: Record<string, number>, r: Rates): number {
   const heap = (k: string) => tables.get(k)?.heapBytes ?? 0;
@@ -76,8 +82,7 @@ export function buildSeconds(j: BuildJob, tables: Map<string, ModelTable>, index
     const rows = Math.min(Math.max(t?.rows ?? 1, 1), 30_000);
     return r.analyze.perTable + Math.min(t?.heapBytes ?? 0, 30_000 * 8192) / r.scan + rows * Math.max(1, t?.columns ?? 1) * r.analyze.perValue;
   }
-  // A foreign key added NOT VALID checks no row (its VALIDATE half does, or the source's key was never validated).
-  if (j.kind === 'foreign key' && !j.validate && / NOT VALID$/.test(j.statements[0] ?? '')) return r.buildOverhead;
+  if (j.kind === 'foreign key' && !checksRows(j)) return r.buildOverhead;
   if (j.kind === 'foreign key') {
     // Validation is one anti-join of the referencing table against the referenced key: both heaps are read,
     // and the referenced side is hashed (about twice the work of a scan). Measured by the probe per row.

@@ -79,13 +79,13 @@ export async function restoreSwitches(c: Client, parallel?: { target: Connection
   const { rows } = await c.query<{ kind: string; tbl: string; name: string; restore: string[] }>(
     `SELECT kind, tbl, name, restore FROM pgshift.replication_switch ORDER BY kind = 'foreign-key', kind, tbl, name`,
   );
-  const checks: { tbl: string; name: string; sql: string }[] = [];
+  const checks: { tbl: string; name: string }[] = [];
   for (const r of rows) {
-    const validate = `ALTER TABLE ${r.tbl} VALIDATE CONSTRAINT ${quoteIdent(r.name)}`;
+    const validate = validateSql(r);
     const fk = r.kind === 'foreign-key';
     // Added NOT VALID by an earlier, interrupted finish: only its check is owed.
     if (fk && r.restore.length === 1 && r.restore[0] === validate) {
-      checks.push({ tbl: r.tbl, name: r.name, sql: validate });
+      checks.push(r);
       continue;
     }
     const defer = fk && r.restore.length === 1 && !/ NOT VALID$/.test(r.restore[0]!);
@@ -98,7 +98,7 @@ export async function restoreSwitches(c: Client, parallel?: { target: Connection
         await c.query(DELETE_SWITCH, [r.kind, r.tbl, r.name]);
       }
     });
-    if (defer) checks.push({ tbl: r.tbl, name: r.name, sql: validate });
+    if (defer) checks.push(r);
     else if (r.kind === 'trigger') out.triggers++;
     else if (fk) out.foreignKeys++;
     else out.identities++;
@@ -108,15 +108,16 @@ export async function restoreSwitches(c: Client, parallel?: { target: Connection
 }
 
 const DELETE_SWITCH = `DELETE FROM pgshift.replication_switch WHERE kind = $1 AND tbl = $2 AND name = $3`;
+const validateSql = (k: { tbl: string; name: string }) => `ALTER TABLE ${k.tbl} VALIDATE CONSTRAINT ${quoteIdent(k.name)}`;
 
 /** Validate the foreign keys, each with its switch row gone in the same transaction, on up to `jobs` connections. */
-async function runChecks(c: Client, checks: { tbl: string; name: string; sql: string }[], parallel?: { target: ConnectionSpec; jobs: number }): Promise<number> {
+async function runChecks(c: Client, checks: { tbl: string; name: string }[], parallel?: { target: ConnectionSpec; jobs: number }): Promise<number> {
   let next = 0;
   const worker = async (conn: Client) => {
     for (let k = next++; k < checks.length; k = next++) {
       const check = checks[k]!;
       await withTransaction(conn, async () => {
-        await conn.query(check.sql);
+        await conn.query(validateSql(check));
         await conn.query(DELETE_SWITCH, ['foreign-key', check.tbl, check.name]);
       });
     }
