@@ -156,6 +156,21 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
     }
   });
 
+  it('copy says so before its schema step, and its failure there points to inventory', async () => {
+    const { pg15, pg17 } = inject('clusters');
+    const [from, to] = await Promise.all([createDatabase(pg15, { label: 'priv_src' }), createDatabase(pg17, { label: 'priv_tgt' })]);
+    try {
+      await from.owner(`CREATE TABLE t (id int PRIMARY KEY)`);
+      await from.admin(`CREATE FUNCTION public.raw_int4in(cstring) RETURNS int4 AS 'int4in' LANGUAGE internal STRICT IMMUTABLE`);
+      const r = await runCli(['copy', '--source', from.url, '--target', to.url]);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/copy: 1 object of the schema can only be created by a superuser \(function public\.raw_int4in\(cstring\) \(language internal\)\)/);
+      expect(r.stderr).toMatch(/next: .*an object only a superuser may create: pgshift inventory/);
+    } finally {
+      await Promise.all([from.drop(), to.drop()]);
+    }
+  });
+
   it('reads the source URL from PGSHIFT_SOURCE_URL', async () => {
     const r = await runCli(['inventory', '--json', '--include', 'public.acc*'], { env: { PGSHIFT_SOURCE_URL: src.url } });
     expect(r.code, r.stderr).toBe(0);
