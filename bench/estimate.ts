@@ -5,6 +5,7 @@
 //
 //   npm run bench:estimate                      # embedded PostgreSQL 15 → 17, scale 1
 //   npm run bench:estimate -- --scale 0.3 --shapes dominant,toast
+//   npm run bench:estimate -- --scale 0.5 --rounds 3   # each case estimated and copied 3 times: median error
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,8 @@ const say = (l: string) => process.stderr.write(`${l}\n`);
 
 interface CaseResult {
   case: string;
+  /** Which estimate→copies round of this case (--rounds). */
+  round: number;
   describe: string;
   sourceMB: number;
   flags: string[];
@@ -86,7 +89,7 @@ function foldPredicted(phases: { name: string; seconds: number }[]): Record<stri
   };
 }
 
-async function runCase(name: string, shape: Shape, sourceUrl: string, targetAdmin: string, o: { jobs: number; probeSeconds: number; logDir: string; copies: number }): Promise<CaseResult> {
+async function runCase(name: string, round: number, shape: Shape, sourceUrl: string, targetAdmin: string, o: { jobs: number; probeSeconds: number; logDir: string; copies: number }): Promise<CaseResult> {
   const targetDb = `est_target_${name.replace(/\W/g, '_')}`;
   let target = await recreate(targetAdmin, targetDb);
   const flags = ['--jobs', String(o.jobs), ...shape.flags];
@@ -124,6 +127,7 @@ async function runCase(name: string, shape: Shape, sourceUrl: string, targetAdmi
   await sql(targetAdmin, `DROP DATABASE IF EXISTS ${targetDb} WITH (FORCE)`);
   return {
     case: name,
+    round,
     describe: shape.describe,
     sourceMB,
     flags,
@@ -144,13 +148,27 @@ async function runCase(name: string, shape: Shape, sourceUrl: string, targetAdmi
   };
 }
 
+const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
+
+/** Per case: every round's error and their median (the goal's yardstick when --rounds > 1). */
+function medianErrors(rs: CaseResult[]): { case: string; median: number; errors: number[] }[] {
+  return [...new Set(rs.map((r) => r.case))].map((c) => {
+    const errors = rs.filter((r) => r.case === c).map((r) => r.error);
+    const s = [...errors].sort((a, b) => a - b);
+    const median = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+    return { case: c, median, errors };
+  });
+}
+
 function markdown(rs: CaseResult[]): string {
-  const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
   const lines = [
     '| case | source | predicted (range) | actual copy: median (all runs) | error | critical path |',
     '|---|---:|---:|---:|---:|---|',
-    ...rs.map((r) => `| ${r.case}: ${r.describe} | ${r.sourceMB.toFixed(0)} MB | ${r.predicted.toFixed(1)} s (${r.low.toFixed(1)}–${r.high.toFixed(1)}) | ${r.actual.toFixed(1)} s (${r.actuals.map((x) => x.toFixed(1)).join(', ')}) | ${pct(r.error)} | ${r.criticalPath.slice(0, 2).join(', ')} |`),
+    ...rs.map((r) => `| ${r.case}${r.round > 1 ? ` (round ${r.round})` : ''}: ${r.describe} | ${r.sourceMB.toFixed(0)} MB | ${r.predicted.toFixed(1)} s (${r.low.toFixed(1)}–${r.high.toFixed(1)}) | ${r.actual.toFixed(1)} s (${r.actuals.map((x) => x.toFixed(1)).join(', ')}) | ${pct(r.error)} | ${r.criticalPath.slice(0, 2).join(', ')} |`),
     '',
+    ...(rs.some((r) => r.round > 1)
+      ? ['| case | median error over rounds | every round |', '|---|---:|---|', ...medianErrors(rs).map((m) => `| ${m.case} | ${pct(m.median)} | ${m.errors.map(pct).join(', ')} |`), '']
+      : []),
     '| case | phase | predicted | actual |',
     '|---|---|---:|---:|',
   ];
@@ -179,6 +197,9 @@ async function main(): Promise<number> {
       copies: { type: 'string', default: '3' },
       'slow-mbps': { type: 'string', default: '4' },
       out: { type: 'string', default: join(ROOT, 'bench', 'results') },
+      // Each round estimates again and copies again: a single estimate→copy pair on this shared machine swung by
+      // 20–35 points from one run to the next, so the goal is judged on the median over rounds.
+      rounds: { type: 'string', default: '1' },
     },
   });
   const scale = Number(values.scale);
@@ -208,14 +229,15 @@ async function main(): Promise<number> {
       } finally {
         await c.end().catch(() => undefined);
       }
+      const rounds = Math.max(1, Number(values.rounds));
       if (!k.slow) {
-        results.push(await runCase(k.name, k.shape, src, servers.targetAdmin, o));
+        for (let n = 1; n <= rounds; n++) results.push(await runCase(k.name, n, k.shape, src, servers.targetAdmin, o));
       } else {
         const u = new URL(src);
         link = await startSlowLink({ upstreamHost: u.hostname, upstreamPort: Number(u.port), bytesPerSecond: Number(values['slow-mbps']) * 1e6, delayMs: 2 });
         u.port = String(link.port);
         const shape = { ...k.shape, describe: `dominant (scale ${k.scale.toFixed(2)}), source behind a ${values['slow-mbps']} MB/s proxy (+2 ms)` };
-        results.push(await runCase(k.name, shape, u.toString(), servers.targetAdmin, o));
+        for (let n = 1; n <= rounds; n++) results.push(await runCase(k.name, n, shape, u.toString(), servers.targetAdmin, o));
         await link.close();
         link = undefined;
       }
@@ -226,6 +248,8 @@ async function main(): Promise<number> {
       machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg() },
       scale,
       jobs: o.jobs,
+      rounds: Math.max(1, Number(values.rounds)),
+      medians: medianErrors(results),
       results,
     };
     mkdirSync(values.out!, { recursive: true });
@@ -235,6 +259,7 @@ async function main(): Promise<number> {
     const worst = Math.max(...results.map((r) => Math.abs(r.error)));
     const under = Math.min(...results.map((r) => r.error));
     say(`worst error ${(worst * 100).toFixed(1)} %, worst underestimate ${(Math.min(0, under) * 100).toFixed(1)} %`);
+    for (const m of medianErrors(results)) say(`${m.case}: median error ${pct(m.median)} over ${m.errors.length} round(s) (${m.errors.map(pct).join(', ')})`);
     return 0;
   } finally {
     await link?.close();

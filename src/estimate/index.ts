@@ -137,7 +137,7 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
   try {
     [writeRate, measured] = await Promise.all([
       sampleWriteRate(writer, opts.writeSampleSeconds ?? 2, signal),
-      probe({ source, target, data: plan.data, jobs: opts.jobs, indexJobs: opts.indexJobs, seconds: opts.probeSeconds, signal, logger }),
+      probe({ source, target, data: plan.data, jobs: opts.jobs, indexJobs: opts.indexJobs, seconds: opts.probeSeconds, signal, logger, schemaSample: sizes.schema?.sample }),
     ]);
   } finally {
     await writer.end().catch(() => undefined);

@@ -118,10 +118,14 @@ export async function measureContention(o: ContentionOptions): Promise<Contentio
     const b1 = builders[0]!;
     const buildTask = (b: typeof b1) => () => build(b.tgt, b.table, b.n);
     const copyTask = () => sampleCopy(o.src, o.tgt, o.p, o.lane + 2, o.copyRows, o.signal);
-    // Alone first: the reference each pairing is compared with (medians: a busy machine makes single timings jumpy).
+    // Alone first: the reference each pairing is compared with. Medians over half a window each, not of three:
+    // with a reference of three timings the COPY-beside-build slowdown of one source swung from 1.16× to 1.86×
+    // between two probes forty minutes apart (a fast or slow reference moves every ratio at once).
     const alone = async (task: () => Promise<unknown>) => {
       const xs: number[] = [];
-      for (let k = 0; k < 3; k++) {
+      const until = now() + o.window / 2;
+      while (xs.length < 3 || (now() < until && xs.length < 200)) {
+        if (o.signal.aborted) throw o.signal.reason;
         const i = await timed(task);
         xs.push(i.end - i.start);
       }

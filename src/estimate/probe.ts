@@ -20,9 +20,11 @@ import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { maintenanceSettings, sampleIndexes } from './probe-builds.js';
+import { timeSchemaSample, type SchemaProbe } from './probe-schema.js';
 import { contentionFrom, measureContention, together, whileAllBusy } from './probe-contention.js';
 import { sampleCopy, sampleRead, scratchColumns, timeHash, timeTruncate, type Prepared, type TimedCopy } from './probe-sample.js';
 import { DEFAULT_RATES, type Rates } from './rates.js';
+import type { SchemaSample } from './schema.js';
 
 const MB = 1024 * 1024;
 
@@ -63,6 +65,8 @@ export interface ProbeOptions {
   seconds: number;
   signal: AbortSignal;
   logger: Logger;
+  /** A prefix of the source's pre-data SQL: applied on the target and rolled back, it times one statement. */
+  schemaSample?: SchemaSample;
 }
 
 async function openSource(spec: ConnectionSpec, n: number): Promise<Client> {
@@ -200,6 +204,8 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       await src0.query('SELECT 1');
       srcTrips.push(Number(process.hrtime.bigint() - r0) / 1e9);
     }
+    // What one schema statement costs here (before the samples: the target is idle).
+    const schemaProbe: SchemaProbe | undefined = o.schemaSample ? await timeSchemaSample(ctl, o.schemaSample, rtt, signal) : undefined;
     // A first rate, only to size the samples.
     const sizing = await sampleCopy(src0, tgt0, p0, 0, rowsFor(p0, 2 * MB), signal);
     const guess = bytesOf(p0, sizing.rows, sizing.scratchBytes) / Math.max(0.001, sizing.seconds - overhead, sizing.seconds / 2);
@@ -335,6 +341,18 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       verifyHash: bytesOf(p0, solo.rows, solo.scratchBytes) / Math.max(0.001, hashSeconds),
       ...(capacity !== undefined ? { capacity } : {}),
     };
+    if (schemaProbe && 'perStatement' in schemaProbe) {
+      rates.schema = { ...DEFAULT_RATES.schema, perObject: schemaProbe.perStatement };
+      notes.push(
+        `schema: the first ${o.schemaSample!.entries} of ${o.schemaSample!.of} pre-data entries (${o.schemaSample!.statements} statements) applied on the target in ` +
+          `${schemaProbe.seconds.toFixed(2)}s and rolled back: ${(schemaProbe.perStatement * 1000).toFixed(2)} ms per statement`,
+      );
+    } else if (schemaProbe) {
+      notes.push(
+        `schema: the target refused the first ${o.schemaSample!.entries} pre-data entries (${schemaProbe.refused}); copy's schema step would stop there too — ` +
+          `pgshift inventory --source … --target … names what gets in the way. The per-statement cost is the stated default`,
+      );
+    }
     const tinyBuild = median(tinies.map((t) => t.index?.seconds ?? 0));
     if (tiny.index) rates.buildOverhead = tinyBuild + 2 * rtt;
     if (tiny.analyze && solo.analyze && solo.analyze.values > tiny.analyze.values) {

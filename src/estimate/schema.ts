@@ -1,6 +1,7 @@
 // The schema phase measured, not guessed: the same pg_dump --schema-only copy runs (under the estimate's
 // snapshot), the TOC listing and the rendering of the pre-data and post-data SQL. Reads the source only; the
-// dump lives in a private temp folder that is removed at once. Applying the SQL on the target stays modelled.
+// dump lives in a private temp folder that is removed at once. Applying the SQL on the target is timed by the
+// probe (probe-schema.ts) on a prefix of the pre-data SQL returned here.
 import type { ConnectionSpec } from '../config.js';
 import type { CopyPlan } from '../copy/plan.js';
 import { DumpFile, dumpSchema, listToc, sectionSql, type TocEntry } from '../schema/dump.js';
@@ -24,7 +25,20 @@ export interface SchemaTiming {
   batches: number;
   /** Finding pg_dump (copy runs each candidate's --version once), seconds. */
   discovery: number;
+  /** The first pre-data entries' SQL as copy would send it: the probe applies it on the target and rolls back. */
+  sample?: SchemaSample;
 }
+
+export interface SchemaSample {
+  sql: string;
+  statements: number;
+  /** Pre-data entries in the sample, and in the whole section. */
+  entries: number;
+  of: number;
+}
+
+/** Entries in the probe's schema sample: enough to average over, few enough to take a fraction of a second. */
+const SAMPLE_ENTRIES = 400;
 
 const statements = (sql: string) => (sql.match(/;\s*$/gm) ?? []).length;
 
@@ -54,15 +68,21 @@ export async function timeSchema(o: {
     const keep = (e: TocEntry) => keepEntry(o.plan.excluded, e);
     const keepPost = (e: TocEntry) => keep(e) && !(['INDEX', 'CONSTRAINT', 'FK CONSTRAINT'].includes(e.desc) && own.has(e.oid));
     // As copy's restoreSection: list the section, then render it (once per batch of entries).
-    const section = async (name: 'pre-data' | 'post-data', filter: (e: TocEntry) => boolean) => {
+    const section = async (name: 'pre-data' | 'post-data', filter: (e: TocEntry) => boolean): Promise<{ seconds: number; statements: number; batches: number; sample?: SchemaSample }> => {
       const s0 = process.hrtime.bigint();
       const entries = (await listToc(tools, dump, o.source, name)).filter(filter);
       const listed = seconds(s0);
       const r0 = process.hrtime.bigint();
       const sql = entries.length ? await sectionSql(tools, dump, o.source, entries, { section: name, signal: o.signal }) : '';
       const rendered = seconds(r0);
-      const nBatches = Math.max(1, Math.ceil(entries.length / (o.batchSize ?? DEFAULT_BATCH)));
-      return { seconds: listed + rendered * nBatches, statements: statements(sql), batches: nBatches };
+      const size = o.batchSize ?? DEFAULT_BATCH;
+      const nBatches = Math.max(1, Math.ceil(entries.length / size));
+      const out = { seconds: listed + rendered * nBatches, statements: statements(sql), batches: nBatches };
+      if (name === 'post-data' || entries.length === 0) return out;
+      // A prefix of the section, never a pick: pg_restore's order puts every dependency before its dependants.
+      const prefix = entries.slice(0, Math.min(size, SAMPLE_ENTRIES));
+      const sampleSql = prefix.length === entries.length ? sql : await sectionSql(tools, dump, o.source, prefix, { section: name, signal: o.signal });
+      return { ...out, sample: { sql: sampleSql, statements: statements(sampleSql), entries: prefix.length, of: entries.length } };
     };
     const pre = await section('pre-data', keep);
     const post = await section('post-data', keepPost);
@@ -76,6 +96,7 @@ export async function timeSchema(o: {
       batches: pre.batches + post.batches,
       tool: `${tools.version} (${tools.dir})`,
       discovery,
+      ...(pre.sample ? { sample: pre.sample } : {}),
     };
   } finally {
     dump.dispose();

@@ -1,0 +1,32 @@
+// The probe's schema step: what one pre-data statement costs on this target. The first entries of the source's
+// pre-data SQL (schema.ts renders them as copy's restore would) are applied on the target inside a transaction
+// that is always rolled back, so the cost per statement includes the target's catalog, its disk and the link.
+// A stated default (2.5 ms) was 1.7–2× the cost measured on this project's pair: the schema phase of a
+// many-table source was over-predicted on every run.
+//
+// A sample the target refuses (a missing extension or role, an object only a superuser may create, objects
+// already there) is no measurement, but it is news: copy's schema step would stop on the same statement.
+import type { Client } from '../db/connect.js';
+import type { SchemaSample } from './schema.js';
+
+export type SchemaProbe = { perStatement: number; seconds: number } | { refused: string };
+
+export async function timeSchemaSample(c: Client, sample: SchemaSample, roundTrip: number, signal: AbortSignal): Promise<SchemaProbe> {
+  if (signal.aborted) throw signal.reason;
+  await c.query('BEGIN');
+  try {
+    // Bounded: an empty target holds no lock these statements wait for, and the sample is a few hundred entries.
+    await c.query(`SET LOCAL lock_timeout = '2s'`);
+    await c.query(`SET LOCAL statement_timeout = '60s'`);
+    const t0 = process.hrtime.bigint();
+    await c.query(sample.sql);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    return { perStatement: Math.max(0, seconds - roundTrip) / Math.max(1, sample.statements), seconds };
+  } catch (err) {
+    if (signal.aborted) throw signal.reason;
+    return { refused: (err as Error).message.split('\n')[0]! };
+  } finally {
+    // Always rolled back; the dump's SET and set_config calls were made inside it and are undone with it.
+    await c.query('ROLLBACK').catch(() => undefined);
+  }
+}
