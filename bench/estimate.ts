@@ -3,7 +3,8 @@
 // quarter on this shared machine); report predicted vs the median copy, overall and per phase.
 // One more case puts a throttled TCP proxy (bench/estimate-proxy.ts) between pgshift and the source.
 //
-//   npm run bench:estimate                      # embedded PostgreSQL 15 → 17, scale 1
+//   npm run bench:estimate                      # embedded PostgreSQL 15 → 17, durable (fsync on), scale 1
+//   npm run bench:estimate -- --fast-servers    # fsync off: the CPU-only view
 //   npm run bench:estimate -- --scale 0.3 --shapes dominant,toast
 //   npm run bench:estimate -- --scale 0.5 --rounds 3   # each case estimated and copied 3 times: median error
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +18,7 @@ import { SHAPES, type Shape } from './estimate-shapes.js';
 import { startSlowLink, type SlowLink } from './estimate-proxy.js';
 import { actualSteps, predictedSteps, type StepTimes } from './estimate-steps.js';
 import { runOne } from './proc.js';
-import { setExitCode, startBenchServers, withDatabase, type BenchServers } from './servers.js';
+import { footingNote, setExitCode, startBenchServers, withDatabase, type BenchServers, type Footing } from './servers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'pgshift.js');
@@ -200,6 +201,8 @@ async function main(): Promise<number> {
       // Each round estimates again and copies again: a single estimate→copy pair on this shared machine swung by
       // 20–35 points from one run to the next, so the goal is judged on the median over rounds.
       rounds: { type: 'string', default: '1' },
+      // Durable servers by default (fsync on: the footing users have), as bench/copy.ts.
+      'fast-servers': { type: 'boolean', default: false },
     },
   });
   const scale = Number(values.scale);
@@ -210,7 +213,8 @@ async function main(): Promise<number> {
   let link: SlowLink | undefined;
   const results: CaseResult[] = [];
   try {
-    servers = await startBenchServers({ label: 'pgshift-bench-estimate', log: say });
+    const footing: Footing = values['fast-servers'] ? 'fast' : 'durable';
+    servers = await startBenchServers({ label: 'pgshift-bench-estimate', log: say, footing });
     const o = { jobs: Number(values.jobs), probeSeconds: Number(values['probe-seconds']), logDir, copies: Math.max(1, Number(values.copies)) };
     const cases: { name: string; shape: Shape; scale: number; slow: boolean }[] = [
       ...SHAPES.filter((s) => wanted.includes(s.id)).map((shape) => ({ name: shape.id, shape, scale, slow: false })),
@@ -248,6 +252,7 @@ async function main(): Promise<number> {
       machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg() },
       scale,
       jobs: o.jobs,
+      footing: footingNote(values['fast-servers'] ? 'fast' : 'durable'),
       rounds: Math.max(1, Number(values.rounds)),
       medians: medianErrors(results),
       results,

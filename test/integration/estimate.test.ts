@@ -2,6 +2,7 @@
 // must leave nothing on the target (also when interrupted), never touch the source, plan what copy then runs,
 // and answer the strategy question.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DEFAULT_RATES } from '../../src/estimate/rates.js';
 import { parseJson, runCli } from '../support/cli.js';
 import { tableRowCounts } from '../support/compare.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
@@ -9,12 +10,15 @@ import { pgshiftSessions, sleep, spawnCli, waitWhileRunning } from '../support/s
 
 const PHASES = ['schema', 'data', 'indexes and constraints', 'large objects', 'materialized views', 'sequences', 'analyze'];
 
-/** Everything a probe could leave in a database: schemas, relations (any kind), and pgshift sessions. */
+/** Everything a probe could leave in a database: schemas, relations (any kind), types, and pgshift sessions. */
 async function footprint(db: TestDatabase): Promise<unknown> {
   const { rows: schemas } = await db.admin(`SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' ORDER BY 1`);
   const { rows: rels } = await db.admin(`SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1, 2`);
-  return { schemas, rels };
+  // The probe applies the source's first schema statements (an enum among them) and rolls them back.
+  const { rows: types } = await db.admin(`SELECT n.nspname, t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1, 2`);
+  return { schemas, rels, types };
 }
 
 async function probeTables(db: TestDatabase): Promise<number> {
@@ -86,6 +90,9 @@ describe('pgshift estimate (TLS non-superuser source on 15 → non-superuser tar
     expect(e.probe.notes.join('\n')).toMatch(/sample index build with 2 parallel maintenance worker\(s\) ran [\d.]+× as fast/);
     expect(e.rates.parallelBuild.processes).toBe(3);
     expect(e.rates.parallelBuild.speedup).toBeGreaterThan(0);
+    // The source's pre-data SQL was applied on the target and rolled back: one statement's cost, measured.
+    expect(e.probe.notes.join('\n')).toMatch(/schema: the first (\d+) of \1 pre-data entries \(\d+ statements\) applied on the target in [\d.]+s and rolled back/);
+    expect(e.rates.schema.perObject).toBeGreaterThan(0);
     expect(e.strategy.logicalReplication.available).toBe(false);
     expect(e.strategy.logicalReplication.reason).toMatch(/REPLICATION/);
     expect(e.strategy.writeRate.walBytesPerSecond).toBeGreaterThanOrEqual(0);
@@ -108,12 +115,17 @@ describe('pgshift estimate (TLS non-superuser source on 15 → non-superuser tar
   });
 
   it('keeps a pgshift schema that was already there, and only removes what it made', async () => {
-    await busy.owner(`CREATE SCHEMA pgshift; CREATE TABLE pgshift.keep_me (x int); INSERT INTO pgshift.keep_me VALUES (42)`);
+    // A type of the source's name already there: the schema sample is refused, as copy's schema step would be.
+    await busy.owner(`CREATE SCHEMA pgshift; CREATE TABLE pgshift.keep_me (x int); INSERT INTO pgshift.keep_me VALUES (42); CREATE TYPE mood AS ENUM ('other')`);
     const before = await footprint(busy);
     const r = await runCli(['estimate', '--source', src.url, '--target', busy.url, '--probe-seconds', '1', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(await footprint(busy)).toEqual(before);
     expect((await busy.owner(`SELECT x FROM pgshift.keep_me`)).rows).toEqual([{ x: 42 }]);
+    const e = parseJson(r);
+    expect(e.probe.notes.join('\n')).toMatch(/schema: the target refused the first \d+ pre-data entries \(.*"mood" already exists\); copy's schema step would stop there too — pgshift inventory/);
+    expect(e.rates.schema.perObject).toBe(DEFAULT_RATES.schema.perObject);
+    expect((await busy.owner(`SELECT enum_range(NULL::mood)::text AS r`)).rows).toEqual([{ r: '{other}' }]);
   });
 
   it('without --target: uncalibrated, says so and how to calibrate; --downtime-budget answers plainly', async () => {
