@@ -50,6 +50,8 @@ interface CaseResult {
   steps: { predicted: StepTimes; actual: StepTimes };
   /** What the probe measured (its notes): where a prediction that missed went wrong. */
   probeNotes: string[];
+  /** The rates the estimate ran on (per-table and per-index maps left out). */
+  rates: Record<string, unknown>;
 }
 
 async function sql(url: string, text: string): Promise<any[]> {
@@ -146,6 +148,7 @@ async function runCase(name: string, round: number, shape: Shape, sourceUrl: str
     loadBefore,
     steps: { predicted: predictedSteps(e.schedule), actual: actualSteps(median.log) },
     probeNotes: e.probe.notes,
+    rates: Object.fromEntries(Object.entries(e.rates as Record<string, unknown>).filter(([k]) => k !== 'perIndex')),
   };
 }
 
@@ -194,7 +197,8 @@ async function main(): Promise<number> {
       scale: { type: 'string', default: '1' },
       shapes: { type: 'string', default: SHAPES.map((s) => s.id).join(',') + ',slow-network' },
       jobs: { type: 'string', default: '2' },
-      'probe-seconds': { type: 'string', default: '5' },
+      // The command's default.
+      'probe-seconds': { type: 'string', default: '10' },
       copies: { type: 'string', default: '3' },
       'slow-mbps': { type: 'string', default: '4' },
       out: { type: 'string', default: join(ROOT, 'bench', 'results') },

@@ -56,7 +56,7 @@ export function estimateCommand(): Command {
         .default('overlap'),
     )
     .addOption(new Option('--downtime-budget <duration>', 'longest write freeze you can accept: answers dump/restore or replication. Example: --downtime-budget 15m'))
-    .addOption(new Option('--probe-seconds <s>', 'how long the calibration probe may run against source and target. Example: --probe-seconds 10').default('5'))
+    .addOption(new Option('--probe-seconds <s>', 'how long the calibration probe may run against source and target. Example: --probe-seconds 20').default('10'))
     .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore, to time the schema dump as copy would run it. Example: --pg-bin /usr/lib/postgresql/17/bin'))
     .action(async (flags: EstimateFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
@@ -66,9 +66,9 @@ export function estimateCommand(): Command {
         if (splitBytes > 0 && splitBytes < MIN_SPLIT_BYTES) {
           throw new UsageError(`--split-larger-than ${flags.splitLargerThan} is below the minimum of 1MB`, { hint: 'use --split-larger-than 1MB or more (default 512MB), or 0 to never split' });
         }
-        const probeSeconds = Number(flags.probeSeconds ?? 5);
+        const probeSeconds = Number(flags.probeSeconds ?? 10);
         if (!Number.isFinite(probeSeconds) || probeSeconds < 1 || probeSeconds > 300) {
-          throw new UsageError(`--probe-seconds must be between 1 and 300, not ${flags.probeSeconds}`, { hint: 'e.g. --probe-seconds 5 (the default)' });
+          throw new UsageError(`--probe-seconds must be between 1 and 300, not ${flags.probeSeconds}`, { hint: 'e.g. --probe-seconds 10 (the default)' });
         }
         // Loaded on use, so other commands start without the estimate modules.
         const { estimateCopy } = await import('../estimate/index.js');

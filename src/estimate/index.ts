@@ -81,7 +81,7 @@ const UNCALIBRATED_SPREAD = { faster: 1.5, slower: 2.5 };
 /** Without a target, the target is assumed to take rows at this share of the source's read rate. */
 export const UNCALIBRATED_WRITE_SHARE = 0.5;
 
-const CALIBRATE_HINT = 'run pgshift estimate again with --target URL of the new (empty) database: a short probe (--probe-seconds, default 5) times real COPYs into rolled-back scratch tables there, so the rates include the network, TLS and both servers';
+const CALIBRATE_HINT = 'run pgshift estimate again with --target URL of the new (empty) database: a short probe (--probe-seconds, default 10) times real COPYs into rolled-back scratch tables there, so the rates include the network, TLS and both servers';
 
 export async function estimateCopy(source: ConnectionSpec, target: ConnectionSpec | undefined, opts: EstimateOptions): Promise<EstimateReport> {
   try {

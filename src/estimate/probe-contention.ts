@@ -8,6 +8,7 @@
 import type { Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
 import { loadScratch, sampleCopy, scratchName, type Prepared } from './probe-sample.js';
+import { median } from './median.js';
 import type { Contention } from './rates.js';
 
 export interface ContentionOptions {
@@ -52,7 +53,6 @@ async function timed<T>(f: () => Promise<T>): Promise<Item<T>> {
   return { start, end: now(), value };
 }
 
-const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 /** One index build on a loaded scratch table, rolled back to a savepoint: as copy's builders run it (one key). */
 async function build(tgt: Client, table: string, n: number): Promise<void> {
@@ -100,7 +100,7 @@ export function slowdownOf<T>(mine: Item<T>[], others: Item<unknown>[][], alone:
     .map((i) => (i.end - i.start) / Math.max(1e-4, alone(i)))
     .filter(Number.isFinite);
   // No usable ratio (a solo timing that was not a number): as fast as alone, never NaN.
-  return Math.max(1, ratios.length ? medianOf(ratios) : 1);
+  return Math.max(1, ratios.length ? median(ratios) : 1);
 }
 
 export async function measureContention(o: ContentionOptions): Promise<ContentionResult> {
@@ -129,7 +129,7 @@ export async function measureContention(o: ContentionOptions): Promise<Contentio
         const i = await timed(task);
         xs.push(i.end - i.start);
       }
-      return medianOf(xs);
+      return median(xs);
     };
     const soloBuild = await alone(buildTask(b1));
     const soloCopy = await alone(copyTask);

@@ -23,6 +23,7 @@ import { maintenanceSettings, sampleIndexes } from './probe-builds.js';
 import { timeSchemaSample, type SchemaProbe } from './probe-schema.js';
 import { contentionFrom, measureContention, together, whileAllBusy } from './probe-contention.js';
 import { sampleCopy, sampleRead, scratchColumns, timeHash, timeTruncate, type Prepared, type TimedCopy } from './probe-sample.js';
+import { median } from './median.js';
 import { DEFAULT_RATES, type Rates } from './rates.js';
 import type { SchemaSample } from './schema.js';
 
@@ -88,10 +89,6 @@ async function closeQuietly(c: Client | undefined): Promise<void> {
   await Promise.race([c.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
 }
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : 0;
-}
 
 const bytesOf = (p: Prepared, rows: number, scratchBytes: number) => (p.bytesPerRow > 0 ? rows * p.bytesPerRow : scratchBytes);
 const rowsFor = (p: Prepared, bytes: number) => Math.max(1, Math.ceil(bytes / Math.max(1, p.bytesPerRow || 200)));
