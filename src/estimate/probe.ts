@@ -3,9 +3,10 @@
 // index build, the verify hash on the source, and COPYs and builds side by side (probe-contention.ts).
 // Bounded by --probe-seconds.
 //
-// Nothing is ever committed on the target: each scratch table is created, loaded, indexed and measured inside
-// one transaction that is rolled back — a crash, SIGKILL or Ctrl-C leaves nothing behind (the server rolls back
-// a transaction whose connection is gone). Only the `pgshift` schema itself, when the target had none, is
+// Nothing the probe creates outlives it: each scratch table is created, loaded, indexed and measured inside one
+// transaction that is rolled back — a crash, SIGKILL or Ctrl-C leaves nothing behind (the server rolls back a
+// transaction whose connection is gone). The one commit it times creates and drops its table in the same
+// transaction. Only the `pgshift` schema itself, when the target had none, is
 // created for the probe, and dropped again at the end.
 import { STATE_SCHEMA } from '../catalog/system.js';
 import { tableKey } from '../catalog/table-id.js';
@@ -22,7 +23,7 @@ import type { Logger } from '../log.js';
 import { maintenanceSettings, sampleIndexes } from './probe-builds.js';
 import { timeSchemaSample, type SchemaProbe } from './probe-schema.js';
 import { contentionFrom, measureContention, together, whileAllBusy } from './probe-contention.js';
-import { sampleCopy, sampleRead, scratchColumns, timeHash, timeTruncate, type Prepared, type TimedCopy } from './probe-sample.js';
+import { sampleCopy, sampleRead, scratchColumns, timeCommit, timeHash, timeTruncate, type Prepared, type TimedCopy } from './probe-sample.js';
 import { median } from './median.js';
 import { DEFAULT_RATES, type Rates } from './rates.js';
 import type { SchemaSample } from './schema.js';
@@ -186,6 +187,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     const tiny = tinies.sort((a, b) => a.seconds - b.seconds)[2]!;
     const overhead = tiny.seconds;
     const truncate = await timeTruncate(src0, tgt0, p0, 0, signal);
+    const commit = await timeCommit(tgt0, p0, 0, signal);
     // A round trip to the target: copy's chunks and builds add a few (BEGIN, TRUNCATE, state row, COMMIT).
     const trips: number[] = [];
     for (let k = 0; k < 5; k++) {
@@ -321,13 +323,19 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     for (let k = 0; k < 3; k++) tinies.push(await sampleCopy(src0, tgt0, p0, 0, 1, signal, true));
     const fixedCopy = median(tinies.map((t) => t.seconds));
     const fixedTruncate = (truncate + (await timeTruncate(src0, tgt0, p0, 0, signal))) / 2;
-    notes.push(`a chunk's fixed cost: ${(fixedCopy * 1000).toFixed(1)} ms for a one-row COPY, ${(fixedTruncate * 1000).toFixed(1)} ms for TRUNCATE, plus round trips`);
+    const fixedCommit = (commit + (await timeCommit(tgt0, p0, 0, signal))) / 2;
+    notes.push(
+      `a chunk's fixed cost: ${(fixedCopy * 1000).toFixed(1)} ms for a one-row COPY, ${(fixedTruncate * 1000).toFixed(1)} ms for TRUNCATE, ` +
+        `${(fixedCommit * 1000).toFixed(1)} ms for a COMMIT that drops the old files, plus round trips`,
+    );
     const rates: Partial<Rates> = {
       ...(contention ? { contention } : {}),
       copy: { text, binary },
       perTable,
-      // Most chunks are whole tables: BEGIN; TRUNCATE; COPY FREEZE, then the done mark and COMMIT.
-      chunkOverhead: Math.max(0.001, fixedCopy + fixedTruncate + 4 * rtt),
+      // Most chunks are whole tables: BEGIN; TRUNCATE; COPY FREEZE, then the done mark and COMMIT (two round trips:
+      // copy pipelines them; the commit's own cost timed above). A chunk's measured fixed cost in copy's debug log
+      // (12–13 ms a chunk with one pipe on the project's pair) was about 3× what the probe charged without it.
+      chunkOverhead: Math.max(0.001, fixedCopy + fixedTruncate + fixedCommit + 2 * rtt),
       roundTrip: rtt,
       sourceRoundTrip: median(srcTrips),
       preflight: preflightQuery,
