@@ -6,6 +6,7 @@ import type { TableInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
 import { median } from './median.js';
+import type { TimedCopy } from './probe-sample.js';
 import type { Rates } from './rates.js';
 import { indexKey } from './simulate.js';
 
@@ -175,4 +176,40 @@ export async function timeSampleJoin(tgt: Client, scratch: string, rows: number)
   } finally {
     await tgt.query('ROLLBACK TO SAVEPOINT probe_join');
   }
+}
+
+/**
+ * The build rates the probe's largest sample gives: scan and index-write rates from its generic index, each of
+ * the table's own indexes from its own builds (net of a build's fixed cost `tinyBuild`), what parallel workers
+ * gained, and the anti-join's rows per second.
+ */
+export function buildRates(solo: TimedCopy, tinyBuild: number, table: string): { rates: Partial<Rates>; notes: string[] } {
+  const rates: Partial<Rates> = {};
+  const notes: string[] = [];
+  if (solo.scan && solo.index && solo.scan.seconds > 0) {
+    const scan = solo.scan.heapBytes / Math.max(0.0005, solo.scan.seconds);
+    const writeSeconds = Math.max(solo.index.seconds * 0.2, solo.index.seconds - solo.scan.seconds - tinyBuild);
+    rates.scan = scan;
+    rates.indexWrite = solo.index.bytes / writeSeconds;
+    notes.push(`sample index build: ${(solo.index.bytes / 1e6).toFixed(1)} MB of index in ${solo.index.seconds.toFixed(2)}s after a ${(solo.scan.heapBytes / 1e6).toFixed(1)} MB scan`);
+    // The table's own indexes: each is modelled from its own sample (the other tables' from the scan and write
+    // rates above: a sample of a small table's index is all fixed cost and tells nothing).
+    const real = Object.entries(solo.realIndexes ?? {}).map(([k, m]) => [k, { ...m, seconds: Math.max(m.seconds * 0.2, m.seconds - tinyBuild) }] as const);
+    if (real.length) {
+      rates.perIndex = Object.fromEntries(real);
+      notes.push(`${real.length} of ${table}'s own indexes built on its sample: ${real.map(([k, m]) => `${JSON.parse(k)[1]} ${m.seconds.toFixed(3)}s`).join(', ')}`);
+    }
+  }
+  if (solo.parallelBuild) {
+    rates.parallelBuild = solo.parallelBuild;
+    notes.push(
+      `a sample index build with ${solo.parallelBuild.processes - 1} parallel maintenance worker(s) ran ${solo.parallelBuild.speedup.toFixed(2)}× as fast as in one process ` +
+        `(the leader merges and writes the index alone): copy's big builds are modelled with that gain`,
+    );
+  }
+  if (solo.joinRowsPerSecond) {
+    rates.foreignKeyRows = solo.joinRowsPerSecond;
+    rates.foreignKeySampleRows = solo.rows;
+  }
+  return { rates, notes };
 }

@@ -30,3 +30,20 @@ export async function timeSchemaSample(c: Client, sample: SchemaSample, roundTri
     await c.query('ROLLBACK').catch(() => undefined);
   }
 }
+
+/** The per-statement cost the model runs on (none when refused), and the note that says where it came from. */
+export function schemaRates(sample: SchemaSample, r: SchemaProbe): { perObject?: number; note: string } {
+  if ('perStatement' in r) {
+    return {
+      perObject: r.perStatement,
+      note:
+        `schema: the first ${sample.entries} of ${sample.of} pre-data entries (${sample.statements} statements) applied on the target in ` +
+        `${r.seconds.toFixed(2)}s and rolled back: ${(r.perStatement * 1000).toFixed(2)} ms per statement`,
+    };
+  }
+  return {
+    note:
+      `schema: the target refused the first ${sample.entries} pre-data entries (${r.refused}); copy's schema step would stop there too — ` +
+      `pgshift inventory --source … --target … names what gets in the way. The per-statement cost is the stated default`,
+  };
+}

@@ -20,8 +20,8 @@ import { quoteIdent } from '../db/ident.js';
 import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { maintenanceSettings, sampleIndexes } from './probe-builds.js';
-import { timeSchemaSample, type SchemaProbe } from './probe-schema.js';
+import { buildRates, maintenanceSettings, sampleIndexes } from './probe-builds.js';
+import { schemaRates, timeSchemaSample, type SchemaProbe } from './probe-schema.js';
 import { contentionFrom, measureContention, together, whileAllBusy } from './probe-contention.js';
 import { sampleCopy, sampleRead, scratchColumns, timeCommit, timeHash, timeTruncate, type Prepared, type TimedCopy } from './probe-sample.js';
 import { median } from './median.js';
@@ -346,17 +346,10 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       verifyHash: bytesOf(p0, solo.rows, solo.scratchBytes) / Math.max(0.001, hashSeconds),
       ...(capacity !== undefined ? { capacity } : {}),
     };
-    if (schemaProbe && 'perStatement' in schemaProbe) {
-      rates.schema = { ...DEFAULT_RATES.schema, perObject: schemaProbe.perStatement };
-      notes.push(
-        `schema: the first ${o.schemaSample!.entries} of ${o.schemaSample!.of} pre-data entries (${o.schemaSample!.statements} statements) applied on the target in ` +
-          `${schemaProbe.seconds.toFixed(2)}s and rolled back: ${(schemaProbe.perStatement * 1000).toFixed(2)} ms per statement`,
-      );
-    } else if (schemaProbe) {
-      notes.push(
-        `schema: the target refused the first ${o.schemaSample!.entries} pre-data entries (${schemaProbe.refused}); copy's schema step would stop there too — ` +
-          `pgshift inventory --source … --target … names what gets in the way. The per-statement cost is the stated default`,
-      );
+    if (schemaProbe) {
+      const sc = schemaRates(o.schemaSample!, schemaProbe);
+      if (sc.perObject !== undefined) rates.schema = { ...DEFAULT_RATES.schema, perObject: sc.perObject };
+      notes.push(sc.note);
     }
     const tinyBuild = median(tinies.map((t) => t.index?.seconds ?? 0));
     if (tiny.index) rates.buildOverhead = tinyBuild + 2 * rtt;
@@ -366,31 +359,9 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
         perValue: Math.max(1e-9, solo.analyze.seconds - tiny.analyze.seconds) / (solo.analyze.values - tiny.analyze.values),
       };
     }
-    if (solo.scan && solo.index && solo.scan.seconds > 0) {
-      const scan = solo.scan.heapBytes / Math.max(0.0005, solo.scan.seconds);
-      const writeSeconds = Math.max(solo.index.seconds * 0.2, solo.index.seconds - solo.scan.seconds - tinyBuild);
-      rates.scan = scan;
-      rates.indexWrite = solo.index.bytes / writeSeconds;
-      notes.push(`sample index build: ${(solo.index.bytes / 1e6).toFixed(1)} MB of index in ${solo.index.seconds.toFixed(2)}s after a ${(solo.scan.heapBytes / 1e6).toFixed(1)} MB scan`);
-      // The table's own indexes: each is modelled from its own sample (the other tables' from the scan and write
-      // rates above: a sample of a small table's index is all fixed cost and tells nothing).
-      const real = Object.entries(solo.realIndexes ?? {}).map(([k, m]) => [k, { ...m, seconds: Math.max(m.seconds * 0.2, m.seconds - tinyBuild) }] as const);
-      if (real.length) {
-        rates.perIndex = Object.fromEntries(real);
-        notes.push(`${real.length} of ${p0.table.display}'s own indexes built on its sample: ${real.map(([k, m]) => `${JSON.parse(k)[1]} ${m.seconds.toFixed(3)}s`).join(', ')}`);
-      }
-    }
-    if (solo.parallelBuild) {
-      rates.parallelBuild = solo.parallelBuild;
-      notes.push(
-        `a sample index build with ${solo.parallelBuild.processes - 1} parallel maintenance worker(s) ran ${solo.parallelBuild.speedup.toFixed(2)}× as fast as in one process ` +
-          `(the leader merges and writes the index alone): copy's big builds are modelled with that gain`,
-      );
-    }
-    if (solo.joinRowsPerSecond) {
-      rates.foreignKeyRows = solo.joinRowsPerSecond;
-      rates.foreignKeySampleRows = solo.rows;
-    }
+    const builds = buildRates(solo, tinyBuild, p0.table.display);
+    Object.assign(rates, builds.rates);
+    notes.push(...builds.notes);
     return { calibrated: true, rates, samples, noise, seconds: elapsed(), notes };
   } catch (err) {
     throw signal.aborted ? signal.reason : classifyError(err, 'estimate probe', { phase: 'estimate probe', hint: 'nothing was left on the target; run pgshift estimate again, or without --target for an uncalibrated estimate' });
