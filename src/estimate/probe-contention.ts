@@ -53,7 +53,6 @@ async function timed<T>(f: () => Promise<T>): Promise<Item<T>> {
   return { start, end: now(), value };
 }
 
-
 /** One index build on a loaded scratch table, rolled back to a savepoint: as copy's builders run it (one key). */
 async function build(tgt: Client, table: string, n: number): Promise<void> {
   await tgt.query('SAVEPOINT probe_contention');

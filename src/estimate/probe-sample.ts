@@ -176,8 +176,9 @@ export async function timeCommit(tgt: Client, p: Prepared, i: number, signal: Ab
       const t0 = process.hrtime.bigint();
       await tgt.query('COMMIT');
       times.push(Number(process.hrtime.bigint() - t0) / 1e9);
-    } finally {
+    } catch (err) {
       await tgt.query('ROLLBACK').catch(() => undefined);
+      throw err;
     }
   }
   return times.sort((a, b) => a - b)[1]!;

@@ -6,8 +6,8 @@
 // Nothing the probe creates outlives it: each scratch table is created, loaded, indexed and measured inside one
 // transaction that is rolled back — a crash, SIGKILL or Ctrl-C leaves nothing behind (the server rolls back a
 // transaction whose connection is gone). The one commit it times creates and drops its table in the same
-// transaction. Only the `pgshift` schema itself, when the target had none, is
-// created for the probe, and dropped again at the end.
+// transaction. Only the `pgshift` schema itself, when the target had none, is created for the probe, and dropped
+// again at the end.
 import { STATE_SCHEMA } from '../catalog/system.js';
 import { tableKey } from '../catalog/table-id.js';
 import type { TableInfo } from '../catalog/tables.js';
@@ -89,7 +89,6 @@ async function closeQuietly(c: Client | undefined): Promise<void> {
   if (!c) return;
   await Promise.race([c.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
 }
-
 
 const bytesOf = (p: Prepared, rows: number, scratchBytes: number) => (p.bytesPerRow > 0 ? rows * p.bytesPerRow : scratchBytes);
 const rowsFor = (p: Prepared, bytes: number) => Math.max(1, Math.ceil(bytes / Math.max(1, p.bytesPerRow || 200)));
