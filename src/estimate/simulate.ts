@@ -73,6 +73,14 @@ export function checksRows(j: BuildJob): boolean {
   return j.kind === 'foreign key' && (j.validate === true || !/ NOT VALID$/.test(j.statements[0] ?? ''));
 }
 
+/** A build's name for people; the two halves of a key or a foreign key (copy/builds.ts) say which half they are. */
+export function buildLabel(j: BuildJob): string {
+  if (j.attach) return `${j.name} (attach)`;
+  if (j.kind === 'foreign key' && j.validate) return `${j.name} (validate)`;
+  if (j.kind === 'foreign key' && / NOT VALID$/.test(j.statements[0] ?? '')) return `${j.name} (NOT VALID)`;
+  return j.name;
+}
+
 /** Seconds one build takes at full speed: scan the heap(s), then sort and write the index. */
 export function buildSeconds(j: BuildJob, tables: Map<string, ModelTable>, indexBytes: Record<string, number>, r: Rates): number {
   const heap = (k: string) => tables.get(k)?.heapBytes ?? 0;
@@ -219,7 +227,7 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       lane.busy = true;
       const owner = tables.get(ownerKey(j));
       const r: Running = {
-        seg: { lane: lane.name, kind: j.kind, key: ownerKey(j), table: owner?.display ?? `${j.schema}.${j.table}`, label: j.name, start: now, end: now },
+        seg: { lane: lane.name, kind: j.kind, key: ownerKey(j), table: owner?.display ?? `${j.schema}.${j.table}`, label: buildLabel(j), start: now, end: now },
         state: 'work',
         kind: 'build',
         weight: weightOf(j, tables, rates, load),
