@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseConnectionUrl } from '../src/config.js';
 import { connect } from '../src/db/connect.js';
+import { median } from '../src/estimate/median.js';
 import { SHAPES, type Shape } from './estimate-shapes.js';
 import { startSlowLink, type SlowLink } from './estimate-proxy.js';
 import { actualSteps, predictedSteps, type StepTimes } from './estimate-steps.js';
@@ -121,9 +122,9 @@ async function runCase(name: string, round: number, shape: Shape, sourceUrl: str
     copies.push({ seconds: c.seconds as number, c, log });
   }
   const sorted = [...copies].sort((a, b) => a.seconds - b.seconds);
-  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-  writeFileSync(join(o.logDir, `${name}-copy.json`), JSON.stringify(median.c));
-  const actual = median.seconds;
+  const mid = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  writeFileSync(join(o.logDir, `${name}-copy.json`), JSON.stringify(mid.c));
+  const actual = mid.seconds;
   const error = (e.totalSeconds - actual) / actual;
   const spread = `${sorted[0]!.seconds.toFixed(2)}–${sorted[sorted.length - 1]!.seconds.toFixed(2)}`;
   say(`[${name}] predicted ${e.totalSeconds.toFixed(2)} s (${e.low.toFixed(2)}–${e.high.toFixed(2)}), actual median ${actual.toFixed(2)} s of ${copies.length} (${spread}): ${(error * 100).toFixed(1)} % (load after ${loadavg()[0]!.toFixed(2)})`);
@@ -143,10 +144,10 @@ async function runCase(name: string, round: number, shape: Shape, sourceUrl: str
     calibrated: e.calibrated,
     probeSeconds: e.probe.seconds,
     estimateWallSeconds: est.seconds,
-    phases: { predicted: foldPredicted(e.phases), actual: foldActual(median.c.phases) },
+    phases: { predicted: foldPredicted(e.phases), actual: foldActual(mid.c.phases) },
     criticalPath: [...new Set<string>(e.criticalPath.map((s: { table: string }) => s.table))],
     loadBefore,
-    steps: { predicted: predictedSteps(e.schedule), actual: actualSteps(median.log) },
+    steps: { predicted: predictedSteps(e.schedule), actual: actualSteps(mid.log) },
     probeNotes: e.probe.notes,
     rates: Object.fromEntries(Object.entries(e.rates as Record<string, unknown>).filter(([k]) => k !== 'perIndex')),
   };
@@ -158,9 +159,7 @@ const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
 function medianErrors(rs: CaseResult[]): { case: string; median: number; errors: number[] }[] {
   return [...new Set(rs.map((r) => r.case))].map((c) => {
     const errors = rs.filter((r) => r.case === c).map((r) => r.error);
-    const s = [...errors].sort((a, b) => a - b);
-    const median = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-    return { case: c, median, errors };
+    return { case: c, median: median(errors), errors };
   });
 }
 
@@ -210,6 +209,8 @@ async function main(): Promise<number> {
     },
   });
   const scale = Number(values.scale);
+  const rounds = Math.max(1, Number(values.rounds));
+  const footing: Footing = values['fast-servers'] ? 'fast' : 'durable';
   const wanted = values.shapes!.split(',');
   const logDir = join(tmpdir(), 'pgshift-bench-estimate-logs');
   mkdirSync(logDir, { recursive: true });
@@ -217,7 +218,6 @@ async function main(): Promise<number> {
   let link: SlowLink | undefined;
   const results: CaseResult[] = [];
   try {
-    const footing: Footing = values['fast-servers'] ? 'fast' : 'durable';
     servers = await startBenchServers({ label: 'pgshift-bench-estimate', log: say, footing });
     const o = { jobs: Number(values.jobs), probeSeconds: Number(values['probe-seconds']), logDir, copies: Math.max(1, Number(values.copies)) };
     const cases: { name: string; shape: Shape; scale: number; slow: boolean }[] = [
@@ -237,7 +237,6 @@ async function main(): Promise<number> {
       } finally {
         await c.end().catch(() => undefined);
       }
-      const rounds = Math.max(1, Number(values.rounds));
       if (!k.slow) {
         for (let n = 1; n <= rounds; n++) results.push(await runCase(k.name, n, k.shape, src, servers.targetAdmin, o));
       } else {
@@ -256,8 +255,8 @@ async function main(): Promise<number> {
       machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg() },
       scale,
       jobs: o.jobs,
-      footing: footingNote(values['fast-servers'] ? 'fast' : 'durable'),
-      rounds: Math.max(1, Number(values.rounds)),
+      footing: footingNote(footing),
+      rounds,
       medians: medianErrors(results),
       results,
     };
