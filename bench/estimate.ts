@@ -93,9 +93,14 @@ function foldPredicted(phases: { name: string; seconds: number }[]): Record<stri
   };
 }
 
+/** Target databases of a case: kept until the case is done (see runCase). */
+const targetName = (name: string, round: number, copy: number) => `est_target_${name.replace(/\W/g, '_')}_${round}_${copy}`;
+
 async function runCase(name: string, round: number, shape: Shape, sourceUrl: string, targetAdmin: string, o: { jobs: number; probeSeconds: number; logDir: string; copies: number }): Promise<CaseResult> {
-  const targetDb = `est_target_${name.replace(/\W/g, '_')}`;
-  let target = await recreate(targetAdmin, targetDb);
+  // Every copy gets a database of its own, and none is dropped before the case is done: a DROP DATABASE right
+  // before a copy slowed its file-creating DDL up to 2× (bench/ddl-burst.ts), a history the estimate's probe
+  // never had and a user's copy does not have. The estimate and the first copy share the first database.
+  let target = await recreate(targetAdmin, targetName(name, round, 1));
   const flags = ['--jobs', String(o.jobs), ...shape.flags];
   const sourceMB = Number((await sql(sourceUrl, `SELECT pg_database_size(current_database()) AS b`))[0].b) / 1e6;
   await sql(sourceUrl, 'CHECKPOINT');
@@ -110,7 +115,7 @@ async function runCase(name: string, round: number, shape: Shape, sourceUrl: str
   // took from 5.1 to 8.3 s, so one copy is no yardstick. The estimate is compared with their median.
   const copies: { seconds: number; c: any; log: string }[] = [];
   for (let k = 1; k <= o.copies; k++) {
-    if (k > 1) target = await recreate(targetAdmin, targetDb);
+    if (k > 1) target = await recreate(targetAdmin, targetName(name, round, k));
     await sql(target, 'CHECKPOINT');
     say(`[${name}] copy ${k}/${o.copies} (predicted ${e.totalSeconds.toFixed(2)} s)`);
     const log = join(o.logDir, `${name}-copy-${k}.log`);
@@ -128,7 +133,6 @@ async function runCase(name: string, round: number, shape: Shape, sourceUrl: str
   const error = (e.totalSeconds - actual) / actual;
   const spread = `${sorted[0]!.seconds.toFixed(2)}–${sorted[sorted.length - 1]!.seconds.toFixed(2)}`;
   say(`[${name}] predicted ${e.totalSeconds.toFixed(2)} s (${e.low.toFixed(2)}–${e.high.toFixed(2)}), actual median ${actual.toFixed(2)} s of ${copies.length} (${spread}): ${(error * 100).toFixed(1)} % (load after ${loadavg()[0]!.toFixed(2)})`);
-  await sql(targetAdmin, `DROP DATABASE IF EXISTS ${targetDb} WITH (FORCE)`);
   return {
     case: name,
     round,
@@ -249,6 +253,7 @@ async function main(): Promise<number> {
         link = undefined;
       }
       await sql(servers.sourceAdmin, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+      for (let n = 1; n <= rounds; n++) for (let j = 1; j <= o.copies; j++) await sql(servers.targetAdmin, `DROP DATABASE IF EXISTS ${targetName(k.name, n, j)} WITH (FORCE)`);
     }
     const record = {
       date: new Date().toISOString(),
