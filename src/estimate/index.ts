@@ -120,7 +120,7 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
     try {
       // copy restores the schema in batches sized from the target's lock table.
       const batchSize = target ? await withClient(target, async (c) => batchSizeFor(await lockSlots(c)), { applicationName: 'pgshift estimate' }) : undefined;
-      sizes.schema = await timeSchema({ source, snapshotId: snapshot.id, serverMajor: await serverMajor(snapshot.client), plan, pgBin: opts.pgBin, signal, batchSize });
+      sizes.schema = await timeSchema({ source, snapshotId: snapshot.id, serverMajor: await serverMajor(snapshot.client), plan, pgBin: opts.pgBin, signal, batchSize, withSample: Boolean(target) });
       notes.push(`schema: pg_dump ${sizes.schema.tool} took ${sizes.schema.dump.toFixed(2)}s for ${sizes.schema.preStatements} pre-data and ${sizes.schema.postStatements} post-data statements`);
     } catch (err) {
       if (signal.aborted) throw err;

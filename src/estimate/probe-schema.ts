@@ -13,11 +13,9 @@ export type SchemaProbe = { perStatement: number; seconds: number } | { refused:
 
 export async function timeSchemaSample(c: Client, sample: SchemaSample, roundTrip: number, signal: AbortSignal): Promise<SchemaProbe> {
   if (signal.aborted) throw signal.reason;
-  await c.query('BEGIN');
+  // Bounded: an empty target holds no lock these statements wait for, and the sample is a few hundred entries.
+  await c.query(`BEGIN; SET LOCAL lock_timeout = '2s'; SET LOCAL statement_timeout = '60s'`);
   try {
-    // Bounded: an empty target holds no lock these statements wait for, and the sample is a few hundred entries.
-    await c.query(`SET LOCAL lock_timeout = '2s'`);
-    await c.query(`SET LOCAL statement_timeout = '60s'`);
     const t0 = process.hrtime.bigint();
     await c.query(sample.sql);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;

@@ -54,6 +54,8 @@ export async function timeSchema(o: {
   signal?: AbortSignal;
   /** copy's restore batch size for the target, when known. */
   batchSize?: number;
+  /** Render the pre-data sample the probe applies on the target (only when there is a target). */
+  withSample?: boolean;
 }): Promise<SchemaTiming> {
   const seconds = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e9;
   const d0 = process.hrtime.bigint();
@@ -78,7 +80,7 @@ export async function timeSchema(o: {
       const size = o.batchSize ?? DEFAULT_BATCH;
       const nBatches = Math.max(1, Math.ceil(entries.length / size));
       const out = { seconds: listed + rendered * nBatches, statements: statements(sql), batches: nBatches };
-      if (name === 'post-data' || entries.length === 0) return out;
+      if (!o.withSample || name === 'post-data' || entries.length === 0) return out;
       // A prefix of the section, never a pick: pg_restore's order puts every dependency before its dependants.
       const prefix = entries.slice(0, Math.min(size, SAMPLE_ENTRIES));
       const sampleSql = prefix.length === entries.length ? sql : await sectionSql(tools, dump, o.source, prefix, { section: name, signal: o.signal });
