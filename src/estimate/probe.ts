@@ -186,7 +186,10 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     const tiny = tinies.sort((a, b) => a.seconds - b.seconds)[2]!;
     const overhead = tiny.seconds;
     const truncate = await timeTruncate(src0, tgt0, p0, 0, signal);
-    const commit = await timeCommit(tgt0, p0, 0, signal);
+    // A commit empty and one after about a MB of the largest table's rows: what the WAL flush adds per byte.
+    const flushRows = rowsFor(p0, Math.min(tableBytes(p0.table), MB));
+    const commits = [await timeCommit(tgt0, p0, 0, signal)];
+    const loadedCommits = [await timeCommit(tgt0, p0, 0, signal, { src: src0, rows: flushRows })];
     // A round trip to the target: copy's chunks and builds add a few (BEGIN, TRUNCATE, state row, COMMIT).
     const trips: number[] = [];
     for (let k = 0; k < 5; k++) {
@@ -322,10 +325,15 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     for (let k = 0; k < 3; k++) tinies.push(await sampleCopy(src0, tgt0, p0, 0, 1, signal, true));
     const fixedCopy = median(tinies.map((t) => t.seconds));
     const fixedTruncate = (truncate + (await timeTruncate(src0, tgt0, p0, 0, signal))) / 2;
-    const fixedCommit = (commit + (await timeCommit(tgt0, p0, 0, signal))) / 2;
+    commits.push(await timeCommit(tgt0, p0, 0, signal));
+    loadedCommits.push(await timeCommit(tgt0, p0, 0, signal, { src: src0, rows: flushRows }));
+    const fixedCommit = (commits[0]!.seconds + commits[1]!.seconds) / 2;
+    const loadedCommit = (loadedCommits[0]!.seconds + loadedCommits[1]!.seconds) / 2;
+    const flushBytes = bytesOf(p0, flushRows, (loadedCommits[0]!.bytes + loadedCommits[1]!.bytes) / 2);
     notes.push(
       `a chunk's fixed cost: ${(fixedCopy * 1000).toFixed(1)} ms for a one-row COPY, ${(fixedTruncate * 1000).toFixed(1)} ms for TRUNCATE, ` +
-        `${(fixedCommit * 1000).toFixed(1)} ms for a COMMIT that drops the old files, plus round trips`,
+        `${(fixedCommit * 1000).toFixed(1)} ms for a COMMIT that drops the old files, plus round trips; ` +
+        `that COMMIT took ${(loadedCommit * 1000).toFixed(1)} ms after ${(flushBytes / 1e6).toFixed(2)} MB of rows (the WAL it flushes)`,
     );
     const rates: Partial<Rates> = {
       ...(contention ? { contention } : {}),
@@ -335,6 +343,8 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       // copy pipelines them; the commit's own cost timed above). A chunk's measured fixed cost in copy's debug log
       // (12–13 ms a chunk with one pipe on the project's pair) was about 3× what the probe charged without it.
       chunkOverhead: Math.max(0.001, fixedCopy + fixedTruncate + fixedCommit + 2 * rtt),
+      // What a whole-table chunk's commit adds for the WAL its rows wrote (simulate.ts chunkSeconds).
+      commitFlush: { bytes: flushBytes, seconds: Math.max(0, loadedCommit - fixedCommit) },
       roundTrip: rtt,
       sourceRoundTrip: median(srcTrips),
       preflight: preflightQuery,

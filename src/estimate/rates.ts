@@ -10,6 +10,12 @@ export interface Rates {
   perTable: Record<string, number>;
   /** Fixed cost of one chunk: BEGIN, TRUNCATE, COPY start, state row, COMMIT (seconds). */
   chunkOverhead: number;
+  /**
+   * A whole-table chunk's COMMIT waits for the WAL its rows wrote to be flushed (its TRUNCATE drops files, and such
+   * a commit flushes at once): the probe's commit after `bytes` of source rows took `seconds` longer than an empty
+   * one. Absent: not measured (uncalibrated), nothing is added.
+   */
+  commitFlush?: { bytes: number; seconds: number };
   /** Opening one connection (TLS, authentication), seconds. */
   connect: number;
   /** Heap bytes an index build or a key check scans per second. */
@@ -115,6 +121,7 @@ export function scaleRates(r: Rates, factor: number): Rates {
     perIndex: Object.fromEntries(Object.entries(r.perIndex).map(([k, v]) => [k, { ...v, seconds: v.seconds / factor }])),
     ...(r.foreignKeyRows ? { foreignKeyRows: r.foreignKeyRows * factor } : {}),
     chunkOverhead: r.chunkOverhead / factor,
+    ...(r.commitFlush ? { commitFlush: { ...r.commitFlush, seconds: r.commitFlush.seconds / factor } } : {}),
     scan: r.scan * factor,
     indexWrite: r.indexWrite * factor,
     buildOverhead: r.buildOverhead / factor,
@@ -180,6 +187,10 @@ export function usableRates(r: Rates): { rates: Rates; replaced: string[] } {
     replaced.push('foreignKeyRows');
     delete out.foreignKeyRows;
     delete out.foreignKeySampleRows;
+  }
+  if (r.commitFlush !== undefined && !(usable(r.commitFlush.bytes, 1) && usable(r.commitFlush.seconds, 0))) {
+    replaced.push('commitFlush');
+    delete out.commitFlush;
   }
   if (r.parallelBuild && !(usable(r.parallelBuild.speedup, 0.01) && usable(r.parallelBuild.processes, 1))) {
     replaced.push('parallelBuild');

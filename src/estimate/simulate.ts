@@ -61,10 +61,18 @@ export interface DataPhaseInput {
 /** Key of an index in DataPhaseInput.indexBytes. */
 export const indexKey = (schema: string, name: string) => JSON.stringify([schema, name]);
 
-/** Seconds one chunk takes at full speed. */
+/**
+ * Past this many bytes a chunk's commit finds most of its WAL already flushed by the WAL writer: measured on the
+ * project's PG15 pair, the commit after 2.4 MB took 8 ms more than an empty one, after 25 MB 20–50 ms.
+ */
+export const FLUSH_CAP_BYTES = 4 * 1024 * 1024;
+
+/** Seconds one chunk takes at full speed; a whole-table chunk's commit also waits for its WAL (rates.commitFlush). */
 export function chunkSeconds(t: ModelTable, c: Chunk, r: Rates): number {
   const rate = r.perTable[t.key] ?? r.copy[t.format];
-  return r.chunkOverhead + c.estBytes / rate;
+  const f = r.commitFlush;
+  const flush = c.method === 'whole' && f && f.bytes > 0 ? (f.seconds * Math.min(c.estBytes, FLUSH_CAP_BYTES)) / f.bytes : 0;
+  return r.chunkOverhead + c.estBytes / rate + flush;
 }
 
 /** A foreign-key job that checks every row: its VALIDATE half, or a key added whole. One added NOT VALID checks

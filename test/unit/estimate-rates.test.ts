@@ -39,10 +39,11 @@ describe('estimate: rates the model can run on', () => {
       foreignKeyRows: 0,
       foreignKeySampleRows: 100,
       parallelBuild: { processes: 3, speedup: Infinity },
+      commitFlush: { bytes: 0, seconds: 0.002 },
     };
     const { rates, replaced } = usableRates(bad);
     expect(replaced.sort()).toEqual(
-      ['capacity', 'chunkOverhead', 'contention', 'copy.binary', 'copy.text', 'foreignKeyRows', 'indexWrite', 'parallelBuild', `perIndex a`, `perTable ${key}`, 'scan'].sort(),
+      ['capacity', 'chunkOverhead', 'commitFlush', 'contention', 'copy.binary', 'copy.text', 'foreignKeyRows', 'indexWrite', 'parallelBuild', `perIndex a`, `perTable ${key}`, 'scan'].sort(),
     );
     expect(rates.copy).toEqual(DEFAULT_RATES.copy);
     expect(rates.perTable).toEqual({ other: 5e6 });
@@ -50,6 +51,7 @@ describe('estimate: rates the model can run on', () => {
     expect(rates.contention).toBeUndefined();
     expect(rates.foreignKeyRows).toBeUndefined();
     expect(rates.parallelBuild).toBeUndefined();
+    expect(rates.commitFlush).toBeUndefined();
     expect([rates.indexWrite, rates.scan, rates.chunkOverhead, rates.capacity]).toEqual([DEFAULT_RATES.indexWrite, DEFAULT_RATES.scan, DEFAULT_RATES.chunkOverhead, DEFAULT_RATES.capacity]);
     // What is left runs: the phase ends, at a finite time.
     const sim = await simulateDataPhase(input, rates);
