@@ -67,9 +67,13 @@ export async function sampleIndexes(src: Client, t: TableInfo, attnums: number[]
 }
 
 const seconds = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e9;
-/** Builds timed per index, while their summed time stays under REPEAT_SECONDS. */
-const REPEATS = 3;
-const REPEAT_SECONDS = 0.3;
+/**
+ * Builds timed per index: at least three, and up to seven while their summed time stays under REPEAT_SECONDS.
+ * A small table's builds take a few ms each, and many-small's 600 builds are modelled from them.
+ */
+const MIN_REPEATS = 3;
+const REPEATS = 7;
+const REPEAT_SECONDS = 0.15;
 
 /**
  * Build each index on the loaded scratch table (inside the probe's transaction; a savepoint each, so an index
@@ -94,7 +98,7 @@ export async function timeSampleIndexes(
     const name = `${o.prefix}_r${k}`;
     const create = `CREATE INDEX ${quoteIdent(name)} ON ${scratch} USING ${ix.method} (${ix.columns.join(', ')})`;
     try {
-      // The median of up to three builds (while they are quick): a single timing of a 50 ms build on this
+      // The median of three to seven builds (more while they are quick): a single timing of a 50 ms build on this
       // project's busy 2-core machine was off by up to 2× and, scaled to the whole table, decided the estimate.
       const times: number[] = [];
       for (;;) {
@@ -102,7 +106,8 @@ export async function timeSampleIndexes(
         const t0 = process.hrtime.bigint();
         await tgt.query(create);
         times.push(seconds(t0));
-        if (times.length >= REPEATS || times.reduce((a, b) => a + b, 0) >= REPEAT_SECONDS) break;
+        const spent = times.reduce((a, b) => a + b, 0);
+        if (times.length >= REPEATS || (times.length >= MIN_REPEATS && spent >= REPEAT_SECONDS) || spent >= 2 * REPEAT_SECONDS) break;
         await tgt.query('ROLLBACK TO SAVEPOINT probe_index');
       }
       // The last build stays: its size is measured, and the samples after it run with it, as copy's do.
