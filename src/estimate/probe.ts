@@ -278,12 +278,13 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       const pipes = await Promise.all(Array.from({ length: o.jobs }, (_, i) => Promise.all([track(openSource(o.source, i + 2)), track(openTarget(o.target!, i + 2))])));
       // A fifth of the budget, less when the solo rounds ran long: --probe-seconds is a bound.
       const window = Math.max(0.5, Math.min(budget * 0.2, (budget - elapsed()) * 0.4));
-      // About four samples per pipe in the window; the pipes start on different tables.
+      // About eight samples per pipe in the window (four gave toast's capacity from 7 samples, 1.03–1.66 between
+      // probes); the pipes start on different tables.
       const lanes = pipes.map(([s, t], i) => {
         let k = i;
         return async (): Promise<Done> => {
           const p = prepared[k++ % prepared.length]!;
-          const tc = await sampleCopy(s, t, p, i + 1, rowsFor(p, Math.min(tableBytes(p.table), Math.max(MB, (guess * window) / 4))), signal);
+          const tc = await sampleCopy(s, t, p, i + 1, rowsFor(p, Math.min(tableBytes(p.table), Math.max(MB, (guess * window) / 8))), signal);
           return { p, t: tc, bytes: bytesOf(p, tc.rows, tc.scratchBytes) };
         };
       });
