@@ -234,14 +234,13 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     const solo = second[0]!.t;
     // Small tables are copied whole, and two rounds of them can be a few dozen ms of COPY in all (many-small's rate
     // swung 31–42 MB/s between probes): more rounds while they stay short, up to a third of the solo share.
-    const more: Done[] = [];
-    const soloSeconds = (ds: Done[]) => ds.reduce((a, d) => a + d.t.seconds, 0);
-    while (elapsed() < soloUntil && soloSeconds([...first, ...second, ...more]) < soloUntil / 3) {
+    const soloDone = [...first, ...second];
+    while (elapsed() < soloUntil && soloDone.reduce((a, d) => a + d.t.seconds, 0) < soloUntil / 3) {
       const r = await round();
-      more.push(...r);
+      soloDone.push(...r);
       if (r.length < prepared.length) break;
     }
-    for (const d of [...first, ...second, ...more]) samples.push({ table: d.p.table.display, format: d.p.format, bytes: d.bytes, rows: d.t.rows, seconds: d.t.seconds, parallel: 1 });
+    for (const d of soloDone) samples.push({ table: d.p.table.display, format: d.p.format, bytes: d.bytes, rows: d.t.rows, seconds: d.t.seconds, parallel: 1 });
     // Variable part of a sample's time; never less than a fifth of it (a tiny sample is all fixed cost).
     const variable = (d: Done) => Math.max(d.t.seconds * 0.2, d.t.seconds - overhead);
     const rateOfRound = (ds: Done[]) => ds.reduce((a, d) => a + d.bytes, 0) / ds.reduce((a, d) => a + variable(d), 0);
@@ -251,7 +250,6 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     const hashSeconds = await timeHash(src0, p0, solo.rows);
 
     // Full-speed rates: per format, and per table where its samples were long enough to tell.
-    const soloDone = [...first, ...second, ...more];
     const perTable: Record<string, number> = {};
     for (const p of prepared) {
       const mine = soloDone.filter((d) => d.p === p);
