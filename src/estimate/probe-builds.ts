@@ -205,7 +205,7 @@ export function buildRates(solo: TimedCopy, tinyBuild: number, table: string): {
     if (real.length) {
       rates.perIndex = Object.fromEntries(real);
       notes.push(`${real.length} of ${table}'s own indexes built on its sample: ${real.map(([k, m]) => `${JSON.parse(k)[1]} ${m.seconds.toFixed(3)}s`).join(', ')}`);
-      // Their btree builds (each the median of up to three) also give the write rate other tables' btrees use:
+      // Their btree builds (each the median of three to seven) also give the write rate other tables' btrees use:
       // steadier than the one timing of the generic index, and of real keys. Measured: the generic index alone
       // swung the write rate 56–134 MB/s between probes, and many-small's 600 builds with it.
       const btrees = real.filter(([, m]) => m.method === 'btree' && m.indexBytes > 0).map(([, m]) => m);
