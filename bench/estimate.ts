@@ -165,29 +165,29 @@ async function runCase(name: string, round: number, shape: Shape, sourceUrl: str
   // samples free their blocks, and on this machine's disk (ext4 mounted with online discard) file-creating DDL ran
   // 2–3× slower for about 25 s afterwards. A user's copy runs long after the estimate; without the pause, every
   // many-small copy right after an estimate took 5.5–5.9 s against 4.3–4.6 s for one right after a copy.
-  const copies: { seconds: number; c: any; log: string }[] = [];
-  let estimate: { e: any; wall: number } | undefined;
-  let settled = 0;
-  for (let k = 0; k <= o.copies; k++) {
+  // Each step starts on a fresh database of its own, both servers checkpointed.
+  const fresh = async (k: number) => {
     const target = await recreate(targetAdmin, targetName(name, round, k));
     await sql(sourceUrl, 'CHECKPOINT');
     await sql(target, 'CHECKPOINT');
-    if (k === 0) {
-      // The estimate gets a database of its own (number 0): its probe leaves the catalogs of the database it ran
-      // in full of dead rows (hundreds of scratch tables and the schema sample, all rolled back), and the copy
-      // right after it into that same database was the slowest of the three in every round (6.1 / 5.7 / 6.1 s
-      // against 4.0–4.9 s). A user's copy runs long after the estimate, when autovacuum has cleaned up.
-      const usual = await ddlBurst(target);
-      say(`[${name}] estimate (source ${sourceMB.toFixed(0)} MB, load ${loadavg()[0]!.toFixed(2)}, DDL burst ${(usual * 1000).toFixed(0)} ms)`);
-      const est = await runOne({ bin: process.execPath, args: [BIN, 'estimate', '--source', sourceUrl, '--target', target, '--probe-seconds', String(o.probeSeconds), ...flags, '--json'] }, { logFile: join(o.logDir, `${name}-estimate.log`) });
-      writeFileSync(join(o.logDir, `${name}-estimate.json`), est.stdout);
-      estimate = { e: JSON.parse(est.stdout), wall: est.seconds };
-      await sql(target, 'CHECKPOINT');
-      settled = await settle(target, usual);
-      say(`[${name}] settled in ${settled.toFixed(0)} s`);
-      continue;
-    }
-    const e = estimate!.e;
+    return target;
+  };
+  // The estimate gets a database of its own (number 0): its probe leaves the catalogs of the database it ran in
+  // full of dead rows (hundreds of scratch tables and the schema sample, all rolled back), and the copy right after
+  // it into that same database was the slowest of the three in every round (6.1 / 5.7 / 6.1 s against 4.0–4.9 s).
+  // A user's copy runs long after the estimate, when autovacuum has cleaned up.
+  const estTarget = await fresh(0);
+  const usual = await ddlBurst(estTarget);
+  say(`[${name}] estimate (source ${sourceMB.toFixed(0)} MB, load ${loadavg()[0]!.toFixed(2)}, DDL burst ${(usual * 1000).toFixed(0)} ms)`);
+  const est = await runOne({ bin: process.execPath, args: [BIN, 'estimate', '--source', sourceUrl, '--target', estTarget, '--probe-seconds', String(o.probeSeconds), ...flags, '--json'] }, { logFile: join(o.logDir, `${name}-estimate.log`) });
+  writeFileSync(join(o.logDir, `${name}-estimate.json`), est.stdout);
+  const e = JSON.parse(est.stdout);
+  await sql(estTarget, 'CHECKPOINT');
+  const settled = await settle(estTarget, usual);
+  say(`[${name}] settled in ${settled.toFixed(0)} s`);
+  const copies: { seconds: number; c: any; log: string }[] = [];
+  for (let k = 1; k <= o.copies; k++) {
+    const target = await fresh(k);
     say(`[${name}] copy ${k}/${o.copies} (predicted ${e.totalSeconds.toFixed(2)} s)`);
     const log = join(o.logDir, `${name}-copy-${k}.log`);
     rmSync(log, { force: true });
@@ -201,7 +201,6 @@ async function runCase(name: string, round: number, shape: Shape, sourceUrl: str
     // est_target_toast_1_1 was seen beside copy 1_3), a load a user's single copy never has.
     await sql(target, 'VACUUM');
   }
-  const e = estimate!.e;
   const sorted = [...copies].sort((a, b) => a.seconds - b.seconds);
   const mid = sorted[Math.floor((sorted.length - 1) / 2)]!;
   writeFileSync(join(o.logDir, `${name}-copy.json`), JSON.stringify(mid.c));
@@ -225,7 +224,7 @@ async function runCase(name: string, round: number, shape: Shape, sourceUrl: str
     settleSeconds: settled,
     calibrated: e.calibrated,
     probeSeconds: e.probe.seconds,
-    estimateWallSeconds: estimate!.wall,
+    estimateWallSeconds: est.seconds,
     phases: { predicted: foldPredicted(e.phases), actual: foldActual(mid.c.phases) },
     criticalPath: [...new Set<string>(e.criticalPath.map((s: { table: string }) => s.table))],
     loadBefore,

@@ -75,17 +75,20 @@ export function chunkSeconds(t: ModelTable, c: Chunk, r: Rates): number {
   return r.chunkOverhead + c.estBytes / rate + flush;
 }
 
+/** A foreign key added NOT VALID: the first half of a split key (its VALIDATE follows), or one never validated. */
+const addedNotValid = (j: BuildJob) => j.kind === 'foreign key' && / NOT VALID$/.test(j.statements[0] ?? '');
+
 /** A foreign-key job that checks every row: its VALIDATE half, or a key added whole. One added NOT VALID checks
  * none (its VALIDATE half does, or the source's key was never validated). */
 export function checksRows(j: BuildJob): boolean {
-  return j.kind === 'foreign key' && (j.validate === true || !/ NOT VALID$/.test(j.statements[0] ?? ''));
+  return j.kind === 'foreign key' && (j.validate === true || !addedNotValid(j));
 }
 
 /** A build's name for people; the two halves of a key or a foreign key (copy/builds.ts) say which half they are. */
 export function buildLabel(j: BuildJob): string {
   if (j.attach) return `${j.name} (attach)`;
   if (j.kind === 'foreign key' && j.validate) return `${j.name} (validate)`;
-  if (j.kind === 'foreign key' && / NOT VALID$/.test(j.statements[0] ?? '')) return `${j.name} (NOT VALID)`;
+  if (addedNotValid(j)) return `${j.name} (NOT VALID)`;
   return j.name;
 }
 
