@@ -7,7 +7,10 @@ import { UsageError } from '../errors.js';
 
 /** 'pgsh' as an int4: the advisory-lock class of every pgshift lock. */
 const LOCK_CLASS = 0x70677368;
-const LOCK_IDS = { target: 1, source: 2 } as const;
+// 'apply': held by the connection that applies replicated changes, re-taken on each of its reconnections. The
+// run lock lives on a control connection that can be lost (a target restart) while an applier lives on: every
+// run lock taken on a target also checks that no applier is alive, so no second run and no cleanup works under one.
+const LOCK_IDS = { target: 1, source: 2, apply: 3 } as const;
 export type LockSide = keyof typeof LOCK_IDS;
 
 /** application_name of a run's control connection: names the command, host and pid for whoever is refused. */
@@ -46,13 +49,35 @@ export function describeHolder(h: LockHolder): string {
  * Take the run lock on this connection or refuse (exit 2) naming the run that holds it. `startedAt` from the
  * state, when the caller has it, is added to the message.
  */
-export async function acquireRunLock(client: Client, o: { command: string; side: LockSide; display: string }): Promise<void> {
+export async function acquireRunLock(client: Client, o: { command: string; side: LockSide; display: string; ownApplier?: boolean }): Promise<void> {
   const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock($1::int4, $2::int4) AS ok`, [LOCK_CLASS, LOCK_IDS[o.side]]);
-  if (rows[0]!.ok) return;
-  const h = await holder(client, o.side);
-  throw new UsageError(`${o.command}: another pgshift run is working on the ${o.side} ${o.display} right now (${h ? describeHolder(h) : 'holder not visible to this role'}); nothing was changed`, {
+  if (!rows[0]!.ok) throw await refusal(client, o.command, o.side, o.display);
+  if (o.side !== 'target' || o.ownApplier) return;
+  // An applier of another run still alive (its control connection lost): refused like the run itself.
+  const { rows: a } = await client.query<{ ok: boolean }>(
+    `SELECT pg_try_advisory_lock($1::int4, $2::int4) AND pg_advisory_unlock($1::int4, $2::int4) AS ok`,
+    [LOCK_CLASS, LOCK_IDS.apply],
+  );
+  if (a[0]!.ok) return;
+  await client.query(`SELECT pg_advisory_unlock($1::int4, $2::int4)`, [LOCK_CLASS, LOCK_IDS.target]);
+  throw await refusal(client, o.command, 'apply', o.display);
+}
+
+/**
+ * The applier's own lock, on its apply connection, before it applies anything: refused (exit 2, not retried)
+ * when another run's applier holds it.
+ */
+export async function acquireApplyLock(client: Client, display: string): Promise<void> {
+  const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock($1::int4, $2::int4) AS ok`, [LOCK_CLASS, LOCK_IDS.apply]);
+  if (!rows[0]!.ok) throw await refusal(client, 'replicate', 'apply', display);
+}
+
+async function refusal(client: Client, command: string, side: LockSide, display: string): Promise<UsageError> {
+  const h = await holder(client, side);
+  const where = side === 'apply' ? `applying replicated changes to the target ${display}` : `working on the ${side} ${display}`;
+  return new UsageError(`${command}: another pgshift run is ${where} right now (${h ? describeHolder(h) : 'holder not visible to this role'}); nothing was changed`, {
     phase: 'preflight',
-    hint: 'wait for it to finish, or stop it (Ctrl-C in its terminal, or pg_terminate_backend on its control connection); then run this command again',
+    hint: 'wait for it to finish, or stop it (Ctrl-C in its terminal, or pg_terminate_backend on its connections); then run this command again',
   });
 }
 

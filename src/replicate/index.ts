@@ -6,16 +6,16 @@
 import { randomBytes } from 'node:crypto';
 import type { ConnectionSpec } from '../config.js';
 import type { TableFilter } from '../catalog/filter.js';
-import { connect, type Client } from '../db/connect.js';
 import { syncSequences } from '../copy/sequences.js';
 import { requireEmptyTarget } from '../copy/preflight.js';
 import type { CopySummary } from '../copy/index.js';
 import { classifyError, InterruptedError, UsageError } from '../errors.js';
-import { acquireRunLock, runApplicationName } from '../db/lock.js';
+import { acquireApplyLock } from '../db/lock.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../progress.js';
 import { Applier } from './apply/applier.js';
 import { restoreSwitches, switchOff, type Switched } from './apply/switches.js';
+import { Control } from './control.js';
 import { initialCopy } from './initial.js';
 import { LagMeter, type LagSample } from './lag.js';
 import type { Metrics } from './metrics.js';
@@ -81,15 +81,14 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
   const { logger } = opts;
   // --log-level debug: how long each step of the run took (where a run's fixed cost goes).
   const step = (what: string) => logger.debug({ ms: Date.now() - started }, `replicate: ${what}`);
-  let ctl: Client | undefined;
-  let src: Client | undefined;
+  let control: Control | undefined;
   let pgSource: PgoutputSource | undefined;
   let metrics: Metrics | undefined;
   try {
-    ctl = await connect(target, { applicationName: runApplicationName('replicate') });
     // One writer per target for the whole run (the initial copy runs under it: runLockHeld).
-    await acquireRunLock(ctl, { command: 'replicate', side: 'target', display: target.display });
-    src = await connect(source, { applicationName: 'pgshift replicate control' });
+    control = await Control.open(target, source, logger);
+    const ctl = control.targetClient;
+    const src = control.sourceClient;
     step('connected to both sides, target locked');
 
     // ---- preflight: nothing created until it passes
@@ -154,10 +153,16 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     step('target triggers and foreign keys switched off');
     pgSource = new PgoutputSource(source, current.slot, current.publication);
     const at = (await loadReplication(ctl))!;
+    const hold = control;
     const applier = new Applier(target, pgSource, {
       logger,
       formatPosition: formatLsn,
       initial: { position: at.appliedPosition ?? 0n, commitTime: at.appliedCommitTime },
+      // Every (re)connection of the applier: this run still holds the target, and no other applier is alive.
+      onConnect: async (client) => {
+        await hold.holdTarget();
+        await acquireApplyLock(client, target.display);
+      },
     });
     let metricsPort: number | null = null;
     if (opts.metricsPort !== undefined) {
@@ -174,11 +179,18 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       failure = err;
       throw err;
     });
+    // Made once: a reaction added to `running` on every 10 ms wait would live until the run ends.
+    const settled = running.catch(() => undefined);
     const meter = new LagMeter();
     let caughtUp = false;
     let lastSample: LagSample | undefined;
     let lastRetainedWarn = 0;
     const sample = async () => {
+      // The run lock is re-taken if its connection was lost (another run may not start beside this one); a
+      // target still down is the applier's to retry.
+      await hold.holdTarget().catch((err) => {
+        if (err instanceof UsageError) throw err;
+      });
       const pos = await pgSource!.currentPosition().catch(() => lastSample?.sourcePosition ?? 0n);
       const retained = await pgSource!.retainedBytes();
       lastSample = meter.sample(applier.stats, pos, retained);
@@ -227,7 +239,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
           }
         }
         // --until-caught-up checks often: the run ends within ~10 ms of catching up (a run's fixed cost).
-        await Promise.race([running.catch(() => undefined), sleep(opts.untilCaughtUp ? 10 : 1000)]);
+        await Promise.race([settled, sleep(opts.untilCaughtUp ? 10 : 1000)]);
       }
     } finally {
       applier.stop();
@@ -242,9 +254,11 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     let sequences = 0;
     let restored: Switched | null = null;
     if (caughtUp) {
-      sequences = await syncSequences(src, ctl);
-      restored = await restoreSwitches(ctl, { target, jobs: opts.indexJobs });
-      await markCaughtUp(ctl);
+      // Either control connection may have been lost while streaming: re-opened (the lock re-taken), not fatal.
+      const [tgtNow, srcNow] = [await hold.holdTarget(), await hold.holdSource()];
+      sequences = await syncSequences(srcNow, tgtNow);
+      restored = await restoreSwitches(tgtNow, { target, jobs: opts.indexJobs });
+      await markCaughtUp(tgtNow);
       step('sequences set, target switches restored');
     }
     metrics?.update(final, caughtUp);
@@ -276,8 +290,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
   } finally {
     await metrics?.close();
     await pgSource?.close();
-    await src?.end().catch(() => undefined);
-    await ctl?.end().catch(() => undefined);
+    await control?.end();
   }
 }
 

@@ -63,13 +63,17 @@ export async function markCopyDone(c: Client, start: bigint): Promise<void> {
   await c.query(`UPDATE pgshift.replication SET copy_done_at = now(), applied_position = $1::numeric WHERE id = 1`, [start.toString()]);
 }
 
-/** Inside the applier's target transaction, with the changes it covers. */
-/** The statement that records the applied position (sent inside the batch's transaction, before its COMMIT). */
-export function saveAppliedQuery(position: bigint, commitTime: Date): QueryConfig {
+/**
+ * The statement that records the applied position, sent inside the batch's transaction before its COMMIT. It
+ * writes one row only inside the transaction that set `pgshift.batch` to `batch` (transaction-local): run in
+ * any other transaction — autocommit after a lost BEGIN — it writes nothing, and the applier stops.
+ */
+export function saveAppliedQuery(position: bigint, commitTime: Date, batch: number): QueryConfig {
   return {
     name: 'pgshift-save-applied',
-    text: `UPDATE pgshift.replication SET applied_position = $1::numeric, applied_commit_time = $2, applied_at = now() WHERE id = 1`,
-    values: [position.toString(), commitTime],
+    text: `UPDATE pgshift.replication SET applied_position = $1::numeric, applied_commit_time = $2, applied_at = now()
+            WHERE id = 1 AND current_setting('pgshift.batch', true) = $3`,
+    values: [position.toString(), commitTime, String(batch)],
   };
 }
 

@@ -5,7 +5,7 @@
 // target, with backoff.
 import type { ConnectionSpec } from '../../config.js';
 import { connect, type Client } from '../../db/connect.js';
-import { classifyError, errorCode, PgshiftError } from '../../errors.js';
+import { classifyError, errorCode, errorSide, PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ChangeSource, Position, SourceEvent, TakingIterator } from '../change.js';
 import { loadApplied, saveAppliedQuery } from '../state.js';
@@ -33,6 +33,11 @@ export interface ApplyOptions {
   formatPosition?: (p: Position) => string;
   /** Where the target stands before the first batch (for lag until the first commit). */
   initial?: { position: Position; commitTime: Date | null };
+  /**
+   * Runs on every (re)connection to the target before anything is applied: a run re-checks there that it
+   * still holds the target (its run lock), so two runs never apply to one target.
+   */
+  onConnect?: (client: Client) => Promise<void>;
 }
 
 export interface ApplyStats {
@@ -83,20 +88,21 @@ export class Applier {
           client = await connect(this.target, { applicationName: 'pgshift replicate apply' });
           // All settings in one round trip (start-up time counts on every run).
           await client.query(`SELECT set_config(k, v, false) FROM unnest($1::text[], $2::text[]) AS s(k, v)`, [Object.keys(APPLY_SETTINGS), Object.values(APPLY_SETTINGS)]);
+          await this.opts.onConnect?.(client);
           await this.consume(client, signal, () => (attempt = 0));
           return;
         } catch (err) {
-          // A target connection that died answers no more queries: that is a lost connection whatever the error says.
-          const targetLost = client !== undefined && (client as unknown as { _queryable?: boolean })._queryable === false;
-          await client?.query('ROLLBACK').catch(() => undefined);
-          if (!(targetLost || isTransient(err)) || this.stopping) throw err;
+          // Nothing more is sent on this connection (consume aborted its pipeline): it is discarded below, and
+          // the server rolls back the open batch with the session. A ROLLBACK sent here would run beside
+          // statements still queued and let them commit one by one (issue #21).
+          if (!isTransient(err) || this.stopping) throw err;
           attempt++;
           this.stats.reconnects++;
           const wait = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
           this.opts.logger.warn(`replicate: connection lost (${(err as Error).message}); reconnecting in ${(wait / 1000).toFixed(1)}s from the position persisted on the target`);
           await sleep(wait, signal);
         } finally {
-          await client?.end().catch(() => undefined);
+          await discard(client);
         }
       }
     } finally {
@@ -120,6 +126,12 @@ export class Applier {
     let batchStarted = 0;
     let last: { position: Position; commitTime: Date } | null = null;
     let keepalive: Position | null = null;
+    // The keepalive confirmation waiting behind what was sent (one at a time: a keepalive every few ms behind a
+    // slow statement must not queue a callback each — memory stays flat). `at`: the pipe's count when queued.
+    let ack: { position: Position; at: number } | null = null;
+    // Each batch's transaction carries a number; the applied position is written only inside the transaction
+    // that set it, so a statement that would run outside it (autocommit) fails instead of moving the position.
+    let batchNo = 0;
 
     /** A batch's COMMIT has come back: only now is the source told it may forget these changes. */
     const committed = (b: { last: typeof last; tx: number; changes: number }) => {
@@ -142,7 +154,12 @@ export class Applier {
       if (batchOpen) {
         await writer.flush();
         const b = { last, tx: batchTx, changes: batchChanges };
-        if (last) writer.pipe.send(saveAppliedQuery(last.position, last.commitTime));
+        if (last) {
+          const at = last.position;
+          writer.pipe.send(saveAppliedQuery(last.position, last.commitTime, batchNo), (r) => {
+            if (r.rowCount !== 1) throw new PgshiftError(`the applied position ${fmt(at)} was not written inside its batch's transaction on the target; nothing was acknowledged`, { phase: 'streaming' });
+          });
+        }
         writer.pipe.send('COMMIT', (r) => {
           if (r.command !== 'COMMIT') throw new PgshiftError(`the target rolled back a batch instead of committing it (answered ${r.command})`, { phase: 'streaming' });
           committed(b);
@@ -153,12 +170,20 @@ export class Applier {
         last = null;
       }
       if (keepalive !== null) {
-        // Nothing of ours is pending up to this keepalive once everything sent before it is committed.
-        const k = keepalive;
-        writer.pipe.afterSent(() => {
-          if (k > this.stats.reachedPosition) this.stats.reachedPosition = k;
-          this.source.confirm(k);
-        });
+        // Nothing of ours is pending up to this keepalive once everything sent before it is committed. One
+        // waiting confirmation covers a later keepalive only if nothing was sent in between.
+        if (ack !== null && ack.at === writer.pipe.count) {
+          if (keepalive > ack.position) ack.position = keepalive;
+        } else {
+          const mine = { position: keepalive, at: 0 };
+          writer.pipe.afterSent(() => {
+            if (ack === mine) ack = null;
+            if (mine.position > this.stats.reachedPosition) this.stats.reachedPosition = mine.position;
+            this.source.confirm(mine.position);
+          });
+          mine.at = writer.pipe.count;
+          ack = mine;
+        }
         keepalive = null;
       }
     };
@@ -209,7 +234,8 @@ export class Applier {
             // Already applied (a source may resend around a restart): skipped, never applied twice.
             skipping = ev.position <= this.stats.appliedPosition;
             if (!skipping && !batchOpen) {
-              writer.pipe.send('BEGIN');
+              // One round trip (simple protocol): the batch number is local to this transaction.
+              writer.pipe.send(`BEGIN; SELECT set_config('pgshift.batch', '${++batchNo}', true)`);
               batchOpen = true;
               batchStarted = Date.now();
             }
@@ -241,11 +267,22 @@ export class Applier {
             break;
         }
       }
+    } catch (err) {
+      // Whatever failed (source, target, a check), nothing more goes out on this connection.
+      await writer.pipe.abort();
+      throw err;
     } finally {
       this.alarm.disarm();
       await it.return?.().catch(() => undefined);
     }
   }
+}
+
+/** Ends a connection without waiting on it for long (a lost one may never answer Terminate). */
+async function discard(client: Client | undefined): Promise<void> {
+  if (!client) return;
+  await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
 
 /**
@@ -299,13 +336,22 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 const TRANSIENT_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
-/** A lost connection or a server going away: worth retrying from the persisted position. Never by message. */
+/**
+ * THE retry rule for every way a connection or a batch can end: worth retrying from the position persisted on
+ * the target. By error class and connection state, never by message:
+ * - a connection that is gone (stamped `lost` by db/connect.ts, or `transient` by the replication stream);
+ * - 08 connection exception; 57P01–57P03 admin/crash shutdown, cannot connect now; 53300 too many connections;
+ *   55006 object in use (the slot still held by the walsender of a connection just lost);
+ * - 40001/40P01: a serialization failure or deadlock with another session rolled the batch back;
+ * - network errno codes.
+ * Never: a changed table definition (SchemaChangedError), or anything the user must fix.
+ */
 export function isTransient(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (e instanceof SchemaChangedError) return false;
+    if (errorSide(e)?.lost) return true;
     const code = errorCode(e) ?? '';
-    // 08: connection exception; 57P01-57P03: admin shutdown / crash shutdown / cannot connect now; 53300: too many connections
-    if (code.startsWith('08') || /^57P0[123]$/.test(code) || code === '53300' || code === '55006' || TRANSIENT_ERRNO.has(code)) return true;
+    if (code.startsWith('08') || /^57P0[123]$/.test(code) || code === '53300' || code === '55006' || code === '40001' || code === '40P01' || TRANSIENT_ERRNO.has(code)) return true;
     if (e instanceof Error && (e as { transient?: boolean }).transient) return true;
   }
   return false;

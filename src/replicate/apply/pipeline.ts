@@ -4,65 +4,97 @@
 // which pg 8 deprecates): the same round trips as awaiting each, without the client waiting on them.
 //
 // Bounded: barrier() waits for everything sent so far; the writer calls it before sending the next group, so
-// at most one group executes on the server while the client builds the next.
-// Failures: the first error is kept and thrown by the next barrier(); nothing sent after it is issued (the
-// caller rolls back). A COMMIT can still be answered ROLLBACK (the transaction failed outside the pipeline),
-// so a `then` that confirms a commit must check the command tag: no position is ever acknowledged for changes
-// that were not committed.
+// at most one group executes on the server while the client builds the next. Memory is O(1) in what is in
+// flight: one promise for the end of the chain, whatever the number of statements or afterSent() calls.
+// Failures: the first error is kept and thrown by the next barrier(); nothing sent after it is issued. abort()
+// does the same for an error that arose elsewhere (the source connection lost): after it, NOTHING more goes out
+// on this connection — a ROLLBACK sent beside queued statements let them run in autocommit (issue #21).
 import type { QueryConfig, QueryResult } from 'pg';
 import type { Client } from '../../db/connect.js';
 
 export class Pipeline {
-  private inflight: Promise<void>[] = [];
-  private tail: Promise<unknown> = Promise.resolve();
+  /** Settles once the last statement sent has been answered and its `then` has run. */
+  private last: Promise<void> = Promise.resolve();
+  /** Statements and callbacks sent so far (a barrier waits until no more arrive while it waits). */
+  private sent = 0;
   private failure: unknown;
+  private aborted = false;
 
   constructor(private client: Client) {}
 
   /** A new connection after a reconnect: nothing sent on the old one is waited for. */
   reset(client: Client): void {
     this.client = client;
-    this.inflight = [];
-    this.tail = Promise.resolve();
+    this.last = Promise.resolve();
     this.failure = undefined;
+    this.aborted = false;
+  }
+
+  /** How many statements and callbacks were sent (an afterSent registered at count n covers exactly those). */
+  get count(): number {
+    return this.sent;
+  }
+
+  get failed(): boolean {
+    return this.failure !== undefined || this.aborted;
   }
 
   /**
-   * Sends a statement now; `then` runs with its result in order, unless something sent before it failed.
-   * `describe` turns an error into what the user reads (the table, the statement).
+   * Sends a statement once everything before it has been answered; `then` runs with its result, unless
+   * something sent before it failed or the pipeline was aborted. `describe` turns an error into what the user
+   * reads (the table, the statement).
    */
   send(q: string | QueryConfig, then?: (r: QueryResult) => void, describe?: (err: unknown) => unknown): void {
     const client = this.client;
-    const issued = this.tail.then(() => (this.failure === undefined ? client.query(q as QueryConfig) : null));
-    this.tail = issued.catch(() => undefined);
-    const p = issued.then(
-      (r) => {
-        if (r !== null && this.failure === undefined) then?.(r);
-      },
-      (err: unknown) => {
+    this.sent++;
+    this.last = this.last.then(async () => {
+      if (this.failed) return;
+      let r: QueryResult;
+      try {
+        r = await client.query(q as QueryConfig);
+      } catch (err) {
         this.failure ??= (describe ? describe(err) : err) ?? err;
-      },
-    );
-    // A `then` that throws (e.g. a COMMIT answered with ROLLBACK) is a failure like any other.
-    this.inflight.push(p.catch((err: unknown) => void (this.failure ??= err)));
+        return;
+      }
+      // A `then` that throws (e.g. a COMMIT answered with ROLLBACK) is a failure like any other.
+      if (!this.failed) {
+        try {
+          then?.(r);
+        } catch (err) {
+          this.failure ??= err;
+        }
+      }
+    });
   }
 
-  /** Runs `fn` once everything sent so far has succeeded (skipped after a failure). */
+  /** Runs `fn` once everything sent so far has succeeded (skipped after a failure or abort). */
   afterSent(fn: () => void): void {
-    const all = this.inflight.slice();
-    const p = Promise.all(all).then(() => {
-      if (this.failure === undefined) fn();
+    this.sent++;
+    this.last = this.last.then(() => {
+      if (!this.failed) fn();
     });
-    this.inflight.push(p);
   }
 
   /** Waits for everything sent so far; throws the first failure. */
   async barrier(): Promise<void> {
-    while (this.inflight.length) {
-      const all = this.inflight;
-      this.inflight = [];
-      await Promise.all(all);
-    }
+    let seen: number;
+    do {
+      seen = this.sent;
+      await this.last;
+    } while (seen !== this.sent);
     if (this.failure !== undefined) throw this.failure;
+    if (this.aborted) throw new Error('pipeline aborted');
+  }
+
+  /**
+   * Stop: nothing more is issued on this connection (what is queued is dropped, callbacks do not run).
+   * Resolves once the statement already on the wire has been answered, or after `waitMs`, whichever is first:
+   * then the caller may discard the connection knowing nothing else of ours reaches the server.
+   */
+  async abort(waitMs = 5000): Promise<void> {
+    this.aborted = true;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.last, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
   }
 }

@@ -8,7 +8,7 @@ import pg from 'pg';
 import type { ConnectionSpec } from '../../config.js';
 import { connectReplication } from '../../db/connect.js';
 import { quoteIdent, quoteLiteral } from '../../db/ident.js';
-import { ConnectionError, classifyError } from '../../errors.js';
+import { ConnectionError, classifyError, errorCode } from '../../errors.js';
 import type { SourceEvent } from '../change.js';
 import type { Socket } from 'node:net';
 import { PgoutputDecoder } from './decoder.js';
@@ -89,7 +89,7 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
       return;
     }
     this.client = client;
-    client.on('error', (err) => this.fail(err));
+    client.on('error', (err) => this.fail(errorCode(err) === undefined ? transient(err) : err));
     client.on('end', () => this.fail(transient(new ConnectionError(`replication connection to source ${this.spec.display} closed`, { phase: 'streaming' }))));
     const con = (client as unknown as { connection: NodeJS.EventEmitter & { sendCopyFromChunk(b: Buffer): void; stream: Socket } }).connection;
     // Only if the socket reader below cannot be attached does pg's parser deliver the stream (same handling).
@@ -109,7 +109,11 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
     new FrameReader(con.stream, { started: () => onStart(), copyData: (b, start, end) => this.onCopyData(b, start, end) }).attach();
     const running = query.then(
       () => this.fail(transient(new ConnectionError(`source ${this.spec.display} ended the replication stream`, { phase: 'streaming' }))),
-      (err) => this.fail(classifyError(err, `source ${this.spec.display}: streaming from slot ${this.opts.slot}`, { phase: 'streaming' })),
+      (err) => {
+        const e = classifyError(err, `source ${this.spec.display}: streaming from slot ${this.opts.slot}`, { phase: 'streaming' });
+        // No SQLSTATE: the socket ended ("Connection terminated unexpectedly"), a lost connection like any other.
+        this.fail(errorCode(err) === undefined ? transient(e) : e);
+      },
     );
     await Promise.race([started, running.then(() => { throw this.failure; })]);
     this.streaming = true;
