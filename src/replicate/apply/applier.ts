@@ -227,7 +227,7 @@ export class Applier {
         }
         switch (ev.type) {
           case 'relation':
-            if (!skipping) await writer.checkRelation(ev, `at ${fmt(this.stats.appliedPosition)}`);
+            if (!skipping) await writer.checkRelation(ev, fmt(this.stats.appliedPosition));
             break;
           case 'begin':
             inTx = true;
