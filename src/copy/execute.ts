@@ -93,7 +93,7 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
     const restore = async (section: Section, step: 'preData' | 'postData', keep: (e: TocEntry) => boolean) => {
       const ph = progress.phase(section);
       await timed(section, () =>
-        restoreSection({ tools: env.tools!, dump: dump!, target: env.target, ctl, section, keep, keepOwner: env.keepOwner, keepAcl: env.keepAcl, signal, onBatch: (n) => ph.add({ items: n }) }),
+        restoreSection({ tools: env.tools!, dump: dump!, target: env.target, ctl, section, keep, keepOwner: env.keepOwner, keepAcl: env.keepAcl, sourceRole: env.source.user, signal, onBatch: (n) => ph.add({ items: n }) }),
       );
       await state.markStep(ctl, step);
       ph.done();

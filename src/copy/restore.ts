@@ -44,6 +44,8 @@ export interface RestoreSectionInput {
   keep: (e: TocEntry) => boolean;
   keepOwner?: boolean;
   keepAcl?: boolean;
+  /** The role the source was dumped as (its default privileges become the target role's without --keep-owner). */
+  sourceRole?: string;
   signal?: AbortSignal;
   onBatch?: (entries: number) => void;
 }
@@ -53,7 +55,9 @@ export async function restoreSection(input: RestoreSectionInput): Promise<number
   const { ctl, section } = input;
   const done = await state.doneTocEntries(ctl);
   const entries = (await listToc(input.tools, input.dump, input.target, section)).filter((e) => input.keep(e) && !done.has(e.dumpId));
-  const size = batchSizeFor(await lockSlots(ctl));
+  // PGSHIFT_SCHEMA_BATCH: entries per batch, for tests that put a batch boundary before every entry.
+  const forced = Number(process.env.PGSHIFT_SCHEMA_BATCH);
+  const size = Number.isInteger(forced) && forced > 0 ? forced : batchSizeFor(await lockSlots(ctl));
   let restored = 0;
   for (const batch of batches(entries, size)) {
     if (input.signal?.aborted) throw input.signal.reason;
@@ -61,6 +65,7 @@ export async function restoreSection(input: RestoreSectionInput): Promise<number
       section,
       keepOwner: input.keepOwner,
       keepAcl: input.keepAcl,
+      sourceRole: input.sourceRole,
       signal: input.signal,
     });
     try {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { ConnectionSpec } from '../config.js';
 import type { PgTools } from './pgdump.js';
 import { runTool } from './run.js';
+import { PgshiftError } from '../errors.js';
 import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
 
 export interface DumpOptions {
@@ -70,6 +71,12 @@ export interface RestoreOptions {
   keep?: (e: TocEntry) => boolean;
   keepOwner?: boolean;
   keepAcl?: boolean;
+  /**
+   * The role the source was dumped as. Without keepOwner, its DEFAULT ACL entries apply to the target's role,
+   * which owns what is restored (pg_restore --no-owner keeps "FOR ROLE <source role>", a role the target's
+   * owner is usually not a member of).
+   */
+  sourceRole?: string;
   signal?: AbortSignal;
 }
 
@@ -126,12 +133,41 @@ export async function sectionSql(tools: PgTools, dump: DumpFile, target: Connect
   const entries = opts.keep ? toc.filter(opts.keep) : toc;
   const listPath = join(dump.dir, `${opts.section}.list`);
   writeFileSync(listPath, entries.map((e) => e.line).join('\n') + '\n');
-  const args = [`--section=${opts.section}`, '-L', listPath, '--file=-'];
+  // No --section: the list already selects. With it, pg_restore takes a dependent entry's section (COMMENT, ACL,
+  // SECURITY LABEL) from the entry before it in the list, and silently skips one that opens a batch (issue #23).
+  const args = ['-L', listPath, '--file=-'];
   if (!opts.keepOwner) args.push('--no-owner');
   if (!opts.keepAcl) args.push('--no-acl');
   args.push(dump.path);
   const { stdout } = await runTool(tools.pgRestore, args, target, `schema ${opts.section} (pg_restore)`, opts.signal);
-  return stripPsqlRestrict(stdout.toString('utf8'));
+  let sql = stripPsqlRestrict(stdout.toString('utf8'));
+  if (!opts.keepOwner && opts.sourceRole !== undefined) sql = defaultAclsForTargetRole(sql, opts.sourceRole);
+  // Every entry given must come back: one pg_restore left out would be lost while copy exits 0.
+  const expected = entries.filter((e) => opts.keepAcl || !ACL_DESCS.has(e.desc)).length;
+  const rendered = renderedEntries(sql);
+  if (rendered < expected) {
+    throw new PgshiftError(`schema ${opts.section}: pg_restore rendered ${rendered} of the ${expected} entries it was given (first: ${entries[0]?.desc ?? '?'} ${entries[0]?.schema ?? ''} ${entries[0]?.rest.split(' ')[0] ?? ''}); nothing of this batch was applied`, {
+      phase: `schema ${opts.section}`,
+      hint: 'this is a pgshift bug: report it with the pg_restore version (pg_restore --version); copy with pg_dump | pg_restore meanwhile',
+    });
+  }
+  return sql;
+}
+
+/** "ALTER DEFAULT PRIVILEGES FOR ROLE <role> …" → "ALTER DEFAULT PRIVILEGES …" (the current role's) for `role`. */
+export function defaultAclsForTargetRole(sql: string, role: string): string {
+  const plain = /^[a-z_][a-z0-9_$]*$/.test(role) ? role : null;
+  const quoted = `"${role.replace(/"/g, '""')}"`;
+  const names = [quoted, ...(plain ? [plain] : [])].map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return sql.replace(new RegExp(`^ALTER DEFAULT PRIVILEGES FOR ROLE (?:${names.join('|')}) `, 'gm'), 'ALTER DEFAULT PRIVILEGES ');
+}
+
+/** TOC entries --no-acl leaves out. */
+const ACL_DESCS = new Set(['ACL', 'DEFAULT ACL']);
+
+/** How many TOC entries a pg_restore script holds: each begins with its "-- Name: …; Type: …" header. */
+export function renderedEntries(sql: string): number {
+  return sql.match(/^-- (?:Data for )?Name: .*; Type: /gm)?.length ?? 0;
 }
 
 /**
