@@ -11,6 +11,8 @@ import type { CaptureFlags } from '../replicate/triggers/cli.js';
 /** The same flags as trigger capture, plus the choice of change source. */
 interface ReplicateFlags extends CommonOptions, CaptureFlags {
   capture?: 'pgoutput' | 'triggers';
+  /** false with --no-refresh-matviews. */
+  refreshMatviews?: boolean;
 }
 
 export function replicateCommand(): Command {
@@ -59,6 +61,7 @@ export function replicateCommand(): Command {
     .addOption(new Option('--slot <name>', 'replication slot name (default pgshift_<random>, recorded on the target). Example: --slot pgshift_app'))
     .addOption(new Option('--publication <name>', 'publication name (default like the slot). Example: --publication pgshift_app'))
     .addOption(new Option('--fix-replica-identity', 'run ALTER TABLE … REPLICA IDENTITY FULL on the source for tables without a key (else refused with the statements). Example: --fix-replica-identity'))
+    .addOption(new Option('--no-refresh-matviews', 'with --until-caught-up: do not refresh the materialized views at the finish (they are not replicated: by default the finish refreshes those populated on the source). Example: --no-refresh-matviews'))
     .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on /metrics and health on /healthz. Example: --metrics-port 9187'))
     .addOption(new Option('--capture <method>', 'how changes are read on the source: pgoutput (logical replication; the role needs REPLICATION) or triggers (only the database owner: Heroku classic). Example: --capture triggers').choices(['pgoutput', 'triggers']).default('pgoutput'))
     .addOption(new Option('--status-interval <s>', 'seconds between lag samples (status line on a terminal, log line otherwise). Example: --status-interval 10').default('5'))
@@ -89,6 +92,7 @@ export function replicateCommand(): Command {
             slot: flags.slot,
             publication: flags.publication,
             fixReplicaIdentity: Boolean(flags.fixReplicaIdentity),
+            refreshMatviews: flags.refreshMatviews !== false,
             metricsPort: flags.metricsPort === undefined ? undefined : parsePort(flags.metricsPort),
             statusIntervalMs: parseSeconds('--status-interval', flags.statusInterval ?? '5') * 1000,
             logger: ctx.logger,
@@ -152,6 +156,7 @@ function describe(s: ReplicateSummary): string {
   if (s.caughtUp) {
     const r = s.restored;
     lines.push(`Caught up. ${s.sequences} sequences set from the source${r ? `; restored ${r.triggers} triggers, ${r.foreignKeys} foreign keys, ${r.identities} identity columns` : ''}.`);
+    if (s.matviews) lines.push(`  refreshed ${s.matviews.views} materialized view(s) in ${formatDuration(s.matviews.seconds)} (not replicated: skip with --no-refresh-matviews)`);
     lines.push(`Next: pgshift verify --source … --target … (with writes frozen), then cut over; pgshift cleanup --source … --target … drops slot ${s.slot} and publication ${s.publication}`);
   } else if (!s.timedOut) {
     lines.push(`Stopped; slot ${s.slot} keeps the changes since ${s.appliedLsn}. Run the same command to continue, or --until-caught-up to finish.`);

@@ -17,6 +17,7 @@ import { Applier } from './apply/applier.js';
 import { restoreSwitches, switchOff, type Switched } from './apply/switches.js';
 import { Control } from './control.js';
 import { initialCopy } from './initial.js';
+import { refreshAtFinish, type MatviewRefresh } from './matviews.js';
 import { LagMeter, type LagSample } from './lag.js';
 import type { Metrics } from './metrics.js';
 import { formatLsn } from './pgoutput/lsn.js';
@@ -39,6 +40,8 @@ export interface ReplicateOptions {
   slot?: string;
   publication?: string;
   fixReplicaIdentity: boolean;
+  /** --until-caught-up's finish refreshes the materialized views populated on the source (default true). */
+  refreshMatviews?: boolean;
   metricsPort?: number;
   /** How often lag is sampled and reported. */
   statusIntervalMs?: number;
@@ -70,6 +73,8 @@ export interface ReplicateSummary {
   missingRows: number;
   sequences: number;
   restored: Switched | null;
+  /** Materialized views refreshed by the finish, and how long it took (null: not refreshed). */
+  matviews: MatviewRefresh | null;
   notReplicated: string[];
   metricsPort: number | null;
 }
@@ -253,11 +258,13 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     // ---- finish (--until-caught-up): sequences, then what was switched off
     let sequences = 0;
     let restored: Switched | null = null;
+    let matviews: MatviewRefresh | null = null;
     if (caughtUp) {
       // Either control connection may have been lost while streaming: re-opened (the lock re-taken), not fatal.
       const [tgtNow, srcNow] = [await hold.holdTarget(), await hold.holdSource()];
       sequences = await syncSequences(srcNow, tgtNow);
       restored = await restoreSwitches(tgtNow, { target, jobs: opts.indexJobs });
+      if (opts.refreshMatviews !== false) matviews = await refreshAtFinish(srcNow, tgtNow);
       await markCaughtUp(tgtNow);
       step('sequences set, target switches restored');
     }
@@ -282,6 +289,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       missingRows: applier.stats.missingRows,
       sequences,
       restored,
+      matviews,
       notReplicated: plan.notReplicated,
       metricsPort,
     };
