@@ -103,11 +103,31 @@ function trapSignals(logger: Logger, onStop: () => void): { received(): 'SIGINT'
 
 type Body = (ctx: Context) => Promise<{ exitCode?: number; json?: unknown } | void>;
 
+/** A password written in --source/--target is readable by every user of the machine (ps): say so, once per flag. */
+function warnCommandLinePasswords(opts: CommonOptions, logger: Logger): void {
+  for (const side of ['source', 'target'] as const) {
+    const url = opts[side];
+    let password = '';
+    try {
+      password = url ? new URL(url.trim()).password : '';
+    } catch {
+      // A malformed URL is reported by the command itself.
+    }
+    if (!password) continue;
+    const env = side === 'source' ? 'PGSHIFT_SOURCE_URL' : 'PGSHIFT_TARGET_URL';
+    logger.warn(
+      `--${side} holds a password on the command line, where other users of this machine can read it (ps); ` +
+        `pass the URL in ${env} instead, or leave the password out of the URL and put it in ~/.pgpass (or PGPASSFILE, mode 0600)`,
+    );
+  }
+}
+
 /** Run a command body; map every error to its exit code in this one place. */
 export async function run(opts: CommonOptions, body: Body): Promise<number> {
   const json = Boolean(opts.json);
   const level = opts.logLevel ?? 'info';
   const logger = createLogger({ level });
+  warnCommandLinePasswords(opts, logger);
   let progress: Progress | undefined;
   const controller = new AbortController();
   const signals = trapSignals(logger, () => {
