@@ -32,13 +32,13 @@ export function withConnectionOptions(cmd: Command, sides: { source?: 'required'
   if (sides.source) {
     cmd.addOption(
       new Option('--source <url>', `source database URL${sides.source === 'optional' ? ' (optional)' : ''}; env PGSHIFT_SOURCE_URL. ` +
-        'Example: --source "$(heroku config:get DATABASE_URL -a myapp)" or postgres://u:pw@host:5432/db?sslmode=require'),
+        'Example: --source postgres://u@host:5432/db?sslmode=require with the password in ~/.pgpass (a password here shows in ps: prefer the env var)'),
     );
   }
   if (sides.target) {
     cmd.addOption(
       new Option('--target <url>', `target database URL${sides.target === 'optional' ? ' (optional)' : ''}; env PGSHIFT_TARGET_URL. ` +
-        'Example: --target postgres://app:pw@new-db:5432/app?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem'),
+        'Example: --target postgres://app@new-db:5432/app?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem (password in ~/.pgpass or PGSHIFT_TARGET_URL)'),
     );
   }
   return withOutputOptions(cmd);

@@ -224,3 +224,15 @@ describe('TLS and passwords against the real servers', () => {
     expect(cmdLine(quiet)).toBe(0);
   });
 });
+
+describe('--help teaches credentials off the command line', () => {
+  it('names PGSHIFT_SOURCE_URL/PGSHIFT_TARGET_URL and the password file, with an example', async () => {
+    const r = await runCli(['--help']);
+    expect(r.stdout).toMatch(/export PGSHIFT_SOURCE_URL=/);
+    expect(r.stdout).toMatch(/PGSHIFT_TARGET_URL/);
+    expect(r.stdout).toMatch(/~\/\.pgpass.*chmod 0600/);
+    expect(r.stdout).toMatch(/PGPASSFILE/);
+    const copy = await runCli(['copy', '--help']);
+    expect(copy.stdout).toMatch(/pgpass/);
+  });
+});
