@@ -3,6 +3,7 @@
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { redact, redactValue } from './redact.js';
+import { terminalSafe } from './terminal.js';
 
 export type { Logger };
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -28,9 +29,9 @@ class PrettyStream extends Writable {
           .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
           .join(' ');
         const paint = this.color ? colorFor(level) : (s: string) => s;
-        this.out.write(`${time} ${paint(level.padEnd(5))} ${String(rec.msg ?? '')}${extras ? ` ${extras}` : ''}\n`);
+        this.out.write(`${time} ${paint(level.padEnd(5))} ${terminalSafe(`${String(rec.msg ?? '')}${extras ? ` ${extras}` : ''}`)}\n`);
       } catch {
-        this.out.write(`${line}\n`);
+        this.out.write(`${terminalSafe(line)}\n`);
       }
     }
     done();

@@ -4,6 +4,7 @@ import { ExitCode, InterruptedError, PgshiftError, UsageError } from '../errors.
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../log.js';
 import { Progress } from '../progress.js';
 import { redact, redactValue } from '../redact.js';
+import { terminalSafe } from '../terminal.js';
 
 export interface CommonOptions {
   json?: boolean;
@@ -138,7 +139,7 @@ export async function run(opts: CommonOptions, body: Body): Promise<number> {
     logger,
     json,
     print: (text) => {
-      if (!json) process.stdout.write(`${redact(text)}\n`);
+      if (!json) process.stdout.write(`${terminalSafe(redact(text))}\n`);
     },
     progress: () => (progress ??= new Progress({ logger, tty: process.stderr })),
     signal: controller.signal,
@@ -202,7 +203,7 @@ export async function reportError(err: unknown, o: { json: boolean; debug: boole
     const stack = (err instanceof Error && (err.cause instanceof Error ? err.cause.stack : err.stack)) || '';
     if (stack) lines.push(redact(stack));
   }
-  process.stderr.write(`${lines.join('\n')}\n`);
+  process.stderr.write(`${terminalSafe(lines.join('\n'))}\n`);
   if (o.json) {
     await writeOut(
       `${JSON.stringify(redactValue({ ok: false, error: { message: e.message, hint: e.hint ?? null, phase: e.phase ?? null, object: e.object ?? null, exitCode: e.exitCode } }), null, 2)}\n`,

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { ExitCode } from '../errors.js';
 import { redact } from '../redact.js';
+import { terminalSafe } from '../terminal.js';
 import { reportError, usageFromCommander } from './context.js';
 import { cleanupCommand } from './cleanup.js';
 import { copyCommand } from './copy.js';
@@ -70,7 +71,7 @@ let guarded = false;
 function guardProcess(): void {
   if (guarded) return;
   guarded = true;
-  const text = (e: unknown) => redact(e instanceof Error ? e.message : String(e));
+  const text = (e: unknown) => terminalSafe(redact(e instanceof Error ? e.message : String(e)));
   process.on('unhandledRejection', (reason) => {
     process.stderr.write(`pgshift: warning: internal: an operation failed with nothing waiting for it: ${text(reason)}\n`);
   });
