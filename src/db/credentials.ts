@@ -112,12 +112,13 @@ export function guardPassword(client: pg.Client, spec: ConnectionSpec): void {
   Object.defineProperty(client, 'password', { configurable: true, enumerable: false, writable: true, value: password });
 }
 
-/** Whether a sslmode=prefer connection ended up encrypted, per spec: the children then insist on the same. */
-const negotiated = new WeakMap<ConnectionSpec, boolean>();
+/** Whether a sslmode=prefer connection ended up encrypted, per endpoint: the children then insist on the same. */
+const negotiated = new Map<string, boolean>();
+const endpoint = (spec: ConnectionSpec) => `${spec.side} ${spec.display}`;
 
 export function recordTls(spec: ConnectionSpec, client: pg.Client): void {
   const stream = (client as unknown as { connection?: PgConnection }).connection?.stream;
-  negotiated.set(spec, stream?.encrypted === true);
+  negotiated.set(endpoint(spec), stream?.encrypted === true);
 }
 
 /**
@@ -140,7 +141,7 @@ export function libpqTlsEnv(spec: ConnectionSpec): Record<string, string> {
   if (spec.sslmode === 'prefer') {
     // The driver connected first: where it got TLS, the child must too (no downgrade); where it did not, libpq ≥ 16
     // refuses a cleartext or MD5 password request (older libpq ignores the variable).
-    if (negotiated.get(spec) === true) env.PGSSLMODE = 'require';
+    if (negotiated.get(endpoint(spec)) === true) env.PGSSLMODE = 'require';
     else env.PGREQUIREAUTH = '!password,!md5';
   }
   const root = rootCertFile(spec);
