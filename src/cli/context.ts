@@ -104,23 +104,23 @@ function trapSignals(logger: Logger, onStop: () => void): { received(): 'SIGINT'
 
 type Body = (ctx: Context) => Promise<{ exitCode?: number; json?: unknown } | void>;
 
-/** A password written in --source/--target is readable by every user of the machine (ps): say so, once per flag. */
+/** A password written in --source/--target is readable by every user of the machine (ps): say so, once. */
 function warnCommandLinePasswords(opts: CommonOptions, logger: Logger): void {
-  for (const side of ['source', 'target'] as const) {
-    const url = opts[side];
-    let password = '';
+  const hasPassword = (url: string | undefined) => {
     try {
-      password = url ? new URL(url.trim()).password : '';
+      return Boolean(url && new URL(url.trim()).password);
     } catch {
-      // A malformed URL is reported by the command itself.
+      return false; // a malformed URL is reported by the command itself
     }
-    if (!password) continue;
-    const env = side === 'source' ? 'PGSHIFT_SOURCE_URL' : 'PGSHIFT_TARGET_URL';
-    logger.warn(
-      `--${side} holds a password on the command line, where other users of this machine can read it (ps); ` +
-        `pass the URL in ${env} instead, or leave the password out of the URL and put it in ~/.pgpass (or PGPASSFILE, mode 0600)`,
-    );
-  }
+  };
+  const sides = (['source', 'target'] as const).filter((side) => hasPassword(opts[side]));
+  if (sides.length === 0) return;
+  const flags = sides.map((s) => `--${s}`).join(' and ');
+  const envs = sides.map((s) => (s === 'source' ? 'PGSHIFT_SOURCE_URL' : 'PGSHIFT_TARGET_URL')).join(' / ');
+  logger.warn(
+    `${flags} ${sides.length > 1 ? 'hold passwords' : 'holds a password'} on the command line, where other users of this machine can read it (ps); ` +
+      `pass the URL in ${envs} instead, or leave the password out of the URL and put it in ~/.pgpass (or PGPASSFILE, mode 0600)`,
+  );
 }
 
 /** Run a command body; map every error to its exit code in this one place. */

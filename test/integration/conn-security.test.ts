@@ -196,7 +196,7 @@ describe('TLS and passwords against the real servers', () => {
     const r = await runCli(['copy', '--source', noPassword(src), '--target', noPassword(tgt2)], { env: env({ PGPASSFILE: file }) });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/DeprecationWarning|\(node:\d+\)/);
-    expect(r.stderr).not.toMatch(/password on the command line/);
+    expect(r.stderr).not.toMatch(/passwords? on the command line/);
     await expectSameDatabase(src.adminUrl, tgt2.adminUrl);
   });
 
@@ -211,7 +211,7 @@ describe('TLS and passwords against the real servers', () => {
     expect(r.stderr).toMatch(/no password given/);
   });
 
-  const cmdLine = (r: CliResult) => r.stderr.match(/password on the command line/g)?.length ?? 0;
+  const cmdLine = (r: CliResult) => r.stderr.match(/passwords? on the command line/g)?.length ?? 0;
 
   it('a password in --source on the command line is warned about once; the same URL in PGSHIFT_SOURCE_URL is not', async () => {
     const r = await runCli(['inventory', '--source', src.url]);
@@ -219,6 +219,9 @@ describe('TLS and passwords against the real servers', () => {
     expect(cmdLine(r)).toBe(1);
     expect(r.stderr).toMatch(/PGSHIFT_SOURCE_URL/);
     expect(r.stderr).not.toContain(src.password);
+    const both = await runCli(['inventory', '--source', src.url, '--target', tgt.url]);
+    expect(cmdLine(both)).toBe(1);
+    expect(both.stderr).toMatch(/--source and --target hold passwords on the command line/);
     const quiet = await runCli(['inventory'], { env: { PGSHIFT_SOURCE_URL: src.url } });
     expect(quiet.code, quiet.stderr).toBe(0);
     expect(cmdLine(quiet)).toBe(0);
