@@ -61,7 +61,8 @@ export function createLogger(opts: LogOptions = {}): Logger {
       hooks: {
         // Mask secrets in messages and in every field, whatever the call site passed.
         logMethod(args, method) {
-          method.apply(this, args.map((a) => (typeof a === 'string' ? redact(a) : redactValue(a))) as Parameters<typeof method>);
+          // Messages also lose their control characters (names from the database): JSON lines escape C0 but not C1.
+          method.apply(this, args.map((a) => (typeof a === 'string' ? terminalSafe(redact(a)) : redactValue(a))) as Parameters<typeof method>);
         },
       },
       formatters: { level: (_label, number) => ({ level: number }) },
