@@ -18,6 +18,8 @@ export interface ConnectionSpec {
   readonly user: string;
   readonly password?: string;
   readonly sslmode: SslMode;
+  /** True when the URL wrote sslmode (or ssl=true); false when it is the default (prefer on loopback, else require). */
+  readonly sslmodeGiven: boolean;
   readonly sslrootcert?: string;
   readonly sslcert?: string;
   readonly sslkey?: string;
@@ -113,13 +115,15 @@ export function parseConnectionUrl(raw: string, side: Side): ConnectionSpec {
   for (const key of params.keys()) {
     if (!known.has(key)) throw bad(`unsupported parameter ${key}`);
   }
-  let sslmode = (params.get('sslmode') ?? (params.get('ssl') === 'true' ? 'require' : 'prefer')) as SslMode;
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const sslmodeGiven = params.has('sslmode') || params.get('ssl') === 'true';
+  // Off loopback, TLS by default: a server (or a man in the middle) that declines TLS must not get the password.
+  let sslmode = (params.get('sslmode') ?? (params.get('ssl') === 'true' || !isLoopback(host.toLowerCase().replace(/\.$/, '')) ? 'require' : 'prefer')) as SslMode;
   if (!SSL_MODES.includes(sslmode)) throw bad(`sslmode must be one of ${SSL_MODES.join(', ')}`);
   if (sslmode === 'allow') sslmode = 'prefer'; // same observable behaviour for us: TLS when offered
   const connectTimeout = params.has('connect_timeout') ? Number(params.get('connect_timeout')) : DEFAULT_CONNECT_TIMEOUT_S;
   if (!Number.isFinite(connectTimeout) || connectTimeout < 0) throw bad('connect_timeout must be a number of seconds');
 
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const display = `${url.protocol}//${encodeURIComponent(user)}${password ? ':***' : ''}@${url.host}/${encodeURIComponent(database)}`;
   return Object.freeze({
     side,
@@ -129,6 +133,7 @@ export function parseConnectionUrl(raw: string, side: Side): ConnectionSpec {
     user,
     password,
     sslmode,
+    sslmodeGiven,
     sslrootcert: params.get('sslrootcert') ?? undefined,
     sslcert: params.get('sslcert') ?? undefined,
     sslkey: params.get('sslkey') ?? undefined,
@@ -174,7 +179,7 @@ export interface ConnectionIdentity {
 
 const LOOPBACK_NAMES = new Set(['localhost', 'localhost.localdomain', 'ip6-localhost', 'ip6-loopback']);
 
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   return LOOPBACK_NAMES.has(host) || host === '::1' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::ffff:127.0.0.1';
 }
 

@@ -3,6 +3,7 @@
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { redact, redactValue } from './redact.js';
+import { terminalSafe } from './terminal.js';
 
 export type { Logger };
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -28,9 +29,9 @@ class PrettyStream extends Writable {
           .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
           .join(' ');
         const paint = this.color ? colorFor(level) : (s: string) => s;
-        this.out.write(`${time} ${paint(level.padEnd(5))} ${String(rec.msg ?? '')}${extras ? ` ${extras}` : ''}\n`);
+        this.out.write(`${time} ${paint(level.padEnd(5))} ${terminalSafe(`${String(rec.msg ?? '')}${extras ? ` ${extras}` : ''}`)}\n`);
       } catch {
-        this.out.write(`${line}\n`);
+        this.out.write(`${terminalSafe(line)}\n`);
       }
     }
     done();
@@ -60,7 +61,8 @@ export function createLogger(opts: LogOptions = {}): Logger {
       hooks: {
         // Mask secrets in messages and in every field, whatever the call site passed.
         logMethod(args, method) {
-          method.apply(this, args.map((a) => (typeof a === 'string' ? redact(a) : redactValue(a))) as Parameters<typeof method>);
+          // Messages also lose their control characters (names from the database): JSON lines escape C0 but not C1.
+          method.apply(this, args.map((a) => (typeof a === 'string' ? terminalSafe(redact(a)) : redactValue(a))) as Parameters<typeof method>);
         },
       },
       formatters: { level: (_label, number) => ({ level: number }) },

@@ -1,6 +1,7 @@
 // Progress for long phases: redrawn bars with rate and ETA on a TTY, a log line every few seconds otherwise.
 import { formatBytes, formatDuration, formatCount } from './format.js';
 import type { Logger } from './log.js';
+import { terminalSafe } from './terminal.js';
 
 export interface PhaseTotals {
   bytes?: number;
@@ -127,7 +128,7 @@ export class Progress {
   private redraw(): void {
     if (!this.tty) return;
     this.clear();
-    const lines = this.active().map((p) => p.describe());
+    const lines = this.active().map((p) => terminalSafe(p.describe()));
     if (lines.length) this.tty.write(`${lines.join('\n')}\n`);
     this.drawnLines = lines.length;
   }

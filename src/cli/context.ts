@@ -4,6 +4,7 @@ import { ExitCode, InterruptedError, PgshiftError, UsageError } from '../errors.
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../log.js';
 import { Progress } from '../progress.js';
 import { redact, redactValue } from '../redact.js';
+import { terminalSafe } from '../terminal.js';
 
 export interface CommonOptions {
   json?: boolean;
@@ -32,13 +33,13 @@ export function withConnectionOptions(cmd: Command, sides: { source?: 'required'
   if (sides.source) {
     cmd.addOption(
       new Option('--source <url>', `source database URL${sides.source === 'optional' ? ' (optional)' : ''}; env PGSHIFT_SOURCE_URL. ` +
-        'Example: --source "$(heroku config:get DATABASE_URL -a myapp)" or postgres://u:pw@host:5432/db?sslmode=require'),
+        'Example: --source postgres://u@host:5432/db?sslmode=require with the password in ~/.pgpass (a password here shows in ps: prefer the env var)'),
     );
   }
   if (sides.target) {
     cmd.addOption(
       new Option('--target <url>', `target database URL${sides.target === 'optional' ? ' (optional)' : ''}; env PGSHIFT_TARGET_URL. ` +
-        'Example: --target postgres://app:pw@new-db:5432/app?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem'),
+        'Example: --target postgres://app@new-db:5432/app?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem (password in ~/.pgpass or PGSHIFT_TARGET_URL)'),
     );
   }
   return withOutputOptions(cmd);
@@ -103,11 +104,31 @@ function trapSignals(logger: Logger, onStop: () => void): { received(): 'SIGINT'
 
 type Body = (ctx: Context) => Promise<{ exitCode?: number; json?: unknown } | void>;
 
+/** A password written in --source/--target is readable by every user of the machine (ps): say so, once. */
+function warnCommandLinePasswords(opts: CommonOptions, logger: Logger): void {
+  const hasPassword = (url: string | undefined) => {
+    try {
+      return Boolean(url && new URL(url.trim()).password);
+    } catch {
+      return false; // a malformed URL is reported by the command itself
+    }
+  };
+  const sides = (['source', 'target'] as const).filter((side) => hasPassword(opts[side]));
+  if (sides.length === 0) return;
+  const flags = sides.map((s) => `--${s}`).join(' and ');
+  const envs = sides.map((s) => (s === 'source' ? 'PGSHIFT_SOURCE_URL' : 'PGSHIFT_TARGET_URL')).join(' / ');
+  logger.warn(
+    `${flags} ${sides.length > 1 ? 'hold passwords' : 'holds a password'} on the command line, where other users of this machine can read it (ps); ` +
+      `pass the URL in ${envs} instead, or leave the password out of the URL and put it in ~/.pgpass (or PGPASSFILE, mode 0600)`,
+  );
+}
+
 /** Run a command body; map every error to its exit code in this one place. */
 export async function run(opts: CommonOptions, body: Body): Promise<number> {
   const json = Boolean(opts.json);
   const level = opts.logLevel ?? 'info';
   const logger = createLogger({ level });
+  warnCommandLinePasswords(opts, logger);
   let progress: Progress | undefined;
   const controller = new AbortController();
   const signals = trapSignals(logger, () => {
@@ -118,7 +139,7 @@ export async function run(opts: CommonOptions, body: Body): Promise<number> {
     logger,
     json,
     print: (text) => {
-      if (!json) process.stdout.write(`${redact(text)}\n`);
+      if (!json) process.stdout.write(`${terminalSafe(redact(text))}\n`);
     },
     progress: () => (progress ??= new Progress({ logger, tty: process.stderr })),
     signal: controller.signal,
@@ -182,7 +203,7 @@ export async function reportError(err: unknown, o: { json: boolean; debug: boole
     const stack = (err instanceof Error && (err.cause instanceof Error ? err.cause.stack : err.stack)) || '';
     if (stack) lines.push(redact(stack));
   }
-  process.stderr.write(`${lines.join('\n')}\n`);
+  process.stderr.write(`${terminalSafe(lines.join('\n'))}\n`);
   if (o.json) {
     await writeOut(
       `${JSON.stringify(redactValue({ ok: false, error: { message: e.message, hint: e.hint ?? null, phase: e.phase ?? null, object: e.object ?? null, exitCode: e.exitCode } }), null, 2)}\n`,

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { ExitCode } from '../errors.js';
 import { redact } from '../redact.js';
+import { terminalSafe } from '../terminal.js';
 import { reportError, usageFromCommander } from './context.js';
 import { cleanupCommand } from './cleanup.js';
 import { copyCommand } from './copy.js';
@@ -30,8 +31,16 @@ export function program(): Command {
         '  pgshift cleanup   --target $DST                # remove pgshift\'s state',
         '',
         'URLs come from --source/--target or PGSHIFT_SOURCE_URL/PGSHIFT_TARGET_URL.',
-        'sslmode follows libpq: disable, prefer (default), require (encrypt, do',
-        'not verify: Heroku), verify-ca, verify-full (honours sslrootcert=FILE).',
+        'sslmode follows libpq: disable, prefer (default on localhost only),',
+        'require (default elsewhere: encrypt, do not verify, as Heroku needs),',
+        'verify-ca, verify-full (sslrootcert=FILE or ~/.postgresql/root.crt).',
+        'A password is never sent in clear without TLS unless sslmode=disable.',
+        '',
+        'Keep passwords off the command line (ps shows it to every user):',
+        '  export PGSHIFT_SOURCE_URL="$(heroku config:get DATABASE_URL -a myapp)"',
+        '  export PGSHIFT_TARGET_URL=postgres://app@new-db:5432/app',
+        '  echo "new-db:5432:app:app:PASSWORD" >> ~/.pgpass; chmod 0600 ~/.pgpass',
+        '  pgshift copy    # PGPASSFILE names another password file',
         '',
         'Exit codes: 0 success; 1 negative answer (differences, not caught up);',
         '2 usage or configuration error; 3 connection, authentication or',
@@ -62,7 +71,7 @@ let guarded = false;
 function guardProcess(): void {
   if (guarded) return;
   guarded = true;
-  const text = (e: unknown) => redact(e instanceof Error ? e.message : String(e));
+  const text = (e: unknown) => terminalSafe(redact(e instanceof Error ? e.message : String(e)));
   process.on('unhandledRejection', (reason) => {
     process.stderr.write(`pgshift: warning: internal: an operation failed with nothing waiting for it: ${text(reason)}\n`);
   });

@@ -62,7 +62,8 @@ export function replicateCommand(): Command {
     .addOption(new Option('--publication <name>', 'publication name (default like the slot). Example: --publication pgshift_app'))
     .addOption(new Option('--fix-replica-identity', 'run ALTER TABLE … REPLICA IDENTITY FULL on the source for tables without a key (else refused with the statements). Example: --fix-replica-identity'))
     .addOption(new Option('--no-refresh-matviews', 'with --until-caught-up: do not refresh the materialized views at the finish (they are not replicated: by default the finish refreshes those populated on the source). Example: --no-refresh-matviews'))
-    .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on /metrics and health on /healthz. Example: --metrics-port 9187'))
+    .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on /metrics and health on /healthz, on 127.0.0.1 only. Example: --metrics-port 9187'))
+    .addOption(new Option('--metrics-host <addr>', 'address the metrics server binds instead of 127.0.0.1 (0.0.0.0: every interface). Example: --metrics-host 0.0.0.0'))
     .addOption(new Option('--capture <method>', 'how changes are read on the source: pgoutput (logical replication; the role needs REPLICATION) or triggers (only the database owner: Heroku classic). Example: --capture triggers').choices(['pgoutput', 'triggers']).default('pgoutput'))
     .addOption(new Option('--status-interval <s>', 'seconds between lag samples (status line on a terminal, log line otherwise). Example: --status-interval 10').default('5'))
     .action(async (flags: ReplicateFlags) => {
@@ -94,6 +95,7 @@ export function replicateCommand(): Command {
             fixReplicaIdentity: Boolean(flags.fixReplicaIdentity),
             refreshMatviews: flags.refreshMatviews !== false,
             metricsPort: flags.metricsPort === undefined ? undefined : parsePort(flags.metricsPort),
+            metricsHost: flags.metricsHost,
             statusIntervalMs: parseSeconds('--status-interval', flags.statusInterval ?? '5') * 1000,
             logger: ctx.logger,
             progress: ctx.json ? undefined : ctx.progress(),

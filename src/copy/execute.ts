@@ -72,7 +72,7 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
       let bytes = await state.loadSchemaDump(ctl);
       if (!bytes) {
         const ph = progress.phase('schema dump');
-        bytes = await timed('schema dump', () => dumpSchema(env.tools!, env.source, { snapshot: env.snapshot.id, signal }));
+        bytes = await timed('schema dump', () => dumpSchema(env.tools!, env.source, { snapshot: env.snapshot.id, signal, excludeTables: plan.excluded.tables }));
         await state.saveSchemaDump(ctl, bytes);
         ph.done(`${bytes.length} bytes`);
       }

@@ -68,7 +68,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
   let snapshot: Snapshot | undefined = opts.snapshot;
   let ctl: Client | undefined;
   try {
-    DumpFile.removeStale();
+    DumpFile.removeStale((message) => logger.warn(message));
     ctl = await connect(target, { applicationName: runApplicationName('copy') });
     // One writer per target: before reading the state, so a running copy is never taken for an interrupted one.
     if (!opts.runLockHeld) await acquireRunLock(ctl, { command: 'copy', side: 'target', display: target.display });

@@ -4,7 +4,8 @@ import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import type { ConnectionSpec } from '../config.js';
-import { classifyError, ConnectionError, errorCode, tagSide, UsageError } from '../errors.js';
+import { classifyError, ConnectionError, errorCode, PgshiftError, tagSide, UsageError } from '../errors.js';
+import { guardPassword, recordTls, rootCertFile } from './credentials.js';
 import { pooledSocket } from './read-buffers.js';
 
 export type Client = pg.Client;
@@ -40,7 +41,9 @@ export function tlsOptions(spec: ConnectionSpec): ConnectionOptions | false {
     // Encrypt, do not verify: Heroku's certificates are self-signed.
     return { ...base, rejectUnauthorized: false };
   }
-  const ca = spec.sslrootcert ? read(spec.sslrootcert, 'sslrootcert') : undefined;
+  // Never Node's public CA bundle by default: verify-* needs a root certificate, as in libpq (or sslrootcert=system).
+  const root = rootCertFile(spec);
+  const ca = root && root !== 'system' ? read(root, 'sslrootcert') : undefined;
   const verified: ConnectionOptions = { ...base, rejectUnauthorized: true, ...(ca ? { ca } : {}) };
   // verify-ca checks the chain only; verify-full also checks the host name (Node's default).
   return mode === 'verify-ca' ? { ...verified, checkServerIdentity: () => undefined } : verified;
@@ -52,8 +55,9 @@ export function clientConfig(spec: ConnectionSpec, opts: ConnectOptions = {}, ss
     port: spec.port,
     database: spec.database,
     user: spec.user,
-    password: spec.password ?? process.env.PGPASSWORD,
     ssl,
+    // SCRAM-SHA-256-PLUS when the server offers it over TLS: a man in the middle cannot relay the exchange.
+    enableChannelBinding: ssl !== false,
     application_name: opts.applicationName ?? 'pgshift',
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
@@ -62,6 +66,13 @@ export function clientConfig(spec: ConnectionSpec, opts: ConnectOptions = {}, ss
     // With TLS the reads happen inside the TLS socket, which allocates its own buffers.
     ...(opts.pooledReads && ssl === false ? { stream: () => pooledSocket() } : {}),
   } as pg.ClientConfig;
+}
+
+/** Every pg.Client pgshift opens: TLS per sslmode, and the password rules of credentials.ts. */
+function newClient(spec: ConnectionSpec, config: pg.ClientConfig): pg.Client {
+  const client = new pg.Client(config);
+  guardPassword(client, spec);
+  return client;
 }
 
 // pg reports a server that refuses TLS only by this message (no SQLSTATE exists for it).
@@ -114,10 +125,11 @@ export async function withTlsFallback<T>(spec: ConnectionSpec, open: (ssl: Conne
  */
 export function connectReplication(spec: ConnectionSpec, applicationName: string, extra: Partial<pg.ClientConfig> = {}): Promise<pg.Client> {
   return withTlsFallback(spec, async (ssl) => {
-    const c = new pg.Client({ ...clientConfig(spec, { applicationName, replication: 'database' }, ssl), ...extra } as pg.ClientConfig);
+    const c = newClient(spec, { ...clientConfig(spec, { applicationName, replication: 'database' }, ssl), ...extra } as pg.ClientConfig);
     c.on('error', () => undefined);
     try {
       await c.connect();
+      recordTls(spec, c);
     } catch (err) {
       await c.end().catch(() => undefined);
       throw err;
@@ -131,7 +143,7 @@ export async function connect(spec: ConnectionSpec, opts: ConnectOptions = {}): 
   let closedEarly = false;
   let accepted = false;
   const attempt = async (ssl: ConnectionOptions | false) => {
-    const client = new pg.Client(clientConfig(spec, opts, ssl));
+    const client = newClient(spec, clientConfig(spec, opts, ssl));
     // An idle connection that dies (server restart, network) must not crash the process; the next query fails.
     client.on('error', () => undefined);
     // The server (or whatever listens there) hung up before the session started: no SQLSTATE, no errno.
@@ -142,6 +154,7 @@ export async function connect(spec: ConnectionSpec, opts: ConnectOptions = {}): 
       closedEarly = false;
       accepted = false;
       await client.connect();
+      recordTls(spec, client);
       tagErrorsWithSide(client, spec.side);
       return client;
     } catch (err) {
@@ -153,8 +166,15 @@ export async function connect(spec: ConnectionSpec, opts: ConnectOptions = {}): 
   try {
     return await withTlsFallback(spec, attempt);
   } catch (err) {
+    // Our own refusals (a password asked in clear, no password given, a missing root certificate) say it all.
+    if (err instanceof PgshiftError) throw err;
     if (err instanceof Error && err.message.includes(NO_TLS_MESSAGE)) {
-      throw classifyError(err, what, { hint: 'the server does not offer TLS: use sslmode=disable or prefer' });
+      throw new ConnectionError(`${what}: the server at ${spec.host}:${spec.port} does not offer TLS (sslmode=${spec.sslmode}); nothing was sent`, {
+        cause: err,
+        hint: spec.sslmodeGiven
+          ? 'the server does not offer TLS: turn TLS on at the server; only on a trusted network path use sslmode=disable (passwords would travel in clear)'
+          : `the server does not offer TLS, which pgshift requires by default for a host other than localhost: turn TLS on at the server; only on a trusted network path add sslmode=disable to the URL`,
+      });
     }
     if (err instanceof Error && /timeout/i.test(err.message) && !('code' in err && err.code)) {
       throw classifyError(Object.assign(err, { code: 'ETIMEDOUT' }), what, {
@@ -184,7 +204,7 @@ export async function connect(spec: ConnectionSpec, opts: ConnectOptions = {}): 
 
 /** After pg_hba.conf refused a plaintext connection: would the same connection over TLS get past pg_hba.conf? */
 async function tlsWouldPass(spec: ConnectionSpec, opts: ConnectOptions): Promise<boolean> {
-  const client = new pg.Client(clientConfig(spec, opts, { rejectUnauthorized: false }));
+  const client = newClient(spec, clientConfig(spec, opts, { rejectUnauthorized: false }));
   client.on('error', () => undefined);
   try {
     await client.connect();

@@ -62,7 +62,7 @@ export async function timeSchema(o: {
   const tools = pickPgTools(o.serverMajor, o.pgBin);
   const discovery = seconds(d0);
   const t0 = process.hrtime.bigint();
-  const bytes = await dumpSchema(tools, o.source, { snapshot: o.snapshotId, signal: o.signal });
+  const bytes = await dumpSchema(tools, o.source, { snapshot: o.snapshotId, signal: o.signal, excludeTables: o.plan.excluded.tables });
   const dumpSeconds = seconds(t0);
   const dump = new DumpFile(bytes);
   try {

@@ -43,6 +43,8 @@ export interface ReplicateOptions {
   /** --until-caught-up's finish refreshes the materialized views populated on the source (default true). */
   refreshMatviews?: boolean;
   metricsPort?: number;
+  /** Address the metrics server binds (default 127.0.0.1). */
+  metricsHost?: string;
   /** How often lag is sampled and reported. */
   statusIntervalMs?: number;
   logger: Logger;
@@ -173,8 +175,9 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     if (opts.metricsPort !== undefined) {
       // prom-client is loaded only when metrics are asked for (start-up time).
       metrics = new (await import('./metrics.js')).Metrics();
-      metricsPort = await metrics.listen(opts.metricsPort);
-      logger.info(`replicate: metrics on http://localhost:${metricsPort}/metrics, health on /healthz`);
+      const host = opts.metricsHost ?? '127.0.0.1';
+      metricsPort = await metrics.listen(opts.metricsPort, host);
+      logger.info(`replicate: metrics on http://${host.includes(':') ? `[${host}]` : host}:${metricsPort}/metrics, health on /healthz`);
     }
     const stop = new AbortController();
     const onAbort = () => stop.abort();

@@ -1,5 +1,6 @@
 // --metrics-port: Prometheus metrics (prom-client) and a health endpoint, so a multi-day replication can be
-// watched in Grafana. /healthz answers 200 while the applier runs and its last status sample is fresh.
+// watched in Grafana. /healthz answers 200 while the applier runs and its last status sample is fresh. Bound to
+// 127.0.0.1 unless --metrics-host widens it: no one else on the network needs to read them.
 import { createServer, type Server } from 'node:http';
 import { Gauge, Registry } from 'prom-client';
 import type { LagSample } from './lag.js';
@@ -41,7 +42,7 @@ export class Metrics {
     this.g.caughtUp!.set(caughtUp ? 1 : 0);
   }
 
-  async listen(port: number, host = '0.0.0.0'): Promise<number> {
+  async listen(port: number, host = '127.0.0.1'): Promise<number> {
     this.server = createServer((req, res) => {
       if (req.url === '/metrics') {
         this.registry.metrics().then(

@@ -1,6 +1,6 @@
 // Schema through pg_dump (fidelity) under the copy's snapshot; restored by section with a filtered TOC list, so
 // pgshift can build some post-data objects itself (indexes, keys) and skip what a target cannot take.
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionSpec } from '../config.js';
@@ -12,6 +12,17 @@ import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
 export interface DumpOptions {
   snapshot?: string;
   signal?: AbortSignal;
+  /**
+   * Tables left out by --exclude (tableKey form, as in Excluded.tables): pg_dump skips them too, so it neither locks
+   * nor reads them and a table the migration role cannot read can be left out. The TOC filter still applies.
+   */
+  excludeTables?: Iterable<string>;
+}
+
+/** A pg_dump pattern matching exactly one table: both parts double-quoted, so no wildcard or case folding applies. */
+export function exactTablePattern(schema: string, name: string): string {
+  const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
+  return `${q(schema)}.${q(name)}`;
 }
 
 /** Schema-only custom-format dump of the source (bytes, held in memory and in target state: schemas are small). */
@@ -26,6 +37,10 @@ export async function dumpSchema(tools: PgTools, source: ConnectionSpec, opts: D
     '--no-security-labels',
     '--no-tablespaces',
   ];
+  for (const key of opts.excludeTables ?? []) {
+    const [schema, name] = JSON.parse(key) as [string, string];
+    args.push(`--exclude-table=${exactTablePattern(schema, name)}`);
+  }
   if (opts.snapshot) args.push(`--snapshot=${opts.snapshot}`);
   const { stdout } = await runTool(tools.pgDump, args, source, 'schema dump (pg_dump)', opts.signal);
   return stdout;
@@ -102,17 +117,31 @@ export class DumpFile {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** Remove folders left by runs that were killed (SIGKILL, forced exit) before they could dispose of them. */
-  static removeStale(): void {
+  /**
+   * Remove folders left by runs that were killed (SIGKILL, forced exit) before they could dispose of them: only
+   * real folders of the current OS user (never another user's, never a symlink); one that cannot be removed is
+   * reported through `warn` and left, it never fails the run.
+   */
+  static removeStale(warn: (message: string) => void = () => undefined): void {
     let names: string[] = [];
+    const dir = tmpdir();
     try {
-      names = readdirSync(tmpdir());
+      names = readdirSync(dir);
     } catch {
       return;
     }
+    const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
     for (const n of names) {
       const m = new RegExp(`^${DUMP_DIR_PREFIX}(\\d+)-`).exec(n);
-      if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) rmSync(join(tmpdir(), n), { recursive: true, force: true });
+      if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+      const path = join(dir, n);
+      try {
+        const st = lstatSync(path);
+        if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+        rmSync(path, { recursive: true, force: true });
+      } catch (err) {
+        warn(`copy: could not remove ${path}, a schema dump folder left by an earlier run (${(err as Error).message}); remove it by hand`);
+      }
     }
   }
 }

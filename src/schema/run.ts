@@ -2,6 +2,7 @@
 // command line or `ps`), stderr captured and redacted for the error message.
 import { spawn } from 'node:child_process';
 import type { ConnectionSpec } from '../config.js';
+import { libpqTlsEnv, resolvePassword } from '../db/credentials.js';
 import { ConnectionError, PgshiftError } from '../errors.js';
 import { redact } from '../redact.js';
 
@@ -13,15 +14,14 @@ export function libpqEnv(spec: ConnectionSpec): NodeJS.ProcessEnv {
     PGPORT: String(spec.port),
     PGDATABASE: spec.database,
     PGUSER: spec.user,
-    PGSSLMODE: spec.sslmode,
     PGAPPNAME: 'pgshift',
     PGCONNECT_TIMEOUT: String(spec.connectTimeout),
   });
-  if (spec.password !== undefined) env.PGPASSWORD = spec.password;
-  else if (process.env.PGPASSWORD) env.PGPASSWORD = process.env.PGPASSWORD;
-  if (spec.sslrootcert) env.PGSSLROOTCERT = spec.sslrootcert;
-  if (spec.sslcert) env.PGSSLCERT = spec.sslcert;
-  if (spec.sslkey) env.PGSSLKEY = spec.sslkey;
+  // The password the driver would send (URL, PGPASSWORD or the password file), so both follow one lookup.
+  const password = resolvePassword(spec);
+  if (password !== undefined) env.PGPASSWORD = password;
+  // sslmode, root certificate and password rules as for the driver's connections (db/credentials.ts).
+  Object.assign(env, libpqTlsEnv(spec));
   return env;
 }
 

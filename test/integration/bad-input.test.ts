@@ -94,8 +94,16 @@ describe('bad input', () => {
     expectClean(r, src.password);
   });
 
-  it('sslmode=verify-full against a self-signed server → exit 3 with the remedy', async () => {
-    const r = await runCli(['inventory', '--source', urlWith({ query: 'sslmode=verify-full' })]);
+  it('sslmode=verify-full without a root certificate → exit 2 with the remedy (as libpq; no public CA bundle)', async () => {
+    const r = await runCli(['inventory', '--source', urlWith({ query: 'sslmode=verify-full' })], { env: { HOME: '/nonexistent-pgshift-home' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/needs the root certificate/);
+    expect(r.stderr).toMatch(/sslrootcert|sslmode=require/);
+    expectClean(r, src.password);
+  });
+
+  it('sslmode=verify-full with sslrootcert=system against a self-signed server → exit 3 with the remedy', async () => {
+    const r = await runCli(['inventory', '--source', urlWith({ query: 'sslmode=verify-full&sslrootcert=system' })]);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/TLS certificate check failed/);
     expect(r.stderr).toMatch(/sslrootcert|sslmode=require/);

@@ -121,7 +121,7 @@ describe('pgshift replicate: interruptions, DDL, privileges, metrics', () => {
   it('serves Prometheus metrics and a health endpoint while streaming', { timeout: 300_000 }, async () => {
     const run = spawnReplicate(['--source', src.url, '--target', tgt.url, '--metrics-port', '0', '--status-interval', '1']);
     try {
-      const port = await waitFor('the metrics endpoint', async () => Number(/metrics on http:\/\/localhost:(\d+)/.exec(run.stderr())?.[1]) || null, 60_000);
+      const port = await waitFor('the metrics endpoint', async () => Number(/metrics on http:\/\/(?:localhost|127\.0\.0\.1):(\d+)/.exec(run.stderr())?.[1]) || null, 60_000);
       await src.owner(`INSERT INTO payments VALUES (1, 1.5)`);
       const body = await waitFor('a lag sample', async () => {
         const m = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();

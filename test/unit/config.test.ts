@@ -7,8 +7,18 @@ import { compileFilter } from '../../src/catalog/filter.js';
 describe('connection URLs', () => {
   it('parses a Heroku DATABASE_URL', () => {
     const spec = parseConnectionUrl('postgres://u1abc:p%40ss%2Fword@ec2-1-2-3-4.compute-1.amazonaws.com:5432/d9xyz', 'source');
-    expect(spec).toMatchObject({ host: 'ec2-1-2-3-4.compute-1.amazonaws.com', port: 5432, user: 'u1abc', password: 'p@ss/word', database: 'd9xyz', sslmode: 'prefer' });
+    expect(spec).toMatchObject({ host: 'ec2-1-2-3-4.compute-1.amazonaws.com', port: 5432, user: 'u1abc', password: 'p@ss/word', database: 'd9xyz', sslmode: 'require', sslmodeGiven: false });
     expect(spec.display).toBe('postgres://u1abc:***@ec2-1-2-3-4.compute-1.amazonaws.com:5432/d9xyz');
+  });
+
+  it('defaults to sslmode=require off loopback and prefer on loopback; a written sslmode wins', () => {
+    const mode = (url: string) => parseConnectionUrl(url, 'source').sslmode;
+    expect(mode('postgres://u:p@db.example.com/d')).toBe('require');
+    expect(mode('postgres://u:p@10.0.0.5/d')).toBe('require');
+    for (const local of ['localhost', 'LOCALHOST.', '127.0.0.1', '127.1.2.3', '[::1]']) expect(mode(`postgres://u:p@${local}/d`)).toBe('prefer');
+    expect(mode('postgres://u:p@db.example.com/d?sslmode=disable')).toBe('disable');
+    expect(mode('postgres://u:p@db.example.com/d?sslmode=prefer')).toBe('prefer');
+    expect(parseConnectionUrl('postgres://u:p@db.example.com/d?sslmode=prefer', 'source').sslmodeGiven).toBe(true);
   });
 
   it('reads sslmode, sslrootcert and connect_timeout', () => {
@@ -101,14 +111,23 @@ describe('sslmode → TLS options (libpq semantics)', () => {
     expect(tls('sslmode=require')).toMatchObject({ rejectUnauthorized: false });
   });
   it('verify-full verifies chain and host name', () => {
-    const o = tls('sslmode=verify-full');
+    const o = tls('sslmode=verify-full&sslrootcert=system');
     expect(o).toMatchObject({ rejectUnauthorized: true, servername: 'db.example.com' });
     expect(o && o.checkServerIdentity).toBeUndefined();
   });
   it('verify-ca verifies the chain but not the host name', () => {
-    const o = tls('sslmode=verify-ca');
+    const o = tls('sslmode=verify-ca&sslrootcert=system');
     expect(o).toMatchObject({ rejectUnauthorized: true });
     expect(o && o.checkServerIdentity?.('other.host', {} as never)).toBeUndefined();
+  });
+  it('verify-ca/verify-full without a root certificate fail as in libpq (no silent public CA bundle)', () => {
+    const home = process.env.HOME;
+    process.env.HOME = '/nonexistent-home-for-pgshift-test';
+    try {
+      for (const m of ['verify-ca', 'verify-full']) expect(() => tls(`sslmode=${m}`)).toThrow(/needs the root certificate/);
+    } finally {
+      process.env.HOME = home;
+    }
   });
   it('an unreadable sslrootcert is a usage error', () => {
     expect(() => tls('sslmode=verify-full&sslrootcert=/nonexistent/ca.pem')).toThrow(UsageError);
@@ -139,10 +158,14 @@ describe('TLS fallback for every connection (replication connections too)', () =
       if (ssl !== false) throw new Error('The server does not support SSL connections');
       return 'plain';
     };
-    expect(await withTlsFallback(parseConnectionUrl('postgres://u@h/db', 'source'), open)).toBe('plain');
+    expect(await withTlsFallback(parseConnectionUrl('postgres://u@localhost/db', 'source'), open)).toBe('plain');
     expect(tries.length).toBe(2);
     tries.length = 0;
     await expect(withTlsFallback(parseConnectionUrl('postgres://u@h/db?sslmode=require', 'source'), open)).rejects.toThrow(/does not support SSL/);
+    expect(tries.length).toBe(1);
+    tries.length = 0;
+    // A remote host without sslmode in the URL is require now: no plaintext retry.
+    await expect(withTlsFallback(parseConnectionUrl('postgres://u@db.example.com/db', 'source'), open)).rejects.toThrow(/does not support SSL/);
     expect(tries.length).toBe(1);
   });
 });

@@ -23,6 +23,7 @@ export interface CaptureFlags {
   publication?: string;
   fixReplicaIdentity?: boolean;
   metricsPort?: string;
+  metricsHost?: string;
   statusInterval?: string;
 }
 
@@ -33,7 +34,7 @@ function seconds(name: string, v: string): number {
 }
 
 export async function runCaptureTriggers(ctx: Context, flags: CaptureFlags, source: ConnectionSpec, target: ConnectionSpec): Promise<{ exitCode?: number; json: unknown }> {
-  const slotOnly = ([['slot', '--slot'], ['publication', '--publication'], ['fixReplicaIdentity', '--fix-replica-identity'], ['maxLagBytes', '--max-lag-bytes'], ['metricsPort', '--metrics-port']] as const)
+  const slotOnly = ([['slot', '--slot'], ['publication', '--publication'], ['fixReplicaIdentity', '--fix-replica-identity'], ['maxLagBytes', '--max-lag-bytes'], ['metricsPort', '--metrics-port'], ['metricsHost', '--metrics-host']] as const)
     .filter(([k]) => flags[k] !== undefined && flags[k] !== false)
     .map(([, f]) => f);
   if (slotOnly.length) {
