@@ -21,6 +21,10 @@ export const APPLY_SETTINGS: Record<string, string> = {
   TimeZone: 'UTC',
   extra_float_digits: '3',
   lc_monetary: 'C',
+  // Statements are prepared once per connection; a generic plan made while a table was small (a seq scan and
+  // hash join over unnest) stays cached as the table grows, and every 1,000-row UPDATE/DELETE then scans the
+  // whole table: 4.6× slower at 300k rows, worse beyond. A custom plan per statement costs far less.
+  plan_cache_mode: 'force_custom_plan',
 };
 
 export interface ApplyOptions {
