@@ -151,3 +151,16 @@ export function foreignKeySql(fk: ForeignKeyDef, opts: { notValid?: boolean } = 
 export function addForeignKeySql(table: { schema: string; name: string }, constraint: string, fk: ForeignKeyDef, opts: { notValid?: boolean } = {}): string {
   return `ALTER TABLE ${qualify(table.schema, table.name)} ADD CONSTRAINT ${quoteIdent(constraint)} ${foreignKeySql(fk, opts)}`;
 }
+
+/** A table named by regclass text kept in state, as the catalog knows it now (null: no such table). */
+export async function resolveTable(
+  c: { query: (sql: string, values: unknown[]) => Promise<{ rows: any[] }> },
+  regclassText: string,
+): Promise<{ schema: string; name: string; kind: string } | null> {
+  const { rows } = await c.query(
+    `SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind FROM pg_catalog.pg_class c
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = pg_catalog.to_regclass($1)`,
+    [regclassText],
+  );
+  return rows[0] ?? null;
+}
