@@ -48,6 +48,17 @@ export async function restoreTargetSwitches(c: Client, target: ConnectionSpec, k
 export async function dropReplicationOnSource(state: ReplicationState, source: ConnectionSpec): Promise<string[]> {
   const removed: string[] = [];
   await withClient(source, async (src) => {
+    // Defence in depth: only a pgoutput slot of this database is ours to end and drop (never a standby's).
+    const { rows } = await src.query(
+      `SELECT slot_type, plugin, database = current_database() AS here FROM pg_replication_slots WHERE slot_name = $1`,
+      [state.slot],
+    );
+    const s = rows[0];
+    if (s && (s.slot_type !== 'logical' || s.plugin !== 'pgoutput' || !s.here)) {
+      throw new UsageError(`cleanup: the slot ${state.slot} named by the target's state is not a pgoutput slot of this database (${s.slot_type}, ${s.plugin ?? 'no plugin'}); it was left alone`, {
+        hint: 'check which replication the target state belongs to; drop the slot yourself only if it is pgshift\'s',
+      });
+    }
     if (await dropSlot(src, state.slot)) removed.push(`replication slot ${state.slot} on the source`);
     if (await dropPublication(src, state.publication)) removed.push(`publication ${state.publication} on the source`);
   });

@@ -112,6 +112,17 @@ describe('the pgshift state on the target belongs to its owner alone', () => {
     expect(planted.stderr).toContain('removed nothing');
     expect(await slotsAndPublications(src)).toEqual(before);
     await tgt.owner(`DELETE FROM pgshift.replication_switch WHERE name = 'evil'`);
+    // Even the owner's own state never makes cleanup end and drop a slot that is not a pgoutput slot of this
+    // database (a standby's physical slot here).
+    const standby = `${src.database}_standby`;
+    await src.admin(`SELECT pg_create_physical_replication_slot($1)`, [standby]);
+    await tgt.owner(`UPDATE pgshift.replication SET slot = $1`, [standby]);
+    const physical = await runCli(['cleanup', '--source', src.url, '--target', tgt.url]);
+    expect(physical.code, physical.stderr).toBe(2);
+    expect(physical.stderr).toContain(`slot ${standby}`);
+    expect((await src.admin(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1`, [standby])).rows[0].n).toBe(1);
+    await src.admin(`SELECT pg_drop_replication_slot($1)`, [standby]);
+    await tgt.owner(`UPDATE pgshift.replication SET slot = $1`, [before.slots[0]]);
     const done = await runCli(['cleanup', '--source', src.url, '--target', tgt.url, '--json']);
     expect(done.code, done.stderr).toBe(0);
     expect(parseJson(done).ok).toBe(true);
