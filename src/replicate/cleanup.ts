@@ -39,7 +39,9 @@ export async function restoreTargetSwitches(c: Client, target: ConnectionSpec, k
       phase: 'cleanup',
       object: e.object,
       cause: err,
-      hint: `${e.hint ?? 'fix the cause on the target'} — then run pgshift cleanup again (or first finish the replication with pgshift replicate --until-caught-up, which puts everything back)`,
+      hint:
+        'fix what the message names on the target, then run pgshift cleanup again (or finish the replication first: pgshift replicate --until-caught-up puts everything back); ' +
+        'cleanup --force removes everything anyway and prints the statements still to run on the target',
     });
   }
 }

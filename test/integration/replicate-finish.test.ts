@@ -109,4 +109,33 @@ describe.each(['pg15', 'pg17'] as const)('a foreign key from a partitioned table
     expect(await slotsAndPublications(src2)).toEqual({ slots: [], publications: [] });
     expect(await foreignKeys(tgt2)).toEqual(await foreignKeys(src2));
   });
+
+  it('cleanup --force when the key cannot come back: source cleaned, the statement printed (exit 1); run as printed after the fix, the keys match', async () => {
+    const [s3, t3] = await Promise.all([
+      createDatabase(inject('clusters').pg15, { label: `fin_src3_${major}`, replication: true }),
+      createDatabase(inject('clusters')[major], { label: `fin_tgt3_${major}` }),
+    ]);
+    try {
+      await s3.owner(SCHEMA);
+      const run = spawnCli(['replicate', '--source', s3.url, '--target', t3.url, '--status-interval', '1']);
+      await waitWhileRunning(run, 'streaming with the key switched off', async () => {
+        if (!(await recorded(t3))?.copy_done) return false;
+        const { rows } = await t3.admin(`SELECT count(*)::int AS n FROM pgshift.replication_switch WHERE kind = 'foreign-key'`);
+        return rows[0].n === 1;
+      });
+      run.child.kill('SIGTERM');
+      await run.exit;
+      await t3.owner(`INSERT INTO orders VALUES (99999, '2024-06-01', 424242)`);
+      const r = await runCli(['cleanup', '--source', s3.url, '--target', t3.url, '--force']);
+      expect(r.code, r.stderr).toBe(1);
+      expect(await slotsAndPublications(s3)).toEqual({ slots: [], publications: [] });
+      const statements = r.stdout.split('\n').filter((l) => l.startsWith('  ALTER TABLE')).map((l) => l.trim());
+      expect(statements).toEqual(['ALTER TABLE "public"."orders" ADD CONSTRAINT "orders_customer_id_fkey" FOREIGN KEY ("customer_id") REFERENCES "public"."customers" ("id") ON DELETE CASCADE;']);
+      await t3.owner(`DELETE FROM orders WHERE id = 99999`);
+      for (const sql of statements) await t3.owner(sql);
+      expect(await foreignKeys(t3)).toEqual(await foreignKeys(s3));
+    } finally {
+      await Promise.all([s3.drop(), t3.drop()]);
+    }
+  });
 });

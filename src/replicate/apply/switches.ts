@@ -93,7 +93,7 @@ interface Planned extends SwitchRow {
 const TRIGGER_MODES: Record<string, string> = { O: 'ENABLE', A: 'ENABLE ALWAYS', R: 'ENABLE REPLICA' };
 
 function unusable(r: SwitchRow, why: string): PgshiftError {
-  return new PgshiftError(`pgshift.replication_switch holds a ${r.kind} ${r.name} on ${r.tbl} that pgshift cannot put back: ${why}`, {
+  return new PgshiftError(`pgshift.replication_switch holds a ${r.kind.replace('-', ' ')} ${r.name} on ${r.tbl} that pgshift cannot put back: ${why}`, {
     phase: 'finish',
     object: r.tbl,
     hint: `compare it with the source (${r.definition ?? r.legacy?.join('; ') ?? 'no definition'}), restore it by hand if it is yours, then delete that row and run again`,
@@ -152,7 +152,7 @@ export async function pendingRestoreStatements(c: Client): Promise<string[]> {
   for (const r of await loadSwitches(c)) {
     try {
       const p = await plan(c, r, major);
-      out.push(...p.statements, ...(p.deferCheck ? [validateSql(p)] : []));
+      out.push(...[...p.statements, ...(p.deferCheck ? [validateSql(p)] : [])].map((sql) => `${sql};`));
     } catch (err) {
       out.push(`-- ${(err as Error).message}`);
     }
@@ -196,11 +196,11 @@ export async function restoreSwitches(c: Client, parallel?: { target: Connection
 }
 
 function failed(p: Planned, sql: string, err: unknown): PgshiftError {
-  return new PgshiftError(`putting back ${p.kind} ${p.name} on ${p.tbl} failed: ${(err as Error).message}`, {
+  return new PgshiftError(`putting back ${p.kind.replace('-', ' ')} ${p.name} on ${p.tbl} failed: ${(err as Error).message} (statement: ${sql})`, {
     phase: 'finish',
     object: p.tbl,
     cause: err,
-    hint: `fix what the message names on the target (the statement was: ${sql}), then run the same command again: it goes on from there`,
+    hint: 'fix the rows the message names on the target, then run the same command again: it goes on from there',
   });
 }
 
