@@ -95,10 +95,10 @@ export async function assertStateTrusted(c: Client, where: string): Promise<void
 function revokeStatements(role: string): string[] {
   const s = quoteIdent(STATE_SCHEMA);
   return [
-    `REVOKE ALL ON SCHEMA ${s} FROM ${role};`,
-    `REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM ${role};`,
-    `REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${s} FROM ${role};`,
-    `REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ${s} FROM ${role};`,
+    `REVOKE ALL ON SCHEMA ${s} FROM ${role} CASCADE;`,
+    `REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM ${role} CASCADE;`,
+    `REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${s} FROM ${role} CASCADE;`,
+    `REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ${s} FROM ${role} CASCADE;`,
   ];
 }
 

@@ -88,7 +88,8 @@ describe('the pgshift state on the target belongs to its owner alone', () => {
     const before = await slotsAndPublications(src);
     expect(before.slots).toHaveLength(1);
     // Forged: a superuser opens the state to the application role, which plants a row.
-    await tgt.admin(`GRANT ALL ON SCHEMA pgshift TO "${app}"; GRANT ALL ON ALL TABLES IN SCHEMA pgshift TO "${app}"`);
+    await tgt.admin(`GRANT ALL ON SCHEMA pgshift TO "${app}"; GRANT ALL ON ALL TABLES IN SCHEMA pgshift TO "${app}" WITH GRANT OPTION`);
+    await runSql(appUrl, `GRANT INSERT ON pgshift.replication_switch TO PUBLIC`); // passed on: revoked with CASCADE
     await runSql(appUrl, `INSERT INTO pgshift.replication_switch (kind, tbl, name, definition) VALUES ('foreign-key', 'public.users', 'evil', 'FOREIGN KEY (id) REFERENCES public.users(id); GRANT "${tgt.role}" TO "${app}"')`);
 
     for (const args of [['cleanup', '--source', src.url, '--target', tgt.url], ['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--timeout', '30']]) {
@@ -101,7 +102,7 @@ describe('the pgshift state on the target belongs to its owner alone', () => {
     }
     const refused = await runCli(['cleanup', '--source', src.url, '--target', tgt.url]);
     const fix = /as its owner run: (.*) and run pgshift again/.exec(refused.stderr)?.[1];
-    expect(fix, refused.stderr).toMatch(/^REVOKE ALL ON SCHEMA "pgshift" FROM /);
+    expect(fix, refused.stderr).toMatch(/^REVOKE ALL ON SCHEMA "pgshift" FROM .* CASCADE;/);
     await tgt.owner(fix!);
     expect(await foreignGrants(tgt)).toEqual([]);
 
