@@ -11,9 +11,9 @@
 // identifier quoted by quoteIdent, after checking that no other role can write the state (DESIGN §2.11).
 import type { ConnectionSpec } from '../../config.js';
 import { connect, serverMajor, withTransaction, type Client } from '../../db/connect.js';
-import { quoteIdent } from '../../db/ident.js';
+import { qualify, quoteIdent } from '../../db/ident.js';
 import { PgshiftError } from '../../errors.js';
-import { addForeignKeySql, parseForeignKeyDef } from '../../catalog/foreign-key.js';
+import { addForeignKeySql, parseForeignKeyDef, resolveTable } from '../../catalog/foreign-key.js';
 import { assertStateTrusted } from '../../state/trust.js';
 
 export interface Switched {
@@ -65,7 +65,6 @@ export async function switchOff(c: Client, relations: string[]): Promise<Switche
   return out;
 }
 
-
 async function record(c: Client, kind: string, tbl: string, name: string, definition: string): Promise<void> {
   await c.query(`INSERT INTO pgshift.replication_switch (kind, tbl, name, definition) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [kind, tbl, name, definition]);
 }
@@ -103,14 +102,9 @@ function unusable(r: SwitchRow, why: string): PgshiftError {
 /** Build the statements that undo one switch, from its facts and the catalog as it is now. */
 async function plan(c: Client, r: SwitchRow, major: number): Promise<Planned> {
   if (r.legacy) throw unusable(r, 'it was written by an older pgshift in a form this one does not recognise');
-  const { rows } = await c.query<{ schema: string; name: string; kind: string }>(
-    `SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind FROM pg_catalog.pg_class c
-       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = pg_catalog.to_regclass($1)`,
-    [r.tbl],
-  );
-  const t = rows[0];
+  const t = await resolveTable(c, r.tbl);
   if (!t) throw unusable(r, `the table ${r.tbl} no longer exists on the target`);
-  const table = `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
+  const table = qualify(t.schema, t.name);
   const base = { ...r, table, deferCheck: false };
   if (r.kind === 'trigger') {
     const mode = TRIGGER_MODES[r.definition ?? ''];
