@@ -5,6 +5,7 @@
 // source is dropped. Source PG 15, targets PG 15 and PG 17 (both < 18), non-superuser owners over TLS.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseJson, runCli } from '../support/cli.js';
+import { isCaptureObject } from '../support/capture.js';
 import { expectSameDatabase } from '../support/compare.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 import { recorded, slotsAndPublications } from '../support/replication.js';
@@ -108,6 +109,28 @@ describe.each(['pg15', 'pg17'] as const)('a foreign key from a partitioned table
     expect(parseJson(done).removed.join('\n')).toContain('1 foreign keys');
     expect(await slotsAndPublications(src2)).toEqual({ slots: [], publications: [] });
     expect(await foreignKeys(tgt2)).toEqual(await foreignKeys(src2));
+  });
+
+  it('the same with --capture triggers: the finish puts the key back (exit 0), first run and rerun', async () => {
+    const [s4, t4] = await Promise.all([
+      createDatabase(inject('clusters').pg15, { label: `fin_src4_${major}` }),
+      createDatabase(inject('clusters')[major], { label: `fin_tgt4_${major}` }),
+    ]);
+    try {
+      await s4.owner(SCHEMA);
+      const args = ['replicate', '--capture', 'triggers', '--source', s4.url, '--target', t4.url, '--until-caught-up', '--timeout', '60'];
+      const first = await runCli(args);
+      expect(first.code, first.stderr).toBe(0);
+      await s4.owner(CHANGES);
+      const second = await runCli(args);
+      expect(second.code, second.stderr).toBe(0);
+      expect(await foreignKeys(t4)).toEqual(await foreignKeys(s4));
+      await expectSameDatabase(s4, t4, { ignore: isCaptureObject });
+      const c = await runCli(['cleanup', '--source', s4.url, '--target', t4.url]);
+      expect(c.code, c.stderr).toBe(0);
+    } finally {
+      await Promise.all([s4.drop(), t4.drop()]);
+    }
   });
 
   it('cleanup --force when the key cannot come back: source cleaned, the statement printed (exit 1); run as printed after the fix, the keys match', async () => {
