@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { optionalUrl, requireUrl } from '../config.js';
+import { ExitCode } from '../errors.js';
 import { cleanup } from '../state/cleanup.js';
 import { run, withConnectionOptions, type CommonOptions } from './context.js';
 
@@ -19,6 +20,9 @@ export function cleanupCommand(): Command {
         'switched off, or the triggers, functions and schema _pgshift of replicate',
         '--capture triggers. It refuses while a copy or replicate runs, keeps the state',
         'of an unfinished copy unless --force is given. Your data is never touched.',
+        'What a run switched off or set aside on the target (foreign keys, triggers,',
+        'identity modes) is put back first; if that fails nothing is removed, or with',
+        '--force the statements still to run are printed (exit 1).',
         '',
         'Examples:',
         '  pgshift cleanup --target $DST',
@@ -33,7 +37,14 @@ export function cleanupCommand(): Command {
         const target = requireUrl('target', flags.target);
         const report = await cleanup(target, { force: flags.force, source: optionalUrl('source', flags.source) });
         ctx.print(report.nothingToDo ? `Nothing to clean up on ${target.display}.` : `Removed: ${report.removed.join('; ')}`);
-        return { json: report };
+        if (report.notRestored.length) {
+          // --force went on without them: the target lacks these until they are run (after fixing the data).
+          ctx.print(
+            `Not restored on ${target.display} (--force): run these on the target once the rows they refuse are fixed:\n` +
+              report.notRestored.map((s) => `  ${s}`).join('\n'),
+          );
+        }
+        return { json: report, exitCode: report.ok ? ExitCode.ok : ExitCode.negative };
       });
     });
   return cmd;

@@ -7,6 +7,7 @@ import type { TableInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
 import { withTransaction } from '../db/connect.js';
+import { loadSetAside } from './setaside.js';
 
 export async function prepareDataOnly(ctl: Client, tables: TableInfo[]): Promise<void> {
   const rels = tables.map((t) => t.qualified);
@@ -35,23 +36,17 @@ export async function prepareDataOnly(ctl: Client, tables: TableInfo[]): Promise
   });
 }
 
-/** Re-enable the recorded triggers and re-add the recorded keys (validated, unless they were NOT VALID). */
+/** Re-add the recorded keys (validated, unless they were NOT VALID), then re-enable the recorded triggers. */
 export async function finishDataOnly(ctl: Client): Promise<{ triggers: number; foreignKeys: number }> {
-  const { rows: present } = await ctl.query<{ ok: boolean }>(`SELECT to_regclass('pgshift.copy_fk') IS NOT NULL AS ok`);
-  if (!present[0]!.ok) return { triggers: 0, foreignKeys: 0 };
-  const { rows: keys } = await ctl.query<{ tbl: string; name: string; def: string }>(`SELECT tbl, name, def FROM pgshift.copy_fk ORDER BY tbl, name`);
-  for (const k of keys) {
+  const out = { triggers: 0, foreignKeys: 0 };
+  // Statements built from the recorded facts (setaside.ts), never read from the state as SQL.
+  for (const s of await loadSetAside(ctl)) {
     await withTransaction(ctl, async () => {
-      await ctl.query(`ALTER TABLE ${k.tbl} ADD CONSTRAINT ${quoteIdent(k.name)} ${k.def}`);
-      await ctl.query(`DELETE FROM pgshift.copy_fk WHERE tbl = $1 AND name = $2`, [k.tbl, k.name]);
+      await ctl.query(s.sql);
+      await ctl.query(s.forget.text, s.forget.values);
     });
+    if (s.kind === 'trigger') out.triggers++;
+    else out.foreignKeys++;
   }
-  const { rows: triggers } = await ctl.query<{ tbl: string; name: string }>(`SELECT tbl, name FROM pgshift.copy_trigger ORDER BY tbl, name`);
-  for (const t of triggers) {
-    await withTransaction(ctl, async () => {
-      await ctl.query(`ALTER TABLE ${t.tbl} ENABLE TRIGGER ${quoteIdent(t.name)}`);
-      await ctl.query(`DELETE FROM pgshift.copy_trigger WHERE tbl = $1 AND name = $2`, [t.tbl, t.name]);
-    });
-  }
-  return { triggers: triggers.length, foreignKeys: keys.length };
+  return out;
 }

@@ -4,7 +4,9 @@
 // The tables come from the versioned state migrations (src/state/migrations.ts, migration 5).
 import type { Client } from '../db/connect.js';
 import type { QueryConfig } from 'pg';
+import { withTransaction } from '../db/connect.js';
 import { migrateState } from '../state/migrations.js';
+import { assertStateTrusted, lockDownState } from '../state/trust.js';
 import { APPLY_ROWS_FUNCTION } from './apply/sql.js';
 
 
@@ -24,12 +26,17 @@ export interface ReplicationState {
 export async function ensureReplicationState(c: Client): Promise<void> {
   await migrateState(c);
   // CREATE OR REPLACE on every run: the function always matches the SQL this version generates.
-  await c.query(APPLY_ROWS_FUNCTION);
+  await withTransaction(c, async () => {
+    await c.query(APPLY_ROWS_FUNCTION);
+    await lockDownState(c); // EXECUTE granted to PUBLIC (and by default privileges) on creation
+  });
 }
 
 export async function loadReplication(c: Client): Promise<ReplicationState | null> {
   const { rows: present } = await c.query(`SELECT to_regclass('pgshift.replication') IS NOT NULL AS ok`);
   if (!present[0].ok) return null;
+  // The slot and publication named here are dropped (and their walsenders ended) on the source by cleanup.
+  await assertStateTrusted(c, 'the target');
   const { rows } = await c.query(
     `SELECT source, slot, publication, options, started_at, consistent_point, copy_done_at IS NOT NULL AS copy_done,
             applied_position::text AS applied_position, applied_commit_time FROM pgshift.replication WHERE id = 1`,

@@ -4,7 +4,8 @@
 import { withTransaction, type Client } from '../db/connect.js';
 import { STATE_SCHEMA } from '../catalog/system.js';
 import { UsageError } from '../errors.js';
-import { REPLICATION_STATE_SQL } from '../replicate/state-sql.js';
+import { REPLICATION_STATE_SQL, REPLICATION_SWITCH_FACTS_SQL } from '../replicate/state-sql.js';
+import { assertStateTrusted, lockDownState } from './trust.js';
 import { CAPTURE_STATE_SQL } from '../replicate/triggers/state-sql.js';
 
 export interface Migration {
@@ -92,6 +93,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'trigger capture: captured tables (recorded before install), copy snapshot, applied snapshot',
     sql: CAPTURE_STATE_SQL,
   },
+  {
+    id: 7,
+    name: 'target switches kept as facts (kind, table, name, catalog definition), never as SQL',
+    sql: REPLICATION_SWITCH_FACTS_SQL,
+  },
 ];
 
 /** The newest migration this pgshift knows. */
@@ -102,17 +108,27 @@ export async function stateVersion(client: Client): Promise<number | null> {
     `SELECT to_regclass('pgshift.schema_migrations') IS NOT NULL AS present, to_regclass('pgshift.copy_run') IS NOT NULL AS legacy`,
   );
   if (!rows[0]!.present) return rows[0]!.legacy ? 0 : null;
+  await assertStateTrusted(client, 'the target'); // nothing read from a state another role can write
   const { rows: v } = await client.query<{ v: number | null }>(`SELECT max(id) AS v FROM pgshift.schema_migrations`);
   return v[0]!.v ?? 0;
 }
 
-/** Create or bring forward the state schema. Callers hold the run lock, so two runs never migrate at once. */
-export async function migrateState(client: Client): Promise<void> {
-  await client.query(`CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`);
-  await client.query(`COMMENT ON SCHEMA ${STATE_SCHEMA} IS 'pgshift migration state; safe to drop once the migration is over (pgshift cleanup)'`);
-  await client.query(
-    `CREATE TABLE IF NOT EXISTS pgshift.schema_migrations (id int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-  );
+/**
+ * Create or bring forward the state schema. Callers hold the run lock, so two runs never migrate at once. A state
+ * that exists already is checked first (owner, and no other role able to write it); every object is created with
+ * the privileges of PUBLIC and of every other role revoked in the same transaction (default privileges too).
+ */
+export async function migrateState(client: Client, where = 'the target'): Promise<void> {
+  const { rows: ns } = await client.query<{ present: boolean }>(`SELECT to_regnamespace($1) IS NOT NULL AS present`, [STATE_SCHEMA]);
+  if (ns[0]!.present) await assertStateTrusted(client, where);
+  await withTransaction(client, async () => {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`);
+    await client.query(`COMMENT ON SCHEMA ${STATE_SCHEMA} IS 'pgshift migration state; safe to drop once the migration is over (pgshift cleanup)'`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS pgshift.schema_migrations (id int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    await lockDownState(client);
+  });
   const { rows } = await client.query<{ id: number }>(`SELECT id FROM pgshift.schema_migrations`);
   const applied = new Set(rows.map((r) => r.id));
   const newest = Math.max(0, ...applied);
@@ -127,6 +143,7 @@ export async function migrateState(client: Client): Promise<void> {
     await withTransaction(client, async () => {
       await client.query(m.sql);
       await client.query(`INSERT INTO pgshift.schema_migrations (id, name) VALUES ($1, $2)`, [m.id, m.name]);
+      await lockDownState(client);
     });
   }
 }
