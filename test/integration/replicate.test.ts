@@ -127,7 +127,9 @@ describe('pgshift replicate (REPLICATION non-superuser source on 15 → non-supe
       await writer.stop();
     }
 
-    // ---- run 3: --until-caught-up with nothing written any more: finishes, sets sequences, restores the target
+    // ---- run 3: --until-caught-up with nothing written any more: finishes, sets sequences, restores the target.
+    // The application refreshes its materialized views; the finish refreshes the target's (not replicated).
+    await src.owner(`REFRESH MATERIALIZED VIEW line_totals`);
     const fin = await runCli(['replicate', ...args(), '--until-caught-up', '--timeout', '300', '--json']);
     expect(fin.code, fin.stderr).toBe(0);
     const s = parseJson(fin);
@@ -135,6 +137,7 @@ describe('pgshift replicate (REPLICATION non-superuser source on 15 → non-supe
     expect(s.appliedLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
     expect(s.restored.triggers).toBeGreaterThan(0);
     expect(s.restored.foreignKeys).toBeGreaterThan(0);
+    expect(s.matviews.views).toBeGreaterThan(0);
 
     // The independent comparison: every table's rows as a multiset (duplicates count), sequences, constraints,
     // triggers (enabled state included), identity columns.
