@@ -14,7 +14,8 @@ export interface Token {
 }
 
 const WORD_START = /[A-Za-z_\u0080-\uffff]/;
-const WORD_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
+const WORD_REST = /[A-Za-z0-9_$\u0080-\uffff]*/y;
+const SPACE = /\s*/y;
 
 /** SQL tokens of `text`; a quoted identifier whose name is in `unquote` becomes that plain word. */
 export function tokenize(text: string, unquote: ReadonlySet<string> = new Set()): Token[] {
@@ -34,7 +35,9 @@ export function tokenize(text: string, unquote: ReadonlySet<string> = new Set())
   };
   while (i < n) {
     const spaceFrom = i;
-    while (i < n && /\s/.test(text[i]!)) i++;
+    SPACE.lastIndex = i;
+    SPACE.test(text);
+    i = SPACE.lastIndex;
     if (i === n) break;
     const pre = text.slice(spaceFrom, i);
     const push = (kind: Token['kind'], end: number, as?: string) => {
@@ -55,8 +58,9 @@ export function tokenize(text: string, unquote: ReadonlySet<string> = new Set())
       const close = text.indexOf(dollar[0], i + dollar[0].length);
       push('literal', close < 0 ? n : close + dollar[0].length);
     } else if (WORD_START.test(c)) {
-      let j = i + 1;
-      while (j < n && WORD_PART.test(text[j]!)) j++;
+      WORD_REST.lastIndex = i + 1;
+      WORD_REST.test(text);
+      const j = WORD_REST.lastIndex;
       const word = text.slice(i, j);
       if (text[j] === "'" && /^[EeBbXxNn]$/.test(word)) push('literal', literalEnd(j, word === 'E' || word === 'e'));
       else push('word', j);
@@ -110,7 +114,11 @@ export function neutralTokens(text: string, d: Dialects): Token[] {
 export const joinTokens = (tokens: Token[]) => tokens.map((t) => t.text).join(' ');
 
 /** One text in the form both majors agree on, its spacing kept (for names and keys). */
-export const neutral = (text: string, d: Dialects) => neutralTokens(text, d).map((t) => t.pre + t.text).join('');
+export function neutral(text: string, d: Dialects): string {
+  // Nothing to rewrite (most names): the text itself, read no further.
+  if ((d.unquote.size === 0 || !text.includes('"')) && !(d.jsonUnqualified && text.includes('pg_catalog.json'))) return text;
+  return neutralTokens(text, d).map((t) => t.pre + t.text).join('') + text.slice(text.trimEnd().length);
+}
 
 /** Tokens after which a dotted name is a schema-qualified type or relation, never a column's qualifier. */
 const NOT_AFTER = new Set(['::', '.', 'FROM', 'JOIN', 'UPDATE', 'INTO', 'ONLY', 'TABLE']);
