@@ -52,9 +52,13 @@ describe('verify across major versions reports only what differs', () => {
       const known = (d: Difference) => KNOWN.test(d.object);
       expect((await compareDatabases(src, tgt, { ignore: known })).map(formatDifference), tgt.database).toEqual([]);
     }
-    // Default privileges (GRANT ALL: MAINTAIN on 17 again), set alike on every side for a role both servers have.
     for (const db of [src, t15, t17]) {
+      // Default privileges (GRANT ALL: MAINTAIN on 17 again), set alike on every side for a role both servers have.
       await db.admin(`ALTER DEFAULT PRIVILEGES FOR ROLE ${READER} IN SCHEMA test GRANT ALL ON TABLES TO PUBLIC`);
+      // A parameter named json: pg_dump 15 writes it unquoted, which 17 cannot parse (#23 item 2, not verify's
+      // business), so it is created alike on every side: "json" json on 17, json json on 15, in its name too.
+      await db.owner(`CREATE FUNCTION test.echo("json" json) RETURNS json LANGUAGE sql IMMUTABLE RETURN "json";
+                      COMMENT ON FUNCTION test.echo(json) IS 'a parameter named json'`);
     }
   });
   afterAll(async () => {
