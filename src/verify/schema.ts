@@ -1,5 +1,6 @@
 // Schema objects compared by definition text: every object class `pg_dump --schema-only` prints (see
 // schema-sql*.ts), grants and owners only on request. pgshift's own schema and the system schemas are ignored.
+// Between majors, what each prints differently for the same object reads the same (neutral.ts, sameMeaning).
 import { compileFilter, type TableFilter } from '../catalog/filter.js';
 import type { Client } from '../db/connect.js';
 import { classifyError } from '../errors.js';
