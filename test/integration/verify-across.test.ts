@@ -1,8 +1,9 @@
 // verify across major versions says only what differs. The app-schema fixture plus what PostgreSQL prints
 // differently from one major to the next (test/fixtures/app-schema-across.sql: GRANT ALL widened by 17's MAINTAIN,
 // names that became keywords, a schema named like its table) is copied 15 → 17 and 15 → 15 with --keep-acl; verify,
-// with and without --acl, must find nothing. Then one difference per class is planted on the 17 target and each
-// must be named — and nothing else.
+// with and without --acl, must find nothing; between two 17s text is compared exactly (the fixture made on 17
+// equals the copy). Then one difference per class is planted on the 17 target and each must be named — and
+// nothing else.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -85,6 +86,27 @@ describe('verify across major versions reports only what differs', () => {
     }
     const clean = { real: [], known: 1, tables: 0 };
     expect(seen).toEqual({ 17: clean, '17--acl': clean, 15: clean, '15--acl': clean });
+  });
+
+  it('17 → 17 compares text exactly: the same fixture made on 17 equals the copy, MAINTAIN and all', async () => {
+    const f17 = await createDatabase(clusters().pg17, { label: 'across_f17' });
+    try {
+      const [schema, data] = FIXTURE.split('-- @@ COMMIT\n');
+      await f17.owner(schema!);
+      await f17.owner(data!);
+      await f17.owner(ACROSS);
+      await f17.admin(`ALTER DEFAULT PRIVILEGES FOR ROLE ${READER} IN SCHEMA test GRANT ALL ON TABLES TO PUBLIC`);
+      await f17.owner(`CREATE FUNCTION test.echo("json" json) RETURNS json LANGUAGE sql IMMUTABLE RETURN "json";
+                       COMMENT ON FUNCTION test.echo(json) IS 'a parameter named json'`);
+      const run = async () => parseJson(await runCli(['verify', '--source', f17.url, '--target', t17.url, '--acl', '--json']));
+      // Row data differs (now() defaults): only the schema is looked at here.
+      expect(named((await run()).schema)).toEqual(['trigger users_touch on app.users: different']);
+      // Between two 17s no MAINTAIN is folded: one granted on one side only is a difference.
+      await f17.owner(`REVOKE MAINTAIN ON TABLE app.tenants FROM ${READER}`);
+      expect(named((await run()).schema)).toEqual(['privileges on table app.tenants: different', 'trigger users_touch on app.users: different']);
+    } finally {
+      await f17.drop();
+    }
   });
 
   it('one difference per class planted on the 17 target is named, and nothing else', async () => {
