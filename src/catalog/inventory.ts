@@ -78,7 +78,7 @@ export interface Inventory {
   internalSchemas: string[];
   /** pgshift's trigger capture is installed on the source (schema _pgshift). */
   captureInstalled: boolean;
-  /** Objects only a superuser may create on the target (C functions, operator classes, event triggers…). */
+  /** Objects only a superuser may create on the target (C functions, operator classes…); event triggers, which copy skips, apart. */
   privileged: PrivilegedObjects;
   target: { url: string; serverVersion: string; major: number; user: string; superuser: boolean } | null;
   warnings: Warning[];

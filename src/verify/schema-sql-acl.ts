@@ -45,42 +45,55 @@ const inScope = (o: string) => `
   (${o}.ns IS NULL AND ${o}.oid >= ${USER_OID} OR ${userSchema(`(SELECT nspname FROM pg_namespace WHERE oid = ${o}.ns)`)})
   AND NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.classid = ${o}.cls AND dep.objid = ${o}.oid AND dep.deptype = 'e')`;
 
-/** An ACL as sorted grantee=privilege/grantor items; the object's owner is written OWNER (owners are --owners' business). */
-const aclText = (acl: string, owner: string) => `
+/** What GRANT ALL gave on a table before PostgreSQL 17 (17 adds MAINTAIN). */
+const ALL_BEFORE_17 = `'INSERT', 'SELECT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'`;
+
+/**
+ * An ACL as sorted grantee=privilege/grantor items; the object's owner is written OWNER (owners are --owners'
+ * business). `foldMaintain` (between a major before 17 and 17 or later): a MAINTAIN that comes with all of
+ * ALL_BEFORE_17 from the same grantor, equally grantable, is part of GRANT ALL and left out — the owner's default
+ * privileges included. A MAINTAIN granted on its own is still compared (and reported).
+ */
+const aclText = (acl: string, owner: string, foldMaintain: boolean) => `
   (SELECT string_agg(y.item, ' ' ORDER BY y.item) FROM (
      SELECT format('%s=%s%s/%s',
                    CASE WHEN e.grantee = 0 THEN 'PUBLIC' WHEN e.grantee = ${owner} THEN 'OWNER' ELSE quote_ident(pg_get_userbyid(e.grantee)) END,
                    e.privilege_type, CASE WHEN e.is_grantable THEN '*' ELSE '' END,
                    CASE WHEN e.grantor = ${owner} THEN 'OWNER' ELSE quote_ident(pg_get_userbyid(e.grantor)) END) AS item
        FROM aclexplode(${acl}) e
-      -- PostgreSQL 17 gives owners MAINTAIN by default; 15 has no such privilege.
-      WHERE NOT (e.privilege_type = 'MAINTAIN' AND e.grantee = ${owner})) y)`;
+      WHERE NOT (${foldMaintain} AND e.privilege_type = 'MAINTAIN' AND (
+              SELECT count(DISTINCT x.privilege_type) FROM aclexplode(${acl}) x
+               WHERE x.grantee = e.grantee AND x.grantor = e.grantor AND x.is_grantable = e.is_grantable
+                 AND x.privilege_type IN (${ALL_BEFORE_17})) = 7)) y)`;
 
-export const ACL_QUERIES: Record<string, string> = {
-  privileges: `
+/** Grants, column grants and default privileges; `foldMaintain`: see aclText. */
+export function aclQueries(foldMaintain: boolean): Record<string, string> {
+  return {
+    privileges: `
     SELECT 'privileges' AS kind, coalesce((SELECT nspname FROM pg_namespace WHERE oid = o.ns), '') AS sch,
            coalesce(o.rel, '') AS rel, format('on %s %s', io.type, io.identity) AS object,
-           coalesce(${aclText('coalesce(o.acl, acldefault(o.dk, o.owner))', 'o.owner')}, 'none') AS def,
+           coalesce(${aclText('coalesce(o.acl, acldefault(o.dk, o.owner))', 'o.owner', foldMaintain)}, 'none') AS def,
            o.rel IS NOT NULL AS scoped
       FROM (${OWNED_OBJECTS}) o CROSS JOIN LATERAL pg_identify_object(o.cls, o.oid, o.sub) io
      WHERE ${inScope('o')}`,
 
-  'column privileges': `
+    'column privileges': `
     SELECT 'privileges' AS kind, n.nspname AS sch, c.relname AS rel, format('on %s %s', io.type, io.identity) AS object,
-           coalesce(${aclText('a.attacl', 'c.relowner')}, 'none') AS def, true AS scoped
+           coalesce(${aclText('a.attacl', 'c.relowner', foldMaintain)}, 'none') AS def, true AS scoped
       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
       CROSS JOIN LATERAL pg_identify_object('pg_class'::regclass, a.attrelid, a.attnum) io
      WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
        AND ${userSchema('n.nspname')} AND ${notExtensionMember('pg_class', 'c.oid')}`,
 
-  'default privileges': `
+    'default privileges': `
     SELECT 'default privileges' AS kind, coalesce(n.nspname, '') AS sch, '' AS rel,
            format('for role %s%s on %s', quote_ident(pg_get_userbyid(d.defaclrole)), ' in schema ' || quote_ident(n.nspname),
                   CASE d.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions'
                                        WHEN 'T' THEN 'types' WHEN 'n' THEN 'schemas' ELSE d.defaclobjtype::text END) AS object,
-           coalesce(${aclText('d.defaclacl', 'd.defaclrole')}, 'none') AS def, false AS scoped
+           coalesce(${aclText('d.defaclacl', 'd.defaclrole', foldMaintain)}, 'none') AS def, false AS scoped
       FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace`,
-};
+  };
+}
 
 export const OWNER_QUERIES: Record<string, string> = {
   owner: `

@@ -56,7 +56,8 @@ export const DATABASE_QUERIES: Record<string, string> = {
                              CASE WHEN t.typnotnull THEN 'not null' END, 'default ' || t.typdefault,
                              (SELECT string_agg(format('constraint %s %s%s', co.conname, pg_get_constraintdef(co.oid),
                                                        CASE WHEN co.convalidated THEN '' ELSE ' [not validated]' END), ', ' ORDER BY co.conname)
-                                FROM pg_constraint co WHERE co.contypid = t.oid))
+                                -- 17 also records a domain's NOT NULL as a constraint (printed above, as on 15).
+                                FROM pg_constraint co WHERE co.contypid = t.oid AND co.contype <> 'n'))
              WHEN 'c' THEN 'composite (' || coalesce((SELECT string_agg(concat_ws(' ', quote_ident(a.attname), format_type(a.atttypid, a.atttypmod),
                                                        (SELECT 'collate ' || format('%I.%I', cn.nspname, co.collname) FROM pg_collation co
                                                           JOIN pg_namespace cn ON cn.oid = co.collnamespace JOIN pg_type at ON at.oid = a.atttypid
@@ -138,7 +139,10 @@ export const DATABASE_QUERIES: Record<string, string> = {
                    AND co.collcollate IS NOT NULL THEN 'ctype ' || co.collctype END,
              'rules ' || quote_literal(to_jsonb(co)->>'collicurules'),
              CASE WHEN NOT co.collisdeterministic THEN 'nondeterministic' END,
-             CASE WHEN co.collencoding >= 0 THEN 'encoding ' || pg_encoding_to_char(co.collencoding) END) AS def
+             -- C and POSIX mean the same in every encoding: "CREATE COLLATION … FROM "C"" has none (-1), its dump
+             -- (provider libc, locale C) gets the database's.
+             CASE WHEN co.collencoding >= 0 AND NOT (co.collprovider = 'c' AND co.collcollate IN ('C', 'POSIX'))
+                  THEN 'encoding ' || pg_encoding_to_char(co.collencoding) END) AS def
       FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace
      WHERE ${userNs('n')} AND ${notExtensionMember('pg_collation', 'co.oid')}`,
 

@@ -141,18 +141,56 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
       CREATE FUNCTION public.raw_int4in(cstring) RETURNS int4 AS 'int4in' LANGUAGE internal STRICT IMMUTABLE;
       CREATE FUNCTION public.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$;
       CREATE EVENT TRIGGER audit_ddl ON ddl_command_end EXECUTE FUNCTION public.on_ddl();`);
+    // Language internal too, but created as the owner: an aggregate, a range type's constructors.
+    await src.owner(`
+      CREATE FUNCTION public.add_step(numeric, numeric) RETURNS numeric LANGUAGE sql IMMUTABLE RETURN coalesce($1, 0) + $2;
+      CREATE AGGREGATE public.plus(numeric) (SFUNC = public.add_step, STYPE = numeric);
+      CREATE TYPE public.numrange2 AS RANGE (subtype = numeric);`);
     try {
       const r = await runCli(['inventory', '--source', src.url, '--target', tgt.url, '--json']);
       expect(r.code, r.stderr).toBe(0);
       const inv = parseJson(r);
       expect(inv.target.superuser).toBe(false);
-      expect(inv.privileged).toEqual({ count: 2, examples: ['event trigger audit_ddl', 'function raw_int4in(cstring) (language internal)'] });
+      expect(inv.privileged).toEqual({ count: 1, examples: ['function raw_int4in(cstring) (language internal)'], eventTriggers: ['audit_ddl'] });
       const w = inv.warnings.find((x: any) => x.code === 'superuser-objects');
-      expect(w.message).toMatch(/2 objects of the schema can only be created by a superuser .*the target role \S+ is not a superuser/);
+      expect(w.message).toMatch(/^1 object of the schema can only be created by a superuser \(function raw_int4in\(cstring\) \(language internal\)\); the target role \S+ is not a superuser/);
+      const e = inv.warnings.find((x: any) => x.code === 'event-triggers-skipped');
+      expect(e.message).toMatch(/^1 event trigger \(audit_ddl\) can only be created by a superuser; the target role \S+ is not a superuser, so copy skips it/);
       // pgcrypto's C functions belong to their extension: not listed.
-      expect(JSON.stringify(inv.privileged)).not.toMatch(/digest|crypt/);
+      expect(JSON.stringify(inv.privileged)).not.toMatch(/digest|crypt|plus|numrange2/);
     } finally {
       await src.admin(`DROP EVENT TRIGGER audit_ddl; DROP FUNCTION public.on_ddl(); DROP FUNCTION public.raw_int4in(cstring)`);
+      await src.owner(`DROP AGGREGATE public.plus(numeric); DROP FUNCTION public.add_step(numeric, numeric); DROP TYPE public.numrange2`);
+    }
+  });
+
+  it('what inventory says of an event trigger, an aggregate and a range type is what copy does', async () => {
+    const { pg15, pg17 } = inject('clusters');
+    const [from, to] = await Promise.all([createDatabase(pg15, { label: 'evt_src' }), createDatabase(pg17, { label: 'evt_tgt' })]);
+    try {
+      await from.owner(`
+        CREATE TABLE t (id int PRIMARY KEY, n numeric); INSERT INTO t VALUES (1, 2.5), (2, 4);
+        CREATE FUNCTION add_step(numeric, numeric) RETURNS numeric LANGUAGE sql IMMUTABLE RETURN coalesce($1, 0) + $2;
+        CREATE AGGREGATE plus(numeric) (SFUNC = add_step, STYPE = numeric);
+        CREATE TYPE numrange2 AS RANGE (subtype = numeric);
+        CREATE FUNCTION on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$;`);
+      await from.admin(`CREATE EVENT TRIGGER audit_ddl ON ddl_command_end EXECUTE FUNCTION public.on_ddl()`);
+      const inv = parseJson(await runCli(['inventory', '--source', from.url, '--target', to.url, '--json']));
+      expect(inv.warnings.map((w: any) => w.code)).not.toContain('superuser-objects');
+      expect(inv.warnings.find((w: any) => w.code === 'event-triggers-skipped').message).toMatch(/copy skips it with a warning and the target will not have it \(pgshift verify reports it missing/);
+
+      const r = await runCli(['copy', '--source', from.url, '--target', to.url]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/can only be created by a superuser/);
+      expect(r.stderr).toMatch(/copy: skipped event trigger audit_ddl \(needs superuser on the target\)/);
+      // The aggregate and the range type were restored as the owner; the event trigger was not.
+      expect((await to.owner(`SELECT plus(n)::text AS s, numrange2(1, 2)::text AS r FROM t`)).rows).toEqual([{ s: '6.5', r: '[1,2)' }]);
+      expect((await to.admin(`SELECT count(*)::int AS n FROM pg_event_trigger`)).rows).toEqual([{ n: 0 }]);
+      const v = await runCli(['verify', '--source', from.url, '--target', to.url, '--json']);
+      expect(v.code, v.stderr).toBe(1);
+      expect(parseJson(v).schema.map((d: any) => `${d.kind} ${d.object}: ${d.difference}`)).toEqual(['event trigger audit_ddl: missing']);
+    } finally {
+      await Promise.all([from.drop(), to.drop()]);
     }
   });
 

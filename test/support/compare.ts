@@ -4,6 +4,7 @@
 // text form is produced by the same rules, and rows are fingerprinted server-side as an order-independent
 // multiset (count + sums of two 64-bit halves of md5(row text)) over an explicit column list sorted by name
 // (physical column order may legitimately differ: dropped columns, attached partitions).
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { expect } from 'vitest';
 
@@ -114,13 +115,44 @@ const CATALOG: Record<string, string> = {
     FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
     WHERE t.typtype IN ('d', 'e', 'r', 'm') AND ${USER_NS} AND ${NOT_EXTENSION('pg_type', 't.oid')}`,
   functions: `SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)) AS key,
-      pg_catalog.md5(pg_catalog.pg_get_functiondef(p.oid)) AS definition_md5
+      pg_catalog.pg_get_functiondef(p.oid) AS definition_md5
     FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
     WHERE p.prokind IN ('f', 'p') AND ${USER_NS} AND ${NOT_EXTENSION('pg_proc', 'p.oid')}`,
 };
 
-function byKey(rows: Row[]): Map<string, Row> {
-  return new Map(rows.map((r) => [r.key as string, r]));
+/** Text as both majors print it (identity between equal majors). */
+type Neutral = (text: string) => string;
+const SAME: Neutral = (text) => text;
+
+/**
+ * Between majors: a word that became a keyword is quoted by the newer one (test."json" from 16 on), and 16 prints
+ * pg_catalog.json as json. Rewritten outside string literals and dollar-quoted bodies, which are left as they are.
+ */
+async function acrossMajors(a: pg.Client, b: pg.Client, majors: [number, number]): Promise<Neutral> {
+  const sql = `SELECT word FROM pg_catalog.pg_get_keywords() WHERE catcode <> 'U'`;
+  const [wa, wb] = (await Promise.all([rowsOf(a, sql), rowsOf(b, sql)])).map((rows) => new Set(rows.map((r) => r.word as string)));
+  const changed = [...wa!].filter((w) => !wb!.has(w)).concat([...wb!].filter((w) => !wa!.has(w)));
+  const quoted = new RegExp(`"(${changed.join('|') || '(?!)'})"`, 'g');
+  const json = majors[0] < 16 !== majors[1] < 16;
+  const literal = /(\$([A-Za-z_][A-Za-z0-9_]*)?\$[\s\S]*?\$\2\$|'(?:[^']|'')*')/;
+  // split() with the literal's two groups gives: outside, literal, dollar tag, outside, literal, tag, …
+  const outside = (part: string) => (json ? part.replace(/\bpg_catalog\.json\b/g, 'json') : part).replace(quoted, '$1');
+  return (text) => text.split(literal).map((part, i) => (i % 3 === 0 ? outside(part) : i % 3 === 1 ? part : '')).join('');
+}
+
+/**
+ * Rows keyed by their neutral key, every field but comments neutral; raw_key keeps the side's own spelling (for
+ * SQL on that side; not compared). A function's definition is compared by the md5 of its neutral text.
+ */
+function byKey(rows: Row[], n: Neutral = SAME): Map<string, Row> {
+  return new Map(
+    rows.map((r) => {
+      const out: Row = { raw_key: r.key ?? null };
+      for (const [f, v] of Object.entries(r)) out[f] = v === null || f === 'comment' ? v : n(v);
+      if (typeof out.definition_md5 === 'string') out.definition_md5 = createHash('md5').update(out.definition_md5).digest('hex');
+      return [out.key as string, out];
+    }),
+  );
 }
 
 /** Missing, extra and changed entries of one catalog, field by field. */
@@ -133,7 +165,7 @@ function diffCatalog(kind: Difference['kind'], src: Map<string, Row>, tgt: Map<s
       continue;
     }
     for (const field of Object.keys(s)) {
-      if (field === 'key' || skip.includes(field)) continue;
+      if (field === 'key' || field === 'raw_key' || skip.includes(field)) continue;
       if (s[field] !== t[field]) out.push({ kind, object: key, detail: `${field} differs`, source: s[field] ?? 'NULL', target: t[field] ?? 'NULL' });
     }
   }
@@ -159,9 +191,9 @@ async function fingerprint(client: pg.Client, rel: string, only: boolean, cols: 
 }
 
 /** Rows present more often on one side than the other (for small tables, so a failure shows the rows). */
-async function rowDiff(a: pg.Client, b: pg.Client, rel: string, only: boolean, cols: string[]): Promise<{ onlySource: string[]; onlyTarget: string[] }> {
-  const sql = `SELECT ROW(${cols.join(', ')})::text AS r FROM ${only ? 'ONLY ' : ''}${rel}`;
-  const [sa, sb] = await Promise.all([rowsOf(a, sql), rowsOf(b, sql)]);
+async function rowDiff(a: pg.Client, b: pg.Client, rels: [string, string], only: boolean, cols: [string[], string[]]): Promise<{ onlySource: string[]; onlyTarget: string[] }> {
+  const sql = (i: 0 | 1) => `SELECT ROW(${cols[i].join(', ')})::text AS r FROM ${only ? 'ONLY ' : ''}${rels[i]}`;
+  const [sa, sb] = await Promise.all([rowsOf(a, sql(0)), rowsOf(b, sql(1))]);
   const counts = new Map<string, number>();
   for (const r of sa) counts.set(r.r as string, (counts.get(r.r as string) ?? 0) + 1);
   for (const r of sb) counts.set(r.r as string, (counts.get(r.r as string) ?? 0) - 1);
@@ -174,21 +206,24 @@ async function rowDiff(a: pg.Client, b: pg.Client, rel: string, only: boolean, c
   return { onlySource: onlySource.slice(0, 5), onlyTarget: onlyTarget.slice(0, 5) };
 }
 
-async function compareRows(a: pg.Client, b: pg.Client, srcRels: Map<string, Row>, tgtRels: Map<string, Row>, srcCols: Row[], tgtCols: Row[], limit: number): Promise<Difference[]> {
+async function compareRows(a: pg.Client, b: pg.Client, srcRels: Map<string, Row>, tgtRels: Map<string, Row>, srcCols: Row[], tgtCols: Row[], limit: number, n: Neutral): Promise<Difference[]> {
   const out: Difference[] = [];
-  const colsOf = (cols: Row[], rel: string) => cols.filter((c) => c.rel === rel).map((c) => c.quoted as string).sort();
+  // Each side's own column names (for its SQL), in the order of their neutral names (the same on both sides).
+  const colsOf = (cols: Row[], rel: string) =>
+    cols.filter((c) => c.rel === rel).map((c) => c.quoted as string).sort((x, y) => (n(x) < n(y) ? -1 : n(x) > n(y) ? 1 : 0));
   for (const [key, s] of srcRels) {
     const t = tgtRels.get(key);
     if (!t || !['r', 'm'].includes(s.relkind as string) || s.relkind !== t.relkind) continue;
     if (s.relkind === 'm' && (s.populated !== 'true' || t.populated !== 'true')) continue; // reported as a relation difference
-    const cols = colsOf(srcCols, key);
-    if (cols.join() !== colsOf(tgtCols, key).join()) continue; // reported as column differences
+    const [rs, rt] = [s.raw_key as string, t.raw_key as string];
+    const [cols, tcols] = [colsOf(srcCols, rs), colsOf(tgtCols, rt)];
+    if (cols.map(n).join() !== tcols.map(n).join()) continue; // reported as column differences
     const only = s.relkind === 'r';
-    const [fs, ft] = await Promise.all([fingerprint(a, key, only, cols), fingerprint(b, key, only, cols)]);
+    const [fs, ft] = await Promise.all([fingerprint(a, rs, only, cols), fingerprint(b, rt, only, tcols)]);
     if (fs.rows === ft.rows && fs.s1 === ft.s1 && fs.s2 === ft.s2) continue;
     const d: Difference = { kind: 'rows', object: key, detail: fs.rows === ft.rows ? `same row count (${fs.rows}), different contents` : 'row count differs', source: fs.rows, target: ft.rows };
     if (Number(fs.rows) <= limit && Number(ft.rows) <= limit) {
-      const { onlySource, onlyTarget } = await rowDiff(a, b, key, only, cols);
+      const { onlySource, onlyTarget } = await rowDiff(a, b, [rs, rt], only, [cols, tcols]);
       d.detail += `; only in source: ${JSON.stringify(onlySource)}; only in target: ${JSON.stringify(onlyTarget)}`;
     }
     out.push(d);
@@ -198,10 +233,11 @@ async function compareRows(a: pg.Client, b: pg.Client, srcRels: Map<string, Row>
 
 async function compareSequenceValues(a: pg.Client, b: pg.Client, srcSeq: Map<string, Row>, tgtSeq: Map<string, Row>): Promise<Difference[]> {
   const out: Difference[] = [];
-  for (const key of srcSeq.keys()) {
-    if (!tgtSeq.has(key)) continue;
-    const sql = `SELECT last_value::text AS last_value, is_called::text AS is_called FROM ${key}`;
-    const [[s], [t]] = await Promise.all([rowsOf(a, sql), rowsOf(b, sql)]);
+  for (const [key, seq] of srcSeq) {
+    const other = tgtSeq.get(key);
+    if (!other) continue;
+    const sql = (rel: unknown) => `SELECT last_value::text AS last_value, is_called::text AS is_called FROM ${rel as string}`;
+    const [[s], [t]] = await Promise.all([rowsOf(a, sql(seq.raw_key)), rowsOf(b, sql(other.raw_key))]);
     for (const f of ['last_value', 'is_called'] as const) {
       if (s?.[f] !== t?.[f]) out.push({ kind: 'sequence', object: key, detail: `${f} differs`, source: s?.[f] ?? 'NULL', target: t?.[f] ?? 'NULL' });
     }
@@ -213,16 +249,17 @@ async function compareSequenceValues(a: pg.Client, b: pg.Client, srcSeq: Map<str
 export async function compareDatabases(source: Side, target: Side, opts: CompareOptions = {}): Promise<Difference[]> {
   const [a, b] = await Promise.all([open(source), open(target)]);
   try {
+    const major = 'SELECT current_setting(\'server_version_num\')::int / 10000 AS v';
+    const [[ma], [mb]] = await Promise.all([rowsOf(a, major), rowsOf(b, major)]);
+    const n = ma?.v === mb?.v ? SAME : await acrossMajors(a, b, [Number(ma?.v), Number(mb?.v)]);
     const cat: Record<string, [Row[], Row[]]> = {};
     for (const [name, sql] of Object.entries(CATALOG)) cat[name] = await Promise.all([rowsOf(a, sql), rowsOf(b, sql)]);
-    const m = (name: string) => [byKey(cat[name]![0]), byKey(cat[name]![1])] as const;
+    const m = (name: string) => [byKey(cat[name]![0], n), byKey(cat[name]![1], n)] as const;
     const [srcRels, tgtRels] = m('relations');
     const [srcSeq, tgtSeq] = m('sequences');
     // PostgreSQL 16 stopped qualifying column names in deparsed views ("SELECT id" not "SELECT t.id"), so
     // across majors a view's definition text differs for the same view: compare it only between equal majors
     // (its output columns and a materialized view's rows are still compared).
-    const major = 'SELECT current_setting(\'server_version_num\')::int / 10000 AS v';
-    const [[ma], [mb]] = await Promise.all([rowsOf(a, major), rowsOf(b, major)]);
     const relSkip = ma?.v === mb?.v ? ['oid'] : ['oid', 'view_definition'];
     const diffs: Difference[] = [
       ...diffCatalog('schema', ...m('schemas')),
@@ -237,7 +274,7 @@ export async function compareDatabases(source: Side, target: Side, opts: Compare
       ...diffCatalog('index', ...m('indexes')),
       ...diffCatalog('large-object', ...m('largeObjects')),
       ...(await compareSequenceValues(a, b, srcSeq, tgtSeq)),
-      ...(await compareRows(a, b, srcRels, tgtRels, cat.columns![0], cat.columns![1], opts.rowDiffLimit ?? 2000)),
+      ...(await compareRows(a, b, srcRels, tgtRels, cat.columns![0], cat.columns![1], opts.rowDiffLimit ?? 2000, n)),
     ];
     return opts.ignore ? diffs.filter((d) => !opts.ignore!(d)) : diffs;
   } finally {

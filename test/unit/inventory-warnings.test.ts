@@ -9,7 +9,7 @@ function inventoryWith(slots: Inventory['replication']['slots']): Inventory {
     replication: { walLevel: 'logical', maxReplicationSlots: 10, usedReplicationSlots: slots.length, freeReplicationSlots: 10 - slots.length, maxWalSenders: 10, usedWalSenders: 0, available: true, reason: null, slots },
     pgDump: { path: '/usr/bin/pg_dump', version: '15.18', canDump: true },
     tables: [], sequences: [], extensions: [], largeObjects: { count: 0, bytes: 0 }, materializedViews: [], triggers: [],
-    internalSchemas: [], captureInstalled: false, privileged: { count: 0, examples: [] }, target: null, warnings: [],
+    internalSchemas: [], captureInstalled: false, privileged: { count: 0, examples: [], eventTriggers: [] }, target: null, warnings: [],
   };
 }
 
@@ -28,7 +28,7 @@ describe('inventory warnings about replication slots', () => {
 });
 
 describe('inventory warnings about objects only a superuser can create', () => {
-  const privileged = { count: 12, examples: ['function public.f(integer) (language c)', 'operator class public.my_ops'] };
+  const privileged = { count: 12, examples: ['function public.f(integer) (language c)', 'operator class public.my_ops'], eventTriggers: [] };
   const target = (superuser: boolean) => ({ url: 'postgres://app:***@t/db', serverVersion: '17.1', major: 17, user: 'app', superuser });
   it('warns when the target role is not a superuser, naming the objects and the ways out', () => {
     const w = warningsFor({ ...inventoryWith([]), privileged, target: target(false) }).find((x) => x.code === 'superuser-objects');
@@ -39,5 +39,20 @@ describe('inventory warnings about objects only a superuser can create', () => {
     expect(warningsFor({ ...inventoryWith([]), privileged }).find((x) => x.code === 'superuser-objects')?.message).toMatch(/unless the target role is a superuser/);
     expect(warningsFor({ ...inventoryWith([]), privileged, target: target(true) }).find((x) => x.code === 'superuser-objects')).toBeUndefined();
     expect(warningsFor({ ...inventoryWith([]), target: target(false) }).find((x) => x.code === 'superuser-objects')).toBeUndefined();
+  });
+});
+
+describe('inventory warnings about event triggers (copy skips them without a superuser)', () => {
+  const target = (superuser: boolean) => ({ url: 'postgres://app:***@t/db', serverVersion: '17.1', major: 17, user: 'app', superuser });
+  const privileged = { count: 0, examples: [], eventTriggers: ['audit_ddl'] };
+  it('says copy skips them and the target will not have them, never that the schema step fails', () => {
+    const all = warningsFor({ ...inventoryWith([]), privileged, target: target(false) });
+    expect(all.find((x) => x.code === 'superuser-objects')).toBeUndefined();
+    const w = all.find((x) => x.code === 'event-triggers-skipped');
+    expect(w?.message).toMatch(/^1 event trigger \(audit_ddl\) can only be created by a superuser; the target role app is not a superuser, so copy skips it with a warning and the target will not have it/);
+    expect(w?.message).not.toMatch(/fail/);
+    expect(w?.remedy).toMatch(/CREATE EVENT TRIGGER/);
+    expect(warningsFor({ ...inventoryWith([]), privileged }).find((x) => x.code === 'event-triggers-skipped')?.message).toMatch(/unless the target role is a superuser, copy skips it/);
+    expect(warningsFor({ ...inventoryWith([]), privileged, target: target(true) }).find((x) => x.code === 'event-triggers-skipped')).toBeUndefined();
   });
 });

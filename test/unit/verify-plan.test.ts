@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planChunks } from '../../src/verify/data.js';
 import { bucketCount, MAX_BUCKETS, pairRelations, type DataRelation } from '../../src/verify/plan.js';
-import { stripRelationQualifiers } from '../../src/verify/schema.js';
 import { rowHash } from '../../src/verify/sql.js';
 
 const rel = (over: Partial<DataRelation>): DataRelation => ({
@@ -50,12 +49,5 @@ describe('verify planning', () => {
     expect(p).toMatchObject({ key: ['v'], keyMode: 'text' });
     const [m] = pairRelations([rel({ primaryKey: null, keyTypes: [] })], [rel({ primaryKey: null, keyTypes: [] })]);
     expect(m!.key).toBeNull();
-  });
-
-  it('drops relation qualifiers from view text, keeping schema qualifiers', () => {
-    const schemas = new Set(['public', 'pg_catalog', 'My Schema']);
-    expect(stripRelationQualifiers(' SELECT items.id, "Odd T".x FROM public.items JOIN "My Schema"."Odd T" ON true WHERE items.price < 1.5', schemas)).toBe(
-      ' SELECT id, x FROM public.items JOIN "My Schema"."Odd T" ON true WHERE price < 1.5',
-    );
   });
 });
