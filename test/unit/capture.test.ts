@@ -16,9 +16,10 @@ function table(over: Partial<TableInfo>): TableInfo {
 describe('captureSql', () => {
   it('logs keys by statement: one INSERT … SELECT from the transition table per statement, old and new key of an UPDATE', () => {
     const [fn, ins, upd, del, trunc] = captureSql(table({}));
-    expect(fn).toContain(`INSERT INTO "_pgshift".log (tbl, op, key) SELECT 16400, 'I', ARRAY[n."id"::text] FROM _pgshift_new n`);
-    expect(fn).toContain(`SELECT 16400, 'U', ARRAY[n."id"::text] FROM _pgshift_new n UNION ALL SELECT 16400, 'U', ARRAY[o."id"::text] FROM _pgshift_old o`);
+    expect(fn).toContain(`INSERT INTO "_pgshift".log (tbl, op, key) SELECT 16400, 'I', ARRAY[n."id"::pg_catalog.text] FROM _pgshift_new n`);
+    expect(fn).toContain(`SELECT 16400, 'U', ARRAY[n."id"::pg_catalog.text] FROM _pgshift_new n UNION ALL SELECT 16400, 'U', ARRAY[o."id"::pg_catalog.text] FROM _pgshift_old o`);
     expect(fn).not.toContain(' SET TimeZone');
+    expect(fn).toContain(' SET search_path TO pg_catalog, pg_temp');
     expect(ins).toBe(`CREATE TRIGGER "_pgshift_capture_insert" AFTER INSERT ON "public"."orders" REFERENCING NEW TABLE AS _pgshift_new FOR EACH STATEMENT EXECUTE FUNCTION "_pgshift"."capture_16400"()`);
     expect(upd).toContain('REFERENCING OLD TABLE AS _pgshift_old NEW TABLE AS _pgshift_new FOR EACH STATEMENT');
     expect(del).toContain('AFTER DELETE');
@@ -26,9 +27,10 @@ describe('captureSql', () => {
   });
 
   it('logs whole-row images (old and new) for a table without a key, and pins settings when their text depends on them', () => {
-    const t = table({ primaryKey: null, columns: [col('at', 1184, 'timestamp with time zone'), col('v', 23)] });
+    const t = table({ primaryKey: null, columns: [col('at', 1184, 'timestamp with time zone'), col('v', 23), col('n', 23), col('o', 23)] });
     const [fn] = captureSql(t);
-    expect(fn).toContain(`SELECT 16400, 'U', ARRAY[n::text] FROM _pgshift_new n UNION ALL SELECT 16400, 'U', ARRAY[o::text] FROM _pgshift_old o`);
+    // (n.*), never n: a column named n or o would be logged instead of the row.
+    expect(fn).toContain(`SELECT 16400, 'U', ARRAY[(n.*)::pg_catalog.text] FROM _pgshift_new n UNION ALL SELECT 16400, 'U', ARRAY[(o.*)::pg_catalog.text] FROM _pgshift_old o`);
     expect(needsPinnedSettings(t)).toBe(true);
     expect(fn).toContain(`SET TimeZone TO 'UTC'`);
   });
@@ -36,7 +38,7 @@ describe('captureSql', () => {
   it('quotes identifiers and never lets a column name end the function body', () => {
     const t = table({ primaryKey: ['we"ird$pgshift$'], columns: [col('we"ird$pgshift$', 25, 'text')] });
     const [fn] = captureSql(t);
-    expect(fn).toContain('n."we""ird$pgshift$"::text');
+    expect(fn).toContain('n."we""ird$pgshift$"::pg_catalog.text');
     expect(fn).toMatch(/AS \$pgshift0\$/);
   });
 });

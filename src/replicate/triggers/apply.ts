@@ -18,14 +18,14 @@ import { qualify, quoteIdent } from '../../db/ident.js';
 import { PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { loadTargetTable, type TargetTable } from '../apply/catalog.js';
-import { CAPTURE_SETTINGS, LOG, type CapturedTable } from './install.js';
+import { CAPTURE_SEARCH_PATH, CAPTURE_SETTINGS, LOG, type CapturedTable } from './install.js';
 import { saveAppliedSnapshot } from './state.js';
 import { tableKey } from '../../catalog/table-id.js';
 import { displayName } from '../../db/ident.js';
 
 export class CaptureSchemaError extends PgshiftError {}
 
-export const SESSION_SETTINGS: Record<string, string> = { ...CAPTURE_SETTINGS, search_path: 'pg_catalog', row_security: 'off' };
+export const SESSION_SETTINGS: Record<string, string> = { ...CAPTURE_SETTINGS, search_path: CAPTURE_SEARCH_PATH, row_security: 'off' };
 
 const KEYS = 'pg_temp.pgshift_capture_keys';
 // The applied snapshot comes in as a setting (COPY takes no bind parameters); the scalar subquery makes it an
@@ -258,7 +258,7 @@ export class CaptureApplier {
         sourceMatch = `${keyCols} IN (SELECT ${t.keyTypes.map((ty, i) => `l.key[${i + 1}]::${ty}`).join(', ')} FROM ${LOG} l WHERE ${pendingRows})`;
       } else {
         // A child's rows are logged (by a statement on the parent) in the parent's row shape.
-        const image = u.oid === t.oid ? `t::text` : `ROW(${loggedCols.join(', ')})::text`;
+        const image = u.oid === t.oid ? `(t.*)::pg_catalog.text` : `ROW(${loggedCols.join(', ')})::pg_catalog.text`;
         targetMatch = `${image} IN (SELECT k.k[1] FROM ${KEYS} k)`;
         sourceMatch = `${image} IN (SELECT l.key[1] FROM ${LOG} l WHERE ${pendingRows})`;
       }

@@ -35,6 +35,13 @@ export interface CapturedTable {
 // the logged text compares equal to what the applier reads under its own fixed settings.
 const SETTINGS_FREE_TYPES = new Set([16, 18, 19, 20, 21, 23, 25, 26, 114, 1042, 1043, 1700, 2950, 3802]);
 
+/**
+ * Pinned in every capture function (it runs in the application's sessions, as its owner) and in the applier's
+ * sessions: names resolve to pg_catalog only, and reg* values (regclass, regtype, …) print the same,
+ * schema-qualified, on both sides, whatever search_path the writing session has.
+ */
+export const CAPTURE_SEARCH_PATH = 'pg_catalog, pg_temp';
+
 export const CAPTURE_SETTINGS: Record<string, string> = {
   DateStyle: 'ISO, MDY',
   IntervalStyle: 'postgres',
@@ -80,10 +87,13 @@ export function functionName(oid: number): string {
   return `${quoteIdent(CAPTURE_SCHEMA)}.${quoteIdent(`capture_${oid}`)}`;
 }
 
-/** The identity expression logged for a row `alias` of the table (transition-table row). */
+/**
+ * The identity expression logged for a row `alias` of the table (transition-table row). The whole row is
+ * `(alias.*)`, never the bare alias: a column named like the alias (n, o) would be taken instead of the row.
+ */
 function identityExpr(key: string[] | null, alias: string): string {
-  if (!key) return `ARRAY[${alias}::text]`;
-  return `ARRAY[${key.map((k) => `${alias}.${quoteIdent(k)}::text`).join(', ')}]`;
+  if (!key) return `ARRAY[(${alias}.*)::pg_catalog.text]`;
+  return `ARRAY[${key.map((k) => `${alias}.${quoteIdent(k)}::pg_catalog.text`).join(', ')}]`;
 }
 
 function dollarQuote(body: string): string {
@@ -112,9 +122,9 @@ BEGIN
   END IF;
   RETURN NULL;
 END`;
-  const settings = needsPinnedSettings(t)
-    ? Object.entries(CAPTURE_SETTINGS).map(([k, v]) => ` SET ${k} TO '${v.replace(/'/g, "''")}'`).join('')
-    : '';
+  const settings =
+    ` SET search_path TO ${CAPTURE_SEARCH_PATH}` +
+    (needsPinnedSettings(t) ? Object.entries(CAPTURE_SETTINGS).map(([k, v]) => ` SET ${k} TO '${v.replace(/'/g, "''")}'`).join('') : '');
   const fn = functionName(t.oid);
   const trig = (op: string) => quoteIdent(`${TRIGGER_PREFIX}${op}`);
   const on = t.qualified;
