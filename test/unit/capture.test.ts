@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ColumnInfo, TableInfo } from '../../src/catalog/tables.js';
 import { captureSql, needsPinnedSettings, planCapture } from '../../src/replicate/triggers/install.js';
+import { withReplicateHint } from '../../src/replicate/triggers/recopy.js';
+import { PgshiftError } from '../../src/errors.js';
 
 const col = (name: string, typeOid: number, type = 'integer'): ColumnInfo => ({ name, type, typeOid, notNull: false, generated: false, identity: null, binarySafe: true });
 
@@ -59,5 +61,15 @@ describe('planCapture', () => {
       [5, 'p', null, []],
     ]);
     expect(plan[0]!.keyTypes).toEqual(['bigint']);
+  });
+});
+
+describe('withReplicateHint', () => {
+  it('replaces the copy engine\'s "--resume" hint (replicate has no --resume) and keeps every other hint', () => {
+    const e = withReplicateHint(new PgshiftError('indexes: building index x', { hint: 'fix the cause, then run the same command with --resume' })) as PgshiftError;
+    expect(e.hint).toMatch(/run the same pgshift replicate --capture triggers command again/);
+    expect(e.hint).not.toMatch(/--resume/);
+    const other = withReplicateHint(new PgshiftError('x', { hint: 'grant it' })) as PgshiftError;
+    expect(other.hint).toBe('grant it');
   });
 });

@@ -27,6 +27,7 @@ import { applySessionSettings, CaptureApplier, CaptureSchemaError, SESSION_SETTI
 import { planCapture } from './install.js';
 import { captureInstalled, installCapture } from './source.js';
 import { CaptureLag, type CaptureSample } from './lag.js';
+import { recopyLoadedTables, withReplicateHint } from './recopy.js';
 import { ensureCaptureState, loadCapture, markCaptureCaughtUp, markCopyDone, markInstalled, recordCapture, recordCopySnapshot, type CaptureState } from './state.js';
 
 export interface TriggerReplicateOptions {
@@ -151,6 +152,7 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
     if (!current.copyDone) {
       const copyRun = await loadRun(ctl);
       if (copyRun) logger.warn('replicate: the initial copy was interrupted; finishing it from a new snapshot (changes since the first snapshot are applied again, which converges)');
+      if (copyRun && !copyRun.steps.data) await recopyLoadedTables(ctl, logger);
       const snapshot = await exportSnapshot(source, 'replicate coordinator');
       try {
         const { rows } = await snapshot.client.query(`SELECT pg_catalog.pg_current_snapshot()::text AS s`);
@@ -162,6 +164,8 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       initial = await copyDatabase(source, target, {
         jobs: opts.jobs, indexJobs: opts.indexJobs, resume: copyRun !== null, mode: 'full', filter: (current.options.filter as Partial<TableFilter>) ?? {},
         splitBytes: opts.splitBytes, pgBin: opts.pgBin, logger, progress: opts.progress, signal: opts.signal, snapshot, runLockHeld: true,
+      }).catch((err: unknown) => {
+        throw withReplicateHint(err);
       });
       await markCopyDone(ctl);
       start = copyRun ? 'resumed' : 'fresh';
