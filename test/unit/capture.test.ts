@@ -18,8 +18,12 @@ function table(over: Partial<TableInfo>): TableInfo {
 describe('captureSql', () => {
   it('logs keys by statement: one INSERT … SELECT from the transition table per statement, old and new key of an UPDATE', () => {
     const [fn, ins, upd, del, trunc] = captureSql(table({}));
-    expect(fn).toContain(`INSERT INTO "_pgshift".log (tbl, op, key) SELECT 16400, 'I', ARRAY[n."id"::pg_catalog.text] FROM _pgshift_new n`);
-    expect(fn).toContain(`SELECT 16400, 'U', ARRAY[n."id"::pg_catalog.text] FROM _pgshift_new n UNION ALL SELECT 16400, 'U', ARRAY[o."id"::pg_catalog.text] FROM _pgshift_old o`);
+    expect(fn).toContain(`INSERT INTO "_pgshift".log (tbl, op, key) SELECT 16400::pg_catalog.oid, 'I'::pg_catalog."char", ARRAY[n."id"::pg_catalog.text] FROM _pgshift_new n`);
+    expect(fn).toContain(`SELECT 16400::pg_catalog.oid, 'U'::pg_catalog."char", ARRAY[n."id"::pg_catalog.text] FROM _pgshift_new n UNION ALL SELECT 16400::pg_catalog.oid, 'U'::pg_catalog."char", ARRAY[o."id"::pg_catalog.text] FROM _pgshift_old o`);
+    // The only writer of the log: runs as its owner, resolves nothing through the writing session's search_path.
+    expect(fn).toMatch(/LANGUAGE plpgsql SECURITY DEFINER SET search_path TO pg_catalog, pg_temp AS/);
+    expect(fn).toContain(`IF TG_OP OPERATOR(pg_catalog.=) 'INSERT'::pg_catalog.text THEN`);
+    expect(fn).not.toMatch(/[^)]= '|::text\b/);
     expect(fn).not.toContain(' SET TimeZone');
     expect(fn).toContain(' SET search_path TO pg_catalog, pg_temp');
     expect(ins).toBe(`CREATE TRIGGER "_pgshift_capture_insert" AFTER INSERT ON "public"."orders" REFERENCING NEW TABLE AS _pgshift_new FOR EACH STATEMENT EXECUTE FUNCTION "_pgshift"."capture_16400"()`);
@@ -32,7 +36,7 @@ describe('captureSql', () => {
     const t = table({ primaryKey: null, columns: [col('at', 1184, 'timestamp with time zone'), col('v', 23), col('n', 23), col('o', 23)] });
     const [fn] = captureSql(t);
     // (n.*), never n: a column named n or o would be logged instead of the row.
-    expect(fn).toContain(`SELECT 16400, 'U', ARRAY[(n.*)::pg_catalog.text] FROM _pgshift_new n UNION ALL SELECT 16400, 'U', ARRAY[(o.*)::pg_catalog.text] FROM _pgshift_old o`);
+    expect(fn).toContain(`'U'::pg_catalog."char", ARRAY[(n.*)::pg_catalog.text] FROM _pgshift_new n UNION ALL SELECT 16400::pg_catalog.oid, 'U'::pg_catalog."char", ARRAY[(o.*)::pg_catalog.text] FROM _pgshift_old o`);
     expect(needsPinnedSettings(t)).toBe(true);
     expect(fn).toContain(`SET TimeZone TO 'UTC'`);
   });

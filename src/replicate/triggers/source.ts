@@ -8,6 +8,7 @@ import type { TableInfo } from '../../catalog/tables.js';
 import { CAPTURE_SCHEMA } from '../../catalog/system.js';
 import { quoteIdent } from '../../db/ident.js';
 import { captureSql, logSql, TRIGGER_PREFIX } from './install.js';
+import { lockDownCapture } from './acl.js';
 
 const LOCK_TIMEOUT = '2s';
 const ATTEMPTS = 8;
@@ -46,6 +47,8 @@ export async function captureInstalled(src: Client): Promise<{ schema: boolean; 
 /** All of it in one transaction: the log, then per table its function and four triggers. */
 export async function installCapture(src: Client, tables: TableInfo[], comment: string, logger: Logger): Promise<void> {
   await withLockRetries(src, 'capture install', logger, async () => {
+    // Names in the DDL resolve in pg_catalog only (not in a schema another role could put first).
+    await src.query(`SET LOCAL search_path = pg_catalog, pg_temp`);
     for (const sql of logSql(comment)) await src.query(sql);
     for (const t of tables) {
       for (const sql of captureSql(t)) {
@@ -57,6 +60,8 @@ export async function installCapture(src: Client, tables: TableInfo[], comment: 
         }
       }
     }
+    // Nothing of it for PUBLIC or the owner's default privileges; checked again before every run.
+    await lockDownCapture(src);
   });
 }
 
