@@ -21,10 +21,10 @@ import { loadTargetTable, type TargetTable } from '../apply/catalog.js';
 import { CAPTURE_SEARCH_PATH, CAPTURE_SETTINGS, LOG, type CapturedTable } from './install.js';
 import { saveAppliedSnapshot } from './state.js';
 import { findUncastableKey, refuseRow, SUSPECT } from './validate.js';
-
-export { CaptureLogError } from './validate.js';
 import { tableKey } from '../../catalog/table-id.js';
 import { displayName } from '../../db/ident.js';
+
+export { CaptureLogError } from './validate.js';
 
 export class CaptureSchemaError extends PgshiftError {}
 
@@ -91,7 +91,7 @@ export class CaptureApplier {
       const { rows: snap } = await src.query(`SELECT pg_catalog.pg_current_snapshot()::text AS s`);
       const snapshot: string = snap[0].s;
       await src.query(`SELECT pg_catalog.set_config('pgshift.applied', $1, true)`, [applied]);
-      // With the counts, the first log row per table that the capture cannot have written (see suspectRow).
+      // With the counts, the first log row per table that the capture cannot have written (SUSPECT, validate.ts).
       const { rows: pending } = await src.query(
         `SELECT l.tbl::int8 AS tbl, bool_or(l.op = 'T') AS truncated, count(*)::int8 AS n, min(l.at) AS oldest, max(l.at) AS newest,
                 min(l.id) FILTER (WHERE ${SUSPECT})::text AS suspect
