@@ -1,6 +1,7 @@
 // Trigger capture on a busy source (issue 21 item 9): an install blocked by a session idle in transaction names
 // that session and gives up after a couple of short lock waits (each one stalls the application's writers), and
-// `cleanup` says how many captured changes it drops unapplied. Non-superuser roles; independent comparison.
+// `cleanup` says how many captured changes it drops unapplied, removes only the capture feeding its target (issue
+// 22 item 5) and no application trigger named like the capture's. Non-superuser roles; independent comparison.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { compareDatabases, formatDifference } from '../support/compare.js';
@@ -49,7 +50,7 @@ describe('replicate --capture triggers: a blocked install, cleanup of unapplied 
       const r = await run.exit;
       const seconds = (Date.now() - started) / 1000;
       expect(r.code, run.output()).not.toBe(0);
-      expect(run.output()).toMatch(new RegExp(`capture install: session pid ${rows[0].pid} \\(user ${app}[^)]*\\) holds RowExclusiveLock on public\\.orders and keeps it`));
+      expect(run.output()).toMatch(new RegExp(`capture install: session pid ${rows[0].pid} \\(user ${app}[^)]*\\) holds RowExclusiveLock on public\\.orders in a transaction that stays open`));
       expect(run.output()).toContain(`pg_terminate_backend(${rows[0].pid})`);
       expect(run.output()).toMatch(/nothing was changed/);
       // Two waits of 2 s (and a pause) rather than eight.
@@ -65,11 +66,28 @@ describe('replicate --capture triggers: a blocked install, cleanup of unapplied 
     expect(diffs.map(formatDifference)).toEqual([]);
   }, 120_000);
 
-  it('cleanup says how many captured changes it drops that the target had not applied', async () => {
+  it('cleanup for another target leaves this capture alone', async () => {
+    const other = await createDatabase(inject('clusters').pg17, { label: 'capl_other' });
+    try {
+      const r = await runCli(['cleanup', '--source', src.url, '--target', other.url, '--json']);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/cleanup: the capture on \S+ feeds \S+capl_tgt\S+, not \S+capl_other\S+; nothing was removed/);
+      expect(await captureLeftovers(src)).toMatchObject({ schemas: 1 });
+    } finally {
+      await other.drop();
+    }
+  }, 120_000);
+
+  it('cleanup says how many captured changes it drops that the target had not applied, and leaves a trigger named like the capture\'s', async () => {
+    // An application trigger that `_pgshift_capture_%` (LIKE: _ is any character) would match.
+    await src.owner(`CREATE FUNCTION app_noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+      CREATE TRIGGER "Apgshift-capture-audit" AFTER INSERT ON orders FOR EACH STATEMENT EXECUTE FUNCTION app_noop()`);
     await src.owner(`INSERT INTO orders VALUES (1001, 'x'), (1002, 'y'); DELETE FROM orders WHERE id = 3`);
     const r = await runCli(['cleanup', '--source', src.url, '--target', tgt.url, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(parseJson(r).removed.join('; ')).toMatch(/schema _pgshift \(with its change log: 3 captured changes the target had not applied were dropped\)/);
     expect(await captureLeftovers(src)).toEqual({ triggers: 0, functions: 0, schemas: 0 });
+    const { rows } = await src.admin(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgname = 'Apgshift-capture-audit'`);
+    expect(rows[0].n).toBe(1);
   }, 120_000);
 });

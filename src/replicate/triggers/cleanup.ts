@@ -38,10 +38,18 @@ export async function cleanupCapture(ctl: Client, target: ConnectionSpec, source
     const src = await connect(source, { applicationName: 'pgshift cleanup' });
     try {
       const there = await captureInstalled(src);
-      // Ours when this target recorded it, or when its comment says pgshift made it (a state lost with the target).
-      const ours = there.schema && (Boolean(state) || (there.comment ?? '').startsWith('pgshift trigger capture'));
+      const comment = there.comment ?? '';
+      // Ours when its comment is the marker this target recorded, or (a state lost with the target) when it says
+      // pgshift made it to feed this target. A capture feeding another target is that target's to remove.
+      const ours = there.schema && (state ? comment === String(state.options.marker) : comment.startsWith('pgshift trigger capture') && comment.endsWith(` feeding ${target.display}`));
       if (there.schema && !ours) {
-        throw new UsageError(`cleanup: the schema _pgshift on ${source.display} was not made by pgshift trigger capture (${there.comment ?? 'no comment'}); nothing was removed`, { hint: 'look at it, and drop it yourself if it is not needed' });
+        const other = /^pgshift trigger capture \S+ feeding (.+)$/.exec(comment)?.[1];
+        throw new UsageError(
+          other
+            ? `cleanup: the capture on ${source.display} feeds ${other}, not ${target.display}; nothing was removed`
+            : `cleanup: the schema _pgshift on ${source.display} was not made by pgshift trigger capture for ${target.display} (${comment || 'no comment'}); nothing was removed`,
+          { hint: other ? `run pgshift cleanup --source … --target ${other} to remove that capture` : 'look at it, and drop it yourself if it is not needed' },
+        );
       }
       if (ours || state) {
         const r = await removeCapture(src, logger, state?.appliedSnapshot ?? null);

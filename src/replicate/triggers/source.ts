@@ -83,9 +83,9 @@ export async function captureObjects(c: Client): Promise<CaptureObjects> {
     `SELECT format('%I.%I', n.nspname, r.relname) AS tbl, t.tgname FROM pg_trigger t
        JOIN pg_class r ON r.oid = t.tgrelid JOIN pg_namespace n ON n.oid = r.relnamespace
        JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace
-      WHERE NOT t.tgisinternal AND (pn.nspname = $1 OR t.tgname LIKE $2)
+      WHERE NOT t.tgisinternal AND (pn.nspname = $1 OR pg_catalog.starts_with(t.tgname, $2))
       ORDER BY 1, 2`,
-    [CAPTURE_SCHEMA, `${TRIGGER_PREFIX}%`],
+    [CAPTURE_SCHEMA, TRIGGER_PREFIX],
   );
   const { rows: fns } = await c.query(
     `SELECT count(*)::int AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1`,
