@@ -6,7 +6,7 @@
 // the interrupted copy loaded is emptied and copied again from the new snapshot (schema and indexes already
 // built are kept): the copy reads one snapshot, and the log since the first one is applied again (it converges).
 import type { Client } from '../../db/connect.js';
-import { qualify } from '../../db/ident.js';
+import { displayName, qualify } from '../../db/ident.js';
 import { PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { loadChunks, resetTableChunks } from '../../state/store.js';
@@ -20,7 +20,7 @@ export async function recopyLoadedTables(ctl: Client, logger: Logger): Promise<s
     const { rows } = await ctl.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [q]);
     if (!rows[0].ok) continue;
     await resetTableChunks(ctl, t, q);
-    names.push(`${t.schema}.${t.name}`);
+    names.push(displayName(t.schema, t.name));
   }
   if (names.length) {
     logger.warn(`replicate: the initial copy was interrupted before its data was complete; copying ${names.join(', ')} again from the new snapshot (one snapshot for every table, so unique indexes and foreign keys can be built)`);
