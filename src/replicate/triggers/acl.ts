@@ -6,7 +6,7 @@
 //   - checkCaptureAcl: before every run, refuses to start when anything but the owner can reach them, or when a
 //     capture function is not the SECURITY DEFINER, search_path-pinned one this version installs.
 import type { Client } from '../../db/connect.js';
-import { PermissionError } from '../../errors.js';
+import { PermissionError, PgshiftError } from '../../errors.js';
 import { CAPTURE_SCHEMA } from '../../catalog/system.js';
 
 // Every object of the capture with its owner and ACL (NULL ACL = the built-in default: for functions, EXECUTE to
@@ -68,7 +68,7 @@ export async function captureAclProblems(src: Client): Promise<CaptureAclProblem
 export async function checkCaptureAcl(src: Client, source: string): Promise<void> {
   const { rows } = await src.query(`SELECT pg_catalog.pg_get_userbyid(n.nspowner) AS owner FROM pg_catalog.pg_namespace n WHERE n.nspname = $1`, [CAPTURE_SCHEMA]);
   if (!rows.length) {
-    throw new PermissionError(`preflight: the capture schema ${CAPTURE_SCHEMA} is gone from the source ${source}; changes since it went were not recorded, so replication cannot go on`, {
+    throw new PgshiftError(`preflight: the capture schema ${CAPTURE_SCHEMA} is gone from the source ${source}; changes since it went were not recorded, so replication cannot go on`, {
       phase: 'preflight', hint: 'start over: pgshift cleanup --source … --target …, then pgshift replicate --capture triggers into an empty target',
     });
   }
