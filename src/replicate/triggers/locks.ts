@@ -93,7 +93,7 @@ export async function withLockRetries<T>(src: Client, what: string, logger: Logg
         throw new LockBlockedError(
           `${what}: ${named.length ? describe(named) : 'the tables stayed locked'}${stuck.length ? ' in a transaction that stays open' : ''} — the capture needs a brief lock on each table; gave up after ${attempt} attempt${attempt === 1 ? '' : 's'} of ${LOCK_TIMEOUT}, nothing was changed`,
           {
-            phase: 'install',
+            phase: what.replace(/^capture /, ''),
             object: named[0]?.relation,
             cause: err,
             hint: pids.length
