@@ -48,6 +48,13 @@ describe('replicate --capture triggers: a unique value moved between chunks of a
       UPDATE people SET email = 'moved-away@example.com' WHERE id = ${from};
       UPDATE people SET email = 'p${from}@example.com' WHERE id = ${to};
       INSERT INTO parent VALUES (1000); INSERT INTO child VALUES (1000, 1000);`);
+    // A rerun that fails inside the copy points to replicate itself, never to a `--resume` it does not have.
+    await tgt.owner(`ALTER TABLE people DROP COLUMN pad`);
+    const failed = spawnCapture(src.url, tgt.url, { untilCaughtUp: true });
+    expect((await failed.exit).code).not.toBe(0);
+    expect(failed.output()).toMatch(/hint: fix the cause, then run the same pgshift replicate --capture triggers command again/);
+    expect(failed.output()).not.toMatch(/--resume/);
+    await tgt.owner(`ALTER TABLE people ADD COLUMN pad text`);
     const summary = await captureUntilCaughtUp(src.url, tgt.url);
     expect(summary.caughtUp).toBe(true);
     const diffs = await compareDatabases(src, tgt, { ignore: isCaptureObject });
