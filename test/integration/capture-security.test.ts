@@ -150,6 +150,12 @@ describe('replicate --capture triggers: the capture log is the owner\'s alone (n
     expect(r.output).toContain(`REVOKE ALL ON TABLE _pgshift.log FROM ${app}`);
     expect(r.output).toContain(`REVOKE ALL ON SCHEMA _pgshift FROM PUBLIC`);
     await src.owner(`REVOKE ALL ON _pgshift.log FROM ${q(app)}; REVOKE ALL ON SCHEMA _pgshift FROM PUBLIC`);
+    // A member of the owner role reaches the log as the owner: said, not refused.
+    await src.admin(`GRANT ${q(src.role)} TO ${q(nobody)}`);
+    const warned = await run();
+    expect(warned.code, warned.output).toBe(0);
+    expect(warned.output).toContain(`${nobody} is a member of ${src.role}, the owner of the change log on the source`);
+    await src.admin(`REVOKE ${q(src.role)} FROM ${q(nobody)}`);
     await captureUntilCaughtUp(src.url, tgt.url);
     const diffs = await compareDatabases(src, tgt, { ignore: isCaptureObject });
     expect(diffs.map(formatDifference)).toEqual([]);

@@ -8,6 +8,7 @@
 import type { Client } from '../../db/connect.js';
 import { PermissionError, PgshiftError } from '../../errors.js';
 import { CAPTURE_SCHEMA } from '../../catalog/system.js';
+import type { Logger } from '../../log.js';
 
 // Every object of the capture with its owner and ACL (NULL ACL = the built-in default: for functions, EXECUTE to
 // PUBLIC). `kind` is the REVOKE object kind, `aclkind` acldefault's letter.
@@ -64,13 +65,30 @@ export async function captureAclProblems(src: Client): Promise<CaptureAclProblem
   return out;
 }
 
+/** Roles that act as `owner` through membership (direct or nested): they reach the log as its owner does. */
+async function ownerMembers(src: Client, owner: string): Promise<string[]> {
+  const { rows } = await src.query(
+    `WITH RECURSIVE m(oid) AS (
+       SELECT am.member FROM pg_catalog.pg_auth_members am WHERE am.roleid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = $1)
+       UNION SELECT am.member FROM pg_catalog.pg_auth_members am JOIN m ON am.roleid = m.oid)
+     SELECT pg_catalog.format('%I', r.rolname) AS name FROM m JOIN pg_catalog.pg_roles r ON r.oid = m.oid ORDER BY 1`,
+    [owner],
+  );
+  return rows.map((r) => r.name);
+}
+
 /** Refuse to read (or keep feeding) a log that someone else may have written or read. */
-export async function checkCaptureAcl(src: Client, source: string): Promise<void> {
+export async function checkCaptureAcl(src: Client, source: string, logger?: Logger): Promise<void> {
   const { rows } = await src.query(`SELECT pg_catalog.pg_get_userbyid(n.nspowner) AS owner FROM pg_catalog.pg_namespace n WHERE n.nspname = $1`, [CAPTURE_SCHEMA]);
   if (!rows.length) {
     throw new PgshiftError(`preflight: the capture schema ${CAPTURE_SCHEMA} is gone from the source ${source}; changes since it went were not recorded, so replication cannot go on`, {
       phase: 'preflight', hint: 'start over: pgshift cleanup --source … --target …, then pgshift replicate --capture triggers into an empty target',
     });
+  }
+  const members = await ownerMembers(src, rows[0].owner);
+  if (members.length) {
+    // Not refused: sharing the owner's rights is a choice the database's administrator made knowingly.
+    logger?.warn(`replicate: ${members.join(', ')} ${members.length === 1 ? 'is a member' : 'are members'} of ${rows[0].owner}, the owner of the change log on the source, and can write it as the owner does; pgshift cannot tell such writes from the capture's`);
   }
   const problems = await captureAclProblems(src);
   if (!problems.length) return;

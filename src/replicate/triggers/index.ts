@@ -150,7 +150,7 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       await markInstalled(ctl);
     }
     // The log is read (and trusted) only while no one but its owner can reach it.
-    await checkCaptureAcl(src, source.display);
+    await checkCaptureAcl(src, source.display, logger);
 
     // ---- initial copy, under a snapshot exported after the install committed
     let initial: CopySummary | null = null;
