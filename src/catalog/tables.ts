@@ -129,6 +129,12 @@ interface TypeRow {
 }
 
 /**
+ * The reg* types (regclass, regtype, regproc, …): their binary form is the raw OID of the object on the source,
+ * which names another object (or none) on the target; their text form is the name.
+ */
+const OID_ALIAS_TYPES = new Set([24, 2202, 2203, 2204, 2205, 2206, 3734, 3769, 4089, 4096, 4191]);
+
+/**
  * Binary COPY embeds element/column type OIDs inside arrays and composites, and the receiving server rejects
  * OIDs it does not know ("wrong element type"). User-defined types get different OIDs on the target, so only
  * built-in types (and enums and domains over safe types, whose binary form carries no OID) are safe.
@@ -136,7 +142,7 @@ interface TypeRow {
 export function binarySafety(types: Map<number, TypeRow>): (oid: number) => boolean {
   const safe = (oid: number, depth = 0): boolean => {
     const t = types.get(oid);
-    if (!t || depth > 10) return false;
+    if (!t || depth > 10 || OID_ALIAS_TYPES.has(oid)) return false;
     if (t.typtype === 'd') return safe(Number(t.base), depth + 1);
     if (t.typtype === 'e') return true;
     if (oid >= FIRST_USER_OID) return false;

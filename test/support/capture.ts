@@ -243,3 +243,12 @@ export async function captureLeftovers(db: TestDatabase): Promise<{ triggers: nu
 
 /** Differences that are the capture itself (on the source only while it is installed). */
 export const isCaptureObject = (d: { object: string }): boolean => d.object.includes('_pgshift');
+
+/** One `replicate --capture triggers --until-caught-up` run that must exit 0; its JSON summary. */
+export async function captureUntilCaughtUp(source: string, target: string): Promise<any> {
+  const run = spawnCapture(source, target, { untilCaughtUp: true });
+  const r = await run.exit;
+  if (r.code !== 0) throw new Error(`replicate --capture triggers exited ${r.code}:\n${run.output()}`);
+  const line = run.output().split('\n').find((l) => l.startsWith('{"ok"'));
+  return JSON.parse(line!);
+}

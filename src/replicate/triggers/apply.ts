@@ -15,17 +15,20 @@ import { pipeline } from 'node:stream/promises';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { Client } from '../../db/connect.js';
 import { qualify, quoteIdent } from '../../db/ident.js';
-import { PgshiftError } from '../../errors.js';
+import { errorCode, PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { loadTargetTable, type TargetTable } from '../apply/catalog.js';
-import { CAPTURE_SETTINGS, LOG, type CapturedTable } from './install.js';
+import { CAPTURE_SEARCH_PATH, CAPTURE_SETTINGS, LOG, type CapturedTable } from './install.js';
 import { saveAppliedSnapshot } from './state.js';
+import { findUncastableKey, refuseRow, SUSPECT } from './validate.js';
 import { tableKey } from '../../catalog/table-id.js';
 import { displayName } from '../../db/ident.js';
 
+export { CaptureLogError } from './validate.js';
+
 export class CaptureSchemaError extends PgshiftError {}
 
-export const SESSION_SETTINGS: Record<string, string> = { ...CAPTURE_SETTINGS, search_path: 'pg_catalog', row_security: 'off' };
+export const SESSION_SETTINGS: Record<string, string> = { ...CAPTURE_SETTINGS, search_path: CAPTURE_SEARCH_PATH, row_security: 'off' };
 
 const KEYS = 'pg_temp.pgshift_capture_keys';
 // The applied snapshot comes in as a setting (COPY takes no bind parameters); the scalar subquery makes it an
@@ -59,6 +62,9 @@ export class CaptureApplier {
   private readonly byOid: Map<number, CapturedTable>;
   private readonly targets = new Map<string, TargetTable>();
 
+  /** Per captured table: its oid and the number of values a log row's key holds (a key's columns, or 1 image). */
+  private readonly shapes: [number[], number[]];
+
   constructor(
     private readonly src: Client,
     private readonly tgt: Client,
@@ -66,6 +72,7 @@ export class CaptureApplier {
     private readonly logger: Logger,
   ) {
     this.byOid = new Map(tables.map((t) => [t.oid, t]));
+    this.shapes = [tables.map((t) => t.oid), tables.map((t) => t.key?.length ?? 1)];
   }
 
   /** Once per pair of sessions. */
@@ -78,24 +85,27 @@ export class CaptureApplier {
   /** Apply everything committed on the source since `applied`; null when nothing was pending. */
   async batch(applied: string): Promise<BatchResult | null> {
     const { src, tgt } = this;
+    let converging: CapturedTable | null = null;
     await src.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     try {
       const { rows: snap } = await src.query(`SELECT pg_catalog.pg_current_snapshot()::text AS s`);
       const snapshot: string = snap[0].s;
       await src.query(`SELECT pg_catalog.set_config('pgshift.applied', $1, true)`, [applied]);
+      // With the counts, the first log row per table that the capture cannot have written (SUSPECT, validate.ts).
       const { rows: pending } = await src.query(
-        `SELECT l.tbl::int8 AS tbl, bool_or(l.op = 'T') AS truncated, count(*)::int8 AS n, min(l.at) AS oldest, max(l.at) AS newest
-           FROM ${LOG} l WHERE ${PENDING} GROUP BY l.tbl`,
+        `SELECT l.tbl::int8 AS tbl, bool_or(l.op = 'T') AS truncated, count(*)::int8 AS n, min(l.at) AS oldest, max(l.at) AS newest,
+                min(l.id) FILTER (WHERE ${SUSPECT})::text AS suspect
+           FROM ${LOG} l LEFT JOIN unnest($1::oid[], $2::int4[]) AS s(tbl, width) ON s.tbl = l.tbl
+          WHERE ${PENDING} GROUP BY l.tbl`,
+        [...this.shapes, snapshot],
       );
       if (pending.length === 0) {
         await src.query('COMMIT');
         return null;
       }
-      const logged = pending.map((p) => {
-        const t = this.byOid.get(Number(p.tbl));
-        if (!t) throw new PgshiftError(`capture: the log names table oid ${p.tbl}, which this replication does not capture`, { phase: 'apply', hint: 'pgshift cleanup --source … --target …, then start over' });
-        return { table: t, truncated: Boolean(p.truncated), n: Number(p.n) };
-      });
+      const suspect = pending.filter((p) => p.suspect !== null).map((p) => p.suspect as string);
+      if (suspect.length) throw await refuseRow(src, this.byOid, suspect.sort((a, b) => Number(BigInt(a) - BigInt(b)))[0]!, snapshot);
+      const logged = pending.map((p) => ({ table: this.byOid.get(Number(p.tbl))!, truncated: Boolean(p.truncated), n: Number(p.n) }));
       const sourceCols = await this.checkDefinitions(logged.map((l) => l.table));
       let changes = 0;
       let rows = 0;
@@ -114,7 +124,11 @@ export class CaptureApplier {
           if (!l.truncated || l.table.relkind !== 'r') continue;
           rows += await this.resync(l.table, sourceCols);
         }
-        for (const l of logged) rows += await this.converge(l.table, sourceCols);
+        for (const l of logged) {
+          converging = l.table;
+          rows += await this.converge(l.table, sourceCols);
+        }
+        converging = null;
         await saveAppliedSnapshot(tgt, snapshot, changes, newest);
         await tgt.query('COMMIT');
       } catch (err) {
@@ -125,6 +139,9 @@ export class CaptureApplier {
       return { snapshot, changes, rows, tables: logged.length, oldest, newest };
     } catch (err) {
       await src.query('ROLLBACK').catch(() => undefined);
+      // A key that does not read as its column's type (22xxx): name the log row that holds it.
+      const table = converging as CapturedTable | null;
+      if (table?.key && /^22/.test(errorCode(err) ?? '')) throw (await findUncastableKey(src, table, applied).catch(() => null)) ?? err;
       throw err;
     }
   }
@@ -258,7 +275,7 @@ export class CaptureApplier {
         sourceMatch = `${keyCols} IN (SELECT ${t.keyTypes.map((ty, i) => `l.key[${i + 1}]::${ty}`).join(', ')} FROM ${LOG} l WHERE ${pendingRows})`;
       } else {
         // A child's rows are logged (by a statement on the parent) in the parent's row shape.
-        const image = u.oid === t.oid ? `t::text` : `ROW(${loggedCols.join(', ')})::text`;
+        const image = u.oid === t.oid ? `(t.*)::pg_catalog.text` : `ROW(${loggedCols.join(', ')})::pg_catalog.text`;
         targetMatch = `${image} IN (SELECT k.k[1] FROM ${KEYS} k)`;
         sourceMatch = `${image} IN (SELECT l.key[1] FROM ${LOG} l WHERE ${pendingRows})`;
       }

@@ -14,6 +14,8 @@ import { dropCaptureState, loadCapture } from './state.js';
 export interface CaptureCleanup {
   capture: boolean;
   removed: string[];
+  /** Captured changes dropped with the log that the target had not applied (null: no log was there). */
+  unapplied: number | null;
 }
 
 export async function cleanupCapture(ctl: Client, target: ConnectionSpec, source: ConnectionSpec | undefined, opts: { force?: boolean; logger?: Logger } = {}): Promise<CaptureCleanup> {
@@ -23,6 +25,7 @@ export async function cleanupCapture(ctl: Client, target: ConnectionSpec, source
   await acquireRunLock(ctl, { command: 'cleanup', side: 'target', display: target.display });
   const state = await loadCapture(ctl);
   const removed: string[] = [];
+  let unapplied: number | null = null;
   if (state && !source) {
     throw new UsageError(`cleanup: ${target.display} is fed by trigger capture on ${state.source}: its triggers, functions and the schema _pgshift live on the source; nothing was removed`, {
       hint: 'pass --source with the source URL so the capture (which logs every write on the source) is removed too',
@@ -35,16 +38,26 @@ export async function cleanupCapture(ctl: Client, target: ConnectionSpec, source
     const src = await connect(source, { applicationName: 'pgshift cleanup' });
     try {
       const there = await captureInstalled(src);
-      // Ours when this target recorded it, or when its comment says pgshift made it (a state lost with the target).
-      const ours = there.schema && (Boolean(state) || (there.comment ?? '').startsWith('pgshift trigger capture'));
+      const comment = there.comment ?? '';
+      // Ours when its comment is the marker this target recorded, or (a state lost with the target) when it says
+      // pgshift made it to feed this target. A capture feeding another target is that target's to remove.
+      const ours = there.schema && (state ? comment === String(state.options.marker) : comment.startsWith('pgshift trigger capture') && comment.endsWith(` feeding ${target.display}`));
       if (there.schema && !ours) {
-        throw new UsageError(`cleanup: the schema _pgshift on ${source.display} was not made by pgshift trigger capture (${there.comment ?? 'no comment'}); nothing was removed`, { hint: 'look at it, and drop it yourself if it is not needed' });
+        const other = /^pgshift trigger capture \S+ feeding (.+)$/.exec(comment)?.[1];
+        throw new UsageError(
+          other
+            ? `cleanup: the capture on ${source.display} feeds ${other}, not ${target.display}; nothing was removed`
+            : `cleanup: the schema _pgshift on ${source.display} was not made by pgshift trigger capture for ${target.display} (${comment || 'no comment'}); nothing was removed`,
+          { hint: other ? `run pgshift cleanup --source … --target ${other} to remove that capture` : 'look at it, and drop it yourself if it is not needed' },
+        );
       }
       if (ours || state) {
-        const r = await removeCapture(src, logger);
+        const r = await removeCapture(src, logger, state?.appliedSnapshot ?? null);
+        unapplied = r.unapplied;
         if (r.triggers) removed.push(`${r.triggers} capture triggers on the source`);
         if (r.functions) removed.push(`${r.functions} capture functions on the source`);
-        if (r.schema) removed.push('schema _pgshift (with its change log) on the source');
+        if (r.schema) removed.push(`schema _pgshift (with its change log${r.unapplied ? `: ${r.unapplied} captured changes the target had not applied were dropped` : ''}) on the source`);
+        if (r.unapplied) logger.warn(`cleanup: dropped ${r.unapplied} captured changes the target ${target.display} had not applied; the target may differ from the source (pgshift verify tells)`);
       }
     } finally {
       await src.end().catch(() => undefined);
@@ -56,7 +69,7 @@ export async function cleanupCapture(ctl: Client, target: ConnectionSpec, source
     await dropCaptureState(ctl);
     removed.push('capture state on the target');
   }
-  return { capture: Boolean(state) || removed.length > 0, removed };
+  return { capture: Boolean(state) || removed.length > 0, removed, unapplied };
 }
 
 /** Stand-alone form (tests, and the CLI until `cleanup` calls cleanupCapture itself). */

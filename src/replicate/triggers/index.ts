@@ -8,6 +8,9 @@
 //      has applied every change committed before it; then sequences set and the target's switches restored.
 // An interrupted initial copy is resumed from a NEW snapshot while the applied mark stays the first one: the
 // changes in between are applied again, which converges (rows are re-read, not replayed) — exact for every table.
+// If it stopped during its data phase, the tables it had loaded are copied again (recopy.ts): one snapshot for
+// all data, so unique indexes and foreign keys can be built. Before anything is read from the log, its ACLs are
+// checked (acl.ts): only its owner may reach it.
 import { randomBytes } from 'node:crypto';
 import type { ConnectionSpec } from '../../config.js';
 import type { TableFilter } from '../../catalog/filter.js';
@@ -23,10 +26,12 @@ import type { Progress } from '../../progress.js';
 import { loadRun } from '../../state/store.js';
 import { restoreSwitches, switchOff, type Switched } from '../apply/switches.js';
 import { acquireRunLock, runApplicationName } from '../../db/lock.js';
-import { applySessionSettings, CaptureApplier, CaptureSchemaError, SESSION_SETTINGS, type BatchResult } from './apply.js';
+import { applySessionSettings, CaptureApplier, CaptureLogError, CaptureSchemaError, SESSION_SETTINGS, type BatchResult } from './apply.js';
 import { planCapture } from './install.js';
 import { captureInstalled, installCapture } from './source.js';
 import { CaptureLag, type CaptureSample } from './lag.js';
+import { recopyLoadedTables, withReplicateHint } from './recopy.js';
+import { checkCaptureAcl } from './acl.js';
 import { ensureCaptureState, loadCapture, markCaptureCaughtUp, markCopyDone, markInstalled, recordCapture, recordCopySnapshot, type CaptureState } from './state.js';
 
 export interface TriggerReplicateOptions {
@@ -144,6 +149,8 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       }
       await markInstalled(ctl);
     }
+    // The log is read (and trusted) only while no one but its owner can reach it.
+    await checkCaptureAcl(src, source.display, logger);
 
     // ---- initial copy, under a snapshot exported after the install committed
     let initial: CopySummary | null = null;
@@ -151,6 +158,7 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
     if (!current.copyDone) {
       const copyRun = await loadRun(ctl);
       if (copyRun) logger.warn('replicate: the initial copy was interrupted; finishing it from a new snapshot (changes since the first snapshot are applied again, which converges)');
+      if (copyRun && !copyRun.steps.data) await recopyLoadedTables(ctl, logger);
       const snapshot = await exportSnapshot(source, 'replicate coordinator');
       try {
         const { rows } = await snapshot.client.query(`SELECT pg_catalog.pg_current_snapshot()::text AS s`);
@@ -162,6 +170,8 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       initial = await copyDatabase(source, target, {
         jobs: opts.jobs, indexJobs: opts.indexJobs, resume: copyRun !== null, mode: 'full', filter: (current.options.filter as Partial<TableFilter>) ?? {},
         splitBytes: opts.splitBytes, pgBin: opts.pgBin, logger, progress: opts.progress, signal: opts.signal, snapshot, runLockHeld: true,
+      }).catch((err: unknown) => {
+        throw withReplicateHint(err);
       });
       await markCopyDone(ctl);
       start = copyRun ? 'resumed' : 'fresh';
@@ -206,7 +216,7 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
     };
     return summary;
   } catch (err) {
-    if (err instanceof CaptureSchemaError) throw err;
+    if (err instanceof CaptureSchemaError || err instanceof CaptureLogError) throw err;
     throw classifyError(err, 'replicate', { phase: 'replicate', hint: 'fix the cause, then run the same command again (it resumes from the target state)' });
   } finally {
     await src?.end().catch(() => undefined);
@@ -252,7 +262,7 @@ const TRANSIENT_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPI
 function isTransient(err: unknown): boolean {
   if (err instanceof PgshiftError && !(err.cause)) return false;
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof CaptureSchemaError) return false;
+    if (e instanceof CaptureSchemaError || e instanceof CaptureLogError) return false;
     const code = errorCode(e) ?? '';
     if (TRANSIENT.test(code) || TRANSIENT_ERRNO.has(code)) return true;
     if (e instanceof Error && /Connection terminated|connection is closed|not queryable/i.test(e.message)) return true;

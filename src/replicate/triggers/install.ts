@@ -8,6 +8,11 @@
 // values as text[] (old AND new key of an UPDATE, so a key change is seen), or, for a table without a key, the
 // whole row's text (old and new image). The applier re-reads the current rows from the source (see apply.ts):
 // measured cheaper on the write path than full row images (bench/capture-overhead.ts, README).
+//
+// The log belongs to pgshift alone (issue 22): the functions are the only writers — SECURITY DEFINER, owned by the
+// installing role, with search_path pinned to pg_catalog, pg_temp and every type and operator schema-qualified
+// (a session's own `text` or `=` cannot change what is logged) — and nothing in _pgshift is granted to anyone
+// (acl.ts revokes what PUBLIC or default privileges would give, and checks it before every run).
 import { quoteIdent } from '../../db/ident.js';
 import type { TableInfo } from '../../catalog/tables.js';
 import { CAPTURE_SCHEMA } from '../../catalog/system.js';
@@ -34,6 +39,13 @@ export interface CapturedTable {
 // IntervalStyle, bytea_output). Any other type in the logged columns makes the function pin those settings, so
 // the logged text compares equal to what the applier reads under its own fixed settings.
 const SETTINGS_FREE_TYPES = new Set([16, 18, 19, 20, 21, 23, 25, 26, 114, 1042, 1043, 1700, 2950, 3802]);
+
+/**
+ * Pinned in every capture function (it runs in the application's sessions, as its owner) and in the applier's
+ * sessions: names resolve to pg_catalog only, and reg* values (regclass, regtype, …) print the same,
+ * schema-qualified, on both sides, whatever search_path the writing session has.
+ */
+export const CAPTURE_SEARCH_PATH = 'pg_catalog, pg_temp';
 
 export const CAPTURE_SETTINGS: Record<string, string> = {
   DateStyle: 'ISO, MDY',
@@ -80,10 +92,13 @@ export function functionName(oid: number): string {
   return `${quoteIdent(CAPTURE_SCHEMA)}.${quoteIdent(`capture_${oid}`)}`;
 }
 
-/** The identity expression logged for a row `alias` of the table (transition-table row). */
+/**
+ * The identity expression logged for a row `alias` of the table (transition-table row). The whole row is
+ * `(alias.*)`, never the bare alias: a column named like the alias (n, o) would be taken instead of the row.
+ */
 function identityExpr(key: string[] | null, alias: string): string {
-  if (!key) return `ARRAY[${alias}::text]`;
-  return `ARRAY[${key.map((k) => `${alias}.${quoteIdent(k)}::text`).join(', ')}]`;
+  if (!key) return `ARRAY[(${alias}.*)::pg_catalog.text]`;
+  return `ARRAY[${key.map((k) => `${alias}.${quoteIdent(k)}::pg_catalog.text`).join(', ')}]`;
 }
 
 function dollarQuote(body: string): string {
@@ -96,30 +111,33 @@ function dollarQuote(body: string): string {
 export function captureSql(t: TableInfo): string[] {
   const key = t.primaryKey && t.primaryKey.length ? t.primaryKey : null;
   const ins = `INSERT INTO ${LOG} (tbl, op, key)`;
+  const tbl = `${t.oid}::pg_catalog.oid`;
+  const op = (o: string) => `'${o}'::pg_catalog."char"`;
+  const is = (o: string) => `TG_OP OPERATOR(pg_catalog.=) '${o}'::pg_catalog.text`;
   // Old and new identity of every updated row (a changed key must be seen). UNION ALL, not UNION: deduplicating
   // here cost more per statement than the extra log row (bench/capture-overhead.ts); the applier reads DISTINCT.
-  const updated = `SELECT ${t.oid}, 'U', ${identityExpr(key, 'n')} FROM _pgshift_new n UNION ALL SELECT ${t.oid}, 'U', ${identityExpr(key, 'o')} FROM _pgshift_old o`;
+  const updated = `SELECT ${tbl}, ${op('U')}, ${identityExpr(key, 'n')} FROM _pgshift_new n UNION ALL SELECT ${tbl}, ${op('U')}, ${identityExpr(key, 'o')} FROM _pgshift_old o`;
   const body = `
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    ${ins} SELECT ${t.oid}, 'I', ${identityExpr(key, 'n')} FROM _pgshift_new n;
-  ELSIF TG_OP = 'UPDATE' THEN
+  IF ${is('INSERT')} THEN
+    ${ins} SELECT ${tbl}, ${op('I')}, ${identityExpr(key, 'n')} FROM _pgshift_new n;
+  ELSIF ${is('UPDATE')} THEN
     ${ins} ${updated};
-  ELSIF TG_OP = 'DELETE' THEN
-    ${ins} SELECT ${t.oid}, 'D', ${identityExpr(key, 'o')} FROM _pgshift_old o;
-  ELSE
-    ${ins} VALUES (${t.oid}, 'T', NULL);
+  ELSIF ${is('DELETE')} THEN
+    ${ins} SELECT ${tbl}, ${op('D')}, ${identityExpr(key, 'o')} FROM _pgshift_old o;
+  ELSIF ${is('TRUNCATE')} THEN
+    ${ins} VALUES (${tbl}, ${op('T')}, NULL);
   END IF;
   RETURN NULL;
 END`;
-  const settings = needsPinnedSettings(t)
-    ? Object.entries(CAPTURE_SETTINGS).map(([k, v]) => ` SET ${k} TO '${v.replace(/'/g, "''")}'`).join('')
-    : '';
+  const settings =
+    ` SET search_path TO ${CAPTURE_SEARCH_PATH}` +
+    (needsPinnedSettings(t) ? Object.entries(CAPTURE_SETTINGS).map(([k, v]) => ` SET ${k} TO '${v.replace(/'/g, "''")}'`).join('') : '');
   const fn = functionName(t.oid);
   const trig = (op: string) => quoteIdent(`${TRIGGER_PREFIX}${op}`);
   const on = t.qualified;
   return [
-    `CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql${settings} AS ${dollarQuote(body)}`,
+    `CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER${settings} AS ${dollarQuote(body)}`,
     `CREATE TRIGGER ${trig('insert')} AFTER INSERT ON ${on} REFERENCING NEW TABLE AS _pgshift_new FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
     `CREATE TRIGGER ${trig('update')} AFTER UPDATE ON ${on} REFERENCING OLD TABLE AS _pgshift_old NEW TABLE AS _pgshift_new FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
     `CREATE TRIGGER ${trig('delete')} AFTER DELETE ON ${on} REFERENCING OLD TABLE AS _pgshift_old FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
@@ -130,7 +148,7 @@ END`;
 /**
  * The log: a queue scanned whole (no index to maintain on the write path). `xid` decides what the initial copy
  * already holds and what a batch consumes (pg_visible_in_snapshot); `id` and `at` are for order and lag.
- * Any role that may write a captured table must be able to log: INSERT on the log is granted to PUBLIC.
+ * Nothing is granted: the capture functions (SECURITY DEFINER) write it as its owner, whoever writes the table.
  */
 export function logSql(comment: string): string[] {
   const schema = quoteIdent(CAPTURE_SCHEMA);
@@ -138,16 +156,13 @@ export function logSql(comment: string): string[] {
     `CREATE SCHEMA ${schema}`,
     `COMMENT ON SCHEMA ${schema} IS ${literal(comment)}`,
     `CREATE TABLE ${LOG} (
-       id   bigserial NOT NULL,
-       xid  xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
-       tbl  oid NOT NULL,
-       op   "char" NOT NULL,
-       key  text[],
-       at   timestamptz NOT NULL DEFAULT pg_catalog.now()
+       id   pg_catalog.int8 GENERATED ALWAYS AS IDENTITY,
+       xid  pg_catalog.xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+       tbl  pg_catalog.oid NOT NULL,
+       op   pg_catalog."char" NOT NULL,
+       key  pg_catalog.text[],
+       at   pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
      ) WITH (autovacuum_vacuum_scale_factor = 0.02)`,
-    `GRANT USAGE ON SCHEMA ${schema} TO PUBLIC`,
-    `GRANT INSERT ON ${LOG} TO PUBLIC`,
-    `GRANT USAGE ON SEQUENCE ${schema}.log_id_seq TO PUBLIC`,
   ];
 }
 

@@ -1,39 +1,13 @@
-// Installing and removing the capture on the source. CREATE/DROP TRIGGER lock the table against writes while
-// they wait: every attempt runs with a short lock_timeout (the application's writes queue behind us for at most
-// that long) and is retried with backoff, so a long transaction on the source delays the install, never stalls it.
+// Installing and removing the capture on the source, each in one transaction retried on lock timeouts (locks.ts).
 import type { Client } from '../../db/connect.js';
-import { errorCode, PgshiftError } from '../../errors.js';
+import { PgshiftError } from '../../errors.js';
+import { withLockRetries } from './locks.js';
 import type { Logger } from '../../log.js';
 import type { TableInfo } from '../../catalog/tables.js';
 import { CAPTURE_SCHEMA } from '../../catalog/system.js';
 import { quoteIdent } from '../../db/ident.js';
 import { captureSql, logSql, TRIGGER_PREFIX } from './install.js';
-
-const LOCK_TIMEOUT = '2s';
-const ATTEMPTS = 8;
-
-async function withLockRetries<T>(src: Client, what: string, logger: Logger, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    await src.query('BEGIN');
-    try {
-      await src.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
-      const out = await fn();
-      await src.query('COMMIT');
-      return out;
-    } catch (err) {
-      await src.query('ROLLBACK').catch(() => undefined);
-      // 55P03 lock_not_available, 40P01 deadlock: someone holds the table; try again shortly.
-      const code = errorCode(err);
-      if ((code === '55P03' || code === '40P01') && attempt < ATTEMPTS) {
-        const wait = Math.min(10_000, 250 * 2 ** attempt);
-        logger.warn(`${what}: a table is locked by a running transaction on the source (${(err as Error).message}); retrying in ${(wait / 1000).toFixed(1)}s`);
-        await new Promise((r) => setTimeout(r, wait));
-        continue;
-      }
-      throw err;
-    }
-  }
-}
+import { lockDownCapture } from './acl.js';
 
 export async function captureInstalled(src: Client): Promise<{ schema: boolean; comment: string | null }> {
   const { rows } = await src.query(
@@ -45,7 +19,9 @@ export async function captureInstalled(src: Client): Promise<{ schema: boolean; 
 
 /** All of it in one transaction: the log, then per table its function and four triggers. */
 export async function installCapture(src: Client, tables: TableInfo[], comment: string, logger: Logger): Promise<void> {
-  await withLockRetries(src, 'capture install', logger, async () => {
+  await withLockRetries(src, 'capture install', logger, tables.map((t) => t.qualified), async () => {
+    // Names in the DDL resolve in pg_catalog only (not in a schema another role could put first).
+    await src.query(`SET LOCAL search_path = pg_catalog, pg_temp`);
     for (const sql of logSql(comment)) await src.query(sql);
     for (const t of tables) {
       for (const sql of captureSql(t)) {
@@ -57,17 +33,39 @@ export async function installCapture(src: Client, tables: TableInfo[], comment: 
         }
       }
     }
+    // Nothing of it for PUBLIC or the owner's default privileges; checked again before every run.
+    await lockDownCapture(src);
   });
 }
 
-/** Drops every capture trigger, function and the schema; true when something was there. Idempotent. */
-export async function removeCapture(src: Client, logger: Logger): Promise<{ triggers: number; functions: number; schema: boolean }> {
-  return withLockRetries(src, 'capture cleanup', logger, async () => {
+/**
+ * Drops every capture trigger, function and the schema; true when something was there. Idempotent. `unapplied`:
+ * log rows dropped that the target had not applied (not visible in `applied`; every row when it is null),
+ * counted under a lock that no writer of the log holds any more; null when there was no log.
+ */
+export async function removeCapture(
+  src: Client,
+  logger: Logger,
+  applied: string | null = null,
+): Promise<{ triggers: number; functions: number; schema: boolean; unapplied: number | null }> {
+  const before = await captureObjects(src);
+  const relations = [...before.triggers.map((t) => t.table), `${quoteIdent(CAPTURE_SCHEMA)}.log`];
+  return withLockRetries(src, 'capture cleanup', logger, relations, async () => {
     const objects = await captureObjects(src);
     // Triggers first, each by name (DROP SCHEMA … CASCADE would drop them too, but naming them is explicit).
     for (const t of objects.triggers) await src.query(`DROP TRIGGER IF EXISTS ${quoteIdent(t.trigger)} ON ${t.table}`);
+    let unapplied: number | null = null;
+    const log = `${quoteIdent(CAPTURE_SCHEMA)}.log`;
+    if (objects.schema && (await src.query(`SELECT pg_catalog.to_regclass($1) IS NOT NULL AS ok`, [log])).rows[0].ok) {
+      await src.query(`LOCK TABLE ${log} IN ACCESS EXCLUSIVE MODE`);
+      const { rows } = await src.query(
+        `SELECT count(*)::int8::text AS n FROM ${log} l WHERE $1::pg_catalog.pg_snapshot IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(l.xid, $1::pg_catalog.pg_snapshot)`,
+        [applied],
+      );
+      unapplied = Number(rows[0].n);
+    }
     if (objects.schema) await src.query(`DROP SCHEMA IF EXISTS ${quoteIdent(CAPTURE_SCHEMA)} CASCADE`);
-    return { triggers: objects.triggers.length, functions: objects.functions, schema: objects.schema };
+    return { triggers: objects.triggers.length, functions: objects.functions, schema: objects.schema, unapplied };
   });
 }
 
@@ -85,9 +83,9 @@ export async function captureObjects(c: Client): Promise<CaptureObjects> {
     `SELECT format('%I.%I', n.nspname, r.relname) AS tbl, t.tgname FROM pg_trigger t
        JOIN pg_class r ON r.oid = t.tgrelid JOIN pg_namespace n ON n.oid = r.relnamespace
        JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace
-      WHERE NOT t.tgisinternal AND (pn.nspname = $1 OR t.tgname LIKE $2)
+      WHERE NOT t.tgisinternal AND (pn.nspname = $1 OR pg_catalog.starts_with(t.tgname, $2))
       ORDER BY 1, 2`,
-    [CAPTURE_SCHEMA, `${TRIGGER_PREFIX}%`],
+    [CAPTURE_SCHEMA, TRIGGER_PREFIX],
   );
   const { rows: fns } = await c.query(
     `SELECT count(*)::int AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1`,
