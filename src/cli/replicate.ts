@@ -11,8 +11,6 @@ import type { CaptureFlags } from '../replicate/triggers/cli.js';
 /** The same flags as trigger capture, plus the choice of change source. */
 interface ReplicateFlags extends CommonOptions, CaptureFlags {
   capture?: 'pgoutput' | 'triggers';
-  /** false with --no-refresh-matviews. */
-  refreshMatviews?: boolean;
 }
 
 export function replicateCommand(): Command {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseJson, runCli } from '../support/cli.js';
 import { expectSameDatabase } from '../support/compare.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
+import { isCaptureObject } from '../support/capture.js';
 
 const SCHEMA = `
 CREATE TABLE orders (id integer PRIMARY KEY, customer integer NOT NULL, amount numeric(10,2) NOT NULL);
@@ -60,5 +61,33 @@ describe('replicate --until-caught-up: materialized views at the finish', () => 
     const { rows } = await tgt.admin(`SELECT relispopulated FROM pg_class WHERE relname = 'never_filled'`);
     expect(rows[0].relispopulated).toBe(false);
     await expectSameDatabase(src, tgt);
+  });
+});
+
+describe('replicate --capture triggers --until-caught-up: materialized views at the finish', () => {
+  let src: TestDatabase;
+  let tgt: TestDatabase;
+
+  beforeAll(async () => {
+    const { pg15, pg17 } = inject('clusters');
+    [src, tgt] = await Promise.all([createDatabase(pg15, { label: 'mvc_src' }), createDatabase(pg17, { label: 'mvc_tgt' })]);
+    await src.owner(SCHEMA);
+    const r = await runCli(['replicate', '--capture', 'triggers', '--source', src.url, '--target', tgt.url, '--until-caught-up']);
+    expect(r.code, r.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    await runCli(['cleanup', '--source', src.url, '--target', tgt.url, '--force']).catch(() => undefined);
+    await Promise.all([src?.drop(), tgt?.drop()]);
+  });
+
+  it('refreshes the target\'s populated views once caught up', async () => {
+    await src.owner(`INSERT INTO orders SELECT g, g % 10, g * 2 FROM generate_series(30000, 30099) g;
+      REFRESH MATERIALIZED VIEW totals; REFRESH MATERIALIZED VIEW top_customers;`);
+    const r = await runCli(['replicate', '--capture', 'triggers', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(parseJson<{ matviews: { views: number } }>(r).matviews.views).toBe(2);
+    for (const v of ['totals', 'top_customers']) expect(await contents(tgt, v), v).toBe(await contents(src, v));
+    // The capture's own objects live on the source only.
+    await expectSameDatabase(src, tgt, { ignore: isCaptureObject });
   });
 });

@@ -25,6 +25,8 @@ export interface CaptureFlags {
   metricsPort?: string;
   metricsHost?: string;
   statusInterval?: string;
+  /** false with --no-refresh-matviews. */
+  refreshMatviews?: boolean;
 }
 
 function seconds(name: string, v: string): number {
@@ -55,6 +57,7 @@ export async function runCaptureTriggers(ctx: Context, flags: CaptureFlags, sour
       filter: { include: flags.include, exclude: flags.exclude },
       pgBin: flags.pgBin,
       statusIntervalMs: seconds('--status-interval', flags.statusInterval ?? '5') * 1000,
+      refreshMatviews: flags.refreshMatviews !== false,
       logger: ctx.logger,
       progress: ctx.json ? undefined : ctx.progress(),
       signal: ctx.signal,
@@ -95,6 +98,7 @@ export function describeCapture(s: TriggerReplicateSummary): string {
   if (s.caughtUp) {
     const r = s.restored;
     lines.push(`Caught up. ${s.sequences} sequences set from the source${r ? `; restored ${r.triggers} triggers, ${r.foreignKeys} foreign keys, ${r.identities} identity columns` : ''}.`);
+    if (s.matviews) lines.push(`  refreshed ${s.matviews.views} materialized view(s) in ${formatDuration(s.matviews.seconds)} (not replicated: skip with --no-refresh-matviews)`);
     lines.push('Next: freeze writes, run the same command again (it catches up in seconds), pgshift verify --source … --target …, cut over; then pgshift cleanup --source … --target … removes the capture from the source');
   } else {
     lines.push(`Stopped; the capture keeps logging on the source (${s.capturedTables} tables). Run the same command to continue, or --until-caught-up to finish.`);

@@ -25,6 +25,7 @@ import type { Logger } from '../../log.js';
 import type { Progress } from '../../progress.js';
 import { loadRun } from '../../state/store.js';
 import { restoreSwitches, switchOff, type Switched } from '../apply/switches.js';
+import { refreshAtFinish, type MatviewRefresh } from '../matviews.js';
 import { acquireRunLock, runApplicationName } from '../../db/lock.js';
 import { applySessionSettings, CaptureApplier, CaptureLogError, CaptureSchemaError, SESSION_SETTINGS, type BatchResult } from './apply.js';
 import { planCapture } from './install.js';
@@ -44,6 +45,8 @@ export interface TriggerReplicateOptions {
   filter: Partial<TableFilter>;
   pgBin?: string;
   statusIntervalMs?: number;
+  /** --until-caught-up's finish refreshes the materialized views populated on the source (default true). */
+  refreshMatviews?: boolean;
   /** Pause between batches when the last one found nothing to do. */
   idleMs?: number;
   logger: Logger;
@@ -74,6 +77,8 @@ export interface TriggerReplicateSummary {
   reconnects: number;
   sequences: number;
   restored: Switched | null;
+  /** Materialized views refreshed by the finish, and how long it took (null: not refreshed). */
+  matviews: MatviewRefresh | null;
   notReplicated: string[];
 }
 
@@ -188,10 +193,12 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
 
     let sequences = 0;
     let restored: Switched | null = null;
+    let matviews: MatviewRefresh | null = null;
     if (loop.caughtUp) {
       await applySessionSettings(src, { search_path: SESSION_SETTINGS.search_path! });
       sequences = await syncSequences(src, ctl);
       restored = await restoreSwitches(ctl, { target, jobs: opts.indexJobs });
+      if (opts.refreshMatviews !== false) matviews = await refreshAtFinish(src, ctl);
       await markCaptureCaughtUp(ctl);
     }
     const summary: TriggerReplicateSummary = {
@@ -212,6 +219,7 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       reconnects: loop.reconnects,
       sequences,
       restored,
+      matviews,
       notReplicated,
     };
     return summary;
