@@ -20,10 +20,11 @@ import { exportSnapshot } from '../../db/snapshot.js';
 import { copyDatabase, type CopySummary } from '../../copy/index.js';
 import { requireEmptyTarget } from '../../copy/preflight.js';
 import { syncSequences } from '../../copy/sequences.js';
-import { classifyError, errorCode, InterruptedError, PermissionError, PgshiftError, UsageError } from '../../errors.js';
+import { classifyError, InterruptedError, PermissionError, PgshiftError, UsageError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Progress } from '../../progress.js';
 import { loadRun } from '../../state/store.js';
+import { isTransient as isTransientApply } from '../apply/applier.js';
 import { restoreSwitches, switchOff, type Switched } from '../apply/switches.js';
 import { refreshAtFinish, type MatviewRefresh } from '../matviews.js';
 import { acquireRunLock, runApplicationName } from '../../db/lock.js';
@@ -264,18 +265,13 @@ interface LoopResult {
   last: CaptureSample | null;
 }
 
-const TRANSIENT = /^(08|57P0[123]|53300|40001|40P01)/;
-const TRANSIENT_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-
+/** The applier's one retry rule (by error class and connection state, never by message), minus what the user must fix. */
 function isTransient(err: unknown): boolean {
   if (err instanceof PgshiftError && !(err.cause)) return false;
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (e instanceof CaptureSchemaError || e instanceof CaptureLogError) return false;
-    const code = errorCode(e) ?? '';
-    if (TRANSIENT.test(code) || TRANSIENT_ERRNO.has(code)) return true;
-    if (e instanceof Error && /Connection terminated|connection is closed|not queryable/i.test(e.message)) return true;
   }
-  return false;
+  return isTransientApply(err);
 }
 
 async function applyLoop(source: ConnectionSpec, target: ConnectionSpec, state: CaptureState, opts: TriggerReplicateOptions, started: number): Promise<LoopResult> {
