@@ -39,6 +39,8 @@ export interface ReplicateOptions {
   slot?: string;
   publication?: string;
   fixReplicaIdentity: boolean;
+  /** ADD COLUMN (nullable, no default) and DROP COLUMN on the source are applied to the target (writer.ts). */
+  applyDdl?: boolean;
   metricsPort?: number;
   /** How often lag is sampled and reported. */
   statusIntervalMs?: number;
@@ -152,7 +154,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       logger.info(`replicate: on the target while applying: ${switched.triggers} user triggers disabled, ${switched.foreignKeys} foreign keys dropped, ${switched.identities} identity ALWAYS columns set BY DEFAULT (recorded in pgshift.replication_switch; restored by --until-caught-up or pgshift cleanup)`);
     }
     step('target triggers and foreign keys switched off');
-    pgSource = new PgoutputSource(source, current.slot, current.publication);
+    pgSource = new PgoutputSource(source, current.slot, current.publication, { applyDdl: opts.applyDdl });
     const at = (await loadReplication(ctl))!;
     const applier = new Applier(target, pgSource, {
       logger,

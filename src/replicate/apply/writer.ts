@@ -11,6 +11,7 @@
 // - any other UPDATE/DELETE: run in order, one by one, by pgshift.apply_rows.
 // Statement texts are cached per (table, kind, columns) in shapes.ts.
 import type { Client } from '../../db/connect.js';
+import { quoteIdent } from '../../db/ident.js';
 import { PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { tableLabel, type Change, type RelationEvent, type Row, type TableId, type Value } from '../change.js';
@@ -95,35 +96,82 @@ export class ChangeWriter {
     return t;
   }
 
-  /** The source announced the columns it sends for a table: they must fit the target (DDL is not replicated). */
-  async checkRelation(ev: RelationEvent, where: string): Promise<void> {
+  /**
+   * The source announced the columns it sends for a table, as of the changes that follow (pgoutput: a Relation
+   * message; handed over with everything before it committed). They must fit the target (DDL is not replicated):
+   * - a column the target lacks: stop with the exact ALTER TABLE … ADD COLUMN (--apply-ddl runs it when the
+   *   column is nullable without a default, so the rows already there are NULL on both sides) — unless the
+   *   source no longer has it either (dropped on both since these changes): its values are not written;
+   * - a column on the target that the source neither sends nor has in its catalog now (dropped there; or, when
+   *   the catalog is unknown, one the previous announcement had): stop with the exact ALTER TABLE … DROP COLUMN
+   *   (--apply-ddl runs it: the target's columns follow the source's);
+   * - a built-in type that differs: stop.
+   * The rerun after the named statement starts at this announcement again, and it then fits: the advice converges.
+   */
+  async checkRelation(ev: RelationEvent, _where?: string): Promise<void> {
     await this.flush();
-    this.tables.delete(key(ev.table));
-    this.byId = new WeakMap();
-    const t = await this.table(ev.table);
-    this.shapes.announced(t, ev.columns.length);
+    let t = await this.reload(ev.table);
+    const now = ev.current ? new Map(ev.current.map((c) => [c.name, c])) : null;
     const problems: string[] = [];
+    const fixes: string[] = [];
+    const ddl: string[] = [];
+    const ignored = new Set<string>();
     for (const c of ev.columns) {
       const tc = t.columns.get(c.name);
-      if (!tc) problems.push(`column ${c.name} exists on the source but not on the target`);
-      else if (c.typeOid > 0 && c.typeOid < FIRST_USER_OID && tc.typeOid < FIRST_USER_OID && c.typeOid !== tc.typeOid) {
+      if (!tc) {
+        const cur = now?.get(c.name);
+        if (now && !cur) {
+          ignored.add(c.name);
+          continue;
+        }
+        const add = cur ? `ALTER TABLE ${t.qualified} ADD COLUMN ${quoteIdent(c.name)} ${cur.type}${cur.default === null ? '' : ` DEFAULT ${cur.default}`}${cur.notNull ? ' NOT NULL' : ''}` : null;
+        if (add && ev.applyDdl && !cur!.notNull && cur!.default === null) ddl.push(add);
+        else {
+          problems.push(`column ${c.name} exists on the source but not on the target`);
+          if (add) fixes.push(add);
+        }
+      } else if (c.typeOid > 0 && c.typeOid < FIRST_USER_OID && tc.typeOid < FIRST_USER_OID && c.typeOid !== tc.typeOid) {
         problems.push(`column ${c.name} has type OID ${c.typeOid} on the source but ${tc.type} on the target`);
       }
     }
-    if (ev.previous) {
-      const now = new Set(ev.columns.map((c) => c.name));
-      for (const p of ev.previous) {
-        const tc = t.columns.get(p.name);
-        if (!now.has(p.name) && tc && !tc.generated) problems.push(`column ${p.name} was dropped on the source but is still on the target`);
+    // A target column the source does not send: dropped on the source when its catalog has it no more (or, when
+    // that is unknown, when the previous announcement had it).
+    const sent = new Set(ev.columns.map((c) => c.name));
+    const before = new Set(ev.previous?.map((c) => c.name));
+    for (const tc of t.columns.values()) {
+      if (sent.has(tc.name) || tc.generated || (now ? now.has(tc.name) : !before.has(tc.name))) continue;
+      const drop = `ALTER TABLE ${t.qualified} DROP COLUMN ${quoteIdent(tc.name)}`;
+      if (ev.applyDdl && now) ddl.push(drop);
+      else {
+        problems.push(`column ${tc.name} is on the target but ${before.has(tc.name) ? 'was dropped on the source' : 'not on the source'}`);
+        fixes.push(drop);
       }
     }
     if (problems.length) {
-      throw new SchemaChangedError(`streaming: the definition of ${t.label} changed on the source (${problems.join('; ')}); DDL is not replicated, so replication stopped (everything up to ${where} is applied)`, {
+      const exact = fixes.length === problems.length;
+      throw new SchemaChangedError(`streaming: the definition of ${t.label} changed on the source (${problems.join('; ')}); DDL is not replicated, so replication stopped before the first change that uses the new definition (everything before it is applied)`, {
         phase: 'streaming',
         object: t.label,
-        hint: `apply the same ALTER TABLE ${t.label} … on the target, then run the same pgshift replicate command again (it resumes where it stopped)`,
+        hint: exact
+          ? `run on the target:\n    ${fixes.map((f) => `${f};`).join('\n    ')}\n  then run the same pgshift replicate command again (it resumes where it stopped)`
+          : `apply the same ALTER TABLE ${t.label} … on the target${fixes.length ? ` (${fixes.join('; ')})` : ''}, then run the same pgshift replicate command again (it resumes where it stopped)`,
       });
     }
+    if (ddl.length) {
+      // Before the changes that use the new definition, in the same transaction as them when there is one.
+      for (const sql of ddl) this.pipe.send(sql, () => this.logger.info(`replicate: ${sql} on the target (--apply-ddl)`), (err) => annotate(err, `--apply-ddl on ${t.label}: ${sql}`));
+      await this.pipe.barrier();
+      t = await this.reload(ev.table);
+    }
+    if (ignored.size) this.logger.info(`replicate: changes to ${t.label} from before column(s) ${[...ignored].join(', ')} were dropped on the source (and on the target): their values for them are not written`);
+    this.shapes.announced(t, ev.columns.length, ignored.size ? ignored : null);
+  }
+
+  /** The target's definition of a table, read again (after DDL). */
+  private async reload(id: TableId): Promise<TargetTable> {
+    this.tables.delete(key(id));
+    this.byId = new WeakMap();
+    return this.table(id);
   }
 
   /** Queues one change; returns a promise only when it had to wait (a table's first change, a flush, TRUNCATE). */
