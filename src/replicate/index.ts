@@ -10,7 +10,7 @@ import { connect, type Client } from '../db/connect.js';
 import { syncSequences } from '../copy/sequences.js';
 import { requireEmptyTarget } from '../copy/preflight.js';
 import type { CopySummary } from '../copy/index.js';
-import { classifyError, InterruptedError, UsageError } from '../errors.js';
+import { classifyError, errorCode, InterruptedError, PgshiftError, UsageError } from '../errors.js';
 import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../progress.js';
@@ -23,6 +23,7 @@ import { formatLsn } from './pgoutput/lsn.js';
 import { slotInfo, publicationExists } from './pgoutput/slot.js';
 import { PgoutputSource } from './pgoutput/source.js';
 import { planReplication } from './preflight.js';
+import { newTablesError, newTablesWarning, publishedTables, recordFilter, unpublishedTables, widenExclude } from './new-tables.js';
 import { ensureReplicationState, loadReplication, markCaughtUp, recordReplication, type ReplicationState } from './state.js';
 
 export interface ReplicateOptions {
@@ -110,11 +111,21 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     } else {
       await requireEmptyTarget(ctl, target.display);
     }
-    const filter = state ? ((state.options.filter as Partial<TableFilter>) ?? {}) : opts.filter;
-    if (state && (opts.filter.include?.length || opts.filter.exclude?.length)) {
-      logger.warn('replicate: --include/--exclude are taken from the first run; the flags given now are ignored');
+    let filter = state ? ((state.options.filter as Partial<TableFilter>) ?? {}) : opts.filter;
+    // A rerun's publication: what is replicated (tables created since are not, see new-tables.ts).
+    const published = state?.copyDone ? await publishedTables(src, state.publication) : undefined;
+    if (state && opts.filter.include?.length) logger.warn('replicate: --include is taken from the first run; the one given now is ignored');
+    if (state && opts.filter.exclude?.length) {
+      filter = widenExclude(filter, opts.filter.exclude, [...(published ?? [])].map((p) => ({ schema: p.slice(0, p.indexOf('.')), name: p.slice(p.indexOf('.') + 1) })));
+      await recordFilter(ctl, 'replication', filter);
     }
-    const plan = await planReplication(src, source, { filter, fixReplicaIdentity: opts.fixReplicaIdentity, newRun: !state, logger });
+    const plan = await planReplication(src, source, { filter, fixReplicaIdentity: opts.fixReplicaIdentity, newRun: !state, logger, published });
+    if (published) {
+      const gaps = await unpublishedTables(src, ctl, state!.publication, filter);
+      // A partition the target lacks fails the apply of its first row: stop now, with the statement.
+      if (gaps.partitions.length) throw newTablesError('pgoutput', gaps.tables, gaps.partitions, 'preflight');
+      if (gaps.tables.length) logger.warn(newTablesWarning('pgoutput', gaps.tables));
+    }
     for (const t of plan.notReplicated) logger.warn(`replicate: ${t} is copied once but its later changes are not replicated (unlogged or foreign table)`);
     if (!state) {
       const suffix = randomBytes(4).toString('hex');
@@ -146,9 +157,6 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     // ---- streaming
     const { rows: onTarget } = await ctl.query(`SELECT r FROM unnest($1::text[]) r WHERE to_regclass(r) IS NOT NULL`, [plan.relations]);
     const applied = onTarget.map((r) => r.r as string);
-    for (const r of plan.relations.filter((x) => !applied.includes(x))) {
-      logger.warn(`replicate: table ${r} exists on the source but not on the target: it was created after this replication started and is not replicated (DDL is not replicated); to include it, start over with pgshift cleanup and a new replicate`);
-    }
     const switched = await switchOff(ctl, applied);
     if (switched.triggers + switched.foreignKeys + switched.identities > 0) {
       logger.info(`replicate: on the target while applying: ${switched.triggers} user triggers disabled, ${switched.foreignKeys} foreign keys dropped, ${switched.identities} identity ALWAYS columns set BY DEFAULT (recorded in pgshift.replication_switch; restored by --until-caught-up or pgshift cleanup)`);
@@ -236,7 +244,23 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       await running.catch(() => undefined);
       opts.signal.removeEventListener('abort', onAbort);
     }
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) {
+      // A row for a partition the target lacks (created on the source while streaming): routed through the
+      // root (23514, no partition for it) or announced under its own name (missing table).
+      if (errorCode(failure) === '23514' || failure instanceof PgshiftError) {
+        const gaps = await unpublishedTables(src, ctl, current.publication, filter);
+        const object = failure instanceof PgshiftError ? failure.object : undefined;
+        if (gaps.partitions.length && (errorCode(failure) === '23514' || gaps.partitions.some((p) => p.display === object))) {
+          throw newTablesError('pgoutput', gaps.tables, gaps.partitions, 'streaming');
+        }
+      }
+      throw failure;
+    }
+    if (caughtUp) {
+      // Never "caught up" while a table of the selection is missing (created on the source since the start).
+      const gaps = await unpublishedTables(src, ctl, current.publication, filter);
+      if (gaps.tables.length || gaps.partitions.length) throw newTablesError('pgoutput', gaps.tables, gaps.partitions);
+    }
     const final = caughtSample ?? (await sample());
     step(caughtUp ? 'caught up, applier stopped' : 'applier stopped');
 
