@@ -23,6 +23,7 @@ import { formatLsn } from './pgoutput/lsn.js';
 import { slotInfo, publicationExists } from './pgoutput/slot.js';
 import { PgoutputSource } from './pgoutput/source.js';
 import { planReplication } from './preflight.js';
+import { checkTruncatedPartitions, recordPartitionFiles } from './partition-truncate.js';
 import { newTablesError, newTablesWarning, publishedTables, recordFilter, unpublishedTables, widenExclude } from './new-tables.js';
 import { ensureReplicationState, loadReplication, markCaughtUp, recordReplication, type ReplicationState } from './state.js';
 
@@ -146,6 +147,9 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     const current = state as ReplicationState;
     step('preflight done');
 
+    // Partitions' files before the copy: a TRUNCATE of one is not replicated (partition-truncate.ts).
+    await recordPartitionFiles(src, ctl, plan.relations);
+
     // ---- initial copy (or what is left of an interrupted one)
     const init = await initialCopy({
       source, target, src, ctl, state: current, relations: plan.relations, logger,
@@ -254,12 +258,15 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
           throw newTablesError('pgoutput', gaps.tables, gaps.partitions, 'streaming');
         }
       }
+      // A unique key hit: rows written again into a partition whose TRUNCATE was not replicated?
+      if (errorCode(failure) === '23505') await checkTruncatedPartitions(src, ctl, plan.relations, true);
       throw failure;
     }
     if (caughtUp) {
       // Never "caught up" while a table of the selection is missing (created on the source since the start).
       const gaps = await unpublishedTables(src, ctl, current.publication, filter);
       if (gaps.tables.length || gaps.partitions.length) throw newTablesError('pgoutput', gaps.tables, gaps.partitions);
+      await checkTruncatedPartitions(src, ctl, plan.relations);
     }
     const final = caughtSample ?? (await sample());
     step(caughtUp ? 'caught up, applier stopped' : 'applier stopped');
