@@ -100,11 +100,12 @@ export interface RelationEvent {
   columns: SourceColumn[];
   previous?: SourceColumn[];
   /**
-   * The table's columns in the source's catalog NOW (null: the table is gone there; absent: not looked up).
+   * Looks up the table's columns in the source's catalog NOW (null: the table is gone there), when the
+   * announcement and the target disagree (a query on the source: only then).
    * The announcement describes the table as of the changes that follow it, which may predate DDL since: a column
    * announced that neither the source nor the target has any more was dropped on both, and is not written.
    */
-  current?: CurrentColumn[] | null;
+  current?: () => Promise<CurrentColumn[] | null>;
   /** --apply-ddl: columns added or dropped on the source are added/dropped on the target (see writer.ts). */
   applyDdl?: boolean;
 }

@@ -111,7 +111,10 @@ export class ChangeWriter {
   async checkRelation(ev: RelationEvent, _where?: string): Promise<void> {
     await this.flush();
     let t = await this.reload(ev.table);
-    const now = ev.current ? new Map(ev.current.map((c) => [c.name, c])) : null;
+    const sent = new Set(ev.columns.map((c) => c.name));
+    const disagree = ev.columns.some((c) => !t.columns.has(c.name)) || [...t.columns.values()].some((c) => !c.generated && !sent.has(c.name));
+    const current = disagree && ev.current ? await ev.current() : null;
+    const now = current ? new Map(current.map((c) => [c.name, c])) : null;
     const problems: string[] = [];
     const fixes: string[] = [];
     const ddl: string[] = [];
@@ -136,14 +139,13 @@ export class ChangeWriter {
     }
     // A target column the source does not send: dropped on the source when its catalog has it no more (or, when
     // that is unknown, when the previous announcement had it).
-    const sent = new Set(ev.columns.map((c) => c.name));
     const before = new Set(ev.previous?.map((c) => c.name));
     for (const tc of t.columns.values()) {
       if (sent.has(tc.name) || tc.generated || (now ? now.has(tc.name) : !before.has(tc.name))) continue;
       const drop = `ALTER TABLE ${t.qualified} DROP COLUMN ${quoteIdent(tc.name)}`;
       if (ev.applyDdl && now) ddl.push(drop);
       else {
-        problems.push(`column ${tc.name} is on the target but ${before.has(tc.name) ? 'was dropped on the source' : 'not on the source'}`);
+        problems.push(`column ${tc.name} is on the target but ${before.has(tc.name) ? 'was dropped on the source' : 'not on the source (drop it on the target, or add it on the source)'}`);
         fixes.push(drop);
       }
     }

@@ -2,7 +2,7 @@
 // the applier read from the target), plus a plain connection for the source's current WAL position.
 import type { ConnectionSpec } from '../../config.js';
 import { connect, type Client } from '../../db/connect.js';
-import type { ChangeSource, CurrentColumn, Position, RelationEvent, SourceEvent } from '../change.js';
+import type { ChangeSource, CurrentColumn, Position, SourceEvent, TableId } from '../change.js';
 import { parseLsn } from './lsn.js';
 import { ReplicationStream } from './stream.js';
 
@@ -40,10 +40,11 @@ export class PgoutputSource implements ChangeSource {
             await opened;
             const r = await stream.next();
             if (r.done || r.value.type !== 'relation') return r;
-            return { value: await this.describe(r.value), done: false };
+            const table = r.value.table;
+            return { value: { ...r.value, current: () => this.currentColumns(table), applyDdl: this.opts.applyDdl === true }, done: false };
           },
-          // A Relation message is handed over by next() only (it is looked up on the source first); returning
-          // undefined here also lets the applier commit what precedes it (see change.ts).
+          // A Relation message is handed over by next() only: returning undefined here lets the applier commit
+          // what precedes it first (see change.ts).
           take: () => (ready && stream.peek()?.type !== 'relation' ? stream.take() : undefined),
           return: async () => {
             signal.removeEventListener('abort', onAbort);
@@ -55,8 +56,8 @@ export class PgoutputSource implements ChangeSource {
     };
   }
 
-  /** A Relation message with the table's columns as the source's catalog has them now. */
-  private async describe(ev: RelationEvent): Promise<RelationEvent> {
+  /** The table's columns as the source's catalog has them now (null: no such table any more). */
+  private async currentColumns(table: TableId): Promise<CurrentColumn[] | null> {
     try {
       if (!this.catalog) {
         this.catalog = await connect(this.spec, { applicationName: 'pgshift replicate catalog' });
@@ -71,12 +72,11 @@ export class PgoutputSource implements ChangeSource {
            LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
           ORDER BY a.attnum`,
-        [ev.table.schema, ev.table.name],
+        [table.schema, table.name],
       );
-      const current: CurrentColumn[] | null = rows[0]?.present
+      return rows[0]?.present
         ? rows.filter((r) => r.name !== null).map((r) => ({ name: r.name, type: r.type, notNull: r.not_null, default: r.dflt }))
         : null;
-      return { ...ev, current, applyDdl: this.opts.applyDdl === true };
     } catch (err) {
       await this.catalog?.end().catch(() => undefined);
       this.catalog = undefined;
