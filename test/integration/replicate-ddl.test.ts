@@ -121,5 +121,15 @@ describe('pgshift replicate: DDL on the source the user can follow through', () 
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/ADD COLUMN \\?"d\\?" jsonb on the target \(--apply-ddl\)/);
     await expectSameDatabase(src, tgt);
+
+    // A column whose existing rows get a value (a default, NOT NULL) is not added silently: the statement is named.
+    await src.owner(`ALTER TABLE t ADD COLUMN e int NOT NULL DEFAULT 0; INSERT INTO t VALUES (1003, 'e', null, 5)`);
+    const stopped = await replicate(src, tgt, '--apply-ddl');
+    expect(stopped.code, stopped.stderr).toBe(1);
+    expect(advised(stopped)).toEqual(['ALTER TABLE "public"."t" ADD COLUMN "e" integer DEFAULT 0 NOT NULL']);
+    for (const sql of advised(stopped)) await tgt.owner(sql);
+    const done = await replicate(src, tgt, '--apply-ddl');
+    expect(done.code, done.stderr).toBe(0);
+    await expectSameDatabase(src, tgt);
   });
 });
