@@ -12,12 +12,27 @@ import { StoppedError, UsageError } from '../errors.js';
 
 const raw = (t: { schema: string; name: string }) => `${t.schema}.${t.name}`;
 
-/** A table of the selection that is not replicated, in display form; `parent` when it is a partition. */
+/** A table of the selection that is not replicated (with its partitions, new as well). */
 export interface NewTable {
   display: string;
-  /** schema.name unquoted: what --exclude matches. */
-  pattern: string;
-  parent: string | null;
+  /** schema.name unquoted of it and of its new partitions: what --exclude must name to leave them out. */
+  patterns: string[];
+  /** A new partition of a table that IS replicated: its parent (raw schema.name). */
+  partitionOf: string | null;
+}
+
+/** New tables grouped under their topmost new ancestor (`parent` is raw schema.name, as TableInfo has it). */
+function group(fresh: { schema: string; name: string; display: string; parent: string | null }[]): NewTable[] {
+  const byRaw = new Map(fresh.map((t) => [raw(t), t]));
+  const top = (t: (typeof fresh)[number]): (typeof fresh)[number] => (t.parent && byRaw.has(t.parent) ? top(byRaw.get(t.parent)!) : t);
+  const out = new Map<string, NewTable>();
+  for (const t of fresh) {
+    const root = top(t);
+    let g = out.get(raw(root));
+    if (!g) out.set(raw(root), (g = { display: root.display, patterns: [], partitionOf: root.parent }));
+    g.patterns.push(raw(t));
+  }
+  return [...out.values()];
 }
 
 /** A partition the publication carries (via its root) that the target lacks, with the statement creating it. */
@@ -43,9 +58,7 @@ export async function publishedTables(src: Client, publication: string): Promise
 export async function unpublishedTables(src: Client, ctl: Client, publication: string, filter: Partial<TableFilter>): Promise<{ tables: NewTable[]; partitions: MissingPartition[] }> {
   const published = await publishedTables(src, publication);
   const selected = (await listTables(src, filter)).filter((t) => t.kind === 'table' || t.kind === 'partitioned' || t.kind === 'partition' || t.kind === 'inheritance-child');
-  const fresh = selected.filter((t) => !published.has(raw(t)));
-  const freshNames = new Set(fresh.map((t) => t.display));
-  const tables = fresh.filter((t) => !(t.parent && freshNames.has(t.parent))).map((t) => ({ display: t.display, pattern: raw(t), parent: t.parent }));
+  const tables = group(selected.filter((t) => !published.has(raw(t))));
   // Carried partitions (selected or not: rows of a published root land in them) that the target does not have.
   const carried = [...published];
   const { rows: absent } = await ctl.query(
@@ -76,8 +89,7 @@ async function partitionStatements(src: Client, names: string[]): Promise<Missin
 /** Trigger capture: tables of the selection without capture triggers (new tables, new partitions). */
 export async function uncapturedTables(src: Client, filter: Partial<TableFilter>, captured: { oid: number }[]): Promise<NewTable[]> {
   const have = new Set(captured.map((t) => Number(t.oid)));
-  const tables = (await listTables(src, filter)).filter((t) => (t.relkind === 'r' || t.relkind === 'p') && !have.has(t.oid));
-  return tables.map((t) => ({ display: t.display, pattern: raw(t), parent: t.parent }));
+  return group((await listTables(src, filter)).filter((t) => (t.relkind === 'r' || t.relkind === 'p') && !have.has(t.oid)));
 }
 
 /** When the gap was found: at the start of a run, while streaming (a row for a missing partition), or at the catch-up. */
@@ -113,11 +125,11 @@ function describeGaps(path: 'pgoutput' | 'triggers', tables: NewTable[], partiti
     const them = tables.length > 1 ? 'them' : 'it';
     parts.push(`${tables.map((t) => t.display).join(', ')} ${tables.length > 1 ? 'were' : 'was'} created on the source after this replication started: in its selection but neither copied nor ${verb}`);
     const over = `start over: pgshift cleanup --source … --target …, empty the target, and run pgshift replicate again (the initial copy then includes ${them})`;
-    const partition = path === 'triggers' ? tables.filter((t) => t.parent) : [];
+    const partition = path === 'triggers' ? tables.filter((t) => t.partitionOf) : [];
     if (partition.length) {
       steps.push(`rows written straight into a partition created after the start (${partition.map((t) => t.display).join(', ')}) are not captured, so ${over}`);
     } else {
-      steps.push(`to leave ${them} out, run the same command with ${tables.map((t) => `--exclude '${t.pattern}'`).join(' ')} (added to the recorded selection); to migrate ${them}, ${over}`);
+      steps.push(`to leave ${them} out, run the same command with ${tables.flatMap((t) => t.patterns.map((p) => `--exclude '${p}'`)).join(' ')} (added to the recorded selection); to migrate ${them}, ${over}`);
     }
   }
   return { what: parts.join('; '), next: steps.join('\n  or: ') };

@@ -32,6 +32,12 @@ function replicate(src: TestDatabase, tgt: TestDatabase, ...extra: string[]): Pr
   return runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--timeout', '60', ...extra]);
 }
 
+/** The --exclude flags the error's "next:" names (from its last line: the first is in the warning at the start too). */
+function excludes(r: CliResult): string[] {
+  const next = r.stderr.slice(r.stderr.lastIndexOf('  next: '));
+  return [...next.matchAll(/--exclude '([^']+)'/g)].flatMap((m) => ['--exclude', m[1]!]);
+}
+
 /** Statements the error's "next:" says to run on the target. */
 function advised(r: CliResult): string[] {
   return [...r.stderr.matchAll(/^ {4}(CREATE TABLE .*);$/gm)].map((m) => m[1]!);
@@ -67,7 +73,8 @@ describe('tables created on the source after replication started', () => {
     expect(wrong.code, wrong.stderr).toBe(2);
     expect(wrong.stderr).toContain('already replicated');
 
-    const left = await replicate(src, tgt, '--exclude', 'public.late');
+    expect(excludes(stopped)).toEqual(['--exclude', 'public.late']);
+    const left = await replicate(src, tgt, ...excludes(stopped));
     expect(left.code, left.stderr).toBe(0);
     await src.owner(`UPDATE t SET v = 'later' WHERE id < 10`);
     const again = await replicate(src, tgt); // the widened selection is recorded
@@ -108,13 +115,15 @@ describe('tables created on the source after replication started', () => {
     const capture = (...extra: string[]) => replicate(src, tgt, '--capture', 'triggers', ...extra);
     const first = await capture();
     expect(first.code, first.stderr).toBe(0);
-    await src.owner(`CREATE TABLE late (id int PRIMARY KEY, v text); INSERT INTO late VALUES (1, 'x'); INSERT INTO t VALUES (1000, 'after')`);
+    await src.owner(`CREATE TABLE late (id int PRIMARY KEY, v text); INSERT INTO late VALUES (1, 'x'); INSERT INTO t VALUES (1000, 'after');
+                     CREATE TABLE late_p (k int) PARTITION BY LIST (k); CREATE TABLE late_p1 PARTITION OF late_p FOR VALUES IN (1); INSERT INTO late_p VALUES (1)`);
     const stopped = await capture();
     expect(stopped.code, stopped.stderr).toBe(1);
-    expect(stopped.stderr).toContain('public.late was created on the source after this replication started');
+    expect(stopped.stderr).toContain('public.late, public.late_p were created on the source after this replication started');
+    expect(excludes(stopped)).toEqual(['--exclude', 'public.late', '--exclude', 'public.late_p', '--exclude', 'public.late_p1']);
     expect(stopped.stdout + stopped.stderr).not.toMatch(/caught up\./i);
     expect((await tgt.admin(`SELECT count(*)::int AS n FROM t WHERE id = 1000`)).rows[0].n).toBe(1);
-    const left = await capture('--exclude', 'public.late');
+    const left = await capture(...excludes(stopped));
     expect(left.code, left.stderr).toBe(0);
     await expectSameExcept(src, tgt, (o) => o.includes('late'));
 
