@@ -73,7 +73,7 @@ export function replicateCommand(): Command {
           throw new UsageError(`--max-lag-bytes, --max-lag-seconds and --timeout only apply with --until-caught-up`, { hint: 'add --until-caught-up, or drop them' });
         }
         // Loaded on use: every other command starts without the replication modules (and prom-client).
-        if (flags.capture === 'triggers' && flags.applyDdl) throw new UsageError('--apply-ddl applies to logical replication (pgoutput), not to --capture triggers', { hint: 'drop --apply-ddl; with trigger capture, apply the same ALTER TABLE on the target before or after the source' });
+        if (flags.capture === 'triggers' && flags.applyDdl) throw new UsageError('--apply-ddl applies to logical replication (pgoutput), not to --capture triggers', { hint: 'drop --apply-ddl: with trigger capture, a column change on the source stops the run naming the change to make on the target' });
         if (flags.capture === 'triggers') return (await import('../replicate/triggers/cli.js')).runCaptureTriggers(ctx, flags, source, target);
         const { replicate } = await import('../replicate/index.js');
         const tty = !ctx.json && Boolean(process.stderr.isTTY);

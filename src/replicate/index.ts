@@ -10,7 +10,7 @@ import { connect, type Client } from '../db/connect.js';
 import { syncSequences } from '../copy/sequences.js';
 import { requireEmptyTarget } from '../copy/preflight.js';
 import type { CopySummary } from '../copy/index.js';
-import { classifyError, errorCode, InterruptedError, PgshiftError, UsageError } from '../errors.js';
+import { classifyError, errorCode, InterruptedError, PgshiftError, StoppedError, UsageError } from '../errors.js';
 import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../progress.js';
@@ -248,20 +248,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       await running.catch(() => undefined);
       opts.signal.removeEventListener('abort', onAbort);
     }
-    if (failure !== undefined) {
-      // A row for a partition the target lacks (created on the source while streaming): routed through the
-      // root (23514, no partition for it) or announced under its own name (missing table).
-      if (errorCode(failure) === '23514' || failure instanceof PgshiftError) {
-        const gaps = await unpublishedTables(src, ctl, current.publication, filter);
-        const object = failure instanceof PgshiftError ? failure.object : undefined;
-        if (gaps.partitions.length && (errorCode(failure) === '23514' || gaps.partitions.some((p) => p.display === object))) {
-          throw newTablesError('pgoutput', gaps.tables, gaps.partitions, 'streaming');
-        }
-      }
-      // A unique key hit: rows written again into a partition whose TRUNCATE was not replicated?
-      if (errorCode(failure) === '23505') await checkTruncatedPartitions(src, ctl, plan.relations, true);
-      throw failure;
-    }
+    if (failure !== undefined) throw (await explainFailure(failure, src, ctl, current.publication, filter, plan.relations)) ?? failure;
     if (caughtUp) {
       // Never "caught up" while a table of the selection is missing (created on the source since the start).
       const gaps = await unpublishedTables(src, ctl, current.publication, filter);
@@ -314,6 +301,27 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
   }
 }
 
+
+/**
+ * An apply failure that a table created or truncated on the source explains, as the stop that names it (exit 1):
+ * a row for a partition the target lacks (routed through the root: 23514; or announced under its own name: the
+ * target has no such table), or a unique key hit by rows written again into a partition whose TRUNCATE was not
+ * replicated (23505). undefined: the failure stands as it is (also when the check itself fails).
+ */
+async function explainFailure(failure: unknown, src: Client, ctl: Client, publication: string, filter: Partial<TableFilter>, relations: string[]): Promise<unknown> {
+  const code = errorCode(failure);
+  const object = failure instanceof PgshiftError && !(failure instanceof StoppedError) ? failure.object : undefined;
+  try {
+    if (code === '23514' || object !== undefined) {
+      const gaps = await unpublishedTables(src, ctl, publication, filter);
+      if (gaps.partitions.length && (code === '23514' || gaps.partitions.some((p) => p.display === object))) return newTablesError('pgoutput', gaps.tables, gaps.partitions, 'streaming');
+    }
+    if (code === '23505') await checkTruncatedPartitions(src, ctl, relations, true);
+  } catch (err) {
+    if (err instanceof StoppedError) return err;
+  }
+  return undefined;
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
