@@ -109,6 +109,24 @@ describe('pgshift replicate: DDL on the source the user can follow through', () 
     await expectSameDatabase(src, tgt);
   });
 
+  it('RENAME COLUMN and a changed type: named as RENAME and ALTER … TYPE (never ADD + DROP), and the rerun continues', async () => {
+    const { src, tgt } = await pair('ddl_rename');
+    expect((await replicate(src, tgt)).code).toBe(0);
+    await src.owner(`ALTER TABLE t RENAME COLUMN a TO label; INSERT INTO t VALUES (1000, 'renamed', 1); UPDATE t SET label = 'x' WHERE id = 2`);
+    await src.owner(`ALTER TABLE u ALTER COLUMN gone TYPE varchar(20); INSERT INTO u VALUES (1000, 'retyped', 'v')`);
+    const stopped = await replicate(src, tgt, '--apply-ddl');
+    expect(stopped.code, stopped.stderr).toBe(1);
+    expect(advised(stopped)).toEqual(['ALTER TABLE "public"."t" RENAME COLUMN "a" TO "label"']);
+    for (const sql of advised(stopped)) await tgt.owner(sql);
+    const next = await replicate(src, tgt);
+    expect(next.code, next.stderr).toBe(1);
+    expect(advised(next)).toEqual(['ALTER TABLE "public"."u" ALTER COLUMN "gone" TYPE character varying(20) USING "gone"::character varying(20)']);
+    for (const sql of advised(next)) await tgt.owner(sql);
+    const done = await replicate(src, tgt);
+    expect(done.code, done.stderr).toBe(0);
+    await expectSameDatabase(src, tgt);
+  });
+
   it('--apply-ddl: ADD COLUMN (nullable) and DROP COLUMN are applied on the target as the stream reaches them', async () => {
     const { src, tgt } = await pair('ddl_apply');
     expect((await replicate(src, tgt)).code).toBe(0);

@@ -11,11 +11,11 @@
 // - any other UPDATE/DELETE: run in order, one by one, by pgshift.apply_rows.
 // Statement texts are cached per (table, kind, columns) in shapes.ts.
 import type { Client } from '../../db/connect.js';
-import { quoteIdent } from '../../db/ident.js';
 import { PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { tableLabel, type Change, type RelationEvent, type Row, type TableId, type Value } from '../change.js';
 import { loadTargetTable, type TargetTable } from './catalog.js';
+import { diffRelation, disagrees, planDdl } from './ddl.js';
 import { NetSegment } from './net.js';
 import { sameColumns, SchemaChangedError, ShapeCache, valuesOf, type NamedStatement } from './shapes.js';
 import { Pipeline } from './pipeline.js';
@@ -27,7 +27,6 @@ const RUN_ROWS = 1000;
 /** Queued values across all tables before a flush: bounds memory whatever the transaction size. */
 const PENDING_BYTES = 8 * 1024 * 1024;
 const PENDING_ROWS = 10_000;
-const FIRST_USER_OID = 16384;
 
 const key = (t: TableId) => JSON.stringify([t.schema, t.name]);
 
@@ -99,74 +98,35 @@ export class ChangeWriter {
   /**
    * The source announced the columns it sends for a table, as of the changes that follow (pgoutput: a Relation
    * message; handed over with everything before it committed). They must fit the target (DDL is not replicated):
-   * - a column the target lacks: stop with the exact ALTER TABLE … ADD COLUMN (--apply-ddl runs it when the
-   *   column is nullable without a default, so the rows already there are NULL on both sides) — unless the
-   *   source no longer has it either (dropped on both since these changes): its values are not written;
-   * - a column on the target that the source neither sends nor has in its catalog now (dropped there; or, when
-   *   the catalog is unknown, one the previous announcement had): stop with the exact ALTER TABLE … DROP COLUMN
-   *   (--apply-ddl runs it: the target's columns follow the source's);
-   * - a built-in type that differs: stop.
-   * The rerun after the named statement starts at this announcement again, and it then fits: the advice converges.
+   * a column added, dropped, renamed or retyped stops the run with the exact statements for the target (ddl.ts;
+   * --apply-ddl runs ADD COLUMN of a nullable column without a default and DROP COLUMN itself); a column sent
+   * that neither side has any more (dropped on both since these changes) is not written. The rerun after the
+   * named statements starts at this announcement again, and it then fits: the advice converges.
    */
   async checkRelation(ev: RelationEvent, _where?: string): Promise<void> {
     await this.flush();
     let t = await this.reload(ev.table);
-    const sent = new Set(ev.columns.map((c) => c.name));
-    const disagree = ev.columns.some((c) => !t.columns.has(c.name)) || [...t.columns.values()].some((c) => !c.generated && !sent.has(c.name));
-    const current = disagree && ev.current ? await ev.current() : null;
-    const now = current ? new Map(current.map((c) => [c.name, c])) : null;
-    const problems: string[] = [];
-    const fixes: string[] = [];
-    const ddl: string[] = [];
-    const ignored = new Set<string>();
-    for (const c of ev.columns) {
-      const tc = t.columns.get(c.name);
-      if (!tc) {
-        const cur = now?.get(c.name);
-        if (now && !cur) {
-          ignored.add(c.name);
-          continue;
-        }
-        const add = cur ? `ALTER TABLE ${t.qualified} ADD COLUMN ${quoteIdent(c.name)} ${cur.type}${cur.default === null ? '' : ` DEFAULT ${cur.default}`}${cur.notNull ? ' NOT NULL' : ''}` : null;
-        if (add && ev.applyDdl && !cur!.notNull && cur!.default === null) ddl.push(add);
-        else {
-          problems.push(`column ${c.name} exists on the source but not on the target`);
-          if (add) fixes.push(add);
-        }
-      } else if (c.typeOid > 0 && c.typeOid < FIRST_USER_OID && tc.typeOid < FIRST_USER_OID && c.typeOid !== tc.typeOid) {
-        problems.push(`column ${c.name} has type OID ${c.typeOid} on the source but ${tc.type} on the target`);
-      }
-    }
-    // A target column the source does not send: dropped on the source when its catalog has it no more (or, when
-    // that is unknown, when the previous announcement had it).
-    const before = new Set(ev.previous?.map((c) => c.name));
-    for (const tc of t.columns.values()) {
-      if (sent.has(tc.name) || tc.generated || (now ? now.has(tc.name) : !before.has(tc.name))) continue;
-      const drop = `ALTER TABLE ${t.qualified} DROP COLUMN ${quoteIdent(tc.name)}`;
-      if (ev.applyDdl && now) ddl.push(drop);
-      else {
-        problems.push(`column ${tc.name} is on the target but ${before.has(tc.name) ? 'was dropped on the source' : 'not on the source (drop it on the target, or add it on the source)'}`);
-        fixes.push(drop);
-      }
-    }
-    if (problems.length) {
-      const exact = fixes.length === problems.length;
-      throw new SchemaChangedError(`streaming: the definition of ${t.label} changed on the source (${problems.join('; ')}); DDL is not replicated, so replication stopped before the first change that uses the new definition (everything before it is applied)`, {
+    const current = ev.current && disagrees(t, ev) ? await ev.current() : null;
+    const diff = diffRelation(t, ev, current ? new Map(current.map((c) => [c.name, c])) : null);
+    const plan = planDdl(t, diff, ev.applyDdl === true);
+    if (plan.problems.length) {
+      const exact = plan.fixes.length === plan.problems.length;
+      throw new SchemaChangedError(`streaming: the definition of ${t.label} changed on the source (${plan.problems.join('; ')}); DDL is not replicated, so replication stopped before the first change that uses the new definition (everything before it is applied)`, {
         phase: 'streaming',
         object: t.label,
         hint: exact
-          ? `run on the target:\n    ${fixes.map((f) => `${f};`).join('\n    ')}\n  then run the same pgshift replicate command again (it resumes where it stopped)`
-          : `apply the same ALTER TABLE ${t.label} … on the target${fixes.length ? ` (${fixes.join('; ')})` : ''}, then run the same pgshift replicate command again (it resumes where it stopped)`,
+          ? `run on the target:\n    ${plan.fixes.map((f) => `${f};`).join('\n    ')}\n  then run the same pgshift replicate command again (it resumes where it stopped)`
+          : `apply the same ALTER TABLE ${t.label} … on the target${plan.fixes.length ? ` (${plan.fixes.join('; ')})` : ''}, then run the same pgshift replicate command again (it resumes where it stopped)`,
       });
     }
-    if (ddl.length) {
+    if (plan.auto.length) {
       // Before the changes that use the new definition, in the same transaction as them when there is one.
-      for (const sql of ddl) this.pipe.send(sql, () => this.logger.info(`replicate: ${sql} on the target (--apply-ddl)`), (err) => annotate(err, `--apply-ddl on ${t.label}: ${sql}`));
+      for (const sql of plan.auto) this.pipe.send(sql, () => this.logger.info(`replicate: ${sql} on the target (--apply-ddl)`), (err) => annotate(err, `--apply-ddl on ${t.label}: ${sql}`));
       await this.pipe.barrier();
       t = await this.reload(ev.table);
     }
-    if (ignored.size) this.logger.info(`replicate: changes to ${t.label} from before column(s) ${[...ignored].join(', ')} were dropped on the source (and on the target): their values for them are not written`);
-    this.shapes.announced(t, ev.columns.length, ignored.size ? ignored : null);
+    if (diff.ignored.length) this.logger.info(`replicate: changes to ${t.label} from before column(s) ${diff.ignored.join(', ')} were dropped on the source (and on the target): their values for them are not written`);
+    this.shapes.announced(t, ev.columns.length, diff.ignored.length ? new Set(diff.ignored) : null);
   }
 
   /** The target's definition of a table, read again (after DDL). */
