@@ -122,7 +122,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     }
     const plan = await planReplication(src, source, { filter, fixReplicaIdentity: opts.fixReplicaIdentity, newRun: !state, logger, published });
     if (published) {
-      const gaps = await unpublishedTables(src, ctl, state!.publication, filter);
+      const gaps = await unpublishedTables(src, ctl, state!.publication, filter, published);
       // A partition the target lacks fails the apply of its first row: stop now, with the statement.
       if (gaps.partitions.length) throw newTablesError('pgoutput', gaps.tables, gaps.partitions, 'preflight');
       if (gaps.tables.length) logger.warn(newTablesWarning('pgoutput', gaps.tables));
