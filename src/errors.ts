@@ -51,6 +51,14 @@ export class PermissionError extends PgshiftError {
   override readonly exitCode = ExitCode.connection;
 }
 
+/**
+ * Replication stopped on a condition the user fixes by one named step (DDL on the source, a table created after
+ * the start): everything before it is kept; exit 1 like "not caught up", never 4 (nothing failed).
+ */
+export class StoppedError extends PgshiftError {
+  override readonly exitCode = ExitCode.negative;
+}
+
 /** Ctrl-C / SIGTERM: state is kept; the user can resume. */
 export class InterruptedError extends PgshiftError {}
 

@@ -11,6 +11,7 @@ import type { CaptureFlags } from '../replicate/triggers/cli.js';
 /** The same flags as trigger capture, plus the choice of change source. */
 interface ReplicateFlags extends CommonOptions, CaptureFlags {
   capture?: 'pgoutput' | 'triggers';
+  applyDdl?: boolean;
 }
 
 export function replicateCommand(): Command {
@@ -60,6 +61,7 @@ export function replicateCommand(): Command {
     .addOption(new Option('--publication <name>', 'publication name (default like the slot). Example: --publication pgshift_app'))
     .addOption(new Option('--fix-replica-identity', 'run ALTER TABLE … REPLICA IDENTITY FULL on the source for tables without a key (else refused with the statements). Example: --fix-replica-identity'))
     .addOption(new Option('--no-refresh-matviews', 'with --until-caught-up: do not refresh the materialized views at the finish (they are not replicated: by default the finish refreshes those populated on the source). Example: --no-refresh-matviews'))
+    .addOption(new Option('--apply-ddl', 'apply ADD COLUMN (nullable, no default) and DROP COLUMN made on the source to the target as the stream reaches them (else replication stops at them with the statement to run). Example: --apply-ddl'))
     .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on /metrics and health on /healthz, on 127.0.0.1 only. Example: --metrics-port 9187'))
     .addOption(new Option('--metrics-host <addr>', 'address the metrics server binds instead of 127.0.0.1 (0.0.0.0: every interface). Example: --metrics-host 0.0.0.0'))
     .addOption(new Option('--capture <method>', 'how changes are read on the source: pgoutput (logical replication; the role needs REPLICATION) or triggers (only the database owner: Heroku classic). Example: --capture triggers').choices(['pgoutput', 'triggers']).default('pgoutput'))
@@ -73,6 +75,7 @@ export function replicateCommand(): Command {
           throw new UsageError(`--max-lag-bytes, --max-lag-seconds and --timeout only apply with --until-caught-up`, { hint: 'add --until-caught-up, or drop them' });
         }
         // Loaded on use: every other command starts without the replication modules (and prom-client).
+        if (flags.capture === 'triggers' && flags.applyDdl) throw new UsageError('--apply-ddl applies to logical replication (pgoutput), not to --capture triggers', { hint: 'drop --apply-ddl: with trigger capture, a column change on the source stops the run naming the change to make on the target' });
         if (flags.capture === 'triggers') return (await import('../replicate/triggers/cli.js')).runCaptureTriggers(ctx, flags, source, target);
         const { replicate } = await import('../replicate/index.js');
         const tty = !ctx.json && Boolean(process.stderr.isTTY);
@@ -92,6 +95,7 @@ export function replicateCommand(): Command {
             publication: flags.publication,
             fixReplicaIdentity: Boolean(flags.fixReplicaIdentity),
             refreshMatviews: flags.refreshMatviews !== false,
+            applyDdl: Boolean(flags.applyDdl),
             metricsPort: flags.metricsPort === undefined ? undefined : parsePort(flags.metricsPort),
             metricsHost: flags.metricsHost,
             statusIntervalMs: parseSeconds('--status-interval', flags.statusInterval ?? '5') * 1000,

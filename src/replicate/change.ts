@@ -90,7 +90,8 @@ export type SourceEvent =
 
 /**
  * Optional: the source announces the columns it will send for a table (pgoutput does before first use and
- * after DDL). The applier checks them against the target and stops with a message naming the table and the
+ * after DDL). A source should hand it over outside a transaction when it can (pgoutput moves the ones that open
+ * a transaction before its `begin`, and take() returns undefined before one, so the applier commits first). The applier checks them against the target and stops with a message naming the table and the
  * fix when they no longer fit (DDL is not replicated). `previous` is the earlier announcement in this stream.
  */
 export interface RelationEvent {
@@ -98,6 +99,24 @@ export interface RelationEvent {
   table: TableId;
   columns: SourceColumn[];
   previous?: SourceColumn[];
+  /**
+   * Looks up the table's columns in the source's catalog NOW (null: the table is gone there), when the
+   * announcement and the target disagree (a query on the source: only then).
+   * The announcement describes the table as of the changes that follow it, which may predate DDL since: a column
+   * announced that neither the source nor the target has any more was dropped on both, and is not written.
+   */
+  current?: () => Promise<CurrentColumn[] | null>;
+  /** --apply-ddl: columns added or dropped on the source are added/dropped on the target (see writer.ts). */
+  applyDdl?: boolean;
+}
+
+export interface CurrentColumn {
+  name: string;
+  /** format_type() with search_path = pg_catalog: user types come schema-qualified. */
+  type: string;
+  notNull: boolean;
+  /** pg_get_expr of the column default, null for none. */
+  default: string | null;
 }
 
 export interface SourceColumn {

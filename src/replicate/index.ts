@@ -9,8 +9,9 @@ import type { TableFilter } from '../catalog/filter.js';
 import { syncSequences } from '../copy/sequences.js';
 import { requireEmptyTarget } from '../copy/preflight.js';
 import type { CopySummary } from '../copy/index.js';
-import { classifyError, InterruptedError, UsageError } from '../errors.js';
+import { classifyError, errorCode, InterruptedError, PgshiftError, StoppedError, UsageError } from '../errors.js';
 import { acquireApplyLock } from '../db/lock.js';
+import type { Client } from '../db/connect.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../progress.js';
 import { Applier } from './apply/applier.js';
@@ -24,6 +25,8 @@ import { formatLsn } from './pgoutput/lsn.js';
 import { slotInfo, publicationExists } from './pgoutput/slot.js';
 import { PgoutputSource } from './pgoutput/source.js';
 import { planReplication } from './preflight.js';
+import { checkTruncatedPartitions, recordPartitionFiles } from './partition-truncate.js';
+import { newTablesError, newTablesWarning, publishedTables, recordFilter, unpublishedTables, widenExclude } from './new-tables.js';
 import { ensureReplicationState, loadReplication, markCaughtUp, recordReplication, type ReplicationState } from './state.js';
 
 export interface ReplicateOptions {
@@ -42,6 +45,8 @@ export interface ReplicateOptions {
   fixReplicaIdentity: boolean;
   /** --until-caught-up's finish refreshes the materialized views populated on the source (default true). */
   refreshMatviews?: boolean;
+  /** ADD COLUMN (nullable, no default) and DROP COLUMN on the source are applied to the target (writer.ts). */
+  applyDdl?: boolean;
   metricsPort?: number;
   /** Address the metrics server binds (default 127.0.0.1). */
   metricsHost?: string;
@@ -114,11 +119,21 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     } else {
       await requireEmptyTarget(ctl, target.display);
     }
-    const filter = state ? ((state.options.filter as Partial<TableFilter>) ?? {}) : opts.filter;
-    if (state && (opts.filter.include?.length || opts.filter.exclude?.length)) {
-      logger.warn('replicate: --include/--exclude are taken from the first run; the flags given now are ignored');
+    let filter = state ? ((state.options.filter as Partial<TableFilter>) ?? {}) : opts.filter;
+    // A rerun's publication: what is replicated (tables created since are not, see new-tables.ts).
+    const published = state?.copyDone ? await publishedTables(src, state.publication) : undefined;
+    if (state && opts.filter.include?.length) logger.warn('replicate: --include is taken from the first run; the one given now is ignored');
+    if (state && opts.filter.exclude?.length) {
+      filter = widenExclude(filter, opts.filter.exclude, [...(published ?? [])].map((p) => ({ schema: p.slice(0, p.indexOf('.')), name: p.slice(p.indexOf('.') + 1) })));
+      await recordFilter(ctl, 'replication', filter);
     }
-    const plan = await planReplication(src, source, { filter, fixReplicaIdentity: opts.fixReplicaIdentity, newRun: !state, logger });
+    const plan = await planReplication(src, source, { filter, fixReplicaIdentity: opts.fixReplicaIdentity, newRun: !state, logger, published });
+    if (published) {
+      const gaps = await unpublishedTables(src, ctl, state!.publication, filter, published);
+      // A partition the target lacks fails the apply of its first row: stop now, with the statement.
+      if (gaps.partitions.length) throw newTablesError('pgoutput', gaps.tables, gaps.partitions, 'preflight');
+      if (gaps.tables.length) logger.warn(newTablesWarning('pgoutput', gaps.tables));
+    }
     for (const t of plan.notReplicated) logger.warn(`replicate: ${t} is copied once but its later changes are not replicated (unlogged or foreign table)`);
     if (!state) {
       const suffix = randomBytes(4).toString('hex');
@@ -139,6 +154,9 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     const current = state as ReplicationState;
     step('preflight done');
 
+    // Partitions' files before the copy: a TRUNCATE of one is not replicated (partition-truncate.ts).
+    await recordPartitionFiles(src, ctl, plan.relations);
+
     // ---- initial copy (or what is left of an interrupted one)
     const init = await initialCopy({
       source, target, src, ctl, state: current, relations: plan.relations, logger,
@@ -150,15 +168,12 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     // ---- streaming
     const { rows: onTarget } = await ctl.query(`SELECT r FROM unnest($1::text[]) r WHERE to_regclass(r) IS NOT NULL`, [plan.relations]);
     const applied = onTarget.map((r) => r.r as string);
-    for (const r of plan.relations.filter((x) => !applied.includes(x))) {
-      logger.warn(`replicate: table ${r} exists on the source but not on the target: it was created after this replication started and is not replicated (DDL is not replicated); to include it, start over with pgshift cleanup and a new replicate`);
-    }
     const switched = await switchOff(ctl, applied);
     if (switched.triggers + switched.foreignKeys + switched.identities > 0) {
       logger.info(`replicate: on the target while applying: ${switched.triggers} user triggers disabled, ${switched.foreignKeys} foreign keys dropped, ${switched.identities} identity ALWAYS columns set BY DEFAULT (recorded in pgshift.replication_switch; restored by --until-caught-up or pgshift cleanup)`);
     }
     step('target triggers and foreign keys switched off');
-    pgSource = new PgoutputSource(source, current.slot, current.publication);
+    pgSource = new PgoutputSource(source, current.slot, current.publication, { applyDdl: opts.applyDdl });
     const at = (await loadReplication(ctl))!;
     const hold = control;
     const applier = new Applier(target, pgSource, {
@@ -254,7 +269,20 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       await running.catch(() => undefined);
       opts.signal.removeEventListener('abort', onAbort);
     }
-    if (failure !== undefined) throw failure;
+    // Either control connection may have been lost while streaming: re-opened (the lock re-taken), not fatal.
+    if (failure !== undefined) {
+      const explained = await Promise.all([hold.holdSource(), hold.holdTarget()])
+        .then(([s, t]) => explainFailure(failure, s, t, current.publication, filter, plan.relations))
+        .catch(() => undefined);
+      throw explained ?? failure;
+    }
+    if (caughtUp) {
+      // Never "caught up" while a table of the selection is missing (created on the source since the start).
+      const [srcNow, tgtNow] = [await hold.holdSource(), await hold.holdTarget()];
+      const gaps = await unpublishedTables(srcNow, tgtNow, current.publication, filter);
+      if (gaps.tables.length || gaps.partitions.length) throw newTablesError('pgoutput', gaps.tables, gaps.partitions);
+      await checkTruncatedPartitions(srcNow, tgtNow, plan.relations);
+    }
     const final = caughtSample ?? (await sample());
     step(caughtUp ? 'caught up, applier stopped' : 'applier stopped');
 
@@ -263,7 +291,6 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     let restored: Switched | null = null;
     let matviews: MatviewRefresh | null = null;
     if (caughtUp) {
-      // Either control connection may have been lost while streaming: re-opened (the lock re-taken), not fatal.
       const [tgtNow, srcNow] = [await hold.holdTarget(), await hold.holdSource()];
       sequences = await syncSequences(srcNow, tgtNow);
       restored = await restoreSwitches(tgtNow, { target, jobs: opts.indexJobs });
@@ -306,6 +333,27 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
   }
 }
 
+
+/**
+ * An apply failure that a table created or truncated on the source explains, as the stop that names it (exit 1):
+ * a row for a partition the target lacks (routed through the root: 23514; or announced under its own name: the
+ * target has no such table), or a unique key hit by rows written again into a partition whose TRUNCATE was not
+ * replicated (23505). undefined: the failure stands as it is (also when the check itself fails).
+ */
+async function explainFailure(failure: unknown, src: Client, ctl: Client, publication: string, filter: Partial<TableFilter>, relations: string[]): Promise<unknown> {
+  const code = errorCode(failure);
+  const object = failure instanceof PgshiftError && !(failure instanceof StoppedError) ? failure.object : undefined;
+  try {
+    if (code === '23514' || object !== undefined) {
+      const gaps = await unpublishedTables(src, ctl, publication, filter);
+      if (gaps.partitions.length && (code === '23514' || gaps.partitions.some((p) => p.display === object))) return newTablesError('pgoutput', gaps.tables, gaps.partitions, 'streaming');
+    }
+    if (code === '23505') await checkTruncatedPartitions(src, ctl, relations, true);
+  } catch (err) {
+    if (err instanceof StoppedError) return err;
+  }
+  return undefined;
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -32,7 +32,14 @@ export async function managedReplicationRole(src: Client): Promise<string | null
 export async function planReplication(
   src: Client,
   source: ConnectionSpec,
-  opts: { filter: Partial<TableFilter>; fixReplicaIdentity: boolean; newRun: boolean; logger: Logger },
+  opts: {
+    filter: Partial<TableFilter>;
+    fixReplicaIdentity: boolean;
+    newRun: boolean;
+    logger: Logger;
+    /** A rerun's publication ("schema.name"): only tables it carries must have a replica identity (see new-tables.ts). */
+    published?: Set<string>;
+  },
 ): Promise<ReplicationPlan> {
   const inv = await takeInventory(source, undefined, { filter: opts.filter, sourceClient: src });
   const managed = inv.role.superuser || inv.role.replication ? null : await managedReplicationRole(src);
@@ -63,7 +70,7 @@ export async function planReplication(
   const selected = new Set(inv.tables.map(name));
   const notReplicated = inv.tables.filter((t) => t.kind === 'unlogged' || t.kind === 'foreign').map(name);
   const relations = inv.tables.filter((t) => publishable(t) && !(t.parent && (t.kind === 'partition' || t.kind === 'partitioned') && selected.has(t.parent)));
-  const bad = inv.tables.filter((t) => (t.kind === 'table' || t.kind === 'partition' || t.kind === 'inheritance-child') && !t.replicable);
+  const bad = inv.tables.filter((t) => (t.kind === 'table' || t.kind === 'partition' || t.kind === 'inheritance-child') && !t.replicable && (!opts.published || opts.published.has(name(t))));
   if (bad.length) {
     const statements = bad.map((t) => `ALTER TABLE ${qualify(t.schema, t.name)} REPLICA IDENTITY FULL;`);
     if (!opts.fixReplicaIdentity) {

@@ -3,12 +3,13 @@
 // writable() and matchColumns() return one array per column list, so later caches can key on the array itself
 // instead of building a signature string per change.
 import { createHash } from 'node:crypto';
-import { PgshiftError } from '../../errors.js';
+import { PgshiftError, StoppedError } from '../../errors.js';
 import type { Row, Value } from '../change.js';
 import type { TargetTable } from './catalog.js';
 import { insertSql, updateByKeysSql, type Statement } from './sql.js';
 
-export class SchemaChangedError extends PgshiftError {}
+/** The source's definition of a table no longer fits the target: exit 1 with the statement to run. */
+export class SchemaChangedError extends StoppedError {}
 
 export type NamedStatement = Statement & { name: string };
 
@@ -19,6 +20,8 @@ export interface Shapes {
   foldKey: string[] | null;
   /** Columns the source announced for the table (its Relation message): a row with that many holds them all. */
   sourceColumns: number;
+  /** Columns the source sends that were dropped on both sides since (their values are not written). */
+  ignored: Set<string> | null;
   /** writable() of a row holding all the source's columns (the common case, found without a signature). */
   full: string[] | null;
   /** Per (SET columns, key columns) of an UPDATE by key: what it writes besides the key, and how. */
@@ -74,6 +77,7 @@ export class ShapeCache {
       out = [];
       for (const name of names) {
         const col = t.columns.get(name);
+        if (!col && this.of(t).ignored?.has(name)) continue;
         if (!col) throw this.missingColumn(t, name);
         if (!col.generated) out.push(name);
       }
@@ -103,9 +107,10 @@ export class ShapeCache {
   }
 
   /** The source announced the table's columns (a Relation message): a row with that many holds them all. */
-  announced(t: TargetTable, columns: number): void {
+  announced(t: TargetTable, columns: number, ignored: Set<string> | null = null): void {
     const s = this.of(t);
     s.sourceColumns = columns;
+    s.ignored = ignored;
     s.full = null;
   }
 
@@ -122,7 +127,7 @@ export class ShapeCache {
     if (!s) {
       const key = t.identityKey;
       const foldable = key !== null && t.constrained !== 'all' && [...t.constrained].every((c) => key.includes(c));
-      this.byTable.set(t, (s = { statements: new Map(), writable: new Map(), foldKey: foldable ? key : null, sourceColumns: 0, full: null, updates: new Map(), inserts: new Map(), lastKey: null }));
+      this.byTable.set(t, (s = { statements: new Map(), writable: new Map(), foldKey: foldable ? key : null, sourceColumns: 0, ignored: null, full: null, updates: new Map(), inserts: new Map(), lastKey: null }));
     }
     return s;
   }

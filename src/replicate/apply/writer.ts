@@ -15,6 +15,7 @@ import { PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { tableLabel, type Change, type RelationEvent, type Row, type TableId, type Value } from '../change.js';
 import { loadTargetTable, type TargetTable } from './catalog.js';
+import { diffRelation, disagrees, planDdl } from './ddl.js';
 import { NetSegment } from './net.js';
 import { sameColumns, SchemaChangedError, ShapeCache, valuesOf, type NamedStatement } from './shapes.js';
 import { Pipeline } from './pipeline.js';
@@ -26,7 +27,6 @@ const RUN_ROWS = 1000;
 /** Queued values across all tables before a flush: bounds memory whatever the transaction size. */
 const PENDING_BYTES = 8 * 1024 * 1024;
 const PENDING_ROWS = 10_000;
-const FIRST_USER_OID = 16384;
 
 const key = (t: TableId) => JSON.stringify([t.schema, t.name]);
 
@@ -95,35 +95,45 @@ export class ChangeWriter {
     return t;
   }
 
-  /** The source announced the columns it sends for a table: they must fit the target (DDL is not replicated). */
-  async checkRelation(ev: RelationEvent, where: string): Promise<void> {
+  /**
+   * The source announced the columns it sends for a table, as of the changes that follow (pgoutput: a Relation
+   * message; handed over with everything before it committed). They must fit the target (DDL is not replicated):
+   * a column added, dropped, renamed or retyped stops the run with the exact statements for the target (ddl.ts;
+   * --apply-ddl runs ADD COLUMN of a nullable column without a default and DROP COLUMN itself); a column sent
+   * that neither side has any more (dropped on both since these changes) is not written. The rerun after the
+   * named statements starts at this announcement again, and it then fits: the advice converges.
+   */
+  async checkRelation(ev: RelationEvent, _where?: string): Promise<void> {
     await this.flush();
-    this.tables.delete(key(ev.table));
-    this.byId = new WeakMap();
-    const t = await this.table(ev.table);
-    this.shapes.announced(t, ev.columns.length);
-    const problems: string[] = [];
-    for (const c of ev.columns) {
-      const tc = t.columns.get(c.name);
-      if (!tc) problems.push(`column ${c.name} exists on the source but not on the target`);
-      else if (c.typeOid > 0 && c.typeOid < FIRST_USER_OID && tc.typeOid < FIRST_USER_OID && c.typeOid !== tc.typeOid) {
-        problems.push(`column ${c.name} has type OID ${c.typeOid} on the source but ${tc.type} on the target`);
-      }
-    }
-    if (ev.previous) {
-      const now = new Set(ev.columns.map((c) => c.name));
-      for (const p of ev.previous) {
-        const tc = t.columns.get(p.name);
-        if (!now.has(p.name) && tc && !tc.generated) problems.push(`column ${p.name} was dropped on the source but is still on the target`);
-      }
-    }
-    if (problems.length) {
-      throw new SchemaChangedError(`streaming: the definition of ${t.label} changed on the source (${problems.join('; ')}); DDL is not replicated, so replication stopped (everything up to ${where} is applied)`, {
+    let t = await this.reload(ev.table);
+    const current = ev.current && disagrees(t, ev) ? await ev.current() : null;
+    const diff = diffRelation(t, ev, current ? new Map(current.map((c) => [c.name, c])) : null);
+    const plan = planDdl(t, diff, ev.applyDdl === true);
+    if (plan.problems.length) {
+      const exact = plan.fixes.length === plan.problems.length;
+      throw new SchemaChangedError(`streaming: the definition of ${t.label} changed on the source (${plan.problems.join('; ')}); DDL is not replicated, so replication stopped before the first change that uses the new definition (everything before it is applied)`, {
         phase: 'streaming',
         object: t.label,
-        hint: `apply the same ALTER TABLE ${t.label} … on the target, then run the same pgshift replicate command again (it resumes where it stopped)`,
+        hint: exact
+          ? `run on the target:\n    ${plan.fixes.map((f) => `${f};`).join('\n    ')}\n  then run the same pgshift replicate command again (it resumes where it stopped)`
+          : `apply the same ALTER TABLE ${t.label} … on the target${plan.fixes.length ? ` (${plan.fixes.join('; ')})` : ''}, then run the same pgshift replicate command again (it resumes where it stopped)`,
       });
     }
+    if (plan.auto.length) {
+      // Before the changes that use the new definition, in the same transaction as them when there is one.
+      for (const sql of plan.auto) this.pipe.send(sql, () => this.logger.info(`replicate: ${sql} on the target (--apply-ddl)`), (err) => annotate(err, `--apply-ddl on ${t.label}: ${sql}`));
+      await this.pipe.barrier();
+      t = await this.reload(ev.table);
+    }
+    if (diff.ignored.length) this.logger.info(`replicate: changes to ${t.label} from before column(s) ${diff.ignored.join(', ')} were dropped on the source (and on the target): their values for them are not written`);
+    this.shapes.announced(t, ev.columns.length, diff.ignored.length ? new Set(diff.ignored) : null);
+  }
+
+  /** The target's definition of a table, read again (after DDL). */
+  private async reload(id: TableId): Promise<TargetTable> {
+    this.tables.delete(key(id));
+    this.byId = new WeakMap();
+    return this.table(id);
   }
 
   /** Queues one change; returns a promise only when it had to wait (a table's first change, a flush, TRUNCATE). */

@@ -2,7 +2,7 @@
 // the applier read from the target), plus a plain connection for the source's current WAL position.
 import type { ConnectionSpec } from '../../config.js';
 import { connect, type Client } from '../../db/connect.js';
-import type { ChangeSource, Position, SourceEvent } from '../change.js';
+import type { ChangeSource, CurrentColumn, Position, SourceEvent, TableId } from '../change.js';
 import { parseLsn } from './lsn.js';
 import { ReplicationStream } from './stream.js';
 
@@ -10,7 +10,15 @@ export class PgoutputSource implements ChangeSource {
   private stream?: ReplicationStream;
   private ctl?: Client;
 
-  constructor(private readonly spec: ConnectionSpec, private readonly slot: string, private readonly publication: string) {}
+  /** Reads the source's catalog for Relation messages (its own connection: ctl serves the lag checks meanwhile). */
+  private catalog?: Client;
+
+  constructor(
+    private readonly spec: ConnectionSpec,
+    private readonly slot: string,
+    private readonly publication: string,
+    private readonly opts: { applyDdl?: boolean } = {},
+  ) {}
 
   events(from: Position, signal: AbortSignal): AsyncIterable<SourceEvent> {
     return {
@@ -30,9 +38,14 @@ export class PgoutputSource implements ChangeSource {
               ready = true;
             })();
             await opened;
-            return stream.next();
+            const r = await stream.next();
+            if (r.done || r.value.type !== 'relation') return r;
+            const table = r.value.table;
+            return { value: { ...r.value, current: () => this.currentColumns(table), applyDdl: this.opts.applyDdl === true }, done: false };
           },
-          take: () => (ready ? stream.take() : undefined),
+          // A Relation message is handed over by next() only: returning undefined here lets the applier commit
+          // what precedes it first (see change.ts).
+          take: () => (ready && stream.peek()?.type !== 'relation' ? stream.take() : undefined),
           return: async () => {
             signal.removeEventListener('abort', onAbort);
             await stream.close();
@@ -41,6 +54,34 @@ export class PgoutputSource implements ChangeSource {
         };
       },
     };
+  }
+
+  /** The table's columns as the source's catalog has them now (null: no such table any more). */
+  private async currentColumns(table: TableId): Promise<CurrentColumn[] | null> {
+    try {
+      if (!this.catalog) {
+        this.catalog = await connect(this.spec, { applicationName: 'pgshift replicate catalog' });
+        // format_type then qualifies every type outside pg_catalog.
+        await this.catalog.query(`SET search_path = pg_catalog`);
+      }
+      const { rows } = await this.catalog.query(
+        `SELECT c.oid IS NOT NULL AS present, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+                a.attnotnull AS not_null, pg_get_expr(d.adbin, d.adrelid) AS dflt
+           FROM (SELECT 1) one
+           LEFT JOIN (pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace) ON n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
+           LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+          ORDER BY a.attnum`,
+        [table.schema, table.name],
+      );
+      return rows[0]?.present
+        ? rows.filter((r) => r.name !== null).map((r) => ({ name: r.name, type: r.type, notNull: r.not_null, default: r.dflt }))
+        : null;
+    } catch (err) {
+      await this.catalog?.end().catch(() => undefined);
+      this.catalog = undefined;
+      throw err;
+    }
   }
 
   confirm(position: Position): void {
@@ -84,5 +125,7 @@ export class PgoutputSource implements ChangeSource {
     await this.stream?.close();
     await this.ctl?.end().catch(() => undefined);
     this.ctl = undefined;
+    await this.catalog?.end().catch(() => undefined);
+    this.catalog = undefined;
   }
 }

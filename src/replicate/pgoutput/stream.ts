@@ -69,6 +69,8 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
   /** WAL start of the latest XLogData message (taken into `received` when a status is sent). */
   private startHi = 0;
   private startLo = 0;
+  /** A begin not handed over yet (see deliver). */
+  private heldBegin?: SourceEvent;
 
   constructor(private readonly spec: ConnectionSpec, private readonly opts: StreamOptions) {
     this.confirmed = opts.start;
@@ -182,16 +184,44 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
         this.startHi = b.readUInt32BE(start + 1);
         this.startLo = b.readUInt32BE(start + 5);
         const ev = this.decoder.decode(b, start + 25, end);
-        if (ev) this.push(ev);
+        if (ev) this.deliver(ev);
       } else if (kind === 0x6b /* k: primary keepalive */) {
         const walEnd = b.readBigUInt64BE(start + 1);
         if (walEnd > this.received) this.received = walEnd;
+        this.release();
         this.push({ type: 'keepalive', position: walEnd });
         if (b[start + 17] === 1) this.sendStatus(false);
       }
     } catch (err) {
       this.fail(err);
     }
+  }
+
+  /**
+   * Relation messages that open a transaction are handed over BEFORE its begin: the applier then checks (or
+   * applies) a changed definition with every earlier transaction committed, so a stop on DDL keeps all that
+   * precedes it, and the rerun starts at the first change that uses the new definition. A begin is held until
+   * the next message shows whether relations follow; nothing else ever passes it.
+   */
+  private deliver(ev: SourceEvent): void {
+    if (ev.type === 'begin') {
+      this.release();
+      this.heldBegin = ev;
+      return;
+    }
+    if (ev.type !== 'relation') this.release();
+    this.push(ev);
+  }
+
+  private release(): void {
+    const b = this.heldBegin;
+    this.heldBegin = undefined;
+    if (b) this.push(b);
+  }
+
+  /** The next event without taking it. */
+  peek(): SourceEvent | undefined {
+    return this.queue.peek();
   }
 
   private push(ev: SourceEvent): void {
@@ -260,6 +290,10 @@ class Fifo<T> {
 
   push(v: T): void {
     this.items.push(v);
+  }
+
+  peek(): T | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined;
   }
 
   shift(): T | undefined {

@@ -30,6 +30,7 @@ import { refreshAtFinish, type MatviewRefresh } from '../matviews.js';
 import { acquireRunLock, runApplicationName } from '../../db/lock.js';
 import { applySessionSettings, CaptureApplier, CaptureLogError, CaptureSchemaError, SESSION_SETTINGS, type BatchResult } from './apply.js';
 import { planCapture } from './install.js';
+import { newTablesError, newTablesWarning, recordFilter, uncapturedTables, widenExclude } from '../new-tables.js';
 import { captureInstalled, installCapture } from './source.js';
 import { CaptureLag, type CaptureSample } from './lag.js';
 import { recopyLoadedTables, withReplicateHint } from './recopy.js';
@@ -110,7 +111,12 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
           phase: 'preflight', hint: 'pass the same --source as the first run, or remove that capture first (pgshift cleanup --source … --target …)',
         });
       }
-      if (opts.filter.include?.length || opts.filter.exclude?.length) logger.warn('replicate: --include/--exclude are taken from the first run; the flags given now are ignored');
+      if (opts.filter.include?.length) logger.warn('replicate: --include is taken from the first run; the one given now is ignored');
+      if (opts.filter.exclude?.length) {
+        // Leaves out tables created after the start (new-tables.ts); never a captured one.
+        state.options.filter = widenExclude((state.options.filter as Partial<TableFilter>) ?? {}, opts.filter.exclude, state.tables);
+        await recordFilter(ctl, 'capture', state.options.filter as Partial<TableFilter>);
+      }
     } else {
       await requireEmptyTarget(ctl, target.display);
       const existing = await captureInstalled(src);
@@ -185,6 +191,10 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
     if (opts.signal.aborted) throw new InterruptedError('replicate interrupted by signal', { hint: 'run the same command again to continue' });
 
     // ---- apply
+    if (current.copyDone && start === 'none') {
+      const fresh = await uncapturedTables(src, (current.options.filter as Partial<TableFilter>) ?? {}, current.tables);
+      if (fresh.length) logger.warn(newTablesWarning('triggers', fresh));
+    }
     const relations = current.tables.map((t) => qualifiedName(t));
     const switched = await switchOff(ctl, relations);
     if (switched.triggers + switched.foreignKeys + switched.identities > 0) {
@@ -317,6 +327,9 @@ async function applyLoop(source: ConnectionSpec, target: ConnectionSpec, state: 
         }
         if (opts.untilCaughtUp && batchStart >= checkAt) {
           if (opts.maxLagSeconds === undefined || (out.last?.lagSeconds ?? 0) <= opts.maxLagSeconds) {
+            // Never "caught up" while a table of the selection has no capture (created since the start).
+            const fresh = await uncapturedTables(src, (state.options.filter as Partial<TableFilter>) ?? {}, state.tables);
+            if (fresh.length) throw newTablesError('triggers', fresh);
             out.caughtUp = true;
             return out;
           }
