@@ -116,6 +116,8 @@ export class Applier {
 
   private async consume(client: Client, signal: AbortSignal, onProgress: () => void): Promise<void> {
     const writer = new ChangeWriter(client, this.opts.logger);
+    // A statement that fails while the applier waits for the source (an idle stream) is reported at once.
+    writer.pipe.onFailure = () => this.alarm.ring();
     const applied = await loadApplied(client);
     if (applied > this.stats.appliedPosition) this.stats.appliedPosition = applied;
     if (applied > this.stats.reachedPosition) this.stats.reachedPosition = applied;
@@ -194,6 +196,7 @@ export class Applier {
 
     try {
       for (;;) {
+        if (writer.pipe.failed) await writer.pipe.barrier(); // throws the failure
         if (this.stopping) {
           // A partial source transaction is rolled back (it is sent again); complete ones are committed.
           if (inTx) {

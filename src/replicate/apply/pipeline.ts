@@ -19,6 +19,8 @@ export class Pipeline {
   private sent = 0;
   private failure: unknown;
   private aborted = false;
+  /** Called once when a statement fails: whoever waits for something else hears of it at once. */
+  onFailure?: () => void;
 
   constructor(private client: Client) {}
 
@@ -53,7 +55,7 @@ export class Pipeline {
       try {
         r = await client.query(q as QueryConfig);
       } catch (err) {
-        this.failure ??= (describe ? describe(err) : err) ?? err;
+        this.fail((describe ? describe(err) : err) ?? err);
         return;
       }
       // A `then` that throws (e.g. a COMMIT answered with ROLLBACK) is a failure like any other.
@@ -61,10 +63,16 @@ export class Pipeline {
         try {
           then?.(r);
         } catch (err) {
-          this.failure ??= err;
+          this.fail(err);
         }
       }
     });
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = err;
+    this.onFailure?.();
   }
 
   /** Runs `fn` once everything sent so far has succeeded (skipped after a failure or abort). */
