@@ -1,7 +1,7 @@
 // Inventory's warnings: what will get in the way of moving this source, each with its remedy. Pure.
 import { formatBytes } from '../format.js';
 import type { Inventory, Warning } from './inventory.js';
-import { eventTriggerWarning, privilegedWarning } from './privileged.js';
+import { eventTriggerWarning, privilegedWarning, securityDefinerWarning } from './privileged.js';
 import { CAPTURE_SCHEMA } from './system.js';
 
 /** A slot keeping this much WAL on the source deserves a warning. */
@@ -58,6 +58,8 @@ export function warningsFor(inv: Inventory): Warning[] {
   if (privileged) w.push({ code: 'superuser-objects', ...privileged });
   const events = eventTriggerWarning(inv.privileged, inv.target);
   if (events) w.push({ code: 'event-triggers-skipped', ...events });
+  const definers = securityDefinerWarning(inv.privileged);
+  if (definers) w.push({ code: 'security-definer', ...definers });
   if (inv.largeObjects.count > 0) {
     w.push({ code: 'large-objects', message: `${inv.largeObjects.count} large objects: copy moves them, logical replication does not carry changes to them`, remedy: 'freeze large-object writes before cutover, or move them to bytea columns' });
   }

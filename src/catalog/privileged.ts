@@ -12,6 +12,8 @@ export interface PrivilegedObjects {
   examples: string[];
   /** Event triggers (names): copy skips them when the target role is not a superuser. */
   eventTriggers: string[];
+  /** SECURITY DEFINER functions (signatures): without --keep-owner they run with the target role's rights. */
+  securityDefiner: string[];
 }
 
 const notExtension = (cls: string, oid: string) =>
@@ -58,11 +60,33 @@ const EVENT_TRIGGERS_SQL = `
    WHERE ${userSchemaSql('n.nspname')} AND ${notExtension('pg_event_trigger', 'e.oid')}
    ORDER BY e.evtname`;
 
-/** Objects of the source's schema that need a superuser to be created on the target. */
+const SECURITY_DEFINER_SQL = `
+  SELECT format('%s (owner %I)', p.oid::regprocedure, pg_get_userbyid(p.proowner)) AS what
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+   WHERE p.prosecdef AND ${userSchemaSql('n.nspname')} AND ${notExtension('pg_proc', 'p.oid')}
+   ORDER BY 1`;
+
+/** Objects of the source's schema that need a superuser to be created on the target, and SECURITY DEFINER functions. */
 export async function privilegedObjects(source: Client): Promise<PrivilegedObjects> {
   const { rows } = await source.query<{ n: string; what: string }>(PRIVILEGED_SQL);
   const { rows: events } = await source.query<{ name: string }>(EVENT_TRIGGERS_SQL);
-  return { count: rows.length ? Number(rows[0]!.n) : 0, examples: rows.map((r) => r.what), eventTriggers: events.map((e) => e.name) };
+  const { rows: definers } = await source.query<{ what: string }>(SECURITY_DEFINER_SQL);
+  return { count: rows.length ? Number(rows[0]!.n) : 0, examples: rows.map((r) => r.what), eventTriggers: events.map((e) => e.name), securityDefiner: definers.map((d) => d.what) };
+}
+
+/**
+ * SECURITY DEFINER functions run with their owner's rights. Without --keep-owner the target role owns every
+ * restored object, so such a function runs with the target owner's rights — often far more than the role that
+ * owned it on the source had (a function meant to read one table can then read them all).
+ */
+export function securityDefinerWarning(p: PrivilegedObjects): { message: string; remedy: string } | undefined {
+  const f = p.securityDefiner;
+  if (f.length === 0) return undefined;
+  const shown = f.slice(0, 10).join(', ') + (f.length > 10 ? ', …' : '');
+  return {
+    message: `${f.length} SECURITY DEFINER function${f.length === 1 ? '' : 's'} (${shown}): copied without --keep-owner, ${f.length === 1 ? 'it is' : 'they are'} owned by the target role and run${f.length === 1 ? 's' : ''} with its rights, not those of ${f.length === 1 ? 'its' : 'their'} owner on the source`,
+    remedy: 'copy with --keep-owner (the owner roles must exist on the target), or after the copy ALTER FUNCTION … OWNER TO a role with only the rights the function needs',
+  };
 }
 
 /** What to say when they exist and the target role is not a superuser (or is not known yet). */

@@ -4,7 +4,7 @@ import type { ConnectionSpec } from '../config.js';
 import { tableKey } from '../catalog/table-id.js';
 import { withClient, type Client } from '../db/connect.js';
 import { importSnapshot, type Snapshot } from '../db/snapshot.js';
-import { privilegedObjects, privilegedWarning } from '../catalog/privileged.js';
+import { privilegedObjects, privilegedWarning, securityDefinerWarning } from '../catalog/privileged.js';
 import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../progress.js';
@@ -106,8 +106,11 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
     };
     if (env.tools && !env.steps.preData) {
       // Said before the step it foretells: pg_restore would otherwise fail on these objects mid-way.
-      const privileged = privilegedWarning(await privilegedObjects(env.snapshot.client), role[0] ?? null);
+      const objects = await privilegedObjects(env.snapshot.client);
+      const privileged = privilegedWarning(objects, role[0] ?? null);
       if (privileged) logger.warn(`copy: ${privileged.message}. next: ${privileged.remedy}`);
+      const definers = env.keepOwner ? undefined : securityDefinerWarning(objects);
+      if (definers) logger.warn(`copy: ${definers.message}. next: ${definers.remedy}`);
       await restore('pre-data', 'preData', keepCommon);
     }
 

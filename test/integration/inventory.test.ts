@@ -151,7 +151,7 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
       expect(r.code, r.stderr).toBe(0);
       const inv = parseJson(r);
       expect(inv.target.superuser).toBe(false);
-      expect(inv.privileged).toEqual({ count: 1, examples: ['function raw_int4in(cstring) (language internal)'], eventTriggers: ['audit_ddl'] });
+      expect(inv.privileged).toEqual({ count: 1, examples: ['function raw_int4in(cstring) (language internal)'], eventTriggers: ['audit_ddl'], securityDefiner: [] });
       const w = inv.warnings.find((x: any) => x.code === 'superuser-objects');
       expect(w.message).toMatch(/^1 object of the schema can only be created by a superuser \(function raw_int4in\(cstring\) \(language internal\)\); the target role \S+ is not a superuser/);
       const e = inv.warnings.find((x: any) => x.code === 'event-triggers-skipped');

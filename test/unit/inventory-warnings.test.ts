@@ -9,7 +9,7 @@ function inventoryWith(slots: Inventory['replication']['slots']): Inventory {
     replication: { walLevel: 'logical', maxReplicationSlots: 10, usedReplicationSlots: slots.length, freeReplicationSlots: 10 - slots.length, maxWalSenders: 10, usedWalSenders: 0, available: true, reason: null, slots },
     pgDump: { path: '/usr/bin/pg_dump', version: '15.18', canDump: true },
     tables: [], sequences: [], extensions: [], largeObjects: { count: 0, bytes: 0 }, materializedViews: [], triggers: [],
-    internalSchemas: [], captureInstalled: false, privileged: { count: 0, examples: [], eventTriggers: [] }, target: null, warnings: [],
+    internalSchemas: [], captureInstalled: false, privileged: { count: 0, examples: [], eventTriggers: [], securityDefiner: [] }, target: null, warnings: [],
   };
 }
 
@@ -28,7 +28,7 @@ describe('inventory warnings about replication slots', () => {
 });
 
 describe('inventory warnings about objects only a superuser can create', () => {
-  const privileged = { count: 12, examples: ['function public.f(integer) (language c)', 'operator class public.my_ops'], eventTriggers: [] };
+  const privileged = { count: 12, examples: ['function public.f(integer) (language c)', 'operator class public.my_ops'], eventTriggers: [], securityDefiner: [] };
   const target = (superuser: boolean) => ({ url: 'postgres://app:***@t/db', serverVersion: '17.1', major: 17, user: 'app', superuser });
   it('warns when the target role is not a superuser, naming the objects and the ways out', () => {
     const w = warningsFor({ ...inventoryWith([]), privileged, target: target(false) }).find((x) => x.code === 'superuser-objects');
@@ -44,7 +44,7 @@ describe('inventory warnings about objects only a superuser can create', () => {
 
 describe('inventory warnings about event triggers (copy skips them without a superuser)', () => {
   const target = (superuser: boolean) => ({ url: 'postgres://app:***@t/db', serverVersion: '17.1', major: 17, user: 'app', superuser });
-  const privileged = { count: 0, examples: [], eventTriggers: ['audit_ddl'] };
+  const privileged = { count: 0, examples: [], eventTriggers: ['audit_ddl'], securityDefiner: [] };
   it('says copy skips them and the target will not have them, never that the schema step fails', () => {
     const all = warningsFor({ ...inventoryWith([]), privileged, target: target(false) });
     expect(all.find((x) => x.code === 'superuser-objects')).toBeUndefined();
