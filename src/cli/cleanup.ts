@@ -37,6 +37,12 @@ export function cleanupCommand(): Command {
         const target = requireUrl('target', flags.target);
         const report = await cleanup(target, { force: flags.force, source: optionalUrl('source', flags.source) });
         ctx.print(report.nothingToDo ? `Nothing to clean up on ${target.display}.` : `Removed: ${report.removed.join('; ')}`);
+        if (report.leftOnSource.length) {
+          ctx.print(
+            `Left on the source: REPLICA IDENTITY FULL, set by --fix-replica-identity (UPDATE/DELETE there write whole old rows to the WAL). To undo, once nothing replicates these tables, run on the source:\n` +
+              report.leftOnSource.map((s) => `  ${s}`).join('\n'),
+          );
+        }
         if (report.notRestored.length) {
           // --force went on without them: the target lacks these until they are run (after fixing the data).
           ctx.print(

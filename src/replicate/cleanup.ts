@@ -8,7 +8,7 @@ import { withClient, type Client } from '../db/connect.js';
 import { PgshiftError, UsageError } from '../errors.js';
 import { restoreSwitches, type Switched } from './apply/switches.js';
 import { dropPublication, dropSlot } from './pgoutput/slot.js';
-import { loadReplication, type ReplicationState } from './state.js';
+import { fixedIdentityOf, loadReplication, type ReplicationState } from './state.js';
 
 /** The replication recorded on the target, checked against --source before anything changes (null: none). */
 export async function replicationToClean(c: Client, target: ConnectionSpec, source: ConnectionSpec | undefined): Promise<ReplicationState | null> {
@@ -68,12 +68,14 @@ export async function dropReplicationOnSource(state: ReplicationState, source: C
 }
 
 /** Called by cleanup while it holds the target's run lock (so no replicate is running): target first, then source. */
-export async function cleanupReplication(c: Client, target: ConnectionSpec, source: ConnectionSpec | undefined): Promise<{ replication: boolean; removed: string[] }> {
+export async function cleanupReplication(c: Client, target: ConnectionSpec, source: ConnectionSpec | undefined): Promise<{ replication: boolean; removed: string[]; leftOnSource: string[] }> {
   const state = await replicationToClean(c, target, source);
-  if (!state) return { replication: false, removed: [] };
+  if (!state) return { replication: false, removed: [], leftOnSource: [] };
   const removed: string[] = [];
   const r = await restoreTargetSwitches(c, target, [`replication slot ${state.slot}`, `publication ${state.publication}`]);
   if (r.triggers + r.foreignKeys + r.identities) removed.push(`restored on the target: ${r.triggers} triggers, ${r.foreignKeys} foreign keys, ${r.identities} identity columns`);
   removed.push(...(await dropReplicationOnSource(state, source!)));
-  return { replication: true, removed };
+  // Printed, never run: the user decides (a key may have been added since, or FULL may be wanted).
+  const leftOnSource = fixedIdentityOf(state).map((t) => `ALTER TABLE ${t} REPLICA IDENTITY DEFAULT;`);
+  return { replication: true, removed, leftOnSource };
 }

@@ -27,7 +27,7 @@ import { PgoutputSource } from './pgoutput/source.js';
 import { planReplication } from './preflight.js';
 import { checkTruncatedPartitions, recordPartitionFiles } from './partition-truncate.js';
 import { newTablesError, newTablesWarning, publishedTables, recordFilter, unpublishedTables, widenExclude } from './new-tables.js';
-import { ensureReplicationState, loadReplication, markCaughtUp, recordReplication, type ReplicationState } from './state.js';
+import { ensureReplicationState, loadReplication, markCaughtUp, recordFixedIdentity, recordReplication, type ReplicationState } from './state.js';
 
 export interface ReplicateOptions {
   untilCaughtUp: boolean;
@@ -152,6 +152,8 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       });
     }
     const current = state as ReplicationState;
+    // A change left on the source, named by cleanup with the statement that undoes it.
+    await recordFixedIdentity(ctl, plan.fixedIdentity);
     step('preflight done');
 
     // Partitions' files before the copy: a TRUNCATE of one is not replicated (partition-truncate.ts).

@@ -14,6 +14,8 @@ export interface ReplicationPlan {
   relations: string[];
   /** Tables whose changes logical replication cannot carry (unlogged, foreign): copied once, then not kept up. */
   notReplicated: string[];
+  /** Tables --fix-replica-identity set to REPLICA IDENTITY FULL in this run (quoted names). */
+  fixedIdentity: string[];
 }
 
 const name = (t: { schema: string; name: string }) => `${t.schema}.${t.name}`;
@@ -80,16 +82,19 @@ export async function planReplication(
         hint: `add a primary key, or run on the source:\n    ${statements.join('\n    ')}\n  (or pass --fix-replica-identity to run exactly these), then re-run`,
       });
     }
+    const fixed: string[] = [];
     for (const [i, sql] of statements.entries()) {
       try {
         await src.query(sql);
+        fixed.push(qualify(bad[i]!.schema, bad[i]!.name));
         opts.logger.info(`replicate: ${sql} (--fix-replica-identity)`);
       } catch (err) {
         throw classifyError(err, `preflight: --fix-replica-identity on ${name(bad[i]!)}`, { phase: 'preflight', object: name(bad[i]!), hint: 'run it as the table owner on the source, or add a primary key' });
       }
     }
+    return { inventory: inv, relations: relations.map((t) => qualify(t.schema, t.name)), notReplicated, fixedIdentity: fixed };
   }
-  return { inventory: inv, relations: relations.map((t) => qualify(t.schema, t.name)), notReplicated };
+  return { inventory: inv, relations: relations.map((t) => qualify(t.schema, t.name)), notReplicated, fixedIdentity: [] };
 }
 
 function publishable(t: InventoryTable): boolean {

@@ -91,6 +91,25 @@ export async function loadApplied(c: Client): Promise<bigint> {
   return BigInt(p);
 }
 
+/**
+ * Tables --fix-replica-identity set to REPLICA IDENTITY FULL on the source (quoted names): a change pgshift
+ * leaves there, which cleanup names with the statement that undoes it. Facts only: cleanup prints, never runs.
+ */
+export async function recordFixedIdentity(c: Client, tables: string[]): Promise<void> {
+  if (tables.length === 0) return;
+  await c.query(
+    `UPDATE pgshift.replication SET options = jsonb_set(options, '{replicaIdentityFull}',
+       to_jsonb(ARRAY(SELECT DISTINCT x FROM unnest(ARRAY(SELECT jsonb_array_elements_text(coalesce(options->'replicaIdentityFull', '[]'))) || $1::text[]) AS x ORDER BY x)))
+      WHERE id = 1`,
+    [tables],
+  );
+}
+
+export function fixedIdentityOf(state: ReplicationState): string[] {
+  const v = state.options.replicaIdentityFull;
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
 export async function markCaughtUp(c: Client): Promise<void> {
   await c.query(`UPDATE pgshift.replication SET caught_up_at = now() WHERE id = 1`);
 }

@@ -22,6 +22,8 @@ export interface CleanupReport {
   notRestored: string[];
   /** Nothing pgshift created was found. */
   nothingToDo: boolean;
+  /** Changes pgshift made on the source and leaves there, as the statements that undo them (printed, not run). */
+  leftOnSource: string[];
 }
 
 export async function cleanup(target: ConnectionSpec, opts: { force?: boolean; source?: ConnectionSpec } = {}): Promise<CleanupReport> {
@@ -34,7 +36,7 @@ export async function cleanup(target: ConnectionSpec, opts: { force?: boolean; s
     if (!rows[0]!.present) {
       // No state: only a capture whose target state was lost (recognised on the source by its comment).
       const captured = await cleanupCapture(c, target, opts.source, { force: opts.force });
-      return { ok: true, removed: captured.removed, notRestored: [], nothingToDo: captured.removed.length === 0 };
+      return { ok: true, removed: captured.removed, notRestored: [], nothingToDo: captured.removed.length === 0, leftOnSource: [] };
     }
     // What the state names (keys to put back, slot and publication to drop) is only acted on if no one else can write it.
     await assertStateTrusted(c, target.display);
@@ -78,7 +80,7 @@ export async function cleanup(target: ConnectionSpec, opts: { force?: boolean; s
     const replicated = await cleanupReplication(c, target, opts.source);
     await c.query(`DROP SCHEMA ${STATE_SCHEMA} CASCADE`);
     removed.push(...captured.removed, ...replicated.removed, `schema ${STATE_SCHEMA} on the target (${replicated.replication || captured.capture ? 'copy and replication' : 'copy'} state)`);
-    return { ok: notRestored.length === 0, removed, notRestored, nothingToDo: false };
+    return { ok: notRestored.length === 0, removed, notRestored, nothingToDo: false, leftOnSource: replicated.leftOnSource };
     },
     { applicationName: runApplicationName('cleanup') },
   );
