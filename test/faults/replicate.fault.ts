@@ -169,6 +169,36 @@ describe(`replicate fault suite (seed ${SEED})`, () => {
     await expectSameDatabase(src, tgt);
   });
 
+  it('--capture triggers: the target restarted under a running capture — cleanup and a second run refused, then it catches up', { timeout: 300_000 }, async () => {
+    const src = await createDatabase(pg15, { label: 'crestart_src' });
+    const tgt = await createDatabase(pg17, { label: 'crestart_tgt' });
+    dbs.push(src, tgt);
+    await src.owner(SCHEMA);
+    const args = ['replicate', '--capture', 'triggers', '--source', src.url, '--target', tgt.url];
+    const first = await runCli([...args, '--until-caught-up']);
+    expect(first.code, first.stderr).toBe(0);
+    const run: RunningCli = startCli([...args, '--status-interval', '1']);
+    const applierOn = async () => {
+      const { rows } = await tgt.admin(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgshift replicate apply'`);
+      return rows[0].n > 0;
+    };
+    await waitFor('the applier', applierOn, 60_000, 50);
+    await writeBacklog(src, 6, 50);
+    await pg17.restart('fast');
+    await waitFor('the applier back on the target', applierOn, 60_000, 50);
+    const cleanup = await runCli(['cleanup', '--source', src.url, '--target', tgt.url]);
+    expect(cleanup.code, cleanup.stderr).toBe(2);
+    expect(cleanup.stderr).toMatch(/another pgshift run is/);
+    const second = await runCli([...args, '--until-caught-up']);
+    expect(second.code, second.stderr).toBe(2);
+    run.child.kill('SIGINT');
+    const stopped = await run.done;
+    expect(stopped.code, tail(stopped)).toBe(130);
+    const last = await runCli([...args, '--until-caught-up']);
+    expect(last.code, last.stderr).toBe(0);
+    await expectSameDatabase(src, tgt, { ignore: (d) => d.object.includes('_pgshift') });
+  });
+
   it('--until-caught-up over a slow last batch keeps its memory flat', { timeout: 300_000 }, async () => {
     const { src, tgt } = await pair('slow');
     await writeBacklog(src, 5, 20);

@@ -27,7 +27,8 @@ import { loadRun } from '../../state/store.js';
 import { isTransient as isTransientApply } from '../apply/applier.js';
 import { restoreSwitches, switchOff, type Switched } from '../apply/switches.js';
 import { refreshAtFinish, type MatviewRefresh } from '../matviews.js';
-import { acquireRunLock, runApplicationName } from '../../db/lock.js';
+import { acquireApplyLock } from '../../db/lock.js';
+import { Control } from '../control.js';
 import { applySessionSettings, CaptureApplier, CaptureLogError, CaptureSchemaError, SESSION_SETTINGS, type BatchResult } from './apply.js';
 import { planCapture } from './install.js';
 import { newTablesError, newTablesWarning, recordFilter, uncapturedTables, widenExclude } from '../new-tables.js';
@@ -87,13 +88,14 @@ export interface TriggerReplicateSummary {
 export async function replicateByTriggers(source: ConnectionSpec, target: ConnectionSpec, opts: TriggerReplicateOptions): Promise<TriggerReplicateSummary> {
   const started = Date.now();
   const { logger } = opts;
-  let ctl: Client | undefined;
-  let src: Client | undefined;
+  let control: Control | undefined;
   try {
-    ctl = await connect(target, { applicationName: runApplicationName('replicate') });
-    // One writer per target for the whole run (the copy inside it is told it holds the lock already).
-    await acquireRunLock(ctl, { command: 'replicate', side: 'target', display: target.display });
-    src = await connect(source, { applicationName: 'pgshift replicate control' });
+    // One writer per target for the whole run (the copy inside it is told it holds the lock already); the lock is
+    // re-taken if its connection is lost (control.ts).
+    control = await Control.open(target, source, logger);
+    const hold = control;
+    const ctl = control.targetClient;
+    const src = control.sourceClient;
     await applySessionSettings(src);
 
     // ---- preflight
@@ -200,17 +202,23 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
     if (switched.triggers + switched.foreignKeys + switched.identities > 0) {
       logger.info(`replicate: on the target while applying: ${switched.triggers} user triggers disabled, ${switched.foreignKeys} foreign keys dropped, ${switched.identities} identity ALWAYS columns set BY DEFAULT (recorded in pgshift.replication_switch; restored by --until-caught-up or pgshift cleanup)`);
     }
-    const loop = await applyLoop(source, target, current, opts, started);
+    // Every (re)connection of the applier: this run still holds the target, and no other applier is alive.
+    const loop = await applyLoop(source, target, current, opts, started, async (tgt) => {
+      await hold.holdTarget();
+      await acquireApplyLock(tgt, target.display);
+    });
 
     let sequences = 0;
     let restored: Switched | null = null;
     let matviews: MatviewRefresh | null = null;
     if (loop.caughtUp) {
-      await applySessionSettings(src, { search_path: SESSION_SETTINGS.search_path! });
-      sequences = await syncSequences(src, ctl);
-      restored = await restoreSwitches(ctl, { target, jobs: opts.indexJobs });
-      if (opts.refreshMatviews !== false) matviews = await refreshAtFinish(src, ctl);
-      await markCaptureCaughtUp(ctl);
+      // Either control connection may have been lost while applying: re-opened (the lock re-taken), not fatal.
+      const [tgtNow, srcNow] = [await hold.holdTarget(), await hold.holdSource()];
+      await applySessionSettings(srcNow, { search_path: SESSION_SETTINGS.search_path! });
+      sequences = await syncSequences(srcNow, tgtNow);
+      restored = await restoreSwitches(tgtNow, { target, jobs: opts.indexJobs });
+      if (opts.refreshMatviews !== false) matviews = await refreshAtFinish(srcNow, tgtNow);
+      await markCaptureCaughtUp(tgtNow);
     }
     const summary: TriggerReplicateSummary = {
       ok: !loop.timedOut,
@@ -238,8 +246,7 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
     if (err instanceof CaptureSchemaError || err instanceof CaptureLogError) throw err;
     throw classifyError(err, 'replicate', { phase: 'replicate', hint: 'fix the cause, then run the same command again (it resumes from the target state)' });
   } finally {
-    await src?.end().catch(() => undefined);
-    await ctl?.end().catch(() => undefined);
+    await control?.end();
   }
 }
 
@@ -284,7 +291,7 @@ function isTransient(err: unknown): boolean {
   return isTransientApply(err);
 }
 
-async function applyLoop(source: ConnectionSpec, target: ConnectionSpec, state: CaptureState, opts: TriggerReplicateOptions, started: number): Promise<LoopResult> {
+async function applyLoop(source: ConnectionSpec, target: ConnectionSpec, state: CaptureState, opts: TriggerReplicateOptions, started: number, onConnect: (tgt: Client) => Promise<void>): Promise<LoopResult> {
   const { logger } = opts;
   const out: LoopResult = { caughtUp: false, timedOut: false, applied: state.appliedSnapshot!, batches: 0, changes: 0, rows: 0, reconnects: 0, last: null };
   const lag = new CaptureLag();
@@ -302,6 +309,7 @@ async function applyLoop(source: ConnectionSpec, target: ConnectionSpec, state: 
     try {
       src = await connect(source, { applicationName: 'pgshift replicate apply' });
       tgt = await connect(target, { applicationName: 'pgshift replicate apply' });
+      await onConnect(tgt);
       const applier = new CaptureApplier(src, tgt, state.tables, logger);
       await applier.init();
       const { rows } = await tgt.query(`SELECT applied_snapshot FROM pgshift.capture WHERE id = 1`);
