@@ -4,6 +4,7 @@ import type { ConnectionSpec } from '../config.js';
 import { tableKey } from '../catalog/table-id.js';
 import { withClient, type Client } from '../db/connect.js';
 import { importSnapshot, type Snapshot } from '../db/snapshot.js';
+import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
 import { privilegedObjects, privilegedWarning, securityDefinerWarning } from '../catalog/privileged.js';
 import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -81,12 +82,24 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
     const { rows: role } = await ctl.query<{ user: string; superuser: boolean }>(`SELECT current_user AS user, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user`);
     const targetIsSuperuser = role[0]?.superuser === true;
     const skipped = new Set<string>();
+    // Event triggers whose function lives in a schema pgshift never copies (Heroku's _heroku): they cannot be
+    // created on the target whoever connects, and are not the application's.
+    const { rows: foreignEvents } = await env.snapshot.client.query<{ name: string }>(
+      `SELECT e.evtname AS name FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = ANY ($1::text[])`,
+      [DUMP_EXCLUDED_SCHEMAS],
+    );
+    const notOurs = new Set(foreignEvents.map((r) => r.name));
     const keepCommon = (e: TocEntry) => {
       if (!keepEntry(plan.excluded, e) || skippedByExtensionCheck(env.extensions, e)) return false;
-      // Event triggers need superuser on the target (Heroku's _heroku ones never apply elsewhere).
-      if (e.desc === 'EVENT TRIGGER' && !targetIsSuperuser) {
-        skipped.add(`event trigger ${e.rest.split(' ')[0]}`);
-        return false;
+      if (e.desc === 'EVENT TRIGGER') {
+        const name = e.rest.split(' ')[0]!;
+        if (notOurs.has(name)) return false;
+        // Other event triggers need a superuser on the target.
+        if (!targetIsSuperuser) {
+          skipped.add(`event trigger ${name}`);
+          return false;
+        }
       }
       return true;
     };
