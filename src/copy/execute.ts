@@ -94,10 +94,13 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
       if (!keepEntry(plan.excluded, e) || skippedByExtensionCheck(env.extensions, e)) return false;
       if (e.desc === 'EVENT TRIGGER') {
         const name = e.rest.split(' ')[0]!;
-        if (notOurs.has(name)) return false;
+        if (notOurs.has(name)) {
+          skipped.add(`event trigger ${name} (its function is in a schema pgshift does not copy, such as Heroku's _heroku)`);
+          return false;
+        }
         // Other event triggers need a superuser on the target.
         if (!targetIsSuperuser) {
-          skipped.add(`event trigger ${name}`);
+          skipped.add(`event trigger ${name} (needs superuser on the target)`);
           return false;
         }
       }
@@ -168,7 +171,7 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
     stopIfAsked();
     await state.markFinished(ctl);
     for (const w of env.extensions?.warnings ?? []) logger.warn(w);
-    for (const s of skipped) logger.warn(`copy: skipped ${s} (needs superuser on the target)`);
+    for (const s of skipped) logger.warn(`copy: skipped ${s}`);
     return summary;
   } finally {
     if (snapshotOpen) await env.snapshot.close();
