@@ -15,7 +15,7 @@ export function warningsFor(inv: Inventory): Warning[] {
       code: 'replication-unavailable',
       message: inv.replication.reason ?? 'logical replication is not available',
       remedy: inv.role.replication || inv.role.superuser
-        ? 'set wal_level=logical and free a slot/WAL sender, or plan a dump-and-restore window with writes frozen (pgshift copy, then pgshift verify)'
+        ? 'use trigger capture (pgshift replicate --capture triggers: works at any wal_level and without slots; statement triggers cost the source a few tens of µs per write statement), or set wal_level=logical and free a slot/WAL sender (a restart), or plan a dump-and-restore window with writes frozen (pgshift copy, then pgshift verify)'
         : 'use trigger capture instead (pgshift replicate --capture triggers: needs only the database owner), or plan a dump-and-restore window with writes frozen (pgshift copy, then pgshift verify)',
     });
   }

@@ -258,7 +258,7 @@ export function chooseStrategy(o: {
     recommendation = 'none fits';
     verdict =
       `Dump/restore does NOT fit the ${f(b)} budget (${f(dumpFreeze)} frozen), and logical replication is not available from this source ` +
-      `(${o.replication.reason ?? 'unknown reason'}). What remains: a longer window for dump/restore, more --jobs if both servers have cores to spare, or a source role with REPLICATION (on Heroku: a plan that grants it) to replicate.`;
+      `(${o.replication.reason ?? 'unknown reason'}). What remains: a longer window for dump/restore, more --jobs if both servers have cores to spare, or replication: trigger capture (pgshift replicate --capture triggers) needs neither REPLICATION nor wal_level=logical, only the database owner; pgoutput needs a source role with REPLICATION and wal_level=logical.`;
   }
   return {
     writeRate: o.writeRate,

@@ -54,7 +54,7 @@ export async function planReplication(
   if (inv.replication.walLevel !== 'logical') {
     throw new UsageError(`preflight: wal_level is ${inv.replication.walLevel} on the source, logical replication needs logical; nothing was created`, {
       phase: 'preflight',
-      hint: 'set wal_level = logical (RDS/Aurora: rds.logical_replication = 1 in the parameter group) and restart the source, then run the same command again',
+      hint: 'replicate with trigger capture instead, which works at any wal_level (pgshift replicate --capture triggers …: statement triggers on the source, a few tens of µs per write statement); or set wal_level = logical (RDS/Aurora: rds.logical_replication = 1 in the parameter group), restart the source, and run the same command again',
     });
   }
   if (opts.newRun && inv.replication.freeReplicationSlots < 1) {
