@@ -68,7 +68,17 @@ async function inBatch(tgt: TestDatabase): Promise<boolean> {
   return rows[0].n > 0;
 }
 
-const tail = (r: CliResult) => r.stderr.split('\n').filter((l) => !l.startsWith('{')).slice(-6).join('\n    ');
+/** A run holds the target: its run lock (advisory 1) and its applier's lock (advisory 3), both granted. */
+async function holdsTarget(tgt: TestDatabase): Promise<boolean> {
+  const { rows } = await tgt.admin(
+    `SELECT count(DISTINCT l.objid)::int AS n FROM pg_locks l
+      WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 1885827944::oid AND l.objid IN (1, 3)
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+  );
+  return rows[0].n === 2;
+}
+
+const tail = (r: CliResult) => r.stderr.split('\n').filter((l) => !l.startsWith('{')).slice(process.env.PGSHIFT_FAULT_DEBUG ? -40 : -6).join('\n    ');
 
 describe(`replicate fault suite (seed ${SEED})`, () => {
   let pg15: LocalCluster;
@@ -145,15 +155,16 @@ describe(`replicate fault suite (seed ${SEED})`, () => {
 
   it('the target restarted under a streaming run: the run holds the target again (cleanup and a second run refused), then catches up', { timeout: 300_000 }, async () => {
     const { src, tgt } = await pair('restart');
-    const run: RunningCli = startCli(['replicate', '--source', src.url, '--target', tgt.url, '--status-interval', '1']);
+    const run: RunningCli = startCli(['replicate', '--source', src.url, '--target', tgt.url, '--status-interval', '1', ...(process.env.PGSHIFT_FAULT_DEBUG ? ['--log-level', 'debug'] : [])]);
     await writeBacklog(src, 3, 100);
-    await waitFor('streaming', () => inBatch(tgt).then(async (b) => b || (await tgt.admin(`SELECT applied_position > 0 AS ok FROM pgshift.replication`)).rows[0]?.ok), 60_000, 20);
+    // Streaming: the applier holds its lock (a restart before that fails the run's start-up, exit 3, by design).
+    await waitFor('streaming', () => holdsTarget(tgt), 60_000, 20);
     await pg17.restart('fast');
-    // The applier comes back (backoff) and re-takes the run lock before it applies anything.
-    await waitFor('the applier back on the target', async () => {
-      const { rows } = await tgt.admin(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgshift replicate apply'`);
-      return rows[0].n > 0;
-    }, 60_000, 50);
+    // The applier comes back (backoff) and re-takes the run lock and its apply lock before it applies anything.
+    await waitFor('the run holding the target again', () => holdsTarget(tgt), 90_000, 50).catch(async (err) => {
+      run.child.kill('SIGKILL');
+      throw new Error(`${(err as Error).message}; replicate said:\n${tail(await run.done)}`);
+    });
     const cleanup = await runCli(['cleanup', '--source', src.url, '--target', tgt.url]);
     expect(cleanup.code, cleanup.stderr).toBe(2);
     expect(cleanup.stderr).toMatch(/another pgshift run is/);
@@ -178,14 +189,13 @@ describe(`replicate fault suite (seed ${SEED})`, () => {
     const first = await runCli([...args, '--until-caught-up']);
     expect(first.code, first.stderr).toBe(0);
     const run: RunningCli = startCli([...args, '--status-interval', '1']);
-    const applierOn = async () => {
-      const { rows } = await tgt.admin(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgshift replicate apply'`);
-      return rows[0].n > 0;
-    };
-    await waitFor('the applier', applierOn, 60_000, 50);
+    await waitFor('the applier', () => holdsTarget(tgt), 60_000, 50);
     await writeBacklog(src, 6, 50);
     await pg17.restart('fast');
-    await waitFor('the applier back on the target', applierOn, 60_000, 50);
+    await waitFor('the run holding the target again', () => holdsTarget(tgt), 90_000, 50).catch(async (err) => {
+      run.child.kill('SIGKILL');
+      throw new Error(`${(err as Error).message}; replicate said:\n${tail(await run.done)}`);
+    });
     const cleanup = await runCli(['cleanup', '--source', src.url, '--target', tgt.url]);
     expect(cleanup.code, cleanup.stderr).toBe(2);
     expect(cleanup.stderr).toMatch(/another pgshift run is/);
