@@ -34,10 +34,12 @@ function registeredCommands(): string[] {
 }
 
 /** Run the real CLI with this terminal as its stdio, so its progress bars draw as they would for a user. */
-function runCli(args: string[], captureStdout = false): Promise<{ code: number | null; seconds: number; stdout: string }> {
+/** Runs the CLI with the URLs in PGSHIFT_SOURCE_URL / PGSHIFT_TARGET_URL: passwords stay off the command line. */
+function runCli(args: string[], urls: { source: string; target: string }, captureStdout = false): Promise<{ code: number | null; seconds: number; stdout: string }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['inherit', captureStdout ? 'pipe' : 'inherit', 'inherit'] });
+    const env = { ...process.env, PGSHIFT_SOURCE_URL: urls.source, PGSHIFT_TARGET_URL: urls.target };
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['inherit', captureStdout ? 'pipe' : 'inherit', 'inherit'] });
     let stdout = '';
     child.stdout?.on('data', (d) => (stdout += d));
     child.on('error', reject);
@@ -56,6 +58,7 @@ async function main(): Promise<number> {
     const target = await createOwnedDatabase(pg17, 'shop', 'shop_new_owner');
     say(`source: ${redact(source)}  (database owner with REPLICATION, not superuser, TLS required)`);
     say(`target: ${redact(target)}  (database owner, not superuser)`);
+    say('Each command below gets the URLs from PGSHIFT_SOURCE_URL / PGSHIFT_TARGET_URL: passwords stay off the command line.');
 
     banner(`Seeding the source: users, products (jsonb), orders + audit trigger, order_items, page_views (no primary key)`);
     const seedStart = Date.now();
@@ -70,11 +73,11 @@ async function main(): Promise<number> {
     // The application keeps writing while replicate copies and streams; writes freeze before the final catch-up.
     let writer: ReturnType<typeof startWriter> | undefined;
     const plan: Array<Pick<Step, 'name' | 'args'> & { before?: () => Promise<void> }> = [
-      { name: 'estimate', args: ['estimate', '--source', source, '--target', target, '--jobs', '2', '--downtime-budget', '15m'] },
-      { name: 'inventory', args: ['inventory', '--source', source, '--target', target] },
+      { name: 'estimate', args: ['estimate', '--jobs', '2', '--downtime-budget', '15m'] },
+      { name: 'inventory', args: ['inventory'] },
       {
         name: 'replicate',
-        args: ['replicate', '--source', source, '--target', target, '--jobs', '2', '--fix-replica-identity', '--until-caught-up'],
+        args: ['replicate', '--jobs', '2', '--fix-replica-identity', '--until-caught-up'],
         before: async () => {
           writer = startWriter(source);
           say('(the application keeps writing: new orders, status changes, page views, deletes)');
@@ -82,14 +85,14 @@ async function main(): Promise<number> {
       },
       {
         name: 'replicate',
-        args: ['replicate', '--source', source, '--target', target, '--until-caught-up'],
+        args: ['replicate', '--until-caught-up'],
         before: async () => {
           const n = await writer!.stop();
           say(`(writes frozen after ${n.toLocaleString('en-US')} live transactions: the final catch-up takes seconds)`);
         },
       },
-      { name: 'verify', args: ['verify', '--source', source, '--target', target] },
-      { name: 'cleanup', args: ['cleanup', '--source', source, '--target', target] },
+      { name: 'verify', args: ['verify'] },
+      { name: 'cleanup', args: ['cleanup'] },
     ];
     const steps: Step[] = [];
     let estimate: EstimateReport | undefined;
@@ -97,7 +100,7 @@ async function main(): Promise<number> {
     let initialCopySeconds: number | null | undefined;
     for (const s of plan) {
       await s.before?.();
-      const shown = `pgshift ${s.args.map((a) => (a === source ? '$SOURCE_URL' : a === target ? '$TARGET_URL' : a)).join(' ')}`;
+      const shown = `pgshift ${s.args.join(' ')}`;
       banner(shown);
       if (!have.includes(s.name)) {
         say(`(skipped: this build of pgshift has no \`${s.name}\` command yet; \`pgshift --help\` lists: ${have.join(', ')})`);
@@ -107,7 +110,7 @@ async function main(): Promise<number> {
       // The estimate's numbers are kept (--json) to compare with the copy at the end; shown as the CLI shows them.
       // The first replicate's JSON gives its initial copy's own duration (the part the estimate predicts).
       const json = s.name === 'estimate' || (s.name === 'replicate' && initialCopySeconds === undefined);
-      const r = await runCli(json ? [...s.args, '--json'] : s.args, json);
+      const r = await runCli(json ? [...s.args, '--json'] : s.args, { source, target }, json);
       if (s.name === 'estimate' && r.code === 0) {
         estimate = JSON.parse(r.stdout) as EstimateReport;
         say(renderEstimate(estimate, { timeline: Boolean(process.stdout.isTTY) }));
