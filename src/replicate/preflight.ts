@@ -73,6 +73,7 @@ export async function planReplication(
   const notReplicated = inv.tables.filter((t) => t.kind === 'unlogged' || t.kind === 'foreign').map(name);
   const relations = inv.tables.filter((t) => publishable(t) && !(t.parent && (t.kind === 'partition' || t.kind === 'partitioned') && selected.has(t.parent)));
   const bad = inv.tables.filter((t) => (t.kind === 'table' || t.kind === 'partition' || t.kind === 'inheritance-child') && !t.replicable && (!opts.published || opts.published.has(name(t))));
+  const fixed: string[] = [];
   if (bad.length) {
     const statements = bad.map((t) => `ALTER TABLE ${qualify(t.schema, t.name)} REPLICA IDENTITY FULL;`);
     if (!opts.fixReplicaIdentity) {
@@ -82,7 +83,6 @@ export async function planReplication(
         hint: `add a primary key, or run on the source:\n    ${statements.join('\n    ')}\n  (or pass --fix-replica-identity to run exactly these), then re-run`,
       });
     }
-    const fixed: string[] = [];
     for (const [i, sql] of statements.entries()) {
       try {
         await src.query(sql);
@@ -92,9 +92,8 @@ export async function planReplication(
         throw classifyError(err, `preflight: --fix-replica-identity on ${name(bad[i]!)}`, { phase: 'preflight', object: name(bad[i]!), hint: 'run it as the table owner on the source, or add a primary key' });
       }
     }
-    return { inventory: inv, relations: relations.map((t) => qualify(t.schema, t.name)), notReplicated, fixedIdentity: fixed };
   }
-  return { inventory: inv, relations: relations.map((t) => qualify(t.schema, t.name)), notReplicated, fixedIdentity: [] };
+  return { inventory: inv, relations: relations.map((t) => qualify(t.schema, t.name)), notReplicated, fixedIdentity: fixed };
 }
 
 function publishable(t: InventoryTable): boolean {

@@ -78,6 +78,20 @@ async function holdsTarget(tgt: TestDatabase): Promise<boolean> {
   return rows[0].n === 2;
 }
 
+/**
+ * After a target restart: the run comes back (backoff), re-takes its run lock and apply lock before it applies
+ * anything, and a cleanup beside it is refused.
+ */
+async function expectHeldAgain(run: RunningCli, src: TestDatabase, tgt: TestDatabase): Promise<void> {
+  await waitFor('the run holding the target again', () => holdsTarget(tgt), 90_000, 50).catch(async (err) => {
+    run.child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}; replicate said:\n${tail(await run.done)}`);
+  });
+  const cleanup = await runCli(['cleanup', '--source', src.url, '--target', tgt.url]);
+  expect(cleanup.code, cleanup.stderr).toBe(2);
+  expect(cleanup.stderr).toMatch(/another pgshift run is/);
+}
+
 const tail = (r: CliResult) => r.stderr.split('\n').filter((l) => !l.startsWith('{')).slice(process.env.PGSHIFT_FAULT_DEBUG ? -40 : -6).join('\n    ');
 
 describe(`replicate fault suite (seed ${SEED})`, () => {
@@ -160,14 +174,7 @@ describe(`replicate fault suite (seed ${SEED})`, () => {
     // Streaming: the applier holds its lock (a restart before that fails the run's start-up, exit 3, by design).
     await waitFor('streaming', () => holdsTarget(tgt), 60_000, 20);
     await pg17.restart('fast');
-    // The applier comes back (backoff) and re-takes the run lock and its apply lock before it applies anything.
-    await waitFor('the run holding the target again', () => holdsTarget(tgt), 90_000, 50).catch(async (err) => {
-      run.child.kill('SIGKILL');
-      throw new Error(`${(err as Error).message}; replicate said:\n${tail(await run.done)}`);
-    });
-    const cleanup = await runCli(['cleanup', '--source', src.url, '--target', tgt.url]);
-    expect(cleanup.code, cleanup.stderr).toBe(2);
-    expect(cleanup.stderr).toMatch(/another pgshift run is/);
+    await expectHeldAgain(run, src, tgt);
     const second = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up']);
     expect(second.code, second.stderr).toBe(2);
     expect((await tgt.admin(`SELECT to_regclass('pgshift.replication') IS NOT NULL AS ok`)).rows[0].ok).toBe(true);
@@ -192,13 +199,7 @@ describe(`replicate fault suite (seed ${SEED})`, () => {
     await waitFor('the applier', () => holdsTarget(tgt), 60_000, 50);
     await writeBacklog(src, 6, 50);
     await pg17.restart('fast');
-    await waitFor('the run holding the target again', () => holdsTarget(tgt), 90_000, 50).catch(async (err) => {
-      run.child.kill('SIGKILL');
-      throw new Error(`${(err as Error).message}; replicate said:\n${tail(await run.done)}`);
-    });
-    const cleanup = await runCli(['cleanup', '--source', src.url, '--target', tgt.url]);
-    expect(cleanup.code, cleanup.stderr).toBe(2);
-    expect(cleanup.stderr).toMatch(/another pgshift run is/);
+    await expectHeldAgain(run, src, tgt);
     const second = await runCli([...args, '--until-caught-up']);
     expect(second.code, second.stderr).toBe(2);
     run.child.kill('SIGINT');
