@@ -56,7 +56,6 @@ describe('replicate --until-caught-up: materialized views at the finish', () => 
     expect(r.code, r.stderr).toBe(0);
     const out = parseJson<{ matviews: { views: number; seconds: number } }>(r);
     expect(out.matviews.views).toBe(2);
-    expect(out.matviews.seconds).toBeGreaterThanOrEqual(0);
     for (const v of ['totals', 'top_customers']) expect(await contents(tgt, v), v).toBe(await contents(src, v));
     const { rows } = await tgt.admin(`SELECT relispopulated FROM pg_class WHERE relname = 'never_filled'`);
     expect(rows[0].relispopulated).toBe(false);
