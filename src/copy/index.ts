@@ -3,7 +3,7 @@
 import { sameEndpoint, type ConnectionSpec } from '../config.js';
 import { tableKey } from '../catalog/table-id.js';
 import type { TableFilter } from '../catalog/filter.js';
-import { connect, serverMajor, withClient, type Client } from '../db/connect.js';
+import { connect, serverMajor, withClient, withTransaction, type Client } from '../db/connect.js';
 import { parseServerIdentity, sameDatabase, serverIdentity, type ServerIdentity } from '../db/identity.js';
 import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import { exportSnapshot, type Snapshot } from '../db/snapshot.js';
@@ -73,8 +73,17 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     // One writer per target: before reading the state, so a running copy is never taken for an interrupted one.
     if (!opts.runLockHeld) await acquireRunLock(ctl, { command: 'copy', side: 'target', display: target.display });
     const run = await state.loadRun(ctl);
-    if (opts.resume) {
-      if (!run) throw new UsageError('--resume: there is no pgshift copy to resume on this target', { phase: 'preflight', hint: 'run pgshift copy without --resume' });
+    // An interrupted run that recorded nothing (it stopped before its run row was committed) wrote nothing else
+    // either: --resume starts it over, on a target that must then be empty like any first run.
+    const resume = opts.resume && run !== null;
+    if (opts.resume && !run) {
+      if (opts.mode !== 'data-only') await requireEmptyTarget(ctl, target.display).catch((e: unknown) => {
+        throw e instanceof UsageError ? new UsageError(`--resume: there is no pgshift copy to resume on this target, and it is not empty; nothing was changed (${e.message})`, { phase: 'preflight', hint: 'run pgshift copy without --resume into an empty database' }) : e;
+      });
+      logger.info('copy: the interrupted run recorded nothing on the target; starting the copy from the beginning');
+    }
+    if (!resume) { summary.resumed = false; summary.newSnapshot = false; }
+    if (resume) {
       if (run.finishedAt) {
         logger.info('copy: this target already holds a finished copy; nothing to resume');
         return { ...summary, alreadyComplete: true, newSnapshot: false, seconds: (Date.now() - started) / 1000 };
@@ -88,7 +97,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
       await requireEmptyTarget(ctl, target.display);
     }
     // A resume repeats the first run's choices, whatever flags it was given.
-    const resumed = opts.resume && run ? run.options : undefined;
+    const resumed = resume && run ? run.options : undefined;
     const mode = resumed?.mode ?? opts.mode;
     const filter = resumed?.filter ?? opts.filter;
     summary.mode = mode;
@@ -100,8 +109,8 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const snap = snapshot.client;
     if (controller.signal.aborted) throw controller.signal.reason;
     const sourceId = await serverIdentity(snap);
-    if (opts.resume && run) await requireSameSource(run, sourceId, source);
-    if (!opts.resume && sameDatabase(sourceId, await serverIdentity(ctl))) {
+    if (resume && run) await requireSameSource(run, sourceId, source);
+    if (!resume && sameDatabase(sourceId, await serverIdentity(ctl))) {
       throw new UsageError(`source and target are the same database (${target.display}); nothing was changed`, { phase: 'preflight', hint: 'give the new, empty database as --target' });
     }
     await requireConnections(snap, 'source', opts.jobs, '--jobs', source.display);
@@ -114,17 +123,20 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const sequenceValues = await withClient(source, (c) => readSequences(c, plan.sequences), { applicationName: 'pgshift copy sequences' });
     summary.phases.snapshot = (Date.now() - t0) / 1000;
     await requireReadable(snap, plan.data, source.user);
-    if (mode === 'data-only' && !opts.resume) await requireEmptyTables(ctl, plan.data);
+    if (mode === 'data-only' && !resume) await requireEmptyTables(ctl, plan.data);
     summary.tables = plan.data.length;
 
     // ---- state: nothing was written before this point
     const counters = await sourceChangeCounters(snap, plan.data);
     if (controller.signal.aborted) throw controller.signal.reason;
     stateWritten = true;
-    if (!opts.resume) {
+    if (!resume) {
       await state.ensureStateSchema(ctl);
-      await state.createRun(ctl, source.display, { ...sourceId }, { mode, filter, splitBytes: opts.splitBytes, jobs: opts.jobs, keepOwner: Boolean(opts.keepOwner), keepAcl: Boolean(opts.keepAcl) });
-      await state.saveSourceChanges(ctl, counters);
+      // One transaction: a run row exists only with its counters, so --resume never finds half a record.
+      await withTransaction(ctl, async () => {
+        await state.createRun(ctl!, source.display, { ...sourceId }, { mode, filter, splitBytes: opts.splitBytes, jobs: opts.jobs, keepOwner: Boolean(opts.keepOwner), keepAcl: Boolean(opts.keepAcl) });
+        await state.saveSourceChanges(ctl!, counters);
+      });
     } else {
       await state.ensureStateSchema(ctl);
       summary.staleTables = await reportStale(ctl, plan, counters, logger);
@@ -132,7 +144,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     }
     const steps = (await state.loadRun(ctl))!.steps;
     await executeCopy(plan, {
-      source, target, ctl, snapshot, tools, sequenceValues, steps, resumed: opts.resume, jobs: opts.jobs, indexJobs: opts.indexJobs,
+      source, target, ctl, snapshot, tools, sequenceValues, steps, resumed: resume, jobs: opts.jobs, indexJobs: opts.indexJobs,
       analyze: opts.analyze,
       keepOwner: resumed?.keepOwner ?? opts.keepOwner, keepAcl: resumed?.keepAcl ?? opts.keepAcl, extensions, logger, progress, controller, summary,
     });

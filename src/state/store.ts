@@ -90,6 +90,9 @@ export async function stateExists(target: Client): Promise<boolean> {
 export async function loadRun(target: Client): Promise<RunState | null> {
   const version = await stateVersion(target);
   if (version === null) return null;
+  // A run interrupted between creating the state schema and its first migration leaves no copy_run.
+  const { rows: has } = await target.query<{ present: boolean }>(`SELECT to_regclass('pgshift.copy_run') IS NOT NULL AS present`);
+  if (!has[0]!.present) return null;
   const identity = version >= 3 ? ', source_identity' : ', NULL::jsonb AS source_identity';
   const { rows } = await target.query(`SELECT started_at, resumed_at, finished_at, source, options, steps${identity} FROM pgshift.copy_run WHERE id = 1`);
   const r = rows[0];
