@@ -73,17 +73,11 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     // One writer per target: before reading the state, so a running copy is never taken for an interrupted one.
     if (!opts.runLockHeld) await acquireRunLock(ctl, { command: 'copy', side: 'target', display: target.display });
     const run = await state.loadRun(ctl);
-    // An interrupted run that recorded nothing (it stopped before its run row was committed) wrote nothing else
-    // either: --resume starts it over, on a target that must then be empty like any first run.
-    const resume = opts.resume && run !== null;
-    if (opts.resume && !run) {
-      if (opts.mode !== 'data-only') await requireEmptyTarget(ctl, target.display).catch((e: unknown) => {
-        throw e instanceof UsageError ? new UsageError(`--resume: there is no pgshift copy to resume on this target, and it is not empty; nothing was changed (${e.message})`, { phase: 'preflight', hint: 'run pgshift copy without --resume into an empty database' }) : e;
-      });
-      logger.info('copy: the interrupted run recorded nothing on the target; starting the copy from the beginning');
-    }
-    if (!resume) { summary.resumed = false; summary.newSnapshot = false; }
-    if (resume) {
+    // A run that stopped before its run row was committed (even with the state schema made) recorded nothing:
+    // there is nothing to resume, and the same command without --resume starts it over.
+    if (opts.resume && !run) throw new UsageError('--resume: there is no pgshift copy to resume on this target; nothing was changed', { phase: 'preflight', hint: 'run the same command without --resume' });
+    const resume = opts.resume;
+    if (resume && run) {
       if (run.finishedAt) {
         logger.info('copy: this target already holds a finished copy; nothing to resume');
         return { ...summary, alreadyComplete: true, newSnapshot: false, seconds: (Date.now() - started) / 1000 };
