@@ -5,6 +5,7 @@ import { formatBytes, formatDuration, formatCount } from '../format.js';
 import type { ReplicateSummary } from '../replicate/index.js';
 import type { LagSample } from '../replicate/lag.js';
 import { formatLsn } from '../replicate/pgoutput/lsn.js';
+import { clock, describeSourceWrites } from '../replicate/source-writes.js';
 import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
 import type { CaptureFlags } from '../replicate/triggers/cli.js';
 
@@ -161,6 +162,9 @@ function describe(s: ReplicateSummary): string {
     const r = s.restored;
     lines.push(`Caught up. ${s.sequences} sequences set from the source${r ? `; restored ${r.triggers} triggers, ${r.foreignKeys} foreign keys, ${r.identities} identity columns` : ''}.`);
     if (s.matviews) lines.push(`  refreshed ${s.matviews.views} materialized view(s) in ${formatDuration(s.matviews.seconds)} (not replicated: skip with --no-refresh-matviews)`);
+    if (s.caughtUpTo) lines.push(`  caught up to ${s.caughtUpTo.position}, the source's position at ${clock(s.caughtUpTo.at)}${s.caughtUpTo.lastCommit ? ` (last transaction applied committed ${clock(s.caughtUpTo.lastCommit)})` : ''}`);
+    const writes = describeSourceWrites(s.sourceWrites, formatCount);
+    if (writes) lines.push(writes);
     lines.push(`Next: pgshift verify --source … --target … (with writes frozen), then cut over; pgshift cleanup --source … --target … drops slot ${s.slot} and publication ${s.publication}`);
   } else if (!s.timedOut) {
     lines.push(`Stopped; slot ${s.slot} keeps the changes since ${s.appliedLsn}. Run the same command to continue, or --until-caught-up to finish.`);

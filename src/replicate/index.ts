@@ -19,6 +19,7 @@ import { restoreSwitches, switchOff, type Switched } from './apply/switches.js';
 import { Control } from './control.js';
 import { initialCopy } from './initial.js';
 import { refreshAtFinish, type MatviewRefresh } from './matviews.js';
+import { SourceWriteMeter, type SourceWrites } from './source-writes.js';
 import { LagMeter, type LagSample } from './lag.js';
 import type { Metrics } from './metrics.js';
 import { formatLsn } from './pgoutput/lsn.js';
@@ -82,6 +83,10 @@ export interface ReplicateSummary {
   restored: Switched | null;
   /** Materialized views refreshed by the finish, and how long it took (null: not refreshed). */
   matviews: MatviewRefresh | null;
+  /** --until-caught-up: the source position everything was applied up to, when it was read, the last commit applied. */
+  caughtUpTo: { position: string; at: string; lastCommit: string | null } | null;
+  /** Rows written to the replicated tables on the source around the catch-up and finish (null: not measured). */
+  sourceWrites: SourceWrites | null;
   notReplicated: string[];
   metricsPort: number | null;
 }
@@ -128,6 +133,9 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       await recordFilter(ctl, 'replication', filter);
     }
     const plan = await planReplication(src, source, { filter, fixReplicaIdentity: opts.fixReplicaIdentity, newRun: !state, logger, published });
+    // The source's writes are watched from here on: the longer the window, the fewer it misses (statistics lag ~1 s).
+    const writes = new SourceWriteMeter(plan.relations);
+    await writes.sample(src);
     if (published) {
       const gaps = await unpublishedTables(src, ctl, state!.publication, filter, published);
       // A partition the target lacks fails the apply of its first row: stop now, with the statement.
@@ -219,6 +227,8 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       const pos = await pgSource!.currentPosition().catch(() => lastSample?.sourcePosition ?? 0n);
       const retained = await pgSource!.retainedBytes();
       lastSample = meter.sample(applier.stats, pos, retained);
+      const srcNow = await hold.holdSource().catch(() => undefined);
+      if (srcNow) await writes.sample(srcNow);
       metrics?.update(lastSample, caughtUp);
       opts.onStatus?.(lastSample);
       if (retained !== null && retained > RETAINED_WARN_BYTES && Date.now() - lastRetainedWarn > 60_000) {
@@ -298,6 +308,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       restored = await restoreSwitches(tgtNow, { target, jobs: opts.indexJobs });
       if (opts.refreshMatviews !== false) matviews = await refreshAtFinish(srcNow, tgtNow);
       await markCaughtUp(tgtNow);
+      await writes.sample(srcNow);
       step('sequences set, target switches restored');
     }
     metrics?.update(final, caughtUp);
@@ -322,6 +333,8 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       sequences,
       restored,
       matviews,
+      caughtUpTo: caughtSample ? { position: formatLsn(caughtSample.sourcePosition), at: caughtSample.at.toISOString(), lastCommit: applier.stats.lastCommitTime?.toISOString() ?? null } : null,
+      sourceWrites: caughtUp ? writes.report() : null,
       notReplicated: plan.notReplicated,
       metricsPort,
     };

@@ -1,5 +1,6 @@
 // `pgshift replicate --capture triggers`: the CLI side (called by src/cli/replicate.ts when the flag says so).
 // Same flags, status line/log lines and --json document shape as the pgoutput path, minus what only a slot has.
+import { clock } from '../source-writes.js';
 import type { ConnectionSpec } from '../../config.js';
 import { parsePositiveInt, parseSize } from '../../config.js';
 import { UsageError } from '../../errors.js';
@@ -99,6 +100,13 @@ export function describeCapture(s: TriggerReplicateSummary): string {
     const r = s.restored;
     lines.push(`Caught up. ${s.sequences} sequences set from the source${r ? `; restored ${r.triggers} triggers, ${r.foreignKeys} foreign keys, ${r.identities} identity columns` : ''}.`);
     if (s.matviews) lines.push(`  refreshed ${s.matviews.views} materialized view(s) in ${formatDuration(s.matviews.seconds)} (not replicated: skip with --no-refresh-matviews)`);
+    if (s.caughtUpTo) {
+      const at = clock(s.caughtUpTo.at);
+      lines.push(`  caught up to ${at}: every change committed on the source before then is applied`);
+      lines.push(s.caughtUpTo.pendingSince > 0
+        ? `The source is still being written: ${formatCount(s.caughtUpTo.pendingSince)} changes captured since ${at} (oldest ${s.lagSeconds.toFixed(1)} s). Freeze writes to the source, then run the same command again before switching the application.`
+        : `No changes captured on the source since ${at}. Keep writes frozen until the application points to the target.`);
+    }
     lines.push('Next: freeze writes, run the same command again (it catches up in seconds), pgshift verify --source … --target …, cut over; then pgshift cleanup --source … --target … removes the capture from the source');
   } else {
     lines.push(`Stopped; the capture keeps logging on the source (${s.capturedTables} tables). Run the same command to continue, or --until-caught-up to finish.`);

@@ -82,6 +82,8 @@ export interface TriggerReplicateSummary {
   restored: Switched | null;
   /** Materialized views refreshed by the finish, and how long it took (null: not refreshed). */
   matviews: MatviewRefresh | null;
+  /** --until-caught-up: the moment everything committed before was applied, and changes captured since (pending after the finish). */
+  caughtUpTo: { at: string; pendingSince: number } | null;
   notReplicated: string[];
 }
 
@@ -211,6 +213,7 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
     let sequences = 0;
     let restored: Switched | null = null;
     let matviews: MatviewRefresh | null = null;
+    let sinceCheck: number | null = null;
     if (loop.caughtUp) {
       // Either control connection may have been lost while applying: re-opened (the lock re-taken), not fatal.
       const [tgtNow, srcNow] = [await hold.holdTarget(), await hold.holdSource()];
@@ -219,6 +222,10 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       restored = await restoreSwitches(tgtNow, { target, jobs: opts.indexJobs });
       if (opts.refreshMatviews !== false) matviews = await refreshAtFinish(srcNow, tgtNow);
       await markCaptureCaughtUp(tgtNow);
+      // What the application wrote since the check: "caught up" is a moment, and writes may still go on.
+      const after = await pendingStats(srcNow, loop.applied);
+      loop.last = loop.last ? { ...loop.last, pendingChanges: after.pending, lagSeconds: after.ageSeconds } : loop.last;
+      sinceCheck = after.pending;
     }
     const summary: TriggerReplicateSummary = {
       ok: !loop.timedOut,
@@ -239,6 +246,7 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       sequences,
       restored,
       matviews,
+      caughtUpTo: loop.checkedAt ? { at: loop.checkedAt.toISOString(), pendingSince: sinceCheck ?? 0 } : null,
       notReplicated,
     };
     return summary;
@@ -280,6 +288,8 @@ interface LoopResult {
   rows: number;
   reconnects: number;
   last: CaptureSample | null;
+  /** --until-caught-up: every change committed on the source before this moment is applied. */
+  checkedAt: Date | null;
 }
 
 /** The applier's one retry rule (by error class and connection state, never by message), minus what the user must fix. */
@@ -293,7 +303,7 @@ function isTransient(err: unknown): boolean {
 
 async function applyLoop(source: ConnectionSpec, target: ConnectionSpec, state: CaptureState, opts: TriggerReplicateOptions, started: number, onConnect: (tgt: Client) => Promise<void>): Promise<LoopResult> {
   const { logger } = opts;
-  const out: LoopResult = { caughtUp: false, timedOut: false, applied: state.appliedSnapshot!, batches: 0, changes: 0, rows: 0, reconnects: 0, last: null };
+  const out: LoopResult = { caughtUp: false, timedOut: false, applied: state.appliedSnapshot!, batches: 0, changes: 0, rows: 0, reconnects: 0, last: null, checkedAt: null };
   const lag = new CaptureLag();
   const deadline = opts.timeoutSeconds !== undefined ? started + opts.timeoutSeconds * 1000 : Infinity;
   const interval = opts.statusIntervalMs ?? 5000;
@@ -339,6 +349,7 @@ async function applyLoop(source: ConnectionSpec, target: ConnectionSpec, state: 
             const fresh = await uncapturedTables(src, (state.options.filter as Partial<TableFilter>) ?? {}, state.tables);
             if (fresh.length) throw newTablesError('triggers', fresh);
             out.caughtUp = true;
+            out.checkedAt = new Date(checkAt);
             return out;
           }
           checkAt = Date.now();
