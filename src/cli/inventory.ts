@@ -24,6 +24,7 @@ export function inventoryCommand(): Command {
         '',
         'Examples:',
         '  pgshift inventory --source "$(heroku config:get DATABASE_URL -a app)"',
+        '  pgshift inventory --source latest.dump     # a pg_dump -Fc file or -Fd folder',
         '  pgshift inventory --source $SRC --target $DST --json \\',
         '    | jq \'.tables[] | select(.primaryKey == null)\'',
       ].join('\n'),
@@ -32,6 +33,15 @@ export function inventoryCommand(): Command {
     .addOption(new Option('--pg-bin <dir>', 'folder holding pg_dump/pg_restore to check. Example: --pg-bin /usr/lib/postgresql/17/bin'))
     .action(async (flags: InventoryFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
+        // A pg_dump archive (Heroku's latest.dump, or a -Fd folder): what it holds and whether it is whole.
+        const { isArchivePath } = await import('../archive/index.js');
+        if (flags.source && isArchivePath(flags.source)) {
+          const { openArchive } = await import('../archive/index.js');
+          const { archiveInventory, describeArchive } = await import('../archive/describe.js');
+          const inv = archiveInventory(openArchive(flags.source));
+          ctx.print(describeArchive(inv));
+          return { json: inv };
+        }
         const source = requireUrl('source', flags.source);
         const target = optionalUrl('target', flags.target);
         ctx.logger.debug({ source: source.display }, 'inventory: reading the source catalog');

@@ -40,3 +40,19 @@ export function dumpRestore(source: TestDatabase, target: TestDatabase): Promise
     restore.on('close', done);
   });
 }
+
+/** pg_dump (from PATH) of `db` into `path` with `args` (e.g. -Fc, -Fd); `pipe` writes through a pipe, as `pg_dump | cat > file` does. */
+export async function dumpToFile(db: TestDatabase, path: string, args: string[], opts: { pipe?: boolean } = {}): Promise<void> {
+  const { createWriteStream } = await import('node:fs');
+  return new Promise((resolve, reject) => {
+    const dump = spawn('pg_dump', [...connArgs(db), ...args, ...(opts.pipe ? [] : ['-f', path]), '-d', db.database], {
+      env: toolEnv(db),
+      stdio: ['ignore', opts.pipe ? 'pipe' : 'ignore', 'pipe'],
+    });
+    let errors = '';
+    dump.stderr.on('data', (d) => (errors += d));
+    if (opts.pipe) dump.stdout!.pipe(createWriteStream(path));
+    dump.on('error', reject);
+    dump.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`pg_dump failed (exit ${code}): ${errors}`))));
+  });
+}
