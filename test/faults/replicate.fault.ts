@@ -84,8 +84,16 @@ async function holdsTarget(tgt: TestDatabase): Promise<boolean> {
  */
 async function expectHeldAgain(run: RunningCli, src: TestDatabase, tgt: TestDatabase): Promise<void> {
   await waitFor('the run holding the target again', () => holdsTarget(tgt), 90_000, 50).catch(async (err) => {
+    // Everything that helps the next reader: the target's sessions and locks, and the run's whole log (JSON too).
+    const seen = await tgt
+      .admin(`SELECT a.pid, a.application_name, a.state, a.xact_start IS NOT NULL AS in_xact, left(a.query, 80) AS query,
+                     (SELECT string_agg(l.objid::text || CASE WHEN l.granted THEN '' ELSE '(waiting)' END, ',') FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory') AS advisory
+                FROM pg_stat_activity a WHERE a.datname = current_database()`)
+      .then((r) => JSON.stringify(r.rows))
+      .catch((e: Error) => `(target not readable: ${e.message})`);
     run.child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}; replicate said:\n${tail(await run.done)}`);
+    const out = await run.done;
+    throw new Error(`${(err as Error).message}; target sessions: ${seen}\nreplicate said:\n    ${out.stderr.split('\n').slice(-60).join('\n    ')}`);
   });
   const cleanup = await runCli(['cleanup', '--source', src.url, '--target', tgt.url]);
   expect(cleanup.code, cleanup.stderr).toBe(2);
