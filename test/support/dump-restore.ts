@@ -50,7 +50,7 @@ export async function dumpToFile(db: TestDatabase, path: string, args: string[],
       stdio: ['ignore', opts.pipe ? 'pipe' : 'ignore', 'pipe'],
     });
     let errors = '';
-    dump.stderr.on('data', (d) => (errors += d));
+    dump.stderr!.on('data', (d) => (errors += d));
     if (opts.pipe) dump.stdout!.pipe(createWriteStream(path));
     dump.on('error', reject);
     dump.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`pg_dump failed (exit ${code}): ${errors}`))));
