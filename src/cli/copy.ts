@@ -3,7 +3,7 @@ import { parsePositiveInt, parseSize, requireUrl } from '../config.js';
 import { ANALYZE_MODES, COPY_DEFAULTS, copyDatabase, MIN_SPLIT_BYTES, type AnalyzeMode, type CopyMode, type CopySummary } from '../copy/index.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration, formatCount } from '../format.js';
-import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
+import { run, withConnectionOptions, withFilterOptions, type CommonOptions, type Context } from './context.js';
 
 interface CopyFlags extends CommonOptions {
   jobs?: string;
@@ -41,6 +41,7 @@ export function copyCommand(): Command {
         '  pgshift copy --source "$(heroku config:get DATABASE_URL -a app)" \\',
         '               --target postgres://app@new-db/app --jobs 4',
         '  pgshift copy --source $SRC --target $DST --resume',
+        '  pgshift copy --source latest.dump --target $DST --jobs 4   # a pg_dump -Fc file or -Fd folder',
         '  pgshift copy --source $SRC --target $DST --exclude "audit.*" --json',
       ].join('\n'),
     );
@@ -61,6 +62,8 @@ export function copyCommand(): Command {
     .addOption(new Option('--keep-acl', 'restore GRANTs; the roles must exist on the target (default: skipped). Example: --keep-acl'))
     .action(async (flags: CopyFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
+        const { isArchivePath } = await import('../archive/index.js');
+        if (flags.source && isArchivePath(flags.source)) return copyArchive(flags, ctx);
         const source = requireUrl('source', flags.source);
         const target = requireUrl('target', flags.target);
         if ((flags.include?.length || flags.exclude?.length) && flags.resume) throw new UsageError('--include/--exclude cannot change on --resume', { hint: 'resume uses the filters of the first run; drop the flags' });
@@ -103,4 +106,38 @@ function describe(s: CopySummary, target: string): string {
   if (s.staleTables.length) lines.push(`  the source changed since the first run in ${s.staleTables.join(', ')}: rows copied earlier may be stale — pgshift verify decides`);
   lines.push('Next: pgshift verify --source … --target … (after writes to the source are frozen)');
   return lines.join('\n');
+}
+
+/** copy --source FILE: a pg_dump archive restored by the same phases, resumable (src/archive/copy.ts). */
+async function copyArchive(flags: CopyFlags, ctx: Context): Promise<{ json: unknown }> {
+  const target = requireUrl('target', flags.target);
+  if (flags.include?.length || flags.exclude?.length || flags.schemaOnly || flags.dataOnly) {
+    throw new UsageError('--include/--exclude/--schema-only/--data-only do not apply to an archive source yet; nothing was changed', {
+      hint: 'restore the whole archive, or select with pg_restore -l / -L yourself',
+    });
+  }
+  const { copyFromArchive } = await import('../archive/copy.js');
+  const summary = await copyFromArchive(flags.source!, target, {
+    jobs: parsePositiveInt('--jobs', flags.jobs, COPY_DEFAULTS.jobs),
+    resume: Boolean(flags.resume),
+    pgBin: flags.pgBin,
+    keepOwner: flags.keepOwner,
+    keepAcl: flags.keepAcl,
+    analyze: flags.analyze,
+    logger: ctx.logger,
+    progress: ctx.json ? undefined : ctx.progress(),
+    signal: ctx.signal,
+  });
+  if (summary.alreadyComplete) ctx.print(`The restore of ${summary.archive.path} into ${target.display} had already finished; nothing to do.`);
+  else {
+    ctx.print(
+      [
+        `Restored ${summary.archive.path} (pg_dump ${summary.archive.pgDumpVersion ?? '?'}, taken ${summary.archive.createdAt ?? '?'}) into ${target.display}: ${summary.tables} tables, ${formatCount(summary.rows)} rows, ${formatBytes(summary.bytes)} in ${formatDuration(summary.seconds)}`,
+        `  ${summary.sequences} sequences set, ${summary.largeObjects} large objects, ${summary.indexes} indexes and keys, ${summary.materializedViews} materialized views`,
+        `  phases: ${Object.entries(summary.phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`,
+        'Next: compare with the source if it is still reachable (pgshift verify --source URL --target …), then point the application at the target',
+      ].join('\n'),
+    );
+  }
+  return { json: summary };
 }

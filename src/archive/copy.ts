@@ -1,0 +1,259 @@
+// `pgshift copy --source FILE`: a pg_dump archive (Heroku's latest.dump, or a -Fd folder) into an empty target,
+// the way a live copy goes: the archive proven whole first, the schema's pre-data in batches, tables loaded in
+// parallel (largest first, each in one transaction with its "done" mark), sequences, large objects, then
+// post-data (indexes, keys, triggers, materialized views) and ANALYZE. Every step is recorded on the target, so
+// --resume after a crash or Ctrl-C goes on from the last committed table or batch.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import type { ConnectionSpec } from '../config.js';
+import { connect, withClient, withTransaction, type Client } from '../db/connect.js';
+import { quoteIdent } from '../db/ident.js';
+import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
+import { acquireRunLock, runApplicationName } from '../db/lock.js';
+import { classifyError, InterruptedError, UsageError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { Progress } from '../progress.js';
+import { listToc, sectionSql, type TocEntry } from '../schema/dump.js';
+import { findPgTools, type PgTools } from '../schema/pgdump.js';
+import { runTool } from '../schema/run.js';
+import { requireEmptyTarget } from '../copy/preflight.js';
+import { restoreSection } from '../copy/restore.js';
+import { emptySummary, type CopySummary } from '../copy/summary.js';
+import * as state from '../state/store.js';
+import { ArchiveError, openArchive, type Archive } from './index.js';
+import { minimumPgRestore } from './format.js';
+import { loadTableData } from './table-data.js';
+
+export interface ArchiveCopyOptions {
+  jobs: number;
+  resume: boolean;
+  pgBin?: string;
+  keepOwner?: boolean;
+  keepAcl?: boolean;
+  analyze?: 'overlap' | 'end' | 'none';
+  logger: Logger;
+  progress?: Progress;
+  signal?: AbortSignal;
+}
+
+export interface ArchiveCopySummary extends CopySummary {
+  archive: { path: string; bytes: number; pgDumpVersion: string | null; createdAt: string | null };
+}
+
+/** What identifies the archive a run restores: a resume must be given the same file. */
+function archiveIdentity(a: Archive): Record<string, unknown> {
+  return { archive: basename(a.path), bytes: a.dataBytes, createdAt: a.header.createdAt, database: a.header.database, entries: a.entries.length };
+}
+
+/** Key by key: the state keeps it as jsonb, which orders keys its own way. */
+function sameIdentity(recorded: Record<string, unknown> | null, now: Record<string, unknown>): boolean {
+  return recorded !== null && Object.keys(now).length === Object.keys(recorded).length && Object.entries(now).every(([k, v]) => recorded[k] === v);
+}
+
+/** The pg_restore that reads this archive: the newest found, of at least the major its version needs. */
+function pickPgRestore(a: Archive, pgBin?: string): PgTools {
+  const need = minimumPgRestore(a.header.versionNumber);
+  const all = findPgTools(pgBin);
+  const ok = all.find((t) => t.major >= need);
+  if (ok) return ok;
+  const have = all.length ? `found only ${all.map((t) => `${t.version} (${t.dir})`).join(', ')}` : 'found no pg_restore';
+  throw new UsageError(`${a.path} was written by pg_dump ${a.header.pgDumpVersion ?? '?'} (archive version ${a.header.version}): pg_restore ${need} or newer reads it; ${have}; nothing was changed`, {
+    phase: 'preflight',
+    hint: `install postgresql-client-${need} or newer (Debian/Ubuntu: the PGDG repository, then apt-get install postgresql-client-${need}; macOS: brew install libpq) or pass --pg-bin DIR`,
+  });
+}
+
+export async function copyFromArchive(path: string, target: ConnectionSpec, opts: ArchiveCopyOptions): Promise<ArchiveCopySummary> {
+  const { logger } = opts;
+  const progress = opts.progress ?? new Progress({ logger, quiet: true });
+  const started = Date.now();
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(new InterruptedError('copy interrupted by signal', { phase: 'copy', hint: 'run the same command with --resume' }));
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const signal = controller.signal;
+  // ---- preflight: the archive whole and readable, before anything is written
+  const t0 = Date.now();
+  const opened = openArchive(path);
+  // Tables of schemas pgshift never copies (its own, Heroku's _heroku) are left out, as in a live copy.
+  const archive: Archive = { ...opened, tables: opened.tables.filter((t) => !DUMP_EXCLUDED_SCHEMAS.includes(t.schema)) };
+  const tools = pickPgRestore(archive, opts.pgBin);
+  const summary: ArchiveCopySummary = {
+    ...emptySummary('full', opts.resume),
+    newSnapshot: false,
+    pgDump: `${tools.version} (${tools.dir})`,
+    archive: { path: archive.path, bytes: archive.dataBytes, pgDumpVersion: archive.header.pgDumpVersion, createdAt: archive.header.createdAt },
+  };
+  const listDir = mkdtempSync(join(tmpdir(), 'pgshift-archive-'));
+  const dump = { dir: listDir, path: archive.path };
+  let ctl: Client | undefined;
+  let written = false;
+  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t = Date.now();
+    try {
+      return await fn();
+    } finally {
+      summary.phases[name] = (summary.phases[name] ?? 0) + (Date.now() - t) / 1000;
+    }
+  };
+  try {
+    ctl = await connect(target, { applicationName: runApplicationName('copy') });
+    await acquireRunLock(ctl, { command: 'copy', side: 'target', display: target.display });
+    const run = await state.loadRun(ctl);
+    const identity = archiveIdentity(archive);
+    if (opts.resume) {
+      if (!run) throw new UsageError('--resume: there is no pgshift copy to resume on this target; nothing was changed', { phase: 'preflight', hint: 'run the same command without --resume' });
+      if (!sameIdentity(run.sourceIdentity, identity)) {
+        throw new UsageError(`--resume: the interrupted copy restored ${run.source}, not this archive (${archive.path}); nothing was changed`, { phase: 'preflight', hint: 'pass the archive of the first run' });
+      }
+      if (run.finishedAt) {
+        logger.info('copy: this target already holds a finished copy of the archive; nothing to resume');
+        return { ...summary, alreadyComplete: true, seconds: (Date.now() - started) / 1000 };
+      }
+    } else if (run && !run.finishedAt) {
+      throw new UsageError(`the target holds an interrupted pgshift copy (started ${run.startedAt.toISOString()} from ${run.source}); nothing was changed`, {
+        phase: 'preflight',
+        hint: 'finish it with the same command plus --resume, or remove it with pgshift cleanup --target … --force and copy into an emptied target',
+      });
+    } else {
+      await requireEmptyTarget(ctl, target.display);
+    }
+    const keepOwner = opts.resume && run ? Boolean(run.options.keepOwner) : Boolean(opts.keepOwner);
+    const keepAcl = opts.resume && run ? Boolean(run.options.keepAcl) : Boolean(opts.keepAcl);
+    summary.phases.preflight = (Date.now() - t0) / 1000;
+    if (signal.aborted) throw signal.reason;
+
+    // ---- state
+    written = true;
+    await state.ensureStateSchema(ctl);
+    if (!opts.resume) {
+      await withTransaction(ctl, () => state.createRun(ctl!, `archive ${archive.path}`, identity, { mode: 'full', filter: {}, splitBytes: 0, jobs: opts.jobs, keepOwner, keepAcl }));
+    } else {
+      await state.markResumed(ctl);
+    }
+    const steps = (await state.loadRun(ctl))!.steps;
+    // The role the archive's objects belonged to: its default privileges become the target role's (no --keep-owner).
+    const sourceRole = archive.entries.find((e) => e.desc === 'DATABASE')?.owner ?? undefined;
+    const skipped = new Set<string>();
+    const restore = async (section: 'pre-data' | 'post-data', step: 'preData' | 'postData') => {
+      if (steps[step]) return;
+      const ph = progress.phase(section);
+      await timed(section, () => restoreSection({ tools, dump: dump as never, target, ctl: ctl!, section, keep: (e) => keepEntry(e, skipped), keepOwner, keepAcl, sourceRole, signal, onBatch: (n) => ph.add({ items: n }) }));
+      await state.markStep(ctl!, step);
+      ph.done();
+    };
+
+    await restore('pre-data', 'preData');
+    if (signal.aborted) throw signal.reason;
+    await timed('data', () => loadData(archive, tools, listDir, target, ctl!, opts.jobs, progress, summary, signal));
+    if (signal.aborted) throw signal.reason;
+    await timed('sequences', () => restoreSmallData(archive, tools, dump, target, ctl!, 'SEQUENCE SET', summary, signal));
+    await timed('large objects', () => restoreLargeObjects(archive, tools, listDir, target, ctl!, keepOwner, summary, signal));
+    if (signal.aborted) throw signal.reason;
+    await restore('post-data', 'postData');
+    for (const what of skipped) logger.warn(`copy: left out ${what}`);
+    summary.indexes = archive.entries.filter((e) => ['INDEX', 'CONSTRAINT', 'FK CONSTRAINT'].includes(e.desc)).length;
+    summary.materializedViews = archive.entries.filter((e) => e.desc === 'MATERIALIZED VIEW DATA').length;
+    if (opts.analyze !== 'none' && !steps.analyze) {
+      await timed('analyze', () => analyzeAll(target, archive, opts.jobs));
+      await state.markStep(ctl, 'analyze');
+    }
+    await state.markFinished(ctl);
+    summary.tables = archive.tables.length;
+    summary.seconds = (Date.now() - started) / 1000;
+    return summary;
+  } catch (err) {
+    if (err instanceof ArchiveError || err instanceof UsageError) throw err;
+    throw signal.aborted && signal.reason instanceof InterruptedError
+      ? signal.reason
+      : classifyError(err, 'copy', { phase: 'copy', hint: written ? 'fix the cause, then run the same command with --resume' : 'fix the cause, then run the same command again' });
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+    rmSync(listDir, { recursive: true, force: true });
+    await ctl?.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The archive's entries pgshift restores: not those of schemas it never copies (its own, Heroku's _heroku) nor
+ * event triggers (a superuser's, and Heroku's point into _heroku), as a live copy does.
+ */
+function keepEntry(e: TocEntry, skipped: Set<string>): boolean {
+  const name = e.rest.split(' ')[0] ?? '';
+  if (DUMP_EXCLUDED_SCHEMAS.includes(e.schema) || (e.desc === 'SCHEMA' && DUMP_EXCLUDED_SCHEMAS.includes(name))) return false;
+  if (e.desc === 'EVENT TRIGGER') {
+    skipped.add(`event trigger ${name} (pg_restore needs a superuser for it; create it on the target by hand if the application needs it)`);
+    return false;
+  }
+  return true;
+}
+
+/** Every table's rows, `jobs` at a time, largest first; tables already marked done are skipped. */
+async function loadData(archive: Archive, tools: PgTools, listDir: string, target: ConnectionSpec, ctl: Client, jobs: number, progress: Progress, summary: CopySummary, signal: AbortSignal): Promise<void> {
+  const done = await state.doneTocEntries(ctl);
+  const byId = new Map(archive.entries.map((e) => [e.dumpId, e]));
+  const queue = archive.tables.filter((t) => !done.has(t.dumpId)).sort((a, b) => b.bytes - a.bytes);
+  const ph = progress.phase('data', { bytes: queue.reduce((n, t) => n + t.bytes, 0), items: queue.length });
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(jobs, queue.length)) }, () =>
+      withClient(
+        target,
+        async (c) => {
+          await c.query(`SET session_replication_role = replica`).catch(() => undefined);
+          for (let t = queue.shift(); t && !signal.aborted; t = queue.shift()) {
+            const r = await loadTableData(tools.pgRestore, archive.path, listDir, byId.get(t.dumpId)!, target, c, signal);
+            summary.rows += r.rows;
+            summary.bytes += r.bytes;
+            ph.add({ bytes: t.bytes, items: 1, rows: r.rows });
+          }
+        },
+        { applicationName: 'pgshift copy data' },
+      ),
+    ),
+  );
+  ph.done();
+}
+
+/** Small data entries (sequence values): rendered by pg_restore and run in one transaction with their marks. */
+async function restoreSmallData(archive: Archive, tools: PgTools, dump: { dir: string; path: string }, target: ConnectionSpec, ctl: Client, desc: string, summary: CopySummary, signal: AbortSignal): Promise<void> {
+  const done = await state.doneTocEntries(ctl);
+  const ids = new Set(archive.entries.filter((e) => e.desc === desc && !done.has(e.dumpId)).map((e) => e.dumpId));
+  if (!ids.size) return;
+  const toc: TocEntry[] = (await listToc(tools, dump as never, target)).filter((e) => ids.has(e.dumpId));
+  const sql = await sectionSql(tools, dump as never, target, toc, { section: 'data' as never, keepOwner: true, keepAcl: true, signal });
+  await withTransaction(ctl, async () => {
+    await ctl.query(sql);
+    await state.markTocEntriesDone(ctl, 'data', [...ids]);
+  });
+  await ctl.query('RESET ALL');
+  summary.sequences = ids.size;
+}
+
+/** Large objects, by pg_restore itself into the target (their bytes never pass through pgshift's memory). */
+async function restoreLargeObjects(archive: Archive, tools: PgTools, listDir: string, target: ConnectionSpec, ctl: Client, keepOwner: boolean, summary: CopySummary, signal: AbortSignal): Promise<void> {
+  const done = await state.doneTocEntries(ctl);
+  const blobs = archive.entries.filter((e) => e.desc === 'BLOBS' && !done.has(e.dumpId));
+  if (!blobs.length) return;
+  const list = join(listDir, 'blobs.list');
+  writeFileSync(list, blobs.map((e) => `${e.dumpId}; ${e.tableOid} ${e.oid} BLOBS - BLOBS -`).join('\n') + '\n', { mode: 0o600 });
+  // One transaction: a failure leaves no large object half written, and --resume loads them again.
+  await runTool(tools.pgRestore, ['-L', list, '--single-transaction', '--exit-on-error', ...(keepOwner ? [] : ['--no-owner']), '-d', target.database, archive.path], target, 'large objects (pg_restore)', signal);
+  await state.markTocEntriesDone(ctl, 'data', blobs.map((e) => e.dumpId));
+  summary.largeObjects = archive.largeObjects;
+}
+
+async function analyzeAll(target: ConnectionSpec, archive: Archive, jobs: number): Promise<void> {
+  const queue = [...archive.tables].sort((a, b) => b.bytes - a.bytes);
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(jobs, queue.length)) }, () =>
+      withClient(
+        target,
+        async (c) => {
+          for (let t = queue.shift(); t; t = queue.shift()) await c.query(`ANALYZE ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
+        },
+        { applicationName: 'pgshift analyze' },
+      ),
+    ),
+  );
+}

@@ -1,0 +1,137 @@
+// One table's rows from a pg_dump archive into the target: pg_restore renders that one TOC entry as a script
+// (its session settings, then `COPY … FROM stdin;`, the rows, `\.`), and pgshift streams the rows into COPY on
+// its own connection, in one transaction with the entry's "done" mark: a crash leaves the table either loaded
+// and marked, or empty and unmarked — never half — so a resume reloads exactly what is missing.
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform, type TransformCallback } from 'node:stream';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { ConnectionSpec } from '../config.js';
+import type { Client } from '../db/connect.js';
+import { PgshiftError } from '../errors.js';
+import { libpqEnv } from '../schema/run.js';
+import { redact } from '../redact.js';
+import * as state from '../state/store.js';
+import { describeEntry } from './blocks.js';
+import type { ArchiveEntry } from './format.js';
+
+const END = '\\.';
+
+/**
+ * Splits pg_restore's script of one data entry: the statements before the COPY line (SET …, set_config) and the
+ * COPY statement go to `onCopy` once; the row bytes after it are passed on unchanged, up to the `\.` line.
+ * Bytes are handled as latin1 strings (one char per byte), so no character is ever split or re-encoded.
+ */
+class ScriptSplitter extends Transform {
+  private head = '';
+  private inData = false;
+  private ended = false;
+  private carry = '';
+  rows = 0;
+  bytes = 0;
+  onCopy: (settings: string, copy: string) => void = () => undefined;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    if (this.ended) return done();
+    if (this.inData) return this.data(chunk.toString('latin1'), done);
+    this.head += chunk.toString('latin1');
+    const m = /^COPY .+ FROM stdin;\n/m.exec(this.head);
+    if (!m) {
+      if (this.head.length > 1 << 20) return done(new PgshiftError('pg_restore wrote no COPY statement in the first megabyte of a table data entry', { phase: 'data' }));
+      return done();
+    }
+    this.inData = true;
+    const utf8 = (t: string) => Buffer.from(t, 'latin1').toString('utf8');
+    this.onCopy(utf8(this.head.slice(0, m.index)), utf8(m[0].slice(0, -2)));
+    const rest = this.head.slice(m.index + m[0].length);
+    this.head = '';
+    return this.data(rest, done);
+  }
+  /** Passes row bytes through up to the `\.` line; only whole lines are inspected, a partial one waits. */
+  private data(text: string, done: TransformCallback): void {
+    const all = this.carry + text;
+    const lastNl = all.lastIndexOf('\n');
+    if (lastNl < 0) {
+      this.carry = all;
+      return done();
+    }
+    const whole = all.slice(0, lastNl + 1);
+    this.carry = all.slice(lastNl + 1);
+    const endAt = whole.startsWith(`${END}\n`) ? 0 : whole.indexOf(`\n${END}\n`);
+    const upto = endAt < 0 ? whole : whole.slice(0, endAt === 0 ? 0 : endAt + 1);
+    if (endAt >= 0) this.ended = true;
+    if (upto.length) {
+      const buf = Buffer.from(upto, 'latin1');
+      this.bytes += buf.length;
+      for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) this.rows++;
+      this.push(buf);
+    }
+    done();
+  }
+  override _flush(done: TransformCallback): void {
+    if (!this.inData) return done();
+    if (!this.ended) return done(new PgshiftError("pg_restore stopped before the end of a table's rows (no \\. line)", { phase: 'data' }));
+    done();
+  }
+}
+
+export interface TableLoad {
+  rows: number;
+  bytes: number;
+}
+
+/**
+ * Loads the rows of `entry` (a TABLE DATA entry of the archive at `archivePath`) into the target over `client`,
+ * in one transaction that also marks the entry done. `listDir` is a private folder for pg_restore's list file.
+ */
+export async function loadTableData(
+  pgRestore: string,
+  archivePath: string,
+  listDir: string,
+  entry: ArchiveEntry,
+  target: ConnectionSpec,
+  client: Client,
+  signal?: AbortSignal,
+): Promise<TableLoad> {
+  const what = describeEntry(entry);
+  const list = join(listDir, `entry-${entry.dumpId}.list`);
+  // pg_restore -L reads the dump id at the start of each line; the rest is for people.
+  writeFileSync(list, `${entry.dumpId}; ${entry.tableOid} ${entry.oid} ${entry.desc} ${entry.namespace ?? '-'} ${entry.tag} ${entry.owner ?? '-'}\n`, { mode: 0o600 });
+  const child = spawn(pgRestore, ['-L', list, '--file=-', archivePath], { env: libpqEnv(target), stdio: ['ignore', 'pipe', 'pipe'], signal });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  child.on('error', () => undefined);
+  const splitter = new ScriptSplitter();
+  // The script's head comes first: the COPY statement, or the end of pg_restore's output without one.
+  const found = new Promise<{ settings: string; copy: string } | null>((resolve, reject) => {
+    splitter.onCopy = (settings, copy) => resolve({ settings, copy });
+    splitter.once('finish', () => resolve(null));
+    splitter.once('error', reject);
+  });
+  await client.query('BEGIN');
+  try {
+    child.stdout.pipe(splitter);
+    const script = await found;
+    if (!script) {
+      const code = await exited;
+      throw new PgshiftError(`data: pg_restore rendered no rows for ${what} (exit ${code}): ${redact(stderr.trim().split('\n').slice(-3).join(' '))}`, { phase: 'data', object: what });
+    }
+    // Its own session settings (encoding, standard_conforming_strings, …), as pg_restore would have set them.
+    const settings = script.settings.replace(/^\\(un)?restrict .*$/gm, '');
+    if (settings.trim()) await client.query(settings);
+    await pipeline(splitter, client.query(copyFrom(script.copy)));
+    const code = await exited;
+    if (code !== 0) throw new PgshiftError(`data: pg_restore failed on ${what} (exit ${code}): ${redact(stderr.trim().split('\n').slice(-3).join(' '))}`, { phase: 'data', object: what });
+    await state.markTocEntriesDone(client, 'data', [entry.dumpId]);
+    await client.query('COMMIT');
+    return { rows: splitter.rows, bytes: splitter.bytes };
+  } catch (err) {
+    child.kill();
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    await client.query('RESET ALL').catch(() => undefined);
+  }
+}

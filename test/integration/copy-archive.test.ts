@@ -1,0 +1,92 @@
+// copy --source FILE (#26): a pg_dump archive restored by pgshift's phases, compared independently with the
+// database it was dumped from (writes frozen while dumping), in both archive formats, 15 → 17 and 15 → 15;
+// a truncated archive refused before anything is written; a restore cut mid-table resumed exactly.
+import { mkdtempSync, rmSync, copyFileSync, statSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseJson, runCli } from '../support/cli.js';
+import { spawnCli } from '../support/spawn.js';
+import { expectSameDatabase } from '../support/compare.js';
+import { dumpToFile } from '../support/dump-restore.js';
+import { createDatabase, type TestDatabase } from '../support/fixtures.js';
+import { buildHardCases } from '../support/hardcases.js';
+import { waitFor } from '../support/replication.js';
+
+describe('copy --source FILE: a pg_dump archive into an empty target', () => {
+  let src: TestDatabase;
+  const dbs: TestDatabase[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'pgshift-archive-copy-'));
+  const file = (name: string) => join(dir, name);
+  const target = async (label: string, major: 15 | 17 = 17) => {
+    const { pg15, pg17 } = inject('clusters');
+    const t = await createDatabase(major === 15 ? pg15 : pg17, { label });
+    dbs.push(t);
+    return t;
+  };
+  beforeAll(async () => {
+    src = await createDatabase(inject('clusters').pg15, { label: 'arcopy_src' });
+    await buildHardCases(src);
+    // A table large enough to be caught mid-load.
+    await src.owner(`CREATE TABLE bulk (id bigint PRIMARY KEY, body text); INSERT INTO bulk SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 200000) g`);
+    await Promise.all([dumpToFile(src, file('latest.dump'), ['-Fc', '--no-owner', '--no-acl']), dumpToFile(src, file('latest.dir'), ['-Fd', '--no-owner', '--no-acl'])]);
+  });
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await Promise.all([src?.drop(), ...dbs.map((d) => d.drop())]);
+  });
+
+  it('custom format, 15 → 17: every phase, identical to the source it was dumped from', async () => {
+    const tgt = await target('arcopy_c17');
+    const r = await runCli(['copy', '--source', file('latest.dump'), '--target', tgt.url, '--jobs', '3', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = parseJson(r);
+    expect(s.archive.pgDumpVersion).toMatch(/^15\./);
+    expect(s.rows).toBeGreaterThan(200000);
+    expect(s.largeObjects).toBeGreaterThan(0);
+    await expectSameDatabase(src, tgt);
+    const again = await runCli(['copy', '--source', file('latest.dump'), '--target', tgt.url, '--resume', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(parseJson(again).alreadyComplete).toBe(true);
+  });
+
+  it('directory format, 15 → 15: identical', async () => {
+    const tgt = await target('arcopy_d15', 15);
+    const r = await runCli(['copy', '--source', file('latest.dir'), '--target', tgt.url]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Restored .*latest\.dir .* into /);
+    await expectSameDatabase(src, tgt);
+  });
+
+  it('a truncated archive is refused before anything is written (exit 2), naming the table it ends in', async () => {
+    const tgt = await target('arcopy_trunc');
+    const cut = file('cut.dump');
+    copyFileSync(file('latest.dump'), cut);
+    truncateSync(cut, Math.floor(statSync(cut).size * 0.6));
+    const r = await runCli(['copy', '--source', cut, '--target', tgt.url]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/the file is truncated/);
+    expect(r.stderr).toMatch(/next: download the archive again/);
+    const { rows } = await tgt.admin(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'pgshift'`);
+    expect(rows[0].n).toBe(0);
+  });
+
+  it('the target connection cut while a table loads: exit 3, then --resume finishes exactly (no row twice)', async () => {
+    const tgt = await target('arcopy_cut');
+    const run = spawnCli(['copy', '--source', file('latest.dump'), '--target', tgt.url, '--jobs', '1']);
+    await waitFor('a table loading', async () => {
+      const { rows } = await tgt.admin(`SELECT pid FROM pg_stat_activity WHERE application_name = 'pgshift copy data' AND query LIKE 'COPY %' AND state = 'active'`);
+      return rows.length ? rows : null;
+    }, 60_000, 20);
+    await tgt.admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgshift copy data'`);
+    const first = await run.exit;
+    expect(first.code, run.output()).toBe(3);
+    expect(run.output()).toMatch(/next: .*--resume/);
+    const other = await runCli(['copy', '--source', file('latest.dir'), '--target', tgt.url, '--resume']);
+    expect(other.code, other.stderr).toBe(2);
+    expect(other.stderr).toMatch(/not this archive/);
+    const resumed = await runCli(['copy', '--source', file('latest.dump'), '--target', tgt.url, '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    await expectSameDatabase(src, tgt);
+  });
+});
