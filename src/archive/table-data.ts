@@ -24,7 +24,7 @@ const END = '\\.';
  * COPY statement go to `onCopy` once; the row bytes after it are passed on unchanged, up to the `\.` line.
  * Bytes are handled as latin1 strings (one char per byte), so no character is ever split or re-encoded.
  */
-class ScriptSplitter extends Transform {
+export class ScriptSplitter extends Transform {
   private head = '';
   private inData = false;
   private ended = false;

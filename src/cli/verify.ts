@@ -1,8 +1,9 @@
 import { Command, Option } from 'commander';
 import { parsePositiveInt, parseSize, requireUrl } from '../config.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { formatCount } from '../format.js';
 import { renderReport, VERIFY_DEFAULTS, verifyDatabases } from '../verify/index.js';
-import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
+import { run, withConnectionOptions, withFilterOptions, type CommonOptions, type Context } from './context.js';
 
 interface VerifyFlags extends CommonOptions {
   jobs?: string;
@@ -38,6 +39,8 @@ export function verifyCommand(): Command {
         '  pgshift verify --source $SRC --target $DST --jobs 4 --json \\',
         '    | jq \'.tables[] | select(.match | not)\'',
         '  pgshift verify --source $SRC --target $DST --include "public.order*"',
+        '  # a restore tested against the archive it came from (rows, sequences, large objects):',
+        '  pgshift verify --source latest.dump --target $DST',
         '  # after copy --keep-acl --keep-owner, grants and owners too:',
         '  pgshift verify --source $SRC --target $DST --acl --owners',
       ].join('\n'),
@@ -51,6 +54,8 @@ export function verifyCommand(): Command {
     .addOption(new Option('--chunk-size <size>', 'block-range chunk size per query. Example: --chunk-size 64MB').hideHelp())
     .action(async (flags: VerifyFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
+        const { isArchivePath } = await import('../archive/index.js');
+        if (flags.source && isArchivePath(flags.source)) return verifyArchiveSource(flags, ctx);
         const source = requireUrl('source', flags.source);
         const target = requireUrl('target', flags.target);
         const report = await verifyDatabases(source, target, {
@@ -69,4 +74,24 @@ export function verifyCommand(): Command {
       });
     });
   return cmd;
+}
+
+/** verify --source FILE: the target against the pg_dump archive it was restored from (src/archive/verify.ts). */
+async function verifyArchiveSource(flags: VerifyFlags, ctx: Context): Promise<{ exitCode: number; json: unknown }> {
+  const target = requireUrl('target', flags.target);
+  if (flags.include?.length || flags.exclude?.length || flags.acl || flags.owners) {
+    throw new UsageError('--include/--exclude/--acl/--owners do not apply to an archive source yet; nothing was compared', { hint: 'verify the whole archive: pgshift verify --source FILE --target URL' });
+  }
+  const { verifyArchive } = await import('../archive/verify.js');
+  const r = await verifyArchive(flags.source!, target, { jobs: parsePositiveInt('--jobs', flags.jobs, VERIFY_DEFAULTS.jobs), pgBin: undefined });
+  const bad = r.tables.filter((t) => !t.equal);
+  const lines = [
+    `${r.ok ? 'Equal' : 'DIFFERENT'}: ${target.display} against the archive ${r.archive} — ${r.tables.length} tables (${formatCount(r.tables.reduce((n, t) => n + t.archiveRows, 0))} rows), ${r.sequences.length} sequences, ${r.largeObjects.archive} large objects, in ${r.seconds.toFixed(1)}s`,
+    ...bad.map((t) => `  table ${t.table}: ${formatCount(t.archiveRows)} rows in the archive, ${formatCount(t.targetRows)} on the target${t.archiveRows === t.targetRows ? ', contents differ' : ''}`),
+    ...r.sequences.filter((s) => !s.equal).map((s) => `  sequence ${s.sequence}: ${s.archive} in the archive, ${s.target ?? 'missing'} on the target`),
+    ...(r.largeObjects.equal ? [] : [`  large objects: ${r.largeObjects.archive} in the archive, ${r.largeObjects.target} on the target`]),
+    r.ok ? 'The restore holds everything the archive does.' : 'Next: restore the tables named above again (or the whole archive into an empty database with pgshift copy --source FILE), then verify again.',
+  ];
+  ctx.print(lines.join('\n'));
+  return { exitCode: r.ok ? 0 : 1, json: r };
 }

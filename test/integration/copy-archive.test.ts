@@ -48,6 +48,20 @@ describe('copy --source FILE: a pg_dump archive into an empty target', () => {
     const again = await runCli(['copy', '--source', file('latest.dump'), '--target', tgt.url, '--resume', '--json']);
     expect(again.code, again.stderr).toBe(0);
     expect(parseJson(again).alreadyComplete).toBe(true);
+    // The restore tested against the archive itself: equal; then one row and one sequence changed behind it.
+    const v = await runCli(['verify', '--source', file('latest.dump'), '--target', tgt.url, '--json']);
+    expect(v.code, v.stderr).toBe(0);
+    const report = parseJson(v);
+    expect(report.ok).toBe(true);
+    expect(report.tables.length).toBeGreaterThan(20);
+    expect(report.largeObjects.equal).toBe(true);
+    await tgt.owner(`UPDATE bulk SET body = 'changed' WHERE id = 77; DELETE FROM bulk WHERE id = 78`);
+    const { rows: seq } = await tgt.owner(`SELECT format('%I.%I', schemaname, sequencename) AS s FROM pg_sequences LIMIT 1`);
+    await tgt.owner(`SELECT setval('${seq[0].s.replace(/'/g, "''")}', 987654)`);
+    const differs = await runCli(['verify', '--source', file('latest.dump'), '--target', tgt.url]);
+    expect(differs.code, differs.stderr).toBe(1);
+    expect(differs.stdout).toMatch(/table public\.bulk: 200,000 rows in the archive, 199,999 on the target/);
+    expect(differs.stdout).toMatch(/sequence .*: .* in the archive, 987654\/true on the target/);
   });
 
   it('directory format, 15 → 15: identical', async () => {
