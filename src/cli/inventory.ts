@@ -65,7 +65,9 @@ export function describe(inv: Inventory): string {
   const r = inv.replication;
   out.push(`wal_level ${r.walLevel}; replication slots ${r.usedReplicationSlots}/${r.maxReplicationSlots} used; WAL senders ${r.usedWalSenders}/${r.maxWalSenders} used`);
   out.push(r.available ? 'Logical replication: available (pgshift replicate can stream changes)' : `Logical replication: ${r.reason}`);
-  out.push(inv.pgDump.path ? `pg_dump ${inv.pgDump.version} at ${inv.pgDump.path}: ${inv.pgDump.canDump ? 'can' : 'CANNOT'} dump this server` : 'pg_dump: not found');
+  const d = inv.pgDump;
+  const forTarget = d.fitsTarget === null ? '' : d.fitsTarget ? `; as new as the target's ${inv.target!.major}` : `; OLDER than the target's ${inv.target!.major} (see warnings)`;
+  out.push(d.path ? `pg_dump ${d.version} at ${d.path} (with pg_restore from the same folder): ${d.canDump ? 'can' : 'CANNOT'} dump this server${forTarget}` : 'pg_dump: not found');
   out.push('');
   out.push(`Tables (${inv.tables.length})`);
   out.push(
