@@ -29,7 +29,7 @@ export function inventoryCommand(): Command {
       ].join('\n'),
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'optional' }))
-    .addOption(new Option('--pg-bin <dir>', 'folder holding pg_dump/pg_restore to check. Example: --pg-bin /usr/lib/postgresql/17/bin'))
+    .addOption(new Option('--pg-bin <dir>', 'folder holding pg_dump/pg_restore to check. Example: --pg-bin /usr/lib/postgresql/17/bin').env('PGSHIFT_PG_BIN'))
     .action(async (flags: InventoryFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
         const source = requireUrl('source', flags.source);
