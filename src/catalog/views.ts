@@ -57,6 +57,6 @@ export function selfReferencingViewAdvice(v: SelfReferencingView): { object: str
       `and pg_dump writes it as CREATE VIEW ${object} AS … FROM ${object}, which no server can restore${built}`,
     remedy:
       `on the source, DROP VIEW ${object}${v.dependents.length ? ' CASCADE (it drops the views built on it too)' : ''} if nothing uses it, ` +
-      `or give it a definition that does not read itself (CREATE OR REPLACE VIEW ${object} AS …); then run pgshift again`,
+      `or give it a definition that does not read itself (CREATE OR REPLACE VIEW ${object} AS …); then run the command again`,
   };
 }

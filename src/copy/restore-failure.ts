@@ -82,7 +82,6 @@ export async function locateFailure(ctl: Client, sql: string, err: unknown): Pro
   }
   const code = errorCode(err);
   if (!code || NOT_REPLAYED.test(code)) return undefined;
-  if (entries.length === 1) return { label: entries[0]!.label, statement: statementAt(entries[0]!) };
   await ctl.query('BEGIN');
   try {
     if (prefix.trim()) await ctl.query(prefix);

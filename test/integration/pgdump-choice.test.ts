@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findPgTools } from '../../src/schema/pgdump.js';
 import { parseJson, runCli } from '../support/cli.js';
 import { expectSameDatabase } from '../support/compare.js';
-import { createDatabase, type TestDatabase } from '../support/fixtures.js';
+import { createDatabase, runSql, type TestDatabase } from '../support/fixtures.js';
 
 const SCHEMA = `
 CREATE TABLE accounts (id integer PRIMARY KEY, name text NOT NULL, balance numeric(12,2));
@@ -104,5 +104,26 @@ describe('pg_dump/pg_restore chosen for both ends', () => {
     );
     expect(r.stderr).toMatch(/"json" is a keyword on the target's PostgreSQL 17 .*rename it on the source.*start over: pgshift cleanup --target <same URL> --force/);
     expect(r.stderr).not.toMatch(/extension/);
+  });
+  it('an error without a position (a role missing on the target) is located by a rolled-back replay and named', async () => {
+    const role = `pgd_only_on_15_${process.pid}`;
+    const osrc = await createDatabase(inject('clusters').pg15, { label: 'pgd_owner' });
+    targets.push(osrc);
+    await osrc.admin(`DO $$ BEGIN CREATE ROLE ${role}; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+    try {
+      await osrc.admin(`CREATE TABLE public.ledger (id integer PRIMARY KEY); ALTER TABLE public.ledger OWNER TO ${role}; GRANT SELECT ON public.ledger TO "${osrc.role}"`);
+      const t17 = await target(17, 'pgd_owner_t');
+      const r = await runCli(['copy', '--source', osrc.url, '--target', t17.url, '--keep-owner'], { env: ENV });
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr).toContain(`schema pre-data: restoring the schema on the target failed on TABLE public.ledger (ALTER TABLE public.ledger OWNER TO ${role};): role "${role}" does not exist`);
+      expect(r.stderr).toMatch(/next: nothing of this batch was applied .*then re-run with --resume/);
+      // The replay was rolled back: of the schema, only what the failed batch's predecessors held (none here) is there.
+      const { rows } = await t17.admin(`SELECT count(*)::int AS n FROM pg_class WHERE relnamespace = 'public'::regnamespace`);
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await osrc.drop();
+      targets.splice(targets.indexOf(osrc), 1);
+      await runSql(inject('clusters').pg15.adminUrl, `DROP ROLE IF EXISTS ${role}`);
+    }
   });
 });
