@@ -34,7 +34,7 @@ describe('self-referencing views', () => {
   beforeAll(async () => {
     const { pg15, pg17 } = inject('clusters');
     [src, src17, tgt] = await Promise.all([
-      createDatabase(pg15, { label: 'sv_src' }),
+      createDatabase(pg15, { label: 'sv_src', replication: true }),
       createDatabase(pg17, { label: 'sv_src17' }),
       createDatabase(pg17, { label: 'sv_tgt' }),
     ]);
@@ -72,6 +72,21 @@ describe('self-referencing views', () => {
       `SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')`,
     );
     expect(rows[0].n).toBe(0);
+  });
+
+  it('replicate (pgoutput and trigger capture) refuses them before it creates anything on the source', async () => {
+    for (const capture of [[], ['--capture', 'triggers']]) {
+      const r = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--timeout', '60', ...capture]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/error: preflight: view public\.loop_cols is defined in terms of itself/);
+    }
+    const { rows: slots } = await src.admin(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = current_database()`);
+    expect(slots[0].n).toBe(0);
+    const { rows: pubs } = await src.admin(`SELECT (SELECT count(*) FROM pg_publication)::int + (SELECT count(*) FROM pg_namespace WHERE nspname = '_pgshift')::int AS n`);
+    expect(pubs[0].n).toBe(0);
+    // The target holds pgshift's record of the attempt at most, no user object: the next copy may use it after cleanup.
+    const c = await runCli(['cleanup', '--target', tgt.url, '--source', src.url, '--force']);
+    expect(c.code, c.stderr).toBe(0);
   });
 
   it('after the advice (the views dropped on the source), copy works and the target is identical', async () => {
