@@ -4,7 +4,7 @@
 // come from the same folder.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, realpathSync } from 'node:fs';
-import { basename, delimiter, dirname, join, sep } from 'node:path';
+import { basename, delimiter, join, sep } from 'node:path';
 import { UsageError } from '../errors.js';
 
 export interface PgTools {
@@ -118,7 +118,7 @@ export function selectPgTools(pgBin?: string, where: SearchPlaces = MACHINE()): 
       const what = existsSync(pgBin) ? 'holds no pg_dump and pg_restore that run' : 'does not exist';
       throw new UsageError(`--pg-bin ${pgBin} ${what}; nothing was changed`, {
         phase: 'preflight',
-        hint: `name the folder holding both pg_dump and pg_restore (e.g. ${dirname(join(pgBin, 'x'))}/bin), or leave --pg-bin (and PGSHIFT_PG_BIN) out to use the newest found on this machine`,
+        hint: 'name the bin folder that holds both pg_dump and pg_restore (e.g. /usr/lib/postgresql/17/bin), or leave --pg-bin (and PGSHIFT_PG_BIN) out to use the newest found on this machine',
       });
     }
     return { tools, found: [tools] };
@@ -135,8 +135,9 @@ export function pickPgTools(sourceMajor: number, pgBin?: string, where?: SearchP
   const { tools, found } = selectPgTools(pgBin, where);
   if (tools && tools.major >= sourceMajor) return tools;
   const want = Math.max(sourceMajor, targetMajor ?? 0);
+  const elsewhere = pgBin ? findPgTools(where).find((t) => t.major >= sourceMajor) : undefined;
   const have = pgBin
-    ? `--pg-bin ${pgBin} holds pg_dump ${tools!.version}`
+    ? `--pg-bin ${pgBin} holds pg_dump ${tools!.version}${elsewhere ? ` (pg_dump ${elsewhere.version} in ${elsewhere.dir} would do: pass that folder, or leave --pg-bin out)` : ''}`
     : found.length
       ? `found only ${found.map((t) => `pg_dump ${t.version} (${t.dir})`).join(', ')}`
       : 'found no pg_dump (looked on PATH and in the usual install places)';

@@ -71,7 +71,9 @@ describe('pg_dump/pg_restore chosen for both ends', () => {
     for (const how of [{ args: ['--pg-bin', old], env: ENV }, { args: [], env: { PGSHIFT_PG_BIN: old } }]) {
       const r = await runCli(['copy', '--source', src.url, '--target', t15.url, ...how.args], { env: how.env });
       expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toContain(`pg_dump must be version 15 or newer (an older pg_dump refuses to dump it); --pg-bin ${old} holds pg_dump 14.9; nothing was changed`);
+      expect(r.stderr).toContain(
+        `pg_dump must be version 15 or newer (an older pg_dump refuses to dump it); --pg-bin ${old} holds pg_dump 14.9 (pg_dump ${real.version} in ${real.dir} would do: pass that folder, or leave --pg-bin out); nothing was changed`,
+      );
       expect(r.stderr).toMatch(/PGDG apt repository.*apt-get install postgresql-client-15.*brew install libpq/);
     }
     // Nothing was written: not even pgshift's state schema.

@@ -60,7 +60,7 @@ describe('pg_dump discovery', () => {
   it('uses --pg-bin when given, even when a newer pair exists, and refuses it when too old for the source', () => {
     const dir = fakeTools('15.3');
     expect(pickPgTools(15, dir, where)).toMatchObject({ dir, major: 15, version: '15.3', pgRestore: join(dir, 'pg_restore') });
-    expect(() => pickPgTools(15, v13, where)).toThrow(new RegExp(`--pg-bin ${v13} holds pg_dump 13\\.9`));
+    expect(() => pickPgTools(15, v13, where)).toThrow(new RegExp(`--pg-bin ${v13} holds pg_dump 13\\.9 \\(pg_dump 17\\.2 in ${join(root, 'homebrew/postgresql@17/bin')} would do: pass that folder, or leave --pg-bin out\\)`));
     expect(() => pickPgTools(15, join(root, 'pgsql-broken'), where)).toThrow(/--pg-bin .*pgsql-broken holds no pg_dump and pg_restore/);
     expect(() => pickPgTools(15, join(root, 'absent'), where)).toThrow(/--pg-bin .*absent does not exist/);
   });
