@@ -3,6 +3,8 @@ import { formatBytes } from '../format.js';
 import type { Inventory, Warning } from './inventory.js';
 import { eventTriggerWarning, privilegedWarning, securityDefinerWarning } from './privileged.js';
 import { CAPTURE_SCHEMA } from './system.js';
+import { selfReferencingViewAdvice } from './views.js';
+import { installHint, olderThanTarget } from '../schema/pgdump.js';
 
 /** A slot keeping this much WAL on the source deserves a warning. */
 const SLOT_RETAINED_WARN_BYTES = 1024 ** 3;
@@ -20,13 +22,21 @@ export function warningsFor(inv: Inventory): Warning[] {
     });
   }
   if (!inv.pgDump.canDump) {
+    const want = Math.max(inv.source.major, inv.target?.major ?? 0);
     w.push({
       code: 'pg-dump-version',
       message: inv.pgDump.path
-        ? `pg_dump ${inv.pgDump.version} cannot dump a PostgreSQL ${inv.source.major} server`
-        : 'no pg_dump found on this machine',
-      remedy: `install postgresql-client-${inv.source.major} or newer, or pass --pg-bin DIR`,
+        ? `pg_dump ${inv.pgDump.version} (${inv.pgDump.dir}) cannot dump a PostgreSQL ${inv.source.major} server: copy and replicate refuse to start`
+        : 'no pg_dump found on this machine (PATH and the usual install places): copy and replicate refuse to start',
+      remedy: installHint(want),
     });
+  } else if (inv.pgDump.fitsTarget === false && inv.target && inv.pgDump.major !== null) {
+    const risk = olderThanTarget({ dir: inv.pgDump.dir ?? '', pgDump: inv.pgDump.path ?? '', pgRestore: '', major: inv.pgDump.major, version: inv.pgDump.version ?? '' }, inv.target.major);
+    if (risk) w.push({ code: 'pg-dump-older-than-target', ...risk });
+  }
+  for (const v of inv.selfReferencingViews) {
+    const a = selfReferencingViewAdvice(v);
+    w.push({ code: 'self-referencing-view', object: a.object, message: `${a.message}; copy refuses to start`, remedy: a.remedy });
   }
   for (const t of inv.tables) {
     if (!t.readable) {

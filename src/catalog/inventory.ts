@@ -2,13 +2,14 @@
 import type { ConnectionSpec } from '../config.js';
 import { withClient, type Client } from '../db/connect.js';
 import { classifyError } from '../errors.js';
-import { findPgTools } from '../schema/pgdump.js';
+import { selectPgTools } from '../schema/pgdump.js';
 import { CAPTURE_SCHEMA } from './system.js';
 import { readAccess } from './access.js';
 import { requireIncludesMatched, type TableFilter } from './filter.js';
 import { listSequences, listTables, type TableInfo } from './tables.js';
 import { privilegedObjects, type PrivilegedObjects } from './privileged.js';
 import { warningsFor } from './inventory-warnings.js';
+import { selfReferencingViews, type SelfReferencingView } from './views.js';
 
 export { warningsFor };
 
@@ -59,7 +60,13 @@ export interface Inventory {
     /** Replication slots on the source and the WAL each one keeps on disk (a stalled one can fill the disk). */
     slots: { name: string; plugin: string | null; database: string | null; active: boolean; retainedBytes: number | null }[];
   };
-  pgDump: { path: string | null; version: string | null; canDump: boolean };
+  /**
+   * The pg_dump/pg_restore pair copy would use (--pg-bin, else the newest found): canDump — its major is at least
+   * the source's (else copy refuses); fitsTarget — at least the target's too (null without --target; else a warning).
+   */
+  pgDump: { path: string | null; dir: string | null; version: string | null; major: number | null; canDump: boolean; fitsTarget: boolean | null };
+  /** Views defined in terms of themselves: pg_dump writes them in a form no server restores (copy refuses them). */
+  selfReferencingViews: SelfReferencingView[];
   tables: InventoryTable[];
   sequences: { schema: string; name: string; ownedBy: string | null }[];
   extensions: {
@@ -234,7 +241,8 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
     // Trigger capture (replicate --capture triggers) installs its log and triggers in this schema.
     const capture = (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1`, [CAPTURE_SCHEMA])).rows[0]!.n > 0;
     const privileged = await privilegedObjects(client);
-    return { server, role, repl, tables, rowStats, access, sequences, extensions, lo, matviews, triggers, internal, slots, capture, privileged };
+    const selfViews = await selfReferencingViews(client);
+    return { selfViews, server, role, repl, tables, rowStats, access, sequences, extensions, lo, matviews, triggers, internal, slots, capture, privileged };
   };
   const inv = opts.sourceClient ? await read(opts.sourceClient) : await withClient(source, read);
 
@@ -253,8 +261,8 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
   const freeSlots = Number(inv.repl.max_slots) - Number(inv.repl.used_slots);
   const freeSenders = Number(inv.repl.max_senders) - Number(inv.repl.used_senders);
   const reason = replicationVerdict(inv.role, inv.repl.wal_level, freeSlots, freeSenders);
-  const tools = findPgTools(opts.pgBin);
-  const dump = tools.find((t) => t.major >= major) ?? tools[0];
+  const dump = selectPgTools(opts.pgBin).tools;
+  const targetMajor = (targetInfo as Inventory['target'])?.major;
 
   const tables: InventoryTable[] = inv.tables.map((t) => ({
     schema: t.schema,
@@ -296,7 +304,15 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
       available: reason === null,
       reason,
     },
-    pgDump: { path: dump?.pgDump ?? null, version: dump?.version ?? null, canDump: dump !== undefined && dump.major >= major },
+    pgDump: {
+      path: dump?.pgDump ?? null,
+      dir: dump?.dir ?? null,
+      version: dump?.version ?? null,
+      major: dump?.major ?? null,
+      canDump: dump !== undefined && dump.major >= major,
+      fitsTarget: targetMajor === undefined ? null : dump !== undefined && dump.major >= targetMajor,
+    },
+    selfReferencingViews: inv.selfViews,
     tables,
     sequences: inv.sequences.map((s) => ({ schema: s.schema, name: s.name, ownedBy: s.ownedBy })),
     extensions: inv.extensions.map((e) => ({

@@ -52,7 +52,7 @@ export function copyCommand(): Command {
     .addOption(new Option('--schema-only', 'copy only the schema (no data, no sequence values). Example: --schema-only, later --data-only').conflicts('dataOnly'))
     .addOption(new Option('--data-only', 'load data into an existing schema whose tables are empty (user triggers off, foreign keys re-added after). Example: --data-only --include "public.orders"'))
     .addOption(new Option('--split-larger-than <size>', 'split tables above this size into chunks by key or page range (minimum 1MB; 0 never splits). Example: --split-larger-than 256MB').default('512MB'))
-    .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore (major >= the source). Example: --pg-bin /usr/lib/postgresql/17/bin'))
+    .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore (major >= the source, ideally >= the target; default: the newest found). Example: --pg-bin /usr/lib/postgresql/17/bin').env('PGSHIFT_PG_BIN'))
     .addOption(new Option('--keep-owner', 'restore object owners; the roles must exist on the target (default: the target user owns everything). Example: --keep-owner'))
     .addOption(
       new Option('--analyze <when>', 'ANALYZE each table as soon as its data and indexes are in (overlap), after everything (end), or never (none: autovacuum does it later; first queries plan without statistics). Example: --analyze end')

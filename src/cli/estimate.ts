@@ -58,7 +58,7 @@ export function estimateCommand(): Command {
     )
     .addOption(new Option('--downtime-budget <duration>', 'longest write freeze you can accept: answers dump/restore or replication. Example: --downtime-budget 15m'))
     .addOption(new Option('--probe-seconds <s>', 'how long the calibration probe may run against source and target. Example: --probe-seconds 20').default('10'))
-    .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore, to time the schema dump as copy would run it. Example: --pg-bin /usr/lib/postgresql/17/bin'))
+    .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore, to time the schema dump as copy would run it. Example: --pg-bin /usr/lib/postgresql/17/bin').env('PGSHIFT_PG_BIN'))
     .action(async (flags: EstimateFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
         const source = requireUrl('source', flags.source);

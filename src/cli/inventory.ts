@@ -30,7 +30,7 @@ export function inventoryCommand(): Command {
       ].join('\n'),
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'optional' }))
-    .addOption(new Option('--pg-bin <dir>', 'folder holding pg_dump/pg_restore to check. Example: --pg-bin /usr/lib/postgresql/17/bin'))
+    .addOption(new Option('--pg-bin <dir>', 'folder holding pg_dump/pg_restore to check. Example: --pg-bin /usr/lib/postgresql/17/bin').env('PGSHIFT_PG_BIN'))
     .action(async (flags: InventoryFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
         // A pg_dump archive (Heroku's latest.dump, or a -Fd folder): what it holds and whether it is whole.
@@ -75,7 +75,9 @@ export function describe(inv: Inventory): string {
   const r = inv.replication;
   out.push(`wal_level ${r.walLevel}; replication slots ${r.usedReplicationSlots}/${r.maxReplicationSlots} used; WAL senders ${r.usedWalSenders}/${r.maxWalSenders} used`);
   out.push(r.available ? 'Logical replication: available (pgshift replicate can stream changes)' : `Logical replication: ${r.reason}`);
-  out.push(inv.pgDump.path ? `pg_dump ${inv.pgDump.version} at ${inv.pgDump.path}: ${inv.pgDump.canDump ? 'can' : 'CANNOT'} dump this server` : 'pg_dump: not found');
+  const d = inv.pgDump;
+  const forTarget = d.fitsTarget === null ? '' : d.fitsTarget ? `; as new as the target's ${inv.target!.major}` : `; OLDER than the target's ${inv.target!.major} (see warnings)`;
+  out.push(d.path ? `pg_dump ${d.version} at ${d.path} (with pg_restore from the same folder): ${d.canDump ? 'can' : 'CANNOT'} dump this server${forTarget}` : 'pg_dump: not found');
   out.push('');
   out.push(`Tables (${inv.tables.length})`);
   out.push(

@@ -57,7 +57,7 @@ export function replicateCommand(): Command {
     .addOption(new Option('--jobs <n>', 'parallel COPY pipelines of the initial copy. Example: --jobs 4').default('2'))
     .addOption(new Option('--index-jobs <n>', 'parallel index builds of the initial copy. Example: --index-jobs 2').default('2'))
     .addOption(new Option('--split-larger-than <size>', 'initial copy: split tables above this size into chunks. Example: --split-larger-than 256MB').default('512MB'))
-    .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore for the schema. Example: --pg-bin /usr/lib/postgresql/17/bin'))
+    .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore for the schema. Example: --pg-bin /usr/lib/postgresql/17/bin').env('PGSHIFT_PG_BIN'))
     .addOption(new Option('--slot <name>', 'replication slot name (default pgshift_<random>, recorded on the target). Example: --slot pgshift_app'))
     .addOption(new Option('--publication <name>', 'publication name (default like the slot). Example: --publication pgshift_app'))
     .addOption(new Option('--fix-replica-identity', 'run ALTER TABLE … REPLICA IDENTITY FULL on the source for tables without a key (else refused with the statements). Example: --fix-replica-identity'))

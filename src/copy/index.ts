@@ -3,7 +3,7 @@
 import { sameEndpoint, type ConnectionSpec } from '../config.js';
 import { tableKey } from '../catalog/table-id.js';
 import type { TableFilter } from '../catalog/filter.js';
-import { connect, serverMajor, withClient, withTransaction, type Client } from '../db/connect.js';
+import { connect, withClient, withTransaction, type Client } from '../db/connect.js';
 import { parseServerIdentity, sameDatabase, serverIdentity, type ServerIdentity } from '../db/identity.js';
 import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import { exportSnapshot, type Snapshot } from '../db/snapshot.js';
@@ -12,10 +12,10 @@ import { silentLogger, type Logger } from '../log.js';
 import { Progress } from '../progress.js';
 import { DumpFile } from '../schema/dump.js';
 import { checkExtensions } from '../schema/extensions.js';
-import { pickPgTools } from '../schema/pgdump.js';
 import * as state from '../state/store.js';
 import { executeCopy } from './execute.js';
 import { planCopy, type CopyPlan } from './plan.js';
+import { schemaPreflight } from './schema-preflight.js';
 import { requireConnections, requireEmptyTables, requireEmptyTarget, requireReadable } from './preflight.js';
 import { readSequences } from './sequences.js';
 import { changedTables, sourceChangeCounters } from './staleness.js';
@@ -108,8 +108,9 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
       throw new UsageError(`source and target are the same database (${target.display}); nothing was changed`, { phase: 'preflight', hint: 'give the new, empty database as --target' });
     }
     await requireConnections(snap, 'source', opts.jobs, '--jobs', source.display);
-    const tools = mode === 'data-only' ? undefined : pickPgTools(await serverMajor(snap), opts.pgBin);
-    summary.pgDump = tools ? `${tools.version} (${tools.dir})` : null;
+    const schema = mode === 'data-only' ? undefined : await schemaPreflight(snap, ctl, { pgBin: opts.pgBin, command: 'copy', logger });
+    const tools = schema?.tools;
+    summary.pgDump = schema?.choice ?? null;
     const extensions = tools ? await checkExtensions(snap, ctl, target.display) : undefined;
     const plan = await planCopy(snap, { mode, filter, splitBytes: opts.splitBytes, jobs: opts.jobs });
     // Read at once: sequence reads are not transactional, so "as of the snapshot" means "right after exporting it".

@@ -3,13 +3,14 @@
 // few thousand tables); pg_restore avoids it by committing object by object. pgshift commits batches sized from
 // the target's lock table, each with the dump ids it restored, so --resume continues after the last batch.
 import type { ConnectionSpec } from '../config.js';
-import { withTransaction, type Client } from '../db/connect.js';
+import { serverMajor, withTransaction, type Client } from '../db/connect.js';
 import { classifyError, errorCode } from '../errors.js';
 import type { DumpFile, TocEntry } from '../schema/dump.js';
 import { listToc, sectionSql } from '../schema/dump.js';
 import type { PgTools } from '../schema/pgdump.js';
 import { START_OVER_HINT } from '../schema/hints.js';
 import * as state from '../state/store.js';
+import { keywordOnTarget, locateFailure } from './restore-failure.js';
 
 export type Section = 'pre-data' | 'post-data';
 
@@ -74,13 +75,7 @@ export async function restoreSection(input: RestoreSectionInput): Promise<number
         await state.markTocEntriesDone(ctl, section, batch.map((e) => e.dumpId));
       });
     } catch (err) {
-      throw classifyError(err, `schema ${section}: restoring the schema on the target`, {
-        phase: `schema ${section}`,
-        object: describeBatch(batch),
-        hint: `nothing of this batch was applied (earlier batches are kept); fix the cause (often a missing extension or role on the target${
-          errorCode(err) === '42501' ? ', or an object only a superuser may create: pgshift inventory --source … --target … lists them' : ''
-        }), then re-run with --resume — ${START_OVER_HINT}`,
-      });
+      throw await batchError(input, sql, batch, err);
     } finally {
       // The dump's SET statements are session settings: never let them leak into the next batch or phase.
       await ctl.query('RESET ALL').catch(() => undefined);
@@ -94,4 +89,31 @@ export async function restoreSection(input: RestoreSectionInput): Promise<number
 function describeBatch(batch: TocEntry[]): string {
   const first = batch[0];
   return first ? `${batch.length} entries from ${first.desc} ${first.schema} ${first.rest.split(' ')[0]}` : 'no entries';
+}
+
+/** The batch's failure, naming the statement that failed (the TOC entry and its first line) when it can be told. */
+async function batchError(input: RestoreSectionInput, sql: string, batch: TocEntry[], err: unknown): Promise<Error> {
+  const { ctl, section } = input;
+  const failed = input.signal?.aborted ? undefined : await locateFailure(ctl, sql, err).catch(() => undefined);
+  const keyword = await keywordOnTarget(ctl, err);
+  const targetMajor = keyword ? await serverMajor(ctl) : 0;
+  const cause = keyword
+    ? `"${keyword.word}" is a keyword on the target's PostgreSQL ${targetMajor} (${keyword.category}) and the dump writes it unquoted. ` +
+      `A pg_dump ${targetMajor} or newer${input.tools.major < targetMajor ? ` (this one is ${input.tools.version})` : ''} quotes it in the names pg_dump writes itself (tables, columns, types); ` +
+      `in text the source server prints (a function's parameter list, a view's query, a default or check expression) no pg_dump quotes it: rename it on the source ` +
+      `(a function parameter: DROP FUNCTION and CREATE it again with another name, since CREATE OR REPLACE cannot rename parameters)`
+    : `fix the cause (often a missing extension or role on the target${
+        errorCode(err) === '42501' ? ', or an object only a superuser may create: pgshift inventory --source … --target … lists them' : ''
+      })`;
+  const what = failed
+    ? `schema ${section}: restoring the schema on the target failed on ${failed.label} (${failed.statement})`
+    : `schema ${section}: restoring the schema on the target`;
+  return classifyError(err, what, {
+    phase: `schema ${section}`,
+    object: failed?.label ?? describeBatch(batch),
+    hint: keyword
+      ? `nothing of this batch was applied (earlier batches are kept); ${cause}. A resume restores the same schema dump, so start over: ` +
+        'pgshift cleanup --target <same URL> --force, empty the target (drop and re-create the database), then pgshift copy again'
+      : `nothing of this batch was applied (earlier batches are kept); ${cause}, then re-run with --resume — ${START_OVER_HINT}`,
+  });
 }

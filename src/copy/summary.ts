@@ -1,5 +1,6 @@
 // What a copy reports (human output and --json).
 import type { CopyMode } from '../state/store.js';
+import type { PgDumpChoice } from './schema-preflight.js';
 
 export interface CopySummary {
   ok: true;
@@ -20,7 +21,8 @@ export interface CopySummary {
   staleTables: string[];
   seconds: number;
   phases: Record<string, number>;
-  pgDump: string | null;
+  /** The pg_dump/pg_restore pair used for the schema (null: --data-only). */
+  pgDump: PgDumpChoice | null;
 }
 
 export function emptySummary(mode: CopyMode, resumed: boolean): CopySummary {

@@ -12,7 +12,8 @@ import type { CopySummary } from '../copy/index.js';
 import { classifyError, errorCode, InterruptedError, PgshiftError, StoppedError, UsageError } from '../errors.js';
 import { acquireApplyLock } from '../db/lock.js';
 import type { Client } from '../db/connect.js';
-import type { Logger } from '../log.js';
+import { silentLogger, type Logger } from '../log.js';
+import { schemaPreflight } from '../copy/schema-preflight.js';
 import type { Progress } from '../progress.js';
 import { Applier } from './apply/applier.js';
 import { restoreSwitches, switchOff, type Switched } from './apply/switches.js';
@@ -149,6 +150,8 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       const publication = opts.publication ?? `pgshift_${suffix}`;
       if (await slotInfo(src, slot)) throw new UsageError(`a replication slot named ${slot} already exists on the source; nothing was created`, { phase: 'preflight', hint: 'choose another --slot, or drop it on the source if nothing uses it' });
       if (await publicationExists(src, publication)) throw new UsageError(`a publication named ${publication} already exists on the source; nothing was created`, { phase: 'preflight', hint: 'choose another --publication, or drop it on the source if nothing uses it' });
+      // The initial copy's pg_dump and what it cannot restore, before a slot exists (its copy logs the warnings).
+      await schemaPreflight(src, ctl, { pgBin: opts.pgBin, command: 'replicate', logger: silentLogger });
       // Recorded BEFORE anything is created on the source: cleanup always finds them.
       await ensureReplicationState(ctl);
       await recordReplication(ctl, { source: source.display, slot, publication, options: { filter, jobs: opts.jobs } });

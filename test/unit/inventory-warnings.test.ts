@@ -7,7 +7,8 @@ function inventoryWith(slots: Inventory['replication']['slots']): Inventory {
     source: { url: 'postgres://u:***@h/db', serverVersion: '15.18', major: 15, database: 'db', databaseBytes: 0, user: 'u' },
     role: { name: 'u', superuser: false, replication: true, databaseOwner: true },
     replication: { walLevel: 'logical', maxReplicationSlots: 10, usedReplicationSlots: slots.length, freeReplicationSlots: 10 - slots.length, maxWalSenders: 10, usedWalSenders: 0, available: true, reason: null, slots },
-    pgDump: { path: '/usr/bin/pg_dump', version: '15.18', canDump: true },
+    pgDump: { path: '/usr/lib/postgresql/15/bin/pg_dump', dir: '/usr/lib/postgresql/15/bin', version: '15.18', major: 15, canDump: true, fitsTarget: null },
+    selfReferencingViews: [],
     tables: [], sequences: [], extensions: [], largeObjects: { count: 0, bytes: 0 }, materializedViews: [], triggers: [],
     internalSchemas: [], captureInstalled: false, privileged: { count: 0, examples: [], eventTriggers: [], securityDefiner: [] }, target: null, warnings: [],
   };

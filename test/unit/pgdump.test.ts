@@ -4,7 +4,7 @@ import { delimiter, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { parseToc } from '../../src/schema/dump.js';
-import { findPgTools, pickPgTools } from '../../src/schema/pgdump.js';
+import { expandPattern, findPgTools, olderThanTarget, pickPgTools } from '../../src/schema/pgdump.js';
 
 /** A folder with a fake pg_dump/pg_restore pair of this version (no real binaries: the machine's don't matter). */
 function fakeTools(version: string): string {
@@ -19,38 +19,64 @@ function fakeTools(version: string): string {
 describe('pg_dump discovery', () => {
   const v13 = fakeTools('13.9');
   const v16 = fakeTools('16.4');
-  const debian = mkdtempSync(join(tmpdir(), 'pgdebian-'));
-  const v14 = join(debian, '14', 'bin');
-  mkdirSync(v14, { recursive: true });
-  renameSync(fakeTools('14.2'), v14);
-  const where = { path: [v13, v16].join(delimiter), debianRoot: debian };
+  // The install layouts: Debian (/usr/lib/postgresql/N/bin), PGDG RPM (/usr/pgsql-N/bin), Homebrew (postgresql@N),
+  // Postgres.app (Versions/N/bin), each under a test root.
+  const root = mkdtempSync(join(tmpdir(), 'pgroots-'));
+  const place = (path: string, version: string) => {
+    mkdirSync(join(root, path, '..'), { recursive: true });
+    renameSync(fakeTools(version), join(root, path));
+  };
+  place('debian/14/bin', '14.2');
+  place('pgsql-12/bin', '12.1');
+  place('homebrew/postgresql@17/bin', '17.2');
+  place('Postgres.app/Contents/Versions/11/bin', '11.3');
+  mkdirSync(join(root, 'pgsql-broken'), { recursive: true }); // matches the pattern, holds nothing
+  const patterns = ['debian/*/bin', 'pgsql-*/bin', 'homebrew/postgresql@*/bin', 'Postgres.app/Contents/Versions/*/bin', 'nowhere/*/bin'].map((p) => join(root, p));
+  const where = { path: [v13, v16].join(delimiter), patterns };
 
-  it('finds pairs on PATH and in the Debian layout, newest first', () => {
-    expect(findPgTools(undefined, where).map((t) => t.version)).toEqual(['16.4', '14.2', '13.9']);
-    expect(pickPgTools(14, undefined, where).version).toBe('16.4');
+  it('finds pairs on PATH and in every install layout, newest first', () => {
+    expect(findPgTools(where).map((t) => t.version)).toEqual(['17.2', '16.4', '14.2', '13.9', '12.1', '11.3']);
+    expect(pickPgTools(14, undefined, where).version).toBe('17.2');
+    expect(findPgTools(where)[0]!.dir).toBe(join(root, 'homebrew/postgresql@17/bin'));
   });
 
-  it('names the client version to install when no pg_dump is new enough', () => {
+  it('names what to install (the newer of both ends) when no pg_dump is new enough for the source', () => {
+    const noNew = { path: [v13, v16].join(delimiter), patterns: [] };
     let err: unknown;
     try {
-      pickPgTools(17, undefined, where);
+      pickPgTools(17, undefined, noNew, 18);
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(UsageError);
-    expect((err as UsageError).message).toMatch(/pg_dump must be version 17 or newer; found only pg_dump 16\.4 .*pg_dump 14\.2 .*pg_dump 13\.9/);
-    expect((err as UsageError).hint).toMatch(/postgresql-client-17/);
+    expect((err as UsageError).message).toMatch(/pg_dump must be version 17 or newer .*found only pg_dump 16\.4 .*pg_dump 13\.9.*nothing was changed/);
+    expect((err as UsageError).hint).toMatch(/PGDG apt repository.*apt-get install postgresql-client-18.*brew install libpq.*--pg-bin DIR/);
   });
 
   it('says so when there is no pg_dump at all', () => {
-    expect(() => pickPgTools(15, undefined, { path: '', debianRoot: join(debian, 'none') })).toThrow(/found no pg_dump/);
+    expect(() => pickPgTools(15, undefined, { path: '', patterns: [join(root, 'none/*/bin')] })).toThrow(/found no pg_dump/);
   });
 
-  it('prefers --pg-bin when it holds a pair that is new enough', () => {
-    const dir = fakeTools('18.1');
-    expect(findPgTools(dir, where)[0]).toMatchObject({ dir, major: 18, version: '18.1' });
-    expect(pickPgTools(15, dir, where).dir).toBe(dir);
-    expect(pickPgTools(15, v13, where).dir).toBe(v16);
+  it('uses --pg-bin when given, even when a newer pair exists, and refuses it when too old for the source', () => {
+    const dir = fakeTools('15.3');
+    expect(pickPgTools(15, dir, where)).toMatchObject({ dir, major: 15, version: '15.3', pgRestore: join(dir, 'pg_restore') });
+    expect(() => pickPgTools(15, v13, where)).toThrow(new RegExp(`--pg-bin ${v13} holds pg_dump 13\\.9 \\(pg_dump 17\\.2 in ${join(root, 'homebrew/postgresql@17/bin')} would do: pass that folder, or leave --pg-bin out\\)`));
+    expect(() => pickPgTools(15, join(root, 'pgsql-broken'), where)).toThrow(/--pg-bin .*pgsql-broken holds no pg_dump and pg_restore/);
+    expect(() => pickPgTools(15, join(root, 'absent'), where)).toThrow(/--pg-bin .*absent does not exist/);
+  });
+
+  it('warns (does not refuse) when the pair is older than the target', () => {
+    const t15 = pickPgTools(15, fakeTools('15.3'), where);
+    expect(olderThanTarget(t15, 15)).toBeUndefined();
+    const risk = olderThanTarget(t15, 17)!;
+    expect(risk.message).toMatch(/pg_dump 15\.3 .* is older than the target's PostgreSQL 17: .*system_user/);
+    expect(risk.remedy).toMatch(/postgresql-client-17/);
+  });
+
+  it('expands one * per pattern and ignores missing parents', () => {
+    expect(expandPattern(join(root, 'pgsql-*/bin'))).toEqual([join(root, 'pgsql-12/bin'), join(root, 'pgsql-broken/bin')]);
+    expect(expandPattern('/no/such/place/*/bin')).toEqual([]);
+    expect(expandPattern('/opt/homebrew/opt/libpq/bin')).toEqual(['/opt/homebrew/opt/libpq/bin']);
   });
 });
 

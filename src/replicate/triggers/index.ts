@@ -21,7 +21,8 @@ import { copyDatabase, type CopySummary } from '../../copy/index.js';
 import { requireEmptyTarget } from '../../copy/preflight.js';
 import { syncSequences } from '../../copy/sequences.js';
 import { classifyError, InterruptedError, PermissionError, PgshiftError, UsageError } from '../../errors.js';
-import type { Logger } from '../../log.js';
+import { silentLogger, type Logger } from '../../log.js';
+import { schemaPreflight } from '../../copy/schema-preflight.js';
 import type { Progress } from '../../progress.js';
 import { loadRun } from '../../state/store.js';
 import { isTransient as isTransientApply } from '../apply/applier.js';
@@ -133,6 +134,8 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       notReplicated = tables.filter((t) => t.relkind === 'f').map((t) => t.display);
       const captured = tables.filter((t) => t.relkind === 'r' || t.relkind === 'p');
       await requireCapturable(src, source, captured);
+      // The initial copy's pg_dump and what it cannot restore, before anything is installed (its copy logs the warnings).
+      await schemaPreflight(src, ctl, { pgBin: opts.pgBin, command: 'replicate', logger: silentLogger });
       const marker = `pgshift trigger capture ${randomBytes(6).toString('hex')} feeding ${target.display}`;
       // Recorded BEFORE anything is created on the source: cleanup always finds it.
       await ensureCaptureState(ctl);
