@@ -15,7 +15,7 @@ import { classifyError, InterruptedError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Progress } from '../progress.js';
 import { listToc, sectionSql, type TocEntry } from '../schema/dump.js';
-import { findPgTools, type PgTools } from '../schema/pgdump.js';
+import { installHint, selectPgTools, type PgTools } from '../schema/pgdump.js';
 import { runTool } from '../schema/run.js';
 import { requireEmptyTarget } from '../copy/preflight.js';
 import { restoreSection } from '../copy/restore.js';
@@ -54,13 +54,12 @@ function sameIdentity(recorded: Record<string, unknown> | null, now: Record<stri
 /** The pg_restore that reads this archive: the newest found, of at least the major its version needs. */
 function pickPgRestore(a: Archive, pgBin?: string): PgTools {
   const need = minimumPgRestore(a.header.versionNumber);
-  const all = findPgTools(pgBin);
-  const ok = all.find((t) => t.major >= need);
-  if (ok) return ok;
-  const have = all.length ? `found only ${all.map((t) => `${t.version} (${t.dir})`).join(', ')}` : 'found no pg_restore';
+  const { tools, found } = selectPgTools(pgBin);
+  if (tools && tools.major >= need) return tools;
+  const have = found.length ? `found only ${found.map((t) => `${t.version} (${t.dir})`).join(', ')}` : 'found no pg_restore';
   throw new UsageError(`${a.path} was written by pg_dump ${a.header.pgDumpVersion ?? '?'} (archive version ${a.header.version}): pg_restore ${need} or newer reads it; ${have}; nothing was changed`, {
     phase: 'preflight',
-    hint: `install postgresql-client-${need} or newer (Debian/Ubuntu: the PGDG repository, then apt-get install postgresql-client-${need}; macOS: brew install libpq) or pass --pg-bin DIR`,
+    hint: installHint(need),
   });
 }
 
@@ -82,7 +81,7 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
   const summary: ArchiveCopySummary = {
     ...emptySummary('full', opts.resume),
     newSnapshot: false,
-    pgDump: `${tools.version} (${tools.dir})`,
+    pgDump: { path: tools.pgDump, dir: tools.dir, version: tools.version, major: tools.major, olderThanTarget: false },
     archive: { path: archive.path, bytes: archive.dataBytes, pgDumpVersion: archive.header.pgDumpVersion, createdAt: archive.header.createdAt },
   };
   const listDir = mkdtempSync(join(tmpdir(), 'pgshift-archive-'));

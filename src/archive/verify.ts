@@ -21,7 +21,7 @@ import { describeEntry } from './blocks.js';
 import { ScriptSplitter } from './table-data.js';
 import { minimumPgRestore, type ArchiveEntry } from './format.js';
 import { openArchive, type Archive } from './index.js';
-import { findPgTools } from '../schema/pgdump.js';
+import { installHint, selectPgTools } from '../schema/pgdump.js';
 import { UsageError } from '../errors.js';
 
 export interface TableCheck {
@@ -110,8 +110,8 @@ export async function verifyArchive(path: string, target: ConnectionSpec, opts: 
   const started = Date.now();
   const archive: Archive = openArchive(path);
   const need = minimumPgRestore(archive.header.versionNumber);
-  const tools = findPgTools(opts.pgBin).find((t) => t.major >= need);
-  if (!tools) throw new UsageError(`verify: pg_restore ${need} or newer is needed to read ${archive.path}`, { phase: 'preflight', hint: `install postgresql-client-${need} or pass --pg-bin DIR` });
+  const { tools } = selectPgTools(opts.pgBin);
+  if (!tools || tools.major < need) throw new UsageError(`verify: pg_restore ${need} or newer is needed to read ${archive.path}${tools ? `; found ${tools.version} (${tools.dir})` : ''}`, { phase: 'preflight', hint: installHint(need) });
   const listDir = mkdtempSync(join(tmpdir(), 'pgshift-archive-'));
   const byId = new Map(archive.entries.map((e) => [e.dumpId, e]));
   const queue = archive.tables.filter((t) => !DUMP_EXCLUDED_SCHEMAS.includes(t.schema)).sort((a, b) => b.bytes - a.bytes);
