@@ -160,41 +160,6 @@ export async function run(opts: CommonOptions, body: Body): Promise<number> {
   }
 }
 
-/** A long-running command (replicate): started once, reports status periodically, stopped by a signal. */
-export interface Service<S, R> {
-  /** Current status for the periodic report. */
-  status(): S;
-  /** Ask for a graceful stop (finish the batch, persist, acknowledge). */
-  stop(): void;
-  /** Settles when the service has stopped: its final result (printed / --json) or its failure. */
-  done: Promise<R>;
-}
-
-/**
- * Run a service under run(): a signal calls stop(), `report` receives a status every `intervalMs` (a TTY line
- * or a log line), and the service's final result becomes the command's output.
- */
-export async function runService<S, R extends { exitCode?: number; json?: unknown }>(
-  opts: CommonOptions,
-  start: (ctx: Context) => Promise<Service<S, R>>,
-  report: (ctx: Context, status: S) => void,
-  intervalMs = 5_000,
-): Promise<number> {
-  return await run(opts, async (ctx) => {
-    const service = await start(ctx);
-    const stop = () => service.stop();
-    if (ctx.signal.aborted) stop();
-    else ctx.signal.addEventListener('abort', stop, { once: true });
-    const timer = setInterval(() => report(ctx, service.status()), intervalMs);
-    try {
-      return await service.done;
-    } finally {
-      clearInterval(timer);
-      ctx.signal.removeEventListener('abort', stop);
-    }
-  });
-}
-
 export async function reportError(err: unknown, o: { json: boolean; debug: boolean; logger?: Logger }): Promise<number> {
   const e = err instanceof PgshiftError ? err : new PgshiftError(`unexpected failure: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   const lines = [`pgshift: error: ${e.message}`];
