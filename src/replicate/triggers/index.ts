@@ -37,6 +37,7 @@ import { CaptureLag, type CaptureSample } from './lag.js';
 import { recopyLoadedTables, withReplicateHint } from './recopy.js';
 import { checkCaptureAcl } from './acl.js';
 import { ensureCaptureState, loadCapture, markCaptureCaughtUp, markCopyDone, markInstalled, recordCapture, recordCopySnapshot, type CaptureState } from './state.js';
+import { sleep } from '../../sleep.js';
 
 export interface TriggerReplicateOptions {
   untilCaughtUp: boolean;
@@ -373,20 +374,4 @@ async function pendingStats(src: Client, applied: string): Promise<{ pending: nu
     [applied],
   );
   return { pending: Number(rows[0].n), ageSeconds: Math.max(0, rows[0].age) };
-}
-
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const onAbort = () => {
-      clearTimeout(t);
-      resolve();
-    };
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
