@@ -71,8 +71,9 @@ function writeOut(text: string): Promise<void> {
 /**
  * Signals, in one place. The first SIGINT/SIGTERM aborts ctx.signal and the command winds down (rolls back,
  * closes, says how to go on); the exit code is then 130/143 whatever the body returned. A second signal, or a
- * wind-down that outlasts STOP_DEADLINE_MS, ends the process at once — the only process.exit in pgshift, because
- * a user who presses Ctrl-C twice means it, and nothing must keep a cutover terminal hanging.
+ * wind-down that outlasts STOP_DEADLINE_MS, ends the process at once with process.exit (the only other one is
+ * main.ts's, after an uncaught exception), because a user who presses Ctrl-C twice means it, and nothing must keep
+ * a cutover terminal hanging.
  */
 function trapSignals(logger: Logger, onStop: () => void): { received(): 'SIGINT' | 'SIGTERM' | undefined; release(): void } {
   let got: 'SIGINT' | 'SIGTERM' | undefined;
