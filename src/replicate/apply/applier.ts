@@ -286,7 +286,7 @@ export class Applier {
   }
 }
 
-/** Ends a connection without waiting on it for long (a lost one may never answer Terminate). */
+/** Ends a connection without waiting on it for long (a lost one may never answer Terminate). connection.stream: pg internals, written against pg 8.23.1 (pinned by test/integration/pg-internals.test.ts). */
 async function discard(client: Client | undefined): Promise<void> {
   if (!client) return;
   await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
