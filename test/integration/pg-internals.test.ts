@@ -65,6 +65,27 @@ describe('pg internals pgshift relies on (pg 8.23.1)', () => {
     }
   });
 
+  it("pg's reader takes bytes handed to it by whoever holds the socket, in any split (the relay and frames.ts hand reads back)", async () => {
+    const c = await opened();
+    const stream = connectionOf(c).stream;
+    const [pgData] = stream.listeners('data') as ((b: Buffer) => void)[];
+    const byteByByte = (chunk: Buffer) => {
+      for (let i = 0; i < chunk.length; i++) pgData!(chunk.subarray(i, i + 1));
+    };
+    stream.removeListener('data', pgData!);
+    stream.on('data', byteByByte);
+    try {
+      const { rows } = await Promise.race([
+        c.query<{ s: string }>(`SELECT string_agg(g::text, ',') AS s FROM generate_series(1, 3) g`),
+        sleep(10_000).then(() => Promise.reject(new Error(changed("pg's 'data' listener no longer parses bytes handed to it in pieces", 'copy/relay.ts, replicate/pgoutput/frames.ts')))),
+      ]);
+      expect(rows[0]!.s).toBe('1,2,3');
+    } finally {
+      stream.removeListener('data', byteByByte);
+      stream.on('data', pgData!);
+    }
+  });
+
   it("the Connection emits 'connect', the authentication request before pg asks for the password, and 'end'", async () => {
     const spec = target();
     const seen: string[] = [];
