@@ -56,12 +56,33 @@ describe('pg internals pgshift relies on (pg 8.23.1)', () => {
   it('client.connection is the protocol Connection: its stream the (TLS) socket with exactly one data reader, and the writers pgshift calls', async () => {
     const c = await opened();
     const con = connectionOf(c);
-    expect(con, changed('client.connection is gone', 'db/connect.ts, db/credentials.ts, db/pipelined.ts, copy/relay.ts, replicate/pgoutput/stream.ts')).toBeTruthy();
-    expect(con.stream instanceof Socket, changed('client.connection.stream is not a net.Socket', 'copy/relay.ts (writes and pauses it), replicate/pgoutput/frames.ts')).toBe(true);
-    expect((con.stream as Socket & { encrypted?: boolean }).encrypted, changed('a TLS connection.stream no longer says encrypted === true', 'db/credentials.ts (recordTls, the cleartext-password guard)')).toBe(true);
-    expect(con.stream.listeners('data'), changed("connection.stream no longer has exactly one 'data' listener (pg's protocol parser)", 'copy/relay.ts and replicate/pgoutput/frames.ts, which take that listener over and hand bytes back to it')).toHaveLength(1);
+    expect(
+      con,
+      changed('client.connection is gone', 'db/connect.ts, db/credentials.ts, db/pipelined.ts, copy/relay.ts, replicate/pgoutput/stream.ts'),
+    ).toBeTruthy();
+    expect(
+      con.stream instanceof Socket,
+      changed('client.connection.stream is not a net.Socket', 'copy/relay.ts (writes and pauses it), replicate/pgoutput/frames.ts'),
+    ).toBe(true);
+    expect(
+      (con.stream as Socket & { encrypted?: boolean }).encrypted,
+      changed('a TLS connection.stream no longer says encrypted === true', 'db/credentials.ts (recordTls, the cleartext-password guard)'),
+    ).toBe(true);
+    expect(
+      con.stream.listeners('data'),
+      changed(
+        "connection.stream no longer has exactly one 'data' listener (pg's protocol parser)",
+        'copy/relay.ts and replicate/pgoutput/frames.ts, which take that listener over and hand bytes back to it',
+      ),
+    ).toHaveLength(1);
     for (const m of ['query', 'parse', 'bind', 'execute', 'sync', 'sendCopyFromChunk', 'sendCopyFail']) {
-      expect(typeof con[m], changed(`Connection.${m}() is gone`, 'db/pipelined.ts (parse/bind/execute/sync), copy/relay.ts (query, sendCopyFail), replicate/pgoutput/stream.ts (sendCopyFromChunk)')).toBe('function');
+      expect(
+        typeof con[m],
+        changed(
+          `Connection.${m}() is gone`,
+          'db/pipelined.ts (parse/bind/execute/sync), copy/relay.ts (query, sendCopyFail), replicate/pgoutput/stream.ts (sendCopyFromChunk)',
+        ),
+      ).toBe('function');
     }
   });
 
@@ -77,7 +98,11 @@ describe('pg internals pgshift relies on (pg 8.23.1)', () => {
     try {
       const { rows } = await Promise.race([
         c.query<{ s: string }>(`SELECT string_agg(g::text, ',') AS s FROM generate_series(1, 3) g`),
-        sleep(10_000).then(() => Promise.reject(new Error(changed("pg's 'data' listener no longer parses bytes handed to it in pieces", 'copy/relay.ts, replicate/pgoutput/frames.ts')))),
+        sleep(10_000).then(() =>
+          Promise.reject(
+            new Error(changed("pg's 'data' listener no longer parses bytes handed to it in pieces", 'copy/relay.ts, replicate/pgoutput/frames.ts')),
+          ),
+        ),
       ]);
       expect(rows[0]!.s).toBe('1,2,3');
     } finally {
@@ -97,24 +122,34 @@ describe('pg internals pgshift relies on (pg 8.23.1)', () => {
     Object.defineProperty(client, 'password', { value: async () => (seen.push('password asked'), db.password), writable: true });
     await client.connect();
     await client.end();
-    expect(seen, changed("Connection events 'connect' / 'authentication…' (before the password function is called) / 'end'", 'db/connect.ts (a server that hangs up before the session starts), db/credentials.ts (guardPassword)')).toEqual([
-      'connect',
-      'authenticationSASL',
-      'password asked',
-      'end',
-    ]);
+    expect(
+      seen,
+      changed(
+        "Connection events 'connect' / 'authentication…' (before the password function is called) / 'end'",
+        'db/connect.ts (a server that hangs up before the session starts), db/credentials.ts (guardPassword)',
+      ),
+    ).toEqual(['connect', 'authenticationSASL', 'password asked', 'end']);
   });
 
   it('tagErrorsWithSide: a promise query and a submittable (pg-copy-streams COPY FROM) both fail through the wrapper, stamped with their side', async () => {
     const c = await opened('source');
     const bad = await failure(c.query('SELECT no_such_column FROM t'));
-    expect(errorSide(bad), changed('client.query() no longer rejects its promise through the instance method pgshift wraps', 'db/connect.ts tagErrorsWithSide')).toEqual({ side: 'source', lost: false });
+    expect(
+      errorSide(bad),
+      changed('client.query() no longer rejects its promise through the instance method pgshift wraps', 'db/connect.ts tagErrorsWithSide'),
+    ).toEqual({ side: 'source', lost: false });
     const copy = c.query(copyFrom('COPY t FROM STDIN'));
     const copyError = new Promise<unknown>((resolve) => copy.on('error', resolve));
     copy.end('not-a-number\n');
     const err = await copyError;
     expect((err as { code?: string }).code).toBe('22P02');
-    expect(errorSide(err), changed('a submittable\'s handleError(err, connection) is no longer how pg reports its failure', 'db/connect.ts tagErrorsWithSide (COPY streams, the relay, pipelined statements)')).toEqual({ side: 'source', lost: false });
+    expect(
+      errorSide(err),
+      changed(
+        "a submittable's handleError(err, connection) is no longer how pg reports its failure",
+        'db/connect.ts tagErrorsWithSide (COPY streams, the relay, pipelined statements)',
+      ),
+    ).toEqual({ side: 'source', lost: false });
   });
 
   it('after the server ends the session, the next query fails (not hangs) and the socket reads as gone: the error says lost', async () => {
@@ -122,16 +157,32 @@ describe('pg internals pgshift relies on (pg 8.23.1)', () => {
     const { rows } = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
     const ended = new Promise<void>((resolve) => c.once('end', () => resolve()));
     await db.admin('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
-    await Promise.race([ended, sleep(10_000).then(() => Promise.reject(new Error(changed("a client whose session the server ended emits no 'end'", 'replicate/pgoutput/stream.ts, apply/applier.ts'))))]);
+    await Promise.race([
+      ended,
+      sleep(10_000).then(() =>
+        Promise.reject(new Error(changed("a client whose session the server ended emits no 'end'", 'replicate/pgoutput/stream.ts, apply/applier.ts'))),
+      ),
+    ]);
     const err = await Promise.race([failure(c.query('SELECT 1')), sleep(10_000).then(() => 'hung')]);
     expect(err, changed('a query on a client whose connection ended neither fails nor settles', 'db/connect.ts and the apply retry rule')).not.toBe('hung');
-    expect(errorSide(err), changed('connection.stream of an ended client is not destroyed / ended / unwritable', 'db/connect.ts socketGone (a lost connection vs a failed query)')).toEqual({ side: 'target', lost: true });
+    expect(
+      errorSide(err),
+      changed('connection.stream of an ended client is not destroyed / ended / unwritable', 'db/connect.ts socketGone (a lost connection vs a failed query)'),
+    ).toEqual({ side: 'target', lost: true });
   });
 
-  it('a submittable is handed the Connection (submit) and the server\'s error (handleError), as pipelined statements need', async () => {
+  it("a submittable is handed the Connection (submit) and the server's error (handleError), as pipelined statements need", async () => {
     const c = await opened();
-    await runPipelined(c, [{ text: 'INSERT INTO t VALUES ($1)', values: [1] }, { text: 'INSERT INTO t VALUES ($1)', values: [2] }]);
-    const err = await failure(runPipelined(c, [{ text: 'INSERT INTO t VALUES ($1)', values: [3] }, { text: 'INSERT INTO t VALUES ($1)', values: [1] }]));
+    await runPipelined(c, [
+      { text: 'INSERT INTO t VALUES ($1)', values: [1] },
+      { text: 'INSERT INTO t VALUES ($1)', values: [2] },
+    ]);
+    const err = await failure(
+      runPipelined(c, [
+        { text: 'INSERT INTO t VALUES ($1)', values: [3] },
+        { text: 'INSERT INTO t VALUES ($1)', values: [1] },
+      ]),
+    );
     expect((err as { code?: string }).code, changed('a submittable no longer receives submit(connection) / handleError', 'db/pipelined.ts')).toBe('23505');
     const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM t');
     expect(rows[0]!.n, 'statements before one Sync are one implicit transaction: the duplicate rolled 3 back with it').toBe(2);
@@ -154,7 +205,10 @@ describe('pg internals pgshift relies on (pg 8.23.1)', () => {
       void c.query(sub as never);
     });
     const err = await Promise.race([settled, sleep(10_000).then(() => 'hung')]);
-    expect(String((err as Error).message ?? err), changed('COPY FROM STDIN through connection.query + handleCopyInResponse + sendCopyFail', 'copy/relay.ts (CopyInSink)')).toContain('pinned by pg-internals.test');
+    expect(
+      String((err as Error).message ?? err),
+      changed('COPY FROM STDIN through connection.query + handleCopyInResponse + sendCopyFail', 'copy/relay.ts (CopyInSink)'),
+    ).toContain('pinned by pg-internals.test');
     await c.query('SELECT 1'); // the connection is usable again
   });
 
@@ -187,7 +241,13 @@ describe('pg internals pgshift relies on (pg 8.23.1)', () => {
       replyTime = rows[0]?.t ?? null;
       if (replyTime === null) await sleep(100);
     }
-    expect(replyTime, changed('a status update written with connection.sendCopyFromChunk() does not reach the server as CopyData', 'replicate/pgoutput/stream.ts (acknowledging the applied position)')).toBe('2001-01-01 00:00:00');
+    expect(
+      replyTime,
+      changed(
+        'a status update written with connection.sendCopyFromChunk() does not reach the server as CopyData',
+        'replicate/pgoutput/stream.ts (acknowledging the applied position)',
+      ),
+    ).toBe('2001-01-01 00:00:00');
     await c.end().catch(() => undefined);
     await stream;
   });
