@@ -59,7 +59,10 @@ interface CaseResult {
   rates: Record<string, unknown>;
 }
 
-async function sql(url: string, text: string): Promise<any[]> {
+/** The fields of `pgshift copy --json` this bench reads. */
+type CopyJson = { seconds: number; chunks: number; phases: Record<string, number> };
+
+async function sql(url: string, text: string): Promise<Record<string, unknown>[]> {
   const c = await connect(parseConnectionUrl(url, 'source'), { applicationName: 'pgshift-bench-estimate' });
   try {
     return (await c.query(text)).rows;
@@ -156,7 +159,7 @@ async function runCase(name: string, round: number, shape: Shape, sourceUrl: str
   // before a copy slowed its file-creating DDL up to 2× (bench/ddl-burst.ts), a history the estimate's probe
   // never had and a user's copy does not have.
   const flags = ['--jobs', String(o.jobs), ...shape.flags];
-  const sourceMB = Number((await sql(sourceUrl, `SELECT pg_database_size(current_database()) AS b`))[0].b) / 1e6;
+  const sourceMB = Number((await sql(sourceUrl, `SELECT pg_database_size(current_database()) AS b`))[0]!.b) / 1e6;
   const loadBefore = loadavg()[0]!;
   for (const f of ['estimate', 'copy']) rmSync(join(o.logDir, `${name}-${f}.log`), { force: true });
   // One estimate, then the same copy --copies times, each into a fresh database: on this shared machine identical
@@ -185,17 +188,17 @@ async function runCase(name: string, round: number, shape: Shape, sourceUrl: str
   await sql(estTarget, 'CHECKPOINT');
   const settled = await settle(estTarget, usual);
   say(`[${name}] settled in ${settled.toFixed(0)} s`);
-  const copies: { seconds: number; c: any; log: string }[] = [];
+  const copies: { seconds: number; c: CopyJson; log: string }[] = [];
   for (let k = 1; k <= o.copies; k++) {
     const target = await fresh(k);
     say(`[${name}] copy ${k}/${o.copies} (predicted ${e.totalSeconds.toFixed(2)} s)`);
     const log = join(o.logDir, `${name}-copy-${k}.log`);
     rmSync(log, { force: true });
     const cp = await runOne({ bin: process.execPath, args: [BIN, 'copy', '--source', sourceUrl, '--target', target, ...flags, '--json', '--log-level', 'debug'] }, { logFile: log });
-    const c = JSON.parse(cp.stdout);
+    const c = JSON.parse(cp.stdout) as CopyJson;
     // The estimate must simulate the plan copy ran: same chunks, same builds.
     if (c.chunks !== e.chunks) say(`[${name}] WARNING: estimate planned ${e.chunks} chunks, copy ran ${c.chunks}`);
-    copies.push({ seconds: c.seconds as number, c, log });
+    copies.push({ seconds: c.seconds, c, log });
     // The work autovacuum still owes this copy's freshly loaded tables (their insert counts pass its threshold) is
     // done now, outside any measurement: left to autovacuum, it ran during the next copy (an autovacuum worker on
     // est_target_toast_1_1 was seen beside copy 1_3), a load a user's single copy never has.

@@ -1,5 +1,6 @@
 // pino, in-process (transports run in a worker thread and lose lines on SIGTERM).
-// Human-readable on a TTY, JSON lines otherwise; always stderr, so stdout stays for results/--json.
+// Human-readable on a TTY, JSON lines otherwise; always stderr, so stdout stays for results/--json. Colour only
+// on a TTY and never under NO_COLOR (https://no-color.org); FORCE_COLOR (not 0/false) turns it on, as in Node.
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { redact, redactValue } from './redact.js';
@@ -43,6 +44,14 @@ function colorFor(level: string): (s: string) => string {
   return (s) => `\x1b[${code}m${s}\x1b[0m`;
 }
 
+/** Colour for the pretty printer: FORCE_COLOR wins (as in Node), then NO_COLOR, then whether `stream` is a TTY. */
+export function useColor(stream: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): boolean {
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return !['0', 'false'].includes(force.toLowerCase());
+  if (env.NO_COLOR) return false;
+  return Boolean((stream as NodeJS.WriteStream).isTTY);
+}
+
 export interface LogOptions {
   level?: LogLevel;
   /** Force a format; default: pretty when stderr is a TTY. */
@@ -53,7 +62,7 @@ export interface LogOptions {
 export function createLogger(opts: LogOptions = {}): Logger {
   const stream = opts.stream ?? process.stderr;
   const pretty = opts.pretty ?? Boolean((stream as NodeJS.WriteStream).isTTY);
-  const dest = pretty ? new PrettyStream(stream, Boolean((stream as NodeJS.WriteStream).isTTY)) : pino.destination({ fd: 2, sync: true });
+  const dest = pretty ? new PrettyStream(stream, useColor(stream)) : pino.destination({ fd: 2, sync: true });
   return pino(
     {
       level: opts.level ?? 'info',

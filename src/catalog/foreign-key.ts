@@ -154,7 +154,7 @@ export function addForeignKeySql(table: { schema: string; name: string }, constr
 
 /** A table named by regclass text kept in state, as the catalog knows it now (null: no such table). */
 export async function resolveTable(
-  c: { query: (sql: string, values: unknown[]) => Promise<{ rows: any[] }> },
+  c: { query: (sql: string, values: unknown[]) => Promise<{ rows: unknown[] }> },
   regclassText: string,
 ): Promise<{ schema: string; name: string; kind: string } | null> {
   const { rows } = await c.query(
@@ -162,5 +162,5 @@ export async function resolveTable(
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = pg_catalog.to_regclass($1)`,
     [regclassText],
   );
-  return rows[0] ?? null;
+  return (rows[0] as { schema: string; name: string; kind: string } | undefined) ?? null;
 }

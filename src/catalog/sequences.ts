@@ -8,11 +8,6 @@ export interface SequenceState {
   isCalled: boolean;
 }
 
-export async function readSequenceState(client: Client, seq: Pick<SequenceInfo, 'qualified'>): Promise<SequenceState> {
-  const { rows } = await client.query<{ v: string; c: boolean }>(`SELECT last_value::text AS v, is_called AS c FROM ${seq.qualified}`);
-  return { lastValue: rows[0]!.v, isCalled: rows[0]!.c };
-}
-
 /**
  * Many sequences in two round trips per batch, never one per sequence: pg_sequence_last_value() gives last_value
  * of every called sequence; the never-called ones (NULL there, is_called = false — every sequence of an empty

@@ -6,10 +6,6 @@ export const CAPTURE_SCHEMA = '_pgshift';
 
 const IGNORED = ['pg_catalog', 'information_schema', STATE_SCHEMA, CAPTURE_SCHEMA, '_heroku'] as const;
 
-export function isSystemSchema(name: string): boolean {
-  return (IGNORED as readonly string[]).includes(name) || /^pg_(toast|temp)/.test(name);
-}
-
 /** SQL predicate "this schema name is a user schema" for a column expression (e.g. n.nspname). */
 export function userSchemaSql(column: string): string {
   return `(${column} NOT IN (${IGNORED.map((s) => `'${s}'`).join(', ')}) AND ${column} !~ '^pg_(toast|temp)')`;

@@ -1,6 +1,6 @@
 // One identity for a table everywhere (plan, state, filters, progress, verify, replicate). Keys are built only
 // here: "a.b"."c" and "a"."b.c" join to the same dotted string, so a dotted key silently merges two tables.
-import { displayName, qualify } from '../db/ident.js';
+import { displayName } from '../db/ident.js';
 
 export interface TableId {
   schema: string;
@@ -12,16 +12,7 @@ export function tableKey(t: TableId): string {
   return JSON.stringify([t.schema, t.name]);
 }
 
-export function sameTable(a: TableId, b: TableId): boolean {
-  return a.schema === b.schema && a.name === b.name;
-}
-
 /** schema.name for people: quoted only where needed. */
 export function displayTable(t: TableId): string {
   return displayName(t.schema, t.name);
-}
-
-/** "schema"."name" for SQL. */
-export function qualifiedTable(t: TableId): string {
-  return qualify(t.schema, t.name);
 }

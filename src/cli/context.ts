@@ -71,8 +71,9 @@ function writeOut(text: string): Promise<void> {
 /**
  * Signals, in one place. The first SIGINT/SIGTERM aborts ctx.signal and the command winds down (rolls back,
  * closes, says how to go on); the exit code is then 130/143 whatever the body returned. A second signal, or a
- * wind-down that outlasts STOP_DEADLINE_MS, ends the process at once — the only process.exit in pgshift, because
- * a user who presses Ctrl-C twice means it, and nothing must keep a cutover terminal hanging.
+ * wind-down that outlasts STOP_DEADLINE_MS, ends the process at once with process.exit (the only other one is
+ * main.ts's, after an uncaught exception), because a user who presses Ctrl-C twice means it, and nothing must keep
+ * a cutover terminal hanging.
  */
 function trapSignals(logger: Logger, onStop: () => void): { received(): 'SIGINT' | 'SIGTERM' | undefined; release(): void } {
   let got: 'SIGINT' | 'SIGTERM' | undefined;
@@ -158,41 +159,6 @@ export async function run(opts: CommonOptions, body: Body): Promise<number> {
   } finally {
     signals.release();
   }
-}
-
-/** A long-running command (replicate): started once, reports status periodically, stopped by a signal. */
-export interface Service<S, R> {
-  /** Current status for the periodic report. */
-  status(): S;
-  /** Ask for a graceful stop (finish the batch, persist, acknowledge). */
-  stop(): void;
-  /** Settles when the service has stopped: its final result (printed / --json) or its failure. */
-  done: Promise<R>;
-}
-
-/**
- * Run a service under run(): a signal calls stop(), `report` receives a status every `intervalMs` (a TTY line
- * or a log line), and the service's final result becomes the command's output.
- */
-export async function runService<S, R extends { exitCode?: number; json?: unknown }>(
-  opts: CommonOptions,
-  start: (ctx: Context) => Promise<Service<S, R>>,
-  report: (ctx: Context, status: S) => void,
-  intervalMs = 5_000,
-): Promise<number> {
-  return await run(opts, async (ctx) => {
-    const service = await start(ctx);
-    const stop = () => service.stop();
-    if (ctx.signal.aborted) stop();
-    else ctx.signal.addEventListener('abort', stop, { once: true });
-    const timer = setInterval(() => report(ctx, service.status()), intervalMs);
-    try {
-      return await service.done;
-    } finally {
-      clearInterval(timer);
-      ctx.signal.removeEventListener('abort', stop);
-    }
-  });
 }
 
 export async function reportError(err: unknown, o: { json: boolean; debug: boolean; logger?: Logger }): Promise<number> {

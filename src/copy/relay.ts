@@ -22,7 +22,7 @@ const HEADER = 5; // type byte + int32 length
 /** Bytes allowed to wait in the target socket's buffer before the source socket is paused. */
 export const RELAY_HIGH_WATER = 1024 * 1024;
 
-/** The parts of pg's Connection the relay uses (not in @types/pg). */
+/** The parts of pg's Connection the relay uses (not in @types/pg), and its one 'data' reader: pg internals, written against pg 8.23.1 (pinned by test/integration/pg-internals.test.ts). */
 interface PgConnection {
   stream: Socket;
   query(text: string): void;

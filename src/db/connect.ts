@@ -82,7 +82,7 @@ interface Submittable {
   handleError?: (err: Error, connection?: unknown) => void;
 }
 
-/** pg's socket, to tell a connection that closed from a query that failed on a live one. */
+/** pg's socket, to tell a connection that closed from a query that failed on a live one (pg internals, written against pg 8.23.1 (pinned by test/integration/pg-internals.test.ts)). */
 function socketGone(client: pg.Client): boolean {
   const stream = (client as unknown as { connection?: { stream?: { destroyed?: boolean; readableEnded?: boolean; writable?: boolean } } }).connection?.stream;
   return !stream || stream.destroyed === true || stream.readableEnded === true || stream.writable === false;
@@ -91,6 +91,7 @@ function socketGone(client: pg.Client): boolean {
 /**
  * Every error a query on this client raises is stamped with the client's side (source/target), so a failure deep
  * in the data phase can say which server went away. Covers promise queries and submittables (COPY streams).
+ * Relies on pg reporting a submittable's failure through its handleError(err, connection): pg internals, written against pg 8.23.1 (pinned by test/integration/pg-internals.test.ts).
  */
 function tagErrorsWithSide(client: pg.Client, side: ConnectionSpec['side']): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
@@ -147,6 +148,7 @@ export async function connect(spec: ConnectionSpec, opts: ConnectOptions = {}): 
     // An idle connection that dies (server restart, network) must not crash the process; the next query fails.
     client.on('error', () => undefined);
     // The server (or whatever listens there) hung up before the session started: no SQLSTATE, no errno.
+    // Connection's 'end'/'connect' events: pg internals, written against pg 8.23.1 (pinned by test/integration/pg-internals.test.ts).
     const connection = (client as unknown as { connection?: { once?: (e: string, f: () => void) => void } }).connection;
     connection?.once?.('end', () => (closedEarly = true));
     connection?.once?.('connect', () => (accepted = true));

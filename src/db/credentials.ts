@@ -69,6 +69,7 @@ export function resolvePassword(spec: ConnectionSpec, env: NodeJS.ProcessEnv = p
   return spec.password ?? (env.PGPASSWORD || undefined) ?? passwordFromFile(spec, env);
 }
 
+/** The parts of pg's Connection used here: pg internals, written against pg 8.23.1 (pinned by test/integration/pg-internals.test.ts). */
 interface PgConnection {
   on(event: string, listener: () => void): void;
   stream?: { encrypted?: boolean };

@@ -80,8 +80,3 @@ async function refusal(client: Client, command: string, side: LockSide, display:
     hint: 'wait for it to finish, or stop it (Ctrl-C in its terminal, or pg_terminate_backend on its connections); then run this command again',
   });
 }
-
-/** Is a run holding the lock right now (without taking it)? */
-export async function runLockHolder(client: Client, side: LockSide): Promise<LockHolder | null> {
-  return await holder(client, side);
-}

@@ -11,7 +11,7 @@ export interface Statement {
   values?: (string | number | null)[];
 }
 
-/** The parts of pg's Connection used here (not in @types/pg). */
+/** The parts of pg's Connection used here (not in @types/pg): pg internals, written against pg 8.23.1 (pinned by test/integration/pg-internals.test.ts). */
 interface PgConnection {
   stream: { cork(): void; uncork(): void };
   parse(q: { text: string; types: number[] }): void;

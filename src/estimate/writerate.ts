@@ -2,6 +2,7 @@
 // window. Reads only (pg_current_wal_lsn, pg_stat_database); works for a non-superuser.
 import type { Client } from '../db/connect.js';
 import type { WriteRate } from './model.js';
+import { sleep } from '../sleep.js';
 
 interface Mark {
   lsn: string | null;
@@ -18,24 +19,9 @@ async function mark(c: Client): Promise<Mark> {
   return { lsn, commits: rows[0]?.commits == null ? null : Number(rows[0].commits), at: Date.now() };
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 export async function sampleWriteRate(c: Client, seconds: number, signal?: AbortSignal): Promise<WriteRate> {
   const a = await mark(c);
-  await sleep(seconds * 1000, signal);
+  await sleep(seconds * 1000, signal, { rejectOnAbort: true });
   // Statistics reach pg_stat_database when a backend reports them; a fresh snapshot of them is needed.
   await c.query(`SELECT pg_stat_clear_snapshot()`);
   const b = await mark(c);

@@ -30,6 +30,7 @@ import { planReplication } from './preflight.js';
 import { checkTruncatedPartitions, recordPartitionFiles } from './partition-truncate.js';
 import { newTablesError, newTablesWarning, publishedTables, recordFilter, unpublishedTables, widenExclude } from './new-tables.js';
 import { ensureReplicationState, loadReplication, markCaughtUp, recordFixedIdentity, recordReplication, type ReplicationState } from './state.js';
+import { sleep } from '../sleep.js';
 
 export interface ReplicateOptions {
   untilCaughtUp: boolean;
@@ -371,8 +372,4 @@ async function explainFailure(failure: unknown, src: Client, ctl: Client, public
     if (err instanceof StoppedError) return err;
   }
   return undefined;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

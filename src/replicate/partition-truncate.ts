@@ -75,7 +75,10 @@ export async function checkTruncatedPartitions(src: Client, ctl: Client, relatio
   for (const l of await leaves(src, relations)) {
     const before = have[key(l)];
     if (before === undefined || before === l.file) {
-      if (before === undefined) (have[key(l)] = l.file), (changed = true);
+      if (before === undefined) {
+        have[key(l)] = l.file;
+        changed = true;
+      }
       continue;
     }
     const [s, t] = await Promise.all([rowCount(src, l), rowCount(ctl, l)]);

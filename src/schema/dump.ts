@@ -8,6 +8,7 @@ import type { PgTools } from './pgdump.js';
 import { runTool } from './run.js';
 import { PgshiftError } from '../errors.js';
 import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
+import { qualify, quoteIdent } from '../db/ident.js';
 
 export interface DumpOptions {
   snapshot?: string;
@@ -21,8 +22,7 @@ export interface DumpOptions {
 
 /** A pg_dump pattern matching exactly one table: both parts double-quoted, so no wildcard or case folding applies. */
 export function exactTablePattern(schema: string, name: string): string {
-  const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
-  return `${q(schema)}.${q(name)}`;
+  return qualify(schema, name);
 }
 
 /** Schema-only custom-format dump of the source (bytes, held in memory and in target state: schemas are small). */
@@ -186,7 +186,7 @@ export async function sectionSql(tools: PgTools, dump: DumpFile, target: Connect
 /** "ALTER DEFAULT PRIVILEGES FOR ROLE <role> …" → "ALTER DEFAULT PRIVILEGES …" (the current role's) for `role`. */
 export function defaultAclsForTargetRole(sql: string, role: string): string {
   const plain = /^[a-z_][a-z0-9_$]*$/.test(role) ? role : null;
-  const quoted = `"${role.replace(/"/g, '""')}"`;
+  const quoted = quoteIdent(role);
   const names = [quoted, ...(plain ? [plain] : [])].map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   return sql.replace(new RegExp(`^ALTER DEFAULT PRIVILEGES FOR ROLE (?:${names.join('|')}) `, 'gm'), 'ALTER DEFAULT PRIVILEGES ');
 }

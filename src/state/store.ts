@@ -83,10 +83,6 @@ export async function ensureStateSchema(target: Client): Promise<void> {
   await migrateState(target);
 }
 
-export async function stateExists(target: Client): Promise<boolean> {
-  return (await stateVersion(target)) !== null;
-}
-
 export async function loadRun(target: Client): Promise<RunState | null> {
   const version = await stateVersion(target);
   if (version === null) return null;

@@ -2,6 +2,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { BIN, type CliResult } from '../support/cli.js';
+import { sleep } from '../../src/sleep.js';
+
+export { sleep };
 
 /** mulberry32: tiny, seedable, good enough to pick fault points reproducibly. */
 export function prng(seed: number): () => number {
@@ -53,7 +56,6 @@ export function startCli(args: string[]): RunningCli {
   return { child, done, elapsed: () => Date.now() - started };
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Resolve with the result if the run ends within ms, else undefined (the run keeps going). */
 export async function within(run: RunningCli, ms: number): Promise<CliResult | undefined> {

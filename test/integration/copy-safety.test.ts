@@ -1,7 +1,7 @@
 // Ways a copy could lose or duplicate rows, or hang, each reproduced for real: tables whose names join to the
 // same dotted string; two runs on one target; Ctrl-C/SIGTERM mid-data; a resume after the source changed; a
 // partial --data-only reload. Every copy ends with the independent comparison.
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';

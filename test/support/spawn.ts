@@ -2,6 +2,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { BIN } from './cli.js';
 import type { TestDatabase } from './fixtures.js';
+import { sleep } from '../../src/sleep.js';
+
+export { sleep };
 
 export interface Running {
   child: ChildProcess;
@@ -31,7 +34,6 @@ export function spawnCli(args: string[]): Running {
   return { child, output: () => out, exit, exited: () => done };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll until check() is true; fail if the process ends first or the deadline passes. */
 export async function waitWhileRunning(run: Running, what: string, check: () => Promise<boolean>, ms = 120_000): Promise<void> {

@@ -10,6 +10,7 @@ import type { Logger } from '../../log.js';
 import type { ChangeSource, Position, SourceEvent, TakingIterator } from '../change.js';
 import { loadApplied, saveAppliedQuery } from '../state.js';
 import { ChangeWriter, SchemaChangedError } from './writer.js';
+import { sleep } from '../../sleep.js';
 
 export { SchemaChangedError };
 
@@ -285,7 +286,7 @@ export class Applier {
   }
 }
 
-/** Ends a connection without waiting on it for long (a lost one may never answer Terminate). */
+/** Ends a connection without waiting on it for long (a lost one may never answer Terminate). connection.stream: pg internals, written against pg 8.23.1 (pinned by test/integration/pg-internals.test.ts). */
 async function discard(client: Client | undefined): Promise<void> {
   if (!client) return;
   await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
@@ -329,16 +330,6 @@ class Alarm {
     this.at = Infinity;
     this.onRing = undefined;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
-  });
 }
 
 const TRANSIENT_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);

@@ -5,7 +5,7 @@
 import type { Change, Row, SourceEvent, TableId } from '../change.js';
 import { tableLabel } from '../change.js';
 
-/** Microseconds between 1970-01-01 and 2000-01-01 (PostgreSQL's epoch). */
+/** Milliseconds between 1970-01-01 and 2000-01-01 (PostgreSQL's epoch; pgoutput's timestamps are microseconds since it). */
 const PG_EPOCH_MS = 946_684_800_000;
 
 export interface RelationColumn {

@@ -31,7 +31,10 @@ export class FrameReader {
 
   constructor(private readonly stream: Socket, private readonly sink: FrameSink) {}
 
-  /** Replaces pg's reader on the socket; false when the socket does not look as expected (pg keeps reading). */
+  /**
+   * Replaces pg's reader on the socket; false when the socket does not look as expected (pg keeps reading).
+   * One 'data' listener on client.connection.stream, pg's parser: pg internals, written against pg 8.23.1 (pinned by test/integration/pg-internals.test.ts).
+   */
   attach(): boolean {
     const listeners = this.stream.listeners('data') as Handler[];
     if (listeners.length !== 1) return false;

@@ -7,6 +7,7 @@ import type { ConnectionSpec } from '../../config.js';
 import { connectReplication, type Client } from '../../db/connect.js';
 import { quoteIdent } from '../../db/ident.js';
 import { classifyError } from '../../errors.js';
+import { sleep } from '../../sleep.js';
 import { parseLsn } from './lsn.js';
 
 export async function publicationExists(c: Client, name: string): Promise<boolean> {
@@ -58,7 +59,7 @@ export async function dropSlot(c: Client, name: string): Promise<boolean> {
     } catch (err) {
       // 55006: slot still active for a moment after its walsender was terminated.
       if ((err as { code?: string }).code !== '55006' || i >= 20) throw err;
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
   }
 }

@@ -93,6 +93,7 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
     this.client = client;
     client.on('error', (err) => this.fail(errorCode(err) === undefined ? transient(err) : err));
     client.on('end', () => this.fail(transient(new ConnectionError(`replication connection to source ${this.spec.display} closed`, { phase: 'streaming' }))));
+    // Connection's 'copyData'/'replicationStart' events and sendCopyFromChunk(): pg internals, written against pg 8.23.1 (pinned by test/integration/pg-internals.test.ts).
     const con = (client as unknown as { connection: NodeJS.EventEmitter & { sendCopyFromChunk(b: Buffer): void; stream: Socket } }).connection;
     // Only if the socket reader below cannot be attached does pg's parser deliver the stream (same handling).
     // pg's own listener only hands CopyData to the active query, which ignores it: dropped, so each message

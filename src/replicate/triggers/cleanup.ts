@@ -71,13 +71,3 @@ export async function cleanupCapture(ctl: Client, target: ConnectionSpec, source
   }
   return { capture: Boolean(state) || removed.length > 0, removed, unapplied };
 }
-
-/** Stand-alone form (tests, and the CLI until `cleanup` calls cleanupCapture itself). */
-export async function cleanupCaptureAt(target: ConnectionSpec, source: ConnectionSpec | undefined, opts: { force?: boolean; logger?: Logger } = {}): Promise<CaptureCleanup> {
-  const ctl = await connect(target, { applicationName: 'pgshift cleanup' });
-  try {
-    return await cleanupCapture(ctl, target, source, opts);
-  } finally {
-    await ctl.end().catch(() => undefined);
-  }
-}

@@ -16,6 +16,7 @@ import type { ConnectionSpec } from '../../config.js';
 import type { TableFilter } from '../../catalog/filter.js';
 import { listTables, type TableInfo } from '../../catalog/tables.js';
 import { connect, type Client } from '../../db/connect.js';
+import { qualify } from '../../db/ident.js';
 import { exportSnapshot } from '../../db/snapshot.js';
 import { copyDatabase, type CopySummary } from '../../copy/index.js';
 import { requireEmptyTarget } from '../../copy/preflight.js';
@@ -38,6 +39,7 @@ import { CaptureLag, type CaptureSample } from './lag.js';
 import { recopyLoadedTables, withReplicateHint } from './recopy.js';
 import { checkCaptureAcl } from './acl.js';
 import { ensureCaptureState, loadCapture, markCaptureCaughtUp, markCopyDone, markInstalled, recordCapture, recordCopySnapshot, type CaptureState } from './state.js';
+import { sleep } from '../../sleep.js';
 
 export interface TriggerReplicateOptions {
   untilCaughtUp: boolean;
@@ -202,7 +204,7 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       const fresh = await uncapturedTables(src, (current.options.filter as Partial<TableFilter>) ?? {}, current.tables);
       if (fresh.length) logger.warn(newTablesWarning('triggers', fresh));
     }
-    const relations = current.tables.map((t) => qualifiedName(t));
+    const relations = current.tables.map((t) => qualify(t.schema, t.name));
     const switched = await switchOff(ctl, relations);
     if (switched.triggers + switched.foreignKeys + switched.identities > 0) {
       logger.info(`replicate: on the target while applying: ${switched.triggers} user triggers disabled, ${switched.foreignKeys} foreign keys dropped, ${switched.identities} identity ALWAYS columns set BY DEFAULT (recorded in pgshift.replication_switch; restored by --until-caught-up or pgshift cleanup)`);
@@ -259,10 +261,6 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
   } finally {
     await control?.end();
   }
-}
-
-function qualifiedName(t: { schema: string; name: string }): string {
-  return `"${t.schema.replace(/"/g, '""')}"."${t.name.replace(/"/g, '""')}"`;
 }
 
 /** The role must be able to create the schema and a trigger on every captured table (owner, or TRIGGER privilege). */
@@ -387,20 +385,4 @@ async function pendingStats(src: Client, applied: string): Promise<{ pending: nu
     [applied],
   );
   return { pending: Number(rows[0].n), ageSeconds: Math.max(0, rows[0].age) };
-}
-
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const onAbort = () => {
-      clearTimeout(t);
-      resolve();
-    };
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

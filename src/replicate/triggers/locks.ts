@@ -8,6 +8,7 @@
 import type { Client } from '../../db/connect.js';
 import { errorCode, PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import { sleep } from '../../sleep.js';
 
 const LOCK_SECONDS = 2;
 const LOCK_TIMEOUT = `${LOCK_SECONDS}s`;
@@ -104,7 +105,7 @@ export async function withLockRetries<T>(src: Client, what: string, logger: Logg
       }
       const wait = Math.min(10_000, 250 * 2 ** attempt);
       logger.warn(`${what}: ${holders.length ? describe(holders) : 'a table is locked by a running transaction on the source'}; retrying in ${(wait / 1000).toFixed(1)}s`);
-      await new Promise((r) => setTimeout(r, wait));
+      await sleep(wait);
     }
   }
 }
