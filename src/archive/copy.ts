@@ -150,9 +150,11 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
     await timed('sequences', () => restoreSmallData(archive, tools, dump, target, ctl!, 'SEQUENCE SET', summary, signal));
     await timed('large objects', () => restoreLargeObjects(archive, tools, listDir, target, ctl!, keepOwner, summary, signal));
     if (signal.aborted) throw signal.reason;
+    if (!steps.postData) await timed('indexes', () => buildIndexes(tools, dump, target, ctl!, opts.jobs, keepOwner, keepAcl, progress, summary, signal));
+    if (signal.aborted) throw signal.reason;
     await restore('post-data', 'postData');
     for (const what of skipped) logger.warn(`copy: left out ${what}`);
-    summary.indexes = archive.entries.filter((e) => ['INDEX', 'CONSTRAINT', 'FK CONSTRAINT'].includes(e.desc)).length;
+    summary.indexes += archive.entries.filter((e) => e.desc === 'FK CONSTRAINT').length;
     summary.materializedViews = archive.entries.filter((e) => e.desc === 'MATERIALIZED VIEW DATA').length;
     if (opts.analyze !== 'none' && !steps.analyze) {
       await timed('analyze', () => analyzeAll(target, archive, opts.jobs));
@@ -208,6 +210,41 @@ async function loadData(archive: Archive, tools: PgTools, listDir: string, targe
           }
         },
         { applicationName: 'pgshift copy data' },
+      ),
+    ),
+  );
+  ph.done();
+}
+
+/**
+ * Indexes and primary/unique keys, `jobs` at a time (pg_restore -j does the same): each entry rendered by
+ * pg_restore and run in one transaction with its mark. Foreign keys, triggers, index attachments and the rest
+ * follow in post-data's batches, once every index they may need exists.
+ */
+async function buildIndexes(tools: PgTools, dump: { dir: string; path: string }, target: ConnectionSpec, ctl: Client, jobs: number, keepOwner: boolean, keepAcl: boolean, progress: Progress, summary: CopySummary, signal: AbortSignal): Promise<void> {
+  const done = await state.doneTocEntries(ctl);
+  const ignored = new Set<string>();
+  const queue = (await listToc(tools, dump as never, target, 'post-data')).filter((e) => (e.desc === 'INDEX' || e.desc === 'CONSTRAINT') && !done.has(e.dumpId) && keepEntry(e, ignored));
+  summary.indexes = queue.length;
+  if (!queue.length) return;
+  const ph = progress.phase('indexes', { items: queue.length });
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(jobs, queue.length)) }, () =>
+      withClient(
+        target,
+        async (c) => {
+          for (let e = queue.shift(); e && !signal.aborted; e = queue.shift()) {
+            const entry = e;
+            const sql = await sectionSql(tools, dump as never, target, [entry], { section: 'post-data', keepOwner, keepAcl, signal });
+            await withTransaction(c, async () => {
+              await c.query(sql);
+              await state.markTocEntriesDone(c, 'post-data', [entry.dumpId]);
+            });
+            await c.query('RESET ALL');
+            ph.add({ items: 1 });
+          }
+        },
+        { applicationName: 'pgshift copy indexes' },
       ),
     ),
   );
