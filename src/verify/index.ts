@@ -11,10 +11,12 @@ import { requireDistinctDatabases } from './identity.js';
 import { compareLargeObjects } from './largeobjects.js';
 import { compareSchema, notCompared } from './schema.js';
 import { compareSequences } from './sequences.js';
+import { toDerived } from './derived.js';
+import { nextSteps, readTargetState, reloadSet } from './remedy.js';
 import { beginExportedSnapshot, closeSession, openSession, VERIFY_SETTINGS, type VerifySession } from './session.js';
 import type { LargeObjectReport, SideInfo, TableReport, VerifyReport } from './types.js';
 
-export type { VerifyReport, TableReport, SequenceReport, SchemaDifference, RowDifference, LargeObjectReport } from './types.js';
+export type { VerifyReport, TableReport, DerivedReport, SequenceReport, SchemaDifference, RowDifference, LargeObjectReport } from './types.js';
 export { renderReport } from './report.js';
 
 /** Defaults shared by the CLI and the library. */
@@ -62,6 +64,8 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
     if (!sc || !tc) throw new Error('unreachable');
     const [si, ti] = await Promise.all([sideInfo(sc), sideInfo(tc)]);
     await requireDistinctDatabases(sc.client, tc.client, 'verify', target.display);
+    // Before the snapshot transaction: a failed read of the state must not abort it.
+    const targetState = await readTargetState(tc.client);
     // Each side gets one snapshot that all of its workers share: every chunk sees the same database state.
     const [ssnap, tsnap] = await Promise.all([beginExportedSnapshot(sc), beginExportedSnapshot(tc)]);
     const wrap = (side: string) => (err: unknown) => {
@@ -103,17 +107,24 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
       : await sp.use((ss) => tp.use((ts) => compareLargeObjects(ss, ts, maxDifferences))).catch((err) => {
           throw classifyError(err, 'large objects: checksums', { phase: 'verify', hint: 'the role needs SELECT on every large object (connect as their owner)' });
         });
-    const tables = pairs.map((p) => results.get(p)!);
+    const tables = pairs.filter((p) => (p.source ?? p.target)!.relkind === 'r').map((p) => results.get(p)!);
+    const derived = pairs.filter((p) => (p.source ?? p.target)!.relkind === 'm').map((p) => toDerived(results.get(p)!, p, schema));
     const schemaDiffs = schema.filter((d) => d.severity === 'difference').length;
     const sequencesDiffering = sequences.filter((s) => !s.match).length;
     const tablesDiffering = tables.filter((t) => !t.match).length;
+    const derivedDiffering = derived.filter((d) => !d.match).length;
+    const ok = tablesDiffering === 0 && derivedDiffering === 0 && sequencesDiffering === 0 && schemaDiffs === 0 && largeObjects.match;
+    const comparable = tables.filter((t) => !t.match && t.comparedAs !== 'not compared');
+    const pairOf = new Map(pairs.map((p) => [p.display, (p.source ?? p.target)!] as const));
+    const reload = ok ? [] : await reloadSet(tc.client, comparable.map((t) => pairOf.get(t.table)!)).catch(() => comparable.map((t) => pairOf.get(t.table)!));
     const { blockSize: _s, ...sourceInfo } = si;
     const { blockSize: _t, ...targetInfo } = ti;
     return {
-      ok: tablesDiffering === 0 && sequencesDiffering === 0 && schemaDiffs === 0 && largeObjects.match,
+      ok,
       source: sourceInfo,
       target: targetInfo,
       tables,
+      derived,
       sequences,
       schema,
       largeObjects,
@@ -121,12 +132,20 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
       summary: {
         tables: tables.length,
         tablesDiffering,
+        derivedDiffering,
         rowsCompared: tables.reduce((a, t) => a + (t.sourceRows ?? 0), 0),
         sequencesDiffering,
         schemaDifferences: schemaDiffs,
         schemaNotes: schema.length - schemaDiffs,
         largeObjectsDiffering: largeObjects.missing + largeObjects.extra + largeObjects.different,
       },
+      targetState,
+      nextSteps: ok
+        ? []
+        : nextSteps({
+            state: targetState, filter, tables, derived, reload, sequencesDiffering, schemaDifferences: schemaDiffs,
+            largeObjectsDiffering: largeObjects.missing + largeObjects.extra + largeObjects.different,
+          }),
       settings: { ...VERIFY_SETTINGS },
       seconds: Number(((Date.now() - started) / 1000).toFixed(3)),
     };
