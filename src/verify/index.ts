@@ -13,6 +13,8 @@ import { compareSchema, notCompared } from './schema.js';
 import { compareSequences } from './sequences.js';
 import { toDerived } from './derived.js';
 import { nextSteps, readTargetState, reloadSet } from './remedy.js';
+import { listSequences } from '../catalog/tables.js';
+import { displayName } from '../db/ident.js';
 import { beginExportedSnapshot, closeSession, openSession, VERIFY_SETTINGS, type VerifySession } from './session.js';
 import type { LargeObjectReport, SideInfo, TableReport, VerifyReport } from './types.js';
 
@@ -116,7 +118,10 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
     const ok = tablesDiffering === 0 && derivedDiffering === 0 && sequencesDiffering === 0 && schemaDiffs === 0 && largeObjects.match;
     const comparable = tables.filter((t) => !t.match && t.comparedAs !== 'not compared');
     const pairOf = new Map(pairs.map((p) => [p.display, (p.source ?? p.target)!] as const));
-    const reload = ok ? [] : await reloadSet(tc.client, comparable.map((t) => pairOf.get(t.table)!)).catch(() => comparable.map((t) => pairOf.get(t.table)!));
+    const reload: { schema: string; name: string }[] = ok ? [] : await reloadSet(tc.client, comparable.map((t) => pairOf.get(t.table)!)).catch(() => comparable.map((t) => pairOf.get(t.table)!));
+    // A --data-only reload sets the sequences its tables own (on the source): those need no step of their own.
+    const reloaded = new Set(reload.map((t) => displayName(t.schema, t.name)));
+    const ownedByReload = reload.length ? (await listSequences(sc.client, filter).catch(() => [])).filter((q) => q.ownedBy !== null && reloaded.has(q.ownedBy)).map((q) => q.display) : [];
     const { blockSize: _s, ...sourceInfo } = si;
     const { blockSize: _t, ...targetInfo } = ti;
     return {
@@ -143,7 +148,7 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
       nextSteps: ok
         ? []
         : nextSteps({
-            state: targetState, filter, tables, derived, reload, sequencesDiffering, schemaDifferences: schemaDiffs,
+            state: targetState, filter, tables, derived, reload, sequences, ownedByReload, schemaDifferences: schemaDiffs,
             largeObjectsDiffering: largeObjects.missing + largeObjects.extra + largeObjects.different,
           }),
       settings: { ...VERIFY_SETTINGS },

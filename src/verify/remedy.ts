@@ -8,7 +8,7 @@ import { STATE_SCHEMA } from '../catalog/system.js';
 import { targetObjects } from '../copy/preflight.js';
 import type { Client } from '../db/connect.js';
 import { displayName } from '../db/ident.js';
-import type { DerivedReport, NextStep, TableReport, TargetState } from './types.js';
+import type { DerivedReport, NextStep, SequenceReport, TableReport, TargetState } from './types.js';
 
 /** What pgshift left on the target, read before verify's snapshot (a failed read here must not abort it). */
 export async function readTargetState(c: Client): Promise<TargetState> {
@@ -81,7 +81,9 @@ export interface RemedyInput {
   derived: DerivedReport[];
   /** What reloadSet() returned for the tables that differ and exist on both sides. */
   reload: { schema: string; name: string }[];
-  sequencesDiffering: number;
+  sequences: SequenceReport[];
+  /** Sequences (display names) the source says the reloaded tables own: the reload sets them. */
+  ownedByReload: string[];
   schemaDifferences: number;
   largeObjectsDiffering: number;
 }
@@ -111,7 +113,7 @@ export function nextSteps(x: RemedyInput): NextStep[] {
       return [{ about: 'target', text: 'the initial copy of a pgshift replicate into this target did not finish: run replicate again (it redoes the copy and catches up), then verify again', command: replicate }];
     }
     const steps: NextStep[] = [];
-    if (bad.length || x.derived.some((d) => !d.match) || x.sequencesDiffering) {
+    if (bad.length || x.derived.some((d) => !d.match) || x.sequences.some((q) => !q.match)) {
       steps.push({
         about: 'tables',
         text:
@@ -159,8 +161,16 @@ function common(x: RemedyInput, what: { tables: boolean; derived: boolean; seque
     });
   }
   if (what.tables && extra.length) out.push({ about: 'tables', text: `${extra.length} table(s) exist only on the target: ${list(extra.map((t) => t.table))} — drop them there if they are not part of the application` });
-  if (what.sequences && x.sequencesDiffering) {
-    out.push({ about: 'sequences', text: `${x.sequencesDiffering} sequence(s) differ: set them with setval() on the target (a --data-only reload sets those its tables own)` });
+  const covered = new Set(what.tables ? x.ownedByReload : []);
+  const seqs = x.sequences.filter((q) => !q.match && !covered.has(q.sequence));
+  if (what.sequences && seqs.length) {
+    const settable = seqs.filter((q) => q.source && q.target);
+    const literal = (v: string) => `'${v.replace(/'/g, "''")}'`;
+    out.push({
+      about: 'sequences',
+      text: `${seqs.length} sequence(s) differ: ${list(seqs.map((q) => q.sequence))} — set ${settable.length === seqs.length ? 'them' : 'those on both sides'} to the source's value${settable.length < seqs.length ? ' (create the others from the source definition first)' : ''}`,
+      sql: settable.length ? `SELECT ${settable.map((q) => `setval(${literal(q.sequence)}, ${q.source!.lastValue}, ${q.source!.isCalled})`).join(', ')};` : undefined,
+    });
   }
   if (what.derived) {
     for (const d of x.derived.filter((v) => !v.match && v.remedy)) out.push({ about: 'derived', text: `materialized view ${d.table}: ${d.remedy}` });

@@ -17,6 +17,8 @@ CREATE TABLE notes (id serial PRIMARY KEY, body text);
 INSERT INTO notes (body) SELECT 'note ' || g FROM generate_series(1, 300) g;
 CREATE TABLE untouched (k text PRIMARY KEY);
 INSERT INTO untouched SELECT 'k' || g FROM generate_series(1, 50) g;
+CREATE SEQUENCE invoice_no;
+SELECT setval('invoice_no', 42);
 `;
 
 /** Words of one printed command line, as a POSIX shell splits them (plain words and '…' quoting only). */
@@ -72,7 +74,7 @@ describe('verify: next steps fit the target and work as printed', () => {
     await src.owner(SCHEMA);
     // Enough rows in small chunks that a copy can be stopped between two of them.
     await big.owner(`CREATE TABLE wide (id integer PRIMARY KEY, pad text);
-      INSERT INTO wide SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 150000) g; ANALYZE;`);
+      INSERT INTO wide SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 60000) g; ANALYZE;`);
   });
   afterAll(async () => {
     for (const t of targets) await runCli(['cleanup', '--source', src.url, '--target', t.url, '--force']).catch(() => undefined);
@@ -116,11 +118,11 @@ describe('verify: next steps fit the target and work as printed', () => {
     const tgt = await target('vrem_done');
     const c = await runCli(['copy', '--source', src.url, '--target', tgt.url]);
     expect(c.code, c.stderr).toBe(0);
-    await tgt.owner(`UPDATE customers SET name = 'changed' WHERE id = 7; DELETE FROM notes WHERE id = 3; SELECT setval('notes_id_seq', 9999)`);
+    await tgt.owner(`UPDATE customers SET name = 'changed' WHERE id = 7; DELETE FROM notes WHERE id = 3; SELECT setval('notes_id_seq', 9999); SELECT setval('invoice_no', 77)`);
     const { code, rep, text } = await verify(src, tgt);
     expect(code).toBe(1);
     expect(rep.targetState).toMatchObject({ kind: 'copy', finished: true, mode: 'full' });
-    expect(rep.summary).toMatchObject({ tablesDiffering: 2, sequencesDiffering: 1 });
+    expect(rep.summary).toMatchObject({ tablesDiffering: 2, sequencesDiffering: 2 });
     // orders references customers: TRUNCATE refuses customers alone, so orders is emptied and reloaded with it.
     const tables = rep.nextSteps.find((s: { about: string }) => s.about === 'tables');
     expect(tables.sql).toBe('TRUNCATE ONLY public.customers, public.notes, public.orders;');
@@ -132,8 +134,12 @@ describe('verify: next steps fit the target and work as printed', () => {
     expect(resume.code).toBe(2);
     expect(resume.stderr).toMatch(/cannot change on --resume/);
 
-    expect(await follow(text, src, tgt)).toEqual([tables.sql, tables.command]);
-    expect((await verify(src, tgt)).code).toBe(0); // the reload set notes_id_seq back too
+    // notes_id_seq belongs to notes: the reload sets it. invoice_no belongs to no table: its own statement.
+    expect(rep.nextSteps.filter((s: { about: string }) => s.about === 'sequences')).toEqual([
+      expect.objectContaining({ text: expect.stringMatching(/^1 sequence\(s\) differ: public\.invoice_no/), sql: "SELECT setval('public.invoice_no', 42, true);" }),
+    ]);
+    expect(await follow(text, src, tgt)).toEqual([tables.sql, tables.command, "SELECT setval('public.invoice_no', 42, true);"]);
+    expect((await verify(src, tgt)).code).toBe(0);
     await expectSameDatabase(src, tgt);
   });
 
