@@ -8,6 +8,8 @@ import { STATE_SCHEMA } from '../catalog/system.js';
 import { targetObjects } from '../copy/preflight.js';
 import type { Client } from '../db/connect.js';
 import { displayName } from '../db/ident.js';
+import { describeHolder, targetRunHolder } from '../db/lock.js';
+import { terminalSafe } from '../terminal.js';
 import type { DerivedReport, NextStep, SequenceReport, TableReport, TargetState } from './types.js';
 
 /** What pgshift left on the target, read before verify's snapshot (a failed read here must not abort it). */
@@ -19,12 +21,14 @@ export async function readTargetState(c: Client): Promise<TargetState> {
       [STATE_SCHEMA],
     );
     const has = rows[0]!;
+    const holder = await targetRunHolder(c);
+    const running = holder ? terminalSafe(describeHolder(holder)) : null; // application_name: anyone's text
     for (const [present, table, capture] of [[has.capture, 'capture', 'triggers'], [has.repl, 'replication', 'pgoutput']] as const) {
       if (!present) continue;
       const { rows: r } = await c.query<{ copy_done: boolean; caught_up: boolean }>(
         `SELECT copy_done_at IS NOT NULL AS copy_done, caught_up_at IS NOT NULL AS caught_up FROM ${STATE_SCHEMA}.${table} WHERE id = 1`,
       );
-      if (r[0]) return { kind: 'replication', capture, copyDone: r[0].copy_done, caughtUp: r[0].caught_up };
+      if (r[0]) return { kind: 'replication', capture, copyDone: r[0].copy_done, caughtUp: r[0].caught_up, running };
     }
     if (has.copy) {
       const { rows: r } = await c.query<{ finished: boolean; options: { mode?: string; filter?: Partial<TableFilter> } }>(
@@ -33,7 +37,7 @@ export async function readTargetState(c: Client): Promise<TargetState> {
       if (r[0]) {
         const mode = r[0].options?.mode === 'schema-only' || r[0].options?.mode === 'data-only' ? r[0].options.mode : 'full';
         const f = r[0].options?.filter ?? {};
-        return { kind: 'copy', finished: r[0].finished, mode, filter: { include: strings(f.include), exclude: strings(f.exclude) } };
+        return { kind: 'copy', finished: r[0].finished, mode, filter: { include: strings(f.include), exclude: strings(f.exclude) }, running };
       }
     }
     // No recorded run (a crash before the first record leaves at most the state schema): copy starts over.
@@ -100,6 +104,10 @@ export function nextSteps(x: RemedyInput): NextStep[] {
       command: cmd('pgshift copy --source … --target …', filterFlags(x.filter)),
     }];
   }
+  // A run in progress holds the target: a second one would be refused (exit 2). Let it end first.
+  if (s.kind === 'copy' && !s.finished && s.running) {
+    return [{ about: 'target', text: `a pgshift copy is still running into this target (${s.running}): let it finish (it says "Next: pgshift verify"), then verify again` }];
+  }
   if (s.kind === 'copy' && !s.finished) {
     return [{
       about: 'target',
@@ -109,6 +117,15 @@ export function nextSteps(x: RemedyInput): NextStep[] {
   }
   if (s.kind === 'replication') {
     const replicate = cmd('pgshift replicate --source … --target …', s.capture === 'triggers' ? '--capture triggers' : '', '--until-caught-up');
+    if (s.running) {
+      return [{
+        about: 'target',
+        text:
+          `a pgshift replicate is running against this target (${s.running}): freeze writes to the source and let it catch up — ` +
+          'run with --until-caught-up it finishes by itself; otherwise stop it (Ctrl-C) and run the command below — then verify again',
+        command: replicate,
+      }];
+    }
     if (!s.copyDone) {
       return [{ about: 'target', text: 'the initial copy of a pgshift replicate into this target did not finish: run replicate again (it redoes the copy and catches up), then verify again', command: replicate }];
     }

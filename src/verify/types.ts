@@ -117,12 +117,15 @@ export interface LargeObjectReport {
   truncated: boolean;
 }
 
-/** What pgshift left on the target when verify ran: what the next steps are built for (remedy.ts). */
+/**
+ * What pgshift left on the target when verify ran: what the next steps are built for (remedy.ts). `running`: the
+ * pgshift run holding the target's run lock at that moment (who, since when), or null.
+ */
 export type TargetState =
   | { kind: 'empty' }
   | { kind: 'unmanaged' }
-  | { kind: 'copy'; finished: boolean; mode: 'full' | 'schema-only' | 'data-only'; filter: { include: string[]; exclude: string[] } }
-  | { kind: 'replication'; capture: 'pgoutput' | 'triggers'; copyDone: boolean; caughtUp: boolean }
+  | { kind: 'copy'; finished: boolean; mode: 'full' | 'schema-only' | 'data-only'; filter: { include: string[]; exclude: string[] }; running: string | null }
+  | { kind: 'replication'; capture: 'pgoutput' | 'triggers'; copyDone: boolean; caughtUp: boolean; running: string | null }
   | { kind: 'unknown'; reason: string };
 
 /** One next step: what to do, and the exact statement (on the target) and command (URLs in place of `…`). */

@@ -2,8 +2,10 @@
 // (the URLs in place of `…`): an empty target → copy; an interrupted copy → copy --resume; a finished copy with
 // differing tables → TRUNCATE ONLY (with the tables that reference them) + copy --data-only --include; a
 // replication → replicate --until-caught-up. Every case ends with the independent comparison (compare.ts).
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseJson, runCli } from '../support/cli.js';
+import { isCaptureObject } from '../support/capture.js';
 import { expectSameDatabase } from '../support/compare.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 import { doneChunks, sleep, spawnCli } from '../support/spawn.js';
@@ -93,8 +95,8 @@ describe('verify: next steps fit the target and work as printed', () => {
     await expectSameDatabase(src, tgt);
   });
 
-  it('an interrupted copy: the exact copy --resume', async () => {
-    const tgt = await target('vrem_partial');
+  /** A copy of `big` into tgt, returned once its first chunk is committed. */
+  const copyUnderway = async (tgt: TestDatabase) => {
     const run = spawnCli(['copy', '--source', big.url, '--target', tgt.url, '--jobs', '1', '--split-larger-than', '1MB']);
     const deadline = Date.now() + 120_000;
     while ((await doneChunks(tgt)) === 0) {
@@ -102,6 +104,34 @@ describe('verify: next steps fit the target and work as printed', () => {
       if (Date.now() > deadline) throw new Error('no chunk was committed within 120 s');
       await sleep(20);
     }
+    return run;
+  };
+
+  it('a copy still running: let it finish (no --resume, which it would refuse)', async () => {
+    const tgt = await target('vrem_running');
+    const held = new pg.Client({ connectionString: tgt.adminUrl.replace(/[?&]sslmode=[^&]*/, '') });
+    await held.connect();
+    const run = await copyUnderway(tgt);
+    try {
+      // SHARE: the copy's next COPY into wide waits; verify's reads do not.
+      await held.query('BEGIN; LOCK TABLE wide IN SHARE MODE');
+      const { code, rep, text } = await verify(big, tgt);
+      expect(code).toBe(1);
+      expect(rep.targetState).toMatchObject({ kind: 'copy', finished: false, running: expect.stringMatching(/^pgshift copy \[/) });
+      expect(rep.nextSteps).toEqual([{ about: 'target', text: expect.stringMatching(/^a pgshift copy is still running into this target \(pgshift copy \[.*\): let it finish/) }]);
+      expect(text).not.toMatch(/TRUNCATE|--data-only|--resume|run: /);
+    } finally {
+      await held.query('COMMIT');
+      await held.end();
+    }
+    expect((await run.exit).code, run.output()).toBe(0);
+    expect((await verify(big, tgt)).code).toBe(0);
+    await expectSameDatabase(big, tgt);
+  });
+
+  it('an interrupted copy: the exact copy --resume', async () => {
+    const tgt = await target('vrem_partial');
+    const run = await copyUnderway(tgt);
     process.kill(-run.child.pid!, 'SIGKILL'); // the machine running pgshift is lost
     await run.exit;
     const { code, rep, text } = await verify(big, tgt);
@@ -156,5 +186,21 @@ describe('verify: next steps fit the target and work as printed', () => {
     expect(await follow(text, src, tgt)).toEqual(['pgshift replicate --source … --target … --until-caught-up']);
     expect((await verify(src, tgt)).code).toBe(0);
     await expectSameDatabase(src, tgt);
+    expect((await runCli(['cleanup', '--source', src.url, '--target', tgt.url])).code).toBe(0);
+  });
+
+  it('a trigger capture feeding the target: the same, with --capture triggers', async () => {
+    const tgt = await target('vrem_capture');
+    const r = await runCli(['replicate', '--capture', 'triggers', '--source', src.url, '--target', tgt.url, '--until-caught-up']);
+    expect(r.code, r.stderr).toBe(0);
+    await src.owner(`DELETE FROM orders WHERE id = 11; SELECT setval('invoice_no', 100)`);
+    const { code, rep, text } = await verify(src, tgt);
+    expect(code).toBe(1);
+    expect(rep.targetState).toMatchObject({ kind: 'replication', capture: 'triggers', copyDone: true, running: null });
+    expect(rep.nextSteps).toEqual([expect.objectContaining({ about: 'tables', command: 'pgshift replicate --source … --target … --capture triggers --until-caught-up' })]);
+    expect(await follow(text, src, tgt)).toEqual(['pgshift replicate --source … --target … --capture triggers --until-caught-up']);
+    expect((await verify(src, tgt)).code).toBe(0);
+    await expectSameDatabase(src, tgt, { ignore: isCaptureObject }); // the capture's own objects, on the source only
+    expect((await runCli(['cleanup', '--source', src.url, '--target', tgt.url])).code).toBe(0);
   });
 });
