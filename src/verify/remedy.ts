@@ -145,7 +145,7 @@ export function nextSteps(x: RemedyInput): NextStep[] {
   // A finished copy, or a target loaded some other way: reload what differs.
   if (s.kind === 'copy' && s.mode === 'schema-only' && bad.length) {
     return [
-      { about: 'tables', text: 'the target holds a schema-only copy: load the data (the tables must be empty), then verify again', command: cmd('pgshift copy --source … --target … --data-only', filterFlags(s.filter)) },
+      { about: 'tables', text: 'the target holds a schema-only copy: load the data (the tables must be empty; it sets the sequences too, and leaves materialized views to REFRESH), then verify again', command: cmd('pgshift copy --source … --target … --data-only', filterFlags(s.filter)) },
       ...common(x, { tables: false, derived: true, sequences: false }),
     ];
   }

@@ -173,6 +173,20 @@ describe('verify: next steps fit the target and work as printed', () => {
     await expectSameDatabase(src, tgt);
   });
 
+  it('a schema-only copy: load the data with copy --data-only', async () => {
+    const tgt = await target('vrem_schema');
+    const c = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--schema-only']);
+    expect(c.code, c.stderr).toBe(0);
+    const { code, rep, text } = await verify(src, tgt);
+    expect(code).toBe(1);
+    expect(rep.targetState).toMatchObject({ kind: 'copy', finished: true, mode: 'schema-only' });
+    expect(rep.nextSteps).toEqual([expect.objectContaining({ about: 'tables', command: 'pgshift copy --source … --target … --data-only' })]);
+    expect(text).not.toMatch(/TRUNCATE|--resume|setval/);
+    expect(await follow(text, src, tgt)).toEqual(['pgshift copy --source … --target … --data-only']);
+    expect((await verify(src, tgt)).code).toBe(0);
+    await expectSameDatabase(src, tgt);
+  });
+
   it('a replication feeding the target: catch up with replicate --until-caught-up', async () => {
     const tgt = await target('vrem_repl');
     const r = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up']);
