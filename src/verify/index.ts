@@ -118,7 +118,12 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
     const ok = tablesDiffering === 0 && derivedDiffering === 0 && sequencesDiffering === 0 && schemaDiffs === 0 && largeObjects.match;
     const comparable = tables.filter((t) => !t.match && t.comparedAs !== 'not compared');
     const pairOf = new Map(pairs.map((p) => [p.display, (p.source ?? p.target)!] as const));
-    const reload: { schema: string; name: string }[] = ok ? [] : await reloadSet(tc.client, comparable.map((t) => pairOf.get(t.table)!)).catch(() => comparable.map((t) => pairOf.get(t.table)!));
+    const reload: { schema: string; name: string }[] = ok
+      ? []
+      : await reloadSet(tc.client, comparable.map((t) => pairOf.get(t.table)!)).catch((err) => {
+          log?.warn({ err }, 'verify: could not read the foreign keys that reference the differing tables on the target; the TRUNCATE advised names only those tables');
+          return comparable.map((t) => pairOf.get(t.table)!);
+        });
     // A --data-only reload sets the sequences its tables own (on the source): those need no step of their own.
     const reloaded = new Set(reload.map((t) => displayName(t.schema, t.name)));
     const ownedByReload = reload.length ? (await listSequences(sc.client, filter).catch(() => [])).filter((q) => q.ownedBy !== null && reloaded.has(q.ownedBy)).map((q) => q.display) : [];

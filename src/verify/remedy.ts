@@ -63,7 +63,7 @@ export async function reloadSet(c: Client, tables: { schema: string; name: strin
        SELECT k.conrelid FROM pg_catalog.pg_constraint k JOIN s ON k.confrelid = s.oid WHERE k.contype = 'f'
      )
      SELECT n.nspname AS schema, c.relname AS name FROM s JOIN pg_catalog.pg_class c ON c.oid = s.oid
-       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' ORDER BY 1, 2`,
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`,
     [tables.map((t) => t.schema), tables.map((t) => t.name)],
   );
   return rows;
