@@ -38,6 +38,11 @@ async function holder(client: Client, side: LockSide): Promise<LockHolder | null
   return r ? { pid: r.pid, applicationName: r.application_name, since: r.backend_start, clientAddr: r.client_addr } : null;
 }
 
+/** Who holds the run lock on this target right now (a copy or replicate in progress), or null. */
+export async function targetRunHolder(client: Client): Promise<LockHolder | null> {
+  return holder(client, 'target');
+}
+
 export function describeHolder(h: LockHolder): string {
   const parts = [h.applicationName?.startsWith('pgshift') ? h.applicationName : `pgshift (server pid ${h.pid})`];
   if (h.clientAddr) parts.push(`connected from ${h.clientAddr}`);

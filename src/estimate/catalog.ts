@@ -6,6 +6,30 @@ import type { PlanSizes } from './model.js';
 import { indexKey } from './simulate.js';
 import { secondHalf } from '../copy/schedule.js';
 
+/**
+ * Per materialized view (in the order given): its heap, its indexes, and the tables its query reads — found
+ * through the dependencies of its rewrite rule, through plain views; a partitioned table counts its leaves, another
+ * materialized view its own heap (a refresh reads it as it is).
+ */
+const MATVIEW_SIZES_SQL = `
+WITH RECURSIVE mv AS (
+  SELECT i, format('%I.%I', s, n)::regclass::oid AS oid FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(s, n, i)
+), reads(i, rel) AS (
+  SELECT mv.i, d.refobjid FROM mv JOIN pg_rewrite r ON r.ev_class = mv.oid
+    JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> mv.oid
+  UNION
+  SELECT reads.i, d.refobjid FROM reads JOIN pg_class v ON v.oid = reads.rel AND v.relkind = 'v'
+    JOIN pg_rewrite r ON r.ev_class = v.oid
+    JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> v.oid
+)
+SELECT pg_relation_size(mv.oid) AS bytes,
+       (SELECT COALESCE(sum(pg_relation_size(x.indexrelid)), 0) FROM pg_index x WHERE x.indrelid = mv.oid) AS index,
+       (SELECT COALESCE(sum(CASE WHEN c.relkind = 'p'
+                                 THEN (SELECT COALESCE(sum(pg_table_size(t.relid)), 0) FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
+                                 ELSE pg_table_size(c.oid) END), 0)
+          FROM (SELECT DISTINCT rel FROM reads WHERE reads.i = mv.i) d JOIN pg_class c ON c.oid = d.rel AND c.relkind IN ('r', 'm', 'p')) AS input
+  FROM mv ORDER BY mv.i`;
+
 export async function planSizes(snap: Client, plan: CopyPlan): Promise<PlanSizes> {
   const oids = plan.data.map((t) => t.oid);
   const { rows: idx } = await snap.query<{ schema: string; name: string; bytes: string }>(
@@ -32,17 +56,14 @@ export async function planSizes(snap: Client, plan: CopyPlan): Promise<PlanSizes
   );
   const c = counts[0]!;
   const own = plan.builds.jobs.filter((j) => !secondHalf(j)).length;
-  const { rows: mv } = plan.matviews.length
-    ? await snap.query<{ bytes: string }>(
-        `SELECT pg_relation_size(format('%I.%I', s, n)::regclass) AS bytes FROM unnest($1::text[], $2::text[]) AS u(s, n)`,
-        [plan.matviews.map((m) => m.schema), plan.matviews.map((m) => m.name)],
-      )
-    : { rows: [] };
+  const { rows: mv } = plan.matviews.length ? await snap.query<{ bytes: string; input: string; index: string }>(MATVIEW_SIZES_SQL, [plan.matviews.map((m) => m.schema), plan.matviews.map((m) => m.name)]) : { rows: [] };
   return {
     indexBytes,
     schemaObjects: Number(c.rels) + Number(c.funcs) + Number(c.types),
     postDataObjects: Math.max(0, Number(c.indexes) + Number(c.constraints) - own) + Number(c.triggers),
     largeObjectBytes: Number(c.lo),
     matviewBytes: mv.map((r) => Number(r.bytes)),
+    matviewInputBytes: mv.map((r) => Number(r.input)),
+    matviewIndexBytes: mv.map((r) => Number(r.index)),
   };
 }

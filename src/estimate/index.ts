@@ -174,6 +174,7 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
     copySeconds: model.seconds,
     verifySeconds: model.verifySeconds,
     foreignKeySeconds: model.foreignKeySeconds,
+    matviews: { views: plan.matviews.length, seconds: model.matviewSeconds },
     sequences: plan.sequences.length,
     writeRate,
     replication,

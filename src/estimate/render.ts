@@ -79,12 +79,20 @@ export function renderEstimate(r: EstimateReport, o: { timeline: boolean }): str
       `${w.commitsPerSecond === null ? '?' : w.commitsPerSecond.toFixed(1)} commits/s (sampled over ${w.sampledSeconds.toFixed(1)}s)`,
   );
   out.push(`  logical replication: ${s.logicalReplication.available ? 'available' : `not available — ${s.logicalReplication.reason}`}`);
+  const mv = s.replication.matviews;
   out.push(`  dump/restore: copy ${seconds(r.totalSeconds)} + verify ${seconds(r.verifySeconds)} = ${seconds(s.dumpRestore.freezeSeconds)} frozen`);
+  if (mv.views > 0) out.push(`    materialized views: ${seconds(mv.seconds)} of the copy (${mv.views} populated view(s) refreshed on the target)`);
   out.push(
-    `  replication:  catch-up ${seconds(s.replication.catchUpSeconds)} + sequences + verify ${seconds(r.verifySeconds)} = ${seconds(s.replication.freezeSeconds)} frozen` +
+    `  replication:  catch-up ${seconds(s.replication.catchUpSeconds)} + sequences${mv.views > 0 ? ` + materialized views ${seconds(mv.seconds)}` : ''} + verify ${seconds(r.verifySeconds)} = ${seconds(s.replication.freezeSeconds)} frozen` +
       (s.replication.available ? '' : ' (not available from this source)') +
       (s.replication.retainedWalBytes !== null ? `; the slot keeps ~${formatBytes(s.replication.retainedWalBytes)} of WAL on the source during the copy` : ''),
   );
+  if (mv.views > 0) {
+    out.push(
+      `    materialized views: ${seconds(mv.seconds)} at replicate's finish (${mv.views} populated view(s), refreshed in dependency order); ` +
+        `--no-refresh-matviews removes it from the freeze (then refresh them on the target after cutover)`,
+    );
+  }
   out.push(`  ${s.verdict}`);
   if (r.probe.notes.length) {
     out.push('');

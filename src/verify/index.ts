@@ -11,10 +11,14 @@ import { requireDistinctDatabases } from './identity.js';
 import { compareLargeObjects } from './largeobjects.js';
 import { compareSchema, notCompared } from './schema.js';
 import { compareSequences } from './sequences.js';
+import { toDerived } from './derived.js';
+import { nextSteps, readTargetState, reloadSet } from './remedy.js';
+import { listSequences } from '../catalog/tables.js';
+import { displayName } from '../db/ident.js';
 import { beginExportedSnapshot, closeSession, openSession, VERIFY_SETTINGS, type VerifySession } from './session.js';
 import type { LargeObjectReport, SideInfo, TableReport, VerifyReport } from './types.js';
 
-export type { VerifyReport, TableReport, SequenceReport, SchemaDifference, RowDifference, LargeObjectReport } from './types.js';
+export type { VerifyReport, TableReport, DerivedReport, SequenceReport, SchemaDifference, RowDifference, LargeObjectReport } from './types.js';
 export { renderReport } from './report.js';
 
 /** Defaults shared by the CLI and the library. */
@@ -62,6 +66,8 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
     if (!sc || !tc) throw new Error('unreachable');
     const [si, ti] = await Promise.all([sideInfo(sc), sideInfo(tc)]);
     await requireDistinctDatabases(sc.client, tc.client, 'verify', target.display);
+    // Before the snapshot transaction: a failed read of the state must not abort it.
+    const targetState = await readTargetState(tc.client);
     // Each side gets one snapshot that all of its workers share: every chunk sees the same database state.
     const [ssnap, tsnap] = await Promise.all([beginExportedSnapshot(sc), beginExportedSnapshot(tc)]);
     const wrap = (side: string) => (err: unknown) => {
@@ -103,17 +109,32 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
       : await sp.use((ss) => tp.use((ts) => compareLargeObjects(ss, ts, maxDifferences))).catch((err) => {
           throw classifyError(err, 'large objects: checksums', { phase: 'verify', hint: 'the role needs SELECT on every large object (connect as their owner)' });
         });
-    const tables = pairs.map((p) => results.get(p)!);
+    const tables = pairs.filter((p) => (p.source ?? p.target)!.relkind === 'r').map((p) => results.get(p)!);
+    const derived = pairs.filter((p) => (p.source ?? p.target)!.relkind === 'm').map((p) => toDerived(results.get(p)!, p, schema));
     const schemaDiffs = schema.filter((d) => d.severity === 'difference').length;
     const sequencesDiffering = sequences.filter((s) => !s.match).length;
     const tablesDiffering = tables.filter((t) => !t.match).length;
+    const derivedDiffering = derived.filter((d) => !d.match).length;
+    const ok = tablesDiffering === 0 && derivedDiffering === 0 && sequencesDiffering === 0 && schemaDiffs === 0 && largeObjects.match;
+    const comparable = tables.filter((t) => !t.match && t.comparedAs !== 'not compared');
+    const pairOf = new Map(pairs.map((p) => [p.display, (p.source ?? p.target)!] as const));
+    const reload: { schema: string; name: string }[] = ok
+      ? []
+      : await reloadSet(tc.client, comparable.map((t) => pairOf.get(t.table)!)).catch((err) => {
+          log?.warn({ err }, 'verify: could not read the foreign keys that reference the differing tables on the target; the TRUNCATE advised names only those tables');
+          return comparable.map((t) => pairOf.get(t.table)!);
+        });
+    // A --data-only reload sets the sequences its tables own (on the source): those need no step of their own.
+    const reloaded = new Set(reload.map((t) => displayName(t.schema, t.name)));
+    const ownedByReload = reload.length ? (await listSequences(sc.client, filter).catch(() => [])).filter((q) => q.ownedBy !== null && reloaded.has(q.ownedBy)).map((q) => q.display) : [];
     const { blockSize: _s, ...sourceInfo } = si;
     const { blockSize: _t, ...targetInfo } = ti;
     return {
-      ok: tablesDiffering === 0 && sequencesDiffering === 0 && schemaDiffs === 0 && largeObjects.match,
+      ok,
       source: sourceInfo,
       target: targetInfo,
       tables,
+      derived,
       sequences,
       schema,
       largeObjects,
@@ -121,12 +142,20 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
       summary: {
         tables: tables.length,
         tablesDiffering,
+        derivedDiffering,
         rowsCompared: tables.reduce((a, t) => a + (t.sourceRows ?? 0), 0),
         sequencesDiffering,
         schemaDifferences: schemaDiffs,
         schemaNotes: schema.length - schemaDiffs,
         largeObjectsDiffering: largeObjects.missing + largeObjects.extra + largeObjects.different,
       },
+      targetState,
+      nextSteps: ok
+        ? []
+        : nextSteps({
+            state: targetState, filter, tables, derived, reload, sequences, ownedByReload, schemaDifferences: schemaDiffs,
+            largeObjectsDiffering: largeObjects.missing + largeObjects.extra + largeObjects.different,
+          }),
       settings: { ...VERIFY_SETTINGS },
       seconds: Number(((Date.now() - started) / 1000).toFixed(3)),
     };

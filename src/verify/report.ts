@@ -1,6 +1,7 @@
 // Human rendering of a verify report: a table of tables, the differences under it, sequences, schema, and
 // one closing line that says what to do next.
 import { renderTable, formatCount } from '../format.js';
+import { derivedStatus } from './derived.js';
 import type { RowDifference, TableReport, VerifyReport } from './types.js';
 
 /** Differences printed per table; the JSON carries all that were located. */
@@ -67,6 +68,12 @@ export function renderReport(r: VerifyReport): string {
     if (more > 0 || t.truncated) out.push(`      … ${more > 0 ? `${more} more listed in --json` : ''}${t.truncated ? `${more > 0 ? '; ' : ''}more exist beyond --max-differences` : ''}`);
   }
 
+  // Materialized views: derived data, never lost rows — but a stale one is what the application reads after cutover.
+  const badDerived = r.derived.filter((d) => !d.match);
+  out.push('');
+  out.push(`Derived data — materialized views (${r.derived.length}): ${badDerived.length ? `${badDerived.length} differ` : r.derived.length ? 'all equal ✓' : 'none'}`);
+  for (const d of badDerived) out.push(`  ✗ ${d.table}: ${derivedStatus(d)}\n      ${d.remedy}`);
+
   const badSeq = r.sequences.filter((s) => !s.match);
   out.push('');
   out.push(`Sequences (${r.sequences.length}): ${badSeq.length ? `${badSeq.length} differ` : r.sequences.length ? 'all equal ✓' : 'none'}`);
@@ -112,19 +119,11 @@ const oneLine = (s: string | null) => {
 
 function nextStep(r: VerifyReport): string {
   if (r.ok) return 'Result: target matches source — safe to switch traffic.';
-  const parts: string[] = [];
-  const bad = r.tables.filter((t) => !t.match).map((t) => t.table);
-  if (bad.length) {
-    const shown = bad.slice(0, 5).join(', ') + (bad.length > 5 ? ` and ${bad.length - 5} more` : '');
-    parts.push(
-      `${bad.length} table(s) differ: ${shown} — if writes to the source were still running, freeze them and verify again; ` +
-        `otherwise TRUNCATE those tables on the target and reload them with pgshift copy --data-only --include <table>, or investigate the rows above`,
-    );
+  const lines = ['Result: target does NOT match source — DO NOT switch traffic yet.'];
+  for (const s of r.nextSteps) {
+    lines.push(`  ${s.text}${s.sql || s.command ? ':' : ''}`);
+    if (s.sql) lines.push(`      on the target: ${s.sql}`);
+    if (s.command) lines.push(`      ${s.sql ? 'then:          ' : 'run: '}${s.command}`);
   }
-  if (r.summary.sequencesDiffering) parts.push(`${r.summary.sequencesDiffering} sequence(s) differ: set them with setval() on the target (pgshift copy does this at the end)`);
-  if (r.summary.schemaDifferences) parts.push(`${r.summary.schemaDifferences} schema object(s) differ: recreate them on the target from the source definition shown`);
-  if (r.summary.largeObjectsDiffering) {
-    parts.push(`${r.summary.largeObjectsDiffering} large object(s) differ: if large-object writes were still running, freeze them and verify again; otherwise copy them again (lo_unlink the target's, then lo_import/lo_put from the source)`);
-  }
-  return `Result: target does NOT match source — DO NOT switch traffic yet.\n  ${parts.join('\n  ')}`;
+  return lines.join('\n');
 }

@@ -47,6 +47,20 @@ export interface TableReport {
   notes: string[];
 }
 
+/**
+ * A materialized view: derived data, reported apart from the tables. Its row counts and differences are as for
+ * a table (compared as a multiset); `match` also needs the same definition and the same populated state.
+ */
+export interface DerivedReport extends TableReport {
+  kind: 'materialized view';
+  /** relispopulated on each side (WITH DATA / WITH NO DATA); null: absent on that side. */
+  populated: { source: boolean | null; target: boolean | null };
+  /** The definition as the schema comparison saw it (missing: on the source only; extra: on the target only). */
+  definition: 'equal' | 'different' | 'missing' | 'extra';
+  /** What to run; null when equal. */
+  remedy: string | null;
+}
+
 export interface SequenceValue {
   lastValue: string;
   isCalled: boolean;
@@ -103,6 +117,25 @@ export interface LargeObjectReport {
   truncated: boolean;
 }
 
+/**
+ * What pgshift left on the target when verify ran: what the next steps are built for (remedy.ts). `running`: the
+ * pgshift run holding the target's run lock at that moment (who, since when), or null.
+ */
+export type TargetState =
+  | { kind: 'empty' }
+  | { kind: 'unmanaged' }
+  | { kind: 'copy'; finished: boolean; mode: 'full' | 'schema-only' | 'data-only'; filter: { include: string[]; exclude: string[] }; running: string | null }
+  | { kind: 'replication'; capture: 'pgoutput' | 'triggers'; copyDone: boolean; caughtUp: boolean; running: string | null }
+  | { kind: 'unknown'; reason: string };
+
+/** One next step: what to do, and the exact statement (on the target) and command (URLs in place of `…`). */
+export interface NextStep {
+  about: 'target' | 'tables' | 'derived' | 'sequences' | 'schema' | 'large objects';
+  text: string;
+  sql?: string;
+  command?: string;
+}
+
 export interface SideInfo {
   url: string;
   serverVersion: string;
@@ -113,7 +146,10 @@ export interface VerifyReport {
   ok: boolean;
   source: SideInfo;
   target: SideInfo;
+  /** Tables (row data). */
   tables: TableReport[];
+  /** Materialized views (derived data): never lost rows, still a difference (exit 1). */
+  derived: DerivedReport[];
   sequences: SequenceReport[];
   schema: SchemaDifference[];
   largeObjects: LargeObjectReport;
@@ -122,12 +158,18 @@ export interface VerifyReport {
   summary: {
     tables: number;
     tablesDiffering: number;
+    /** Materialized views whose contents, populated state or definition differ. */
+    derivedDiffering: number;
     rowsCompared: number;
     sequencesDiffering: number;
     schemaDifferences: number;
     schemaNotes: number;
     largeObjectsDiffering: number;
   };
+  /** empty, unmanaged (no pgshift state), copy (finished or not), replication, unknown. */
+  targetState: TargetState;
+  /** What to do, fitted to targetState; empty when ok. */
+  nextSteps: NextStep[];
   /** The session settings both sides ran under (so anyone can reproduce a checksum by hand). */
   settings: Record<string, string>;
   seconds: number;

@@ -67,6 +67,7 @@ describe('pgshift copy (TLS non-superuser source on 15)', () => {
     const report = parseJson(v);
     const unequal = [
       ...report.tables.filter((t: any) => !t.match).map((t: any) => `${t.table}: ${JSON.stringify(t.differences.slice(0, 3))} ${t.notes}`),
+      ...report.derived.filter((d: any) => !d.match).map((d: any) => `${d.table}: ${d.remedy}`),
       ...report.sequences.filter((q: any) => !q.match).map((q: any) => q.sequence),
       ...report.schema.filter((d: any) => d.severity === 'difference').map((d: any) => `${d.kind} ${d.object}`),
     ];
