@@ -3,7 +3,7 @@
 // parallel (largest first, each in one transaction with its "done" mark), sequences, large objects, then
 // post-data (indexes, keys, triggers, materialized views) and ANALYZE. Every step is recorded on the target, so
 // --resume after a crash or Ctrl-C goes on from the last committed table or batch.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { ConnectionSpec } from '../config.js';
@@ -229,13 +229,16 @@ async function buildIndexes(tools: PgTools, dump: { dir: string; path: string },
   if (!queue.length) return;
   const ph = progress.phase('indexes', { items: queue.length });
   await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(jobs, queue.length)) }, () =>
+    Array.from({ length: Math.max(1, Math.min(jobs, queue.length)) }, (_, w) =>
       withClient(
         target,
         async (c) => {
+          // sectionSql writes its list file into the dump's folder: one folder per worker, or they overwrite each other's.
+          const own = { dir: join(dump.dir, `w${w}`), path: dump.path };
+          mkdirSync(own.dir, { mode: 0o700 });
           for (let e = queue.shift(); e && !signal.aborted; e = queue.shift()) {
             const entry = e;
-            const sql = await sectionSql(tools, dump as never, target, [entry], { section: 'post-data', keepOwner, keepAcl, signal });
+            const sql = await sectionSql(tools, own as never, target, [entry], { section: 'post-data', keepOwner, keepAcl, signal });
             await withTransaction(c, async () => {
               await c.query(sql);
               await state.markTocEntriesDone(c, 'post-data', [entry.dumpId]);
