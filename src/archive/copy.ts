@@ -17,6 +17,8 @@ import { Progress } from '../progress.js';
 import { listToc, sectionSql, type TocEntry } from '../schema/dump.js';
 import { installHint, selectPgTools, type PgTools } from '../schema/pgdump.js';
 import { runTool } from '../schema/run.js';
+import { checkExtensionsAgainst, skippedByExtensionCheck } from '../schema/extensions.js';
+import { sourceObjectsOf } from './extensions.js';
 import { requireEmptyTarget } from '../copy/preflight.js';
 import { restoreSection } from '../copy/restore.js';
 import { emptySummary, type CopySummary } from '../copy/summary.js';
@@ -120,6 +122,10 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
     }
     const keepOwner = opts.resume && run ? Boolean(run.options.keepOwner) : Boolean(opts.keepOwner);
     const keepAcl = opts.resume && run ? Boolean(run.options.keepAcl) : Boolean(opts.keepAcl);
+    // Extensions an admin installed on the target beforehand (managed targets): what only their owner may run is
+    // skipped when it would change nothing, refused with the statement when it would.
+    const extensions = await checkExtensionsAgainst(sourceObjectsOf(archive.entries), ctl, target.display);
+    for (const w of extensions.warnings) logger.warn(w);
     summary.phases.preflight = (Date.now() - t0) / 1000;
     if (signal.aborted) throw signal.reason;
 
@@ -138,7 +144,7 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
     const restore = async (section: 'pre-data' | 'post-data', step: 'preData' | 'postData') => {
       if (steps[step]) return;
       const ph = progress.phase(section);
-      await timed(section, () => restoreSection({ tools, dump: dump as never, target, ctl: ctl!, section, keep: (e) => keepEntry(e, skipped), keepOwner, keepAcl, sourceRole, signal, onBatch: (n) => ph.add({ items: n }) }));
+      await timed(section, () => restoreSection({ tools, dump: dump as never, target, ctl: ctl!, section, keep: (e) => keepEntry(e, skipped) && !skippedByExtensionCheck(extensions, e), keepOwner, keepAcl, sourceRole, signal, onBatch: (n) => ph.add({ items: n }) }));
       await state.markStep(ctl!, step);
       ph.done();
     };

@@ -19,10 +19,17 @@ export interface ExtensionCheck {
   warnings: string[];
 }
 
-interface SourceExtension {
+export interface SourceExtension {
   name: string;
   schema: string;
   comment: string | null;
+}
+
+export interface SourceSchema {
+  name: string;
+  comment: string | null;
+  /** It holds objects of its own (not only extension members): the target role must be able to create in it. */
+  objects: boolean;
 }
 
 interface TargetExtension {
@@ -33,15 +40,27 @@ interface TargetExtension {
   comment: string | null;
 }
 
+/** What the source (a live database, or an archive's TOC) has: its extensions and its schemas other than public. */
+export interface SourceObjects {
+  extensions: SourceExtension[];
+  schemas: SourceSchema[];
+}
+
 export async function checkExtensions(src: Client, tgt: Client, targetDisplay: string): Promise<ExtensionCheck> {
-  const check: ExtensionCheck = { skipComment: new Set(), skipSchema: new Set(), skipSchemaComment: new Set(), warnings: [] };
-  await checkSchemas(src, tgt, targetDisplay, check);
   // The extensions pg_dump writes: not those installed by initdb (plpgsql), which it leaves out.
-  const { rows: source } = await src.query<SourceExtension>(
+  const { rows: extensions } = await src.query<SourceExtension>(
     `SELECT e.extname AS name, n.nspname AS schema, obj_description(e.oid, 'pg_extension') AS comment
        FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
       WHERE e.oid >= 16384 ORDER BY 1`,
   );
+  return checkExtensionsAgainst({ extensions, schemas: await sourceSchemas(src) }, tgt, targetDisplay);
+}
+
+/** The checks above against what the source has, however it was read. */
+export async function checkExtensionsAgainst(src: SourceObjects, tgt: Client, targetDisplay: string): Promise<ExtensionCheck> {
+  const check: ExtensionCheck = { skipComment: new Set(), skipSchema: new Set(), skipSchemaComment: new Set(), warnings: [] };
+  await checkSchemas(src.schemas, tgt, targetDisplay, check);
+  const source = src.extensions;
   if (source.length === 0) return check;
   const names = source.map((e) => e.name);
   const { rows: present } = await tgt.query<TargetExtension>(
@@ -113,8 +132,8 @@ export async function checkExtensions(src: Client, tgt: Client, targetDisplay: s
  * Schemas of the source that already exist on the target. requireEmptyTarget has let the target through, so they
  * hold nothing but extensions; pg_dump's CREATE SCHEMA (no IF NOT EXISTS) would fail on them.
  */
-async function checkSchemas(src: Client, tgt: Client, targetDisplay: string, check: ExtensionCheck): Promise<void> {
-  const { rows: source } = await src.query<{ name: string; comment: string | null; objects: boolean }>(
+async function sourceSchemas(src: Client): Promise<SourceSchema[]> {
+  const { rows } = await src.query<SourceSchema>(
     `SELECT n.nspname AS name, obj_description(n.oid, 'pg_namespace') AS comment,
             EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'))
          OR EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = n.oid AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'))
@@ -123,6 +142,10 @@ async function checkSchemas(src: Client, tgt: Client, targetDisplay: string, che
       WHERE n.nspname NOT IN ('public', 'pg_catalog', 'information_schema', 'pgshift', '_pgshift', '_heroku') AND n.nspname !~ '^pg_'
         AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass AND d.objid = n.oid AND d.deptype = 'e')`,
   );
+  return rows;
+}
+
+async function checkSchemas(source: SourceSchema[], tgt: Client, targetDisplay: string, check: ExtensionCheck): Promise<void> {
   if (source.length === 0) return;
   const { rows: present } = await tgt.query<{ name: string; owner: string; mayAlter: boolean; mayCreate: boolean; comment: string | null }>(
     `SELECT nspname AS name, pg_get_userbyid(nspowner) AS owner, pg_has_role(nspowner, 'USAGE') AS "mayAlter",

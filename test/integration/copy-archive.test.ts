@@ -72,6 +72,20 @@ describe('copy --source FILE: a pg_dump archive into an empty target', () => {
     await expectSameDatabase(src, tgt);
   });
 
+  it('a managed target whose admin installed the extensions: COMMENT ON EXTENSION skipped with a warning, identical', async () => {
+    const s = await createDatabase(inject('clusters').pg15, { label: 'arcopy_ext_src' });
+    dbs.push(s);
+    await s.owner(`CREATE EXTENSION citext; CREATE EXTENSION pg_trgm; CREATE TABLE people (id int PRIMARY KEY, email citext, name text);
+      CREATE INDEX people_name_trgm ON people USING gin (name gin_trgm_ops); INSERT INTO people SELECT g, 'P' || g || '@x.org', 'name ' || g FROM generate_series(1, 500) g`);
+    await dumpToFile(s, file('ext.dump'), ['-Fc', '--no-owner', '--no-acl']);
+    const tgt = await target('arcopy_ext_tgt');
+    await tgt.admin(`CREATE EXTENSION citext; CREATE EXTENSION pg_trgm`);
+    const r = await runCli(['copy', '--source', file('ext.dump'), '--target', tgt.url]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/extension citext was already installed on the target .*COMMENT ON EXTENSION .* is skipped/);
+    await expectSameDatabase(s, tgt);
+  });
+
   it('a truncated archive is refused before anything is written (exit 2), naming the table it ends in', async () => {
     const tgt = await target('arcopy_trunc');
     const cut = file('cut.dump');
