@@ -95,7 +95,12 @@ function socketGone(client: pg.Client): boolean {
  */
 function tagErrorsWithSide(client: pg.Client, side: ConnectionSpec['side']): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-  const tag = <E>(err: E): E => tagSide(err, side, socketGone(client));
+  // A connection that reported an error of its own (a FATAL while idle, a reset) is lost even while its socket
+  // still closes: pg then answers "not queryable" with no SQLSTATE, and that must be retried like a lost socket.
+  let broken = false;
+  client.on('error', () => (broken = true));
+  client.on('end', () => (broken = true));
+  const tag = <E>(err: E): E => tagSide(err, side, broken || socketGone(client));
   (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
     const submittable = args[0] as Submittable | undefined;
     if (submittable && typeof submittable.handleError === 'function') {
