@@ -38,26 +38,28 @@ function parseHelp(help: string): { examples: Example[]; fragments: string[] } {
   const fragments: string[] = [];
   let block: string | undefined;
   let pending: string[] = [];
-  for (const l of lines.slice(0, end < 0 ? undefined : end)) {
+  const body = lines.slice(0, end < 0 ? undefined : end);
+  body.forEach((l, i) => {
     if (l.trim() === '') {
       block = undefined;
-      continue;
+      return;
     }
-    if (/^\S.*:\s*$/.test(l)) {
+    // A heading ends in ':' and its block starts with an indented line (prose can end in ':' too).
+    if (/^\S.*:\s*$/.test(l) && /^\s+\S/.test(body[i + 1] ?? '')) {
       block = l.trim();
-      continue;
+      return;
     }
-    if (!block) continue;
+    if (!block) return;
     if (!/^\s/.test(l)) {
       if (block === 'Examples:' || !/^\(.*\)\.?$/.test(l)) fragments.push(l);
-      continue;
+      return;
     }
     pending.push(l.trim());
     if (!l.trimEnd().endsWith('\\')) {
       out.push({ block, text: pending.join('\n') });
       pending = [];
     }
-  }
+  });
   if (pending.length) out.push({ block: block ?? '', text: pending.join('\n') });
   return { examples: out, fragments };
 }
