@@ -20,10 +20,10 @@ describe('docs/commands pages', () => {
   }
 });
 
-// Every relative link in the README, CONTRIBUTING, CHANGELOG and docs/ reaches a file, and its #anchor a heading.
+// Every relative link in the README, CONTRIBUTING, CHANGELOG, bench/README and docs/ reaches a file, and its #anchor a heading.
 describe('links between the docs', () => {
   const root = new URL('../../', import.meta.url).pathname;
-  const files = ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md', ...walk('docs')];
+  const files = ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md', 'bench/README.md', ...walk('docs')];
   function walk(dir: string): string[] {
     return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.md') ? [join(dir, e.name)] : []));
   }
