@@ -1,9 +1,10 @@
 // Every example pgshift teaches works when pasted (issue #29): each command's `--help` examples, the main help's
-// password block, and the README's runnable blocks are run in bash exactly as printed — `pgshift` on PATH is the
+// password block, and the runnable blocks (`<!-- runnable: NAME -->` before a code block) of the README and docs/
+// are run in bash exactly as printed — `pgshift` on PATH is the
 // built CLI, the example URLs become real ones, `heroku config:get DATABASE_URL` answers with the source's URL
 // (test/support/examples.ts). Every example that copies ends with the independent source-vs-target comparison.
 // The main help's two migration paths are run by help-examples.test.ts.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { expectSameDatabase, type Difference } from '../support/compare.js';
@@ -12,6 +13,16 @@ import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 
 const COMMANDS = ['inventory', 'estimate', 'copy', 'verify', 'replicate', 'cleanup'];
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const DOCS = new URL('../../docs/', import.meta.url);
+/** Runnable blocks of docs/**.md, each named by its file and its marker. */
+function docsBlocks(dir = DOCS): Array<{ where: string; text: string }> {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const url = new URL(e.name + (e.isDirectory() ? '/' : ''), dir);
+    if (e.isDirectory()) return docsBlocks(url);
+    if (!e.name.endsWith('.md')) return [];
+    return [...runnableBlocks(readFileSync(url, 'utf8'))].map(([name, text]) => ({ where: `${url.pathname}: ${name}`, text }));
+  });
+}
 
 describe('examples in --help and the README, run as printed', () => {
   let src: TestDatabase;
@@ -170,7 +181,7 @@ describe('examples in --help and the README, run as printed', () => {
     await expectSameDatabase(src, dst);
   });
 
-  it('README: the migration in six commands, and the dump/restore path', { timeout: 400_000 }, async () => {
+  it('README: the migration in six commands, and the dump/restore path; runnable blocks in docs/', { timeout: 400_000 }, async () => {
     const blocks = runnableBlocks(README);
     expect([...blocks.keys()].sort()).toEqual(['copy', 'replicate', 'setup']);
     for (const path of ['replicate', 'copy']) {
@@ -178,6 +189,13 @@ describe('examples in --help and the README, run as printed', () => {
       const text = `${blocks.get('setup')}\n${blocks.get(path)}`;
       const r = await run({ text }, dst);
       expectCode(r, 0, { text });
+      await expectSameDatabase(src, dst);
+    }
+    // A block in docs/ marked runnable runs the same way, after the README's setup, on an empty target.
+    for (const b of docsBlocks()) {
+      const dst = await target();
+      const text = `${blocks.get('setup')}\n${b.text}`;
+      expectCode(await run({ text }, dst), 0, { text: `${b.where}\n${text}` });
       await expectSameDatabase(src, dst);
     }
   });
