@@ -13,6 +13,8 @@ export interface BenchServers {
   targets: Array<{ major: number; admin: string }>;
   embedded: boolean;
   clusters: RunningCluster[];
+  /** The folder holding the embedded servers' data (removed by stop() unless keepFolders). */
+  dir?: string;
   stop(): Promise<void>;
 }
 
@@ -122,6 +124,7 @@ export async function startBenchServers(o: {
     targets: targets.map((t) => ({ major: t.major, admin: t.adminUrl })),
     embedded: true,
     clusters,
+    dir: base,
     stop,
   };
 }

@@ -166,7 +166,7 @@ async function main(): Promise<number> {
     return steps.every((s) => s.status === 'ok') && countsMatch ? 0 : 1;
   } finally {
     if (servers) {
-      say(keep ? 'stopping servers; keeping their folders (--keep)' : 'stopping servers and removing their folders');
+      say(keep ? `stopping servers; keeping their data in ${servers.dir ?? '(not embedded)'} (--keep)` : 'stopping servers and removing their folders');
       await servers.stop();
     }
     if (keep) say(`kept: ${[...binaryCopies()].join(', ') || 'no server binary copies'} (remove them with rm -rf when done)`);
