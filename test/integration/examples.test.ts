@@ -4,7 +4,9 @@
 // built CLI, the example URLs become real ones, `heroku config:get DATABASE_URL` answers with the source's URL
 // (test/support/examples.ts). Every example that copies ends with the independent source-vs-target comparison.
 // The main help's two migration paths are run by help-examples.test.ts.
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { expectSameDatabase, type Difference } from '../support/compare.js';
@@ -35,8 +37,11 @@ describe('examples in --help and the README, run as printed', () => {
     dbs.push(t);
     return t;
   };
-  const run = (ex: Pick<Example, 'text'>, dst: TestDatabase, more: Partial<ShellOptions> = {}) =>
-    runShell(ex.text, { src: src.url, dst: dst.url, bin, timeoutMs: 110_000, ...more });
+  const run = (ex: Pick<Example, 'text'>, dst: TestDatabase, more: Partial<ShellOptions> = {}) => {
+    // An example that reads `latest.dump` (Heroku's backup download) gets a pg_dump -Fc of the source as it is now.
+    if (/\blatest\.dump\b/.test(ex.text)) execFileSync('pg_dump', ['-Fc', '-f', join(bin.work, 'latest.dump'), '--dbname', src.url], { stdio: 'pipe' });
+    return runShell(ex.text, { src: src.url, dst: dst.url, bin, timeoutMs: 110_000, ...more });
+  };
   const expectCode = (r: ShellRun, code: number, ex: Pick<Example, 'text'>) =>
     expect(r.code, `exit ${r.code} from:\n${ex.text}\nstdout:\n${r.stdout.slice(-2000)}\nstderr:\n${r.stderr.slice(-3000)}`).toBe(code);
   const examplesOf = (cmd: string) => helpExamples(help.get(cmd)!).filter((e) => e.block === 'Examples:');

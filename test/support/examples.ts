@@ -76,12 +76,16 @@ export function commandOf(text: string): string | undefined {
   return /^pgshift\s+(\w+)/.exec(text)?.[1];
 }
 
-/** A folder for PATH: `pgshift` runs the built CLI, `heroku config:get DATABASE_URL` prints HEROKU_STUB_URL. */
-export function examplesBin(): { dir: string; home: string; remove: () => void } {
+/**
+ * A folder for PATH (`pgshift` runs the built CLI, `heroku config:get DATABASE_URL` prints HEROKU_STUB_URL), a
+ * HOME, and the folder examples run in (where a `latest.dump` they name is put).
+ */
+export function examplesBin(): { dir: string; home: string; work: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'pgshift-examples-'));
   const bin = join(dir, 'bin');
   const home = join(dir, 'home');
-  for (const d of [bin, home]) mkdirSync(d);
+  const work = join(dir, 'work');
+  for (const d of [bin, home, work]) mkdirSync(d);
   const write = (name: string, text: string) => {
     writeFileSync(join(bin, name), text);
     chmodSync(join(bin, name), 0o755);
@@ -95,7 +99,7 @@ export function examplesBin(): { dir: string; home: string; remove: () => void }
     'heroku',
     '#!/bin/sh\nif [ "$1" = config:get ] && [ "$2" = DATABASE_URL ]; then printf \'%s\\n\' "$HEROKU_STUB_URL"; exit 0; fi\necho "heroku (test stub): not supported: $*" >&2; exit 1\n',
   );
-  return { dir: bin, home, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir: bin, home, work, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** The example with the URLs it names replaced: `postgres://app@new-db…` is the target. */
@@ -116,7 +120,7 @@ export interface ShellRun {
 export interface ShellOptions {
   src: string;
   dst: string;
-  bin: { dir: string; home: string };
+  bin: { dir: string; home: string; work: string };
   env?: Record<string, string>;
   /** Resolves when the running command is to get SIGINT (as from Ctrl-C); `out` is what it printed so far. */
   interrupt?: (out: () => string) => Promise<void>;
@@ -137,7 +141,7 @@ export function runShell(text: string, o: ShellOptions): Promise<ShellRun> {
     PATH: `${o.bin.dir}:${process.env.PATH ?? ''}`,
   };
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', `set -eo pipefail\n${substituteUrls(text)}`], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', ['-c', `set -eo pipefail\n${substituteUrls(text)}`], { env, cwd: o.bin.work, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
