@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* global process, console, URL */
 // Rewrites the synopsis of every docs/commands/<command>.md from the built CLI's own --help (usage, description,
 // examples), so the pages say what the code prints. Run after `npm run build`:  node docs/sync-help.mjs
 // (test/unit/docs.test.ts fails when a page and --help disagree, and names this script).
