@@ -1,4 +1,4 @@
-// The benchmark's record (JSON in bench/results/) and its Markdown rendering for the README.
+// The benchmark's record (JSON in bench/results/) and its Markdown rendering for docs/benchmarks.md.
 import { formatBytes } from '../src/format.js';
 
 export interface PeerResult {

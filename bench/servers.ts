@@ -13,6 +13,8 @@ export interface BenchServers {
   targets: Array<{ major: number; admin: string }>;
   embedded: boolean;
   clusters: RunningCluster[];
+  /** The folder holding the embedded servers' data (removed by stop() unless keepFolders). */
+  dir?: string;
   stop(): Promise<void>;
 }
 
@@ -89,6 +91,8 @@ export async function startBenchServers(o: {
   /** Target majors to start (embedded only); default [17]. */
   targetMajors?: Array<15 | 17>;
   footing?: Footing;
+  /** Leave the data folders behind when the servers stop (the demo's --keep). */
+  keepFolders?: boolean;
 }): Promise<BenchServers> {
   if (o.sourceAdmin && o.targetAdmin) {
     return { sourceAdmin: o.sourceAdmin, targetAdmin: o.targetAdmin, targets: [{ major: 0, admin: o.targetAdmin }], embedded: false, clusters: [], stop: async () => undefined };
@@ -96,7 +100,7 @@ export async function startBenchServers(o: {
   const majors = o.targetMajors?.length ? o.targetMajors : [17 as const];
   const footing = o.footing ?? 'fast';
   const base = join(tmpdir(), `${o.label ?? 'pgshift-bench'}-${process.pid}`);
-  removeOnExit(base);
+  if (!o.keepFolders) removeOnExit(base);
   o.log(`servers: starting embedded PostgreSQL 15 (source) and ${majors.join(', ')} (target${majors.length > 1 ? 's' : ''}), ${footing}, in ${base}`);
   const common = footing === 'durable' ? DURABLE_SETTINGS : FAST_SETTINGS;
   const started = await Promise.allSettled([
@@ -106,7 +110,7 @@ export async function startBenchServers(o: {
   const clusters = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const stop = async () => {
     await Promise.all(clusters.map((c) => c.stop()));
-    rmSync(base, { recursive: true, force: true });
+    if (!o.keepFolders) rmSync(base, { recursive: true, force: true });
   };
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {
@@ -120,6 +124,7 @@ export async function startBenchServers(o: {
     targets: targets.map((t) => ({ major: t.major, admin: t.adminUrl })),
     embedded: true,
     clusters,
+    dir: base,
     stop,
   };
 }

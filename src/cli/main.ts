@@ -1,6 +1,6 @@
 // The commander program: parse, then hand over to one file per command. No logic here.
 import './navigator.js';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help } from 'commander';
 import { createRequire } from 'node:module';
 import { ExitCode } from '../errors.js';
 import { redact } from '../redact.js';
@@ -25,8 +25,8 @@ export function program(): Command {
         'Typical migration, the application writing until the switch:',
         '  pgshift inventory --source $SRC --target $DST  # what will get in the way',
         '  pgshift estimate  --source $SRC --target $DST  # how long, and the freeze',
-        '  pgshift replicate --source $SRC --target $DST --until-caught-up  # copy + catch up',
-        '  pgshift replicate --source $SRC --target $DST --until-caught-up  # again, writes frozen',
+        '  pgshift replicate --source $SRC --target $DST --until-caught-up # copy live',
+        '  pgshift replicate --source $SRC --target $DST --until-caught-up # after freeze',
         '  pgshift verify    --source $SRC --target $DST  # nothing lost',
         '  pgshift cleanup   --source $SRC --target $DST  # slot, publication, state',
         '(No REPLICATION privilege, as on Heroku classic: add --capture triggers.)',
@@ -61,7 +61,10 @@ export function program(): Command {
   prog.addCommand(replicateCommand());
   prog.addCommand(verifyCommand());
   prog.addCommand(cleanupCommand());
-  for (const cmd of [prog, ...prog.commands]) cmd.exitOverride().configureOutput({ outputError: () => undefined });
+  // Descriptions are wrapped by hand (≤ 80 columns); commander would re-wrap them to the terminal's width and
+  // break an example across lines, which then fails when pasted. Option descriptions still wrap.
+  const boxWrap = (str: string, width: number) => (/\n\s/.test(str) ? str : new Help().boxWrap(str, width));
+  for (const cmd of [prog, ...prog.commands]) cmd.exitOverride().configureOutput({ outputError: () => undefined }).configureHelp({ boxWrap });
   return prog;
 }
 

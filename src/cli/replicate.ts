@@ -46,7 +46,8 @@ export function replicateCommand(): Command {
         '                    --max-lag-seconds 1 --timeout 600',
         '  pgshift replicate --source $SRC --target $DST --metrics-port 9187',
         '  pgshift cleanup --source $SRC --target $DST   # slot, publication, state',
-        '  pgshift replicate --capture triggers --source $SRC --target $DST --until-caught-up',
+        '  pgshift replicate --capture triggers --source $SRC --target $DST \\',
+        '                    --until-caught-up   # no REPLICATION (Heroku classic)',
       ].join('\n'),
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'required' }))

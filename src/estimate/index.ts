@@ -72,7 +72,7 @@ export interface EstimateReport {
 }
 
 /**
- * Worst error bench/estimate.ts measured on this project's shared 2-core machine (README, "Estimate accuracy"):
+ * Worst error bench/estimate.ts measured on this project's shared 2-core machine (docs/benchmarks.md, "Estimate accuracy"):
  * the calibrated range is at least this wide. Lower it when a quieter machine measures less.
  */
 export const MODEL_ERROR = 0.3;

@@ -7,7 +7,7 @@
 // the writing transaction's id (xid8), the table, the operation and the row IDENTITY only: the primary-key
 // values as text[] (old AND new key of an UPDATE, so a key change is seen), or, for a table without a key, the
 // whole row's text (old and new image). The applier re-reads the current rows from the source (see apply.ts):
-// measured cheaper on the write path than full row images (bench/capture-overhead.ts, README).
+// measured cheaper on the write path than full row images (bench/capture-overhead.ts, docs/benchmarks.md).
 //
 // The log belongs to pgshift alone (issue 22): the functions are the only writers — SECURITY DEFINER, owned by the
 // installing role, with search_path pinned to pg_catalog, pg_temp and every type and operator schema-qualified
