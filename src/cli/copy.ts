@@ -41,7 +41,7 @@ export function copyCommand(): Command {
         '  pgshift copy --source "$(heroku config:get DATABASE_URL -a app)" \\',
         '               --target postgres://app@new-db/app --jobs 4',
         '  pgshift copy --source $SRC --target $DST --resume',
-        '  pgshift copy --source latest.dump --target $DST --jobs 4   # a pg_dump -Fc file or -Fd folder',
+        '  pgshift copy --source latest.dump --target $DST --jobs 4  # a pg_dump archive',
         '  pgshift copy --source $SRC --target $DST --exclude "audit.*" --json',
       ].join('\n'),
     );

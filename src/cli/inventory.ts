@@ -24,7 +24,7 @@ export function inventoryCommand(): Command {
         '',
         'Examples:',
         '  pgshift inventory --source "$(heroku config:get DATABASE_URL -a app)"',
-        '  pgshift inventory --source latest.dump     # a pg_dump -Fc file or -Fd folder',
+        '  pgshift inventory --source latest.dump   # a pg_dump -Fc file or -Fd folder',
         '  pgshift inventory --source $SRC --target $DST --json \\',
         '    | jq \'.tables[] | select(.primaryKey == null)\'',
       ].join('\n'),

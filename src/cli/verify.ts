@@ -46,7 +46,7 @@ export function verifyCommand(): Command {
         '  pgshift verify --source $SRC --target $DST --jobs 4 --json \\',
         '    | jq \'.tables[] | select(.match | not)\'',
         '  pgshift verify --source $SRC --target $DST --include "public.order*"',
-        '  # a restore tested against the archive it came from (rows, sequences, large objects):',
+        '  # a restore checked against its archive (rows, sequences, large objects):',
         '  pgshift verify --source latest.dump --target $DST',
         '  # after copy --keep-acl --keep-owner, grants and owners too:',
         '  pgshift verify --source $SRC --target $DST --acl --owners',
