@@ -10,6 +10,7 @@ import type { Logger } from '../../log.js';
 import type { ChangeSource, Position, SourceEvent, TakingIterator } from '../change.js';
 import { loadApplied, saveAppliedQuery } from '../state.js';
 import { ChangeWriter, SchemaChangedError } from './writer.js';
+import { discard, StreamedTransactions } from './streamed.js';
 
 export { SchemaChangedError };
 
@@ -55,6 +56,8 @@ export interface ApplyStats {
   reachedPosition: Position;
   lastCommitTime: Date | null;
   missingRows: number;
+  /** Transactions applied while they were in progress on the source (streamed), committed on the target. */
+  streamed: number;
 }
 
 export class Applier {
@@ -68,7 +71,7 @@ export class Applier {
     this.maxChanges = opts.maxBatchChanges ?? 20_000;
     this.maxMs = opts.maxBatchMs ?? 500;
     const p = opts.initial?.position ?? 0n;
-    this.stats = { transactions: 0, changes: 0, batches: 0, reconnects: 0, appliedPosition: p, reachedPosition: p, lastCommitTime: opts.initial?.commitTime ?? null, missingRows: 0 };
+    this.stats = { transactions: 0, changes: 0, batches: 0, reconnects: 0, appliedPosition: p, reachedPosition: p, lastCommitTime: opts.initial?.commitTime ?? null, missingRows: 0, streamed: 0 };
   }
 
   /** Finish the complete transactions of the open batch, persist, acknowledge, and return from run(). */
@@ -89,9 +92,7 @@ export class Applier {
       while (!this.stopping) {
         let client: Client | undefined;
         try {
-          client = await connect(this.target, { applicationName: 'pgshift replicate apply' });
-          // All settings in one round trip (start-up time counts on every run).
-          await client.query(`SELECT set_config(k, v, false) FROM unnest($1::text[], $2::text[]) AS s(k, v)`, [Object.keys(APPLY_SETTINGS), Object.values(APPLY_SETTINGS)]);
+          client = await this.connectTarget('pgshift replicate apply');
           await this.opts.onConnect?.(client);
           await this.consume(client, signal, () => (attempt = 0));
           return;
@@ -114,10 +115,25 @@ export class Applier {
     }
   }
 
+  /** A target connection with the apply session settings, in one round trip (start-up time counts on every run). */
+  private async connectTarget(applicationName: string): Promise<Client> {
+    const client = await connect(this.target, { applicationName });
+    try {
+      await client.query(`SELECT set_config(k, v, false) FROM unnest($1::text[], $2::text[]) AS s(k, v)`, [Object.keys(APPLY_SETTINGS), Object.values(APPLY_SETTINGS)]);
+    } catch (err) {
+      await discard(client);
+      throw err;
+    }
+    return client;
+  }
+
   private async consume(client: Client, signal: AbortSignal, onProgress: () => void): Promise<void> {
     const writer = new ChangeWriter(client, this.opts.logger);
     // A statement that fails while the applier waits for the source (an idle stream) is reported at once.
     writer.pipe.onFailure = () => this.alarm.ring();
+    // Transactions streamed while in progress on the source: a connection each, opened while this one holds the
+    // apply lock, and closed with it (their open transactions roll back with their sessions).
+    const streams = new StreamedTransactions({ logger: this.opts.logger, connect: () => this.connectTarget('pgshift replicate apply streamed'), onFailure: () => this.alarm.ring() });
     const applied = await loadApplied(client);
     if (applied > this.stats.appliedPosition) this.stats.appliedPosition = applied;
     if (applied > this.stats.reachedPosition) this.stats.reachedPosition = applied;
@@ -140,7 +156,9 @@ export class Applier {
     let batchNo = 0;
 
     /** A batch's COMMIT has come back: only now is the source told it may forget these changes. */
-    const committed = (b: { last: typeof last; tx: number; changes: number }) => {
+    let streamedMissing = 0;
+    const committed = (b: { last: typeof last; tx: number; changes: number; missing?: number }) => {
+      streamedMissing += b.missing ?? 0;
       this.stats.batches++;
       this.stats.transactions += b.tx;
       this.stats.changes += b.changes;
@@ -150,7 +168,7 @@ export class Applier {
         if (b.last.position > this.stats.reachedPosition) this.stats.reachedPosition = b.last.position;
         this.source.confirm(b.last.position);
       }
-      this.stats.missingRows = writer.missingRows;
+      this.stats.missingRows = writer.missingRows + streamedMissing;
       onProgress();
     };
 
@@ -197,6 +215,7 @@ export class Applier {
     try {
       for (;;) {
         if (writer.pipe.failed) await writer.pipe.barrier(); // throws the failure
+        if (streams.failed) await streams.check();
         if (this.stopping) {
           // A partial source transaction is rolled back (it is sent again); complete ones are committed.
           if (inTx) {
@@ -234,8 +253,38 @@ export class Applier {
         }
         switch (ev.type) {
           case 'relation':
-            if (!skipping) await writer.checkRelation(ev, fmt(this.stats.appliedPosition));
+            if (streams.inBlock) await streams.relation(ev);
+            else if (!skipping) await writer.checkRelation(ev, fmt(this.stats.appliedPosition));
             break;
+          case 'stream-start':
+            if (inTx) throw new PgshiftError('a streamed block inside a transaction from the change source', { phase: 'streaming' });
+            // What the batch holds was committed on the source before anything the block carries: its COMMIT
+            // goes out first, so a streamed statement never waits on a lock only the batch's COMMIT releases.
+            if (batchOpen) await commit();
+            await streams.start(ev.xid, ev.first);
+            break;
+          case 'stream-stop':
+            await streams.stop();
+            break;
+          case 'stream-abort':
+            await streams.abort(ev.xid, ev.subxid);
+            break;
+          case 'stream-commit': {
+            if (ev.position <= this.stats.appliedPosition) {
+              // Already applied (a source resending around a restart): rolled back here, never applied twice.
+              await streams.abort(ev.xid, ev.xid);
+              break;
+            }
+            // Everything committed on the source before it is committed on the target first (positions only
+            // move forward), then its own position and COMMIT, in its transaction.
+            await commit();
+            await writer.pipe.barrier();
+            const at = { position: ev.position, commitTime: ev.commitTime };
+            const done = await streams.commit(ev.xid, (batch) => saveAppliedQuery(at.position, at.commitTime, batch), fmt(at.position));
+            committed({ last: at, tx: 1, changes: done.changes, missing: done.missing });
+            this.stats.streamed++;
+            break;
+          }
           case 'begin':
             inTx = true;
             // Already applied (a source may resend around a restart): skipped, never applied twice.
@@ -248,6 +297,11 @@ export class Applier {
             }
             break;
           case 'change':
+            if (ev.xid !== undefined) {
+              const waiting = streams.apply(ev.xid, ev.change);
+              if (waiting) await waiting;
+              break;
+            }
             if (!inTx) throw new PgshiftError('change outside a transaction from the change source', { phase: 'streaming' });
             if (skipping) break;
             {
@@ -279,17 +333,12 @@ export class Applier {
       await writer.pipe.abort();
       throw err;
     } finally {
+      // Streamed transactions not committed yet roll back with their sessions; the source sends them again.
+      await streams.abortAll();
       this.alarm.disarm();
       await it.return?.().catch(() => undefined);
     }
   }
-}
-
-/** Ends a connection without waiting on it for long (a lost one may never answer Terminate). */
-async function discard(client: Client | undefined): Promise<void> {
-  if (!client) return;
-  await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
-  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
 
 /**

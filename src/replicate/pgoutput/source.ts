@@ -17,13 +17,13 @@ export class PgoutputSource implements ChangeSource {
     private readonly spec: ConnectionSpec,
     private readonly slot: string,
     private readonly publication: string,
-    private readonly opts: { applyDdl?: boolean } = {},
+    private readonly opts: { applyDdl?: boolean; streaming?: boolean } = {},
   ) {}
 
   events(from: Position, signal: AbortSignal): AsyncIterable<SourceEvent> {
     return {
       [Symbol.asyncIterator]: () => {
-        const stream = new ReplicationStream(this.spec, { slot: this.slot, publication: this.publication, start: from });
+        const stream = new ReplicationStream(this.spec, { slot: this.slot, publication: this.publication, start: from, streaming: this.opts.streaming !== false });
         const previous = this.stream;
         this.stream = stream;
         let opened: Promise<void> | undefined;
