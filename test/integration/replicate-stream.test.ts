@@ -1,0 +1,141 @@
+// Large transactions streamed while they run on the source (pgoutput protocol 2, #21 item 10). The source
+// database's logical_decoding_work_mem is set to its minimum (64kB), so a few thousand rows are streamed.
+// Covered: subtransactions, one rolled back (ROLLBACK TO SAVEPOINT), a large aborted transaction, two large
+// transactions interleaved, small transactions committing in between, UPDATE/DELETE of rows the large
+// transaction inserted, TOAST values (written, and left unchanged by an UPDATE); rows of a running transaction
+// reach the target before its commit on the source without being visible there, and are visible after.
+// Every case ends with the independent comparison (test/support/compare.ts).
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseJson, runCli } from '../support/cli.js';
+import { expectSameDatabase } from '../support/compare.js';
+import { createDatabase, type TestDatabase } from '../support/fixtures.js';
+import { waitFor } from '../support/replication.js';
+import { spawnCli, type Running } from '../support/spawn.js';
+
+const SCHEMA = `
+CREATE TABLE big (id integer PRIMARY KEY, v text NOT NULL, n integer NOT NULL, doc text);
+CREATE TABLE small (id integer PRIMARY KEY, v text);
+CREATE TABLE log_full (a integer, b text);
+ALTER TABLE log_full REPLICA IDENTITY FULL;
+INSERT INTO big SELECT g, md5(g::text), g, NULL FROM generate_series(1, 100) g;
+`;
+
+/** ~3 kB that does not compress: stored out of line (TOAST). */
+const TOASTED = `(SELECT string_agg(md5(random()::text || g2::text), '') FROM generate_series(1, 100) g2)`;
+
+async function open(db: TestDatabase): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: db.adminUrl.replace(/[?&]sslmode=[^&]*/, ''), ssl: false });
+  await c.connect();
+  return c;
+}
+
+/** Rows a target session sees, and the heap size the target's table has (grows with rows not yet committed). */
+async function targetView(tgt: TestDatabase, where: string): Promise<{ visible: number; bytes: number }> {
+  const { rows } = await tgt.admin(`SELECT (SELECT count(*)::int FROM big WHERE ${where}) AS visible, pg_relation_size('big')::int AS bytes`);
+  return rows[0];
+}
+
+/** A target backend of pgshift's streamed apply inside an open transaction. */
+async function streamedOpen(tgt: TestDatabase): Promise<number> {
+  const { rows } = await tgt.admin(
+    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgshift replicate apply streamed' AND xact_start IS NOT NULL`,
+  );
+  return rows[0].n;
+}
+
+describe('replicate: large transactions streamed while in progress', () => {
+  let src: TestDatabase;
+  let tgt: TestDatabase;
+  let run: Running | undefined;
+
+  beforeAll(async () => {
+    const { pg15, pg17 } = inject('clusters');
+    [src, tgt] = await Promise.all([createDatabase(pg15, { label: 'repl_stream_src', replication: true }), createDatabase(pg17, { label: 'repl_stream_tgt' })]);
+    // Read by the walsender of every new replication connection to this database.
+    await src.admin(`ALTER DATABASE ${src.database} SET logical_decoding_work_mem = '64kB'`);
+    await src.owner(SCHEMA);
+    const first = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--json', '--timeout', '60']);
+    expect(first.code, first.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    if (run && !run.exited()) run.child.kill('SIGKILL');
+    await runCli(['cleanup', '--source', src.url, '--target', tgt.url, '--force']).catch(() => undefined);
+    await Promise.all([src?.drop(), tgt?.drop()]);
+  });
+
+  it('applies them as they run, invisible until the source commits; subtransactions, aborts, interleaving, TOAST', async () => {
+    run = spawnCli(['replicate', '--source', src.url, '--target', tgt.url, '--status-interval', '1']);
+    const a = await open(src);
+    const b = await open(src);
+    const c = await open(src);
+    try {
+      const before = await targetView(tgt, 'id > 100000');
+      // A: inserts with TOAST values, a subtransaction rolled back, one released, changes to its own rows.
+      await a.query(`BEGIN`);
+      await a.query(`INSERT INTO big SELECT g, md5(g::text), g, CASE WHEN g % 50 = 0 THEN ${TOASTED} END FROM generate_series(100001, 104000) g`);
+      // B: another large transaction, interleaved with A, aborted in the end.
+      await b.query(`BEGIN`);
+      await b.query(`INSERT INTO big SELECT g, 'b' || g, g, NULL FROM generate_series(200001, 203000) g`);
+      await a.query(`SAVEPOINT s1`);
+      await a.query(`INSERT INTO big SELECT g, 'rolled back', g, ${TOASTED} FROM generate_series(110001, 111500) g`);
+      await a.query(`UPDATE big SET v = 'touched by s1' WHERE id BETWEEN 100001 AND 100500`);
+      await a.query(`ROLLBACK TO SAVEPOINT s1`);
+      // Small transactions commit meanwhile (applied by the batched path).
+      for (let i = 1; i <= 20; i++) await c.query(`INSERT INTO small VALUES ($1, $2)`, [i, `small ${i}`]);
+      await a.query(`SAVEPOINT s2`);
+      await a.query(`INSERT INTO big SELECT g, 'kept', g, NULL FROM generate_series(120001, 121500) g`);
+      await a.query(`SAVEPOINT s3`);
+      await a.query(`INSERT INTO log_full SELECT g % 10, 'nested ' || g FROM generate_series(1, 2000) g`);
+      await a.query(`RELEASE SAVEPOINT s3`);
+      await a.query(`RELEASE SAVEPOINT s2`);
+      await b.query(`UPDATE big SET n = -n WHERE id BETWEEN 200001 AND 201000`);
+      await a.query(`UPDATE big SET v = v || '+u', n = n + 1 WHERE id BETWEEN 100001 AND 101000`); // TOAST doc left unchanged
+      await a.query(`DELETE FROM big WHERE id BETWEEN 103001 AND 103500`);
+      await a.query(`UPDATE big SET doc = ${TOASTED} WHERE id BETWEEN 103501 AND 103600`);
+      await a.query(`DELETE FROM log_full WHERE a = 3`);
+      await a.query(`UPDATE log_full SET b = b || '!' WHERE a = 4`);
+      for (let i = 21; i <= 40; i++) await c.query(`INSERT INTO small VALUES ($1, $2)`, [i, `small ${i}`]);
+
+      // Both are being applied on the target before either commits, and nothing of them is visible there.
+      await waitFor('two streamed transactions open on the target', async () => (await streamedOpen(tgt)) === 2, 60_000, 50).catch((err) => {
+        throw new Error(`${(err as Error).message}; replicate said:\n${run!.output()}`);
+      });
+      await waitFor('the small transactions applied', async () => (await tgt.admin(`SELECT count(*)::int AS n FROM small`)).rows[0].n === 40, 60_000, 50);
+      await waitFor('rows of A written to the target (uncommitted)', async () => (await targetView(tgt, 'id > 100000')).bytes > before.bytes + 200_000, 60_000, 50);
+      const during = await targetView(tgt, 'id > 100000');
+      expect(during.visible).toBe(0);
+
+      await b.query(`ROLLBACK`);
+      await a.query(`COMMIT`);
+      await waitFor('A visible on the target', async () => (await targetView(tgt, 'id > 100000')).visible === 5000, 60_000, 50);
+      await waitFor('no streamed transaction open', async () => (await streamedOpen(tgt)) === 0, 60_000, 50);
+
+      // A large transaction aborted as a whole, while another one commits after it.
+      await b.query(`BEGIN`);
+      await b.query(`INSERT INTO big SELECT g, 'gone', g, ${TOASTED} FROM generate_series(300001, 303000) g`);
+      await b.query(`DELETE FROM big WHERE id <= 50`);
+      await waitFor('B streamed', async () => (await streamedOpen(tgt)) === 1, 60_000, 50);
+      await b.query(`ROLLBACK`);
+      await a.query(`BEGIN`);
+      await a.query(`INSERT INTO big SELECT g, 'late', g, NULL FROM generate_series(400001, 403000) g`);
+      await a.query(`UPDATE big SET v = 'late+' WHERE id BETWEEN 400001 AND 400100`);
+      await a.query(`COMMIT`);
+      await c.query(`UPDATE small SET v = 'after' WHERE id = 1`);
+    } finally {
+      await Promise.all([a.end(), b.end(), c.end()]);
+    }
+    run.child.kill('SIGINT');
+    const exit = await run.exit;
+    expect(exit.code, run.output()).toBe(130);
+
+    const last = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--json', '--timeout', '60']);
+    expect(last.code, last.stderr).toBe(0);
+    expect(parseJson(last).caughtUp).toBe(true);
+    const { rows } = await tgt.admin(`SELECT count(*) FILTER (WHERE v = 'rolled back')::int AS rb, count(*) FILTER (WHERE id > 200000 AND id < 400000)::int AS aborted,
+      count(*) FILTER (WHERE v = 'kept')::int AS kept, count(*) FILTER (WHERE doc IS NOT NULL)::int AS toasted FROM big`);
+    expect(rows[0]).toMatchObject({ rb: 0, aborted: 0, kept: 1500 });
+    expect(rows[0].toasted).toBeGreaterThan(100);
+    await expectSameDatabase(src, tgt);
+  });
+});
