@@ -110,6 +110,23 @@ async function fingerprint(url: string): Promise<string> {
   return r[0]!.f;
 }
 
+/** --trace: once a second, how far the walsender has sent and how large the target's table is. */
+function startTrace(variant: Variant, source: string, target: string, slot: string): () => void {
+  let on = true;
+  const t0 = Date.now();
+  void (async () => {
+    while (on) {
+      const [s] = await sql<{ behind: string }>(source, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), sent_lsn)::bigint::text AS behind FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = '${slot}'`).catch(() => []);
+      const [t] = await sql<{ b: string }>(target, `SELECT pg_relation_size('ltx')::text AS b`).catch(() => []);
+      log(`  trace ${variant} +${((Date.now() - t0) / 1000).toFixed(0)}s: walsender ${(Number(s?.behind ?? 0) / 2 ** 20).toFixed(0)} MiB behind the source's WAL, target table ${(Number(t?.b ?? 0) / 2 ** 20).toFixed(0)} MiB`);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  })();
+  return () => (on = false);
+}
+
+let TRACE = false;
+
 async function runVariant(variant: Variant, srcAdmin: string, dstAdmin: string, rows: number, work: string): Promise<Result> {
   const db = `ltx_${variant.replace(/-/g, '_')}`;
   const slot = `${db}_slot`;
@@ -137,6 +154,7 @@ async function runVariant(variant: Variant, srcAdmin: string, dstAdmin: string, 
   log(`${variant}: subscriber connected; one transaction: ${rows} inserts, ${rows / 2} updates`);
   const c = new pg.Client({ connectionString: source, application_name: 'pgshift-bench' });
   await c.connect();
+  const stopTrace = TRACE ? startTrace(variant, source, target, slot) : () => undefined;
   const t0 = process.hrtime.bigint();
   try {
     await c.query('BEGIN');
@@ -151,6 +169,7 @@ async function runVariant(variant: Variant, srcAdmin: string, dstAdmin: string, 
   const transactionSeconds = Number(committed - t0) / 1e9;
   await waitUntil('the transaction on the target', async () => (await sql(target, `SELECT 1 FROM ltx WHERE id = -1`)).length > 0);
   const applyAfterCommitSeconds = Number(process.hrtime.bigint() - committed) / 1e9;
+  stopTrace();
   log(`${variant}: transaction ${transactionSeconds.toFixed(1)} s on the source; applied ${applyAfterCommitSeconds.toFixed(1)} s after its commit`);
   await new Promise((r) => setTimeout(r, 1500)); // slot statistics are flushed about once a second
   const st = (await sql<{ spill: string; stream: string; total: string }>(source, `SELECT spill_bytes::text AS spill, stream_bytes::text AS stream, total_bytes::text AS total FROM pg_stat_replication_slots WHERE slot_name = '${slot}'`))[0];
@@ -183,10 +202,12 @@ async function main(): Promise<void> {
       rows: { type: 'string', default: '1000000' },
       variants: { type: 'string', default: ALL.join(',') },
       'fast-servers': { type: 'boolean', default: false },
+      trace: { type: 'boolean', default: false },
       out: { type: 'string', default: join(ROOT, 'bench', 'results') },
     },
   });
   const rows = Number(values.rows);
+  TRACE = values.trace === true;
   const variants = values.variants!.split(',') as Variant[];
   for (const v of variants) if (!ALL.includes(v)) throw new Error(`unknown variant ${v} (${ALL.join(', ')})`);
   const footing: Footing = values['fast-servers'] ? 'fast' : 'durable';

@@ -169,6 +169,11 @@ export interface ChangeSource {
   events(from: Position, signal: AbortSignal): AsyncIterable<SourceEvent>;
   /** Everything up to `position` is committed on the target: the source may forget it (ack / delete log). */
   confirm(position: Position): void;
+  /**
+   * Optional: from the next events() call on, send in-progress transactions only once they commit (the
+   * applier asks when more of them run at once than it opens target connections for).
+   */
+  stopStreamingInProgress?(): void;
   /** Current end of the source's change log: lag is measured against it, --until-caught-up waits for it. */
   currentPosition(): Promise<Position>;
   close(): Promise<void>;

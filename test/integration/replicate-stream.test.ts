@@ -138,4 +138,27 @@ describe('replicate: large transactions streamed while in progress', () => {
     expect(rows[0].toasted).toBeGreaterThan(100);
     await expectSameDatabase(src, tgt);
   });
+
+  it('more large transactions at once than it opens connections for: applied after their commit instead, nothing lost or doubled', async () => {
+    run = spawnCli(['replicate', '--source', src.url, '--target', tgt.url, '--status-interval', '1']);
+    const clients = await Promise.all(Array.from({ length: 10 }, () => open(src)));
+    try {
+      for (const [i, c] of clients.entries()) {
+        await c.query(`BEGIN`);
+        await c.query(`INSERT INTO big SELECT g, 'many', g, NULL FROM generate_series(${500001 + i * 10000}, ${500000 + i * 10000 + 2500}) g`);
+      }
+      await waitFor('the fallback', async () => run!.output().includes('large transactions are now applied after their commit'), 60_000, 50).catch((err) => {
+        throw new Error(`${(err as Error).message}; replicate said:\n${run!.output()}`);
+      });
+      for (const [i, c] of clients.entries()) await c.query(i % 3 === 0 ? `ROLLBACK` : `COMMIT`);
+      await waitFor('the committed ones applied', async () => (await tgt.admin(`SELECT count(*)::int AS n FROM big WHERE v = 'many'`)).rows[0].n === 6 * 2500, 60_000, 50);
+    } finally {
+      await Promise.all(clients.map((c) => c.end()));
+    }
+    run.child.kill('SIGINT');
+    expect((await run.exit).code, run.output()).toBe(130);
+    const last = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--json', '--timeout', '60']);
+    expect(last.code, last.stderr).toBe(0);
+    await expectSameDatabase(src, tgt);
+  });
 });

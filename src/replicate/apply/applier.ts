@@ -10,7 +10,7 @@ import type { Logger } from '../../log.js';
 import type { ChangeSource, Position, SourceEvent, TakingIterator } from '../change.js';
 import { loadApplied, saveAppliedQuery } from '../state.js';
 import { ChangeWriter, SchemaChangedError } from './writer.js';
-import { discard, StreamedTransactions } from './streamed.js';
+import { discard, StreamedTransactions, TooManyStreamedError } from './streamed.js';
 
 export { SchemaChangedError };
 
@@ -101,6 +101,7 @@ export class Applier {
           // the server rolls back the open batch with the session. A ROLLBACK sent here would run beside
           // statements still queued and let them commit one by one (issue #21).
           if (!isTransient(err) || this.stopping) throw err;
+          if (err instanceof TooManyStreamedError) this.source.stopStreamingInProgress?.();
           attempt++;
           this.stats.reconnects++;
           const wait = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
@@ -253,7 +254,11 @@ export class Applier {
         }
         switch (ev.type) {
           case 'relation':
-            if (streams.inBlock) await streams.relation(ev);
+            if (streams.inBlock) {
+              // Checked with everything before the block committed (a stop keeps all that precedes it).
+              await writer.pipe.barrier();
+              await streams.relation(ev);
+            }
             else if (!skipping) await writer.checkRelation(ev, fmt(this.stats.appliedPosition));
             break;
           case 'stream-start':

@@ -36,6 +36,18 @@ export interface StreamedOptions {
 
 const savepoint = (subxid: number) => `pgshift_sx_${subxid}`;
 
+/** Streamed transactions open on the target at once (a connection each). */
+export const MAX_OPEN_STREAMED = 8;
+
+/**
+ * More in-progress transactions than MAX_OPEN_STREAMED at once: the applier reconnects from the persisted
+ * position with streaming of in-progress transactions off for the rest of the run (each is then sent whole at
+ * its commit, as with --no-stream-large-tx). Nothing was committed of them: no change is lost or applied twice.
+ */
+export class TooManyStreamedError extends PgshiftError {
+  readonly transient = true;
+}
+
 export class StreamedTransactions {
   private readonly open = new Map<number, OpenTransaction>();
   /** The transaction whose block is being received (between stream-start and stream-stop). */
@@ -72,6 +84,9 @@ export class StreamedTransactions {
       // The source sends a transaction again from its first block after every reconnect; a later block of one
       // never begun here would apply it in part.
       if (!first) throw new PgshiftError(`streaming: the source continued in-progress transaction ${xid} whose first part this connection never received; nothing of it was applied`, { phase: 'streaming', hint: 'run the same command again (it resumes from the position persisted on the target)' });
+      if (this.open.size >= MAX_OPEN_STREAMED) {
+        throw new TooManyStreamedError(`streaming: more than ${MAX_OPEN_STREAMED} large transactions are in progress on the source at once; large transactions are now applied after their commit for the rest of this run`, { phase: 'streaming' });
+      }
       const client = this.idle.pop() ?? (await this.opts.connect());
       const writer = new ChangeWriter(client, this.opts.logger);
       writer.pipe.onFailure = this.opts.onFailure;

@@ -17,7 +17,7 @@ export class PgoutputSource implements ChangeSource {
     private readonly spec: ConnectionSpec,
     private readonly slot: string,
     private readonly publication: string,
-    private readonly opts: { applyDdl?: boolean; streaming?: boolean } = {},
+    private opts: { applyDdl?: boolean; streaming?: boolean } = {},
   ) {}
 
   events(from: Position, signal: AbortSignal): AsyncIterable<SourceEvent> {
@@ -86,6 +86,10 @@ export class PgoutputSource implements ChangeSource {
 
   confirm(position: Position): void {
     this.stream?.confirm(position);
+  }
+
+  stopStreamingInProgress(): void {
+    this.opts = { ...this.opts, streaming: false };
   }
 
   /** Ask the walsender for a keepalive (it carries how far the server has sent). */
