@@ -161,4 +161,30 @@ describe('replicate: large transactions streamed while in progress', () => {
     expect(last.code, last.stderr).toBe(0);
     await expectSameDatabase(src, tgt);
   });
+
+  it('--apply-ddl: a column added inside a streamed transaction is added on the target with it, and later transactions use it', async () => {
+    run = spawnCli(['replicate', '--source', src.url, '--target', tgt.url, '--status-interval', '1', '--apply-ddl']);
+    const c = await open(src);
+    try {
+      await c.query(`BEGIN`);
+      await c.query(`INSERT INTO small SELECT g, 'before ddl' FROM generate_series(1001, 4000) g`);
+      await waitFor('the transaction streamed', async () => (await streamedOpen(tgt)) === 1, 60_000, 50).catch((err) => {
+        throw new Error(`${(err as Error).message}; replicate said:\n${run!.output()}`);
+      });
+      await c.query(`ALTER TABLE small ADD COLUMN extra text`);
+      await c.query(`INSERT INTO small SELECT g, 'after ddl', md5(g::text) FROM generate_series(4001, 7000) g`);
+      await c.query(`COMMIT`);
+      await c.query(`INSERT INTO small VALUES (9001, 'later', 'x'); UPDATE small SET extra = 'set later' WHERE id = 1001`);
+      await waitFor('the later transaction applied', async () => (await tgt.admin(`SELECT count(*)::int AS n FROM small WHERE id = 9001`).catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n === 1, 60_000, 50).catch((err) => {
+        throw new Error(`${(err as Error).message}; replicate said:\n${run!.output()}`);
+      });
+    } finally {
+      await c.end();
+    }
+    run.child.kill('SIGINT');
+    expect((await run.exit).code, run.output()).toBe(130);
+    const last = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--json', '--timeout', '60', '--apply-ddl']);
+    expect(last.code, last.stderr).toBe(0);
+    await expectSameDatabase(src, tgt);
+  });
 });
