@@ -288,8 +288,6 @@ export class Applier {
             const done = await streams.commit(ev.xid, (batch) => saveAppliedQuery(at.position, at.commitTime, batch), fmt(at.position));
             committed({ last: at, tx: 1, changes: done.changes, missing: done.missing });
             this.stats.streamed++;
-            // The definitions it announced hold for what follows (the source does not announce them again).
-            for (const rel of done.relations) await writer.checkRelation(rel, fmt(this.stats.appliedPosition));
             break;
           }
           case 'begin':

@@ -24,8 +24,6 @@ interface OpenTransaction {
   known: Map<number, number>;
   /** Changes written (for the stats at commit). */
   changes: number;
-  /** The last Relation message per table inside this transaction (handed to the batched path at commit). */
-  relations: Map<string, RelationEvent>;
 }
 
 export interface StreamedOptions {
@@ -94,7 +92,7 @@ export class StreamedTransactions {
       writer.pipe.onFailure = this.opts.onFailure;
       // The batch number (transaction-local) guards the applied position written at commit (see commit()).
       writer.pipe.send(`BEGIN; SELECT set_config('pgshift.batch', 'x${xid}', true)`);
-      t = { xid, client, writer, savepoints: [], known: new Map(), changes: 0, relations: new Map() };
+      t = { xid, client, writer, savepoints: [], known: new Map(), changes: 0 };
       this.open.set(xid, t);
     }
     this.current = t;
@@ -119,9 +117,7 @@ export class StreamedTransactions {
 
   /** A Relation message inside a block: checked on this transaction's connection, with what precedes it sent. */
   async relation(ev: RelationEvent): Promise<void> {
-    const t = this.block();
-    await t.writer.checkRelation(ev);
-    t.relations.set(JSON.stringify([ev.table.schema, ev.table.name]), ev);
+    await this.block().writer.checkRelation(ev);
   }
 
   /** End of a block: what it queued is sent (the target works on it while the source streams on). */
@@ -153,11 +149,9 @@ export class StreamedTransactions {
   /**
    * The source committed `xid`: its last statements, the applied position (written only inside this
    * transaction: `save` must check its `pgshift.batch` against `batchOf(xid)`), COMMIT — and wait for the answer.
-   * Returns the number of changes it applied, of those that found no row on the target, and the Relation
-   * messages it carried: the source does not send those again for later transactions once this one committed,
-   * so the batched path must take them in (with --apply-ddl, the columns it added or dropped on the target).
+   * Returns the number of changes it applied, and of those that found no row on the target.
    */
-  async commit(xid: number, save: (batch: string) => QueryConfig, describe: string): Promise<{ changes: number; missing: number; relations: RelationEvent[] }> {
+  async commit(xid: number, save: (batch: string) => QueryConfig, describe: string): Promise<{ changes: number; missing: number }> {
     const t = this.open.get(xid);
     if (!t) throw new PgshiftError(`streaming: the source committed transaction ${xid} (${describe}) whose changes were never received here; nothing was acknowledged`, { phase: 'streaming', hint: 'run the same command again (it resumes from the position persisted on the target)' });
     this.open.delete(xid);
@@ -180,7 +174,7 @@ export class StreamedTransactions {
     }
     if (!ok) throw new PgshiftError(`the streamed transaction ${describe} was not confirmed committed on the target`, { phase: 'streaming' });
     await this.release(t);
-    return { changes: t.changes, missing: t.writer.missingRows, relations: [...t.relations.values()] };
+    return { changes: t.changes, missing: t.writer.missingRows };
   }
 
   /**
