@@ -187,4 +187,31 @@ describe('replicate: large transactions streamed while in progress', () => {
     expect(last.code, last.stderr).toBe(0);
     await expectSameDatabase(src, tgt);
   });
+
+  it('--until-caught-up while a large transaction is still running: it is rolled back on the target, and the next run applies it whole after its commit', async () => {
+    const c = await open(src);
+    try {
+      const startedAt = (await c.query(`SELECT pg_current_wal_lsn()::text AS l`)).rows[0].l as string;
+      await c.query(`BEGIN`);
+      await c.query(`INSERT INTO big SELECT g, 'open across runs', g, NULL FROM generate_series(700001, 704000) g`);
+      await c.query(`UPDATE big SET n = n + 1 WHERE id BETWEEN 700001 AND 701000`);
+      await src.owner(`INSERT INTO small VALUES (9500, 'committed meanwhile')`);
+      // Caught up: everything committed is applied; the running transaction (streamed, then rolled back on the
+      // target) is not, and the slot is confirmed past its first changes.
+      const during = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--json', '--timeout', '60']);
+      expect(during.code, during.stderr).toBe(0);
+      expect((await tgt.admin(`SELECT count(*)::int AS n FROM big WHERE id > 700000`)).rows[0].n).toBe(0);
+      expect((await tgt.admin(`SELECT count(*)::int AS n FROM small WHERE id = 9500`)).rows[0].n).toBe(1);
+      const { rows } = await src.admin(`SELECT bool_and(confirmed_flush_lsn > $1::pg_lsn) AS past FROM pg_replication_slots WHERE database = current_database()`, [startedAt]);
+      expect(rows[0].past, 'the slot was confirmed past the start of the running transaction').toBe(true);
+      await c.query(`INSERT INTO big SELECT g, 'open across runs', g, NULL FROM generate_series(704001, 706000) g`);
+      await c.query(`COMMIT`);
+    } finally {
+      await c.end();
+    }
+    const after = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--json', '--timeout', '60']);
+    expect(after.code, after.stderr).toBe(0);
+    expect((await tgt.admin(`SELECT count(*)::int AS n FROM big WHERE id > 700000`)).rows[0].n).toBe(6000);
+    await expectSameDatabase(src, tgt);
+  });
 });
