@@ -214,4 +214,31 @@ describe('replicate: large transactions streamed while in progress', () => {
     expect((await tgt.admin(`SELECT count(*)::int AS n FROM big WHERE id > 700000`)).rows[0].n).toBe(6000);
     await expectSameDatabase(src, tgt);
   });
+
+  it('REPLICA IDENTITY FULL: a small transaction changes one of identical rows while a large one holds another on the target — no wait, identical', async () => {
+    await src.owner(`INSERT INTO log_full SELECT 77, 'same' FROM generate_series(1, 3)`);
+    run = spawnCli(['replicate', '--source', src.url, '--target', tgt.url, '--status-interval', '1']);
+    await waitFor('the identical rows on the target', async () => (await tgt.admin(`SELECT count(*)::int AS n FROM log_full WHERE a = 77`)).rows[0].n === 3, 60_000, 50);
+    const x = await open(src);
+    const b = await open(src);
+    try {
+      await x.query(`BEGIN`);
+      // One of the identical rows changed by the large transaction (locked on the target until it commits there).
+      await x.query(`UPDATE log_full SET b = 'by x' WHERE ctid = (SELECT ctid FROM log_full WHERE a = 77 LIMIT 1)`);
+      await x.query(`INSERT INTO big SELECT g, 'x', g, NULL FROM generate_series(800001, 804000) g`);
+      await waitFor('the large transaction streamed', async () => (await streamedOpen(tgt)) === 1, 60_000, 50);
+      // Another of them, by a transaction that commits before it (on the source it takes a row x does not hold).
+      await b.query(`UPDATE log_full SET b = 'by b' WHERE ctid = (SELECT ctid FROM log_full WHERE a = 77 AND b = 'same' LIMIT 1 FOR UPDATE SKIP LOCKED)`);
+      await waitFor('the small transaction applied while the large one is open', async () => (await tgt.admin(`SELECT count(*)::int AS n FROM log_full WHERE b = 'by b'`)).rows[0].n === 1, 30_000, 50).catch((err) => {
+        throw new Error(`${(err as Error).message}; replicate said:\n${run!.output()}`);
+      });
+      await x.query(`COMMIT`);
+      await waitFor('the large transaction applied', async () => (await tgt.admin(`SELECT count(*)::int AS n FROM log_full WHERE b = 'by x'`)).rows[0].n === 1, 60_000, 50);
+    } finally {
+      await Promise.all([x.end(), b.end()]);
+    }
+    run.child.kill('SIGINT');
+    expect((await run.exit).code, run.output()).toBe(130);
+    await expectSameDatabase(src, tgt);
+  });
 });

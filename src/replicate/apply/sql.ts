@@ -41,7 +41,10 @@ export function insertSql(t: TargetTable, cols: string[]): Statement {
  * The predicate that finds the old row. 'key': equality on the replica-identity columns (at most one row).
  * 'full': the whole old row, compared through the target's text form (works for types without an equality
  * operator such as json or point; NULLs match NULLs), and only ONE of several identical rows is chosen: by
- * ctid (and tableoid for a partitioned table, where ctids repeat across partitions).
+ * ctid (and tableoid for a partitioned table, where ctids repeat across partitions). A row another session
+ * holds locked is passed over: only a large transaction still open on the target (streamed, see streamed.ts)
+ * can hold one, and on the source a transaction that committed before it changed another of the identical
+ * rows — waiting for that lock would wait for a commit that waits for this batch.
  */
 function locate(t: TargetTable, identity: Identity, keyCols: string[], first: number, p: Param): string {
   if (identity === 'key') {
@@ -51,7 +54,7 @@ function locate(t: TargetTable, identity: Identity, keyCols: string[], first: nu
     ? keyCols.map((c, i) => `${quoteIdent(c)}::text IS NOT DISTINCT FROM ${p(first + i)}::${typeOf(t, c)}::text`).join(' AND ')
     : 'true';
   const tid = t.partitioned ? 'tableoid, ctid' : 'ctid';
-  return `${t.partitioned ? `(${tid})` : tid} = (SELECT ${tid} FROM ${only(t)} WHERE ${match} LIMIT 1)`;
+  return `${t.partitioned ? `(${tid})` : tid} = (SELECT ${tid} FROM ${only(t)} WHERE ${match} LIMIT 1 FOR UPDATE SKIP LOCKED)`;
 }
 
 /** How parameter n is written: `$n`, or `($1)[n]` for a statement run once per row of a text[][] (applyRowsSql). */
