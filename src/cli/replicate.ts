@@ -13,6 +13,7 @@ import type { CaptureFlags } from '../replicate/triggers/cli.js';
 interface ReplicateFlags extends CommonOptions, CaptureFlags {
   capture?: 'pgoutput' | 'triggers';
   applyDdl?: boolean;
+  streamLargeTx?: boolean;
 }
 
 export function replicateCommand(): Command {
@@ -64,6 +65,7 @@ export function replicateCommand(): Command {
     .addOption(new Option('--fix-replica-identity', 'run ALTER TABLE … REPLICA IDENTITY FULL on the source for tables without a key (else refused with the statements). Example: --fix-replica-identity'))
     .addOption(new Option('--no-refresh-matviews', 'with --until-caught-up: do not refresh the materialized views at the finish (they are not replicated: by default the finish refreshes those populated on the source). Example: --no-refresh-matviews'))
     .addOption(new Option('--apply-ddl', 'apply ADD COLUMN (nullable, no default) and DROP COLUMN made on the source to the target as the stream reaches them (else replication stops at them with the statement to run). Example: --apply-ddl'))
+    .addOption(new Option('--no-stream-large-tx', 'do not apply large transactions while they run on the source (by default, from PostgreSQL 14 on, a transaction larger than the source\'s logical_decoding_work_mem is streamed and applied as it runs, not spilled to the source\'s disk and sent after its commit). Example: --no-stream-large-tx'))
     .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on /metrics and health on /healthz, on 127.0.0.1 only. Example: --metrics-port 9187'))
     .addOption(new Option('--metrics-host <addr>', 'address the metrics server binds instead of 127.0.0.1 (0.0.0.0: every interface). Example: --metrics-host 0.0.0.0'))
     .addOption(new Option('--capture <method>', 'how changes are read on the source: pgoutput (logical replication; the role needs REPLICATION) or triggers (only the database owner: Heroku classic). Example: --capture triggers').choices(['pgoutput', 'triggers']).default('pgoutput'))
@@ -98,6 +100,7 @@ export function replicateCommand(): Command {
             fixReplicaIdentity: Boolean(flags.fixReplicaIdentity),
             refreshMatviews: flags.refreshMatviews !== false,
             applyDdl: Boolean(flags.applyDdl),
+            streamLargeTransactions: flags.streamLargeTx !== false,
             metricsPort: flags.metricsPort === undefined ? undefined : parsePort(flags.metricsPort),
             metricsHost: flags.metricsHost,
             statusIntervalMs: parseSeconds('--status-interval', flags.statusInterval ?? '5') * 1000,

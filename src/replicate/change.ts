@@ -83,10 +83,26 @@ export type SourceEvent =
    * position. The commit position when the source knows it at begin; pgoutput sends final_lsn + 1.
    */
   | { type: 'begin'; position: Position; commitTime: Date }
-  | { type: 'change'; change: Change }
+  /** `xid`: only inside a streamed block (see StreamEvent): the (sub)transaction that made the change. */
+  | { type: 'change'; change: Change; xid?: number }
   | { type: 'commit'; position: Position; commitTime: Date }
   | { type: 'keepalive'; position: Position }
-  | RelationEvent;
+  | RelationEvent
+  | StreamEvent;
+
+/**
+ * A transaction still in progress on the source, sent in blocks as it runs (pgoutput protocol 2, `streaming`):
+ * `stream-start` … changes (each with the xid of its subtransaction) … `stream-stop`, repeated, blocks of
+ * different transactions interleaving with each other and with whole transactions; then ONE of `stream-commit`
+ * (in commit order like `commit`: its `position` is the commit's end) or `stream-abort` (`subxid` = `xid`: the
+ * whole transaction; else only that subtransaction, ROLLBACK TO SAVEPOINT). A source restarted from a position
+ * sends every transaction that commits after it again from its first block (`first`).
+ */
+export type StreamEvent =
+  | { type: 'stream-start'; xid: number; first: boolean }
+  | { type: 'stream-stop' }
+  | { type: 'stream-commit'; xid: number; position: Position; commitTime: Date }
+  | { type: 'stream-abort'; xid: number; subxid: number };
 
 /**
  * Optional: the source announces the columns it will send for a table (pgoutput does before first use and
@@ -96,6 +112,8 @@ export type SourceEvent =
  */
 export interface RelationEvent {
   type: 'relation';
+  /** Inside a streamed block: the (sub)transaction it was sent for (the definition applies from there on). */
+  xid?: number;
   table: TableId;
   columns: SourceColumn[];
   previous?: SourceColumn[];
@@ -151,6 +169,11 @@ export interface ChangeSource {
   events(from: Position, signal: AbortSignal): AsyncIterable<SourceEvent>;
   /** Everything up to `position` is committed on the target: the source may forget it (ack / delete log). */
   confirm(position: Position): void;
+  /**
+   * Optional: from the next events() call on, send in-progress transactions only once they commit (the
+   * applier asks when more of them run at once than it opens target connections for).
+   */
+  stopStreamingInProgress?(): void;
   /** Current end of the source's change log: lag is measured against it, --until-caught-up waits for it. */
   currentPosition(): Promise<Position>;
   close(): Promise<void>;

@@ -50,6 +50,8 @@ export interface ReplicateOptions {
   refreshMatviews?: boolean;
   /** ADD COLUMN (nullable, no default) and DROP COLUMN on the source are applied to the target (writer.ts). */
   applyDdl?: boolean;
+  /** Transactions larger than the source's logical_decoding_work_mem are applied while they run (PG ≥ 14). */
+  streamLargeTransactions?: boolean;
   metricsPort?: number;
   /** Address the metrics server binds (default 127.0.0.1). */
   metricsHost?: string;
@@ -81,6 +83,8 @@ export interface ReplicateSummary {
   initialCopy: CopySummary | null;
   reconnects: number;
   missingRows: number;
+  /** Transactions applied while they were still running on the source (streamed), among `transactions`. */
+  streamedTransactions: number;
   sequences: number;
   restored: Switched | null;
   /** Materialized views refreshed by the finish, and how long it took (null: not refreshed). */
@@ -187,7 +191,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       logger.info(`replicate: on the target while applying: ${switched.triggers} user triggers disabled, ${switched.foreignKeys} foreign keys dropped, ${switched.identities} identity ALWAYS columns set BY DEFAULT (recorded in pgshift.replication_switch; restored by --until-caught-up or pgshift cleanup)`);
     }
     step('target triggers and foreign keys switched off');
-    pgSource = new PgoutputSource(source, current.slot, current.publication, { applyDdl: opts.applyDdl });
+    pgSource = new PgoutputSource(source, current.slot, current.publication, { applyDdl: opts.applyDdl, streaming: opts.streamLargeTransactions !== false });
     const at = (await loadReplication(ctl))!;
     const hold = control;
     const applier = new Applier(target, pgSource, {
@@ -334,6 +338,7 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       initialCopy: init.copy,
       reconnects: applier.stats.reconnects,
       missingRows: applier.stats.missingRows,
+      streamedTransactions: applier.stats.streamed,
       sequences,
       restored,
       matviews,

@@ -75,7 +75,7 @@ export async function markCopyDone(c: Client, start: bigint): Promise<void> {
  * writes one row only inside the transaction that set `pgshift.batch` to `batch` (transaction-local): run in
  * any other transaction — autocommit after a lost BEGIN — it writes nothing, and the applier stops.
  */
-export function saveAppliedQuery(position: bigint, commitTime: Date, batch: number): QueryConfig {
+export function saveAppliedQuery(position: bigint, commitTime: Date, batch: number | string): QueryConfig {
   return {
     name: 'pgshift-save-applied',
     text: `UPDATE pgshift.replication SET applied_position = $1::numeric, applied_commit_time = $2, applied_at = now()

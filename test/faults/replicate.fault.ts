@@ -218,6 +218,70 @@ describe(`replicate fault suite (seed ${SEED})`, () => {
     await expectSameDatabase(src, tgt, { ignore: (d) => d.object.includes('_pgshift') });
   });
 
+  it('a large transaction streamed while it runs: walsender and apply backends terminated before its commit and between its commit and its apply — exit 0, identical, no duplicate', { timeout: 300_000 }, async () => {
+    const src = await createDatabase(pg15, { label: 'streamtx_src', replication: true });
+    const tgt = await createDatabase(pg17, { label: 'streamtx_tgt' });
+    dbs.push(src, tgt);
+    // Streamed after 64 kB of changes (the minimum), so a few thousand rows do.
+    await src.admin(`ALTER DATABASE ${src.database} SET logical_decoding_work_mem = '64kB'`);
+    await src.owner(`${SCHEMA} CREATE TABLE dup_t (a integer, b text); ALTER TABLE dup_t REPLICA IDENTITY FULL;`);
+    const first = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up']);
+    expect(first.code, first.stderr).toBe(0);
+    const streamedOpen = async () => (await tgt.admin(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgshift replicate apply streamed' AND xact_start IS NOT NULL`,
+    )).rows[0].n as number;
+    const run = startCli(['replicate', '--source', src.url, '--target', tgt.url, '--status-interval', '1']);
+    const a = new pg.Client({ connectionString: src.adminUrl.replace(/[?&]sslmode=[^&]*/, ''), ssl: false });
+    const holder = new pg.Client({ connectionString: tgt.adminUrl.replace(/[?&]sslmode=[^&]*/, ''), ssl: false });
+    await Promise.all([a.connect(), holder.connect()]);
+    let strikes = 0;
+    try {
+      await a.query(`BEGIN`);
+      await a.query(`INSERT INTO keyed SELECT g, md5(g::text), g FROM generate_series(1000001, 1004000) g`);
+      await a.query(`INSERT INTO dup_t SELECT g % 100, 'x' || (g % 7) FROM generate_series(1, 3000) g`);
+      await a.query(`SAVEPOINT s1`);
+      await a.query(`INSERT INTO keyed SELECT g, 'rolled back', g FROM generate_series(1010001, 1012000) g`);
+      await a.query(`ROLLBACK TO SAVEPOINT s1`);
+      await a.query(`UPDATE keyed SET n = -n WHERE id BETWEEN 1000001 AND 1001000`);
+      // Before its commit: the run reconnects and the source streams it again from its start, twice.
+      for (let i = 0; i < 2; i++) {
+        await waitFor('the transaction streamed to the target', async () => (await streamedOpen()) === 1, 60_000, 20);
+        await sleep(Math.floor(rand() * 200));
+        const n = (await terminate(src.adminUrl, src.database, 'pgshift replicate stream')) + (await terminate(tgt.adminUrl, tgt.database, 'pgshift replicate apply%'));
+        if (n > 0) strikes++;
+        await waitFor('the streamed transaction gone from the target', async () => (await streamedOpen()) === 0, 60_000, 20);
+      }
+      await a.query(`DELETE FROM keyed WHERE id BETWEEN 1003001 AND 1003500`);
+      await waitFor('the transaction streamed again', async () => (await streamedOpen()) === 1, 60_000, 20);
+      // Between its commit on the source and its apply: a whole transaction committed just before it waits on a
+      // lock on the target, so the streamed one cannot commit there (positions only move forward).
+      await holder.query(`BEGIN; LOCK TABLE full_t IN ACCESS EXCLUSIVE MODE`);
+      await src.admin(`INSERT INTO full_t VALUES (-1, 'before the large commit', -1)`);
+      await waitFor('the batch blocked on the lock', async () => {
+        const { rows } = await tgt.admin(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgshift replicate apply' AND wait_event_type = 'Lock'`);
+        return rows[0].n > 0;
+      }, 60_000, 20);
+      await a.query(`COMMIT`);
+      await sleep(500 + Math.floor(rand() * 500));
+      expect((await tgt.admin(`SELECT count(*)::int AS n FROM keyed WHERE id > 1000000`)).rows[0].n).toBe(0);
+      const n = (await terminate(src.adminUrl, src.database, 'pgshift replicate stream')) + (await terminate(tgt.adminUrl, tgt.database, 'pgshift replicate apply%'));
+      if (n > 0) strikes++;
+      await holder.query(`COMMIT`);
+      await waitFor('the large transaction applied', async () => (await tgt.admin(`SELECT count(*)::int AS n FROM keyed WHERE id > 1000000`)).rows[0].n === 3500, 90_000, 50);
+    } finally {
+      await Promise.all([a.end().catch(() => undefined), holder.end().catch(() => undefined)]);
+    }
+    run.child.kill('SIGINT');
+    const stopped = await run.done;
+    console.log(`streamed-transaction strikes: ${strikes}, exit ${stopped.code}`);
+    expect(strikes).toBe(3);
+    expect(stopped.code, tail(stopped)).toBe(130);
+    expect(stopped.stderr).toContain('reconnecting');
+    const last = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up']);
+    expect(last.code, last.stderr).toBe(0);
+    await expectSameDatabase(src, tgt);
+  });
+
   it('--until-caught-up over a slow last batch keeps its memory flat', { timeout: 300_000 }, async () => {
     const { src, tgt } = await pair('slow');
     await writeBacklog(src, 5, 20);

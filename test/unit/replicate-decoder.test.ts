@@ -80,10 +80,46 @@ describe('pgoutput decoder', () => {
   it('fails loudly on what it cannot decode', () => {
     const d = new PgoutputDecoder();
     expect(() => d.decode(Buffer.concat([tag('I'), i32(77), tag('N'), tuple(['1'])]))).toThrow(ProtocolError);
-    expect(() => d.decode(tag('S'))).toThrow(/only protocol version 1/);
+    expect(() => d.decode(tag('Z'))).toThrow(/protocol versions 1 and 2/);
+    expect(() => d.decode(tag('S'))).toThrow(/ends early/);
     d.decode(relation(3, 'public', 'bin', 'd', [['id', true, 23]]));
     expect(() => d.decode(Buffer.concat([tag('I'), i32(3), tag('N'), i16(1), tag('b'), i32(1), u8(1)]))).toThrow(/binary/);
     expect(() => d.decode(Buffer.concat([tag('B'), u64(1n)]))).toThrow(/ends early/);
+  });
+});
+
+describe('pgoutput protocol 2: streamed in-progress transactions', () => {
+  const us = 1_000_000n * 86_400n; // 2000-01-02
+  const xidd = (x: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(x); return b; };
+
+  it('decodes Stream Start/Stop/Commit/Abort and the xid that data messages carry inside a block', () => {
+    const d = new PgoutputDecoder();
+    expect(d.decode(Buffer.concat([tag('S'), xidd(740), u8(1)]))).toEqual({ type: 'stream-start', xid: 740, first: true });
+    // Inside the block: Relation, Type and changes carry the xid of their (sub)transaction after the tag.
+    const rel = Buffer.concat([tag('R'), xidd(740), relation(42, 'public', 't', 'd', [['id', true, 23], ['v', false, 25]]).subarray(1)]);
+    expect(d.decode(rel)).toMatchObject({ type: 'relation', xid: 740, table: { schema: 'public', name: 't' }, columns: [{ name: 'id' }, { name: 'v' }] });
+    expect(d.decode(Buffer.concat([tag('Y'), xidd(740), i32(16400), str('public'), str('mood')]))).toBeNull();
+    expect(d.decode(Buffer.concat([tag('I'), xidd(741), i32(42), tag('N'), tuple(['1', 'a'])]))).toEqual({ type: 'change', xid: 741, change: { kind: 'insert', table: { schema: 'public', name: 't' }, row: { id: '1', v: 'a' } } });
+    expect(d.decode(Buffer.concat([tag('U'), xidd(740), i32(42), tag('N'), tuple(['1', 'u'])]))).toMatchObject({ type: 'change', xid: 740, change: { kind: 'update', identity: 'key', old: { id: '1' }, row: { id: '1' } } });
+    expect(d.decode(Buffer.concat([tag('D'), xidd(742), i32(42), tag('K'), tuple(['1', null])]))).toMatchObject({ type: 'change', xid: 742, change: { kind: 'delete', old: { id: '1' } } });
+    expect(d.decode(Buffer.concat([tag('T'), xidd(740), i32(1), u8(0), i32(42)]))).toMatchObject({ type: 'change', xid: 740, change: { kind: 'truncate', tables: [{ name: 't' }] } });
+    expect(d.decode(Buffer.concat([tag('M'), xidd(740), u8(1), u64(5n), str('p'), i32(1), tag('x')]))).toBeNull();
+    expect(d.decode(tag('E'))).toEqual({ type: 'stream-stop' });
+    // Outside a block the same messages carry no xid (a whole transaction in between).
+    expect(d.decode(Buffer.concat([tag('I'), i32(42), tag('N'), tuple(['2', 'b'])]))).toEqual({ type: 'change', change: { kind: 'insert', table: { schema: 'public', name: 't' }, row: { id: '2', v: 'b' } } });
+    expect(d.decode(Buffer.concat([tag('S'), xidd(740), u8(0)]))).toEqual({ type: 'stream-start', xid: 740, first: false });
+    expect(d.decode(tag('E'))).toEqual({ type: 'stream-stop' });
+    expect(d.decode(Buffer.concat([tag('A'), xidd(740), xidd(741)]))).toEqual({ type: 'stream-abort', xid: 740, subxid: 741 });
+    expect(d.decode(Buffer.concat([tag('c'), xidd(740), u8(0), u64(0x200n), u64(0x280n), u64(us)]))).toEqual({ type: 'stream-commit', xid: 740, position: 0x280n, commitTime: new Date('2000-01-02T00:00:00Z') });
+    // xids above 2^31 stay positive.
+    expect(d.decode(Buffer.concat([tag('A'), xidd(0xfffffff0), xidd(0xfffffff0)]))).toEqual({ type: 'stream-abort', xid: 0xfffffff0, subxid: 0xfffffff0 });
+  });
+
+  it('refuses a block inside a block and a stop outside one', () => {
+    const d = new PgoutputDecoder();
+    expect(() => d.decode(tag('E'))).toThrow(ProtocolError);
+    d.decode(Buffer.concat([tag('S'), xidd(1), u8(1)]));
+    expect(() => d.decode(Buffer.concat([tag('S'), xidd(2), u8(1)]))).toThrow(/inside a streamed block/);
   });
 });
 

@@ -32,7 +32,7 @@ describe('applier SQL', () => {
   it('UPDATE by full row changes exactly one row, comparing through text (json has no equality), NULL matching NULL', () => {
     const s = updateSql(table(), ['amount'], 'full', ['id', 'doc']);
     expect(s.text).toBe(
-      'UPDATE ONLY "my schema"."t" SET "amount" = $1::numeric(12,2) WHERE ctid = (SELECT ctid FROM ONLY "my schema"."t" WHERE "id"::text IS NOT DISTINCT FROM $2::bigint::text AND "doc"::text IS NOT DISTINCT FROM $3::json::text LIMIT 1)',
+      'UPDATE ONLY "my schema"."t" SET "amount" = $1::numeric(12,2) WHERE ctid = coalesce((SELECT ctid FROM ONLY "my schema"."t" WHERE "id"::text IS NOT DISTINCT FROM $2::bigint::text AND "doc"::text IS NOT DISTINCT FROM $3::json::text LIMIT 1 FOR UPDATE SKIP LOCKED), (SELECT ctid FROM ONLY "my schema"."t" WHERE "id"::text IS NOT DISTINCT FROM $2::bigint::text AND "doc"::text IS NOT DISTINCT FROM $3::json::text LIMIT 1))',
     );
     // ctids repeat across partitions: a partitioned table is matched by (tableoid, ctid).
     expect(deleteSql(table(true), 'full', ['id']).text).toBe(

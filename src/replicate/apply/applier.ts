@@ -10,7 +10,8 @@ import type { Logger } from '../../log.js';
 import type { ChangeSource, Position, SourceEvent, TakingIterator } from '../change.js';
 import { loadApplied, saveAppliedQuery } from '../state.js';
 import { ChangeWriter, SchemaChangedError } from './writer.js';
-import { sleep } from '../../sleep.js';
+import { discard, StreamedTransactions, TooManyStreamedError } from './streamed.js';
+import { Alarm, sleep } from './alarm.js';
 
 export { SchemaChangedError };
 
@@ -56,6 +57,8 @@ export interface ApplyStats {
   reachedPosition: Position;
   lastCommitTime: Date | null;
   missingRows: number;
+  /** Transactions applied while they were in progress on the source (streamed), committed on the target. */
+  streamed: number;
 }
 
 export class Applier {
@@ -69,7 +72,7 @@ export class Applier {
     this.maxChanges = opts.maxBatchChanges ?? 20_000;
     this.maxMs = opts.maxBatchMs ?? 500;
     const p = opts.initial?.position ?? 0n;
-    this.stats = { transactions: 0, changes: 0, batches: 0, reconnects: 0, appliedPosition: p, reachedPosition: p, lastCommitTime: opts.initial?.commitTime ?? null, missingRows: 0 };
+    this.stats = { transactions: 0, changes: 0, batches: 0, reconnects: 0, appliedPosition: p, reachedPosition: p, lastCommitTime: opts.initial?.commitTime ?? null, missingRows: 0, streamed: 0 };
   }
 
   /** Finish the complete transactions of the open batch, persist, acknowledge, and return from run(). */
@@ -90,9 +93,7 @@ export class Applier {
       while (!this.stopping) {
         let client: Client | undefined;
         try {
-          client = await connect(this.target, { applicationName: 'pgshift replicate apply' });
-          // All settings in one round trip (start-up time counts on every run).
-          await client.query(`SELECT set_config(k, v, false) FROM unnest($1::text[], $2::text[]) AS s(k, v)`, [Object.keys(APPLY_SETTINGS), Object.values(APPLY_SETTINGS)]);
+          client = await this.connectTarget('pgshift replicate apply');
           await this.opts.onConnect?.(client);
           await this.consume(client, signal, () => (attempt = 0));
           return;
@@ -101,6 +102,7 @@ export class Applier {
           // the server rolls back the open batch with the session. A ROLLBACK sent here would run beside
           // statements still queued and let them commit one by one (issue #21).
           if (!isTransient(err) || this.stopping) throw err;
+          if (err instanceof TooManyStreamedError) this.source.stopStreamingInProgress?.();
           attempt++;
           this.stats.reconnects++;
           const wait = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
@@ -115,10 +117,25 @@ export class Applier {
     }
   }
 
+  /** A target connection with the apply session settings, in one round trip (start-up time counts on every run). */
+  private async connectTarget(applicationName: string): Promise<Client> {
+    const client = await connect(this.target, { applicationName });
+    try {
+      await client.query(`SELECT set_config(k, v, false) FROM unnest($1::text[], $2::text[]) AS s(k, v)`, [Object.keys(APPLY_SETTINGS), Object.values(APPLY_SETTINGS)]);
+    } catch (err) {
+      await discard(client);
+      throw err;
+    }
+    return client;
+  }
+
   private async consume(client: Client, signal: AbortSignal, onProgress: () => void): Promise<void> {
     const writer = new ChangeWriter(client, this.opts.logger);
     // A statement that fails while the applier waits for the source (an idle stream) is reported at once.
     writer.pipe.onFailure = () => this.alarm.ring();
+    // Transactions streamed while in progress on the source: a connection each, opened while this one holds the
+    // apply lock, and closed with it (their open transactions roll back with their sessions).
+    const streams = new StreamedTransactions({ logger: this.opts.logger, connect: () => this.connectTarget('pgshift replicate apply streamed'), onFailure: () => this.alarm.ring() });
     const applied = await loadApplied(client);
     if (applied > this.stats.appliedPosition) this.stats.appliedPosition = applied;
     if (applied > this.stats.reachedPosition) this.stats.reachedPosition = applied;
@@ -141,7 +158,9 @@ export class Applier {
     let batchNo = 0;
 
     /** A batch's COMMIT has come back: only now is the source told it may forget these changes. */
-    const committed = (b: { last: typeof last; tx: number; changes: number }) => {
+    let streamedMissing = 0;
+    const committed = (b: { last: typeof last; tx: number; changes: number; missing?: number }) => {
+      streamedMissing += b.missing ?? 0;
       this.stats.batches++;
       this.stats.transactions += b.tx;
       this.stats.changes += b.changes;
@@ -151,7 +170,7 @@ export class Applier {
         if (b.last.position > this.stats.reachedPosition) this.stats.reachedPosition = b.last.position;
         this.source.confirm(b.last.position);
       }
-      this.stats.missingRows = writer.missingRows;
+      this.stats.missingRows = writer.missingRows + streamedMissing;
       onProgress();
     };
 
@@ -198,6 +217,7 @@ export class Applier {
     try {
       for (;;) {
         if (writer.pipe.failed) await writer.pipe.barrier(); // throws the failure
+        if (streams.failed) await streams.check();
         if (this.stopping) {
           // A partial source transaction is rolled back (it is sent again); complete ones are committed.
           if (inTx) {
@@ -235,8 +255,42 @@ export class Applier {
         }
         switch (ev.type) {
           case 'relation':
-            if (!skipping) await writer.checkRelation(ev, fmt(this.stats.appliedPosition));
+            if (streams.inBlock) {
+              // Checked with everything before the block committed (a stop keeps all that precedes it).
+              await writer.pipe.barrier();
+              await streams.relation(ev);
+            }
+            else if (!skipping) await writer.checkRelation(ev, fmt(this.stats.appliedPosition));
             break;
+          case 'stream-start':
+            if (inTx) throw new PgshiftError('a streamed block inside a transaction from the change source', { phase: 'streaming' });
+            // What the batch holds was committed on the source before anything the block carries: its COMMIT
+            // goes out first, so a streamed statement never waits on a lock only the batch's COMMIT releases.
+            if (batchOpen) await commit();
+            await streams.start(ev.xid, ev.first);
+            break;
+          case 'stream-stop':
+            await streams.stop();
+            break;
+          case 'stream-abort':
+            await streams.abort(ev.xid, ev.subxid);
+            break;
+          case 'stream-commit': {
+            if (ev.position <= this.stats.appliedPosition) {
+              // Already applied (a source resending around a restart): rolled back here, never applied twice.
+              await streams.abort(ev.xid, ev.xid);
+              break;
+            }
+            // Everything committed on the source before it is committed on the target first (positions only
+            // move forward), then its own position and COMMIT, in its transaction.
+            await commit();
+            await writer.pipe.barrier();
+            const at = { position: ev.position, commitTime: ev.commitTime };
+            const done = await streams.commit(ev.xid, (batch) => saveAppliedQuery(at.position, at.commitTime, batch), fmt(at.position));
+            committed({ last: at, tx: 1, changes: done.changes, missing: done.missing });
+            this.stats.streamed++;
+            break;
+          }
           case 'begin':
             inTx = true;
             // Already applied (a source may resend around a restart): skipped, never applied twice.
@@ -249,6 +303,11 @@ export class Applier {
             }
             break;
           case 'change':
+            if (ev.xid !== undefined) {
+              const waiting = streams.apply(ev.xid, ev.change);
+              if (waiting) await waiting;
+              break;
+            }
             if (!inTx) throw new PgshiftError('change outside a transaction from the change source', { phase: 'streaming' });
             if (skipping) break;
             {
@@ -280,55 +339,11 @@ export class Applier {
       await writer.pipe.abort();
       throw err;
     } finally {
+      // Streamed transactions not committed yet roll back with their sessions; the source sends them again.
+      await streams.abortAll();
       this.alarm.disarm();
       await it.return?.().catch(() => undefined);
     }
-  }
-}
-
-/** Ends a connection without waiting on it for long (a lost one may never answer Terminate). connection.stream: pg internals, written against pg 8.23.1 (pinned by test/integration/pg-internals.test.ts). */
-async function discard(client: Client | undefined): Promise<void> {
-  if (!client) return;
-  await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
-  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-}
-
-/**
- * Waits for an event or for the earliest deadline armed (or ring()), whichever comes first. One timer serves
- * many events: a timer per event cost more CPU than decoding the event.
- */
-class Alarm {
-  private timer?: NodeJS.Timeout;
-  private at = Infinity;
-  private onRing?: () => void;
-
-  /** Ring no later than `deadline` (ms since the epoch). */
-  arm(deadline: number): void {
-    if (deadline >= this.at) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.at = deadline;
-    this.timer = setTimeout(() => this.ring(), Math.max(0, deadline - Date.now()));
-  }
-
-  /** `p`'s value, or null if the alarm rings first. */
-  wait<T>(p: Promise<T>): Promise<T | null> {
-    return new Promise((resolve, reject) => {
-      this.onRing = () => resolve(null);
-      p.then(resolve, reject);
-    });
-  }
-
-  ring(): void {
-    const f = this.onRing;
-    this.disarm();
-    f?.();
-  }
-
-  disarm(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.at = Infinity;
-    this.onRing = undefined;
   }
 }
 

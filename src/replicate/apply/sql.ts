@@ -41,7 +41,12 @@ export function insertSql(t: TargetTable, cols: string[]): Statement {
  * The predicate that finds the old row. 'key': equality on the replica-identity columns (at most one row).
  * 'full': the whole old row, compared through the target's text form (works for types without an equality
  * operator such as json or point; NULLs match NULLs), and only ONE of several identical rows is chosen: by
- * ctid (and tableoid for a partitioned table, where ctids repeat across partitions).
+ * ctid (and tableoid for a partitioned table, where ctids repeat across partitions). An identical row that no
+ * other session holds locked is preferred: a large transaction still open on the target (streamed, see
+ * streamed.ts) may hold one, and on the source a transaction that committed before it changed another of the
+ * identical rows — waiting for that lock would wait for a commit that waits for this batch. Only when every
+ * identical row is locked does it wait, as before. (A partitioned table without a key still waits: the pair
+ * (tableoid, ctid) has no such coalesce that keeps the TID scan.)
  */
 function locate(t: TargetTable, identity: Identity, keyCols: string[], first: number, p: Param): string {
   if (identity === 'key') {
@@ -51,7 +56,10 @@ function locate(t: TargetTable, identity: Identity, keyCols: string[], first: nu
     ? keyCols.map((c, i) => `${quoteIdent(c)}::text IS NOT DISTINCT FROM ${p(first + i)}::${typeOf(t, c)}::text`).join(' AND ')
     : 'true';
   const tid = t.partitioned ? 'tableoid, ctid' : 'ctid';
-  return `${t.partitioned ? `(${tid})` : tid} = (SELECT ${tid} FROM ${only(t)} WHERE ${match} LIMIT 1)`;
+  if (t.partitioned) return `(${tid}) = (SELECT ${tid} FROM ${only(t)} WHERE ${match} LIMIT 1)`;
+  // ctid = … keeps the TID scan; the second pick (which waits) runs only when every identical row is locked.
+  const pick = (lock: string) => `(SELECT ctid FROM ${only(t)} WHERE ${match} LIMIT 1${lock})`;
+  return `ctid = coalesce(${pick(' FOR UPDATE SKIP LOCKED')}, ${pick('')})`;
 }
 
 /** How parameter n is written: `$n`, or `($1)[n]` for a statement run once per row of a text[][] (applyRowsSql). */

@@ -1,5 +1,7 @@
-// A small decoder for pgoutput protocol version 1 (https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html)
-// into the source-agnostic change model. Written here rather than using pg-logical-replication's parser because
+// A small decoder for pgoutput protocol versions 1 and 2 (https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html)
+// into the source-agnostic change model. Version 2 adds the streaming of in-progress transactions: Stream
+// Start/Stop/Commit/Abort, and inside a Stream Start … Stop block every Relation, Type, Insert, Update, Delete,
+// Truncate and Message carries the xid of the (sub)transaction it belongs to after its tag. Written here rather than using pg-logical-replication's parser because
 // that one runs every value through pg's global type parsers (timestamptz loses microseconds, numeric becomes a
 // string only by accident of configuration); this one keeps every value as the text the server sent.
 import type { Change, Row, SourceEvent, TableId } from '../change.js';
@@ -105,6 +107,8 @@ export interface RelationChange {
 export class PgoutputDecoder {
   private readonly relations = new Map<number, Relation>();
   private readonly reader = new Reader();
+  /** Inside a Stream Start … Stream Stop block (messages carry an xid). */
+  private inStream = false;
 
   /**
    * Decode one pgoutput message (the payload of an XLogData: bytes [at, end) of `buf`). Returns null for messages
@@ -113,6 +117,8 @@ export class PgoutputDecoder {
   decode(buf: Buffer, at = 0, end = buf.length): SourceEvent | null {
     const r = this.reader.reset(buf, at, end);
     const tag = String.fromCharCode(r.u8());
+    // Inside a streamed block the data messages carry the xid of their (sub)transaction first.
+    const xid = this.inStream && XID_TAGGED.has(tag) ? r.u32() : undefined;
     switch (tag) {
       case 'B': {
         const finalLsn = r.u64();
@@ -130,7 +136,28 @@ export class PgoutputDecoder {
       case 'R': {
         const { relation, previous } = this.relation(r);
         const cols = (x: Relation) => x.columns.map((c) => ({ name: c.name, typeOid: c.typeOid }));
-        return { type: 'relation', table: relation.table, columns: cols(relation), ...(previous ? { previous: cols(previous) } : {}) };
+        return { type: 'relation', table: relation.table, columns: cols(relation), ...(previous ? { previous: cols(previous) } : {}), ...(xid !== undefined ? { xid } : {}) };
+      }
+      case 'S': {
+        if (this.inStream) throw new ProtocolError('pgoutput: Stream Start inside a streamed block');
+        const x = r.u32();
+        const first = r.u8() === 1;
+        this.inStream = true;
+        return { type: 'stream-start', xid: x, first };
+      }
+      case 'E':
+        if (!this.inStream) throw new ProtocolError('pgoutput: Stream Stop outside a streamed block');
+        this.inStream = false;
+        return { type: 'stream-stop' };
+      case 'c': {
+        const x = r.u32();
+        r.skip(9); // flags, commit LSN
+        const end = r.u64();
+        return { type: 'stream-commit', xid: x, position: end, commitTime: new Date(r.timeMs()) };
+      }
+      case 'A': {
+        const x = r.u32();
+        return { type: 'stream-abort', xid: x, subxid: r.u32() };
       }
       case 'Y': // type: names of non-built-in types; values are text, the target casts to its own column types
       case 'O': // origin
@@ -140,7 +167,7 @@ export class PgoutputDecoder {
         const rel = this.rel(r.u32());
         const n = r.u8();
         if (n !== 0x4e) throw new ProtocolError(`pgoutput: INSERT without new tuple on ${tableLabel(rel.table)}`);
-        return change({ kind: 'insert', table: rel.table, row: this.tuple(r, rel) });
+        return change({ kind: 'insert', table: rel.table, row: this.tuple(r, rel) }, xid);
       }
       case 'U': {
         const rel = this.rel(r.u32());
@@ -154,9 +181,9 @@ export class PgoutputDecoder {
         }
         if (sub !== 0x4e) throw new ProtocolError(`pgoutput: UPDATE without new tuple on ${tableLabel(rel.table)}`);
         const row = this.tuple(r, rel);
-        if (full) return change({ kind: 'update', table: rel.table, identity: 'full', old: old!, row });
+        if (full) return change({ kind: 'update', table: rel.table, identity: 'full', old: old!, row }, xid);
         // Key unchanged: the key values are those of the new row.
-        return change({ kind: 'update', table: rel.table, identity: 'key', old: keyOf(rel, old ?? row), row });
+        return change({ kind: 'update', table: rel.table, identity: 'key', old: keyOf(rel, old ?? row), row }, xid);
       }
       case 'D': {
         const rel = this.rel(r.u32());
@@ -164,18 +191,18 @@ export class PgoutputDecoder {
         if (sub !== 0x4b && sub !== 0x4f) throw new ProtocolError(`pgoutput: DELETE without old tuple on ${tableLabel(rel.table)}`);
         const old = this.tuple(r, rel);
         return sub === 0x4f || !hasKey(rel)
-          ? change({ kind: 'delete', table: rel.table, identity: 'full', old })
-          : change({ kind: 'delete', table: rel.table, identity: 'key', old: keyOf(rel, old) });
+          ? change({ kind: 'delete', table: rel.table, identity: 'full', old }, xid)
+          : change({ kind: 'delete', table: rel.table, identity: 'key', old: keyOf(rel, old) }, xid);
       }
       case 'T': {
         const n = r.i32();
         const flags = r.u8();
         const tables: TableId[] = [];
         for (let i = 0; i < n; i++) tables.push(this.rel(r.u32()).table);
-        return change({ kind: 'truncate', tables, cascade: (flags & 1) !== 0, restartIdentity: (flags & 2) !== 0 });
+        return change({ kind: 'truncate', tables, cascade: (flags & 1) !== 0, restartIdentity: (flags & 2) !== 0 }, xid);
       }
       default:
-        throw new ProtocolError(`pgoutput: unknown message type ${JSON.stringify(tag)} (only protocol version 1 is supported)`);
+        throw new ProtocolError(`pgoutput: unknown message type ${JSON.stringify(tag)} (protocol versions 1 and 2 are supported)`);
     }
   }
 
@@ -233,8 +260,11 @@ function hasKey(rel: Relation): boolean {
   return rel.columns.some((c) => c.key);
 }
 
-function change(c: Change): SourceEvent {
-  return { type: 'change', change: c };
+/** Messages that carry their (sub)transaction's xid inside a streamed block (protocol 2). */
+const XID_TAGGED = new Set(['R', 'Y', 'I', 'U', 'D', 'T', 'M']);
+
+function change(c: Change, xid: number | undefined): SourceEvent {
+  return xid === undefined ? { type: 'change', change: c } : { type: 'change', change: c, xid };
 }
 
 /** The replica-identity columns of a row (a key tuple carries nulls in its other columns). */

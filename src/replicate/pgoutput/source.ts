@@ -17,13 +17,13 @@ export class PgoutputSource implements ChangeSource {
     private readonly spec: ConnectionSpec,
     private readonly slot: string,
     private readonly publication: string,
-    private readonly opts: { applyDdl?: boolean } = {},
+    private opts: { applyDdl?: boolean; streaming?: boolean } = {},
   ) {}
 
   events(from: Position, signal: AbortSignal): AsyncIterable<SourceEvent> {
     return {
       [Symbol.asyncIterator]: () => {
-        const stream = new ReplicationStream(this.spec, { slot: this.slot, publication: this.publication, start: from });
+        const stream = new ReplicationStream(this.spec, { slot: this.slot, publication: this.publication, start: from, streaming: this.opts.streaming !== false });
         const previous = this.stream;
         this.stream = stream;
         let opened: Promise<void> | undefined;
@@ -86,6 +86,10 @@ export class PgoutputSource implements ChangeSource {
 
   confirm(position: Position): void {
     this.stream?.confirm(position);
+  }
+
+  stopStreamingInProgress(): void {
+    this.opts = { ...this.opts, streaming: false };
   }
 
   /** Ask the walsender for a keepalive (it carries how far the server has sent). */

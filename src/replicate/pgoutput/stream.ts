@@ -49,7 +49,15 @@ export interface StreamOptions {
   start: bigint;
   /** Standby status interval; must stay well below the server's wal_sender_timeout (60 s default). */
   statusIntervalMs?: number;
+  /**
+   * Ask for transactions larger than the source's logical_decoding_work_mem while they are still in progress
+   * (pgoutput protocol 2, `streaming 'on'`; PostgreSQL 14 and later, protocol 1 below).
+   */
+  streaming?: boolean;
 }
+
+/** The first source version whose pgoutput streams in-progress transactions (protocol 2). */
+export const STREAMING_MIN_VERSION = 140000;
 
 export class ReplicationStream implements AsyncIterator<SourceEvent> {
   private client?: pg.Client;
@@ -71,6 +79,8 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
   private startLo = 0;
   /** A begin not handed over yet (see deliver). */
   private heldBegin?: SourceEvent;
+  /** In-progress transactions are streamed on this connection (protocol 2): known once open() returned. */
+  streamingInProgress = false;
 
   constructor(private readonly spec: ConnectionSpec, private readonly opts: StreamOptions) {
     this.confirmed = opts.start;
@@ -103,9 +113,19 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
     let onStart!: () => void;
     const started = new Promise<void>((resolve) => (onStart = resolve));
     con.once('replicationStart', () => onStart());
+    if (this.opts.streaming) {
+      try {
+        const { rows } = await client.query(`SHOW server_version_num`);
+        this.streamingInProgress = Number(rows[0]?.server_version_num) >= STREAMING_MIN_VERSION;
+      } catch (err) {
+        const e = classifyError(err, `source ${this.spec.display}: replication connection`, { phase: 'streaming' });
+        throw errorCode(err) === undefined ? transient(e) : e;
+      }
+    }
+    const proto = this.streamingInProgress ? `proto_version '2', streaming 'on'` : `proto_version '1'`;
     const sql =
       `START_REPLICATION SLOT ${quoteIdent(this.opts.slot)} LOGICAL ${formatLsn(this.opts.start)} ` +
-      `(proto_version '1', publication_names ${quoteLiteral(quoteIdent(this.opts.publication))})`;
+      `(${proto}, publication_names ${quoteLiteral(quoteIdent(this.opts.publication))})`;
     // Resolves only when the stream ends; errors (slot missing, walsender terminated) fail the iterator.
     const query = client.query(sql);
     // Sent now, answered on a later tick: the reader is in place before any byte of the answer arrives.
