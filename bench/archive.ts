@@ -54,7 +54,10 @@ interface ShapeRecord {
 }
 
 /** pg_restore -j -v, timed: stderr lines stamped as they arrive give the phase marks. */
-async function runPgRestore(cmd: Cmd, logFile: string): Promise<{ seconds: number; cpuSeconds?: number; peakRssBytes?: number; phases: Record<string, number> }> {
+async function runPgRestore(
+  cmd: Cmd,
+  logFile: string,
+): Promise<{ seconds: number; cpuSeconds?: number; peakRssBytes?: number; phases: Record<string, number> }> {
   const timeFile = join(tmpdir(), `pgshift-archive-bench-time-${process.pid}.txt`);
   const haveTime = existsSync(TIME_BIN);
   const bin = haveTime ? TIME_BIN : cmd.bin;
@@ -114,7 +117,13 @@ interface Options {
   out: string;
 }
 
-async function benchShape(shape: Shape, o: Options, servers: Awaited<ReturnType<typeof startBenchServers>>, scratch: string, log: (l: string) => void): Promise<ShapeRecord> {
+async function benchShape(
+  shape: Shape,
+  o: Options,
+  servers: Awaited<ReturnType<typeof startBenchServers>>,
+  scratch: string,
+  log: (l: string) => void,
+): Promise<ShapeRecord> {
   const sourceDb = `pgshift_bench_${shape.replace(/-/g, '_')}`;
   const source = withDatabase(servers.sourceAdmin, sourceDb);
   await recreate(servers.sourceAdmin, sourceDb);
@@ -126,14 +135,22 @@ async function benchShape(shape: Shape, o: Options, servers: Awaited<ReturnType<
   const version = (await sql<{ v: string }>(source, "SELECT current_setting('server_version') AS v"))[0]!.v;
   const tools = pickPgTools(Number(version.split('.')[0]));
   const file = join(scratch, `${shape}.dump`);
-  const dumped = await runOne({ bin: tools.pgDump, args: ['-Fc', ...(o.compress ? [] : ['-Z0']), '-f', file, '-d', source] }, { logFile: join(scratch, 'pg_dump.log') });
+  const dumped = await runOne(
+    { bin: tools.pgDump, args: ['-Fc', ...(o.compress ? [] : ['-Z0']), '-f', file, '-d', source] },
+    { logFile: join(scratch, 'pg_dump.log') },
+  );
   const archiveBytes = statSync(file).size;
-  log(`bench: ${shape}: ${tables.length} tables, database ${(sourceBytes / MB).toFixed(0)} MB, archive ${(archiveBytes / MB).toFixed(0)} MB (pg_dump ${tools.version}${o.compress ? '' : ', -Z0'}) in ${dumped.seconds.toFixed(1)}s`);
+  log(
+    `bench: ${shape}: ${tables.length} tables, database ${(sourceBytes / MB).toFixed(0)} MB, archive ${(archiveBytes / MB).toFixed(0)} MB (pg_dump ${tools.version}${o.compress ? '' : ', -Z0'}) in ${dumped.seconds.toFixed(1)}s`,
+  );
   await sql(servers.sourceAdmin, `DROP DATABASE IF EXISTS ${sourceDb} WITH (FORCE)`); // the archive stands in for it now
 
   const target = withDatabase(servers.targetAdmin, TARGET_DB);
   const commands: Record<ToolId, Cmd> = {
-    pgshift: { bin: process.execPath, args: [PGSHIFT_BIN, 'copy', '--source', file, '--target', target, '--jobs', String(o.jobs), '--pg-bin', tools.dir, '--json'] },
+    pgshift: {
+      bin: process.execPath,
+      args: [PGSHIFT_BIN, 'copy', '--source', file, '--target', target, '--jobs', String(o.jobs), '--pg-bin', tools.dir, '--json'],
+    },
     pg_restore: { bin: tools.pgRestore, args: ['-v', '-j', String(o.jobs), '--no-owner', '--no-acl', '-d', target, file] },
   };
   const runs: RestoreRun[] = [];
@@ -156,8 +173,12 @@ async function benchShape(shape: Shape, o: Options, servers: Awaited<ReturnType<
         }
         const diff = differences(want, await shapeOf(target, tables));
         runs.push({ tool, round, status: diff.length ? 'wrong-result' : 'ok', ...r, ...(diff.length ? { note: diff.slice(0, 5).join('; ') } : {}) });
-        const phases = Object.entries(r.phases ?? {}).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ');
-        log(`bench: ${shape}: ${tool}: ${r.seconds!.toFixed(1)}s, client CPU ${r.cpuSeconds?.toFixed(1) ?? '?'}s, max RSS ${r.peakRssBytes ? (r.peakRssBytes / MB).toFixed(0) : '?'} MB; ${phases}${diff.length ? ` — WRONG RESULT: ${diff.join('; ')}` : ''}`);
+        const phases = Object.entries(r.phases ?? {})
+          .map(([k, v]) => `${k} ${v.toFixed(1)}s`)
+          .join(', ');
+        log(
+          `bench: ${shape}: ${tool}: ${r.seconds!.toFixed(1)}s, client CPU ${r.cpuSeconds?.toFixed(1) ?? '?'}s, max RSS ${r.peakRssBytes ? (r.peakRssBytes / MB).toFixed(0) : '?'} MB; ${phases}${diff.length ? ` — WRONG RESULT: ${diff.join('; ')}` : ''}`,
+        );
       } catch (err) {
         const note = err instanceof Error ? err.message : String(err);
         log(`bench: ${shape}: ${tool}: FAILED — ${note}`);
@@ -171,7 +192,16 @@ async function benchShape(shape: Shape, o: Options, servers: Awaited<ReturnType<
     const ok = runs.filter((r) => r.tool === tool && r.status === 'ok');
     if (ok.length) best[tool] = ok.reduce((a, b) => (b.seconds! < a.seconds! ? b : a));
   }
-  return { shape, sourceBytes, archiveBytes, dumpSeconds: dumped.seconds, tables: tables.length, commands: { pgshift: show(commands.pgshift), pg_restore: show(commands.pg_restore) }, runs, best };
+  return {
+    shape,
+    sourceBytes,
+    archiveBytes,
+    dumpSeconds: dumped.seconds,
+    tables: tables.length,
+    commands: { pgshift: show(commands.pgshift), pg_restore: show(commands.pg_restore) },
+    runs,
+    best,
+  };
 }
 
 async function tableNames(url: string): Promise<string[]> {
@@ -185,7 +215,9 @@ async function tableNames(url: string): Promise<string[]> {
 
 function markdown(r: ShapeRecord, jobs: number): string {
   const row = (x: RestoreRun) => {
-    const ph = Object.entries(x.phases ?? {}).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
+    const ph = Object.entries(x.phases ?? {})
+      .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+      .join(', ');
     return `| ${x.tool} | ${x.round} | ${x.status} | ${x.seconds?.toFixed(1) ?? '–'} | ${x.cpuSeconds?.toFixed(1) ?? '–'} | ${x.peakRssBytes ? (x.peakRssBytes / MB).toFixed(0) : '–'} | ${ph} |`;
   };
   return [
@@ -217,7 +249,8 @@ async function run(o: Options, log: (l: string) => void) {
       rounds: o.rounds,
       compressed: o.compress,
       targetMajor: o.target,
-      fairness: 'Both tools restore the same archive into a freshly created empty database (CHECKPOINT before each run), same -j; pgshift additionally runs ANALYZE (its "analyze" phase), pg_restore does not.',
+      fairness:
+        'Both tools restore the same archive into a freshly created empty database (CHECKPOINT before each run), same -j; pgshift additionally runs ANALYZE (its "analyze" phase), pg_restore does not.',
       shapes,
     };
   } finally {
@@ -253,14 +286,31 @@ async function cli(): Promise<number> {
     process.stdout.write(usage);
     return 0;
   }
-  const shapes = values.shape.split(',').map((s) => s.trim()).filter(Boolean);
+  const shapes = values.shape
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const o: Options = {
-    mb: Number(values.mb), jobs: Number(values.jobs), rounds: Number(values.rounds), shapes: shapes as Shape[], target: Number(values.target) as 15 | 17,
-    footing: values['fast-servers'] ? 'fast' : 'durable', compress: values.compress, out: values.out,
+    mb: Number(values.mb),
+    jobs: Number(values.jobs),
+    rounds: Number(values.rounds),
+    shapes: shapes as Shape[],
+    target: Number(values.target) as 15 | 17,
+    footing: values['fast-servers'] ? 'fast' : 'durable',
+    compress: values.compress,
+    out: values.out,
     many: { tables: Number(values.tables), ...(values['rows-per-table'] !== undefined ? { rowsPerTable: Number(values['rows-per-table']) } : {}) },
   };
-  if (!(o.mb > 0) || !Number.isInteger(o.jobs) || o.jobs < 1 || !Number.isInteger(o.rounds) || o.rounds < 1 || ![15, 17].includes(o.target) ||
-    shapes.some((s) => !(SHAPES as readonly string[]).includes(s)) || !(o.many.tables! >= 1)) {
+  if (
+    !(o.mb > 0) ||
+    !Number.isInteger(o.jobs) ||
+    o.jobs < 1 ||
+    !Number.isInteger(o.rounds) ||
+    o.rounds < 1 ||
+    ![15, 17].includes(o.target) ||
+    shapes.some((s) => !(SHAPES as readonly string[]).includes(s)) ||
+    !(o.many.tables! >= 1)
+  ) {
     process.stderr.write(`bench: bad arguments\n${usage}`);
     return 2;
   }
