@@ -46,7 +46,7 @@ interface Options {
   out: string;
 }
 
-async function sql<T extends Record<string, unknown>>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
+export async function sql<T extends Record<string, unknown>>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
   const c = await connect(parseConnectionUrl(url, 'source'), { applicationName: 'pgshift-bench' });
   try {
     return (await c.query<T>(text, params)).rows;
@@ -56,7 +56,7 @@ async function sql<T extends Record<string, unknown>>(url: string, text: string,
 }
 
 /** What must be equal on both sides after any correct copy. Read outside the timed section. */
-interface Shape {
+export interface Shape {
   counts: Record<string, number>;
   indexes: number;
   foreignKeys: number;
@@ -65,7 +65,7 @@ interface Shape {
 
 const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift') AND n.nspname !~ '^pg_'`;
 
-async function tablesBySize(c: Client): Promise<Array<{ name: string; bytes: number }>> {
+export async function tablesBySize(c: Client): Promise<Array<{ name: string; bytes: number }>> {
   const { rows } = await c.query<{ name: string; bytes: string }>(
     `SELECT format('%I.%I', n.nspname, c.relname) AS name, pg_total_relation_size(c.oid) AS bytes
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -74,7 +74,7 @@ async function tablesBySize(c: Client): Promise<Array<{ name: string; bytes: num
   return rows.map((r) => ({ name: r.name, bytes: Number(r.bytes) }));
 }
 
-async function shapeOf(url: string, tables: string[]): Promise<Shape> {
+export async function shapeOf(url: string, tables: string[]): Promise<Shape> {
   const c = await connect(parseConnectionUrl(url, 'target'), { applicationName: 'pgshift-bench-check' });
   try {
     const counts: Record<string, number> = {};
@@ -94,7 +94,7 @@ async function shapeOf(url: string, tables: string[]): Promise<Shape> {
   }
 }
 
-function differences(want: Shape, got: Shape): string[] {
+export function differences(want: Shape, got: Shape): string[] {
   const out: string[] = [];
   for (const [t, n] of Object.entries(want.counts)) {
     if (got.counts[t] !== n) out.push(`${t}: ${got.counts[t] === -1 ? 'missing' : `${got.counts[t]} rows`}, source has ${n}`);
@@ -127,7 +127,7 @@ function have(bin: string): boolean {
   }
 }
 
-async function recreate(adminUrl: string, db: string): Promise<void> {
+export async function recreate(adminUrl: string, db: string): Promise<void> {
   await sql(adminUrl, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
   await sql(adminUrl, `CREATE DATABASE ${db}`);
 }

@@ -110,9 +110,11 @@ export async function loadTableData(
     splitter.once('finish', () => resolve(null));
     splitter.once('error', reject);
   });
-  await client.query('BEGIN');
+  // Read pg_restore's output from the start: when a child exits before its stdout has a reader, Node resumes
+  // the stream and its bytes are dropped — a small table's rows would be lost while BEGIN was on its way.
+  child.stdout.pipe(splitter);
   try {
-    child.stdout.pipe(splitter);
+    await client.query('BEGIN');
     const script = await found;
     if (!script) {
       const code = await exited;
