@@ -25,7 +25,8 @@ import { emptySummary, type CopySummary } from '../copy/summary.js';
 import * as state from '../state/store.js';
 import { ArchiveError, openArchive, type Archive } from './index.js';
 import { minimumPgRestore } from './format.js';
-import { loadTableData } from './table-data.js';
+import { loadTableData, loadTableRows } from './table-data.js';
+import { archiveRowsReadable } from './rows.js';
 
 export interface ArchiveCopyOptions {
   jobs: number;
@@ -209,7 +210,10 @@ async function loadData(archive: Archive, tools: PgTools, listDir: string, targe
         async (c) => {
           await c.query(`SET session_replication_role = replica`).catch(() => undefined);
           for (let t = queue.shift(); t && !signal.aborted; t = queue.shift()) {
-            const r = await loadTableData(tools.pgRestore, archive.path, listDir, byId.get(t.dumpId)!, target, c, signal);
+            const entry = byId.get(t.dumpId)!;
+            // Read by pgshift itself where it can (no process per table), else rendered by pg_restore.
+            const rows = archiveRowsReadable(archive, entry);
+            const r = rows ? await loadTableRows(c, entry, archive.encoding, rows) : await loadTableData(tools.pgRestore, archive.path, listDir, entry, target, c, signal);
             summary.rows += r.rows;
             summary.bytes += r.bytes;
             ph.add({ bytes: t.bytes, items: 1, rows: r.rows });

@@ -27,6 +27,10 @@ export interface Archive {
   dataBytes: number;
   /** Entries by type ("TABLE", "INDEX", …) and how many. */
   objects: Record<string, number>;
+  /** Custom format: where each entry's data block is (found by walking them all). */
+  blocks: Map<number, { offset: number; bytes: number }>;
+  /** The encoding the archive's text is in (its ENCODING entry), e.g. UTF8. */
+  encoding: string | null;
 }
 
 /** A --source that names an archive (a file or directory on disk) rather than a database URL. */
@@ -43,10 +47,12 @@ export function openArchive(path: string): Archive {
   if (st.isDirectory() && !existsSync(tocPath)) throw new ArchiveError(`${full} is a folder without toc.dat: not a pg_dump directory-format archive`, { phase: 'archive', hint: 'give the folder pg_dump -Fd wrote, or a pg_dump -Fc file' });
   const toc = readToc(tocPath, statSync(tocPath).size, st.isDirectory());
   const sizes = new Map<number, number>();
+  const blocks = new Map<number, { offset: number; bytes: number }>();
   let largeObjects = 0;
   if (toc.header.format === 'custom') {
     for (const b of walkBlocks(tocPath, statSync(tocPath).size, toc)) {
       sizes.set(b.dumpId, b.bytes);
+      blocks.set(b.dumpId, { offset: b.offset, bytes: b.bytes });
       largeObjects += b.largeObjects;
     }
   } else {
@@ -74,5 +80,7 @@ export function openArchive(path: string): Archive {
     largeObjects,
     dataBytes: [...sizes.values()].reduce((a, b) => a + b, 0),
     objects,
+    blocks,
+    encoding: /client_encoding = '([A-Za-z0-9_]+)'/.exec(toc.entries.find((e) => e.desc === 'ENCODING')?.defn ?? '')?.[1] ?? null,
   };
 }

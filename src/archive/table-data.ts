@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ConnectionSpec } from '../config.js';
 import type { Client } from '../db/connect.js';
@@ -26,12 +26,17 @@ const END = '\\.';
  */
 export class ScriptSplitter extends Transform {
   private head = '';
-  private inData = false;
+  private inData: boolean;
   private ended = false;
   private carry = '';
   rows = 0;
   bytes = 0;
   onCopy: (settings: string, copy: string) => void = () => undefined;
+  /** @param rowsOnly the input is already the rows (an archive's data block, which pg_dump ends with `\.` too) */
+  constructor(private readonly rowsOnly = false) {
+    super();
+    this.inData = rowsOnly;
+  }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     if (this.ended) return done();
     if (this.inData) return this.data(chunk.toString('latin1'), done);
@@ -71,7 +76,8 @@ export class ScriptSplitter extends Transform {
   }
   override _flush(done: TransformCallback): void {
     if (!this.inData) return done();
-    if (!this.ended) return done(new PgshiftError("pg_restore stopped before the end of a table's rows (no \\. line)", { phase: 'data' }));
+    if (!this.ended && !this.rowsOnly) return done(new PgshiftError("pg_restore stopped before the end of a table's rows (no \\. line)", { phase: 'data' }));
+    if (!this.ended && this.carry.length) return done(new PgshiftError('an archive data block ends inside a row', { phase: 'data' }));
     done();
   }
 }
@@ -135,5 +141,27 @@ export async function loadTableData(
     throw err;
   } finally {
     await client.query('RESET ALL').catch(() => undefined);
+  }
+}
+
+/**
+ * Loads a TABLE DATA entry's rows read from the archive by pgshift itself (rows.ts) with the entry's own COPY
+ * statement, in one transaction with its "done" mark, the client encoding set to the archive's.
+ */
+export async function loadTableRows(client: Client, entry: ArchiveEntry, encoding: string | null, rows: Readable): Promise<TableLoad> {
+  const copy = (entry.copyStmt ?? '').trim().replace(/;$/, '');
+  if (!/^COPY .+ FROM stdin$/s.test(copy)) throw new PgshiftError(`data: the archive's COPY statement of ${describeEntry(entry)} is not one pgshift knows: ${copy.slice(0, 80)}`, { phase: 'data', object: describeEntry(entry) });
+  const counter = new ScriptSplitter(true);
+  // The encoding name comes from the archive but only as [A-Za-z0-9_]+ (index.ts): safe inside the quotes.
+  await client.query(encoding && /^\w+$/.test(encoding) ? `BEGIN; SET LOCAL client_encoding = '${encoding}'` : 'BEGIN');
+  try {
+    await pipeline(rows, counter, client.query(copyFrom(copy)));
+    await state.markTocEntriesDone(client, 'data', [entry.dumpId]);
+    await client.query('COMMIT');
+    return { rows: counter.rows, bytes: counter.bytes };
+  } catch (err) {
+    rows.destroy();
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
   }
 }

@@ -19,6 +19,7 @@ import { libpqEnv } from '../schema/run.js';
 import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
 import { describeEntry } from './blocks.js';
 import { ScriptSplitter } from './table-data.js';
+import { archiveRowsReadable } from './rows.js';
 import { minimumPgRestore, type ArchiveEntry } from './format.js';
 import { openArchive, type Archive } from './index.js';
 import { installHint, selectPgTools } from '../schema/pgdump.js';
@@ -73,7 +74,11 @@ export function parseCopyStatement(stmt: string): { table: string; columns: stri
 }
 
 /** The archive's rows of one entry, streamed from pg_restore into `sink` (the script's COPY data only). */
-async function archiveRows(pgRestore: string, path: string, listDir: string, e: ArchiveEntry, target: ConnectionSpec, sink: Writable): Promise<void> {
+async function archiveRows(archive: Archive, pgRestore: string, listDir: string, e: ArchiveEntry, target: ConnectionSpec, sink: Writable): Promise<void> {
+  // Read by pgshift itself where it can (rows.ts: no process per table); pg_dump's `\.` end line dropped.
+  const direct = archiveRowsReadable(archive, e);
+  if (direct) return pipeline(direct, new ScriptSplitter(true), sink);
+  const path = archive.path;
   const list = join(listDir, `v-${e.dumpId}.list`);
   writeFileSync(list, `${e.dumpId}; ${e.tableOid} ${e.oid} ${e.desc} ${e.namespace ?? '-'} ${e.tag} ${e.owner ?? '-'}\n`, { mode: 0o600 });
   const child = spawn(pgRestore, ['-L', list, '--file=-', path], { env: libpqEnv(target), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -93,11 +98,11 @@ async function targetDigest(c: Client, select: string): Promise<RowDigest> {
 }
 
 /** Both sides rendered in one session: the archive's rows loaded into a temporary copy of the table. */
-async function sessionCheck(c: Client, pgRestore: string, path: string, listDir: string, e: ArchiveEntry, target: ConnectionSpec, table: string, columns: string | null): Promise<boolean> {
+async function sessionCheck(c: Client, archive: Archive, pgRestore: string, listDir: string, e: ArchiveEntry, target: ConnectionSpec, table: string, columns: string | null): Promise<boolean> {
   await c.query('BEGIN');
   try {
     await c.query(`CREATE TEMP TABLE pgshift_verify_rows ON COMMIT DROP AS SELECT ${columns ?? ''} FROM ONLY ${table} WITH NO DATA`);
-    await archiveRows(pgRestore, path, listDir, e, target, c.query(copyFrom(`COPY pgshift_verify_rows FROM STDIN`)));
+    await archiveRows(archive, pgRestore, listDir, e, target, c.query(copyFrom(`COPY pgshift_verify_rows FROM STDIN`)));
     const a = await targetDigest(c, `SELECT t::text FROM pgshift_verify_rows t`);
     const b = await targetDigest(c, `SELECT t::text FROM (SELECT ${columns ?? ''} FROM ONLY ${table}) t`);
     return a.value === b.value;
@@ -128,12 +133,12 @@ export async function verifyArchive(path: string, target: ConnectionSpec, opts: 
               const e = byId.get(t.dumpId)!;
               const { table, columns } = parseCopyStatement(e.copyStmt ?? '');
               const fromArchive = new RowDigest();
-              await archiveRows(tools.pgRestore, archive.path, listDir, e, target, fromArchive);
+              await archiveRows(archive, tools.pgRestore, listDir, e, target, fromArchive);
               const onTarget = await targetDigest(c, `SELECT ${columns ?? ''} FROM ONLY ${table}`);
               let equal = fromArchive.value === onTarget.value;
               let by: TableCheck['by'] = 'text';
               if (!equal && fromArchive.rows === onTarget.rows) {
-                equal = await sessionCheck(c, tools.pgRestore, archive.path, listDir, e, target, table, columns);
+                equal = await sessionCheck(c, archive, tools.pgRestore, listDir, e, target, table, columns);
                 by = 'session';
               }
               tables.push({ table: `${t.schema}.${t.name}`, archiveRows: fromArchive.rows, targetRows: onTarget.rows, equal, by });

@@ -29,7 +29,11 @@ describe('copy --source FILE: a pg_dump archive into an empty target', () => {
     await buildHardCases(src);
     // A table large enough to be caught mid-load.
     await src.owner(`CREATE TABLE bulk (id bigint PRIMARY KEY, body text); INSERT INTO bulk SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 200000) g`);
-    await Promise.all([dumpToFile(src, file('latest.dump'), ['-Fc', '--no-owner', '--no-acl']), dumpToFile(src, file('latest.dir'), ['-Fd', '--no-owner', '--no-acl'])]);
+    await Promise.all([
+      dumpToFile(src, file('latest.dump'), ['-Fc', '--no-owner', '--no-acl']),
+      dumpToFile(src, file('latest.dir'), ['-Fd', '--no-owner', '--no-acl']),
+      dumpToFile(src, file('raw.dump'), ['-Fc', '-Z0', '--no-owner', '--no-acl'], { pipe: true }),
+    ]);
   });
   afterAll(async () => {
     rmSync(dir, { recursive: true, force: true });
@@ -70,6 +74,16 @@ describe('copy --source FILE: a pg_dump archive into an empty target', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Restored .*latest\.dir .* into /);
     await expectSameDatabase(src, tgt);
+  });
+
+  it('an uncompressed archive written through a pipe, 15 → 17: identical, and verify against the file says so', async () => {
+    const tgt = await target('arcopy_raw');
+    const r = await runCli(['copy', '--source', file('raw.dump'), '--target', tgt.url, '--jobs', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    await expectSameDatabase(src, tgt);
+    const v = await runCli(['verify', '--source', file('raw.dump'), '--target', tgt.url]);
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout).toMatch(/^Equal: /);
   });
 
   it('a managed target whose admin installed the extensions: COMMENT ON EXTENSION skipped with a warning, identical', async () => {
