@@ -3,7 +3,7 @@
 // parallel (largest first, each in one transaction with its "done" mark), sequences, large objects, then
 // post-data (indexes, keys, triggers, materialized views) and ANALYZE. Every step is recorded on the target, so
 // --resume after a crash or Ctrl-C goes on from the last committed table or batch.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { ConnectionSpec } from '../config.js';
@@ -21,6 +21,7 @@ import { checkExtensionsAgainst, skippedByExtensionCheck } from '../schema/exten
 import { sourceObjectsOf } from './extensions.js';
 import { requireEmptyTarget } from '../copy/preflight.js';
 import { restoreSection } from '../copy/restore.js';
+import { splitScript } from '../copy/restore-failure.js';
 import { emptySummary, type CopySummary } from '../copy/summary.js';
 import * as state from '../state/store.js';
 import { ArchiveError, openArchive, type Archive } from './index.js';
@@ -235,23 +236,25 @@ async function buildIndexes(tools: PgTools, dump: { dir: string; path: string },
   const done = await state.doneTocEntries(ctl);
   const ignored = new Set<string>();
   const queue = (await listToc(tools, dump as never, target, 'post-data')).filter((e) => (e.desc === 'INDEX' || e.desc === 'CONSTRAINT') && !done.has(e.dumpId) && keepEntry(e, ignored));
-  summary.indexes = queue.length;
   if (!queue.length) return;
-  const ph = progress.phase('indexes', { items: queue.length });
+  // One pg_restore renders them all; the script is split per entry and the entries run on `jobs` sessions.
+  const sql = await sectionSql(tools, dump as never, target, queue, { section: 'post-data', keepOwner, keepAcl, signal });
+  const { prefix, entries } = splitScript(sql);
+  // Each rendered entry must be the one listed at its place; otherwise post-data's batches build them, in order.
+  if (entries.length !== queue.length || entries.some((e, i) => !e.label.startsWith(`${queue[i]!.desc} `))) return;
+  const work = entries.map((e, i) => ({ sql: prefix + e.sql, dumpId: queue[i]!.dumpId }));
+  summary.indexes = work.length;
+  const ph = progress.phase('indexes', { items: work.length });
   await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(jobs, queue.length)) }, (_, w) =>
+    Array.from({ length: Math.max(1, Math.min(jobs, work.length)) }, () =>
       withClient(
         target,
         async (c) => {
-          // sectionSql writes its list file into the dump's folder: one folder per worker, or they overwrite each other's.
-          const own = { dir: join(dump.dir, `w${w}`), path: dump.path };
-          mkdirSync(own.dir, { mode: 0o700 });
-          for (let e = queue.shift(); e && !signal.aborted; e = queue.shift()) {
-            const entry = e;
-            const sql = await sectionSql(tools, own as never, target, [entry], { section: 'post-data', keepOwner, keepAcl, signal });
+          for (let w = work.shift(); w && !signal.aborted; w = work.shift()) {
+            const item = w;
             await withTransaction(c, async () => {
-              await c.query(sql);
-              await state.markTocEntriesDone(c, 'post-data', [entry.dumpId]);
+              await c.query(item.sql);
+              await state.markTocEntriesDone(c, 'post-data', [item.dumpId]);
             });
             await c.query('RESET ALL');
             ph.add({ items: 1 });

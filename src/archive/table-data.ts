@@ -17,7 +17,8 @@ import * as state from '../state/store.js';
 import { describeEntry } from './blocks.js';
 import type { ArchiveEntry } from './format.js';
 
-const END = '\\.';
+/** A `\\.` line after a newline: the end of COPY data. */
+const END_LINE = Buffer.from('\n\\.\n', 'latin1');
 
 /**
  * Splits pg_restore's script of one data entry: the statements before the COPY line (SET …, set_config) and the
@@ -28,7 +29,7 @@ export class ScriptSplitter extends Transform {
   private head = '';
   private inData: boolean;
   private ended = false;
-  private carry = '';
+  private carry: Buffer = Buffer.alloc(0);
   rows = 0;
   bytes = 0;
   onCopy: (settings: string, copy: string) => void = () => undefined;
@@ -39,7 +40,7 @@ export class ScriptSplitter extends Transform {
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     if (this.ended) return done();
-    if (this.inData) return this.data(chunk.toString('latin1'), done);
+    if (this.inData) return this.data(chunk, done);
     this.head += chunk.toString('latin1');
     const m = /^COPY .+ FROM stdin;\n/m.exec(this.head);
     if (!m) {
@@ -51,26 +52,26 @@ export class ScriptSplitter extends Transform {
     this.onCopy(utf8(this.head.slice(0, m.index)), utf8(m[0].slice(0, -2)));
     const rest = this.head.slice(m.index + m[0].length);
     this.head = '';
-    return this.data(rest, done);
+    return this.data(Buffer.from(rest, 'latin1'), done);
   }
   /** Passes row bytes through up to the `\.` line; only whole lines are inspected, a partial one waits. */
-  private data(text: string, done: TransformCallback): void {
-    const all = this.carry + text;
-    const lastNl = all.lastIndexOf('\n');
+  private data(chunk: Buffer, done: TransformCallback): void {
+    const all = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
+    const lastNl = all.lastIndexOf(10);
     if (lastNl < 0) {
-      this.carry = all;
+      this.carry = Buffer.from(all);
       return done();
     }
-    const whole = all.slice(0, lastNl + 1);
-    this.carry = all.slice(lastNl + 1);
-    const endAt = whole.startsWith(`${END}\n`) ? 0 : whole.indexOf(`\n${END}\n`);
-    const upto = endAt < 0 ? whole : whole.slice(0, endAt === 0 ? 0 : endAt + 1);
+    // `whole` starts at a line start (the carry holds only a partial line): the marker is at 0 or after a newline.
+    const whole = all.subarray(0, lastNl + 1);
+    this.carry = Buffer.from(all.subarray(lastNl + 1));
+    const endAt = whole.length >= 3 && whole[0] === 0x5c && whole[1] === 0x2e && whole[2] === 10 ? 0 : whole.indexOf(END_LINE);
+    const upto = endAt < 0 ? whole : whole.subarray(0, endAt === 0 ? 0 : endAt + 1);
     if (endAt >= 0) this.ended = true;
     if (upto.length) {
-      const buf = Buffer.from(upto, 'latin1');
-      this.bytes += buf.length;
-      for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) this.rows++;
-      this.push(buf);
+      this.bytes += upto.length;
+      for (let i = upto.indexOf(10); i >= 0; i = upto.indexOf(10, i + 1)) this.rows++;
+      this.push(upto);
     }
     done();
   }
