@@ -93,7 +93,12 @@ async function main(): Promise<void> {
   });
   const seconds = Number(values.seconds);
   const clients = Number(values.clients);
-  const servers = await startBenchServers({ sourceAdmin: values['source-admin'], targetAdmin: values['target-admin'], label: 'pgshift-capture-bench', log: (l) => console.error(l) });
+  const servers = await startBenchServers({
+    sourceAdmin: values['source-admin'],
+    targetAdmin: values['target-admin'],
+    label: 'pgshift-capture-bench',
+    log: (l) => console.error(l),
+  });
   try {
     await sql(servers.sourceAdmin, `DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
     await sql(servers.sourceAdmin, `CREATE DATABASE ${DB}`);
@@ -142,14 +147,24 @@ async function main(): Promise<void> {
       tps: results,
       medianTps: { none: base, keys: median(results.keys), images: median(results.images) },
       overheadPercent: { keys: overhead('keys'), images: overhead('images') },
-      backlog: { pgbenchTps: backlogTps, changes: drain.changes, batches: drain.transactions, rowsWritten: drain.rowsWritten, seconds: drainSeconds, changesPerSecond: drain.changes / drainSeconds },
+      backlog: {
+        pgbenchTps: backlogTps,
+        changes: drain.changes,
+        batches: drain.transactions,
+        rowsWritten: drain.rowsWritten,
+        seconds: drainSeconds,
+        changesPerSecond: drain.changes / drainSeconds,
+      },
     };
     mkdirSync(values.out!, { recursive: true });
     const file = `${values.out}capture-${record.date.slice(0, 10)}.json`;
     writeFileSync(file, JSON.stringify(record, null, 2));
     console.log(`| variant | median tps | vs none |\n|---|---:|---:|`);
-    for (const v of ['none', 'keys', 'images'] as Variant[]) console.log(`| ${v} | ${median(results[v]).toFixed(0)} | ${v === 'none' ? '—' : `−${overhead(v).toFixed(1)} %`} |`);
-    console.log(`\nbacklog: ${drain.changes} changes from ${seconds}s of pgbench (${backlogTps.toFixed(0)} tps) applied in ${drainSeconds.toFixed(1)} s = ${(drain.changes / drainSeconds).toFixed(0)} changes/s (${drain.transactions} batches)`);
+    for (const v of ['none', 'keys', 'images'] as Variant[])
+      console.log(`| ${v} | ${median(results[v]).toFixed(0)} | ${v === 'none' ? '—' : `−${overhead(v).toFixed(1)} %`} |`);
+    console.log(
+      `\nbacklog: ${drain.changes} changes from ${seconds}s of pgbench (${backlogTps.toFixed(0)} tps) applied in ${drainSeconds.toFixed(1)} s = ${(drain.changes / drainSeconds).toFixed(0)} changes/s (${drain.transactions} batches)`,
+    );
     console.error(`written ${file}`);
     void execFileSync;
   } finally {

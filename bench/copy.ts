@@ -80,11 +80,18 @@ export async function shapeOf(url: string, tables: string[]): Promise<Shape> {
     const counts: Record<string, number> = {};
     for (const t of tables) {
       // Table names come from format('%I.%I') on the source: already quoted.
-      counts[t] = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${t}`).then((r) => Number(r.rows[0]!.n), () => -1);
+      counts[t] = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${t}`).then(
+        (r) => Number(r.rows[0]!.n),
+        () => -1,
+      );
     }
     const one = async (q: string) => Number((await c.query<{ n: string }>(q)).rows[0]!.n);
-    const indexes = await one(`SELECT count(*) AS n FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${USER_SCHEMAS}`);
-    const foreignKeys = await one(`SELECT count(*) AS n FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace WHERE k.contype = 'f' AND ${USER_SCHEMAS}`);
+    const indexes = await one(
+      `SELECT count(*) AS n FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${USER_SCHEMAS}`,
+    );
+    const foreignKeys = await one(
+      `SELECT count(*) AS n FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace WHERE k.contype = 'f' AND ${USER_SCHEMAS}`,
+    );
     const seq = await c.query<{ name: string; v: string | null }>(
       `SELECT format('%I.%I', schemaname, sequencename) AS name, last_value::text AS v FROM pg_sequences WHERE schemaname <> 'pgshift'`,
     );
@@ -160,7 +167,10 @@ async function walMark(adminUrl: string): Promise<WalMark> {
 }
 
 /** What the target's WAL cost during one peer's run. */
-async function walSince(adminUrl: string, from: WalMark): Promise<{ bytes: number; syncs: number; syncSeconds: number; writeSeconds: number; checkpoints: number }> {
+async function walSince(
+  adminUrl: string,
+  from: WalMark,
+): Promise<{ bytes: number; syncs: number; syncSeconds: number; writeSeconds: number; checkpoints: number }> {
   const now = await walMark(adminUrl);
   const [r] = await sql<{ b: string }>(adminUrl, `SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn) AS b`, [now.lsn, from.lsn]);
   return {
@@ -209,14 +219,19 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
       } finally {
         await sc.end().catch(() => undefined);
       }
-      const want = await shapeOf(source, tables.map((t) => t.name));
+      const want = await shapeOf(
+        source,
+        tables.map((t) => t.name),
+      );
       const tools = pickPgTools(Number(sourceVersion.split('.')[0]));
       const psql = existsSync(join(tools.dir, 'psql')) ? join(tools.dir, 'psql') : 'psql';
 
       for (const targetServer of servers.targets) {
         const targetVersion = (await sql<{ v: string }>(targetServer.admin, "SELECT current_setting('server_version') AS v"))[0]!.v;
         const target = withDatabase(targetServer.admin, TARGET_DB);
-        log(`bench: ${shape}: source ${(sourceBytes / MB).toFixed(0)} MB on PostgreSQL ${sourceVersion} → PostgreSQL ${targetVersion} (${o.footing}); pg_dump ${tools.version}`);
+        log(
+          `bench: ${shape}: source ${(sourceBytes / MB).toFixed(0)} MB on PostgreSQL ${sourceVersion} → PostgreSQL ${targetVersion} (${o.footing}); pg_dump ${tools.version}`,
+        );
         const attempts = new Map<string, PeerResult[]>();
         let verify: VerifyResult = { status: 'skipped', command: 'pgshift verify --source $SOURCE --target $TARGET --jobs 2 --json' };
         // Rounds: a fresh server pays once for things no peer should be charged for (creating WAL segments,
@@ -245,12 +260,29 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
             try {
               const wal0 = await walMark(targetServer.admin);
               const r = await peer.run({
-                source, target, pgDump: tools.pgDump, pgRestore: tools.pgRestore, psql, jobs: o.jobs, workDir, logFile,
-                tables: tables.map((t) => t.name), sequences, pgshiftBin: PGSHIFT_BIN, pgshiftArgs: o.pgshiftArgs, sharedDir: scratch,
+                source,
+                target,
+                pgDump: tools.pgDump,
+                pgRestore: tools.pgRestore,
+                psql,
+                jobs: o.jobs,
+                workDir,
+                logFile,
+                tables: tables.map((t) => t.name),
+                sequences,
+                pgshiftBin: PGSHIFT_BIN,
+                pgshiftArgs: o.pgshiftArgs,
+                sharedDir: scratch,
               });
               const wal = await walSince(targetServer.admin, wal0);
               rmSync(workDir, { recursive: true, force: true }); // dump folders can be as big as the database
-              const diff = differences(want, await shapeOf(target, tables.map((t) => t.name)));
+              const diff = differences(
+                want,
+                await shapeOf(
+                  target,
+                  tables.map((t) => t.name),
+                ),
+              );
               peers.push({
                 ...base,
                 status: diff.length ? 'wrong-result' : 'ok',
@@ -301,7 +333,12 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
             note: servers.embedded ? footingNote(o.footing) : 'External servers given with --source-admin/--target-admin.',
           },
           fairness: 'Every tool ran as superuser on both sides, without compression, with parallelism 2, into a freshly created empty database.',
-          dataset: { requestedMb: o.mb, sourceBytes, tables: tables.map((t) => ({ name: t.name, rows: want.counts[t.name] ?? 0, bytes: t.bytes })), ...(generatedSeconds ? { generatedSeconds } : {}) },
+          dataset: {
+            requestedMb: o.mb,
+            sourceBytes,
+            tables: tables.map((t) => ({ name: t.name, rows: want.counts[t.name] ?? 0, bytes: t.bytes })),
+            ...(generatedSeconds ? { generatedSeconds } : {}),
+          },
           jobs: o.jobs,
           peers,
           verify,
@@ -318,7 +355,13 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
 }
 
 async function timeVerify(
-  source: string, target: string, jobs: number, copySeconds: number, commands: string[], logFile: string, log: (l: string) => void,
+  source: string,
+  target: string,
+  jobs: number,
+  copySeconds: number,
+  commands: string[],
+  logFile: string,
+  log: (l: string) => void,
 ): Promise<VerifyResult> {
   const command = 'pgshift verify --source $SOURCE --target $TARGET --jobs 2 --json';
   if (!commands.includes('verify')) return { status: 'skipped', command, note: '`pgshift verify` is not registered in this build yet' };
@@ -371,8 +414,12 @@ async function cli(): Promise<number> {
     },
   });
   const usage =
-    'usage: npm run bench -- [--mb 200] [--jobs 2] [--rounds 2] [--peers ' + PEERS.map((p) => p.id).join(',') + ']\n' +
-    '         [--shape ' + SHAPES.join('|') + '[,…]] [--targets 17,15] [--fast-servers] [--pgshift-args "--analyze end"]\n' +
+    'usage: npm run bench -- [--mb 200] [--jobs 2] [--rounds 2] [--peers ' +
+    PEERS.map((p) => p.id).join(',') +
+    ']\n' +
+    '         [--shape ' +
+    SHAPES.join('|') +
+    '[,…]] [--targets 17,15] [--fast-servers] [--pgshift-args "--analyze end"]\n' +
     '         [--no-verify] [--source-admin URL --target-admin URL] [--source-db NAME] [--out DIR]\n' +
     '         [--tables N] [--rows-per-table N]\n' +
     '  Without admin URLs, starts embedded PostgreSQL 15 (source) and the --targets majors, durable (fsync on,\n' +
@@ -391,7 +438,11 @@ async function cli(): Promise<number> {
   const mb = Number(values.mb);
   const jobs = Number(values.jobs);
   const rounds = Number(values.rounds);
-  const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+  const list = (v: string) =>
+    v
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
   const peers = list(values.peers);
   const shapes = list(values.shape);
   const targets = list(values.targets).map(Number);
@@ -400,8 +451,16 @@ async function cli(): Promise<number> {
   const badCount = [many.tables, many.rowsPerTable].some((n) => n !== undefined && !(Number.isInteger(n) && n >= 0)) || many.tables === 0;
   const unknown = [...peers.filter((p) => !PEERS.some((q) => q.id === p)), ...shapes.filter((x) => !(SHAPES as readonly string[]).includes(x))];
   if (
-    !(mb > 0) || !Number.isInteger(jobs) || jobs < 1 || unknown.length || !Number.isInteger(rounds) || rounds < 1 ||
-    !targets.length || targets.some((t) => t !== 15 && t !== 17) || badCount || Boolean(values['source-admin']) !== Boolean(values['target-admin'])
+    !(mb > 0) ||
+    !Number.isInteger(jobs) ||
+    jobs < 1 ||
+    unknown.length ||
+    !Number.isInteger(rounds) ||
+    rounds < 1 ||
+    !targets.length ||
+    targets.some((t) => t !== 15 && t !== 17) ||
+    badCount ||
+    Boolean(values['source-admin']) !== Boolean(values['target-admin'])
   ) {
     process.stderr.write(`bench: bad arguments${unknown.length ? ` (unknown peer or shape ${unknown.join(', ')})` : ''}\n${usage}`);
     return 2;
@@ -409,9 +468,20 @@ async function cli(): Promise<number> {
   const log = (l: string) => process.stderr.write(`${l}\n`);
   const record = await runBench(
     {
-      mb, jobs, rounds, peers, shapes: shapes as DatasetShape[], targets: targets as Array<15 | 17>, footing: values['fast-servers'] ? 'fast' : 'durable',
-      pgshiftArgs: values['pgshift-args'].split(' ').filter(Boolean), verify: !values['no-verify'],
-      sourceAdmin: values['source-admin'], targetAdmin: values['target-admin'], sourceDb: values['source-db'], out: values.out, many,
+      mb,
+      jobs,
+      rounds,
+      peers,
+      shapes: shapes as DatasetShape[],
+      targets: targets as Array<15 | 17>,
+      footing: values['fast-servers'] ? 'fast' : 'durable',
+      pgshiftArgs: values['pgshift-args'].split(' ').filter(Boolean),
+      verify: !values['no-verify'],
+      sourceAdmin: values['source-admin'],
+      targetAdmin: values['target-admin'],
+      sourceDb: values['source-db'],
+      out: values.out,
+      many,
     },
     log,
   );

@@ -97,13 +97,17 @@ async function main() {
     await c.query(INDEXES[0][1]);
     await c.query(`ALTER TABLE orders ADD CONSTRAINT orders_pk PRIMARY KEY USING INDEX orders_pkey`);
     await c.query(`CREATE TABLE order_lines (id bigint PRIMARY KEY, order_id bigint NOT NULL, sku text NOT NULL, qty int NOT NULL)`);
-    await c.query(`INSERT INTO order_lines SELECT g, 1 + (g * 13) % ${rows}, 'SKU-' || (g % 5000), 1 + g % 9 FROM generate_series(1, ${Math.round(rows / 6)}) g`);
+    await c.query(
+      `INSERT INTO order_lines SELECT g, 1 + (g * 13) % ${rows}, 'SKU-' || (g % 5000), 1 + g % 9 FROM generate_series(1, ${Math.round(rows / 6)}) g`,
+    );
     await c.query(`SELECT count(*) FROM order_lines`);
     out.fk = await timed(c, `ALTER TABLE order_lines ADD CONSTRAINT order_lines_order_id_fkey FOREIGN KEY (order_id) REFERENCES orders (id)`);
     out.fkRows = rows + Math.round(rows / 6);
     out.workMem = (await c.query(`SHOW work_mem`)).rows[0].work_mem;
     out.fkPlan = (
-      await c.query(`EXPLAIN SELECT fk.order_id FROM ONLY order_lines fk LEFT OUTER JOIN ONLY orders pk ON pk.id = fk.order_id WHERE pk.id IS NULL AND fk.order_id IS NOT NULL`)
+      await c.query(
+        `EXPLAIN SELECT fk.order_id FROM ONLY order_lines fk LEFT OUTER JOIN ONLY orders pk ON pk.id = fk.order_id WHERE pk.id IS NULL AND fk.order_id IS NOT NULL`,
+      )
     ).rows.map((r) => r['QUERY PLAN']);
     for (const n of [40_000, 200_000]) {
       await c.query(`DROP TABLE IF EXISTS s; CREATE TABLE s AS SELECT id AS c1 FROM orders LIMIT ${n}`);
@@ -140,7 +144,10 @@ async function parallelAndTouch(c: Client, load: (t: string) => Promise<number>,
   out.touch = touch;
   // Parallel speedup: the whole table (hinted now), and a sample with its worker count forced by reloption.
   await c.query(`SET max_parallel_workers_per_gather = 0`);
-  for (const [label, table] of [['full', 'orders'], ['sample', 's']] as const) {
+  for (const [label, table] of [
+    ['full', 'orders'],
+    ['sample', 's'],
+  ] as const) {
     if (table === 's') {
       await c.query(`DROP TABLE IF EXISTS s; CREATE TABLE s AS SELECT * FROM orders TABLESAMPLE SYSTEM (25) LIMIT 250000`);
       await c.query(`SELECT count(*) FROM s`);
@@ -184,7 +191,8 @@ async function foreignKey(c: Client, load: (t: string) => Promise<number>, out: 
     ] as const) {
       await c.query(setup);
       const t: number[] = [];
-      for (let k = 0; k < 3; k++) t.push(await timed(c, `SELECT fk.id FROM ONLY s fk LEFT OUTER JOIN ONLY s pk ON pk.id = fk.id WHERE pk.id IS NULL AND fk.id IS NOT NULL `));
+      for (let k = 0; k < 3; k++)
+        t.push(await timed(c, `SELECT fk.id FROM ONLY s fk LEFT OUTER JOIN ONLY s pk ON pk.id = fk.id WHERE pk.id IS NULL AND fk.id IS NOT NULL `));
       out[`selfjoin_${n}_${label}_rowsPerSec`] = (2 * n) / med(t);
     }
   }

@@ -154,7 +154,14 @@ async function warmUp(admin: string): Promise<number> {
 /** Target databases of a case: kept until the case is done (see runCase). */
 const targetName = (name: string, round: number, copy: number) => `est_target_${name.replace(/\W/g, '_')}_${round}_${copy}`;
 
-async function runCase(name: string, round: number, shape: Shape, sourceUrl: string, targetAdmin: string, o: { jobs: number; probeSeconds: number; logDir: string; copies: number }): Promise<CaseResult> {
+async function runCase(
+  name: string,
+  round: number,
+  shape: Shape,
+  sourceUrl: string,
+  targetAdmin: string,
+  o: { jobs: number; probeSeconds: number; logDir: string; copies: number },
+): Promise<CaseResult> {
   // Every copy gets a database of its own, and none is dropped before the case is done: a DROP DATABASE right
   // before a copy slowed its file-creating DDL up to 2× (bench/ddl-burst.ts), a history the estimate's probe
   // never had and a user's copy does not have.
@@ -182,7 +189,13 @@ async function runCase(name: string, round: number, shape: Shape, sourceUrl: str
   const estTarget = await fresh(0);
   const usual = await ddlBurst(estTarget);
   say(`[${name}] estimate (source ${sourceMB.toFixed(0)} MB, load ${loadavg()[0]!.toFixed(2)}, DDL burst ${(usual * 1000).toFixed(0)} ms)`);
-  const est = await runOne({ bin: process.execPath, args: [BIN, 'estimate', '--source', sourceUrl, '--target', estTarget, '--probe-seconds', String(o.probeSeconds), ...flags, '--json'] }, { logFile: join(o.logDir, `${name}-estimate.log`) });
+  const est = await runOne(
+    {
+      bin: process.execPath,
+      args: [BIN, 'estimate', '--source', sourceUrl, '--target', estTarget, '--probe-seconds', String(o.probeSeconds), ...flags, '--json'],
+    },
+    { logFile: join(o.logDir, `${name}-estimate.log`) },
+  );
   writeFileSync(join(o.logDir, `${name}-estimate.json`), est.stdout);
   const e = JSON.parse(est.stdout);
   await sql(estTarget, 'CHECKPOINT');
@@ -194,7 +207,10 @@ async function runCase(name: string, round: number, shape: Shape, sourceUrl: str
     say(`[${name}] copy ${k}/${o.copies} (predicted ${e.totalSeconds.toFixed(2)} s)`);
     const log = join(o.logDir, `${name}-copy-${k}.log`);
     rmSync(log, { force: true });
-    const cp = await runOne({ bin: process.execPath, args: [BIN, 'copy', '--source', sourceUrl, '--target', target, ...flags, '--json', '--log-level', 'debug'] }, { logFile: log });
+    const cp = await runOne(
+      { bin: process.execPath, args: [BIN, 'copy', '--source', sourceUrl, '--target', target, ...flags, '--json', '--log-level', 'debug'] },
+      { logFile: log },
+    );
     const c = JSON.parse(cp.stdout) as CopyJson;
     // The estimate must simulate the plan copy ran: same chunks, same builds.
     if (c.chunks !== e.chunks) say(`[${name}] WARNING: estimate planned ${e.chunks} chunks, copy ran ${c.chunks}`);
@@ -210,7 +226,9 @@ async function runCase(name: string, round: number, shape: Shape, sourceUrl: str
   const actual = mid.seconds;
   const error = (e.totalSeconds - actual) / actual;
   const spread = `${sorted[0]!.seconds.toFixed(2)}–${sorted[sorted.length - 1]!.seconds.toFixed(2)}`;
-  say(`[${name}] predicted ${e.totalSeconds.toFixed(2)} s (${e.low.toFixed(2)}–${e.high.toFixed(2)}), actual median ${actual.toFixed(2)} s of ${copies.length} (${spread}): ${(error * 100).toFixed(1)} % (load after ${loadavg()[0]!.toFixed(2)})`);
+  say(
+    `[${name}] predicted ${e.totalSeconds.toFixed(2)} s (${e.low.toFixed(2)}–${e.high.toFixed(2)}), actual median ${actual.toFixed(2)} s of ${copies.length} (${spread}): ${(error * 100).toFixed(1)} % (load after ${loadavg()[0]!.toFixed(2)})`,
+  );
   return {
     case: name,
     round,
@@ -251,18 +269,27 @@ function markdown(rs: CaseResult[]): string {
   const lines = [
     '| case | source | predicted (range) | actual copy: median (all runs) | error | critical path |',
     '|---|---:|---:|---:|---:|---|',
-    ...rs.map((r) => `| ${r.case}${r.round > 1 ? ` (round ${r.round})` : ''}: ${r.describe} | ${r.sourceMB.toFixed(0)} MB | ${r.predicted.toFixed(1)} s (${r.low.toFixed(1)}–${r.high.toFixed(1)}) | ${r.actual.toFixed(1)} s (${r.actuals.map((x) => x.toFixed(1)).join(', ')}) | ${pct(r.error)} | ${r.criticalPath.slice(0, 2).join(', ')} |`),
+    ...rs.map(
+      (r) =>
+        `| ${r.case}${r.round > 1 ? ` (round ${r.round})` : ''}: ${r.describe} | ${r.sourceMB.toFixed(0)} MB | ${r.predicted.toFixed(1)} s (${r.low.toFixed(1)}–${r.high.toFixed(1)}) | ${r.actual.toFixed(1)} s (${r.actuals.map((x) => x.toFixed(1)).join(', ')}) | ${pct(r.error)} | ${r.criticalPath.slice(0, 2).join(', ')} |`,
+    ),
     '',
     ...(rs.some((r) => r.round > 1)
-      ? ['| case | median error over rounds | every round |', '|---|---:|---|', ...medianErrors(rs).map((m) => `| ${m.case} | ${pct(m.median)} | ${m.errors.map(pct).join(', ')} |`), '']
+      ? [
+          '| case | median error over rounds | every round |',
+          '|---|---:|---|',
+          ...medianErrors(rs).map((m) => `| ${m.case} | ${pct(m.median)} | ${m.errors.map(pct).join(', ')} |`),
+          '',
+        ]
       : []),
     '| case | phase | predicted | actual |',
     '|---|---|---:|---:|',
   ];
-  for (const r of rs) for (const k of Object.keys(r.phases.actual)) {
-    if ((r.phases.actual[k] ?? 0) < 0.05 && (r.phases.predicted[k] ?? 0) < 0.05) continue;
-    lines.push(`| ${r.case} | ${k} | ${(r.phases.predicted[k] ?? 0).toFixed(2)} s | ${r.phases.actual[k]!.toFixed(2)} s |`);
-  }
+  for (const r of rs)
+    for (const k of Object.keys(r.phases.actual)) {
+      if ((r.phases.actual[k] ?? 0) < 0.05 && (r.phases.predicted[k] ?? 0) < 0.05) continue;
+      lines.push(`| ${r.case} | ${k} | ${(r.phases.predicted[k] ?? 0).toFixed(2)} s | ${r.phases.actual[k]!.toFixed(2)} s |`);
+    }
   lines.push('', '| case | data-phase steps (summed seconds, count) | predicted | actual |', '|---|---|---:|---:|');
   for (const r of rs) {
     const { predicted: p, actual: a } = r.steps;
@@ -334,7 +361,8 @@ async function main(): Promise<number> {
         link = undefined;
       }
       await sql(servers.sourceAdmin, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-      for (let n = 1; n <= rounds; n++) for (let j = 0; j <= o.copies; j++) await sql(servers.targetAdmin, `DROP DATABASE IF EXISTS ${targetName(k.name, n, j)} WITH (FORCE)`);
+      for (let n = 1; n <= rounds; n++)
+        for (let j = 0; j <= o.copies; j++) await sql(servers.targetAdmin, `DROP DATABASE IF EXISTS ${targetName(k.name, n, j)} WITH (FORCE)`);
     }
     const record = {
       date: new Date().toISOString(),
@@ -366,7 +394,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => setExitCode(code),
   (err: unknown) => {
-    process.stderr.write(`bench estimate: error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`bench estimate: error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     setExitCode(1);
   },
 );

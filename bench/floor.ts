@@ -220,7 +220,9 @@ export async function runFloor(ctx: PeerContext): Promise<PeerRun> {
     );
   };
   await finish(fks.map((f) => f.sql));
-  const setvals = ctx.sequences.filter((s) => s.lastValue !== null).map((s) => `SELECT setval(${quoteLiteral(s.name)}, ${BigInt(s.lastValue!)}, ${s.isCalled})`);
+  const setvals = ctx.sequences
+    .filter((s) => s.lastValue !== null)
+    .map((s) => `SELECT setval(${quoteLiteral(s.name)}, ${BigInt(s.lastValue!)}, ${s.isCalled})`);
   await finish([...setvals, ...tables.map((t) => `ANALYZE ${t.name}`)]);
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, ...usage.result };
 }

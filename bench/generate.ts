@@ -202,7 +202,11 @@ export async function generateDataset(opts: GenerateOptions): Promise<GenerateRe
   await onPool(spec, jobs, tasks);
 
   log(`generate: building ${POST_SQL.length} indexes and ${FK_SQL.length} foreign keys (${elapsed(started)})`);
-  await onPool(spec, jobs, POST_SQL.map((sql) => async (c: Client) => void (await c.query(sql))));
+  await onPool(
+    spec,
+    jobs,
+    POST_SQL.map((sql) => async (c: Client) => void (await c.query(sql))),
+  );
   await withOne(spec, async (c) => {
     for (const sql of FK_SQL) await c.query(sql);
     await c.query(`SELECT setval(pg_get_serial_sequence('accounts', 'id'), $1)`, [rows.accounts]);
@@ -212,7 +216,11 @@ export async function generateDataset(opts: GenerateOptions): Promise<GenerateRe
   // VACUUM sets hint bits and the visibility map: without it the first reader (the first peer timed) pays
   // for writing every page again, and peers would not be measured on equal terms.
   log(`generate: VACUUM ANALYZE (${elapsed(started)})`);
-  await onPool(spec, jobs, BENCH_TABLES.map((t) => async (c: Client) => void (await c.query(`VACUUM (ANALYZE) ${t}`))));
+  await onPool(
+    spec,
+    jobs,
+    BENCH_TABLES.map((t) => async (c: Client) => void (await c.query(`VACUUM (ANALYZE) ${t}`))),
+  );
 
   return await withOne(spec, async (c) => {
     const { rows: sizes } = await c.query<{ name: string; rows: string; bytes: string }>(
@@ -228,7 +236,8 @@ export async function generateDataset(opts: GenerateOptions): Promise<GenerateRe
     };
     log(
       `generate: done in ${result.seconds.toFixed(1)}s, database ${(result.databaseBytes / 1048576).toFixed(0)} MB (` +
-        result.tables.map((t) => `${t.name} ${(t.bytes / 1048576).toFixed(0)} MB`).join(', ') + ')',
+        result.tables.map((t) => `${t.name} ${(t.bytes / 1048576).toFixed(0)} MB`).join(', ') +
+        ')',
     );
     return result;
   });
@@ -260,7 +269,7 @@ async function cli(): Promise<number> {
   if (values.help || !values.url) {
     process.stderr.write(
       'usage: node dist/bench/generate.js --url URL [--mb 100] [--jobs 2] [--drop-existing]\n' +
-        '  Fills URL\'s database with accounts/documents/events (~MB in total, deterministic).\n',
+        "  Fills URL's database with accounts/documents/events (~MB in total, deterministic).\n",
     );
     return values.help ? 0 : 2;
   }

@@ -116,9 +116,14 @@ function startTrace(variant: Variant, source: string, target: string, slot: stri
   const t0 = Date.now();
   void (async () => {
     while (on) {
-      const [s] = await sql<{ behind: string }>(source, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), sent_lsn)::bigint::text AS behind FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = '${slot}'`).catch(() => []);
+      const [s] = await sql<{ behind: string }>(
+        source,
+        `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), sent_lsn)::bigint::text AS behind FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = '${slot}'`,
+      ).catch(() => []);
       const [t] = await sql<{ b: string }>(target, `SELECT pg_relation_size('ltx')::text AS b`).catch(() => []);
-      log(`  trace ${variant} +${((Date.now() - t0) / 1000).toFixed(0)}s: walsender ${(Number(s?.behind ?? 0) / 2 ** 20).toFixed(0)} MiB behind the source's WAL, target table ${(Number(t?.b ?? 0) / 2 ** 20).toFixed(0)} MiB`);
+      log(
+        `  trace ${variant} +${((Date.now() - t0) / 1000).toFixed(0)}s: walsender ${(Number(s?.behind ?? 0) / 2 ** 20).toFixed(0)} MiB behind the source's WAL, target table ${(Number(t?.b ?? 0) / 2 ** 20).toFixed(0)} MiB`,
+      );
       await new Promise((r) => setTimeout(r, 2000));
     }
   })();
@@ -142,13 +147,24 @@ async function runVariant(variant: Variant, srcAdmin: string, dstAdmin: string, 
     const base = ['replicate', '--source', source, '--target', target, '--slot', slot, ...extra];
     await runOne({ bin: process.execPath, args: [PGSHIFT_BIN, ...base, '--until-caught-up', '--no-refresh-matviews'] }, { logFile });
     pgshift = startPgshift([...base, '--status-interval', '10'], logFile);
-    await waitUntil('pgshift streaming', async () => (await sql<{ a: boolean }>(source, `SELECT active AS a FROM pg_replication_slots WHERE slot_name = '${slot}'`))[0]?.a === true, 120_000);
+    await waitUntil(
+      'pgshift streaming',
+      async () => (await sql<{ a: boolean }>(source, `SELECT active AS a FROM pg_replication_slots WHERE slot_name = '${slot}'`))[0]?.a === true,
+      120_000,
+    );
   } else {
     await sql(target, TABLE);
     await sql(source, `CREATE PUBLICATION ${db}_pub FOR TABLE ltx`);
     const streaming = variant === 'native-off' ? 'off' : 'parallel';
-    await sql(target, `CREATE SUBSCRIPTION ${db}_sub CONNECTION '${conninfo(source).replace(/'/g, "''")}' PUBLICATION ${db}_pub WITH (copy_data = false, slot_name = '${slot}', streaming = ${streaming})`);
-    await waitUntil('the subscription streaming', async () => (await sql<{ a: boolean }>(source, `SELECT active AS a FROM pg_replication_slots WHERE slot_name = '${slot}'`))[0]?.a === true, 120_000);
+    await sql(
+      target,
+      `CREATE SUBSCRIPTION ${db}_sub CONNECTION '${conninfo(source).replace(/'/g, "''")}' PUBLICATION ${db}_pub WITH (copy_data = false, slot_name = '${slot}', streaming = ${streaming})`,
+    );
+    await waitUntil(
+      'the subscription streaming',
+      async () => (await sql<{ a: boolean }>(source, `SELECT active AS a FROM pg_replication_slots WHERE slot_name = '${slot}'`))[0]?.a === true,
+      120_000,
+    );
   }
   await sql(source, `SELECT pg_stat_reset_replication_slot('${slot}')`);
   log(`${variant}: subscriber connected; one transaction: ${rows} inserts, ${rows / 2} updates`);
@@ -172,7 +188,12 @@ async function runVariant(variant: Variant, srcAdmin: string, dstAdmin: string, 
   stopTrace();
   log(`${variant}: transaction ${transactionSeconds.toFixed(1)} s on the source; applied ${applyAfterCommitSeconds.toFixed(1)} s after its commit`);
   await new Promise((r) => setTimeout(r, 1500)); // slot statistics are flushed about once a second
-  const st = (await sql<{ spill: string; stream: string; total: string }>(source, `SELECT spill_bytes::text AS spill, stream_bytes::text AS stream, total_bytes::text AS total FROM pg_stat_replication_slots WHERE slot_name = '${slot}'`))[0];
+  const st = (
+    await sql<{ spill: string; stream: string; total: string }>(
+      source,
+      `SELECT spill_bytes::text AS spill, stream_bytes::text AS stream, total_bytes::text AS total FROM pg_stat_replication_slots WHERE slot_name = '${slot}'`,
+    )
+  )[0];
   const usage: { cpuSeconds?: number; peakRssBytes?: number } = pgshift ? await pgshift.stop() : {};
   const [fs, ft] = [await fingerprint(source), await fingerprint(target)];
   if (pgshift) {
@@ -233,7 +254,10 @@ async function main(): Promise<void> {
         '',
         `| subscriber | apply after commit s | source spill | streamed | client CPU s | peak RSS | identical |`,
         '|---|---:|---:|---:|---:|---:|---|',
-        ...results.map((r) => `| ${r.label} | ${r.applyAfterCommitSeconds.toFixed(1)} | ${mib(r.spillBytes)} | ${mib(r.streamBytes)} | ${r.cpuSeconds?.toFixed(1) ?? '(server)'} | ${r.peakRssBytes === undefined ? '(server)' : mib(r.peakRssBytes)} | ${r.matches ? 'yes' : 'NO'} |`),
+        ...results.map(
+          (r) =>
+            `| ${r.label} | ${r.applyAfterCommitSeconds.toFixed(1)} | ${mib(r.spillBytes)} | ${mib(r.streamBytes)} | ${r.cpuSeconds?.toFixed(1) ?? '(server)'} | ${r.peakRssBytes === undefined ? '(server)' : mib(r.peakRssBytes)} | ${r.matches ? 'yes' : 'NO'} |`,
+        ),
         '',
         `results: ${file}`,
       ].join('\n'),

@@ -63,7 +63,20 @@ export const PEERS: Peer[] = [
     async run(ctx) {
       const cmd: Cmd = {
         bin: process.execPath,
-        args: [ctx.pgshiftBin, 'copy', '--source', ctx.source, '--target', ctx.target, '--jobs', String(ctx.jobs), '--index-jobs', String(ctx.jobs), '--json', ...ctx.pgshiftArgs],
+        args: [
+          ctx.pgshiftBin,
+          'copy',
+          '--source',
+          ctx.source,
+          '--target',
+          ctx.target,
+          '--jobs',
+          String(ctx.jobs),
+          '--index-jobs',
+          String(ctx.jobs),
+          '--json',
+          ...ctx.pgshiftArgs,
+        ],
       };
       const r = await runOne(cmd, { logFile: ctx.logFile });
       let reported: unknown;
@@ -145,15 +158,28 @@ export const PEERS: Peer[] = [
     id: 'pgcopydb',
     label: 'pgcopydb clone',
     command: 'pgcopydb clone --source $SOURCE --target $TARGET --table-jobs 2 --index-jobs 2 --no-owner --no-acl',
-    unavailable: ({ have }) =>
-      have('pgcopydb') ? undefined : 'pgcopydb is not installed (Debian/Ubuntu: apt-get install pgcopydb); skipped',
+    unavailable: ({ have }) => (have('pgcopydb') ? undefined : 'pgcopydb is not installed (Debian/Ubuntu: apt-get install pgcopydb); skipped'),
     async run(ctx) {
       const dir = join(ctx.workDir, 'pgcopydb');
       if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
       const r = await runOne(
         {
           bin: 'pgcopydb',
-          args: ['clone', '--source', ctx.source, '--target', ctx.target, '--table-jobs', String(ctx.jobs), '--index-jobs', String(ctx.jobs), '--no-owner', '--no-acl', '--dir', dir],
+          args: [
+            'clone',
+            '--source',
+            ctx.source,
+            '--target',
+            ctx.target,
+            '--table-jobs',
+            String(ctx.jobs),
+            '--index-jobs',
+            String(ctx.jobs),
+            '--no-owner',
+            '--no-acl',
+            '--dir',
+            dir,
+          ],
         },
         // pgcopydb finds pg_dump/pg_restore on PATH: put the ones every other peer uses first.
         { logFile: ctx.logFile, env: { ...process.env, PATH: `${ctx.pgDump.replace(/\/pg_dump$/, '')}:${process.env.PATH ?? ''}` } },
@@ -165,7 +191,7 @@ export const PEERS: Peer[] = [
     id: 'floor',
     label: 'floor: server-side COPY, no client',
     command:
-      'pg_dump -s --section=pre-data | psql; per chunk, 2 at a time: source COPY … TO \'/fifo\' ∥ target COPY … FROM \'/fifo\' (superuser, FREEZE after TRUNCATE for whole tables); the same index, key and FK builds on 2 connections as each table is in; setval; ANALYZE',
+      "pg_dump -s --section=pre-data | psql; per chunk, 2 at a time: source COPY … TO '/fifo' ∥ target COPY … FROM '/fifo' (superuser, FREEZE after TRUNCATE for whole tables); the same index, key and FK builds on 2 connections as each table is in; setval; ANALYZE",
     unavailable: () => undefined,
     run: (ctx) => runFloor(ctx),
   },

@@ -88,10 +88,7 @@ function exited(child: ChildProcess, what: string, logFile: string, okCodes: num
  * Run one command, stderr to logFile, stdout captured (small outputs such as --json only), under
  * /usr/bin/time when present (CPU seconds and peak RSS of the process tree; `usage` accumulates them).
  */
-export async function runOne(
-  cmd: Cmd,
-  opts: { logFile: string; env?: NodeJS.ProcessEnv; okCodes?: number[]; usage?: Usage },
-): Promise<RunResult> {
+export async function runOne(cmd: Cmd, opts: { logFile: string; env?: NodeJS.ProcessEnv; okCodes?: number[]; usage?: Usage }): Promise<RunResult> {
   const t = timed(cmd, tmpdir());
   const err = openSync(opts.logFile, 'a');
   const started = process.hrtime.bigint();
@@ -136,7 +133,10 @@ export async function runPipe(producer: Cmd, consumer: Cmd, opts: { logFile: str
   // Both ends run at once: their CPU and their memory add up.
   const up = readTime(tp.file);
   const uc = readTime(tc.file);
-  const u = up.cpuSeconds === undefined || uc.cpuSeconds === undefined ? {} : { cpuSeconds: up.cpuSeconds + uc.cpuSeconds, peakRssBytes: (up.peakRssBytes ?? 0) + (uc.peakRssBytes ?? 0) };
+  const u =
+    up.cpuSeconds === undefined || uc.cpuSeconds === undefined
+      ? {}
+      : { cpuSeconds: up.cpuSeconds + uc.cpuSeconds, peakRssBytes: (up.peakRssBytes ?? 0) + (uc.peakRssBytes ?? 0) };
   opts.usage?.add(u);
   return { code: 0, seconds: Number(process.hrtime.bigint() - started) / 1e9, stdout, ...u };
 }

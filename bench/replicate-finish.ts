@@ -37,7 +37,9 @@ async function main(): Promise<void> {
     log(`seeding: users ${rows} rows, ${children} tables of ${Math.round(rows * 1.5)} rows referencing it`);
     await seed.query(`CREATE TABLE users (id int PRIMARY KEY, name text); INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, ${rows}) g`);
     for (let i = 1; i <= children; i++) {
-      await seed.query(`CREATE TABLE c${i} (id int, user_id int REFERENCES users (id)); INSERT INTO c${i} SELECT g, 1 + g % ${rows} FROM generate_series(1, ${Math.round(rows * 1.5)}) g`);
+      await seed.query(
+        `CREATE TABLE c${i} (id int, user_id int REFERENCES users (id)); INSERT INTO c${i} SELECT g, 1 + g % ${rows} FROM generate_series(1, ${Math.round(rows * 1.5)}) g`,
+      );
     }
     await seed.query('VACUUM ANALYZE');
     await seed.end();

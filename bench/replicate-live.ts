@@ -34,7 +34,19 @@ async function sampleWhileWriting(o: LiveOptions, slot: string, subscriber: stri
   const history: Array<{ t: number; lsn: bigint }> = [];
   const lags: number[] = [];
   let done = false;
-  const bench = run(o.pgbench, ['-n', '-T', String(o.seconds), '-R', String(o.rate), '-c', String(o.clients), '-j', String(o.clients), ...o.scripts, o.source]).finally(() => {
+  const bench = run(o.pgbench, [
+    '-n',
+    '-T',
+    String(o.seconds),
+    '-R',
+    String(o.rate),
+    '-c',
+    String(o.clients),
+    '-j',
+    String(o.clients),
+    ...o.scripts,
+    o.source,
+  ]).finally(() => {
     done = true;
   });
   const toBig = (l: string) => {

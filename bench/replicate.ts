@@ -135,14 +135,21 @@ async function main(): Promise<void> {
     const dump = execFileSync(tools.pgDump, ['--no-owner', '--no-acl', '-d', source], { maxBuffer: 1 << 30 });
     execFileSync(psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', nativeTarget], { input: dump, stdio: ['pipe', 'ignore', 'inherit'] });
     await sql(source, `CREATE PUBLICATION ${PUB} FOR TABLE ${TABLES.join(', ')}`);
-    await sql(nativeTarget, `CREATE SUBSCRIPTION ${SUB} CONNECTION '${conninfo(source).replace(/'/g, "''")}' PUBLICATION ${PUB} WITH (copy_data = false, enabled = false)`);
+    await sql(
+      nativeTarget,
+      `CREATE SUBSCRIPTION ${SUB} CONNECTION '${conninfo(source).replace(/'/g, "''")}' PUBLICATION ${PUB} WITH (copy_data = false, enabled = false)`,
+    );
 
     await sql(source, 'SELECT pg_stat_reset()');
     const startLsn = (await sql<{ l: string }>(source, 'SELECT pg_current_wal_lsn()::text AS l'))[0]!.l;
     const wideFile = join(work, 'wide.sql');
     writeFileSync(wideFile, WIDE_SCRIPT);
     log(`workload: pgbench -T ${seconds} -c ${clients} (tpcb-like@9, wide-row upsert@1); nobody consumes the slots`);
-    const bench = execFileSync(pgbench, ['-n', '-T', String(seconds), '-c', String(clients), '-j', String(clients), '-b', 'tpcb-like@9', '-f', `${wideFile}@1`, source], { encoding: 'utf8' });
+    const bench = execFileSync(
+      pgbench,
+      ['-n', '-T', String(seconds), '-c', String(clients), '-j', String(clients), '-b', 'tpcb-like@9', '-f', `${wideFile}@1`, source],
+      { encoding: 'utf8' },
+    );
     const txMatch = /number of transactions actually processed: (\d+)/.exec(bench);
     const transactions = txMatch ? Number(txMatch[1]) : undefined;
     const endLsn = (await sql<{ l: string }>(source, 'SELECT pg_current_wal_lsn()::text AS l'))[0]!.l;
@@ -158,14 +165,19 @@ async function main(): Promise<void> {
     const p = await runOne({ bin: process.execPath, args: [...prof, PGSHIFT_BIN, ...pgshiftArgs] }, { logFile });
     const reported = JSON.parse(p.stdout) as { ok: boolean; slot: string; changes: number; transactions: number; seconds: number; appliedLsn: string };
     if (!reported.ok) throw new Error(`pgshift replicate reported ok=false (see ${logFile})`);
-    log(`drain: pgshift ${p.seconds.toFixed(2)} s wall, ${reported.changes} changes, cpu ${p.cpuSeconds?.toFixed(2)} s, rss ${((p.peakRssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB`);
+    log(
+      `drain: pgshift ${p.seconds.toFixed(2)} s wall, ${reported.changes} changes, cpu ${p.cpuSeconds?.toFixed(2)} s, rss ${((p.peakRssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB`,
+    );
 
     log('drain: native subscription ENABLE');
     const t0 = process.hrtime.bigint();
     await sql(nativeTarget, `ALTER SUBSCRIPTION ${SUB} ENABLE`);
     let nativeSeconds = 0;
     for (;;) {
-      const r = await sql<{ ok: boolean }>(source, `SELECT coalesce(confirmed_flush_lsn >= '${endLsn}', false) AS ok FROM pg_replication_slots WHERE slot_name = '${SUB}'`);
+      const r = await sql<{ ok: boolean }>(
+        source,
+        `SELECT coalesce(confirmed_flush_lsn >= '${endLsn}', false) AS ok FROM pg_replication_slots WHERE slot_name = '${SUB}'`,
+      );
       nativeSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
       if (r[0]?.ok) break;
       if (nativeSeconds > 3600) throw new Error('native subscription did not catch up within an hour');
@@ -179,10 +191,12 @@ async function main(): Promise<void> {
     const idle = await runOne({ bin: process.execPath, args: [PGSHIFT_BIN, ...pgshiftArgs, '--log-level', 'debug'] }, { logFile: idleLog });
     log(`idle: pgshift replicate --until-caught-up with an empty backlog: ${idle.seconds.toFixed(2)} s`);
     // Where that fixed cost goes: the run's own step timings (ms since replicate() began, after start-up).
-    const steps = readFileSync(idleLog, 'utf8').split('\n').flatMap((l) => {
-      const m = /"ms":(\d+),"msg":"replicate: ([^"]+)"/.exec(l);
-      return m ? [`${m[1]} ms ${m[2]}`] : [];
-    });
+    const steps = readFileSync(idleLog, 'utf8')
+      .split('\n')
+      .flatMap((l) => {
+        const m = /"ms":(\d+),"msg":"replicate: ([^"]+)"/.exec(l);
+        return m ? [`${m[1]} ms ${m[2]}`] : [];
+      });
     if (steps.length) log(`idle steps: ${steps.join(' · ')}`);
 
     const pgFp = await fingerprint(pgTarget);
@@ -201,7 +215,10 @@ async function main(): Promise<void> {
       live.push(await pgshiftLiveLag(lo, PGSHIFT_BIN, streamArgs, reported.slot));
       log(`live: pgbench -R ${liveRate} -T ${lo.seconds} while the native subscription streams`);
       live.push(await nativeLiveLag(lo, nativeTarget, SUB));
-      for (const l of live) log(`live: ${l.subscriber}: lag max ${l.maxLagSeconds.toFixed(2)} s, p95 ${l.p95LagSeconds.toFixed(2)} s, mean ${l.meanLagSeconds.toFixed(2)} s (${l.samples} samples, ${l.transactions} tx)`);
+      for (const l of live)
+        log(
+          `live: ${l.subscriber}: lag max ${l.maxLagSeconds.toFixed(2)} s, p95 ${l.p95LagSeconds.toFixed(2)} s, mean ${l.meanLagSeconds.toFixed(2)} s (${l.samples} samples, ${l.transactions} tx)`,
+        );
     }
 
     await sql(nativeTarget, `ALTER SUBSCRIPTION ${SUB} DISABLE`);
@@ -215,7 +232,17 @@ async function main(): Promise<void> {
       command: `npm run bench:replicate -- --seconds ${seconds} --scale ${scale} --clients ${clients}${footing === 'durable' ? ' --durable-servers' : ''}`,
       machine: { cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), loadavgBefore: load.before, loadavgAfter: loadAfter },
       servers: `${footingNote(footing)} Source PostgreSQL 15 (wal_level=logical), target PostgreSQL ${servers.targets[0]!.major}; both subscribers apply into databases on the same target server, one after the other.`,
-      workload: { pgbenchScale: scale, seconds, clients, script: 'tpcb-like@9 + wide-row upsert (~1.3 kB text)@1', transactions, rowChanges: statChanges, walBytes, startLsn, endLsn },
+      workload: {
+        pgbenchScale: scale,
+        seconds,
+        clients,
+        script: 'tpcb-like@9 + wide-row upsert (~1.3 kB text)@1',
+        transactions,
+        rowChanges: statChanges,
+        walBytes,
+        startLsn,
+        endLsn,
+      },
       pgshift: {
         command: 'pgshift replicate --source $SOURCE --target $TARGET --until-caught-up --fix-replica-identity --json',
         wallSeconds: p.seconds,
@@ -233,7 +260,15 @@ async function main(): Promise<void> {
         changesPerSecond: changes / nativeSeconds,
       },
       ratio: nativeSeconds / p.seconds,
-      live: liveRate > 0 ? { ratePerSecond: liveRate, seconds: Number(values['live-seconds']), method: 'source-side: age of the oldest unconfirmed source WAL position, sampled every 200 ms', results: live } : null,
+      live:
+        liveRate > 0
+          ? {
+              ratePerSecond: liveRate,
+              seconds: Number(values['live-seconds']),
+              method: 'source-side: age of the oldest unconfirmed source WAL position, sampled every 200 ms',
+              results: live,
+            }
+          : null,
       verified,
     };
     mkdirSync(values.out!, { recursive: true });
@@ -247,7 +282,10 @@ async function main(): Promise<void> {
         `| pgshift replicate | ${p.seconds.toFixed(2)} | ${Math.round(changes / p.seconds).toLocaleString('en-US')} | ${p.cpuSeconds?.toFixed(2) ?? '—'} | ${((p.peakRssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB |`,
         `| native subscription | ${nativeSeconds.toFixed(2)} | ${Math.round(changes / nativeSeconds).toLocaleString('en-US')} | (server) | (server) |`,
         '',
-        ...live.map((l) => `live lag at ${liveRate} tx/s, ${l.subscriber}: max ${l.maxLagSeconds.toFixed(2)} s, p95 ${l.p95LagSeconds.toFixed(2)} s, mean ${l.meanLagSeconds.toFixed(2)} s`),
+        ...live.map(
+          (l) =>
+            `live lag at ${liveRate} tx/s, ${l.subscriber}: max ${l.maxLagSeconds.toFixed(2)} s, p95 ${l.p95LagSeconds.toFixed(2)} s, mean ${l.meanLagSeconds.toFixed(2)} s`,
+        ),
         `pgshift with nothing to apply (fixed cost of one run): ${idle.seconds.toFixed(2)} s`,
         `pgshift/native speed: ${record.ratio.toFixed(2)}×; verified: pgshift ${verified.pgshiftMatches}, native ${verified.nativeMatches}`,
         `results: ${file}`,

@@ -97,18 +97,27 @@ export function markdown(r: BenchRecord): string {
     const n = r.dataset.tables.length;
     const per = r.peers.filter((p) => p.status === 'ok' && p.seconds !== undefined && p.id !== 'floor');
     if (per.length) {
-      lines.push('', `Per table (${n} tables): ${per.map((p) => `${p.label} ${((p.seconds! / n) * 1000).toFixed(1)} ms wall${p.cpuSeconds === undefined ? '' : `, ${((p.cpuSeconds / n) * 1000).toFixed(1)} ms client CPU`}`).join('; ')}.`);
+      lines.push(
+        '',
+        `Per table (${n} tables): ${per.map((p) => `${p.label} ${((p.seconds! / n) * 1000).toFixed(1)} ms wall${p.cpuSeconds === undefined ? '' : `, ${((p.cpuSeconds / n) * 1000).toFixed(1)} ms client CPU`}`).join('; ')}.`,
+      );
     }
   }
   const phases = (pgshift?.reported as { phases?: Record<string, number> } | undefined)?.phases;
-  if (phases) lines.push('', `pgshift phases: ${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ')}.`);
+  if (phases)
+    lines.push(
+      '',
+      `pgshift phases: ${Object.entries(phases)
+        .map(([k, v]) => `${k} ${v.toFixed(2)} s`)
+        .join(', ')}.`,
+    );
   const v = r.verify;
   if (v.status !== 'skipped') {
     lines.push(
       '',
       v.status === 'ok' || v.status === 'differences'
         ? `pgshift verify on the copied database: ${secs(v.seconds)} (${v.ratioVsCopy?.toFixed(2) ?? '?'}× the copy time)` +
-          `${v.status === 'differences' ? ' — it reported DIFFERENCES' : ', source and target equal'}.`
+            `${v.status === 'differences' ? ' — it reported DIFFERENCES' : ', source and target equal'}.`
         : `pgshift verify: ${v.status}${v.note ? ` (${v.note.split('\n')[0]})` : ''}.`,
     );
   }

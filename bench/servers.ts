@@ -95,7 +95,14 @@ export async function startBenchServers(o: {
   keepFolders?: boolean;
 }): Promise<BenchServers> {
   if (o.sourceAdmin && o.targetAdmin) {
-    return { sourceAdmin: o.sourceAdmin, targetAdmin: o.targetAdmin, targets: [{ major: 0, admin: o.targetAdmin }], embedded: false, clusters: [], stop: async () => undefined };
+    return {
+      sourceAdmin: o.sourceAdmin,
+      targetAdmin: o.targetAdmin,
+      targets: [{ major: 0, admin: o.targetAdmin }],
+      embedded: false,
+      clusters: [],
+      stop: async () => undefined,
+    };
   }
   const majors = o.targetMajors?.length ? o.targetMajors : [17 as const];
   const footing = o.footing ?? 'fast';
@@ -105,7 +112,9 @@ export async function startBenchServers(o: {
   const common = footing === 'durable' ? DURABLE_SETTINGS : FAST_SETTINGS;
   const started = await Promise.allSettled([
     startCluster({ major: 15, dir: join(base, 'src15'), settings: common }),
-    ...majors.map((m) => startCluster({ major: m, dir: join(base, `dst${m}`), settings: { ...common, ...(footing === 'durable' ? { wal_level: 'replica' } : {}) } })),
+    ...majors.map((m) =>
+      startCluster({ major: m, dir: join(base, `dst${m}`), settings: { ...common, ...(footing === 'durable' ? { wal_level: 'replica' } : {}) } }),
+    ),
   ]);
   const clusters = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const stop = async () => {

@@ -60,7 +60,11 @@ CREATE TABLE pgbench_accounts (aid int NOT NULL, bid int, abalance int, filler c
 CREATE TABLE pgbench_history (tid int, bid int, aid int, delta int, mtime timestamp, filler char(22));
 INSERT INTO pgbench_branches SELECT i, 0, '' FROM generate_series(1, ${branches}) AS i;
 INSERT INTO pgbench_tellers SELECT i, (i - 1) / 10 + 1, 0, '' FROM generate_series(1, ${branches * 10}) AS i;`,
-        loads: batches(accounts, 500_000, (lo, hi) => `INSERT INTO pgbench_accounts SELECT i, (i - 1) / 100000 + 1, (i * 7) % 1000 - 500, '' FROM generate_series(${lo}, ${hi}) AS i`),
+        loads: batches(
+          accounts,
+          500_000,
+          (lo, hi) => `INSERT INTO pgbench_accounts SELECT i, (i - 1) / 100000 + 1, (i * 7) % 1000 - 500, '' FROM generate_series(${lo}, ${hi}) AS i`,
+        ),
         post: [
           'ALTER TABLE pgbench_accounts ADD PRIMARY KEY (aid)',
           'ALTER TABLE pgbench_branches ADD PRIMARY KEY (bid)',
@@ -88,7 +92,9 @@ INSERT INTO pgbench_tellers SELECT i, (i - 1) / 10 + 1, 0, '' FROM generate_seri
       const name = (k: number) => `tenant_${String(k % SCHEMAS).padStart(2, '0')}.items_${k}`;
       return {
         schema: [
-          range(SCHEMAS).map((s) => `CREATE SCHEMA tenant_${String(s).padStart(2, '0')};`).join('\n'),
+          range(SCHEMAS)
+            .map((s) => `CREATE SCHEMA tenant_${String(s).padStart(2, '0')};`)
+            .join('\n'),
           ...range(Math.ceil(tables / 500)).map((b) =>
             range(Math.min(500, tables - b * 500))
               .map((i) => `CREATE TABLE ${name(b * 500 + i)} (id serial PRIMARY KEY, account int NOT NULL, note text, created timestamptz NOT NULL);`)
@@ -108,7 +114,11 @@ INSERT INTO pgbench_tellers SELECT i, (i - 1) / 10 + 1, 0, '' FROM generate_seri
       const cols = range(WIDE_COLUMNS - 1).map((c) => `c${c + 1}`);
       return {
         schema: `CREATE TABLE wide (id int PRIMARY KEY, ${cols.map((c) => `${c} int`).join(', ')})`,
-        loads: batches(rows, 5000, (lo, hi) => `INSERT INTO wide SELECT i, ${cols.map((_, c) => `i % ${c + 7}`).join(', ')} FROM generate_series(${lo}, ${hi}) AS i`),
+        loads: batches(
+          rows,
+          5000,
+          (lo, hi) => `INSERT INTO wide SELECT i, ${cols.map((_, c) => `i % ${c + 7}`).join(', ')} FROM generate_series(${lo}, ${hi}) AS i`,
+        ),
         post: [],
       };
     }
@@ -136,7 +146,10 @@ async function onPool(spec: ConnectionSpec, jobs: number, work: string[], log: (
 }
 
 /** Fill an empty database with the shape; the result lists its tables. */
-export async function generateShape(shape: Shape, o: { url: string; mb: number; jobs: number; log: (l: string) => void; many?: ManyTablesOptions }): Promise<GenerateResult> {
+export async function generateShape(
+  shape: Shape,
+  o: { url: string; mb: number; jobs: number; log: (l: string) => void; many?: ManyTablesOptions },
+): Promise<GenerateResult> {
   if (shape === 'mixed') return generateDataset({ url: o.url, mb: o.mb, jobs: o.jobs, log: o.log });
   const started = Date.now();
   const spec = parseConnectionUrl(o.url, 'source');
@@ -161,7 +174,13 @@ export async function generateShape(shape: Shape, o: { url: string; mb: number; 
     return rows.map((r) => r.name);
   });
   // Hint bits and visibility map set once here, so no peer pays for them (see generate.ts).
-  await onPool(spec, o.jobs, tables.map((t) => `VACUUM (ANALYZE) ${t}`), o.log, 'vacuumed');
+  await onPool(
+    spec,
+    o.jobs,
+    tables.map((t) => `VACUUM (ANALYZE) ${t}`),
+    o.log,
+    'vacuumed',
+  );
   return await one(async (c) => {
     const { rows } = await c.query<{ name: string; rows: string; bytes: string }>(
       `SELECT format('%I.%I', n.nspname, c.relname) AS name, c.reltuples::bigint AS rows, pg_total_relation_size(c.oid) AS bytes

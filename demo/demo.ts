@@ -36,7 +36,11 @@ function registeredCommands(): string[] {
 
 /** Run the real CLI with this terminal as its stdio, so its progress bars draw as they would for a user. */
 /** Runs the CLI with the URLs in PGSHIFT_SOURCE_URL / PGSHIFT_TARGET_URL: passwords stay off the command line. */
-function runCli(args: string[], urls: { source: string; target: string }, captureStdout = false): Promise<{ code: number | null; seconds: number; stdout: string }> {
+function runCli(
+  args: string[],
+  urls: { source: string; target: string },
+  captureStdout = false,
+): Promise<{ code: number | null; seconds: number; stdout: string }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const env = { ...process.env, PGSHIFT_SOURCE_URL: urls.source, PGSHIFT_TARGET_URL: urls.target };
@@ -71,7 +75,9 @@ async function main(): Promise<number> {
     const seeded = await rowCounts(source);
     say(
       `seeded in ${formatDuration((Date.now() - seedStart) / 1000)}: ` +
-        Object.entries(seeded).map(([t, n]) => `${t} ${n?.toLocaleString('en-US')}`).join(', '),
+        Object.entries(seeded)
+          .map(([t, n]) => `${t} ${n?.toLocaleString('en-US')}`)
+          .join(', '),
     );
 
     const have = registeredCommands();
@@ -129,7 +135,8 @@ async function main(): Promise<number> {
       if (s.name === 'replicate' && json && r.code === 0) {
         const j = JSON.parse(r.stdout) as { changes: number; appliedLsn: string; initialCopy: { tables: number; rows: number; seconds: number } | null };
         initialCopySeconds = j.initialCopy?.seconds ?? null;
-        if (j.initialCopy) say(`Initial copy: ${j.initialCopy.tables} tables, ${j.initialCopy.rows.toLocaleString('en-US')} rows in ${j.initialCopy.seconds.toFixed(1)}s`);
+        if (j.initialCopy)
+          say(`Initial copy: ${j.initialCopy.tables} tables, ${j.initialCopy.rows.toLocaleString('en-US')} rows in ${j.initialCopy.seconds.toFixed(1)}s`);
         say(`Applied ${j.changes.toLocaleString('en-US')} changes made during the copy; caught up at ${j.appliedLsn}`);
       }
       steps.push({ name: s.name, args: s.args, status: r.code === 0 ? 'ok' : 'failed', code: r.code, seconds: r.seconds });
@@ -155,7 +162,7 @@ async function main(): Promise<number> {
     }
     // The copy runs inside the first replicate: compared with its initial copy, not the catch-up after it.
     const copyStep = steps.find((s) => s.name === 'copy');
-    const actual = copyStep?.status === 'ok' ? copyStep.seconds : initialCopySeconds ?? undefined;
+    const actual = copyStep?.status === 'ok' ? copyStep.seconds : (initialCopySeconds ?? undefined);
     if (estimate && actual) {
       const what = copyStep ? 'the copy' : "replicate's initial copy, under the live writes";
       say(`  estimate: ${estimateLine(estimate.totalSeconds, actual)} (${what}; predicted range ${estimate.low.toFixed(1)}–${estimate.high.toFixed(1)} s)`);

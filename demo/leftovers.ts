@@ -11,7 +11,11 @@ export const keepRequested = (argv = process.argv, env = process.env): boolean =
 /** The binary copies present now (complete or partial). */
 export function binaryCopies(dir = tmpdir()): Set<string> {
   if (!existsSync(dir)) return new Set();
-  return new Set(readdirSync(dir).filter((n) => n.startsWith('pgshift-pg-')).map((n) => join(dir, n)));
+  return new Set(
+    readdirSync(dir)
+      .filter((n) => n.startsWith('pgshift-pg-'))
+      .map((n) => join(dir, n)),
+  );
 }
 
 /** Processes other than this one whose executable lives under `dir` (Linux /proc; none found elsewhere). */

@@ -122,10 +122,7 @@ const DATA: Array<[string, Array<keyof SeedCounts>]> = [
    FROM generate_series(1, $3::int) AS i`,
     ['users', 'products', 'pageViews'],
   ],
-  [
-    `SELECT setval('invoice_number_seq', 10000 + $1::int / 2)`,
-    ['orders'],
-  ],
+  [`SELECT setval('invoice_number_seq', 10000 + $1::int / 2)`, ['orders']],
 ];
 
 export interface SeedCounts {
@@ -144,7 +141,11 @@ export async function seedShop(ownerUrl: string, counts: SeedCounts = DEMO_COUNT
   try {
     await c.query('SET synchronous_commit = off');
     await c.query(SCHEMA);
-    for (const [sql, keys] of DATA) await c.query(sql, keys.map((k) => counts[k]));
+    for (const [sql, keys] of DATA)
+      await c.query(
+        sql,
+        keys.map((k) => counts[k]),
+      );
     await c.query('ANALYZE');
   } finally {
     await c.end().catch(() => undefined);
@@ -157,7 +158,10 @@ export async function rowCounts(url: string): Promise<Record<string, number | nu
   const out: Record<string, number | null> = {};
   try {
     for (const t of ['users', 'products', 'orders', 'order_items', 'audit_log', 'page_views']) {
-      out[t] = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteIdent(t)}`).then((r) => Number(r.rows[0]!.n), () => null);
+      out[t] = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteIdent(t)}`).then(
+        (r) => Number(r.rows[0]!.n),
+        () => null,
+      );
     }
   } finally {
     await c.end().catch(() => undefined);
@@ -182,9 +186,11 @@ export function startWriter(ownerUrl: string): { stop(): Promise<number> } {
           [i],
         );
         await c.query(`INSERT INTO order_items SELECT $1::bigint, l, 1 + l, 1, 9.99 FROM generate_series(1, 2) l`, [rows[0]!.id]);
-        await c.query(`UPDATE orders SET status = 'shipped' WHERE id = $1::bigint`, [1 + (i * 7919) % 100000]);
+        await c.query(`UPDATE orders SET status = 'shipped' WHERE id = $1::bigint`, [1 + ((i * 7919) % 100000)]);
         await c.query(`INSERT INTO page_views (viewed_at, user_id, path) VALUES (now(), NULL, '/live/' || $1::int)`, [i]);
-        await c.query(`DELETE FROM page_views WHERE ctid = (SELECT ctid FROM page_views WHERE path LIKE '/products/' || $1::int || '?%' LIMIT 1)`, [1 + (i % 3000)]);
+        await c.query(`DELETE FROM page_views WHERE ctid = (SELECT ctid FROM page_views WHERE path LIKE '/products/' || $1::int || '?%' LIMIT 1)`, [
+          1 + (i % 3000),
+        ]);
         await c.query(`SELECT nextval('invoice_number_seq')`);
         await c.query('COMMIT');
         writes++;

@@ -108,7 +108,7 @@ export function parseConnectionUrl(raw: string, side: Side): ConnectionSpec {
   }
   const database = safeDecode(url.pathname.replace(/^\//, ''), bad);
   if (!database) throw bad('no database name after the host');
-  const user = url.username ? safeDecode(url.username, badUserInfo) : process.env.PGUSER ?? 'postgres';
+  const user = url.username ? safeDecode(url.username, badUserInfo) : (process.env.PGUSER ?? 'postgres');
 
   const params = url.searchParams;
   const known = new Set(['sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'connect_timeout', 'application_name', 'ssl']);
@@ -118,7 +118,8 @@ export function parseConnectionUrl(raw: string, side: Side): ConnectionSpec {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const sslmodeGiven = params.has('sslmode') || params.get('ssl') === 'true';
   // Off loopback, TLS by default: a server (or a man in the middle) that declines TLS must not get the password.
-  let sslmode = (params.get('sslmode') ?? (params.get('ssl') === 'true' || !isLoopback(host.toLowerCase().replace(/\.$/, '')) ? 'require' : 'prefer')) as SslMode;
+  let sslmode = (params.get('sslmode') ??
+    (params.get('ssl') === 'true' || !isLoopback(host.toLowerCase().replace(/\.$/, '')) ? 'require' : 'prefer')) as SslMode;
   if (!SSL_MODES.includes(sslmode)) throw bad(`sslmode must be one of ${SSL_MODES.join(', ')}`);
   if (sslmode === 'allow') sslmode = 'prefer'; // same observable behaviour for us: TLS when offered
   const connectTimeout = params.has('connect_timeout') ? Number(params.get('connect_timeout')) : DEFAULT_CONNECT_TIMEOUT_S;

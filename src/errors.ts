@@ -71,16 +71,7 @@ interface PgLikeError {
   schema?: string;
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-]);
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
 
 const TLS_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
@@ -116,9 +107,7 @@ const SESSION_ENDED = new Set(['57P01', '57P02', '57P03']);
 
 /** SQLSTATE / errno of an error from pg or the network, if any. */
 export function errorCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && typeof (err as PgLikeError).code === 'string'
-    ? (err as PgLikeError).code
-    : undefined;
+  return typeof err === 'object' && err !== null && typeof (err as PgLikeError).code === 'string' ? (err as PgLikeError).code : undefined;
 }
 
 /**
@@ -182,8 +171,7 @@ export function classifyError(err: unknown, what: string, details: ErrorDetails 
     return new ConnectionError(`${what}: TLS certificate check failed (${code}: ${raw})`, {
       ...base,
       hint:
-        details.hint ??
-        'give the CA with sslrootcert=/path/ca.crt, or use sslmode=require to encrypt without verifying (Heroku uses self-signed certificates)',
+        details.hint ?? 'give the CA with sslrootcert=/path/ca.crt, or use sslmode=require to encrypt without verifying (Heroku uses self-signed certificates)',
     });
   }
   return new PgshiftError(`${what}: ${raw}`, base);

@@ -15,7 +15,10 @@ const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'name']);
 
 /** Formats pino's JSON lines for people: "12:03:04 INFO  copy: done table=public.users rows=10". */
 class PrettyStream extends Writable {
-  constructor(private readonly out: NodeJS.WritableStream, private readonly color: boolean) {
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly color: boolean,
+  ) {
     super();
   }
   override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {

@@ -31,7 +31,11 @@ class Phase implements PhaseProgress {
   readonly counts = { bytes: 0, rows: 0, items: 0 };
   readonly started = Date.now();
   finished = false;
-  constructor(readonly name: string, readonly totals: PhaseTotals, private readonly owner: Progress) {}
+  constructor(
+    readonly name: string,
+    readonly totals: PhaseTotals,
+    private readonly owner: Progress,
+  ) {}
   add(delta: { bytes?: number; rows?: number; items?: number }): void {
     this.counts.bytes += delta.bytes ?? 0;
     this.counts.rows += delta.rows ?? 0;

@@ -21,7 +21,11 @@ function skipChunks(r: ByteReader, intSize: number, what: string): void {
   for (;;) {
     const n = readInt(r, intSize, what);
     if (n === 0) return;
-    if (n < 0 || r.position + n > r.size) throw new ArchiveError(`${r.path}: the data of ${what} runs past the end of the file (chunk of ${n} bytes at byte ${r.position}, file of ${r.size}): the file is truncated`, { phase: 'archive', object: what, hint: TRUNCATED_HINT });
+    if (n < 0 || r.position + n > r.size)
+      throw new ArchiveError(
+        `${r.path}: the data of ${what} runs past the end of the file (chunk of ${n} bytes at byte ${r.position}, file of ${r.size}): the file is truncated`,
+        { phase: 'archive', object: what, hint: TRUNCATED_HINT },
+      );
     r.seek(r.position + n);
   }
 }
@@ -34,7 +38,10 @@ function walkBlock(r: ByteReader, toc: ArchiveToc, byId: Map<number, ArchiveEntr
   const entry = byId.get(dumpId);
   const what = entry ? describeEntry(entry) : `entry ${dumpId}`;
   if ((type !== BLK_DATA && type !== BLK_BLOBS) || !entry || (expect !== undefined && dumpId !== expect)) {
-    throw new ArchiveError(`${r.path}: no data block of ${expect !== undefined ? describeEntry(byId.get(expect)!) : 'the next entry'} at byte ${offset} (found type ${type}, id ${dumpId}): the archive is damaged`, { phase: 'archive' });
+    throw new ArchiveError(
+      `${r.path}: no data block of ${expect !== undefined ? describeEntry(byId.get(expect)!) : 'the next entry'} at byte ${offset} (found type ${type}, id ${dumpId}): the archive is damaged`,
+      { phase: 'archive' },
+    );
   }
   let largeObjects = 0;
   if (type === BLK_BLOBS) {
@@ -57,7 +64,8 @@ export function describeEntry(e: ArchiveEntry): string {
 }
 
 /** What to do about an archive that is cut short: it was never whole here. */
-export const TRUNCATED_HINT = 'download the archive again (heroku pg:backups:download, or copy it once more) and check its size against the backup\'s; nothing was written to the target';
+export const TRUNCATED_HINT =
+  "download the archive again (heroku pg:backups:download, or copy it once more) and check its size against the backup's; nothing was written to the target";
 
 /**
  * Every data block of a custom-format archive, walked header by header: at its recorded offset when pg_dump
@@ -72,7 +80,11 @@ export function walkBlocks(path: string, size: number, toc: ArchiveToc): BlockIn
     const out: BlockInfo[] = [];
     if (withData.every((e) => e.dataState === 'set')) {
       for (const e of [...withData].sort((a, b) => Number(a.dataOffset! - b.dataOffset!))) {
-        if (e.dataOffset! >= BigInt(size)) throw new ArchiveError(`${path}: the data of ${describeEntry(e)} should start at byte ${e.dataOffset}, past the end of the file (${size} bytes): the file is truncated`, { phase: 'archive', object: describeEntry(e), hint: TRUNCATED_HINT });
+        if (e.dataOffset! >= BigInt(size))
+          throw new ArchiveError(
+            `${path}: the data of ${describeEntry(e)} should start at byte ${e.dataOffset}, past the end of the file (${size} bytes): the file is truncated`,
+            { phase: 'archive', object: describeEntry(e), hint: TRUNCATED_HINT },
+          );
         r.seek(Number(e.dataOffset));
         out.push(walkBlock(r, toc, byId, e.dumpId));
       }
@@ -81,7 +93,11 @@ export function walkBlocks(path: string, size: number, toc: ArchiveToc): BlockIn
       while (r.position < size) out.push(walkBlock(r, toc, byId));
       const seen = new Set(out.map((b) => b.dumpId));
       const missing = withData.filter((e) => !seen.has(e.dumpId));
-      if (missing.length) throw new ArchiveError(`${path} ends before the data of ${missing.slice(0, 3).map(describeEntry).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''}: the file is truncated`, { phase: 'archive', hint: TRUNCATED_HINT });
+      if (missing.length)
+        throw new ArchiveError(
+          `${path} ends before the data of ${missing.slice(0, 3).map(describeEntry).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''}: the file is truncated`,
+          { phase: 'archive', hint: TRUNCATED_HINT },
+        );
     }
     return out;
   } finally {

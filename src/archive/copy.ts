@@ -61,10 +61,13 @@ function pickPgRestore(a: Archive, pgBin?: string): PgTools {
   const { tools, found } = selectPgTools(pgBin);
   if (tools && tools.major >= need) return tools;
   const have = found.length ? `found only ${found.map((t) => `${t.version} (${t.dir})`).join(', ')}` : 'found no pg_restore';
-  throw new UsageError(`${a.path} was written by pg_dump ${a.header.pgDumpVersion ?? '?'} (archive version ${a.header.version}): pg_restore ${need} or newer reads it; ${have}; nothing was changed`, {
-    phase: 'preflight',
-    hint: installHint(need),
-  });
+  throw new UsageError(
+    `${a.path} was written by pg_dump ${a.header.pgDumpVersion ?? '?'} (archive version ${a.header.version}): pg_restore ${need} or newer reads it; ${have}; nothing was changed`,
+    {
+      phase: 'preflight',
+      hint: installHint(need),
+    },
+  );
 }
 
 export async function copyFromArchive(path: string, target: ConnectionSpec, opts: ArchiveCopyOptions): Promise<ArchiveCopySummary> {
@@ -106,9 +109,16 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
     const run = await state.loadRun(ctl);
     const identity = archiveIdentity(archive);
     if (opts.resume) {
-      if (!run) throw new UsageError('--resume: there is no pgshift copy to resume on this target; nothing was changed', { phase: 'preflight', hint: 'run the same command without --resume' });
+      if (!run)
+        throw new UsageError('--resume: there is no pgshift copy to resume on this target; nothing was changed', {
+          phase: 'preflight',
+          hint: 'run the same command without --resume',
+        });
       if (!sameIdentity(run.sourceIdentity, identity)) {
-        throw new UsageError(`--resume: the interrupted copy restored ${run.source}, not this archive (${archive.path}); nothing was changed`, { phase: 'preflight', hint: 'pass the archive of the first run' });
+        throw new UsageError(`--resume: the interrupted copy restored ${run.source}, not this archive (${archive.path}); nothing was changed`, {
+          phase: 'preflight',
+          hint: 'pass the archive of the first run',
+        });
       }
       if (run.finishedAt) {
         logger.info('copy: this target already holds a finished copy of the archive; nothing to resume');
@@ -135,7 +145,9 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
     written = true;
     await state.ensureStateSchema(ctl);
     if (!opts.resume) {
-      await withTransaction(ctl, () => state.createRun(ctl!, `archive ${archive.path}`, identity, { mode: 'full', filter: {}, splitBytes: 0, jobs: opts.jobs, keepOwner, keepAcl }));
+      await withTransaction(ctl, () =>
+        state.createRun(ctl!, `archive ${archive.path}`, identity, { mode: 'full', filter: {}, splitBytes: 0, jobs: opts.jobs, keepOwner, keepAcl }),
+      );
     } else {
       await state.markResumed(ctl);
     }
@@ -146,7 +158,21 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
     const restore = async (section: 'pre-data' | 'post-data', step: 'preData' | 'postData') => {
       if (steps[step]) return;
       const ph = progress.phase(section);
-      await timed(section, () => restoreSection({ tools, dump: dump as never, target, ctl: ctl!, section, keep: (e) => keepEntry(e, skipped) && !skippedByExtensionCheck(extensions, e), keepOwner, keepAcl, sourceRole, signal, onBatch: (n) => ph.add({ items: n }) }));
+      await timed(section, () =>
+        restoreSection({
+          tools,
+          dump: dump as never,
+          target,
+          ctl: ctl!,
+          section,
+          keep: (e) => keepEntry(e, skipped) && !skippedByExtensionCheck(extensions, e),
+          keepOwner,
+          keepAcl,
+          sourceRole,
+          signal,
+          onBatch: (n) => ph.add({ items: n }),
+        }),
+      );
       await state.markStep(ctl!, step);
       ph.done();
     };
@@ -176,7 +202,10 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
     if (err instanceof ArchiveError || err instanceof UsageError) throw err;
     throw signal.aborted && signal.reason instanceof InterruptedError
       ? signal.reason
-      : classifyError(err, 'copy', { phase: 'copy', hint: written ? 'fix the cause, then run the same command with --resume' : 'fix the cause, then run the same command again' });
+      : classifyError(err, 'copy', {
+          phase: 'copy',
+          hint: written ? 'fix the cause, then run the same command with --resume' : 'fix the cause, then run the same command again',
+        });
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     rmSync(listDir, { recursive: true, force: true });
@@ -199,7 +228,17 @@ function keepEntry(e: TocEntry, skipped: Set<string>): boolean {
 }
 
 /** Every table's rows, `jobs` at a time, largest first; tables already marked done are skipped. */
-async function loadData(archive: Archive, tools: PgTools, listDir: string, target: ConnectionSpec, ctl: Client, jobs: number, progress: Progress, summary: CopySummary, signal: AbortSignal): Promise<void> {
+async function loadData(
+  archive: Archive,
+  tools: PgTools,
+  listDir: string,
+  target: ConnectionSpec,
+  ctl: Client,
+  jobs: number,
+  progress: Progress,
+  summary: CopySummary,
+  signal: AbortSignal,
+): Promise<void> {
   const done = await state.doneTocEntries(ctl);
   const byId = new Map(archive.entries.map((e) => [e.dumpId, e]));
   const queue = archive.tables.filter((t) => !done.has(t.dumpId)).sort((a, b) => b.bytes - a.bytes);
@@ -214,7 +253,9 @@ async function loadData(archive: Archive, tools: PgTools, listDir: string, targe
             const entry = byId.get(t.dumpId)!;
             // Read by pgshift itself where it can (no process per table), else rendered by pg_restore.
             const rows = archiveRowsReadable(archive, entry);
-            const r = rows ? await loadTableRows(c, entry, archive.encoding, rows) : await loadTableData(tools.pgRestore, archive.path, listDir, entry, target, c, signal);
+            const r = rows
+              ? await loadTableRows(c, entry, archive.encoding, rows)
+              : await loadTableData(tools.pgRestore, archive.path, listDir, entry, target, c, signal);
             summary.rows += r.rows;
             summary.bytes += r.bytes;
             ph.add({ bytes: t.bytes, items: 1, rows: r.rows });
@@ -232,10 +273,23 @@ async function loadData(archive: Archive, tools: PgTools, listDir: string, targe
  * pg_restore and run in one transaction with its mark. Foreign keys, triggers, index attachments and the rest
  * follow in post-data's batches, once every index they may need exists.
  */
-async function buildIndexes(tools: PgTools, dump: { dir: string; path: string }, target: ConnectionSpec, ctl: Client, jobs: number, keepOwner: boolean, keepAcl: boolean, progress: Progress, summary: CopySummary, signal: AbortSignal): Promise<void> {
+async function buildIndexes(
+  tools: PgTools,
+  dump: { dir: string; path: string },
+  target: ConnectionSpec,
+  ctl: Client,
+  jobs: number,
+  keepOwner: boolean,
+  keepAcl: boolean,
+  progress: Progress,
+  summary: CopySummary,
+  signal: AbortSignal,
+): Promise<void> {
   const done = await state.doneTocEntries(ctl);
   const ignored = new Set<string>();
-  const queue = (await listToc(tools, dump as never, target, 'post-data')).filter((e) => (e.desc === 'INDEX' || e.desc === 'CONSTRAINT') && !done.has(e.dumpId) && keepEntry(e, ignored));
+  const queue = (await listToc(tools, dump as never, target, 'post-data')).filter(
+    (e) => (e.desc === 'INDEX' || e.desc === 'CONSTRAINT') && !done.has(e.dumpId) && keepEntry(e, ignored),
+  );
   if (!queue.length) return;
   // One pg_restore renders them all; the script is split per entry and the entries run on `jobs` sessions.
   const sql = await sectionSql(tools, dump as never, target, queue, { section: 'post-data', keepOwner, keepAcl, signal });
@@ -268,7 +322,16 @@ async function buildIndexes(tools: PgTools, dump: { dir: string; path: string },
 }
 
 /** Small data entries (sequence values): rendered by pg_restore and run in one transaction with their marks. */
-async function restoreSmallData(archive: Archive, tools: PgTools, dump: { dir: string; path: string }, target: ConnectionSpec, ctl: Client, desc: string, summary: CopySummary, signal: AbortSignal): Promise<void> {
+async function restoreSmallData(
+  archive: Archive,
+  tools: PgTools,
+  dump: { dir: string; path: string },
+  target: ConnectionSpec,
+  ctl: Client,
+  desc: string,
+  summary: CopySummary,
+  signal: AbortSignal,
+): Promise<void> {
   const done = await state.doneTocEntries(ctl);
   const ids = new Set(archive.entries.filter((e) => e.desc === desc && !done.has(e.dumpId)).map((e) => e.dumpId));
   if (!ids.size) return;
@@ -283,15 +346,34 @@ async function restoreSmallData(archive: Archive, tools: PgTools, dump: { dir: s
 }
 
 /** Large objects, by pg_restore itself into the target (their bytes never pass through pgshift's memory). */
-async function restoreLargeObjects(archive: Archive, tools: PgTools, listDir: string, target: ConnectionSpec, ctl: Client, keepOwner: boolean, summary: CopySummary, signal: AbortSignal): Promise<void> {
+async function restoreLargeObjects(
+  archive: Archive,
+  tools: PgTools,
+  listDir: string,
+  target: ConnectionSpec,
+  ctl: Client,
+  keepOwner: boolean,
+  summary: CopySummary,
+  signal: AbortSignal,
+): Promise<void> {
   const done = await state.doneTocEntries(ctl);
   const blobs = archive.entries.filter((e) => e.desc === 'BLOBS' && !done.has(e.dumpId));
   if (!blobs.length) return;
   const list = join(listDir, 'blobs.list');
   writeFileSync(list, blobs.map((e) => `${e.dumpId}; ${e.tableOid} ${e.oid} BLOBS - BLOBS -`).join('\n') + '\n', { mode: 0o600 });
   // One transaction: a failure leaves no large object half written, and --resume loads them again.
-  await runTool(tools.pgRestore, ['-L', list, '--single-transaction', '--exit-on-error', ...(keepOwner ? [] : ['--no-owner']), '-d', target.database, archive.path], target, 'large objects (pg_restore)', signal);
-  await state.markTocEntriesDone(ctl, 'data', blobs.map((e) => e.dumpId));
+  await runTool(
+    tools.pgRestore,
+    ['-L', list, '--single-transaction', '--exit-on-error', ...(keepOwner ? [] : ['--no-owner']), '-d', target.database, archive.path],
+    target,
+    'large objects (pg_restore)',
+    signal,
+  );
+  await state.markTocEntriesDone(
+    ctl,
+    'data',
+    blobs.map((e) => e.dumpId),
+  );
   summary.largeObjects = archive.largeObjects;
 }
 

@@ -48,13 +48,28 @@ export function archiveInventory(a: Archive): ArchiveInventory {
 }
 
 // The entries that are not schema objects a reader counts (pg_dump's session settings and the database itself).
-const SETTINGS = new Set(['ENCODING', 'STDSTRINGS', 'SEARCHPATH', 'DATABASE', 'DATABASE PROPERTIES', 'TABLE DATA', 'SEQUENCE SET', 'BLOBS', 'BLOB', 'LARGE OBJECT']);
+const SETTINGS = new Set([
+  'ENCODING',
+  'STDSTRINGS',
+  'SEARCHPATH',
+  'DATABASE',
+  'DATABASE PROPERTIES',
+  'TABLE DATA',
+  'SEQUENCE SET',
+  'BLOBS',
+  'BLOB',
+  'LARGE OBJECT',
+]);
 
 export function describeArchive(inv: ArchiveInventory): string {
   const a = inv.archive;
   const out: string[] = [];
-  out.push(`Archive  ${a.path} (${a.format} format, ${a.compression === 'none' ? 'not compressed' : `${a.compression}-compressed`}, ${formatBytes(a.dataBytes)} of data)`);
-  out.push(`         pg_dump ${a.pgDumpVersion ?? '?'} of a PostgreSQL ${a.serverVersion ?? '?'} server, database ${a.database ?? '?'}, taken ${a.createdAt ?? '?'} (the dump machine's local time)`);
+  out.push(
+    `Archive  ${a.path} (${a.format} format, ${a.compression === 'none' ? 'not compressed' : `${a.compression}-compressed`}, ${formatBytes(a.dataBytes)} of data)`,
+  );
+  out.push(
+    `         pg_dump ${a.pgDumpVersion ?? '?'} of a PostgreSQL ${a.serverVersion ?? '?'} server, database ${a.database ?? '?'}, taken ${a.createdAt ?? '?'} (the dump machine's local time)`,
+  );
   out.push(`         archive version ${a.version}: pg_restore ${a.minimumPgRestore} or newer reads it`);
   out.push(`         whole: ${a.format === 'custom' ? 'every data block reads to its end' : 'every data file is present'}`);
   out.push('');
@@ -65,7 +80,12 @@ export function describeArchive(inv: ArchiveInventory): string {
   out.push(`Objects: ${kinds.join(', ') || 'none'}`);
   out.push(`Data: ${formatCount(inv.tables.length)} tables, ${formatCount(inv.sequences)} sequence values, ${formatCount(inv.largeObjects)} large objects`);
   if (inv.tables.length) {
-    out.push(renderTable(['table', 'data in the archive'], inv.tables.map((t) => [`${t.schema}.${t.name}`, formatBytes(t.bytes)])));
+    out.push(
+      renderTable(
+        ['table', 'data in the archive'],
+        inv.tables.map((t) => [`${t.schema}.${t.name}`, formatBytes(t.bytes)]),
+      ),
+    );
   }
   return out.join('\n');
 }

@@ -102,7 +102,11 @@ export class ByteReader {
   }
   /** n bytes from the current position; throws ArchiveError naming `what` at the end of the file. */
   bytes(n: number, what: string): Buffer {
-    if (this.at + n > this.size) throw new ArchiveError(`${this.path} ends at byte ${this.size} inside ${what} (at ${this.at}, ${n} bytes needed): the file is truncated`, { phase: 'archive', hint: 'download the archive again (heroku pg:backups:download, or copy it once more) and check its size against the backup\'s' });
+    if (this.at + n > this.size)
+      throw new ArchiveError(`${this.path} ends at byte ${this.size} inside ${what} (at ${this.at}, ${n} bytes needed): the file is truncated`, {
+        phase: 'archive',
+        hint: "download the archive again (heroku pg:backups:download, or copy it once more) and check its size against the backup's",
+      });
     if (this.at < this.start || this.at + n > this.start + this.len) {
       if (n > this.buf.length) this.buf = Buffer.alloc(n);
       this.start = this.at;
@@ -129,23 +133,40 @@ export function readInt(r: ByteReader, intSize: number, what: string): number {
 function readStr(r: ByteReader, intSize: number, what: string): string | null {
   const n = readInt(r, intSize, what);
   if (n < 0) return null;
-  if (n > r.size) throw new ArchiveError(`${r.path}: a ${what} of ${n} bytes at byte ${r.position} cannot be in this file: it is not a pg_dump archive or it is damaged`, { phase: 'archive' });
+  if (n > r.size)
+    throw new ArchiveError(`${r.path}: a ${what} of ${n} bytes at byte ${r.position} cannot be in this file: it is not a pg_dump archive or it is damaged`, {
+      phase: 'archive',
+    });
   return r.bytes(n, what).toString('utf8');
 }
 
 function readHeader(r: ByteReader, inDirectory: boolean): ArchiveHeader {
   const magic = r.bytes(5, 'the archive header').toString('latin1');
-  if (magic !== 'PGDMP') throw new ArchiveError(`${r.path} is not a pg_dump archive in custom or directory format (it does not start with PGDMP)`, { phase: 'archive', hint: 'pgshift reads pg_dump -Fc files (Heroku\'s latest.dump) and -Fd folders; a plain SQL dump is restored with psql, a tar archive (-Ft) with pg_restore' });
+  if (magic !== 'PGDMP')
+    throw new ArchiveError(`${r.path} is not a pg_dump archive in custom or directory format (it does not start with PGDMP)`, {
+      phase: 'archive',
+      hint: "pgshift reads pg_dump -Fc files (Heroku's latest.dump) and -Fd folders; a plain SQL dump is restored with psql, a tar archive (-Ft) with pg_restore",
+    });
   const [major, minor, rev] = [r.byte('the version'), r.byte('the version'), r.byte('the version')];
   const versionNumber = archiveVersion(major, minor, rev);
   const version = `${major}.${minor}-${rev}`;
-  if (versionNumber < V1_12) throw new ArchiveError(`${r.path} is a pg_dump archive of version ${version}, older than pgshift reads (1.12, pg_dump 9.6)`, { phase: 'archive', hint: 'restore it with pg_restore, or dump the database again with a current pg_dump' });
-  if (versionNumber > NEWEST_KNOWN) throw new ArchiveError(`${r.path} is a pg_dump archive of version ${version}, newer than pgshift reads (up to 1.16, pg_dump 17/18)`, { phase: 'archive', hint: 'use a pgshift release that reads it, or pg_restore of the same major as the pg_dump that wrote it' });
+  if (versionNumber < V1_12)
+    throw new ArchiveError(`${r.path} is a pg_dump archive of version ${version}, older than pgshift reads (1.12, pg_dump 9.6)`, {
+      phase: 'archive',
+      hint: 'restore it with pg_restore, or dump the database again with a current pg_dump',
+    });
+  if (versionNumber > NEWEST_KNOWN)
+    throw new ArchiveError(`${r.path} is a pg_dump archive of version ${version}, newer than pgshift reads (up to 1.16, pg_dump 17/18)`, {
+      phase: 'archive',
+      hint: 'use a pgshift release that reads it, or pg_restore of the same major as the pg_dump that wrote it',
+    });
   const intSize = r.byte('the header');
   const offSize = versionNumber >= V1_7 ? r.byte('the header') : intSize;
-  if (intSize < 1 || intSize > 8 || offSize < 1 || offSize > 8) throw new ArchiveError(`${r.path}: integer sizes ${intSize}/${offSize} in the header: the archive is damaged`, { phase: 'archive' });
+  if (intSize < 1 || intSize > 8 || offSize < 1 || offSize > 8)
+    throw new ArchiveError(`${r.path}: integer sizes ${intSize}/${offSize} in the header: the archive is damaged`, { phase: 'archive' });
   const fmt = r.byte('the header');
-  if (!inDirectory && fmt !== CUSTOM) throw new ArchiveError(`${r.path}: archive format ${fmt} in the header, where a custom-format file has 1: the archive is damaged`, { phase: 'archive' });
+  if (!inDirectory && fmt !== CUSTOM)
+    throw new ArchiveError(`${r.path}: archive format ${fmt} in the header, where a custom-format file has 1: the archive is damaged`, { phase: 'archive' });
   const format: ArchiveFormat = inDirectory ? 'directory' : 'custom';
   let compression: Compression;
   if (versionNumber >= V1_15) {

@@ -44,7 +44,11 @@ export function openArchive(path: string): Archive {
   const full = resolve(path);
   const st = statSync(full);
   const tocPath = st.isDirectory() ? join(full, 'toc.dat') : full;
-  if (st.isDirectory() && !existsSync(tocPath)) throw new ArchiveError(`${full} is a folder without toc.dat: not a pg_dump directory-format archive`, { phase: 'archive', hint: 'give the folder pg_dump -Fd wrote, or a pg_dump -Fc file' });
+  if (st.isDirectory() && !existsSync(tocPath))
+    throw new ArchiveError(`${full} is a folder without toc.dat: not a pg_dump directory-format archive`, {
+      phase: 'archive',
+      hint: 'give the folder pg_dump -Fd wrote, or a pg_dump -Fc file',
+    });
   const toc = readToc(tocPath, statSync(tocPath).size, st.isDirectory());
   const sizes = new Map<number, number>();
   const blocks = new Map<number, { offset: number; bytes: number }>();
@@ -61,7 +65,11 @@ export function openArchive(path: string): Archive {
       if (!e.fileName) continue;
       // pg_dump -Fd names data files <id>.dat, plus the compression's suffix.
       const found = [e.fileName, `${e.fileName}.gz`, `${e.fileName}.lz4`, `${e.fileName}.zst`].find((f) => files.has(f));
-      if (!found) throw new ArchiveError(`${full}: the data file ${e.fileName} of ${describeEntry(e)} is missing: the archive is incomplete`, { phase: 'archive', object: describeEntry(e) });
+      if (!found)
+        throw new ArchiveError(`${full}: the data file ${e.fileName} of ${describeEntry(e)} is missing: the archive is incomplete`, {
+          phase: 'archive',
+          object: describeEntry(e),
+        });
       sizes.set(e.dumpId, statSync(join(full, found)).size);
     }
     largeObjects = [...files].filter((f) => /^blob_\d+\.dat/.test(f)).length;

@@ -30,7 +30,8 @@ function* blockChunks(path: string, offset: number, intSize: number, dumpId: num
     fileAt += got;
     buf = Buffer.concat([buf.subarray(pos), more.subarray(0, got)]);
     pos = 0;
-    if (buf.length < n) throw new ArchiveError(`${path}: the data of dump entry ${dumpId} ends early at byte ${fileAt}: the file is truncated`, { phase: 'data' });
+    if (buf.length < n)
+      throw new ArchiveError(`${path}: the data of dump entry ${dumpId} ends early at byte ${fileAt}: the file is truncated`, { phase: 'data' });
   };
   const int = (): number => {
     need(1 + intSize);
@@ -44,7 +45,8 @@ function* blockChunks(path: string, offset: number, intSize: number, dumpId: num
     need(1);
     const type = buf[pos++];
     const id = int();
-    if (type !== BLK_DATA || id !== dumpId) throw new ArchiveError(`${path}: no data block of dump entry ${dumpId} at byte ${offset}: the archive is damaged`, { phase: 'data' });
+    if (type !== BLK_DATA || id !== dumpId)
+      throw new ArchiveError(`${path}: no data block of dump entry ${dumpId} at byte ${offset}: the archive is damaged`, { phase: 'data' });
     let batch: Buffer[] = [];
     let size = 0;
     for (let n = int(); n !== 0; n = int()) {

@@ -44,7 +44,8 @@ export class ScriptSplitter extends Transform {
     this.head += chunk.toString('latin1');
     const m = /^COPY .+ FROM stdin;\n/m.exec(this.head);
     if (!m) {
-      if (this.head.length > 1 << 20) return done(new PgshiftError('pg_restore wrote no COPY statement in the first megabyte of a table data entry', { phase: 'data' }));
+      if (this.head.length > 1 << 20)
+        return done(new PgshiftError('pg_restore wrote no COPY statement in the first megabyte of a table data entry', { phase: 'data' }));
       return done();
     }
     this.inData = true;
@@ -104,7 +105,9 @@ export async function loadTableData(
   const what = describeEntry(entry);
   const list = join(listDir, `entry-${entry.dumpId}.list`);
   // pg_restore -L reads the dump id at the start of each line; the rest is for people.
-  writeFileSync(list, `${entry.dumpId}; ${entry.tableOid} ${entry.oid} ${entry.desc} ${entry.namespace ?? '-'} ${entry.tag} ${entry.owner ?? '-'}\n`, { mode: 0o600 });
+  writeFileSync(list, `${entry.dumpId}; ${entry.tableOid} ${entry.oid} ${entry.desc} ${entry.namespace ?? '-'} ${entry.tag} ${entry.owner ?? '-'}\n`, {
+    mode: 0o600,
+  });
   const child = spawn(pgRestore, ['-L', list, '--file=-', archivePath], { env: libpqEnv(target), stdio: ['ignore', 'pipe', 'pipe'], signal });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -125,14 +128,21 @@ export async function loadTableData(
     const script = await found;
     if (!script) {
       const code = await exited;
-      throw new PgshiftError(`data: pg_restore rendered no rows for ${what} (exit ${code}): ${redact(stderr.trim().split('\n').slice(-3).join(' '))}`, { phase: 'data', object: what });
+      throw new PgshiftError(`data: pg_restore rendered no rows for ${what} (exit ${code}): ${redact(stderr.trim().split('\n').slice(-3).join(' '))}`, {
+        phase: 'data',
+        object: what,
+      });
     }
     // Its own session settings (encoding, standard_conforming_strings, …), as pg_restore would have set them.
     const settings = script.settings.replace(/^\\(un)?restrict .*$/gm, '');
     if (settings.trim()) await client.query(settings);
     await pipeline(splitter, client.query(copyFrom(script.copy)));
     const code = await exited;
-    if (code !== 0) throw new PgshiftError(`data: pg_restore failed on ${what} (exit ${code}): ${redact(stderr.trim().split('\n').slice(-3).join(' '))}`, { phase: 'data', object: what });
+    if (code !== 0)
+      throw new PgshiftError(`data: pg_restore failed on ${what} (exit ${code}): ${redact(stderr.trim().split('\n').slice(-3).join(' '))}`, {
+        phase: 'data',
+        object: what,
+      });
     await state.markTocEntriesDone(client, 'data', [entry.dumpId]);
     await client.query('COMMIT');
     return { rows: splitter.rows, bytes: splitter.bytes };
@@ -151,7 +161,11 @@ export async function loadTableData(
  */
 export async function loadTableRows(client: Client, entry: ArchiveEntry, encoding: string | null, rows: Readable): Promise<TableLoad> {
   const copy = (entry.copyStmt ?? '').trim().replace(/;$/, '');
-  if (!/^COPY .+ FROM stdin$/s.test(copy)) throw new PgshiftError(`data: the archive's COPY statement of ${describeEntry(entry)} is not one pgshift knows: ${copy.slice(0, 80)}`, { phase: 'data', object: describeEntry(entry) });
+  if (!/^COPY .+ FROM stdin$/s.test(copy))
+    throw new PgshiftError(`data: the archive's COPY statement of ${describeEntry(entry)} is not one pgshift knows: ${copy.slice(0, 80)}`, {
+      phase: 'data',
+      object: describeEntry(entry),
+    });
   const counter = new ScriptSplitter(true);
   // The encoding name comes from the archive but only as [A-Za-z0-9_]+ (index.ts): safe inside the quotes.
   await client.query(encoding && /^\w+$/.test(encoding) ? `BEGIN; SET LOCAL client_encoding = '${encoding}'` : 'BEGIN');

@@ -88,7 +88,10 @@ async function archiveRows(archive: Archive, pgRestore: string, listDir: string,
   // The script's head (settings, the COPY line) and its end marker are dropped: only the rows reach `sink`.
   await pipeline(child.stdout, new ScriptSplitter(), sink);
   const code = await exited;
-  if (code !== 0) throw new PgshiftError(`verify: pg_restore failed reading ${describeEntry(e)} (exit ${code}): ${stderr.trim().split('\n').slice(-2).join(' ')}`, { phase: 'verify' });
+  if (code !== 0)
+    throw new PgshiftError(`verify: pg_restore failed reading ${describeEntry(e)} (exit ${code}): ${stderr.trim().split('\n').slice(-2).join(' ')}`, {
+      phase: 'verify',
+    });
 }
 
 async function targetDigest(c: Client, select: string): Promise<RowDigest> {
@@ -98,7 +101,16 @@ async function targetDigest(c: Client, select: string): Promise<RowDigest> {
 }
 
 /** Both sides rendered in one session: the archive's rows loaded into a temporary copy of the table. */
-async function sessionCheck(c: Client, archive: Archive, pgRestore: string, listDir: string, e: ArchiveEntry, target: ConnectionSpec, table: string, columns: string | null): Promise<boolean> {
+async function sessionCheck(
+  c: Client,
+  archive: Archive,
+  pgRestore: string,
+  listDir: string,
+  e: ArchiveEntry,
+  target: ConnectionSpec,
+  table: string,
+  columns: string | null,
+): Promise<boolean> {
   await c.query('BEGIN');
   try {
     await c.query(`CREATE TEMP TABLE pgshift_verify_rows ON COMMIT DROP AS SELECT ${columns ?? ''} FROM ONLY ${table} WITH NO DATA`);
@@ -116,7 +128,11 @@ export async function verifyArchive(path: string, target: ConnectionSpec, opts: 
   const archive: Archive = openArchive(path);
   const need = minimumPgRestore(archive.header.versionNumber);
   const { tools } = selectPgTools(opts.pgBin);
-  if (!tools || tools.major < need) throw new UsageError(`verify: pg_restore ${need} or newer is needed to read ${archive.path}${tools ? `; found ${tools.version} (${tools.dir})` : ''}`, { phase: 'preflight', hint: installHint(need) });
+  if (!tools || tools.major < need)
+    throw new UsageError(`verify: pg_restore ${need} or newer is needed to read ${archive.path}${tools ? `; found ${tools.version} (${tools.dir})` : ''}`, {
+      phase: 'preflight',
+      hint: installHint(need),
+    });
   const listDir = mkdtempSync(join(tmpdir(), 'pgshift-archive-'));
   const byId = new Map(archive.entries.map((e) => [e.dumpId, e]));
   const queue = archive.tables.filter((t) => !DUMP_EXCLUDED_SCHEMAS.includes(t.schema)).sort((a, b) => b.bytes - a.bytes);

@@ -8,7 +8,10 @@ export interface TableFilter {
 
 function toRegex(pattern: string): RegExp {
   if (!pattern.trim()) throw new UsageError('empty --include/--exclude pattern', { hint: 'write a pattern like public.orders or sales.*' });
-  const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const escaped = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${escaped}$`);
 }
 

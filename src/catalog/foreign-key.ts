@@ -110,9 +110,17 @@ export function parseForeignKeyDef(def: string): ForeignKeyDef {
   const refColumns = p.names();
   if (refColumns.length !== columns.length) throw new Error('the referenced columns do not match the columns');
   const fk: ForeignKeyDef = {
-    columns, refSchema, refTable, refColumns,
-    match: 'SIMPLE', onUpdate: 'NO ACTION', onDelete: 'NO ACTION', onDeleteColumns: null,
-    deferrable: false, initiallyDeferred: false, notValid: false,
+    columns,
+    refSchema,
+    refTable,
+    refColumns,
+    match: 'SIMPLE',
+    onUpdate: 'NO ACTION',
+    onDelete: 'NO ACTION',
+    onDeleteColumns: null,
+    deferrable: false,
+    initiallyDeferred: false,
+    notValid: false,
   };
   if (p.accept('MATCH')) {
     if (p.accept('FULL')) fk.match = 'FULL';

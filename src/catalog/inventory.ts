@@ -128,7 +128,12 @@ async function readReplication(client: Client) {
 export async function logicalReplicationStatus(client: Client): Promise<{ available: boolean; reason: string | null }> {
   const role = await readRole(client);
   const repl = await readReplication(client);
-  const reason = replicationVerdict(role, repl.wal_level, Number(repl.max_slots) - Number(repl.used_slots), Number(repl.max_senders) - Number(repl.used_senders));
+  const reason = replicationVerdict(
+    role,
+    repl.wal_level,
+    Number(repl.max_slots) - Number(repl.used_slots),
+    Number(repl.max_senders) - Number(repl.used_senders),
+  );
   return { available: reason === null, reason };
 }
 
@@ -202,8 +207,14 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
       throw classifyError(err, 'inventory: reading the catalog of the source', { phase: 'inventory' });
     });
     requireIncludesMatched(opts.filter ?? {}, tables, 'inventory');
-    const rowStats = await readRowEstimates(client, tables.map((t) => t.oid));
-    const access = await readAccess(client, tables.map((t) => t.oid));
+    const rowStats = await readRowEstimates(
+      client,
+      tables.map((t) => t.oid),
+    );
+    const access = await readAccess(
+      client,
+      tables.map((t) => t.oid),
+    );
     const sequences = await listSequences(client, opts.filter);
     const extensions = (
       await client.query(`SELECT e.extname AS name, e.extversion AS version, n.nspname AS schema
@@ -228,16 +239,22 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
                            WHERE NOT t.tgisinternal AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')
                              AND t.tgname NOT LIKE '\\_pgshift\\_capture\\_%' ORDER BY 1, 2, 3`)
     ).rows;
-    const internal = (
-      await client.query(`SELECT nspname FROM pg_namespace WHERE nspname IN ('heroku_ext', '_heroku') ORDER BY 1`)
-    ).rows.map((r) => r.nspname as string);
+    const internal = (await client.query(`SELECT nspname FROM pg_namespace WHERE nspname IN ('heroku_ext', '_heroku') ORDER BY 1`)).rows.map(
+      (r) => r.nspname as string,
+    );
     const slots = (
       await client.query<{ name: string; plugin: string | null; database: string | null; active: boolean; retained: string | null }>(
         `SELECT slot_name AS name, plugin, database, active,
                 pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END, restart_lsn)::int8 AS retained
            FROM pg_replication_slots ORDER BY slot_name`,
       )
-    ).rows.map((r) => ({ name: r.name, plugin: r.plugin, database: r.database, active: r.active, retainedBytes: r.retained === null ? null : Number(r.retained) }));
+    ).rows.map((r) => ({
+      name: r.name,
+      plugin: r.plugin,
+      database: r.database,
+      active: r.active,
+      retainedBytes: r.retained === null ? null : Number(r.retained),
+    }));
     // Trigger capture (replicate --capture triggers) installs its log and triggers in this schema.
     const capture = (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1`, [CAPTURE_SCHEMA])).rows[0]!.n > 0;
     const privileged = await privilegedObjects(client);
@@ -253,7 +270,10 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
       const s = await readServer(client);
       const r = await readRole(client);
       targetInfo = { url: target.display, serverVersion: s.version, major: Math.floor(Number(s.num) / 10000), user: s.user, superuser: r.superuser };
-      onTarget = await extensionsOnTarget(client, inv.extensions.map((e) => e.name));
+      onTarget = await extensionsOnTarget(
+        client,
+        inv.extensions.map((e) => e.name),
+      );
     });
   }
 

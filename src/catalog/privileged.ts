@@ -71,7 +71,12 @@ export async function privilegedObjects(source: Client): Promise<PrivilegedObjec
   const { rows } = await source.query<{ n: string; what: string }>(PRIVILEGED_SQL);
   const { rows: events } = await source.query<{ name: string }>(EVENT_TRIGGERS_SQL);
   const { rows: definers } = await source.query<{ what: string }>(SECURITY_DEFINER_SQL);
-  return { count: rows.length ? Number(rows[0]!.n) : 0, examples: rows.map((r) => r.what), eventTriggers: events.map((e) => e.name), securityDefiner: definers.map((d) => d.what) };
+  return {
+    count: rows.length ? Number(rows[0]!.n) : 0,
+    examples: rows.map((r) => r.what),
+    eventTriggers: events.map((e) => e.name),
+    securityDefiner: definers.map((d) => d.what),
+  };
 }
 
 /**
@@ -85,7 +90,8 @@ export function securityDefinerWarning(p: PrivilegedObjects): { message: string;
   const shown = f.slice(0, 10).join(', ') + (f.length > 10 ? ', …' : '');
   return {
     message: `${f.length} SECURITY DEFINER function${f.length === 1 ? '' : 's'} (${shown}): copied without --keep-owner, ${f.length === 1 ? 'it is' : 'they are'} owned by the target role and run${f.length === 1 ? 's' : ''} with its rights, not those of ${f.length === 1 ? 'its' : 'their'} owner on the source`,
-    remedy: 'copy with --keep-owner (the owner roles must exist on the target), or after the copy ALTER FUNCTION … OWNER TO a role with only the rights the function needs',
+    remedy:
+      'copy with --keep-owner (the owner roles must exist on the target), or after the copy ALTER FUNCTION … OWNER TO a role with only the rights the function needs',
   };
 }
 
@@ -95,18 +101,23 @@ export function privilegedWarning(p: PrivilegedObjects, target: { user: string; 
   const who = target ? `the target role ${target.user} is not a superuser` : 'unless the target role is a superuser';
   return {
     message: `${p.count} object${p.count === 1 ? '' : 's'} of the schema can only be created by a superuser (${p.examples.join(', ')}${p.count > p.examples.length ? ', …' : ''}); ${who}, so the schema step of copy will fail on ${p.count === 1 ? 'it' : 'them'}`,
-    remedy: 'copy with a superuser as the target role; or drop them on the source if the application does not use them, or --exclude the schema that holds them; a managed target (RDS, Cloud SQL) may not allow them at all',
+    remedy:
+      'copy with a superuser as the target role; or drop them on the source if the application does not use them, or --exclude the schema that holds them; a managed target (RDS, Cloud SQL) may not allow them at all',
   };
 }
 
 /** Event triggers copy leaves out when the target role is not a superuser (or is not known yet). */
-export function eventTriggerWarning(p: PrivilegedObjects, target: { user: string; superuser: boolean } | null): { message: string; remedy: string } | undefined {
+export function eventTriggerWarning(
+  p: PrivilegedObjects,
+  target: { user: string; superuser: boolean } | null,
+): { message: string; remedy: string } | undefined {
   const names = p.eventTriggers;
   if (names.length === 0 || target?.superuser) return undefined;
   const [them, are] = names.length === 1 ? ['it', 'it is'] : ['them', 'they are'];
   const who = target ? `the target role ${target.user} is not a superuser, so` : 'unless the target role is a superuser,';
   return {
     message: `${names.length} event trigger${names.length === 1 ? '' : 's'} (${names.join(', ')}) can only be created by a superuser; ${who} copy skips ${them} with a warning and the target will not have ${them} (pgshift verify reports ${them} missing until ${are} created there)`,
-    remedy: 'after the copy, have a superuser of the target run the same CREATE EVENT TRIGGER (pg_dump --schema-only of the source shows it); or copy with a superuser as the target role; a managed target (RDS, Cloud SQL) may not allow event triggers at all',
+    remedy:
+      'after the copy, have a superuser of the target run the same CREATE EVENT TRIGGER (pg_dump --schema-only of the source shows it); or copy with a superuser as the target role; a managed target (RDS, Cloud SQL) may not allow event triggers at all',
   };
 }

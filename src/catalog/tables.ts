@@ -190,13 +190,7 @@ export async function listTables(client: Client, filter?: Partial<TableFilter>):
     const replicaIdentity = ({ d: 'default', n: 'nothing', f: 'full', i: 'index' } as const)[r.replident];
     const pk = r.pk ?? null;
     const identityColumns =
-      replicaIdentity === 'full'
-        ? columns.map((c) => c.name)
-        : replicaIdentity === 'index'
-          ? (r.ri_index ?? null)
-          : replicaIdentity === 'default'
-            ? pk
-            : null;
+      replicaIdentity === 'full' ? columns.map((c) => c.name) : replicaIdentity === 'index' ? (r.ri_index ?? null) : replicaIdentity === 'default' ? pk : null;
     return {
       oid: Number(r.oid),
       schema: r.schema,

@@ -32,14 +32,20 @@ const STOP_DEADLINE_MS = 15_000;
 export function withConnectionOptions(cmd: Command, sides: { source?: 'required' | 'optional'; target?: 'required' | 'optional' }): Command {
   if (sides.source) {
     cmd.addOption(
-      new Option('--source <url>', `source database URL${sides.source === 'optional' ? ' (optional)' : ''}; env PGSHIFT_SOURCE_URL. ` +
-        'Example: --source postgres://u@host:5432/db?sslmode=require with the password in ~/.pgpass (a password here shows in ps: prefer the env var)'),
+      new Option(
+        '--source <url>',
+        `source database URL${sides.source === 'optional' ? ' (optional)' : ''}; env PGSHIFT_SOURCE_URL. ` +
+          'Example: --source postgres://u@host:5432/db?sslmode=require with the password in ~/.pgpass (a password here shows in ps: prefer the env var)',
+      ),
     );
   }
   if (sides.target) {
     cmd.addOption(
-      new Option('--target <url>', `target database URL${sides.target === 'optional' ? ' (optional)' : ''}; env PGSHIFT_TARGET_URL. ` +
-        'Example: --target postgres://app@new-db:5432/app?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem (password in ~/.pgpass or PGSHIFT_TARGET_URL)'),
+      new Option(
+        '--target <url>',
+        `target database URL${sides.target === 'optional' ? ' (optional)' : ''}; env PGSHIFT_TARGET_URL. ` +
+          'Example: --target postgres://app@new-db:5432/app?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem (password in ~/.pgpass or PGSHIFT_TARGET_URL)',
+      ),
     );
   }
   return withOutputOptions(cmd);
@@ -50,7 +56,11 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 /** --include / --exclude, repeatable, same meaning in every command. */
 export function withFilterOptions(cmd: Command, what = 'tables'): Command {
   return cmd
-    .addOption(new Option('--include <pattern>', `only ${what} matching schema.table (wildcards * ?); repeatable. Example: --include "public.order*"`).argParser(collect))
+    .addOption(
+      new Option('--include <pattern>', `only ${what} matching schema.table (wildcards * ?); repeatable. Example: --include "public.order*"`).argParser(
+        collect,
+      ),
+    )
     .addOption(new Option('--exclude <pattern>', `skip ${what} matching the pattern; repeatable. Example: --exclude "audit.*"`).argParser(collect));
 }
 

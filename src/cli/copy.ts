@@ -46,16 +46,45 @@ export function copyCommand(): Command {
       ].join('\n'),
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'required' }))
-    .addOption(new Option('--jobs <n>', 'parallel COPY pipelines (each: 1 source + 1 target connection). Example: --jobs 4').default(String(COPY_DEFAULTS.jobs)))
-    .addOption(new Option('--index-jobs <n>', 'parallel index builds on the target. Example: --index-jobs 2').default(String(COPY_DEFAULTS.indexJobs)))
-    .addOption(new Option('--resume', 'finish an interrupted copy recorded on the target (same --source/--target). Example: pgshift copy --source $SRC --target $DST --resume'))
-    .addOption(new Option('--schema-only', 'copy only the schema (no data, no sequence values). Example: --schema-only, later --data-only').conflicts('dataOnly'))
-    .addOption(new Option('--data-only', 'load data into an existing schema whose tables are empty (user triggers off, foreign keys re-added after). Example: --data-only --include "public.orders"'))
-    .addOption(new Option('--split-larger-than <size>', 'split tables above this size into chunks by key or page range (minimum 1MB; 0 never splits). Example: --split-larger-than 256MB').default('512MB'))
-    .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore (major >= the source, ideally >= the target; default: the newest found). Example: --pg-bin /usr/lib/postgresql/17/bin').env('PGSHIFT_PG_BIN'))
-    .addOption(new Option('--keep-owner', 'restore object owners; the roles must exist on the target (default: the target user owns everything). Example: --keep-owner'))
     .addOption(
-      new Option('--analyze <when>', 'ANALYZE each table as soon as its data and indexes are in (overlap), after everything (end), or never (none: autovacuum does it later; first queries plan without statistics). Example: --analyze end')
+      new Option('--jobs <n>', 'parallel COPY pipelines (each: 1 source + 1 target connection). Example: --jobs 4').default(String(COPY_DEFAULTS.jobs)),
+    )
+    .addOption(new Option('--index-jobs <n>', 'parallel index builds on the target. Example: --index-jobs 2').default(String(COPY_DEFAULTS.indexJobs)))
+    .addOption(
+      new Option(
+        '--resume',
+        'finish an interrupted copy recorded on the target (same --source/--target). Example: pgshift copy --source $SRC --target $DST --resume',
+      ),
+    )
+    .addOption(
+      new Option('--schema-only', 'copy only the schema (no data, no sequence values). Example: --schema-only, later --data-only').conflicts('dataOnly'),
+    )
+    .addOption(
+      new Option(
+        '--data-only',
+        'load data into an existing schema whose tables are empty (user triggers off, foreign keys re-added after). Example: --data-only --include "public.orders"',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--split-larger-than <size>',
+        'split tables above this size into chunks by key or page range (minimum 1MB; 0 never splits). Example: --split-larger-than 256MB',
+      ).default('512MB'),
+    )
+    .addOption(
+      new Option(
+        '--pg-bin <dir>',
+        'folder with pg_dump/pg_restore (major >= the source, ideally >= the target; default: the newest found). Example: --pg-bin /usr/lib/postgresql/17/bin',
+      ).env('PGSHIFT_PG_BIN'),
+    )
+    .addOption(
+      new Option('--keep-owner', 'restore object owners; the roles must exist on the target (default: the target user owns everything). Example: --keep-owner'),
+    )
+    .addOption(
+      new Option(
+        '--analyze <when>',
+        'ANALYZE each table as soon as its data and indexes are in (overlap), after everything (end), or never (none: autovacuum does it later; first queries plan without statistics). Example: --analyze end',
+      )
         .choices([...ANALYZE_MODES])
         .default('overlap'),
     )
@@ -66,11 +95,14 @@ export function copyCommand(): Command {
         if (flags.source && isArchivePath(flags.source)) return copyArchive(flags, ctx);
         const source = requireUrl('source', flags.source);
         const target = requireUrl('target', flags.target);
-        if ((flags.include?.length || flags.exclude?.length) && flags.resume) throw new UsageError('--include/--exclude cannot change on --resume', { hint: 'resume uses the filters of the first run; drop the flags' });
+        if ((flags.include?.length || flags.exclude?.length) && flags.resume)
+          throw new UsageError('--include/--exclude cannot change on --resume', { hint: 'resume uses the filters of the first run; drop the flags' });
         const mode: CopyMode = flags.schemaOnly ? 'schema-only' : flags.dataOnly ? 'data-only' : 'full';
         const splitBytes = parseSize('--split-larger-than', flags.splitLargerThan, COPY_DEFAULTS.splitBytes);
         if (splitBytes > 0 && splitBytes < MIN_SPLIT_BYTES) {
-          throw new UsageError(`--split-larger-than ${flags.splitLargerThan} is below the minimum of 1MB`, { hint: 'use --split-larger-than 1MB or more (default 512MB), or 0 to never split' });
+          throw new UsageError(`--split-larger-than ${flags.splitLargerThan} is below the minimum of 1MB`, {
+            hint: 'use --split-larger-than 1MB or more (default 512MB), or 0 to never split',
+          });
         }
         const summary = await copyDatabase(source, target, {
           jobs: parsePositiveInt('--jobs', flags.jobs, COPY_DEFAULTS.jobs),
@@ -100,10 +132,13 @@ function describe(s: CopySummary, target: string): string {
     `Copied ${s.tables} tables, ${formatCount(s.rows)} rows, ${formatBytes(s.bytes)} in ${formatDuration(s.seconds)}` +
       `${s.seconds > 0 ? ` (${formatBytes(s.bytes / s.seconds)}/s)` : ''} into ${target}`,
     `  ${s.indexes} indexes, keys and foreign keys built alongside the data, ${s.sequences} sequences set, ${s.largeObjects} large objects, ${s.materializedViews} materialized views refreshed`,
-    `  phases: ${Object.entries(s.phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`,
+    `  phases: ${Object.entries(s.phases)
+      .map(([k, v]) => `${k} ${v.toFixed(1)}s`)
+      .join(', ')}`,
   ];
   if (s.resumed) lines.push('  resumed: data copied in this run comes from a new snapshot of the source — verify after freezing writes');
-  if (s.staleTables.length) lines.push(`  the source changed since the first run in ${s.staleTables.join(', ')}: rows copied earlier may be stale — pgshift verify decides`);
+  if (s.staleTables.length)
+    lines.push(`  the source changed since the first run in ${s.staleTables.join(', ')}: rows copied earlier may be stale — pgshift verify decides`);
   lines.push('Next: pgshift verify --source … --target … (after writes to the source are frozen)');
   return lines.join('\n');
 }
@@ -134,7 +169,9 @@ async function copyArchive(flags: CopyFlags, ctx: Context): Promise<{ json: unkn
       [
         `Restored ${summary.archive.path} (pg_dump ${summary.archive.pgDumpVersion ?? '?'}, taken ${summary.archive.createdAt ?? '?'}) into ${target.display}: ${summary.tables} tables, ${formatCount(summary.rows)} rows, ${formatBytes(summary.bytes)} in ${formatDuration(summary.seconds)}`,
         `  ${summary.sequences} sequences set, ${summary.largeObjects} large objects, ${summary.indexes} indexes and keys, ${summary.materializedViews} materialized views`,
-        `  phases: ${Object.entries(summary.phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`,
+        `  phases: ${Object.entries(summary.phases)
+          .map(([k, v]) => `${k} ${v.toFixed(1)}s`)
+          .join(', ')}`,
         'Next: compare with the source if it is still reachable (pgshift verify --source URL --target …), then point the application at the target',
       ].join('\n'),
     );

@@ -28,15 +28,15 @@ export function estimateCommand(): Command {
         'total with a range, the tables on the critical path, connections needed.',
         '',
         'With --target: a short probe (--probe-seconds, default 10) times real',
-        'sample COPYs of the largest tables into scratch tables in the target\'s',
+        "sample COPYs of the largest tables into scratch tables in the target's",
         '"pgshift" schema, sample index builds, then COPYs and builds side by side',
         '(how much they slow each other when copy overlaps them), and the first',
-        'statements of the source\'s schema (a target that refuses them is named:',
+        "statements of the source's schema (a target that refuses them is named:",
         'copy would stop there too), inside transactions that are always rolled',
         'back: nothing is left on the target, also after Ctrl-C. Without --target',
         'only the source is measured and the estimate says it is uncalibrated.',
         '',
-        'Also samples the source\'s write rate and whether logical replication is',
+        "Also samples the source's write rate and whether logical replication is",
         'available; with --downtime-budget answers whether dump/restore fits',
         '(freeze = copy + verify) or replication is needed (freeze = catch-up +',
         'sequences + verify). Writes nothing to the source.',
@@ -49,23 +49,43 @@ export function estimateCommand(): Command {
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'optional' }))
     .addOption(new Option('--jobs <n>', 'COPY pipelines the copy will use (as copy --jobs). Example: --jobs 4').default(String(COPY_DEFAULTS.jobs)))
-    .addOption(new Option('--index-jobs <n>', 'parallel index builds the copy will use (as copy --index-jobs). Example: --index-jobs 2').default(String(COPY_DEFAULTS.indexJobs)))
-    .addOption(new Option('--split-larger-than <size>', 'as copy: tables above this are split into chunks (0 never splits). Example: --split-larger-than 256MB').default('512MB'))
     .addOption(
-      new Option('--analyze <when>', 'as copy --analyze: ANALYZE overlapping the copy (overlap), after everything (end), or never (none). Example: --analyze end')
+      new Option('--index-jobs <n>', 'parallel index builds the copy will use (as copy --index-jobs). Example: --index-jobs 2').default(
+        String(COPY_DEFAULTS.indexJobs),
+      ),
+    )
+    .addOption(
+      new Option('--split-larger-than <size>', 'as copy: tables above this are split into chunks (0 never splits). Example: --split-larger-than 256MB').default(
+        '512MB',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--analyze <when>',
+        'as copy --analyze: ANALYZE overlapping the copy (overlap), after everything (end), or never (none). Example: --analyze end',
+      )
         .choices([...ANALYZE_MODES])
         .default('overlap'),
     )
-    .addOption(new Option('--downtime-budget <duration>', 'longest write freeze you can accept: answers dump/restore or replication. Example: --downtime-budget 15m'))
+    .addOption(
+      new Option('--downtime-budget <duration>', 'longest write freeze you can accept: answers dump/restore or replication. Example: --downtime-budget 15m'),
+    )
     .addOption(new Option('--probe-seconds <s>', 'how long the calibration probe may run against source and target. Example: --probe-seconds 20').default('10'))
-    .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore, to time the schema dump as copy would run it. Example: --pg-bin /usr/lib/postgresql/17/bin').env('PGSHIFT_PG_BIN'))
+    .addOption(
+      new Option(
+        '--pg-bin <dir>',
+        'folder with pg_dump/pg_restore, to time the schema dump as copy would run it. Example: --pg-bin /usr/lib/postgresql/17/bin',
+      ).env('PGSHIFT_PG_BIN'),
+    )
     .action(async (flags: EstimateFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
         const source = requireUrl('source', flags.source);
         const target = optionalUrl('target', flags.target);
         const splitBytes = parseSize('--split-larger-than', flags.splitLargerThan, COPY_DEFAULTS.splitBytes);
         if (splitBytes > 0 && splitBytes < MIN_SPLIT_BYTES) {
-          throw new UsageError(`--split-larger-than ${flags.splitLargerThan} is below the minimum of 1MB`, { hint: 'use --split-larger-than 1MB or more (default 512MB), or 0 to never split' });
+          throw new UsageError(`--split-larger-than ${flags.splitLargerThan} is below the minimum of 1MB`, {
+            hint: 'use --split-larger-than 1MB or more (default 512MB), or 0 to never split',
+          });
         }
         const probeSeconds = Number(flags.probeSeconds ?? 10);
         if (!Number.isFinite(probeSeconds) || probeSeconds < 1 || probeSeconds > 300) {

@@ -18,7 +18,7 @@ export function inventoryCommand(): Command {
       [
         'Describe the source: size; tables with kind, rows, bytes, primary key and',
         'replica identity; sequences, extensions (and whether the target has them),',
-        'large objects, materialized views, triggers; the role\'s powers, logical',
+        "large objects, materialized views, triggers; the role's powers, logical",
         'replication readiness and pg_dump compatibility. Ends with warnings, each',
         'with its remedy. Reads catalogs only; changes nothing.',
         '',
@@ -26,7 +26,7 @@ export function inventoryCommand(): Command {
         '  pgshift inventory --source "$(heroku config:get DATABASE_URL -a app)"',
         '  pgshift inventory --source latest.dump   # a pg_dump -Fc file or -Fd folder',
         '  pgshift inventory --source $SRC --target $DST --json \\',
-        '    | jq \'.tables[] | select(.primaryKey == null)\'',
+        "    | jq '.tables[] | select(.primaryKey == null)'",
       ].join('\n'),
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'optional' }))
@@ -56,7 +56,12 @@ export function inventoryCommand(): Command {
 
 const yes = (b: boolean) => (b ? 'yes' : 'no');
 
-const ON_TARGET = { installed: 'on target', creatable: 'target role can create it', 'not-creatable': 'target role CANNOT create it', missing: 'MISSING on target' } as const;
+const ON_TARGET = {
+  installed: 'on target',
+  creatable: 'target role can create it',
+  'not-creatable': 'target role CANNOT create it',
+  missing: 'MISSING on target',
+} as const;
 
 /** Rows as known: "~1,200" when estimated from pages (never analyzed), "unknown" when not even that. */
 function rowsText(t: Inventory['tables'][number]): string {
@@ -71,13 +76,26 @@ export function describe(inv: Inventory): string {
   out.push(`        PostgreSQL ${s.serverVersion}, database ${s.database}, ${formatBytes(s.databaseBytes)}`);
   if (inv.target) out.push(`Target  ${inv.target.url}\n        PostgreSQL ${inv.target.serverVersion}`);
   out.push('');
-  out.push(`Role ${inv.role.name}: superuser ${yes(inv.role.superuser)}, REPLICATION ${yes(inv.role.replication)}, database owner ${yes(inv.role.databaseOwner)}`);
+  out.push(
+    `Role ${inv.role.name}: superuser ${yes(inv.role.superuser)}, REPLICATION ${yes(inv.role.replication)}, database owner ${yes(inv.role.databaseOwner)}`,
+  );
   const r = inv.replication;
-  out.push(`wal_level ${r.walLevel}; replication slots ${r.usedReplicationSlots}/${r.maxReplicationSlots} used; WAL senders ${r.usedWalSenders}/${r.maxWalSenders} used`);
+  out.push(
+    `wal_level ${r.walLevel}; replication slots ${r.usedReplicationSlots}/${r.maxReplicationSlots} used; WAL senders ${r.usedWalSenders}/${r.maxWalSenders} used`,
+  );
   out.push(r.available ? 'Logical replication: available (pgshift replicate can stream changes)' : `Logical replication: ${r.reason}`);
   const d = inv.pgDump;
-  const forTarget = d.fitsTarget === null ? '' : d.fitsTarget ? `; as new as the target's ${inv.target!.major}` : `; OLDER than the target's ${inv.target!.major} (see warnings)`;
-  out.push(d.path ? `pg_dump ${d.version} at ${d.path} (with pg_restore from the same folder): ${d.canDump ? 'can' : 'CANNOT'} dump this server${forTarget}` : 'pg_dump: not found');
+  const forTarget =
+    d.fitsTarget === null
+      ? ''
+      : d.fitsTarget
+        ? `; as new as the target's ${inv.target!.major}`
+        : `; OLDER than the target's ${inv.target!.major} (see warnings)`;
+  out.push(
+    d.path
+      ? `pg_dump ${d.version} at ${d.path} (with pg_restore from the same folder): ${d.canDump ? 'can' : 'CANNOT'} dump this server${forTarget}`
+      : 'pg_dump: not found',
+  );
   out.push('');
   out.push(`Tables (${inv.tables.length})`);
   out.push(
@@ -111,8 +129,12 @@ export function describe(inv: Inventory): string {
   );
   const lo = inv.largeObjects;
   out.push(lo.count === 0 ? 'Large objects: none' : `Large objects: ${formatCount(lo.count)}, ${formatBytes(lo.bytes)} stored`);
-  out.push(`Materialized views (${inv.materializedViews.length})${inv.materializedViews.length ? ': ' + inv.materializedViews.map((m) => `${m.schema}.${m.name}${m.populated ? '' : ' (not populated)'}`).join(', ') : ''}`);
-  out.push(`Triggers (${inv.triggers.length})${inv.triggers.length ? ': ' + inv.triggers.map((t) => `${t.name} on ${t.schema}.${t.table}${t.enabled ? '' : ' (disabled)'}`).join(', ') : ''}`);
+  out.push(
+    `Materialized views (${inv.materializedViews.length})${inv.materializedViews.length ? ': ' + inv.materializedViews.map((m) => `${m.schema}.${m.name}${m.populated ? '' : ' (not populated)'}`).join(', ') : ''}`,
+  );
+  out.push(
+    `Triggers (${inv.triggers.length})${inv.triggers.length ? ': ' + inv.triggers.map((t) => `${t.name} on ${t.schema}.${t.table}${t.enabled ? '' : ' (disabled)'}`).join(', ') : ''}`,
+  );
   out.push('');
   if (inv.warnings.length === 0) out.push('No warnings.');
   else {

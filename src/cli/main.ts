@@ -34,7 +34,7 @@ export function program(): Command {
         'Or with writes frozen for the whole copy (dump/restore):',
         '  pgshift copy      --source $SRC --target $DST  # schema + data + indexes',
         '  pgshift verify    --source $SRC --target $DST  # nothing lost',
-        '  pgshift cleanup   --target $DST                # remove pgshift\'s state',
+        "  pgshift cleanup   --target $DST                # remove pgshift's state",
         '',
         'URLs come from --source/--target or PGSHIFT_SOURCE_URL/PGSHIFT_TARGET_URL.',
         'sslmode follows libpq: disable, prefer (default on localhost only),',
@@ -64,7 +64,11 @@ export function program(): Command {
   // Descriptions are wrapped by hand (≤ 80 columns); commander would re-wrap them to the terminal's width and
   // break an example across lines, which then fails when pasted. Option descriptions still wrap.
   const boxWrap = (str: string, width: number) => (/\n\s/.test(str) ? str : new Help().boxWrap(str, width));
-  for (const cmd of [prog, ...prog.commands]) cmd.exitOverride().configureOutput({ outputError: () => undefined }).configureHelp({ boxWrap });
+  for (const cmd of [prog, ...prog.commands])
+    cmd
+      .exitOverride()
+      .configureOutput({ outputError: () => undefined })
+      .configureHelp({ boxWrap });
   return prog;
 }
 

@@ -4,6 +4,10 @@
 // given here instead.
 const g = globalThis as { navigator?: { userAgent?: string } };
 if (g.navigator === undefined) {
-  Object.defineProperty(globalThis, 'navigator', { value: { userAgent: `Node.js/${process.versions.node.split('.')[0]}` }, configurable: true, writable: true });
+  Object.defineProperty(globalThis, 'navigator', {
+    value: { userAgent: `Node.js/${process.versions.node.split('.')[0]}` },
+    configurable: true,
+    writable: true,
+  });
 }
 export {};

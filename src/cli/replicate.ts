@@ -24,7 +24,7 @@ export function replicateCommand(): Command {
         'Low-downtime path: pgshift is the logical-replication subscriber itself,',
         'so the target needs no subscription privileges. It creates a publication',
         'of the selected tables and a replication slot on the source, copies',
-        'everything under the slot\'s snapshot (like pgshift copy), then applies',
+        "everything under the slot's snapshot (like pgshift copy), then applies",
         'every change exactly once, in commit order. The applied position is',
         'stored on the target with the changes, so a second run (after Ctrl-C, a',
         'crash or SIGKILL) resumes with no new copy.',
@@ -52,34 +52,85 @@ export function replicateCommand(): Command {
       ].join('\n'),
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'required' }))
-    .addOption(new Option('--until-caught-up', 'exit 0 once every change up to the source position at the check is applied (sequences set, triggers and keys restored). Example: --until-caught-up'))
+    .addOption(
+      new Option(
+        '--until-caught-up',
+        'exit 0 once every change up to the source position at the check is applied (sequences set, triggers and keys restored). Example: --until-caught-up',
+      ),
+    )
     .addOption(new Option('--max-lag-bytes <n>', 'with --until-caught-up: also wait until the lag is at most this many bytes. Example: --max-lag-bytes 1MB'))
-    .addOption(new Option('--max-lag-seconds <s>', 'with --until-caught-up: also wait until the lag is at most this many seconds. Example: --max-lag-seconds 2'))
+    .addOption(
+      new Option('--max-lag-seconds <s>', 'with --until-caught-up: also wait until the lag is at most this many seconds. Example: --max-lag-seconds 2'),
+    )
     .addOption(new Option('--timeout <s>', 'with --until-caught-up: give up (exit 1) after this many seconds; the state is kept. Example: --timeout 900'))
     .addOption(new Option('--jobs <n>', 'parallel COPY pipelines of the initial copy. Example: --jobs 4').default('2'))
     .addOption(new Option('--index-jobs <n>', 'parallel index builds of the initial copy. Example: --index-jobs 2').default('2'))
-    .addOption(new Option('--split-larger-than <size>', 'initial copy: split tables above this size into chunks. Example: --split-larger-than 256MB').default('512MB'))
-    .addOption(new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore for the schema. Example: --pg-bin /usr/lib/postgresql/17/bin').env('PGSHIFT_PG_BIN'))
+    .addOption(
+      new Option('--split-larger-than <size>', 'initial copy: split tables above this size into chunks. Example: --split-larger-than 256MB').default('512MB'),
+    )
+    .addOption(
+      new Option('--pg-bin <dir>', 'folder with pg_dump/pg_restore for the schema. Example: --pg-bin /usr/lib/postgresql/17/bin').env('PGSHIFT_PG_BIN'),
+    )
     .addOption(new Option('--slot <name>', 'replication slot name (default pgshift_<random>, recorded on the target). Example: --slot pgshift_app'))
     .addOption(new Option('--publication <name>', 'publication name (default like the slot). Example: --publication pgshift_app'))
-    .addOption(new Option('--fix-replica-identity', 'run ALTER TABLE … REPLICA IDENTITY FULL on the source for tables without a key (else refused with the statements). Example: --fix-replica-identity'))
-    .addOption(new Option('--no-refresh-matviews', 'with --until-caught-up: do not refresh the materialized views at the finish (they are not replicated: by default the finish refreshes those populated on the source). Example: --no-refresh-matviews'))
-    .addOption(new Option('--apply-ddl', 'apply ADD COLUMN (nullable, no default) and DROP COLUMN made on the source to the target as the stream reaches them (else replication stops at them with the statement to run). Example: --apply-ddl'))
-    .addOption(new Option('--no-stream-large-tx', 'do not apply large transactions while they run on the source (by default, from PostgreSQL 14 on, a transaction larger than the source\'s logical_decoding_work_mem is streamed and applied as it runs, not spilled to the source\'s disk and sent after its commit). Example: --no-stream-large-tx'))
-    .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on /metrics and health on /healthz, on 127.0.0.1 only. Example: --metrics-port 9187'))
-    .addOption(new Option('--metrics-host <addr>', 'address the metrics server binds instead of 127.0.0.1 (0.0.0.0: every interface). Example: --metrics-host 0.0.0.0'))
-    .addOption(new Option('--capture <method>', 'how changes are read on the source: pgoutput (logical replication; the role needs REPLICATION) or triggers (only the database owner: Heroku classic). Example: --capture triggers').choices(['pgoutput', 'triggers']).default('pgoutput'))
-    .addOption(new Option('--status-interval <s>', 'seconds between lag samples (status line on a terminal, log line otherwise). Example: --status-interval 10').default('5'))
+    .addOption(
+      new Option(
+        '--fix-replica-identity',
+        'run ALTER TABLE … REPLICA IDENTITY FULL on the source for tables without a key (else refused with the statements). Example: --fix-replica-identity',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--no-refresh-matviews',
+        'with --until-caught-up: do not refresh the materialized views at the finish (they are not replicated: by default the finish refreshes those populated on the source). Example: --no-refresh-matviews',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--apply-ddl',
+        'apply ADD COLUMN (nullable, no default) and DROP COLUMN made on the source to the target as the stream reaches them (else replication stops at them with the statement to run). Example: --apply-ddl',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--no-stream-large-tx',
+        "do not apply large transactions while they run on the source (by default, from PostgreSQL 14 on, a transaction larger than the source's logical_decoding_work_mem is streamed and applied as it runs, not spilled to the source's disk and sent after its commit). Example: --no-stream-large-tx",
+      ),
+    )
+    .addOption(
+      new Option('--metrics-port <port>', 'serve Prometheus metrics on /metrics and health on /healthz, on 127.0.0.1 only. Example: --metrics-port 9187'),
+    )
+    .addOption(
+      new Option('--metrics-host <addr>', 'address the metrics server binds instead of 127.0.0.1 (0.0.0.0: every interface). Example: --metrics-host 0.0.0.0'),
+    )
+    .addOption(
+      new Option(
+        '--capture <method>',
+        'how changes are read on the source: pgoutput (logical replication; the role needs REPLICATION) or triggers (only the database owner: Heroku classic). Example: --capture triggers',
+      )
+        .choices(['pgoutput', 'triggers'])
+        .default('pgoutput'),
+    )
+    .addOption(
+      new Option('--status-interval <s>', 'seconds between lag samples (status line on a terminal, log line otherwise). Example: --status-interval 10').default(
+        '5',
+      ),
+    )
     .action(async (flags: ReplicateFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
         const source = requireUrl('source', flags.source);
         const target = requireUrl('target', flags.target);
         const onlyWithUntil = (['maxLagBytes', 'maxLagSeconds', 'timeout'] as const).filter((k) => flags[k] !== undefined);
         if (onlyWithUntil.length && !flags.untilCaughtUp) {
-          throw new UsageError(`--max-lag-bytes, --max-lag-seconds and --timeout only apply with --until-caught-up`, { hint: 'add --until-caught-up, or drop them' });
+          throw new UsageError(`--max-lag-bytes, --max-lag-seconds and --timeout only apply with --until-caught-up`, {
+            hint: 'add --until-caught-up, or drop them',
+          });
         }
         // Loaded on use: every other command starts without the replication modules (and prom-client).
-        if (flags.capture === 'triggers' && flags.applyDdl) throw new UsageError('--apply-ddl applies to logical replication (pgoutput), not to --capture triggers', { hint: 'drop --apply-ddl: with trigger capture, a column change on the source stops the run naming the change to make on the target' });
+        if (flags.capture === 'triggers' && flags.applyDdl)
+          throw new UsageError('--apply-ddl applies to logical replication (pgoutput), not to --capture triggers', {
+            hint: 'drop --apply-ddl: with trigger capture, a column change on the source stops the run naming the change to make on the target',
+          });
         if (flags.capture === 'triggers') return (await import('../replicate/triggers/cli.js')).runCaptureTriggers(ctx, flags, source, target);
         const { replicate } = await import('../replicate/index.js');
         const tty = !ctx.json && Boolean(process.stderr.isTTY);
@@ -113,7 +164,18 @@ export function replicateCommand(): Command {
                 process.stderr.write(`\r\x1b[K${statusLine(s)}`);
                 drewLine = true;
               } else {
-                ctx.logger.info({ lagBytes: s.lagBytes, lagSeconds: s.lagSeconds, changesPerSecond: Math.round(s.changesPerSecond), transactionsPerSecond: Math.round(s.transactionsPerSecond), applied: formatLsn(s.appliedPosition), source: formatLsn(s.sourcePosition), retainedBytes: s.retainedBytes }, `replicate: ${statusLine(s)}`);
+                ctx.logger.info(
+                  {
+                    lagBytes: s.lagBytes,
+                    lagSeconds: s.lagSeconds,
+                    changesPerSecond: Math.round(s.changesPerSecond),
+                    transactionsPerSecond: Math.round(s.transactionsPerSecond),
+                    applied: formatLsn(s.appliedPosition),
+                    source: formatLsn(s.sourcePosition),
+                    retainedBytes: s.retainedBytes,
+                  },
+                  `replicate: ${statusLine(s)}`,
+                );
               }
             },
           });
@@ -145,7 +207,8 @@ function parseSeconds(name: string, v: string): number {
 
 function parsePort(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--metrics-port must be a port number, got ${JSON.stringify(v)}`, { hint: 'for example --metrics-port 9187 (0 picks a free port)' });
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new UsageError(`--metrics-port must be a port number, got ${JSON.stringify(v)}`, { hint: 'for example --metrics-port 9187 (0 picks a free port)' });
   return n;
 }
 
@@ -157,19 +220,33 @@ function describe(s: ReplicateSummary): string {
   const lines: string[] = [];
   if (s.initialCopy) {
     const c = s.initialCopy;
-    lines.push(`Initial copy${s.start === 'recopied' ? ' (redone from a new slot after an interruption)' : s.start === 'resumed' ? ' (finished after an interruption)' : ''}: ${c.tables} tables, ${formatCount(c.rows)} rows, ${formatBytes(c.bytes)} in ${formatDuration(c.seconds)}`);
+    lines.push(
+      `Initial copy${s.start === 'recopied' ? ' (redone from a new slot after an interruption)' : s.start === 'resumed' ? ' (finished after an interruption)' : ''}: ${c.tables} tables, ${formatCount(c.rows)} rows, ${formatBytes(c.bytes)} in ${formatDuration(c.seconds)}`,
+    );
   } else lines.push('Resumed streaming from the position stored on the target (no new copy).');
-  lines.push(`Applied ${formatCount(s.transactions)} transactions, ${formatCount(s.changes)} changes in ${formatDuration(s.seconds)}; applied ${s.appliedLsn}, source at ${s.sourceLsn}, lag ${formatBytes(s.lagBytes)} / ${s.lagSeconds.toFixed(1)}s`);
+  lines.push(
+    `Applied ${formatCount(s.transactions)} transactions, ${formatCount(s.changes)} changes in ${formatDuration(s.seconds)}; applied ${s.appliedLsn}, source at ${s.sourceLsn}, lag ${formatBytes(s.lagBytes)} / ${s.lagSeconds.toFixed(1)}s`,
+  );
   if (s.reconnects) lines.push(`  reconnected ${s.reconnects} time(s)`);
   if (s.missingRows) lines.push(`  ${s.missingRows} UPDATE/DELETE found no row on the target: run pgshift verify`);
   if (s.caughtUp) {
     const r = s.restored;
-    lines.push(`Caught up. ${s.sequences} sequences set from the source${r ? `; restored ${r.triggers} triggers, ${r.foreignKeys} foreign keys, ${r.identities} identity columns` : ''}.`);
-    if (s.matviews) lines.push(`  refreshed ${s.matviews.views} materialized view(s) in ${formatDuration(s.matviews.seconds)} (not replicated: skip with --no-refresh-matviews)`);
-    if (s.caughtUpTo) lines.push(`  caught up to ${s.caughtUpTo.position}, the source's position at ${clock(s.caughtUpTo.at)}${s.caughtUpTo.lastCommit ? ` (last transaction applied committed ${clock(s.caughtUpTo.lastCommit)})` : ''}`);
+    lines.push(
+      `Caught up. ${s.sequences} sequences set from the source${r ? `; restored ${r.triggers} triggers, ${r.foreignKeys} foreign keys, ${r.identities} identity columns` : ''}.`,
+    );
+    if (s.matviews)
+      lines.push(
+        `  refreshed ${s.matviews.views} materialized view(s) in ${formatDuration(s.matviews.seconds)} (not replicated: skip with --no-refresh-matviews)`,
+      );
+    if (s.caughtUpTo)
+      lines.push(
+        `  caught up to ${s.caughtUpTo.position}, the source's position at ${clock(s.caughtUpTo.at)}${s.caughtUpTo.lastCommit ? ` (last transaction applied committed ${clock(s.caughtUpTo.lastCommit)})` : ''}`,
+      );
     const writes = describeSourceWrites(s.sourceWrites, formatCount);
     if (writes) lines.push(writes);
-    lines.push(`Next: pgshift verify --source … --target … (with writes frozen), then cut over; pgshift cleanup --source … --target … drops slot ${s.slot} and publication ${s.publication}`);
+    lines.push(
+      `Next: pgshift verify --source … --target … (with writes frozen), then cut over; pgshift cleanup --source … --target … drops slot ${s.slot} and publication ${s.publication}`,
+    );
   } else if (!s.timedOut) {
     lines.push(`Stopped; slot ${s.slot} keeps the changes since ${s.appliedLsn}. Run the same command to continue, or --until-caught-up to finish.`);
   }

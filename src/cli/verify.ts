@@ -44,7 +44,7 @@ export function verifyCommand(): Command {
         'Examples:',
         '  pgshift verify --source $SRC --target $DST',
         '  pgshift verify --source $SRC --target $DST --jobs 4 --json \\',
-        '    | jq \'.tables[] | select(.match | not)\'',
+        "    | jq '.tables[] | select(.match | not)'",
         '  pgshift verify --source $SRC --target $DST --include "public.order*"',
         '  # a restore checked against its archive (rows, sequences, large objects):',
         '  pgshift verify --source latest.dump --target $DST',
@@ -53,8 +53,14 @@ export function verifyCommand(): Command {
       ].join('\n'),
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'required' }))
-    .addOption(new Option('--jobs <n>', 'connections per side for row data (plus one each for catalogs). Example: --jobs 4').default(String(VERIFY_DEFAULTS.jobs)))
-    .addOption(new Option('--max-differences <n>', 'differing rows listed per table (counts are always exact). Example: --max-differences 1000').default(String(VERIFY_DEFAULTS.maxDifferences)))
+    .addOption(
+      new Option('--jobs <n>', 'connections per side for row data (plus one each for catalogs). Example: --jobs 4').default(String(VERIFY_DEFAULTS.jobs)),
+    )
+    .addOption(
+      new Option('--max-differences <n>', 'differing rows listed per table (counts are always exact). Example: --max-differences 1000').default(
+        String(VERIFY_DEFAULTS.maxDifferences),
+      ),
+    )
     .addOption(new Option('--acl', 'also compare grants (off by default: copy uses --no-acl unless --keep-acl). Example: --acl'))
     .addOption(new Option('--owners', 'also compare object owners (off by default: copy uses --no-owner unless --keep-owner). Example: --owners'))
     // Tuning knob for tests and benchmarks: how big one block-range read is.
@@ -87,17 +93,24 @@ export function verifyCommand(): Command {
 async function verifyArchiveSource(flags: VerifyFlags, ctx: Context): Promise<{ exitCode: number; json: unknown }> {
   const target = requireUrl('target', flags.target);
   if (flags.include?.length || flags.exclude?.length || flags.acl || flags.owners) {
-    throw new UsageError('--include/--exclude/--acl/--owners do not apply to an archive source yet; nothing was compared', { hint: 'verify the whole archive: pgshift verify --source FILE --target URL' });
+    throw new UsageError('--include/--exclude/--acl/--owners do not apply to an archive source yet; nothing was compared', {
+      hint: 'verify the whole archive: pgshift verify --source FILE --target URL',
+    });
   }
   const { verifyArchive } = await import('../archive/verify.js');
   const r = await verifyArchive(flags.source!, target, { jobs: parsePositiveInt('--jobs', flags.jobs, VERIFY_DEFAULTS.jobs), pgBin: undefined });
   const bad = r.tables.filter((t) => !t.equal);
   const lines = [
     `${r.ok ? 'Equal' : 'DIFFERENT'}: ${target.display} against the archive ${r.archive} — ${r.tables.length} tables (${formatCount(r.tables.reduce((n, t) => n + t.archiveRows, 0))} rows), ${r.sequences.length} sequences, ${r.largeObjects.archive} large objects, in ${r.seconds.toFixed(1)}s`,
-    ...bad.map((t) => `  table ${t.table}: ${formatCount(t.archiveRows)} rows in the archive, ${formatCount(t.targetRows)} on the target${t.archiveRows === t.targetRows ? ', contents differ' : ''}`),
+    ...bad.map(
+      (t) =>
+        `  table ${t.table}: ${formatCount(t.archiveRows)} rows in the archive, ${formatCount(t.targetRows)} on the target${t.archiveRows === t.targetRows ? ', contents differ' : ''}`,
+    ),
     ...r.sequences.filter((s) => !s.equal).map((s) => `  sequence ${s.sequence}: ${s.archive} in the archive, ${s.target ?? 'missing'} on the target`),
     ...(r.largeObjects.equal ? [] : [`  large objects: ${r.largeObjects.archive} in the archive, ${r.largeObjects.target} on the target`]),
-    r.ok ? 'The restore holds everything the archive does.' : 'Next: restore the tables named above again (or the whole archive into an empty database with pgshift copy --source FILE), then verify again.',
+    r.ok
+      ? 'The restore holds everything the archive does.'
+      : 'Next: restore the tables named above again (or the whole archive into an empty database with pgshift copy --source FILE), then verify again.',
   ];
   ctx.print(lines.join('\n'));
   return { exitCode: r.ok ? 0 : 1, json: r };

@@ -40,14 +40,18 @@ export async function analyzeTables(target: ConnectionSpec, tables: TableInfo[],
   const queue = [...tables].sort((a, b) => b.tableBytes + b.toastBytes - (a.tableBytes + a.toastBytes));
   await Promise.all(
     Array.from({ length: Math.max(1, Math.min(workers, queue.length)) }, () =>
-      withClient(target, async (c) => {
-        for (let t = queue.shift(); t; t = queue.shift()) {
-          const t0 = Date.now();
-          await c.query(`ANALYZE ${t.qualified}`);
-          logger.debug({ table: t.display, seconds: (Date.now() - t0) / 1000 }, 'analyze: analyzed');
-          onDone();
-        }
-      }, { applicationName: 'pgshift analyze' }),
+      withClient(
+        target,
+        async (c) => {
+          for (let t = queue.shift(); t; t = queue.shift()) {
+            const t0 = Date.now();
+            await c.query(`ANALYZE ${t.qualified}`);
+            logger.debug({ table: t.display, seconds: (Date.now() - t0) / 1000 }, 'analyze: analyzed');
+            onDone();
+          }
+        },
+        { applicationName: 'pgshift analyze' },
+      ),
     ),
   );
 }

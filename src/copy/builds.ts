@@ -131,7 +131,14 @@ export async function listBuildJobs(snapshotClient: Client, tables: TableInfo[])
     const child = qualify(r.schema, r.table);
     const ref = tableKey({ schema: r.ref_schema, name: r.ref_table });
     const stateName = `FK ${r.table}.${r.conname}`;
-    const job = { kind: 'foreign key' as const, schema: r.schema, table: r.table, name: r.conname, needsData: [tableKey({ schema: r.schema, name: r.table }), ref], needsKeys: [ref] };
+    const job = {
+      kind: 'foreign key' as const,
+      schema: r.schema,
+      table: r.table,
+      name: r.conname,
+      needsData: [tableKey({ schema: r.schema, name: r.table }), ref],
+      needsKeys: [ref],
+    };
     plan.ownOids.add(Number(r.con_oid));
     plan.ownComments.add(commentKey('CONSTRAINT', r.schema, r.table, r.conname));
     // pg_get_constraintdef keeps NOT VALID, DEFERRABLE and INITIALLY DEFERRED.
@@ -148,7 +155,13 @@ export async function listBuildJobs(snapshotClient: Client, tables: TableInfo[])
     // SHARE on the referenced one), they run side by side. The same check, the same catalog in the end. The
     // VALIDATE job records the name older states wrote for the whole key: a resumed older state skips both.
     plan.jobs.push({ ...job, stateName: `${stateName} NOT VALID`, doneWith: stateName, statements: add });
-    plan.jobs.push({ ...job, stateName, statements: [`ALTER TABLE ONLY ${child} VALIDATE CONSTRAINT ${quoteIdent(r.conname)}`], validate: true, after: `${stateName} NOT VALID` });
+    plan.jobs.push({
+      ...job,
+      stateName,
+      statements: [`ALTER TABLE ONLY ${child} VALIDATE CONSTRAINT ${quoteIdent(r.conname)}`],
+      validate: true,
+      after: `${stateName} NOT VALID`,
+    });
   }
   return plan;
 }

@@ -118,7 +118,10 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
           result.rows += r.rows;
           result.bytes += r.bytes;
           input.dataProgress.add({ rows: r.rows, items: 1 });
-          logger.debug({ table: t.display, chunk: c.chunk, rows: r.rows, bytes: r.bytes, worker: n, seconds: (Date.now() - t0) / 1000 }, `data: copied ${label}`);
+          logger.debug(
+            { table: t.display, chunk: c.chunk, rows: r.rows, bytes: r.bytes, worker: n, seconds: (Date.now() - t0) / 1000 },
+            `data: copied ${label}`,
+          );
         } catch (err) {
           throw classifyError(err, `data: copying ${label}`, {
             phase: 'data',
@@ -160,7 +163,10 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
         }
         try {
           await runBuildJob(tgt, j);
-          logger.debug({ table: displayName(j.schema, j.table), seconds: (Date.now() - t0) / 1000 }, j.attach ? `indexes: attached ${j.name} to its table` : `indexes: built ${j.kind} ${j.name}`);
+          logger.debug(
+            { table: displayName(j.schema, j.table), seconds: (Date.now() - t0) / 1000 },
+            j.attach ? `indexes: attached ${j.name} to its table` : `indexes: built ${j.kind} ${j.name}`,
+          );
         } catch (err) {
           throw classifyError(err, `indexes: building ${j.kind} ${j.name} on ${displayName(j.schema, j.table)}`, {
             phase: 'indexes',

@@ -73,13 +73,17 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
       let bytes = await state.loadSchemaDump(ctl);
       if (!bytes) {
         const ph = progress.phase('schema dump');
-        bytes = await timed('schema dump', () => dumpSchema(env.tools!, env.source, { snapshot: env.snapshot.id, signal, excludeTables: plan.excluded.tables }));
+        bytes = await timed('schema dump', () =>
+          dumpSchema(env.tools!, env.source, { snapshot: env.snapshot.id, signal, excludeTables: plan.excluded.tables }),
+        );
         await state.saveSchemaDump(ctl, bytes);
         ph.done(`${bytes.length} bytes`);
       }
       dump = new DumpFile(bytes);
     }
-    const { rows: role } = await ctl.query<{ user: string; superuser: boolean }>(`SELECT current_user AS user, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user`);
+    const { rows: role } = await ctl.query<{ user: string; superuser: boolean }>(
+      `SELECT current_user AS user, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user`,
+    );
     const targetIsSuperuser = role[0]?.superuser === true;
     const skipped = new Set<string>();
     // Event triggers whose function lives in a schema pgshift never copies (Heroku's _heroku): they cannot be
@@ -109,7 +113,19 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
     const restore = async (section: Section, step: 'preData' | 'postData', keep: (e: TocEntry) => boolean) => {
       const ph = progress.phase(section);
       await timed(section, () =>
-        restoreSection({ tools: env.tools!, dump: dump!, target: env.target, ctl, section, keep, keepOwner: env.keepOwner, keepAcl: env.keepAcl, sourceRole: env.source.user, signal, onBatch: (n) => ph.add({ items: n }) }),
+        restoreSection({
+          tools: env.tools!,
+          dump: dump!,
+          target: env.target,
+          ctl,
+          section,
+          keep,
+          keepOwner: env.keepOwner,
+          keepAcl: env.keepAcl,
+          sourceRole: env.source.user,
+          signal,
+          onBatch: (n) => ph.add({ items: n }),
+        }),
       );
       await state.markStep(ctl, step);
       ph.done();
@@ -196,7 +212,9 @@ async function dataPhase(plan: CopyPlan, env: ExecuteEnv, analyzed: Set<string>)
     const partlyByPages = new Set(chunks.filter((c) => c.method === 'ctid' && c.done).map(tableKey));
     for (const k of [...partlyByPages].filter((k) => chunks.some((c) => tableKey(c) === k && !c.done))) {
       const t = tables.get(k)!;
-      logger.warn(`copy: ${t.display} was split by page ranges and partly copied under the earlier snapshot; emptying it and copying it again whole from the new one`);
+      logger.warn(
+        `copy: ${t.display} was split by page ranges and partly copied under the earlier snapshot; emptying it and copying it again whole from the new one`,
+      );
       await state.resetTableChunks(ctl, t, t.qualified);
       for (const c of chunks) if (tableKey(c) === k) c.done = false;
     }
@@ -252,7 +270,11 @@ async function copyLargeObjects(env: ExecuteEnv, oids: number[]): Promise<number
         try {
           await copyLargeObject(src, tgt, oid, (b) => ph.add({ bytes: b }));
         } catch (err) {
-          throw classifyError(err, `large objects: copying large object ${oid}`, { phase: 'large objects', object: `large object ${oid}`, hint: 'fix the cause, then re-run with --resume' });
+          throw classifyError(err, `large objects: copying large object ${oid}`, {
+            phase: 'large objects',
+            object: `large object ${oid}`,
+            hint: 'fix the cause, then re-run with --resume',
+          });
         }
         ph.add({ items: 1 });
       }

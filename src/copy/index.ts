@@ -75,7 +75,11 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const run = await state.loadRun(ctl);
     // A run that stopped before its run row was committed (even with the state schema made) recorded nothing:
     // there is nothing to resume, and the same command without --resume starts it over.
-    if (opts.resume && !run) throw new UsageError('--resume: there is no pgshift copy to resume on this target; nothing was changed', { phase: 'preflight', hint: 'run the same command without --resume' });
+    if (opts.resume && !run)
+      throw new UsageError('--resume: there is no pgshift copy to resume on this target; nothing was changed', {
+        phase: 'preflight',
+        hint: 'run the same command without --resume',
+      });
     const resume = opts.resume;
     if (resume && run) {
       if (run.finishedAt) {
@@ -105,7 +109,10 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const sourceId = await serverIdentity(snap);
     if (resume && run) await requireSameSource(run, sourceId, source);
     if (!resume && sameDatabase(sourceId, await serverIdentity(ctl))) {
-      throw new UsageError(`source and target are the same database (${target.display}); nothing was changed`, { phase: 'preflight', hint: 'give the new, empty database as --target' });
+      throw new UsageError(`source and target are the same database (${target.display}); nothing was changed`, {
+        phase: 'preflight',
+        hint: 'give the new, empty database as --target',
+      });
     }
     await requireConnections(snap, 'source', opts.jobs, '--jobs', source.display);
     const schema = mode === 'data-only' ? undefined : await schemaPreflight(snap, ctl, { pgBin: opts.pgBin, command: 'copy', logger });
@@ -129,7 +136,12 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
       await state.ensureStateSchema(ctl);
       // One transaction: a run row exists only with its counters, so --resume never finds half a record.
       await withTransaction(ctl, async () => {
-        await state.createRun(ctl!, source.display, { ...sourceId }, { mode, filter, splitBytes: opts.splitBytes, jobs: opts.jobs, keepOwner: Boolean(opts.keepOwner), keepAcl: Boolean(opts.keepAcl) });
+        await state.createRun(
+          ctl!,
+          source.display,
+          { ...sourceId },
+          { mode, filter, splitBytes: opts.splitBytes, jobs: opts.jobs, keepOwner: Boolean(opts.keepOwner), keepAcl: Boolean(opts.keepAcl) },
+        );
         await state.saveSourceChanges(ctl!, counters);
       });
     } else {
@@ -139,16 +151,34 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     }
     const steps = (await state.loadRun(ctl))!.steps;
     await executeCopy(plan, {
-      source, target, ctl, snapshot, tools, sequenceValues, steps, resumed: resume, jobs: opts.jobs, indexJobs: opts.indexJobs,
+      source,
+      target,
+      ctl,
+      snapshot,
+      tools,
+      sequenceValues,
+      steps,
+      resumed: resume,
+      jobs: opts.jobs,
+      indexJobs: opts.indexJobs,
       analyze: opts.analyze,
-      keepOwner: resumed?.keepOwner ?? opts.keepOwner, keepAcl: resumed?.keepAcl ?? opts.keepAcl, extensions, logger, progress, controller, summary,
+      keepOwner: resumed?.keepOwner ?? opts.keepOwner,
+      keepAcl: resumed?.keepAcl ?? opts.keepAcl,
+      extensions,
+      logger,
+      progress,
+      controller,
+      summary,
     });
     summary.seconds = (Date.now() - started) / 1000;
     return summary;
   } catch (err) {
     throw controller.signal.aborted && controller.signal.reason instanceof InterruptedError
       ? controller.signal.reason
-      : classifyError(err, 'copy', { phase: 'copy', hint: stateWritten ? 'fix the cause, then run the same command with --resume' : 'fix the cause, then run the same command again' });
+      : classifyError(err, 'copy', {
+          phase: 'copy',
+          hint: stateWritten ? 'fix the cause, then run the same command with --resume' : 'fix the cause, then run the same command again',
+        });
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     await snapshot?.close();
@@ -176,7 +206,9 @@ async function reportStale(ctl: Client, plan: CopyPlan, now: Awaited<ReturnType<
   const names = plan.data.filter((t) => stale.includes(tableKey(t))).map((t) => t.display);
   logger.warn('copy: resuming — data copied from now on comes from a new snapshot of the source; finished chunks are kept.');
   if (names.length) {
-    logger.warn(`copy: the source changed since the first run in ${names.join(', ')}: rows copied earlier may be stale. Run pgshift verify after writes are frozen; it decides.`);
+    logger.warn(
+      `copy: the source changed since the first run in ${names.join(', ')}: rows copied earlier may be stale. Run pgshift verify after writes are frozen; it decides.`,
+    );
   }
   return names;
 }

@@ -147,7 +147,9 @@ export async function splitIntoChunks(snap: Client, tables: TableInfo[], splitBy
       method = 'pk';
     } else {
       // Page ranges of the heap; the last range is open-ended so pages added later are still read.
-      const { rows } = await snap.query<{ pages: string }>(`SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::int)::int8 AS pages`, [t.oid]);
+      const { rows } = await snap.query<{ pages: string }>(`SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::int)::int8 AS pages`, [
+        t.oid,
+      ]);
       ranges = weightedRanges(0n, BigInt(Math.max(0, Number(rows[0]!.pages) - 1)), weights);
       method = 'ctid';
     }
@@ -162,7 +164,11 @@ export async function splitIntoChunks(snap: Client, tables: TableInfo[], splitBy
 export async function planCopy(snap: Client, opts: CopyPlanOptions): Promise<CopyPlan> {
   const allTables = await listTables(snap);
   const keep = compileFilter(opts.filter);
-  requireIncludesMatched(opts.filter, allTables.filter((t) => keep(t.schema, t.name)), 'copy');
+  requireIncludesMatched(
+    opts.filter,
+    allTables.filter((t) => keep(t.schema, t.name)),
+    'copy',
+  );
   // Views and materialized views follow the patterns too; whatever a copied object depends on must be copied.
   const { excluded } = await planExclusion(snap, allTables, keep, opts.mode !== 'data-only');
   const excludedOids = excludedTableOids(excluded, allTables);
@@ -172,7 +178,9 @@ export async function planCopy(snap: Client, opts: CopyPlanOptions): Promise<Cop
   // reload touches only what it names: the sequences owned by its tables, and no large objects.
   const partialReload = opts.mode === 'data-only' && Boolean(opts.filter.include?.length || opts.filter.exclude?.length);
   const loaded = new Set(data.map((t) => t.display));
-  const sequences = (await listSequences(snap)).filter((q) => !excluded.sequences.has(tableKey(q)) && (!partialReload || (q.ownedBy !== null && loaded.has(q.ownedBy))));
+  const sequences = (await listSequences(snap)).filter(
+    (q) => !excluded.sequences.has(tableKey(q)) && (!partialReload || (q.ownedBy !== null && loaded.has(q.ownedBy))),
+  );
   const chunks = await splitIntoChunks(snap, data, opts.splitBytes, opts.jobs);
   const builds = opts.mode === 'full' ? await listBuildJobs(snap, data) : { jobs: [], ownOids: new Set<number>(), ownComments: new Set<string>() };
   const matviews = opts.mode === 'full' ? (await populatedMatviews(snap)).filter((m) => !isExcludedRelation(excluded, m.schema, m.name)) : [];

@@ -36,15 +36,21 @@ export async function targetObjects(tgt: Client): Promise<{ count: number; examp
 export async function requireEmptyTarget(tgt: Client, targetDisplay: string): Promise<void> {
   const { count, examples } = await targetObjects(tgt);
   if (count === 0) return;
-  throw new UsageError(`target ${targetDisplay} is not empty: ${count} user objects (${examples.join(', ')}${count > examples.length ? ', …' : ''}); nothing was changed`, {
-    phase: 'preflight',
-    hint: 'copy into an empty database (createdb), or use --data-only to load data into an existing schema, or --resume to finish an interrupted copy',
-  });
+  throw new UsageError(
+    `target ${targetDisplay} is not empty: ${count} user objects (${examples.join(', ')}${count > examples.length ? ', …' : ''}); nothing was changed`,
+    {
+      phase: 'preflight',
+      hint: 'copy into an empty database (createdb), or use --data-only to load data into an existing schema, or --resume to finish an interrupted copy',
+    },
+  );
 }
 
 /** Every table must be readable — all of its rows — before anything is written. */
 export async function requireReadable(src: Client, tables: TableInfo[], role: string): Promise<void> {
-  const access = await readAccess(src, tables.map((t) => t.oid));
+  const access = await readAccess(
+    src,
+    tables.map((t) => t.oid),
+  );
   const names = (set: Set<number>) => tables.filter((t) => set.has(t.oid)).map((t) => t.display);
   const hidden = names(access.hiddenByRls);
   if (hidden.length) {
@@ -68,11 +74,19 @@ export async function requireEmptyTables(tgt: Client, tables: TableInfo[]): Prom
   for (const t of tables) {
     const { rows } = await tgt.query<{ present: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS present`, [t.qualified]);
     if (!rows[0]!.present) {
-      throw new UsageError(`--data-only: table ${t.display} does not exist on the target`, { phase: 'preflight', object: t.display, hint: 'create the schema first (pgshift copy --schema-only), then re-run' });
+      throw new UsageError(`--data-only: table ${t.display} does not exist on the target`, {
+        phase: 'preflight',
+        object: t.display,
+        hint: 'create the schema first (pgshift copy --schema-only), then re-run',
+      });
     }
     const { rows: has } = await tgt.query<{ has: boolean }>(`SELECT EXISTS (SELECT 1 FROM ONLY ${t.qualified}) AS has`);
     if (has[0]!.has) {
-      throw new UsageError(`--data-only: table ${t.display} on the target already has rows; nothing was changed`, { phase: 'preflight', object: t.display, hint: `empty it (TRUNCATE ${t.display}) or --exclude it, then re-run` });
+      throw new UsageError(`--data-only: table ${t.display} on the target already has rows; nothing was changed`, {
+        phase: 'preflight',
+        object: t.display,
+        hint: `empty it (TRUNCATE ${t.display}) or --exclude it, then re-run`,
+      });
     }
   }
 }
@@ -97,8 +111,11 @@ export async function requireConnections(c: Client, side: 'source' | 'target', e
   if (r.db_free !== null) limits.push([r.db_free, `the database's CONNECTION LIMIT`]);
   const [free, by] = limits.reduce((a, b) => (b[0] < a[0] ? b : a));
   if (free >= extra) return;
-  throw new UsageError(`preflight: the ${side} ${display} has room for ${Math.max(0, free)} more connection(s) (limited by ${by}), and this copy needs ${extra}; nothing was changed`, {
-    phase: 'preflight',
-    hint: `lower ${flag} (or close other clients of the ${side}), then re-run`,
-  });
+  throw new UsageError(
+    `preflight: the ${side} ${display} has room for ${Math.max(0, free)} more connection(s) (limited by ${by}), and this copy needs ${extra}; nothing was changed`,
+    {
+      phase: 'preflight',
+      hint: `lower ${flag} (or close other clients of the ${side}), then re-run`,
+    },
+  );
 }

@@ -72,7 +72,11 @@ export async function restoreSection(input: RestoreSectionInput): Promise<number
     try {
       await withTransaction(ctl, async () => {
         await ctl.query(sql);
-        await state.markTocEntriesDone(ctl, section, batch.map((e) => e.dumpId));
+        await state.markTocEntriesDone(
+          ctl,
+          section,
+          batch.map((e) => e.dumpId),
+        );
       });
     } catch (err) {
       throw await batchError(input, sql, batch, err);

@@ -18,7 +18,11 @@ export interface PgDumpChoice {
   olderThanTarget: boolean;
 }
 
-export async function schemaPreflight(src: Client, tgt: Client, opts: { pgBin?: string; command: string; logger: Logger }): Promise<{ tools: PgTools; choice: PgDumpChoice }> {
+export async function schemaPreflight(
+  src: Client,
+  tgt: Client,
+  opts: { pgBin?: string; command: string; logger: Logger },
+): Promise<{ tools: PgTools; choice: PgDumpChoice }> {
   const targetMajor = await serverMajor(tgt);
   const tools = pickPgTools(await serverMajor(src), opts.pgBin, undefined, targetMajor);
   const risk = olderThanTarget(tools, targetMajor);

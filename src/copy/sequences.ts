@@ -31,10 +31,9 @@ export async function applySequences(tgt: Client, values: SequenceSetting[]): Pr
  */
 export async function syncSequences(src: Client, tgt: Client): Promise<number> {
   const values = await readSequences(src, await listSequences(src));
-  const { rows } = await tgt.query<{ ok: boolean }>(
-    `SELECT to_regclass(s) IS NOT NULL AS ok FROM unnest($1::text[]) WITH ORDINALITY AS t(s, i) ORDER BY i`,
-    [values.map((v) => v.qualified)],
-  );
+  const { rows } = await tgt.query<{ ok: boolean }>(`SELECT to_regclass(s) IS NOT NULL AS ok FROM unnest($1::text[]) WITH ORDINALITY AS t(s, i) ORDER BY i`, [
+    values.map((v) => v.qualified),
+  ]);
   const present = values.filter((_, i) => rows[i]!.ok);
   await applySequences(tgt, present);
   return present.length;

@@ -40,14 +40,22 @@ export async function loadSetAside(c: Client): Promise<SetAside[]> {
     } catch (err) {
       throw refused('foreign key', k.tbl, k.name, `its definition does not read as a foreign key (${(err as Error).message})`, k.def);
     }
-    out.push({ kind: 'foreign key', tbl: k.tbl, name: k.name, sql: addForeignKeySql(t, k.name, fk), forget: { text: `DELETE FROM pgshift.copy_fk WHERE tbl = $1 AND name = $2`, values: [k.tbl, k.name] } });
+    out.push({
+      kind: 'foreign key',
+      tbl: k.tbl,
+      name: k.name,
+      sql: addForeignKeySql(t, k.name, fk),
+      forget: { text: `DELETE FROM pgshift.copy_fk WHERE tbl = $1 AND name = $2`, values: [k.tbl, k.name] },
+    });
   }
   const { rows: triggers } = await c.query<{ tbl: string; name: string }>(`SELECT tbl, name FROM pgshift.copy_trigger ORDER BY tbl, name`);
   for (const tr of triggers) {
     const t = await resolveTable(c, tr.tbl);
     if (!t) throw refused('trigger', tr.tbl, tr.name, 'its table no longer exists');
     out.push({
-      kind: 'trigger', tbl: tr.tbl, name: tr.name,
+      kind: 'trigger',
+      tbl: tr.tbl,
+      name: tr.name,
       sql: `ALTER TABLE ${qualify(t.schema, t.name)} ENABLE TRIGGER ${quoteIdent(tr.name)}`,
       forget: { text: `DELETE FROM pgshift.copy_trigger WHERE tbl = $1 AND name = $2`, values: [tr.tbl, tr.name] },
     });

@@ -18,8 +18,10 @@ export async function sourceChangeCounters(snap: Client, tables: TableInfo[]): P
 
 /** tableKeys whose counter moved (or is unknown on either side). */
 export function changedTables(before: Map<string, number | null>, now: ChangeCounters): string[] {
-  return now.filter((c) => {
-    const b = before.get(tableKey(c));
-    return b === undefined || b === null || c.changes === null || b !== c.changes;
-  }).map(tableKey);
+  return now
+    .filter((c) => {
+      const b = before.get(tableKey(c));
+      return b === undefined || b === null || c.changes === null || b !== c.changes;
+    })
+    .map(tableKey);
 }

@@ -27,7 +27,22 @@ export interface CopySummary {
 
 export function emptySummary(mode: CopyMode, resumed: boolean): CopySummary {
   return {
-    ok: true, mode, resumed, newSnapshot: resumed, alreadyComplete: false, tables: 0, chunks: 0, rows: 0, bytes: 0, indexes: 0,
-    sequences: 0, largeObjects: 0, materializedViews: 0, staleTables: [], seconds: 0, phases: {}, pgDump: null,
+    ok: true,
+    mode,
+    resumed,
+    newSnapshot: resumed,
+    alreadyComplete: false,
+    tables: 0,
+    chunks: 0,
+    rows: 0,
+    bytes: 0,
+    indexes: 0,
+    sequences: 0,
+    largeObjects: 0,
+    materializedViews: 0,
+    staleTables: [],
+    seconds: 0,
+    phases: {},
+    pgDump: null,
   };
 }

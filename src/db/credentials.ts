@@ -131,9 +131,12 @@ export function rootCertFile(spec: ConnectionSpec): string | undefined {
   if (spec.sslmode !== 'verify-ca' && spec.sslmode !== 'verify-full') return undefined;
   const fallback = join(homedir(), '.postgresql', 'root.crt');
   if (existsSync(fallback)) return fallback;
-  throw new UsageError(`--${spec.side}: sslmode=${spec.sslmode} needs the root certificate to verify the server against: no sslrootcert= in the URL and no ${fallback}`, {
-    hint: `add sslrootcert=/path/ca.pem to the URL (your provider's CA bundle), or sslrootcert=system to trust the system's CAs; sslmode=require encrypts without verifying`,
-  });
+  throw new UsageError(
+    `--${spec.side}: sslmode=${spec.sslmode} needs the root certificate to verify the server against: no sslrootcert= in the URL and no ${fallback}`,
+    {
+      hint: `add sslrootcert=/path/ca.pem to the URL (your provider's CA bundle), or sslrootcert=system to trust the system's CAs; sslmode=require encrypts without verifying`,
+    },
+  );
 }
 
 /** libpq environment for the TLS side of a pg_dump/pg_restore child: the same rules as the driver's connections. */

@@ -59,10 +59,10 @@ export async function acquireRunLock(client: Client, o: { command: string; side:
   if (!rows[0]!.ok) throw await refusal(client, o.command, o.side, o.display);
   if (o.side !== 'target' || o.ownApplier) return;
   // An applier of another run still alive (its control connection lost): refused like the run itself.
-  const { rows: a } = await client.query<{ ok: boolean }>(
-    `SELECT pg_try_advisory_lock($1::int4, $2::int4) AND pg_advisory_unlock($1::int4, $2::int4) AS ok`,
-    [LOCK_CLASS, LOCK_IDS.apply],
-  );
+  const { rows: a } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock($1::int4, $2::int4) AND pg_advisory_unlock($1::int4, $2::int4) AS ok`, [
+    LOCK_CLASS,
+    LOCK_IDS.apply,
+  ]);
   if (a[0]!.ok) return;
   await client.query(`SELECT pg_advisory_unlock($1::int4, $2::int4)`, [LOCK_CLASS, LOCK_IDS.target]);
   throw await refusal(client, o.command, 'apply', o.display);
@@ -80,8 +80,11 @@ export async function acquireApplyLock(client: Client, display: string): Promise
 async function refusal(client: Client, command: string, side: LockSide, display: string): Promise<UsageError> {
   const h = await holder(client, side);
   const where = side === 'apply' ? `applying replicated changes to the target ${display}` : `working on the ${side} ${display}`;
-  return new UsageError(`${command}: another pgshift run is ${where} right now (${h ? describeHolder(h) : 'holder not visible to this role'}); nothing was changed`, {
-    phase: 'preflight',
-    hint: 'wait for it to finish, or stop it (Ctrl-C in its terminal, or pg_terminate_backend on its connections); then run this command again',
-  });
+  return new UsageError(
+    `${command}: another pgshift run is ${where} right now (${h ? describeHolder(h) : 'holder not visible to this role'}); nothing was changed`,
+    {
+      phase: 'preflight',
+      hint: 'wait for it to finish, or stop it (Ctrl-C in its terminal, or pg_terminate_backend on its connections); then run this command again',
+    },
+  );
 }

@@ -56,7 +56,12 @@ export async function planSizes(snap: Client, plan: CopyPlan): Promise<PlanSizes
   );
   const c = counts[0]!;
   const own = plan.builds.jobs.filter((j) => !secondHalf(j)).length;
-  const { rows: mv } = plan.matviews.length ? await snap.query<{ bytes: string; input: string; index: string }>(MATVIEW_SIZES_SQL, [plan.matviews.map((m) => m.schema), plan.matviews.map((m) => m.name)]) : { rows: [] };
+  const { rows: mv } = plan.matviews.length
+    ? await snap.query<{ bytes: string; input: string; index: string }>(MATVIEW_SIZES_SQL, [
+        plan.matviews.map((m) => m.schema),
+        plan.matviews.map((m) => m.name),
+      ])
+    : { rows: [] };
   return {
     indexBytes,
     schemaObjects: Number(c.rels) + Number(c.funcs) + Number(c.types),

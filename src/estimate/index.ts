@@ -81,7 +81,8 @@ const UNCALIBRATED_SPREAD = { faster: 1.5, slower: 2.5 };
 /** Without a target, the target is assumed to take rows at this share of the source's read rate. */
 export const UNCALIBRATED_WRITE_SHARE = 0.5;
 
-const CALIBRATE_HINT = 'run pgshift estimate again with --target URL of the new (empty) database: a short probe (--probe-seconds, default 10) times real COPYs into rolled-back scratch tables there, so the rates include the network, TLS and both servers';
+const CALIBRATE_HINT =
+  'run pgshift estimate again with --target URL of the new (empty) database: a short probe (--probe-seconds, default 10) times real COPYs into rolled-back scratch tables there, so the rates include the network, TLS and both servers';
 
 export async function estimateCopy(source: ConnectionSpec, target: ConnectionSpec | undefined, opts: EstimateOptions): Promise<EstimateReport> {
   try {
@@ -120,8 +121,19 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
     try {
       // copy restores the schema in batches sized from the target's lock table.
       const batchSize = target ? await withClient(target, async (c) => batchSizeFor(await lockSlots(c)), { applicationName: 'pgshift estimate' }) : undefined;
-      sizes.schema = await timeSchema({ source, snapshotId: snapshot.id, serverMajor: await serverMajor(snapshot.client), plan, pgBin: opts.pgBin, signal, batchSize, withSample: Boolean(target) });
-      notes.push(`schema: pg_dump ${sizes.schema.tool} took ${sizes.schema.dump.toFixed(2)}s for ${sizes.schema.preStatements} pre-data and ${sizes.schema.postStatements} post-data statements`);
+      sizes.schema = await timeSchema({
+        source,
+        snapshotId: snapshot.id,
+        serverMajor: await serverMajor(snapshot.client),
+        plan,
+        pgBin: opts.pgBin,
+        signal,
+        batchSize,
+        withSample: Boolean(target),
+      });
+      notes.push(
+        `schema: pg_dump ${sizes.schema.tool} took ${sizes.schema.dump.toFixed(2)}s for ${sizes.schema.preStatements} pre-data and ${sizes.schema.postStatements} post-data statements`,
+      );
     } catch (err) {
       if (signal.aborted) throw err;
       notes.push(`schema: not measured (${(err as Error).message.split('\n')[0]}); modelled from object counts`);
@@ -137,7 +149,17 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
   try {
     [writeRate, measured] = await Promise.all([
       sampleWriteRate(writer, opts.writeSampleSeconds ?? 2, signal),
-      probe({ source, target, data: plan.data, jobs: opts.jobs, indexJobs: opts.indexJobs, seconds: opts.probeSeconds, signal, logger, schemaSample: sizes.schema?.sample }),
+      probe({
+        source,
+        target,
+        data: plan.data,
+        jobs: opts.jobs,
+        indexJobs: opts.indexJobs,
+        seconds: opts.probeSeconds,
+        signal,
+        logger,
+        schemaSample: sizes.schema?.sample,
+      }),
     ]);
   } finally {
     await writer.end().catch(() => undefined);

@@ -52,7 +52,8 @@ export class LockTable<T> {
     // A waiter ahead that waits for a lock `r`'s owner already holds does not hold `r` back: the server puts a
     // request in front of the waiters its own locks block (JoinWaitQueue), else the two would wait for each other
     // (a key's ALTER TABLE behind a foreign key that waits for that key's CREATE INDEX to commit).
-    const waitsForMe = (w: Request<T>) => w.needs.some((m) => this.held.some((h) => h.owner === r.owner && h.need.table === m.table && conflicts(m.mode, h.need.mode)));
+    const waitsForMe = (w: Request<T>) =>
+      w.needs.some((m) => this.held.some((h) => h.owner === r.owner && h.need.table === m.table && conflicts(m.mode, h.need.mode)));
     return r.needs.every(
       (n) =>
         !this.held.some((h) => h.owner !== r.owner && h.need.table === n.table && conflicts(n.mode, h.need.mode)) &&
@@ -75,7 +76,11 @@ export class LockTable<T> {
   blockers(owner: T): T[] {
     const r = this.waiting.find((w) => w.owner === owner);
     if (!r) return [];
-    return [...new Set(this.held.filter((h) => h.owner !== owner && r.needs.some((n) => n.table === h.need.table && conflicts(n.mode, h.need.mode))).map((h) => h.owner))];
+    return [
+      ...new Set(
+        this.held.filter((h) => h.owner !== owner && r.needs.some((n) => n.table === h.need.table && conflicts(n.mode, h.need.mode))).map((h) => h.owner),
+      ),
+    ];
   }
 
   /** Drops everything `owner` holds or waits for; returns the owners whose waiting requests are granted now, in order. */

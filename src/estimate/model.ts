@@ -116,14 +116,20 @@ export function foreignKeySeconds(plan: PlanLike, tables: ModelTable[], indexByt
   const checks = plan.builds.jobs.filter(checksRows);
   if (checks.length === 0) return 0;
   const byKey = new Map(tables.map((t) => [t.key, t]));
-  return listSchedule(checks.map((j) => buildSeconds(j, byKey, indexBytes, r)), Math.max(1, lanes));
+  return listSchedule(
+    checks.map((j) => buildSeconds(j, byKey, indexBytes, r)),
+    Math.max(1, lanes),
+  );
 }
 
 export function verifySeconds(tables: ModelTable[], jobs: number, r: Rates): number {
   if (tables.length === 0) return 0;
   // Each side hashes its copy with --jobs connections; both sides run at once. Per table: a count+hash pass
   // plus catalog and schema comparison (a fixed cost per table).
-  const perSide = listSchedule(tables.map((t) => 0.003 + (t.heapBytes + t.toastBytes) / r.verifyHash), Math.min(jobs, Math.max(1, r.capacity)));
+  const perSide = listSchedule(
+    tables.map((t) => 0.003 + (t.heapBytes + t.toastBytes) / r.verifyHash),
+    Math.min(jobs, Math.max(1, r.capacity)),
+  );
   return r.setup.base + 0.3 + perSide;
 }
 
@@ -134,17 +140,27 @@ export async function modelCopy(plan: PlanLike, sizes: PlanSizes, rates: Rates, 
   // builder time during the data phase instead of a phase of their own at the end.
   const analyses = analyzeMode === 'overlap' ? analyzeJobs(plan.data, plan.builds.jobs) : [];
   const builds = [...plan.builds.jobs, ...analyses];
-  const data = await simulateDataPhase({ tables, chunks: plan.chunks, builds, indexBytes: sizes.indexBytes, jobs: opts.jobs, indexJobs: opts.indexJobs }, rates);
+  const data = await simulateDataPhase(
+    { tables, chunks: plan.chunks, builds, indexBytes: sizes.indexBytes, jobs: opts.jobs, indexJobs: opts.indexJobs },
+    rates,
+  );
   const r = rates;
   // Setup: copy's control connection, run lock, snapshot and planning (estimate timed its own planCopy), finding
   // pg_dump, preflight queries, and the state schema: its migrations (about ten DDL statements) and a few dozen
   // round trips of bookkeeping.
   const m = sizes.schema;
   const setup =
-    (sizes.planSeconds ?? r.setup.base + r.setup.perTable * plan.tables.length) + 2 * r.connect + (m?.discovery ?? 0) + r.preflight + STATE_DDL * r.ddl + STATE_ROUND_TRIPS * r.roundTrip +
+    (sizes.planSeconds ?? r.setup.base + r.setup.perTable * plan.tables.length) +
+    2 * r.connect +
+    (m?.discovery ?? 0) +
+    r.preflight +
+    STATE_DDL * r.ddl +
+    STATE_ROUND_TRIPS * r.roundTrip +
     COPY_SOURCE_ROUND_TRIPS * r.sourceRoundTrip;
   const schema =
-    setup + (m ? m.dump + m.preData + m.batches * (r.ddl + r.roundTrip) : r.schema.dumpBase + r.schema.restoreBase) + r.schema.perObject * (m ? m.preStatements : sizes.schemaObjects);
+    setup +
+    (m ? m.dump + m.preData + m.batches * (r.ddl + r.roundTrip) : r.schema.dumpBase + r.schema.restoreBase) +
+    r.schema.perObject * (m ? m.preStatements : sizes.schemaObjects);
   const builtAfterData = Math.max(0, data.seconds - data.dataSeconds);
   const postData = (m ? m.postData : r.schema.restoreBase) + r.schema.perObject * (m ? m.postStatements : sizes.postDataObjects);
   const lo = plan.largeObjects.length ? r.connect * 2 + plan.largeObjects.length * r.largeObjectOverhead + sizes.largeObjectBytes / r.largeObject : 0;
@@ -154,7 +170,14 @@ export async function modelCopy(plan: PlanLike, sizes: PlanSizes, rates: Rates, 
   // opens its analyze connection even when nothing is left.
   const overlapped = new Set(analyses.map((j) => tableKey({ schema: j.schema, name: j.table })));
   const rest = tables.filter((t) => !overlapped.has(t.key));
-  const analyze = tables.length && analyzeMode !== 'none' ? r.connect + listSchedule(rest.map((t) => analyzeSeconds(t, r)), opts.indexJobs) : 0;
+  const analyze =
+    tables.length && analyzeMode !== 'none'
+      ? r.connect +
+        listSchedule(
+          rest.map((t) => analyzeSeconds(t, r)),
+          opts.indexJobs,
+        )
+      : 0;
   const parts: [Phase['name'], number][] = [
     ['schema', schema],
     ['data', data.dataSeconds],

@@ -111,7 +111,10 @@ export async function timeSampleIndexes(
         await tgt.query('ROLLBACK TO SAVEPOINT probe_index');
       }
       // The last build stays: its size is measured, and the samples after it run with it, as copy's do.
-      const { rows } = await tgt.query<{ b: string }>(`SELECT pg_relation_size(c.oid) AS b FROM pg_class c WHERE c.relname = $1 AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = $2::regclass)`, [name, scratch]);
+      const { rows } = await tgt.query<{ b: string }>(
+        `SELECT pg_relation_size(c.oid) AS b FROM pg_class c WHERE c.relname = $1 AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = $2::regclass)`,
+        [name, scratch],
+      );
       const s = median(times);
       out[ix.key] = { seconds: Math.max(s * 0.2, s - o.fixed), rows: o.rows, heapBytes: o.heapBytes, indexBytes: Number(rows[0]?.b ?? 0), method: ix.method };
       await tgt.query('RELEASE SAVEPOINT probe_index');
@@ -198,13 +201,17 @@ export function buildRates(solo: TimedCopy, tinyBuild: number, table: string): {
     const writeSeconds = Math.max(solo.index.seconds * 0.2, solo.index.seconds - solo.scan.seconds - tinyBuild);
     rates.scan = scan;
     rates.indexWrite = solo.index.bytes / writeSeconds;
-    notes.push(`sample index build: ${(solo.index.bytes / 1e6).toFixed(1)} MB of index in ${solo.index.seconds.toFixed(2)}s after a ${(solo.scan.heapBytes / 1e6).toFixed(1)} MB scan`);
+    notes.push(
+      `sample index build: ${(solo.index.bytes / 1e6).toFixed(1)} MB of index in ${solo.index.seconds.toFixed(2)}s after a ${(solo.scan.heapBytes / 1e6).toFixed(1)} MB scan`,
+    );
     // The table's own indexes: each is modelled from its own sample (the other tables' from the scan and write
     // rates: a sample of a small table's index is all fixed cost and tells nothing).
     const real = Object.entries(solo.realIndexes ?? {}).map(([k, m]) => [k, { ...m, seconds: Math.max(m.seconds * 0.2, m.seconds - tinyBuild) }] as const);
     if (real.length) {
       rates.perIndex = Object.fromEntries(real);
-      notes.push(`${real.length} of ${table}'s own indexes built on its sample: ${real.map(([k, m]) => `${JSON.parse(k)[1]} ${m.seconds.toFixed(3)}s`).join(', ')}`);
+      notes.push(
+        `${real.length} of ${table}'s own indexes built on its sample: ${real.map(([k, m]) => `${JSON.parse(k)[1]} ${m.seconds.toFixed(3)}s`).join(', ')}`,
+      );
       // Their btree builds (each the median of three to seven) also give the write rate other tables' btrees use:
       // steadier than the one timing of the generic index, and of real keys. Measured: the generic index alone
       // swung the write rate 56–134 MB/s between probes, and many-small's 600 builds with it.

@@ -56,7 +56,10 @@ let seed = 0;
  * its first rows again and again — representative of its TOAST and bloat, and not already in the cache.
  */
 function sourceSelect(p: Prepared, rows: number): string {
-  const cols = p.table.columns.filter((c) => !c.generated).map((c) => quoteIdent(c.name)).join(', ');
+  const cols = p.table.columns
+    .filter((c) => !c.generated)
+    .map((c) => quoteIdent(c.name))
+    .join(', ');
   const n = Math.max(1, Math.floor(rows));
   const pct = p.table.rows > 0 ? (100 * n) / p.table.rows : 100;
   const sample = n > 1 && pct < 90 ? ` TABLESAMPLE SYSTEM (${Math.max(0.0001, pct * 1.1).toFixed(4)}) REPEATABLE (${++seed})` : '';
@@ -85,7 +88,14 @@ export interface TimedCopy {
  * BEGIN, then a scratch table created and loaded with a sample of `rows` rows, left in the open transaction:
  * the caller always rolls it back (ROLLBACK, or closing the connection).
  */
-export async function loadScratch(src: Client, tgt: Client, p: Prepared, i: number, rows: number, signal: AbortSignal): Promise<{ name: string; ddl: number; seconds: number; rows: number }> {
+export async function loadScratch(
+  src: Client,
+  tgt: Client,
+  p: Prepared,
+  i: number,
+  rows: number,
+  signal: AbortSignal,
+): Promise<{ name: string; ddl: number; seconds: number; rows: number }> {
   const name = `${quoteIdent(STATE_SCHEMA)}.${quoteIdent(scratchName(i))}`;
   const cols = p.columns.map((_, k) => `c${k + 1}`);
   const defs = p.columns.map((c, k) => `${cols[k]} ${c.type}`).join(', ');
@@ -95,7 +105,9 @@ export async function loadScratch(src: Client, tgt: Client, p: Prepared, i: numb
   const ddl = Number(process.hrtime.bigint() - d0) / 1e9;
   const t0 = process.hrtime.bigint();
   // Through copy's own relay (relay.ts): the rate includes what the client spends per byte, as in the copy.
-  const { rows: copied } = await relayCopy(src, tgt, sourceSelect(p, rows), `COPY ${name} (${cols.join(', ')}) FROM STDIN (FORMAT ${p.format}, FREEZE)`, { signal });
+  const { rows: copied } = await relayCopy(src, tgt, sourceSelect(p, rows), `COPY ${name} (${cols.join(', ')}) FROM STDIN (FORMAT ${p.format}, FREEZE)`, {
+    signal,
+  });
   return { name, ddl, seconds: Number(process.hrtime.bigint() - t0) / 1e9, rows: copied };
 }
 
@@ -103,12 +115,23 @@ export async function loadScratch(src: Client, tgt: Client, p: Prepared, i: numb
  * One sample into a scratch table, inside a transaction that is always rolled back. With `measureBuild`, also a
  * full scan and an index build on the loaded rows, as copy's builders would run them.
  */
-export async function sampleCopy(src: Client, tgt: Client, p: Prepared, i: number, rows: number, signal: AbortSignal, measureBuild = false): Promise<TimedCopy> {
+export async function sampleCopy(
+  src: Client,
+  tgt: Client,
+  p: Prepared,
+  i: number,
+  rows: number,
+  signal: AbortSignal,
+  measureBuild = false,
+): Promise<TimedCopy> {
   const name = `${quoteIdent(STATE_SCHEMA)}.${quoteIdent(scratchName(i))}`;
   try {
     const { ddl, seconds, rows: copied } = await loadScratch(src, tgt, p, i, rows, signal);
     const out: TimedCopy = { rows: copied, seconds, scratchBytes: 0, ddl };
-    const { rows: sz } = await tgt.query<{ heap: string; total: string }>(`SELECT pg_relation_size($1::regclass) AS heap, pg_table_size($1::regclass) AS total`, [name]);
+    const { rows: sz } = await tgt.query<{ heap: string; total: string }>(
+      `SELECT pg_relation_size($1::regclass) AS heap, pg_table_size($1::regclass) AS total`,
+      [name],
+    );
     out.scratchBytes = Number(sz[0]!.total);
     if (measureBuild && out.rows > 0) {
       const heapBytes = Number(sz[0]!.heap);
@@ -119,7 +142,10 @@ export async function sampleCopy(src: Client, tgt: Client, p: Prepared, i: numbe
       const i0 = process.hrtime.bigint();
       await tgt.query(`CREATE INDEX ${quoteIdent(`${scratchName(i)}_idx`)} ON ${name} (c1)`);
       const iSeconds = Number(process.hrtime.bigint() - i0) / 1e9;
-      const { rows: ix } = await tgt.query<{ b: string }>(`SELECT pg_relation_size(format('%I.%I', $1::text, $2::text)::regclass) AS b`, [STATE_SCHEMA, `${scratchName(i)}_idx`]);
+      const { rows: ix } = await tgt.query<{ b: string }>(`SELECT pg_relation_size(format('%I.%I', $1::text, $2::text)::regclass) AS b`, [
+        STATE_SCHEMA,
+        `${scratchName(i)}_idx`,
+      ]);
       out.index = { seconds: iSeconds, bytes: Number(ix[0]!.b), heapBytes };
       if (out.rows >= 1000) {
         out.realIndexes = await timeSampleIndexes(tgt, name, p.indexes, { rows: out.rows, heapBytes, fixed: 0, prefix: scratchName(i) });
@@ -168,7 +194,13 @@ export async function timeTruncate(src: Client, tgt: Client, p: Prepared, i: num
  * (on a durable target: 1.9 ms empty, 3.7 ms after 0.24 MB, 10 ms after 2.4 MB on the project's PG15 pair).
  * Median seconds of three, and the scratch table's bytes.
  */
-export async function timeCommit(tgt: Client, p: Prepared, i: number, signal: AbortSignal, load?: { src: Client; rows: number }): Promise<{ seconds: number; bytes: number }> {
+export async function timeCommit(
+  tgt: Client,
+  p: Prepared,
+  i: number,
+  signal: AbortSignal,
+  load?: { src: Client; rows: number },
+): Promise<{ seconds: number; bytes: number }> {
   const name = `${quoteIdent(STATE_SCHEMA)}.${quoteIdent(`${scratchName(i)}_commit`)}`;
   const defs = p.columns.map((c, k) => `c${k + 1} ${c.type}`).join(', ');
   const cols = p.columns.map((_, k) => `c${k + 1}`).join(', ');
@@ -214,6 +246,8 @@ export async function sampleRead(src: Client, p: Prepared, rows: number, signal:
 export async function timeHash(src: Client, p: Prepared, rows: number): Promise<number> {
   const cols = p.table.columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ');
   const t0 = process.hrtime.bigint();
-  await src.query(`SELECT sum(hashtextextended(ROW(${cols})::text, 0)) FROM (SELECT * FROM ONLY ${p.table.qualified} LIMIT ${Math.max(1, Math.floor(rows))}) t`);
+  await src.query(
+    `SELECT sum(hashtextextended(ROW(${cols})::text, 0)) FROM (SELECT * FROM ONLY ${p.table.qualified} LIMIT ${Math.max(1, Math.floor(rows))}) t`,
+  );
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }

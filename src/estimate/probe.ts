@@ -108,7 +108,10 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
   let ctl: Client | undefined;
   let createdSchema = false;
   // Sample the largest tables: they decide the data phase.
-  const candidates = largestFirst(o.data.filter((t) => tableBytes(t) > 0 && t.columns.some((c) => !c.generated)), tableBytes).slice(0, 4);
+  const candidates = largestFirst(
+    o.data.filter((t) => tableBytes(t) > 0 && t.columns.some((c) => !c.generated)),
+    tableBytes,
+  ).slice(0, 4);
   try {
     if (candidates.length === 0) {
       notes.push('no table holds data: nothing to sample');
@@ -123,7 +126,15 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       // Binary as copy would use it, unless the scratch table cannot take a column's binary form unchanged.
       const format = copyFormat(t) === 'binary' && columns.every((c) => c.binaryOk) ? 'binary' : 'text';
       // Only the largest table's indexes are sampled (its sample is the one that measures builds).
-      const indexes = prepared.length === 0 && o.target ? await sampleIndexes(src0, t, columns.map((c) => c.attnum), columns.map((c) => c.type !== 'text' || c.binaryOk)) : [];
+      const indexes =
+        prepared.length === 0 && o.target
+          ? await sampleIndexes(
+              src0,
+              t,
+              columns.map((c) => c.attnum),
+              columns.map((c) => c.type !== 'text' || c.binaryOk),
+            )
+          : [];
       prepared.push({ table: t, columns, format, bytesPerRow: t.rows > 0 ? tableBytes(t) / t.rows : 0, indexes });
     }
     const budget = Math.max(1, o.seconds);
@@ -264,7 +275,8 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     // A format no sampled table uses: binary COPY runs about 1.5× text between servers (DESIGN §5, measured 1.7–2×).
     const text = fmtRate('text') ?? fmtRate('binary')! / 1.5;
     const binary = fmtRate('binary') ?? fmtRate('text')! * 1.5;
-    if (!fmtRate('text') || !fmtRate('binary')) notes.push(`no sampled table uses ${fmtRate('text') ? 'binary' : 'text'} COPY: its rate is derived (binary ≈ 1.5 × text)`);
+    if (!fmtRate('text') || !fmtRate('binary'))
+      notes.push(`no sampled table uses ${fmtRate('text') ? 'binary' : 'text'} COPY: its rate is derived (binary ≈ 1.5 × text)`);
     const fullSpeed = (d: Done) => overhead + d.bytes / (perTable[tableKey(d.p.table)] ?? (d.p.format === 'text' ? text : binary));
 
     // 3. --jobs pipes at once, each copying samples over and over for a fixed window: how much longer they take
@@ -273,7 +285,9 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     // capacity between 1.05 and 1.5 from run to run.
     let capacity: number | undefined;
     if (o.jobs > 1) {
-      const pipes = await Promise.all(Array.from({ length: o.jobs }, (_, i) => Promise.all([track(openSource(o.source, i + 2)), track(openTarget(o.target!, i + 2))])));
+      const pipes = await Promise.all(
+        Array.from({ length: o.jobs }, (_, i) => Promise.all([track(openSource(o.source, i + 2)), track(openTarget(o.target!, i + 2))])),
+      );
       // A fifth of the budget, less when the solo rounds ran long: --probe-seconds is a bound.
       const window = Math.max(0.5, Math.min(budget * 0.2, (budget - elapsed()) * 0.4));
       // About eight samples per pipe in the window (four gave toast's capacity from 7 samples, 1.03–1.66 between
@@ -287,18 +301,33 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
         };
       });
       const runs = await together(window, signal, lanes);
-      for (const d of runs.flat()) samples.push({ table: d.value.p.table.display, format: d.value.p.format, bytes: d.value.bytes, rows: d.value.t.rows, seconds: d.value.t.seconds, parallel: o.jobs });
+      for (const d of runs.flat())
+        samples.push({
+          table: d.value.p.table.display,
+          format: d.value.p.format,
+          bytes: d.value.bytes,
+          rows: d.value.t.rows,
+          seconds: d.value.t.seconds,
+          parallel: o.jobs,
+        });
       // Each sample's COPY against its full-speed time (the sample's own seconds: the scratch table's DDL and
       // size query are not part of a chunk).
       // A sample whose full-speed time is 0 (no rows, no fixed cost measured) has no ratio: left out, so one such
       // sample cannot turn the median, the capacity and the contention built on it into NaN (seen under CI load).
       const ratios = runs
-        .flatMap((mine, i) => whileAllBusy(mine, runs.filter((_, j) => j !== i)).map((d) => d.value.t.seconds / fullSpeed(d.value)))
+        .flatMap((mine, i) =>
+          whileAllBusy(
+            mine,
+            runs.filter((_, j) => j !== i),
+          ).map((d) => d.value.t.seconds / fullSpeed(d.value)),
+        )
         .filter((x) => Number.isFinite(x) && x > 0);
       if (ratios.length) {
         const slowdown = Math.max(1, median(ratios));
         capacity = Math.max(1, Math.min(o.jobs, o.jobs / slowdown));
-        notes.push(`${o.jobs} pipes at once ran ${slowdown.toFixed(2)}× slower each than one alone (median of ${ratios.length} samples): capacity ${capacity.toFixed(2)} pipes`);
+        notes.push(
+          `${o.jobs} pipes at once ran ${slowdown.toFixed(2)}× slower each than one alone (median of ${ratios.length} samples): capacity ${capacity.toFixed(2)} pipes`,
+        );
       } else {
         notes.push(`${o.jobs} pipes at once gave no usable sample: the stated capacity is used`);
       }
@@ -381,7 +410,12 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     notes.push(...builds.notes);
     return { calibrated: true, rates, samples, noise, seconds: elapsed(), notes };
   } catch (err) {
-    throw signal.aborted ? signal.reason : classifyError(err, 'estimate probe', { phase: 'estimate probe', hint: 'nothing was left on the target; run pgshift estimate again, or without --target for an uncalibrated estimate' });
+    throw signal.aborted
+      ? signal.reason
+      : classifyError(err, 'estimate probe', {
+          phase: 'estimate probe',
+          hint: 'nothing was left on the target; run pgshift estimate again, or without --target for an uncalibrated estimate',
+        });
   } finally {
     // Closing a connection rolls back whatever it still had open; only then can the schema go.
     await Promise.all(opened.map(closeQuietly));
@@ -389,7 +423,9 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
       if (createdSchema) {
         await ctl.query(`SET lock_timeout = '10s'`).catch(() => undefined);
         await ctl.query(`DROP SCHEMA IF EXISTS ${quoteIdent(STATE_SCHEMA)} RESTRICT`).catch((err) => {
-          o.logger.warn(`estimate: could not drop the ${STATE_SCHEMA} schema it created on the target (${(err as Error).message}); pgshift cleanup --target … removes it`);
+          o.logger.warn(
+            `estimate: could not drop the ${STATE_SCHEMA} schema it created on the target (${(err as Error).message}); pgshift cleanup --target … removes it`,
+          );
         });
       }
       await closeQuietly(ctl);

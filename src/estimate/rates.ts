@@ -154,7 +154,9 @@ export function usableRates(r: Rates): { rates: Rates; replaced: string[] } {
   const cost = (name: string, v: number, fallback: number) => pick(name, v, fallback, 0);
   const perTable = Object.fromEntries(Object.entries(r.perTable).filter(([k, v]) => usable(v, 1) || (replaced.push(`perTable ${k}`), false)));
   const perIndex = Object.fromEntries(
-    Object.entries(r.perIndex).filter(([k, m]) => (usable(m.seconds, 0) && usable(m.rows, 0) && usable(m.heapBytes, 0) && usable(m.indexBytes, 0)) || (replaced.push(`perIndex ${k}`), false)),
+    Object.entries(r.perIndex).filter(
+      ([k, m]) => (usable(m.seconds, 0) && usable(m.rows, 0) && usable(m.heapBytes, 0) && usable(m.indexBytes, 0)) || (replaced.push(`perIndex ${k}`), false),
+    ),
   );
   let contention = r.contention;
   if (contention && !(['copy', 'build'] as const).every((a) => (['copy', 'build'] as const).every((b) => usable(contention![a][b], 0)))) {
@@ -175,7 +177,10 @@ export function usableRates(r: Rates): { rates: Rates; replaced: string[] } {
     largeObject: rate('largeObject', r.largeObject, d.largeObject),
     largeObjectOverhead: cost('largeObjectOverhead', r.largeObjectOverhead, d.largeObjectOverhead),
     capacity: pick('capacity', r.capacity, d.capacity, 1),
-    analyze: { perTable: cost('analyze.perTable', r.analyze.perTable, d.analyze.perTable), perValue: cost('analyze.perValue', r.analyze.perValue, d.analyze.perValue) },
+    analyze: {
+      perTable: cost('analyze.perTable', r.analyze.perTable, d.analyze.perTable),
+      perValue: cost('analyze.perValue', r.analyze.perValue, d.analyze.perValue),
+    },
     roundTrip: cost('roundTrip', r.roundTrip, d.roundTrip),
     sourceRoundTrip: cost('sourceRoundTrip', r.sourceRoundTrip, d.sourceRoundTrip),
     ddl: cost('ddl', r.ddl, d.ddl),

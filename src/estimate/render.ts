@@ -18,7 +18,9 @@ export function renderTimeline(r: EstimateReport, width = 60): string {
   const t0 = dataPhase.start;
   const t1 = Math.max(...segs.map((s) => s.end), t0 + 1e-6);
   const step = (t1 - t0) / width;
-  const lanes = [...new Set(segs.map((s) => s.lane))].sort((a, b) => (a.startsWith('copy') === b.startsWith('copy') ? a.localeCompare(b, 'en', { numeric: true }) : a.startsWith('copy') ? -1 : 1));
+  const lanes = [...new Set(segs.map((s) => s.lane))].sort((a, b) =>
+    a.startsWith('copy') === b.startsWith('copy') ? a.localeCompare(b, 'en', { numeric: true }) : a.startsWith('copy') ? -1 : 1,
+  );
   // Letters by total time on the table, so the tables that matter get A, B, C.
   const weight = new Map<string, number>();
   for (const s of segs) weight.set(s.table, (weight.get(s.table) ?? 0) + (s.end - s.start));
@@ -54,7 +56,10 @@ export function renderEstimate(r: EstimateReport, o: { timeline: boolean }): str
   out.push(
     renderTable(
       ['phase', 'time', 'starts at'],
-      [...r.phases.map((p) => [p.name, seconds(p.seconds), seconds(p.start)]), ['total', seconds(r.totalSeconds), `range ${seconds(r.low)} – ${seconds(r.high)}`]],
+      [
+        ...r.phases.map((p) => [p.name, seconds(p.seconds), seconds(p.start)]),
+        ['total', seconds(r.totalSeconds), `range ${seconds(r.low)} – ${seconds(r.high)}`],
+      ],
       [false, true, false],
     ),
   );
@@ -62,7 +67,13 @@ export function renderEstimate(r: EstimateReport, o: { timeline: boolean }): str
   out.push('');
   if (r.criticalPath.length) {
     out.push('Critical path of the data phase (each step waited for the one before):');
-    out.push(renderTable(['table', 'step', 'from', 'takes'], r.criticalPath.map((c) => [c.table, c.step, seconds(c.start), seconds(c.seconds)]), [false, false, true, true]));
+    out.push(
+      renderTable(
+        ['table', 'step', 'from', 'takes'],
+        r.criticalPath.map((c) => [c.table, c.step, seconds(c.start), seconds(c.seconds)]),
+        [false, false, true, true],
+      ),
+    );
     out.push('');
   }
   out.push(`Connections: source ${r.connections.source} (--jobs + 2), target ${r.connections.target} (--jobs + --index-jobs + 2)`);

@@ -70,7 +70,10 @@ export async function timeSchema(o: {
     const keep = (e: TocEntry) => keepEntry(o.plan.excluded, e);
     const keepPost = (e: TocEntry) => keep(e) && !(['INDEX', 'CONSTRAINT', 'FK CONSTRAINT'].includes(e.desc) && own.has(e.oid));
     // As copy's restoreSection: list the section, then render it (once per batch of entries).
-    const section = async (name: 'pre-data' | 'post-data', filter: (e: TocEntry) => boolean): Promise<{ seconds: number; statements: number; batches: number; sample?: SchemaSample }> => {
+    const section = async (
+      name: 'pre-data' | 'post-data',
+      filter: (e: TocEntry) => boolean,
+    ): Promise<{ seconds: number; statements: number; batches: number; sample?: SchemaSample }> => {
       const s0 = process.hrtime.bigint();
       const entries = (await listToc(tools, dump, o.source, name)).filter(filter);
       const listed = seconds(s0);

@@ -107,7 +107,8 @@ export function buildSeconds(j: BuildJob, tables: Map<string, ModelTable>, index
     // and the referenced side is hashed (about twice the work of a scan). Measured by the probe per row.
     const [child, ref] = [j.needsData[0] ?? ownerKey(j), j.needsKeys[0] ?? ownerKey(j)];
     const rows = (k: string) => Math.max(0, tables.get(k)?.rows ?? 0);
-    if (r.foreignKeyRows && rows(child) > 0 && rows(ref) > 0) return r.buildOverhead + ((rows(child) + rows(ref)) / r.foreignKeyRows) * hashGrowth(rows(ref), r.foreignKeySampleRows);
+    if (r.foreignKeyRows && rows(child) > 0 && rows(ref) > 0)
+      return r.buildOverhead + ((rows(child) + rows(ref)) / r.foreignKeyRows) * hashGrowth(rows(ref), r.foreignKeySampleRows);
     return r.buildOverhead + (heap(child) + 2 * heap(ref)) / r.scan;
   }
   // A key's ALTER TABLE half (copy/builds.ts): catalog work only, once its index is built.
@@ -183,7 +184,14 @@ function weightOf(build: BuildJob | undefined, tables: Map<string, ModelTable>, 
  * load of everything running (itself included) where that passes 1.
  */
 export function speeds(running: { kind: ActivityKind; weight: number }[], load: Contention): number[] {
-  return running.map((a) => a.weight / Math.max(1, running.reduce((s, b) => s + b.weight * load[a.kind][b.kind], 0)));
+  return running.map(
+    (a) =>
+      a.weight /
+      Math.max(
+        1,
+        running.reduce((s, b) => s + b.weight * load[a.kind][b.kind], 0),
+      ),
+  );
 }
 
 interface Running {
@@ -211,8 +219,14 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
   for (const c of queue) remaining.set(tableKey(c), (remaining.get(tableKey(c)) ?? 0) + 1);
   const scheduler = new BuildScheduler(input.builds, []);
   // Workers as runDataPhase starts them: each connects first (a COPY pipe opens two connections).
-  const dataLanes = Array.from({ length: Math.min(input.jobs, Math.max(1, queue.length)) }, (_, i) => ({ name: `copy ${i + 1}`, freeAt: 2 * rates.connect, busy: false }));
-  const buildLanes = input.builds.length ? Array.from({ length: input.indexJobs }, (_, i) => ({ name: `index ${i + 1}`, freeAt: rates.connect, busy: false })) : [];
+  const dataLanes = Array.from({ length: Math.min(input.jobs, Math.max(1, queue.length)) }, (_, i) => ({
+    name: `copy ${i + 1}`,
+    freeAt: 2 * rates.connect,
+    busy: false,
+  }));
+  const buildLanes = input.builds.length
+    ? Array.from({ length: input.indexJobs }, (_, i) => ({ name: `index ${i + 1}`, freeAt: rates.connect, busy: false }))
+    : [];
   const running: Running[] = [];
   const segments: Segment[] = [];
   const locks = new LockTable<Running>();
@@ -229,7 +243,14 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
       if (!t) throw new Error(`internal: chunk of unknown table ${tableKey(c)}`);
       lane.busy = true;
       const label = c.chunks > 1 ? `chunk ${c.chunk + 1}/${c.chunks}` : 'whole';
-      running.push({ seg: { lane: lane.name, kind: 'chunk', key: t.key, table: t.display, label, start: now, end: now }, state: 'work', kind: 'copy', weight: 1, left: chunkSeconds(t, c, rates), chunk: c });
+      running.push({
+        seg: { lane: lane.name, kind: 'chunk', key: t.key, table: t.display, label, start: now, end: now },
+        state: 'work',
+        kind: 'copy',
+        weight: 1,
+        left: chunkSeconds(t, c, rates),
+        chunk: c,
+      });
     }
     for (const lane of buildLanes) {
       if (lane.busy || lane.freeAt > now + EPS || scheduler.queue.size === 0) continue;

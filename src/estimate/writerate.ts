@@ -12,9 +12,10 @@ interface Mark {
 
 async function mark(c: Client): Promise<Mark> {
   // A standby cannot report pg_current_wal_lsn(): the rate is then unknown, not zero.
-  const lsn = await c
-    .query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`)
-    .then((r) => r.rows[0]!.lsn, () => null);
+  const lsn = await c.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`).then(
+    (r) => r.rows[0]!.lsn,
+    () => null,
+  );
   const { rows } = await c.query<{ commits: string | null }>(`SELECT xact_commit AS commits FROM pg_stat_database WHERE datname = current_database()`);
   return { lsn, commits: rows[0]?.commits == null ? null : Number(rows[0].commits), at: Date.now() };
 }

@@ -15,12 +15,17 @@ export async function replicationToClean(c: Client, target: ConnectionSpec, sour
   const state = await loadReplication(c); // refuses a state another role can write: the names come from it
   if (!state) return null;
   if (!source) {
-    throw new UsageError(`cleanup: ${target.display} replicates from ${state.source}: its slot ${state.slot} and publication ${state.publication} live on the source; nothing was removed`, {
-      hint: 'pass --source with the source URL so the slot (which keeps WAL on the source) is dropped too',
-    });
+    throw new UsageError(
+      `cleanup: ${target.display} replicates from ${state.source}: its slot ${state.slot} and publication ${state.publication} live on the source; nothing was removed`,
+      {
+        hint: 'pass --source with the source URL so the slot (which keeps WAL on the source) is dropped too',
+      },
+    );
   }
   if (state.source !== source.display) {
-    throw new UsageError(`cleanup: the replication on ${target.display} comes from ${state.source}, not ${source.display}; nothing was removed`, { hint: 'pass the same --source as the replicate run' });
+    throw new UsageError(`cleanup: the replication on ${target.display} comes from ${state.source}, not ${source.display}; nothing was removed`, {
+      hint: 'pass the same --source as the replicate run',
+    });
   }
   return state;
 }
@@ -51,15 +56,17 @@ export async function dropReplicationOnSource(state: ReplicationState, source: C
   const removed: string[] = [];
   await withClient(source, async (src) => {
     // Defence in depth: only a pgoutput slot of this database is ours to end and drop (never a standby's).
-    const { rows } = await src.query(
-      `SELECT slot_type, plugin, database = current_database() AS here FROM pg_replication_slots WHERE slot_name = $1`,
-      [state.slot],
-    );
+    const { rows } = await src.query(`SELECT slot_type, plugin, database = current_database() AS here FROM pg_replication_slots WHERE slot_name = $1`, [
+      state.slot,
+    ]);
     const s = rows[0];
     if (s && (s.slot_type !== 'logical' || s.plugin !== 'pgoutput' || !s.here)) {
-      throw new UsageError(`cleanup: the slot ${state.slot} named by the target's state is not a pgoutput slot of this database (${s.slot_type}, ${s.plugin ?? 'no plugin'}); it was left alone`, {
-        hint: 'check which replication the target state belongs to; drop the slot yourself only if it is pgshift\'s',
-      });
+      throw new UsageError(
+        `cleanup: the slot ${state.slot} named by the target's state is not a pgoutput slot of this database (${s.slot_type}, ${s.plugin ?? 'no plugin'}); it was left alone`,
+        {
+          hint: "check which replication the target state belongs to; drop the slot yourself only if it is pgshift's",
+        },
+      );
     }
     if (await dropSlot(src, state.slot)) removed.push(`replication slot ${state.slot} on the source`);
     if (await dropPublication(src, state.publication)) removed.push(`publication ${state.publication} on the source`);
@@ -68,12 +75,17 @@ export async function dropReplicationOnSource(state: ReplicationState, source: C
 }
 
 /** Called by cleanup while it holds the target's run lock (so no replicate is running): target first, then source. */
-export async function cleanupReplication(c: Client, target: ConnectionSpec, source: ConnectionSpec | undefined): Promise<{ replication: boolean; removed: string[]; leftOnSource: string[] }> {
+export async function cleanupReplication(
+  c: Client,
+  target: ConnectionSpec,
+  source: ConnectionSpec | undefined,
+): Promise<{ replication: boolean; removed: string[]; leftOnSource: string[] }> {
   const state = await replicationToClean(c, target, source);
   if (!state) return { replication: false, removed: [], leftOnSource: [] };
   const removed: string[] = [];
   const r = await restoreTargetSwitches(c, target, [`replication slot ${state.slot}`, `publication ${state.publication}`]);
-  if (r.triggers + r.foreignKeys + r.identities) removed.push(`restored on the target: ${r.triggers} triggers, ${r.foreignKeys} foreign keys, ${r.identities} identity columns`);
+  if (r.triggers + r.foreignKeys + r.identities)
+    removed.push(`restored on the target: ${r.triggers} triggers, ${r.foreignKeys} foreign keys, ${r.identities} identity columns`);
   removed.push(...(await dropReplicationOnSource(state, source!)));
   // Printed, never run: the user decides (a key may have been added since, or FULL may be wanted).
   const leftOnSource = fixedIdentityOf(state).map((t) => `ALTER TABLE ${t} REPLICA IDENTITY DEFAULT;`);

@@ -124,8 +124,15 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
           hint: 'pass the same --source as the first run, or remove that replication first (pgshift cleanup --source … --target …)',
         });
       }
-      for (const [flag, want, have] of [['--slot', opts.slot, state.slot], ['--publication', opts.publication, state.publication]] as const) {
-        if (want && want !== have) throw new UsageError(`${flag} ${want}: this target's replication uses ${have}`, { phase: 'preflight', hint: `drop ${flag} (the recorded name is used), or pgshift cleanup first` });
+      for (const [flag, want, have] of [
+        ['--slot', opts.slot, state.slot],
+        ['--publication', opts.publication, state.publication],
+      ] as const) {
+        if (want && want !== have)
+          throw new UsageError(`${flag} ${want}: this target's replication uses ${have}`, {
+            phase: 'preflight',
+            hint: `drop ${flag} (the recorded name is used), or pgshift cleanup first`,
+          });
       }
     } else {
       await requireEmptyTarget(ctl, target.display);
@@ -135,7 +142,11 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     const published = state?.copyDone ? await publishedTables(src, state.publication) : undefined;
     if (state && opts.filter.include?.length) logger.warn('replicate: --include is taken from the first run; the one given now is ignored');
     if (state && opts.filter.exclude?.length) {
-      filter = widenExclude(filter, opts.filter.exclude, [...(published ?? [])].map((p) => ({ schema: p.slice(0, p.indexOf('.')), name: p.slice(p.indexOf('.') + 1) })));
+      filter = widenExclude(
+        filter,
+        opts.filter.exclude,
+        [...(published ?? [])].map((p) => ({ schema: p.slice(0, p.indexOf('.')), name: p.slice(p.indexOf('.') + 1) })),
+      );
       await recordFilter(ctl, 'replication', filter);
     }
     const plan = await planReplication(src, source, { filter, fixReplicaIdentity: opts.fixReplicaIdentity, newRun: !state, logger, published });
@@ -153,8 +164,16 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       const suffix = randomBytes(4).toString('hex');
       const slot = opts.slot ?? `pgshift_${suffix}`;
       const publication = opts.publication ?? `pgshift_${suffix}`;
-      if (await slotInfo(src, slot)) throw new UsageError(`a replication slot named ${slot} already exists on the source; nothing was created`, { phase: 'preflight', hint: 'choose another --slot, or drop it on the source if nothing uses it' });
-      if (await publicationExists(src, publication)) throw new UsageError(`a publication named ${publication} already exists on the source; nothing was created`, { phase: 'preflight', hint: 'choose another --publication, or drop it on the source if nothing uses it' });
+      if (await slotInfo(src, slot))
+        throw new UsageError(`a replication slot named ${slot} already exists on the source; nothing was created`, {
+          phase: 'preflight',
+          hint: 'choose another --slot, or drop it on the source if nothing uses it',
+        });
+      if (await publicationExists(src, publication))
+        throw new UsageError(`a publication named ${publication} already exists on the source; nothing was created`, {
+          phase: 'preflight',
+          hint: 'choose another --publication, or drop it on the source if nothing uses it',
+        });
       // The initial copy's pg_dump and what it cannot restore, before a slot exists (its copy logs the warnings).
       await schemaPreflight(src, ctl, { pgBin: opts.pgBin, command: 'replicate', logger: silentLogger });
       // Recorded BEFORE anything is created on the source: cleanup always finds them.
@@ -162,10 +181,13 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       await recordReplication(ctl, { source: source.display, slot, publication, options: { filter, jobs: opts.jobs } });
       state = (await loadReplication(ctl))!;
     } else if (!(await slotInfo(src, state.slot)) && state.copyDone) {
-      throw new UsageError(`the replication slot ${state.slot} recorded on the target no longer exists on the source: changes since ${state.appliedPosition === null ? '?' : formatLsn(state.appliedPosition)} are lost to this replication`, {
-        phase: 'preflight',
-        hint: 'start over: pgshift cleanup --source … --target …, empty the target database, and run pgshift replicate again',
-      });
+      throw new UsageError(
+        `the replication slot ${state.slot} recorded on the target no longer exists on the source: changes since ${state.appliedPosition === null ? '?' : formatLsn(state.appliedPosition)} are lost to this replication`,
+        {
+          phase: 'preflight',
+          hint: 'start over: pgshift cleanup --source … --target …, empty the target database, and run pgshift replicate again',
+        },
+      );
     }
     const current = state as ReplicationState;
     // A change left on the source, named by cleanup with the statement that undoes it.
@@ -177,8 +199,23 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
 
     // ---- initial copy (or what is left of an interrupted one)
     const init = await initialCopy({
-      source, target, src, ctl, state: current, relations: plan.relations, logger,
-      copy: { jobs: opts.jobs, indexJobs: opts.indexJobs, filter, splitBytes: opts.splitBytes, pgBin: opts.pgBin, logger, progress: opts.progress, signal: opts.signal },
+      source,
+      target,
+      src,
+      ctl,
+      state: current,
+      relations: plan.relations,
+      logger,
+      copy: {
+        jobs: opts.jobs,
+        indexJobs: opts.indexJobs,
+        filter,
+        splitBytes: opts.splitBytes,
+        pgBin: opts.pgBin,
+        logger,
+        progress: opts.progress,
+        signal: opts.signal,
+      },
     });
     if (opts.signal.aborted) throw new InterruptedError('replicate interrupted by signal', { hint: 'run the same command again to continue' });
     step(`initial copy: ${init.how}`);
@@ -188,7 +225,9 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     const applied = onTarget.map((r) => r.r as string);
     const switched = await switchOff(ctl, applied);
     if (switched.triggers + switched.foreignKeys + switched.identities > 0) {
-      logger.info(`replicate: on the target while applying: ${switched.triggers} user triggers disabled, ${switched.foreignKeys} foreign keys dropped, ${switched.identities} identity ALWAYS columns set BY DEFAULT (recorded in pgshift.replication_switch; restored by --until-caught-up or pgshift cleanup)`);
+      logger.info(
+        `replicate: on the target while applying: ${switched.triggers} user triggers disabled, ${switched.foreignKeys} foreign keys dropped, ${switched.identities} identity ALWAYS columns set BY DEFAULT (recorded in pgshift.replication_switch; restored by --until-caught-up or pgshift cleanup)`,
+      );
     }
     step('target triggers and foreign keys switched off');
     pgSource = new PgoutputSource(source, current.slot, current.publication, { applyDdl: opts.applyDdl, streaming: opts.streamLargeTransactions !== false });
@@ -241,7 +280,9 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       opts.onStatus?.(lastSample);
       if (retained !== null && retained > RETAINED_WARN_BYTES && Date.now() - lastRetainedWarn > 60_000) {
         lastRetainedWarn = Date.now();
-        logger.warn(`replicate: slot ${current.slot} retains ${(retained / 1024 ** 3).toFixed(1)} GB of WAL on the source; if replication stalls it can fill the source's disk (pgshift cleanup drops the slot)`);
+        logger.warn(
+          `replicate: slot ${current.slot} retains ${(retained / 1024 ** 3).toFixed(1)} GB of WAL on the source; if replication stalls it can fill the source's disk (pgshift cleanup drops the slot)`,
+        );
       }
       return lastSample;
     };
@@ -342,7 +383,13 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
       sequences,
       restored,
       matviews,
-      caughtUpTo: caughtSample ? { position: formatLsn(caughtSample.sourcePosition), at: caughtSample.at.toISOString(), lastCommit: applier.stats.lastCommitTime?.toISOString() ?? null } : null,
+      caughtUpTo: caughtSample
+        ? {
+            position: formatLsn(caughtSample.sourcePosition),
+            at: caughtSample.at.toISOString(),
+            lastCommit: applier.stats.lastCommitTime?.toISOString() ?? null,
+          }
+        : null,
       sourceWrites: caughtUp ? writes.report() : null,
       notReplicated: plan.notReplicated,
       metricsPort,
@@ -357,20 +404,27 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
   }
 }
 
-
 /**
  * An apply failure that a table created or truncated on the source explains, as the stop that names it (exit 1):
  * a row for a partition the target lacks (routed through the root: 23514; or announced under its own name: the
  * target has no such table), or a unique key hit by rows written again into a partition whose TRUNCATE was not
  * replicated (23505). undefined: the failure stands as it is (also when the check itself fails).
  */
-async function explainFailure(failure: unknown, src: Client, ctl: Client, publication: string, filter: Partial<TableFilter>, relations: string[]): Promise<unknown> {
+async function explainFailure(
+  failure: unknown,
+  src: Client,
+  ctl: Client,
+  publication: string,
+  filter: Partial<TableFilter>,
+  relations: string[],
+): Promise<unknown> {
   const code = errorCode(failure);
   const object = failure instanceof PgshiftError && !(failure instanceof StoppedError) ? failure.object : undefined;
   try {
     if (code === '23514' || object !== undefined) {
       const gaps = await unpublishedTables(src, ctl, publication, filter);
-      if (gaps.partitions.length && (code === '23514' || gaps.partitions.some((p) => p.display === object))) return newTablesError('pgoutput', gaps.tables, gaps.partitions, 'streaming');
+      if (gaps.partitions.length && (code === '23514' || gaps.partitions.some((p) => p.display === object)))
+        return newTablesError('pgoutput', gaps.tables, gaps.partitions, 'streaming');
     }
     if (code === '23505') await checkTruncatedPartitions(src, ctl, relations, true);
   } catch (err) {

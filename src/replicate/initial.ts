@@ -43,14 +43,18 @@ export async function initialCopy(i: InitialInput): Promise<InitialResult> {
   if (state.copyDone) return { copy: null, how: 'none' };
   const copyRun = await loadRun(i.ctl);
   if (state.consistentPoint && copyRun?.steps.data) {
-    logger.warn('replicate: the initial copy was interrupted after all its data was in; finishing it (schema steps, large objects, sequences) and streaming from the original slot');
+    logger.warn(
+      'replicate: the initial copy was interrupted after all its data was in; finishing it (schema steps, large objects, sequences) and streaming from the original slot',
+    );
     const copy = await (await copyEngine())(i.source, i.target, { ...i.copy, resume: true, mode: 'full', runLockHeld: true });
     await markCopyDone(i.ctl, parseLsn(state.consistentPoint));
     return { copy, how: 'resumed' };
   }
   const interrupted = state.consistentPoint !== null;
   if (interrupted) {
-    logger.warn(`replicate: the initial copy was interrupted before its data was complete; a slot's snapshot cannot be imported again, so slot ${state.slot} is recreated and the data is copied again from its new snapshot (schema and built indexes are kept)`);
+    logger.warn(
+      `replicate: the initial copy was interrupted before its data was complete; a slot's snapshot cannot be imported again, so slot ${state.slot} is recreated and the data is copied again from its new snapshot (schema and built indexes are kept)`,
+    );
   }
   // A slot or publication by our recorded names is ours (recorded before it was created).
   if (await slotInfo(i.src, state.slot)) await dropSlot(i.src, state.slot);

@@ -52,9 +52,9 @@ export class Metrics {
       } else if (req.url === '/healthz') {
         const fresh = this.last !== undefined && Date.now() - this.last.at.getTime() < 60_000;
         const ok = this.healthy && fresh;
-        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(
-          JSON.stringify({ ok, lagBytes: this.last?.lagBytes ?? null, lagSeconds: this.last?.lagSeconds ?? null, at: this.last?.at ?? null }),
-        );
+        res
+          .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ ok, lagBytes: this.last?.lagBytes ?? null, lagSeconds: this.last?.lagSeconds ?? null, at: this.last?.at ?? null }));
       } else res.writeHead(404).end('see /metrics and /healthz\n');
     });
     await new Promise<void>((resolve, reject) => {

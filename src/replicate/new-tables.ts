@@ -68,7 +68,15 @@ async function sourceTables(src: Client, filter: Partial<TableFilter>): Promise<
   const { rows } = await src.query(SOURCE_TABLES_SQL);
   return rows
     .filter((r) => keep(r.schema, r.name))
-    .map((r) => ({ oid: Number(r.oid), schema: r.schema, name: r.name, display: displayName(r.schema, r.name), relkind: r.relkind, unlogged: r.unlogged, parent: r.parent }));
+    .map((r) => ({
+      oid: Number(r.oid),
+      schema: r.schema,
+      name: r.name,
+      display: displayName(r.schema, r.name),
+      relkind: r.relkind,
+      unlogged: r.unlogged,
+      parent: r.parent,
+    }));
 }
 
 /** "schema.name" of every table the publication carries: its tables and all their partitions, today's included. */
@@ -85,7 +93,13 @@ export async function publishedTables(src: Client, publication: string): Promise
 }
 
 /** pgoutput: tables of the selection the publication does not carry, and carried partitions the target lacks. */
-export async function unpublishedTables(src: Client, ctl: Client, publication: string, filter: Partial<TableFilter>, known?: Set<string>): Promise<{ tables: NewTable[]; partitions: MissingPartition[] }> {
+export async function unpublishedTables(
+  src: Client,
+  ctl: Client,
+  publication: string,
+  filter: Partial<TableFilter>,
+  known?: Set<string>,
+): Promise<{ tables: NewTable[]; partitions: MissingPartition[] }> {
   const published = known ?? (await publishedTables(src, publication));
   // What the publication could carry (as catalog/tables.ts kinds it: an unlogged plain table is copied once only).
   const selected = (await sourceTables(src, filter)).filter((t) => !(t.unlogged && t.relkind === 'r' && !t.parent));
@@ -96,7 +110,12 @@ export async function unpublishedTables(src: Client, ctl: Client, publication: s
     `SELECT x.s || '.' || x.n AS p FROM unnest($1::text[], $2::text[]) AS x(s, n) WHERE to_regclass(format('%I.%I', x.s, x.n)) IS NULL`,
     [carried.map((c) => c.slice(0, c.indexOf('.'))), carried.map((c) => c.slice(c.indexOf('.') + 1))],
   );
-  const partitions = absent.length ? await partitionStatements(src, absent.map((r) => r.p as string)) : [];
+  const partitions = absent.length
+    ? await partitionStatements(
+        src,
+        absent.map((r) => r.p as string),
+      )
+    : [];
   return { tables, partitions };
 }
 
@@ -133,7 +152,12 @@ const STOPPED: Record<GapCheck, string> = {
 };
 
 /** What is missing and the exact next step (exit 1). */
-export function newTablesError(path: 'pgoutput' | 'triggers', tables: NewTable[], partitions: MissingPartition[] = [], when: GapCheck = 'catch-up'): StoppedError {
+export function newTablesError(
+  path: 'pgoutput' | 'triggers',
+  tables: NewTable[],
+  partitions: MissingPartition[] = [],
+  when: GapCheck = 'catch-up',
+): StoppedError {
   const g = describeGaps(path, tables, partitions);
   return new StoppedError(`${STOPPED[when]}: ${g.what}`, { phase: when, object: partitions[0]?.display ?? tables[0]?.display, hint: g.next });
 }
@@ -148,19 +172,25 @@ function describeGaps(path: 'pgoutput' | 'triggers', tables: NewTable[], partiti
   const parts: string[] = [];
   const steps: string[] = [];
   if (partitions.length) {
-    parts.push(`partition(s) ${partitions.map((p) => p.display).join(', ')} of replicated tables exist on the source but not on the target (rows routed to them cannot be applied)`);
+    parts.push(
+      `partition(s) ${partitions.map((p) => p.display).join(', ')} of replicated tables exist on the source but not on the target (rows routed to them cannot be applied)`,
+    );
     steps.push(`run on the target:\n    ${partitions.map((p) => `${p.create};`).join('\n    ')}\n  then run the same pgshift replicate command again`);
   }
   if (tables.length) {
     const verb = path === 'pgoutput' ? 'replicated' : 'captured';
     const them = tables.length > 1 ? 'them' : 'it';
-    parts.push(`${tables.map((t) => t.display).join(', ')} ${tables.length > 1 ? 'were' : 'was'} created on the source after this replication started: in its selection but neither copied nor ${verb}`);
+    parts.push(
+      `${tables.map((t) => t.display).join(', ')} ${tables.length > 1 ? 'were' : 'was'} created on the source after this replication started: in its selection but neither copied nor ${verb}`,
+    );
     const over = `start over: pgshift cleanup --source … --target …, empty the target, and run pgshift replicate again (the initial copy then includes ${them})`;
     const partition = path === 'triggers' ? tables.filter((t) => t.partitionOf) : [];
     if (partition.length) {
       steps.push(`rows written straight into a partition created after the start (${partition.map((t) => t.display).join(', ')}) are not captured, so ${over}`);
     } else {
-      steps.push(`to leave ${them} out, run the same command with ${tables.flatMap((t) => t.patterns.map((p) => `--exclude '${p}'`)).join(' ')} (added to the recorded selection); to migrate ${them}, ${over}`);
+      steps.push(
+        `to leave ${them} out, run the same command with ${tables.flatMap((t) => t.patterns.map((p) => `--exclude '${p}'`)).join(' ')} (added to the recorded selection); to migrate ${them}, ${over}`,
+      );
     }
   }
   return { what: parts.join('; '), next: steps.join('\n  or: ') };
@@ -175,18 +205,22 @@ export function widenExclude(recorded: Partial<TableFilter>, more: string[], rep
   const keep = compileFilter({ exclude: more });
   const hit = replicated.filter((t) => !keep(t.schema, t.name));
   if (hit.length) {
-    throw new UsageError(`--exclude ${more.join(', ')} on a rerun would leave out ${hit.map(raw).join(', ')}, which ${hit.length > 1 ? 'are' : 'is'} already replicated; nothing was changed`, {
-      phase: 'preflight',
-      hint: 'a rerun can only leave out tables created after the start; to change the selection otherwise, start over (pgshift cleanup --source … --target …)',
-    });
+    throw new UsageError(
+      `--exclude ${more.join(', ')} on a rerun would leave out ${hit.map(raw).join(', ')}, which ${hit.length > 1 ? 'are' : 'is'} already replicated; nothing was changed`,
+      {
+        phase: 'preflight',
+        hint: 'a rerun can only leave out tables created after the start; to change the selection otherwise, start over (pgshift cleanup --source … --target …)',
+      },
+    );
   }
   return next;
 }
 
 /** Records the widened selection in the target state (pgshift.replication or pgshift.capture). */
 export async function recordFilter(ctl: Client, table: 'replication' | 'capture', filter: Partial<TableFilter>): Promise<void> {
-  const sql = table === 'replication'
-    ? `UPDATE pgshift.replication SET options = jsonb_set(options, '{filter}', $1::jsonb) WHERE id = 1`
-    : `UPDATE pgshift.capture SET options = jsonb_set(options, '{filter}', $1::jsonb) WHERE id = 1`;
+  const sql =
+    table === 'replication'
+      ? `UPDATE pgshift.replication SET options = jsonb_set(options, '{filter}', $1::jsonb) WHERE id = 1`
+      : `UPDATE pgshift.capture SET options = jsonb_set(options, '{filter}', $1::jsonb) WHERE id = 1`;
   await ctl.query(sql, [JSON.stringify(filter)]);
 }

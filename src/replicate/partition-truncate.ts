@@ -90,10 +90,13 @@ export async function checkTruncatedPartitions(src: Client, ctl: Client, relatio
   if (changed) await save(ctl, have);
   if (differ.length) {
     const first = differ[0]!.slice(0, differ[0]!.indexOf(' ('));
-    throw new StoppedError(`replicate: not caught up: partition(s) ${differ.join(', ')} were truncated or rewritten on the source since replication started, and their rows differ: PostgreSQL does not replicate a TRUNCATE of a single partition (only of its partitioned table); everything else is applied`, {
-      phase: 'catch-up',
-      object: first,
-      hint: `with writes to it stopped, see the rows with pgshift verify --source … --target … --include '${first}'; if the source truncated it and nothing was written to it since, run TRUNCATE ONLY on the target partition and run the same command again (it continues once the counts match); otherwise copy that partition again. To avoid it, TRUNCATE the partitioned table, or DELETE from the partition`,
-    });
+    throw new StoppedError(
+      `replicate: not caught up: partition(s) ${differ.join(', ')} were truncated or rewritten on the source since replication started, and their rows differ: PostgreSQL does not replicate a TRUNCATE of a single partition (only of its partitioned table); everything else is applied`,
+      {
+        phase: 'catch-up',
+        object: first,
+        hint: `with writes to it stopped, see the rows with pgshift verify --source … --target … --include '${first}'; if the source truncated it and nothing was written to it since, run TRUNCATE ONLY on the target partition and run the same command again (it continues once the counts match); otherwise copy that partition again. To avoid it, TRUNCATE the partitioned table, or DELETE from the partition`,
+      },
+    );
   }
 }

@@ -24,10 +24,9 @@ const name = (t: { schema: string; name: string }) => `${t.schema}.${t.name}`;
 const MANAGED_REPLICATION_ROLES = ['rds_replication', 'azure_pg_admin', 'cloudsqlsuperuser'];
 
 export async function managedReplicationRole(src: Client): Promise<string | null> {
-  const { rows } = await src.query(
-    `SELECT rolname FROM pg_roles WHERE rolname = ANY($1) AND pg_has_role(current_user, oid, 'MEMBER') LIMIT 1`,
-    [MANAGED_REPLICATION_ROLES],
-  );
+  const { rows } = await src.query(`SELECT rolname FROM pg_roles WHERE rolname = ANY($1) AND pg_has_role(current_user, oid, 'MEMBER') LIMIT 1`, [
+    MANAGED_REPLICATION_ROLES,
+  ]);
   return rows[0]?.rolname ?? null;
 }
 
@@ -46,10 +45,13 @@ export async function planReplication(
   const inv = await takeInventory(source, undefined, { filter: opts.filter, sourceClient: src });
   const managed = inv.role.superuser || inv.role.replication ? null : await managedReplicationRole(src);
   if (!inv.role.superuser && !inv.role.replication && !managed) {
-    throw new PermissionError(`preflight: the source role ${inv.role.name} lacks REPLICATION (as on Heroku classic plans), so pgoutput logical replication is not possible from ${source.display}; nothing was created`, {
-      phase: 'preflight',
-      hint: 'use trigger-based capture (pgshift replicate --capture triggers), or plan a window with writes frozen: pgshift copy, then pgshift verify',
-    });
+    throw new PermissionError(
+      `preflight: the source role ${inv.role.name} lacks REPLICATION (as on Heroku classic plans), so pgoutput logical replication is not possible from ${source.display}; nothing was created`,
+      {
+        phase: 'preflight',
+        hint: 'use trigger-based capture (pgshift replicate --capture triggers), or plan a window with writes frozen: pgshift copy, then pgshift verify',
+      },
+    );
   }
   if (inv.replication.walLevel !== 'logical') {
     throw new UsageError(`preflight: wal_level is ${inv.replication.walLevel} on the source, logical replication needs logical; nothing was created`, {
@@ -58,10 +60,13 @@ export async function planReplication(
     });
   }
   if (opts.newRun && inv.replication.freeReplicationSlots < 1) {
-    throw new UsageError(`preflight: the source has no free replication slot (max_replication_slots = ${inv.replication.maxReplicationSlots}, all in use); nothing was created`, {
-      phase: 'preflight',
-      hint: 'drop an unused slot (SELECT slot_name, active FROM pg_replication_slots) or raise max_replication_slots, then re-run',
-    });
+    throw new UsageError(
+      `preflight: the source has no free replication slot (max_replication_slots = ${inv.replication.maxReplicationSlots}, all in use); nothing was created`,
+      {
+        phase: 'preflight',
+        hint: 'drop an unused slot (SELECT slot_name, active FROM pg_replication_slots) or raise max_replication_slots, then re-run',
+      },
+    );
   }
   if (inv.replication.maxWalSenders - inv.replication.usedWalSenders < 1) {
     throw new UsageError(`preflight: the source has no free WAL sender (max_wal_senders = ${inv.replication.maxWalSenders}); nothing was created`, {
@@ -72,16 +77,22 @@ export async function planReplication(
   const selected = new Set(inv.tables.map(name));
   const notReplicated = inv.tables.filter((t) => t.kind === 'unlogged' || t.kind === 'foreign').map(name);
   const relations = inv.tables.filter((t) => publishable(t) && !(t.parent && (t.kind === 'partition' || t.kind === 'partitioned') && selected.has(t.parent)));
-  const bad = inv.tables.filter((t) => (t.kind === 'table' || t.kind === 'partition' || t.kind === 'inheritance-child') && !t.replicable && (!opts.published || opts.published.has(name(t))));
+  const bad = inv.tables.filter(
+    (t) =>
+      (t.kind === 'table' || t.kind === 'partition' || t.kind === 'inheritance-child') && !t.replicable && (!opts.published || opts.published.has(name(t))),
+  );
   const fixed: string[] = [];
   if (bad.length) {
     const statements = bad.map((t) => `ALTER TABLE ${qualify(t.schema, t.name)} REPLICA IDENTITY FULL;`);
     if (!opts.fixReplicaIdentity) {
-      throw new UsageError(`preflight: UPDATE and DELETE on ${bad.map(name).join(', ')} cannot be replicated (no primary key and no replica identity); nothing was created`, {
-        phase: 'preflight',
-        object: name(bad[0]!),
-        hint: `add a primary key, or run on the source:\n    ${statements.join('\n    ')}\n  (or pass --fix-replica-identity to run exactly these), then re-run`,
-      });
+      throw new UsageError(
+        `preflight: UPDATE and DELETE on ${bad.map(name).join(', ')} cannot be replicated (no primary key and no replica identity); nothing was created`,
+        {
+          phase: 'preflight',
+          object: name(bad[0]!),
+          hint: `add a primary key, or run on the source:\n    ${statements.join('\n    ')}\n  (or pass --fix-replica-identity to run exactly these), then re-run`,
+        },
+      );
     }
     for (const [i, sql] of statements.entries()) {
       try {
@@ -89,7 +100,11 @@ export async function planReplication(
         fixed.push(qualify(bad[i]!.schema, bad[i]!.name));
         opts.logger.info(`replicate: ${sql} (--fix-replica-identity)`);
       } catch (err) {
-        throw classifyError(err, `preflight: --fix-replica-identity on ${name(bad[i]!)}`, { phase: 'preflight', object: name(bad[i]!), hint: 'run it as the table owner on the source, or add a primary key' });
+        throw classifyError(err, `preflight: --fix-replica-identity on ${name(bad[i]!)}`, {
+          phase: 'preflight',
+          object: name(bad[i]!),
+          hint: 'run it as the table owner on the source, or add a primary key',
+        });
       }
     }
   }

@@ -9,8 +9,6 @@ import { migrateState } from '../state/migrations.js';
 import { assertStateTrusted, lockDownState } from '../state/trust.js';
 import { APPLY_ROWS_FUNCTION } from './apply/sql.js';
 
-
-
 export interface ReplicationState {
   source: string;
   slot: string;
@@ -58,7 +56,12 @@ export async function loadReplication(c: Client): Promise<ReplicationState | nul
 
 export async function recordReplication(c: Client, r: { source: string; slot: string; publication: string; options: Record<string, unknown> }): Promise<void> {
   await c.query(`DELETE FROM pgshift.replication`);
-  await c.query(`INSERT INTO pgshift.replication (source, slot, publication, options) VALUES ($1, $2, $3, $4)`, [r.source, r.slot, r.publication, JSON.stringify(r.options)]);
+  await c.query(`INSERT INTO pgshift.replication (source, slot, publication, options) VALUES ($1, $2, $3, $4)`, [
+    r.source,
+    r.slot,
+    r.publication,
+    JSON.stringify(r.options),
+  ]);
 }
 
 export async function recordSlot(c: Client, consistentPoint: string): Promise<void> {

@@ -68,7 +68,13 @@ async function dependents(snap: Client, excluded: Excluded): Promise<Dependent[]
   for (const r of rows) {
     const seen = byWhat.get(r.what);
     if (seen && !seen.on.split(', ').includes(r.on)) seen.on += `, ${r.on}`;
-    else byWhat.set(r.what, { what: r.what, on: r.on, relOid: r.rel_oid === null ? null : Number(r.rel_oid), rel: r.rel_oid === null ? null : displayName(r.rel_schema, r.rel_name) });
+    else
+      byWhat.set(r.what, {
+        what: r.what,
+        on: r.on,
+        relOid: r.rel_oid === null ? null : Number(r.rel_oid),
+        rel: r.rel_oid === null ? null : displayName(r.rel_schema, r.rel_name),
+      });
   }
   return [...byWhat.values()];
 }

@@ -57,12 +57,54 @@ export interface TocEntry {
 
 // The TOC entry types pg_restore prints; the longest first so "FK CONSTRAINT" wins over "CONSTRAINT".
 const DESCS = [
-  'MATERIALIZED VIEW DATA', 'DEFAULT ACL', 'EVENT TRIGGER', 'FK CONSTRAINT', 'CHECK CONSTRAINT', 'SEQUENCE OWNED BY',
-  'SEQUENCE SET', 'TABLE ATTACH', 'INDEX ATTACH', 'TABLE DATA', 'ROW SECURITY', 'MATERIALIZED VIEW', 'FOREIGN TABLE',
-  'LARGE OBJECT', 'BLOB', 'BLOBS', 'COMMENT', 'CONSTRAINT', 'DEFAULT', 'EXTENSION', 'FUNCTION', 'INDEX', 'POLICY',
-  'PROCEDURE', 'RULE', 'SCHEMA', 'SEQUENCE', 'TABLE', 'TRIGGER', 'TYPE', 'DOMAIN', 'VIEW', 'ACL', 'AGGREGATE',
-  'COLLATION', 'CONVERSION', 'OPERATOR', 'STATISTICS', 'TEXT SEARCH', 'SERVER', 'USER MAPPING', 'FOREIGN DATA WRAPPER',
-  'CAST', 'TRANSFORM', 'PUBLICATION', 'SUBSCRIPTION', 'SHELL TYPE', 'ACCESS METHOD',
+  'MATERIALIZED VIEW DATA',
+  'DEFAULT ACL',
+  'EVENT TRIGGER',
+  'FK CONSTRAINT',
+  'CHECK CONSTRAINT',
+  'SEQUENCE OWNED BY',
+  'SEQUENCE SET',
+  'TABLE ATTACH',
+  'INDEX ATTACH',
+  'TABLE DATA',
+  'ROW SECURITY',
+  'MATERIALIZED VIEW',
+  'FOREIGN TABLE',
+  'LARGE OBJECT',
+  'BLOB',
+  'BLOBS',
+  'COMMENT',
+  'CONSTRAINT',
+  'DEFAULT',
+  'EXTENSION',
+  'FUNCTION',
+  'INDEX',
+  'POLICY',
+  'PROCEDURE',
+  'RULE',
+  'SCHEMA',
+  'SEQUENCE',
+  'TABLE',
+  'TRIGGER',
+  'TYPE',
+  'DOMAIN',
+  'VIEW',
+  'ACL',
+  'AGGREGATE',
+  'COLLATION',
+  'CONVERSION',
+  'OPERATOR',
+  'STATISTICS',
+  'TEXT SEARCH',
+  'SERVER',
+  'USER MAPPING',
+  'FOREIGN DATA WRAPPER',
+  'CAST',
+  'TRANSFORM',
+  'PUBLICATION',
+  'SUBSCRIPTION',
+  'SHELL TYPE',
+  'ACCESS METHOD',
 ].sort((a, b) => b.length - a.length);
 
 /** Parse `pg_restore -l` output: "123; 1259 16386 TABLE public users owner". */
@@ -175,10 +217,13 @@ export async function sectionSql(tools: PgTools, dump: DumpFile, target: Connect
   const expected = entries.filter((e) => opts.keepAcl || !ACL_DESCS.has(e.desc)).length;
   const rendered = renderedEntries(sql);
   if (rendered < expected) {
-    throw new PgshiftError(`schema ${opts.section}: pg_restore rendered ${rendered} of the ${expected} entries it was given (first: ${entries[0]?.desc ?? '?'} ${entries[0]?.schema ?? ''} ${entries[0]?.rest.split(' ')[0] ?? ''}); nothing of this batch was applied`, {
-      phase: `schema ${opts.section}`,
-      hint: 'this is a pgshift bug: report it with the pg_restore version (pg_restore --version); copy with pg_dump | pg_restore meanwhile',
-    });
+    throw new PgshiftError(
+      `schema ${opts.section}: pg_restore rendered ${rendered} of the ${expected} entries it was given (first: ${entries[0]?.desc ?? '?'} ${entries[0]?.schema ?? ''} ${entries[0]?.rest.split(' ')[0] ?? ''}); nothing of this batch was applied`,
+      {
+        phase: `schema ${opts.section}`,
+        hint: 'this is a pgshift bug: report it with the pg_restore version (pg_restore --version); copy with pg_dump | pg_restore meanwhile',
+      },
+    );
   }
   return sql;
 }

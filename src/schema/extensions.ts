@@ -101,7 +101,9 @@ export async function checkExtensionsAgainst(src: SourceObjects, tgt: Client, ta
     if (there.mayAlter || (there.comment ?? null) === (ext.comment ?? null)) {
       if (!there.mayAlter) {
         check.skipComment.add(ext.name);
-        check.warnings.push(`copy: extension ${ext.name} was already installed on the target by ${there.owner}; its comment already matches the source's, so COMMENT ON EXTENSION (which only ${there.owner} may run) is skipped`);
+        check.warnings.push(
+          `copy: extension ${ext.name} was already installed on the target by ${there.owner}; its comment already matches the source's, so COMMENT ON EXTENSION (which only ${there.owner} may run) is skipped`,
+        );
       }
       continue;
     }
@@ -112,18 +114,24 @@ export async function checkExtensionsAgainst(src: SourceObjects, tgt: Client, ta
     );
   }
   if (missing.length) {
-    throw new UsageError(`preflight: the source uses extension(s) ${missing.join(', ')}, which the target server ${targetDisplay} does not offer; nothing was changed`, {
-      phase: 'preflight',
-      object: `extension ${missing[0]}`,
-      hint: `choose a target plan/server that provides ${missing.join(', ')} (or drop them on the source if unused), then re-run`,
-    });
+    throw new UsageError(
+      `preflight: the source uses extension(s) ${missing.join(', ')}, which the target server ${targetDisplay} does not offer; nothing was changed`,
+      {
+        phase: 'preflight',
+        object: `extension ${missing[0]}`,
+        hint: `choose a target plan/server that provides ${missing.join(', ')} (or drop them on the source if unused), then re-run`,
+      },
+    );
   }
   if (needSuperuser.length) {
-    throw new PermissionError(`preflight: extension(s) ${needSuperuser.join(', ')} need a superuser to be created on the target ${targetDisplay}, and the target role is none; nothing was changed`, {
-      phase: 'preflight',
-      object: `extension ${needSuperuser[0]}`,
-      hint: `ask the target's administrator to run ${needSuperuser.map((n) => `CREATE EXTENSION ${quoteIdent(n)}`).join('; ')} in the target database (pgshift then uses them as they are), then re-run`,
-    });
+    throw new PermissionError(
+      `preflight: extension(s) ${needSuperuser.join(', ')} need a superuser to be created on the target ${targetDisplay}, and the target role is none; nothing was changed`,
+      {
+        phase: 'preflight',
+        object: `extension ${needSuperuser[0]}`,
+        hint: `ask the target's administrator to run ${needSuperuser.map((n) => `CREATE EXTENSION ${quoteIdent(n)}`).join('; ')} in the target database (pgshift then uses them as they are), then re-run`,
+      },
+    );
   }
   return check;
 }
@@ -157,21 +165,27 @@ async function checkSchemas(source: SourceSchema[], tgt: Client, targetDisplay: 
   for (const there of present) {
     const ns = bySource.get(there.name)!;
     if (ns.objects && !there.mayCreate) {
-      throw new PermissionError(`preflight: schema ${there.name} already exists on the target ${targetDisplay}, owned by ${there.owner}, and the target role may not create the source's objects in it; nothing was changed`, {
-        phase: 'preflight',
-        object: `schema ${there.name}`,
-        hint: `on the target, as ${there.owner}: GRANT USAGE, CREATE ON SCHEMA ${quoteIdent(there.name)} TO <target role>; then re-run`,
-      });
+      throw new PermissionError(
+        `preflight: schema ${there.name} already exists on the target ${targetDisplay}, owned by ${there.owner}, and the target role may not create the source's objects in it; nothing was changed`,
+        {
+          phase: 'preflight',
+          object: `schema ${there.name}`,
+          hint: `on the target, as ${there.owner}: GRANT USAGE, CREATE ON SCHEMA ${quoteIdent(there.name)} TO <target role>; then re-run`,
+        },
+      );
     }
     check.skipSchema.add(there.name);
     let note = `copy: schema ${there.name} already exists on the target (owned by ${there.owner}): used as it is, CREATE SCHEMA skipped`;
     if (!there.mayAlter && (there.comment ?? null) !== (ns.comment ?? null)) {
       const statement = `COMMENT ON SCHEMA ${quoteIdent(there.name)} IS ${ns.comment === null ? 'NULL' : quoteLiteral(ns.comment)}`;
-      throw new PermissionError(`preflight: schema ${there.name} on the target ${targetDisplay} belongs to ${there.owner} and its comment differs from the source's; the copy would run "${statement}", which only ${there.owner} may run; nothing was changed`, {
-        phase: 'preflight',
-        object: `schema ${there.name}`,
-        hint: `on the target, as ${there.owner}: ${statement}; then re-run`,
-      });
+      throw new PermissionError(
+        `preflight: schema ${there.name} on the target ${targetDisplay} belongs to ${there.owner} and its comment differs from the source's; the copy would run "${statement}", which only ${there.owner} may run; nothing was changed`,
+        {
+          phase: 'preflight',
+          object: `schema ${there.name}`,
+          hint: `on the target, as ${there.owner}: ${statement}; then re-run`,
+        },
+      );
     }
     if (!there.mayAlter) {
       check.skipSchemaComment.add(there.name);

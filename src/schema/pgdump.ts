@@ -96,7 +96,10 @@ export function findPgTools(where: SearchPlaces = MACHINE()): PgTools[] {
     if (t) found.push(t);
   }
   // Newest first; among equal majors the first found (PATH before the install places).
-  return found.map((t, i) => ({ t, i })).sort((a, b) => b.t.major - a.t.major || a.i - b.i).map(({ t }) => t);
+  return found
+    .map((t, i) => ({ t, i }))
+    .sort((a, b) => b.t.major - a.t.major || a.i - b.i)
+    .map(({ t }) => t);
 }
 
 /** What to install to get pg_dump/pg_restore of this major, on each platform. */
@@ -141,10 +144,13 @@ export function pickPgTools(sourceMajor: number, pgBin?: string, where?: SearchP
     : found.length
       ? `found only ${found.map((t) => `pg_dump ${t.version} (${t.dir})`).join(', ')}`
       : 'found no pg_dump (looked on PATH and in the usual install places)';
-  throw new UsageError(`preflight: the source runs PostgreSQL ${sourceMajor} and pg_dump must be version ${sourceMajor} or newer (an older pg_dump refuses to dump it); ${have}; nothing was changed`, {
-    phase: 'preflight',
-    hint: installHint(want),
-  });
+  throw new UsageError(
+    `preflight: the source runs PostgreSQL ${sourceMajor} and pg_dump must be version ${sourceMajor} or newer (an older pg_dump refuses to dump it); ${have}; nothing was changed`,
+    {
+      phase: 'preflight',
+      hint: installHint(want),
+    },
+  );
 }
 
 /** A warning when the pair is older than the target's major (the schema it writes may not parse there), else undefined. */

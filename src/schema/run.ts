@@ -44,7 +44,8 @@ export function runTool(binary: string, args: string[], spec: ConnectionSpec, ph
       const tail = redact(stderr.trim().split('\n').slice(-6).join('\n'));
       const tool = binary.split('/').pop();
       // libpq tools report connection failures only as text; the SQLSTATE is not available here.
-      const isConnection = /connection to server|password authentication failed|could not connect|no pg_hba\.conf entry|does not exist/i.test(tail) && !/ERROR:/.test(tail);
+      const isConnection =
+        /connection to server|password authentication failed|could not connect|no pg_hba\.conf entry|does not exist/i.test(tail) && !/ERROR:/.test(tail);
       const Err = isConnection ? ConnectionError : PgshiftError;
       reject(new Err(`${phase}: ${tool} failed (exit ${code}):\n${tail}`, { phase, hint: `fix the cause above, then re-run with --resume` }));
     });

@@ -30,57 +30,72 @@ export async function cleanup(target: ConnectionSpec, opts: { force?: boolean; s
   return await withClient(
     target,
     async (c) => {
-    // Refused at once while a copy or replicate (or another cleanup) holds the target.
-    await acquireRunLock(c, { command: 'cleanup', side: 'target', display: target.display });
-    const { rows } = await c.query<{ present: boolean }>(`SELECT to_regnamespace($1) IS NOT NULL AS present`, [STATE_SCHEMA]);
-    if (!rows[0]!.present) {
-      // No state: only a capture whose target state was lost (recognised on the source by its comment).
-      const captured = await cleanupCapture(c, target, opts.source, { force: opts.force });
-      return { ok: true, removed: captured.removed, notRestored: [], nothingToDo: captured.removed.length === 0, leftOnSource: [] };
-    }
-    // What the state names (keys to put back, slot and publication to drop) is only acted on if no one else can write it.
-    await assertStateTrusted(c, target.display);
-    const run = await loadRun(c);
-    const replication = await replicationToClean(c, target, opts.source);
-    const capture = await loadCapture(c);
-    if (capture && !opts.source) {
-      throw new UsageError(`cleanup: ${target.display} is fed by trigger capture on ${capture.source}: its triggers, functions and the schema _pgshift live on the source; nothing was removed`, {
-        hint: 'pass --source with the source URL so the capture (which logs every write on the source) is removed too',
-      });
-    }
-    if (capture && opts.source && capture.source !== opts.source.display) {
-      throw new UsageError(`cleanup: the capture feeding ${target.display} is on ${capture.source}, not ${opts.source.display}; nothing was removed`, { hint: 'pass the same --source as the replicate run' });
-    }
-    if (run && !run.finishedAt && !opts.force && !replication && !capture) {
-      throw new UsageError(`cleanup: ${target.display} holds an unfinished copy (started ${run.startedAt.toISOString()}); removing its state makes --resume impossible`, {
-        hint: 'finish it with pgshift copy --resume, or pass --force to remove the state anyway',
-      });
-    }
-    // The target first: what replicate switched off and what copy --data-only set aside come back before anything
-    // on the source or in the state goes. Without --force a failure stops here; with it, cleanup goes on and names
-    // the statements that put back what could not be restored.
-    const kept = [...(replication ? [`replication slot ${replication.slot}`, `publication ${replication.publication}`] : []), ...(capture ? ['the trigger capture (schema _pgshift)'] : [])];
-    const removed: string[] = [];
-    const notRestored: string[] = [];
-    try {
-      const restored = await restoreTargetSwitches(c, target, kept);
-      if (restored.triggers + restored.foreignKeys + restored.identities) {
-        removed.push(`restored on the target: ${restored.triggers} triggers, ${restored.foreignKeys} foreign keys, ${restored.identities} identity columns`);
+      // Refused at once while a copy or replicate (or another cleanup) holds the target.
+      await acquireRunLock(c, { command: 'cleanup', side: 'target', display: target.display });
+      const { rows } = await c.query<{ present: boolean }>(`SELECT to_regnamespace($1) IS NOT NULL AS present`, [STATE_SCHEMA]);
+      if (!rows[0]!.present) {
+        // No state: only a capture whose target state was lost (recognised on the source by its comment).
+        const captured = await cleanupCapture(c, target, opts.source, { force: opts.force });
+        return { ok: true, removed: captured.removed, notRestored: [], nothingToDo: captured.removed.length === 0, leftOnSource: [] };
       }
-    } catch (err) {
-      if (!opts.force) throw err;
-      // Named in the report, then forgotten: the state goes anyway (what --force asks for).
-      notRestored.push(...(await pendingRestoreStatements(c)));
-      await c.query(`DELETE FROM pgshift.replication_switch`);
-    }
-    const copied = await restoreSetAside(c, target, { force: opts.force });
-    if (copied.restored) removed.push(`restored on the target: ${copied.restored} foreign keys and triggers copy --data-only had set aside`);
-    notRestored.push(...copied.notRestored);
-    const captured = await cleanupCapture(c, target, opts.source, { force: opts.force });
-    const replicated = await cleanupReplication(c, target, opts.source);
-    await c.query(`DROP SCHEMA ${STATE_SCHEMA} CASCADE`);
-    removed.push(...captured.removed, ...replicated.removed, `schema ${STATE_SCHEMA} on the target (${replicated.replication || captured.capture ? 'copy and replication' : 'copy'} state)`);
-    return { ok: notRestored.length === 0, removed, notRestored, nothingToDo: false, leftOnSource: replicated.leftOnSource };
+      // What the state names (keys to put back, slot and publication to drop) is only acted on if no one else can write it.
+      await assertStateTrusted(c, target.display);
+      const run = await loadRun(c);
+      const replication = await replicationToClean(c, target, opts.source);
+      const capture = await loadCapture(c);
+      if (capture && !opts.source) {
+        throw new UsageError(
+          `cleanup: ${target.display} is fed by trigger capture on ${capture.source}: its triggers, functions and the schema _pgshift live on the source; nothing was removed`,
+          {
+            hint: 'pass --source with the source URL so the capture (which logs every write on the source) is removed too',
+          },
+        );
+      }
+      if (capture && opts.source && capture.source !== opts.source.display) {
+        throw new UsageError(`cleanup: the capture feeding ${target.display} is on ${capture.source}, not ${opts.source.display}; nothing was removed`, {
+          hint: 'pass the same --source as the replicate run',
+        });
+      }
+      if (run && !run.finishedAt && !opts.force && !replication && !capture) {
+        throw new UsageError(
+          `cleanup: ${target.display} holds an unfinished copy (started ${run.startedAt.toISOString()}); removing its state makes --resume impossible`,
+          {
+            hint: 'finish it with pgshift copy --resume, or pass --force to remove the state anyway',
+          },
+        );
+      }
+      // The target first: what replicate switched off and what copy --data-only set aside come back before anything
+      // on the source or in the state goes. Without --force a failure stops here; with it, cleanup goes on and names
+      // the statements that put back what could not be restored.
+      const kept = [
+        ...(replication ? [`replication slot ${replication.slot}`, `publication ${replication.publication}`] : []),
+        ...(capture ? ['the trigger capture (schema _pgshift)'] : []),
+      ];
+      const removed: string[] = [];
+      const notRestored: string[] = [];
+      try {
+        const restored = await restoreTargetSwitches(c, target, kept);
+        if (restored.triggers + restored.foreignKeys + restored.identities) {
+          removed.push(`restored on the target: ${restored.triggers} triggers, ${restored.foreignKeys} foreign keys, ${restored.identities} identity columns`);
+        }
+      } catch (err) {
+        if (!opts.force) throw err;
+        // Named in the report, then forgotten: the state goes anyway (what --force asks for).
+        notRestored.push(...(await pendingRestoreStatements(c)));
+        await c.query(`DELETE FROM pgshift.replication_switch`);
+      }
+      const copied = await restoreSetAside(c, target, { force: opts.force });
+      if (copied.restored) removed.push(`restored on the target: ${copied.restored} foreign keys and triggers copy --data-only had set aside`);
+      notRestored.push(...copied.notRestored);
+      const captured = await cleanupCapture(c, target, opts.source, { force: opts.force });
+      const replicated = await cleanupReplication(c, target, opts.source);
+      await c.query(`DROP SCHEMA ${STATE_SCHEMA} CASCADE`);
+      removed.push(
+        ...captured.removed,
+        ...replicated.removed,
+        `schema ${STATE_SCHEMA} on the target (${replicated.replication || captured.capture ? 'copy and replication' : 'copy'} state)`,
+      );
+      return { ok: notRestored.length === 0, removed, notRestored, nothingToDo: false, leftOnSource: replicated.leftOnSource };
     },
     { applicationName: runApplicationName('cleanup') },
   );
@@ -112,12 +127,15 @@ async function restoreSetAside(c: Client, target: ConnectionSpec, opts: { force?
         notRestored.push(`${s.sql};`);
         continue;
       }
-      throw new PgshiftError(`cleanup: could not put back the ${s.kind} ${s.name} on ${s.tbl} that copy --data-only set aside on ${target.display}: ${(err as Error).message}; cleanup removed nothing`, {
-        phase: 'cleanup',
-        object: s.tbl,
-        cause: err,
-        hint: `fix the rows the message names and run pgshift cleanup again (the statement is: ${s.sql}); --force removes the state anyway and prints the statements still to run`,
-      });
+      throw new PgshiftError(
+        `cleanup: could not put back the ${s.kind} ${s.name} on ${s.tbl} that copy --data-only set aside on ${target.display}: ${(err as Error).message}; cleanup removed nothing`,
+        {
+          phase: 'cleanup',
+          object: s.tbl,
+          cause: err,
+          hint: `fix the rows the message names and run pgshift cleanup again (the statement is: ${s.sql}); --force removes the state anyway and prints the statements still to run`,
+        },
+      );
     }
   }
   return { restored, notRestored };

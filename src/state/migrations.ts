@@ -133,10 +133,13 @@ export async function migrateState(client: Client, where = 'the target'): Promis
   const applied = new Set(rows.map((r) => r.id));
   const newest = Math.max(0, ...applied);
   if (newest > STATE_VERSION) {
-    throw new UsageError(`the pgshift state on this target was written by a newer pgshift (state version ${newest}, this one knows ${STATE_VERSION}); nothing was changed`, {
-      phase: 'preflight',
-      hint: 'run the newer pgshift that started this migration',
-    });
+    throw new UsageError(
+      `the pgshift state on this target was written by a newer pgshift (state version ${newest}, this one knows ${STATE_VERSION}); nothing was changed`,
+      {
+        phase: 'preflight',
+        hint: 'run the newer pgshift that started this migration',
+      },
+    );
   }
   for (const m of MIGRATIONS) {
     if (applied.has(m.id)) continue;

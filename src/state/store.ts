@@ -191,7 +191,10 @@ export function chunkDone(c: TableId & { chunk: number }, rows: number, bytes: n
 export async function resetTableChunks(target: Client, t: TableId, qualified: string): Promise<void> {
   await withTransaction(target, async () => {
     await target.query(`TRUNCATE ONLY ${qualified}`);
-    await target.query(`UPDATE pgshift.copy_chunk SET done_at = NULL, rows = NULL, bytes = NULL WHERE table_schema = $1 AND table_name = $2`, [t.schema, t.name]);
+    await target.query(`UPDATE pgshift.copy_chunk SET done_at = NULL, rows = NULL, bytes = NULL WHERE table_schema = $1 AND table_name = $2`, [
+      t.schema,
+      t.name,
+    ]);
   });
 }
 

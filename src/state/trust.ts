@@ -80,16 +80,13 @@ export async function assertStateTrusted(c: Client, where: string): Promise<void
   const roles = [...new Set(bad.filter((b) => b.privileges[0] !== 'owner').map((b) => b.role))];
   const revoke = roles.map((r) => revokeStatements(r === 'PUBLIC' ? 'PUBLIC' : quoteIdent(r)).join(' ')).join(' ');
   const owned = bad.some((b) => b.privileges[0] === 'owner');
-  throw new UsageError(
-    `the pgshift state on ${where} can be changed by another role (${list.join('; ')}): pgshift does not trust it and changed nothing`,
-    {
-      phase: 'state',
-      object: `schema ${STATE_SCHEMA}`,
-      hint: owned
-        ? `the schema ${STATE_SCHEMA} or objects in it are not the current role's: run pgshift as their owner, or review them and drop schema ${STATE_SCHEMA} yourself`
-        : `review what schema ${STATE_SCHEMA} holds (pgshift.replication_switch, pgshift.replication, pgshift.copy_fk), then as its owner run: ${revoke} and run pgshift again`,
-    },
-  );
+  throw new UsageError(`the pgshift state on ${where} can be changed by another role (${list.join('; ')}): pgshift does not trust it and changed nothing`, {
+    phase: 'state',
+    object: `schema ${STATE_SCHEMA}`,
+    hint: owned
+      ? `the schema ${STATE_SCHEMA} or objects in it are not the current role's: run pgshift as their owner, or review them and drop schema ${STATE_SCHEMA} yourself`
+      : `review what schema ${STATE_SCHEMA} holds (pgshift.replication_switch, pgshift.replication, pgshift.copy_fk), then as its owner run: ${revoke} and run pgshift again`,
+  });
 }
 
 function revokeStatements(role: string): string[] {

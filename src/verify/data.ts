@@ -47,7 +47,14 @@ export interface BucketSums {
 /** totals: one (count, sum) for the whole table; buckets: one per bucket, to narrow a difference down. */
 type Pass = 'totals' | 'buckets';
 
-async function aggregateSide(pair: TablePair, hash: RowHashSpec, rel: DataRelation, side: SideContext, opts: DataOptions, pass: Pass): Promise<Map<string, BucketSums>> {
+async function aggregateSide(
+  pair: TablePair,
+  hash: RowHashSpec,
+  rel: DataRelation,
+  side: SideContext,
+  opts: DataOptions,
+  pass: Pass,
+): Promise<Map<string, BucketSums>> {
   const key = pair.key ? { columns: pair.key, mode: pair.keyMode } : null;
   const mask = pair.buckets - 1;
   const [sql, params] =
@@ -59,15 +66,13 @@ async function aggregateSide(pair: TablePair, hash: RowHashSpec, rel: DataRelati
   await Promise.all(
     chunks.map((chunk) =>
       side.pool.use(async (s) => {
-        const { rows } = await s.client
-          .query<{ b: string; n: string; s: string }>(sql(chunk.range), params(chunk.range))
-          .catch((err) => {
-            throw classifyError(err, `${s.spec.side} ${rel.display}: checksums`, {
-              phase: 'verify',
-              object: rel.display,
-              hint: 'check that the role can SELECT this table, or leave it out with --exclude',
-            });
+        const { rows } = await s.client.query<{ b: string; n: string; s: string }>(sql(chunk.range), params(chunk.range)).catch((err) => {
+          throw classifyError(err, `${s.spec.side} ${rel.display}: checksums`, {
+            phase: 'verify',
+            object: rel.display,
+            hint: 'check that the role can SELECT this table, or leave it out with --exclude',
           });
+        });
         for (const r of rows) {
           const cur = buckets.get(r.b);
           if (cur) {
@@ -122,7 +127,9 @@ export async function compareTable(pair: TablePair, source: SideContext, target:
     report.comparedAs = 'not compared';
     report.match = !s.populated && !t.populated;
     report.notes.push(
-      report.match ? 'materialized view not populated on either side' : `materialized view not populated on the ${s.populated ? 'target' : 'source'} (REFRESH MATERIALIZED VIEW)`,
+      report.match
+        ? 'materialized view not populated on either side'
+        : `materialized view not populated on the ${s.populated ? 'target' : 'source'} (REFRESH MATERIALIZED VIEW)`,
     );
     return report;
   }

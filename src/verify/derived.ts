@@ -25,7 +25,10 @@ export function derivedStatus(d: DerivedReport): string {
   if (d.definition === 'extra') return 'only on the target';
   const parts: string[] = [];
   if (d.definition === 'different') parts.push('definition differs (see Schema objects)');
-  if (d.populated.source !== d.populated.target) parts.push(`populated on the ${d.populated.source ? 'source' : 'target'} only (WITH ${d.populated.source ? 'DATA' : 'NO DATA'} on the source, WITH ${d.populated.target ? 'DATA' : 'NO DATA'} on the target)`);
+  if (d.populated.source !== d.populated.target)
+    parts.push(
+      `populated on the ${d.populated.source ? 'source' : 'target'} only (WITH ${d.populated.source ? 'DATA' : 'NO DATA'} on the source, WITH ${d.populated.target ? 'DATA' : 'NO DATA'} on the target)`,
+    );
   else if (d.comparedAs !== 'not compared' && !d.match && d.definition === 'equal') {
     const rows = [d.missingRows && `${d.missingRows} row(s) only on the source`, d.extraRows && `${d.extraRows} only on the target`].filter(Boolean).join(', ');
     parts.push(`contents differ (source ${d.sourceRows ?? '—'} rows, target ${d.targetRows ?? '—'}${rows ? `: ${rows}` : ''})`);

@@ -8,8 +8,11 @@ import { UsageError } from '../errors.js';
 export async function requireDistinctDatabases(source: Client, target: Client, command: string, targetDisplay: string): Promise<void> {
   const [s, t] = await Promise.all([serverIdentity(source), serverIdentity(target)]);
   if (!sameDatabase(s, t)) return;
-  throw new UsageError(`${command}: --source and --target are the same database (${t.database} on one server, reached as ${targetDisplay}); comparing it with itself proves nothing`, {
-    phase: 'preflight',
-    hint: 'pass the URL of the new database as --target',
-  });
+  throw new UsageError(
+    `${command}: --source and --target are the same database (${t.database} on one server, reached as ${targetDisplay}); comparing it with itself proves nothing`,
+    {
+      phase: 'preflight',
+      hint: 'pass the URL of the new database as --target',
+    },
+  );
 }

@@ -42,9 +42,7 @@ export interface VerifyOptions {
 }
 
 async function sideInfo(s: VerifySession): Promise<SideInfo & { blockSize: number }> {
-  const { rows } = await s.client.query<{ v: string; b: string }>(
-    "SELECT current_setting('server_version') AS v, current_setting('block_size') AS b",
-  );
+  const { rows } = await s.client.query<{ v: string; b: string }>("SELECT current_setting('server_version') AS v, current_setting('block_size') AS b");
   return { url: s.spec.display, serverVersion: rows[0]!.v, major: s.major, blockSize: Number(rows[0]!.b) };
 }
 
@@ -106,9 +104,14 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
     const narrowed = (filter.include ?? []).length > 0;
     const largeObjects: LargeObjectReport = narrowed
       ? { match: true, sourceCount: 0, targetCount: 0, missing: 0, extra: 0, different: 0, differences: [], truncated: false }
-      : await sp.use((ss) => tp.use((ts) => compareLargeObjects(ss, ts, maxDifferences))).catch((err) => {
-          throw classifyError(err, 'large objects: checksums', { phase: 'verify', hint: 'the role needs SELECT on every large object (connect as their owner)' });
-        });
+      : await sp
+          .use((ss) => tp.use((ts) => compareLargeObjects(ss, ts, maxDifferences)))
+          .catch((err) => {
+            throw classifyError(err, 'large objects: checksums', {
+              phase: 'verify',
+              hint: 'the role needs SELECT on every large object (connect as their owner)',
+            });
+          });
     const tables = pairs.filter((p) => (p.source ?? p.target)!.relkind === 'r').map((p) => results.get(p)!);
     const derived = pairs.filter((p) => (p.source ?? p.target)!.relkind === 'm').map((p) => toDerived(results.get(p)!, p, schema));
     const schemaDiffs = schema.filter((d) => d.severity === 'difference').length;
@@ -120,13 +123,21 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
     const pairOf = new Map(pairs.map((p) => [p.display, (p.source ?? p.target)!] as const));
     const reload: { schema: string; name: string }[] = ok
       ? []
-      : await reloadSet(tc.client, comparable.map((t) => pairOf.get(t.table)!)).catch((err) => {
-          log?.warn({ err }, 'verify: could not read the foreign keys that reference the differing tables on the target; the TRUNCATE advised names only those tables');
+      : await reloadSet(
+          tc.client,
+          comparable.map((t) => pairOf.get(t.table)!),
+        ).catch((err) => {
+          log?.warn(
+            { err },
+            'verify: could not read the foreign keys that reference the differing tables on the target; the TRUNCATE advised names only those tables',
+          );
           return comparable.map((t) => pairOf.get(t.table)!);
         });
     // A --data-only reload sets the sequences its tables own (on the source): those need no step of their own.
     const reloaded = new Set(reload.map((t) => displayName(t.schema, t.name)));
-    const ownedByReload = reload.length ? (await listSequences(sc.client, filter).catch(() => [])).filter((q) => q.ownedBy !== null && reloaded.has(q.ownedBy)).map((q) => q.display) : [];
+    const ownedByReload = reload.length
+      ? (await listSequences(sc.client, filter).catch(() => [])).filter((q) => q.ownedBy !== null && reloaded.has(q.ownedBy)).map((q) => q.display)
+      : [];
     const { blockSize: _s, ...sourceInfo } = si;
     const { blockSize: _t, ...targetInfo } = ti;
     return {
@@ -153,7 +164,14 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
       nextSteps: ok
         ? []
         : nextSteps({
-            state: targetState, filter, tables, derived, reload, sequences, ownedByReload, schemaDifferences: schemaDiffs,
+            state: targetState,
+            filter,
+            tables,
+            derived,
+            reload,
+            sequences,
+            ownedByReload,
+            schemaDifferences: schemaDiffs,
             largeObjectsDiffering: largeObjects.missing + largeObjects.extra + largeObjects.different,
           }),
       settings: { ...VERIFY_SETTINGS },

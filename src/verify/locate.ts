@@ -133,13 +133,19 @@ function shown(side: 'source' | 'target', d: Digests, j: number): Partial<Column
 
 const bigValue = (bytes: number, md5: string) => `<${formatCount(bytes)} bytes, md5 ${md5}>`;
 
-
 interface HashCount {
   h: string;
   n: string;
 }
 
-export async function locateMultiset(pair: TablePair, hash: RowHashSpec, ss: VerifySession, ts: VerifySession, buckets: string[], max: number): Promise<Located> {
+export async function locateMultiset(
+  pair: TablePair,
+  hash: RowHashSpec,
+  ss: VerifySession,
+  ts: VerifySession,
+  buckets: string[],
+  max: number,
+): Promise<Located> {
   const out: Located = { differences: [], missingRows: 0, extraRows: 0, differentRows: 0, truncated: false };
   const hashes = new Map<RowDifference, string>();
   await withReaders<HashCount, void>(
@@ -185,7 +191,9 @@ export async function locateMultiset(pair: TablePair, hash: RowHashSpec, ss: Ver
     if (!picked.length) continue;
     const session = kind === 'missing' ? ss : ts;
     const rel = kind === 'missing' ? pair.source! : pair.target!;
-    const { rows } = await session.client.query<{ h: string; l: string; m: string; r: string | null }>(examplesSql(rel, hash), [picked.map((d) => hashes.get(d)!)]);
+    const { rows } = await session.client.query<{ h: string; l: string; m: string; r: string | null }>(examplesSql(rel, hash), [
+      picked.map((d) => hashes.get(d)!),
+    ]);
     const byHash = new Map(rows.map((r) => [r.h, r.r ?? bigValue(Number(r.l), r.m)]));
     for (const d of picked) {
       const r = byHash.get(hashes.get(d)!);

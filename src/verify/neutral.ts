@@ -117,7 +117,11 @@ export const joinTokens = (tokens: Token[]) => tokens.map((t) => t.text).join(' 
 export function neutral(text: string, d: Dialects): string {
   // Nothing to rewrite (most names): the text itself, read no further.
   if ((d.unquote.size === 0 || !text.includes('"')) && !(d.jsonUnqualified && text.includes('pg_catalog.json'))) return text;
-  return neutralTokens(text, d).map((t) => t.pre + t.text).join('') + text.slice(text.trimEnd().length);
+  return (
+    neutralTokens(text, d)
+      .map((t) => t.pre + t.text)
+      .join('') + text.slice(text.trimEnd().length)
+  );
 }
 
 /** Tokens after which a dotted name is a schema-qualified type or relation, never a column's qualifier. */

@@ -42,42 +42,38 @@ SELECT n.nspname AS schema, c.relname AS name, c.relispopulated AS populated,
  ORDER BY 1, 2`;
 
 export async function listDataRelations(client: Client, filter: Partial<TableFilter>): Promise<DataRelation[]> {
-  const tables = dataTables(await listTables(client, filter)).map(
-    (t): DataRelation => ({
-      schema: t.schema,
-      name: t.name,
-      qualified: t.qualified,
-      display: t.display,
-      relkind: 'r',
-      columns: t.columns.map((c) => c.name),
-      columnTypes: t.columns.map((c) => c.typeOid),
-      primaryKey: t.primaryKey,
-      keyTypes: (t.primaryKey ?? []).map((k) => t.columns.find((c) => c.name === k)?.typeOid ?? 0),
-      bytes: t.tableBytes,
-      rowsEstimate: t.rows,
-      populated: true,
-    }),
-  );
+  const tables = dataTables(await listTables(client, filter)).map((t): DataRelation => ({
+    schema: t.schema,
+    name: t.name,
+    qualified: t.qualified,
+    display: t.display,
+    relkind: 'r',
+    columns: t.columns.map((c) => c.name),
+    columnTypes: t.columns.map((c) => c.typeOid),
+    primaryKey: t.primaryKey,
+    keyTypes: (t.primaryKey ?? []).map((k) => t.columns.find((c) => c.name === k)?.typeOid ?? 0),
+    bytes: t.tableBytes,
+    rowsEstimate: t.rows,
+    populated: true,
+  }));
   const keep = compileFilter(filter);
   const mv = await client.query(MATVIEWS_SQL);
   const views = mv.rows
     .filter((r) => keep(r.schema, r.name))
-    .map(
-      (r): DataRelation => ({
-        schema: r.schema,
-        name: r.name,
-        qualified: qualify(r.schema, r.name),
-        display: displayName(r.schema, r.name),
-        relkind: 'm',
-        columns: r.columns ?? [],
-        columnTypes: (r.types ?? []).map(Number),
-        primaryKey: null,
-        keyTypes: [],
-        bytes: Number(r.bytes),
-        rowsEstimate: Number(r.rows),
-        populated: r.populated,
-      }),
-    );
+    .map((r): DataRelation => ({
+      schema: r.schema,
+      name: r.name,
+      qualified: qualify(r.schema, r.name),
+      display: displayName(r.schema, r.name),
+      relkind: 'm',
+      columns: r.columns ?? [],
+      columnTypes: (r.types ?? []).map(Number),
+      primaryKey: null,
+      keyTypes: [],
+      bytes: Number(r.bytes),
+      rowsEstimate: Number(r.rows),
+      populated: r.populated,
+    }));
   return [...tables, ...views];
 }
 

@@ -9,7 +9,10 @@ export class SessionPool {
   private readonly free: VerifySession[] = [];
   private readonly waiters: ((s: VerifySession) => void)[] = [];
   private readonly uses = new Map<VerifySession, number>();
-  private constructor(readonly sessions: VerifySession[], private readonly snapshot: string) {
+  private constructor(
+    readonly sessions: VerifySession[],
+    private readonly snapshot: string,
+  ) {
     this.free.push(...sessions);
   }
 
@@ -71,7 +74,10 @@ export class CursorReader<R> {
   private pending?: Promise<R[]>;
   private done = false;
   private readonly name = `pgshift_verify_${++cursorSeq}`;
-  private constructor(private readonly s: VerifySession, private readonly batchSize: number) {}
+  private constructor(
+    private readonly s: VerifySession,
+    private readonly batchSize: number,
+  ) {}
 
   static async open<R>(s: VerifySession, sql: string, params: unknown[], batchSize = 2000): Promise<CursorReader<R>> {
     const r = new CursorReader<R>(s, batchSize);

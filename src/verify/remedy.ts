@@ -23,7 +23,10 @@ export async function readTargetState(c: Client): Promise<TargetState> {
     const has = rows[0]!;
     const holder = await targetRunHolder(c);
     const running = holder ? terminalSafe(describeHolder(holder)) : null; // application_name: anyone's text
-    for (const [present, table, capture] of [[has.capture, 'capture', 'triggers'], [has.repl, 'replication', 'pgoutput']] as const) {
+    for (const [present, table, capture] of [
+      [has.capture, 'capture', 'triggers'],
+      [has.repl, 'replication', 'pgoutput'],
+    ] as const) {
       if (!present) continue;
       const { rows: r } = await c.query<{ copy_done: boolean; caught_up: boolean }>(
         `SELECT copy_done_at IS NOT NULL AS copy_done, caught_up_at IS NOT NULL AS caught_up FROM ${STATE_SCHEMA}.${table} WHERE id = 1`,
@@ -74,7 +77,8 @@ export function shellWord(s: string): string {
   return /^[A-Za-z0-9_.,:=/@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-const filterFlags = (f: Partial<TableFilter>) => [...(f.include ?? []).map((p) => `--include ${shellWord(p)}`), ...(f.exclude ?? []).map((p) => `--exclude ${shellWord(p)}`)].join(' ');
+const filterFlags = (f: Partial<TableFilter>) =>
+  [...(f.include ?? []).map((p) => `--include ${shellWord(p)}`), ...(f.exclude ?? []).map((p) => `--exclude ${shellWord(p)}`)].join(' ');
 const cmd = (...parts: string[]) => parts.filter(Boolean).join(' ');
 
 export interface RemedyInput {
@@ -98,36 +102,53 @@ export function nextSteps(x: RemedyInput): NextStep[] {
   const s = x.state;
   const bad = x.tables.filter((t) => !t.match);
   if (s.kind === 'empty') {
-    return [{
-      about: 'target',
-      text: 'the target holds no tables yet: nothing was copied into it. Copy the source (for a live migration: pgshift replicate --source … --target … --until-caught-up instead), then verify again',
-      command: cmd('pgshift copy --source … --target …', filterFlags(x.filter)),
-    }];
+    return [
+      {
+        about: 'target',
+        text: 'the target holds no tables yet: nothing was copied into it. Copy the source (for a live migration: pgshift replicate --source … --target … --until-caught-up instead), then verify again',
+        command: cmd('pgshift copy --source … --target …', filterFlags(x.filter)),
+      },
+    ];
   }
   // A run in progress holds the target: a second one would be refused (exit 2). Let it end first.
   if (s.kind === 'copy' && !s.finished && s.running) {
-    return [{ about: 'target', text: `a pgshift copy is still running into this target (${s.running}): let it finish (it says "Next: pgshift verify"), then verify again` }];
+    return [
+      {
+        about: 'target',
+        text: `a pgshift copy is still running into this target (${s.running}): let it finish (it says "Next: pgshift verify"), then verify again`,
+      },
+    ];
   }
   if (s.kind === 'copy' && !s.finished) {
-    return [{
-      about: 'target',
-      text: 'a pgshift copy into this target was interrupted: finish it (it keeps the --include/--exclude of its first run), then verify again',
-      command: 'pgshift copy --source … --target … --resume',
-    }];
+    return [
+      {
+        about: 'target',
+        text: 'a pgshift copy into this target was interrupted: finish it (it keeps the --include/--exclude of its first run), then verify again',
+        command: 'pgshift copy --source … --target … --resume',
+      },
+    ];
   }
   if (s.kind === 'replication') {
     const replicate = cmd('pgshift replicate --source … --target …', s.capture === 'triggers' ? '--capture triggers' : '', '--until-caught-up');
     if (s.running) {
-      return [{
-        about: 'target',
-        text:
-          `a pgshift replicate is running against this target (${s.running}): freeze writes to the source and let it catch up — ` +
-          'run with --until-caught-up it finishes by itself; otherwise stop it (Ctrl-C) and run the command below — then verify again',
-        command: replicate,
-      }];
+      return [
+        {
+          about: 'target',
+          text:
+            `a pgshift replicate is running against this target (${s.running}): freeze writes to the source and let it catch up — ` +
+            'run with --until-caught-up it finishes by itself; otherwise stop it (Ctrl-C) and run the command below — then verify again',
+          command: replicate,
+        },
+      ];
     }
     if (!s.copyDone) {
-      return [{ about: 'target', text: 'the initial copy of a pgshift replicate into this target did not finish: run replicate again (it redoes the copy and catches up), then verify again', command: replicate }];
+      return [
+        {
+          about: 'target',
+          text: 'the initial copy of a pgshift replicate into this target did not finish: run replicate again (it redoes the copy and catches up), then verify again',
+          command: replicate,
+        },
+      ];
     }
     const steps: NextStep[] = [];
     if (bad.length || x.derived.some((d) => !d.match) || x.sequences.some((q) => !q.match)) {
@@ -145,7 +166,11 @@ export function nextSteps(x: RemedyInput): NextStep[] {
   // A finished copy, or a target loaded some other way: reload what differs.
   if (s.kind === 'copy' && s.mode === 'schema-only' && bad.length) {
     return [
-      { about: 'tables', text: 'the target holds a schema-only copy: load the data (the tables must be empty; it sets the sequences too, and leaves materialized views to REFRESH), then verify again', command: cmd('pgshift copy --source … --target … --data-only', filterFlags(s.filter)) },
+      {
+        about: 'tables',
+        text: 'the target holds a schema-only copy: load the data (the tables must be empty; it sets the sequences too, and leaves materialized views to REFRESH), then verify again',
+        command: cmd('pgshift copy --source … --target … --data-only', filterFlags(s.filter)),
+      },
       ...common(x, { tables: false, derived: true, sequences: false }),
     ];
   }
@@ -177,7 +202,11 @@ function common(x: RemedyInput, what: { tables: boolean; derived: boolean; seque
       text: `${missing.length} table(s) are missing on the target: ${list(missing.map((t) => t.table))} — create them from the source definition (Schema objects), then load them with pgshift copy --source … --target … --data-only --include <table>`,
     });
   }
-  if (what.tables && extra.length) out.push({ about: 'tables', text: `${extra.length} table(s) exist only on the target: ${list(extra.map((t) => t.table))} — drop them there if they are not part of the application` });
+  if (what.tables && extra.length)
+    out.push({
+      about: 'tables',
+      text: `${extra.length} table(s) exist only on the target: ${list(extra.map((t) => t.table))} — drop them there if they are not part of the application`,
+    });
   const covered = new Set(what.tables ? x.ownedByReload : []);
   const seqs = x.sequences.filter((q) => !q.match && !covered.has(q.sequence));
   if (what.sequences && seqs.length) {
@@ -186,13 +215,16 @@ function common(x: RemedyInput, what: { tables: boolean; derived: boolean; seque
     out.push({
       about: 'sequences',
       text: `${seqs.length} sequence(s) differ: ${list(seqs.map((q) => q.sequence))} — set ${settable.length === seqs.length ? 'them' : 'those on both sides'} to the source's value${settable.length < seqs.length ? ' (create the others from the source definition first)' : ''}`,
-      sql: settable.length ? `SELECT ${settable.map((q) => `setval(${literal(q.sequence)}, ${q.source!.lastValue}, ${q.source!.isCalled})`).join(', ')};` : undefined,
+      sql: settable.length
+        ? `SELECT ${settable.map((q) => `setval(${literal(q.sequence)}, ${q.source!.lastValue}, ${q.source!.isCalled})`).join(', ')};`
+        : undefined,
     });
   }
   if (what.derived) {
     for (const d of x.derived.filter((v) => !v.match && v.remedy)) out.push({ about: 'derived', text: `materialized view ${d.table}: ${d.remedy}` });
   }
-  if (x.schemaDifferences) out.push({ about: 'schema', text: `${x.schemaDifferences} schema object(s) differ: recreate them on the target from the source definition shown` });
+  if (x.schemaDifferences)
+    out.push({ about: 'schema', text: `${x.schemaDifferences} schema object(s) differ: recreate them on the target from the source definition shown` });
   if (x.largeObjectsDiffering) {
     out.push({
       about: 'large objects',

@@ -18,9 +18,7 @@ function keyText(key: Record<string, string | null>): string {
 function describeDifference(d: RowDifference): string {
   const label = { missing: 'missing on target', extra: 'extra on target', different: 'different' }[d.kind];
   if (d.key) {
-    const cols = d.columns?.length
-      ? `: ${d.columns.map((c) => `${c.column} ${c.source ?? 'NULL'} → ${c.target ?? 'NULL'}`).join('; ')}`
-      : '';
+    const cols = d.columns?.length ? `: ${d.columns.map((c) => `${c.column} ${c.source ?? 'NULL'} → ${c.target ?? 'NULL'}`).join('; ')}` : '';
     return `${label.padEnd(17)} ${keyText(d.key)}${cols}`;
   }
   return `${label.padEnd(17)} ${d.count} × ${d.row ?? '(row not shown)'}`;
@@ -65,13 +63,16 @@ export function renderReport(r: VerifyReport): string {
     for (const n of t.notes) out.push(`      note: ${n}`);
     for (const d of t.differences.slice(0, SHOWN_PER_TABLE)) out.push(`      ${describeDifference(d)}`);
     const more = t.differences.length - SHOWN_PER_TABLE;
-    if (more > 0 || t.truncated) out.push(`      … ${more > 0 ? `${more} more listed in --json` : ''}${t.truncated ? `${more > 0 ? '; ' : ''}more exist beyond --max-differences` : ''}`);
+    if (more > 0 || t.truncated)
+      out.push(`      … ${more > 0 ? `${more} more listed in --json` : ''}${t.truncated ? `${more > 0 ? '; ' : ''}more exist beyond --max-differences` : ''}`);
   }
 
   // Materialized views: derived data, never lost rows — but a stale one is what the application reads after cutover.
   const badDerived = r.derived.filter((d) => !d.match);
   out.push('');
-  out.push(`Derived data — materialized views (${r.derived.length}): ${badDerived.length ? `${badDerived.length} differ` : r.derived.length ? 'all equal ✓' : 'none'}`);
+  out.push(
+    `Derived data — materialized views (${r.derived.length}): ${badDerived.length ? `${badDerived.length} differ` : r.derived.length ? 'all equal ✓' : 'none'}`,
+  );
   for (const d of badDerived) out.push(`  ✗ ${d.table}: ${derivedStatus(d)}\n      ${d.remedy}`);
 
   const badSeq = r.sequences.filter((s) => !s.match);
@@ -94,7 +95,11 @@ export function renderReport(r: VerifyReport): string {
   const lo = r.largeObjects;
   if (lo.match) out.push(`Large objects (${num(lo.sourceCount)}): ${lo.sourceCount ? 'all equal ✓' : 'none'}`);
   else {
-    const parts = [lo.missing && `${num(lo.missing)} missing on target`, lo.extra && `${num(lo.extra)} only on target`, lo.different && `${num(lo.different)} with other contents`].filter(Boolean);
+    const parts = [
+      lo.missing && `${num(lo.missing)} missing on target`,
+      lo.extra && `${num(lo.extra)} only on target`,
+      lo.different && `${num(lo.different)} with other contents`,
+    ].filter(Boolean);
     out.push(`Large objects: source ${num(lo.sourceCount)}, target ${num(lo.targetCount)} — ${parts.join(', ')}`);
     for (const d of lo.differences.slice(0, SHOWN_PER_TABLE)) {
       const size = (n: number | null) => (n === null ? 'absent' : `${num(n)} bytes`);

@@ -153,5 +153,15 @@ export const RELATION_QUERIES: Record<string, string> = {
 
 /** Kinds whose objects belong to one relation (filtered by --include/--exclude on that relation). */
 export const RELATION_KINDS = new Set([
-  'table', 'column', 'index', 'constraint', 'trigger', 'policy', 'rule', 'statistics', 'view', 'materialized view', 'sequence',
+  'table',
+  'column',
+  'index',
+  'constraint',
+  'trigger',
+  'policy',
+  'rule',
+  'statistics',
+  'view',
+  'materialized view',
+  'sequence',
 ]);

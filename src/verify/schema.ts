@@ -57,7 +57,14 @@ async function quotedWords(client: Client, side: string): Promise<string[]> {
   return rows.map((r) => r.word);
 }
 
-async function describeSide(client: Client, side: string, filter: Partial<TableFilter>, scope: SchemaScope, majors: Majors, d: Dialects): Promise<Map<string, ObjectRow>> {
+async function describeSide(
+  client: Client,
+  side: string,
+  filter: Partial<TableFilter>,
+  scope: SchemaScope,
+  majors: Majors,
+  d: Dialects,
+): Promise<Map<string, ObjectRow>> {
   const keep = compileFilter(filter);
   const narrowed = (filter.include ?? []).length > 0;
   const out = new Map<string, ObjectRow>();

@@ -75,12 +75,42 @@ export interface SequenceReport {
 
 /** The object classes verify compares (see schema-sql*.ts): one per kind of `pg_dump --schema-only` entry. */
 export type SchemaObjectKind =
-  | 'schema' | 'table' | 'column' | 'index' | 'constraint' | 'trigger' | 'policy' | 'rule' | 'statistics'
-  | 'view' | 'materialized view' | 'function' | 'procedure' | 'aggregate' | 'sequence' | 'type' | 'operator'
-  | 'operator class' | 'operator family' | 'cast' | 'collation' | 'text search configuration'
-  | 'text search dictionary' | 'foreign data wrapper' | 'foreign server' | 'user mapping' | 'event trigger'
-  | 'language' | 'access method' | 'conversion' | 'transform' | 'extension' | 'comment'
-  | 'privileges' | 'default privileges' | 'owner';
+  | 'schema'
+  | 'table'
+  | 'column'
+  | 'index'
+  | 'constraint'
+  | 'trigger'
+  | 'policy'
+  | 'rule'
+  | 'statistics'
+  | 'view'
+  | 'materialized view'
+  | 'function'
+  | 'procedure'
+  | 'aggregate'
+  | 'sequence'
+  | 'type'
+  | 'operator'
+  | 'operator class'
+  | 'operator family'
+  | 'cast'
+  | 'collation'
+  | 'text search configuration'
+  | 'text search dictionary'
+  | 'foreign data wrapper'
+  | 'foreign server'
+  | 'user mapping'
+  | 'event trigger'
+  | 'language'
+  | 'access method'
+  | 'conversion'
+  | 'transform'
+  | 'extension'
+  | 'comment'
+  | 'privileges'
+  | 'default privileges'
+  | 'owner';
 
 export interface SchemaDifference {
   kind: SchemaObjectKind;

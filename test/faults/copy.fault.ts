@@ -30,7 +30,12 @@ function expectClean(r: CliResult, secrets: string[], what: string) {
   for (const s of secrets) expect.soft(r.stdout + r.stderr, `${what}: a password was printed`).not.toContain(s);
 }
 
-const tail = (r: CliResult) => r.stderr.split('\n').filter((l) => !l.startsWith('{')).slice(-4).join('\n    ');
+const tail = (r: CliResult) =>
+  r.stderr
+    .split('\n')
+    .filter((l) => !l.startsWith('{'))
+    .slice(-4)
+    .join('\n    ');
 
 describe(`fault suite (seed ${SEED})`, () => {
   let pg15: LocalCluster;

@@ -56,7 +56,6 @@ export function startCli(args: string[]): RunningCli {
   return { child, done, elapsed: () => Date.now() - started };
 }
 
-
 /** Resolve with the result if the run ends within ms, else undefined (the run keeps going). */
 export async function within(run: RunningCli, ms: number): Promise<CliResult | undefined> {
   let timer: NodeJS.Timeout | undefined;

@@ -40,23 +40,36 @@ describe('inventory --source FILE: a pg_dump archive', () => {
       const r = await runCli(['inventory', '--source', file(name), '--json']);
       expect(r.code, r.stderr).toBe(0);
       const inv = parseJson(r);
-      expect(inv.archive).toMatchObject({ format: name === 'a.dir' ? 'directory' : 'custom', compression: name === 'raw.dump' ? 'none' : 'gzip', database: src.database, whole: true });
+      expect(inv.archive).toMatchObject({
+        format: name === 'a.dir' ? 'directory' : 'custom',
+        compression: name === 'raw.dump' ? 'none' : 'gzip',
+        database: src.database,
+        whole: true,
+      });
       expect(inv.archive.pgDumpVersion).toMatch(/^15\./);
       // The tables with data are exactly the source's (pg_dump writes a data entry even for an empty table).
-      const { rows } = await src.admin(`SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY 1, 2`);
-      expect(inv.tables.map((t: { schema: string; name: string }) => ({ schema: t.schema, name: t.name })).sort((a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name))).toEqual(
-        rows.sort((a, b) => a.name.localeCompare(b.name)),
+      const { rows } = await src.admin(
+        `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY 1, 2`,
       );
+      expect(
+        inv.tables
+          .map((t: { schema: string; name: string }) => ({ schema: t.schema, name: t.name }))
+          .sort((a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name)),
+      ).toEqual(rows.sort((a, b) => a.name.localeCompare(b.name)));
       // The big table holds most of the data; its size is what the file stores.
       expect(inv.tables[0].name).toBe('big');
       expect(inv.tables[0].bytes).toBeGreaterThan(name === 'raw.dump' ? 1_000_000 : 100_000);
       expect(inv.sequences).toBe(1);
       expect(inv.largeObjects).toBe(2);
       // Every entry pg_restore -l lists is counted, by type.
-      const listed = execFileSync('pg_restore', ['-l', file(name)], { encoding: 'utf8' }).split('\n').filter((l) => /^\d+;/.test(l));
+      const listed = execFileSync('pg_restore', ['-l', file(name)], { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => /^\d+;/.test(l));
       const byType: Record<string, number> = {};
       for (const l of listed) {
-        const desc = ['TABLE DATA', 'SEQUENCE SET', 'BLOB', 'BLOBS', 'TABLE', 'SEQUENCE', 'COMMENT', 'SCHEMA'].find((d) => l.split(' ').slice(3).join(' ').startsWith(`${d} `));
+        const desc = ['TABLE DATA', 'SEQUENCE SET', 'BLOB', 'BLOBS', 'TABLE', 'SEQUENCE', 'COMMENT', 'SCHEMA'].find((d) =>
+          l.split(' ').slice(3).join(' ').startsWith(`${d} `),
+        );
         if (desc) byType[desc] = (byType[desc] ?? 0) + 1;
       }
       for (const [desc, n] of Object.entries(byType)) expect(inv.objects[desc], desc).toBe(n);
@@ -86,7 +99,9 @@ describe('inventory --source FILE: a pg_dump archive', () => {
   it('a directory archive missing a data file, a plain SQL dump and a file that is no archive are refused, each named', async () => {
     const broken = file('broken.dir');
     execFileSync('cp', ['-r', file('a.dir'), broken]);
-    const dataFiles = readdirSync(broken).filter((f) => /^\d+\.dat/.test(f)).sort((a, b) => statSync(join(broken, b)).size - statSync(join(broken, a)).size);
+    const dataFiles = readdirSync(broken)
+      .filter((f) => /^\d+\.dat/.test(f))
+      .sort((a, b) => statSync(join(broken, b)).size - statSync(join(broken, a)).size);
     unlinkSync(join(broken, dataFiles[0]!));
     const r = await runCli(['inventory', '--source', broken]);
     expect(r.code, r.stderr).toBe(2);

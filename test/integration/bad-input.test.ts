@@ -143,7 +143,11 @@ describe('bad input', () => {
   }
 
   it('a password with an unencoded @ still parses (the last @ ends it): it reaches the server', async () => {
-    const r = await runCli(['inventory', '--source', `postgres://${encodeURIComponent(src.role)}:ab@${SECRET}@127.0.0.1:${cluster().port}/${src.database}?sslmode=require`]);
+    const r = await runCli([
+      'inventory',
+      '--source',
+      `postgres://${encodeURIComponent(src.role)}:ab@${SECRET}@127.0.0.1:${cluster().port}/${src.database}?sslmode=require`,
+    ]);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/authentication failed/);
     expectClean(r);
@@ -174,7 +178,9 @@ describe('bad input', () => {
     try {
       const r = await runCli(['copy', '--source', src.url, '--target', `postgres://app:${SECRET}@127.0.0.1:${port}/app?sslmode=require`]);
       expect(r.code).toBe(3);
-      expect(r.stderr).toMatch(/error: target postgres:\/\/app:\*\*\*@127\.0\.0\.1:\d+\/app: the server at 127\.0\.0\.1:\d+ accepted the connection and closed it/);
+      expect(r.stderr).toMatch(
+        /error: target postgres:\/\/app:\*\*\*@127\.0\.0\.1:\d+\/app: the server at 127\.0\.0\.1:\d+ accepted the connection and closed it/,
+      );
       expect(r.stderr).toMatch(/next: .*PostgreSQL port.*sslmode.*session mode/);
       expectClean(r, src.password);
     } finally {

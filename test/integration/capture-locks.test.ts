@@ -34,7 +34,7 @@ describe('replicate --capture triggers: a blocked install, cleanup of unapplied 
     if (src) await src.admin(`DROP ROLE IF EXISTS ${q(app)}`).catch(() => undefined);
   });
 
-  it('an install blocked by another role\'s session idle in transaction names it and stops within seconds; the rerun converges', async () => {
+  it("an install blocked by another role's session idle in transaction names it and stops within seconds; the rerun converges", async () => {
     const u = new URL(src.url);
     u.username = encodeURIComponent(app);
     u.password = encodeURIComponent(PASSWORD);
@@ -50,7 +50,11 @@ describe('replicate --capture triggers: a blocked install, cleanup of unapplied 
       const r = await run.exit;
       const seconds = (Date.now() - started) / 1000;
       expect(r.code, run.output()).not.toBe(0);
-      expect(run.output()).toMatch(new RegExp(`capture install: session pid ${rows[0].pid} \\(user ${app}[^)]*\\) holds RowExclusiveLock on public\\.orders in a transaction that stays open`));
+      expect(run.output()).toMatch(
+        new RegExp(
+          `capture install: session pid ${rows[0].pid} \\(user ${app}[^)]*\\) holds RowExclusiveLock on public\\.orders in a transaction that stays open`,
+        ),
+      );
       expect(run.output()).toContain(`pg_terminate_backend(${rows[0].pid})`);
       expect(run.output()).toMatch(/nothing was changed/);
       // Two waits of 2 s (and a pause) rather than eight.
@@ -78,7 +82,7 @@ describe('replicate --capture triggers: a blocked install, cleanup of unapplied 
     }
   }, 120_000);
 
-  it('cleanup says how many captured changes it drops that the target had not applied, and leaves a trigger named like the capture\'s', async () => {
+  it("cleanup says how many captured changes it drops that the target had not applied, and leaves a trigger named like the capture's", async () => {
     // An application trigger that `_pgshift_capture_%` (LIKE: _ is any character) would match.
     await src.owner(`CREATE FUNCTION app_noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
       CREATE TRIGGER "Apgshift-capture-audit" AFTER INSERT ON orders FOR EACH STATEMENT EXECUTE FUNCTION app_noop()`);

@@ -72,7 +72,11 @@ describe('replicate --capture triggers: columns named like the capture SQL alias
     expect(second.changes).toBeGreaterThan(0);
     await expectIdentical();
     const { rows } = await tgt.admin(`SET search_path = ''; SELECT c::text AS c, ty::text AS ty FROM public.regs ORDER BY id`).then((r: any) => r[1]);
-    expect(rows).toEqual([{ c: 'public.shadow_keyed', ty: 'public.mood' }, { c: 'public.shadow_bag', ty: 'public.mood' }, { c: 'public.shadow_named_key', ty: 'public.mood[]' }]);
+    expect(rows).toEqual([
+      { c: 'public.shadow_keyed', ty: 'public.mood' },
+      { c: 'public.shadow_bag', ty: 'public.mood' },
+      { c: 'public.shadow_named_key', ty: 'public.mood[]' },
+    ]);
     // Deletes and updates again after a converged batch (the rows now differ only in the shadowing columns).
     await src.owner(`DELETE FROM shadow_bag WHERE n = 7; UPDATE shadow_bag SET o = o + 1; DELETE FROM regs_bag WHERE ty = 'mood'::regtype`);
     await captureUntilCaughtUp(src.url, tgt.url);

@@ -11,7 +11,7 @@ import { captureState, captureUntilCaughtUp, isCaptureObject, spawnCapture } fro
 
 const PASSWORD = 'role-pw-capture-sec';
 
-describe('replicate --capture triggers: the capture log is the owner\'s alone (non-superuser roles, 15 → 17)', () => {
+describe("replicate --capture triggers: the capture log is the owner's alone (non-superuser roles, 15 → 17)", () => {
   let src: TestDatabase;
   let tgt: TestDatabase;
   let app: string;
@@ -35,7 +35,12 @@ describe('replicate --capture triggers: the capture log is the owner\'s alone (n
     }
   }
   async function sqlState(role: string, sql: string): Promise<string> {
-    return withRole(role, (c) => c.query(sql).then(() => 'ok', (e) => String(e.code)));
+    return withRole(role, (c) =>
+      c.query(sql).then(
+        () => 'ok',
+        (e) => String(e.code),
+      ),
+    );
   }
   async function run(): Promise<{ code: number | null; output: string }> {
     const r = spawnCapture(src.url, tgt.url, { untilCaughtUp: true });
@@ -102,7 +107,11 @@ describe('replicate --capture triggers: the capture log is the owner\'s alone (n
     });
     const { rows } = await src.admin(`SELECT op::text, count(*)::int AS n FROM _pgshift.log WHERE tbl = 'public.orders'::regclass GROUP BY 1 ORDER BY 1`);
     // 2 inserts, 5 updates (old and new key), 3 deletes — and no TRUNCATE.
-    expect(rows).toEqual([{ op: 'D', n: 3 }, { op: 'I', n: 2 }, { op: 'U', n: 10 }]);
+    expect(rows).toEqual([
+      { op: 'D', n: 3 },
+      { op: 'I', n: 2 },
+      { op: 'U', n: 10 },
+    ]);
     await src.admin(`DROP SCHEMA shadow CASCADE`);
     const r = await captureUntilCaughtUp(src.url, tgt.url);
     expect(r.changes).toBeGreaterThan(0);

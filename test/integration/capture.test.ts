@@ -38,7 +38,10 @@ async function untilCaughtUp(src: TestDatabase, tgt: TestDatabase): Promise<any>
   const run = spawnCapture(src.url, tgt.url, { untilCaughtUp: true });
   const r = await run.exit;
   expect(r.code, run.output()).toBe(0);
-  const line = run.output().split('\n').find((l) => l.startsWith('{"ok"'));
+  const line = run
+    .output()
+    .split('\n')
+    .find((l) => l.startsWith('{"ok"'));
   return JSON.parse(line!);
 }
 

@@ -18,7 +18,9 @@ INSERT INTO child2 SELECT g, 1 + g % 300, 1 + g % 1000 FROM generate_series(1, 1
 `;
 
 async function foreignKeys(db: TestDatabase): Promise<string[]> {
-  const { rows } = await db.admin(`SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated AS k FROM pg_constraint WHERE contype = 'f' ORDER BY 1`);
+  const { rows } = await db.admin(
+    `SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated AS k FROM pg_constraint WHERE contype = 'f' ORDER BY 1`,
+  );
   return rows.map((r) => r.k);
 }
 
@@ -71,8 +73,13 @@ describe('cleanup after a failed copy --data-only puts back what the copy set as
     const r = await runCli(['cleanup', '--target', tgt.url, '--force']);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toContain('Not restored');
-    const statements = r.stdout.split('\n').filter((l) => l.startsWith('  ALTER TABLE')).map((l) => l.trim());
-    expect(statements).toEqual(['ALTER TABLE "public"."child2" ADD CONSTRAINT "child2_child_id_fkey" FOREIGN KEY ("child_id") REFERENCES "public"."child" ("id") DEFERRABLE;']);
+    const statements = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('  ALTER TABLE'))
+      .map((l) => l.trim());
+    expect(statements).toEqual([
+      'ALTER TABLE "public"."child2" ADD CONSTRAINT "child2_child_id_fkey" FOREIGN KEY ("child_id") REFERENCES "public"."child" ("id") DEFERRABLE;',
+    ]);
     expect(await statePresent(tgt)).toBe(false);
     await tgt.owner(`DELETE FROM child2 WHERE id = 999999`);
     for (const s of statements) await tgt.owner(s);

@@ -155,13 +155,15 @@ describe('compare.ts against pg_dump | pg_restore copies of the hard cases', () 
     const empty = await createDatabase(inject('clusters').pg17, { label: 'cmp_empty' });
     try {
       const kinds = new Set((await compareDatabases(src, empty)).map((d) => d.kind));
-      expect([...kinds].sort()).toEqual(['column', 'constraint', 'function', 'index', 'large-object', 'relation', 'schema', 'sequence', 'trigger', 'type'].sort());
+      expect([...kinds].sort()).toEqual(
+        ['column', 'constraint', 'function', 'index', 'large-object', 'relation', 'schema', 'sequence', 'trigger', 'type'].sort(),
+      );
     } finally {
       await empty.drop();
     }
   });
 
-  it('passes the copy tests\' own checks (so they are right before pgshift copy runs them)', async () => {
+  it("passes the copy tests' own checks (so they are right before pgshift copy runs them)", async () => {
     const ref = await createDatabase(inject('clusters').pg17, { label: 'cmp_ref' });
     try {
       await dumpRestore(src, ref);

@@ -53,7 +53,13 @@ describe('metrics server bind address', () => {
   });
 
   // Every address of this machine but 127.0.0.1: other loopback addresses (always there on Linux) and the interfaces'.
-  const others = () => ['127.0.0.2', ...Object.values(networkInterfaces()).flat().filter((a) => a && a.family === 'IPv4' && !a.internal).map((a) => a!.address)];
+  const others = () => [
+    '127.0.0.2',
+    ...Object.values(networkInterfaces())
+      .flat()
+      .filter((a) => a && a.family === 'IPv4' && !a.internal)
+      .map((a) => a!.address),
+  ];
 
   const serve = async (extra: string[]) => {
     const run = spawnCli(['replicate', '--source', src.url, '--target', tgt.url, '--metrics-port', '0', '--status-interval', '1', ...extra]);
@@ -71,7 +77,10 @@ describe('metrics server bind address', () => {
     const narrow = await serve([]);
     expect(narrow.host).toBe('127.0.0.1');
     expect(narrow.loopback).toBe(true);
-    expect(narrow.others.every((r) => r === false), `reachable from ${others().join(', ')}: ${narrow.others}`).toBe(true);
+    expect(
+      narrow.others.every((r) => r === false),
+      `reachable from ${others().join(', ')}: ${narrow.others}`,
+    ).toBe(true);
     const wide = await serve(['--metrics-host', '0.0.0.0']);
     expect(wide.loopback).toBe(true);
     expect(wide.others.every((r) => r === true)).toBe(true);
@@ -146,7 +155,11 @@ describe('copy: sweep, names on the terminal, --exclude and pg_dump', () => {
     mkdirSync(join(stuck, 'locked'), { recursive: true });
     writeFileSync(join(stuck, 'locked', 'schema.dump'), 'x');
     chownSync(stuck, pgUser.uid, pgUser.gid);
-    const run = spawnCli(['copy', '--source', src.url, '--target', tgt2.url, '--exclude', 'public.secret'], { uid: pgUser.uid, gid: pgUser.gid, env: { TMPDIR: tmp, HOME: tmp } });
+    const run = spawnCli(['copy', '--source', src.url, '--target', tgt2.url, '--exclude', 'public.secret'], {
+      uid: pgUser.uid,
+      gid: pgUser.gid,
+      env: { TMPDIR: tmp, HOME: tmp },
+    });
     const r = await run.done;
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(others)).toBe(true);

@@ -126,7 +126,11 @@ describe('TLS and passwords against the real servers', () => {
   let home: string;
   const cluster = () => inject('clusters').pg15;
   beforeAll(async () => {
-    [src, tgt, tgt2] = await Promise.all([createDatabase(cluster(), { label: 'connsec_src' }), createDatabase(cluster(), { label: 'connsec_tgt' }), createDatabase(cluster(), { label: 'connsec_tgt2' })]);
+    [src, tgt, tgt2] = await Promise.all([
+      createDatabase(cluster(), { label: 'connsec_src' }),
+      createDatabase(cluster(), { label: 'connsec_tgt' }),
+      createDatabase(cluster(), { label: 'connsec_tgt2' }),
+    ]);
     await src.owner(`CREATE TABLE items (id int PRIMARY KEY, v text); INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 500) g`);
     home = mkdtempSync(join(tmpdir(), 'pgshift-home-'));
   });
@@ -134,7 +138,8 @@ describe('TLS and passwords against the real servers', () => {
     await Promise.all([src?.drop(), tgt?.drop(), tgt2?.drop()]);
     if (home) rmSync(home, { recursive: true, force: true });
   });
-  const noPassword = (db: TestDatabase, query = 'sslmode=require') => `postgres://${encodeURIComponent(db.role)}@127.0.0.1:${db.cluster.port}/${db.database}?${query}`;
+  const noPassword = (db: TestDatabase, query = 'sslmode=require') =>
+    `postgres://${encodeURIComponent(db.role)}@127.0.0.1:${db.cluster.port}/${db.database}?${query}`;
   const env = (extra: Record<string, string | undefined> = {}) => ({ HOME: home, PGPASSWORD: undefined, PGPASSFILE: undefined, ...extra });
   const freshHome = () => {
     rmSync(home, { recursive: true, force: true });
@@ -191,7 +196,10 @@ describe('TLS and passwords against the real servers', () => {
     freshHome();
     const file = join(home, 'passfile');
     const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
-    writeFileSync(file, `# pgshift test\n127.0.0.1:${cluster().port}:${src.database}:${src.role}:${esc(src.password)}\n*:*:${tgt2.database}:${tgt2.role}:${esc(tgt2.password)}\n`);
+    writeFileSync(
+      file,
+      `# pgshift test\n127.0.0.1:${cluster().port}:${src.database}:${src.role}:${esc(src.password)}\n*:*:${tgt2.database}:${tgt2.role}:${esc(tgt2.password)}\n`,
+    );
     chmodSync(file, 0o600);
     const r = await runCli(['copy', '--source', noPassword(src), '--target', noPassword(tgt2)], { env: env({ PGPASSFILE: file }) });
     expect(r.code, r.stderr).toBe(0);

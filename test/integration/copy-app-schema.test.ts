@@ -62,8 +62,25 @@ describe('copy of a real application schema', () => {
     const across = { viewDefinitions: false }; // 15 and 17 deparse views differently; their columns still count
     const source = await schemaFingerprint(src, across);
     // The yardstick sees every kind of object the fixture has.
-    for (const kind of ['comment', 'policy', 'rule', 'operator', 'cast', 'statistics', 'textsearch', 'collation', 'index', 'trigger', 'function', 'type', 'sequence']) {
-      expect([...source.keys()].some((k) => k.startsWith(`${kind} `)), kind).toBe(true);
+    for (const kind of [
+      'comment',
+      'policy',
+      'rule',
+      'operator',
+      'cast',
+      'statistics',
+      'textsearch',
+      'collation',
+      'index',
+      'trigger',
+      'function',
+      'type',
+      'sequence',
+    ]) {
+      expect(
+        [...source.keys()].some((k) => k.startsWith(`${kind} `)),
+        kind,
+      ).toBe(true);
     }
     const ours = fingerprintDifferences(source, await schemaFingerprint(tgt, across));
     expect(ours).toEqual(fingerprintDifferences(source, await schemaFingerprint(ref, across)));

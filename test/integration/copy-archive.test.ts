@@ -28,7 +28,9 @@ describe('copy --source FILE: a pg_dump archive into an empty target', () => {
     src = await createDatabase(inject('clusters').pg15, { label: 'arcopy_src' });
     await buildHardCases(src);
     // A table large enough to be caught mid-load.
-    await src.owner(`CREATE TABLE bulk (id bigint PRIMARY KEY, body text); INSERT INTO bulk SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 200000) g`);
+    await src.owner(
+      `CREATE TABLE bulk (id bigint PRIMARY KEY, body text); INSERT INTO bulk SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 200000) g`,
+    );
     await Promise.all([
       dumpToFile(src, file('latest.dump'), ['-Fc', '--no-owner', '--no-acl']),
       dumpToFile(src, file('latest.dir'), ['-Fd', '--no-owner', '--no-acl']),
@@ -116,10 +118,17 @@ describe('copy --source FILE: a pg_dump archive into an empty target', () => {
   it('the target connection cut while a table loads: exit 3, then --resume finishes exactly (no row twice)', async () => {
     const tgt = await target('arcopy_cut');
     const run = spawnCli(['copy', '--source', file('latest.dump'), '--target', tgt.url, '--jobs', '1']);
-    await waitFor('a table loading', async () => {
-      const { rows } = await tgt.admin(`SELECT pid FROM pg_stat_activity WHERE application_name = 'pgshift copy data' AND query LIKE 'COPY %' AND state = 'active'`);
-      return rows.length ? rows : null;
-    }, 60_000, 20);
+    await waitFor(
+      'a table loading',
+      async () => {
+        const { rows } = await tgt.admin(
+          `SELECT pid FROM pg_stat_activity WHERE application_name = 'pgshift copy data' AND query LIKE 'COPY %' AND state = 'active'`,
+        );
+        return rows.length ? rows : null;
+      },
+      60_000,
+      20,
+    );
     await tgt.admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgshift copy data'`);
     const first = await run.exit;
     expect(first.code, run.output()).toBe(3);

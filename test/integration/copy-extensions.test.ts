@@ -50,7 +50,9 @@ describe('copy into a target whose extensions another role owns', () => {
       CREATE EXTENSION hstore SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO ${tgt.role}; CREATE EXTENSION dblink`);
     const r = await runCli(['copy', '--source', src.url, '--target', tgt.url]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/schema extensions already exists on the target \(owned by postgres\): used as it is, CREATE SCHEMA skipped; its comment already matches/);
+    expect(r.stderr).toMatch(
+      /schema extensions already exists on the target \(owned by postgres\): used as it is, CREATE SCHEMA skipped; its comment already matches/,
+    );
     expect((await compareDatabases(src, tgt)).map(formatDifference)).toEqual([]);
   });
 

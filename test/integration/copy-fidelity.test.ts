@@ -16,11 +16,23 @@ const FIXTURE = readFileSync(new URL('../fixtures/index-options.sql', import.met
 const FEATURES: [string, string][] = [
   ['primary key reloptions', `SELECT reloptions::text FROM pg_class WHERE oid = 'public.accounts_pkey'::regclass`],
   ['unique constraint INCLUDE + reloptions', `SELECT pg_get_indexdef('public.accounts_email_key'::regclass)`],
-  ['unique NULLS NOT DISTINCT, deferrable initially deferred', `SELECT pg_get_constraintdef(oid) || condeferrable || condeferred FROM pg_constraint WHERE conname = 'accounts_tenant_nick'`],
+  [
+    'unique NULLS NOT DISTINCT, deferrable initially deferred',
+    `SELECT pg_get_constraintdef(oid) || condeferrable || condeferred FROM pg_constraint WHERE conname = 'accounts_tenant_nick'`,
+  ],
   ['deferred unique index is not immediate', `SELECT indimmediate::text FROM pg_index WHERE indexrelid = 'public.accounts_tenant_nick'::regclass`],
-  ['replica identity index', `SELECT relreplident::text || ' ' || (SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = c.oid AND indisreplident) FROM pg_class c WHERE oid = 'public.accounts'::regclass`],
-  ['CLUSTER ON primary key', `SELECT string_agg(indexrelid::regclass::text, ',' ORDER BY indexrelid::regclass::text) FROM pg_index WHERE indisclustered AND indrelid IN ('public.accounts'::regclass, 'public."Bookings"'::regclass)`],
-  ['expression index statistics targets', `SELECT string_agg(attnum || '=' || attstattarget, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'public.accounts_lower_email'::regclass AND attstattarget >= 0`],
+  [
+    'replica identity index',
+    `SELECT relreplident::text || ' ' || (SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = c.oid AND indisreplident) FROM pg_class c WHERE oid = 'public.accounts'::regclass`,
+  ],
+  [
+    'CLUSTER ON primary key',
+    `SELECT string_agg(indexrelid::regclass::text, ',' ORDER BY indexrelid::regclass::text) FROM pg_index WHERE indisclustered AND indrelid IN ('public.accounts'::regclass, 'public."Bookings"'::regclass)`,
+  ],
+  [
+    'expression index statistics targets',
+    `SELECT string_agg(attnum || '=' || attstattarget, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'public.accounts_lower_email'::regclass AND attstattarget >= 0`,
+  ],
   ['index reloptions (btree deduplicate_items)', `SELECT reloptions::text FROM pg_class WHERE oid = 'public.accounts_lower_email'::regclass`],
   ['partial index', `SELECT pg_get_indexdef('public.accounts_active'::regclass)`],
   ['comment on an index', `SELECT obj_description('public.accounts_lower_email'::regclass, 'pg_class')`],
@@ -29,21 +41,36 @@ const FEATURES: [string, string][] = [
   ['comment on a unique constraint', `SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint WHERE conname = 'accounts_tenant_nick'`],
   ['exclusion constraint WITH, WHERE, DEFERRABLE', `SELECT pg_get_constraintdef(oid) || condeferrable FROM pg_constraint WHERE conname = 'No Overlap'`],
   ['exclusion index reloptions', `SELECT reloptions::text FROM pg_class WHERE oid = 'public."No Overlap"'::regclass`],
-  ['comment on an exclusion constraint and its index', `SELECT obj_description(c.oid, 'pg_constraint') || ' / ' || obj_description(c.conindid, 'pg_class') FROM pg_constraint c WHERE conname = 'No Overlap'`],
+  [
+    'comment on an exclusion constraint and its index',
+    `SELECT obj_description(c.oid, 'pg_constraint') || ' / ' || obj_description(c.conindid, 'pg_class') FROM pg_constraint c WHERE conname = 'No Overlap'`,
+  ],
   ['foreign key DEFERRABLE INITIALLY DEFERRED', `SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'Bookings_account_FK'`],
   ['foreign key NOT VALID', `SELECT pg_get_constraintdef(oid) || convalidated FROM pg_constraint WHERE conname = 'Bookings_account_FK2'`],
   ['comment on a foreign key', `SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint WHERE conname = 'Bookings_account_FK'`],
-  ['check NOT VALID and its comment', `SELECT pg_get_constraintdef(oid) || convalidated || obj_description(oid, 'pg_constraint') FROM pg_constraint WHERE conname = 'Room limit'`],
+  [
+    'check NOT VALID and its comment',
+    `SELECT pg_get_constraintdef(oid) || convalidated || obj_description(oid, 'pg_constraint') FROM pg_constraint WHERE conname = 'Room limit'`,
+  ],
   ['comment on a check constraint', `SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint WHERE conname = 'Positive Room'`],
   ['gin reloptions and opclass', `SELECT pg_get_indexdef('public."Bookings Notes GIN"'::regclass)`],
   ['brin reloptions', `SELECT pg_get_indexdef('public.bookings_during_brin'::regclass)`],
   ['hash index reloptions', `SELECT pg_get_indexdef('public."Bookings hash"'::regclass)`],
   ['comment on a quoted index name', `SELECT obj_description('public."Bookings Notes GIN"'::regclass, 'pg_class')`],
-  ['partitioned index, its statistics target and comment', `SELECT pg_get_indexdef(i.oid) || (SELECT attstattarget FROM pg_attribute WHERE attrelid = i.oid AND attnum = 1) || obj_description(i.oid, 'pg_class') FROM pg_class i WHERE i.oid = 'public.events_kind'::regclass`],
-  ['partition index attached, with its own statistics target', `SELECT inhparent::regclass::text || (SELECT attstattarget FROM pg_attribute WHERE attrelid = inhrelid AND attnum = 1) FROM pg_inherits WHERE inhrelid = 'public.events_2025_lower_idx'::regclass`],
+  [
+    'partitioned index, its statistics target and comment',
+    `SELECT pg_get_indexdef(i.oid) || (SELECT attstattarget FROM pg_attribute WHERE attrelid = i.oid AND attnum = 1) || obj_description(i.oid, 'pg_class') FROM pg_class i WHERE i.oid = 'public.events_kind'::regclass`,
+  ],
+  [
+    'partition index attached, with its own statistics target',
+    `SELECT inhparent::regclass::text || (SELECT attstattarget FROM pg_attribute WHERE attrelid = inhrelid AND attnum = 1) FROM pg_inherits WHERE inhrelid = 'public.events_2025_lower_idx'::regclass`,
+  ],
   ['comment on a partition index', `SELECT obj_description('public.events_2026_lower_idx'::regclass, 'pg_class')`],
   ['comment on a partitioned key', `SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint WHERE conname = 'events_pkey'`],
-  ['indexes in a source tablespace land in the default one (copy runs --no-tablespaces)', `SELECT count(*) FILTER (WHERE reltablespace = 0)::text || '/' || count(*) FROM pg_class WHERE relname IN ('accounts_email_key', 'Bookings_PK', 'No Overlap', 'accounts_active')`],
+  [
+    'indexes in a source tablespace land in the default one (copy runs --no-tablespaces)',
+    `SELECT count(*) FILTER (WHERE reltablespace = 0)::text || '/' || count(*) FROM pg_class WHERE relname IN ('accounts_email_key', 'Bookings_PK', 'No Overlap', 'accounts_active')`,
+  ],
 ];
 
 describe('copy keeps everything pg_dump writes in index and constraint entries', () => {
@@ -74,7 +101,9 @@ describe('copy keeps everything pg_dump writes in index and constraint entries',
     // A failed CREATE INDEX CONCURRENTLY leaves an invalid index behind: not part of the schema (pg_dump skips it),
     // and building it on the target would fail on the duplicates.
     await expect(src.owner(`CREATE UNIQUE INDEX CONCURRENTLY accounts_region_unique ON accounts (region)`)).rejects.toThrow(/could not create unique index/);
-    expect((await src.admin(`SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.accounts_region_unique'::regclass`)).rows).toEqual([{ indisvalid: false }]);
+    expect((await src.admin(`SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.accounts_region_unique'::regclass`)).rows).toEqual([
+      { indisvalid: false },
+    ]);
     await src.owner(`ALTER INDEX accounts_email_key SET TABLESPACE ${tablespace}; ALTER INDEX "Bookings_PK" SET TABLESPACE ${tablespace};
       ALTER INDEX "No Overlap" SET TABLESPACE ${tablespace}; ALTER INDEX accounts_active SET TABLESPACE ${tablespace}`);
   });

@@ -44,7 +44,8 @@ describe('copy --include/--exclude checks dependencies before writing anything',
     return t;
   };
   const untouched = async (t: TestDatabase) =>
-    (await t.admin(`SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('public', 'pgshift')`)).rows[0].n === 0;
+    (await t.admin(`SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('public', 'pgshift')`)).rows[0]
+      .n === 0;
 
   beforeAll(async () => {
     src = await createDatabase(inject('clusters').pg15, { label: 'deps_src' });
@@ -113,7 +114,9 @@ describe('copy --include/--exclude checks dependencies before writing anything',
     expect(r.code, r.stderr).toBe(0);
     const diffs = (await compareDatabases(src, tgt)).filter((d) => !/Audit Log/.test(d.object));
     expect(diffs.map(formatDifference)).toEqual([]);
-    expect((await tgt.admin(`SELECT count(*)::int AS n FROM pg_description d JOIN pg_class c ON c.oid = d.objoid WHERE c.relname = 'tickets'`)).rows[0].n).toBe(0);
+    expect((await tgt.admin(`SELECT count(*)::int AS n FROM pg_description d JOIN pg_class c ON c.oid = d.objoid WHERE c.relname = 'tickets'`)).rows[0].n).toBe(
+      0,
+    );
   });
 
   it('--data-only --include of a table with a foreign key to a left-out one is fine: no schema is restored', async () => {

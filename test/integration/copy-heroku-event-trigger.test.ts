@@ -5,7 +5,7 @@ import { runCli } from '../support/cli.js';
 import { expectSameDatabase } from '../support/compare.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 
-describe('copy: Heroku\'s own event triggers', () => {
+describe("copy: Heroku's own event triggers", () => {
   let src: TestDatabase;
   let tgt: TestDatabase;
 

@@ -47,7 +47,9 @@ describe('pgshift copy: modes, filters and refusals', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/skipped event trigger _heroku_watch \(its function is in a schema pgshift does not copy/);
     expect(r.stdout).toMatch(/Copied 4 tables/);
-    expect((await tgt.admin(`SELECT extnamespace::regnamespace::text AS ns FROM pg_extension WHERE extname = 'pgcrypto'`)).rows).toEqual([{ ns: 'heroku_ext' }]);
+    expect((await tgt.admin(`SELECT extnamespace::regnamespace::text AS ns FROM pg_extension WHERE extname = 'pgcrypto'`)).rows).toEqual([
+      { ns: 'heroku_ext' },
+    ]);
     // The only differences allowed: the _heroku schema and its function, which pgshift leaves behind on purpose.
     const diffs = await compareDatabases(src, tgt);
     expect(diffs.filter((d) => !/_heroku/.test(d.object))).toEqual([]);
@@ -69,7 +71,7 @@ describe('pgshift copy: modes, filters and refusals', () => {
     }
   });
 
-  it('refuses up front when the source role\'s connection limit leaves no room for --jobs (exit 2)', async () => {
+  it("refuses up front when the source role's connection limit leaves no room for --jobs (exit 2)", async () => {
     await src.admin(`ALTER ROLE "${src.role}" CONNECTION LIMIT 3`);
     try {
       const tgt = await target('modes_connlimit');

@@ -19,7 +19,16 @@ const SEED_SQL = `
   ANALYZE;
 `;
 const copyArgs = (src: TestDatabase, tgt: TestDatabase, ...extra: string[]) => [
-  'copy', '--source', src.url, '--target', tgt.url, '--jobs', '1', '--split-larger-than', '1MB', ...extra,
+  'copy',
+  '--source',
+  src.url,
+  '--target',
+  tgt.url,
+  '--jobs',
+  '1',
+  '--split-larger-than',
+  '1MB',
+  ...extra,
 ];
 const pgshiftDumpDirs = () => readdirSync(tmpdir()).filter((n) => n.startsWith('pgshift-dump-'));
 
@@ -81,7 +90,10 @@ describe('copy safety', () => {
     await expectSameDatabase(src, t);
   });
 
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     it(`${signal} with --jobs 1 ends within seconds (exit ${code}), leaves nothing open, and --resume finishes`, async () => {
       const t = await target(`sig_${code}`);
       const run = spawnCli(copyArgs(src, t));

@@ -65,7 +65,9 @@ describe('self-referencing views', () => {
   it('copy refuses in preflight, naming each view and the fix, with nothing written', async () => {
     const r = await runCli(['copy', '--source', src.url, '--target', tgt.url]);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/error: preflight: view public\.loop_cols is defined in terms of itself.*view public\.loop_rule is defined in terms of itself.*nothing was changed/);
+    expect(r.stderr).toMatch(
+      /error: preflight: view public\.loop_cols is defined in terms of itself.*view public\.loop_rule is defined in terms of itself.*nothing was changed/,
+    );
     expect(r.stderr).toMatch(/next: on the source, DROP VIEW public\.loop_cols CASCADE .*; on the source, DROP VIEW public\.loop_rule/);
     expect(r.stderr).not.toMatch(/schema pre-data/);
     const { rows } = await tgt.admin(
@@ -82,7 +84,9 @@ describe('self-referencing views', () => {
     }
     const { rows: slots } = await src.admin(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = current_database()`);
     expect(slots[0].n).toBe(0);
-    const { rows: pubs } = await src.admin(`SELECT (SELECT count(*) FROM pg_publication)::int + (SELECT count(*) FROM pg_namespace WHERE nspname = '_pgshift')::int AS n`);
+    const { rows: pubs } = await src.admin(
+      `SELECT (SELECT count(*) FROM pg_publication)::int + (SELECT count(*) FROM pg_namespace WHERE nspname = '_pgshift')::int AS n`,
+    );
     expect(pubs[0].n).toBe(0);
     // The target holds pgshift's record of the attempt at most, no user object: the next copy may use it after cleanup.
     const c = await runCli(['cleanup', '--target', tgt.url, '--source', src.url, '--force']);
@@ -95,7 +99,9 @@ describe('self-referencing views', () => {
     expect(r.code, r.stderr).toBe(0);
     await expectSameDatabase(src, tgt);
     // The views that loop through each other arrived, and read the same (nothing) on both sides.
-    const { rows } = await tgt.admin(`SELECT string_agg(relname, ',' ORDER BY relname) AS v FROM pg_class WHERE relkind = 'v' AND relnamespace = 'public'::regnamespace`);
+    const { rows } = await tgt.admin(
+      `SELECT string_agg(relname, ',' ORDER BY relname) AS v FROM pg_class WHERE relkind = 'v' AND relnamespace = 'public'::regnamespace`,
+    );
     expect(rows[0].v).toBe('cheap,ping,pong');
   });
 });

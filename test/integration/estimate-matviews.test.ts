@@ -58,7 +58,9 @@ describe('pgshift estimate: materialized views in the replication freeze', () =>
     const text = await runCli(['estimate', '--source', src.url, '--probe-seconds', '1']);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/replication: +catch-up [\d.]+s \+ sequences \+ materialized views [\d.]+s \+ verify/);
-    expect(text.stdout).toMatch(/\n {4}materialized views: [\d.]+s at replicate's finish \(2 populated view\(s\), refreshed in dependency order\); --no-refresh-matviews removes it from the freeze/);
+    expect(text.stdout).toMatch(
+      /\n {4}materialized views: [\d.]+s at replicate's finish \(2 populated view\(s\), refreshed in dependency order\); --no-refresh-matviews removes it from the freeze/,
+    );
     expect(text.stdout).toMatch(/\n {4}materialized views: [\d.]+s of the copy \(2 populated view\(s\) refreshed on the target\)/);
   });
 

@@ -63,7 +63,20 @@ describe('pgshift estimate (TLS non-superuser source on 15 → non-superuser tar
 
   it('--json: phases, total inside its range, critical path, connections, strategy — and leaves nothing on either side', async () => {
     const [srcBefore, tgtBefore] = [await footprint(src), await footprint(tgt)];
-    const r = await runCli(['estimate', '--source', src.url, '--target', tgt.url, '--jobs', '2', '--probe-seconds', '2', '--split-larger-than', '4MB', '--json']);
+    const r = await runCli([
+      'estimate',
+      '--source',
+      src.url,
+      '--target',
+      tgt.url,
+      '--jobs',
+      '2',
+      '--probe-seconds',
+      '2',
+      '--split-larger-than',
+      '4MB',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout + r.stderr).not.toContain(src.password);
     const e = parseJson(r);
@@ -91,7 +104,9 @@ describe('pgshift estimate (TLS non-superuser source on 15 → non-superuser tar
     expect(e.rates.parallelBuild.processes).toBe(3);
     expect(e.rates.parallelBuild.speedup).toBeGreaterThan(0);
     // The source's pre-data SQL was applied on the target and rolled back: one statement's cost, measured.
-    expect(e.probe.notes.join('\n')).toMatch(/schema: the first (\d+) of \1 pre-data entries \(\d+ statements\) applied on the target in [\d.]+s and rolled back/);
+    expect(e.probe.notes.join('\n')).toMatch(
+      /schema: the first (\d+) of \1 pre-data entries \(\d+ statements\) applied on the target in [\d.]+s and rolled back/,
+    );
     expect(e.rates.schema.perObject).toBeGreaterThan(0);
     expect(e.strategy.logicalReplication.available).toBe(false);
     expect(e.strategy.logicalReplication.reason).toMatch(/REPLICATION/);
@@ -116,14 +131,18 @@ describe('pgshift estimate (TLS non-superuser source on 15 → non-superuser tar
 
   it('keeps a pgshift schema that was already there, and only removes what it made', async () => {
     // A type of the source's name already there: the schema sample is refused, as copy's schema step would be.
-    await busy.owner(`CREATE SCHEMA pgshift; CREATE TABLE pgshift.keep_me (x int); INSERT INTO pgshift.keep_me VALUES (42); CREATE TYPE mood AS ENUM ('other')`);
+    await busy.owner(
+      `CREATE SCHEMA pgshift; CREATE TABLE pgshift.keep_me (x int); INSERT INTO pgshift.keep_me VALUES (42); CREATE TYPE mood AS ENUM ('other')`,
+    );
     const before = await footprint(busy);
     const r = await runCli(['estimate', '--source', src.url, '--target', busy.url, '--probe-seconds', '1', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(await footprint(busy)).toEqual(before);
     expect((await busy.owner(`SELECT x FROM pgshift.keep_me`)).rows).toEqual([{ x: 42 }]);
     const e = parseJson(r);
-    expect(e.probe.notes.join('\n')).toMatch(/schema: the target refused the first \d+ pre-data entries \(.*"mood" already exists\); copy's schema step would stop there too — pgshift inventory/);
+    expect(e.probe.notes.join('\n')).toMatch(
+      /schema: the target refused the first \d+ pre-data entries \(.*"mood" already exists\); copy's schema step would stop there too — pgshift inventory/,
+    );
     expect(e.rates.schema.perObject).toBe(DEFAULT_RATES.schema.perObject);
     expect((await busy.owner(`SELECT enum_range(NULL::mood)::text AS r`)).rows).toEqual([{ r: '{other}' }]);
   });

@@ -10,7 +10,18 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { expectSameDatabase, type Difference } from '../support/compare.js';
-import { commandOf, examplesBin, helpExamples, helpFragments, runnableBlocks, runShell, until, type Example, type ShellOptions, type ShellRun } from '../support/examples.js';
+import {
+  commandOf,
+  examplesBin,
+  helpExamples,
+  helpFragments,
+  runnableBlocks,
+  runShell,
+  until,
+  type Example,
+  type ShellOptions,
+  type ShellRun,
+} from '../support/examples.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 
 const COMMANDS = ['inventory', 'estimate', 'copy', 'verify', 'replicate', 'cleanup'];
@@ -147,11 +158,15 @@ describe('examples in --help and the README, run as printed', () => {
           ? async (out) => {
               await streaming(out);
               if (port) {
-                await until(async () => {
-                  const res = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
-                  metrics = res?.ok ? await res.text() : '';
-                  return metrics !== '';
-                }, 30_000, `metrics on port ${port}`);
+                await until(
+                  async () => {
+                    const res = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
+                    metrics = res?.ok ? await res.text() : '';
+                    return metrics !== '';
+                  },
+                  30_000,
+                  `metrics on port ${port}`,
+                );
               }
             }
           : undefined,

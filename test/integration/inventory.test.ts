@@ -49,7 +49,15 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
     expect(inv.source.major).toBe(15);
     expect(inv.target.major).toBe(17);
     expect(inv.role).toMatchObject({ superuser: false, replication: false, databaseOwner: true });
-    expect(t('accounts')).toMatchObject({ schema: 'public', rows: 500, primaryKey: ['id'], kind: 'table', generatedColumns: ['email_lower'], identityColumns: ['id'], replicable: true });
+    expect(t('accounts')).toMatchObject({
+      schema: 'public',
+      rows: 500,
+      primaryKey: ['id'],
+      kind: 'table',
+      generatedColumns: ['email_lower'],
+      identityColumns: ['id'],
+      replicable: true,
+    });
     expect(t('accounts').bytes).toBeGreaterThan(0);
     expect(t('events')).toMatchObject({ primaryKey: null, replicable: false, replicaIdentity: 'default' });
     expect(t('Mixed Case').primaryKey).toEqual(['a', 'b']);
@@ -64,9 +72,16 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
       expect.objectContaining({ name: 'pgcrypto', availableOnTarget: true, onTarget: 'creatable' }),
       expect.objectContaining({ name: 'postgres_fdw', availableOnTarget: false, onTarget: 'not-creatable' }),
     ]);
-    expect(inv.warnings).toEqual(expect.arrayContaining([
-      expect.objectContaining({ code: 'extension-not-creatable', object: 'postgres_fdw', message: expect.stringContaining(`${tgt.role} cannot create it`), remedy: expect.stringContaining('CREATE EXTENSION postgres_fdw') }),
-    ]));
+    expect(inv.warnings).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          code: 'extension-not-creatable',
+          object: 'postgres_fdw',
+          message: expect.stringContaining(`${tgt.role} cannot create it`),
+          remedy: expect.stringContaining('CREATE EXTENSION postgres_fdw'),
+        }),
+      ]),
+    );
     expect(inv.warnings.map((w: any) => w.object)).not.toContain('pgcrypto');
     expect(inv.largeObjects.count).toBe(1);
     expect(inv.materializedViews.map((m: any) => m.name)).toEqual(['account_count', 'never_refreshed']);
@@ -85,7 +100,17 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
     expect(inv.replication.reason).toMatch(/lacks REPLICATION/);
     expect(inv.pgDump.canDump).toBe(true);
     const codes = inv.warnings.map((w: any) => `${w.code}:${w.object ?? ''}`);
-    expect(codes).toEqual(expect.arrayContaining(['no-primary-key:public.events', 'replication-unavailable:', 'unlogged-table:public.cache', 'large-objects:', 'table-unreadable:public.secret_stuff', 'replica-identity:public.nothing_ri', 'row-level-security:public.tenants']));
+    expect(codes).toEqual(
+      expect.arrayContaining([
+        'no-primary-key:public.events',
+        'replication-unavailable:',
+        'unlogged-table:public.cache',
+        'large-objects:',
+        'table-unreadable:public.secret_stuff',
+        'replica-identity:public.nothing_ri',
+        'row-level-security:public.tenants',
+      ]),
+    );
     expect(t('tenants').rowSecurityHidesRows).toBe(true);
     expect(t('accounts').rowSecurityHidesRows).toBe(false);
     for (const w of inv.warnings) expect(w.remedy.length).toBeGreaterThan(10);
@@ -151,9 +176,16 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
       expect(r.code, r.stderr).toBe(0);
       const inv = parseJson(r);
       expect(inv.target.superuser).toBe(false);
-      expect(inv.privileged).toEqual({ count: 1, examples: ['function raw_int4in(cstring) (language internal)'], eventTriggers: ['audit_ddl'], securityDefiner: [] });
+      expect(inv.privileged).toEqual({
+        count: 1,
+        examples: ['function raw_int4in(cstring) (language internal)'],
+        eventTriggers: ['audit_ddl'],
+        securityDefiner: [],
+      });
       const w = inv.warnings.find((x: any) => x.code === 'superuser-objects');
-      expect(w.message).toMatch(/^1 object of the schema can only be created by a superuser \(function raw_int4in\(cstring\) \(language internal\)\); the target role \S+ is not a superuser/);
+      expect(w.message).toMatch(
+        /^1 object of the schema can only be created by a superuser \(function raw_int4in\(cstring\) \(language internal\)\); the target role \S+ is not a superuser/,
+      );
       const e = inv.warnings.find((x: any) => x.code === 'event-triggers-skipped');
       expect(e.message).toMatch(/^1 event trigger \(audit_ddl\) can only be created by a superuser; the target role \S+ is not a superuser, so copy skips it/);
       // pgcrypto's C functions belong to their extension: not listed.
@@ -177,7 +209,9 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
       await from.admin(`CREATE EVENT TRIGGER audit_ddl ON ddl_command_end EXECUTE FUNCTION public.on_ddl()`);
       const inv = parseJson(await runCli(['inventory', '--source', from.url, '--target', to.url, '--json']));
       expect(inv.warnings.map((w: any) => w.code)).not.toContain('superuser-objects');
-      expect(inv.warnings.find((w: any) => w.code === 'event-triggers-skipped').message).toMatch(/copy skips it with a warning and the target will not have it \(pgshift verify reports it missing/);
+      expect(inv.warnings.find((w: any) => w.code === 'event-triggers-skipped').message).toMatch(
+        /copy skips it with a warning and the target will not have it \(pgshift verify reports it missing/,
+      );
 
       const r = await runCli(['copy', '--source', from.url, '--target', to.url]);
       expect(r.code, r.stderr).toBe(0);
@@ -202,7 +236,9 @@ describe('pgshift inventory (TLS, non-superuser source on PostgreSQL 15)', () =>
       await from.admin(`CREATE FUNCTION public.raw_int4in(cstring) RETURNS int4 AS 'int4in' LANGUAGE internal STRICT IMMUTABLE`);
       const r = await runCli(['copy', '--source', from.url, '--target', to.url]);
       expect(r.code, r.stderr).toBe(3);
-      expect(r.stderr).toMatch(/copy: 1 object of the schema can only be created by a superuser \(function public\.raw_int4in\(cstring\) \(language internal\)\)/);
+      expect(r.stderr).toMatch(
+        /copy: 1 object of the schema can only be created by a superuser \(function public\.raw_int4in\(cstring\) \(language internal\)\)/,
+      );
       expect(r.stderr).toMatch(/next: .*an object only a superuser may create: pgshift inventory/);
     } finally {
       await Promise.all([from.drop(), to.drop()]);

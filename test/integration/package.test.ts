@@ -45,7 +45,10 @@ describe('npm package', () => {
     await run('npm', ['install', '--no-audit', '--no-fund', '--offline', tgz], { cwd: app });
     const help = await run('npx', ['--no-install', 'pgshift', '--help'], { cwd: app });
     expect(help.stdout).toContain('Typical migration');
-    const inv = await run('npx', ['--no-install', 'pgshift', 'inventory', '--source', db.url, '--json'], { cwd: app, env: { ...process.env, PGSHIFT_SOURCE_URL: undefined } });
+    const inv = await run('npx', ['--no-install', 'pgshift', 'inventory', '--source', db.url, '--json'], {
+      cwd: app,
+      env: { ...process.env, PGSHIFT_SOURCE_URL: undefined },
+    });
     const out = JSON.parse(inv.stdout) as { tables: { name: string }[] };
     expect(out.tables.map((t) => t.name)).toContain('t');
     expect(inv.stdout + inv.stderr).not.toContain(db.password);

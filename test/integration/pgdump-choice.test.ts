@@ -21,7 +21,10 @@ CREATE VIEW rich AS SELECT id, name FROM accounts WHERE balance > 100;
 /** A folder whose pg_dump/pg_restore say they are `version` and run the real pair for everything else. */
 function wrappers(version: string, real: { pgDump: string; pgRestore: string }): string {
   const dir = mkdtempSync(join(tmpdir(), `pgbin-${version}-`));
-  for (const [tool, binary] of [['pg_dump', real.pgDump], ['pg_restore', real.pgRestore]] as const) {
+  for (const [tool, binary] of [
+    ['pg_dump', real.pgDump],
+    ['pg_restore', real.pgRestore],
+  ] as const) {
     writeFileSync(join(dir, tool), `#!/bin/sh\nif [ "$1" = "--version" ]; then echo "${tool} (PostgreSQL) ${version}"; exit 0; fi\nexec "${binary}" "$@"\n`);
     chmodSync(join(dir, tool), 0o755);
   }
@@ -68,7 +71,10 @@ describe('pg_dump/pg_restore chosen for both ends', () => {
   it('--pg-bin (or PGSHIFT_PG_BIN) older than the source: refused before anything is written, with the install step', async () => {
     const old = wrappers('14.9', real);
     const t15 = await target(15, 'pgd_old');
-    for (const how of [{ args: ['--pg-bin', old], env: ENV }, { args: [], env: { PGSHIFT_PG_BIN: old } }]) {
+    for (const how of [
+      { args: ['--pg-bin', old], env: ENV },
+      { args: [], env: { PGSHIFT_PG_BIN: old } },
+    ]) {
       const r = await runCli(['copy', '--source', src.url, '--target', t15.url, ...how.args], { env: how.env });
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toContain(
@@ -104,7 +110,9 @@ describe('pg_dump/pg_restore chosen for both ends', () => {
     expect(r.stderr).toContain(
       'schema pre-data: restoring the schema on the target failed on FUNCTION public.describe_doc(json) (CREATE FUNCTION public.describe_doc(json json) RETURNS text): syntax error at or near "json"',
     );
-    expect(r.stderr).toMatch(/"json" is a keyword on the target's PostgreSQL 17 .*rename it on the source.*start over: pgshift cleanup --target <same URL> --force/);
+    expect(r.stderr).toMatch(
+      /"json" is a keyword on the target's PostgreSQL 17 .*rename it on the source.*start over: pgshift cleanup --target <same URL> --force/,
+    );
     expect(r.stderr).not.toMatch(/extension/);
   });
   it('an error without a position (a role missing on the target) is located by a rolled-back replay and named', async () => {
@@ -113,11 +121,15 @@ describe('pg_dump/pg_restore chosen for both ends', () => {
     targets.push(osrc);
     await osrc.admin(`DO $$ BEGIN CREATE ROLE ${role}; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
     try {
-      await osrc.admin(`CREATE TABLE public.ledger (id integer PRIMARY KEY); ALTER TABLE public.ledger OWNER TO ${role}; GRANT SELECT ON public.ledger TO "${osrc.role}"`);
+      await osrc.admin(
+        `CREATE TABLE public.ledger (id integer PRIMARY KEY); ALTER TABLE public.ledger OWNER TO ${role}; GRANT SELECT ON public.ledger TO "${osrc.role}"`,
+      );
       const t17 = await target(17, 'pgd_owner_t');
       const r = await runCli(['copy', '--source', osrc.url, '--target', t17.url, '--keep-owner'], { env: ENV });
       expect(r.code, r.stderr).toBe(4);
-      expect(r.stderr).toContain(`schema pre-data: restoring the schema on the target failed on TABLE public.ledger (ALTER TABLE public.ledger OWNER TO ${role};): role "${role}" does not exist`);
+      expect(r.stderr).toContain(
+        `schema pre-data: restoring the schema on the target failed on TABLE public.ledger (ALTER TABLE public.ledger OWNER TO ${role};): role "${role}" does not exist`,
+      );
       expect(r.stderr).toMatch(/next: nothing of this batch was applied .*then re-run with --resume/);
       // The replay was rolled back: of the schema, only what the failed batch's predecessors held (none here) is there.
       const { rows } = await t17.admin(`SELECT count(*)::int AS n FROM pg_class WHERE relnamespace = 'public'::regnamespace`);

@@ -58,9 +58,9 @@ describe('runPipelined', () => {
 
   it('a failing COMMIT (deferred constraint) rejects, and the connection carries on', async () => {
     await db.owner(`CREATE TABLE deferred (k int, CONSTRAINT u UNIQUE (k) DEFERRABLE INITIALLY DEFERRED)`);
-    await expect(
-      runPipelined(c, [{ text: 'BEGIN' }, { text: 'INSERT INTO deferred VALUES (1), (1)' }, { text: 'COMMIT' }]),
-    ).rejects.toMatchObject({ code: '23505' });
+    await expect(runPipelined(c, [{ text: 'BEGIN' }, { text: 'INSERT INTO deferred VALUES (1), (1)' }, { text: 'COMMIT' }])).rejects.toMatchObject({
+      code: '23505',
+    });
     await c.query('ROLLBACK').catch(() => undefined);
     expect((await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM deferred`)).rows[0]!.n).toBe(0);
   });

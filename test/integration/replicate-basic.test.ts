@@ -11,7 +11,9 @@ describe('pgshift replicate (smoke)', () => {
   beforeAll(async () => {
     const { pg15, pg17 } = inject('clusters');
     [src, tgt] = await Promise.all([createDatabase(pg15, { label: 'repl_smoke_src', replication: true }), createDatabase(pg17, { label: 'repl_smoke_tgt' })]);
-    await src.owner(`CREATE TABLE t (id int PRIMARY KEY, v text, ts timestamptz); INSERT INTO t SELECT g, 'v' || g, '2024-01-01 00:00:00.123456+00' FROM generate_series(1, 100) g;`);
+    await src.owner(
+      `CREATE TABLE t (id int PRIMARY KEY, v text, ts timestamptz); INSERT INTO t SELECT g, 'v' || g, '2024-01-01 00:00:00.123456+00' FROM generate_series(1, 100) g;`,
+    );
   });
   afterAll(async () => {
     await runCli(['cleanup', '--source', src.url, '--target', tgt.url, '--force']).catch(() => undefined);
@@ -22,7 +24,9 @@ describe('pgshift replicate (smoke)', () => {
     const first = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--json', '--timeout', '60']);
     expect(first.code, first.stderr).toBe(0);
     expect(parseJson(first).caughtUp).toBe(true);
-    await src.owner(`INSERT INTO t VALUES (1000, 'new', '2024-05-05 01:02:03.000001+00'); UPDATE t SET v = 'changed' WHERE id = 5; DELETE FROM t WHERE id = 6;`);
+    await src.owner(
+      `INSERT INTO t VALUES (1000, 'new', '2024-05-05 01:02:03.000001+00'); UPDATE t SET v = 'changed' WHERE id = 5; DELETE FROM t WHERE id = 6;`,
+    );
     const second = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--json', '--timeout', '60']);
     expect(second.code, second.stderr).toBe(0);
     const s = parseJson(second);

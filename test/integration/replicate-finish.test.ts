@@ -152,8 +152,13 @@ describe.each(['pg15', 'pg17'] as const)('a foreign key from a partitioned table
       const r = await runCli(['cleanup', '--source', s3.url, '--target', t3.url, '--force']);
       expect(r.code, r.stderr).toBe(1);
       expect(await slotsAndPublications(s3)).toEqual({ slots: [], publications: [] });
-      const statements = r.stdout.split('\n').filter((l) => l.startsWith('  ALTER TABLE')).map((l) => l.trim());
-      expect(statements).toEqual(['ALTER TABLE "public"."orders" ADD CONSTRAINT "orders_customer_id_fkey" FOREIGN KEY ("customer_id") REFERENCES "public"."customers" ("id") ON DELETE CASCADE;']);
+      const statements = r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('  ALTER TABLE'))
+        .map((l) => l.trim());
+      expect(statements).toEqual([
+        'ALTER TABLE "public"."orders" ADD CONSTRAINT "orders_customer_id_fkey" FOREIGN KEY ("customer_id") REFERENCES "public"."customers" ("id") ON DELETE CASCADE;',
+      ]);
       await t3.owner(`DELETE FROM orders WHERE id = 99999`);
       for (const sql of statements) await t3.owner(sql);
       expect(await foreignKeys(t3)).toEqual(await foreignKeys(s3));

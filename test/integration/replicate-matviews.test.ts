@@ -40,7 +40,7 @@ describe('replicate --until-caught-up: materialized views at the finish', () => 
       REFRESH MATERIALIZED VIEW totals; REFRESH MATERIALIZED VIEW top_customers;`);
   };
 
-  it('--no-refresh-matviews leaves the target\'s views as old as the copy', async () => {
+  it("--no-refresh-matviews leaves the target's views as old as the copy", async () => {
     const before = await contents(tgt, 'totals');
     await changeAndRefreshSource(10_000);
     const r = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--no-refresh-matviews', '--json']);
@@ -79,7 +79,7 @@ describe('replicate --capture triggers --until-caught-up: materialized views at 
     await Promise.all([src?.drop(), tgt?.drop()]);
   });
 
-  it('refreshes the target\'s populated views once caught up', async () => {
+  it("refreshes the target's populated views once caught up", async () => {
     await src.owner(`INSERT INTO orders SELECT g, g % 10, g * 2 FROM generate_series(30000, 30099) g;
       REFRESH MATERIALIZED VIEW totals; REFRESH MATERIALIZED VIEW top_customers;`);
     const r = await runCli(['replicate', '--capture', 'triggers', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--json']);

@@ -100,7 +100,17 @@ describe('tables created on the source after replication started', () => {
     const t0 = (await src.admin(`SELECT now()::text AS t`)).rows[0].t;
     const streaming = runCli(['replicate', '--source', src.url, '--target', tgt.url], { timeoutMs: 60_000 });
     // This run's walsender (the previous run's may linger for a moment).
-    await waitFor('the stream', async () => (await src.admin(`SELECT count(*)::int AS n FROM pg_stat_replication WHERE application_name = 'pgshift replicate stream' AND backend_start > $1::timestamptz`, [t0])).rows[0].n > 0, 30_000);
+    await waitFor(
+      'the stream',
+      async () =>
+        (
+          await src.admin(
+            `SELECT count(*)::int AS n FROM pg_stat_replication WHERE application_name = 'pgshift replicate stream' AND backend_start > $1::timestamptz`,
+            [t0],
+          )
+        ).rows[0].n > 0,
+      30_000,
+    );
     await src.owner(`CREATE TABLE m3 PARTITION OF m FOR VALUES FROM (200) TO (300); INSERT INTO m VALUES (2000, 250, 'while streaming')`);
     const mid = await streaming;
     expect(mid.code, mid.stderr).toBe(1);

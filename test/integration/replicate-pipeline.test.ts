@@ -47,7 +47,11 @@ describe('apply pipeline', () => {
     let after = false;
     pipe.send('BEGIN');
     pipe.send({ text: 'INSERT INTO t VALUES ($1, $2)', values: [1000, 'a'] });
-    pipe.send({ text: 'INSERT INTO t VALUES ($1, $2)', values: [1, 'duplicate'] }, undefined, (err) => new Error(`INSERT on public.t: ${(err as Error).message}`));
+    pipe.send(
+      { text: 'INSERT INTO t VALUES ($1, $2)', values: [1, 'duplicate'] },
+      undefined,
+      (err) => new Error(`INSERT on public.t: ${(err as Error).message}`),
+    );
     pipe.send({ text: 'INSERT INTO t VALUES ($1, $2)', values: [1001, 'b'] });
     pipe.send('COMMIT', (r) => {
       if (r.command !== 'COMMIT') throw new Error(`answered ${r.command}`);
@@ -84,7 +88,10 @@ describe('apply pipeline', () => {
   it('binary text[] parameters reach the server as exactly the text given (quotes, braces, NULL, empty, non-ASCII)', async () => {
     const values = ['plain', '', null, 'a "quoted" {brace}, comma', 'back\\slash\\', 'NULL', 'ünïcødé ✓ 😀', ' spaced ', 'x'.repeat(100_000)];
     const rows = values.map((v) => ['k', v]);
-    const { rows: out } = await c.query({ text: `SELECT v, v IS NULL AS isnull FROM unnest($1::text[]) WITH ORDINALITY AS u(v, n) ORDER BY n`, values: [textArrayColumn(rows, 1)] });
+    const { rows: out } = await c.query({
+      text: `SELECT v, v IS NULL AS isnull FROM unnest($1::text[]) WITH ORDINALITY AS u(v, n) ORDER BY n`,
+      values: [textArrayColumn(rows, 1)],
+    });
     expect(out.map((r) => r.v)).toEqual(values);
     expect(out.map((r) => r.isnull)).toEqual(values.map((v) => v === null));
     const empty = await c.query({ text: `SELECT cardinality($1::text[]) AS n`, values: [textArrayColumn([], 0)] });

@@ -64,12 +64,17 @@ describe('pgshift replicate: interruptions, DDL, privileges, metrics', () => {
     const writer = startWriter(src, 'live');
     try {
       const run1 = spawnReplicate(['--source', src.url, '--target', tgt.url, '--jobs', '1', '--split-larger-than', '1MB']);
-      await waitFor('the data phase of the initial copy', async () => {
-        const { rows } = await tgt.admin(`SELECT to_regclass('pgshift.copy_chunk') IS NOT NULL AS ok`);
-        if (!rows[0].ok) return false;
-        const c = await tgt.admin(`SELECT count(*)::int AS n FROM pgshift.copy_chunk`);
-        return c.rows[0].n > 0;
-      }, 120_000, 20).catch((err) => {
+      await waitFor(
+        'the data phase of the initial copy',
+        async () => {
+          const { rows } = await tgt.admin(`SELECT to_regclass('pgshift.copy_chunk') IS NOT NULL AS ok`);
+          if (!rows[0].ok) return false;
+          const c = await tgt.admin(`SELECT count(*)::int AS n FROM pgshift.copy_chunk`);
+          return c.rows[0].n > 0;
+        },
+        120_000,
+        20,
+      ).catch((err) => {
         throw new Error(`${err.message}; replicate said: ${run1.stderr()}`);
       });
       run1.child.kill('SIGKILL');
@@ -121,7 +126,11 @@ describe('pgshift replicate: interruptions, DDL, privileges, metrics', () => {
   it('serves Prometheus metrics and a health endpoint while streaming', { timeout: 300_000 }, async () => {
     const run = spawnReplicate(['--source', src.url, '--target', tgt.url, '--metrics-port', '0', '--status-interval', '1']);
     try {
-      const port = await waitFor('the metrics endpoint', async () => Number(/metrics on http:\/\/(?:localhost|127\.0\.0\.1):(\d+)/.exec(run.stderr())?.[1]) || null, 60_000);
+      const port = await waitFor(
+        'the metrics endpoint',
+        async () => Number(/metrics on http:\/\/(?:localhost|127\.0\.0\.1):(\d+)/.exec(run.stderr())?.[1]) || null,
+        60_000,
+      );
       await src.owner(`INSERT INTO payments VALUES (1, 1.5)`);
       const body = await waitFor('a lag sample', async () => {
         const m = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();

@@ -102,7 +102,12 @@ describe('replicate: large transactions streamed while in progress', () => {
         throw new Error(`${(err as Error).message}; replicate said:\n${run!.output()}`);
       });
       await waitFor('the small transactions applied', async () => (await tgt.admin(`SELECT count(*)::int AS n FROM small`)).rows[0].n === 40, 60_000, 50);
-      await waitFor('rows of A written to the target (uncommitted)', async () => (await targetView(tgt, 'id > 100000')).bytes > before.bytes + 200_000, 60_000, 50);
+      await waitFor(
+        'rows of A written to the target (uncommitted)',
+        async () => (await targetView(tgt, 'id > 100000')).bytes > before.bytes + 200_000,
+        60_000,
+        50,
+      );
       const during = await targetView(tgt, 'id > 100000');
       expect(during.visible).toBe(0);
 
@@ -132,7 +137,8 @@ describe('replicate: large transactions streamed while in progress', () => {
     const last = await runCli(['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--json', '--timeout', '60']);
     expect(last.code, last.stderr).toBe(0);
     expect(parseJson(last).caughtUp).toBe(true);
-    const { rows } = await tgt.admin(`SELECT count(*) FILTER (WHERE v = 'rolled back')::int AS rb, count(*) FILTER (WHERE id > 200000 AND id < 400000)::int AS aborted,
+    const { rows } =
+      await tgt.admin(`SELECT count(*) FILTER (WHERE v = 'rolled back')::int AS rb, count(*) FILTER (WHERE id > 200000 AND id < 400000)::int AS aborted,
       count(*) FILTER (WHERE v = 'kept')::int AS kept, count(*) FILTER (WHERE doc IS NOT NULL)::int AS toasted FROM big`);
     expect(rows[0]).toMatchObject({ rb: 0, aborted: 0, kept: 1500 });
     expect(rows[0].toasted).toBeGreaterThan(100);
@@ -151,7 +157,12 @@ describe('replicate: large transactions streamed while in progress', () => {
         throw new Error(`${(err as Error).message}; replicate said:\n${run!.output()}`);
       });
       for (const [i, c] of clients.entries()) await c.query(i % 3 === 0 ? `ROLLBACK` : `COMMIT`);
-      await waitFor('the committed ones applied', async () => (await tgt.admin(`SELECT count(*)::int AS n FROM big WHERE v = 'many'`)).rows[0].n === 6 * 2500, 60_000, 50);
+      await waitFor(
+        'the committed ones applied',
+        async () => (await tgt.admin(`SELECT count(*)::int AS n FROM big WHERE v = 'many'`)).rows[0].n === 6 * 2500,
+        60_000,
+        50,
+      );
     } finally {
       await Promise.all(clients.map((c) => c.end()));
     }
@@ -175,7 +186,12 @@ describe('replicate: large transactions streamed while in progress', () => {
       await c.query(`INSERT INTO small SELECT g, 'after ddl', md5(g::text) FROM generate_series(4001, 7000) g`);
       await c.query(`COMMIT`);
       await c.query(`INSERT INTO small VALUES (9001, 'later', 'x'); UPDATE small SET extra = 'set later' WHERE id = 1001`);
-      await waitFor('the later transaction applied', async () => (await tgt.admin(`SELECT count(*)::int AS n FROM small WHERE id = 9001`).catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n === 1, 60_000, 50).catch((err) => {
+      await waitFor(
+        'the later transaction applied',
+        async () => (await tgt.admin(`SELECT count(*)::int AS n FROM small WHERE id = 9001`).catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n === 1,
+        60_000,
+        50,
+      ).catch((err) => {
         throw new Error(`${(err as Error).message}; replicate said:\n${run!.output()}`);
       });
     } finally {
@@ -202,7 +218,10 @@ describe('replicate: large transactions streamed while in progress', () => {
       expect(during.code, during.stderr).toBe(0);
       expect((await tgt.admin(`SELECT count(*)::int AS n FROM big WHERE id > 700000`)).rows[0].n).toBe(0);
       expect((await tgt.admin(`SELECT count(*)::int AS n FROM small WHERE id = 9500`)).rows[0].n).toBe(1);
-      const { rows } = await src.admin(`SELECT bool_and(confirmed_flush_lsn > $1::pg_lsn) AS past FROM pg_replication_slots WHERE database = current_database()`, [startedAt]);
+      const { rows } = await src.admin(
+        `SELECT bool_and(confirmed_flush_lsn > $1::pg_lsn) AS past FROM pg_replication_slots WHERE database = current_database()`,
+        [startedAt],
+      );
       expect(rows[0].past, 'the slot was confirmed past the start of the running transaction').toBe(true);
       await c.query(`INSERT INTO big SELECT g, 'open across runs', g, NULL FROM generate_series(704001, 706000) g`);
       await c.query(`COMMIT`);
@@ -218,7 +237,12 @@ describe('replicate: large transactions streamed while in progress', () => {
   it('REPLICA IDENTITY FULL: a small transaction changes one of identical rows while a large one holds another on the target — no wait, identical', async () => {
     await src.owner(`INSERT INTO log_full SELECT 77, 'same' FROM generate_series(1, 3)`);
     run = spawnCli(['replicate', '--source', src.url, '--target', tgt.url, '--status-interval', '1']);
-    await waitFor('the identical rows on the target', async () => (await tgt.admin(`SELECT count(*)::int AS n FROM log_full WHERE a = 77`)).rows[0].n === 3, 60_000, 50);
+    await waitFor(
+      'the identical rows on the target',
+      async () => (await tgt.admin(`SELECT count(*)::int AS n FROM log_full WHERE a = 77`)).rows[0].n === 3,
+      60_000,
+      50,
+    );
     const x = await open(src);
     const b = await open(src);
     try {
@@ -229,11 +253,21 @@ describe('replicate: large transactions streamed while in progress', () => {
       await waitFor('the large transaction streamed', async () => (await streamedOpen(tgt)) === 1, 60_000, 50);
       // Another of them, by a transaction that commits before it (on the source it takes a row x does not hold).
       await b.query(`UPDATE log_full SET b = 'by b' WHERE ctid = (SELECT ctid FROM log_full WHERE a = 77 AND b = 'same' LIMIT 1 FOR UPDATE SKIP LOCKED)`);
-      await waitFor('the small transaction applied while the large one is open', async () => (await tgt.admin(`SELECT count(*)::int AS n FROM log_full WHERE b = 'by b'`)).rows[0].n === 1, 30_000, 50).catch((err) => {
+      await waitFor(
+        'the small transaction applied while the large one is open',
+        async () => (await tgt.admin(`SELECT count(*)::int AS n FROM log_full WHERE b = 'by b'`)).rows[0].n === 1,
+        30_000,
+        50,
+      ).catch((err) => {
         throw new Error(`${(err as Error).message}; replicate said:\n${run!.output()}`);
       });
       await x.query(`COMMIT`);
-      await waitFor('the large transaction applied', async () => (await tgt.admin(`SELECT count(*)::int AS n FROM log_full WHERE b = 'by x'`)).rows[0].n === 1, 60_000, 50);
+      await waitFor(
+        'the large transaction applied',
+        async () => (await tgt.admin(`SELECT count(*)::int AS n FROM log_full WHERE b = 'by x'`)).rows[0].n === 1,
+        60_000,
+        50,
+      );
     } finally {
       await Promise.all([x.end(), b.end()]);
     }

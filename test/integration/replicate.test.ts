@@ -25,7 +25,10 @@ CREATE TABLE plog_2 PARTITION OF plog FOR VALUES IN (2);
 INSERT INTO plog VALUES (1, 'a'), (1, 'a'), (1, 'a'), (2, 'b');
 `;
 
-function startReplicate(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
+function startReplicate(args: string[]): {
+  child: ChildProcess;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+} {
   const env = { ...process.env, PGSHIFT_SOURCE_URL: undefined, PGSHIFT_TARGET_URL: undefined } as NodeJS.ProcessEnv;
   const child = spawn(process.execPath, [BIN, 'replicate', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -67,18 +70,21 @@ describe('pgshift replicate (REPLICATION non-superuser source on 15 → non-supe
     expect(await recorded(tgt)).toBe(null);
   });
 
-  it('copies under live writes, streams every change exactly once across SIGKILL, a lost walsender and SIGTERM, then catches up', { timeout: 600_000 }, async () => {
-    const writer = startWriter(src, 'live');
-    try {
-      // ---- run 1: initial copy while the writer runs, then streaming; SIGKILLed mid-stream
-      const run1 = startReplicate([...args(), '--fix-replica-identity']);
-      const rec = await waitFor('the initial copy to finish', async () => {
-        const r = await recorded(tgt);
-        return r?.copy_done ? r : null;
-      });
-      expect((await slotsAndPublications(src)).slots).toEqual([rec.slot]);
-      // Changes of every kind while streaming.
-      await src.owner(`
+  it(
+    'copies under live writes, streams every change exactly once across SIGKILL, a lost walsender and SIGTERM, then catches up',
+    { timeout: 600_000 },
+    async () => {
+      const writer = startWriter(src, 'live');
+      try {
+        // ---- run 1: initial copy while the writer runs, then streaming; SIGKILLed mid-stream
+        const run1 = startReplicate([...args(), '--fix-replica-identity']);
+        const rec = await waitFor('the initial copy to finish', async () => {
+          const r = await recorded(tgt);
+          return r?.copy_done ? r : null;
+        });
+        expect((await slotsAndPublications(src)).slots).toEqual([rec.slot]);
+        // Changes of every kind while streaming.
+        await src.owner(`
         UPDATE blobs SET raw = '\\x01' WHERE id = 1;                                -- body (3 MB, TOAST) unchanged
         UPDATE measurements SET at = '2025-06-01' WHERE id = 1;                     -- moves 2024 → 2025 partition
         UPDATE event_log SET kind = 'dup2' WHERE ctid = (SELECT ctid FROM event_log WHERE kind = 'dup' LIMIT 1);
@@ -97,67 +103,76 @@ describe('pgshift replicate (REPLICATION non-superuser source on 15 → non-supe
         TRUNCATE stock;
         INSERT INTO stock VALUES ('w9', 1, 1);
       `);
-      // A transaction of 100,000 rows (and 10,000 deletes) — SIGKILL while it is being applied or right after.
-      await src.owner(`BEGIN; INSERT INTO bulk SELECT g, md5(g::text) FROM generate_series(1, 100000) g; DELETE FROM bulk WHERE id % 10 = 0; COMMIT;`);
-      await waitFor('the first streamed changes to be applied', async () => (await recorded(tgt))?.applied !== rec.applied);
-      run1.child.kill('SIGKILL');
-      const k = await run1.done;
-      expect(k.signal).toBe('SIGKILL');
+        // A transaction of 100,000 rows (and 10,000 deletes) — SIGKILL while it is being applied or right after.
+        await src.owner(`BEGIN; INSERT INTO bulk SELECT g, md5(g::text) FROM generate_series(1, 100000) g; DELETE FROM bulk WHERE id % 10 = 0; COMMIT;`);
+        await waitFor('the first streamed changes to be applied', async () => (await recorded(tgt))?.applied !== rec.applied);
+        run1.child.kill('SIGKILL');
+        const k = await run1.done;
+        expect(k.signal).toBe('SIGKILL');
 
-      // ---- run 2: resumes from the persisted position (no new copy); its walsender is terminated; SIGTERM
-      await src.owner(`INSERT INTO parent VALUES (3, 'three'); UPDATE child SET note = 'updated' WHERE id = 1;`);
-      const run2 = startReplicate(args());
-      const firstPid = await waitFor('run 2 to stream', async () => {
-        const r = await src.admin(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active`, [rec.slot]);
-        return r.rows[0]?.active_pid as number | undefined;
-      });
-      await src.admin(`SELECT pg_terminate_backend($1)`, [firstPid]);
-      await waitFor('run 2 to reconnect', async () => {
-        const r = await src.admin(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active`, [rec.slot]);
-        return r.rows[0] && r.rows[0].active_pid !== firstPid;
-      });
-      await src.owner(`TRUNCATE countries; INSERT INTO countries VALUES ('xx', 'after the reconnect');`);
-      await new Promise((r) => setTimeout(r, 1500));
-      run2.child.kill('SIGTERM');
-      const t = await run2.done;
-      expect(t.code, t.stderr).toBe(143); // SIGTERM: stopped gracefully, exit 128 + 15
-      expect(t.stdout).toContain('Resumed streaming');
-      expect(t.stderr).toMatch(/reconnecting/);
-    } finally {
-      await writer.stop();
-    }
+        // ---- run 2: resumes from the persisted position (no new copy); its walsender is terminated; SIGTERM
+        await src.owner(`INSERT INTO parent VALUES (3, 'three'); UPDATE child SET note = 'updated' WHERE id = 1;`);
+        const run2 = startReplicate(args());
+        const firstPid = await waitFor('run 2 to stream', async () => {
+          const r = await src.admin(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active`, [rec.slot]);
+          return r.rows[0]?.active_pid as number | undefined;
+        });
+        await src.admin(`SELECT pg_terminate_backend($1)`, [firstPid]);
+        await waitFor('run 2 to reconnect', async () => {
+          const r = await src.admin(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active`, [rec.slot]);
+          return r.rows[0] && r.rows[0].active_pid !== firstPid;
+        });
+        await src.owner(`TRUNCATE countries; INSERT INTO countries VALUES ('xx', 'after the reconnect');`);
+        await new Promise((r) => setTimeout(r, 1500));
+        run2.child.kill('SIGTERM');
+        const t = await run2.done;
+        expect(t.code, t.stderr).toBe(143); // SIGTERM: stopped gracefully, exit 128 + 15
+        expect(t.stdout).toContain('Resumed streaming');
+        expect(t.stderr).toMatch(/reconnecting/);
+      } finally {
+        await writer.stop();
+      }
 
-    // ---- run 3: --until-caught-up with nothing written any more: finishes, sets sequences, restores the target.
-    // The application refreshes its materialized views; the finish refreshes the target's (not replicated).
-    await src.owner(`REFRESH MATERIALIZED VIEW line_totals`);
-    const fin = await runCli(['replicate', ...args(), '--until-caught-up', '--timeout', '300', '--json']);
-    expect(fin.code, fin.stderr).toBe(0);
-    const s = parseJson(fin);
-    expect(s).toMatchObject({ ok: true, caughtUp: true, lagBytes: 0, initialCopy: null, start: 'none' });
-    expect(s.appliedLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
-    expect(s.restored.triggers).toBeGreaterThan(0);
-    expect(s.restored.foreignKeys).toBeGreaterThan(0);
-    expect(s.matviews.views).toBeGreaterThan(0);
+      // ---- run 3: --until-caught-up with nothing written any more: finishes, sets sequences, restores the target.
+      // The application refreshes its materialized views; the finish refreshes the target's (not replicated).
+      await src.owner(`REFRESH MATERIALIZED VIEW line_totals`);
+      const fin = await runCli(['replicate', ...args(), '--until-caught-up', '--timeout', '300', '--json']);
+      expect(fin.code, fin.stderr).toBe(0);
+      const s = parseJson(fin);
+      expect(s).toMatchObject({ ok: true, caughtUp: true, lagBytes: 0, initialCopy: null, start: 'none' });
+      expect(s.appliedLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+      expect(s.restored.triggers).toBeGreaterThan(0);
+      expect(s.restored.foreignKeys).toBeGreaterThan(0);
+      expect(s.matviews.views).toBeGreaterThan(0);
 
-    // The independent comparison: every table's rows as a multiset (duplicates count), sequences, constraints,
-    // triggers (enabled state included), identity columns.
-    await expectSameDatabase(src, tgt);
-    const counts = await tableRowCounts(tgt);
-    expect(counts.get('public.bulk')).toBe(90_000);
-    expect(counts.get('public.audit_log')).toBe((await tableRowCounts(src)).get('public.audit_log'));
-    const dup = await tgt.owner(`SELECT count(*) FILTER (WHERE kind = 'dup')::int AS dup, count(*) FILTER (WHERE kind = 'dup2')::int AS dup2, count(*) FILTER (WHERE kind IS NULL)::int AS nulls FROM event_log`);
-    expect(dup.rows[0]).toEqual({ dup: 2, dup2: 1, nulls: 2 });
-    const plog = await tgt.owner(`SELECT tableoid::regclass::text AS leaf, k, v, count(*)::int AS n FROM plog GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`);
-    expect(plog.rows).toEqual([{ leaf: 'plog_1', k: 1, v: 'a', n: 1 }, { leaf: 'plog_1', k: 1, v: 'a2', n: 1 }, { leaf: 'plog_2', k: 2, v: 'a', n: 1 }]);
-    const toast = await tgt.owner(`SELECT length(body) AS len, md5(body) = md5((SELECT string_agg(md5(g::text || 'pgshift'), '') FROM generate_series(1, 100000) g)) AS same FROM blobs WHERE id = 1`);
-    expect(toast.rows[0]).toEqual({ len: 3_200_000, same: true });
+      // The independent comparison: every table's rows as a multiset (duplicates count), sequences, constraints,
+      // triggers (enabled state included), identity columns.
+      await expectSameDatabase(src, tgt);
+      const counts = await tableRowCounts(tgt);
+      expect(counts.get('public.bulk')).toBe(90_000);
+      expect(counts.get('public.audit_log')).toBe((await tableRowCounts(src)).get('public.audit_log'));
+      const dup = await tgt.owner(
+        `SELECT count(*) FILTER (WHERE kind = 'dup')::int AS dup, count(*) FILTER (WHERE kind = 'dup2')::int AS dup2, count(*) FILTER (WHERE kind IS NULL)::int AS nulls FROM event_log`,
+      );
+      expect(dup.rows[0]).toEqual({ dup: 2, dup2: 1, nulls: 2 });
+      const plog = await tgt.owner(`SELECT tableoid::regclass::text AS leaf, k, v, count(*)::int AS n FROM plog GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`);
+      expect(plog.rows).toEqual([
+        { leaf: 'plog_1', k: 1, v: 'a', n: 1 },
+        { leaf: 'plog_1', k: 1, v: 'a2', n: 1 },
+        { leaf: 'plog_2', k: 2, v: 'a', n: 1 },
+      ]);
+      const toast = await tgt.owner(
+        `SELECT length(body) AS len, md5(body) = md5((SELECT string_agg(md5(g::text || 'pgshift'), '') FROM generate_series(1, 100000) g)) AS same FROM blobs WHERE id = 1`,
+      );
+      expect(toast.rows[0]).toEqual({ len: 3_200_000, same: true });
 
-    // ---- cleanup: slot and publication gone; twice is fine
-    const c1 = await runCli(['cleanup', '--source', src.url, '--target', tgt.url, '--json']);
-    expect(c1.code, c1.stderr).toBe(0);
-    expect(await slotsAndPublications(src)).toEqual({ slots: [], publications: [] });
-    const c2 = await runCli(['cleanup', '--source', src.url, '--target', tgt.url, '--json']);
-    expect(c2.code, c2.stderr).toBe(0);
-    expect(parseJson(c2).nothingToDo).toBe(true);
-  });
+      // ---- cleanup: slot and publication gone; twice is fine
+      const c1 = await runCli(['cleanup', '--source', src.url, '--target', tgt.url, '--json']);
+      expect(c1.code, c1.stderr).toBe(0);
+      expect(await slotsAndPublications(src)).toEqual({ slots: [], publications: [] });
+      const c2 = await runCli(['cleanup', '--source', src.url, '--target', tgt.url, '--json']);
+      expect(c2.code, c2.stderr).toBe(0);
+      expect(parseJson(c2).nothingToDo).toBe(true);
+    },
+  );
 });

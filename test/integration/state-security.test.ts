@@ -44,7 +44,9 @@ async function foreignGrants(db: TestDatabase): Promise<string[]> {
 }
 
 async function foreignKeys(db: TestDatabase): Promise<string[]> {
-  const { rows } = await db.admin(`SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated AS k FROM pg_constraint WHERE contype = 'f' ORDER BY 1`);
+  const { rows } = await db.admin(
+    `SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated AS k FROM pg_constraint WHERE contype = 'f' ORDER BY 1`,
+  );
   return rows.map((r) => r.k);
 }
 
@@ -79,7 +81,12 @@ describe('the pgshift state on the target belongs to its owner alone', () => {
     await expectSameDatabase(src, tgt);
     expect(await foreignGrants(tgt)).toEqual([]);
     // The attack of the issue: a statement for cleanup to run as the owner.
-    await expect(runSql(appUrl, `INSERT INTO pgshift.replication_switch (kind, tbl, name, restore) VALUES ('trigger', 'public.users', 'x', ARRAY['GRANT "${tgt.role}" TO "${app}"'])`)).rejects.toThrow(/permission denied/);
+    await expect(
+      runSql(
+        appUrl,
+        `INSERT INTO pgshift.replication_switch (kind, tbl, name, restore) VALUES ('trigger', 'public.users', 'x', ARRAY['GRANT "${tgt.role}" TO "${app}"'])`,
+      ),
+    ).rejects.toThrow(/permission denied/);
     await expect(runSql(appUrl, `SELECT * FROM pgshift.replication`)).rejects.toThrow(/permission denied/);
     await expect(runSql(appUrl, `CREATE TABLE pgshift.mine (x int)`)).rejects.toThrow(/permission denied/);
   });
@@ -90,9 +97,15 @@ describe('the pgshift state on the target belongs to its owner alone', () => {
     // Forged: a superuser opens the state to the application role, which plants a row.
     await tgt.admin(`GRANT ALL ON SCHEMA pgshift TO "${app}"; GRANT ALL ON ALL TABLES IN SCHEMA pgshift TO "${app}" WITH GRANT OPTION`);
     await runSql(appUrl, `GRANT INSERT ON pgshift.replication_switch TO PUBLIC`); // passed on: revoked with CASCADE
-    await runSql(appUrl, `INSERT INTO pgshift.replication_switch (kind, tbl, name, definition) VALUES ('foreign-key', 'public.users', 'evil', 'FOREIGN KEY (id) REFERENCES public.users(id); GRANT "${tgt.role}" TO "${app}"')`);
+    await runSql(
+      appUrl,
+      `INSERT INTO pgshift.replication_switch (kind, tbl, name, definition) VALUES ('foreign-key', 'public.users', 'evil', 'FOREIGN KEY (id) REFERENCES public.users(id); GRANT "${tgt.role}" TO "${app}"')`,
+    );
 
-    for (const args of [['cleanup', '--source', src.url, '--target', tgt.url], ['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--timeout', '30']]) {
+    for (const args of [
+      ['cleanup', '--source', src.url, '--target', tgt.url],
+      ['replicate', '--source', src.url, '--target', tgt.url, '--until-caught-up', '--timeout', '30'],
+    ]) {
       const r = await runCli(args);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toContain('does not trust it');
@@ -163,7 +176,13 @@ describe('what was switched off is kept as facts, and the statement is built fro
     expect(off).toEqual({ triggers: 1, foreignKeys: 1, identities: 0 });
     const { rows } = await db.admin(`SELECT kind, tbl, name, definition, restore FROM pgshift.replication_switch ORDER BY kind`);
     expect(rows).toEqual([
-      { kind: 'foreign-key', tbl: 'public."Odd ""name""; x"', name: 'fk "odd"; drop', definition: 'FOREIGN KEY (user_id) REFERENCES public.users(id) ON UPDATE CASCADE ON DELETE SET NULL DEFERRABLE', restore: null },
+      {
+        kind: 'foreign-key',
+        tbl: 'public."Odd ""name""; x"',
+        name: 'fk "odd"; drop',
+        definition: 'FOREIGN KEY (user_id) REFERENCES public.users(id) ON UPDATE CASCADE ON DELETE SET NULL DEFERRABLE',
+        restore: null,
+      },
       { kind: 'trigger', tbl: 'public.users', name: 'users_audit', definition: 'A', restore: null },
     ]);
     // The owner's own state, tampered: an injected statement after the definition does not parse.
@@ -196,7 +215,11 @@ describe('what was switched off is kept as facts, and the statement is built fro
     await migrateState(c);
     const { rows } = await db.admin(`SELECT name, definition, restore FROM pgshift.replication_switch ORDER BY name`);
     expect(rows).toEqual([
-      { name: 'fk "odd"; drop', definition: 'FOREIGN KEY (user_id) REFERENCES public.users(id) ON UPDATE CASCADE ON DELETE SET NULL DEFERRABLE', restore: null },
+      {
+        name: 'fk "odd"; drop',
+        definition: 'FOREIGN KEY (user_id) REFERENCES public.users(id) ON UPDATE CASCADE ON DELETE SET NULL DEFERRABLE',
+        restore: null,
+      },
       { name: 'planted', definition: null, restore: ['CREATE TABLE public.pwned (x int)'] },
       { name: 'users_audit', definition: 'A', restore: null },
     ]);

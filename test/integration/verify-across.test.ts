@@ -25,7 +25,11 @@ interface SchemaRow {
   severity: string;
 }
 /** What verify names, as "kind object: difference". */
-const named = (rows: SchemaRow[]) => rows.filter((d) => d.severity === 'difference').map((d) => `${d.kind} ${d.object}: ${d.difference}`).sort();
+const named = (rows: SchemaRow[]) =>
+  rows
+    .filter((d) => d.severity === 'difference')
+    .map((d) => `${d.kind} ${d.object}: ${d.difference}`)
+    .sort();
 
 describe('verify across major versions reports only what differs', () => {
   let src: TestDatabase;
@@ -80,7 +84,11 @@ describe('verify across major versions reports only what differs', () => {
         const { code, report, stderr } = await verify(tgt, ...extra);
         // The one real difference: pg_dump loses the citext operator of this trigger (see KNOWN).
         const real = named(report.schema).filter((d) => !KNOWN.test(d));
-        seen[`${tgt.cluster.major}${extra.join('')}`] = { real, known: named(report.schema).length - real.length, tables: report.tables.filter((t: { match: boolean }) => !t.match).length };
+        seen[`${tgt.cluster.major}${extra.join('')}`] = {
+          real,
+          known: named(report.schema).length - real.length,
+          tables: report.tables.filter((t: { match: boolean }) => !t.match).length,
+        };
         expect(code, stderr).toBe(1); // because of the known trigger difference
       }
     }

@@ -106,25 +106,48 @@ describe('pgshift verify: large objects, totals, huge values, same database, unm
     const hex2 = `\\x${createHash('md5').update('2').digest('hex').repeat(100000)}`;
     expect(blobs).toMatchObject({ match: false, differentRows: 2, missingRows: 0, extraRows: 0 });
     expect(blobs.differences).toEqual([
-      { kind: 'different', key: { id: '2' }, columns: [{
-        column: 'b',
-        source: `<${(hex2.length).toLocaleString('en-US')} bytes, md5 ${md5(hex2)}>`, sourceBytes: hex2.length, sourceMd5: md5(hex2),
-        target: `<${(hex2.length + 2).toLocaleString('en-US')} bytes, md5 ${md5(`${hex2}00`)}>`, targetBytes: hex2.length + 2, targetMd5: md5(`${hex2}00`),
-      }] },
-      { kind: 'different', key: { id: '3' }, columns: [
-        { column: 'small', source: 'small 3', target: 'changed' },
-        { column: 't', source: `<3,200,000 bytes, md5 ${md5(text3)}>`, sourceBytes: 3200000, sourceMd5: md5(text3),
-          target: `<3,200,001 bytes, md5 ${md5(`${text3}x`)}>`, targetBytes: 3200001, targetMd5: md5(`${text3}x`) },
-      ] },
+      {
+        kind: 'different',
+        key: { id: '2' },
+        columns: [
+          {
+            column: 'b',
+            source: `<${hex2.length.toLocaleString('en-US')} bytes, md5 ${md5(hex2)}>`,
+            sourceBytes: hex2.length,
+            sourceMd5: md5(hex2),
+            target: `<${(hex2.length + 2).toLocaleString('en-US')} bytes, md5 ${md5(`${hex2}00`)}>`,
+            targetBytes: hex2.length + 2,
+            targetMd5: md5(`${hex2}00`),
+          },
+        ],
+      },
+      {
+        kind: 'different',
+        key: { id: '3' },
+        columns: [
+          { column: 'small', source: 'small 3', target: 'changed' },
+          {
+            column: 't',
+            source: `<3,200,000 bytes, md5 ${md5(text3)}>`,
+            sourceBytes: 3200000,
+            sourceMd5: md5(text3),
+            target: `<3,200,001 bytes, md5 ${md5(`${text3}x`)}>`,
+            targetBytes: 3200001,
+            targetMd5: md5(`${text3}x`),
+          },
+        ],
+      },
     ]);
     // Without a key, the example rows are shown the same way: length and md5 of the row's text.
     const bag = parseJson(r).tables.find((x: any) => x.table === 'public.blobs_bag');
     const row1 = `(${createHash('md5').update('1').digest('hex').repeat(100000)})`;
     expect(bag).toMatchObject({ missingRows: 1, extraRows: 1 });
-    expect(bag.differences).toEqual(expect.arrayContaining([
-      { kind: 'missing', count: 1, row: `<3,200,002 bytes, md5 ${md5(row1)}>` },
-      { kind: 'extra', count: 1, row: expect.stringMatching(/^<3,200,003 bytes, md5 [0-9a-f]{32}>$/) },
-    ]));
+    expect(bag.differences).toEqual(
+      expect.arrayContaining([
+        { kind: 'missing', count: 1, row: `<3,200,002 bytes, md5 ${md5(row1)}>` },
+        { kind: 'extra', count: 1, row: expect.stringMatching(/^<3,200,003 bytes, md5 [0-9a-f]{32}>$/) },
+      ]),
+    );
     expect(r.stdout.length).toBeLessThan(100_000);
     await tgt.owner(`UPDATE blobs_bag SET t = repeat(md5('1'), 100000) WHERE t LIKE md5('1') || '%'`);
     await tgt.owner(`UPDATE blobs SET t = repeat(md5(id::text), 100000), small = 'small ' || id, b = decode(repeat(md5(id::text), 100000), 'hex')`);

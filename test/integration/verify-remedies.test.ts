@@ -121,7 +121,9 @@ describe('verify: next steps fit the target and work as printed', () => {
       const { code, rep, text } = await verify(big, tgt);
       expect(code).toBe(1);
       expect(rep.targetState).toMatchObject({ kind: 'copy', finished: false, running: expect.stringMatching(/^pgshift copy \[/) });
-      expect(rep.nextSteps).toEqual([{ about: 'target', text: expect.stringMatching(/^a pgshift copy is still running into this target \(pgshift copy \[.*\): let it finish/) }]);
+      expect(rep.nextSteps).toEqual([
+        { about: 'target', text: expect.stringMatching(/^a pgshift copy is still running into this target \(pgshift copy \[.*\): let it finish/) },
+      ]);
       expect(text).not.toMatch(/TRUNCATE|--data-only|--resume|run: /);
     } finally {
       await held.query('COMMIT');
@@ -160,7 +162,9 @@ describe('verify: next steps fit the target and work as printed', () => {
     // orders references customers: TRUNCATE refuses customers alone, so orders is emptied and reloaded with it.
     const tables = rep.nextSteps.find((s: { about: string }) => s.about === 'tables');
     expect(tables.sql).toBe('TRUNCATE ONLY public."Odd Name", public.customers, public.notes, public.orders;');
-    expect(tables.command).toBe("pgshift copy --source … --target … --data-only --include 'public.Odd Name' --include public.customers --include public.notes --include public.orders");
+    expect(tables.command).toBe(
+      "pgshift copy --source … --target … --data-only --include 'public.Odd Name' --include public.customers --include public.notes --include public.orders",
+    );
     expect(tables.text).toMatch(/the tables whose foreign keys reference them \(public\.orders\)/);
     expect(text).not.toContain('--resume');
     // What the old advice led to: a resume cannot take other tables (and this copy is finished anyway).
@@ -170,7 +174,10 @@ describe('verify: next steps fit the target and work as printed', () => {
 
     // notes_id_seq belongs to notes: the reload sets it. invoice_no belongs to no table: its own statement.
     expect(rep.nextSteps.filter((s: { about: string }) => s.about === 'sequences')).toEqual([
-      expect.objectContaining({ text: expect.stringMatching(/^1 sequence\(s\) differ: public\.invoice_no/), sql: "SELECT setval('public.invoice_no', 42, true);" }),
+      expect.objectContaining({
+        text: expect.stringMatching(/^1 sequence\(s\) differ: public\.invoice_no/),
+        sql: "SELECT setval('public.invoice_no', 42, true);",
+      }),
     ]);
     expect(await follow(text, src, tgt)).toEqual([tables.sql, tables.command, "SELECT setval('public.invoice_no', 42, true);"]);
     expect((await verify(src, tgt)).code).toBe(0);
@@ -215,7 +222,9 @@ describe('verify: next steps fit the target and work as printed', () => {
     const { code, rep, text } = await verify(src, tgt);
     expect(code).toBe(1);
     expect(rep.targetState).toMatchObject({ kind: 'replication', capture: 'triggers', copyDone: true, running: null });
-    expect(rep.nextSteps).toEqual([expect.objectContaining({ about: 'tables', command: 'pgshift replicate --source … --target … --capture triggers --until-caught-up' })]);
+    expect(rep.nextSteps).toEqual([
+      expect.objectContaining({ about: 'tables', command: 'pgshift replicate --source … --target … --capture triggers --until-caught-up' }),
+    ]);
     expect(await follow(text, src, tgt)).toEqual(['pgshift replicate --source … --target … --capture triggers --until-caught-up']);
     expect((await verify(src, tgt)).code).toBe(0);
     await expectSameDatabase(src, tgt, { ignore: isCaptureObject }); // the capture's own objects, on the source only

@@ -15,7 +15,10 @@ async function seed(db: TestDatabase): Promise<void> {
 }
 
 const differing = (r: VerifyReport) =>
-  r.schema.filter((d) => d.severity === 'difference').map((d) => `${d.kind} ${d.object}`).sort();
+  r.schema
+    .filter((d) => d.severity === 'difference')
+    .map((d) => `${d.kind} ${d.object}`)
+    .sort();
 
 describe('verify compares every schema object class (non-superuser owners over TLS)', () => {
   let src: TestDatabase;
@@ -51,7 +54,10 @@ describe('verify compares every schema object class (non-superuser owners over T
       await run(c, c.change);
       const r = await verify(t17);
       expect({ case: c.name, ok: r.ok, differing: differing(r) }).toEqual({ case: c.name, ok: false, differing: [...c.expect].sort() });
-      expect(r.tables.filter((t) => !t.match).map((t) => t.table), c.name).toEqual(c.tables ?? []);
+      expect(
+        r.tables.filter((t) => !t.match).map((t) => t.table),
+        c.name,
+      ).toEqual(c.tables ?? []);
       // The next case's verify also proves this one is equal again.
       await run(c, c.restore);
     }
@@ -65,13 +71,22 @@ describe('verify compares every schema object class (non-superuser owners over T
     await t15.owner(`GRANT SELECT ON app.docs TO PUBLIC`);
     const plain = await runCli(['verify', '--source', src.url, '--target', t15.url]);
     expect(plain.code, plain.stderr).toBe(0);
-    expect(plain.stdout).toMatch(/Not compared: grants \(copy defaults to --no-acl; compare them with --acl\); owners \(copy defaults to --no-owner; compare them with --owners\); publications and subscriptions \(out of scope/);
+    expect(plain.stdout).toMatch(
+      /Not compared: grants \(copy defaults to --no-acl; compare them with --acl\); owners \(copy defaults to --no-owner; compare them with --owners\); publications and subscriptions \(out of scope/,
+    );
 
     const acl = await runCli(['verify', '--source', src.url, '--target', t15.url, '--acl', '--json']);
     expect(acl.code, acl.stderr).toBe(1);
     const rep = parseJson(acl);
     expect(rep.schema).toEqual([
-      { kind: 'privileges', object: 'on table app.docs', difference: 'different', severity: 'difference', source: expect.not.stringContaining('PUBLIC'), target: expect.stringContaining('PUBLIC=SELECT/OWNER') },
+      {
+        kind: 'privileges',
+        object: 'on table app.docs',
+        difference: 'different',
+        severity: 'difference',
+        source: expect.not.stringContaining('PUBLIC'),
+        target: expect.stringContaining('PUBLIC=SELECT/OWNER'),
+      },
     ]);
     await t15.owner(`REVOKE SELECT ON app.docs FROM PUBLIC`);
 

@@ -60,8 +60,15 @@ describe('pgshift verify (non-superuser owners over TLS)', () => {
         expect(rep.schema).toEqual([]);
         const names = rep.tables.map((t: any) => t.table);
         expect(names).toEqual([
-          'public.big', 'public.child_inh', 'public.events', 'public.items',
-          'public.measurements_2024', 'public.measurements_2025', 'public.order_lines', 'public.parent_inh', 'public.tags',
+          'public.big',
+          'public.child_inh',
+          'public.events',
+          'public.items',
+          'public.measurements_2024',
+          'public.measurements_2025',
+          'public.order_lines',
+          'public.parent_inh',
+          'public.tags',
         ]);
         for (const t of rep.tables) {
           expect(t, t.table).toMatchObject({ match: true, differences: [] });
@@ -75,7 +82,16 @@ describe('pgshift verify (non-superuser owners over TLS)', () => {
         expect(t('public.events')).toMatchObject({ sourceRows: 500, primaryKey: null, comparedAs: 'multiset' });
         // Materialized views are derived data, reported apart from the tables.
         expect(rep.derived).toEqual([
-          expect.objectContaining({ table: 'public.item_totals', kind: 'materialized view', match: true, sourceRows: 3, targetRows: 3, populated: { source: true, target: true }, definition: 'equal', remedy: null }),
+          expect.objectContaining({
+            table: 'public.item_totals',
+            kind: 'materialized view',
+            match: true,
+            sourceRows: 3,
+            targetRows: 3,
+            populated: { source: true, target: true },
+            definition: 'equal',
+            remedy: null,
+          }),
         ]);
         expect(rep.summary.derivedDiffering).toBe(0);
         expect(rep.sequences).toEqual([
@@ -106,13 +122,33 @@ describe('pgshift verify (non-superuser owners over TLS)', () => {
         expect(items.differences).toEqual([
           { kind: 'different', key: { id: '17' }, columns: [{ column: 'f', source: 'NaN', target: '1' }] },
           { kind: 'different', key: { id: '18' }, columns: [{ column: 'f', source: '-0', target: '0' }] },
-          { kind: 'different', key: { id: '19' }, columns: [{ column: 'at', source: expect.stringMatching(/\.123475\+00$/), target: expect.stringMatching(/\.123476\+00$/) }] },
+          {
+            kind: 'different',
+            key: { id: '19' },
+            columns: [{ column: 'at', source: expect.stringMatching(/\.123475\+00$/), target: expect.stringMatching(/\.123476\+00$/) }],
+          },
           { kind: 'different', key: { id: '20' }, columns: [expect.objectContaining({ column: 'doc', target: expect.stringContaining('"x": "changed"') })] },
-          { kind: 'different', key: { id: '30' }, columns: [{ column: 'name', source: 'item 30', target: 'item 1054' }, { column: 'name_upper', source: 'ITEM 30', target: 'ITEM 1054' }] },
-          { kind: 'different', key: { id: '1054' }, columns: [{ column: 'name', source: 'item 1054', target: 'item 30' }, { column: 'name_upper', source: 'ITEM 1054', target: 'ITEM 30' }] },
+          {
+            kind: 'different',
+            key: { id: '30' },
+            columns: [
+              { column: 'name', source: 'item 30', target: 'item 1054' },
+              { column: 'name_upper', source: 'ITEM 30', target: 'ITEM 1054' },
+            ],
+          },
+          {
+            kind: 'different',
+            key: { id: '1054' },
+            columns: [
+              { column: 'name', source: 'item 1054', target: 'item 30' },
+              { column: 'name_upper', source: 'ITEM 1054', target: 'ITEM 30' },
+            ],
+          },
         ]);
         expect(t('public.order_lines')).toMatchObject({
-          match: false, sourceRows: 2000, targetRows: 1999,
+          match: false,
+          sourceRows: 2000,
+          targetRows: 1999,
           differences: [{ kind: 'missing', key: { order_id: '5', line_no: '2' } }],
         });
         expect(t('public.big')).toMatchObject({ match: false, targetRows: 60001, differences: [{ kind: 'extra', key: { id: '999999' } }] });
@@ -128,17 +164,47 @@ describe('pgshift verify (non-superuser owners over TLS)', () => {
         expect(rep.derived.map((d: any) => [d.table, d.match])).toEqual([['public.item_totals', true]]);
         const unchanged = ['public.child_inh', 'public.measurements_2024', 'public.measurements_2025', 'public.parent_inh'];
         for (const name of unchanged) expect(t(name).match, name).toBe(true);
-        expect(rep.tables.filter((x: any) => !x.match).map((x: any) => x.table)).toEqual(['public.big', 'public.events', 'public.items', 'public.order_lines', 'public.tags']);
+        expect(rep.tables.filter((x: any) => !x.match).map((x: any) => x.table)).toEqual([
+          'public.big',
+          'public.events',
+          'public.items',
+          'public.order_lines',
+          'public.tags',
+        ]);
 
         expect(rep.sequences.find((s: any) => s.sequence === 'public.invoice_no')).toEqual({
-          sequence: 'public.invoice_no', match: false, source: { lastValue: '1234', isCalled: true }, target: { lastValue: '1300', isCalled: true },
+          sequence: 'public.invoice_no',
+          match: false,
+          source: { lastValue: '1234', isCalled: true },
+          target: { lastValue: '1300', isCalled: true },
         });
         expect(rep.sequences.find((s: any) => s.sequence === 'public.items_id_seq').match).toBe(true);
 
         expect(rep.schema).toEqual([
-          { kind: 'column', object: 'public.order_lines.qty', difference: 'different', severity: 'difference', source: 'integer not null default 1', target: 'integer not null default 2' },
-          { kind: 'constraint', object: 'qty_small on public.order_lines', difference: 'different', severity: 'difference', source: 'CHECK ((qty < 100)) NOT VALID [not validated]', target: 'CHECK ((qty < 100))' },
-          { kind: 'index', object: 'public.items_at on items', difference: 'missing', severity: 'difference', source: expect.stringContaining('CREATE INDEX items_at ON public.items USING btree (at)'), target: null },
+          {
+            kind: 'column',
+            object: 'public.order_lines.qty',
+            difference: 'different',
+            severity: 'difference',
+            source: 'integer not null default 1',
+            target: 'integer not null default 2',
+          },
+          {
+            kind: 'constraint',
+            object: 'qty_small on public.order_lines',
+            difference: 'different',
+            severity: 'difference',
+            source: 'CHECK ((qty < 100)) NOT VALID [not validated]',
+            target: 'CHECK ((qty < 100))',
+          },
+          {
+            kind: 'index',
+            object: 'public.items_at on items',
+            difference: 'missing',
+            severity: 'difference',
+            source: expect.stringContaining('CREATE INDEX items_at ON public.items USING btree (at)'),
+            target: null,
+          },
         ]);
         noSecrets(r, src, tgt);
 
@@ -157,7 +223,20 @@ describe('pgshift verify (non-superuser owners over TLS)', () => {
 
   it('--include/--exclude narrow the comparison; --max-differences caps the list', async () => {
     // Runs after the 15 → 17 target got its planted differences.
-    const r = await runCli(['verify', '--source', src.url, '--target', t17.url, '--json', '--include', 'public.item*', '--exclude', 'public.item_totals', '--max-differences', '2']);
+    const r = await runCli([
+      'verify',
+      '--source',
+      src.url,
+      '--target',
+      t17.url,
+      '--json',
+      '--include',
+      'public.item*',
+      '--exclude',
+      'public.item_totals',
+      '--max-differences',
+      '2',
+    ]);
     expect(r.code, r.stderr).toBe(1);
     const rep = parseJson(r);
     expect(rep.tables.map((t: any) => t.table)).toEqual(['public.items']);

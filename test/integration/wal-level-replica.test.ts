@@ -17,7 +17,10 @@ describe('a source with wal_level=replica', () => {
 
   beforeAll(async () => {
     cluster = await startLocalCluster({ major: 15, dir, settings: { wal_level: 'replica' } });
-    [src, tgt] = await Promise.all([createDatabase(cluster, { label: 'walr_src', replication: true }), createDatabase(inject('clusters').pg17, { label: 'walr_tgt' })]);
+    [src, tgt] = await Promise.all([
+      createDatabase(cluster, { label: 'walr_src', replication: true }),
+      createDatabase(inject('clusters').pg17, { label: 'walr_tgt' }),
+    ]);
     await src.owner(`CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g`);
   }, 120_000);
   afterAll(async () => {

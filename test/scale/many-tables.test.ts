@@ -52,8 +52,12 @@ describe(`copy of ${TABLES} tables in ${SCHEMAS} schemas, max_locks_per_transact
     const r = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--json'], { timeoutMs: 900_000 });
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const summary = JSON.parse(r.stdout);
-    console.log(`copy of ${TABLES} tables: ${summary.seconds.toFixed(1)} s (${((summary.seconds / TABLES) * 1000).toFixed(1)} ms a table); phases ${JSON.stringify(summary.phases)}`);
-    const { rows } = await tgt.admin(`SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname LIKE 'tenant\\_%'`);
+    console.log(
+      `copy of ${TABLES} tables: ${summary.seconds.toFixed(1)} s (${((summary.seconds / TABLES) * 1000).toFixed(1)} ms a table); phases ${JSON.stringify(summary.phases)}`,
+    );
+    const { rows } = await tgt.admin(
+      `SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname LIKE 'tenant\\_%'`,
+    );
     expect(rows[0].n).toBe(TABLES);
     expect(sumRows(await tableRowCounts(tgt))).toBe(SCHEMAS * 8);
     await expectSameDatabase(src, tgt);

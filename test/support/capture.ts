@@ -154,7 +154,9 @@ async function oneChange(c: pg.Client, int: (n: number) => number, step: number,
       if (truncates && step === 0 && int(8) === 0) await c.query(`TRUNCATE scratch`);
       else if (step === 1 && int(10) === 0) {
         // A large transaction.
-        await c.query(`INSERT INTO accounts SELECT g, 2, 'bulk' FROM generate_series($1::int, $1::int + 9999) g ON CONFLICT DO NOTHING`, [10_000_000 + int(1000) * 10_000]);
+        await c.query(`INSERT INTO accounts SELECT g, 2, 'bulk' FROM generate_series($1::int, $1::int + 9999) g ON CONFLICT DO NOTHING`, [
+          10_000_000 + int(1000) * 10_000,
+        ]);
       } else await c.query(`INSERT INTO scratch VALUES ($1, 'n') ON CONFLICT (id) DO UPDATE SET v = scratch.v || '+'`, [int(300)]);
       break;
   }
@@ -227,7 +229,9 @@ export async function killHard(run: Running): Promise<void> {
 export async function captureState(tgt: TestDatabase): Promise<{ installed: boolean; copySnapshot: string | null; copyDone: boolean; batches: number } | null> {
   const { rows: t } = await tgt.admin(`SELECT to_regclass('pgshift.capture') IS NOT NULL AS ok`);
   if (!t[0].ok) return null;
-  const { rows } = await tgt.admin(`SELECT installed_at IS NOT NULL AS installed, copy_snapshot, copy_done_at IS NOT NULL AS copy_done, applied_batches::int AS batches FROM pgshift.capture`);
+  const { rows } = await tgt.admin(
+    `SELECT installed_at IS NOT NULL AS installed, copy_snapshot, copy_done_at IS NOT NULL AS copy_done, applied_batches::int AS batches FROM pgshift.capture`,
+  );
   const r = rows[0];
   return r ? { installed: r.installed, copySnapshot: r.copy_snapshot, copyDone: r.copy_done, batches: r.batches } : null;
 }
@@ -249,6 +253,9 @@ export async function captureUntilCaughtUp(source: string, target: string): Prom
   const run = spawnCapture(source, target, { untilCaughtUp: true });
   const r = await run.exit;
   if (r.code !== 0) throw new Error(`replicate --capture triggers exited ${r.code}:\n${run.output()}`);
-  const line = run.output().split('\n').find((l) => l.startsWith('{"ok"'));
+  const line = run
+    .output()
+    .split('\n')
+    .find((l) => l.startsWith('{"ok"'));
   return JSON.parse(line!);
 }

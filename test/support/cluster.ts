@@ -80,7 +80,11 @@ function hookExit(): void {
   process.on('exit', () => {
     for (const c of live) c.kill('SIGQUIT');
   });
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const) {
     process.once(signal, () => {
       void Promise.all([...live].map((c) => stopProcess(c, 'SIGINT'))).finally(() => process.exit(code));
     });
@@ -119,7 +123,11 @@ function run(bin: string, args: string[], user: OsUser | undefined, log?: (line:
 function startPostgres(bins: PgBinaries, dataDir: string, port: number, user: OsUser | undefined, log?: (line: string) => void): Promise<ChildProcess> {
   hookExit();
   return new Promise((resolve, reject) => {
-    const child = spawn(bins.postgres, ['-D', dataDir, '-p', String(port)], { ...user, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C', LC_ALL: 'C' } });
+    const child = spawn(bins.postgres, ['-D', dataDir, '-p', String(port)], {
+      ...user,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, LC_MESSAGES: 'C', LC_ALL: 'C' },
+    });
     live.add(child);
     let output = '';
     let ready = false;
@@ -140,7 +148,8 @@ function startPostgres(bins: PgBinaries, dataDir: string, port: number, user: Os
     });
     child.on('exit', (code, signal) => {
       live.delete(child);
-      if (!ready) reject(new Error(`postgres exited (${signal ?? `code ${code}`}) before accepting connections: ${output.trim().split('\n').slice(-5).join(' | ')}`));
+      if (!ready)
+        reject(new Error(`postgres exited (${signal ?? `code ${code}`}) before accepting connections: ${output.trim().split('\n').slice(-5).join(' | ')}`));
     });
   });
 }
@@ -169,7 +178,12 @@ export async function startLocalCluster(opts: StartOptions): Promise<LocalCluste
     chownSync(pwFile, user.uid, user.gid);
   }
   try {
-    await run(bins.initdb, [`--pgdata=${dataDir}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwFile}`, '--encoding=UTF8', '--locale=C'], user, opts.log);
+    await run(
+      bins.initdb,
+      [`--pgdata=${dataDir}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwFile}`, '--encoding=UTF8', '--locale=C'],
+      user,
+      opts.log,
+    );
   } catch (err) {
     throw new Error(`initdb for PostgreSQL ${opts.major} in ${dataDir} failed: ${(err as Error).message}`);
   } finally {
@@ -209,7 +223,12 @@ export async function startLocalCluster(opts: StartOptions): Promise<LocalCluste
     max_wal_size: "'2GB'",
     ...opts.settings,
   };
-  appendFileSync(join(dataDir, 'postgresql.conf'), `\n${Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`);
+  appendFileSync(
+    join(dataDir, 'postgresql.conf'),
+    `\n${Object.entries(settings)
+      .map(([k, v]) => `${k} = ${v}`)
+      .join('\n')}\n`,
+  );
   let server: ChildProcess;
   try {
     server = await startPostgres(bins, dataDir, port, user, opts.log);

@@ -137,7 +137,11 @@ async function acrossMajors(a: pg.Client, b: pg.Client, majors: [number, number]
   const literal = /(\$([A-Za-z_][A-Za-z0-9_]*)?\$[\s\S]*?\$\2\$|'(?:[^']|'')*')/;
   // split() with the literal's two groups gives: outside, literal, dollar tag, outside, literal, tag, …
   const outside = (part: string) => (json ? part.replace(/\bpg_catalog\.json\b/g, 'json') : part).replace(quoted, '$1');
-  return (text) => text.split(literal).map((part, i) => (i % 3 === 0 ? outside(part) : i % 3 === 1 ? part : '')).join('');
+  return (text) =>
+    text
+      .split(literal)
+      .map((part, i) => (i % 3 === 0 ? outside(part) : i % 3 === 1 ? part : ''))
+      .join('');
 }
 
 /**
@@ -191,7 +195,13 @@ async function fingerprint(client: pg.Client, rel: string, only: boolean, cols: 
 }
 
 /** Rows present more often on one side than the other (for small tables, so a failure shows the rows). */
-async function rowDiff(a: pg.Client, b: pg.Client, rels: [string, string], only: boolean, cols: [string[], string[]]): Promise<{ onlySource: string[]; onlyTarget: string[] }> {
+async function rowDiff(
+  a: pg.Client,
+  b: pg.Client,
+  rels: [string, string],
+  only: boolean,
+  cols: [string[], string[]],
+): Promise<{ onlySource: string[]; onlyTarget: string[] }> {
   const sql = (i: 0 | 1) => `SELECT ROW(${cols[i].join(', ')})::text AS r FROM ${only ? 'ONLY ' : ''}${rels[i]}`;
   const [sa, sb] = await Promise.all([rowsOf(a, sql(0)), rowsOf(b, sql(1))]);
   const counts = new Map<string, number>();
@@ -206,11 +216,23 @@ async function rowDiff(a: pg.Client, b: pg.Client, rels: [string, string], only:
   return { onlySource: onlySource.slice(0, 5), onlyTarget: onlyTarget.slice(0, 5) };
 }
 
-async function compareRows(a: pg.Client, b: pg.Client, srcRels: Map<string, Row>, tgtRels: Map<string, Row>, srcCols: Row[], tgtCols: Row[], limit: number, n: Neutral): Promise<Difference[]> {
+async function compareRows(
+  a: pg.Client,
+  b: pg.Client,
+  srcRels: Map<string, Row>,
+  tgtRels: Map<string, Row>,
+  srcCols: Row[],
+  tgtCols: Row[],
+  limit: number,
+  n: Neutral,
+): Promise<Difference[]> {
   const out: Difference[] = [];
   // Each side's own column names (for its SQL), in the order of their neutral names (the same on both sides).
   const colsOf = (cols: Row[], rel: string) =>
-    cols.filter((c) => c.rel === rel).map((c) => c.quoted as string).sort((x, y) => (n(x) < n(y) ? -1 : n(x) > n(y) ? 1 : 0));
+    cols
+      .filter((c) => c.rel === rel)
+      .map((c) => c.quoted as string)
+      .sort((x, y) => (n(x) < n(y) ? -1 : n(x) > n(y) ? 1 : 0));
   for (const [key, s] of srcRels) {
     const t = tgtRels.get(key);
     if (!t || !['r', 'm'].includes(s.relkind as string) || s.relkind !== t.relkind) continue;
@@ -221,7 +243,13 @@ async function compareRows(a: pg.Client, b: pg.Client, srcRels: Map<string, Row>
     const only = s.relkind === 'r';
     const [fs, ft] = await Promise.all([fingerprint(a, rs, only, cols), fingerprint(b, rt, only, tcols)]);
     if (fs.rows === ft.rows && fs.s1 === ft.s1 && fs.s2 === ft.s2) continue;
-    const d: Difference = { kind: 'rows', object: key, detail: fs.rows === ft.rows ? `same row count (${fs.rows}), different contents` : 'row count differs', source: fs.rows, target: ft.rows };
+    const d: Difference = {
+      kind: 'rows',
+      object: key,
+      detail: fs.rows === ft.rows ? `same row count (${fs.rows}), different contents` : 'row count differs',
+      source: fs.rows,
+      target: ft.rows,
+    };
     if (Number(fs.rows) <= limit && Number(ft.rows) <= limit) {
       const { onlySource, onlyTarget } = await rowDiff(a, b, [rs, rt], only, [cols, tcols]);
       d.detail += `; only in source: ${JSON.stringify(onlySource)}; only in target: ${JSON.stringify(onlyTarget)}`;
@@ -249,7 +277,7 @@ async function compareSequenceValues(a: pg.Client, b: pg.Client, srcSeq: Map<str
 export async function compareDatabases(source: Side, target: Side, opts: CompareOptions = {}): Promise<Difference[]> {
   const [a, b] = await Promise.all([open(source), open(target)]);
   try {
-    const major = 'SELECT current_setting(\'server_version_num\')::int / 10000 AS v';
+    const major = "SELECT current_setting('server_version_num')::int / 10000 AS v";
     const [[ma], [mb]] = await Promise.all([rowsOf(a, major), rowsOf(b, major)]);
     const n = ma?.v === mb?.v ? SAME : await acrossMajors(a, b, [Number(ma?.v), Number(mb?.v)]);
     const cat: Record<string, [Row[], Row[]]> = {};
@@ -297,8 +325,11 @@ export async function expectSameDatabase(source: Side, target: Side, opts: Compa
 export async function tableRowCounts(side: Side): Promise<Map<string, number>> {
   const c = await open(side);
   try {
-    const rels = await rowsOf(c, `SELECT format('%I.%I', n.nspname, c.relname) AS key FROM pg_catalog.pg_class c
-      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND ${USER_NS} ORDER BY 1`);
+    const rels = await rowsOf(
+      c,
+      `SELECT format('%I.%I', n.nspname, c.relname) AS key FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND ${USER_NS} ORDER BY 1`,
+    );
     const out = new Map<string, number>();
     for (const r of rels) {
       const [n] = await rowsOf(c, `SELECT count(*)::text AS n FROM ONLY ${r.key}`);

@@ -22,10 +22,16 @@ export async function startContainer(major: Major): Promise<RunningCluster> {
   const dir = mkdtempSync(join(tmpdir(), `pgshift-tc-${major}-`));
   const cert = join(dir, 'server.crt');
   const key = join(dir, 'server.key');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=pgshift-test-self-signed', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=pgshift-test-self-signed', '-keyout', key, '-out', cert],
+    { stdio: 'ignore' },
+  );
   writeFileSync(
     join(dir, 'pg_hba.conf'),
-    ['local all all trust', 'host all postgres all scram-sha-256', 'hostssl all all all scram-sha-256', 'hostssl replication all all scram-sha-256', ''].join('\n'),
+    ['local all all trust', 'host all postgres all scram-sha-256', 'hostssl all all all scram-sha-256', 'hostssl replication all all scram-sha-256', ''].join(
+      '\n',
+    ),
   );
   const container = await new GenericContainer(`postgres:${major}`)
     .withEnvironment({ POSTGRES_PASSWORD: PASSWORD })
@@ -36,9 +42,27 @@ export async function startContainer(major: Major): Promise<RunningCluster> {
       { source: join(dir, 'pg_hba.conf'), target: '/etc/pgshift/pg_hba.conf', mode: 0o644 },
     ])
     .withCommand([
-      'postgres', '-c', 'ssl=on', '-c', 'ssl_cert_file=/etc/pgshift/server.crt', '-c', 'ssl_key_file=/etc/pgshift/server.key',
-      '-c', 'hba_file=/etc/pgshift/pg_hba.conf', '-c', 'wal_level=logical', '-c', 'max_connections=300',
-      '-c', 'max_replication_slots=20', '-c', 'max_wal_senders=20', '-c', 'fsync=off', '-c', 'synchronous_commit=off',
+      'postgres',
+      '-c',
+      'ssl=on',
+      '-c',
+      'ssl_cert_file=/etc/pgshift/server.crt',
+      '-c',
+      'ssl_key_file=/etc/pgshift/server.key',
+      '-c',
+      'hba_file=/etc/pgshift/pg_hba.conf',
+      '-c',
+      'wal_level=logical',
+      '-c',
+      'max_connections=300',
+      '-c',
+      'max_replication_slots=20',
+      '-c',
+      'max_wal_senders=20',
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
     ])
     .withExposedPorts(5432)
     .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, 2))

@@ -18,7 +18,9 @@ export async function expectFaithfulHardCaseCopy(src: TestDatabase, tgt: TestDat
     FROM pg_attribute a WHERE a.attrelid = 'order_lines'::regclass AND a.attname = 'total'`);
   expect(gen.rows).toEqual([{ attgenerated: 's', wrong: 0 }]);
   // ...NOT VALID constraints stay NOT VALID (even the one the rows happen to satisfy).
-  const nv = await tgt.owner(`SELECT conname, convalidated FROM pg_constraint WHERE conrelid = 'readings'::regclass AND contype IN ('c', 'f') ORDER BY conname`);
+  const nv = await tgt.owner(
+    `SELECT conname, convalidated FROM pg_constraint WHERE conrelid = 'readings'::regclass AND contype IN ('c', 'f') ORDER BY conname`,
+  );
   expect(nv.rows).toEqual([
     { conname: 'readings_team_fk', convalidated: false },
     { conname: 'readings_v_nonneg', convalidated: false },

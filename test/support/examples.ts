@@ -141,7 +141,12 @@ export function runShell(text: string, o: ShellOptions): Promise<ShellRun> {
     PATH: `${o.bin.dir}:${process.env.PATH ?? ''}`,
   };
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', `set -eo pipefail\n${substituteUrls(text)}`], { env, cwd: o.bin.work, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', ['-c', `set -eo pipefail\n${substituteUrls(text)}`], {
+      env,
+      cwd: o.bin.work,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -21,8 +21,25 @@ function run(binary: string, args: string[], db: TestDatabase): Promise<string> 
 
 /** The schema as pg_dump prints it (comments included), owners and ACLs as copy's default leaves them out. */
 export async function schemaDump(db: TestDatabase, opts: { acl?: boolean } = {}): Promise<string> {
-  const sql = await run('pg_dump', ['-h', db.cluster.host, '-p', String(db.cluster.port), '-U', db.role, '-d', db.database,
-    '--schema-only', '--no-owner', ...(opts.acl ? [] : ['--no-acl']), '--no-tablespaces', '--exclude-schema=pgshift'], db);
+  const sql = await run(
+    'pg_dump',
+    [
+      '-h',
+      db.cluster.host,
+      '-p',
+      String(db.cluster.port),
+      '-U',
+      db.role,
+      '-d',
+      db.database,
+      '--schema-only',
+      '--no-owner',
+      ...(opts.acl ? [] : ['--no-acl']),
+      '--no-tablespaces',
+      '--exclude-schema=pgshift',
+    ],
+    db,
+  );
   return normalizeDump(sql, db.role);
 }
 

@@ -34,7 +34,6 @@ export function spawnCli(args: string[]): Running {
   return { child, output: () => out, exit, exited: () => done };
 }
 
-
 /** Poll until check() is true; fail if the process ends first or the deadline passes. */
 export async function waitWhileRunning(run: Running, what: string, check: () => Promise<boolean>, ms = 120_000): Promise<void> {
   const deadline = Date.now() + ms;

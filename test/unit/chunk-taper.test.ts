@@ -22,7 +22,10 @@ describe('tapered chunks of a split table', () => {
       { lo: '876', hi: '938' },
       { lo: '938', hi: null },
     ]);
-    expect(weightedRanges(5n, 6n, [1, 0.5, 0.25, 0.125, 0.125])).toEqual([{ lo: null, hi: '6' }, { lo: '6', hi: null }]);
+    expect(weightedRanges(5n, 6n, [1, 0.5, 0.25, 0.125, 0.125])).toEqual([
+      { lo: null, hi: '6' },
+      { lo: '6', hi: null },
+    ]);
     expect(weightedRanges(7n, 7n, [1, 1])).toEqual([{ lo: null, hi: null }]);
     const wide = weightedRanges(-(2n ** 63n), 2n ** 63n - 1n, [1, 1, 0.5, 0.5]);
     expect(wide).toHaveLength(4);
@@ -30,7 +33,16 @@ describe('tapered chunks of a split table', () => {
   });
 
   it('hands out the largest table first and, within it, its largest chunks first', () => {
-    const c = (name: string, chunk: number, estBytes: number): Chunk => ({ schema: 'public', name, chunk, chunks: 1, method: 'pk', lo: null, hi: null, estBytes });
+    const c = (name: string, chunk: number, estBytes: number): Chunk => ({
+      schema: 'public',
+      name,
+      chunk,
+      chunks: 1,
+      method: 'pk',
+      lo: null,
+      hi: null,
+      estBytes,
+    });
     const order = chunkOrder([c('small', 0, 300), c('big', 3, 50), c('big', 0, 400), c('big', 1, 200), c('mid', 0, 350), c('big', 2, 100)]);
     expect(order.map((x) => `${x.name}${x.chunk}`)).toEqual(['big0', 'big1', 'big2', 'big3', 'mid0', 'small0']);
   });
@@ -39,10 +51,26 @@ describe('tapered chunks of a split table', () => {
 describe('ANALYZE overlapping the copy', () => {
   const pub = (name: string) => tableKey({ schema: 'public', name });
   const index = (table: string, name: string): BuildJob => ({
-    kind: 'index', schema: 'public', table, name, stateName: name, statements: [], needsData: [pub(table)], needsKeys: [], isKey: name.endsWith('_pkey'),
+    kind: 'index',
+    schema: 'public',
+    table,
+    name,
+    stateName: name,
+    statements: [],
+    needsData: [pub(table)],
+    needsKeys: [],
+    isKey: name.endsWith('_pkey'),
   });
   const analyze = (table: string, indexed: boolean): BuildJob => ({
-    kind: 'analyze', schema: 'public', table, name: `analyze ${table}`, stateName: '', statements: [], needsData: [pub(table)], needsKeys: [], needsIndexes: indexed ? [pub(table)] : [],
+    kind: 'analyze',
+    schema: 'public',
+    table,
+    name: `analyze ${table}`,
+    stateName: '',
+    statements: [],
+    needsData: [pub(table)],
+    needsKeys: [],
+    needsIndexes: indexed ? [pub(table)] : [],
   });
   async function drain(s: BuildScheduler): Promise<string[]> {
     const out: string[] = [];
@@ -50,7 +78,7 @@ describe('ANALYZE overlapping the copy', () => {
     return out;
   }
 
-  it('runs a table\'s ANALYZE once its data and every index on it are in, before the other tables finish', async () => {
+  it("runs a table's ANALYZE once its data and every index on it are in, before the other tables finish", async () => {
     const pk = index('a', 'a_pkey');
     const byName = index('a', 'a_name_idx');
     const s = new BuildScheduler([pk, byName, analyze('a', true), analyze('b', false)], []);
@@ -66,12 +94,41 @@ describe('ANALYZE overlapping the copy', () => {
   });
 });
 
-describe('foreign keys and ANALYZE never wait on each other\'s locks', () => {
+describe("foreign keys and ANALYZE never wait on each other's locks", () => {
   const pub = (name: string) => tableKey({ schema: 'public', name });
   it('hands out an ANALYZE of a table only when no foreign-key validation on it runs, and the other way round', async () => {
-    const pk = { kind: 'index', schema: 'public', table: 'a', name: 'a_pkey', stateName: 'a_pkey', statements: [], needsData: [pub('a')], needsKeys: [], isKey: true } as BuildJob;
-    const fkBA = { kind: 'foreign key', schema: 'public', table: 'b', name: 'b_a_fk', stateName: 'FK b_a_fk', statements: [], needsData: [pub('b'), pub('a')], needsKeys: [pub('a')] } as BuildJob;
-    const analyzeA = { kind: 'analyze', schema: 'public', table: 'a', name: 'analyze a', stateName: '', statements: [], needsData: [pub('a')], needsKeys: [], needsIndexes: [pub('a')] } as BuildJob;
+    const pk = {
+      kind: 'index',
+      schema: 'public',
+      table: 'a',
+      name: 'a_pkey',
+      stateName: 'a_pkey',
+      statements: [],
+      needsData: [pub('a')],
+      needsKeys: [],
+      isKey: true,
+    } as BuildJob;
+    const fkBA = {
+      kind: 'foreign key',
+      schema: 'public',
+      table: 'b',
+      name: 'b_a_fk',
+      stateName: 'FK b_a_fk',
+      statements: [],
+      needsData: [pub('b'), pub('a')],
+      needsKeys: [pub('a')],
+    } as BuildJob;
+    const analyzeA = {
+      kind: 'analyze',
+      schema: 'public',
+      table: 'a',
+      name: 'analyze a',
+      stateName: '',
+      statements: [],
+      needsData: [pub('a')],
+      needsKeys: [],
+      needsIndexes: [pub('a')],
+    } as BuildJob;
     const s = new BuildScheduler([pk, fkBA, analyzeA], []);
     s.tableLoaded(pub('b'));
     s.tableLoaded(pub('a'));

@@ -7,7 +7,15 @@ import { compileFilter } from '../../src/catalog/filter.js';
 describe('connection URLs', () => {
   it('parses a Heroku DATABASE_URL', () => {
     const spec = parseConnectionUrl('postgres://u1abc:p%40ss%2Fword@ec2-1-2-3-4.compute-1.amazonaws.com:5432/d9xyz', 'source');
-    expect(spec).toMatchObject({ host: 'ec2-1-2-3-4.compute-1.amazonaws.com', port: 5432, user: 'u1abc', password: 'p@ss/word', database: 'd9xyz', sslmode: 'require', sslmodeGiven: false });
+    expect(spec).toMatchObject({
+      host: 'ec2-1-2-3-4.compute-1.amazonaws.com',
+      port: 5432,
+      user: 'u1abc',
+      password: 'p@ss/word',
+      database: 'd9xyz',
+      sslmode: 'require',
+      sslmodeGiven: false,
+    });
     expect(spec.display).toBe('postgres://u1abc:***@ec2-1-2-3-4.compute-1.amazonaws.com:5432/d9xyz');
   });
 
@@ -91,7 +99,12 @@ describe('connection identity (what --resume compares)', () => {
   });
   it('tells different port, database, user or host apart', async () => {
     const a = parseConnectionUrl('postgres://app:pw@db.example.com/shop', 'source');
-    for (const b of ['postgres://app:pw@db.example.com:5433/shop', 'postgres://app:pw@db.example.com/shop2', 'postgres://other:pw@db.example.com/shop', 'postgres://app:pw@db2.example.com/shop']) {
+    for (const b of [
+      'postgres://app:pw@db.example.com:5433/shop',
+      'postgres://app:pw@db.example.com/shop2',
+      'postgres://other:pw@db.example.com/shop',
+      'postgres://app:pw@db2.example.com/shop',
+    ]) {
       expect(await sameEndpoint(a, b, noDns)).toBe(false);
     }
   });

@@ -43,7 +43,10 @@ describe('libpq environment for pg_dump/pg_restore', () => {
   it('carries sslmode and the root certificate; prefer never sends a password in clear (libpq >= 16)', () => {
     expect(libpqTlsEnv(parseConnectionUrl('postgres://u@db.example.com/d', 'source'))).toMatchObject({ PGSSLMODE: 'require' });
     expect(libpqTlsEnv(parseConnectionUrl('postgres://u@localhost/d', 'source'))).toMatchObject({ PGSSLMODE: 'prefer', PGREQUIREAUTH: '!password,!md5' });
-    expect(libpqTlsEnv(parseConnectionUrl('postgres://u@h/d?sslmode=verify-full&sslrootcert=/ca.pem', 'source'))).toMatchObject({ PGSSLMODE: 'verify-full', PGSSLROOTCERT: '/ca.pem' });
+    expect(libpqTlsEnv(parseConnectionUrl('postgres://u@h/d?sslmode=verify-full&sslrootcert=/ca.pem', 'source'))).toMatchObject({
+      PGSSLMODE: 'verify-full',
+      PGSSLROOTCERT: '/ca.pem',
+    });
     expect(libpqTlsEnv(parseConnectionUrl('postgres://u@h/d?sslmode=disable', 'source'))).toEqual({ PGSSLMODE: 'disable' });
   });
 });

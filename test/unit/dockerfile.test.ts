@@ -102,7 +102,10 @@ function lint(text: string): string[] {
   const user = runtime.filter((i) => i.op === 'USER').pop();
   if (!user || /^(root|0)(:|$)/.test(user.args)) bad.push('the final stage must end with a USER that is not root (DL3002)');
   // The PostgreSQL client: postgresql-client-N with N ≥ 17 (ARG defaults resolved), and its version checked.
-  const install = runtime.filter((i) => i.op === 'RUN' && /postgresql-client/.test(i.args)).map((i) => i.args.replace(/\$\{?(\w+)\}?/g, (m, k: string) => args.get(k) ?? m)).join(' ');
+  const install = runtime
+    .filter((i) => i.op === 'RUN' && /postgresql-client/.test(i.args))
+    .map((i) => i.args.replace(/\$\{?(\w+)\}?/g, (m, k: string) => args.get(k) ?? m))
+    .join(' ');
   const major = Number(/postgresql-client-(\d+)/.exec(install)?.[1] ?? 0);
   if (major < 17) bad.push(`the final stage must install postgresql-client-17 or newer (found ${major || 'none, or the distribution default'})`);
   if (!/pg_dump --version/.test(install)) bad.push('the final stage must check pg_dump --version where it installs the client');
@@ -159,7 +162,9 @@ describe('docker/Dockerfile', () => {
       }
       for (const f of runs) expect(shellcheck([f], f.endsWith('bash') ? 'bash' : 'sh'), readFileSync(f, 'utf8')).toBe('');
       const scripts = ['docker', 'docker/pg-bin'].flatMap((d) =>
-        readdirSync(join(ROOT, d)).map((f) => join(ROOT, d, f)).filter((f) => statSync(f).isFile() && /^#!.*\b(ba)?sh\b/.test(readFileSync(f, 'utf8'))),
+        readdirSync(join(ROOT, d))
+          .map((f) => join(ROOT, d, f))
+          .filter((f) => statSync(f).isFile() && /^#!.*\b(ba)?sh\b/.test(readFileSync(f, 'utf8'))),
       );
       expect(scripts.length).toBeGreaterThanOrEqual(4);
       for (const s of scripts) expect(shellcheck([s], /bash/.test(readFileSync(s, 'utf8').split('\n')[0]!) ? 'bash' : 'sh'), s).toBe('');

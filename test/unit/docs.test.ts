@@ -15,7 +15,11 @@ describe('docs/commands pages', () => {
       const table = md.split('## Flags')[1]?.split('\n## ')[0] ?? '';
       for (const o of cmd.options) expect(table, `docs/commands/${cmd.name()}.md lists ${o.flags}`).toContain(`| \`${o.flags}\``);
       // The description as --help prints it (hand-wrapped lines, examples included).
-      for (const line of cmd.description().split('\n').filter((l) => l.trim())) expect(md.includes(line), `docs/commands/${cmd.name()}.md shows: ${line}\n(npm run build && node docs/sync-help.mjs rewrites the synopses)`).toBe(true);
+      for (const line of cmd
+        .description()
+        .split('\n')
+        .filter((l) => l.trim()))
+        expect(md.includes(line), `docs/commands/${cmd.name()}.md shows: ${line}\n(npm run build && node docs/sync-help.mjs rewrites the synopses)`).toBe(true);
     });
   }
 });
@@ -25,11 +29,21 @@ describe('links between the docs', () => {
   const root = new URL('../../', import.meta.url).pathname;
   const files = ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md', 'bench/README.md', ...walk('docs')];
   function walk(dir: string): string[] {
-    return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.md') ? [join(dir, e.name)] : []));
+    return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.md') ? [join(dir, e.name)] : [],
+    );
   }
   /** GitHub's anchor of a heading: lower case, punctuation dropped, spaces to dashes. */
   const anchors = (md: string) =>
-    new Set([...md.matchAll(/^#{1,6}\s+(.*)$/gm)].map((m) => m[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')));
+    new Set(
+      [...md.matchAll(/^#{1,6}\s+(.*)$/gm)].map((m) =>
+        m[1]!
+          .trim()
+          .toLowerCase()
+          .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+          .replace(/\s/g, '-'),
+      ),
+    );
 
   for (const file of files) {
     it(file, () => {

@@ -10,7 +10,16 @@ import { chunkSeconds, FLUSH_CAP_BYTES, indexKey, type ModelTable } from '../../
 
 const MB = 1024 * 1024;
 const t: ModelTable = { key: 'k', display: 'public.t', heapBytes: 100 * MB, toastBytes: 0, rows: 1e6, columns: 3, format: 'binary' };
-const chunk = (method: Chunk['method'], estBytes: number): Chunk => ({ schema: 'public', name: 't', chunk: 0, chunks: 1, method, lo: null, hi: null, estBytes });
+const chunk = (method: Chunk['method'], estBytes: number): Chunk => ({
+  schema: 'public',
+  name: 't',
+  chunk: 0,
+  chunks: 1,
+  method,
+  lo: null,
+  hi: null,
+  estBytes,
+});
 const close = (a: number, b: number) => expect(Math.abs(a - b)).toBeLessThan(1e-9);
 
 describe('estimate: a whole-table chunk pays for its WAL flush at commit', () => {
@@ -33,7 +42,7 @@ describe('estimate: a whole-table chunk pays for its WAL flush at commit', () =>
 
 const [A, B, H] = ['t_a', 't_b', 't_h'].map((n) => indexKey('public', n)) as [string, string, string];
 
-describe('estimate: the btree write rate comes from the sampled table\'s own btrees', () => {
+describe("estimate: the btree write rate comes from the sampled table's own btrees", () => {
   const solo: TimedCopy = {
     rows: 10_000,
     seconds: 0.1,

@@ -7,7 +7,17 @@ import type { Chunk } from '../../src/copy/plan.js';
 import type { BuildJob } from '../../src/copy/schedule.js';
 import { COPY_SOURCE_ROUND_TRIPS, foreignKeySeconds, listSchedule, modelCopy, type PlanLike, type PlanSizes } from '../../src/estimate/model.js';
 import { contentionOf, DEFAULT_RATES, type Rates } from '../../src/estimate/rates.js';
-import { buildSeconds, hashGrowth, indexKey, indexWorkers, parallelGain, scaleIndexSample, simulateDataPhase, speeds, type ModelTable } from '../../src/estimate/simulate.js';
+import {
+  buildSeconds,
+  hashGrowth,
+  indexKey,
+  indexWorkers,
+  parallelGain,
+  scaleIndexSample,
+  simulateDataPhase,
+  speeds,
+  type ModelTable,
+} from '../../src/estimate/simulate.js';
 
 const MB = 1e6;
 
@@ -51,17 +61,49 @@ function table(name: string, bytes: number, o: { binary?: boolean; rows?: number
   };
 }
 
-const model = (t: TableInfo): ModelTable => ({ key: tableKey(t), display: t.display, heapBytes: t.tableBytes, toastBytes: t.toastBytes, rows: t.rows, columns: t.columns.length, format: 'binary' });
+const model = (t: TableInfo): ModelTable => ({
+  key: tableKey(t),
+  display: t.display,
+  heapBytes: t.tableBytes,
+  toastBytes: t.toastBytes,
+  rows: t.rows,
+  columns: t.columns.length,
+  format: 'binary',
+});
 
 function chunks(t: TableInfo, n = 1): Chunk[] {
-  return Array.from({ length: n }, (_, i) => ({ schema: t.schema, name: t.name, chunk: i, chunks: n, method: n > 1 ? 'pk' : 'whole', lo: null, hi: null, estBytes: Math.round(t.tableBytes / n) }));
+  return Array.from({ length: n }, (_, i) => ({
+    schema: t.schema,
+    name: t.name,
+    chunk: i,
+    chunks: n,
+    method: n > 1 ? 'pk' : 'whole',
+    lo: null,
+    hi: null,
+    estBytes: Math.round(t.tableBytes / n),
+  }));
 }
 
 const index = (t: string, name: string, isKey = false): BuildJob => ({
-  kind: 'index', schema: 'public', table: t, name, stateName: name, statements: [], needsData: [key(t)], needsKeys: [], isKey,
+  kind: 'index',
+  schema: 'public',
+  table: t,
+  name,
+  stateName: name,
+  statements: [],
+  needsData: [key(t)],
+  needsKeys: [],
+  isKey,
 });
 const fk = (t: string, ref: string, name: string): BuildJob => ({
-  kind: 'foreign key', schema: 'public', table: t, name, stateName: `FK ${name}`, statements: [], needsData: [key(t), key(ref)], needsKeys: [key(ref)],
+  kind: 'foreign key',
+  schema: 'public',
+  table: t,
+  name,
+  stateName: `FK ${name}`,
+  statements: [],
+  needsData: [key(t), key(ref)],
+  needsKeys: [key(ref)],
 });
 
 const close = (a: number, b: number) => expect(a).toBeCloseTo(b, 6);
@@ -119,11 +161,28 @@ describe('estimate: data phase simulation', () => {
   it('contention measured as pairs extends to more activities at once (each adds its load)', () => {
     const contention = { copy: { copy: 0.6, build: 0.3 }, build: { copy: 0.4, build: 0.7 } };
     // Two COPYs and two builds: a COPY carries 2 × 0.6 + 2 × 0.3 = 1.8, a build 2 × 0.4 + 2 × 0.7 = 2.2.
-    const v = speeds([{ kind: 'copy', weight: 1 }, { kind: 'copy', weight: 1 }, { kind: 'build', weight: 1 }, { kind: 'build', weight: 1 }], contention);
+    const v = speeds(
+      [
+        { kind: 'copy', weight: 1 },
+        { kind: 'copy', weight: 1 },
+        { kind: 'build', weight: 1 },
+        { kind: 'build', weight: 1 },
+      ],
+      contention,
+    );
     close(v[0]!, 1 / 1.8);
     close(v[2]!, 1 / 2.2);
     // Under a summed load of 1 nothing slows down.
-    close(speeds([{ kind: 'copy', weight: 1 }, { kind: 'build', weight: 1 }], contention)[0]!, 1);
+    close(
+      speeds(
+        [
+          { kind: 'copy', weight: 1 },
+          { kind: 'build', weight: 1 },
+        ],
+        contention,
+      )[0]!,
+      1,
+    );
     // Without a measurement, every pair of kinds takes 1 / capacity (the pipes' measured capacity, as before).
     expect(contentionOf({ capacity: 2 })).toEqual({ copy: { copy: 0.5, build: 0.5 }, build: { copy: 0.5, build: 0.5 } });
   });
@@ -144,7 +203,10 @@ describe('estimate: data phase simulation', () => {
       indexJobs: 2,
     });
     const free = { ...RATES, scan: 1e15 };
-    const keyed = await simulateDataPhase(input(['CREATE UNIQUE INDEX big_pkey ON public.big (id)', 'ALTER TABLE ONLY public.big ADD CONSTRAINT big_pkey PRIMARY KEY USING INDEX big_pkey']), free);
+    const keyed = await simulateDataPhase(
+      input(['CREATE UNIQUE INDEX big_pkey ON public.big (id)', 'ALTER TABLE ONLY public.big ADD CONSTRAINT big_pkey PRIMARY KEY USING INDEX big_pkey']),
+      free,
+    );
     const seg = (sim: typeof keyed, label: string) => sim.segments.find((s) => s.label === label)!;
     close(seg(keyed, 'big_pkey').end, 2);
     close(seg(keyed, 'b').start, 2);
@@ -157,9 +219,19 @@ describe('estimate: data phase simulation', () => {
 
   it('two keys of one table deadlock on their ALTER TABLEs: one is run again, as copy retries it', async () => {
     const big = table('big', 100 * MB);
-    const key = (name: string) => ({ ...index('big', name, true), statements: [`CREATE UNIQUE INDEX ${name} ON public.big (id)`, `ALTER TABLE public.big ADD CONSTRAINT ${name} UNIQUE USING INDEX ${name}`] });
+    const key = (name: string) => ({
+      ...index('big', name, true),
+      statements: [`CREATE UNIQUE INDEX ${name} ON public.big (id)`, `ALTER TABLE public.big ADD CONSTRAINT ${name} UNIQUE USING INDEX ${name}`],
+    });
     const sim = await simulateDataPhase(
-      { tables: [model(big)], chunks: chunks(big), builds: [key('k1'), key('k2')], indexBytes: { [indexKey('public', 'k1')]: 50 * MB, [indexKey('public', 'k2')]: 50 * MB }, jobs: 1, indexJobs: 2 },
+      {
+        tables: [model(big)],
+        chunks: chunks(big),
+        builds: [key('k1'), key('k2')],
+        indexBytes: { [indexKey('public', 'k1')]: 50 * MB, [indexKey('public', 'k2')]: 50 * MB },
+        jobs: 1,
+        indexJobs: 2,
+      },
       { ...RATES, scan: 1e15 },
     );
     // Both build 0.5 s (1–1.5 s); k2's ALTER TABLE meets k1's: k2 is aborted, k1 commits at 1.5 s, k2 runs again.
@@ -174,7 +246,10 @@ describe('estimate: data phase simulation', () => {
     // child_pkey's SHARE. child_pkey's ALTER TABLE then needs ACCESS EXCLUSIVE on child: the server lets it ahead of
     // the waiting foreign key (whose wait it causes), so it commits at 2.1 s and the check runs after it.
     const [child, parent] = [table('child', 100 * MB), table('parent', 10 * MB)];
-    const key = (t: string, name: string) => ({ ...index(t, name, true), statements: [`CREATE UNIQUE INDEX ${name} ON public.${t} (id)`, `ALTER TABLE ONLY public.${t} ADD CONSTRAINT ${name} PRIMARY KEY USING INDEX ${name}`] });
+    const key = (t: string, name: string) => ({
+      ...index(t, name, true),
+      statements: [`CREATE UNIQUE INDEX ${name} ON public.${t} (id)`, `ALTER TABLE ONLY public.${t} ADD CONSTRAINT ${name} PRIMARY KEY USING INDEX ${name}`],
+    });
     const sim = await simulateDataPhase(
       {
         tables: [child, parent].map(model),
@@ -255,7 +330,7 @@ describe('estimate: data phase simulation', () => {
     close(scaleIndexSample(sample, { ...t, rows: 1024 }), 0.01);
   });
 
-  it('a foreign key validation costs the rows of both tables at the probe\'s anti-join rate when measured', () => {
+  it("a foreign key validation costs the rows of both tables at the probe's anti-join rate when measured", () => {
     const [child, parent] = [model(table('child', 10 * MB, { rows: 200_000 })), model(table('parent', 50 * MB, { rows: 1_000_000 }))];
     const tables = new Map([child, parent].map((t) => [t.key, t] as const));
     const j = fk('child', 'parent', 'child_parent_fk');
@@ -282,7 +357,11 @@ describe('estimate: data phase simulation', () => {
     close(len(two, 'a'), 0.1);
     close(len(two, 'b'), 0.1);
     // Without parallel maintenance workers (or a heap below min_parallel_table_scan_size) each takes one core.
-    const serial = await simulateDataPhase(input([index('big', 'a'), index('big', 'b')]), { ...RATES, capacity: 2, parallelMaintenance: { maxWorkers: 0, minPages: 1024 } });
+    const serial = await simulateDataPhase(input([index('big', 'a'), index('big', 'b')]), {
+      ...RATES,
+      capacity: 2,
+      parallelMaintenance: { maxWorkers: 0, minPages: 1024 },
+    });
     close(len(serial, 'a'), 0.1);
     expect(indexWorkers(100 * MB, { maxWorkers: 2, minPages: 1024 })).toBe(2);
     expect(indexWorkers(30 * MB, { maxWorkers: 4, minPages: 1024 })).toBe(2); // 3662 pages: past 3 × 1024 once
@@ -309,7 +388,10 @@ describe('estimate: data phase simulation', () => {
 
   it('per-table measured rates override the format rate', async () => {
     const t = table('t', 100 * MB);
-    const sim = await simulateDataPhase({ tables: [model(t)], chunks: chunks(t), builds: [], indexBytes: {}, jobs: 1, indexJobs: 1 }, { ...RATES, perTable: { [key('t')]: 50 * MB } });
+    const sim = await simulateDataPhase(
+      { tables: [model(t)], chunks: chunks(t), builds: [], indexBytes: {}, jobs: 1, indexJobs: 1 },
+      { ...RATES, perTable: { [key('t')]: 50 * MB } },
+    );
     close(sim.seconds, 2);
   });
 });
@@ -330,7 +412,10 @@ describe('estimate: whole copy model', () => {
   it('phases follow copy order and add up to the total', async () => {
     const m = await modelCopy(plan([table('a', 200 * MB), table('b', 100 * MB)]), sizes, RATES, { jobs: 2, indexJobs: 2 });
     expect(m.phases.map((p) => p.name)).toEqual(['schema', 'data', 'indexes and constraints', 'large objects', 'materialized views', 'sequences', 'analyze']);
-    close(m.phases.reduce((s, p) => s + p.seconds, 0), m.seconds);
+    close(
+      m.phases.reduce((s, p) => s + p.seconds, 0),
+      m.seconds,
+    );
     close(m.phases[1]!.seconds, 2);
     for (let i = 1; i < m.phases.length; i++) close(m.phases[i]!.start, m.phases[i - 1]!.start + m.phases[i - 1]!.seconds);
     expect(m.bytes).toBe(300 * MB);
@@ -351,7 +436,7 @@ describe('estimate: whole copy model', () => {
     expect(m.phases[0]!.seconds).toBeGreaterThan(1000 * RATES.schema.perObject);
   });
 
-  it('--analyze overlap (copy\'s default): ANALYZE runs on the builders once a table\'s indexes are in, not as a phase at the end', async () => {
+  it("--analyze overlap (copy's default): ANALYZE runs on the builders once a table's indexes are in, not as a phase at the end", async () => {
     // Two tables with an index each; one builder. Copy hands its builders one ANALYZE per plain table
     // (analyzeJobs): the end phase only opens copy's analyze connection.
     const [a, b] = [table('a', 200 * MB, { rows: 100_000 }), table('b', 100 * MB, { rows: 100_000 })];
@@ -371,7 +456,7 @@ describe('estimate: whole copy model', () => {
     close(none.phases.find((p) => p.name === 'analyze')!.seconds, 0);
   });
 
-  it('copy\'s setup queries on the source cost a round trip each: a slow link lengthens the schema phase', async () => {
+  it("copy's setup queries on the source cost a round trip each: a slow link lengthens the schema phase", async () => {
     const near = await modelCopy(plan([table('a', 100 * MB)]), sizes, { ...RATES, sourceRoundTrip: 0.0002 }, { jobs: 1, indexJobs: 1 });
     const far = await modelCopy(plan([table('a', 100 * MB)]), sizes, { ...RATES, sourceRoundTrip: 0.0502 }, { jobs: 1, indexJobs: 1 });
     close(far.phases[0]!.seconds - near.phases[0]!.seconds, COPY_SOURCE_ROUND_TRIPS * 0.05);
@@ -388,8 +473,15 @@ describe('estimate: whole copy model', () => {
 describe('estimate: replicate finish', () => {
   it('foreign-key re-checks run --index-jobs at once; keys added NOT VALID on the source are never checked', () => {
     const [users, orders, posts] = [model(table('users', 100 * MB)), model(table('orders', 100 * MB)), model(table('posts', 100 * MB))];
-    const validate = (t: string): BuildJob => ({ ...fk(t, 'users', `${t}_user_fk`), validate: true, statements: [`ALTER TABLE ONLY public.${t} VALIDATE CONSTRAINT ${t}_user_fk`] });
-    const addHalf = (t: string): BuildJob => ({ ...fk(t, 'users', `${t}_user_fk`), statements: [`ALTER TABLE ONLY public.${t} ADD CONSTRAINT ${t}_user_fk FOREIGN KEY (u) REFERENCES public.users(id) NOT VALID`] });
+    const validate = (t: string): BuildJob => ({
+      ...fk(t, 'users', `${t}_user_fk`),
+      validate: true,
+      statements: [`ALTER TABLE ONLY public.${t} VALIDATE CONSTRAINT ${t}_user_fk`],
+    });
+    const addHalf = (t: string): BuildJob => ({
+      ...fk(t, 'users', `${t}_user_fk`),
+      statements: [`ALTER TABLE ONLY public.${t} ADD CONSTRAINT ${t}_user_fk FOREIGN KEY (u) REFERENCES public.users(id) NOT VALID`],
+    });
     const plan = { builds: { jobs: [addHalf('orders'), validate('orders'), addHalf('posts'), validate('posts'), addHalf('logs')] } } as unknown as PlanLike;
     const one = buildSeconds(validate('orders'), new Map([users, orders, posts].map((t) => [t.key, t] as const)), {}, RATES);
     close(foreignKeySeconds(plan, [users, orders, posts], {}, RATES, 2), one);

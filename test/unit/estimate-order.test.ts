@@ -8,8 +8,17 @@ import { DEFAULT_RATES } from '../../src/estimate/rates.js';
 import { simulateDataPhase, type ModelTable } from '../../src/estimate/simulate.js';
 
 const MB = 1e6;
-const table = (name: string, bytes: number): ModelTable => ({ key: tableKey({ schema: 'public', name }), display: `public.${name}`, heapBytes: bytes, toastBytes: 0, rows: 1000, columns: 1, format: 'binary' });
-const chunk = (name: string, i: number, n: number, bytes: number) => ({ schema: 'public', name, chunk: i, chunks: n, method: n > 1 ? 'pk' : 'whole', lo: null, hi: null, estBytes: bytes }) as Chunk;
+const table = (name: string, bytes: number): ModelTable => ({
+  key: tableKey({ schema: 'public', name }),
+  display: `public.${name}`,
+  heapBytes: bytes,
+  toastBytes: 0,
+  rows: 1000,
+  columns: 1,
+  format: 'binary',
+});
+const chunk = (name: string, i: number, n: number, bytes: number) =>
+  ({ schema: 'public', name, chunk: i, chunks: n, method: n > 1 ? 'pk' : 'whole', lo: null, hi: null, estBytes: bytes }) as Chunk;
 
 describe('estimate: chunk order', () => {
   it("simulates chunks in copy's order", async () => {
@@ -19,6 +28,12 @@ describe('estimate: chunk order', () => {
       { tables: [table('mid', 150 * MB), table('big', 400 * MB)], chunks, builds: [], indexBytes: {}, jobs: 1, indexJobs: 1 },
       { ...DEFAULT_RATES, chunkOverhead: 0, connect: 0 },
     );
-    expect(sim.segments.map((s) => `${s.table} ${s.label}`)).toEqual(['public.big chunk 1/4', 'public.big chunk 2/4', 'public.big chunk 3/4', 'public.big chunk 4/4', 'public.mid whole']);
+    expect(sim.segments.map((s) => `${s.table} ${s.label}`)).toEqual([
+      'public.big chunk 1/4',
+      'public.big chunk 2/4',
+      'public.big chunk 3/4',
+      'public.big chunk 4/4',
+      'public.mid whole',
+    ]);
   });
 });

@@ -12,7 +12,18 @@ const key = tableKey({ schema: 'public', name: 't' });
 const input: DataPhaseInput = {
   tables: [{ key, display: 'public.t', heapBytes: 10e6, toastBytes: 0, rows: 1000, columns: 2, format: 'binary' }],
   chunks: [{ schema: 'public', name: 't', chunk: 0, chunks: 1, method: 'whole', lo: null, hi: null, estBytes: 10e6 } as Chunk],
-  builds: [{ kind: 'index', schema: 'public', table: 't', name: 't_idx', stateName: 't_idx', statements: ['CREATE INDEX t_idx ON t (a)'], needsData: [key], needsKeys: [] } satisfies BuildJob],
+  builds: [
+    {
+      kind: 'index',
+      schema: 'public',
+      table: 't',
+      name: 't_idx',
+      stateName: 't_idx',
+      statements: ['CREATE INDEX t_idx ON t (a)'],
+      needsData: [key],
+      needsKeys: [],
+    } satisfies BuildJob,
+  ],
   indexBytes: { [JSON.stringify(['public', 't_idx'])]: 0 },
   jobs: 1,
   indexJobs: 1,
@@ -43,7 +54,20 @@ describe('estimate: rates the model can run on', () => {
     };
     const { rates, replaced } = usableRates(bad);
     expect(replaced.sort()).toEqual(
-      ['capacity', 'chunkOverhead', 'commitFlush', 'contention', 'copy.binary', 'copy.text', 'foreignKeyRows', 'indexWrite', 'parallelBuild', `perIndex a`, `perTable ${key}`, 'scan'].sort(),
+      [
+        'capacity',
+        'chunkOverhead',
+        'commitFlush',
+        'contention',
+        'copy.binary',
+        'copy.text',
+        'foreignKeyRows',
+        'indexWrite',
+        'parallelBuild',
+        `perIndex a`,
+        `perTable ${key}`,
+        'scan',
+      ].sort(),
     );
     expect(rates.copy).toEqual(DEFAULT_RATES.copy);
     expect(rates.perTable).toEqual({ other: 5e6 });
@@ -52,7 +76,12 @@ describe('estimate: rates the model can run on', () => {
     expect(rates.foreignKeyRows).toBeUndefined();
     expect(rates.parallelBuild).toBeUndefined();
     expect(rates.commitFlush).toBeUndefined();
-    expect([rates.indexWrite, rates.scan, rates.chunkOverhead, rates.capacity]).toEqual([DEFAULT_RATES.indexWrite, DEFAULT_RATES.scan, DEFAULT_RATES.chunkOverhead, DEFAULT_RATES.capacity]);
+    expect([rates.indexWrite, rates.scan, rates.chunkOverhead, rates.capacity]).toEqual([
+      DEFAULT_RATES.indexWrite,
+      DEFAULT_RATES.scan,
+      DEFAULT_RATES.chunkOverhead,
+      DEFAULT_RATES.capacity,
+    ]);
     // What is left runs: the phase ends, at a finite time.
     const sim = await simulateDataPhase(input, rates);
     expect(Number.isFinite(sim.seconds) && sim.seconds > 0).toBe(true);

@@ -20,6 +20,8 @@ describe('requireIncludesMatched', () => {
   });
 
   it('says when --exclude left nothing of what --include matched', () => {
-    expect(() => requireIncludesMatched({ include: ['sales.*'], exclude: ['sales.*'] }, [tables[0]!], 'inventory')).toThrow(/matches no table left by --exclude/);
+    expect(() => requireIncludesMatched({ include: ['sales.*'], exclude: ['sales.*'] }, [tables[0]!], 'inventory')).toThrow(
+      /matches no table left by --exclude/,
+    );
   });
 });

@@ -30,7 +30,7 @@ describe('foreign-key definitions from pg_get_constraintdef', () => {
     'FOREIGN KEY (a, b) REFERENCES t(id)',
     'CHECK (a > 0)',
     'FOREIGN KEY (a) REFERENCES t(id) NOT VALID x',
-    'FOREIGN KEY (a) REFERENCES t(id) \'x\'',
+    "FOREIGN KEY (a) REFERENCES t(id) 'x'",
   ])('refuses %s', (def) => {
     expect(() => parseForeignKeyDef(def)).toThrow();
   });

@@ -31,7 +31,9 @@ describe('pg_dump discovery', () => {
   place('homebrew/postgresql@17/bin', '17.2');
   place('Postgres.app/Contents/Versions/11/bin', '11.3');
   mkdirSync(join(root, 'pgsql-broken'), { recursive: true }); // matches the pattern, holds nothing
-  const patterns = ['debian/*/bin', 'pgsql-*/bin', 'homebrew/postgresql@*/bin', 'Postgres.app/Contents/Versions/*/bin', 'nowhere/*/bin'].map((p) => join(root, p));
+  const patterns = ['debian/*/bin', 'pgsql-*/bin', 'homebrew/postgresql@*/bin', 'Postgres.app/Contents/Versions/*/bin', 'nowhere/*/bin'].map((p) =>
+    join(root, p),
+  );
   const where = { path: [v13, v16].join(delimiter), patterns };
 
   it('finds pairs on PATH and in every install layout, newest first', () => {
@@ -60,7 +62,11 @@ describe('pg_dump discovery', () => {
   it('uses --pg-bin when given, even when a newer pair exists, and refuses it when too old for the source', () => {
     const dir = fakeTools('15.3');
     expect(pickPgTools(15, dir, where)).toMatchObject({ dir, major: 15, version: '15.3', pgRestore: join(dir, 'pg_restore') });
-    expect(() => pickPgTools(15, v13, where)).toThrow(new RegExp(`--pg-bin ${v13} holds pg_dump 13\\.9 \\(pg_dump 17\\.2 in ${join(root, 'homebrew/postgresql@17/bin')} would do: pass that folder, or leave --pg-bin out\\)`));
+    expect(() => pickPgTools(15, v13, where)).toThrow(
+      new RegExp(
+        `--pg-bin ${v13} holds pg_dump 13\\.9 \\(pg_dump 17\\.2 in ${join(root, 'homebrew/postgresql@17/bin')} would do: pass that folder, or leave --pg-bin out\\)`,
+      ),
+    );
     expect(() => pickPgTools(15, join(root, 'pgsql-broken'), where)).toThrow(/--pg-bin .*pgsql-broken holds no pg_dump and pg_restore/);
     expect(() => pickPgTools(15, join(root, 'absent'), where)).toThrow(/--pg-bin .*absent does not exist/);
   });
@@ -105,7 +111,7 @@ describe('pg_restore TOC parsing', () => {
 describe('psql \\restrict markers', () => {
   it('removes exactly the two marker lines pg_dump 15.14+ adds', async () => {
     const { stripPsqlRestrict } = await import('../../src/schema/dump.js');
-    const sql = 'SET x = 1;\n\\restrict abcDEF123\n\nCREATE TABLE a (t text DEFAULT \'\\restrict no\');\n\\unrestrict abcDEF123\n';
+    const sql = "SET x = 1;\n\\restrict abcDEF123\n\nCREATE TABLE a (t text DEFAULT '\\restrict no');\n\\unrestrict abcDEF123\n";
     expect(stripPsqlRestrict(sql)).toBe("SET x = 1;\n\nCREATE TABLE a (t text DEFAULT '\\restrict no');\n");
     expect(stripPsqlRestrict('SELECT 1;\n')).toBe('SELECT 1;\n');
   });

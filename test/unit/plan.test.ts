@@ -13,9 +13,15 @@ describe('chunk ranges', () => {
     ]);
   });
   it('never makes more ranges than values, and handles one value and negative keys', () => {
-    expect(keyRanges(5n, 6n, 10)).toEqual([{ lo: null, hi: '6' }, { lo: '6', hi: null }]);
+    expect(keyRanges(5n, 6n, 10)).toEqual([
+      { lo: null, hi: '6' },
+      { lo: '6', hi: null },
+    ]);
     expect(keyRanges(7n, 7n, 3)).toEqual([{ lo: null, hi: null }]);
-    expect(keyRanges(-10n, 9n, 2)).toEqual([{ lo: null, hi: '0' }, { lo: '0', hi: null }]);
+    expect(keyRanges(-10n, 9n, 2)).toEqual([
+      { lo: null, hi: '0' },
+      { lo: '0', hi: null },
+    ]);
   });
   it('works across the whole bigint range without losing precision', () => {
     const r = keyRanges(-(2n ** 63n), 2n ** 63n - 1n, 3);

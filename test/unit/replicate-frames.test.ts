@@ -62,7 +62,7 @@ describe('replication frame reader', () => {
     let seed = 7;
     for (let k = 0; k < 20; k++) {
       const cuts: number[] = [];
-      for (let i = 0; i < stream.length; ) {
+      for (let i = 0; i < stream.length;) {
         seed = (seed * 1103515245 + 12345) % 2 ** 31;
         i += 1 + (seed % 3000);
         cuts.push(i);

@@ -45,6 +45,9 @@ describe('net effect of a segment of changes', () => {
     s.insert({ a: '1', b: '2,3', v: 'second' });
     expect(s.size).toBe(2);
     s.update({ a: '1', b: '2,3' }, { v: 'changed' });
-    expect(s.effect().inserts).toEqual([{ a: '1,2', b: '3', v: 'first' }, { a: '1', b: '2,3', v: 'changed' }]);
+    expect(s.effect().inserts).toEqual([
+      { a: '1,2', b: '3', v: 'first' },
+      { a: '1', b: '2,3', v: 'changed' },
+    ]);
   });
 });

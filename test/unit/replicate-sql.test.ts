@@ -5,7 +5,12 @@ import type { TargetTable } from '../../src/replicate/apply/catalog.js';
 import { deleteByKeysSql, deleteSql, element, insertSql, truncateSql, updateByKeysSql, updateSql } from '../../src/replicate/apply/sql.js';
 
 function table(partitioned = false): TargetTable {
-  const cols: [string, string][] = [['id', 'bigint'], ['Odd "col"', 'public.mood'], ['amount', 'numeric(12,2)'], ['doc', 'json']];
+  const cols: [string, string][] = [
+    ['id', 'bigint'],
+    ['Odd "col"', 'public.mood'],
+    ['amount', 'numeric(12,2)'],
+    ['doc', 'json'],
+  ];
   return {
     id: { schema: 'my schema', name: 't' },
     qualified: '"my schema"."t"',
@@ -20,7 +25,9 @@ function table(partitioned = false): TargetTable {
 describe('applier SQL', () => {
   it('INSERT: one text[] per column, cast to the column type, OVERRIDING SYSTEM VALUE', () => {
     const s = insertSql(table(), ['id', 'Odd "col"']);
-    expect(s.text).toBe('INSERT INTO "my schema"."t" ("id", "Odd ""col""") OVERRIDING SYSTEM VALUE SELECT u.v1::bigint, u.v2::public.mood FROM unnest($1::text[], $2::text[]) AS u(v1, v2)');
+    expect(s.text).toBe(
+      'INSERT INTO "my schema"."t" ("id", "Odd ""col""") OVERRIDING SYSTEM VALUE SELECT u.v1::bigint, u.v2::public.mood FROM unnest($1::text[], $2::text[]) AS u(v1, v2)',
+    );
     expect(s.params).toEqual(['id', 'Odd "col"']);
   });
 
@@ -41,11 +48,15 @@ describe('applier SQL', () => {
   });
 
   it('statements run per row by pgshift.apply_rows take their values from one text[]', () => {
-    expect(updateSql(table(), ['amount'], 'key', ['id'], element).text).toBe('UPDATE ONLY "my schema"."t" SET "amount" = ($1)[1]::numeric(12,2) WHERE "id" = ($1)[2]::bigint');
+    expect(updateSql(table(), ['amount'], 'key', ['id'], element).text).toBe(
+      'UPDATE ONLY "my schema"."t" SET "amount" = ($1)[1]::numeric(12,2) WHERE "id" = ($1)[2]::bigint',
+    );
   });
 
   it('key DELETEs batch into one statement; TRUNCATE uses ONLY except on partitioned tables', () => {
-    expect(deleteByKeysSql(table(), ['id']).text).toBe('DELETE FROM ONLY "my schema"."t" WHERE ("id") IN (SELECT u.v1::bigint FROM unnest($1::text[]) AS u(v1))');
+    expect(deleteByKeysSql(table(), ['id']).text).toBe(
+      'DELETE FROM ONLY "my schema"."t" WHERE ("id") IN (SELECT u.v1::bigint FROM unnest($1::text[]) AS u(v1))',
+    );
     expect(truncateSql([table(), table(true)], true)).toBe('TRUNCATE ONLY "my schema"."t", "my schema"."t" RESTART IDENTITY');
   });
 

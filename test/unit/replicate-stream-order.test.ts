@@ -7,9 +7,21 @@ import type { SourceEvent } from '../../src/replicate/change.js';
 import { ReplicationStream } from '../../src/replicate/pgoutput/stream.js';
 
 const u8 = (n: number) => Buffer.from([n]);
-const i16 = (n: number) => { const b = Buffer.alloc(2); b.writeInt16BE(n); return b; };
-const i32 = (n: number) => { const b = Buffer.alloc(4); b.writeInt32BE(n); return b; };
-const u64 = (n: bigint) => { const b = Buffer.alloc(8); b.writeBigUInt64BE(n); return b; };
+const i16 = (n: number) => {
+  const b = Buffer.alloc(2);
+  b.writeInt16BE(n);
+  return b;
+};
+const i32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(n);
+  return b;
+};
+const u64 = (n: bigint) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(n);
+  return b;
+};
 const str = (s: string) => Buffer.concat([Buffer.from(s, 'utf8'), u8(0)]);
 const tag = (c: string) => Buffer.from(c, 'ascii');
 
@@ -25,7 +37,7 @@ function feed(frames: Buffer[]): string[] {
   const s = new ReplicationStream({ display: 'test' } as never, { slot: 's', publication: 'p', start: 0n });
   for (const f of frames) (s as unknown as { onCopyData(b: Buffer, start: number, end: number): void }).onCopyData(f, 0, f.length);
   const out: string[] = [];
-  for (let ev: SourceEvent | undefined; (ev = s.take()) !== undefined; ) {
+  for (let ev: SourceEvent | undefined; (ev = s.take()) !== undefined;) {
     out.push(ev.type === 'relation' ? `relation ${ev.table.name}` : ev.type === 'change' ? 'change' : ev.type);
   }
   return out;
@@ -33,18 +45,37 @@ function feed(frames: Buffer[]): string[] {
 
 describe('replication stream order', () => {
   it('hands the Relation messages that open a transaction over before its begin', () => {
-    expect(feed([begin(0x100n), relation(1, 'a'), relation(2, 'b'), insert(1, '1'), insert(2, '2'), commit(0x108n)]))
-      .toEqual(['relation a', 'relation b', 'begin', 'change', 'change', 'commit']);
+    expect(feed([begin(0x100n), relation(1, 'a'), relation(2, 'b'), insert(1, '1'), insert(2, '2'), commit(0x108n)])).toEqual([
+      'relation a',
+      'relation b',
+      'begin',
+      'change',
+      'change',
+      'commit',
+    ]);
   });
 
   it('a Relation message inside a transaction (after a change) stays where it is', () => {
-    expect(feed([begin(0x100n), relation(1, 'a'), insert(1, '1'), relation(2, 'b'), insert(2, '2'), commit(0x108n)]))
-      .toEqual(['relation a', 'begin', 'change', 'relation b', 'change', 'commit']);
+    expect(feed([begin(0x100n), relation(1, 'a'), insert(1, '1'), relation(2, 'b'), insert(2, '2'), commit(0x108n)])).toEqual([
+      'relation a',
+      'begin',
+      'change',
+      'relation b',
+      'change',
+      'commit',
+    ]);
   });
 
   it('a keepalive never passes a begin; an empty transaction keeps its order', () => {
-    expect(feed([begin(0x100n), keepalive(0x500n), relation(1, 'a'), insert(1, '1'), commit(0x108n), begin(0x200n), commit(0x208n)]))
-      .toEqual(['begin', 'keepalive', 'relation a', 'change', 'commit', 'begin', 'commit']);
+    expect(feed([begin(0x100n), keepalive(0x500n), relation(1, 'a'), insert(1, '1'), commit(0x108n), begin(0x200n), commit(0x208n)])).toEqual([
+      'begin',
+      'keepalive',
+      'relation a',
+      'change',
+      'commit',
+      'begin',
+      'commit',
+    ]);
   });
 
   it('a begin not followed by anything yet is not handed over', () => {

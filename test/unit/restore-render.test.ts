@@ -6,9 +6,14 @@ import { defaultAclsForTargetRole, renderedEntries } from '../../src/schema/dump
 describe('restore batch rendering', () => {
   it('counts one entry per "-- Name: …; Type:" header, data headers included', () => {
     const sql = [
-      '--', '-- Name: TABLE t; Type: COMMENT; Schema: public; Owner: -', '--', "COMMENT ON TABLE public.t IS 'x';",
-      '--', '-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: -', '--',
-      "-- a comment that says Name: but is no header",
+      '--',
+      '-- Name: TABLE t; Type: COMMENT; Schema: public; Owner: -',
+      '--',
+      "COMMENT ON TABLE public.t IS 'x';",
+      '--',
+      '-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: -',
+      '--',
+      '-- a comment that says Name: but is no header',
     ].join('\n');
     expect(renderedEntries(sql)).toBe(2);
     expect(renderedEntries('SET x = 1;\n')).toBe(0);

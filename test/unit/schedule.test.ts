@@ -5,11 +5,25 @@ import { tableKey } from '../../src/catalog/table-id.js';
 const pub = (name: string) => tableKey({ schema: 'public', name });
 
 const index = (table: string, name: string): BuildJob => ({
-  kind: 'index', schema: 'public', table, name, stateName: name, statements: [], needsData: [pub(table)], needsKeys: [], isKey: name.endsWith('_pkey'),
+  kind: 'index',
+  schema: 'public',
+  table,
+  name,
+  stateName: name,
+  statements: [],
+  needsData: [pub(table)],
+  needsKeys: [],
+  isKey: name.endsWith('_pkey'),
 });
 const fk = (table: string, ref: string, name: string): BuildJob => ({
-  kind: 'foreign key', schema: 'public', table, name, stateName: `FK ${name}`, statements: [],
-  needsData: [pub(table), pub(ref)], needsKeys: [pub(ref)],
+  kind: 'foreign key',
+  schema: 'public',
+  table,
+  name,
+  stateName: `FK ${name}`,
+  statements: [],
+  needsData: [pub(table), pub(ref)],
+  needsKeys: [pub(ref)],
 });
 
 async function drain(s: BuildScheduler): Promise<string[]> {
@@ -84,7 +98,7 @@ describe('post-data build scheduling', () => {
     const [addB, checkB] = halves('b');
     const s = new BuildScheduler([addA!, checkA!, addB!, checkB!], [pub('users'), pub('a'), pub('b')]);
     s.allLoaded();
-    expect((await s.queue.take())).toBe(addA); // both lock users: one add at a time
+    expect(await s.queue.take()).toBe(addA); // both lock users: one add at a time
     expect(s.queue.size).toBe(0);
     s.jobDone(addA!);
     expect([await s.queue.take(), await s.queue.take()]).toEqual([checkA, addB]);

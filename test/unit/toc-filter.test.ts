@@ -12,7 +12,10 @@ const excluded: Excluded = {
   sequences: new Set([tableKey({ schema: 'public', name: 'orders_id_seq' })]),
 };
 
-const kept = (lines: string[]) => parseToc(lines.join('\n')).filter((e) => keepEntry(excluded, e)).map((e) => e.dumpId);
+const kept = (lines: string[]) =>
+  parseToc(lines.join('\n'))
+    .filter((e) => keepEntry(excluded, e))
+    .map((e) => e.dumpId);
 
 describe('restore TOC filter', () => {
   it('drops entries by OID and by name, keeps everything else', () => {

@@ -23,7 +23,9 @@ describe('verify: definitions read the same across majors', () => {
     const eq = (older: string, newer: string) => equalButQualifiers(neutralTokens(older, d15to17), neutralTokens(newer, d15to17));
     // A schema named like its table: test.test is the relation, test.id a column.
     expect(eq(' SELECT test.id, test.json FROM test.test WHERE (test.id > 0);', ' SELECT id, "json" FROM test.test WHERE (id > 0);')).toBe(true);
-    expect(eq(' SELECT t.id, test.wrap(t.json) AS w, (t.b)::test.json FROM test.test t;', ' SELECT id, test.wrap("json") AS w, (b)::test."json" FROM test.test t;')).toBe(true);
+    expect(
+      eq(' SELECT t.id, test.wrap(t.json) AS w, (t.b)::test.json FROM test.test t;', ' SELECT id, test.wrap("json") AS w, (b)::test."json" FROM test.test t;'),
+    ).toBe(true);
     // Joins keep their qualifiers on every major.
     expect(eq(' SELECT a.id, b.x FROM (s.a JOIN s.b ON ((a.id = b.id)));', ' SELECT a.id, b.x FROM (s.a JOIN s.b ON ((a.id = b.id)));')).toBe(true);
     // Real differences stay differences: another column, another function's schema, another relation, another cast.

@@ -4,8 +4,18 @@ import { bucketCount, MAX_BUCKETS, pairRelations, type DataRelation } from '../.
 import { rowHash } from '../../src/verify/sql.js';
 
 const rel = (over: Partial<DataRelation>): DataRelation => ({
-  schema: 'public', name: 't', qualified: '"public"."t"', display: 'public.t', relkind: 'r',
-  columns: ['id', 'v'], columnTypes: [23, 25], primaryKey: ['id'], keyTypes: [23], bytes: 8192, rowsEstimate: 10, populated: true,
+  schema: 'public',
+  name: 't',
+  qualified: '"public"."t"',
+  display: 'public.t',
+  relkind: 'r',
+  columns: ['id', 'v'],
+  columnTypes: [23, 25],
+  primaryKey: ['id'],
+  keyTypes: [23],
+  bytes: 8192,
+  rowsEstimate: 10,
+  populated: true,
   ...over,
 });
 

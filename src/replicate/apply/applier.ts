@@ -68,11 +68,25 @@ export class Applier {
   private readonly maxChanges: number;
   private readonly maxMs: number;
 
-  constructor(private readonly target: ConnectionSpec, private readonly source: ChangeSource, private readonly opts: ApplyOptions) {
+  constructor(
+    private readonly target: ConnectionSpec,
+    private readonly source: ChangeSource,
+    private readonly opts: ApplyOptions,
+  ) {
     this.maxChanges = opts.maxBatchChanges ?? 20_000;
     this.maxMs = opts.maxBatchMs ?? 500;
     const p = opts.initial?.position ?? 0n;
-    this.stats = { transactions: 0, changes: 0, batches: 0, reconnects: 0, appliedPosition: p, reachedPosition: p, lastCommitTime: opts.initial?.commitTime ?? null, missingRows: 0, streamed: 0 };
+    this.stats = {
+      transactions: 0,
+      changes: 0,
+      batches: 0,
+      reconnects: 0,
+      appliedPosition: p,
+      reachedPosition: p,
+      lastCommitTime: opts.initial?.commitTime ?? null,
+      missingRows: 0,
+      streamed: 0,
+    };
   }
 
   /** Finish the complete transactions of the open batch, persist, acknowledge, and return from run(). */
@@ -106,7 +120,9 @@ export class Applier {
           attempt++;
           this.stats.reconnects++;
           const wait = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
-          this.opts.logger.warn(`replicate: connection lost (${(err as Error).message}); reconnecting in ${(wait / 1000).toFixed(1)}s from the position persisted on the target`);
+          this.opts.logger.warn(
+            `replicate: connection lost (${(err as Error).message}); reconnecting in ${(wait / 1000).toFixed(1)}s from the position persisted on the target`,
+          );
           await sleep(wait, signal);
         } finally {
           await discard(client);
@@ -121,7 +137,10 @@ export class Applier {
   private async connectTarget(applicationName: string): Promise<Client> {
     const client = await connect(this.target, { applicationName });
     try {
-      await client.query(`SELECT set_config(k, v, false) FROM unnest($1::text[], $2::text[]) AS s(k, v)`, [Object.keys(APPLY_SETTINGS), Object.values(APPLY_SETTINGS)]);
+      await client.query(`SELECT set_config(k, v, false) FROM unnest($1::text[], $2::text[]) AS s(k, v)`, [
+        Object.keys(APPLY_SETTINGS),
+        Object.values(APPLY_SETTINGS),
+      ]);
     } catch (err) {
       await discard(client);
       throw err;
@@ -135,7 +154,11 @@ export class Applier {
     writer.pipe.onFailure = () => this.alarm.ring();
     // Transactions streamed while in progress on the source: a connection each, opened while this one holds the
     // apply lock, and closed with it (their open transactions roll back with their sessions).
-    const streams = new StreamedTransactions({ logger: this.opts.logger, connect: () => this.connectTarget('pgshift replicate apply streamed'), onFailure: () => this.alarm.ring() });
+    const streams = new StreamedTransactions({
+      logger: this.opts.logger,
+      connect: () => this.connectTarget('pgshift replicate apply streamed'),
+      onFailure: () => this.alarm.ring(),
+    });
     const applied = await loadApplied(client);
     if (applied > this.stats.appliedPosition) this.stats.appliedPosition = applied;
     if (applied > this.stats.reachedPosition) this.stats.reachedPosition = applied;
@@ -183,11 +206,15 @@ export class Applier {
         if (last) {
           const at = last.position;
           writer.pipe.send(saveAppliedQuery(last.position, last.commitTime, batchNo), (r) => {
-            if (r.rowCount !== 1) throw new PgshiftError(`the applied position ${fmt(at)} was not written inside its batch's transaction on the target; nothing was acknowledged`, { phase: 'streaming' });
+            if (r.rowCount !== 1)
+              throw new PgshiftError(`the applied position ${fmt(at)} was not written inside its batch's transaction on the target; nothing was acknowledged`, {
+                phase: 'streaming',
+              });
           });
         }
         writer.pipe.send('COMMIT', (r) => {
-          if (r.command !== 'COMMIT') throw new PgshiftError(`the target rolled back a batch instead of committing it (answered ${r.command})`, { phase: 'streaming' });
+          if (r.command !== 'COMMIT')
+            throw new PgshiftError(`the target rolled back a batch instead of committing it (answered ${r.command})`, { phase: 'streaming' });
           committed(b);
         });
         batchOpen = false;
@@ -259,8 +286,7 @@ export class Applier {
               // Checked with everything before the block committed (a stop keeps all that precedes it).
               await writer.pipe.barrier();
               await streams.relation(ev);
-            }
-            else if (!skipping) await writer.checkRelation(ev, fmt(this.stats.appliedPosition));
+            } else if (!skipping) await writer.checkRelation(ev, fmt(this.stats.appliedPosition));
             break;
           case 'stream-start':
             if (inTx) throw new PgshiftError('a streamed block inside a transaction from the change source', { phase: 'streaming' });
@@ -364,7 +390,16 @@ export function isTransient(err: unknown): boolean {
     if (e instanceof SchemaChangedError) return false;
     if (errorSide(e)?.lost) return true;
     const code = errorCode(e) ?? '';
-    if (code.startsWith('08') || /^57P0[123]$/.test(code) || code === '53300' || code === '55006' || code === '40001' || code === '40P01' || TRANSIENT_ERRNO.has(code)) return true;
+    if (
+      code.startsWith('08') ||
+      /^57P0[123]$/.test(code) ||
+      code === '53300' ||
+      code === '55006' ||
+      code === '40001' ||
+      code === '40P01' ||
+      TRANSIENT_ERRNO.has(code)
+    )
+      return true;
     if (e instanceof Error && (e as { transient?: boolean }).transient) return true;
   }
   return false;

@@ -61,7 +61,15 @@ export async function loadTargetTable(client: Client, id: TableId): Promise<Targ
       identity: r.identity === 'a' ? 'always' : r.identity === 'd' ? 'by-default' : null,
     });
   }
-  return { id, qualified: qualify(id.schema, id.name), label: tableLabel(id), partitioned: rows[0].relkind === 'p', columns, constrained: await constrainedColumns(client, id), identityKey: await identityKey(client, id) };
+  return {
+    id,
+    qualified: qualify(id.schema, id.name),
+    label: tableLabel(id),
+    partitioned: rows[0].relkind === 'p',
+    columns,
+    constrained: await constrainedColumns(client, id),
+    identityKey: await identityKey(client, id),
+  };
 }
 
 async function identityKey(client: Client, id: TableId): Promise<string[] | null> {

@@ -23,8 +23,10 @@ export interface RelationDiff {
 /** Do the announcement and the target disagree at all (only then is the source's catalog read)? */
 export function disagrees(t: TargetTable, ev: RelationEvent): boolean {
   const sent = new Set(ev.columns.map((c) => c.name));
-  return ev.columns.some((c) => !t.columns.has(c.name) || retyped(c.typeOid, t.columns.get(c.name)!.typeOid))
-    || [...t.columns.values()].some((c) => !c.generated && !sent.has(c.name));
+  return (
+    ev.columns.some((c) => !t.columns.has(c.name) || retyped(c.typeOid, t.columns.get(c.name)!.typeOid)) ||
+    [...t.columns.values()].some((c) => !c.generated && !sent.has(c.name))
+  );
 }
 
 function retyped(sourceOid: number, targetOid: number): boolean {
@@ -77,7 +79,9 @@ export function planDdl(t: TargetTable, d: RelationDiff, applyDdl: boolean): Ddl
     p.fixes.push(`ALTER TABLE ${table} RENAME COLUMN ${quoteIdent(x!.name)} TO ${quoteIdent(a!.name)}`);
   } else {
     for (const { name, cur } of d.added) {
-      const add = cur ? `ALTER TABLE ${table} ADD COLUMN ${quoteIdent(name)} ${cur.type}${cur.default === null ? '' : ` DEFAULT ${cur.default}`}${cur.notNull ? ' NOT NULL' : ''}` : null;
+      const add = cur
+        ? `ALTER TABLE ${table} ADD COLUMN ${quoteIdent(name)} ${cur.type}${cur.default === null ? '' : ` DEFAULT ${cur.default}`}${cur.notNull ? ' NOT NULL' : ''}`
+        : null;
       if (add && applyDdl && !cur!.notNull && cur!.default === null) p.auto.push(add);
       else {
         p.problems.push(`column ${name} exists on the source but not on the target`);
@@ -89,7 +93,9 @@ export function planDdl(t: TargetTable, d: RelationDiff, applyDdl: boolean): Ddl
       // Run only when the source's catalog confirmed it (not on the strength of an earlier announcement alone).
       if (applyDdl && d.catalogRead) p.auto.push(drop);
       else {
-        p.problems.push(`column ${name} is on the target but ${announcedBefore ? 'was dropped on the source' : 'not on the source (drop it on the target, or add it on the source)'}`);
+        p.problems.push(
+          `column ${name} is on the target but ${announcedBefore ? 'was dropped on the source' : 'not on the source (drop it on the target, or add it on the source)'}`,
+        );
         p.fixes.push(drop);
       }
     }

@@ -82,8 +82,7 @@ export class NetSegment {
     if (!e) {
       for (const c of this.keyCols) set[c] = old[c]!;
       this.entries.set(id, { key: null, deleteFirst: false, insert: null, update: set });
-    }
-    else if (e.insert) Object.assign(e.insert, set);
+    } else if (e.insert) Object.assign(e.insert, set);
     else if (e.update) Object.assign(e.update, set);
     else return false; // deleted in this segment: an UPDATE cannot find it
     this.changes++;
@@ -95,7 +94,8 @@ export class NetSegment {
     if (id === null) return false;
     const e = this.entries.get(id);
     if (!e) this.entries.set(id, { key: this.keyValues(old), deleteFirst: true, insert: null, update: null });
-    else if (e.insert && !e.deleteFirst) this.entries.delete(id); // born and gone inside the segment
+    else if (e.insert && !e.deleteFirst)
+      this.entries.delete(id); // born and gone inside the segment
     else if (e.insert) e.insert = null;
     else if (e.update) {
       e.key = this.keyValues(e.update);

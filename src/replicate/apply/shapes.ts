@@ -127,7 +127,20 @@ export class ShapeCache {
     if (!s) {
       const key = t.identityKey;
       const foldable = key !== null && t.constrained !== 'all' && [...t.constrained].every((c) => key.includes(c));
-      this.byTable.set(t, (s = { statements: new Map(), writable: new Map(), foldKey: foldable ? key : null, sourceColumns: 0, ignored: null, full: null, updates: new Map(), inserts: new Map(), lastKey: null }));
+      this.byTable.set(
+        t,
+        (s = {
+          statements: new Map(),
+          writable: new Map(),
+          foldKey: foldable ? key : null,
+          sourceColumns: 0,
+          ignored: null,
+          full: null,
+          updates: new Map(),
+          inserts: new Map(),
+          lastKey: null,
+        }),
+      );
     }
     return s;
   }

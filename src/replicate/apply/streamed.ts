@@ -83,9 +83,16 @@ export class StreamedTransactions {
     if (!t) {
       // The source sends a transaction again from its first block after every reconnect; a later block of one
       // never begun here would apply it in part.
-      if (!first) throw new PgshiftError(`streaming: the source continued in-progress transaction ${xid} whose first part this connection never received; nothing of it was applied`, { phase: 'streaming', hint: 'run the same command again (it resumes from the position persisted on the target)' });
+      if (!first)
+        throw new PgshiftError(
+          `streaming: the source continued in-progress transaction ${xid} whose first part this connection never received; nothing of it was applied`,
+          { phase: 'streaming', hint: 'run the same command again (it resumes from the position persisted on the target)' },
+        );
       if (this.open.size >= MAX_OPEN_STREAMED) {
-        throw new TooManyStreamedError(`streaming: more than ${MAX_OPEN_STREAMED} large transactions are in progress on the source at once; large transactions are now applied after their commit for the rest of this run`, { phase: 'streaming' });
+        throw new TooManyStreamedError(
+          `streaming: more than ${MAX_OPEN_STREAMED} large transactions are in progress on the source at once; large transactions are now applied after their commit for the rest of this run`,
+          { phase: 'streaming' },
+        );
       }
       const client = this.idle.pop() ?? (await this.opts.connect());
       const writer = new ChangeWriter(client, this.opts.logger);
@@ -153,15 +160,25 @@ export class StreamedTransactions {
    */
   async commit(xid: number, save: (batch: string) => QueryConfig, describe: string): Promise<{ changes: number; missing: number }> {
     const t = this.open.get(xid);
-    if (!t) throw new PgshiftError(`streaming: the source committed transaction ${xid} (${describe}) whose changes were never received here; nothing was acknowledged`, { phase: 'streaming', hint: 'run the same command again (it resumes from the position persisted on the target)' });
+    if (!t)
+      throw new PgshiftError(
+        `streaming: the source committed transaction ${xid} (${describe}) whose changes were never received here; nothing was acknowledged`,
+        { phase: 'streaming', hint: 'run the same command again (it resumes from the position persisted on the target)' },
+      );
     this.open.delete(xid);
     await t.writer.flush();
     t.writer.pipe.send(save(`x${xid}`), (r) => {
-      if (r.rowCount !== 1) throw new PgshiftError(`the applied position ${describe} was not written inside its streamed transaction on the target; nothing was acknowledged`, { phase: 'streaming' });
+      if (r.rowCount !== 1)
+        throw new PgshiftError(`the applied position ${describe} was not written inside its streamed transaction on the target; nothing was acknowledged`, {
+          phase: 'streaming',
+        });
     });
     let ok = false;
     t.writer.pipe.send('COMMIT', (r) => {
-      if (r.command !== 'COMMIT') throw new PgshiftError(`the target rolled back the streamed transaction ${describe} instead of committing it (answered ${r.command})`, { phase: 'streaming' });
+      if (r.command !== 'COMMIT')
+        throw new PgshiftError(`the target rolled back the streamed transaction ${describe} instead of committing it (answered ${r.command})`, {
+          phase: 'streaming',
+        });
       ok = true;
     });
     try {
@@ -185,10 +202,12 @@ export class StreamedTransactions {
     const all = [...this.open.values()];
     this.open.clear();
     this.current = null;
-    await Promise.all(all.map(async (t) => {
-      await t.writer.pipe.abort();
-      await discard(t.client);
-    }));
+    await Promise.all(
+      all.map(async (t) => {
+        await t.writer.pipe.abort();
+        await discard(t.client);
+      }),
+    );
     await Promise.all(this.idle.splice(0).map((c) => discard(c)));
   }
 

@@ -66,7 +66,12 @@ export async function switchOff(c: Client, relations: string[]): Promise<Switche
 }
 
 async function record(c: Client, kind: string, tbl: string, name: string, definition: string): Promise<void> {
-  await c.query(`INSERT INTO pgshift.replication_switch (kind, tbl, name, definition) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [kind, tbl, name, definition]);
+  await c.query(`INSERT INTO pgshift.replication_switch (kind, tbl, name, definition) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [
+    kind,
+    tbl,
+    name,
+    definition,
+  ]);
 }
 
 /** One recorded switch, as read back (facts only; `legacy` is an older pgshift's statement it could not convert). */
@@ -177,7 +182,8 @@ export async function restoreSwitches(c: Client, parallel?: { target: Connection
     }
     await withTransaction(c, async () => {
       for (const sql of p.statements) await c.query(sql).catch((err) => Promise.reject(failed(p, sql, err)));
-      if (p.deferCheck) await c.query(`UPDATE pgshift.replication_switch SET validate_owed = true WHERE kind = $1 AND tbl = $2 AND name = $3`, [p.kind, p.tbl, p.name]);
+      if (p.deferCheck)
+        await c.query(`UPDATE pgshift.replication_switch SET validate_owed = true WHERE kind = $1 AND tbl = $2 AND name = $3`, [p.kind, p.tbl, p.name]);
       else await c.query(DELETE_SWITCH, [p.kind, p.tbl, p.name]);
     });
     if (p.deferCheck) checks.push(p);

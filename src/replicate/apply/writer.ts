@@ -62,7 +62,10 @@ export class ChangeWriter {
   /** Statements go out without waiting for their answers (pipeline.ts); the applier sends BEGIN/COMMIT through it too. */
   readonly pipe: Pipeline;
 
-  constructor(private client: Client, private readonly logger: Logger) {
+  constructor(
+    private client: Client,
+    private readonly logger: Logger,
+  ) {
     this.pipe = new Pipeline(client);
   }
 
@@ -111,21 +114,32 @@ export class ChangeWriter {
     const plan = planDdl(t, diff, ev.applyDdl === true);
     if (plan.problems.length) {
       const exact = plan.fixes.length === plan.problems.length;
-      throw new SchemaChangedError(`streaming: the definition of ${t.label} changed on the source (${plan.problems.join('; ')}); DDL is not replicated, so replication stopped before the first change that uses the new definition (everything before it is applied)`, {
-        phase: 'streaming',
-        object: t.label,
-        hint: exact
-          ? `run on the target:\n    ${plan.fixes.map((f) => `${f};`).join('\n    ')}\n  then run the same pgshift replicate command again (it resumes where it stopped)`
-          : `apply the same ALTER TABLE ${t.label} … on the target${plan.fixes.length ? ` (${plan.fixes.join('; ')})` : ''}, then run the same pgshift replicate command again (it resumes where it stopped)`,
-      });
+      throw new SchemaChangedError(
+        `streaming: the definition of ${t.label} changed on the source (${plan.problems.join('; ')}); DDL is not replicated, so replication stopped before the first change that uses the new definition (everything before it is applied)`,
+        {
+          phase: 'streaming',
+          object: t.label,
+          hint: exact
+            ? `run on the target:\n    ${plan.fixes.map((f) => `${f};`).join('\n    ')}\n  then run the same pgshift replicate command again (it resumes where it stopped)`
+            : `apply the same ALTER TABLE ${t.label} … on the target${plan.fixes.length ? ` (${plan.fixes.join('; ')})` : ''}, then run the same pgshift replicate command again (it resumes where it stopped)`,
+        },
+      );
     }
     if (plan.auto.length) {
       // Before the changes that use the new definition, in the same transaction as them when there is one.
-      for (const sql of plan.auto) this.pipe.send(sql, () => this.logger.info(`replicate: ${sql} on the target (--apply-ddl)`), (err) => annotate(err, `--apply-ddl on ${t.label}: ${sql}`));
+      for (const sql of plan.auto)
+        this.pipe.send(
+          sql,
+          () => this.logger.info(`replicate: ${sql} on the target (--apply-ddl)`),
+          (err) => annotate(err, `--apply-ddl on ${t.label}: ${sql}`),
+        );
       await this.pipe.barrier();
       t = await this.reload(ev.table);
     }
-    if (diff.ignored.length) this.logger.info(`replicate: changes to ${t.label} from before column(s) ${diff.ignored.join(', ')} were dropped on the source (and on the target): their values for them are not written`);
+    if (diff.ignored.length)
+      this.logger.info(
+        `replicate: changes to ${t.label} from before column(s) ${diff.ignored.join(', ')} were dropped on the source (and on the target): their values for them are not written`,
+      );
     this.shapes.announced(t, ev.columns.length, diff.ignored.length ? new Set(diff.ignored) : null);
   }
 
@@ -169,8 +183,21 @@ export class ChangeWriter {
       case 'delete': {
         const keys = this.shapes.matchColumns(t, c.old, c.identity);
         const values = valuesOf(c.old, keys);
-        if (c.identity === 'key') return this.queue(t, 'delete', 'DELETE', this.shapes.statement(t, 'dk', [keys], () => deleteByKeysSql(t, keys)), values);
-        return this.queue(t, 'rows', 'DELETE', this.shapes.statement(t, `d${c.identity}`, [keys], () => deleteSql(t, c.identity, keys, element)), values);
+        if (c.identity === 'key')
+          return this.queue(
+            t,
+            'delete',
+            'DELETE',
+            this.shapes.statement(t, 'dk', [keys], () => deleteByKeysSql(t, keys)),
+            values,
+          );
+        return this.queue(
+          t,
+          'rows',
+          'DELETE',
+          this.shapes.statement(t, `d${c.identity}`, [keys], () => deleteSql(t, c.identity, keys, element)),
+          values,
+        );
       }
     }
   }
@@ -269,7 +296,9 @@ export class ChangeWriter {
     if (missing <= 0) return;
     this.missingRows += missing;
     if (this.missingRows <= 1000) {
-      this.logger.warn(`replicate: ${missing} ${run.what} change(s) on ${t.label} found no row on the target — the target differs from the source; run pgshift verify after catching up`);
+      this.logger.warn(
+        `replicate: ${missing} ${run.what} change(s) on ${t.label} found no row on the target — the target differs from the source; run pgshift verify after catching up`,
+      );
     }
   }
 
@@ -290,7 +319,6 @@ export class ChangeWriter {
     return this.added(values);
   }
 
-
   private queueOf(t: TargetTable): TableQueue {
     let q = this.pending.get(t);
     if (!q) this.pending.set(t, (q = { table: t, runs: [] }));
@@ -305,7 +333,6 @@ export class ChangeWriter {
     if (this.pendingBytes >= PENDING_BYTES || this.pendingRows >= PENDING_ROWS) return this.flush();
     return undefined;
   }
-
 }
 
 function annotate(err: unknown, what: string): unknown {

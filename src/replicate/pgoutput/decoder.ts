@@ -93,7 +93,6 @@ class Reader {
   }
 }
 
-
 /** What a Relation message announced that differs from the previous one for the same relation. */
 export interface RelationChange {
   relation: Relation;
@@ -136,7 +135,13 @@ export class PgoutputDecoder {
       case 'R': {
         const { relation, previous } = this.relation(r);
         const cols = (x: Relation) => x.columns.map((c) => ({ name: c.name, typeOid: c.typeOid }));
-        return { type: 'relation', table: relation.table, columns: cols(relation), ...(previous ? { previous: cols(previous) } : {}), ...(xid !== undefined ? { xid } : {}) };
+        return {
+          type: 'relation',
+          table: relation.table,
+          columns: cols(relation),
+          ...(previous ? { previous: cols(previous) } : {}),
+          ...(xid !== undefined ? { xid } : {}),
+        };
       }
       case 'S': {
         if (this.inStream) throw new ProtocolError('pgoutput: Stream Start inside a streamed block');
@@ -238,8 +243,12 @@ export class PgoutputDecoder {
       const kind = r.u8();
       if (kind === 0x6e /* n */) row[col.name] = null;
       else if (kind === 0x74 /* t */) row[col.name] = r.text(r.i32());
-      else if (kind === 0x75 /* u */) continue; // unchanged TOAST value: absent, the target keeps its value
-      else throw new ProtocolError(`pgoutput: unexpected column kind ${JSON.stringify(String.fromCharCode(kind))} in ${tableLabel(rel.table)} (binary mode is never requested)`);
+      else if (kind === 0x75 /* u */)
+        continue; // unchanged TOAST value: absent, the target keeps its value
+      else
+        throw new ProtocolError(
+          `pgoutput: unexpected column kind ${JSON.stringify(String.fromCharCode(kind))} in ${tableLabel(rel.table)} (binary mode is never requested)`,
+        );
     }
     return row;
   }
@@ -273,7 +282,8 @@ function keyOf(rel: Relation, row: Row): Row {
   for (const c of rel.columns) {
     if (!c.key) continue;
     // A key value left unchanged and TOASTed is not sent: without it the row cannot be found safely.
-    if (!(c.name in row)) throw new ProtocolError(`pgoutput: the replica-identity column ${c.name} of ${tableLabel(rel.table)} was not sent (unchanged TOAST key value)`);
+    if (!(c.name in row))
+      throw new ProtocolError(`pgoutput: the replica-identity column ${c.name} of ${tableLabel(rel.table)} was not sent (unchanged TOAST key value)`);
     key[c.name] = row[c.name]!;
   }
   if (Object.keys(key).length === 0) throw new ProtocolError(`pgoutput: ${tableLabel(rel.table)} has no replica-identity columns`);

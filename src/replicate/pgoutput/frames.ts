@@ -29,7 +29,10 @@ export class FrameReader {
   private partial: Buffer | null = null;
   private filled = 0;
 
-  constructor(private readonly stream: Socket, private readonly sink: FrameSink) {}
+  constructor(
+    private readonly stream: Socket,
+    private readonly sink: FrameSink,
+  ) {}
 
   /**
    * Replaces pg's reader on the socket; false when the socket does not look as expected (pg keeps reading).

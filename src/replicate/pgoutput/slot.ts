@@ -15,7 +15,10 @@ export async function publicationExists(c: Client, name: string): Promise<boolea
   return rows.length > 0;
 }
 
-export async function slotInfo(c: Client, name: string): Promise<{ active: boolean; activePid: number | null; retainedBytes: number; confirmedFlush: string | null } | null> {
+export async function slotInfo(
+  c: Client,
+  name: string,
+): Promise<{ active: boolean; activePid: number | null; retainedBytes: number; confirmedFlush: string | null } | null> {
   const { rows } = await c.query(
     `SELECT active, active_pid, confirmed_flush_lsn::text AS confirmed,
             COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::float8 AS retained
@@ -80,9 +83,10 @@ export async function createSlot(spec: ConnectionSpec, name: string): Promise<Cr
     const { rows: v } = await holder.query(`SHOW server_version_num`);
     const num = Number(v[0].server_version_num);
     // PostgreSQL 15 introduced the parenthesized option list; older servers take EXPORT_SNAPSHOT.
-    const sql = num >= 150000
-      ? `CREATE_REPLICATION_SLOT ${quoteIdent(name)} LOGICAL pgoutput (SNAPSHOT 'export')`
-      : `CREATE_REPLICATION_SLOT ${quoteIdent(name)} LOGICAL pgoutput EXPORT_SNAPSHOT`;
+    const sql =
+      num >= 150000
+        ? `CREATE_REPLICATION_SLOT ${quoteIdent(name)} LOGICAL pgoutput (SNAPSHOT 'export')`
+        : `CREATE_REPLICATION_SLOT ${quoteIdent(name)} LOGICAL pgoutput EXPORT_SNAPSHOT`;
     const { rows } = await holder.query(sql);
     const r = rows[0];
     return { consistentPoint: parseLsn(r.consistent_point), consistentPointText: r.consistent_point, snapshotName: r.snapshot_name, holder };

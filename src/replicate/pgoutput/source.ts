@@ -23,7 +23,12 @@ export class PgoutputSource implements ChangeSource {
   events(from: Position, signal: AbortSignal): AsyncIterable<SourceEvent> {
     return {
       [Symbol.asyncIterator]: () => {
-        const stream = new ReplicationStream(this.spec, { slot: this.slot, publication: this.publication, start: from, streaming: this.opts.streaming !== false });
+        const stream = new ReplicationStream(this.spec, {
+          slot: this.slot,
+          publication: this.publication,
+          start: from,
+          streaming: this.opts.streaming !== false,
+        });
         const previous = this.stream;
         this.stream = stream;
         let opened: Promise<void> | undefined;
@@ -74,9 +79,7 @@ export class PgoutputSource implements ChangeSource {
           ORDER BY a.attnum`,
         [table.schema, table.name],
       );
-      return rows[0]?.present
-        ? rows.filter((r) => r.name !== null).map((r) => ({ name: r.name, type: r.type, notNull: r.not_null, default: r.dflt }))
-        : null;
+      return rows[0]?.present ? rows.filter((r) => r.name !== null).map((r) => ({ name: r.name, type: r.type, notNull: r.not_null, default: r.dflt })) : null;
     } catch (err) {
       await this.catalog?.end().catch(() => undefined);
       this.catalog = undefined;

@@ -30,7 +30,9 @@ export const VALUE_SETTINGS: Record<string, string> = {
 
 export function settingsOption(settings: Record<string, string>): string {
   // libpq "options": -c name=value, spaces escaped with a backslash.
-  return Object.entries(settings).map(([k, v]) => `-c ${k}=${v.replace(/ /g, '\\ ')}`).join(' ');
+  return Object.entries(settings)
+    .map(([k, v]) => `-c ${k}=${v.replace(/ /g, '\\ ')}`)
+    .join(' ');
 }
 
 const PG_EPOCH_MS = 946_684_800_000n;
@@ -82,7 +84,10 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
   /** In-progress transactions are streamed on this connection (protocol 2): known once open() returned. */
   streamingInProgress = false;
 
-  constructor(private readonly spec: ConnectionSpec, private readonly opts: StreamOptions) {
+  constructor(
+    private readonly spec: ConnectionSpec,
+    private readonly opts: StreamOptions,
+  ) {
     this.confirmed = opts.start;
     this.received = opts.start;
   }
@@ -138,7 +143,12 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
         this.fail(errorCode(err) === undefined ? transient(e) : e);
       },
     );
-    await Promise.race([started, running.then(() => { throw this.failure; })]);
+    await Promise.race([
+      started,
+      running.then(() => {
+        throw this.failure;
+      }),
+    ]);
     this.streaming = true;
     this.timer = setInterval(() => this.sendStatus(false), this.opts.statusIntervalMs ?? 10_000);
     this.timer.unref();
@@ -274,7 +284,8 @@ export class ReplicationStream implements AsyncIterator<SourceEvent> {
   }
 
   private connection(client = this.client) {
-    return (client as unknown as { connection?: { sendCopyFromChunk(b: Buffer): void; stream: NodeJS.ReadableStream & { destroy(): void } } } | undefined)?.connection;
+    return (client as unknown as { connection?: { sendCopyFromChunk(b: Buffer): void; stream: NodeJS.ReadableStream & { destroy(): void } } } | undefined)
+      ?.connection;
   }
 
   private sendStatus(replyRequested: boolean, client = this.client): void {

@@ -49,19 +49,28 @@ export interface CaptureAclProblem {
 export async function captureAclProblems(src: Client): Promise<CaptureAclProblem[]> {
   const out: CaptureAclProblem[] = [];
   const { rows: grants } = await src.query(FOREIGN_GRANTS, [CAPTURE_SCHEMA]);
-  for (const g of grants) out.push({ object: `${g.kind.toLowerCase()} ${g.name}`, problem: `${g.grantee} holds ${g.privileges} (REVOKE ALL ON ${g.kind} ${g.name} FROM ${g.grantee})` });
+  for (const g of grants)
+    out.push({
+      object: `${g.kind.toLowerCase()} ${g.name}`,
+      problem: `${g.grantee} holds ${g.privileges} (REVOKE ALL ON ${g.kind} ${g.name} FROM ${g.grantee})`,
+    });
   const { rows: owners } = await src.query(
     `SELECT o.kind, o.name, pg_catalog.pg_get_userbyid(o.owner) AS owner FROM (${OBJECTS}) o
       WHERE o.owner OPERATOR(pg_catalog.<>) (SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.nspname = $1)`,
     [CAPTURE_SCHEMA],
   );
-  for (const o of owners) out.push({ object: `${o.kind.toLowerCase()} ${o.name}`, problem: `owned by ${o.owner}, not by the owner of schema ${CAPTURE_SCHEMA}` });
+  for (const o of owners)
+    out.push({ object: `${o.kind.toLowerCase()} ${o.name}`, problem: `owned by ${o.owner}, not by the owner of schema ${CAPTURE_SCHEMA}` });
   const { rows: fns } = await src.query(
     `SELECT pg_catalog.format('%I.%I()', n.nspname, p.proname) AS name FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
       WHERE n.nspname = $1 AND NOT (p.prosecdef AND 'search_path=pg_catalog, pg_temp' = ANY (COALESCE(p.proconfig, '{}')))`,
     [CAPTURE_SCHEMA],
   );
-  for (const f of fns) out.push({ object: `function ${f.name}`, problem: 'not SECURITY DEFINER with search_path pinned to pg_catalog, pg_temp (installed by an earlier pgshift)' });
+  for (const f of fns)
+    out.push({
+      object: `function ${f.name}`,
+      problem: 'not SECURITY DEFINER with search_path pinned to pg_catalog, pg_temp (installed by an earlier pgshift)',
+    });
   return out;
 }
 
@@ -79,16 +88,24 @@ async function ownerMembers(src: Client, owner: string): Promise<string[]> {
 
 /** Refuse to read (or keep feeding) a log that someone else may have written or read. */
 export async function checkCaptureAcl(src: Client, source: string, logger?: Logger): Promise<void> {
-  const { rows } = await src.query(`SELECT pg_catalog.pg_get_userbyid(n.nspowner) AS owner FROM pg_catalog.pg_namespace n WHERE n.nspname = $1`, [CAPTURE_SCHEMA]);
+  const { rows } = await src.query(`SELECT pg_catalog.pg_get_userbyid(n.nspowner) AS owner FROM pg_catalog.pg_namespace n WHERE n.nspname = $1`, [
+    CAPTURE_SCHEMA,
+  ]);
   if (!rows.length) {
-    throw new PgshiftError(`preflight: the capture schema ${CAPTURE_SCHEMA} is gone from the source ${source}; changes since it went were not recorded, so replication cannot go on`, {
-      phase: 'preflight', hint: 'start over: pgshift cleanup --source … --target …, then pgshift replicate --capture triggers into an empty target',
-    });
+    throw new PgshiftError(
+      `preflight: the capture schema ${CAPTURE_SCHEMA} is gone from the source ${source}; changes since it went were not recorded, so replication cannot go on`,
+      {
+        phase: 'preflight',
+        hint: 'start over: pgshift cleanup --source … --target …, then pgshift replicate --capture triggers into an empty target',
+      },
+    );
   }
   const members = await ownerMembers(src, rows[0].owner);
   if (members.length) {
     // Not refused: sharing the owner's rights is a choice the database's administrator made knowingly.
-    logger?.warn(`replicate: ${members.join(', ')} ${members.length === 1 ? 'is a member' : 'are members'} of ${rows[0].owner}, the owner of the change log on the source, and can write it as the owner does; pgshift cannot tell such writes from the capture's`);
+    logger?.warn(
+      `replicate: ${members.join(', ')} ${members.length === 1 ? 'is a member' : 'are members'} of ${rows[0].owner}, the owner of the change log on the source, and can write it as the owner does; pgshift cannot tell such writes from the capture's`,
+    );
   }
   const problems = await captureAclProblems(src);
   if (!problems.length) return;

@@ -195,14 +195,24 @@ export class CaptureApplier {
       const fix = `apply the same change on the target (ALTER TABLE ${label} …), then run the same pgshift replicate --capture triggers command again; it resumes`;
       const sc = cols.get(oid);
       if (!sc) {
-        throw new CaptureSchemaError(`apply: table ${label} no longer exists on the source (dropped or recreated); DDL is not captured, so replication stopped (everything up to the last applied batch is on the target)`, {
-          phase: 'apply', object: label, hint: 'if that was intended, drop it on the target too and start over: pgshift cleanup --source … --target …, then pgshift replicate --capture triggers into an empty target',
-        });
+        throw new CaptureSchemaError(
+          `apply: table ${label} no longer exists on the source (dropped or recreated); DDL is not captured, so replication stopped (everything up to the last applied batch is on the target)`,
+          {
+            phase: 'apply',
+            object: label,
+            hint: 'if that was intended, drop it on the target too and start over: pgshift cleanup --source … --target …, then pgshift replicate --capture triggers into an empty target',
+          },
+        );
       }
       if ((trig.find((x) => Number(x.oid) === oid)?.n ?? 0) < 4) {
-        throw new CaptureSchemaError(`apply: the capture triggers of ${label} were dropped or disabled on the source; its later changes were not recorded, so replication stopped`, {
-          phase: 'apply', object: label, hint: 'start over: pgshift cleanup --source … --target …, then pgshift replicate --capture triggers into an empty target',
-        });
+        throw new CaptureSchemaError(
+          `apply: the capture triggers of ${label} were dropped or disabled on the source; its later changes were not recorded, so replication stopped`,
+          {
+            phase: 'apply',
+            object: label,
+            hint: 'start over: pgshift cleanup --source … --target …, then pgshift replicate --capture triggers into an empty target',
+          },
+        );
       }
       const tt = await this.target(t);
       const problems: string[] = [];
@@ -216,9 +226,14 @@ export class CaptureApplier {
       if (problems.length) {
         // The next run reads the target's definition again.
         this.targets.delete(tableKey(t));
-        throw new CaptureSchemaError(`apply: the definition of ${label} changed on the source (${problems.join('; ')}); DDL is not captured, so replication stopped (everything up to the last applied batch is on the target)`, {
-          phase: 'apply', object: label, hint: fix,
-        });
+        throw new CaptureSchemaError(
+          `apply: the definition of ${label} changed on the source (${problems.join('; ')}); DDL is not captured, so replication stopped (everything up to the last applied batch is on the target)`,
+          {
+            phase: 'apply',
+            object: label,
+            hint: fix,
+          },
+        );
       }
     }
     return cols;

@@ -18,7 +18,12 @@ export interface CaptureCleanup {
   unapplied: number | null;
 }
 
-export async function cleanupCapture(ctl: Client, target: ConnectionSpec, source: ConnectionSpec | undefined, opts: { force?: boolean; logger?: Logger } = {}): Promise<CaptureCleanup> {
+export async function cleanupCapture(
+  ctl: Client,
+  target: ConnectionSpec,
+  source: ConnectionSpec | undefined,
+  opts: { force?: boolean; logger?: Logger } = {},
+): Promise<CaptureCleanup> {
   void opts.force;
   const logger = opts.logger ?? silentLogger;
   // Refused while a replicate (or copy) holds the target; re-entrant when the caller holds it on `ctl` already.
@@ -27,12 +32,17 @@ export async function cleanupCapture(ctl: Client, target: ConnectionSpec, source
   const removed: string[] = [];
   let unapplied: number | null = null;
   if (state && !source) {
-    throw new UsageError(`cleanup: ${target.display} is fed by trigger capture on ${state.source}: its triggers, functions and the schema _pgshift live on the source; nothing was removed`, {
-      hint: 'pass --source with the source URL so the capture (which logs every write on the source) is removed too',
-    });
+    throw new UsageError(
+      `cleanup: ${target.display} is fed by trigger capture on ${state.source}: its triggers, functions and the schema _pgshift live on the source; nothing was removed`,
+      {
+        hint: 'pass --source with the source URL so the capture (which logs every write on the source) is removed too',
+      },
+    );
   }
   if (state && source && state.source !== source.display) {
-    throw new UsageError(`cleanup: the capture feeding ${target.display} is on ${state.source}, not ${source.display}; nothing was removed`, { hint: 'pass the same --source as the replicate run' });
+    throw new UsageError(`cleanup: the capture feeding ${target.display} is on ${state.source}, not ${source.display}; nothing was removed`, {
+      hint: 'pass the same --source as the replicate run',
+    });
   }
   if (source) {
     const src = await connect(source, { applicationName: 'pgshift cleanup' });
@@ -41,7 +51,9 @@ export async function cleanupCapture(ctl: Client, target: ConnectionSpec, source
       const comment = there.comment ?? '';
       // Ours when its comment is the marker this target recorded, or (a state lost with the target) when it says
       // pgshift made it to feed this target. A capture feeding another target is that target's to remove.
-      const ours = there.schema && (state ? comment === String(state.options.marker) : comment.startsWith('pgshift trigger capture') && comment.endsWith(` feeding ${target.display}`));
+      const ours =
+        there.schema &&
+        (state ? comment === String(state.options.marker) : comment.startsWith('pgshift trigger capture') && comment.endsWith(` feeding ${target.display}`));
       if (there.schema && !ours) {
         const other = /^pgshift trigger capture \S+ feeding (.+)$/.exec(comment)?.[1];
         throw new UsageError(
@@ -56,8 +68,14 @@ export async function cleanupCapture(ctl: Client, target: ConnectionSpec, source
         unapplied = r.unapplied;
         if (r.triggers) removed.push(`${r.triggers} capture triggers on the source`);
         if (r.functions) removed.push(`${r.functions} capture functions on the source`);
-        if (r.schema) removed.push(`schema _pgshift (with its change log${r.unapplied ? `: ${r.unapplied} captured changes the target had not applied were dropped` : ''}) on the source`);
-        if (r.unapplied) logger.warn(`cleanup: dropped ${r.unapplied} captured changes the target ${target.display} had not applied; the target may differ from the source (pgshift verify tells)`);
+        if (r.schema)
+          removed.push(
+            `schema _pgshift (with its change log${r.unapplied ? `: ${r.unapplied} captured changes the target had not applied were dropped` : ''}) on the source`,
+          );
+        if (r.unapplied)
+          logger.warn(
+            `cleanup: dropped ${r.unapplied} captured changes the target ${target.display} had not applied; the target may differ from the source (pgshift verify tells)`,
+          );
       }
     } finally {
       await src.end().catch(() => undefined);
@@ -65,7 +83,8 @@ export async function cleanupCapture(ctl: Client, target: ConnectionSpec, source
   }
   if (state) {
     const r = await restoreSwitches(ctl);
-    if (r.triggers + r.foreignKeys + r.identities) removed.push(`restored on the target: ${r.triggers} triggers, ${r.foreignKeys} foreign keys, ${r.identities} identity columns`);
+    if (r.triggers + r.foreignKeys + r.identities)
+      removed.push(`restored on the target: ${r.triggers} triggers, ${r.foreignKeys} foreign keys, ${r.identities} identity columns`);
     await dropCaptureState(ctl);
     removed.push('capture state on the target');
   }

@@ -36,8 +36,22 @@ function seconds(name: string, v: string): number {
   return n;
 }
 
-export async function runCaptureTriggers(ctx: Context, flags: CaptureFlags, source: ConnectionSpec, target: ConnectionSpec): Promise<{ exitCode?: number; json: unknown }> {
-  const slotOnly = ([['slot', '--slot'], ['publication', '--publication'], ['fixReplicaIdentity', '--fix-replica-identity'], ['maxLagBytes', '--max-lag-bytes'], ['metricsPort', '--metrics-port'], ['metricsHost', '--metrics-host']] as const)
+export async function runCaptureTriggers(
+  ctx: Context,
+  flags: CaptureFlags,
+  source: ConnectionSpec,
+  target: ConnectionSpec,
+): Promise<{ exitCode?: number; json: unknown }> {
+  const slotOnly = (
+    [
+      ['slot', '--slot'],
+      ['publication', '--publication'],
+      ['fixReplicaIdentity', '--fix-replica-identity'],
+      ['maxLagBytes', '--max-lag-bytes'],
+      ['metricsPort', '--metrics-port'],
+      ['metricsHost', '--metrics-host'],
+    ] as const
+  )
     .filter(([k]) => flags[k] !== undefined && flags[k] !== false)
     .map(([, f]) => f);
   if (slotOnly.length) {
@@ -67,7 +81,16 @@ export async function runCaptureTriggers(ctx: Context, flags: CaptureFlags, sour
           process.stderr.write(`\r\x1b[K${captureStatusLine(s)}`);
           drewLine = true;
         } else {
-          ctx.logger.info({ pendingChanges: s.pendingChanges, lagSeconds: s.lagSeconds, changesPerSecond: Math.round(s.changesPerSecond), changes: s.changes, batches: s.batches }, `replicate: ${captureStatusLine(s)}`);
+          ctx.logger.info(
+            {
+              pendingChanges: s.pendingChanges,
+              lagSeconds: s.lagSeconds,
+              changesPerSecond: Math.round(s.changesPerSecond),
+              changes: s.changes,
+              batches: s.batches,
+            },
+            `replicate: ${captureStatusLine(s)}`,
+          );
         }
       },
     });
@@ -91,25 +114,40 @@ export function describeCapture(s: TriggerReplicateSummary): string {
   const lines: string[] = [];
   if (s.initialCopy) {
     const c = s.initialCopy;
-    lines.push(`Initial copy${s.start === 'resumed' ? ' (finished from a new snapshot after an interruption)' : ''}: ${c.tables} tables, ${formatCount(c.rows)} rows, ${formatBytes(c.bytes)} in ${formatDuration(c.seconds)}`);
+    lines.push(
+      `Initial copy${s.start === 'resumed' ? ' (finished from a new snapshot after an interruption)' : ''}: ${c.tables} tables, ${formatCount(c.rows)} rows, ${formatBytes(c.bytes)} in ${formatDuration(c.seconds)}`,
+    );
   } else lines.push('Resumed from the snapshot recorded on the target (no new copy).');
-  lines.push(`Applied ${formatCount(s.changes)} captured changes in ${formatCount(s.transactions)} batches (${formatCount(s.rowsWritten)} rows re-read from the source) in ${formatDuration(s.seconds)}; ${formatCount(s.pendingChanges)} pending, oldest ${s.lagSeconds.toFixed(1)}s`);
+  lines.push(
+    `Applied ${formatCount(s.changes)} captured changes in ${formatCount(s.transactions)} batches (${formatCount(s.rowsWritten)} rows re-read from the source) in ${formatDuration(s.seconds)}; ${formatCount(s.pendingChanges)} pending, oldest ${s.lagSeconds.toFixed(1)}s`,
+  );
   if (s.reconnects) lines.push(`  reconnected ${s.reconnects} time(s)`);
   if (s.notReplicated.length) lines.push(`  copied once, changes not captured: ${s.notReplicated.join(', ')}`);
   if (s.caughtUp) {
     const r = s.restored;
-    lines.push(`Caught up. ${s.sequences} sequences set from the source${r ? `; restored ${r.triggers} triggers, ${r.foreignKeys} foreign keys, ${r.identities} identity columns` : ''}.`);
-    if (s.matviews) lines.push(`  refreshed ${s.matviews.views} materialized view(s) in ${formatDuration(s.matviews.seconds)} (not replicated: skip with --no-refresh-matviews)`);
+    lines.push(
+      `Caught up. ${s.sequences} sequences set from the source${r ? `; restored ${r.triggers} triggers, ${r.foreignKeys} foreign keys, ${r.identities} identity columns` : ''}.`,
+    );
+    if (s.matviews)
+      lines.push(
+        `  refreshed ${s.matviews.views} materialized view(s) in ${formatDuration(s.matviews.seconds)} (not replicated: skip with --no-refresh-matviews)`,
+      );
     if (s.caughtUpTo) {
       const at = clock(s.caughtUpTo.at);
       lines.push(`  caught up to ${at}: every change committed on the source before then is applied`);
-      lines.push(s.caughtUpTo.pendingSince > 0
-        ? `The source is still being written: ${formatCount(s.caughtUpTo.pendingSince)} changes captured since ${at} (oldest ${s.lagSeconds.toFixed(1)} s). Freeze writes to the source, then run the same command again before switching the application.`
-        : `No changes captured on the source since ${at}. Keep writes frozen until the application points to the target.`);
+      lines.push(
+        s.caughtUpTo.pendingSince > 0
+          ? `The source is still being written: ${formatCount(s.caughtUpTo.pendingSince)} changes captured since ${at} (oldest ${s.lagSeconds.toFixed(1)} s). Freeze writes to the source, then run the same command again before switching the application.`
+          : `No changes captured on the source since ${at}. Keep writes frozen until the application points to the target.`,
+      );
     }
-    lines.push('Next: freeze writes, run the same command again (it catches up in seconds), pgshift verify --source … --target …, cut over; then pgshift cleanup --source … --target … removes the capture from the source');
+    lines.push(
+      'Next: freeze writes, run the same command again (it catches up in seconds), pgshift verify --source … --target …, cut over; then pgshift cleanup --source … --target … removes the capture from the source',
+    );
   } else {
-    lines.push(`Stopped; the capture keeps logging on the source (${s.capturedTables} tables). Run the same command to continue, or --until-caught-up to finish.`);
+    lines.push(
+      `Stopped; the capture keeps logging on the source (${s.capturedTables} tables). Run the same command to continue, or --until-caught-up to finish.`,
+    );
   }
   return lines.join('\n');
 }

@@ -38,7 +38,16 @@ import { captureInstalled, installCapture } from './source.js';
 import { CaptureLag, type CaptureSample } from './lag.js';
 import { recopyLoadedTables, withReplicateHint } from './recopy.js';
 import { checkCaptureAcl } from './acl.js';
-import { ensureCaptureState, loadCapture, markCaptureCaughtUp, markCopyDone, markInstalled, recordCapture, recordCopySnapshot, type CaptureState } from './state.js';
+import {
+  ensureCaptureState,
+  loadCapture,
+  markCaptureCaughtUp,
+  markCopyDone,
+  markInstalled,
+  recordCapture,
+  recordCopySnapshot,
+  type CaptureState,
+} from './state.js';
 import { sleep } from '../../sleep.js';
 
 export interface TriggerReplicateOptions {
@@ -108,14 +117,16 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
     const { rows: repl } = await ctl.query(`SELECT to_regclass('pgshift.replication') IS NOT NULL AS ok`);
     if (repl[0].ok && (await ctl.query(`SELECT 1 FROM pgshift.replication`)).rowCount) {
       throw new UsageError(`the target ${target.display} holds a pgoutput replication (pgshift replicate without --capture triggers); nothing was changed`, {
-        phase: 'preflight', hint: 'run pgshift replicate without --capture, or remove it first: pgshift cleanup --source … --target …',
+        phase: 'preflight',
+        hint: 'run pgshift replicate without --capture, or remove it first: pgshift cleanup --source … --target …',
       });
     }
     let notReplicated: string[] = [];
     if (state) {
       if (state.source !== source.display) {
         throw new UsageError(`the target ${target.display} captures changes from ${state.source}, not ${source.display}; nothing was changed`, {
-          phase: 'preflight', hint: 'pass the same --source as the first run, or remove that capture first (pgshift cleanup --source … --target …)',
+          phase: 'preflight',
+          hint: 'pass the same --source as the first run, or remove that capture first (pgshift cleanup --source … --target …)',
         });
       }
       if (opts.filter.include?.length) logger.warn('replicate: --include is taken from the first run; the one given now is ignored');
@@ -128,9 +139,13 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       await requireEmptyTarget(ctl, target.display);
       const existing = await captureInstalled(src);
       if (existing.schema) {
-        throw new UsageError(`the source ${source.display} already has a schema _pgshift (${existing.comment ?? 'not made by this run'}); nothing was changed`, {
-          phase: 'preflight', hint: 'remove the old capture with pgshift cleanup --source … --target <the target it fed>, or DROP SCHEMA _pgshift CASCADE on the source if nothing uses it',
-        });
+        throw new UsageError(
+          `the source ${source.display} already has a schema _pgshift (${existing.comment ?? 'not made by this run'}); nothing was changed`,
+          {
+            phase: 'preflight',
+            hint: 'remove the old capture with pgshift cleanup --source … --target <the target it fed>, or DROP SCHEMA _pgshift CASCADE on the source if nothing uses it',
+          },
+        );
       }
       const tables = await listTables(src, opts.filter);
       notReplicated = tables.filter((t) => t.relkind === 'f').map((t) => t.display);
@@ -152,9 +167,13 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       const marker = String(current.options.marker);
       const there = await captureInstalled(src);
       if (there.schema && there.comment !== marker) {
-        throw new UsageError(`the source ${source.display} has a schema _pgshift that this replication did not install (${there.comment ?? 'no comment'}); nothing was changed`, {
-          phase: 'install', hint: 'remove it (pgshift cleanup for the target it fed, or DROP SCHEMA _pgshift CASCADE) and run again',
-        });
+        throw new UsageError(
+          `the source ${source.display} has a schema _pgshift that this replication did not install (${there.comment ?? 'no comment'}); nothing was changed`,
+          {
+            phase: 'install',
+            hint: 'remove it (pgshift cleanup for the target it fed, or DROP SCHEMA _pgshift CASCADE) and run again',
+          },
+        );
       }
       if (!there.schema) {
         const tables = await listTables(src, (current.options.filter as Partial<TableFilter>) ?? {});
@@ -162,7 +181,8 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
         const install = tables.filter((t) => byOid.has(t.oid));
         if (install.length !== current.tables.length) {
           throw new PgshiftError('install: tables of the recorded capture plan changed on the source before the install; nothing was installed', {
-            phase: 'install', hint: 'pgshift cleanup --source … --target …, then run pgshift replicate --capture triggers again',
+            phase: 'install',
+            hint: 'pgshift cleanup --source … --target …, then run pgshift replicate --capture triggers again',
           });
         }
         await installCapture(src, install, marker, logger);
@@ -178,7 +198,10 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
     let start: TriggerReplicateSummary['start'] = 'none';
     if (!current.copyDone) {
       const copyRun = await loadRun(ctl);
-      if (copyRun) logger.warn('replicate: the initial copy was interrupted; finishing it from a new snapshot (changes since the first snapshot are applied again, which converges)');
+      if (copyRun)
+        logger.warn(
+          'replicate: the initial copy was interrupted; finishing it from a new snapshot (changes since the first snapshot are applied again, which converges)',
+        );
       if (copyRun && !copyRun.steps.data) await recopyLoadedTables(ctl, logger);
       const snapshot = await exportSnapshot(source, 'replicate coordinator');
       try {
@@ -189,8 +212,18 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
         throw err;
       }
       initial = await copyDatabase(source, target, {
-        jobs: opts.jobs, indexJobs: opts.indexJobs, resume: copyRun !== null, mode: 'full', filter: (current.options.filter as Partial<TableFilter>) ?? {},
-        splitBytes: opts.splitBytes, pgBin: opts.pgBin, logger, progress: opts.progress, signal: opts.signal, snapshot, runLockHeld: true,
+        jobs: opts.jobs,
+        indexJobs: opts.indexJobs,
+        resume: copyRun !== null,
+        mode: 'full',
+        filter: (current.options.filter as Partial<TableFilter>) ?? {},
+        splitBytes: opts.splitBytes,
+        pgBin: opts.pgBin,
+        logger,
+        progress: opts.progress,
+        signal: opts.signal,
+        snapshot,
+        runLockHeld: true,
       }).catch((err: unknown) => {
         throw withReplicateHint(err);
       });
@@ -207,7 +240,9 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
     const relations = current.tables.map((t) => qualify(t.schema, t.name));
     const switched = await switchOff(ctl, relations);
     if (switched.triggers + switched.foreignKeys + switched.identities > 0) {
-      logger.info(`replicate: on the target while applying: ${switched.triggers} user triggers disabled, ${switched.foreignKeys} foreign keys dropped, ${switched.identities} identity ALWAYS columns set BY DEFAULT (recorded in pgshift.replication_switch; restored by --until-caught-up or pgshift cleanup)`);
+      logger.info(
+        `replicate: on the target while applying: ${switched.triggers} user triggers disabled, ${switched.foreignKeys} foreign keys dropped, ${switched.identities} identity ALWAYS columns set BY DEFAULT (recorded in pgshift.replication_switch; restored by --until-caught-up or pgshift cleanup)`,
+      );
     }
     // Every (re)connection of the applier: this run still holds the target, and no other applier is alive.
     const loop = await applyLoop(source, target, current, opts, started, async (tgt) => {
@@ -267,15 +302,24 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
 async function requireCapturable(src: Client, source: ConnectionSpec, tables: TableInfo[]): Promise<void> {
   const { rows: db } = await src.query(`SELECT has_database_privilege(current_database(), 'CREATE') AS ok`);
   if (!db[0].ok) {
-    throw new PermissionError(`preflight: the source role ${source.user} may not create a schema in the source database; trigger capture needs the schema _pgshift; nothing was changed`, {
-      phase: 'preflight', hint: `connect as the database owner (on Heroku: the default credential), or GRANT CREATE ON DATABASE … TO ${source.user}`,
-    });
+    throw new PermissionError(
+      `preflight: the source role ${source.user} may not create a schema in the source database; trigger capture needs the schema _pgshift; nothing was changed`,
+      {
+        phase: 'preflight',
+        hint: `connect as the database owner (on Heroku: the default credential), or GRANT CREATE ON DATABASE … TO ${source.user}`,
+      },
+    );
   }
-  const { rows } = await src.query(`SELECT c.oid::int8 AS oid FROM unnest($1::oid[]) AS c(oid) WHERE NOT has_table_privilege(c.oid, 'TRIGGER') OR NOT has_table_privilege(c.oid, 'SELECT')`, [tables.map((t) => t.oid)]);
+  const { rows } = await src.query(
+    `SELECT c.oid::int8 AS oid FROM unnest($1::oid[]) AS c(oid) WHERE NOT has_table_privilege(c.oid, 'TRIGGER') OR NOT has_table_privilege(c.oid, 'SELECT')`,
+    [tables.map((t) => t.oid)],
+  );
   if (rows.length) {
     const names = tables.filter((t) => rows.some((r) => Number(r.oid) === t.oid)).map((t) => t.display);
     throw new PermissionError(`preflight: the source role ${source.user} may not create triggers on (or read) ${names.join(', ')}; nothing was changed`, {
-      phase: 'preflight', object: names[0], hint: `connect as their owner, GRANT TRIGGER, SELECT ON ${names.join(', ')} TO ${source.user}, or --exclude them`,
+      phase: 'preflight',
+      object: names[0],
+      hint: `connect as their owner, GRANT TRIGGER, SELECT ON ${names.join(', ')} TO ${source.user}, or --exclude them`,
     });
   }
 }
@@ -295,16 +339,33 @@ interface LoopResult {
 
 /** The applier's one retry rule (by error class and connection state, never by message), minus what the user must fix. */
 function isTransient(err: unknown): boolean {
-  if (err instanceof PgshiftError && !(err.cause)) return false;
+  if (err instanceof PgshiftError && !err.cause) return false;
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (e instanceof CaptureSchemaError || e instanceof CaptureLogError) return false;
   }
   return isTransientApply(err);
 }
 
-async function applyLoop(source: ConnectionSpec, target: ConnectionSpec, state: CaptureState, opts: TriggerReplicateOptions, started: number, onConnect: (tgt: Client) => Promise<void>): Promise<LoopResult> {
+async function applyLoop(
+  source: ConnectionSpec,
+  target: ConnectionSpec,
+  state: CaptureState,
+  opts: TriggerReplicateOptions,
+  started: number,
+  onConnect: (tgt: Client) => Promise<void>,
+): Promise<LoopResult> {
   const { logger } = opts;
-  const out: LoopResult = { caughtUp: false, timedOut: false, applied: state.appliedSnapshot!, batches: 0, changes: 0, rows: 0, reconnects: 0, last: null, checkedAt: null };
+  const out: LoopResult = {
+    caughtUp: false,
+    timedOut: false,
+    applied: state.appliedSnapshot!,
+    batches: 0,
+    changes: 0,
+    rows: 0,
+    reconnects: 0,
+    last: null,
+    checkedAt: null,
+  };
   const lag = new CaptureLag();
   const deadline = opts.timeoutSeconds !== undefined ? started + opts.timeoutSeconds * 1000 : Infinity;
   const interval = opts.statusIntervalMs ?? 5000;
@@ -366,7 +427,9 @@ async function applyLoop(source: ConnectionSpec, target: ConnectionSpec, state: 
       attempt++;
       out.reconnects++;
       const wait = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
-      logger.warn(`replicate: connection lost (${(err as Error).message}); reconnecting in ${(wait / 1000).toFixed(1)}s from the snapshot recorded on the target`);
+      logger.warn(
+        `replicate: connection lost (${(err as Error).message}); reconnecting in ${(wait / 1000).toFixed(1)}s from the snapshot recorded on the target`,
+      );
       await sleep(wait, opts.signal);
     } finally {
       await src?.end().catch(() => undefined);

@@ -77,7 +77,15 @@ export function planCapture(tables: TableInfo[]): CapturedTable[] {
       }
     }
     void byDisplay;
-    out.push({ oid: t.oid, schema: t.schema, name: t.name, relkind: t.relkind, key, keyTypes: key ? key.map((k) => types.get(k)!) : [], inheritanceChildren: children });
+    out.push({
+      oid: t.oid,
+      schema: t.schema,
+      name: t.name,
+      relkind: t.relkind,
+      key,
+      keyTypes: key ? key.map((k) => types.get(k)!) : [],
+      inheritanceChildren: children,
+    });
   }
   return out;
 }
@@ -132,7 +140,11 @@ BEGIN
 END`;
   const settings =
     ` SET search_path TO ${CAPTURE_SEARCH_PATH}` +
-    (needsPinnedSettings(t) ? Object.entries(CAPTURE_SETTINGS).map(([k, v]) => ` SET ${k} TO '${v.replace(/'/g, "''")}'`).join('') : '');
+    (needsPinnedSettings(t)
+      ? Object.entries(CAPTURE_SETTINGS)
+          .map(([k, v]) => ` SET ${k} TO '${v.replace(/'/g, "''")}'`)
+          .join('')
+      : '');
   const fn = functionName(t.oid);
   const trig = (op: string) => quoteIdent(`${TRIGGER_PREFIX}${op}`);
   const on = t.qualified;

@@ -54,7 +54,11 @@ function describe(holders: Holder[]): string {
   return [...byPid.values()]
     .map((hs) => {
       const h = hs[0]!;
-      const who = [h.user && `user ${h.user}`, h.application && `application ${JSON.stringify(h.application)}`, h.state && `${h.state}${h.since ? `, transaction started ${new Date(h.since).toISOString()}` : ''}`]
+      const who = [
+        h.user && `user ${h.user}`,
+        h.application && `application ${JSON.stringify(h.application)}`,
+        h.state && `${h.state}${h.since ? `, transaction started ${new Date(h.since).toISOString()}` : ''}`,
+      ]
         .filter(Boolean)
         .join(', ');
       const locks = [...new Set(hs.map((x) => `${x.mode} on ${x.relation}`))];
@@ -104,7 +108,9 @@ export async function withLockRetries<T>(src: Client, what: string, logger: Logg
         );
       }
       const wait = Math.min(10_000, 250 * 2 ** attempt);
-      logger.warn(`${what}: ${holders.length ? describe(holders) : 'a table is locked by a running transaction on the source'}; retrying in ${(wait / 1000).toFixed(1)}s`);
+      logger.warn(
+        `${what}: ${holders.length ? describe(holders) : 'a table is locked by a running transaction on the source'}; retrying in ${(wait / 1000).toFixed(1)}s`,
+      );
       await sleep(wait);
     }
   }

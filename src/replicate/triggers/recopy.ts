@@ -23,7 +23,9 @@ export async function recopyLoadedTables(ctl: Client, logger: Logger): Promise<s
     names.push(displayName(t.schema, t.name));
   }
   if (names.length) {
-    logger.warn(`replicate: the initial copy was interrupted before its data was complete; copying ${names.join(', ')} again from the new snapshot (one snapshot for every table, so unique indexes and foreign keys can be built)`);
+    logger.warn(
+      `replicate: the initial copy was interrupted before its data was complete; copying ${names.join(', ')} again from the new snapshot (one snapshot for every table, so unique indexes and foreign keys can be built)`,
+    );
   }
   return names;
 }

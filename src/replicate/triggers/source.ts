@@ -10,32 +10,35 @@ import { captureSql, logSql, TRIGGER_PREFIX } from './install.js';
 import { lockDownCapture } from './acl.js';
 
 export async function captureInstalled(src: Client): Promise<{ schema: boolean; comment: string | null }> {
-  const { rows } = await src.query(
-    `SELECT obj_description(n.oid, 'pg_namespace') AS comment FROM pg_namespace n WHERE n.nspname = $1`,
-    [CAPTURE_SCHEMA],
-  );
+  const { rows } = await src.query(`SELECT obj_description(n.oid, 'pg_namespace') AS comment FROM pg_namespace n WHERE n.nspname = $1`, [CAPTURE_SCHEMA]);
   return { schema: rows.length > 0, comment: rows[0]?.comment ?? null };
 }
 
 /** All of it in one transaction: the log, then per table its function and four triggers. */
 export async function installCapture(src: Client, tables: TableInfo[], comment: string, logger: Logger): Promise<void> {
-  await withLockRetries(src, 'capture install', logger, tables.map((t) => t.qualified), async () => {
-    // Names in the DDL resolve in pg_catalog only (not in a schema another role could put first).
-    await src.query(`SET LOCAL search_path = pg_catalog, pg_temp`);
-    for (const sql of logSql(comment)) await src.query(sql);
-    for (const t of tables) {
-      for (const sql of captureSql(t)) {
-        try {
-          await src.query(sql);
-        } catch (err) {
-          if (err instanceof Error && !(err instanceof PgshiftError)) err.message = `${t.display}: ${err.message}`;
-          throw err;
+  await withLockRetries(
+    src,
+    'capture install',
+    logger,
+    tables.map((t) => t.qualified),
+    async () => {
+      // Names in the DDL resolve in pg_catalog only (not in a schema another role could put first).
+      await src.query(`SET LOCAL search_path = pg_catalog, pg_temp`);
+      for (const sql of logSql(comment)) await src.query(sql);
+      for (const t of tables) {
+        for (const sql of captureSql(t)) {
+          try {
+            await src.query(sql);
+          } catch (err) {
+            if (err instanceof Error && !(err instanceof PgshiftError)) err.message = `${t.display}: ${err.message}`;
+            throw err;
+          }
         }
       }
-    }
-    // Nothing of it for PUBLIC or the owner's default privileges; checked again before every run.
-    await lockDownCapture(src);
-  });
+      // Nothing of it for PUBLIC or the owner's default privileges; checked again before every run.
+      await lockDownCapture(src);
+    },
+  );
 }
 
 /**
@@ -87,10 +90,9 @@ export async function captureObjects(c: Client): Promise<CaptureObjects> {
       ORDER BY 1, 2`,
     [CAPTURE_SCHEMA, TRIGGER_PREFIX],
   );
-  const { rows: fns } = await c.query(
-    `SELECT count(*)::int AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1`,
-    [CAPTURE_SCHEMA],
-  );
+  const { rows: fns } = await c.query(`SELECT count(*)::int AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1`, [
+    CAPTURE_SCHEMA,
+  ]);
   let pending: number | null = null;
   if (ns.length) {
     const { rows } = await c.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`${quoteIdent(CAPTURE_SCHEMA)}.log`]);

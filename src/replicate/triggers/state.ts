@@ -6,7 +6,6 @@ import type { Client } from '../../db/connect.js';
 import { migrateState } from '../../state/migrations.js';
 import type { CapturedTable } from './install.js';
 
-
 export interface CaptureState {
   source: string;
   tables: CapturedTable[];

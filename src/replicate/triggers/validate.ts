@@ -28,7 +28,8 @@ function refusal(r: { id: string; xid: string; at: Date }, reason: string, table
   return new CaptureLogError(
     `apply: the capture log row id ${r.id} (xid ${r.xid}, written ${new Date(r.at).toISOString()}) was not written by pgshift's capture: ${reason}; nothing of this batch was applied and replication stopped`,
     {
-      phase: 'apply', object: table ?? `${LOG_NAME} id ${r.id}`,
+      phase: 'apply',
+      object: table ?? `${LOG_NAME} id ${r.id}`,
       hint: `only the owner of ${LOG_NAME} can write it: find who did (a superuser, or a member of that role), then start over (pgshift cleanup --source … --target …, then pgshift replicate --capture triggers into an empty target), since rows may also have been removed from the log`,
     },
   );
@@ -73,7 +74,11 @@ export async function findUncastableKey(src: Client, t: CapturedTable, applied: 
     const fails = async (lo: bigint, hi: bigint): Promise<boolean> => {
       await src.query('SAVEPOINT pgshift_probe');
       try {
-        await src.query(`SELECT count(*) FROM ${LOG} l WHERE ${pending} AND CASE WHEN l.id BETWEEN $2::int8 AND $3::int8 THEN ${casts} END`, [applied, String(lo), String(hi)]);
+        await src.query(`SELECT count(*) FROM ${LOG} l WHERE ${pending} AND CASE WHEN l.id BETWEEN $2::int8 AND $3::int8 THEN ${casts} END`, [
+          applied,
+          String(lo),
+          String(hi),
+        ]);
         await src.query('RELEASE SAVEPOINT pgshift_probe');
         return false;
       } catch {
