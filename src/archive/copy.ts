@@ -21,7 +21,7 @@ import { checkExtensionsAgainst, skippedByExtensionCheck } from '../schema/exten
 import { sourceObjectsOf } from './extensions.js';
 import { requireEmptyTarget } from '../copy/preflight.js';
 import { restoreSection } from '../copy/restore.js';
-import { splitScript } from '../copy/restore-failure.js';
+import { startIndexBuilds } from './indexes.js';
 import { emptySummary, type CopySummary } from '../copy/summary.js';
 import * as state from '../state/store.js';
 import { ArchiveError, openArchive, type Archive } from './index.js';
@@ -31,6 +31,8 @@ import { archiveRowsReadable } from './rows.js';
 
 export interface ArchiveCopyOptions {
   jobs: number;
+  /** Sessions building indexes and keys while the data loads. */
+  indexJobs: number;
   resume: boolean;
   pgBin?: string;
   keepOwner?: boolean;
@@ -179,12 +181,22 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
 
     await restore('pre-data', 'preData');
     if (signal.aborted) throw signal.reason;
-    await timed('data', () => loadData(archive, tools, listDir, target, ctl!, opts.jobs, progress, summary, signal));
+    // Index and key builds start now and take each table as soon as its rows are in (indexes.ts).
+    const builds = steps.postData
+      ? undefined
+      : await startIndexBuilds({ tools, dump, target, ctl, archive, keep: (e) => keepEntry(e, new Set()), keepOwner, keepAcl, jobs: opts.indexJobs, progress, summary, signal });
+    try {
+      await timed('data', () => loadData(archive, tools, listDir, target, ctl!, opts.jobs, progress, summary, signal, (id) => builds?.tableLoaded(id)));
+    } catch (err) {
+      await builds?.stop();
+      throw err;
+    }
     if (signal.aborted) throw signal.reason;
     await timed('sequences', () => restoreSmallData(archive, tools, dump, target, ctl!, 'SEQUENCE SET', summary, signal));
     await timed('large objects', () => restoreLargeObjects(archive, tools, listDir, target, ctl!, keepOwner, summary, signal));
     if (signal.aborted) throw signal.reason;
-    if (!steps.postData) await timed('indexes', () => buildIndexes(tools, dump, target, ctl!, opts.jobs, keepOwner, keepAcl, progress, summary, signal));
+    // What is left of them once the data is in.
+    await timed('indexes', async () => builds?.finish());
     if (signal.aborted) throw signal.reason;
     await restore('post-data', 'postData');
     for (const what of skipped) logger.warn(`copy: left out ${what}`);
@@ -238,6 +250,7 @@ async function loadData(
   progress: Progress,
   summary: CopySummary,
   signal: AbortSignal,
+  onTableLoaded: (dataDumpId: number) => void,
 ): Promise<void> {
   const done = await state.doneTocEntries(ctl);
   const byId = new Map(archive.entries.map((e) => [e.dumpId, e]));
@@ -259,62 +272,10 @@ async function loadData(
             summary.rows += r.rows;
             summary.bytes += r.bytes;
             ph.add({ bytes: t.bytes, items: 1, rows: r.rows });
+            onTableLoaded(t.dumpId);
           }
         },
         { applicationName: 'pgshift copy data' },
-      ),
-    ),
-  );
-  ph.done();
-}
-
-/**
- * Indexes and primary/unique keys, `jobs` at a time (pg_restore -j does the same): each entry rendered by
- * pg_restore and run in one transaction with its mark. Foreign keys, triggers, index attachments and the rest
- * follow in post-data's batches, once every index they may need exists.
- */
-async function buildIndexes(
-  tools: PgTools,
-  dump: { dir: string; path: string },
-  target: ConnectionSpec,
-  ctl: Client,
-  jobs: number,
-  keepOwner: boolean,
-  keepAcl: boolean,
-  progress: Progress,
-  summary: CopySummary,
-  signal: AbortSignal,
-): Promise<void> {
-  const done = await state.doneTocEntries(ctl);
-  const ignored = new Set<string>();
-  const queue = (await listToc(tools, dump as never, target, 'post-data')).filter(
-    (e) => (e.desc === 'INDEX' || e.desc === 'CONSTRAINT') && !done.has(e.dumpId) && keepEntry(e, ignored),
-  );
-  if (!queue.length) return;
-  // One pg_restore renders them all; the script is split per entry and the entries run on `jobs` sessions.
-  const sql = await sectionSql(tools, dump as never, target, queue, { section: 'post-data', keepOwner, keepAcl, signal });
-  const { prefix, entries } = splitScript(sql);
-  // Each rendered entry must be the one listed at its place; otherwise post-data's batches build them, in order.
-  if (entries.length !== queue.length || entries.some((e, i) => !e.label.startsWith(`${queue[i]!.desc} `))) return;
-  const work = entries.map((e, i) => ({ sql: prefix + e.sql, dumpId: queue[i]!.dumpId }));
-  summary.indexes = work.length;
-  const ph = progress.phase('indexes', { items: work.length });
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(jobs, work.length)) }, () =>
-      withClient(
-        target,
-        async (c) => {
-          for (let w = work.shift(); w && !signal.aborted; w = work.shift()) {
-            const item = w;
-            await withTransaction(c, async () => {
-              await c.query(item.sql);
-              await state.markTocEntriesDone(c, 'post-data', [item.dumpId]);
-            });
-            await c.query('RESET ALL');
-            ph.add({ items: 1 });
-          }
-        },
-        { applicationName: 'pgshift copy indexes' },
       ),
     ),
   );

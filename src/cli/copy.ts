@@ -154,6 +154,7 @@ async function copyArchive(flags: CopyFlags, ctx: Context): Promise<{ json: unkn
   const { copyFromArchive } = await import('../archive/copy.js');
   const summary = await copyFromArchive(flags.source!, target, {
     jobs: parsePositiveInt('--jobs', flags.jobs, COPY_DEFAULTS.jobs),
+    indexJobs: parsePositiveInt('--index-jobs', flags.indexJobs, COPY_DEFAULTS.indexJobs),
     resume: Boolean(flags.resume),
     pgBin: flags.pgBin,
     keepOwner: flags.keepOwner,
