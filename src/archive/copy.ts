@@ -184,7 +184,20 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
     // Index and key builds start now and take each table as soon as its rows are in (indexes.ts).
     const builds = steps.postData
       ? undefined
-      : await startIndexBuilds({ tools, dump, target, ctl, archive, keep: (e) => keepEntry(e, new Set()), keepOwner, keepAcl, jobs: opts.indexJobs, progress, summary, signal });
+      : await startIndexBuilds({
+          tools,
+          dump,
+          target,
+          ctl,
+          archive,
+          keep: (e) => keepEntry(e, new Set()),
+          keepOwner,
+          keepAcl,
+          jobs: opts.indexJobs,
+          progress,
+          summary,
+          signal,
+        });
     try {
       await timed('data', () => loadData(archive, tools, listDir, target, ctl!, opts.jobs, progress, summary, signal, (id) => builds?.tableLoaded(id)));
     } catch (err) {
