@@ -15,7 +15,7 @@ import { classifyError, InterruptedError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Progress } from '../progress.js';
 import { listToc, sectionSql, type TocEntry } from '../schema/dump.js';
-import { installHint, selectPgTools, type PgTools } from '../schema/pgdump.js';
+import type { PgTools } from '../schema/pgdump.js';
 import { runTool } from '../schema/run.js';
 import { checkExtensionsAgainst, skippedByExtensionCheck } from '../schema/extensions.js';
 import { sourceObjectsOf } from './extensions.js';
@@ -24,8 +24,7 @@ import { restoreSection } from '../copy/restore.js';
 import { startIndexBuilds } from './indexes.js';
 import { emptySummary, type CopySummary } from '../copy/summary.js';
 import * as state from '../state/store.js';
-import { ArchiveError, openArchive, type Archive } from './index.js';
-import { minimumPgRestore } from './format.js';
+import { ArchiveError, openArchive, pgRestoreFor, type Archive } from './index.js';
 import { loadTableData, loadTableRows } from './table-data.js';
 import { archiveRowsReadable } from './rows.js';
 
@@ -57,21 +56,6 @@ function sameIdentity(recorded: Record<string, unknown> | null, now: Record<stri
   return recorded !== null && Object.keys(now).length === Object.keys(recorded).length && Object.entries(now).every(([k, v]) => recorded[k] === v);
 }
 
-/** The pg_restore that reads this archive: the newest found, of at least the major its version needs. */
-function pickPgRestore(a: Archive, pgBin?: string): PgTools {
-  const need = minimumPgRestore(a.header.versionNumber);
-  const { tools, found } = selectPgTools(pgBin);
-  if (tools && tools.major >= need) return tools;
-  const have = found.length ? `found only ${found.map((t) => `${t.version} (${t.dir})`).join(', ')}` : 'found no pg_restore';
-  throw new UsageError(
-    `${a.path} was written by pg_dump ${a.header.pgDumpVersion ?? '?'} (archive version ${a.header.version}): pg_restore ${need} or newer reads it; ${have}; nothing was changed`,
-    {
-      phase: 'preflight',
-      hint: installHint(need),
-    },
-  );
-}
-
 export async function copyFromArchive(path: string, target: ConnectionSpec, opts: ArchiveCopyOptions): Promise<ArchiveCopySummary> {
   const { logger } = opts;
   const progress = opts.progress ?? new Progress({ logger, quiet: true });
@@ -86,7 +70,7 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
   const opened = openArchive(path);
   // Tables of schemas pgshift never copies (its own, Heroku's _heroku) are left out, as in a live copy.
   const archive: Archive = { ...opened, tables: opened.tables.filter((t) => !DUMP_EXCLUDED_SCHEMAS.includes(t.schema)) };
-  const tools = pickPgRestore(archive, opts.pgBin);
+  const tools = pgRestoreFor(archive, opts.pgBin);
   const summary: ArchiveCopySummary = {
     ...emptySummary('full', opts.resume),
     newSnapshot: false,

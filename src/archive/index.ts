@@ -1,8 +1,10 @@
 // A pg_dump archive given as --source: what it holds (tables and their sizes in the file, sequences, large
 // objects, which pg_dump wrote it from which server) and whether it is whole, read before anything is written.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ArchiveError, readToc, type ArchiveEntry, type ArchiveHeader } from './format.js';
+import { UsageError } from '../errors.js';
+import { installHint, selectPgTools, type PgTools } from '../schema/pgdump.js';
+import { ArchiveError, minimumPgRestore, readToc, type ArchiveEntry, type ArchiveHeader } from './format.js';
 import { describeEntry, walkBlocks } from './blocks.js';
 
 export { ArchiveError, describeEntry };
@@ -91,4 +93,23 @@ export function openArchive(path: string): Archive {
     blocks,
     encoding: /client_encoding = '([A-Za-z0-9_]+)'/.exec(toc.entries.find((e) => e.desc === 'ENCODING')?.defn ?? '')?.[1] ?? null,
   };
+}
+
+/** The pg_restore that reads this archive (each reads archive versions up to its own), or a usage error naming what to install. */
+export function pgRestoreFor(a: Archive, pgBin?: string): PgTools {
+  const need = minimumPgRestore(a.header.versionNumber);
+  const { tools, found } = selectPgTools(pgBin);
+  if (tools && tools.major >= need) return tools;
+  const have = found.length ? `found only ${found.map((t) => `${t.version} (${t.dir})`).join(', ')}` : 'found no pg_restore';
+  throw new UsageError(
+    `${a.path} was written by pg_dump ${a.header.pgDumpVersion ?? '?'} (archive version ${a.header.version}): pg_restore ${need} or newer reads it; ${have}; nothing was changed`,
+    { phase: 'preflight', hint: installHint(need) },
+  );
+}
+
+/** A pg_restore -L list holding one entry, written into `dir`; pg_restore reads the dump id at the line's start. */
+export function writeEntryList(dir: string, name: string, e: ArchiveEntry): string {
+  const list = join(dir, name);
+  writeFileSync(list, `${e.dumpId}; ${e.tableOid} ${e.oid} ${e.desc} ${e.namespace ?? '-'} ${e.tag} ${e.owner ?? '-'}\n`, { mode: 0o600 });
+  return list;
 }

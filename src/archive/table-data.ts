@@ -3,8 +3,6 @@
 // its own connection, in one transaction with the entry's "done" mark: a crash leaves the table either loaded
 // and marked, or empty and unmarked — never half — so a resume reloads exactly what is missing.
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -16,6 +14,7 @@ import { redact } from '../redact.js';
 import * as state from '../state/store.js';
 import { describeEntry } from './blocks.js';
 import type { ArchiveEntry } from './format.js';
+import { writeEntryList } from './index.js';
 
 /** A `\\.` line after a newline: the end of COPY data. */
 const END_LINE = Buffer.from('\n\\.\n', 'latin1');
@@ -103,11 +102,7 @@ export async function loadTableData(
   signal?: AbortSignal,
 ): Promise<TableLoad> {
   const what = describeEntry(entry);
-  const list = join(listDir, `entry-${entry.dumpId}.list`);
-  // pg_restore -L reads the dump id at the start of each line; the rest is for people.
-  writeFileSync(list, `${entry.dumpId}; ${entry.tableOid} ${entry.oid} ${entry.desc} ${entry.namespace ?? '-'} ${entry.tag} ${entry.owner ?? '-'}\n`, {
-    mode: 0o600,
-  });
+  const list = writeEntryList(listDir, `entry-${entry.dumpId}.list`, entry);
   const child = spawn(pgRestore, ['-L', list, '--file=-', archivePath], { env: libpqEnv(target), stdio: ['ignore', 'pipe', 'pipe'], signal });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

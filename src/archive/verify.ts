@@ -6,7 +6,7 @@
 // Sequences: the values the archive sets; large objects: how many.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -20,10 +20,8 @@ import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
 import { describeEntry } from './blocks.js';
 import { ScriptSplitter } from './table-data.js';
 import { archiveRowsReadable } from './rows.js';
-import { minimumPgRestore, type ArchiveEntry } from './format.js';
-import { openArchive, type Archive } from './index.js';
-import { installHint, selectPgTools } from '../schema/pgdump.js';
-import { UsageError } from '../errors.js';
+import type { ArchiveEntry } from './format.js';
+import { openArchive, pgRestoreFor, writeEntryList, type Archive } from './index.js';
 
 export interface TableCheck {
   table: string;
@@ -79,8 +77,7 @@ async function archiveRows(archive: Archive, pgRestore: string, listDir: string,
   const direct = archiveRowsReadable(archive, e);
   if (direct) return pipeline(direct, new ScriptSplitter(true), sink);
   const path = archive.path;
-  const list = join(listDir, `v-${e.dumpId}.list`);
-  writeFileSync(list, `${e.dumpId}; ${e.tableOid} ${e.oid} ${e.desc} ${e.namespace ?? '-'} ${e.tag} ${e.owner ?? '-'}\n`, { mode: 0o600 });
+  const list = writeEntryList(listDir, `v-${e.dumpId}.list`, e);
   const child = spawn(pgRestore, ['-L', list, '--file=-', path], { env: libpqEnv(target), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -126,13 +123,7 @@ async function sessionCheck(
 export async function verifyArchive(path: string, target: ConnectionSpec, opts: { pgBin?: string; jobs: number }): Promise<ArchiveVerifyResult> {
   const started = Date.now();
   const archive: Archive = openArchive(path);
-  const need = minimumPgRestore(archive.header.versionNumber);
-  const { tools } = selectPgTools(opts.pgBin);
-  if (!tools || tools.major < need)
-    throw new UsageError(`verify: pg_restore ${need} or newer is needed to read ${archive.path}${tools ? `; found ${tools.version} (${tools.dir})` : ''}`, {
-      phase: 'preflight',
-      hint: installHint(need),
-    });
+  const tools = pgRestoreFor(archive, opts.pgBin);
   const listDir = mkdtempSync(join(tmpdir(), 'pgshift-archive-'));
   const byId = new Map(archive.entries.map((e) => [e.dumpId, e]));
   const queue = archive.tables.filter((t) => !DUMP_EXCLUDED_SCHEMAS.includes(t.schema)).sort((a, b) => b.bytes - a.bytes);
