@@ -2,12 +2,12 @@ import { Command, Option } from 'commander';
 import { parsePositiveInt, parseSize, requireUrl } from '../config.js';
 import { UsageError } from '../errors.js';
 import { formatBytes, formatDuration, formatCount } from '../format.js';
-import type { ReplicateSummary } from '../replicate/index.js';
+import type { CaptureSummary, PgoutputSummary } from '../replicate/index.js';
 import type { LagSample } from '../replicate/lag.js';
 import { formatLsn } from '../replicate/pgoutput/lsn.js';
 import { clock, describeSourceWrites } from '../replicate/source-writes.js';
 import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
-import type { TriggerReplicateSummary } from '../replicate/triggers/index.js';
+import type { CaptureSample } from '../replicate/triggers/lag.js';
 import { captureStatusLine } from '../replicate/triggers/lag.js';
 import type { ConnectionSpec } from '../config.js';
 import type { Context } from './context.js';
@@ -157,7 +157,8 @@ export function replicateCommand(): Command {
         const tty = !ctx.json && Boolean(process.stderr.isTTY);
         let drewLine = false;
         try {
-          const summary = await replicate(source, target, {
+          const summary = (await replicate(source, target, {
+            capture: 'pgoutput',
             untilCaughtUp: Boolean(flags.untilCaughtUp),
             maxLagBytes: flags.maxLagBytes === undefined ? undefined : parseSize('--max-lag-bytes', flags.maxLagBytes, 0),
             maxLagSeconds: flags.maxLagSeconds === undefined ? undefined : parseSeconds('--max-lag-seconds', flags.maxLagSeconds),
@@ -180,7 +181,8 @@ export function replicateCommand(): Command {
             progress: ctx.json ? undefined : ctx.progress(),
             // SIGINT/SIGTERM (handled in cli/context): finish the batch, persist, acknowledge; exit 130/143.
             signal: ctx.signal,
-            onStatus: (s) => {
+            onStatus: (sample) => {
+              const s = sample as LagSample;
               if (tty) {
                 process.stderr.write(`\r\x1b[K${statusLine(s)}`);
                 drewLine = true;
@@ -199,7 +201,7 @@ export function replicateCommand(): Command {
                 );
               }
             },
-          });
+          })) as PgoutputSummary;
           if (drewLine) process.stderr.write('\n');
           ctx.print(describe(summary));
           if (summary.timedOut) {
@@ -237,7 +239,7 @@ export function statusLine(s: LagSample): string {
   return `lag ${formatBytes(s.lagBytes)} / ${s.lagSeconds.toFixed(1)}s · ${formatCount(Math.round(s.changesPerSecond))} changes/s · ${formatCount(Math.round(s.transactionsPerSecond))} tx/s · applied ${formatLsn(s.appliedPosition)} of ${formatLsn(s.sourcePosition)}${s.retainedBytes !== null ? ` · slot keeps ${formatBytes(s.retainedBytes)} of WAL` : ''}`;
 }
 
-function describe(s: ReplicateSummary): string {
+function describe(s: PgoutputSummary): string {
   const lines: string[] = [];
   if (s.initialCopy) {
     const c = s.initialCopy;
@@ -300,8 +302,9 @@ async function runCaptureTriggers(
   const tty = !ctx.json && Boolean(process.stderr.isTTY);
   let drewLine = false;
   try {
-    const { replicateByTriggers } = await import('../replicate/triggers/index.js');
-    const summary = await replicateByTriggers(source, target, {
+    const { replicate } = await import('../replicate/index.js');
+    const summary = (await replicate(source, target, {
+      capture: 'triggers',
       untilCaughtUp: Boolean(flags.untilCaughtUp),
       maxLagSeconds: flags.maxLagSeconds === undefined ? undefined : parseSeconds('--max-lag-seconds', flags.maxLagSeconds),
       timeoutSeconds: flags.timeout === undefined ? undefined : parseSeconds('--timeout', flags.timeout),
@@ -315,7 +318,8 @@ async function runCaptureTriggers(
       logger: ctx.logger,
       progress: ctx.json ? undefined : ctx.progress(),
       signal: ctx.signal,
-      onStatus: (s) => {
+      onStatus: (sample) => {
+        const s = sample as CaptureSample;
         if (tty) {
           process.stderr.write(`\r\x1b[K${captureStatusLine(s)}`);
           drewLine = true;
@@ -332,7 +336,7 @@ async function runCaptureTriggers(
           );
         }
       },
-    });
+    })) as CaptureSummary;
     if (drewLine) process.stderr.write('\n');
     ctx.print(describeCapture(summary));
     if (summary.timedOut) {
@@ -349,7 +353,7 @@ async function runCaptureTriggers(
   }
 }
 
-function describeCapture(s: TriggerReplicateSummary): string {
+function describeCapture(s: CaptureSummary): string {
   const lines: string[] = [];
   if (s.initialCopy) {
     const c = s.initialCopy;

@@ -1,4 +1,4 @@
-// `pgshift replicate --capture triggers`: the low-downtime path for sources whose role cannot replicate
+// Change source 2: trigger capture (`pgshift replicate --capture triggers`), the low-downtime path for sources whose role cannot replicate
 // (Heroku classic). Order, each step recorded on the target before the next can fail:
 //   1. preflight (nothing created until it passes), the capture recorded in the target state;
 //   2. capture installed on the source in ONE transaction and COMMITTED;
@@ -15,27 +15,22 @@ import { randomBytes } from 'node:crypto';
 import type { ConnectionSpec } from '../../config.js';
 import type { TableFilter } from '../../catalog/filter.js';
 import { listTables, type TableInfo } from '../../catalog/tables.js';
-import { connect, type Client } from '../../db/connect.js';
+import type { Client } from '../../db/connect.js';
 import { qualify } from '../../db/ident.js';
 import { exportSnapshot } from '../../db/snapshot.js';
 import { copyDatabase, type CopySummary } from '../../copy/index.js';
 import { requireEmptyTarget } from '../../copy/preflight.js';
-import { syncSequences } from '../../copy/sequences.js';
-import { classifyError, InterruptedError, PermissionError, PgshiftError, UsageError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log.js';
+import { PermissionError, PgshiftError, UsageError } from '../../errors.js';
+import { silentLogger } from '../../log.js';
 import { schemaPreflight } from '../../copy/schema-preflight.js';
-import type { Progress } from '../../progress.js';
 import { loadRun } from '../../state/store.js';
-import { isTransient as isTransientApply } from '../apply/applier.js';
-import { restoreSwitches, switchOff, type Switched } from '../apply/switches.js';
-import { refreshAtFinish, type MatviewRefresh } from '../matviews.js';
-import { acquireApplyLock } from '../../db/lock.js';
-import { Control } from '../control.js';
-import { applySessionSettings, CaptureApplier, CaptureLogError, CaptureSchemaError, SESSION_SETTINGS, type BatchResult } from './apply.js';
+import type { ChangeSource, EndOfRun, Mark, Sample, SourceContext, StartKind } from '../source.js';
+import { applySessionSettings, SESSION_SETTINGS } from './apply.js';
 import { planCapture } from './install.js';
 import { newTablesError, newTablesWarning, recordFilter, uncapturedTables, widenExclude } from '../new-tables.js';
 import { captureInstalled, installCapture } from './source.js';
-import { CaptureLag, type CaptureSample } from './lag.js';
+import type { CaptureSample } from './lag.js';
+import { CaptureLoop } from './loop.js';
 import { recopyLoadedTables, withReplicateHint } from './recopy.js';
 import { checkCaptureAcl } from './acl.js';
 import {
@@ -48,66 +43,22 @@ import {
   recordCopySnapshot,
   type CaptureState,
 } from './state.js';
-import { sleep } from '../../sleep.js';
 
-export interface TriggerReplicateOptions {
-  untilCaughtUp: boolean;
-  maxLagSeconds?: number;
-  timeoutSeconds?: number;
-  jobs: number;
-  indexJobs: number;
-  splitBytes: number;
-  filter: Partial<TableFilter>;
-  pgBin?: string;
-  statusIntervalMs?: number;
-  /** --until-caught-up's finish refreshes the materialized views populated on the source (default true). */
-  refreshMatviews?: boolean;
-  /** Pause between batches when the last one found nothing to do. */
-  idleMs?: number;
-  logger: Logger;
-  progress?: Progress;
-  onStatus?: (s: CaptureSample) => void;
-  signal: AbortSignal;
-}
+export class CaptureChangeSource implements ChangeSource<CaptureSample> {
+  readonly capture = 'triggers' as const;
+  private state!: CaptureState;
+  private notReplicated: string[] = [];
+  private loop?: CaptureLoop;
+  private copyStart: StartKind = 'none';
 
-export interface TriggerReplicateSummary {
-  ok: boolean;
-  capture: 'triggers';
-  caughtUp: boolean;
-  /** --until-caught-up gave up at --timeout (exit 1); everything applied so far is kept. */
-  timedOut: boolean;
-  /** pg_snapshot of the source: every change committed in it is on the target. */
-  appliedSnapshot: string;
-  pendingChanges: number;
-  lagSeconds: number;
-  /** Batches applied by this run (one target transaction each). */
-  transactions: number;
-  /** Log rows (captured statements' row changes) consumed by this run. */
-  changes: number;
-  rowsWritten: number;
-  seconds: number;
-  start: 'fresh' | 'resumed' | 'none';
-  initialCopy: CopySummary | null;
-  capturedTables: number;
-  reconnects: number;
-  sequences: number;
-  restored: Switched | null;
-  /** Materialized views refreshed by the finish, and how long it took (null: not refreshed). */
-  matviews: MatviewRefresh | null;
-  /** --until-caught-up: the moment everything committed before was applied, and changes captured since (pending after the finish). */
-  caughtUpTo: { at: string; pendingSince: number } | null;
-  notReplicated: string[];
-}
+  constructor(private readonly ctx: SourceContext) {}
 
-export async function replicateByTriggers(source: ConnectionSpec, target: ConnectionSpec, opts: TriggerReplicateOptions): Promise<TriggerReplicateSummary> {
-  const started = Date.now();
-  const { logger } = opts;
-  let control: Control | undefined;
-  try {
-    // One writer per target for the whole run (the copy inside it is told it holds the lock already); the lock is
-    // re-taken if its connection is lost (control.ts).
-    control = await Control.open(target, source, logger);
-    const hold = control;
+  private get filter(): Partial<TableFilter> {
+    return (this.state.options.filter as Partial<TableFilter>) ?? {};
+  }
+
+  async prepare(): Promise<void> {
+    const { source, target, control, opts, logger } = this.ctx;
     const ctl = control.targetClient;
     const src = control.sourceClient;
     await applySessionSettings(src);
@@ -161,6 +112,8 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
     }
     const current = state as CaptureState;
     notReplicated = (current.options.notReplicated as string[] | undefined) ?? notReplicated;
+    this.state = current;
+    this.notReplicated = notReplicated;
 
     // ---- install (one transaction; a crash before COMMIT leaves nothing, after it the comment proves it is ours)
     if (!current.installed) {
@@ -192,10 +145,16 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
     }
     // The log is read (and trusted) only while no one but its owner can reach it.
     await checkCaptureAcl(src, source.display, logger);
+  }
 
+  async initialCopy(): Promise<{ how: StartKind; copy: CopySummary | null }> {
+    const { source, target, control, opts, logger } = this.ctx;
+    const ctl = control.targetClient;
+    const src = control.sourceClient;
     // ---- initial copy, under a snapshot exported after the install committed
+    const current = this.state;
     let initial: CopySummary | null = null;
-    let start: TriggerReplicateSummary['start'] = 'none';
+    let start: StartKind = 'none';
     if (!current.copyDone) {
       const copyRun = await loadRun(ctl);
       if (copyRun)
@@ -230,72 +189,99 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
       await markCopyDone(ctl);
       start = copyRun ? 'resumed' : 'fresh';
     }
-    if (opts.signal.aborted) throw new InterruptedError('replicate interrupted by signal', { hint: 'run the same command again to continue' });
-
-    // ---- apply
     if (current.copyDone && start === 'none') {
-      const fresh = await uncapturedTables(src, (current.options.filter as Partial<TableFilter>) ?? {}, current.tables);
+      const fresh = await uncapturedTables(src, this.filter, current.tables);
       if (fresh.length) logger.warn(newTablesWarning('triggers', fresh));
     }
-    const relations = current.tables.map((t) => qualify(t.schema, t.name));
-    const switched = await switchOff(ctl, relations);
-    if (switched.triggers + switched.foreignKeys + switched.identities > 0) {
-      logger.info(
-        `replicate: on the target while applying: ${switched.triggers} user triggers disabled, ${switched.foreignKeys} foreign keys dropped, ${switched.identities} identity ALWAYS columns set BY DEFAULT (recorded in pgshift.replication_switch; restored by --until-caught-up or pgshift cleanup)`,
-      );
-    }
-    // Every (re)connection of the applier: this run still holds the target, and no other applier is alive.
-    const loop = await applyLoop(source, target, current, opts, started, async (tgt) => {
-      await hold.holdTarget();
-      await acquireApplyLock(tgt, target.display);
-    });
+    this.copyStart = start;
+    return { how: start, copy: initial };
+  }
 
-    let sequences = 0;
-    let restored: Switched | null = null;
-    let matviews: MatviewRefresh | null = null;
-    let sinceCheck: number | null = null;
-    if (loop.caughtUp) {
-      // Either control connection may have been lost while applying: re-opened (the lock re-taken), not fatal.
-      const [tgtNow, srcNow] = [await hold.holdTarget(), await hold.holdSource()];
-      await applySessionSettings(srcNow, { search_path: SESSION_SETTINGS.search_path! });
-      sequences = await syncSequences(srcNow, tgtNow);
-      restored = await restoreSwitches(tgtNow, { target, jobs: opts.indexJobs });
-      if (opts.refreshMatviews !== false) matviews = await refreshAtFinish(srcNow, tgtNow);
-      await markCaptureCaughtUp(tgtNow);
+  async appliedTables(): Promise<string[]> {
+    return this.state.tables.map((t) => qualify(t.schema, t.name));
+  }
+
+  startApply(onConnect: (c: Client) => Promise<void>, signal: AbortSignal): Promise<void> {
+    const { source, target, opts, logger } = this.ctx;
+    this.loop = new CaptureLoop(source, target, this.state.tables, this.state.appliedSnapshot!, { logger, idleMs: opts.idleMs ?? 500, onConnect });
+    return this.loop.run(signal);
+  }
+
+  stopApply(): void {
+    this.loop?.stop();
+  }
+
+  /** A batch whose snapshot was taken after this moment covers every change committed before it. */
+  async mark(): Promise<Mark> {
+    return Date.now();
+  }
+
+  reached(mark: Mark): boolean {
+    return this.loop!.reachedAt >= Number(mark);
+  }
+
+  poke(): void {
+    this.loop?.poke();
+  }
+
+  async sample(): Promise<{ sample: Sample; detail: CaptureSample }> {
+    const src = await this.ctx.control.holdSource();
+    const s = this.loop!.lag.sample(await pendingStats(src, this.loop!.applied));
+    return { sample: { at: s.at, lagSeconds: s.lagSeconds, lagBytes: null, pending: s.pendingChanges, position: this.loop!.applied }, detail: s };
+  }
+
+  describe(mark: Mark): { position: string; at: Date } {
+    return { position: this.loop!.applied, at: new Date(Number(mark)) };
+  }
+
+  lastCommit(): Date | null {
+    return this.loop?.lastCommit ?? null;
+  }
+
+  async checkComplete(): Promise<void> {
+    // Never "caught up" while a table of the selection has no capture (created since the start).
+    const fresh = await uncapturedTables(await this.ctx.control.holdSource(), this.filter, this.state.tables);
+    if (fresh.length) throw newTablesError('triggers', fresh);
+  }
+
+  async explainFailure(): Promise<unknown> {
+    return undefined;
+  }
+
+  async beforeFinish(src: Client): Promise<void> {
+    await applySessionSettings(src, { search_path: SESSION_SETTINGS.search_path! });
+  }
+
+  async markCaughtUp(tgt: Client): Promise<void> {
+    await markCaptureCaughtUp(tgt);
+  }
+
+  async report(end: EndOfRun<CaptureSample>): Promise<Record<string, unknown>> {
+    const loop = this.loop!;
+    const totals = loop.lag.totals();
+    let last = end.last?.detail ?? null;
+    let sinceCheck = 0;
+    if (end.finishedSource) {
       // What the application wrote since the check: "caught up" is a moment, and writes may still go on.
-      const after = await pendingStats(srcNow, loop.applied);
-      loop.last = loop.last ? { ...loop.last, pendingChanges: after.pending, lagSeconds: after.ageSeconds } : loop.last;
+      const after = await pendingStats(end.finishedSource, loop.applied);
+      last = last ? { ...last, pendingChanges: after.pending, lagSeconds: after.ageSeconds } : last;
       sinceCheck = after.pending;
     }
-    const summary: TriggerReplicateSummary = {
-      ok: !loop.timedOut,
-      capture: 'triggers',
-      caughtUp: loop.caughtUp,
-      timedOut: loop.timedOut,
+    return {
       appliedSnapshot: loop.applied,
-      pendingChanges: loop.last?.pendingChanges ?? 0,
-      lagSeconds: loop.last?.lagSeconds ?? 0,
-      transactions: loop.batches,
-      changes: loop.changes,
-      rowsWritten: loop.rows,
-      seconds: (Date.now() - started) / 1000,
-      start,
-      initialCopy: initial,
-      capturedTables: current.tables.length,
+      pendingChanges: last?.pendingChanges ?? 0,
+      lagSeconds: last?.lagSeconds ?? 0,
+      transactions: totals.batches,
+      changes: totals.changes,
+      rowsWritten: totals.rows,
+      capturedTables: this.state.tables.length,
       reconnects: loop.reconnects,
-      sequences,
-      restored,
-      matviews,
-      caughtUpTo: loop.checkedAt ? { at: loop.checkedAt.toISOString(), pendingSince: sinceCheck ?? 0 } : null,
-      notReplicated,
+      caughtUpTo: end.caught ? { at: new Date(Number(end.caught.mark)).toISOString(), pendingSince: sinceCheck } : null,
+      notReplicated: this.notReplicated,
     };
-    return summary;
-  } catch (err) {
-    if (err instanceof CaptureSchemaError || err instanceof CaptureLogError) throw err;
-    throw classifyError(err, 'replicate', { phase: 'replicate', hint: 'fix the cause, then run the same command again (it resumes from the target state)' });
-  } finally {
-    await control?.end();
   }
+
+  async close(): Promise<void> {}
 }
 
 /** The role must be able to create the schema and a trigger on every captured table (owner, or TRIGGER privilege). */
@@ -322,121 +308,6 @@ async function requireCapturable(src: Client, source: ConnectionSpec, tables: Ta
       hint: `connect as their owner, GRANT TRIGGER, SELECT ON ${names.join(', ')} TO ${source.user}, or --exclude them`,
     });
   }
-}
-
-interface LoopResult {
-  caughtUp: boolean;
-  timedOut: boolean;
-  applied: string;
-  batches: number;
-  changes: number;
-  rows: number;
-  reconnects: number;
-  last: CaptureSample | null;
-  /** --until-caught-up: every change committed on the source before this moment is applied. */
-  checkedAt: Date | null;
-}
-
-/** The applier's one retry rule (by error class and connection state, never by message), minus what the user must fix. */
-function isTransient(err: unknown): boolean {
-  if (err instanceof PgshiftError && !err.cause) return false;
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof CaptureSchemaError || e instanceof CaptureLogError) return false;
-  }
-  return isTransientApply(err);
-}
-
-async function applyLoop(
-  source: ConnectionSpec,
-  target: ConnectionSpec,
-  state: CaptureState,
-  opts: TriggerReplicateOptions,
-  started: number,
-  onConnect: (tgt: Client) => Promise<void>,
-): Promise<LoopResult> {
-  const { logger } = opts;
-  const out: LoopResult = {
-    caughtUp: false,
-    timedOut: false,
-    applied: state.appliedSnapshot!,
-    batches: 0,
-    changes: 0,
-    rows: 0,
-    reconnects: 0,
-    last: null,
-    checkedAt: null,
-  };
-  const lag = new CaptureLag();
-  const deadline = opts.timeoutSeconds !== undefined ? started + opts.timeoutSeconds * 1000 : Infinity;
-  const interval = opts.statusIntervalMs ?? 5000;
-  const idle = opts.idleMs ?? 500;
-  let nextStatus = 0;
-  let attempt = 0;
-  // --until-caught-up: the check is "now"; a batch whose snapshot was taken after it covers every change
-  // committed before it.
-  let checkAt = Date.now();
-  while (!opts.signal.aborted) {
-    let src: Client | undefined;
-    let tgt: Client | undefined;
-    try {
-      src = await connect(source, { applicationName: 'pgshift replicate apply' });
-      tgt = await connect(target, { applicationName: 'pgshift replicate apply' });
-      await onConnect(tgt);
-      const applier = new CaptureApplier(src, tgt, state.tables, logger);
-      await applier.init();
-      const { rows } = await tgt.query(`SELECT applied_snapshot FROM pgshift.capture WHERE id = 1`);
-      out.applied = rows[0].applied_snapshot;
-      // Log rows a crash left behind after their batch committed on the target.
-      await applier.forget(out.applied);
-      while (!opts.signal.aborted) {
-        const batchStart = Date.now();
-        const r: BatchResult | null = await applier.batch(out.applied);
-        attempt = 0;
-        if (r) {
-          out.applied = r.snapshot;
-          out.batches++;
-          out.changes += r.changes;
-          out.rows += r.rows;
-          lag.record(r);
-          await applier.forget(r.snapshot);
-        }
-        if (Date.now() >= nextStatus || (opts.untilCaughtUp && batchStart >= checkAt)) {
-          out.last = lag.sample(await pendingStats(src, out.applied));
-          opts.onStatus?.(out.last);
-          nextStatus = Date.now() + interval;
-        }
-        if (opts.untilCaughtUp && batchStart >= checkAt) {
-          if (opts.maxLagSeconds === undefined || (out.last?.lagSeconds ?? 0) <= opts.maxLagSeconds) {
-            // Never "caught up" while a table of the selection has no capture (created since the start).
-            const fresh = await uncapturedTables(src, (state.options.filter as Partial<TableFilter>) ?? {}, state.tables);
-            if (fresh.length) throw newTablesError('triggers', fresh);
-            out.caughtUp = true;
-            out.checkedAt = new Date(checkAt);
-            return out;
-          }
-          checkAt = Date.now();
-        }
-        if (Date.now() >= deadline) {
-          out.timedOut = true;
-          return out;
-        }
-        if (!r || r.changes < 100) await sleep(idle, opts.signal);
-      }
-    } catch (err) {
-      if (!isTransient(err) || opts.signal.aborted) throw err;
-      attempt++;
-      out.reconnects++;
-      const wait = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
-      logger.warn(
-        `replicate: connection lost (${(err as Error).message}); reconnecting in ${(wait / 1000).toFixed(1)}s from the snapshot recorded on the target`,
-      );
-      await sleep(wait, opts.signal);
-    } finally {
-      await src?.end().catch(() => undefined);
-      await tgt?.end().catch(() => undefined);
-    }
-  }
-  return out;
 }
 
 /** Pending log rows and the start time of the oldest one's transaction, as of now on the source. */
