@@ -130,7 +130,8 @@ export class Replication {
       await control.holdTarget();
       await acquireApplyLock(client, target.display);
     };
-    this.running = this.cs.startApply(onConnect, this.stopApply.signal).catch((err) => {
+    const { running } = await this.cs.startApply(onConnect, this.stopApply.signal);
+    this.running = running.catch((err) => {
       this.failure ??= err;
       throw err;
     });

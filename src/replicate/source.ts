@@ -50,10 +50,10 @@ export interface ChangeSource<Detail = unknown> {
   /** Tables on the target that the apply writes (their triggers, foreign keys and identities are switched off). */
   appliedTables(): Promise<string[]>;
   /**
-   * Start applying in the background. `onConnect` runs on every (re)connection to the target. The returned promise
-   * settles when the apply loop ends (after stopApply(), or rejects with what ended it).
+   * Start applying in the background. `onConnect` runs on every (re)connection to the target. Resolves once the loop
+   * is started, with `running`: settles when the apply loop ends (after stopApply(), or rejects with what ended it).
    */
-  startApply(onConnect: (target: Client) => Promise<void>, signal: AbortSignal): Promise<void>;
+  startApply(onConnect: (target: Client) => Promise<void>, signal: AbortSignal): Promise<{ running: Promise<void> }>;
   /** Finish what is in hand, persist, and end the apply loop. */
   stopApply(): void;
   /** The source's present: a mark covering every change committed before this call. */

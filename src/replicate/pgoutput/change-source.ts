@@ -161,7 +161,7 @@ export class PgoutputChangeSource implements ChangeSource<LagSample> {
     return rows.map((r) => r.r as string);
   }
 
-  async startApply(onConnect: (c: Client) => Promise<void>, signal: AbortSignal): Promise<void> {
+  async startApply(onConnect: (c: Client) => Promise<void>, signal: AbortSignal): Promise<{ running: Promise<void> }> {
     const { source, target, control, opts, logger } = this.ctx;
     this.stream = new PgoutputSource(source, this.state.slot, this.state.publication, {
       applyDdl: opts.applyDdl,
@@ -181,7 +181,7 @@ export class PgoutputChangeSource implements ChangeSource<LagSample> {
       this.metricsPort = await this.metrics.listen(opts.metricsPort, host);
       logger.info(`replicate: metrics on http://${host.includes(':') ? `[${host}]` : host}:${this.metricsPort}/metrics, health on /healthz`);
     }
-    return this.applier.run(signal);
+    return { running: this.applier.run(signal) };
   }
 
   stopApply(): void {

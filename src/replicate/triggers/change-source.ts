@@ -201,10 +201,12 @@ export class CaptureChangeSource implements ChangeSource<CaptureSample> {
     return this.state.tables.map((t) => qualify(t.schema, t.name));
   }
 
-  startApply(onConnect: (c: Client) => Promise<void>, signal: AbortSignal): Promise<void> {
-    const { source, target, opts, logger } = this.ctx;
-    this.loop = new CaptureLoop(source, target, this.state.tables, this.state.appliedSnapshot!, { logger, idleMs: opts.idleMs ?? 500, onConnect });
-    return this.loop.run(signal);
+  async startApply(onConnect: (c: Client) => Promise<void>, signal: AbortSignal): Promise<{ running: Promise<void> }> {
+    const { source, target, control, opts, logger } = this.ctx;
+    // Where the target stands now (the copy recorded it after this state was read).
+    const applied = (await loadCapture(control.targetClient))!.appliedSnapshot!;
+    this.loop = new CaptureLoop(source, target, this.state.tables, applied, { logger, idleMs: opts.idleMs ?? 500, onConnect });
+    return { running: this.loop.run(signal) };
   }
 
   stopApply(): void {
