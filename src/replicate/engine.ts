@@ -13,6 +13,7 @@ import { acquireApplyLock } from '../db/lock.js';
 import { classifyError, InterruptedError, StoppedError, UsageError } from '../errors.js';
 import { sleep } from '../sleep.js';
 import { restoreSwitches, switchOff, type Switched } from './apply/switches.js';
+import { isTransient } from './retry.js';
 import { Control } from './control.js';
 import { refreshAtFinish, type MatviewRefresh } from './matviews.js';
 import type { ReplicateOptions } from './options.js';
@@ -167,7 +168,7 @@ export class Replication {
   }
 
   status(): RunStatus {
-    const s = this.last!.sample;
+    const s = this.last?.sample ?? { lagSeconds: 0, lagBytes: null, pending: null, position: '', at: new Date(this.startedAt) };
     return { lagSeconds: s.lagSeconds, lagBytes: s.lagBytes, pending: s.pending, position: s.position, at: s.at };
   }
 
@@ -178,20 +179,26 @@ export class Replication {
     this.timedOut = false;
     for (;;) {
       await this.throwIfEnded(o.signal);
-      // The check: the source's present; caught up once everything up to it is applied.
-      mark ??= await this.cs.mark();
-      this.cs.poke();
-      if (this.cs.reached(mark)) {
-        const s = await this.sampleNow();
-        const withinBytes = o.maxLagBytes === undefined || (s.sample.lagBytes ?? 0) <= o.maxLagBytes;
-        const withinSeconds = o.maxLagSeconds === undefined || s.sample.lagSeconds <= o.maxLagSeconds;
-        if (withinBytes && withinSeconds) {
-          await this.throwIfEnded(o.signal);
-          await this.cs.checkComplete();
-          this.caught = { mark, ...s };
-          return { ...this.cs.describe(mark, s.sample.at), lastCommit: this.cs.lastCommit() };
+      try {
+        // The check: the source's present; caught up once everything up to it is applied.
+        mark ??= await this.cs.mark();
+        this.cs.poke();
+        if (this.cs.reached(mark)) {
+          const s = await this.sampleNow();
+          const withinBytes = o.maxLagBytes === undefined || (s.sample.lagBytes ?? 0) <= o.maxLagBytes;
+          const withinSeconds = o.maxLagSeconds === undefined || s.sample.lagSeconds <= o.maxLagSeconds;
+          if (withinBytes && withinSeconds) {
+            await this.throwIfEnded(o.signal);
+            await this.cs.checkComplete();
+            this.caught = { mark, ...s };
+            return { ...this.cs.describe(mark, s.sample.at), lastCommit: this.cs.lastCommit() };
+          }
+          mark = null;
         }
-        mark = null;
+      } catch (err) {
+        // A source or target that cannot be reached right now: the apply loop retries it, and so does this check.
+        if (!isTransient(err)) throw err;
+        await sleep(500, o.signal);
       }
       if (Date.now() >= deadline) {
         this.timedOut = true;

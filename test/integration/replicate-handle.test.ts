@@ -99,6 +99,12 @@ for (const capture of ['pgoutput', 'triggers'] as const) {
       await last.catchUp({ timeoutMs: 60_000 });
       expect((await last.finish()).caughtUp).toBe(true);
       await expectSameDatabase(src, tgt, { ignore: isCaptureObject });
+
+      // Options read back from the state are validated, not cast: a filter changed by hand stops the next run.
+      const table = capture === 'pgoutput' ? 'pgshift.replication' : 'pgshift.capture';
+      await tgt.admin(`UPDATE ${table} SET options = jsonb_set(options, '{filter}', '{"include": 42}')`);
+      await expect(startReplication(source, target, opts())).rejects.toThrow(/state on the target is not readable \((replication|capture): options\.filter\)/);
+      await tgt.admin(`UPDATE ${table} SET options = jsonb_set(options, '{filter}', '{}')`);
     }, 120_000);
   });
 }

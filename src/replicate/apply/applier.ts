@@ -9,7 +9,7 @@ import { classifyError, PgshiftError } from '../../errors.js';
 import { backoffMs, isTransient } from '../retry.js';
 import type { Logger } from '../../log.js';
 import type { ChangeSource, Position, SourceEvent, TakingIterator } from '../change.js';
-import { loadApplied, saveAppliedQuery } from '../state.js';
+import { loadApplied, saveAppliedQuery } from '../../state/replication.js';
 import { ChangeWriter, SchemaChangedError } from './writer.js';
 import { discard, StreamedTransactions, TooManyStreamedError } from './streamed.js';
 import { Alarm, sleep } from './alarm.js';

@@ -18,7 +18,14 @@ import { checkTruncatedPartitions, recordPartitionFiles } from '../partition-tru
 import { planReplication } from '../preflight.js';
 import { SourceWriteMeter } from '../source-writes.js';
 import type { ChangeSource, EndOfRun, Mark, Sample, SourceContext, StartKind } from '../source.js';
-import { ensureReplicationState, loadReplication, markCaughtUp, recordFixedIdentity, recordReplication, type ReplicationState } from '../state.js';
+import {
+  ensureReplicationState,
+  loadReplication,
+  markCaughtUp,
+  recordFixedIdentity,
+  recordReplication,
+  type ReplicationState,
+} from '../../state/replication.js';
 import { formatLsn } from './lsn.js';
 import { publicationExists, slotInfo } from './slot.js';
 import { PgoutputSource } from './source.js';
@@ -70,7 +77,7 @@ export class PgoutputChangeSource implements ChangeSource<LagSample> {
     } else {
       await requireEmptyTarget(ctl, target.display);
     }
-    let filter = state ? ((state.options.filter as Partial<TableFilter>) ?? {}) : opts.filter;
+    let filter = state ? state.options.filter : opts.filter;
     // A rerun's publication: what is replicated (tables created since are not, see new-tables.ts).
     const published = state?.copyDone ? await publishedTables(src, state.publication) : undefined;
     if (state && opts.filter.include?.length) logger.warn('replicate: --include is taken from the first run; the one given now is ignored');

@@ -37,24 +37,24 @@ import {
   ensureCaptureState,
   loadCapture,
   markCaptureCaughtUp,
-  markCopyDone,
+  markCaptureCopyDone,
   markInstalled,
   recordCapture,
   recordCopySnapshot,
   type CaptureState,
-} from './state.js';
+} from '../../state/replication.js';
 
 export class CaptureChangeSource implements ChangeSource<CaptureSample> {
   readonly capture = 'triggers' as const;
   private state!: CaptureState;
   private notReplicated: string[] = [];
   private loop?: CaptureLoop;
-  private copyStart: StartKind = 'none';
+  private lastPending = { pending: 0, ageSeconds: 0 };
 
   constructor(private readonly ctx: SourceContext) {}
 
   private get filter(): Partial<TableFilter> {
-    return (this.state.options.filter as Partial<TableFilter>) ?? {};
+    return this.state.options.filter;
   }
 
   async prepare(): Promise<void> {
@@ -83,8 +83,8 @@ export class CaptureChangeSource implements ChangeSource<CaptureSample> {
       if (opts.filter.include?.length) logger.warn('replicate: --include is taken from the first run; the one given now is ignored');
       if (opts.filter.exclude?.length) {
         // Leaves out tables created after the start (new-tables.ts); never a captured one.
-        state.options.filter = widenExclude((state.options.filter as Partial<TableFilter>) ?? {}, opts.filter.exclude, state.tables);
-        await recordFilter(ctl, 'capture', state.options.filter as Partial<TableFilter>);
+        state.options.filter = widenExclude(state.options.filter, opts.filter.exclude, state.tables);
+        await recordFilter(ctl, 'capture', state.options.filter);
       }
     } else {
       await requireEmptyTarget(ctl, target.display);
@@ -129,7 +129,7 @@ export class CaptureChangeSource implements ChangeSource<CaptureSample> {
         );
       }
       if (!there.schema) {
-        const tables = await listTables(src, (current.options.filter as Partial<TableFilter>) ?? {});
+        const tables = await listTables(src, current.options.filter);
         const byOid = new Set(current.tables.map((t) => t.oid));
         const install = tables.filter((t) => byOid.has(t.oid));
         if (install.length !== current.tables.length) {
@@ -175,7 +175,7 @@ export class CaptureChangeSource implements ChangeSource<CaptureSample> {
         indexJobs: opts.indexJobs,
         resume: copyRun !== null,
         mode: 'full',
-        filter: (current.options.filter as Partial<TableFilter>) ?? {},
+        filter: current.options.filter,
         splitBytes: opts.splitBytes,
         pgBin: opts.pgBin,
         logger,
@@ -186,14 +186,13 @@ export class CaptureChangeSource implements ChangeSource<CaptureSample> {
       }).catch((err: unknown) => {
         throw withReplicateHint(err);
       });
-      await markCopyDone(ctl);
+      await markCaptureCopyDone(ctl);
       start = copyRun ? 'resumed' : 'fresh';
     }
     if (current.copyDone && start === 'none') {
       const fresh = await uncapturedTables(src, this.filter, current.tables);
       if (fresh.length) logger.warn(newTablesWarning('triggers', fresh));
     }
-    this.copyStart = start;
     return { how: start, copy: initial };
   }
 
@@ -227,9 +226,15 @@ export class CaptureChangeSource implements ChangeSource<CaptureSample> {
   }
 
   async sample(): Promise<{ sample: Sample; detail: CaptureSample }> {
-    const src = await this.ctx.control.holdSource();
-    const s = this.loop!.lag.sample(await pendingStats(src, this.loop!.applied));
-    return { sample: { at: s.at, lagSeconds: s.lagSeconds, lagBytes: null, pending: s.pendingChanges, position: this.loop!.applied }, detail: s };
+    const loop = this.loop!;
+    // A source that cannot be reached now is the apply loop's to retry: the status shows the last counts meanwhile.
+    const pending = await this.ctx.control
+      .holdSource()
+      .then((src) => pendingStats(src, loop.applied))
+      .catch(() => this.lastPending);
+    this.lastPending = pending;
+    const s = loop.lag.sample(pending);
+    return { sample: { at: s.at, lagSeconds: s.lagSeconds, lagBytes: null, pending: s.pendingChanges, position: loop.applied }, detail: s };
   }
 
   describe(mark: Mark): { position: string; at: Date } {
