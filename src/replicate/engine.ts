@@ -226,6 +226,7 @@ export class Replication {
 
   /** Stops the apply loop (complete transactions committed, position persisted), then sequences, switches, matviews, caught up. */
   async finish(): Promise<EngineSummary & Record<string, unknown>> {
+    this.refuseEnded('finish');
     try {
       if (!this.caught) await this.catchUp();
       await this.endApply();
@@ -248,6 +249,7 @@ export class Replication {
 
   /** Stops the apply loop and leaves the state resumable (no finish); releases the lock. */
   async stop(): Promise<EngineSummary & Record<string, unknown>> {
+    this.refuseEnded('stop');
     try {
       await this.endApply();
       this.caught = null;
@@ -258,6 +260,11 @@ export class Replication {
     } finally {
       await this.close();
     }
+  }
+
+  private refuseEnded(what: string): void {
+    if (this.closed)
+      throw new UsageError(`replicate: ${what}() on a run that has ended already`, { phase: 'replicate', hint: 'start a new run with startReplication()' });
   }
 
   private async endApply(): Promise<void> {

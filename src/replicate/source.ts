@@ -3,6 +3,8 @@
 // on the source and recorded on the target first, the ACL check, the snapshot the initial copy reads, how changes
 // are read and applied, what a position is — lives behind this interface; the lock, the switches on the target,
 // the apply loop's lifetime, status, catch-up and finish are the engine's, the same for both.
+// (change.ts has an older interface of the same name: the event feed the Applier reads, which PgoutputSource
+// implements. It is one level down: the pgoutput ChangeSource here owns that feed and its Applier.)
 import type { ConnectionSpec } from '../config.js';
 import type { CopySummary } from '../copy/index.js';
 import type { Client } from '../db/connect.js';

@@ -58,12 +58,18 @@ export class CaptureChangeSource implements ChangeSource<CaptureSample> {
   }
 
   async prepare(): Promise<void> {
+    await applySessionSettings(this.ctx.control.sourceClient);
+    await this.preflight();
+    await this.install();
+    // The log is read (and trusted) only while no one but its owner can reach it.
+    await checkCaptureAcl(this.ctx.control.sourceClient, this.ctx.source.display, this.ctx.logger);
+  }
+
+  /** Checks (nothing created until they pass), then the capture recorded on the target before it is installed. */
+  private async preflight(): Promise<void> {
     const { source, target, control, opts, logger } = this.ctx;
     const ctl = control.targetClient;
     const src = control.sourceClient;
-    await applySessionSettings(src);
-
-    // ---- preflight
     let state = await loadCapture(ctl);
     const { rows: repl } = await ctl.query(`SELECT to_regclass('pgshift.replication') IS NOT NULL AS ok`);
     if (repl[0].ok && (await ctl.query(`SELECT 1 FROM pgshift.replication`)).rowCount) {
@@ -114,8 +120,14 @@ export class CaptureChangeSource implements ChangeSource<CaptureSample> {
     notReplicated = (current.options.notReplicated as string[] | undefined) ?? notReplicated;
     this.state = current;
     this.notReplicated = notReplicated;
+  }
 
-    // ---- install (one transaction; a crash before COMMIT leaves nothing, after it the comment proves it is ours)
+  /** One transaction: a crash before COMMIT leaves nothing, after it the comment proves the schema is ours. */
+  private async install(): Promise<void> {
+    const { source, control, logger } = this.ctx;
+    const ctl = control.targetClient;
+    const src = control.sourceClient;
+    const current = this.state;
     if (!current.installed) {
       const marker = String(current.options.marker);
       const there = await captureInstalled(src);
@@ -143,8 +155,6 @@ export class CaptureChangeSource implements ChangeSource<CaptureSample> {
       }
       await markInstalled(ctl);
     }
-    // The log is read (and trusted) only while no one but its owner can reach it.
-    await checkCaptureAcl(src, source.display, logger);
   }
 
   async initialCopy(): Promise<{ how: StartKind; copy: CopySummary | null }> {
