@@ -8,8 +8,8 @@ import type { CaptureSample } from './triggers/lag.js';
 export interface ReplicateOptions {
   /** How changes are read on the source: a slot and a publication (default), or trigger capture. */
   capture?: 'pgoutput' | 'triggers';
-  /** replicate(): catch up, finish and return (else apply until the signal aborts). */
-  untilCaughtUp: boolean;
+  /** replicate(): catch up, finish and return (else apply until the signal aborts). Not read by startReplication(). */
+  untilCaughtUp?: boolean;
   /** pgoutput only. */
   maxLagBytes?: number;
   maxLagSeconds?: number;

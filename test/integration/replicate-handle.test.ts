@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseConnectionUrl } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
-import { startReplication, type ReplicateOptions } from '../../src/replicate/index.js';
+import { CatchUpTimeout, startReplication, type ReplicateOptions } from '../../src/replicate/index.js';
 import { runCli } from '../support/cli.js';
 import { isCaptureObject } from '../support/capture.js';
 import { expectSameDatabase } from '../support/compare.js';
@@ -96,6 +96,9 @@ for (const capture of ['pgoutput', 'triggers'] as const) {
       const stopped = await again.stop();
       expect(stopped).toMatchObject({ capture, caughtUp: false, start: 'none' });
       const last = await startReplication(source, target, opts());
+      // A catch-up that cannot make it in time gives up with CatchUpTimeout; the run goes on and a later one succeeds.
+      await src.owner(`INSERT INTO child (parent_id, note) SELECT 1, 'bulk' || g FROM generate_series(1, 20000) g`);
+      await expect(last.catchUp({ timeoutMs: 0 })).rejects.toBeInstanceOf(CatchUpTimeout);
       await last.catchUp({ timeoutMs: 60_000 });
       expect((await last.finish()).caughtUp).toBe(true);
       await expectSameDatabase(src, tgt, { ignore: isCaptureObject });
