@@ -9,6 +9,11 @@ import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import type { Logger } from '../log.js';
 
 export class Control {
+  // One re-open at a time per side: the status sampler and the applier's (re)connection may both find the
+  // connection lost at once; the second waits for the first instead of racing it for the run lock.
+  private reopeningTarget?: Promise<Client>;
+  private reopeningSource?: Promise<Client>;
+
   private constructor(
     private readonly target: ConnectionSpec,
     private readonly source: ConnectionSpec,
@@ -43,9 +48,15 @@ export class Control {
    * The target connection, re-opened if it was lost, with the run lock held again. Throws (exit 2) if another
    * run took the target meanwhile; a connection error if the target is still unreachable (the caller retries).
    */
-  async holdTarget(): Promise<Client> {
+  holdTarget(): Promise<Client> {
+    this.reopeningTarget ??= this.reopenTarget().finally(() => (this.reopeningTarget = undefined));
+    return this.reopeningTarget;
+  }
+
+  private async reopenTarget(): Promise<Client> {
     if (await alive(this.ctl)) return this.ctl;
-    await this.ctl.end().catch(() => undefined);
+    // Not waited for: the end of a connection that is already gone must not hold up the run.
+    void this.ctl.end().catch(() => undefined);
     const ctl = await connect(this.target, { applicationName: runApplicationName('replicate') });
     try {
       // Our own applier may hold the apply lock right now: only the run lock is taken again.
@@ -60,9 +71,14 @@ export class Control {
   }
 
   /** The source control connection, re-opened if it was lost. */
-  async holdSource(): Promise<Client> {
+  holdSource(): Promise<Client> {
+    this.reopeningSource ??= this.reopenSource().finally(() => (this.reopeningSource = undefined));
+    return this.reopeningSource;
+  }
+
+  private async reopenSource(): Promise<Client> {
     if (await alive(this.src)) return this.src;
-    await this.src.end().catch(() => undefined);
+    void this.src.end().catch(() => undefined);
     this.src = await connect(this.source, { applicationName: 'pgshift replicate control' });
     return this.src;
   }
