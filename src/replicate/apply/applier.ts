@@ -12,6 +12,10 @@ import { loadApplied, saveAppliedQuery } from '../state.js';
 import { ChangeWriter, SchemaChangedError } from './writer.js';
 import { discard, StreamedTransactions, TooManyStreamedError } from './streamed.js';
 import { Alarm, sleep } from './alarm.js';
+import { VerifyPoints, type PointRequest } from './points.js';
+import { tableKey } from '../../catalog/table-id.js';
+import { formatLsn, parseLsn } from '../pgoutput/lsn.js';
+import type { Change } from '../change.js';
 
 export { SchemaChangedError };
 
@@ -44,6 +48,21 @@ export interface ApplyOptions {
    * still holds the target (its run lock), so two runs never apply to one target.
    */
   onConnect?: (client: Client) => Promise<void>;
+  /** Answer online verify requests on the target (pgshift.verify_point, points.ts). Default true. */
+  verifyPoints?: boolean;
+  /** How often the target is asked for a verify request (ms). Default 200. */
+  verifyPollMs?: number;
+}
+
+type Counts = Map<string, { schema: string; name: string; n: number }>;
+
+function countChange(m: Counts, c: Change): void {
+  for (const t of c.kind === 'truncate' ? c.tables : [c.table]) {
+    const k = tableKey(t);
+    const e = m.get(k);
+    if (e) e.n++;
+    else m.set(k, { schema: t.schema, name: t.name, n: 1 });
+  }
 }
 
 export interface ApplyStats {
@@ -59,6 +78,9 @@ export interface ApplyStats {
   missingRows: number;
   /** Transactions applied while they were in progress on the source (streamed), committed on the target. */
   streamed: number;
+  /** Online verify points reached (the target exported exactly at a source position), and the last pause. */
+  verifyPoints: number;
+  lastVerifyPauseMs: number | null;
 }
 
 export class Applier {
@@ -67,6 +89,7 @@ export class Applier {
   private readonly alarm = new Alarm();
   private readonly maxChanges: number;
   private readonly maxMs: number;
+  private readonly points: VerifyPoints | null;
 
   constructor(
     private readonly target: ConnectionSpec,
@@ -86,7 +109,11 @@ export class Applier {
       lastCommitTime: opts.initial?.commitTime ?? null,
       missingRows: 0,
       streamed: 0,
+      verifyPoints: 0,
+      lastVerifyPauseMs: null,
     };
+    this.points = opts.verifyPoints === false ? null : new VerifyPoints(target, 'pgoutput', opts.logger, { pollMs: opts.verifyPollMs });
+    if (this.points) this.points.onRequest = () => this.alarm.ring();
   }
 
   /** Finish the complete transactions of the open batch, persist, acknowledge, and return from run(). */
@@ -130,6 +157,7 @@ export class Applier {
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
+      await this.points?.close();
     }
   }
 
@@ -160,6 +188,7 @@ export class Applier {
       onFailure: () => this.alarm.ring(),
     });
     const applied = await loadApplied(client);
+    if (this.points) this.points.epoch = await VerifyPoints.loadEpoch(client);
     if (applied > this.stats.appliedPosition) this.stats.appliedPosition = applied;
     if (applied > this.stats.reachedPosition) this.stats.reachedPosition = applied;
     const fmt = this.opts.formatPosition ?? ((p: Position) => p.toString());
@@ -179,6 +208,13 @@ export class Applier {
     // Each batch's transaction carries a number; the applied position is written only inside the transaction
     // that set it, so a statement that would run outside it (autocommit) fails instead of moving the position.
     let batchNo = 0;
+    // Online verify (points.ts): the point to stop at once it is known, per-table counts of the open batch (and
+    // of each streamed transaction) added under the epoch of the last point reached.
+    let point: { req: PointRequest; stopAt: Position; heldAt: number | null } | null = null;
+    let lastCommitAt = Date.now();
+    const counts: Counts = new Map();
+    const streamCounts = new Map<number, Counts>();
+    let streamXid: number | null = null;
 
     /** A batch's COMMIT has come back: only now is the source told it may forget these changes. */
     let streamedMissing = 0;
@@ -194,6 +230,7 @@ export class Applier {
         this.source.confirm(b.last.position);
       }
       this.stats.missingRows = writer.missingRows + streamedMissing;
+      lastCommitAt = Date.now();
       onProgress();
     };
 
@@ -212,6 +249,9 @@ export class Applier {
               });
           });
         }
+        const counted = VerifyPoints.countQuery(this.points?.epoch ?? null, counts);
+        if (counted) writer.pipe.send(counted);
+        counts.clear();
         writer.pipe.send('COMMIT', (r) => {
           if (r.command !== 'COMMIT')
             throw new PgshiftError(`the target rolled back a batch instead of committing it (answered ${r.command})`, { phase: 'streaming' });
@@ -241,6 +281,28 @@ export class Applier {
       }
     };
 
+    /**
+     * The point is reached: every source transaction committed before it is committed on the target, none after.
+     * The target's snapshot is exported on another connection and the verify answered; applying goes on at once.
+     */
+    const reach = async () => {
+      const p = point!;
+      point = null;
+      await commit();
+      await writer.pipe.barrier();
+      const r = await this.points!.reached(p.req, {
+        position: formatLsn(p.stopAt),
+        applied: formatLsn(this.stats.appliedPosition),
+        lastCommitAt,
+        heldAt: p.heldAt,
+      });
+      if (r) {
+        this.stats.verifyPoints++;
+        this.stats.lastVerifyPauseMs = r.pauseMs;
+        this.opts.logger.info(`replicate: online verify point ${formatLsn(p.stopAt)} reached; apply paused ${r.pauseMs} ms`);
+      }
+    };
+
     try {
       for (;;) {
         if (writer.pipe.failed) await writer.pipe.barrier(); // throws the failure
@@ -255,6 +317,28 @@ export class Applier {
           await writer.pipe.barrier();
           return;
         }
+        if (this.points && point === null && !inTx) {
+          const req = this.points.pending();
+          if (req) {
+            // Everything taken so far is committed first; then (pgoutput) the applier stops applying until the
+            // verify has created its slot: the slot's consistent point then lies at or after what is applied.
+            await commit();
+            await writer.pipe.barrier();
+            let heldAt: number | null = null;
+            let pos = req.position;
+            if (pos === null) {
+              heldAt = Date.now();
+              pos = (await this.points.hold(req)) ? await this.points.waitPosition(req, () => this.stopping) : null;
+            }
+            if (pos !== null) {
+              const stopAt = parseLsn(pos);
+              if (stopAt < this.stats.appliedPosition)
+                await this.points.fail(req, `the applier had already applied up to ${formatLsn(this.stats.appliedPosition)}, past the point ${pos}`);
+              else point = { req, stopAt, heldAt };
+            }
+            continue;
+          }
+        }
         let ev: SourceEvent | undefined;
         if (next === null && it.take) {
           ev = it.take();
@@ -267,7 +351,12 @@ export class Applier {
         }
         if (ev === undefined) {
           next ??= it.next();
-          const wait = batchOpen && !inTx ? Math.max(0, this.maxMs - (Date.now() - batchStarted)) : 1000;
+          let wait = batchOpen && !inTx ? Math.max(0, this.maxMs - (Date.now() - batchStarted)) : 1000;
+          if (point !== null) {
+            // An idle stream reaches the point with a keepalive: ask the source for one now and then.
+            (this.source as { ping?: () => void }).ping?.();
+            wait = Math.min(wait, 50);
+          } else if (this.points && !inTx) wait = Math.min(wait, this.opts.verifyPollMs ?? 200);
           this.alarm.arm(Date.now() + wait);
           const r = await this.alarm.wait(next);
           if (r === null) {
@@ -289,6 +378,7 @@ export class Applier {
             } else if (!skipping) await writer.checkRelation(ev, fmt(this.stats.appliedPosition));
             break;
           case 'stream-start':
+            streamXid = ev.xid;
             if (inTx) throw new PgshiftError('a streamed block inside a transaction from the change source', { phase: 'streaming' });
             // What the batch holds was committed on the source before anything the block carries: its COMMIT
             // goes out first, so a streamed statement never waits on a lock only the batch's COMMIT releases.
@@ -299,9 +389,14 @@ export class Applier {
             await streams.stop();
             break;
           case 'stream-abort':
+            if (ev.subxid === ev.xid) streamCounts.delete(ev.xid);
             await streams.abort(ev.xid, ev.subxid);
             break;
           case 'stream-commit': {
+            // Committed at or after the point: the point comes first (see 'begin').
+            if (point !== null && ev.position > point.stopAt) await reach();
+            const streamCounted = VerifyPoints.countQuery(this.points?.epoch ?? null, streamCounts.get(ev.xid) ?? new Map());
+            streamCounts.delete(ev.xid);
             if (ev.position <= this.stats.appliedPosition) {
               // Already applied (a source resending around a restart): rolled back here, never applied twice.
               await streams.abort(ev.xid, ev.xid);
@@ -312,12 +407,17 @@ export class Applier {
             await commit();
             await writer.pipe.barrier();
             const at = { position: ev.position, commitTime: ev.commitTime };
-            const done = await streams.commit(ev.xid, (batch) => saveAppliedQuery(at.position, at.commitTime, batch), fmt(at.position));
+            const done = await streams.commit(ev.xid, (batch) => saveAppliedQuery(at.position, at.commitTime, batch), fmt(at.position), streamCounted);
             committed({ last: at, tx: 1, changes: done.changes, missing: done.missing });
             this.stats.streamed++;
             break;
           }
           case 'begin':
+            // The verify's slot exported a snapshot at its consistent point P: a transaction is in it when its commit
+            // record STARTS before P (the slot decodes those starting at or after P). pgoutput's begin carries that
+            // start (final_lsn; position = final_lsn + 1), so "after the point" is position > P. A commit record
+            // never straddles P (P is a record boundary), so equally: commit end LSN <= P is before it.
+            if (point !== null && ev.position > point.stopAt) await reach();
             inTx = true;
             // Already applied (a source may resend around a restart): skipped, never applied twice.
             skipping = ev.position <= this.stats.appliedPosition;
@@ -330,6 +430,11 @@ export class Applier {
             break;
           case 'change':
             if (ev.xid !== undefined) {
+              if (this.points && streamXid !== null) {
+                let m = streamCounts.get(streamXid);
+                if (!m) streamCounts.set(streamXid, (m = new Map()));
+                countChange(m, ev.change);
+              }
               const waiting = streams.apply(ev.xid, ev.change);
               if (waiting) await waiting;
               break;
@@ -341,6 +446,7 @@ export class Applier {
               const waiting = writer.apply(ev.change);
               if (waiting) await waiting;
             }
+            if (this.points) countChange(counts, ev.change);
             batchChanges++;
             break;
           case 'commit':
@@ -356,6 +462,11 @@ export class Applier {
           case 'keepalive':
             if (inTx) break;
             keepalive = keepalive === null || ev.position > keepalive ? ev.position : keepalive;
+            // The source has sent everything up to here: an idle stream reaches the point without a transaction.
+            if (point !== null && ev.position >= point.stopAt) {
+              await reach();
+              break;
+            }
             if (!batchOpen) await commit();
             break;
         }

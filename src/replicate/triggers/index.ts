@@ -378,11 +378,12 @@ async function applyLoop(
   while (!opts.signal.aborted) {
     let src: Client | undefined;
     let tgt: Client | undefined;
+    let applier: CaptureApplier | undefined;
     try {
       src = await connect(source, { applicationName: 'pgshift replicate apply' });
       tgt = await connect(target, { applicationName: 'pgshift replicate apply' });
       await onConnect(tgt);
-      const applier = new CaptureApplier(src, tgt, state.tables, logger);
+      applier = new CaptureApplier(src, tgt, state.tables, logger, { source, target });
       await applier.init();
       const { rows } = await tgt.query(`SELECT applied_snapshot FROM pgshift.capture WHERE id = 1`);
       out.applied = rows[0].applied_snapshot;
@@ -432,6 +433,7 @@ async function applyLoop(
       );
       await sleep(wait, opts.signal);
     } finally {
+      await applier?.close();
       await src?.end().catch(() => undefined);
       await tgt?.end().catch(() => undefined);
     }
