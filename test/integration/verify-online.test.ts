@@ -10,6 +10,8 @@ import { isCaptureObject } from '../support/capture.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 import { spawnCli, type Running } from '../support/spawn.js';
 import { waitFor } from '../support/replication.js';
+import pg from 'pg';
+import { changedSinceBaseline } from '../../src/verify/baseline.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ACCOUNTS = 2000;
@@ -115,6 +117,18 @@ for (const mode of ['pgoutput', 'triggers'] as const) {
         },
         20_000,
       );
+      // As the owner (the state is trusted only by its owner), over TLS like every pgshift connection in the tests.
+      const c = new pg.Client({ connectionString: tgt.url.replace(/[?&]sslmode=[^&]*/, ''), ssl: { rejectUnauthorized: false } });
+      await c.connect();
+      try {
+        const b = await changedSinceBaseline(c as never);
+        expect(b?.position).toBe(j.online.position);
+        expect(b?.tables.get('public.acc')).toBeGreaterThan(0);
+        expect(b?.tables.get('public.hist')).toBeGreaterThan(0);
+        expect(b?.tables.has('public.seen') ?? false).toBe(true);
+      } finally {
+        await c.end();
+      }
       const text = await runCli(['verify', '--source', src.url, '--target', tgt.url]);
       expect(text.code, text.stdout + text.stderr).toBe(0);
       expect(text.stdout).toMatch(/Online {2}both sides at .* while replication runs \(apply paused \d+ ms/);
@@ -134,7 +148,7 @@ for (const mode of ['pgoutput', 'triggers'] as const) {
       await tgt.admin(`UPDATE acc SET note = 'n${QUIET_FROM + 7}' WHERE id = ${QUIET_FROM + 7}`);
     });
 
-    it('--offline compares the sides as they are; --online needs a running replicate', async () => {
+    it('--online with no replicate running on the target: refused, with the next step', async () => {
       const other = await createDatabase(inject('clusters').pg17, { label: `von_${mode}_none` });
       try {
         const r = await runCli(['verify', '--source', src.url, '--target', other.url, '--online']);
