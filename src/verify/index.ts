@@ -203,6 +203,12 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
 function onlineCapture(state: TargetState, mode: 'auto' | 'online' | 'offline', target: ConnectionSpec): Capture | null {
   if (mode === 'offline') return null;
   const running = runningReplication(state);
+  if (mode === 'online' && !running && state.kind === 'replication' && state.running !== null && !state.copyDone) {
+    throw new UsageError(`verify --online: the replication on the target ${target.display} is still in its initial copy; nothing was compared`, {
+      phase: 'verify online',
+      hint: 'run pgshift verify again once pgshift replicate streams changes (its lag lines)',
+    });
+  }
   if (mode === 'online' && !running) {
     throw new UsageError(`verify --online: no pgshift replicate is running on the target ${target.display}; nothing was compared`, {
       phase: 'verify online',

@@ -65,8 +65,7 @@ async function waitRow(ctl: Client, id: string, column: 'held_at' | 'reached_at'
 }
 
 /** The verify's temporary slot: its consistent point and exported snapshot, on a connection that must stay idle. */
-async function temporarySlot(source: ConnectionSpec): Promise<{ point: string; snapshot: string; conn: pg.Client }> {
-  const conn = await connectReplication(source, 'pgshift verify slot');
+async function temporarySlot(conn: pg.Client): Promise<{ point: string; snapshot: string }> {
   try {
     const { rows: v } = await conn.query(`SHOW server_version_num`);
     const name = quoteIdent(`pgshift_verify_${process.pid}_${randomBytes(3).toString('hex')}`);
@@ -76,7 +75,7 @@ async function temporarySlot(source: ConnectionSpec): Promise<{ point: string; s
         ? `CREATE_REPLICATION_SLOT ${name} TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')`
         : `CREATE_REPLICATION_SLOT ${name} TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT`;
     const { rows } = await conn.query(sql);
-    return { point: rows[0].consistent_point, snapshot: rows[0].snapshot_name, conn };
+    return { point: rows[0].consistent_point, snapshot: rows[0].snapshot_name };
   } catch (err) {
     await conn.end().catch(() => undefined);
     throw err;
@@ -121,21 +120,27 @@ export async function alignSnapshots(
     );
     id = rows[0].id as string;
     let sourceSnapshot: string;
+    if (capture === 'pgoutput') {
+      slot = await connectReplication(source, 'pgshift verify slot').catch((err: unknown) => {
+        throw classifyError(err, `source ${source.display}: replication connection for the online verify`, { phase: 'verify online' });
+      });
+    }
     let answer: Record<string, unknown>;
     if (capture === 'pgoutput') {
       await waitRow(ctl, id, 'held_at', 'stop applying for the verify');
-      const s = await temporarySlot(source).catch((err: unknown) => {
+      // The applier waits from here: only the slot's creation, no connection set-up.
+      const s = await temporarySlot(slot!).catch((err: unknown) => {
         throw classifyError(err, `source ${source.display}: creating the online verify's temporary slot`, {
           phase: 'verify online',
           hint: 'the role needs REPLICATION (as for pgshift replicate); a long-running transaction on the source delays the slot: end it, or freeze writes and run pgshift verify --offline',
         });
       });
-      slot = s.conn;
-      sourceSnapshot = await adopt(sc, s.snapshot);
-      // The snapshot is held by our catalog session now: the temporary slot goes at once (it retains WAL).
-      await slot.end().catch(() => undefined);
-      slot = undefined;
       await ctl.query(`UPDATE pgshift.verify_point SET position = $2 WHERE id = $1`, [id, s.point]);
+      // While the applier applies up to the point: the snapshot is taken over by our catalog session, and the
+      // temporary slot goes at once (it retains WAL).
+      sourceSnapshot = await adopt(sc, s.snapshot);
+      await slot!.end().catch(() => undefined);
+      slot = undefined;
       answer = await waitRow(ctl, id, 'reached_at', `stop at the point ${s.point}`);
     } else {
       answer = await waitRow(ctl, id, 'reached_at', 'end a batch at a source snapshot for the verify');

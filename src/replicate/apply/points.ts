@@ -98,7 +98,8 @@ export class VerifyPoints {
 
   /** Read the newest open request now (the capture applier asks before each batch). */
   async check(): Promise<PointRequest | null> {
-    await (this.polling ?? this.refresh());
+    if (this.polling) await this.polling;
+    else if (Date.now() - this.lastPoll >= (this.opts.pollMs ?? 200)) await this.refresh();
     return this.pending();
   }
 

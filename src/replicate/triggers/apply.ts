@@ -81,7 +81,7 @@ export class CaptureApplier {
   ) {
     this.byOid = new Map(tables.map((t) => [t.oid, t]));
     this.shapes = [tables.map((t) => t.oid), tables.map((t) => t.key?.length ?? 1)];
-    this.points = online ? new VerifyPoints(online.target, 'triggers', logger, { source: online.source, pollMs: online.pollMs ?? 0 }) : null;
+    this.points = online ? new VerifyPoints(online.target, 'triggers', logger, { source: online.source, pollMs: online.pollMs }) : null;
   }
 
   /** Ends what online verify opened (the applier's own connections belong to the caller). */
