@@ -13,7 +13,7 @@
 // effect, with no position arithmetic. Values never pass through JavaScript: COPY text streams, piped.
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import type { Client } from '../../db/connect.js';
+import { specOf, type Client } from '../../db/connect.js';
 import { qualify, quoteIdent } from '../../db/ident.js';
 import { errorCode, PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -77,14 +77,19 @@ export class CaptureApplier {
     private readonly tgt: Client,
     tables: CapturedTable[],
     private readonly logger: Logger,
-    online?: { source: ConnectionSpec; target: ConnectionSpec; pollMs?: number },
+    online?: { source: ConnectionSpec; target: ConnectionSpec; pollMs?: number } | false,
   ) {
     this.byOid = new Map(tables.map((t) => [t.oid, t]));
     this.shapes = [tables.map((t) => t.oid), tables.map((t) => t.key?.length ?? 1)];
-    this.points = online ? new VerifyPoints(online.target, 'triggers', logger, { source: online.source, pollMs: online.pollMs }) : null;
+    // Online verify answers on connections like the applier's own (db/connect.ts remembers what they were opened with).
+    const specs = online === false ? null : (online ?? { source: specOf(src), target: specOf(tgt) });
+    this.points =
+      specs?.source && specs.target ? new VerifyPoints(specs.target, 'triggers', logger, { source: specs.source, pollMs: online ? online.pollMs : undefined }) : null;
+    // What online verify opened goes with the applier's target connection.
+    if (this.points) tgt.once('end', () => void this.close());
   }
 
-  /** Ends what online verify opened (the applier's own connections belong to the caller). */
+  /** Ends what online verify opened (the applier's own connections belong to the caller; ending tgt does this too). */
   async close(): Promise<void> {
     await this.points?.close();
   }

@@ -378,12 +378,11 @@ async function applyLoop(
   while (!opts.signal.aborted) {
     let src: Client | undefined;
     let tgt: Client | undefined;
-    let applier: CaptureApplier | undefined;
     try {
       src = await connect(source, { applicationName: 'pgshift replicate apply' });
       tgt = await connect(target, { applicationName: 'pgshift replicate apply' });
       await onConnect(tgt);
-      applier = new CaptureApplier(src, tgt, state.tables, logger, { source, target });
+      const applier = new CaptureApplier(src, tgt, state.tables, logger);
       await applier.init();
       const { rows } = await tgt.query(`SELECT applied_snapshot FROM pgshift.capture WHERE id = 1`);
       out.applied = rows[0].applied_snapshot;
@@ -433,7 +432,6 @@ async function applyLoop(
       );
       await sleep(wait, opts.signal);
     } finally {
-      await applier?.close();
       await src?.end().catch(() => undefined);
       await tgt?.end().catch(() => undefined);
     }
