@@ -84,7 +84,9 @@ export class CaptureApplier {
     // Online verify answers on connections like the applier's own (db/connect.ts remembers what they were opened with).
     const specs = online === false ? null : (online ?? { source: specOf(src), target: specOf(tgt) });
     this.points =
-      specs?.source && specs.target ? new VerifyPoints(specs.target, 'triggers', logger, { source: specs.source, pollMs: online ? online.pollMs : undefined }) : null;
+      specs?.source && specs.target
+        ? new VerifyPoints(specs.target, 'triggers', logger, { source: specs.source, pollMs: online ? online.pollMs : undefined })
+        : null;
     // What online verify opened goes with the applier's target connection.
     if (this.points) tgt.once('end', () => void this.close());
   }
