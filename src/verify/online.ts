@@ -19,6 +19,7 @@ import { quoteIdent } from '../db/ident.js';
 import { classifyError, PgshiftError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { importSnapshot, type VerifySession } from './session.js';
+import { assertStateTrusted } from '../state/trust.js';
 import type { OnlineReport, TargetState } from './types.js';
 
 /** How long a request stays valid for the applier (it ignores it afterwards). */
@@ -114,6 +115,8 @@ export async function alignSnapshots(
         hint: 'restart it with this pgshift (Ctrl-C, then the same replicate command; it resumes), or freeze writes and run pgshift verify --offline',
       });
     }
+    // What the applier answers there (snapshot names, positions) is acted on: only from a state no one else can write.
+    await assertStateTrusted(ctl, 'the target');
     const { rows } = await ctl.query(
       `INSERT INTO pgshift.verify_point (capture, expires_at) VALUES ($1, now() + make_interval(secs => $2)) RETURNING id::text AS id`,
       [capture, REQUEST_TTL_S],
