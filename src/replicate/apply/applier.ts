@@ -12,10 +12,8 @@ import { loadApplied, saveAppliedQuery } from '../state.js';
 import { ChangeWriter, SchemaChangedError } from './writer.js';
 import { discard, StreamedTransactions, TooManyStreamedError } from './streamed.js';
 import { Alarm, sleep } from './alarm.js';
-import { VerifyPoints, type PointRequest } from './points.js';
-import { tableKey } from '../../catalog/table-id.js';
-import { formatLsn, parseLsn } from '../pgoutput/lsn.js';
-import type { Change } from '../change.js';
+import { VerifyPoints } from './points.js';
+import { PointStop } from './point-stop.js';
 
 export { SchemaChangedError };
 
@@ -52,17 +50,6 @@ export interface ApplyOptions {
   verifyPoints?: boolean;
   /** How often the target is asked for a verify request (ms). Default 200. */
   verifyPollMs?: number;
-}
-
-type Counts = Map<string, { schema: string; name: string; n: number }>;
-
-function countChange(m: Counts, c: Change): void {
-  for (const t of c.kind === 'truncate' ? c.tables : [c.table]) {
-    const k = tableKey(t);
-    const e = m.get(k);
-    if (e) e.n++;
-    else m.set(k, { schema: t.schema, name: t.name, n: 1 });
-  }
 }
 
 export interface ApplyStats {
@@ -208,13 +195,6 @@ export class Applier {
     // Each batch's transaction carries a number; the applied position is written only inside the transaction
     // that set it, so a statement that would run outside it (autocommit) fails instead of moving the position.
     let batchNo = 0;
-    // Online verify (points.ts): the point to stop at once it is known, per-table counts of the open batch (and
-    // of each streamed transaction) added under the epoch of the last point reached.
-    let point: { req: PointRequest; stopAt: Position; heldAt: number | null } | null = null;
-    let lastCommitAt = Date.now();
-    const counts: Counts = new Map();
-    const streamCounts = new Map<number, Counts>();
-    let streamXid: number | null = null;
 
     /** A batch's COMMIT has come back: only now is the source told it may forget these changes. */
     let streamedMissing = 0;
@@ -230,7 +210,7 @@ export class Applier {
         this.source.confirm(b.last.position);
       }
       this.stats.missingRows = writer.missingRows + streamedMissing;
-      lastCommitAt = Date.now();
+      stop.lastCommitAt = Date.now();
       onProgress();
     };
 
@@ -249,9 +229,9 @@ export class Applier {
               });
           });
         }
-        const counted = VerifyPoints.countQuery(this.points?.epoch ?? null, counts);
+        // Online verify's per-table counts, in the batch's transaction (point-stop.ts).
+        const counted = stop.batchCounts();
         if (counted) writer.pipe.send(counted);
-        counts.clear();
         writer.pipe.send('COMMIT', (r) => {
           if (r.command !== 'COMMIT')
             throw new PgshiftError(`the target rolled back a batch instead of committing it (answered ${r.command})`, { phase: 'streaming' });
@@ -281,27 +261,20 @@ export class Applier {
       }
     };
 
-    /**
-     * The point is reached: every source transaction committed before it is committed on the target, none after.
-     * The target's snapshot is exported on another connection and the verify answered; applying goes on at once.
-     */
-    const reach = async () => {
-      const p = point!;
-      point = null;
-      await commit();
-      await writer.pipe.barrier();
-      const r = await this.points!.reached(p.req, {
-        position: formatLsn(p.stopAt),
-        applied: formatLsn(this.stats.appliedPosition),
-        lastCommitAt,
-        heldAt: p.heldAt,
-      });
-      if (r) {
+    // Online verify: the point this consume() stops at, and what each commit applied per table.
+    const stop = new PointStop(this.points, {
+      commitAll: async () => {
+        await commit();
+        await writer.pipe.barrier();
+      },
+      applied: () => this.stats.appliedPosition,
+      stopped: () => this.stopping,
+      logger: this.opts.logger,
+      reached: (pauseMs) => {
         this.stats.verifyPoints++;
-        this.stats.lastVerifyPauseMs = r.pauseMs;
-        this.opts.logger.info(`replicate: online verify point ${formatLsn(p.stopAt)} reached; apply paused ${r.pauseMs} ms`);
-      }
-    };
+        this.stats.lastVerifyPauseMs = pauseMs;
+      },
+    });
 
     try {
       for (;;) {
@@ -317,28 +290,7 @@ export class Applier {
           await writer.pipe.barrier();
           return;
         }
-        if (this.points && point === null && !inTx) {
-          const req = this.points.pending();
-          if (req) {
-            // Everything taken so far is committed first; then (pgoutput) the applier stops applying until the
-            // verify has created its slot: the slot's consistent point then lies at or after what is applied.
-            await commit();
-            await writer.pipe.barrier();
-            let heldAt: number | null = null;
-            let pos = req.position;
-            if (pos === null) {
-              heldAt = Date.now();
-              pos = (await this.points.hold(req)) ? await this.points.waitPosition(req, () => this.stopping) : null;
-            }
-            if (pos !== null) {
-              const stopAt = parseLsn(pos);
-              if (stopAt < this.stats.appliedPosition)
-                await this.points.fail(req, `the applier had already applied up to ${formatLsn(this.stats.appliedPosition)}, past the point ${pos}`);
-              else point = { req, stopAt, heldAt };
-            }
-            continue;
-          }
-        }
+        if (!inTx && (await stop.atBoundary())) continue;
         let ev: SourceEvent | undefined;
         if (next === null && it.take) {
           ev = it.take();
@@ -352,7 +304,7 @@ export class Applier {
         if (ev === undefined) {
           next ??= it.next();
           let wait = batchOpen && !inTx ? Math.max(0, this.maxMs - (Date.now() - batchStarted)) : 1000;
-          if (point !== null) {
+          if (stop.active) {
             // An idle stream reaches the point with a keepalive: ask the source for one now and then.
             (this.source as { ping?: () => void }).ping?.();
             wait = Math.min(wait, 50);
@@ -378,7 +330,7 @@ export class Applier {
             } else if (!skipping) await writer.checkRelation(ev, fmt(this.stats.appliedPosition));
             break;
           case 'stream-start':
-            streamXid = ev.xid;
+            stop.streamStart(ev.xid);
             if (inTx) throw new PgshiftError('a streamed block inside a transaction from the change source', { phase: 'streaming' });
             // What the batch holds was committed on the source before anything the block carries: its COMMIT
             // goes out first, so a streamed statement never waits on a lock only the batch's COMMIT releases.
@@ -389,14 +341,13 @@ export class Applier {
             await streams.stop();
             break;
           case 'stream-abort':
-            if (ev.subxid === ev.xid) streamCounts.delete(ev.xid);
+            stop.streamAbort(ev.xid, ev.subxid);
             await streams.abort(ev.xid, ev.subxid);
             break;
           case 'stream-commit': {
-            // Committed at or after the point: the point comes first (see 'begin').
-            if (point !== null && ev.position > point.stopAt) await reach();
-            const streamCounted = VerifyPoints.countQuery(this.points?.epoch ?? null, streamCounts.get(ev.xid) ?? new Map());
-            streamCounts.delete(ev.xid);
+            // Committed after the verify point: the point comes first (point-stop.ts).
+            await stop.before(ev.position);
+            const streamCounted = stop.streamCommitCounts(ev.xid);
             if (ev.position <= this.stats.appliedPosition) {
               // Already applied (a source resending around a restart): rolled back here, never applied twice.
               await streams.abort(ev.xid, ev.xid);
@@ -413,11 +364,8 @@ export class Applier {
             break;
           }
           case 'begin':
-            // The verify's slot exported a snapshot at its consistent point P: a transaction is in it when its commit
-            // record STARTS before P (the slot decodes those starting at or after P). pgoutput's begin carries that
-            // start (final_lsn; position = final_lsn + 1), so "after the point" is position > P. A commit record
-            // never straddles P (P is a record boundary), so equally: commit end LSN <= P is before it.
-            if (point !== null && ev.position > point.stopAt) await reach();
+            // A transaction after the verify point: the point comes first (point-stop.ts says why by begin).
+            await stop.before(ev.position);
             inTx = true;
             // Already applied (a source may resend around a restart): skipped, never applied twice.
             skipping = ev.position <= this.stats.appliedPosition;
@@ -430,11 +378,7 @@ export class Applier {
             break;
           case 'change':
             if (ev.xid !== undefined) {
-              if (this.points && streamXid !== null) {
-                let m = streamCounts.get(streamXid);
-                if (!m) streamCounts.set(streamXid, (m = new Map()));
-                countChange(m, ev.change);
-              }
+              stop.streamChange(ev.change);
               const waiting = streams.apply(ev.xid, ev.change);
               if (waiting) await waiting;
               break;
@@ -446,7 +390,7 @@ export class Applier {
               const waiting = writer.apply(ev.change);
               if (waiting) await waiting;
             }
-            if (this.points) countChange(counts, ev.change);
+            stop.count(ev.change);
             batchChanges++;
             break;
           case 'commit':
@@ -463,10 +407,7 @@ export class Applier {
             if (inTx) break;
             keepalive = keepalive === null || ev.position > keepalive ? ev.position : keepalive;
             // The source has sent everything up to here: an idle stream reaches the point without a transaction.
-            if (point !== null && ev.position >= point.stopAt) {
-              await reach();
-              break;
-            }
+            if (await stop.before(ev.position, true)) break;
             if (!batchOpen) await commit();
             break;
         }
