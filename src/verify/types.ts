@@ -59,6 +59,8 @@ export interface DerivedReport extends TableReport {
   definition: 'equal' | 'different' | 'missing' | 'extra';
   /** What to run; null when equal. */
   remedy: string | null;
+  /** Online: contents behind the source while the replication runs (it refreshes them at its finish). */
+  expected?: string;
 }
 
 export interface SequenceValue {
