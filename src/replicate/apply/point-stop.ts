@@ -62,7 +62,9 @@ export class PointStop {
     let pos = req.position;
     if (pos === null) {
       heldAt = Date.now();
-      pos = (await this.points.hold(req)) ? await this.points.waitPosition(req, this.hooks.stopped) : null;
+      if (await this.points.hold(req)) pos = await this.points.waitPosition(req, this.hooks.stopped);
+      // Expired (or the target unreachable) before the applier stopped for it: dropped, never retried in a loop.
+      else await this.points.fail(req, 'the request expired before the applier stopped for it');
     }
     if (pos === null) return true;
     const stopAt = parseLsn(pos);
