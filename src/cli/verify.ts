@@ -13,6 +13,8 @@ interface VerifyFlags extends CommonOptions {
   chunkSize?: string;
   acl?: boolean;
   owners?: boolean;
+  online?: boolean;
+  offline?: boolean;
 }
 
 export function verifyCommand(): Command {
@@ -20,7 +22,7 @@ export function verifyCommand(): Command {
     .summary('prove the target equals the source, or point at every difference')
     .description(
       [
-        'Compare source and target after writes are frozen. For every table:',
+        'Compare source and target. For every table:',
         'row counts and checksums computed on the servers (nothing is copied to',
         'this machine); a differing range is narrowed down to rows and reported',
         'by primary key (missing, extra, different). Tables without a primary',
@@ -31,6 +33,16 @@ export function verifyCommand(): Command {
         'types, operators, casts, collations, comments, extensions…). Grants and',
         'owners only with --acl / --owners. Not compared: publications and',
         'subscriptions. Reads only; changes nothing.',
+        '',
+        'Online: when pgshift replicate is running on the target, verify',
+        'compares while writes go on: the source is read at one position and',
+        'the running replicate exports the target exactly there (it pauses',
+        'for a moment). Sequences and materialized views (set at the finish)',
+        'and what the replication switched off on the target are not',
+        'differences then. A passed online verify is recorded on the target',
+        "as the baseline (in pgshift's own state: the only thing verify",
+        'ever writes).',
+        'Without a replication, writes must be frozen.',
         '',
         'Materialized views are derived data, reported apart from the tables:',
         'contents, populated state and definition, with the REFRESH to run.',
@@ -46,6 +58,8 @@ export function verifyCommand(): Command {
         '  pgshift verify --source $SRC --target $DST --jobs 4 --json \\',
         "    | jq '.tables[] | select(.match | not)'",
         '  pgshift verify --source $SRC --target $DST --include "public.order*"',
+        '  # writes frozen, even while a replicate runs (no online point):',
+        '  pgshift verify --source $SRC --target $DST --offline',
         '  # a restore checked against its archive (rows, sequences, large objects):',
         '  pgshift verify --source latest.dump --target $DST',
         '  # after copy --keep-acl --keep-owner, grants and owners too:',
@@ -63,6 +77,8 @@ export function verifyCommand(): Command {
     )
     .addOption(new Option('--acl', 'also compare grants (off by default: copy uses --no-acl unless --keep-acl). Example: --acl'))
     .addOption(new Option('--owners', 'also compare object owners (off by default: copy uses --no-owner unless --keep-owner). Example: --owners'))
+    .addOption(new Option('--online', 'verify while a running replicate applies (the default when one runs). Example: --online').conflicts('offline'))
+    .addOption(new Option('--offline', 'verify both sides as they are, writes frozen. Example: --offline'))
     // Tuning knob for tests and benchmarks: how big one block-range read is.
     .addOption(new Option('--chunk-size <size>', 'block-range chunk size per query. Example: --chunk-size 64MB').hideHelp())
     .action(async (flags: VerifyFlags) => {
@@ -79,6 +95,7 @@ export function verifyCommand(): Command {
           owners: flags.owners ?? false,
           include: flags.include,
           exclude: flags.exclude,
+          mode: flags.online ? 'online' : flags.offline ? 'offline' : 'auto',
           logger: ctx.logger,
           progress: ctx.json ? undefined : ctx.progress(),
         });

@@ -145,6 +145,13 @@ export function connectReplication(spec: ConnectionSpec, applicationName: string
 }
 
 /** Open a connection; errors come back classified (exit code 3) with the endpoint named, password masked. */
+const specs = new WeakMap<Client, ConnectionSpec>();
+
+/** What a connection made by connect() was opened with (to open another one like it), or undefined. */
+export function specOf(client: Client): ConnectionSpec | undefined {
+  return specs.get(client);
+}
+
 export async function connect(spec: ConnectionSpec, opts: ConnectOptions = {}): Promise<Client> {
   let closedEarly = false;
   let accepted = false;
@@ -163,6 +170,7 @@ export async function connect(spec: ConnectionSpec, opts: ConnectOptions = {}): 
       await client.connect();
       recordTls(spec, client);
       tagErrorsWithSide(client, spec.side);
+      specs.set(client, spec);
       return client;
     } catch (err) {
       await client.end().catch(() => undefined);

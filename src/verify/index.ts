@@ -16,8 +16,11 @@ import { nextSteps, readTargetState, reloadSet } from './remedy.js';
 import { listSequences } from '../catalog/tables.js';
 import { displayName } from '../db/ident.js';
 import { beginExportedSnapshot, closeSession, openSession, VERIFY_SETTINGS, type VerifySession } from './session.js';
-import type { LargeObjectReport, SideInfo, TableReport, VerifyReport } from './types.js';
+import type { LargeObjectReport, SchemaDifference, SideInfo, TableReport, TargetState, VerifyReport } from './types.js';
+import { alignSnapshots, runningReplication, switchedOff, type AlignedSnapshots, type Capture } from './online.js';
+import { UsageError } from '../errors.js';
 
+export type { OnlineReport } from './types.js';
 export type { VerifyReport, TableReport, DerivedReport, SequenceReport, SchemaDifference, RowDifference, LargeObjectReport } from './types.js';
 export { renderReport } from './report.js';
 
@@ -39,6 +42,11 @@ export interface VerifyOptions {
   owners?: boolean;
   logger?: Logger;
   progress?: Progress;
+  /**
+   * auto (default): online when a replication is running on the target (online.ts), else as today; online:
+   * required (refused when nothing runs); offline: one snapshot per side as they are (writes frozen).
+   */
+  mode?: 'auto' | 'online' | 'offline';
 }
 
 async function sideInfo(s: VerifySession): Promise<SideInfo & { blockSize: number }> {
@@ -54,6 +62,7 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
   const log = opts.logger;
   let sc: VerifySession | undefined;
   let tc: VerifySession | undefined;
+  let aligned: AlignedSnapshots | undefined;
   const pools: SessionPool[] = [];
   try {
     // allSettled: when one side fails to connect, the other connection is still closed below.
@@ -66,8 +75,12 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
     await requireDistinctDatabases(sc.client, tc.client, 'verify', target.display);
     // Before the snapshot transaction: a failed read of the state must not abort it.
     const targetState = await readTargetState(tc.client);
-    // Each side gets one snapshot that all of its workers share: every chunk sees the same database state.
-    const [ssnap, tsnap] = await Promise.all([beginExportedSnapshot(sc), beginExportedSnapshot(tc)]);
+    const capture = onlineCapture(targetState, opts.mode ?? 'auto', target);
+    const expectedSwitches = capture ? await switchedOff(tc.client) : new Set<string>();
+    // Each side gets one snapshot that all of its workers share: every chunk sees the same database state. Online,
+    // the two are aligned at one position by the running applier.
+    if (capture) aligned = await alignSnapshots(source, target, sc, tc, capture, log);
+    const [ssnap, tsnap] = aligned ? [aligned.source, aligned.target] : await Promise.all([beginExportedSnapshot(sc), beginExportedSnapshot(tc)]);
     const wrap = (side: string) => (err: unknown) => {
       throw classifyError(err, `${side}: reading the catalog`, { phase: 'verify' });
     };
@@ -80,8 +93,10 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
     log?.info({ tables: pairs.length, jobs }, `verify: comparing ${pairs.length} tables with ${jobs} connection(s) per side`);
 
     const scope = { acl: opts.acl ?? false, owners: opts.owners ?? false };
-    const schema = await compareSchema(sc.client, tc.client, filter, { source: si.major, target: ti.major }, scope);
-    const sequences = await compareSequences(sc.client, tc.client, filter);
+    const schema = expectDuringReplication(await compareSchema(sc.client, tc.client, filter, { source: si.major, target: ti.major }, scope), expectedSwitches);
+    const sequences = (await compareSequences(sc.client, tc.client, filter)).map((q) =>
+      capture && !q.match && q.source && q.target ? { ...q, expected: 'synced at the finish of the replication' } : q,
+    );
 
     const [sp, tp] = await Promise.all([SessionPool.open(source, jobs, ssnap), SessionPool.open(target, jobs, tsnap)]);
     pools.push(sp, tp);
@@ -113,11 +128,19 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
             });
           });
     const tables = pairs.filter((p) => (p.source ?? p.target)!.relkind === 'r').map((p) => results.get(p)!);
-    const derived = pairs.filter((p) => (p.source ?? p.target)!.relkind === 'm').map((p) => toDerived(results.get(p)!, p, schema));
+    const derived = pairs
+      .filter((p) => (p.source ?? p.target)!.relkind === 'm')
+      .map((p) => toDerived(results.get(p)!, p, schema))
+      // Online: a materialized view is refreshed by the replication's finish, its contents only may lag until then.
+      .map((d) =>
+        capture && !d.match && d.definition === 'equal' && d.populated.source === d.populated.target
+          ? { ...d, expected: 'contents refreshed at the finish of the replication' }
+          : d,
+      );
     const schemaDiffs = schema.filter((d) => d.severity === 'difference').length;
-    const sequencesDiffering = sequences.filter((s) => !s.match).length;
+    const sequencesDiffering = sequences.filter((s) => !s.match && !s.expected).length;
     const tablesDiffering = tables.filter((t) => !t.match).length;
-    const derivedDiffering = derived.filter((d) => !d.match).length;
+    const derivedDiffering = derived.filter((d) => !d.match && !d.expected).length;
     const ok = tablesDiffering === 0 && derivedDiffering === 0 && sequencesDiffering === 0 && schemaDiffs === 0 && largeObjects.match;
     const comparable = tables.filter((t) => !t.match && t.comparedAs !== 'not compared');
     const pairOf = new Map(pairs.map((p) => [p.display, (p.source ?? p.target)!] as const));
@@ -140,8 +163,10 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
       : [];
     const { blockSize: _s, ...sourceInfo } = si;
     const { blockSize: _t, ...targetInfo } = ti;
+    await aligned?.finish(ok);
     return {
       ok,
+      online: aligned?.online ?? null,
       source: sourceInfo,
       target: targetInfo,
       tables,
@@ -167,9 +192,10 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
             state: targetState,
             filter,
             tables,
-            derived,
+            // Online: what the replication's finish brings (sequences, refreshed views) needs no step of its own.
+            derived: derived.filter((d) => !d.expected),
             reload,
-            sequences,
+            sequences: sequences.filter((q) => !q.expected),
             ownedByReload,
             schemaDifferences: schemaDiffs,
             largeObjectsDiffering: largeObjects.missing + largeObjects.extra + largeObjects.different,
@@ -178,8 +204,39 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
       seconds: Number(((Date.now() - started) / 1000).toFixed(3)),
     };
   } finally {
-    await Promise.all([...pools.map((p) => p.close()), closeSession(sc), closeSession(tc)]);
+    await Promise.all([...pools.map((p) => p.close()), closeSession(sc), closeSession(tc), aligned?.close()]);
   }
+}
+
+/** Which capture to verify online against, or null for a verify of both sides as they are. */
+function onlineCapture(state: TargetState, mode: 'auto' | 'online' | 'offline', target: ConnectionSpec): Capture | null {
+  if (mode === 'offline') return null;
+  const running = runningReplication(state);
+  if (mode === 'online' && !running && state.kind === 'replication' && state.running !== null && !state.copyDone) {
+    throw new UsageError(`verify --online: the replication on the target ${target.display} is still in its initial copy; nothing was compared`, {
+      phase: 'verify online',
+      hint: 'run pgshift verify again once pgshift replicate streams changes (its lag lines)',
+    });
+  }
+  if (mode === 'online' && !running) {
+    throw new UsageError(`verify --online: no pgshift replicate is running on the target ${target.display}; nothing was compared`, {
+      phase: 'verify online',
+      hint: 'start pgshift replicate --source … --target … (it keeps running and answers online verify), or freeze writes and run pgshift verify --offline',
+    });
+  }
+  return running;
+}
+
+const EXPECTED_SWITCH = 'switched off on the target by the running replication (put back at its finish)';
+
+/** Switched-off objects are expected differences while the replication runs: notes, not failures. */
+function expectDuringReplication(schema: SchemaDifference[], switched: Set<string>): SchemaDifference[] {
+  if (switched.size === 0) return schema;
+  return schema.map((d) => {
+    const k = `${d.kind}\u0000${d.object}`;
+    const expected = (d.kind === 'constraint' && d.difference === 'missing') || d.difference === 'different';
+    return switched.has(k) && expected ? { ...d, severity: 'note', expected: EXPECTED_SWITCH } : d;
+  });
 }
 
 const size = (p: TablePair) => Math.max(p.source?.bytes ?? 0, p.target?.bytes ?? 0);

@@ -39,6 +39,7 @@ export function renderReport(r: VerifyReport): string {
   const out: string[] = [];
   out.push(`Source  ${r.source.url} (PostgreSQL ${r.source.serverVersion})`);
   out.push(`Target  ${r.target.url} (PostgreSQL ${r.target.serverVersion})`);
+  if (r.online) out.push(onlineLine(r.online));
   out.push('');
   out.push(`Tables (${r.tables.length})`);
   if (r.tables.length) {
@@ -68,16 +69,21 @@ export function renderReport(r: VerifyReport): string {
   }
 
   // Materialized views: derived data, never lost rows — but a stale one is what the application reads after cutover.
-  const badDerived = r.derived.filter((d) => !d.match);
+  const badDerived = r.derived.filter((d) => !d.match && !d.expected);
   out.push('');
   out.push(
     `Derived data — materialized views (${r.derived.length}): ${badDerived.length ? `${badDerived.length} differ` : r.derived.length ? 'all equal ✓' : 'none'}`,
   );
   for (const d of badDerived) out.push(`  ✗ ${d.table}: ${derivedStatus(d)}\n      ${d.remedy}`);
+  for (const d of r.derived.filter((x) => x.expected)) out.push(`  expected ${d.table}: ${d.expected} (not a difference while it runs)`);
 
-  const badSeq = r.sequences.filter((s) => !s.match);
+  const badSeq = r.sequences.filter((s) => !s.match && !s.expected);
   out.push('');
-  out.push(`Sequences (${r.sequences.length}): ${badSeq.length ? `${badSeq.length} differ` : r.sequences.length ? 'all equal ✓' : 'none'}`);
+  const later = r.sequences.filter((s) => s.expected).length;
+  const seqHead = badSeq.length ? `${badSeq.length} differ` : later ? 'no difference' : r.sequences.length ? 'all equal ✓' : 'none';
+  out.push(
+    `Sequences (${r.sequences.length}): ${seqHead}${later ? `; ${later} behind the source, synced at the finish of the replication (not a difference)` : ''}`,
+  );
   const seqVal = (v: { lastValue: string; isCalled: boolean } | null) => (v ? `${v.lastValue}${v.isCalled ? '' : ' (not called)'}` : 'absent');
   for (const s of badSeq) out.push(`  ✗ ${s.sequence}: source ${seqVal(s.source)}, target ${seqVal(s.target)}`);
 
@@ -85,7 +91,11 @@ export function renderReport(r: VerifyReport): string {
   const schemaDiffs = r.schema.filter((d) => d.severity === 'difference');
   out.push(`Schema objects: ${schemaDiffs.length ? `${schemaDiffs.length} differ` : 'all equal ✓'}`);
   for (const d of r.schema) {
-    const mark = d.severity === 'note' ? 'note' : '✗';
+    const mark = d.expected ? 'expected' : d.severity === 'note' ? 'note' : '✗';
+    if (d.expected) {
+      out.push(`  ${mark} ${d.kind} ${d.object}: ${d.expected}`);
+      continue;
+    }
     if (d.difference === 'missing') out.push(`  ${mark} ${d.kind} ${d.object}: missing on target`);
     else if (d.difference === 'extra') out.push(`  ${mark} ${d.kind} ${d.object}: only on target`);
     else out.push(`  ${mark} ${d.kind} ${d.object}: differs\n      source: ${oneLine(d.source)}\n      target: ${oneLine(d.target)}`);
@@ -117,12 +127,20 @@ export function renderReport(r: VerifyReport): string {
   return out.join('\n');
 }
 
+function onlineLine(o: NonNullable<VerifyReport['online']>): string {
+  const held = o.heldMs === null ? '' : `, held ${o.heldMs} ms for the verify's slot`;
+  const lag = o.lagAfterSeconds === null ? '' : `; lag after: ${o.lagAfterSeconds.toFixed(1)} s`;
+  return `Online  both sides at ${o.capture === 'pgoutput' ? 'LSN ' : 'source snapshot '}${o.position} while replication runs (apply paused ${o.pauseMs} ms${held}${lag})`;
+}
+
 const oneLine = (s: string | null) => {
   const t = (s ?? '—').replace(/\s+/g, ' ');
   return t.length > 160 ? `${t.slice(0, 160)}…` : t;
 };
 
 function nextStep(r: VerifyReport): string {
+  if (r.ok && r.online)
+    return `Result: target matched source at ${r.online.position} while writes went on (recorded as the baseline). Writes still go on: freeze them and let replicate finish before switching traffic.`;
   if (r.ok) return 'Result: target matches source — safe to switch traffic.';
   const lines = ['Result: target does NOT match source — DO NOT switch traffic yet.'];
   for (const s of r.nextSteps) {

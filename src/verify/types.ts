@@ -59,6 +59,8 @@ export interface DerivedReport extends TableReport {
   definition: 'equal' | 'different' | 'missing' | 'extra';
   /** What to run; null when equal. */
   remedy: string | null;
+  /** Online: contents behind the source while the replication runs (it refreshes them at its finish). */
+  expected?: string;
 }
 
 export interface SequenceValue {
@@ -69,6 +71,8 @@ export interface SequenceValue {
 export interface SequenceReport {
   sequence: string;
   match: boolean;
+  /** Online: not a difference while the replication runs (sequences are set at its finish). */
+  expected?: string;
   source: SequenceValue | null;
   target: SequenceValue | null;
 }
@@ -120,6 +124,8 @@ export interface SchemaDifference {
   difference: 'missing' | 'extra' | 'different';
   /** A note does not make the databases unequal (e.g. another extension version). */
   severity: 'difference' | 'note';
+  /** Online: why this is expected while the replication runs (switched off on the target until its finish). */
+  expected?: string;
   source: string | null;
   target: string | null;
 }
@@ -172,8 +178,30 @@ export interface SideInfo {
   major: number;
 }
 
+/** An online verify: both sides read at one position while the replication went on (online.ts). */
+export interface OnlineReport {
+  capture: 'pgoutput' | 'triggers';
+  /** The verify point (pgshift.verify_point id on the target). */
+  point: string;
+  /** Where both snapshots stand: an LSN (pgoutput), or the source pg_snapshot the applier's batch read. */
+  position: string;
+  /** The last position the target had committed at the point. */
+  appliedPosition: string;
+  /** How long the applier stopped taking new changes for the point (ms). */
+  pauseMs: number;
+  /** pgoutput: of that, how long it was held while the verify created its slot. */
+  heldMs: number | null;
+  /** How long the verify took to get both snapshots (ms). */
+  alignMs: number;
+  /** How far the applier was behind the source when the comparison ended (seconds since its last applied commit). */
+  lagAfterSeconds: number | null;
+  sequences: 'synced at the finish';
+}
+
 export interface VerifyReport {
   ok: boolean;
+  /** Online verify (a replication was running): where and how; null: the source and target as they were. */
+  online: OnlineReport | null;
   source: SideInfo;
   target: SideInfo;
   /** Tables (row data). */

@@ -13,6 +13,8 @@ import { loadApplied, saveAppliedQuery } from '../../state/replication.js';
 import { ChangeWriter, SchemaChangedError } from './writer.js';
 import { discard, StreamedTransactions, TooManyStreamedError } from './streamed.js';
 import { Alarm, sleep } from './alarm.js';
+import { VerifyPoints } from './points.js';
+import { PointStop } from './point-stop.js';
 
 export { SchemaChangedError };
 
@@ -45,6 +47,10 @@ export interface ApplyOptions {
    * still holds the target (its run lock), so two runs never apply to one target.
    */
   onConnect?: (client: Client) => Promise<void>;
+  /** Answer online verify requests on the target (pgshift.verify_point, points.ts). Default true. */
+  verifyPoints?: boolean;
+  /** How often the target is asked for a verify request (ms). Default 200. */
+  verifyPollMs?: number;
 }
 
 export interface ApplyStats {
@@ -60,6 +66,9 @@ export interface ApplyStats {
   missingRows: number;
   /** Transactions applied while they were in progress on the source (streamed), committed on the target. */
   streamed: number;
+  /** Online verify points reached (the target exported exactly at a source position), and the last pause. */
+  verifyPoints: number;
+  lastVerifyPauseMs: number | null;
 }
 
 export class Applier {
@@ -68,6 +77,7 @@ export class Applier {
   private readonly alarm = new Alarm();
   private readonly maxChanges: number;
   private readonly maxMs: number;
+  private readonly points: VerifyPoints | null;
 
   constructor(
     private readonly target: ConnectionSpec,
@@ -87,7 +97,11 @@ export class Applier {
       lastCommitTime: opts.initial?.commitTime ?? null,
       missingRows: 0,
       streamed: 0,
+      verifyPoints: 0,
+      lastVerifyPauseMs: null,
     };
+    this.points = opts.verifyPoints === false ? null : new VerifyPoints(target, 'pgoutput', opts.logger, { pollMs: opts.verifyPollMs });
+    if (this.points) this.points.onRequest = () => this.alarm.ring();
   }
 
   /** Finish the complete transactions of the open batch, persist, acknowledge, and return from run(). */
@@ -131,6 +145,7 @@ export class Applier {
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
+      await this.points?.close();
     }
   }
 
@@ -161,6 +176,7 @@ export class Applier {
       onFailure: () => this.alarm.ring(),
     });
     const applied = await loadApplied(client);
+    if (this.points) this.points.epoch = await VerifyPoints.loadEpoch(client);
     if (applied > this.stats.appliedPosition) this.stats.appliedPosition = applied;
     if (applied > this.stats.reachedPosition) this.stats.reachedPosition = applied;
     const fmt = this.opts.formatPosition ?? ((p: Position) => p.toString());
@@ -195,6 +211,7 @@ export class Applier {
         this.source.confirm(b.last.position);
       }
       this.stats.missingRows = writer.missingRows + streamedMissing;
+      stop.lastCommitAt = Date.now();
       onProgress();
     };
 
@@ -213,6 +230,9 @@ export class Applier {
               });
           });
         }
+        // Online verify's per-table counts, in the batch's transaction (point-stop.ts).
+        const counted = stop.batchCounts();
+        if (counted) writer.pipe.send(counted);
         writer.pipe.send('COMMIT', (r) => {
           if (r.command !== 'COMMIT')
             throw new PgshiftError(`the target rolled back a batch instead of committing it (answered ${r.command})`, { phase: 'streaming' });
@@ -242,6 +262,21 @@ export class Applier {
       }
     };
 
+    // Online verify: the point this consume() stops at, and what each commit applied per table.
+    const stop = new PointStop(this.points, {
+      commitAll: async () => {
+        await commit();
+        await writer.pipe.barrier();
+      },
+      applied: () => this.stats.appliedPosition,
+      stopped: () => this.stopping,
+      logger: this.opts.logger,
+      reached: (pauseMs) => {
+        this.stats.verifyPoints++;
+        this.stats.lastVerifyPauseMs = pauseMs;
+      },
+    });
+
     try {
       for (;;) {
         if (writer.pipe.failed) await writer.pipe.barrier(); // throws the failure
@@ -256,6 +291,7 @@ export class Applier {
           await writer.pipe.barrier();
           return;
         }
+        if (!inTx && (await stop.atBoundary())) continue;
         let ev: SourceEvent | undefined;
         if (next === null && it.take) {
           ev = it.take();
@@ -268,7 +304,12 @@ export class Applier {
         }
         if (ev === undefined) {
           next ??= it.next();
-          const wait = batchOpen && !inTx ? Math.max(0, this.maxMs - (Date.now() - batchStarted)) : 1000;
+          let wait = batchOpen && !inTx ? Math.max(0, this.maxMs - (Date.now() - batchStarted)) : 1000;
+          if (stop.active) {
+            // An idle stream reaches the point with a keepalive: ask the source for one now and then.
+            (this.source as { ping?: () => void }).ping?.();
+            wait = Math.min(wait, 50);
+          } else if (this.points && !inTx) wait = Math.min(wait, this.opts.verifyPollMs ?? 200);
           this.alarm.arm(Date.now() + wait);
           const r = await this.alarm.wait(next);
           if (r === null) {
@@ -290,6 +331,7 @@ export class Applier {
             } else if (!skipping) await writer.checkRelation(ev, fmt(this.stats.appliedPosition));
             break;
           case 'stream-start':
+            stop.streamStart(ev.xid);
             if (inTx) throw new PgshiftError('a streamed block inside a transaction from the change source', { phase: 'streaming' });
             // What the batch holds was committed on the source before anything the block carries: its COMMIT
             // goes out first, so a streamed statement never waits on a lock only the batch's COMMIT releases.
@@ -300,9 +342,13 @@ export class Applier {
             await streams.stop();
             break;
           case 'stream-abort':
+            stop.streamAbort(ev.xid, ev.subxid);
             await streams.abort(ev.xid, ev.subxid);
             break;
           case 'stream-commit': {
+            // Committed after the verify point: the point comes first (point-stop.ts).
+            await stop.before(ev.position);
+            const streamCounted = stop.streamCommitCounts(ev.xid);
             if (ev.position <= this.stats.appliedPosition) {
               // Already applied (a source resending around a restart): rolled back here, never applied twice.
               await streams.abort(ev.xid, ev.xid);
@@ -313,12 +359,14 @@ export class Applier {
             await commit();
             await writer.pipe.barrier();
             const at = { position: ev.position, commitTime: ev.commitTime };
-            const done = await streams.commit(ev.xid, (batch) => saveAppliedQuery(at.position, at.commitTime, batch), fmt(at.position));
+            const done = await streams.commit(ev.xid, (batch) => saveAppliedQuery(at.position, at.commitTime, batch), fmt(at.position), streamCounted);
             committed({ last: at, tx: 1, changes: done.changes, missing: done.missing });
             this.stats.streamed++;
             break;
           }
           case 'begin':
+            // A transaction after the verify point: the point comes first (point-stop.ts says why by begin).
+            await stop.before(ev.position);
             inTx = true;
             // Already applied (a source may resend around a restart): skipped, never applied twice.
             skipping = ev.position <= this.stats.appliedPosition;
@@ -331,6 +379,7 @@ export class Applier {
             break;
           case 'change':
             if (ev.xid !== undefined) {
+              stop.streamChange(ev.change);
               const waiting = streams.apply(ev.xid, ev.change);
               if (waiting) await waiting;
               break;
@@ -342,6 +391,7 @@ export class Applier {
               const waiting = writer.apply(ev.change);
               if (waiting) await waiting;
             }
+            stop.count(ev.change);
             batchChanges++;
             break;
           case 'commit':
@@ -357,6 +407,8 @@ export class Applier {
           case 'keepalive':
             if (inTx) break;
             keepalive = keepalive === null || ev.position > keepalive ? ev.position : keepalive;
+            // The source has sent everything up to here: an idle stream reaches the point without a transaction.
+            if (await stop.before(ev.position, true)) break;
             if (!batchOpen) await commit();
             break;
         }

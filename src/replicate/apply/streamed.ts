@@ -158,7 +158,7 @@ export class StreamedTransactions {
    * transaction: `save` must check its `pgshift.batch` against `batchOf(xid)`), COMMIT — and wait for the answer.
    * Returns the number of changes it applied, and of those that found no row on the target.
    */
-  async commit(xid: number, save: (batch: string) => QueryConfig, describe: string): Promise<{ changes: number; missing: number }> {
+  async commit(xid: number, save: (batch: string) => QueryConfig, describe: string, extra?: QueryConfig | null): Promise<{ changes: number; missing: number }> {
     const t = this.open.get(xid);
     if (!t)
       throw new PgshiftError(
@@ -173,6 +173,8 @@ export class StreamedTransactions {
           phase: 'streaming',
         });
     });
+    // e.g. the per-table change counts of online verify's baseline (same transaction as the changes).
+    if (extra) t.writer.pipe.send(extra);
     let ok = false;
     t.writer.pipe.send('COMMIT', (r) => {
       if (r.command !== 'COMMIT')

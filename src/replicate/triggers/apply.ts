@@ -13,7 +13,7 @@
 // effect, with no position arithmetic. Values never pass through JavaScript: COPY text streams, piped.
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import type { Client } from '../../db/connect.js';
+import { specOf, type Client } from '../../db/connect.js';
 import { qualify, quoteIdent } from '../../db/ident.js';
 import { errorCode, PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -23,6 +23,8 @@ import { saveAppliedSnapshot } from '../../state/replication.js';
 import { findUncastableKey, refuseRow, SUSPECT } from './validate.js';
 import { tableKey } from '../../catalog/table-id.js';
 import { displayName } from '../../db/ident.js';
+import type { ConnectionSpec } from '../../config.js';
+import { VerifyPoints, type PointRequest } from '../apply/points.js';
 
 export { CaptureLogError } from './validate.js';
 
@@ -64,15 +66,34 @@ export class CaptureApplier {
 
   /** Per captured table: its oid and the number of values a log row's key holds (a key's columns, or 1 image). */
   private readonly shapes: [number[], number[]];
+  /** Online verify (apply/points.ts): present when the connections' specs are given. */
+  private readonly points: VerifyPoints | null;
+  /** Online verify points reached by this applier, and the last pause. */
+  verifyPoints = 0;
+  lastVerifyPauseMs: number | null = null;
 
   constructor(
     private readonly src: Client,
     private readonly tgt: Client,
     tables: CapturedTable[],
     private readonly logger: Logger,
+    online?: { source: ConnectionSpec; target: ConnectionSpec; pollMs?: number } | false,
   ) {
     this.byOid = new Map(tables.map((t) => [t.oid, t]));
     this.shapes = [tables.map((t) => t.oid), tables.map((t) => t.key?.length ?? 1)];
+    // Online verify answers on connections like the applier's own (db/connect.ts remembers what they were opened with).
+    const specs = online === false ? null : (online ?? { source: specOf(src), target: specOf(tgt) });
+    this.points =
+      specs?.source && specs.target
+        ? new VerifyPoints(specs.target, 'triggers', logger, { source: specs.source, pollMs: online ? online.pollMs : undefined })
+        : null;
+    // What online verify opened goes with the applier's target connection.
+    if (this.points) tgt.once('end', () => void this.close());
+  }
+
+  /** Ends what online verify opened (the applier's own connections belong to the caller; ending tgt does this too). */
+  async close(): Promise<void> {
+    await this.points?.close();
   }
 
   /** Once per pair of sessions. */
@@ -80,16 +101,39 @@ export class CaptureApplier {
     await applySessionSettings(this.src);
     await applySessionSettings(this.tgt, { ...SESSION_SETTINGS, row_security: 'on' });
     await this.tgt.query(`CREATE TEMP TABLE IF NOT EXISTS pgshift_capture_keys (k text[]) ON COMMIT DELETE ROWS`);
+    if (this.points) this.points.epoch = await VerifyPoints.loadEpoch(this.tgt);
+  }
+
+  /**
+   * Online verify: the batch just made the target equal to the source as of `snapshot` (and committed), so the
+   * target's snapshot exported now pairs with the batch's source snapshot kept by points.ts.
+   */
+  private async answer(req: PointRequest | null, sourceSnapshot: string | null, snapshot: string, stoppedAt: number): Promise<void> {
+    if (!req || !sourceSnapshot) return;
+    const r = await this.points!.reached(req, { position: snapshot, applied: snapshot, lastCommitAt: stoppedAt, heldAt: null, sourceSnapshot });
+    if (!r) return;
+    this.verifyPoints++;
+    this.lastVerifyPauseMs = r.pauseMs;
+    this.logger.info(`replicate: online verify point reached at source snapshot ${snapshot}; apply paused ${r.pauseMs} ms`);
   }
 
   /** Apply everything committed on the source since `applied`; null when nothing was pending. */
   async batch(applied: string): Promise<BatchResult | null> {
     const { src, tgt } = this;
     let converging: CapturedTable | null = null;
+    // An online verify waiting: this batch ends exactly at a source snapshot it imports (points.ts).
+    const req = this.points ? await this.points.check() : null;
     await src.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     try {
       const { rows: snap } = await src.query(`SELECT pg_catalog.pg_current_snapshot()::text AS s`);
       const snapshot: string = snap[0].s;
+      let kept: string | null = null;
+      if (req) {
+        kept = await this.points!.keepSourceSnapshot(src).catch(async (err: unknown) => {
+          await this.points!.fail(req, `the applier could not export its source snapshot: ${(err as Error).message}`);
+          return null;
+        });
+      }
       await src.query(`SELECT pg_catalog.set_config('pgshift.applied', $1, true)`, [applied]);
       // With the counts, the first log row per table that the capture cannot have written (SUSPECT, validate.ts).
       const { rows: pending } = await src.query(
@@ -101,6 +145,8 @@ export class CaptureApplier {
       );
       if (pending.length === 0) {
         await src.query('COMMIT');
+        // Nothing committed since the applied snapshot: the target already equals the source as of this one.
+        await this.answer(req, kept, snapshot, Date.now());
         return null;
       }
       const suspect = pending.filter((p) => p.suspect !== null).map((p) => p.suspect as string);
@@ -130,12 +176,19 @@ export class CaptureApplier {
         }
         converging = null;
         await saveAppliedSnapshot(tgt, snapshot, changes, newest);
+        const counted = VerifyPoints.countQuery(
+          this.points?.epoch ?? null,
+          new Map(logged.map((l) => [String(l.table.oid), { schema: l.table.schema, name: l.table.name, n: l.n }])),
+        );
+        if (counted) await tgt.query(counted);
         await tgt.query('COMMIT');
       } catch (err) {
         await tgt.query('ROLLBACK').catch(() => undefined);
         throw err;
       }
+      const committedAt = Date.now();
       await src.query('COMMIT');
+      await this.answer(req, kept, snapshot, committedAt);
       return { snapshot, changes, rows, tables: logged.length, oldest, newest };
     } catch (err) {
       await src.query('ROLLBACK').catch(() => undefined);
