@@ -226,7 +226,7 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
  * The archive's entries pgshift restores: not those of schemas it never copies (its own, Heroku's _heroku) nor
  * event triggers (a superuser's, and Heroku's point into _heroku), as a live copy does.
  */
-function keepEntry(e: TocEntry, skipped: Set<string>): boolean {
+export function keepEntry(e: TocEntry, skipped: Set<string>): boolean {
   const name = e.rest.split(' ')[0] ?? '';
   if (DUMP_EXCLUDED_SCHEMAS.includes(e.schema) || (e.desc === 'SCHEMA' && DUMP_EXCLUDED_SCHEMAS.includes(name))) return false;
   if (e.desc === 'EVENT TRIGGER') {

@@ -16,7 +16,7 @@ const BLK_DATA = 1;
  * The payload of one custom-format data block (still compressed), its ~4 kB chunks gathered into ~1 MB buffers:
  * every buffer handed on costs a COPY message and a socket write downstream, whatever its size.
  */
-function* blockChunks(path: string, offset: number, intSize: number, dumpId: number): Generator<Buffer> {
+export function* blockChunks(path: string, offset: number, intSize: number, dumpId: number): Generator<Buffer> {
   const fd = openSync(path, 'r');
   const SLICE = 4 << 20;
   let buf = Buffer.alloc(0);

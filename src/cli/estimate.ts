@@ -5,7 +5,7 @@ import { UsageError } from '../errors.js';
 import { parseDuration } from '../estimate/duration.js';
 import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
 
-interface EstimateFlags extends CommonOptions {
+export interface EstimateFlags extends CommonOptions {
   jobs?: string;
   indexJobs?: string;
   include?: string[];
@@ -79,6 +79,11 @@ export function estimateCommand(): Command {
     )
     .action(async (flags: EstimateFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
+        const { isArchivePath } = await import('../archive/index.js');
+        if (flags.source && isArchivePath(flags.source)) {
+          const { estimateArchiveCommand } = await import('./estimate-archive.js');
+          return estimateArchiveCommand(flags, ctx);
+        }
         const source = requireUrl('source', flags.source);
         const target = optionalUrl('target', flags.target);
         const splitBytes = parseSize('--split-larger-than', flags.splitLargerThan, COPY_DEFAULTS.splitBytes);
