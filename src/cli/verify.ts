@@ -92,13 +92,17 @@ export function verifyCommand(): Command {
 /** verify --source FILE: the target against the pg_dump archive it was restored from (src/archive/verify.ts). */
 async function verifyArchiveSource(flags: VerifyFlags, ctx: Context): Promise<{ exitCode: number; json: unknown }> {
   const target = requireUrl('target', flags.target);
-  if (flags.include?.length || flags.exclude?.length || flags.acl || flags.owners) {
-    throw new UsageError('--include/--exclude/--acl/--owners do not apply to an archive source yet; nothing was compared', {
+  if (flags.acl || flags.owners) {
+    throw new UsageError('--acl/--owners do not apply to an archive source yet; nothing was compared', {
       hint: 'verify the whole archive: pgshift verify --source FILE --target URL',
     });
   }
   const { verifyArchive } = await import('../archive/verify.js');
-  const r = await verifyArchive(flags.source!, target, { jobs: parsePositiveInt('--jobs', flags.jobs, VERIFY_DEFAULTS.jobs), pgBin: undefined });
+  const r = await verifyArchive(flags.source!, target, {
+    jobs: parsePositiveInt('--jobs', flags.jobs, VERIFY_DEFAULTS.jobs),
+    pgBin: undefined,
+    filter: { include: flags.include, exclude: flags.exclude },
+  });
   const bad = r.tables.filter((t) => !t.equal);
   const lines = [
     `${r.ok ? 'Equal' : 'DIFFERENT'}: ${target.display} against the archive ${r.archive} — ${r.tables.length} tables (${formatCount(r.tables.reduce((n, t) => n + t.archiveRows, 0))} rows), ${r.sequences.length} sequences, ${r.largeObjects.archive} large objects, in ${r.seconds.toFixed(1)}s`,

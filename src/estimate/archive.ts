@@ -6,7 +6,7 @@ import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
 import type { ConnectionSpec } from '../config.js';
 import { openArchive, pgRestoreFor, type ArchiveTable } from '../archive/index.js';
 import { keepEntry } from '../archive/copy.js';
-import { selectArchiveTables } from '../archive/filter.js';
+import { selectArchive } from '../archive/filter.js';
 import type { TableFilter } from '../catalog/filter.js';
 import { InterruptedError } from '../errors.js';
 import { batchSizeFor } from '../copy/restore.js';
@@ -158,11 +158,20 @@ export async function estimateArchive(path: string, target: ConnectionSpec, opts
   const archive = openArchive(path);
   const tools = pgRestoreFor(archive, opts.pgBin);
   const openSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const tables = selectArchiveTables(archive.tables, opts.filter, 'estimate');
+  const selection = selectArchive(archive, opts.filter, 'estimate');
+  const tables = selection.tables;
   const skipped = new Set<string>();
   let probed;
   try {
-    probed = await probeArchive({ archive, tools, target, keep: (e) => keepEntry(e, skipped), tables, seconds: opts.probeSeconds, signal });
+    probed = await probeArchive({
+      archive,
+      tools,
+      target,
+      keep: (e) => keepEntry(e, skipped) && selection.keep(e),
+      tables,
+      seconds: opts.probeSeconds,
+      signal,
+    });
   } catch (err) {
     if (signal.aborted)
       throw new InterruptedError('estimate interrupted: the probe stopped and its transaction was rolled back; nothing was left on the target', {
@@ -173,8 +182,8 @@ export async function estimateArchive(path: string, target: ConnectionSpec, opts
   }
   const r = probed.rates;
   const byId = new Map(archive.entries.map((e) => [e.dumpId, e]));
-  const keepArchived = (namespace: string | null) => !DUMP_EXCLUDED_SCHEMAS.includes(namespace ?? '');
-  const builds = buildsOf(archive, (e) => keepArchived(e.namespace));
+  const keepArchived = (e: { namespace: string | null; dumpId: number }) => !DUMP_EXCLUDED_SCHEMAS.includes(e.namespace ?? '') && selection.keep(e);
+  const builds = buildsOf(archive, keepArchived);
   const plainOf = (t: ArchiveTable) => t.bytes * (r.ratio[t.dumpId] ?? r.defaultRatio);
   const shapeTables = tables.map((t) => {
     const te = tableEntryOf(archive, byId.get(t.dumpId)!);
@@ -188,7 +197,7 @@ export async function estimateArchive(path: string, target: ConnectionSpec, opts
     };
   });
   const plainByTableEntry = new Map(tables.map((t) => [tableEntryOf(archive, byId.get(t.dumpId)!), plainOf(t)]));
-  const post = archive.entries.filter((e) => e.section === 4 && keepArchived(e.namespace) && e.desc !== 'INDEX' && e.desc !== 'CONSTRAINT');
+  const post = archive.entries.filter((e) => e.section === 4 && keepArchived(e) && e.desc !== 'INDEX' && e.desc !== 'CONSTRAINT');
   const fks = post.filter((e) => e.desc === 'FK CONSTRAINT');
   const shape: ArchiveShape = {
     tables: shapeTables,
