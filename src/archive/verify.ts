@@ -19,6 +19,7 @@ import { libpqEnv } from '../schema/run.js';
 import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
 import type { TableFilter } from '../catalog/filter.js';
 import { selectArchive } from './filter.js';
+import { compareArchiveSchema, type ArchiveSchemaCheck } from './schema-verify.js';
 import { describeEntry } from './blocks.js';
 import { ScriptSplitter } from './table-data.js';
 import { archiveRowsReadable } from './rows.js';
@@ -40,6 +41,8 @@ export interface ArchiveVerifyResult {
   tables: TableCheck[];
   sequences: Array<{ sequence: string; archive: string; target: string | null; equal: boolean }>;
   largeObjects: { archive: number; target: number; equal: boolean };
+  /** The schema objects pg_restore would create from the archive, against the target's (schema-verify.ts). */
+  schema: ArchiveSchemaCheck;
   seconds: number;
 }
 
@@ -169,7 +172,11 @@ export async function verifyArchive(
       const lo = { archive: archive.largeObjects, target: rows[0]!.n, equal: archive.largeObjects === rows[0]!.n };
       tables.sort((a, b) => a.table.localeCompare(b.table));
       const ok = tables.every((t) => t.equal) && sequences.every((s) => s.equal) && lo.equal;
-      return { ok, archive: archive.path, tables, sequences, largeObjects: lo, seconds: (Date.now() - started) / 1000 };
+      return { ok, archive: archive.path, tables, sequences, largeObjects: lo, seconds: 0 };
+    }).then(async (r) => {
+      const schema = await compareArchiveSchema(archive, selection.keep, target, listDir, opts.pgBin);
+      const ok = r.ok && schema.differences.every((x) => x.severity !== 'difference');
+      return { ...r, ok, schema, seconds: (Date.now() - started) / 1000 };
     });
   } finally {
     rmSync(listDir, { recursive: true, force: true });

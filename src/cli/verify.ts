@@ -105,13 +105,17 @@ async function verifyArchiveSource(flags: VerifyFlags, ctx: Context): Promise<{ 
   });
   const bad = r.tables.filter((t) => !t.equal);
   const lines = [
-    `${r.ok ? 'Equal' : 'DIFFERENT'}: ${target.display} against the archive ${r.archive} — ${r.tables.length} tables (${formatCount(r.tables.reduce((n, t) => n + t.archiveRows, 0))} rows), ${r.sequences.length} sequences, ${r.largeObjects.archive} large objects, in ${r.seconds.toFixed(1)}s`,
+    `${r.ok ? 'Equal' : 'DIFFERENT'}: ${target.display} against the archive ${r.archive} — ${r.tables.length} tables (${formatCount(r.tables.reduce((n, t) => n + t.archiveRows, 0))} rows), ${r.sequences.length} sequences, ${r.largeObjects.archive} large objects, ${r.schema.compared} schema objects, in ${r.seconds.toFixed(1)}s`,
     ...bad.map(
       (t) =>
         `  table ${t.table}: ${formatCount(t.archiveRows)} rows in the archive, ${formatCount(t.targetRows)} on the target${t.archiveRows === t.targetRows ? ', contents differ' : ''}`,
     ),
     ...r.sequences.filter((s) => !s.equal).map((s) => `  sequence ${s.sequence}: ${s.archive} in the archive, ${s.target ?? 'missing'} on the target`),
     ...(r.largeObjects.equal ? [] : [`  large objects: ${r.largeObjects.archive} in the archive, ${r.largeObjects.target} on the target`]),
+    ...r.schema.differences.map(
+      (d) =>
+        `  ${d.severity === 'note' ? 'note: ' : ''}${d.kind.toLowerCase()} ${d.object}: ${d.difference === 'missing' ? 'in the archive, missing on the target' : d.difference === 'extra' ? 'on the target, not in the archive' : `defined differently${d.severity === 'note' ? ' (another major’s pg_dump prints it so; check it if it matters)' : ''}`}`,
+    ),
     r.ok
       ? 'The restore holds everything the archive does.'
       : 'Next: restore the tables named above again (or the whole archive into an empty database with pgshift copy --source FILE), then verify again.',
