@@ -41,10 +41,17 @@ export function estimateCommand(): Command {
         '(freeze = copy + verify) or replication is needed (freeze = catch-up +',
         'sequences + verify). Writes nothing to the source.',
         '',
+        'With --source FILE (a pg_dump -Fc file such as Heroku\'s latest.dump, or a',
+        '-Fd folder): the restore copy --source FILE would run, from the sizes in',
+        "the archive and the target's rates, measured by restoring the archive's",
+        'schema and sample rows there in a transaction that is rolled back;',
+        '--target is required and must be empty.',
+        '',
         'Examples:',
         '  pgshift estimate --source "$(heroku config:get DATABASE_URL -a app)"',
         '  pgshift estimate --source $SRC --target $DST --jobs 4 --downtime-budget 15m',
         '  pgshift estimate --source $SRC --target $DST --json | jq .totalSeconds',
+        '  pgshift estimate --source latest.dump --target $DST --jobs 4',
       ].join('\n'),
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'optional' }))
