@@ -199,6 +199,8 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
           progress,
           summary,
           signal,
+          // --analyze overlap (the default): each table as soon as its builds are done, beside the data.
+          analyze: (opts.analyze ?? 'overlap') === 'overlap' && !steps.analyze,
         });
     try {
       await timed('data', () => loadData(archive, tools, listDir, target, ctl!, opts.jobs, progress, summary, signal, (id) => builds?.tableLoaded(id)));
@@ -218,7 +220,9 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
     summary.indexes += archive.entries.filter((e) => e.desc === 'FK CONSTRAINT' && selection.keep(e)).length;
     summary.materializedViews = archive.entries.filter((e) => e.desc === 'MATERIALIZED VIEW DATA' && selection.keep(e)).length;
     if (opts.analyze !== 'none' && !steps.analyze) {
-      await timed('analyze', () => analyzeAll(target, archive, opts.jobs));
+      // What the builders did not analyze already (all of it with --analyze end, or on a resume).
+      const rest = archive.tables.filter((t) => !builds?.analyzed.has(t.dumpId));
+      if (rest.length) await timed('analyze', () => analyzeAll(target, { ...archive, tables: rest }, opts.jobs));
       await state.markStep(ctl, 'analyze');
     }
     await state.markFinished(ctl);
@@ -312,8 +316,19 @@ async function restoreSmallData(
   const done = await state.doneTocEntries(ctl);
   const ids = new Set(archive.entries.filter((e) => e.desc === desc && !done.has(e.dumpId) && keep(e)).map((e) => e.dumpId));
   if (!ids.size) return;
-  const toc: TocEntry[] = (await listToc(tools, dump as never, target)).filter((e) => ids.has(e.dumpId));
-  const sql = await sectionSql(tools, dump as never, target, toc, { section: 'data' as never, keepOwner: true, keepAcl: true, signal });
+  // A sequence's value is one setval() with its qualified name, as pg_dump wrote it: run as it stands (two
+  // pg_restore processes to render it cost ~0.1 s); anything else is rendered by pg_restore.
+  const entries = archive.entries.filter((e) => ids.has(e.dumpId));
+  const direct = entries.every((e) => /^SELECT pg_catalog\.setval\('(?:[^']|'')+', -?\d+, (?:true|false)\);\s*$/.test(e.defn ?? ''));
+  const sql = direct
+    ? entries.map((e) => e.defn!.trim()).join('\n')
+    : await sectionSql(
+        tools,
+        dump as never,
+        target,
+        (await listToc(tools, dump as never, target)).filter((e) => ids.has(e.dumpId)),
+        { section: 'data' as never, keepOwner: true, keepAcl: true, signal },
+      );
   await withTransaction(ctl, async () => {
     await ctl.query(sql);
     await state.markTocEntriesDone(ctl, 'data', [...ids]);

@@ -125,17 +125,24 @@ export function modelArchiveCopy(
   }
   const dataSeconds = Math.max(start, ...free);
   add('data', dataSeconds);
-  // Index and key builds start as their table's rows are committed, on --index-jobs sessions.
+  // Index and key builds start as their table's rows are committed, on --index-jobs sessions; with --analyze
+  // overlap (the default) each table's ANALYZE follows its builds there.
+  const analyzeOf = (t: ArchiveShape['tables'][number]) => r.analyze.perTable + Math.min(30000, t.plainBytes / Math.max(1, r.bytesPerRow)) * r.analyze.perRow;
   const builders = Array.from({ length: Math.max(1, o.indexJobs) }, () => clock - dataSeconds + start);
-  const ready = shape.tables
-    .flatMap((t) => Array.from({ length: t.builds }, () => ({ at: loadedAt.get(t.dumpId)!, bytes: t.plainBytes })))
-    .sort((a, b) => a.at - b.at);
-  for (const b of ready) {
+  const onBuilder = (at: number, seconds: number) => {
     const i = builders.indexOf(Math.min(...builders));
-    builders[i] = Math.max(builders[i]!, b.at) + r.build.overhead + b.bytes * r.build.perByte;
+    builders[i] = Math.max(builders[i]!, at) + seconds;
+    return builders[i]!;
+  };
+  for (const t of [...shape.tables].sort((a, b) => loadedAt.get(a.dumpId)! - loadedAt.get(b.dumpId)!)) {
+    const at = loadedAt.get(t.dumpId)!;
+    let done = at;
+    for (let k = 0; k < t.builds; k++) done = Math.max(done, onBuilder(at, r.build.overhead + t.plainBytes * r.build.perByte));
+    if (o.analyze === 'overlap') onBuilder(done, analyzeOf(t));
   }
   const buildsEnd = Math.max(0, ...builders);
-  add('sequences', shape.sequences > 0 ? 2 * r.toolStart + 4 * rtt : rtt);
+  // One transaction of setval()s, run as the archive writes them.
+  add('sequences', shape.sequences > 0 ? 4 * rtt + shape.sequences * r.perEntry : rtt);
   add('large objects', shape.largeObjectBytes > 0 ? r.toolStart + r.connect + shape.largeObjectBytes / r.copy : rtt);
   add('indexes', Math.max(0, buildsEnd - clock) + rtt);
   // post-data: pg_restore -l, then batches of what is left (foreign keys validate by scanning both tables).
@@ -145,10 +152,8 @@ export function modelArchiveCopy(
     'post-data',
     shape.postDataEntries > 0 ? r.toolStart + postBatches * (r.toolStart + 4 * rtt) + shape.postDataEntries * r.perEntry + fk : r.toolStart + rtt,
   );
-  if (o.analyze !== 'none') {
-    const per = shape.tables.map((t) => r.analyze.perTable + Math.min(30000, t.plainBytes / Math.max(1, r.bytesPerRow)) * r.analyze.perRow);
-    add('analyze', listSchedule(per, o.jobs) + r.connect);
-  }
+  // --analyze end: every table after post-data, on --jobs sessions (overlap: done on the builders above).
+  add('analyze', o.analyze === 'end' ? listSchedule(shape.tables.map(analyzeOf), o.jobs) + r.connect : 0);
   return { seconds: clock, phases, loadedAt };
 }
 

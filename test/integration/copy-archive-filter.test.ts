@@ -44,7 +44,17 @@ describe('copy/verify --source FILE with --include/--exclude', () => {
     const tgt = await target('arfilt_ex');
     const r = await runCli(['copy', '--source', dump, '--target', tgt.url, '--exclude', 'public.logs', '--exclude', 'scratch_*', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(parseJson(r).tables).toBe(2);
+    const summary = parseJson(r);
+    expect(summary.tables).toBe(2);
+    // --analyze overlap (the default): every restored table analyzed beside the builds, none left for the end.
+    const { rows: stats } = await tgt.admin(
+      `SELECT relname, last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE schemaname = 'public' ORDER BY relname`,
+    );
+    expect(stats).toEqual([
+      { relname: 'accounts', analyzed: true },
+      { relname: 'orders', analyzed: true },
+    ]);
+    expect(summary.phases.analyze ?? 0).toBe(0);
     const counts = await tableRowCounts(tgt);
     expect(Object.fromEntries(counts)).toEqual({ 'public.accounts': 500, 'public.orders': 3000 });
     // The only differences from the source: what hangs off the left-out tables.
