@@ -41,7 +41,7 @@ export function estimateCommand(): Command {
         '(freeze = copy + verify) or replication is needed (freeze = catch-up +',
         'sequences + verify). Writes nothing to the source.',
         '',
-        'With --source FILE (a pg_dump -Fc file such as Heroku\'s latest.dump, or a',
+        "With --source FILE (a pg_dump -Fc file such as Heroku's latest.dump, or a",
         '-Fd folder): the restore copy --source FILE would run, from the sizes in',
         "the archive and the target's rates, measured by restoring the archive's",
         'schema and sample rows there in a transaction that is rolled back;',
