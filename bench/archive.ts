@@ -39,6 +39,8 @@ interface RestoreRun {
   peakRssBytes?: number;
   /** Seconds per phase: pgshift's own --json summary; for pg_restore, marks taken from its -v output. */
   phases?: Record<string, number>;
+  /** --estimate: what `pgshift estimate --source FILE` predicted for this run, made right before it on the empty target. */
+  estimate?: { totalSeconds: number; low: number; high: number; seconds: number; phases: Record<string, number> };
   note?: string;
 }
 
@@ -113,6 +115,8 @@ interface Options {
   target: 15 | 17;
   footing: Footing;
   compress: boolean;
+  /** Run pgshift estimate --source FILE before each pgshift restore and record its prediction. */
+  estimate: boolean;
   many: ManyTablesOptions;
   out: string;
 }
@@ -165,9 +169,31 @@ async function benchShape(
       try {
         let r: Omit<RestoreRun, 'tool' | 'round' | 'status'>;
         if (tool === 'pgshift') {
+          let estimate: RestoreRun['estimate'];
+          if (o.estimate) {
+            const e = await runOne(
+              {
+                bin: process.execPath,
+                args: [PGSHIFT_BIN, 'estimate', '--source', file, '--target', target, '--jobs', String(o.jobs), '--pg-bin', tools.dir, '--json'],
+              },
+              { logFile: join(scratch, `${shape}-estimate-${round}.log`) },
+            );
+            const j = JSON.parse(e.stdout) as { totalSeconds: number; low: number; high: number; phases: { name: string; seconds: number }[] };
+            estimate = {
+              totalSeconds: j.totalSeconds,
+              low: j.low,
+              high: j.high,
+              seconds: e.seconds,
+              phases: Object.fromEntries(j.phases.map((x) => [x.name, x.seconds])),
+            };
+            log(
+              `bench: ${shape}: round ${round}: estimate ${j.totalSeconds.toFixed(1)}s [${j.low.toFixed(1)}–${j.high.toFixed(1)}] (took ${e.seconds.toFixed(1)}s)`,
+            );
+            await sql(servers.targetAdmin, 'CHECKPOINT');
+          }
           const p = await runOne(commands.pgshift, { logFile });
           const summary = JSON.parse(p.stdout) as { phases?: Record<string, number> };
-          r = { seconds: p.seconds, cpuSeconds: p.cpuSeconds, peakRssBytes: p.peakRssBytes, phases: summary.phases };
+          r = { seconds: p.seconds, cpuSeconds: p.cpuSeconds, peakRssBytes: p.peakRssBytes, phases: summary.phases, ...(estimate ? { estimate } : {}) };
         } else {
           r = await runPgRestore(commands.pg_restore, logFile);
         }
@@ -218,13 +244,14 @@ function markdown(r: ShapeRecord, jobs: number): string {
     const ph = Object.entries(x.phases ?? {})
       .map(([k, v]) => `${k} ${v.toFixed(1)}`)
       .join(', ');
-    return `| ${x.tool} | ${x.round} | ${x.status} | ${x.seconds?.toFixed(1) ?? '–'} | ${x.cpuSeconds?.toFixed(1) ?? '–'} | ${x.peakRssBytes ? (x.peakRssBytes / MB).toFixed(0) : '–'} | ${ph} |`;
+    const est = x.estimate ? `${x.estimate.totalSeconds.toFixed(1)} [${x.estimate.low.toFixed(1)}–${x.estimate.high.toFixed(1)}]` : '–';
+    return `| ${x.tool} | ${x.round} | ${x.status} | ${x.seconds?.toFixed(1) ?? '–'} | ${x.cpuSeconds?.toFixed(1) ?? '–'} | ${x.peakRssBytes ? (x.peakRssBytes / MB).toFixed(0) : '–'} | ${est} | ${ph} |`;
   };
   return [
     `### ${r.shape}: ${r.tables} tables, database ${(r.sourceBytes / MB).toFixed(0)} MB, archive ${(r.archiveBytes / MB).toFixed(0)} MB, jobs ${jobs}`,
     '',
-    '| tool | round | result | wall s | client CPU s | max RSS MB | phases (s) |',
-    '|---|---:|---|---:|---:|---:|---|',
+    '| tool | round | result | wall s | client CPU s | max RSS MB | estimate s | phases (s) |',
+    '|---|---:|---|---:|---:|---:|---|---|',
     ...r.runs.map(row),
     '',
   ].join('\n');
@@ -271,17 +298,19 @@ async function cli(): Promise<number> {
       target: { type: 'string', default: '17' },
       'fast-servers': { type: 'boolean', default: false },
       compress: { type: 'boolean', default: false },
+      estimate: { type: 'boolean', default: false },
       out: { type: 'string', default: join(ROOT, 'bench', 'results') },
       help: { type: 'boolean', default: false },
     },
   });
   const usage =
     'usage: npm run bench:archive -- [--mb 200] [--jobs 2] [--rounds 2] [--shape mixed,many-tables] [--tables 500]\n' +
-    '         [--rows-per-table N] [--target 17|15] [--fast-servers] [--compress] [--out DIR]\n' +
+    '         [--rows-per-table N] [--target 17|15] [--fast-servers] [--compress] [--estimate] [--out DIR]\n' +
     '  Generates each shape on an embedded PostgreSQL 15, pg_dump -Fc (-Z0 unless --compress) to a file, then\n' +
     '  restores it into an empty database on the target with pgshift copy --source FILE --jobs N and with\n' +
     '  pg_restore -j N --no-owner --no-acl, alternating, --rounds times each.\n' +
-    '  many-tables uses --tables tables and the --mb spread over them (or --rows-per-table).\n';
+    '  many-tables uses --tables tables and the --mb spread over them (or --rows-per-table).\n' +
+    '  --estimate: pgshift estimate --source FILE on the empty target before each pgshift restore (its error).\n';
   if (values.help) {
     process.stdout.write(usage);
     return 0;
@@ -298,6 +327,7 @@ async function cli(): Promise<number> {
     target: Number(values.target) as 15 | 17,
     footing: values['fast-servers'] ? 'fast' : 'durable',
     compress: values.compress,
+    estimate: values.estimate,
     out: values.out,
     many: { tables: Number(values.tables), ...(values['rows-per-table'] !== undefined ? { rowsPerTable: Number(values['rows-per-table']) } : {}) },
   };

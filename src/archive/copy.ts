@@ -10,6 +10,8 @@ import type { ConnectionSpec } from '../config.js';
 import { connect, withClient, withTransaction, type Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
 import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
+import type { TableFilter } from '../catalog/filter.js';
+import { hasFilter, selectArchive } from './filter.js';
 import { acquireRunLock, runApplicationName } from '../db/lock.js';
 import { classifyError, InterruptedError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -37,6 +39,8 @@ export interface ArchiveCopyOptions {
   keepOwner?: boolean;
   keepAcl?: boolean;
   analyze?: 'overlap' | 'end' | 'none';
+  /** --include/--exclude: tables left out whole (archive/filter.ts); a resume keeps the first run's. */
+  filter?: Partial<TableFilter>;
   logger: Logger;
   progress?: Progress;
   signal?: AbortSignal;
@@ -68,8 +72,10 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
   // ---- preflight: the archive whole and readable, before anything is written
   const t0 = Date.now();
   const opened = openArchive(path);
-  // Tables of schemas pgshift never copies (its own, Heroku's _heroku) are left out, as in a live copy.
-  const archive: Archive = { ...opened, tables: opened.tables.filter((t) => !DUMP_EXCLUDED_SCHEMAS.includes(t.schema)) };
+  // Tables of schemas pgshift never copies (its own, Heroku's _heroku) are left out, as in a live copy, and
+  // those --include/--exclude leave out (refused here, before anything is written, when the selection cannot be).
+  let selection = selectArchive(opened, opts.filter, 'copy');
+  let archive: Archive = { ...opened, tables: selection.tables };
   const tools = pgRestoreFor(archive, opts.pgBin);
   const summary: ArchiveCopySummary = {
     ...emptySummary('full', opts.resume),
@@ -118,6 +124,11 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
     } else {
       await requireEmptyTarget(ctl, target.display);
     }
+    if (opts.resume && run && hasFilter(run.options.filter)) {
+      // The first run's selection, whatever this one was given (the CLI refuses filters with --resume).
+      selection = selectArchive(opened, run.options.filter, 'copy');
+      archive = { ...opened, tables: selection.tables };
+    }
     const keepOwner = opts.resume && run ? Boolean(run.options.keepOwner) : Boolean(opts.keepOwner);
     const keepAcl = opts.resume && run ? Boolean(run.options.keepAcl) : Boolean(opts.keepAcl);
     // Extensions an admin installed on the target beforehand (managed targets): what only their owner may run is
@@ -132,7 +143,14 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
     await state.ensureStateSchema(ctl);
     if (!opts.resume) {
       await withTransaction(ctl, () =>
-        state.createRun(ctl!, `archive ${archive.path}`, identity, { mode: 'full', filter: {}, splitBytes: 0, jobs: opts.jobs, keepOwner, keepAcl }),
+        state.createRun(ctl!, `archive ${archive.path}`, identity, {
+          mode: 'full',
+          filter: opts.filter ?? {},
+          splitBytes: 0,
+          jobs: opts.jobs,
+          keepOwner,
+          keepAcl,
+        }),
       );
     } else {
       await state.markResumed(ctl);
@@ -151,7 +169,7 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
           target,
           ctl: ctl!,
           section,
-          keep: (e) => keepEntry(e, skipped) && !skippedByExtensionCheck(extensions, e),
+          keep: (e) => keepEntry(e, skipped) && selection.keep(e) && !skippedByExtensionCheck(extensions, e),
           keepOwner,
           keepAcl,
           sourceRole,
@@ -174,13 +192,15 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
           target,
           ctl,
           archive,
-          keep: (e) => keepEntry(e, new Set()),
+          keep: (e) => keepEntry(e, new Set()) && selection.keep(e),
           keepOwner,
           keepAcl,
           jobs: opts.indexJobs,
           progress,
           summary,
           signal,
+          // --analyze overlap (the default): each table as soon as its builds are done, beside the data.
+          analyze: (opts.analyze ?? 'overlap') === 'overlap' && !steps.analyze,
         });
     try {
       await timed('data', () => loadData(archive, tools, listDir, target, ctl!, opts.jobs, progress, summary, signal, (id) => builds?.tableLoaded(id)));
@@ -189,7 +209,7 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
       throw err;
     }
     if (signal.aborted) throw signal.reason;
-    await timed('sequences', () => restoreSmallData(archive, tools, dump, target, ctl!, 'SEQUENCE SET', summary, signal));
+    await timed('sequences', () => restoreSmallData(archive, tools, dump, target, ctl!, 'SEQUENCE SET', summary, signal, selection.keep));
     await timed('large objects', () => restoreLargeObjects(archive, tools, listDir, target, ctl!, keepOwner, summary, signal));
     if (signal.aborted) throw signal.reason;
     // What is left of them once the data is in.
@@ -197,10 +217,12 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
     if (signal.aborted) throw signal.reason;
     await restore('post-data', 'postData');
     for (const what of skipped) logger.warn(`copy: left out ${what}`);
-    summary.indexes += archive.entries.filter((e) => e.desc === 'FK CONSTRAINT').length;
-    summary.materializedViews = archive.entries.filter((e) => e.desc === 'MATERIALIZED VIEW DATA').length;
+    summary.indexes += archive.entries.filter((e) => e.desc === 'FK CONSTRAINT' && selection.keep(e)).length;
+    summary.materializedViews = archive.entries.filter((e) => e.desc === 'MATERIALIZED VIEW DATA' && selection.keep(e)).length;
     if (opts.analyze !== 'none' && !steps.analyze) {
-      await timed('analyze', () => analyzeAll(target, archive, opts.jobs));
+      // What the builders did not analyze already (all of it with --analyze end, or on a resume).
+      const rest = archive.tables.filter((t) => !builds?.analyzed.has(t.dumpId));
+      if (rest.length) await timed('analyze', () => analyzeAll(target, { ...archive, tables: rest }, opts.jobs));
       await state.markStep(ctl, 'analyze');
     }
     await state.markFinished(ctl);
@@ -226,7 +248,7 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
  * The archive's entries pgshift restores: not those of schemas it never copies (its own, Heroku's _heroku) nor
  * event triggers (a superuser's, and Heroku's point into _heroku), as a live copy does.
  */
-function keepEntry(e: TocEntry, skipped: Set<string>): boolean {
+export function keepEntry(e: TocEntry, skipped: Set<string>): boolean {
   const name = e.rest.split(' ')[0] ?? '';
   if (DUMP_EXCLUDED_SCHEMAS.includes(e.schema) || (e.desc === 'SCHEMA' && DUMP_EXCLUDED_SCHEMAS.includes(name))) return false;
   if (e.desc === 'EVENT TRIGGER') {
@@ -289,12 +311,24 @@ async function restoreSmallData(
   desc: string,
   summary: CopySummary,
   signal: AbortSignal,
+  keep: (e: { dumpId: number }) => boolean,
 ): Promise<void> {
   const done = await state.doneTocEntries(ctl);
-  const ids = new Set(archive.entries.filter((e) => e.desc === desc && !done.has(e.dumpId)).map((e) => e.dumpId));
+  const ids = new Set(archive.entries.filter((e) => e.desc === desc && !done.has(e.dumpId) && keep(e)).map((e) => e.dumpId));
   if (!ids.size) return;
-  const toc: TocEntry[] = (await listToc(tools, dump as never, target)).filter((e) => ids.has(e.dumpId));
-  const sql = await sectionSql(tools, dump as never, target, toc, { section: 'data' as never, keepOwner: true, keepAcl: true, signal });
+  // A sequence's value is one setval() with its qualified name, as pg_dump wrote it: run as it stands (two
+  // pg_restore processes to render it cost ~0.1 s); anything else is rendered by pg_restore.
+  const entries = archive.entries.filter((e) => ids.has(e.dumpId));
+  const direct = entries.every((e) => /^SELECT pg_catalog\.setval\('(?:[^']|'')+', -?\d+, (?:true|false)\);\s*$/.test(e.defn ?? ''));
+  const sql = direct
+    ? entries.map((e) => e.defn!.trim()).join('\n')
+    : await sectionSql(
+        tools,
+        dump as never,
+        target,
+        (await listToc(tools, dump as never, target)).filter((e) => ids.has(e.dumpId)),
+        { section: 'data' as never, keepOwner: true, keepAcl: true, signal },
+      );
   await withTransaction(ctl, async () => {
     await ctl.query(sql);
     await state.markTocEntriesDone(ctl, 'data', [...ids]);

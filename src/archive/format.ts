@@ -119,15 +119,26 @@ export class ByteReader {
   byte(what: string): number {
     return this.bytes(1, what)[0]!;
   }
+  /** pg_dump's integer (a sign byte, then intSize bytes little-endian), read in place: an uncompressed archive has one per row. */
+  int(intSize: number, what: string): number {
+    const n = 1 + intSize;
+    if (this.at < this.start || this.at + n > this.start + this.len) {
+      // Refills the window (or throws at the end of the file), then reads in place.
+      this.bytes(n, what);
+      this.at -= n;
+    }
+    const off = this.at - this.start;
+    const b = this.buf;
+    let v = 0;
+    for (let i = intSize; i >= 1; i--) v = v * 256 + b[off + i]!;
+    this.at += n;
+    return b[off] ? -v : v;
+  }
 }
 
 /** pg_dump's integers: a sign byte, then intSize bytes little-endian (WriteInt). */
 export function readInt(r: ByteReader, intSize: number, what: string): number {
-  const sign = r.byte(what);
-  const b = r.bytes(intSize, what);
-  let v = 0;
-  for (let i = intSize - 1; i >= 0; i--) v = v * 256 + b[i]!;
-  return sign ? -v : v;
+  return r.int(intSize, what);
 }
 
 function readStr(r: ByteReader, intSize: number, what: string): string | null {

@@ -17,6 +17,9 @@ import { withClient, type Client } from '../db/connect.js';
 import { PgshiftError } from '../errors.js';
 import { libpqEnv } from '../schema/run.js';
 import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
+import type { TableFilter } from '../catalog/filter.js';
+import { selectArchive } from './filter.js';
+import { compareArchiveSchema, type ArchiveSchemaCheck } from './schema-verify.js';
 import { describeEntry } from './blocks.js';
 import { ScriptSplitter } from './table-data.js';
 import { archiveRowsReadable } from './rows.js';
@@ -38,6 +41,8 @@ export interface ArchiveVerifyResult {
   tables: TableCheck[];
   sequences: Array<{ sequence: string; archive: string; target: string | null; equal: boolean }>;
   largeObjects: { archive: number; target: number; equal: boolean };
+  /** The schema objects pg_restore would create from the archive, against the target's (schema-verify.ts). */
+  schema: ArchiveSchemaCheck;
   seconds: number;
 }
 
@@ -120,13 +125,19 @@ async function sessionCheck(
   }
 }
 
-export async function verifyArchive(path: string, target: ConnectionSpec, opts: { pgBin?: string; jobs: number }): Promise<ArchiveVerifyResult> {
+export async function verifyArchive(
+  path: string,
+  target: ConnectionSpec,
+  opts: { pgBin?: string; jobs: number; filter?: Partial<TableFilter> },
+): Promise<ArchiveVerifyResult> {
   const started = Date.now();
   const archive: Archive = openArchive(path);
   const tools = pgRestoreFor(archive, opts.pgBin);
   const listDir = mkdtempSync(join(tmpdir(), 'pgshift-archive-'));
   const byId = new Map(archive.entries.map((e) => [e.dumpId, e]));
-  const queue = archive.tables.filter((t) => !DUMP_EXCLUDED_SCHEMAS.includes(t.schema)).sort((a, b) => b.bytes - a.bytes);
+  // The tables copy restored with the same --include/--exclude (archive/filter.ts).
+  const selection = selectArchive(archive, opts.filter, 'verify');
+  const queue = [...selection.tables].sort((a, b) => b.bytes - a.bytes);
   const tables: TableCheck[] = [];
   try {
     await Promise.all(
@@ -156,12 +167,16 @@ export async function verifyArchive(path: string, target: ConnectionSpec, opts: 
       ),
     );
     return await withClient(target, async (c) => {
-      const sequences = await checkSequences(c, archive);
+      const sequences = await checkSequences(c, archive, selection.keep);
       const { rows } = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_catalog.pg_largeobject_metadata`);
       const lo = { archive: archive.largeObjects, target: rows[0]!.n, equal: archive.largeObjects === rows[0]!.n };
       tables.sort((a, b) => a.table.localeCompare(b.table));
       const ok = tables.every((t) => t.equal) && sequences.every((s) => s.equal) && lo.equal;
-      return { ok, archive: archive.path, tables, sequences, largeObjects: lo, seconds: (Date.now() - started) / 1000 };
+      return { ok, archive: archive.path, tables, sequences, largeObjects: lo, seconds: 0 };
+    }).then(async (r) => {
+      const schema = await compareArchiveSchema(archive, selection.keep, target, listDir, opts.pgBin);
+      const ok = r.ok && schema.differences.every((x) => x.severity !== 'difference');
+      return { ...r, ok, schema, seconds: (Date.now() - started) / 1000 };
     });
   } finally {
     rmSync(listDir, { recursive: true, force: true });
@@ -169,9 +184,9 @@ export async function verifyArchive(path: string, target: ConnectionSpec, opts: 
 }
 
 /** SEQUENCE SET entries: "SELECT pg_catalog.setval('public.s', 42, true);" against the target's state. */
-async function checkSequences(c: Client, archive: Archive): Promise<ArchiveVerifyResult['sequences']> {
+async function checkSequences(c: Client, archive: Archive, keep: (e: ArchiveEntry) => boolean): Promise<ArchiveVerifyResult['sequences']> {
   const out: ArchiveVerifyResult['sequences'] = [];
-  for (const e of archive.entries.filter((x) => x.desc === 'SEQUENCE SET' && !DUMP_EXCLUDED_SCHEMAS.includes(x.namespace ?? ''))) {
+  for (const e of archive.entries.filter((x) => x.desc === 'SEQUENCE SET' && !DUMP_EXCLUDED_SCHEMAS.includes(x.namespace ?? '') && keep(x))) {
     const m = /setval\('((?:[^']|'')+)', (-?\d+), (true|false)\)/.exec(e.defn ?? '');
     if (!m) continue;
     const name = m[1]!.replace(/''/g, "'");

@@ -146,16 +146,19 @@ function describe(s: CopySummary, target: string): string {
 /** copy --source FILE: a pg_dump archive restored by the same phases, resumable (src/archive/copy.ts). */
 async function copyArchive(flags: CopyFlags, ctx: Context): Promise<{ json: unknown }> {
   const target = requireUrl('target', flags.target);
-  if (flags.include?.length || flags.exclude?.length || flags.schemaOnly || flags.dataOnly) {
-    throw new UsageError('--include/--exclude/--schema-only/--data-only do not apply to an archive source yet; nothing was changed', {
-      hint: 'restore the whole archive, or select with pg_restore -l / -L yourself',
+  if (flags.schemaOnly || flags.dataOnly) {
+    throw new UsageError('--schema-only/--data-only do not apply to an archive source yet; nothing was changed', {
+      hint: 'restore the whole archive (--include/--exclude select tables), or select with pg_restore -l / -L yourself',
     });
   }
+  if ((flags.include?.length || flags.exclude?.length) && flags.resume)
+    throw new UsageError('--include/--exclude cannot change on --resume', { hint: 'resume uses the filters of the first run; drop the flags' });
   const { copyFromArchive } = await import('../archive/copy.js');
   const summary = await copyFromArchive(flags.source!, target, {
     jobs: parsePositiveInt('--jobs', flags.jobs, COPY_DEFAULTS.jobs),
     indexJobs: parsePositiveInt('--index-jobs', flags.indexJobs, COPY_DEFAULTS.indexJobs),
     resume: Boolean(flags.resume),
+    filter: { include: flags.include, exclude: flags.exclude },
     pgBin: flags.pgBin,
     keepOwner: flags.keepOwner,
     keepAcl: flags.keepAcl,

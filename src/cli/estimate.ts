@@ -5,7 +5,7 @@ import { UsageError } from '../errors.js';
 import { parseDuration } from '../estimate/duration.js';
 import { run, withConnectionOptions, withFilterOptions, type CommonOptions } from './context.js';
 
-interface EstimateFlags extends CommonOptions {
+export interface EstimateFlags extends CommonOptions {
   jobs?: string;
   indexJobs?: string;
   include?: string[];
@@ -41,10 +41,17 @@ export function estimateCommand(): Command {
         '(freeze = copy + verify) or replication is needed (freeze = catch-up +',
         'sequences + verify). Writes nothing to the source.',
         '',
+        "With --source FILE (a pg_dump -Fc file such as Heroku's latest.dump, or a",
+        '-Fd folder): the restore copy --source FILE would run, from the sizes in',
+        "the archive and the target's rates, measured by restoring the archive's",
+        'schema and sample rows there in a transaction that is rolled back;',
+        '--target is required and must be empty.',
+        '',
         'Examples:',
         '  pgshift estimate --source "$(heroku config:get DATABASE_URL -a app)"',
         '  pgshift estimate --source $SRC --target $DST --jobs 4 --downtime-budget 15m',
         '  pgshift estimate --source $SRC --target $DST --json | jq .totalSeconds',
+        '  pgshift estimate --source latest.dump --target $DST --jobs 4',
       ].join('\n'),
     );
   withFilterOptions(withConnectionOptions(cmd, { source: 'required', target: 'optional' }))
@@ -79,6 +86,11 @@ export function estimateCommand(): Command {
     )
     .action(async (flags: EstimateFlags) => {
       process.exitCode = await run(flags, async (ctx) => {
+        const { isArchivePath } = await import('../archive/index.js');
+        if (flags.source && isArchivePath(flags.source)) {
+          const { estimateArchiveCommand } = await import('./estimate-archive.js');
+          return estimateArchiveCommand(flags, ctx);
+        }
         const source = requireUrl('source', flags.source);
         const target = optionalUrl('target', flags.target);
         const splitBytes = parseSize('--split-larger-than', flags.splitLargerThan, COPY_DEFAULTS.splitBytes);

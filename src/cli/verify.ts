@@ -60,7 +60,8 @@ export function verifyCommand(): Command {
         '  pgshift verify --source $SRC --target $DST --include "public.order*"',
         '  # writes frozen, even while a replicate runs (no online point):',
         '  pgshift verify --source $SRC --target $DST --offline',
-        '  # a restore checked against its archive (rows, sequences, large objects):',
+        '  # a restore checked against its archive (rows, sequences, large objects,',
+        '  # and every schema object it would create):',
         '  pgshift verify --source latest.dump --target $DST',
         '  # after copy --keep-acl --keep-owner, grants and owners too:',
         '  pgshift verify --source $SRC --target $DST --acl --owners',
@@ -109,22 +110,30 @@ export function verifyCommand(): Command {
 /** verify --source FILE: the target against the pg_dump archive it was restored from (src/archive/verify.ts). */
 async function verifyArchiveSource(flags: VerifyFlags, ctx: Context): Promise<{ exitCode: number; json: unknown }> {
   const target = requireUrl('target', flags.target);
-  if (flags.include?.length || flags.exclude?.length || flags.acl || flags.owners) {
-    throw new UsageError('--include/--exclude/--acl/--owners do not apply to an archive source yet; nothing was compared', {
+  if (flags.acl || flags.owners) {
+    throw new UsageError('--acl/--owners do not apply to an archive source yet; nothing was compared', {
       hint: 'verify the whole archive: pgshift verify --source FILE --target URL',
     });
   }
   const { verifyArchive } = await import('../archive/verify.js');
-  const r = await verifyArchive(flags.source!, target, { jobs: parsePositiveInt('--jobs', flags.jobs, VERIFY_DEFAULTS.jobs), pgBin: undefined });
+  const r = await verifyArchive(flags.source!, target, {
+    jobs: parsePositiveInt('--jobs', flags.jobs, VERIFY_DEFAULTS.jobs),
+    pgBin: undefined,
+    filter: { include: flags.include, exclude: flags.exclude },
+  });
   const bad = r.tables.filter((t) => !t.equal);
   const lines = [
-    `${r.ok ? 'Equal' : 'DIFFERENT'}: ${target.display} against the archive ${r.archive} — ${r.tables.length} tables (${formatCount(r.tables.reduce((n, t) => n + t.archiveRows, 0))} rows), ${r.sequences.length} sequences, ${r.largeObjects.archive} large objects, in ${r.seconds.toFixed(1)}s`,
+    `${r.ok ? 'Equal' : 'DIFFERENT'}: ${target.display} against the archive ${r.archive} — ${r.tables.length} tables (${formatCount(r.tables.reduce((n, t) => n + t.archiveRows, 0))} rows), ${r.sequences.length} sequences, ${r.largeObjects.archive} large objects, ${r.schema.compared} schema objects, in ${r.seconds.toFixed(1)}s`,
     ...bad.map(
       (t) =>
         `  table ${t.table}: ${formatCount(t.archiveRows)} rows in the archive, ${formatCount(t.targetRows)} on the target${t.archiveRows === t.targetRows ? ', contents differ' : ''}`,
     ),
     ...r.sequences.filter((s) => !s.equal).map((s) => `  sequence ${s.sequence}: ${s.archive} in the archive, ${s.target ?? 'missing'} on the target`),
     ...(r.largeObjects.equal ? [] : [`  large objects: ${r.largeObjects.archive} in the archive, ${r.largeObjects.target} on the target`]),
+    ...r.schema.differences.map(
+      (d) =>
+        `  ${d.severity === 'note' ? 'note: ' : ''}${d.kind.toLowerCase()} ${d.object}: ${d.difference === 'missing' ? 'in the archive, missing on the target' : d.difference === 'extra' ? 'on the target, not in the archive' : `defined differently${d.severity === 'note' ? ' (another major’s pg_dump prints it so; check it if it matters)' : ''}`}`,
+    ),
     r.ok
       ? 'The restore holds everything the archive does.'
       : 'Next: restore the tables named above again (or the whole archive into an empty database with pgshift copy --source FILE), then verify again.',

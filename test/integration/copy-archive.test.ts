@@ -76,6 +76,10 @@ describe('copy --source FILE: a pg_dump archive into an empty target', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Restored .*latest\.dir .* into /);
     await expectSameDatabase(src, tgt);
+    // Same majors: the schema is compared by a pg_dump of the target, definitions included — no difference, no note.
+    const v = await runCli(['verify', '--source', file('latest.dir'), '--target', tgt.url, '--json']);
+    expect(v.code, v.stderr).toBe(0);
+    expect(parseJson(v).schema.differences).toEqual([]);
   });
 
   it('an uncompressed archive written through a pipe, 15 → 17: identical, and verify against the file says so', async () => {
