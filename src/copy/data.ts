@@ -88,12 +88,12 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
     let src: Client | undefined;
     let tgt: Client | undefined;
     try {
-      src = await connect(input.source, { applicationName: `pgshift copy worker ${n}`, pooledReads: true });
+      src = await connect(input.source, { applicationName: `pgshift copy worker ${n}`, pooledReads: true, phase: 'data' });
       await importSnapshot(src, input.snapshotId);
       // Never copy a subset silently: with row security off, a table whose policies would filter rows for this
       // role raises an error instead (as pg_dump does).
       await src.query(`SET LOCAL row_security = off`);
-      tgt = await connect(input.target, { applicationName: `pgshift copy worker ${n}` });
+      tgt = await connect(input.target, { applicationName: `pgshift copy worker ${n}`, phase: 'data' });
       await applySettings(tgt, CHUNK_SETTINGS, logger, `copy worker ${n}`);
       let sinceImport = 0;
       for (let c = chunkQueue.shift(); c && !signal.aborted; c = chunkQueue.shift()) {
@@ -142,7 +142,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
   const buildWorker = async (n: number) => {
     let tgt: Client | undefined;
     try {
-      tgt = await connect(input.target, { applicationName: `pgshift index builder ${n}` });
+      tgt = await connect(input.target, { applicationName: `pgshift index builder ${n}`, phase: 'indexes' });
       await applySettings(tgt, BUILD_SETTINGS, logger, `index builder ${n}`);
       for (let j = await scheduler.queue.take(); j && !signal.aborted; j = await scheduler.queue.take()) {
         const t0 = Date.now();
