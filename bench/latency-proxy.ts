@@ -15,6 +15,8 @@ export interface LatencyProxyOptions {
   oneWayDelayMs: number;
   /** Per direction, shared by every connection; 0 or Infinity: no cap. */
   bytesPerSecond: number;
+  /** Called with the text of every simple query and every Parse (plaintext only; for counting by kind). */
+  onQuery?: (text: string) => void;
 }
 
 export interface LinkCounts {
@@ -129,15 +131,29 @@ class FrontendCounter {
   private startup = true;
   private header = Buffer.alloc(0);
   private skip = 0;
+  private capture?: { type: number; parts: Buffer[]; left: number };
   opaque = false;
 
-  constructor(private readonly onMessage: (type: number) => void) {}
+  constructor(
+    private readonly onMessage: (type: number) => void,
+    private readonly onText?: (type: number, text: string) => void,
+  ) {}
 
   feed(buf: Buffer): void {
     let pos = 0;
     while (pos < buf.length && !this.opaque) {
       if (this.skip > 0) {
         const n = Math.min(this.skip, buf.length - pos);
+        if (this.capture) {
+          this.capture.parts.push(buf.subarray(pos, pos + n));
+          if ((this.capture.left -= n) === 0) {
+            const body = Buffer.concat(this.capture.parts);
+            // Q: the query text; P: statement name, then the text (both NUL-terminated).
+            const text = this.capture.type === 0x50 ? body.subarray(body.indexOf(0) + 1) : body;
+            this.onText?.(this.capture.type, text.subarray(0, Math.max(0, text.indexOf(0))).toString('utf8'));
+            this.capture = undefined;
+          }
+        }
         this.skip -= n;
         pos += n;
         continue;
@@ -157,6 +173,9 @@ class FrontendCounter {
       } else {
         this.onMessage(this.header[0]!);
         this.skip = this.header.readUInt32BE(1) - 4;
+        if (this.onText && (this.header[0] === 0x51 || this.header[0] === 0x50) && this.skip > 0) {
+          this.capture = { type: this.header[0]!, parts: [], left: this.skip };
+        }
       }
       this.header = Buffer.alloc(0);
     }
@@ -172,12 +191,15 @@ export async function startLatencyProxy(o: LatencyProxyOptions): Promise<Latency
   const server: Server = createServer((client) => {
     counts.connections++;
     const upstream = tcpConnect(o.upstreamPort, o.upstreamHost);
-    const counter = new FrontendCounter((type) => {
-      if (type === 0x51 /* Q */) {
-        counts.queries++;
-        counts.roundTrips++;
-      } else if (type === 0x53 /* S: Sync */) counts.roundTrips++;
-    });
+    const counter = new FrontendCounter(
+      (type) => {
+        if (type === 0x51 /* Q */) {
+          counts.queries++;
+          counts.roundTrips++;
+        } else if (type === 0x53 /* S: Sync */) counts.roundTrips++;
+      },
+      o.onQuery && ((_type: number, text: string) => o.onQuery!(text)),
+    );
     let wasOpaque = false;
     for (const s of [client, upstream]) {
       sockets.add(s);
