@@ -59,6 +59,7 @@ export function linkCost(o: {
   const share = o.copySeconds > 0 ? Math.min(1, seconds / o.copySeconds) : 0;
   const cost: LinkCost = { sourceRoundTrip: rt, roundTrips, seconds, share };
   if (rt < NOTABLE_ROUND_TRIP || share < DOMINANT_SHARE) return cost;
+  const dataWait = (rt * roundTrips.data) / Math.max(1, o.jobs);
   const total = roundTrips.setup + roundTrips.schemaDump + roundTrips.data;
   const dumpPart =
     o.pgDumpMajor !== undefined && o.pgDumpMajor < 18
@@ -68,6 +69,8 @@ export function linkCost(o: {
   cost.note =
     `Latency dominates: ${total} round trips to the source at ${(rt * 1000).toFixed(1)} ms cost about ${o.format(seconds)} ` +
     `of the ${o.format(o.copySeconds)} copy (${Math.round(share * 100)} %).${dumpPart}` +
-    ` The data phase's ${roundTrips.data} spread over --jobs: --jobs ${o.jobs * 2} halves their wait if the source allows the connections.`;
+    (dataWait >= 0.2 * seconds
+      ? ` The data phase's ${roundTrips.data} spread over --jobs: --jobs ${o.jobs * 2} halves their wait if the source allows the connections.`
+      : '');
   return cost;
 }

@@ -39,7 +39,22 @@ describe('estimate: the link to the source', () => {
     });
     expect(far.share).toBeGreaterThan(0.5);
     expect(far.note).toMatch(/^Latency dominates: \d+ round trips to the source at 40\.0 ms/);
-    expect(far.note).toContain('--jobs 4');
+    expect(far.note).not.toContain('--jobs');
+    // Big tables split in many chunks: their round trips are worth more connections.
+    const chunky = Array.from({ length: 3000 }, (_, i) => whole(i, 600 * 1024 ** 2));
+    const wide = linkCost({
+      sourceRoundTrip: 0.04,
+      chunks: chunky,
+      tables: 30,
+      sequences: 0,
+      pgDumpMajor: 18,
+      setupRoundTrips: 20,
+      jobs: 2,
+      copySeconds: 100,
+      format: fmt,
+    });
+    expect(wide.note).toContain('--jobs 4');
+    expect(wide.note).not.toContain('pg_dump 18');
     expect(far.note).toContain('pg_dump 15');
     const near = linkCost({
       sourceRoundTrip: 0.0004,
