@@ -12,10 +12,15 @@ const TABLES = 120;
 describe('copy: source round trips do not grow with the table count', () => {
   let src: TestDatabase;
   let tgt: TestDatabase;
+  let tgt2: TestDatabase;
 
   beforeAll(async () => {
     const { pg15, pg17 } = inject('clusters');
-    [src, tgt] = await Promise.all([createDatabase(pg15, { label: 'rt_src' }), createDatabase(pg17, { label: 'rt_tgt' })]);
+    [src, tgt, tgt2] = await Promise.all([
+      createDatabase(pg15, { label: 'rt_src' }),
+      createDatabase(pg17, { label: 'rt_tgt' }),
+      createDatabase(pg17, { label: 'rt_tgt2' }),
+    ]);
     // Schema-per-tenant: four schemas of small tables (a serial key, a text, a bytea), some empty, one with an
     // identity and a generated column, plus one larger table; created as the owner, as a Heroku credential would.
     const ddl: string[] = [];
@@ -33,7 +38,7 @@ describe('copy: source round trips do not grow with the table count', () => {
     await src.owner(ddl.join(';\n'));
     await src.admin('ANALYZE');
   });
-  afterAll(async () => Promise.all([src?.drop(), tgt?.drop()]));
+  afterAll(async () => Promise.all([src?.drop(), tgt?.drop(), tgt2?.drop()]));
 
   it('counts round trips per phase in --json and keeps the source side well below one per table', async () => {
     const r = await runCli(['copy', '--source', src.url, '--target', tgt.url, '--jobs', '2', '--json']);
@@ -54,5 +59,31 @@ describe('copy: source round trips do not grow with the table count', () => {
     expect(total, JSON.stringify(rt)).toBeLessThan(TABLES / 2);
 
     await expectSameDatabase(src.adminUrl, tgt.adminUrl);
+  });
+
+  it('a table that fails inside a batch is the one named; the tables committed before it stay done; --resume finishes', async () => {
+    expect((await runCli(['copy', '--source', src.url, '--target', tgt2.url, '--schema-only'])).code).toBe(0);
+    // A target-only rule the source rows break, on one small table among many (batched with its neighbours).
+    await tgt2.owner(`ALTER TABLE tenant_1.t61 ADD CONSTRAINT no_rows CHECK (false) NOT VALID`);
+    const failed = await runCli(['copy', '--source', src.url, '--target', tgt2.url, '--data-only', '--jobs', '1']);
+    expect(failed.code).toBe(4);
+    expect(failed.stderr).toMatch(/data: copying tenant_1\.t61.*no_rows/);
+    expect(failed.stderr).not.toMatch(/data: copying tenant_(0|2|3)\./);
+    // Exactly once per table: every table marked done holds all its source rows, the failed one none.
+    const done = (await tgt2.admin(`SELECT format('%I.%I', table_schema, table_name) AS t FROM pgshift.copy_chunk WHERE done_at IS NOT NULL`)).rows.map(
+      (r) => r.t as string,
+    );
+    expect(done.length).toBeGreaterThan(0);
+    expect(done).not.toContain('tenant_1.t61');
+    for (const t of done.slice(0, 20)) {
+      const [a, b] = await Promise.all([src.admin(`SELECT count(*)::int AS n FROM ${t}`), tgt2.admin(`SELECT count(*)::int AS n FROM ${t}`)]);
+      expect(b.rows[0].n, t).toBe(a.rows[0].n);
+    }
+    expect((await tgt2.admin(`SELECT count(*)::int AS n FROM tenant_1.t61`)).rows[0].n).toBe(0);
+
+    await tgt2.owner(`ALTER TABLE tenant_1.t61 DROP CONSTRAINT no_rows`);
+    const resumed = await runCli(['copy', '--source', src.url, '--target', tgt2.url, '--resume', '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    await expectSameDatabase(src.adminUrl, tgt2.adminUrl);
   });
 });
