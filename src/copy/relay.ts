@@ -483,7 +483,13 @@ export async function relayCopyBatch(
       () => undefined,
     );
     void tgt.query(s as never);
-    await Promise.race([s.ready, aborted]);
+    try {
+      await Promise.race([s.ready, aborted]);
+    } catch (err) {
+      // Stopped before it opened: roll it back once the target answers, so the connection is usable again.
+      await s.fail(err instanceof Error ? err.message : String(err));
+      throw err;
+    }
     return s;
   };
   const finish = async (s: CopyInSink, i: number, bytes: number) => {
@@ -498,13 +504,18 @@ export async function relayCopyBatch(
     throw err;
   });
   let relay: CopyOutRelay | undefined;
+  let switching: Promise<unknown> | undefined;
   try {
     relay = new CopyOutRelay(items.map((x) => x.sourceSql).join('; '), sink, opts.onBytes, {
       copies: items.length,
-      next: async (i, bytes) => {
-        await finish(sink, i, bytes);
-        sink = await open(i + 1);
-        return sink;
+      next: (i, bytes) => {
+        const step = (async () => {
+          await finish(sink, i, bytes);
+          sink = await open(i + 1);
+          return sink;
+        })();
+        switching = step;
+        return step;
       },
     });
     void src.query(relay as never);
@@ -513,6 +524,8 @@ export async function relayCopyBatch(
     return results;
   } catch (err) {
     const pad = relay?.stop();
+    // A switch under way ends first (its next COPY opened, or failed): then the COPY open now is rolled back.
+    await switching?.catch(() => undefined);
     await sink.fail(err instanceof Error ? err.message : String(err), pad);
     throw err;
   } finally {
