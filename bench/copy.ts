@@ -20,6 +20,7 @@ import { PEERS, type PeerContext } from './peers.js';
 import { runOne } from './proc.js';
 import { markdown, markdownAll, type BenchFile, type BenchRecord, type PeerResult, type VerifyResult } from './report.js';
 import { footingNote, removeOnExit, setExitCode, startBenchServers, withDatabase, type BenchServers, type Footing } from './servers.js';
+import { parseBandwidth, startLatencyProxy, throughProxy, type LatencyProxy } from './latency-proxy.js';
 import { generateShape, SHAPES, type ManyTablesOptions, type Shape as DatasetShape } from './shapes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -44,6 +45,8 @@ interface Options {
   targetAdmin?: string;
   sourceDb?: string;
   out: string;
+  /** A latency proxy between every peer and the source: round trip (ms) and bandwidth per direction (bytes/s). */
+  link?: { rttMs: number; bytesPerSecond: number };
 }
 
 export async function sql<T extends Record<string, unknown>>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
@@ -224,6 +227,22 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
         tables.map((t) => t.name),
       );
       const tools = pickPgTools(Number(sourceVersion.split('.')[0]));
+      // Every peer reaches the source through the same slow link; the checks above and below go direct.
+      let link: LatencyProxy | undefined;
+      let peerSource = source;
+      if (o.link) {
+        const u = new URL(source);
+        link = await startLatencyProxy({
+          upstreamHost: u.hostname,
+          upstreamPort: Number(u.port),
+          oneWayDelayMs: o.link.rttMs / 2,
+          bytesPerSecond: o.link.bytesPerSecond,
+        });
+        peerSource = throughProxy(source, link.port);
+        log(
+          `bench: peers reach the source through a proxy adding ${o.link.rttMs} ms of round trip${o.link.bytesPerSecond ? `, capped at ${(o.link.bytesPerSecond / 1e6).toFixed(0)} MB/s each way` : ''}`,
+        );
+      }
       const psql = existsSync(join(tools.dir, 'psql')) ? join(tools.dir, 'psql') : 'psql';
 
       for (const targetServer of servers.targets) {
@@ -259,8 +278,9 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
             log(`bench: ${peer.label} …`);
             try {
               const wal0 = await walMark(targetServer.admin);
+              link?.reset();
               const r = await peer.run({
-                source,
+                source: peerSource,
                 target,
                 pgDump: tools.pgDump,
                 pgRestore: tools.pgRestore,
@@ -274,6 +294,7 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
                 pgshiftArgs: o.pgshiftArgs,
                 sharedDir: scratch,
               });
+              const crossed = link?.counts();
               const wal = await walSince(targetServer.admin, wal0);
               rmSync(workDir, { recursive: true, force: true }); // dump folders can be as big as the database
               const diff = differences(
@@ -297,12 +318,24 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
                 targetCheckpoints: wal.checkpoints,
                 ...(diff.length ? { note: diff.join('; ') } : {}),
                 ...(r.reported ? { reported: r.reported } : {}),
+                ...(crossed
+                  ? {
+                      sourceLink: {
+                        roundTrips: crossed.roundTrips,
+                        queries: crossed.queries,
+                        connections: crossed.connections,
+                        downBytes: crossed.down,
+                        upBytes: crossed.up,
+                      },
+                    }
+                  : {}),
               });
               log(
                 `bench: ${peer.label}: ${r.seconds.toFixed(1)}s` +
                   `${r.cpuSeconds !== undefined ? `, client CPU ${r.cpuSeconds.toFixed(2)}s` : ''}` +
                   `${r.peakRssBytes ? `, peak RSS ${(r.peakRssBytes / MB).toFixed(0)} MB` : ''}` +
                   `, target WAL ${(wal.bytes / MB).toFixed(0)} MB (${wal.syncs} fsyncs, ${wal.syncSeconds.toFixed(2)} s syncing, ${wal.writeSeconds.toFixed(2)} s writing, ${wal.checkpoints} checkpoints)` +
+                  `${crossed ? `, ${crossed.roundTrips} source round trips over ${crossed.connections} connections` : ''}` +
                   `${diff.length ? ` — WRONG RESULT: ${diff.join('; ')}` : ''}`,
               );
               if (peer.id === 'pgshift' && o.verify) verify = await timeVerify(source, target, o.jobs, r.seconds, commands, join(scratch, 'verify.log'), log);
@@ -340,11 +373,13 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
             ...(generatedSeconds ? { generatedSeconds } : {}),
           },
           jobs: o.jobs,
+          ...(o.link ? { link: o.link } : {}),
           peers,
           verify,
         });
         log(markdown(runs[runs.length - 1]!));
       }
+      await link?.close();
       if (!o.sourceDb && !o.keepSource) await sql(servers.sourceAdmin, `DROP DATABASE IF EXISTS ${sourceDb} WITH (FORCE)`);
     }
     return { startedAt, finishedAt: new Date().toISOString(), footing: o.footing, runs };
@@ -409,6 +444,8 @@ async function cli(): Promise<number> {
       'source-db': { type: 'string' },
       tables: { type: 'string' },
       'rows-per-table': { type: 'string' },
+      rtt: { type: 'string', default: '0' },
+      bandwidth: { type: 'string' },
       out: { type: 'string', default: join(ROOT, 'bench', 'results') },
       help: { type: 'boolean', default: false },
     },
@@ -421,7 +458,7 @@ async function cli(): Promise<number> {
     SHAPES.join('|') +
     '[,…]] [--targets 17,15] [--fast-servers] [--pgshift-args "--analyze end"]\n' +
     '         [--no-verify] [--source-admin URL --target-admin URL] [--source-db NAME] [--out DIR]\n' +
-    '         [--tables N] [--rows-per-table N]\n' +
+    '         [--tables N] [--rows-per-table N] [--rtt MS] [--bandwidth 200MB]\n' +
     '  Without admin URLs, starts embedded PostgreSQL 15 (source) and the --targets majors, durable (fsync on,\n' +
     '  full_page_writes on, synchronous_commit on, shared_buffers 512MB, wal_level replica on the targets);\n' +
     '  --fast-servers runs them with fsync off (the CPU-only view).\n' +
@@ -430,7 +467,10 @@ async function cli(): Promise<number> {
     '  --tables N / --rows-per-table N: many-tables with N tables / N rows each (0: empty tables, for the\n' +
     '  per-table overhead: npm run bench -- --shape many-tables --tables 3000 --rows-per-table 0 --peers pgshift).\n' +
     '  --source-db uses an existing source database as is (no generation).\n' +
-    '  --rounds N runs every peer N times (same order each round) and reports its best time.\n';
+    '  --rounds N runs every peer N times (same order each round) and reports its best time.\n' +
+    '  --rtt MS / --bandwidth 200MB: every peer reaches the source through a TCP proxy (bench/latency-proxy.ts)\n' +
+    "  adding MS of round trip and capping each direction; the proxy counts each peer's source round trips.\n" +
+    '  A remote source, many small tables: npm run bench -- --shape many-tables --tables 1000 --rtt 40 --bandwidth 200MB\n';
   if (values.help) {
     process.stdout.write(usage);
     return 0;
@@ -465,6 +505,19 @@ async function cli(): Promise<number> {
     process.stderr.write(`bench: bad arguments${unknown.length ? ` (unknown peer or shape ${unknown.join(', ')})` : ''}\n${usage}`);
     return 2;
   }
+  const rttMs = Number(values.rtt);
+  let bytesPerSecond = 0;
+  try {
+    bytesPerSecond = parseBandwidth(values.bandwidth);
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n${usage}`);
+    return 2;
+  }
+  if (!(rttMs >= 0)) {
+    process.stderr.write(`bench: bad --rtt ${values.rtt}\n${usage}`);
+    return 2;
+  }
+  const link = rttMs > 0 || bytesPerSecond > 0 ? { rttMs, bytesPerSecond } : undefined;
   const log = (l: string) => process.stderr.write(`${l}\n`);
   const record = await runBench(
     {
@@ -482,6 +535,7 @@ async function cli(): Promise<number> {
       sourceDb: values['source-db'],
       out: values.out,
       many,
+      link,
     },
     log,
   );

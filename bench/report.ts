@@ -26,6 +26,8 @@ export interface PeerResult {
   targetWalSyncSeconds?: number;
   targetWalWriteSeconds?: number;
   targetCheckpoints?: number;
+  /** Through the latency proxy (--rtt/--bandwidth): what crossed the link to the source during the run. */
+  sourceLink?: { roundTrips: number; queries: number; connections: number; downBytes: number; upBytes: number };
 }
 
 export interface VerifyResult {
@@ -47,6 +49,8 @@ export interface BenchRecord {
   fairness: string;
   dataset: { requestedMb: number; sourceBytes: number; tables: Array<{ name: string; rows: number; bytes: number }>; generatedSeconds?: number };
   jobs: number;
+  /** The link between the clients and the source (bench --rtt/--bandwidth); absent: a direct connection. */
+  link?: { rttMs: number; bytesPerSecond: number };
   peers: PeerResult[];
   verify: VerifyResult;
 }
@@ -68,7 +72,8 @@ export function markdown(r: BenchRecord): string {
   const pgshift = r.peers.find((p) => p.id === 'pgshift' && p.status === 'ok');
   const floor = r.peers.find((p) => p.id === 'floor' && p.status === 'ok');
   const lines = [
-    `**${r.shape}**, ${r.footing} servers, PostgreSQL ${r.servers.source} → ${r.servers.target}: ${formatBytes(r.dataset.sourceBytes)} ` +
+    `**${r.shape}**, ${r.footing} servers${r.link ? `, source through a ${r.link.rttMs} ms round-trip link${r.link.bytesPerSecond ? ` capped at ${(r.link.bytesPerSecond / 1e6).toFixed(0)} MB/s` : ''}` : ''}, ` +
+      `PostgreSQL ${r.servers.source} → ${r.servers.target}: ${formatBytes(r.dataset.sourceBytes)} ` +
       `(${r.dataset.tables.length > 4 ? `${r.dataset.tables.length} tables` : r.dataset.tables.map((t) => `${t.name} ${t.rows.toLocaleString('en-US')} rows`).join(', ')}). ` +
       `${r.machine.cpus} cores, parallelism ${r.jobs}, load average at the end ${r.machine.loadAverage?.map((x) => x.toFixed(1)).join(' / ') ?? '?'}.`,
     '',
@@ -77,6 +82,7 @@ export function markdown(r: BenchRecord): string {
   ];
   for (const p of r.peers) {
     const notes = [
+      ...(p.sourceLink ? [`${p.sourceLink.roundTrips} source round trips, ${p.sourceLink.connections} connections`] : []),
       p.runs && p.runs.length > 1 ? `best of ${p.runs.map((x) => x.toFixed(1)).join(' / ')} s` : '',
       p.id === 'floor' ? 'CPU: schema step only' : '',
       p.targetWalSyncSeconds !== undefined && p.targetWalSyncs ? `target WAL fsync ${p.targetWalSyncSeconds.toFixed(1)} s (${p.targetWalSyncs}×)` : '',

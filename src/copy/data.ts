@@ -11,10 +11,10 @@ import type { Logger } from '../log.js';
 import type { PhaseProgress } from '../progress.js';
 import { runBuildJob } from './builds.js';
 import { BuildScheduler, ownerKey, secondHalf, type BuildJob } from './schedule.js';
-import { copyChunk } from './pipeline.js';
+import { BATCH_MAX_BYTES, BATCH_MAX_CHUNKS, batchable, copyChunk, copyChunkBatch, type ChunkResult } from './pipeline.js';
 import { chunkOrder, integerKey, type Chunk } from './plan.js';
 import { tableKey } from '../catalog/table-id.js';
-import { importSnapshot } from '../db/snapshot.js';
+import { importSnapshotSql } from '../db/snapshot.js';
 
 export interface DataPhaseInput {
   source: ConnectionSpec;
@@ -84,54 +84,85 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
   if (signal.aborted) stopBuilds();
   else signal.addEventListener('abort', stopBuilds, { once: true });
 
+  /**
+   * The next unit of work: one chunk, or a run of small whole-table chunks that go to the source in one round
+   * trip — no more than a fair share of what is left, so every job keeps work until the end.
+   */
+  const takeWork = (): Chunk[] => {
+    const first = chunkQueue.shift();
+    if (!first) return [];
+    const batch = [first];
+    if (!batchable(first)) return batch;
+    const max = Math.min(BATCH_MAX_CHUNKS, Math.ceil((chunkQueue.length + 1) / input.jobs));
+    let bytes = first.estBytes;
+    while (batch.length < max && chunkQueue.length && batchable(chunkQueue[0]!) && bytes + chunkQueue[0]!.estBytes <= BATCH_MAX_BYTES) {
+      bytes += chunkQueue[0]!.estBytes;
+      batch.push(chunkQueue.shift()!);
+    }
+    return batch;
+  };
+
   const chunkWorker = async (n: number) => {
     let src: Client | undefined;
     let tgt: Client | undefined;
     try {
-      src = await connect(input.source, { applicationName: `pgshift copy worker ${n}`, pooledReads: true });
-      await importSnapshot(src, input.snapshotId);
+      src = await connect(input.source, { applicationName: `pgshift copy worker ${n}`, pooledReads: true, phase: 'data' });
       // Never copy a subset silently: with row security off, a table whose policies would filter rows for this
-      // role raises an error instead (as pg_dump does).
-      await src.query(`SET LOCAL row_security = off`);
-      tgt = await connect(input.target, { applicationName: `pgshift copy worker ${n}` });
+      // role raises an error instead (as pg_dump does). One round trip with the snapshot import.
+      await src.query(`${importSnapshotSql(input.snapshotId)}; SET LOCAL row_security = off`);
+      tgt = await connect(input.target, { applicationName: `pgshift copy worker ${n}`, phase: 'data' });
       await applySettings(tgt, CHUNK_SETTINGS, logger, `copy worker ${n}`);
       let sinceImport = 0;
-      for (let c = chunkQueue.shift(); c && !signal.aborted; c = chunkQueue.shift()) {
+      for (let work = takeWork(); work.length && !signal.aborted; work = takeWork()) {
         // Each COPY keeps its table's lock until the reading transaction ends: re-import the snapshot now and
-        // then, so thousands of tables never fill the source's lock table.
-        if (++sinceImport > REIMPORT_EVERY) {
-          await src.query('COMMIT');
-          await importSnapshot(src, input.snapshotId);
-          await src.query(`SET LOCAL row_security = off`);
-          sinceImport = 1;
+        // then (in the same round trip as the COMMIT), so thousands of tables never fill the source's lock table.
+        if (sinceImport > 0 && sinceImport + work.length > REIMPORT_EVERY) {
+          await src.query(`COMMIT; ${importSnapshotSql(input.snapshotId)}; SET LOCAL row_security = off`);
+          sinceImport = 0;
         }
-        const key = tableKey(c);
-        const t = input.tables.get(key)!;
-        const label = `${t.display}${c.chunks > 1 ? ` (chunk ${c.chunk + 1}/${c.chunks})` : ''}`;
+        sinceImport += work.length;
         const t0 = Date.now();
-        try {
-          const r = await copyChunk(src, tgt, t, c, integerKey(t), {
-            truncateAndFreeze: input.truncateAndFreeze,
-            signal,
-            onBytes: (b) => input.dataProgress.add({ bytes: b }),
-          });
+        const label = (c: Chunk) => `${input.tables.get(tableKey(c))!.display}${c.chunks > 1 ? ` (chunk ${c.chunk + 1}/${c.chunks})` : ''}`;
+        const copied = (c: Chunk, r: ChunkResult) => {
+          const key = tableKey(c);
           result.rows += r.rows;
           result.bytes += r.bytes;
           input.dataProgress.add({ rows: r.rows, items: 1 });
           logger.debug(
-            { table: t.display, chunk: c.chunk, rows: r.rows, bytes: r.bytes, worker: n, seconds: (Date.now() - t0) / 1000 },
-            `data: copied ${label}`,
+            {
+              table: input.tables.get(key)!.display,
+              chunk: c.chunk,
+              rows: r.rows,
+              bytes: r.bytes,
+              worker: n,
+              batch: work.length,
+              seconds: (Date.now() - t0) / 1000,
+            },
+            `data: copied ${label(c)}${work.length > 1 ? ` (one of ${work.length} in one source round trip)` : ''}`,
           );
+          const left = (input.remaining.get(key) ?? 1) - 1;
+          input.remaining.set(key, left);
+          if (left === 0) scheduler.tableLoaded(key);
+        };
+        const opts = { truncateAndFreeze: input.truncateAndFreeze, signal, onBytes: (b: number) => input.dataProgress.add({ bytes: b }) };
+        try {
+          if (work.length === 1) {
+            const c = work[0]!;
+            const t = input.tables.get(tableKey(c))!;
+            copied(c, await copyChunk(src, tgt, t, c, integerKey(t), opts));
+          } else {
+            const items = work.map((c) => ({ t: input.tables.get(tableKey(c))!, c }));
+            await copyChunkBatch(src, tgt, items, { ...opts, onChunk: (i, r) => copied(work[i]!, r) });
+          }
         } catch (err) {
-          throw classifyError(err, `data: copying ${label}`, {
+          const failed = work[Math.min(work.length - 1, (err as { batchIndex?: number }).batchIndex ?? 0)]!;
+          const t = input.tables.get(tableKey(failed))!;
+          throw classifyError(err, `data: copying ${label(failed)}`, {
             phase: 'data',
             object: t.display,
             hint: 'fix the cause, then run the same command with --resume (finished chunks are kept)',
           });
         }
-        const left = (input.remaining.get(key) ?? 1) - 1;
-        input.remaining.set(key, left);
-        if (left === 0) scheduler.tableLoaded(key);
       }
     } finally {
       await closeQuietly(src);
@@ -142,7 +173,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
   const buildWorker = async (n: number) => {
     let tgt: Client | undefined;
     try {
-      tgt = await connect(input.target, { applicationName: `pgshift index builder ${n}` });
+      tgt = await connect(input.target, { applicationName: `pgshift index builder ${n}`, phase: 'indexes' });
       await applySettings(tgt, BUILD_SETTINGS, logger, `index builder ${n}`);
       for (let j = await scheduler.queue.take(); j && !signal.aborted; j = await scheduler.queue.take()) {
         const t0 = Date.now();

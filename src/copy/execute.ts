@@ -3,6 +3,7 @@
 import type { ConnectionSpec } from '../config.js';
 import { tableKey } from '../catalog/table-id.js';
 import { withClient, type Client } from '../db/connect.js';
+import { setRoundTripPhase } from '../db/roundtrips.js';
 import { importSnapshot, type Snapshot } from '../db/snapshot.js';
 import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
 import { privilegedObjects, privilegedWarning, securityDefinerWarning } from '../catalog/privileged.js';
@@ -60,10 +61,12 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
   const signal = env.controller.signal;
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const t0 = Date.now();
+    setRoundTripPhase(name);
     try {
       return await fn();
     } finally {
       summary.phases[name] = (summary.phases[name] ?? 0) + (Date.now() - t0) / 1000;
+      setRoundTripPhase('state');
     }
   };
   let dump: DumpFile | undefined;

@@ -6,6 +6,7 @@ import type { TableFilter } from '../catalog/filter.js';
 import { connect, withClient, withTransaction, type Client } from '../db/connect.js';
 import { parseServerIdentity, sameDatabase, serverIdentity, type ServerIdentity } from '../db/identity.js';
 import { acquireRunLock, runApplicationName } from '../db/lock.js';
+import { roundTripCounts, setRoundTripPhase, type RoundTripCounts } from '../db/roundtrips.js';
 import { exportSnapshot, type Snapshot } from '../db/snapshot.js';
 import { classifyError, InterruptedError, UsageError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -119,11 +120,13 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const tools = schema?.tools;
     summary.pgDump = schema?.choice ?? null;
     const extensions = tools ? await checkExtensions(snap, ctl, target.display) : undefined;
+    setRoundTripPhase('plan');
     const plan = await planCopy(snap, { mode, filter, splitBytes: opts.splitBytes, jobs: opts.jobs });
     // Read at once: sequence reads are not transactional, so "as of the snapshot" means "right after exporting it".
     // On their own connection, so their locks do not pile up in the long snapshot transaction.
-    const sequenceValues = await withClient(source, (c) => readSequences(c, plan.sequences), { applicationName: 'pgshift copy sequences' });
+    const sequenceValues = await withClient(source, (c) => readSequences(c, plan.sequences), { applicationName: 'pgshift copy sequences', phase: 'sequences' });
     summary.phases.snapshot = (Date.now() - t0) / 1000;
+    setRoundTripPhase('preflight');
     await requireReadable(snap, plan.data, source.user);
     if (mode === 'data-only' && !resume) await requireEmptyTables(ctl, plan.data);
     summary.tables = plan.data.length;
@@ -171,6 +174,8 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
       summary,
     });
     summary.seconds = (Date.now() - started) / 1000;
+    summary.roundTrips = roundTripCounts();
+    logRoundTrips(logger, summary.roundTrips);
     return summary;
   } catch (err) {
     throw controller.signal.aborted && controller.signal.reason instanceof InterruptedError
@@ -183,6 +188,12 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     opts.signal?.removeEventListener('abort', onAbort);
     await snapshot?.close();
     await ctl?.end().catch(() => undefined);
+  }
+}
+
+function logRoundTrips(logger: Logger, counts: RoundTripCounts): void {
+  for (const side of ['source', 'target'] as const) {
+    for (const [phase, n] of Object.entries(counts[side])) logger.debug({ side, phase, roundTrips: n }, `round trips: ${side} ${phase} ${n}`);
   }
 }
 

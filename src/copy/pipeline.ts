@@ -7,7 +7,7 @@ import { quoteIdent } from '../db/ident.js';
 import { runPipelined } from '../db/pipelined.js';
 import { chunkDone } from '../state/store.js';
 import type { Chunk } from './plan.js';
-import { relayCopy } from './relay.js';
+import { relayCopy, relayCopyBatch, type RelayResult } from './relay.js';
 
 export interface ChunkResult {
   rows: number;
@@ -60,19 +60,65 @@ export function sourceSql(t: TableInfo, c: Chunk, keyColumn: string | null): str
   return `COPY (SELECT ${cols} FROM ONLY ${t.qualified}${where}) TO STDOUT (FORMAT ${fmt})`;
 }
 
+/**
+ * The target's side of a chunk. TRUNCATE makes COPY FREEZE legal (rows written pre-frozen: no later
+ * hint-bit/vacuum rewrite) and makes a redone whole-table chunk idempotent. BEGIN and TRUNCATE go in the COPY's
+ * own query string, and the done mark with COMMIT: two round trips per chunk on the target.
+ */
+function targetSql(t: TableInfo, c: Chunk, truncateAndFreeze: boolean): string {
+  const freeze = truncateAndFreeze && c.method === 'whole';
+  return `BEGIN; ${freeze ? `TRUNCATE ONLY ${t.qualified}; ` : ''}COPY ${t.qualified}${columnList(t)} FROM STDIN (FORMAT ${copyFormat(t)}${freeze ? ', FREEZE' : ''})`;
+}
+
+const commitChunk = (tgt: Client, c: Chunk, r: RelayResult) => runPipelined(tgt, [chunkDone(c, r.rows, r.bytes), { text: 'COMMIT' }]);
+
 export async function copyChunk(src: Client, tgt: Client, t: TableInfo, c: Chunk, keyColumn: string | null, opts: ChunkOptions): Promise<ChunkResult> {
-  const fmt = copyFormat(t);
-  const freeze = opts.truncateAndFreeze && c.method === 'whole';
   try {
-    // TRUNCATE makes COPY FREEZE legal (rows written pre-frozen: no later hint-bit/vacuum rewrite) and makes a
-    // redone whole-table chunk idempotent. BEGIN and TRUNCATE go in the COPY's own query string, and the done
-    // mark with COMMIT: two round trips per chunk on the target (thousands of small tables).
-    const into = `BEGIN; ${freeze ? `TRUNCATE ONLY ${t.qualified}; ` : ''}COPY ${t.qualified}${columnList(t)} FROM STDIN (FORMAT ${fmt}${freeze ? ', FREEZE' : ''})`;
-    const { rows, bytes } = await relayCopy(src, tgt, sourceSql(t, c, keyColumn), into, { signal: opts.signal, onBytes: opts.onBytes });
-    await runPipelined(tgt, [chunkDone(c, rows, bytes), { text: 'COMMIT' }]);
-    return { rows, bytes };
+    const r = await relayCopy(src, tgt, sourceSql(t, c, keyColumn), targetSql(t, c, opts.truncateAndFreeze), { signal: opts.signal, onBytes: opts.onBytes });
+    await commitChunk(tgt, c, r);
+    return r;
   } catch (err) {
     await tgt.query('ROLLBACK').catch(() => undefined);
     throw err;
+  }
+}
+
+/** A whole-table chunk small enough to share a source round trip with others (see copyChunkBatch). */
+export const BATCH_CHUNK_BYTES = 8 * 1024 ** 2;
+/** Chunks per batch: each holds its table's lock in the reading transaction until the next snapshot import. */
+export const BATCH_MAX_CHUNKS = 50;
+/** Estimated bytes per batch: the batch is one unit of work for one job, so it stays small against big chunks. */
+export const BATCH_MAX_BYTES = 32 * 1024 ** 2;
+
+export const batchable = (c: Chunk) => c.method === 'whole' && c.estBytes <= BATCH_CHUNK_BYTES;
+
+/**
+ * Several small whole-table chunks in ONE source round trip (`COPY a TO STDOUT; COPY b TO STDOUT; …`), each
+ * into its own target transaction with its done mark, committed as soon as its rows are in (exactly once per
+ * chunk, as copyChunk). `onChunk` runs after each commit. On a failure the chunks committed so far stay done;
+ * the error carries the index of the chunk that failed (`batchIndex`).
+ */
+export async function copyChunkBatch(
+  src: Client,
+  tgt: Client,
+  items: { t: TableInfo; c: Chunk }[],
+  opts: ChunkOptions & { onChunk: (index: number, r: ChunkResult) => void },
+): Promise<void> {
+  let current = 0;
+  try {
+    await relayCopyBatch(
+      src,
+      tgt,
+      items.map(({ t, c }) => ({ sourceSql: sourceSql(t, c, null), targetSql: targetSql(t, c, opts.truncateAndFreeze) })),
+      async (i, r) => {
+        await commitChunk(tgt, items[i]!.c, r);
+        opts.onChunk(i, r);
+        current = i + 1;
+      },
+      { signal: opts.signal, onBytes: opts.onBytes },
+    );
+  } catch (err) {
+    await tgt.query('ROLLBACK').catch(() => undefined);
+    throw Object.assign(err instanceof Error ? err : new Error(String(err)), { batchIndex: current });
   }
 }

@@ -16,6 +16,8 @@ const COPY_OUT_RESPONSE = 0x48; // H
 const NOTICE = 0x4e; // N: may come between CopyData messages
 const PARAMETER_STATUS = 0x53; // S
 const NOTIFICATION = 0x41; // A
+const COPY_DONE_TYPE = 0x63; // c
+const COMMAND_COMPLETE = 0x43; // C: between two COPYs of one batch
 const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]);
 const HEADER = 5; // type byte + int32 length
 
@@ -52,6 +54,8 @@ class CopyInSink {
   private readonly doneD = deferred();
   private state: 'sent' | 'ready' | 'ended' | 'settled' = 'sent';
   private failWhenReady?: string;
+  /** end() or fail() was called: the target finishing its COPY is expected. */
+  endRequested = false;
   readonly ready = this.readyD.promise;
   readonly done = this.doneD.promise;
 
@@ -76,6 +80,7 @@ class CopyInSink {
 
   /** All data is written: CopyDone; `done` resolves once the target has committed the statement. */
   end(): void {
+    this.endRequested = true;
     if (this.state !== 'ready') return;
     this.state = 'ended';
     this.connection!.stream.write(COPY_DONE);
@@ -87,6 +92,7 @@ class CopyInSink {
    * (even after an error, when it skips them), so a half-sent one would swallow the next query.
    */
   async fail(message: string, pad?: Buffer): Promise<void> {
+    this.endRequested = true;
     if (pad && this.state !== 'ended' && this.connection?.stream.writable) this.connection.stream.write(pad);
     if (this.state === 'ready') {
       this.state = 'ended';
@@ -141,11 +147,19 @@ class CopyOutRelay {
   private len = 0;
   private bodyLeft = 0; // bytes of the current message still to pass
   private forwarding = false; // the current message is CopyData
+  // A batch (several COPYs in one simple query): at each COPY's end but the last, the relay stops reading while
+  // `next` commits the target's COPY and opens the next one, then goes on with the bytes it held back.
+  private ended = 0; // COPYs of the batch finished
+  private boundaryDone = false; // the CopyDone at the read position was already handled
+  private switching = false;
+  private held: Buffer[] = [];
+  private copyBytes = 0;
 
   constructor(
     readonly text: string,
-    private readonly sink: CopyInSink,
+    private sink: CopyInSink,
     private readonly onBytes?: (n: number) => void,
+    private readonly batch?: { copies: number; next: (index: number, bytes: number) => Promise<CopyInSink> },
   ) {}
 
   callback(): void {}
@@ -165,6 +179,10 @@ class CopyOutRelay {
 
   private readonly onData = (chunk: Buffer): void => {
     if (!this.streaming) return;
+    if (this.switching) {
+      this.held.push(Buffer.from(chunk));
+      return;
+    }
     const n = chunk.length;
     let pos = 0;
     let runStart = !this.inHeader && this.forwarding ? 0 : -1;
@@ -206,7 +224,23 @@ class CopyOutRelay {
           if (runStart < 0) runStart = pos;
           messages++;
           this.forwarding = true;
-        } else if (type === COPY_OUT_RESPONSE || type === NOTICE || type === PARAMETER_STATUS || type === NOTIFICATION) {
+        } else if (type === COPY_DONE_TYPE && this.batch && this.ended < this.batch.copies - 1 && !this.boundaryDone) {
+          // One COPY of a batch is over, more follow: switch the target to the next one before reading on.
+          flush(pos);
+          this.account(forwarded, messages);
+          this.startSwitch(chunk.subarray(pos));
+          unhold?.();
+          return;
+        } else if (
+          type === COPY_OUT_RESPONSE ||
+          type === NOTICE ||
+          type === PARAMETER_STATUS ||
+          type === NOTIFICATION ||
+          (this.batch && (type === COMMAND_COMPLETE || type === COPY_DONE_TYPE))
+        ) {
+          // (A batch's CopyDone reaches here only once its switch is done; its CommandComplete always does:
+          // the last COPY's CopyDone hands the socket back before its CommandComplete.)
+          if (type === COPY_DONE_TYPE) this.boundaryDone = false;
           flush(pos);
           this.forwarding = false;
         } else {
@@ -252,14 +286,47 @@ class CopyOutRelay {
   private account(forwarded: number, messages: number): void {
     const payload = forwarded - HEADER * messages;
     this.payloadBytes += payload;
+    this.copyBytes += payload;
     if (payload !== 0) this.onBytes?.(payload);
   }
 
   private readonly resume = (): void => {
     if (!this.paused) return;
     this.paused = false;
-    if (this.streaming) this.connection!.stream.resume();
+    if (this.streaming && !this.switching) this.connection!.stream.resume();
   };
+
+  /** Hold the source while the target commits this COPY and opens the next; then go on with `rest`. */
+  private startSwitch(rest: Buffer): void {
+    const stream = this.connection!.stream;
+    this.switching = true;
+    this.held = [Buffer.from(rest)];
+    stream.pause();
+    const bytes = this.copyBytes;
+    this.copyBytes = 0;
+    this.batch!.next(this.ended, bytes).then(
+      (sink) => {
+        if (!this.streaming) return;
+        this.sink = sink;
+        this.ended++;
+        this.boundaryDone = true;
+        this.switching = false;
+        const held = this.held;
+        this.held = [];
+        for (const b of held) {
+          if (this.switching || !this.streaming) this.held.push(b);
+          else this.onData(b);
+        }
+        // Paused for the switch: read on, unless another switch began or the target pushes back (drain resumes).
+        // Also after the last COPY handed the socket back to pg while the held bytes were read.
+        if (!this.switching && !(this.paused && this.streaming)) stream.resume();
+      },
+      (err: unknown) => {
+        this.switching = false;
+        this.doneD.reject(err);
+      },
+    );
+  }
 
   /** COPY OUT is over: give the socket back to pg's protocol reader, starting with the unread bytes. */
   private handBack(rest: Buffer): void {
@@ -283,7 +350,7 @@ class CopyOutRelay {
     // Also after handleError (the source connection died mid-message): the target still holds half a CopyData
     // message, and a CopyFail sent without the padding would be read as its payload — the target would wait
     // for the rest forever.
-    const pad = this.padding();
+    const pad = this.switching ? undefined : this.padding();
     const stream = this.connection?.stream;
     if (stream && stream.listeners('data').includes(this.onData)) {
       stream.removeListener('data', this.onData);
@@ -370,6 +437,95 @@ export async function relayCopy(src: Client, tgt: Client, sourceSql: string, tar
     return { rows: sink.rowCount, bytes: relay.payloadBytes };
   } catch (err) {
     const pad = relay?.stop();
+    await sink.fail(err instanceof Error ? err.message : String(err), pad);
+    throw err;
+  } finally {
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+export interface BatchItem {
+  /** COPY … TO STDOUT on the source (no trailing semicolon). */
+  sourceSql: string;
+  /** COPY … FROM STDIN on the target, possibly preceded by other statements (as relayCopy's targetSql). */
+  targetSql: string;
+}
+
+/**
+ * Several COPYs in ONE source round trip: the source runs `COPY a TO STDOUT; COPY b TO STDOUT; …` as one simple
+ * query and streams each COPY's data in turn; each goes into its own COPY on the target. Between two of them the
+ * source is held while `committed(i, …)` finishes item i's target transaction (its rows and done mark commit
+ * together, as for a single chunk) and the next target COPY opens. On an error, the items already committed
+ * stay; `current()` names the item that failed; the target is left ready for the caller's ROLLBACK.
+ */
+export async function relayCopyBatch(
+  src: Client,
+  tgt: Client,
+  items: BatchItem[],
+  committed: (index: number, result: RelayResult) => Promise<void>,
+  opts: RelayOptions = {},
+): Promise<RelayResult[]> {
+  const { signal } = opts;
+  if (signal?.aborted) throw abortReason(signal);
+  const results: RelayResult[] = [];
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(abortReason(signal!));
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => undefined);
+  const early = deferred();
+  // A target COPY that ends before the relay ended it would mean rows went missing: never silently.
+  const open = async (i: number): Promise<CopyInSink> => {
+    const s = new CopyInSink(items[i]!.targetSql);
+    s.done.then(
+      () => (s.endRequested ? undefined : early.reject(new Error('internal: the target ended its COPY before the source finished'))),
+      () => undefined,
+    );
+    void tgt.query(s as never);
+    try {
+      await Promise.race([s.ready, aborted]);
+    } catch (err) {
+      // Stopped before it opened: roll it back once the target answers, so the connection is usable again.
+      await s.fail(err instanceof Error ? err.message : String(err));
+      throw err;
+    }
+    return s;
+  };
+  const finish = async (s: CopyInSink, i: number, bytes: number) => {
+    s.end();
+    await Promise.race([s.done, aborted]);
+    const r = { rows: s.rowCount, bytes };
+    results.push(r);
+    await committed(i, r);
+  };
+  let sink = await open(0).catch(async (err: unknown) => {
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    throw err;
+  });
+  let relay: CopyOutRelay | undefined;
+  let switching: Promise<unknown> | undefined;
+  try {
+    relay = new CopyOutRelay(items.map((x) => x.sourceSql).join('; '), sink, opts.onBytes, {
+      copies: items.length,
+      next: (i, bytes) => {
+        const step = (async () => {
+          await finish(sink, i, bytes);
+          sink = await open(i + 1);
+          return sink;
+        })();
+        switching = step;
+        return step;
+      },
+    });
+    void src.query(relay as never);
+    await Promise.race([relay.done, early.promise, aborted]);
+    await finish(sink, items.length - 1, relay.payloadBytes - results.reduce((a, r) => a + r.bytes, 0));
+    return results;
+  } catch (err) {
+    const pad = relay?.stop();
+    // A switch under way ends first (its next COPY opened, or failed): then the COPY open now is rolled back.
+    await switching?.catch(() => undefined);
     await sink.fail(err instanceof Error ? err.message : String(err), pad);
     throw err;
   } finally {

@@ -1,4 +1,5 @@
 // What a copy reports (human output and --json).
+import type { RoundTripCounts } from '../db/roundtrips.js';
 import type { CopyMode } from '../state/store.js';
 import type { PgDumpChoice } from './schema-preflight.js';
 
@@ -23,6 +24,8 @@ export interface CopySummary {
   phases: Record<string, number>;
   /** The pg_dump/pg_restore pair used for the schema (null: --data-only). */
   pgDump: PgDumpChoice | null;
+  /** Round trips per side and phase (src/db/roundtrips.ts); pg_dump's own are not included. */
+  roundTrips?: RoundTripCounts;
 }
 
 export function emptySummary(mode: CopyMode, resumed: boolean): CopySummary {

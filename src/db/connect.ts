@@ -7,6 +7,7 @@ import type { ConnectionSpec } from '../config.js';
 import { classifyError, ConnectionError, errorCode, PgshiftError, tagSide, UsageError } from '../errors.js';
 import { guardPassword, recordTls, rootCertFile } from './credentials.js';
 import { pooledSocket } from './read-buffers.js';
+import { countConnection, countRoundTrip } from './roundtrips.js';
 
 export type Client = pg.Client;
 
@@ -17,6 +18,8 @@ export interface ConnectOptions {
   replication?: 'database';
   /** Read into reusable buffers (read-buffers.ts): for connections that stream COPY data out. Plaintext only. */
   pooledReads?: boolean;
+  /** Charge this connection's round trips to this phase (roundtrips.ts) instead of the current one. */
+  phase?: string;
 }
 
 /** The TLS options for an sslmode, or false for plaintext. Exported for tests. */
@@ -93,7 +96,7 @@ function socketGone(client: pg.Client): boolean {
  * in the data phase can say which server went away. Covers promise queries and submittables (COPY streams).
  * Relies on pg reporting a submittable's failure through its handleError(err, connection): pg internals, written against pg 8.23.1 (pinned by test/integration/pg-internals.test.ts).
  */
-function tagErrorsWithSide(client: pg.Client, side: ConnectionSpec['side']): void {
+function tagErrorsWithSide(client: pg.Client, side: ConnectionSpec['side'], phase?: string): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   // A connection that reported an error of its own (a FATAL while idle, a reset) is lost even while its socket
   // still closes: pg then answers "not queryable" with no SQLSTATE, and that must be retried like a lost socket.
@@ -102,6 +105,8 @@ function tagErrorsWithSide(client: pg.Client, side: ConnectionSpec['side']): voi
   client.on('end', () => (broken = true));
   const tag = <E>(err: E): E => tagSide(err, side, broken || socketGone(client));
   (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    // Every query and every COPY start is one round trip (a multi-statement or pipelined one too).
+    countRoundTrip(side, phase);
     const submittable = args[0] as Submittable | undefined;
     if (submittable && typeof submittable.handleError === 'function') {
       const handle = submittable.handleError.bind(submittable);
@@ -169,7 +174,8 @@ export async function connect(spec: ConnectionSpec, opts: ConnectOptions = {}): 
       accepted = false;
       await client.connect();
       recordTls(spec, client);
-      tagErrorsWithSide(client, spec.side);
+      countConnection(spec.side);
+      tagErrorsWithSide(client, spec.side, opts.phase);
       specs.set(client, spec);
       return client;
     } catch (err) {

@@ -21,11 +21,15 @@ export async function beginExportedSnapshot(client: Client): Promise<string> {
   return rows[0]!.id;
 }
 
-/** BEGIN a read-only repeatable-read transaction on an exported snapshot. */
-export async function importSnapshot(client: Client, id: string): Promise<void> {
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+/** The statements that BEGIN a read-only repeatable-read transaction on an exported snapshot (one simple query). */
+export function importSnapshotSql(id: string): string {
   // SET TRANSACTION SNAPSHOT takes no bind parameters; the id comes from the server itself.
-  await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(id)}`);
+  return `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT ${quoteLiteral(id)}`;
+}
+
+/** BEGIN a read-only repeatable-read transaction on an exported snapshot: one round trip. */
+export async function importSnapshot(client: Client, id: string): Promise<void> {
+  await client.query(importSnapshotSql(id));
 }
 
 async function endQuietly(client: Client): Promise<void> {

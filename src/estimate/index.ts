@@ -15,7 +15,8 @@ import { formatDuration } from '../format.js';
 import { silentLogger, type Logger } from '../log.js';
 import { planSizes } from './catalog.js';
 import { timeSchema } from './schema.js';
-import { chooseStrategy, modelCopy, type CopyModel, type CriticalStep, type Phase, type Strategy, type WriteRate } from './model.js';
+import { linkCost, type LinkCost } from './latency.js';
+import { chooseStrategy, COPY_SOURCE_ROUND_TRIPS, modelCopy, type CopyModel, type CriticalStep, type Phase, type Strategy, type WriteRate } from './model.js';
 import { probe, type ProbeSample } from './probe.js';
 import { DEFAULT_RATES, scaleRates, usableRates, type Rates } from './rates.js';
 import type { Segment } from './simulate.js';
@@ -47,6 +48,8 @@ export interface EstimateReport {
   source: string;
   target: string | null;
   calibrated: boolean;
+  /** The source link: its measured round trip, the round trips copy makes there by step, and their cost. */
+  link: LinkCost;
   totalSeconds: number;
   low: number;
   high: number;
@@ -203,8 +206,25 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
     budgetSeconds: opts.budgetSeconds,
     format: formatDuration,
   });
+  const link = linkCost({
+    sourceRoundTrip: rates.sourceRoundTrip,
+    chunks: plan.chunks,
+    tables: plan.data.length,
+    sequences: plan.sequences.length,
+    pgDumpMajor: sizes.schema ? Number.parseInt(sizes.schema.tool, 10) : undefined,
+    // copy's setup queries plus its plan's catalog reads (about ten).
+    setupRoundTrips: COPY_SOURCE_ROUND_TRIPS + 10,
+    jobs: opts.jobs,
+    copySeconds: model.seconds,
+    format: formatDuration,
+  });
+  if (link.note) {
+    strategy.verdict = `${strategy.verdict} ${link.note}`;
+    notes.push(link.note);
+  }
   const shift = model.phases[0]!.seconds;
   return {
+    link,
     ok: true,
     source: source.display,
     target: target?.display ?? null,

@@ -7,6 +7,7 @@
 // to what the pair runs at full speed): alone on an idle pair it runs that many times faster than the probe's
 // one-process sample, beside other work it gets its share. Builds on one table also wait for each other's table locks where the server makes them
 // (locks.ts: a key's ALTER TABLE waits for the table's other builds). Pure: no I/O.
+import { BATCH_MAX_CHUNKS, batchable } from '../copy/pipeline.js';
 import { tableKey } from '../catalog/table-id.js';
 import { chunkOrder, type Chunk } from '../copy/plan.js';
 import { BuildScheduler, ownerKey, type BuildJob } from '../copy/schedule.js';
@@ -67,12 +68,17 @@ export const indexKey = (schema: string, name: string) => JSON.stringify([schema
  */
 export const FLUSH_CAP_BYTES = 4 * 1024 * 1024;
 
-/** Seconds one chunk takes at full speed; a whole-table chunk's commit also waits for its WAL (rates.commitFlush). */
-export function chunkSeconds(t: ModelTable, c: Chunk, r: Rates): number {
+/**
+ * Seconds one chunk takes at full speed; a whole-table chunk's commit also waits for its WAL (rates.commitFlush).
+ * A small whole table goes to the source with others in one round trip (copy/pipeline.ts copyChunkBatch): of
+ * the source round trip in its fixed cost it pays only its share of the batch (`batch` chunks).
+ */
+export function chunkSeconds(t: ModelTable, c: Chunk, r: Rates, batch = 1): number {
   const rate = r.perTable[t.key] ?? r.copy[t.format];
   const f = r.commitFlush;
   const flush = c.method === 'whole' && f && f.bytes > 0 ? (f.seconds * Math.min(c.estBytes, FLUSH_CAP_BYTES)) / f.bytes : 0;
-  return r.chunkOverhead + c.estBytes / rate + flush;
+  const shared = batch > 1 && batchable(c) ? Math.min(r.sourceRoundTrip, r.chunkOverhead / 2) * (1 - 1 / batch) : 0;
+  return r.chunkOverhead - shared + c.estBytes / rate + flush;
 }
 
 /** A foreign key added NOT VALID: the first half of a split key (its VALIDATE follows), or one never validated. */
@@ -248,7 +254,8 @@ export async function simulateDataPhase(input: DataPhaseInput, rates: Rates): Pr
         state: 'work',
         kind: 'copy',
         weight: 1,
-        left: chunkSeconds(t, c, rates),
+        // As copy's takeWork: a fair share of the chunks left, at most BATCH_MAX_CHUNKS.
+        left: chunkSeconds(t, c, rates, Math.min(BATCH_MAX_CHUNKS, Math.ceil((queue.length + 1) / input.jobs))),
         chunk: c,
       });
     }
