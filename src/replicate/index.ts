@@ -38,6 +38,10 @@ export interface ReplicateOptions {
   maxLagSeconds?: number;
   /** --until-caught-up gives up (exit 1) after this many seconds. */
   timeoutSeconds?: number;
+  /** false: --until-caught-up stops once caught up, without the finish (pgshift cutover finishes inside its freeze). */
+  finish?: boolean;
+  /** The finish adds foreign keys NOT VALID and leaves their VALIDATE owed (cutover runs it after the freeze). */
+  deferForeignKeyChecks?: boolean;
   jobs: number;
   indexJobs: number;
   splitBytes: number;
@@ -351,10 +355,10 @@ export async function replicate(source: ConnectionSpec, target: ConnectionSpec, 
     let sequences = 0;
     let restored: Switched | null = null;
     let matviews: MatviewRefresh | null = null;
-    if (caughtUp) {
+    if (caughtUp && opts.finish !== false) {
       const [tgtNow, srcNow] = [await hold.holdTarget(), await hold.holdSource()];
       sequences = await syncSequences(srcNow, tgtNow);
-      restored = await restoreSwitches(tgtNow, { target, jobs: opts.indexJobs });
+      restored = await restoreSwitches(tgtNow, { target, jobs: opts.indexJobs, deferChecks: opts.deferForeignKeyChecks });
       if (opts.refreshMatviews !== false) matviews = await refreshAtFinish(srcNow, tgtNow);
       await markCaughtUp(tgtNow);
       await writes.sample(srcNow);

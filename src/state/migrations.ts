@@ -7,6 +7,7 @@ import { UsageError } from '../errors.js';
 import { REPLICATION_STATE_SQL, REPLICATION_SWITCH_FACTS_SQL } from '../replicate/state-sql.js';
 import { assertStateTrusted, lockDownState } from './trust.js';
 import { CAPTURE_STATE_SQL } from '../replicate/triggers/state-sql.js';
+import { CUTOVER_STATE_SQL } from '../cutover/state.js';
 
 export interface Migration {
   id: number;
@@ -97,6 +98,11 @@ export const MIGRATIONS: readonly Migration[] = [
     id: 7,
     name: 'target switches kept as facts (kind, table, name, catalog definition), never as SQL',
     sql: REPLICATION_SWITCH_FACTS_SQL,
+  },
+  {
+    id: 8,
+    name: 'cutover: each freeze step recorded before it runs, with the source setting to restore',
+    sql: CUTOVER_STATE_SQL,
   },
 ];
 

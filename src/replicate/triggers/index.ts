@@ -54,6 +54,10 @@ export interface TriggerReplicateOptions {
   untilCaughtUp: boolean;
   maxLagSeconds?: number;
   timeoutSeconds?: number;
+  /** false: --until-caught-up stops once caught up, without the finish (pgshift cutover finishes inside its freeze). */
+  finish?: boolean;
+  /** The finish adds foreign keys NOT VALID and leaves their VALIDATE owed (cutover runs it after the freeze). */
+  deferForeignKeyChecks?: boolean;
   jobs: number;
   indexJobs: number;
   splitBytes: number;
@@ -254,12 +258,12 @@ export async function replicateByTriggers(source: ConnectionSpec, target: Connec
     let restored: Switched | null = null;
     let matviews: MatviewRefresh | null = null;
     let sinceCheck: number | null = null;
-    if (loop.caughtUp) {
+    if (loop.caughtUp && opts.finish !== false) {
       // Either control connection may have been lost while applying: re-opened (the lock re-taken), not fatal.
       const [tgtNow, srcNow] = [await hold.holdTarget(), await hold.holdSource()];
       await applySessionSettings(srcNow, { search_path: SESSION_SETTINGS.search_path! });
       sequences = await syncSequences(srcNow, tgtNow);
-      restored = await restoreSwitches(tgtNow, { target, jobs: opts.indexJobs });
+      restored = await restoreSwitches(tgtNow, { target, jobs: opts.indexJobs, deferChecks: opts.deferForeignKeyChecks });
       if (opts.refreshMatviews !== false) matviews = await refreshAtFinish(srcNow, tgtNow);
       await markCaptureCaughtUp(tgtNow);
       // What the application wrote since the check: "caught up" is a moment, and writes may still go on.
@@ -380,6 +384,8 @@ async function applyLoop(
     let tgt: Client | undefined;
     try {
       src = await connect(source, { applicationName: 'pgshift replicate apply' });
+      // The log cleanup writes on the source: still allowed while pgshift cutover holds it read-only for everyone else.
+      await src.query(`SET default_transaction_read_only = off`);
       tgt = await connect(target, { applicationName: 'pgshift replicate apply' });
       await onConnect(tgt);
       const applier = new CaptureApplier(src, tgt, state.tables, logger);
@@ -440,7 +446,7 @@ async function applyLoop(
 }
 
 /** Pending log rows and the start time of the oldest one's transaction, as of now on the source. */
-async function pendingStats(src: Client, applied: string): Promise<{ pending: number; ageSeconds: number }> {
+export async function pendingStats(src: Client, applied: string): Promise<{ pending: number; ageSeconds: number }> {
   // The age on the source's clock (the log's timestamps are the writing transactions' start times there).
   const { rows } = await src.query(
     `SELECT count(*)::int8::text AS n, COALESCE(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - min(l.at)), 0)::float8 AS age
