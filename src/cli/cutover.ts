@@ -151,6 +151,10 @@ export function renderCutover(r: CutoverReport): string {
   if (r.notTerminated.length) out.push(`Could NOT terminate (may still write): ${r.notTerminated.map(who).join('; ')}`);
   if (r.writersSeen.length) out.push(`Still writing while pgshift waited: ${r.writersSeen.map(who).join('; ')}`);
   if (r.verify?.fallback) out.push(`Verify: ${r.verify.fallback}.`);
+  if (r.verify?.refreshedViews.length)
+    out.push(
+      `Materialized views refreshed on the target by the finish (the source's are as stale as their last REFRESH): ${r.verify.refreshedViews.join(', ')}`,
+    );
   if (r.verify && !r.verify.ok) out.push(r.verify.differences);
   if (r.verdict === 'safe to switch' || (r.verdict === 'already done' && r.ok)) {
     out.push(

@@ -18,6 +18,8 @@ export interface VerifyOutcome {
   fallback: string | null;
   /** Foreign keys left NOT VALID for after the freeze (their "[not validated]" is not counted as a difference). */
   owedForeignKeys: string[];
+  /** Materialized views whose contents differ only because the finish refreshed the target's (not a difference). */
+  refreshedViews: string[];
   /** verify's own rendering of the differences (empty when equal). */
   differences: string;
   report: VerifyReport;
@@ -61,13 +63,17 @@ export async function proveInsideFreeze(
     owed.some((o) => object.startsWith(`${o.name} on `)) && src !== null && (tgt === `${src} NOT VALID [not validated]` || tgt === `${src} [not validated]`);
   const schema = report.schema.filter((d) => !(d.kind === 'constraint' && d.difference === 'different' && isOwed(d.object, d.source, d.target)));
   const schemaDiffs = schema.filter((d) => d.severity === 'difference').length;
+  // The finish refreshed the target's materialized views from its (equal) tables: contents that differ with the
+  // same definition say the source's is as stale as its last REFRESH, not that data was lost.
+  const refreshed = report.derived.filter((d) => !d.match && d.definition === 'equal' && d.populated.source === d.populated.target);
+  const derivedDiffering = report.derived.filter((d) => !d.match).length - refreshed.length;
   const s = report.summary;
-  const ok = s.tablesDiffering === 0 && s.derivedDiffering === 0 && s.sequencesDiffering === 0 && schemaDiffs === 0 && report.largeObjects.match;
+  const ok = s.tablesDiffering === 0 && derivedDiffering === 0 && s.sequencesDiffering === 0 && schemaDiffs === 0 && report.largeObjects.match;
   const adjusted: VerifyReport = {
     ...report,
     ok,
     schema,
-    summary: { ...s, schemaDifferences: schemaDiffs },
+    summary: { ...s, schemaDifferences: schemaDiffs, derivedDiffering },
     nextSteps: ok ? [] : report.nextSteps.filter((n) => n.about !== 'schema' || schemaDiffs > 0),
   };
   return {
@@ -77,6 +83,7 @@ export async function proveInsideFreeze(
     seconds: (Date.now() - started) / 1000,
     fallback,
     owedForeignKeys: owed.map((o) => `${o.name} on ${o.tbl}`),
+    refreshedViews: refreshed.map((d) => d.table),
     differences: ok ? '' : renderReport(adjusted),
     report: adjusted,
   };

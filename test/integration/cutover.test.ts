@@ -23,12 +23,14 @@ async function appQuery(db: TestDatabase, sql: string, params?: unknown[]): Prom
   }
 }
 
+/** Parent ids the applications insert: unique across the runs of a file. */
+let n = 0;
+
 /** An application: a write transaction every ~10 ms, each on a new connection; refused writes are counted. */
 function application(db: TestDatabase) {
   let stop = false;
   let ok = 0;
   let refused = 0;
-  let n = 0;
   let failed: unknown;
   const done = (async () => {
     while (!stop) {
