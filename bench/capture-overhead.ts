@@ -18,7 +18,7 @@ import { connect } from '../src/db/connect.js';
 import { listTables, type TableInfo } from '../src/catalog/tables.js';
 import { silentLogger } from '../src/log.js';
 import { installCapture, removeCapture } from '../src/replicate/triggers/source.js';
-import { replicateByTriggers } from '../src/replicate/triggers/index.js';
+import { replicate, type CaptureSummary } from '../src/replicate/index.js';
 import { setExitCode, startBenchServers, withDatabase } from './servers.js';
 
 const DB = 'pgshift_capture_bench';
@@ -127,11 +127,19 @@ async function main(): Promise<void> {
     await sql(servers.targetAdmin, `CREATE DATABASE ${TARGET_DB}`);
     const tgt = withDatabase(servers.targetAdmin, TARGET_DB);
     const spec = (u: string, side: 'source' | 'target') => parseConnectionUrl(u, side);
-    const opts = { jobs: 2, indexJobs: 1, splitBytes: 512 * 1024 * 1024, filter: {}, logger: silentLogger, signal: new AbortController().signal };
-    await replicateByTriggers(spec(src, 'source'), spec(tgt, 'target'), { ...opts, untilCaughtUp: true });
+    const opts = {
+      capture: 'triggers' as const,
+      jobs: 2,
+      indexJobs: 1,
+      splitBytes: 512 * 1024 * 1024,
+      filter: {},
+      logger: silentLogger,
+      signal: new AbortController().signal,
+    };
+    await replicate(spec(src, 'source'), spec(tgt, 'target'), { ...opts, untilCaughtUp: true });
     const backlogTps = tps(pgbench(src, ['-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds), '-M', 'prepared', '-n']));
     const t0 = Date.now();
-    const drain = await replicateByTriggers(spec(src, 'source'), spec(tgt, 'target'), { ...opts, untilCaughtUp: true });
+    const drain = (await replicate(spec(src, 'source'), spec(tgt, 'target'), { ...opts, untilCaughtUp: true })) as CaptureSummary;
     const drainSeconds = (Date.now() - t0) / 1000;
     const c = await connect(spec(src, 'source'));
     await removeCapture(c, silentLogger);

@@ -12,7 +12,8 @@ import { classifyError, PgshiftError, UsageError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { restoreSwitches } from '../replicate/apply/switches.js';
 import { migrateState } from '../state/migrations.js';
-import { startReplication, type Capture, type ReplicationRun } from './engine.js';
+import { pendingUnits, startEngine, type Capture, type ReplicationRun } from './engine.js';
+import { CatchUpTimeout } from '../replicate/index.js';
 import { allowWrites, endOpenSessions, QUIET_MS, readOnlyBefore, setSourceReadOnly, waitForQuiet, type SessionSeen } from './freeze.js';
 import { finishWork, predictFreeze, type Prediction } from './predict.js';
 import { proveInsideFreeze, replicatedTables, type VerifyOutcome } from './proof.js';
@@ -71,6 +72,7 @@ export async function runCutover(source: ConnectionSpec, target: ConnectionSpec,
   let ctl: Client | undefined;
   let src: Client | undefined;
   let engine: ReplicationRun | undefined;
+  let finished = false;
   try {
     ctl = await connect(target, { applicationName: runApplicationName('cutover') });
     await acquireRunLock(ctl, { command: 'cutover', side: 'cutover', display: target.display });
@@ -103,7 +105,6 @@ export async function runCutover(source: ConnectionSpec, target: ConnectionSpec,
     }
     const resumed = previous !== null && previous.frozenAt !== null && previous.step !== 'aborted';
     const freeze = resumed ? previous!.freeze : opts.freeze;
-    engine = startReplication(source, target, { capture, logger, signal: opts.signal, indexJobs: opts.indexJobs });
     const report: CutoverReport = {
       ok: false,
       verdict: 'refused',
@@ -122,26 +123,38 @@ export async function runCutover(source: ConnectionSpec, target: ConnectionSpec,
       next: [],
     };
     const catchUpMs = opts.catchUpTimeoutSeconds * 1000;
+    /** One catch-up of the running engine, timed; caughtUp false when it gave up at --timeout. */
+    const catchUp = async (maxLagSeconds?: number): Promise<{ caughtUp: boolean; seconds: number }> => {
+      const t0 = Date.now();
+      try {
+        await engine!.catchUp({ timeoutMs: catchUpMs, maxLagSeconds });
+        return { caughtUp: true, seconds: (Date.now() - t0) / 1000 };
+      } catch (err) {
+        if (err instanceof CatchUpTimeout) return { caughtUp: false, seconds: (Date.now() - t0) / 1000 };
+        throw err;
+      }
+    };
     let frozenAt = resumed ? previous!.frozenAt!.getTime() : 0;
 
     if (!resumed) {
       // ---- before the freeze: nothing irreversible. Catch up, measure, predict.
       await recordCutover(ctl, { source: source.display, sourceDatabase: database, capture, freeze });
       logger.info(`cutover: catching up with the stream until the lag is under ${opts.maxLagSeconds} s (nothing frozen yet)`);
-      const before = await engine.status();
-      const first = await engine.catchUp({ timeoutMs: catchUpMs, maxLagSeconds: opts.maxLagSeconds });
+      engine = await startEngine(source, target, { capture, logger, signal: opts.signal, indexJobs: opts.indexJobs });
+      const pendingBefore = pendingUnits(engine.status());
+      const first = await catchUp(opts.maxLagSeconds);
       if (!first.caughtUp) throw notCaughtUp(opts.catchUpTimeoutSeconds, 'preflight');
-      const pendingBefore = units(before);
-      const applyRate = Math.max(pendingBefore / Math.max(first.seconds, 0.001), first.changes / Math.max(first.seconds, 0.001), 1);
+      // Applied per second while catching up (at least the write rate it kept up with).
+      const applyRate = Math.max(pendingBefore / Math.max(first.seconds, 0.001), 1);
       let verifySeconds: number | null = null;
       if (opts.verify !== 'none') {
         logger.info(`cutover: timing a verify of the same ${opts.verify === 'full' ? 'database' : 'tables'} before the freeze (its result is not the proof)`);
         // Writes go on: its differences mean nothing and are not logged.
         verifySeconds = (await proveInsideFreeze(source, target, tables, opts.verify, opts.verifyJobs, ctl, silentLogger)).seconds;
       }
-      const last = await engine.catchUp({ timeoutMs: catchUpMs, maxLagSeconds: opts.maxLagSeconds });
+      const last = await catchUp(opts.maxLagSeconds);
       if (!last.caughtUp) throw notCaughtUp(opts.catchUpTimeoutSeconds, 'preflight');
-      const pending = await engine.status();
+      const pending = engine.status();
       const open =
         freeze === 'source'
           ? (
@@ -152,6 +165,7 @@ export async function runCutover(source: ConnectionSpec, target: ConnectionSpec,
           : null;
       report.prediction = predictFreeze(
         {
+          capture,
           runSeconds: last.seconds,
           applyRate,
           pending,
@@ -222,19 +236,21 @@ export async function runCutover(source: ConnectionSpec, target: ConnectionSpec,
 
     // ---- catch up to the freeze point, then finish
     await step(ctl, 'catch-up');
-    let t = Date.now();
-    const caught = await engine.catchUp({ timeoutMs: catchUpMs });
+    // A resumed cutover starts the engine inside the freeze (its initial copy is done: only the stream starts).
+    engine ??= await startEngine(source, target, { capture, logger, signal: opts.signal, indexJobs: opts.indexJobs });
+    const atFreeze = engine.status();
+    const caught = await catchUp();
     if (!caught.caughtUp) throw notCaughtUp(opts.catchUpTimeoutSeconds, 'catch-up', true);
     report.timeline.push({
       step: 'catch-up',
       predictedSeconds: predicted('catch-up'),
-      seconds: (Date.now() - t) / 1000,
-      detail: `${caught.changes} change(s) applied`,
+      seconds: caught.seconds,
+      detail: `${Math.round(pendingUnits(atFreeze))} ${capture === 'pgoutput' ? 'bytes of WAL' : 'captured changes'} pending at the last sample, all applied`,
     });
     await step(ctl, 'finish');
-    t = Date.now();
-    const fin = await engine.finish({ timeoutMs: catchUpMs });
-    if (!fin.caughtUp) throw notCaughtUp(opts.catchUpTimeoutSeconds, 'finish', true);
+    const t = Date.now();
+    finished = true;
+    const fin = await engine.finish();
     const r = fin.restored;
     report.timeline.push({
       step: 'finish',
@@ -289,7 +305,7 @@ export async function runCutover(source: ConnectionSpec, target: ConnectionSpec,
       hint: 'fix the cause, then run the same pgshift cutover again (it resumes a freeze it recorded), or undo it: pgshift cutover --abort',
     });
   } finally {
-    await engine?.stop();
+    if (!finished) await engine?.stop().catch(() => undefined);
     await Promise.all([src?.end().catch(() => undefined), ctl?.end().catch(() => undefined)]);
   }
 
@@ -308,8 +324,6 @@ async function validateOwed(ctl: Client, target: ConnectionSpec, jobs: number): 
     return { validated: 0, lastPassedAt: null, failure: (err as Error).message };
   }
 }
-
-const units = (s: { pendingBytes: number | null; pendingChanges: number | null }) => s.pendingBytes ?? s.pendingChanges ?? 0;
 
 /** A refusal with nothing frozen (exit 1), carrying the report that explains it. */
 export class RefusedError extends PgshiftError {
@@ -335,8 +349,7 @@ function notCaughtUp(seconds: number, phase: string, frozen = false): PgshiftErr
 
 /** The capture mode recorded on the target, with a finished initial copy. */
 async function recordedCapture(ctl: Client, source: ConnectionSpec, target: ConnectionSpec, want: Capture | undefined): Promise<Capture> {
-  const { loadReplication } = await import('../replicate/state.js');
-  const { loadCapture } = await import('../replicate/triggers/state.js');
+  const { loadReplication, loadCapture } = await import('../state/replication.js');
   const repl = await loadReplication(ctl);
   const cap = repl ? null : await loadCapture(ctl);
   const state = repl ?? cap;

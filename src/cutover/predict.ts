@@ -2,7 +2,7 @@
 // the engine's cost of one catch-up run, the rate it applied at, the pending changes now, the finish's work
 // (sequences, switches to put back, materialized views) and the pre-freeze verify's duration.
 import type { Client } from '../db/connect.js';
-import type { EngineStatus } from './engine.js';
+import { pendingUnits, type Capture, type RunStatus } from './engine.js';
 
 export interface PredictedStep {
   step: 'freeze' | 'catch-up' | 'finish' | 'verify';
@@ -19,11 +19,12 @@ export interface Prediction {
 }
 
 export interface Measured {
-  /** Seconds of a catch-up run that found (nearly) nothing to apply: the engine's fixed cost per call. */
+  capture: Capture;
+  /** Seconds of the last catch-up before the freeze, which found little to apply: the cost of one catch-up round. */
   runSeconds: number;
   /** Pending units (WAL bytes for pgoutput, captured changes for triggers) applied per second, as measured. */
   applyRate: number;
-  pending: EngineStatus;
+  pending: RunStatus;
   /** --freeze source: sessions in a transaction now (the grace may be waited out); --freeze wait: null. */
   openTransactions: number | null;
   graceSeconds: number;
@@ -38,6 +39,9 @@ export interface FinishWork {
   switches: number;
   matviewBytes: number;
 }
+
+/** Stopping the apply loop and the finish's own statements, before any per-object work: a stated guess. */
+const FINISH_BASE_SECONDS = 0.1;
 
 /** Materialized views are refreshed at about this rate (bytes of the source's view per second): a stated guess. */
 const MATVIEW_BYTES_PER_SECOND = 64 * 1024 ** 2;
@@ -54,9 +58,9 @@ export async function finishWork(src: Client, ctl: Client): Promise<FinishWork> 
 }
 
 export function predictFreeze(m: Measured, work: FinishWork, freeze: 'source' | 'wait', quietSeconds: number): Prediction {
-  const pendingUnits = m.pending.capture === 'pgoutput' ? (m.pending.pendingBytes ?? 0) : (m.pending.pendingChanges ?? 0);
-  const unit = m.pending.capture === 'pgoutput' ? 'bytes of WAL' : 'captured changes';
-  const applySeconds = m.applyRate > 0 ? pendingUnits / m.applyRate : 0;
+  const pending = pendingUnits(m.pending);
+  const unit = m.capture === 'pgoutput' ? 'bytes of WAL' : 'captured changes';
+  const applySeconds = m.applyRate > 0 ? pending / m.applyRate : 0;
   const steps: PredictedStep[] = [
     freeze === 'source'
       ? {
@@ -70,11 +74,11 @@ export function predictFreeze(m: Measured, work: FinishWork, freeze: 'source' | 
     {
       step: 'catch-up',
       seconds: m.runSeconds + applySeconds,
-      basis: `${Math.round(pendingUnits)} ${unit} pending at ${Math.round(m.applyRate)}/s measured, plus ${m.runSeconds.toFixed(1)} s per engine run`,
+      basis: `${Math.round(pending)} ${unit} pending at ${Math.round(m.applyRate)}/s measured, plus ${m.runSeconds.toFixed(2)} s a catch-up round`,
     },
     {
       step: 'finish',
-      seconds: m.runSeconds + work.sequences * 0.002 + work.switches * 0.02 + work.matviewBytes / MATVIEW_BYTES_PER_SECOND,
+      seconds: FINISH_BASE_SECONDS + work.sequences * 0.002 + work.switches * 0.02 + work.matviewBytes / MATVIEW_BYTES_PER_SECOND,
       basis: `${work.sequences} sequences, ${work.switches} target switches to put back (foreign keys NOT VALID), ${(work.matviewBytes / 1024 ** 2).toFixed(1)} MB of materialized views`,
     },
   ];

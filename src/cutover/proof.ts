@@ -33,11 +33,11 @@ export interface TableName {
 /** The replicated tables, from the publication or the capture plan. */
 export async function replicatedTables(src: Client, ctl: Client, capture: Capture): Promise<TableName[]> {
   if (capture === 'triggers') {
-    const { loadCapture } = await import('../replicate/triggers/state.js');
+    const { loadCapture } = await import('../state/replication.js');
     const state = await loadCapture(ctl);
     return (state?.tables ?? []).map((t) => ({ schema: t.schema, name: t.name }));
   }
-  const { loadReplication } = await import('../replicate/state.js');
+  const { loadReplication } = await import('../state/replication.js');
   const state = await loadReplication(ctl);
   const { rows } = await src.query(`SELECT schemaname AS s, tablename AS t FROM pg_catalog.pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2`, [
     state!.publication,

@@ -3,25 +3,7 @@
 // before the freeze), so `pgshift cutover --abort` or a rerun after a crash always finds and undoes the freeze.
 import type { Client } from '../db/connect.js';
 
-export const CUTOVER_STATE_SQL = `
-  CREATE TABLE pgshift.cutover (
-    id                 int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-    source             text NOT NULL,
-    source_database    text NOT NULL,
-    capture            text NOT NULL,
-    freeze_mode        text NOT NULL,
-    -- The database-level default_transaction_read_only before the freeze, as pg_db_role_setting held it
-    -- (NULL: none was set). Recorded before the ALTER DATABASE; never overwritten by a rerun.
-    read_only_before   text,
-    -- true from just before ALTER DATABASE … SET default_transaction_read_only = on until it is undone.
-    source_frozen      boolean NOT NULL DEFAULT false,
-    step               text NOT NULL,
-    started_at         timestamptz NOT NULL DEFAULT now(),
-    frozen_at          timestamptz,
-    unfrozen_at        timestamptz,
-    updated_at         timestamptz NOT NULL DEFAULT now(),
-    report             jsonb
-  );`;
+// The table: state migration 8 (src/state/migrations/008-cutover.ts).
 
 /** Where a cutover is: each step is recorded before it starts. */
 export type CutoverStep = 'preflight' | 'freeze' | 'catch-up' | 'finish' | 'verify' | 'different' | 'switch' | 'validate' | 'done' | 'aborted';

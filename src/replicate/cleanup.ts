@@ -8,7 +8,7 @@ import { withClient, type Client } from '../db/connect.js';
 import { PgshiftError, UsageError } from '../errors.js';
 import { restoreSwitches, type Switched } from './apply/switches.js';
 import { dropPublication, dropSlot } from './pgoutput/slot.js';
-import { fixedIdentityOf, loadReplication, type ReplicationState } from './state.js';
+import { fixedIdentityOf, loadReplication, type ReplicationState } from '../state/replication.js';
 
 /** The replication recorded on the target, checked against --source before anything changes (null: none). */
 export async function replicationToClean(c: Client, target: ConnectionSpec, source: ConnectionSpec | undefined): Promise<ReplicationState | null> {

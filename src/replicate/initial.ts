@@ -19,7 +19,7 @@ import { loadRun } from '../state/store.js';
 import { formatLsn, parseLsn } from './pgoutput/lsn.js';
 import { createPublication, createSlot, dropSlot, slotInfo } from './pgoutput/slot.js';
 import { adoptSnapshot } from '../db/snapshot.js';
-import { markCopyDone, recordSlot, type ReplicationState } from './state.js';
+import { markCopyDone, recordSlot, type ReplicationState } from '../state/replication.js';
 
 export interface InitialInput {
   source: ConnectionSpec;

@@ -10,7 +10,7 @@ import { cleanupReplication, replicationToClean, restoreTargetSwitches } from '.
 import { pendingRestoreStatements } from '../replicate/apply/switches.js';
 import { loadSetAside } from '../copy/setaside.js';
 import { cleanupCapture } from '../replicate/triggers/cleanup.js';
-import { loadCapture } from '../replicate/triggers/state.js';
+import { loadCapture } from './replication.js';
 import { loadRun, STATE_SCHEMA } from './store.js';
 import { assertStateTrusted } from './trust.js';
 

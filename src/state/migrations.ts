@@ -1,110 +1,13 @@
 // The `pgshift` state schema on the target evolves by numbered migrations, each committed with its id, so a
 // target written by an older pgshift is brought forward instead of half-matching `CREATE … IF NOT EXISTS`.
-// Append new migrations at the END; never edit or reorder one that has shipped.
+// The migrations are numbered immutable files in ./migrations/ (listed in order by its index.ts).
 import { withTransaction, type Client } from '../db/connect.js';
 import { STATE_SCHEMA } from '../catalog/system.js';
 import { UsageError } from '../errors.js';
-import { REPLICATION_STATE_SQL, REPLICATION_SWITCH_FACTS_SQL } from '../replicate/state-sql.js';
+import { MIGRATIONS, type Migration } from './migrations/index.js';
 import { assertStateTrusted, lockDownState } from './trust.js';
-import { CAPTURE_STATE_SQL } from '../replicate/triggers/state-sql.js';
-import { CUTOVER_STATE_SQL } from '../cutover/state.js';
 
-export interface Migration {
-  id: number;
-  name: string;
-  sql: string;
-}
-
-export const MIGRATIONS: readonly Migration[] = [
-  {
-    id: 1,
-    name: 'copy run, chunks and built indexes',
-    // IF NOT EXISTS: targets written before migrations existed already hold these tables.
-    sql: `
-      CREATE TABLE IF NOT EXISTS pgshift.copy_run (
-        id            int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-        started_at    timestamptz NOT NULL DEFAULT now(),
-        resumed_at    timestamptz,
-        finished_at   timestamptz,
-        source        text NOT NULL,
-        options       jsonb NOT NULL,
-        schema_dump   bytea,
-        steps         jsonb NOT NULL DEFAULT '{}'
-      );
-      CREATE TABLE IF NOT EXISTS pgshift.copy_chunk (
-        table_schema  text NOT NULL,
-        table_name    text NOT NULL,
-        chunk         int NOT NULL,
-        chunks        int NOT NULL,
-        method        text NOT NULL,
-        lo            text,
-        hi            text,
-        est_bytes     bigint NOT NULL,
-        done_at       timestamptz,
-        rows          bigint,
-        bytes         bigint,
-        PRIMARY KEY (table_schema, table_name, chunk)
-      );
-      CREATE TABLE IF NOT EXISTS pgshift.copy_index (
-        table_schema  text NOT NULL,
-        table_name    text NOT NULL,
-        index_name    text NOT NULL,
-        done_at       timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (table_schema, index_name)
-      );`,
-  },
-  {
-    id: 2,
-    name: 'what --data-only switched off on the target',
-    sql: `
-      CREATE TABLE IF NOT EXISTS pgshift.copy_fk (tbl text NOT NULL, name text NOT NULL, def text NOT NULL, PRIMARY KEY (tbl, name));
-      CREATE TABLE IF NOT EXISTS pgshift.copy_trigger (tbl text NOT NULL, name text NOT NULL, PRIMARY KEY (tbl, name));`,
-  },
-  {
-    id: 3,
-    name: 'source identity and per-table change counters of a copy run',
-    sql: `
-      ALTER TABLE pgshift.copy_run ADD COLUMN IF NOT EXISTS source_identity jsonb;
-      CREATE TABLE IF NOT EXISTS pgshift.copy_table (
-        table_schema  text NOT NULL,
-        table_name    text NOT NULL,
-        -- n_tup_ins + n_tup_upd + n_tup_del on the source when its data was planned: a resume compares them
-        -- to name the tables that changed in between.
-        source_changes bigint,
-        PRIMARY KEY (table_schema, table_name)
-      );`,
-  },
-  {
-    id: 4,
-    name: 'schema entries restored so far (sections are committed in batches)',
-    sql: `
-      CREATE TABLE IF NOT EXISTS pgshift.copy_toc (
-        dump_id  int PRIMARY KEY,
-        section  text NOT NULL,
-        done_at  timestamptz NOT NULL DEFAULT now()
-      );`,
-  },
-  {
-    id: 5,
-    name: 'replication: slot and publication (recorded before creation), applied position, target switches',
-    sql: REPLICATION_STATE_SQL,
-  },
-  {
-    id: 6,
-    name: 'trigger capture: captured tables (recorded before install), copy snapshot, applied snapshot',
-    sql: CAPTURE_STATE_SQL,
-  },
-  {
-    id: 7,
-    name: 'target switches kept as facts (kind, table, name, catalog definition), never as SQL',
-    sql: REPLICATION_SWITCH_FACTS_SQL,
-  },
-  {
-    id: 8,
-    name: 'cutover: each freeze step recorded before it runs, with the source setting to restore',
-    sql: CUTOVER_STATE_SQL,
-  },
-];
+export { MIGRATIONS, type Migration };
 
 /** The newest migration this pgshift knows. */
 export const STATE_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.id;

@@ -171,15 +171,15 @@ const DIST = (p: string) => fileURLToPath(new URL(`../../dist/${p}`, import.meta
 export function spawnCapture(source: string, target: string, opts: { untilCaughtUp?: boolean; splitBytes?: number; timeoutSeconds?: number } = {}): Running {
   const script = `
     const { parseConnectionUrl } = await import(${JSON.stringify(DIST('src/config.js'))});
-    const { replicateByTriggers } = await import(${JSON.stringify(DIST('src/replicate/triggers/index.js'))});
+    const { replicate } = await import(${JSON.stringify(DIST('src/replicate/index.js'))});
     const { createLogger } = await import(${JSON.stringify(DIST('src/log.js'))});
     const ac = new AbortController();
     process.on('SIGTERM', () => ac.abort());
     process.on('SIGINT', () => ac.abort());
     const logger = createLogger({ level: 'info', pretty: false });
     try {
-      const r = await replicateByTriggers(parseConnectionUrl(process.env.CAP_SRC, 'source'), parseConnectionUrl(process.env.CAP_TGT, 'target'), {
-        untilCaughtUp: process.env.CAP_UNTIL === '1', jobs: 2, indexJobs: 1, splitBytes: Number(process.env.CAP_SPLIT),
+      const r = await replicate(parseConnectionUrl(process.env.CAP_SRC, 'source'), parseConnectionUrl(process.env.CAP_TGT, 'target'), {
+        capture: 'triggers', untilCaughtUp: process.env.CAP_UNTIL === '1', jobs: 2, indexJobs: 1, splitBytes: Number(process.env.CAP_SPLIT),
         timeoutSeconds: process.env.CAP_TIMEOUT ? Number(process.env.CAP_TIMEOUT) : undefined,
         filter: {}, logger, signal: ac.signal, statusIntervalMs: 300, idleMs: 100,
         onStatus: (s) => logger.info(s, 'status'),

@@ -5,10 +5,11 @@
 // target, with backoff.
 import type { ConnectionSpec } from '../../config.js';
 import { connect, type Client } from '../../db/connect.js';
-import { classifyError, errorCode, errorSide, PgshiftError } from '../../errors.js';
+import { classifyError, PgshiftError } from '../../errors.js';
+import { backoffMs, isTransient } from '../retry.js';
 import type { Logger } from '../../log.js';
 import type { ChangeSource, Position, SourceEvent, TakingIterator } from '../change.js';
-import { loadApplied, saveAppliedQuery } from '../state.js';
+import { loadApplied, saveAppliedQuery } from '../../state/replication.js';
 import { ChangeWriter, SchemaChangedError } from './writer.js';
 import { discard, StreamedTransactions, TooManyStreamedError } from './streamed.js';
 import { Alarm, sleep } from './alarm.js';
@@ -119,7 +120,7 @@ export class Applier {
           if (err instanceof TooManyStreamedError) this.source.stopStreamingInProgress?.();
           attempt++;
           this.stats.reconnects++;
-          const wait = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
+          const wait = backoffMs(attempt);
           this.opts.logger.warn(
             `replicate: connection lost (${(err as Error).message}); reconnecting in ${(wait / 1000).toFixed(1)}s from the position persisted on the target`,
           );
@@ -373,36 +374,6 @@ export class Applier {
   }
 }
 
-const TRANSIENT_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-
-/**
- * THE retry rule for every way a connection or a batch can end: worth retrying from the position persisted on
- * the target. By error class and connection state, never by message:
- * - a connection that is gone (stamped `lost` by db/connect.ts, or `transient` by the replication stream);
- * - 08 connection exception; 57P01–57P03 admin/crash shutdown, cannot connect now; 53300 too many connections;
- *   55006 object in use (the slot still held by the walsender of a connection just lost);
- * - 40001/40P01: a serialization failure or deadlock with another session rolled the batch back;
- * - network errno codes.
- * Never: a changed table definition (SchemaChangedError), or anything the user must fix.
- */
-export function isTransient(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof SchemaChangedError) return false;
-    if (errorSide(e)?.lost) return true;
-    const code = errorCode(e) ?? '';
-    if (
-      code.startsWith('08') ||
-      /^57P0[123]$/.test(code) ||
-      code === '53300' ||
-      code === '55006' ||
-      code === '40001' ||
-      code === '40P01' ||
-      TRANSIENT_ERRNO.has(code)
-    )
-      return true;
-    if (e instanceof Error && (e as { transient?: boolean }).transient) return true;
-  }
-  return false;
-}
+export { isTransient };
 
 export { classifyError };

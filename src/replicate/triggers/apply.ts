@@ -19,7 +19,7 @@ import { errorCode, PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { loadTargetTable, type TargetTable } from '../apply/catalog.js';
 import { CAPTURE_SEARCH_PATH, CAPTURE_SETTINGS, LOG, type CapturedTable } from './install.js';
-import { saveAppliedSnapshot } from './state.js';
+import { saveAppliedSnapshot } from '../../state/replication.js';
 import { findUncastableKey, refuseRow, SUSPECT } from './validate.js';
 import { tableKey } from '../../catalog/table-id.js';
 import { displayName } from '../../db/ident.js';

@@ -9,7 +9,7 @@ import { silentLogger, type Logger } from '../../log.js';
 import { restoreSwitches } from '../apply/switches.js';
 import { acquireRunLock } from '../../db/lock.js';
 import { captureInstalled, removeCapture } from './source.js';
-import { dropCaptureState, loadCapture } from './state.js';
+import { dropCaptureState, loadCapture } from '../../state/replication.js';
 
 export interface CaptureCleanup {
   capture: boolean;

@@ -19,6 +19,11 @@ export class CaptureLag {
   private rows = 0;
   private prev?: { t: number; changes: number };
 
+  /** Totals since the start of this run. */
+  totals(): { changes: number; batches: number; rows: number } {
+    return { changes: this.changes, batches: this.batches, rows: this.rows };
+  }
+
   record(b: BatchResult): void {
     this.changes += b.changes;
     this.batches++;

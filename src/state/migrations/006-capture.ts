@@ -1,5 +1,12 @@
-// State migration 6 (src/state/migrations.ts): trigger capture on the target. Never edit once shipped; append.
-export const CAPTURE_STATE_SQL = `
+// State migration 6. Shipped: never edit (targets in the field hold its SQL); append a new file instead.
+// Trigger capture on the target: the captured tables are recorded BEFORE the install; applied_snapshot (a pg_snapshot
+// of the source) is written in the same transaction as the changes it covers.
+import type { Migration } from './types.js';
+
+export const migration: Migration = {
+  id: 6,
+  name: 'trigger capture: captured tables (recorded before install), copy snapshot, applied snapshot',
+  sql: `
 CREATE TABLE pgshift.capture (
   id                  int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
   source              text NOT NULL,
@@ -18,4 +25,5 @@ CREATE TABLE pgshift.capture (
   applied_at          timestamptz,
   caught_up_at        timestamptz
 )
-`;
+`,
+};

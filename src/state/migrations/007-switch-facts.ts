@@ -1,35 +1,14 @@
-// The replication state tables: migration 5 in src/state/migrations.ts (kept here, beside the code that reads them).
-export const REPLICATION_STATE_SQL = `
-CREATE TABLE IF NOT EXISTS pgshift.replication (
-  id                   int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-  source               text NOT NULL,
-  slot                 text NOT NULL,
-  publication          text NOT NULL,
-  options              jsonb NOT NULL DEFAULT '{}',
-  started_at           timestamptz NOT NULL DEFAULT now(),
-  -- where streaming starts: the slot's consistent point (its exported snapshot is what the initial copy read)
-  consistent_point     text,
-  copy_done_at         timestamptz,
-  -- source-agnostic position (pgoutput: commit end LSN as a number), same transaction as the applied changes
-  applied_position     numeric,
-  applied_commit_time  timestamptz,
-  applied_at           timestamptz,
-  caught_up_at         timestamptz
-);
-CREATE TABLE IF NOT EXISTS pgshift.replication_switch (
-  kind     text NOT NULL,
-  tbl      text NOT NULL,
-  name     text NOT NULL,
-  -- statements that put it back, run in one transaction with the removal of this row
-  restore  text[] NOT NULL,
-  PRIMARY KEY (kind, tbl, name)
-);`;
-
-// Migration 7: what was switched off is kept as facts, never as SQL to run later (DESIGN §2.11). A foreign key
+// State migration 7. Shipped: never edit (targets in the field hold its SQL); append a new file instead.
+// What was switched off is kept as facts, never as SQL to run later (DESIGN §2.11). A foreign key
 // keeps pg_get_constraintdef (parsed and rebuilt when restored), a trigger its enabled mode (O, A, R), an identity
 // column 'a'. Rows written by migration 5's pgshift are converted when they are exactly what it wrote; any other
 // row keeps its text in `restore`, which is never run: restoring stops and names it.
-export const REPLICATION_SWITCH_FACTS_SQL = `
+import type { Migration } from './types.js';
+
+export const migration: Migration = {
+  id: 7,
+  name: 'target switches kept as facts (kind, table, name, catalog definition), never as SQL',
+  sql: `
 ALTER TABLE pgshift.replication_switch
   ADD COLUMN definition text,
   ADD COLUMN validate_owed boolean NOT NULL DEFAULT false,
@@ -47,4 +26,5 @@ UPDATE pgshift.replication_switch s
        END,
        validate_owed = (q.kind = 'foreign-key' AND q.restore[1] = q.head || 'VALIDATE CONSTRAINT ' || q.qn)
   FROM q WHERE s.kind = q.kind AND s.tbl = q.tbl AND s.name = q.name;
-UPDATE pgshift.replication_switch SET restore = NULL WHERE definition IS NOT NULL OR validate_owed;`;
+UPDATE pgshift.replication_switch SET restore = NULL WHERE definition IS NOT NULL OR validate_owed;`,
+};
