@@ -88,7 +88,7 @@ async function main(): Promise<void> {
       console.error(`scale ${scale}: pgbench -i`);
       const init = spawnSync(pgbenchBin(), [...args, '-i', '-q', '-s', String(scale), db], { env, encoding: 'utf8' });
       if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
-      const capture = values.capture === 'triggers' ? ['--capture', 'triggers'] : [];
+      const capture = values.capture === 'triggers' ? ['--capture', 'triggers'] : ['--fix-replica-identity']; // pgbench_history has no key
       const t0 = Date.now();
       const first = pgshift(['replicate', '--source', src, '--target', tgt, '--until-caught-up', ...capture]);
       if (first.code !== 0) throw new Error(`initial replicate failed: ${first.stderr}`);
@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     }
     const date = new Date().toISOString();
     mkdirSync(values.out!, { recursive: true });
-    const file = `${values.out}cutover-${date.slice(0, 10)}.json`;
+    const file = `${values.out}cutover-${date.slice(0, 10)}-s${values.scales!.replace(/,/g, '_')}-${values.capture}-verify-${values.verify}.json`;
     writeFileSync(file, JSON.stringify({ date, cpus: cpus().length, embedded: servers.embedded, footing: 'durable', records }, null, 2));
     console.log('| pgbench scale | database | capture | step: predicted / measured s | predicted freeze | frozen | verdict |');
     console.log('|---:|---:|---|---|---:|---:|---|');

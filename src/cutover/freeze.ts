@@ -64,6 +64,7 @@ export async function restoreSourceSetting(src: Client, database: string, before
 const SESSIONS_SQL = `
   SELECT a.pid, a.usename AS role, a.application_name AS application, host(a.client_addr) AS client,
          a.backend_xid IS NOT NULL AS writing, a.xact_start IS NOT NULL AND a.state IS DISTINCT FROM 'idle' AS in_xact,
+         a.xact_start::text AS xact_start,
          CASE WHEN r.rolsuper AND NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
                 THEN 'a superuser''s session'
               WHEN a.usesysid IS NULL OR NOT (pg_catalog.pg_has_role(current_user, a.usesysid, 'USAGE')
@@ -81,6 +82,7 @@ interface Row {
   client: string | null;
   writing: boolean;
   in_xact: boolean;
+  xact_start: string | null;
   unsignalable: string | null;
 }
 
@@ -106,10 +108,13 @@ export interface Terminations {
  */
 export async function endOpenSessions(src: Client, graceMs: number, signal?: AbortSignal): Promise<Terminations> {
   const started = Date.now();
-  for (;;) {
-    const { rows } = await src.query<Row>(SESSIONS_SQL);
-    if (!rows.some((r) => r.in_xact) || Date.now() - started >= graceMs || signal?.aborted) break;
-    await sleep(100, signal);
+  // The transactions open at the freeze: each is given the grace to end (a session's next one is not waited for).
+  const open = (rows: Row[]) => new Set(rows.filter((r) => r.in_xact).map((r) => `${r.pid}@${r.xact_start}`));
+  const atFreeze = open((await src.query<Row>(SESSIONS_SQL)).rows);
+  while (atFreeze.size && Date.now() - started < graceMs && !signal?.aborted) {
+    await sleep(50, signal);
+    const now = open((await src.query<Row>(SESSIONS_SQL)).rows);
+    for (const k of atFreeze) if (!now.has(k)) atFreeze.delete(k);
   }
   const waitedSeconds = (Date.now() - started) / 1000;
   const { rows } = await src.query<Row>(SESSIONS_SQL);

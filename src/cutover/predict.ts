@@ -65,9 +65,10 @@ export function predictFreeze(m: Measured, work: FinishWork, freeze: 'source' | 
     freeze === 'source'
       ? {
           step: 'freeze',
-          seconds: 0.1 + (m.openTransactions ? m.graceSeconds : 0),
+          // Open transactions are usually short (the application's); a long one may use the whole --grace.
+          seconds: 0.1 + (m.openTransactions ? 0.2 : 0),
           basis: m.openTransactions
-            ? `${m.openTransactions} session(s) in a transaction now: up to --grace ${m.graceSeconds} s for them, then terminate`
+            ? `ALTER DATABASE; ${m.openTransactions} transaction(s) open now, each given up to --grace ${m.graceSeconds} s to end; then sessions terminated`
             : 'ALTER DATABASE and terminating the open sessions',
         }
       : { step: 'freeze', seconds: quietSeconds, basis: `no write seen on the replicated tables for ${quietSeconds} s` },
@@ -83,7 +84,11 @@ export function predictFreeze(m: Measured, work: FinishWork, freeze: 'source' | 
     },
   ];
   if (m.verifySeconds !== null)
-    steps.push({ step: 'verify', seconds: m.verifySeconds, basis: `${m.verifyTables} table(s): the pre-freeze verify of the same tables took this long` });
+    steps.push({
+      step: 'verify',
+      seconds: m.verifySeconds,
+      basis: `${m.verifyTables} table(s): the verify of the same tables before the freeze (under writes: an upper bound)`,
+    });
   const totalSeconds = steps.reduce((a, s) => a + s.seconds, 0);
   const dominant = steps.reduce((a, b) => (b.seconds > a.seconds ? b : a));
   return { steps, totalSeconds, dominant };
