@@ -156,14 +156,16 @@ export async function waitForQuiet(src: Client, tables: string[], timeoutMs: num
     const { rows: now } = await src.query<{ n: string }>(COUNT_SQL, [tables]);
     const n = BigInt(now[0]!.n);
     const { rows: active } = await src.query<Row>(SESSIONS_SQL);
+    // A session holding a write transaction blocks the quiet; while rows were written since the last sample, the
+    // sessions in a transaction are named too (an autocommit write lasts milliseconds: rarely seen with its xid).
     const writing = active.filter((r) => r.writing);
-    for (const w of writing) writers.set(w.pid, seen(w));
+    for (const w of n !== last ? active.filter((r) => r.writing || r.in_xact) : writing) writers.set(w.pid, seen(w));
     if (n !== last || writing.length) quietSince = Date.now();
     last = n;
     const done = Date.now() - quietSince >= QUIET_MS;
     if (done || Date.now() - started >= timeoutMs || signal?.aborted)
       return { quiet: done, waitedSeconds: (Date.now() - started) / 1000, writers: [...writers.values()], rowsWritten: Number(last - initial) };
-    await sleep(250, signal);
+    await sleep(100, signal);
   }
 }
 

@@ -182,6 +182,22 @@ for (const mode of ['pgoutput', 'triggers'] as const) {
       expect(await writable(src)).toBe(true);
     });
 
+    it('refusals freeze nothing: a predicted freeze above --max-freeze names what dominates; --freeze wait names who still writes', async () => {
+      const tight = await cutover(['--max-freeze', '0.01s']);
+      expect(tight.code, tight.stderr).toBe(1);
+      expect(tight.stderr).toMatch(/above --max-freeze 0\.01 s; the \w[\w-]* dominates .*nothing was frozen/);
+      expect(await writable(src)).toBe(true);
+      if (mode === 'triggers') return;
+      const app = application(src);
+      const waited = await cutover(['--freeze', 'wait', '--json']);
+      await app.stop();
+      expect(waited.code, waited.stderr).toBe(1);
+      expect(waited.stderr).toMatch(/still written after --grace 2 s \([1-9][\d,]* rows while pgshift waited.*nothing was frozen by pgshift/);
+      // Sessions caught in a write transaction are named (each write here lasts milliseconds: maybe none was seen).
+      expect(Array.isArray(parseJson(waited).writersSeen)).toBe(true);
+      expect(await writable(src)).toBe(true);
+    });
+
     const steps = mode === 'pgoutput' ? ['freeze', 'catch-up', 'finish', 'verify', 'validate'] : ['freeze', 'finish', 'verify'];
     it(`kill -9 at each step (${steps.join(', ')}), then --abort or a rerun: the source never stays frozen with nobody to unfreeze it`, async () => {
       for (const [i, step] of steps.entries()) {
