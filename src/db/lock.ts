@@ -10,7 +10,8 @@ const LOCK_CLASS = 0x70677368;
 // 'apply': held by the connection that applies replicated changes, re-taken on each of its reconnections. The
 // run lock lives on a control connection that can be lost (a target restart) while an applier lives on: every
 // run lock taken on a target also checks that no applier is alive, so no second run and no cleanup works under one.
-const LOCK_IDS = { target: 1, source: 2, apply: 3 } as const;
+// 'cutover': held by pgshift cutover on its target connection for its whole life (one cutover at a time).
+const LOCK_IDS = { target: 1, source: 2, apply: 3, cutover: 4 } as const;
 export type LockSide = keyof typeof LOCK_IDS;
 
 /** application_name of a run's control connection: names the command, host and pid for whoever is refused. */
@@ -79,7 +80,12 @@ export async function acquireApplyLock(client: Client, display: string): Promise
 
 async function refusal(client: Client, command: string, side: LockSide, display: string): Promise<UsageError> {
   const h = await holder(client, side);
-  const where = side === 'apply' ? `applying replicated changes to the target ${display}` : `working on the ${side} ${display}`;
+  const where =
+    side === 'apply'
+      ? `applying replicated changes to the target ${display}`
+      : side === 'cutover'
+        ? `cutting over to the target ${display}`
+        : `working on the ${side} ${display}`;
   return new UsageError(
     `${command}: another pgshift run is ${where} right now (${h ? describeHolder(h) : 'holder not visible to this role'}); nothing was changed`,
     {

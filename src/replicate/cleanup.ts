@@ -55,6 +55,8 @@ export async function restoreTargetSwitches(c: Client, target: ConnectionSpec, k
 export async function dropReplicationOnSource(state: ReplicationState, source: ConnectionSpec): Promise<string[]> {
   const removed: string[] = [];
   await withClient(source, async (src) => {
+    // A source left read-only by pgshift cutover (ALTER DATABASE … default_transaction_read_only) still drops them.
+    await src.query(`SET default_transaction_read_only = off`);
     // Defence in depth: only a pgoutput slot of this database is ours to end and drop (never a standby's).
     const { rows } = await src.query(`SELECT slot_type, plugin, database = current_database() AS here FROM pg_replication_slots WHERE slot_name = $1`, [
       state.slot,

@@ -235,7 +235,7 @@ export class Replication {
       const [tgt, src] = [await control.holdTarget(), await control.holdSource()];
       await this.cs.beforeFinish(src);
       const sequences = await syncSequences(src, tgt);
-      const restored = await restoreSwitches(tgt, { target, jobs: opts.indexJobs });
+      const restored = await restoreSwitches(tgt, { target, jobs: opts.indexJobs, deferChecks: opts.deferForeignKeyChecks });
       const matviews = opts.refreshMatviews !== false ? await refreshAtFinish(src, tgt) : null;
       await this.cs.markCaughtUp(tgt);
       this.ctx.logger.debug({ ms: Date.now() - this.startedAt }, 'replicate: sequences set, target switches restored');

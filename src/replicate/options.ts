@@ -25,6 +25,8 @@ export interface ReplicateOptions {
   publication?: string;
   /** pgoutput only: ALTER TABLE … REPLICA IDENTITY FULL on the source for tables without a key. */
   fixReplicaIdentity?: boolean;
+  /** The finish adds foreign keys NOT VALID and leaves their VALIDATE owed (pgshift cutover runs it after its freeze). */
+  deferForeignKeyChecks?: boolean;
   /** The finish refreshes the materialized views populated on the source (default true). */
   refreshMatviews?: boolean;
   /** pgoutput only: ADD COLUMN (nullable, no default) and DROP COLUMN on the source are applied to the target (writer.ts). */

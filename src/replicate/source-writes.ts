@@ -17,7 +17,7 @@ export interface SourceWrites {
 const WINDOW_MS = 10_000;
 
 // pg_partition_tree lists no rows for a table that is not partitioned: the table itself is added.
-const COUNT_SQL = `SELECT COALESCE(sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del), 0)::int8::text AS n
+export const COUNT_SQL = `SELECT COALESCE(sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del), 0)::int8::text AS n
   FROM pg_catalog.unnest($1::text[]) AS t(name)
   CROSS JOIN LATERAL (SELECT pg_catalog.to_regclass(t.name) AS relid
                       UNION SELECT relid FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass(t.name))) AS p

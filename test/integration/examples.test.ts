@@ -24,7 +24,7 @@ import {
 } from '../support/examples.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 
-const COMMANDS = ['inventory', 'estimate', 'copy', 'verify', 'replicate', 'cleanup'];
+const COMMANDS = ['inventory', 'estimate', 'copy', 'verify', 'replicate', 'cutover', 'cleanup'];
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const DOCS = new URL('../../docs/', import.meta.url);
 /** Runnable blocks of docs/**.md, each named by its file and its marker. */
@@ -188,6 +188,24 @@ describe('examples in --help and the README, run as printed', () => {
       const clean = await runCli(['cleanup', '--source', src.url, '--target', dst2.url]);
       expect(clean.code, clean.stderr).toBe(0);
       await expectSameDatabase(src, dst2);
+    }
+  });
+
+  it('cutover: safe to switch, --abort, then the team freezing writes itself (--freeze wait)', { timeout: 300_000 }, async () => {
+    const dst = await target();
+    const first = await runCli(['replicate', '--source', src.url, '--target', dst.url, '--until-caught-up']);
+    expect(first.code, first.stderr).toBe(0);
+    try {
+      for (const ex of examplesOf('cutover')) {
+        if (!/--abort/.test(ex.text)) await write(); // the application writes until each cutover
+        expectCode(await run(ex, dst), 0, ex);
+        // After each cut over, the source refuses writes until --abort.
+        if (!/--abort/.test(ex.text) && !/--freeze wait/.test(ex.text)) await expect(write()).rejects.toThrow(/read-only/);
+      }
+      await expectSameDatabase(src, dst);
+    } finally {
+      await runCli(['cutover', '--source', src.url, '--target', dst.url, '--abort']);
+      await runCli(['cleanup', '--source', src.url, '--target', dst.url]);
     }
   });
 

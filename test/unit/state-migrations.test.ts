@@ -12,6 +12,8 @@ const SHIPPED: Array<[number, string]> = [
   [5, '015b8178ff81767a305817c1c22feea6ab61a0b219240e1fadbb71a5cc9d5b29'],
   [6, '21c87d0d0efad749335831906f9142dd572d1c67e0e0c69f64d8d1aec9d093ed'],
   [7, 'ef09e10910eccc3a238ed8249c6023dd6f8dc0596f66547d514eb3a75788df96'],
+  [8, '8a113cc557cbe0dddb13335e409e1683f2d4fb20a1c20c0bb72a73c75abe8fc0'],
+  [9, '0789254c281d6707aa375bb43ddc29cd3385b46427e94a32e3093d593b1af2b1'],
 ];
 
 describe('state migrations', () => {

@@ -66,12 +66,12 @@ export async function switchOff(c: Client, relations: string[]): Promise<Switche
 }
 
 async function record(c: Client, kind: string, tbl: string, name: string, definition: string): Promise<void> {
-  await c.query(`INSERT INTO pgshift.replication_switch (kind, tbl, name, definition) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [
-    kind,
-    tbl,
-    name,
-    definition,
-  ]);
+  // Already recorded: a foreign key put back NOT VALID with its check still owed is dropped again here, so it is
+  // owed again whole (its first definition is kept: today's reads NOT VALID).
+  await c.query(
+    `INSERT INTO pgshift.replication_switch (kind, tbl, name, definition) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, tbl, name) DO UPDATE SET validate_owed = false`,
+    [kind, tbl, name, definition],
+  );
 }
 
 /** One recorded switch, as read back (facts only; `legacy` is an older pgshift's statement it could not convert). */
@@ -167,7 +167,7 @@ export async function pendingRestoreStatements(c: Client): Promise<string[]> {
  * frozen; VALIDATE CONSTRAINT locks only the referencing table against them. On a partitioned table before
  * PostgreSQL 18 (which refuses NOT VALID there) the key is added validated in one step.
  */
-export async function restoreSwitches(c: Client, parallel?: { target: ConnectionSpec; jobs: number }): Promise<Switched> {
+export async function restoreSwitches(c: Client, parallel?: { target: ConnectionSpec; jobs: number; deferChecks?: boolean }): Promise<Switched> {
   const out: Switched = { triggers: 0, foreignKeys: 0, identities: 0 };
   const { rows: present } = await c.query(`SELECT to_regclass('pgshift.replication_switch') IS NOT NULL AS ok`);
   if (!present[0].ok) return out;
@@ -191,6 +191,8 @@ export async function restoreSwitches(c: Client, parallel?: { target: Connection
     else if (p.kind === 'foreign-key') out.foreignKeys++;
     else out.identities++;
   }
+  // deferChecks (pgshift cutover, inside its freeze): the keys stay NOT VALID with their VALIDATE owed, run later.
+  if (parallel?.deferChecks) return { ...out, foreignKeys: out.foreignKeys + checks.length };
   out.foreignKeys += await runChecks(c, checks, parallel);
   return out;
 }

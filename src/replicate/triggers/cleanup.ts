@@ -47,6 +47,8 @@ export async function cleanupCapture(
   if (source) {
     const src = await connect(source, { applicationName: 'pgshift cleanup' });
     try {
+      // A source left read-only by pgshift cutover (ALTER DATABASE … default_transaction_read_only) still drops the capture.
+      await src.query(`SET default_transaction_read_only = off`);
       const there = await captureInstalled(src);
       const comment = there.comment ?? '';
       // Ours when its comment is the marker this target recorded, or (a state lost with the target) when it says
