@@ -57,7 +57,9 @@ export async function proveInsideFreeze(
   const started = Date.now();
   const fallback = mode === 'changed' ? 'no online verify baseline in this pgshift yet: every replicated table checked' : null;
   const include = mode === 'changed' ? tables.map(pattern) : undefined;
-  const report = await verifyDatabases(source, target, { jobs, include, logger });
+  // Offline: writes are frozen and the cutover holds the target's run lock itself; verify's auto mode would take
+  // that lock for a running replicate and wait for an applier that has stopped.
+  const report = await verifyDatabases(source, target, { jobs, include, logger, mode: 'offline' });
   const owed = (await loadSwitches(ctl)).filter((s) => s.kind === 'foreign-key' && s.validateOwed);
   const isOwed = (object: string, src: string | null, tgt: string | null) =>
     owed.some((o) => object.startsWith(`${o.name} on `)) && src !== null && (tgt === `${src} NOT VALID [not validated]` || tgt === `${src} [not validated]`);
