@@ -224,7 +224,11 @@ export class Replication {
     if (this.failure !== undefined) throw await this.explained();
   }
 
-  /** Stops the apply loop (complete transactions committed, position persisted), then sequences, switches, matviews, caught up. */
+  /**
+   * Stops the apply loop (complete transactions committed, position persisted), then sequences, switches, matviews,
+   * caught up. Covers what the LAST catchUp() covered (a fresh one if none ran): call catchUp() right before, with
+   * writes frozen, as replicate() and the cutover do; writes committed after that catchUp may not be on the target.
+   */
   async finish(): Promise<EngineSummary & Record<string, unknown>> {
     this.refuseEnded('finish');
     try {
