@@ -109,8 +109,11 @@ export async function proveInsideFreeze(
   const mode = scope === null ? 'full' : 'changed';
   const fallback = scope?.fallback ?? null;
   const include = scope ? tables.map(pattern) : undefined;
-  // No row compared at all is still a verify of the schema and the materialized views.
-  const report = await verifyDatabases(source, target, { jobs, include, rowsOf: scope && !scope.fallback ? scope.rows : undefined, logger });
+  // Offline: writes are frozen and the cutover holds the target's run lock itself; verify's auto mode would take
+  // that lock for a running replicate and wait for an applier that has stopped. No row compared at all is still a
+  // verify of the schema and the materialized views.
+  const rowsOf = scope && !scope.fallback ? scope.rows : undefined;
+  const report = await verifyDatabases(source, target, { jobs, include, rowsOf, logger, mode: 'offline' });
   const owed = (await loadSwitches(ctl)).filter((s) => s.kind === 'foreign-key' && s.validateOwed);
   const isOwed = (object: string, src: string | null, tgt: string | null) =>
     owed.some((o) => object.startsWith(`${o.name} on `)) && src !== null && (tgt === `${src} NOT VALID [not validated]` || tgt === `${src} [not validated]`);

@@ -196,7 +196,8 @@ export class PgoutputChangeSource implements ChangeSource<LagSample> {
   }
 
   async mark(): Promise<Mark> {
-    return this.stream!.currentPosition();
+    // The INSERT position: the write position misses commits not written yet (synchronous_commit = off).
+    return this.stream!.insertPosition();
   }
 
   reached(mark: Mark): boolean {

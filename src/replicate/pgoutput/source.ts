@@ -112,6 +112,23 @@ export class PgoutputSource implements ChangeSource {
     }
   }
 
+  /**
+   * A mark for catch-up: the end of every WAL record inserted so far, so it covers every transaction committed
+   * before the call. NOT pg_current_wal_lsn(): that is the WRITE position, and with synchronous_commit = off a
+   * COMMIT returns before its record is written — a catch-up marked there resolved with it unapplied.
+   */
+  async insertPosition(): Promise<Position> {
+    try {
+      this.ctl ??= await connect(this.spec, { applicationName: 'pgshift replicate lag' });
+      const { rows } = await this.ctl.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn, current_setting('wal_block_size')::int AS page`);
+      return recordEnd(parseLsn(rows[0].lsn), BigInt(rows[0].page));
+    } catch (err) {
+      await this.ctl?.end().catch(() => undefined);
+      this.ctl = undefined;
+      throw err;
+    }
+  }
+
   /** WAL the slot keeps on the source (restart_lsn → now): a stalled replication can fill the source's disk. */
   async retainedBytes(): Promise<number | null> {
     try {
@@ -135,4 +152,16 @@ export class PgoutputSource implements ChangeSource {
     await this.catalog?.end().catch(() => undefined);
     this.catalog = undefined;
   }
+}
+
+/**
+ * The insert position at a page's first record is past the page header (24 bytes, 40 at a segment's start),
+ * while the last record written ends AT the page boundary: the walsender's positions (keepalives, commit ends)
+ * never equal the header's end, and a mark there would wait for the next record. No record ENDS between the
+ * page start and 40 bytes in (a header plus the smallest record is 48; a record continued from the page before
+ * ends no earlier than the boundary anyway), so every position reported at or past the boundary covers the mark.
+ */
+export function recordEnd(insert: bigint, pageSize: bigint): bigint {
+  const offset = insert % pageSize;
+  return offset > 0n && offset <= 40n ? insert - offset : insert;
 }
