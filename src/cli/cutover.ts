@@ -151,6 +151,10 @@ export function renderCutover(r: CutoverReport): string {
   if (r.notTerminated.length) out.push(`Could NOT terminate (may still write): ${r.notTerminated.map(who).join('; ')}`);
   if (r.writersSeen.length) out.push(`Still writing while pgshift waited: ${r.writersSeen.map(who).join('; ')}`);
   if (r.verify?.fallback) out.push(`Verify: ${r.verify.fallback}.`);
+  else if (r.verify?.baseline)
+    out.push(
+      `Verify: the rows of ${r.verify.compared.length} table(s) changed since the online verify at ${r.verify.baseline.position} (${r.verify.baseline.at})${r.verify.compared.length ? `: ${r.verify.compared.join(', ')}` : ''}; the schema of every replicated table. Rows changed behind pgshift's back in other tables are not read: --verify full reads them.`,
+    );
   if (r.verify?.refreshedViews.length)
     out.push(
       `Materialized views refreshed on the target by the finish (the source's are as stale as their last REFRESH): ${r.verify.refreshedViews.join(', ')}`,

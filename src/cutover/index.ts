@@ -16,7 +16,7 @@ import { pendingUnits, startEngine, type Capture, type ReplicationRun } from './
 import { CatchUpTimeout } from '../replicate/index.js';
 import { allowWrites, endOpenSessions, QUIET_MS, readOnlyBefore, setSourceReadOnly, waitForQuiet, type SessionSeen } from './freeze.js';
 import { finishWork, predictFreeze, type Prediction } from './predict.js';
-import { proveInsideFreeze, replicatedTables, type VerifyOutcome } from './proof.js';
+import { proofScope, proveInsideFreeze, replicatedTables, type ProofScope, type VerifyOutcome } from './proof.js';
 import { loadCutover, recordCutover, recordFreezing, recordStep, recordWaitFreeze, type CutoverStep } from './state.js';
 
 export interface CutoverOptions {
@@ -89,6 +89,8 @@ export async function runCutover(source: ConnectionSpec, target: ConnectionSpec,
     const { rows: db } = await src.query(`SELECT current_database() AS d`);
     const database: string = db[0].d;
     const tables = await replicatedTables(src, ctl, capture);
+    /** --verify changed: the rows to compare (null: --verify full compares the whole database). */
+    const scopeOf = (c: Client): Promise<ProofScope | null> => (opts.verify === 'changed' ? proofScope(c, tables, 'changed') : Promise.resolve(null));
 
     const previous = await loadCutover(ctl);
     if (previous && previous.source !== source.display)
@@ -147,10 +149,18 @@ export async function runCutover(source: ConnectionSpec, target: ConnectionSpec,
       // Applied per second while catching up (at least the write rate it kept up with).
       const applyRate = Math.max(pendingBefore / Math.max(first.seconds, 0.001), 1);
       let verifySeconds: number | null = null;
+      let verifyTables = tables.length;
       if (opts.verify !== 'none') {
+        const scope = await scopeOf(ctl);
+        if (scope?.fallback) logger.warn(`cutover: --verify changed: ${scope.fallback}`);
+        else if (scope)
+          logger.info(
+            `cutover: --verify changed: ${scope.rows.length} of ${tables.length} table(s) changed since the online verify at ${scope.baseline!.position}`,
+          );
+        verifyTables = scope && !scope.fallback ? scope.rows.length : tables.length;
         logger.info(`cutover: timing a verify of the same ${opts.verify === 'full' ? 'database' : 'tables'} before the freeze (its result is not the proof)`);
         // Writes go on: its differences mean nothing and are not logged.
-        verifySeconds = (await proveInsideFreeze(source, target, tables, opts.verify, opts.verifyJobs, ctl, silentLogger)).seconds;
+        verifySeconds = (await proveInsideFreeze(source, target, tables, scope, opts.verifyJobs, ctl, silentLogger)).seconds;
       }
       const last = await catchUp(opts.maxLagSeconds);
       if (!last.caughtUp) throw notCaughtUp(opts.catchUpTimeoutSeconds, 'preflight');
@@ -172,7 +182,7 @@ export async function runCutover(source: ConnectionSpec, target: ConnectionSpec,
           openTransactions: open,
           graceSeconds: opts.graceSeconds,
           verifySeconds,
-          verifyTables: tables.length,
+          verifyTables,
         },
         await finishWork(src, ctl),
         freeze,
@@ -247,6 +257,8 @@ export async function runCutover(source: ConnectionSpec, target: ConnectionSpec,
       seconds: caught.seconds,
       detail: `${Math.round(pendingUnits(atFreeze))} ${capture === 'pgoutput' ? 'bytes of WAL' : 'captured changes'} pending at the last sample, all applied`,
     });
+    // What --verify changed compares is read now: everything is applied, and the finish deletes the switches.
+    const scope = opts.verify === 'none' ? null : await scopeOf(ctl);
     await step(ctl, 'finish');
     const t = Date.now();
     finished = true;
@@ -262,7 +274,7 @@ export async function runCutover(source: ConnectionSpec, target: ConnectionSpec,
     // ---- proof inside the freeze
     await step(ctl, 'verify');
     if (opts.verify !== 'none') {
-      report.verify = await proveInsideFreeze(source, target, tables, opts.verify, opts.verifyJobs, ctl, logger);
+      report.verify = await proveInsideFreeze(source, target, tables, scope, opts.verifyJobs, ctl, logger);
       report.timeline.push({
         step: 'verify',
         predictedSeconds: predicted('verify'),

@@ -1,11 +1,15 @@
-// The proof inside the freeze: verifyDatabases on the tables to check. `--verify changed` checks only the tables
-// changed since the online verify's baseline once that exists (issue #24, branch onlineverify); until then it
-// checks every replicated table and says so. Foreign keys the finish put back NOT VALID (validated after the
+// The proof inside the freeze: verifyDatabases on the tables to check. `--verify changed` compares the rows of
+// only the tables changed since the online verify's baseline (src/verify/baseline.ts: the last online verify that
+// passed, and the changes the applier counted since), plus the tables the finish put switches back on and every
+// materialized view; the schema of every replicated table is still compared. Without a baseline it compares
+// every replicated table and says how to get one. Foreign keys the finish put back NOT VALID (validated after the
 // freeze) are not a difference: the report lists them as owed instead.
 import type { ConnectionSpec } from '../config.js';
 import type { Client } from '../db/connect.js';
 import type { Logger } from '../log.js';
+import { displayName } from '../db/ident.js';
 import { loadSwitches } from '../replicate/apply/switches.js';
+import { changedSinceBaseline } from '../verify/baseline.js';
 import { renderReport, verifyDatabases, type VerifyReport } from '../verify/index.js';
 import type { Capture } from './engine.js';
 
@@ -16,6 +20,10 @@ export interface VerifyOutcome {
   seconds: number;
   /** Why fewer or more tables than asked were checked (null: as asked). */
   fallback: string | null;
+  /** --verify changed with a baseline: where the last online verify found source and target equal. */
+  baseline: { position: string; at: string } | null;
+  /** The tables whose rows were compared (schema.table). */
+  compared: string[];
   /** Foreign keys left NOT VALID for after the freeze (their "[not validated]" is not counted as a difference). */
   owedForeignKeys: string[];
   /** Materialized views whose contents differ only because the finish refreshed the target's (not a difference). */
@@ -45,21 +53,67 @@ export async function replicatedTables(src: Client, ctl: Client, capture: Captur
   return rows.map((r) => ({ schema: r.s, name: r.t }));
 }
 
+/** The rows --verify changed compares, and why (computed before the finish: it deletes the switches it put back). */
+export interface ProofScope {
+  /** schema.table of the tables whose rows are compared. */
+  rows: string[];
+  fallback: string | null;
+  baseline: { position: string; at: string } | null;
+}
+
+export const NO_BASELINE =
+  'no online verify has passed on this target since replication started (no baseline): every replicated table checked; run pgshift verify --source … --target … while pgshift replicate runs to make one';
+
+/**
+ * --verify changed: the replicated tables changed since the baseline (a TRUNCATE is counted by the applier as a
+ * change of each table it names) and those with switches to put back. A counted table that is not among the
+ * replicated ones (renamed, dropped, re-created) means the set cannot be trusted: every table is compared.
+ */
+export async function proofScope(ctl: Client, tables: TableName[], mode: 'changed' | 'full'): Promise<ProofScope> {
+  const all = tables.map((t) => displayName(t.schema, t.name));
+  if (mode === 'full') return { rows: all, fallback: null, baseline: null };
+  const b = await changedSinceBaseline(ctl);
+  if (!b) return { rows: all, fallback: NO_BASELINE, baseline: null };
+  const baseline = { position: b.position, at: new Date(b.at).toISOString() };
+  const known = new Set(all);
+  const unknown = [...b.tables.keys()].filter((k) => !known.has(k));
+  if (unknown.length)
+    return {
+      rows: all,
+      baseline,
+      fallback: `changes were applied since the baseline to ${unknown.join(', ')}, not replicated now: every replicated table checked`,
+    };
+  const switched = new Set((await loadSwitches(ctl)).map((s) => s.tbl));
+  const rows = tables
+    .filter((t) => b.tables.has(displayName(t.schema, t.name)) || switched.has(displayName(t.schema, t.name)) || switched.has(qualifiedText(t)))
+    .map((t) => displayName(t.schema, t.name));
+  return { rows, fallback: null, baseline };
+}
+
+/** How regclass prints a table under search_path = pg_catalog (the switches' tbl column). */
+function qualifiedText(t: TableName): string {
+  const q = (s: string) => (/^[a-z_][a-z0-9_$]*$/.test(s) ? s : `"${s.replace(/"/g, '""')}"`);
+  return `${q(t.schema)}.${q(t.name)}`;
+}
+
 export async function proveInsideFreeze(
   source: ConnectionSpec,
   target: ConnectionSpec,
   tables: TableName[],
-  mode: 'changed' | 'full',
+  scope: ProofScope | null,
   jobs: number,
   ctl: Client,
   logger: Logger,
 ): Promise<VerifyOutcome> {
   const started = Date.now();
-  const fallback = mode === 'changed' ? 'no online verify baseline in this pgshift yet: every replicated table checked' : null;
-  const include = mode === 'changed' ? tables.map(pattern) : undefined;
+  const mode = scope === null ? 'full' : 'changed';
+  const fallback = scope?.fallback ?? null;
+  const include = scope ? tables.map(pattern) : undefined;
   // Offline: writes are frozen and the cutover holds the target's run lock itself; verify's auto mode would take
-  // that lock for a running replicate and wait for an applier that has stopped.
-  const report = await verifyDatabases(source, target, { jobs, include, logger, mode: 'offline' });
+  // that lock for a running replicate and wait for an applier that has stopped. No row compared at all is still a
+  // verify of the schema and the materialized views.
+  const rowsOf = scope && !scope.fallback ? scope.rows : undefined;
+  const report = await verifyDatabases(source, target, { jobs, include, rowsOf, logger, mode: 'offline' });
   const owed = (await loadSwitches(ctl)).filter((s) => s.kind === 'foreign-key' && s.validateOwed);
   const isOwed = (object: string, src: string | null, tgt: string | null) =>
     owed.some((o) => object.startsWith(`${o.name} on `)) && src !== null && (tgt === `${src} NOT VALID [not validated]` || tgt === `${src} [not validated]`);
@@ -84,6 +138,8 @@ export async function proveInsideFreeze(
     tables: report.tables.length,
     seconds: (Date.now() - started) / 1000,
     fallback,
+    baseline: scope?.baseline ?? null,
+    compared: report.tables.map((t) => t.table),
     owedForeignKeys: owed.map((o) => `${o.name} on ${o.tbl}`),
     refreshedViews: refreshed.map((d) => d.table),
     differences: ok ? '' : renderReport(adjusted),

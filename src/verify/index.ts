@@ -47,6 +47,11 @@ export interface VerifyOptions {
    * required (refused when nothing runs); offline: one snapshot per side as they are (writes frozen).
    */
   mode?: 'auto' | 'online' | 'offline';
+  /**
+   * Compare the rows of only these tables (display names; cutover --verify changed): the schema and materialized
+   * views in scope are still compared whole. Such a narrowed verify never becomes an online verify's baseline.
+   */
+  rowsOf?: string[];
 }
 
 async function sideInfo(s: VerifySession): Promise<SideInfo & { blockSize: number }> {
@@ -89,7 +94,8 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
       listDataRelations(tc.client, filter).catch(wrap('target')),
     ]);
     requireIncludesMatched(filter, [...srels, ...trels], 'verify');
-    const pairs = pairRelations(srels, trels);
+    const rowsOf = opts.rowsOf ? new Set(opts.rowsOf) : null;
+    const pairs = pairRelations(srels, trels).filter((p) => !rowsOf || (p.source ?? p.target)!.relkind === 'm' || rowsOf.has(p.display));
     log?.info({ tables: pairs.length, jobs }, `verify: comparing ${pairs.length} tables with ${jobs} connection(s) per side`);
 
     const scope = { acl: opts.acl ?? false, owners: opts.owners ?? false };
@@ -116,7 +122,7 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
     );
     phase?.done();
     // Large objects belong to no table: compared when the whole database is (no --include).
-    const narrowed = (filter.include ?? []).length > 0;
+    const narrowed = (filter.include ?? []).length > 0 || rowsOf !== null;
     const largeObjects: LargeObjectReport = narrowed
       ? { match: true, sourceCount: 0, targetCount: 0, missing: 0, extra: 0, different: 0, differences: [], truncated: false }
       : await sp
@@ -163,7 +169,8 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
       : [];
     const { blockSize: _s, ...sourceInfo } = si;
     const { blockSize: _t, ...targetInfo } = ti;
-    await aligned?.finish(ok);
+    // Only a verify of every table (no --include/--exclude) is a baseline: the cutover skips what it did not change.
+    await aligned?.finish(ok && !narrowed && (filter.exclude ?? []).length === 0);
     return {
       ok,
       online: aligned?.online ?? null,
