@@ -147,76 +147,12 @@ export function replicateCommand(): Command {
             hint: 'add --until-caught-up, or drop them',
           });
         }
-        // Loaded on use: every other command starts without the replication modules (and prom-client).
         if (flags.capture === 'triggers' && flags.applyDdl)
           throw new UsageError('--apply-ddl applies to logical replication (pgoutput), not to --capture triggers', {
             hint: 'drop --apply-ddl: with trigger capture, a column change on the source stops the run naming the change to make on the target',
           });
-        if (flags.capture === 'triggers') return runCaptureTriggers(ctx, flags, source, target);
-        const { replicate } = await import('../replicate/index.js');
-        const tty = !ctx.json && Boolean(process.stderr.isTTY);
-        let drewLine = false;
-        try {
-          const summary = (await replicate(source, target, {
-            capture: 'pgoutput',
-            untilCaughtUp: Boolean(flags.untilCaughtUp),
-            maxLagBytes: flags.maxLagBytes === undefined ? undefined : parseSize('--max-lag-bytes', flags.maxLagBytes, 0),
-            maxLagSeconds: flags.maxLagSeconds === undefined ? undefined : parseSeconds('--max-lag-seconds', flags.maxLagSeconds),
-            timeoutSeconds: flags.timeout === undefined ? undefined : parseSeconds('--timeout', flags.timeout),
-            jobs: parsePositiveInt('--jobs', flags.jobs, 2),
-            indexJobs: parsePositiveInt('--index-jobs', flags.indexJobs, 2),
-            splitBytes: parseSize('--split-larger-than', flags.splitLargerThan, 512 * 1024 ** 2),
-            filter: { include: flags.include, exclude: flags.exclude },
-            pgBin: flags.pgBin,
-            slot: flags.slot,
-            publication: flags.publication,
-            fixReplicaIdentity: Boolean(flags.fixReplicaIdentity),
-            refreshMatviews: flags.refreshMatviews !== false,
-            applyDdl: Boolean(flags.applyDdl),
-            streamLargeTransactions: flags.streamLargeTx !== false,
-            metricsPort: flags.metricsPort === undefined ? undefined : parsePort(flags.metricsPort),
-            metricsHost: flags.metricsHost,
-            statusIntervalMs: parseSeconds('--status-interval', flags.statusInterval ?? '5') * 1000,
-            logger: ctx.logger,
-            progress: ctx.json ? undefined : ctx.progress(),
-            // SIGINT/SIGTERM (handled in cli/context): finish the batch, persist, acknowledge; exit 130/143.
-            signal: ctx.signal,
-            onStatus: (sample) => {
-              const s = sample as LagSample;
-              if (tty) {
-                process.stderr.write(`\r\x1b[K${statusLine(s)}`);
-                drewLine = true;
-              } else {
-                ctx.logger.info(
-                  {
-                    lagBytes: s.lagBytes,
-                    lagSeconds: s.lagSeconds,
-                    changesPerSecond: Math.round(s.changesPerSecond),
-                    transactionsPerSecond: Math.round(s.transactionsPerSecond),
-                    applied: formatLsn(s.appliedPosition),
-                    source: formatLsn(s.sourcePosition),
-                    retainedBytes: s.retainedBytes,
-                  },
-                  `replicate: ${statusLine(s)}`,
-                );
-              }
-            },
-          })) as PgoutputSummary;
-          if (drewLine) process.stderr.write('\n');
-          ctx.print(describe(summary));
-          if (summary.timedOut) {
-            // A negative answer (exit 1), not a failure: the document still says how far it got.
-            process.stderr.write(
-              `pgshift: not caught up within --timeout ${flags.timeout}s (lag ${formatBytes(summary.lagBytes)} / ${summary.lagSeconds.toFixed(1)}s); everything applied so far is kept\n` +
-                '  next: run the same command again (it resumes), raise --timeout or --max-lag-*, or reduce the write load on the source\n',
-            );
-            return { exitCode: 1, json: summary };
-          }
-          return { json: summary };
-        } catch (err) {
-          if (drewLine) process.stderr.write('\n');
-          throw err;
-        }
+        if (flags.capture === 'triggers') refuseSlotOnly(flags);
+        return flags.capture === 'triggers' ? runReplicate(ctx, flags, source, target, CAPTURE_VIEW) : runReplicate(ctx, flags, source, target, PGOUTPUT_VIEW);
       });
     });
   return cmd;
@@ -276,12 +212,8 @@ function describe(s: PgoutputSummary): string {
   return lines.join('\n');
 }
 
-async function runCaptureTriggers(
-  ctx: Context,
-  flags: ReplicateFlags,
-  source: ConnectionSpec,
-  target: ConnectionSpec,
-): Promise<{ exitCode?: number; json: unknown }> {
+/** Flags of logical replication given with --capture triggers: refused, naming them. */
+function refuseSlotOnly(flags: ReplicateFlags): void {
   const slotOnly = (
     [
       ['slot', '--slot'],
@@ -299,12 +231,72 @@ async function runCaptureTriggers(
       hint: 'drop them; trigger capture has no slot or publication, and its lag is counted in changes and seconds (--max-lag-seconds)',
     });
   }
+}
+
+/** What differs between the two capture modes on the terminal: options only one has, status, summary, timeout. */
+interface ModeView<S, R> {
+  options(flags: ReplicateFlags): Record<string, unknown>;
+  statusLine(s: S): string;
+  statusFields(s: S): Record<string, unknown>;
+  describe(summary: R): string;
+  /** What is still behind when --timeout gave up, and which --max-lag-* to raise. */
+  behind(summary: R): { lag: string; raise: string };
+}
+
+const PGOUTPUT_VIEW: ModeView<LagSample, PgoutputSummary> = {
+  options: (flags) => ({
+    capture: 'pgoutput',
+    maxLagBytes: flags.maxLagBytes === undefined ? undefined : parseSize('--max-lag-bytes', flags.maxLagBytes, 0),
+    slot: flags.slot,
+    publication: flags.publication,
+    fixReplicaIdentity: Boolean(flags.fixReplicaIdentity),
+    applyDdl: Boolean(flags.applyDdl),
+    streamLargeTransactions: flags.streamLargeTx !== false,
+    metricsPort: flags.metricsPort === undefined ? undefined : parsePort(flags.metricsPort),
+    metricsHost: flags.metricsHost,
+  }),
+  statusLine,
+  statusFields: (s) => ({
+    lagBytes: s.lagBytes,
+    lagSeconds: s.lagSeconds,
+    changesPerSecond: Math.round(s.changesPerSecond),
+    transactionsPerSecond: Math.round(s.transactionsPerSecond),
+    applied: formatLsn(s.appliedPosition),
+    source: formatLsn(s.sourcePosition),
+    retainedBytes: s.retainedBytes,
+  }),
+  describe,
+  behind: (r) => ({ lag: `lag ${formatBytes(r.lagBytes)} / ${r.lagSeconds.toFixed(1)}s`, raise: '--max-lag-*' }),
+};
+
+const CAPTURE_VIEW: ModeView<CaptureSample, CaptureSummary> = {
+  options: () => ({ capture: 'triggers' }),
+  statusLine: captureStatusLine,
+  statusFields: (s) => ({
+    pendingChanges: s.pendingChanges,
+    lagSeconds: s.lagSeconds,
+    changesPerSecond: Math.round(s.changesPerSecond),
+    changes: s.changes,
+    batches: s.batches,
+  }),
+  describe: describeCapture,
+  behind: (r) => ({ lag: `${r.pendingChanges} changes pending, oldest ${r.lagSeconds.toFixed(1)}s`, raise: '--max-lag-seconds' }),
+};
+
+/** One replicate run for either capture mode: the options both share, the status line, the summary, --timeout's exit 1. */
+async function runReplicate<S, R extends { timedOut: boolean }>(
+  ctx: Context,
+  flags: ReplicateFlags,
+  source: ConnectionSpec,
+  target: ConnectionSpec,
+  view: ModeView<S, R>,
+): Promise<{ exitCode?: number; json: unknown }> {
+  // Loaded on use: every other command starts without the replication modules (and prom-client).
+  const { replicate } = await import('../replicate/index.js');
   const tty = !ctx.json && Boolean(process.stderr.isTTY);
   let drewLine = false;
   try {
-    const { replicate } = await import('../replicate/index.js');
     const summary = (await replicate(source, target, {
-      capture: 'triggers',
       untilCaughtUp: Boolean(flags.untilCaughtUp),
       maxLagSeconds: flags.maxLagSeconds === undefined ? undefined : parseSeconds('--max-lag-seconds', flags.maxLagSeconds),
       timeoutSeconds: flags.timeout === undefined ? undefined : parseSeconds('--timeout', flags.timeout),
@@ -313,36 +305,31 @@ async function runCaptureTriggers(
       splitBytes: parseSize('--split-larger-than', flags.splitLargerThan, 512 * 1024 ** 2),
       filter: { include: flags.include, exclude: flags.exclude },
       pgBin: flags.pgBin,
-      statusIntervalMs: parseSeconds('--status-interval', flags.statusInterval ?? '5') * 1000,
       refreshMatviews: flags.refreshMatviews !== false,
+      ...view.options(flags),
+      statusIntervalMs: parseSeconds('--status-interval', flags.statusInterval ?? '5') * 1000,
       logger: ctx.logger,
       progress: ctx.json ? undefined : ctx.progress(),
+      // SIGINT/SIGTERM (handled in cli/context): finish the batch, persist, acknowledge; exit 130/143.
       signal: ctx.signal,
       onStatus: (sample) => {
-        const s = sample as CaptureSample;
+        const s = sample as S;
         if (tty) {
-          process.stderr.write(`\r\x1b[K${captureStatusLine(s)}`);
+          process.stderr.write(`\r\x1b[K${view.statusLine(s)}`);
           drewLine = true;
         } else {
-          ctx.logger.info(
-            {
-              pendingChanges: s.pendingChanges,
-              lagSeconds: s.lagSeconds,
-              changesPerSecond: Math.round(s.changesPerSecond),
-              changes: s.changes,
-              batches: s.batches,
-            },
-            `replicate: ${captureStatusLine(s)}`,
-          );
+          ctx.logger.info(view.statusFields(s), `replicate: ${view.statusLine(s)}`);
         }
       },
-    })) as CaptureSummary;
+    } as Parameters<typeof replicate>[2])) as unknown as R;
     if (drewLine) process.stderr.write('\n');
-    ctx.print(describeCapture(summary));
+    ctx.print(view.describe(summary));
     if (summary.timedOut) {
+      // A negative answer (exit 1), not a failure: the document still says how far it got.
+      const { lag, raise } = view.behind(summary);
       process.stderr.write(
-        `pgshift: not caught up within --timeout ${flags.timeout}s (${summary.pendingChanges} changes pending, oldest ${summary.lagSeconds.toFixed(1)}s); everything applied so far is kept\n` +
-          '  next: run the same command again (it resumes), raise --timeout or --max-lag-seconds, or reduce the write load on the source\n',
+        `pgshift: not caught up within --timeout ${flags.timeout}s (${lag}); everything applied so far is kept\n` +
+          `  next: run the same command again (it resumes), raise --timeout or ${raise}, or reduce the write load on the source\n`,
       );
       return { exitCode: 1, json: summary };
     }
