@@ -27,7 +27,7 @@ export interface RelayStats {
   locksPipelined: number;
   /** Of which per-sequence reads answered from the one batched read. */
   sequencesCached: number;
-  /** Round trips to the source (a send while no reply is outstanding). */
+  /** Round trips to the source: queries whose reply pg_dump (or the relay) waits on, as roundtrips.ts counts them. */
   roundTrips: number;
   /** Why interceptions stopped early, if they did. */
   passThroughReason?: string;
@@ -95,7 +95,8 @@ export class RelaySession {
 
   private send(bytes: Buffer, reply: Reply | undefined): void {
     if (reply) {
-      if (!this.replies.length) {
+      // A pipelined LOCK and the batched read riding with the first sequence query are waited on by nobody.
+      if (reply.kind !== 'lock' && reply.kind !== 'seq-batch') {
         this.stats.roundTrips++;
         countRoundTrip('source');
       }
@@ -111,7 +112,14 @@ export class RelaySession {
   }
 
   private onClient(m: Message): void {
-    if (!this.ready || this.tail) return void this.server.write(m.bytes);
+    if (!this.ready || this.tail) {
+      // Passing through: each simple query and each Sync is one round trip.
+      if (this.tail && (m.type === T('Q') || m.type === T('S'))) {
+        this.stats.roundTrips++;
+        countRoundTrip('source');
+      }
+      return void this.server.write(m.bytes);
+    }
     if (m.type !== T('Q')) {
       // Terminate passes as is; anything else (extended protocol, COPY data) is not what pg_dump sends here.
       if (m.type !== T('X')) {
