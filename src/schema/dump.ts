@@ -49,6 +49,9 @@ export async function dumpSchema(tools: PgTools, source: ConnectionSpec, opts: D
   const relay = relayEnabled() ? await startRelay(source) : undefined;
   try {
     const { stdout } = await runTool(tools.pgDump, args, source, 'schema dump (pg_dump)', opts.signal, relay);
+    // A reply the relay answered for that the server then contradicted fails the dump even if pg_dump did not.
+    const failed = relay?.failure();
+    if (failed) throw failed;
     opts.onRelayStats?.(relay?.stats());
     return stdout;
   } catch (err) {

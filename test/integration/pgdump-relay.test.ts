@@ -25,6 +25,8 @@ async function plainDump(spec: ConnectionSpec, via: 'direct' | 'relay'): Promise
   const relay = via === 'relay' ? await startRelay(spec) : undefined;
   try {
     const { stdout } = await runTool(pgDump(), ['--schema-only', '--no-tablespaces'], spec, 'test dump', undefined, relay);
+    const failed = relay?.failure();
+    if (failed) throw failed;
     // pg_dump ≥ 15.14 wraps the script in \restrict KEY with a random key per run: the only line that may differ.
     const sql = stdout.toString('utf8').replace(/^\\(un)?restrict [A-Za-z0-9]+$/gm, '\\$1restrict KEY');
     return { sql, stats: relay?.stats() };

@@ -35,7 +35,7 @@ export interface RelayStats {
 
 type Reply =
   | { kind: 'pass' }
-  | { kind: 'lock'; text: string }
+  | { kind: 'lock'; text: string; done?: boolean }
   | { kind: 'seq-first'; oid: string; got: Message[] }
   | { kind: 'seq-batch'; got: Message[] }
   | { kind: 'internal' }
@@ -174,11 +174,19 @@ export class RelaySession {
           this.lockErrorSent = true;
         } else this.client.write(m.bytes);
         break;
-      case 'lock':
-        if (m.type === T('E')) {
-          if (!this.lockError) this.lockFailed(r.text, m.bytes);
-        } else if (async) this.client.write(m.bytes);
+      case 'lock': {
+        // pg_dump was told `CommandComplete "LOCK TABLE"` + `ReadyForQuery 'T'`: any other reply fails the dump.
+        const expected = (m.type === T('C') && textOf(m.bytes) === 'LOCK TABLE' && !r.done) || (m.type === T('Z') && statusOf(m.bytes) === 'T') || async;
+        if (m.type === T('C')) r.done = true;
+        if (!expected && !this.lockError) {
+          this.lockFailed(
+            r.text,
+            m.type === T('E') ? m.bytes : errorResponse('ERROR', 'XX000', `pgshift's pg_dump relay: unexpected reply to a pipelined ${r.text}`),
+          );
+        }
+        if (async) this.client.write(m.bytes);
         break;
+      }
       case 'seq-first':
         r.got.push(m);
         this.client.write(m.bytes);
