@@ -17,10 +17,10 @@ const SMALL_SHARE = 8;
 const sideSize = (p: TablePair) => Math.max(p.source?.bytes ?? 0, p.target?.bytes ?? 0);
 
 /** Compared row by row (present and readable on both sides) and read in one piece on both. */
-function batchable(p: TablePair, source: SideContext, target: SideContext, chunkBytes: number): boolean {
+function batchable(p: TablePair, source: Omit<SideContext, 'pool'>, target: Omit<SideContext, 'pool'>, chunkBytes: number): boolean {
   if (!p.source || !p.target || !p.source.populated || !p.target.populated) return false;
   if (sideSize(p) > chunkBytes / SMALL_SHARE) return false;
-  const one = (rel: DataRelation, side: SideContext) => planChunks(rel.bytes, side.blockSize, chunkBytes, side.major >= 14).length === 1;
+  const one = (rel: DataRelation, side: Omit<SideContext, 'pool'>) => planChunks(rel.bytes, side.blockSize, chunkBytes, side.major >= 14).length === 1;
   return one(p.source, source) && one(p.target, target);
 }
 
@@ -29,23 +29,8 @@ function batchable(p: TablePair, source: SideContext, target: SideContext, chunk
  * start when its first table asks, so they join each side's pool queue in the biggest-first order.
  */
 export function batchTotals(order: TablePair[], source: SideContext, target: SideContext, opts: DataOptions): Map<TablePair, Totals> {
-  const groups: TablePair[][] = [];
-  let group: TablePair[] = [];
-  let bytes = 0;
-  for (const p of order) {
-    if (!batchable(p, source, target, opts.chunkBytes)) continue;
-    if (group.length >= BATCH_TABLES || (group.length > 0 && bytes + sideSize(p) > opts.chunkBytes)) {
-      groups.push(group);
-      group = [];
-      bytes = 0;
-    }
-    group.push(p);
-    bytes += sideSize(p);
-  }
-  groups.push(group);
   const out = new Map<TablePair, Totals>();
-  for (const g of groups) {
-    if (g.length < 2) continue;
+  for (const g of smallTableGroups(order, source, target, opts.chunkBytes)) {
     let started: Promise<Map<string, BucketSums>[][]> | undefined;
     const run = () =>
       (started ??= (() => {
@@ -56,6 +41,25 @@ export function batchTotals(order: TablePair[], source: SideContext, target: Sid
     g.forEach((p, i) => out.set(p, async () => run().then(([s, t]) => [s![i]!, t![i]!])));
   }
   return out;
+}
+
+/** Consecutive small tables, at most BATCH_TABLES and about one chunk's bytes a group; groups of one are left out. */
+export function smallTableGroups(order: TablePair[], source: Omit<SideContext, 'pool'>, target: Omit<SideContext, 'pool'>, chunkBytes: number): TablePair[][] {
+  const groups: TablePair[][] = [];
+  let group: TablePair[] = [];
+  let bytes = 0;
+  for (const p of order) {
+    if (!batchable(p, source, target, chunkBytes)) continue;
+    if (group.length >= BATCH_TABLES || (group.length > 0 && bytes + sideSize(p) > chunkBytes)) {
+      groups.push(group);
+      group = [];
+      bytes = 0;
+    }
+    group.push(p);
+    bytes += sideSize(p);
+  }
+  groups.push(group);
+  return groups.filter((g) => g.length > 1);
 }
 
 /** One side's totals of a group: one query, one row per table (bucket '0' as totalsSql reads it). */
