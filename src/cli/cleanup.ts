@@ -43,6 +43,7 @@ export function cleanupCommand(): Command {
               report.leftOnSource.map((s) => `  ${s}`).join('\n'),
           );
         }
+        for (const f of report.stillFrozen ?? []) ctx.print(`Still read-only: ${f}`);
         if (report.notRestored.length) {
           // --force went on without them: the target lacks these until they are run (after fixing the data).
           ctx.print(

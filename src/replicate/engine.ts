@@ -90,6 +90,9 @@ export class Replication {
   static async start(source: ConnectionSpec, target: ConnectionSpec, opts: ReplicateOptions, make: (ctx: SourceContext) => ChangeSource): Promise<Replication> {
     const startedAt = Date.now();
     const { logger } = opts;
+    // The applier is the target's one writer: it writes even into a database whose default is read-only (the old
+    // side of a cutover, kept read-only for the application while the reverse stream applies into it).
+    target = { ...target, writeThroughFreeze: true };
     // --log-level debug: how long each step of the run took (where a run's fixed cost goes).
     const step = (what: string) => logger.debug({ ms: Date.now() - startedAt }, `replicate: ${what}`);
     let control: Control | undefined;
