@@ -55,11 +55,13 @@ function faultPoint(step: string): void {
   if (process.env.PGSHIFT_ROLLBACK_KILL_AT === step) process.kill(process.pid, 'SIGKILL');
 }
 
-/** The statement that makes a database writable again as it was (what --abort would run). */
+/** The statements that make a database writable again as it was (what --abort would run; a new session there starts read-only). */
 export function undoFreezeStatement(database: string, before: string | null): string {
-  return before === null
-    ? `ALTER DATABASE ${quoteIdent(database)} RESET default_transaction_read_only;`
-    : `ALTER DATABASE ${quoteIdent(database)} SET default_transaction_read_only = ${before};`;
+  const alter =
+    before === null
+      ? `ALTER DATABASE ${quoteIdent(database)} RESET default_transaction_read_only;`
+      : `ALTER DATABASE ${quoteIdent(database)} SET default_transaction_read_only = ${before};`;
+  return `BEGIN READ WRITE; ${alter} COMMIT;`;
 }
 
 /** The reverse stream recorded on the old side, checked against --target (refused, exit 2, when there is none). */

@@ -32,8 +32,9 @@ export interface CleanupReport {
 }
 
 export async function cleanup(target: ConnectionSpec, opts: { force?: boolean; source?: ConnectionSpec } = {}): Promise<CleanupReport> {
+  // pgshift's own objects go even from a side a cutover or rollback left read-only (the freeze itself stays).
   return await withClient(
-    target,
+    { ...target, writeThroughFreeze: true },
     async (c) => {
       // Refused at once while a copy or replicate (or another cleanup) holds the target.
       await acquireRunLock(c, { command: 'cleanup', side: 'target', display: target.display });
