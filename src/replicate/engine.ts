@@ -90,9 +90,6 @@ export class Replication {
   static async start(source: ConnectionSpec, target: ConnectionSpec, opts: ReplicateOptions, make: (ctx: SourceContext) => ChangeSource): Promise<Replication> {
     const startedAt = Date.now();
     const { logger } = opts;
-    // The applier is the target's one writer: it writes even into a database whose default is read-only (the old
-    // side of a cutover, kept read-only for the application while the reverse stream applies into it).
-    target = { ...target, writeThroughFreeze: true };
     // --log-level debug: how long each step of the run took (where a run's fixed cost goes).
     const step = (what: string) => logger.debug({ ms: Date.now() - startedAt }, `replicate: ${what}`);
     let control: Control | undefined;
@@ -101,7 +98,8 @@ export class Replication {
       // One writer per target for the whole run (the initial copy runs under it: runLockHeld).
       control = await Control.open(target, source, logger);
       step('connected to both sides, target locked');
-      const ctx: SourceContext = { source, target, control, opts, logger };
+      // control.target: written through a read-only default (the old side of a cutover, see control.ts).
+      const ctx: SourceContext = { source, target: control.target, control, opts, logger };
       cs = make(ctx);
       await cs.prepare();
       step('preflight done');
