@@ -130,7 +130,8 @@ export async function setUpReverse(o: {
           source: neu.display,
           slot: `pgshift_${suffix}`,
           publication: `pgshift_${suffix}`,
-          options: { filter, jobs: 1, reverse: true },
+          // The tables, kept: the forward publication they are read from is dropped next (a rerun finds them here).
+          options: { filter, jobs: 1, reverse: true, tables: o.tables.map((t) => ({ schema: t.schema, name: t.name })) },
         });
       }
     } else if (!(await loadCapture(oldC))) {
@@ -142,6 +143,8 @@ export async function setUpReverse(o: {
     }
     // ---- 2. the forward capture on the old side goes (nothing echoes back, no slot keeps WAL)
     const dropped = await dropForward(old, oldC, ctlNew, logger);
+    // Test hook: a crash between the forward capture's drop and the reverse one's creation (a rerun finishes it).
+    if (process.env.PGSHIFT_CUTOVER_KILL_AT === 'reverse-drop') process.kill(process.pid, 'SIGKILL');
     // ---- 3. the capture on the new side; the stream starts where it is created
     const start = capture === 'pgoutput' ? await startSlot(oldC, newC, o.tables) : await startCapture(oldC, newC, logger);
     await oldC.query(`UPDATE pgshift.reverse SET set_up_at = COALESCE(set_up_at, now()), updated_at = now() WHERE id = 1`);
@@ -188,10 +191,11 @@ async function recordBaseline(oldC: Client, capture: Capture, position: string):
 async function startSlot(oldC: Client, newC: Client, tables: TableName[]): Promise<string> {
   const st = (await loadReplication(oldC))!;
   if (st.copyDone) return st.consistentPoint ?? '?';
+  const recorded = st.options.tables as TableName[] | undefined;
   await createPublication(
     newC,
     st.publication,
-    tables.map((t) => qualify(t.schema, t.name)),
+    (recorded ?? tables).map((t) => qualify(t.schema, t.name)),
   );
   const info = await slotInfo(newC, st.slot);
   const lsn: string =

@@ -106,6 +106,12 @@ for (const mode of ['pgoutput', 'triggers'] as const) {
     });
 
     it("cutover --reverse: the forward capture is gone from the source, --abort refused, the target's writes arrive on the read-only source", async () => {
+      // A crash between the forward capture's drop and the reverse one's creation: the rerun finishes the set-up.
+      const killed = await cli(['cutover', '--grace', '1s', '--max-lag', '2s', '--reverse'], { PGSHIFT_CUTOVER_KILL_AT: 'reverse-drop' });
+      expect(killed.signal, killed.stderr).toBe('SIGKILL');
+      const { rows: at } = await tgt.owner(`SELECT step, reverse_at FROM pgshift.cutover`);
+      expect(at).toEqual([{ step: 'reverse', reverse_at: null }]);
+      expect(await writable(src)).toBe(false);
       const r = await cli(['cutover', '--grace', '1s', '--max-lag', '2s', '--reverse', '--json']);
       expect(r.code, r.stderr + r.stdout).toBe(0);
       const rep = parseJson(r);
