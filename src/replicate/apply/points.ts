@@ -45,6 +45,8 @@ export class VerifyPoints {
   private poll?: Client;
   private holder?: Client;
   private sourceHolder?: Client;
+  private opening?: Promise<void>;
+  private closed = false;
   private lastPoll = 0;
   private polling?: Promise<void>;
   private request: PointRequest | null = null;
@@ -90,17 +92,22 @@ export class VerifyPoints {
   /** The request waiting for this applier, if any (non-blocking: polls in the background at most every pollMs). */
   pending(): PointRequest | null {
     if (this.request && this.request.expiresAt <= Date.now()) this.request = null;
-    if (!this.busy && !this.polling && Date.now() - this.lastPoll >= (this.opts.pollMs ?? 200)) {
-      this.polling = this.refresh().finally(() => (this.polling = undefined));
-    }
+    if (!this.busy) this.startRefresh();
     return this.busy ? null : this.request;
   }
 
   /** Read the newest open request now (the capture applier asks before each batch). */
   async check(): Promise<PointRequest | null> {
-    if (this.polling) await this.polling;
-    else if (Date.now() - this.lastPoll >= (this.opts.pollMs ?? 200)) await this.refresh();
+    await this.startRefresh();
     return this.pending();
+  }
+
+  /** One refresh at a time (each may open the poll connection: two at once would leak one), at most every pollMs. */
+  private startRefresh(): Promise<void> | undefined {
+    if (!this.polling && !this.closed && Date.now() - this.lastPoll >= (this.opts.pollMs ?? 200)) {
+      this.polling = this.refresh().finally(() => (this.polling = undefined));
+    }
+    return this.polling;
   }
 
   private async refresh(): Promise<void> {
@@ -141,11 +148,20 @@ export class VerifyPoints {
     this.logger.warn(`replicate: could not answer an online verify (${(err as Error).message}); replication goes on, the verify will say so`);
   }
 
-  private async openHolders(): Promise<void> {
-    this.holder ??= await connect(this.target, { applicationName: 'pgshift replicate verify-snapshot' });
-    if (this.opts.source && this.capture === 'triggers') {
-      this.sourceHolder ??= await connect(this.opts.source, { applicationName: 'pgshift replicate verify-snapshot' });
-    }
+  /**
+   * One opening at a time: the request's early open (refresh) and the applier's own call (hold, export) overlap,
+   * and two `holder ??= await connect()` would each open one and leak the first, keeping the process alive after
+   * the run ended (Ctrl-C waited out the 15 s stop deadline).
+   */
+  private openHolders(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the applier is stopping'));
+    this.opening ??= (async () => {
+      this.holder ??= await connect(this.target, { applicationName: 'pgshift replicate verify-snapshot' });
+      if (this.opts.source && this.capture === 'triggers') {
+        this.sourceHolder ??= await connect(this.opts.source, { applicationName: 'pgshift replicate verify-snapshot' });
+      }
+    })().finally(() => (this.opening = undefined));
+    return this.opening;
   }
 
   /** pgoutput: everything before is committed and the applier stopped applying; the verify may create its slot. */
@@ -270,7 +286,8 @@ export class VerifyPoints {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.polling?.catch(() => undefined)]);
+    this.closed = true;
+    await Promise.all([this.polling?.catch(() => undefined), this.opening?.catch(() => undefined)]);
     await Promise.all([this.poll, this.holder, this.sourceHolder].map((c) => c?.end().catch(() => undefined)));
     this.poll = this.holder = this.sourceHolder = undefined;
   }
