@@ -317,7 +317,8 @@ export function chooseStrategy(o: {
   const fkPart = o.foreignKeySeconds >= 0.05 ? `, re-check foreign keys (${f(o.foreignKeySeconds)})` : '';
   const mvPart = mv.views > 0 ? `, refresh ${mv.views} materialized view(s) (${f(mv.seconds)})` : '';
   const replLine = `replication freezes writes only to catch up, set sequences${fkPart}${mvPart} and verify: about ${f(replFreeze)}`;
-  const trigCost = `it adds about ${triggers.sourceOverhead.microsecondsPerStatement} µs of source CPU per writing statement${triggers.sourceOverhead.coreShare !== null ? ` (at most ${(triggers.sourceOverhead.coreShare * 100).toFixed(1)} % of a core at the sampled rate)` : ''}`;
+  const share = (x: number) => (x < 0.001 ? 'under 0.1 % of a core' : `at most ${(x * 100).toFixed(1)} % of a core`);
+  const trigCost = `it adds about ${triggers.sourceOverhead.microsecondsPerStatement} µs of source CPU per writing statement${triggers.sourceOverhead.coreShare !== null ? ` (${share(triggers.sourceOverhead.coreShare)} at the sampled rate)` : ''}`;
   const trigLine = `trigger capture (pgshift replicate --capture triggers, no REPLICATION needed) freezes writes only to drain the capture log, set sequences${fkPart}${mvPart} and verify: about ${f(triggers.freezeSeconds)}; ${trigCost}`;
   const trigClosed = triggers.available
     ? `trigger capture would not keep up: the source changes ${Math.round(triggers.changesPerSecond ?? 0)} rows/s, the applier drains about ${Math.round(triggers.drainChangesPerSecond)}/s`

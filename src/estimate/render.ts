@@ -128,12 +128,12 @@ function renderTriggerCapture(t: EstimateReport['strategy']['triggers']): string
   const backlog = t.backlogAfterCopy;
   return [
     line,
-    `    drains about ${Math.round(t.drainChangesPerSecond).toLocaleString('en-US')} changes/s; the source changes ${rate === null ? '? rows/s' : `${rate.toFixed(1)} rows/s`}` +
+    `    drains about ${Math.round(t.drainChangesPerSecond).toLocaleString('en-US')} changes/s (+ ${seconds(t.batchRoundTripSeconds)} of round trips a batch); the source changes ${rate === null ? '? rows/s' : `${rate.toFixed(1)} rows/s`}` +
       (backlog.changes === null
         ? ''
         : backlog.drainSeconds === null
           ? ' — faster than the applier drains: the capture log would never empty'
           : `, so the log holds ~${Math.round(backlog.changes).toLocaleString('en-US')} changes after the copy, drained in ${seconds(backlog.drainSeconds)} while the source stays live`),
-    `    source overhead: ${t.sourceOverhead.basis}${t.sourceOverhead.coreShare === null ? '' : `; at the sampled rate at most ${(t.sourceOverhead.coreShare * 100).toFixed(1)} % of one source core`}`,
+    `    source overhead: ${t.sourceOverhead.basis}${t.sourceOverhead.coreShare === null ? '' : `; at the sampled rate ${t.sourceOverhead.coreShare < 0.001 ? 'under 0.1 %' : `at most ${(t.sourceOverhead.coreShare * 100).toFixed(1)} %`} of one source core`}`,
   ];
 }

@@ -34,8 +34,10 @@ export interface TriggerCapture {
   reason: string | null;
   /** Rows inserted, updated or deleted per second on the source while sampled (pg_stat_database); null: unknown. */
   changesPerSecond: number | null;
-  /** Changes per second the applier drains, and where that figure comes from. */
+  /** Changes per second the applier drains (a batch takes everything pending), and where that figure comes from. */
   drainChangesPerSecond: number;
+  /** What one batch pays in round trips to both sides, whatever its size (the probe's round trips). */
+  batchRoundTripSeconds: number;
   drainBasis: string;
   /** Writes frozen: the applier drains the log's last batch (catch-up), replicate's finish, the verify. */
   freezeSeconds: number;
@@ -82,9 +84,9 @@ export async function triggerCaptureStatus(c: Client, tableOids: number[]): Prom
 }
 
 /**
- * The trigger path's freeze and drain. The drain rate is the benchmark's, slowed by the round trips one batch makes
- * to each side as the probe measured them (a remote pair pays them per batch); the last batch at the freeze holds
- * TRIGGER_LAG_SECONDS of the sampled change rate.
+ * The trigger path's freeze and drain. A batch applies everything pending, so a backlog drains at the benchmark's
+ * rate; each batch also pays the round trips it makes to each side as the probe measured them (a remote pair pays
+ * them per batch). The last batch at the freeze holds TRIGGER_LAG_SECONDS of the sampled change rate.
  */
 export function modelTriggerCapture(o: {
   status: TriggerCaptureStatus;
@@ -101,25 +103,24 @@ export function modelTriggerCapture(o: {
   const perBatch = TRIGGER_BATCH_ROUND_TRIPS * (o.sourceRoundTrip + o.targetRoundTrip);
   const changes = o.writeRate.changesPerSecond ?? null;
   const rate = changes ?? 0;
-  // In a batch of TRIGGER_LAG_SECONDS of changes, the round trips are paid once: the rate while live.
-  const batchChanges = Math.max(1, rate * TRIGGER_LAG_SECONDS);
-  const drain = batchChanges / (perBatch + batchChanges / TRIGGER_DRAIN_CHANGES_PER_SECOND);
+  const drain = TRIGGER_DRAIN_CHANGES_PER_SECOND;
   const lastBatch = perBatch + (rate * TRIGGER_LAG_SECONDS) / TRIGGER_DRAIN_CHANGES_PER_SECOND;
   const catchUp = TRIGGER_LAG_SECONDS + lastBatch;
   const freeze = catchUp + o.finishSeconds + o.verifySeconds;
   const keepsUp = changes === null ? null : changes < drain;
   const backlog = changes === null ? null : changes * o.copySeconds;
   // A big backlog is drained in big batches: the round trips hardly count, but the source keeps writing meanwhile.
-  const net = TRIGGER_DRAIN_CHANGES_PER_SECOND - rate;
-  const backlogDrain = backlog === null ? null : net > 0 ? backlog / net : null;
+  const net = drain - rate;
+  const backlogDrain = backlog === null ? null : net > 0 ? perBatch + backlog / net : null;
   return {
     available: o.status.available,
     reason: o.status.reason,
     changesPerSecond: changes,
     drainChangesPerSecond: drain,
+    batchRoundTripSeconds: perBatch,
     drainBasis:
-      `${TRIGGER_DRAIN_CHANGES_PER_SECOND.toLocaleString('en-US')} changes/s measured by bench/capture-overhead.ts on a local pair, ` +
-      `with ${TRIGGER_BATCH_ROUND_TRIPS} round trips per batch to each side as the probe measured them (${(perBatch * 1000).toFixed(1)} ms a batch)`,
+      `${TRIGGER_DRAIN_CHANGES_PER_SECOND.toLocaleString('en-US')} changes/s measured by bench/capture-overhead.ts on a local pair (a batch applies everything pending), ` +
+      `plus ${TRIGGER_BATCH_ROUND_TRIPS} round trips per batch to each side as the probe measured them (${(perBatch * 1000).toFixed(1)} ms a batch)`,
     freezeSeconds: freeze,
     catchUpSeconds: catchUp,
     finishSeconds: o.finishSeconds,

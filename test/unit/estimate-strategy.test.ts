@@ -60,7 +60,9 @@ describe('estimate: strategy', () => {
       close(s.triggers.catchUpSeconds, 1 + 12 * 0.002 + 200 / 10_800);
       close(s.triggers.freezeSeconds, s.triggers.catchUpSeconds + 0.5 + 10 * 0.005 + 300);
       close(s.triggers.backlogAfterCopy.changes!, 200 * 1200);
-      close(s.triggers.backlogAfterCopy.drainSeconds!, (200 * 1200) / (10_800 - 200));
+      close(s.triggers.backlogAfterCopy.drainSeconds!, 12 * 0.002 + (200 * 1200) / (10_800 - 200));
+      expect(s.triggers.drainChangesPerSecond).toBe(10_800);
+      close(s.triggers.batchRoundTripSeconds, 12 * 0.002);
       close(s.triggers.sourceOverhead.coreShare!, (200 * 50) / 1e6);
       expect(s.verdict).toMatch(/Use trigger capture \(pgshift replicate --capture triggers/);
     });
