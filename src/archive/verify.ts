@@ -11,9 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { ConnectionSpec } from '../config.js';
 import { withClient, type Client } from '../db/connect.js';
+import { copyOut } from '../db/copy-out.js';
 import { PgshiftError } from '../errors.js';
 import { libpqEnv } from '../schema/run.js';
 import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
@@ -98,7 +99,7 @@ async function archiveRows(archive: Archive, pgRestore: string, listDir: string,
 
 async function targetDigest(c: Client, select: string): Promise<RowDigest> {
   const d = new RowDigest();
-  await pipeline(c.query(copyTo(`COPY (${select}) TO STDOUT`)), d);
+  await copyOut(c, `COPY (${select}) TO STDOUT`, [d]);
   return d;
 }
 

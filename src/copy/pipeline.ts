@@ -7,7 +7,8 @@ import { quoteIdent } from '../db/ident.js';
 import { runPipelined } from '../db/pipelined.js';
 import { chunkDone } from '../state/store.js';
 import type { Chunk } from './plan.js';
-import { relayCopy, relayCopyBatch, type RelayResult } from './relay.js';
+import { relayCopy, type RelayResult } from './relay.js';
+import { relayCopyBatch } from './relay-batch.js';
 
 export interface ChunkResult {
   rows: number;

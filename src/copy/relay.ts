@@ -7,9 +7,9 @@
 // target, so each job holds at most that much (plus one socket read) in memory.
 // Failure: an error on either side, or the abort signal, sends CopyFail to the target (its COPY, and the
 // caller's transaction, roll back) and ends the source connection if it is still streaming.
-import type { Socket } from 'node:net';
 import type { Client } from '../db/connect.js';
 import { claimRead } from '../db/read-buffers.js';
+import { commandRows, CopyInSink, deferred, type Handler, type PgConnection } from './relay-sink.js';
 
 const COPY_DATA = 0x64; // d
 const COPY_OUT_RESPONSE = 0x48; // H
@@ -18,120 +18,13 @@ const PARAMETER_STATUS = 0x53; // S
 const NOTIFICATION = 0x41; // A
 const COPY_DONE_TYPE = 0x63; // c
 const COMMAND_COMPLETE = 0x43; // C: between two COPYs of one batch
-const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]);
 const HEADER = 5; // type byte + int32 length
 
 /** Bytes allowed to wait in the target socket's buffer before the source socket is paused. */
 export const RELAY_HIGH_WATER = 1024 * 1024;
 
-/** The parts of pg's Connection the relay uses (not in @types/pg), and its one 'data' reader: pg internals, written against pg 8.23.1 (pinned by test/integration/pg-internals.test.ts). */
-interface PgConnection {
-  stream: Socket;
-  query(text: string): void;
-  sendCopyFail(message: string): void;
-}
-
-type Handler = (b: Buffer) => void;
-
-function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
-  let resolve!: () => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-  promise.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
-  return { promise, resolve, reject };
-}
-
-function commandRows(msg: { text?: string } | undefined): number {
-  const m = /COPY (\d+)/.exec(msg?.text ?? '');
-  return m ? Number(m[1]) : 0;
-}
-
-/** COPY … FROM STDIN on the target, fed with already framed CopyData messages (a pg "submittable"). */
-class CopyInSink {
-  rowCount = 0;
-  private connection?: PgConnection;
-  private readonly readyD = deferred();
-  private readonly doneD = deferred();
-  private state: 'sent' | 'ready' | 'ended' | 'settled' = 'sent';
-  private failWhenReady?: string;
-  /** end() or fail() was called: the target finishing its COPY is expected. */
-  endRequested = false;
-  readonly ready = this.readyD.promise;
-  readonly done = this.doneD.promise;
-
-  constructor(readonly text: string) {}
-
-  submit(connection: PgConnection): void {
-    this.connection = connection;
-    connection.query(this.text);
-  }
-
-  /** pg replaces this when query_timeout is set; it must exist. */
-  callback(): void {}
-
-  get stream(): Socket {
-    return this.connection!.stream;
-  }
-
-  /** `flushed` runs once the bytes left the process (not on error: a failed write may still hold them). */
-  write(buf: Buffer, flushed?: () => void): void {
-    this.connection!.stream.write(buf, flushed && ((err) => (err ? undefined : flushed())));
-  }
-
-  /** All data is written: CopyDone; `done` resolves once the target has committed the statement. */
-  end(): void {
-    this.endRequested = true;
-    if (this.state !== 'ready') return;
-    this.state = 'ended';
-    this.connection!.stream.write(COPY_DONE);
-  }
-
-  /**
-   * Roll the COPY back (CopyFail) and wait until the target has answered, so the connection is usable.
-   * `pad` completes a CopyData message the relay had only partly written: the server reads whole messages
-   * (even after an error, when it skips them), so a half-sent one would swallow the next query.
-   */
-  async fail(message: string, pad?: Buffer): Promise<void> {
-    this.endRequested = true;
-    if (pad && this.state !== 'ended' && this.connection?.stream.writable) this.connection.stream.write(pad);
-    if (this.state === 'ready') {
-      this.state = 'ended';
-      this.connection!.sendCopyFail(message);
-    } else if (this.state === 'sent') {
-      this.failWhenReady = message;
-    }
-    await this.done.catch(() => undefined);
-  }
-
-  handleCopyInResponse(): void {
-    if (this.state !== 'sent') return;
-    this.state = 'ready';
-    if (this.failWhenReady !== undefined) {
-      this.state = 'ended';
-      this.connection!.sendCopyFail(this.failWhenReady);
-    }
-    this.readyD.resolve();
-  }
-
-  handleCommandComplete(msg: { text?: string }): void {
-    this.rowCount = commandRows(msg);
-  }
-
-  handleReadyForQuery(): void {
-    this.state = 'settled';
-    this.readyD.resolve();
-    this.doneD.resolve();
-  }
-
-  handleError(err: unknown): void {
-    this.state = 'settled';
-    this.readyD.reject(err);
-    this.doneD.reject(err);
-  }
-}
-
 /** COPY … TO STDOUT on the source whose CopyData messages go straight into a CopyInSink. */
-class CopyOutRelay {
+export class CopyOutRelay {
   rowCount = 0;
   /** Bytes of COPY payload (without the 5-byte message headers), as a decoding client would count them. */
   payloadBytes = 0;
@@ -400,7 +293,7 @@ export interface RelayResult {
   bytes: number;
 }
 
-function abortReason(signal: AbortSignal): Error {
+export function abortReason(signal: AbortSignal): Error {
   const r: unknown = signal.reason;
   return r instanceof Error ? r : new Error(`copy aborted${r === undefined ? '' : `: ${String(r)}`}`);
 }
@@ -437,95 +330,6 @@ export async function relayCopy(src: Client, tgt: Client, sourceSql: string, tar
     return { rows: sink.rowCount, bytes: relay.payloadBytes };
   } catch (err) {
     const pad = relay?.stop();
-    await sink.fail(err instanceof Error ? err.message : String(err), pad);
-    throw err;
-  } finally {
-    if (onAbort) signal?.removeEventListener('abort', onAbort);
-  }
-}
-
-export interface BatchItem {
-  /** COPY … TO STDOUT on the source (no trailing semicolon). */
-  sourceSql: string;
-  /** COPY … FROM STDIN on the target, possibly preceded by other statements (as relayCopy's targetSql). */
-  targetSql: string;
-}
-
-/**
- * Several COPYs in ONE source round trip: the source runs `COPY a TO STDOUT; COPY b TO STDOUT; …` as one simple
- * query and streams each COPY's data in turn; each goes into its own COPY on the target. Between two of them the
- * source is held while `committed(i, …)` finishes item i's target transaction (its rows and done mark commit
- * together, as for a single chunk) and the next target COPY opens. On an error, the items already committed
- * stay; `current()` names the item that failed; the target is left ready for the caller's ROLLBACK.
- */
-export async function relayCopyBatch(
-  src: Client,
-  tgt: Client,
-  items: BatchItem[],
-  committed: (index: number, result: RelayResult) => Promise<void>,
-  opts: RelayOptions = {},
-): Promise<RelayResult[]> {
-  const { signal } = opts;
-  if (signal?.aborted) throw abortReason(signal);
-  const results: RelayResult[] = [];
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(abortReason(signal!));
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-  aborted.catch(() => undefined);
-  const early = deferred();
-  // A target COPY that ends before the relay ended it would mean rows went missing: never silently.
-  const open = async (i: number): Promise<CopyInSink> => {
-    const s = new CopyInSink(items[i]!.targetSql);
-    s.done.then(
-      () => (s.endRequested ? undefined : early.reject(new Error('internal: the target ended its COPY before the source finished'))),
-      () => undefined,
-    );
-    void tgt.query(s as never);
-    try {
-      await Promise.race([s.ready, aborted]);
-    } catch (err) {
-      // Stopped before it opened: roll it back once the target answers, so the connection is usable again.
-      await s.fail(err instanceof Error ? err.message : String(err));
-      throw err;
-    }
-    return s;
-  };
-  const finish = async (s: CopyInSink, i: number, bytes: number) => {
-    s.end();
-    await Promise.race([s.done, aborted]);
-    const r = { rows: s.rowCount, bytes };
-    results.push(r);
-    await committed(i, r);
-  };
-  let sink = await open(0).catch(async (err: unknown) => {
-    if (onAbort) signal?.removeEventListener('abort', onAbort);
-    throw err;
-  });
-  let relay: CopyOutRelay | undefined;
-  let switching: Promise<unknown> | undefined;
-  try {
-    relay = new CopyOutRelay(items.map((x) => x.sourceSql).join('; '), sink, opts.onBytes, {
-      copies: items.length,
-      next: (i, bytes) => {
-        const step = (async () => {
-          await finish(sink, i, bytes);
-          sink = await open(i + 1);
-          return sink;
-        })();
-        switching = step;
-        return step;
-      },
-    });
-    void src.query(relay as never);
-    await Promise.race([relay.done, early.promise, aborted]);
-    await finish(sink, items.length - 1, relay.payloadBytes - results.reduce((a, r) => a + r.bytes, 0));
-    return results;
-  } catch (err) {
-    const pad = relay?.stop();
-    // A switch under way ends first (its next COPY opened, or failed): then the COPY open now is rolled back.
-    await switching?.catch(() => undefined);
     await sink.fail(err instanceof Error ? err.message : String(err), pad);
     throw err;
   } finally {

@@ -266,3 +266,15 @@ export async function serverMajor(client: Client): Promise<number> {
   const { rows } = await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
   return Math.floor(Number(rows[0]!.v) / 10000);
 }
+
+/** Closes the socket at once: the server rolls back whatever was open on it. */
+export function abandon(client: Client): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+/** Ends a connection without waiting on it for long (a lost or wedged one may never answer Terminate). */
+export async function discard(client: Client | undefined): Promise<void> {
+  if (!client) return;
+  await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+  abandon(client);
+}

@@ -2,7 +2,7 @@
 // largest tables (their size in the archive and as COPY text), and what the probe measured.
 import { formatBytes, renderTable } from '../format.js';
 import type { ArchiveEstimateReport } from './archive.js';
-import { seconds } from './render.js';
+import { renderPhases, seconds } from './render.js';
 
 export function renderArchiveEstimate(r: ArchiveEstimateReport): string {
   const out: string[] = [];
@@ -13,17 +13,7 @@ export function renderArchiveEstimate(r: ArchiveEstimateReport): string {
       `${r.builds} index/key builds, ${r.foreignKeys} foreign keys; --jobs ${r.jobs}, --index-jobs ${r.indexJobs}; calibrated by a ${seconds(r.probe.seconds)} probe`,
   );
   out.push('');
-  out.push(
-    renderTable(
-      ['phase', 'time', 'starts at'],
-      [
-        ...r.phases.map((p) => [p.name, seconds(p.seconds), seconds(p.start)]),
-        ['total', seconds(r.totalSeconds), `range ${seconds(r.low)} – ${seconds(r.high)}`],
-      ],
-      [false, true, false],
-    ),
-  );
-  out.push(`  range: ${r.rangeBasis}`);
+  out.push(...renderPhases(r));
   out.push('');
   const shown = r.tables.slice(0, 10);
   out.push(`Largest tables${r.tables.length > shown.length ? ` (${shown.length} of ${r.tables.length})` : ''}:`);

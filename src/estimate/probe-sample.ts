@@ -2,12 +2,11 @@
 // inside a transaction that is always rolled back, with copy's format and FREEZE; optionally the scan, index
 // builds and ANALYZE on the loaded sample. Also the source-only reads of an uncalibrated probe.
 import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { to as copyTo } from 'pg-copy-streams';
 import { STATE_SCHEMA } from '../catalog/system.js';
 import type { TableInfo } from '../catalog/tables.js';
 import { relayCopy } from '../copy/relay.js';
 import type { Client } from '../db/connect.js';
+import { copyOut } from '../db/copy-out.js';
 import { quoteIdent } from '../db/ident.js';
 import { median } from './median.js';
 import { timeParallelBuild, timeSampleIndexes, timeSampleJoin, type IndexSample, type SampleIndex } from './probe-builds.js';
@@ -230,7 +229,6 @@ export async function timeCommit(
 /** Read-only sample (no target): COPY to nowhere. */
 export async function sampleRead(src: Client, p: Prepared, rows: number, signal: AbortSignal): Promise<{ rows: number; seconds: number; wireBytes: number }> {
   const t0 = process.hrtime.bigint();
-  const out = copyTo(sourceSelect(p, rows));
   let wireBytes = 0;
   const counter = new Writable({
     write(c: Buffer, _e, done) {
@@ -238,7 +236,7 @@ export async function sampleRead(src: Client, p: Prepared, rows: number, signal:
       done();
     },
   });
-  await pipeline(src.query(out), counter, { signal });
+  const out = await copyOut(src, sourceSelect(p, rows), [counter], signal);
   return { rows: Number(out.rowCount ?? rows), seconds: Number(process.hrtime.bigint() - t0) / 1e9, wireBytes };
 }
 

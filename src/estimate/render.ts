@@ -45,15 +45,15 @@ export function renderTimeline(r: EstimateReport, width = 60): string {
   ].join('\n');
 }
 
-export function renderEstimate(r: EstimateReport, o: { timeline: boolean }): string {
-  const out: string[] = [];
-  out.push(`Estimate for pgshift copy ${r.source} → ${r.target ?? '(no target given)'}`);
-  out.push(
-    `  ${r.tables} tables, ${formatBytes(r.bytes)} in ${r.chunks} chunks, ${r.builds} index/key builds; --jobs ${r.jobs}, --index-jobs ${r.indexJobs}; ` +
-      (r.calibrated ? `calibrated by a ${seconds(r.probe.seconds)} probe` : 'UNCALIBRATED'),
-  );
-  out.push('');
-  out.push(
+/** The phase table with the total and its range, and what the range rests on: live and archive estimates alike. */
+export function renderPhases(r: {
+  phases: { name: string; seconds: number; start: number }[];
+  totalSeconds: number;
+  low: number;
+  high: number;
+  rangeBasis: string;
+}): string[] {
+  return [
     renderTable(
       ['phase', 'time', 'starts at'],
       [
@@ -62,8 +62,19 @@ export function renderEstimate(r: EstimateReport, o: { timeline: boolean }): str
       ],
       [false, true, false],
     ),
+    `  range: ${r.rangeBasis}`,
+  ];
+}
+
+export function renderEstimate(r: EstimateReport, o: { timeline: boolean }): string {
+  const out: string[] = [];
+  out.push(`Estimate for pgshift copy ${r.source} → ${r.target ?? '(no target given)'}`);
+  out.push(
+    `  ${r.tables} tables, ${formatBytes(r.bytes)} in ${r.chunks} chunks, ${r.builds} index/key builds; --jobs ${r.jobs}, --index-jobs ${r.indexJobs}; ` +
+      (r.calibrated ? `calibrated by a ${seconds(r.probe.seconds)} probe` : 'UNCALIBRATED'),
   );
-  out.push(`  range: ${r.rangeBasis}`);
+  out.push('');
+  out.push(...renderPhases(r));
   out.push('');
   if (r.criticalPath.length) {
     out.push('Critical path of the data phase (each step waited for the one before):');

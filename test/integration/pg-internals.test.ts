@@ -80,7 +80,7 @@ describe('pg internals pgshift relies on (pg 8.23.1)', () => {
         typeof con[m],
         changed(
           `Connection.${m}() is gone`,
-          'db/pipelined.ts (parse/bind/execute/sync), copy/relay.ts (query, sendCopyFail), replicate/pgoutput/stream.ts (sendCopyFromChunk)',
+          'db/pipelined.ts (parse/bind/execute/sync), copy/relay-sink.ts (query, sendCopyFail), replicate/pgoutput/stream.ts (sendCopyFromChunk)',
         ),
       ).toBe('function');
     }
@@ -207,7 +207,7 @@ describe('pg internals pgshift relies on (pg 8.23.1)', () => {
     const err = await Promise.race([settled, sleep(10_000).then(() => 'hung')]);
     expect(
       String((err as Error).message ?? err),
-      changed('COPY FROM STDIN through connection.query + handleCopyInResponse + sendCopyFail', 'copy/relay.ts (CopyInSink)'),
+      changed('COPY FROM STDIN through connection.query + handleCopyInResponse + sendCopyFail', 'copy/relay-sink.ts (CopyInSink)'),
     ).toContain('pinned by pg-internals.test');
     await c.query('SELECT 1'); // the connection is usable again
   });

@@ -8,7 +8,7 @@
 // transaction back with its session and the source streams it again from its first block after the reconnect.
 // Memory stays flat: each transaction's writer holds at most one statement group (writer.ts).
 import type { QueryConfig } from 'pg';
-import type { Client } from '../../db/connect.js';
+import { discard, type Client } from '../../db/connect.js';
 import { PgshiftError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Change, RelationEvent } from '../change.js';
@@ -230,11 +230,4 @@ export class StreamedTransactions {
     if (!this.current) throw new PgshiftError('streaming: a change of a streamed transaction outside its block', { phase: 'streaming' });
     return this.current;
   }
-}
-
-/** Ends a connection without waiting on it for long (a lost one may never answer Terminate). */
-export async function discard(client: Client | undefined): Promise<void> {
-  if (!client) return;
-  await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
-  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }

@@ -11,8 +11,8 @@
 // snapshot in the SAME target transaction. Only after that COMMIT are the consumed log rows deleted on the
 // source. Applying a batch twice (a crash between the two commits) converges to the same rows: exactly once in
 // effect, with no position arithmetic. Values never pass through JavaScript: COPY text streams, piped.
-import { pipeline } from 'node:stream/promises';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { from as copyFrom } from 'pg-copy-streams';
+import { copyOut } from '../../db/copy-out.js';
 import { specOf, type Client } from '../../db/connect.js';
 import { qualify, quoteIdent } from '../../db/ident.js';
 import { errorCode, PgshiftError } from '../../errors.js';
@@ -299,8 +299,7 @@ export class CaptureApplier {
 
   private async pipe(sourceSql: string, targetSql: string): Promise<number> {
     const from = this.tgt.query(copyFrom(targetSql));
-    const to = this.src.query(copyTo(sourceSql));
-    await pipeline(to, from);
+    await copyOut(this.src, sourceSql, [from]);
     return Number(from.rowCount ?? 0);
   }
 

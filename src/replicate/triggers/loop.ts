@@ -3,7 +3,7 @@
 // on the target. A batch whose snapshot is taken after a moment covers every change committed before it:
 // `reachedAt` is the start of the last batch that completed (with or without changes).
 import type { ConnectionSpec } from '../../config.js';
-import { connect, type Client } from '../../db/connect.js';
+import { connect, discard, type Client } from '../../db/connect.js';
 import type { Logger } from '../../log.js';
 import { sleep } from '../../sleep.js';
 import { backoffMs, isTransient } from '../retry.js';
@@ -86,8 +86,8 @@ export class CaptureLoop {
           );
           await sleep(wait, signal);
         } finally {
-          await src?.end().catch(() => undefined);
-          await tgt?.end().catch(() => undefined);
+          // Bounded: a connection lost or wedged mid-batch must not hold up the reconnection.
+          await Promise.all([discard(src), discard(tgt)]);
         }
       }
     } finally {
