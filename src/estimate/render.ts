@@ -115,7 +115,7 @@ export function renderEstimate(r: EstimateReport, o: { timeline: boolean }): str
         `--no-refresh-matviews removes it from the freeze (then refresh them on the target after cutover)`,
     );
   }
-  out.push(...renderTriggerCapture(s.triggers));
+  out.push(...renderTriggerCapture(s.triggers, r.verifySeconds));
   out.push(`  ${s.verdict}`);
   if (r.probe.notes.length) {
     out.push('');
@@ -130,9 +130,9 @@ export function renderEstimate(r: EstimateReport, o: { timeline: boolean }): str
 }
 
 /** The trigger-capture line of the freeze section: its freeze, its drain, what it costs the source. */
-function renderTriggerCapture(t: EstimateReport['strategy']['triggers']): string[] {
+function renderTriggerCapture(t: EstimateReport['strategy']['triggers'], verifySeconds: number): string[] {
   const line =
-    `  trigger capture: catch-up ${seconds(t.catchUpSeconds)} + finish ${seconds(t.finishSeconds)} + verify = ${seconds(t.freezeSeconds)} frozen` +
+    `  trigger capture: catch-up ${seconds(t.catchUpSeconds)} + finish ${seconds(t.finishSeconds)} + verify ${seconds(verifySeconds)} = ${seconds(t.freezeSeconds)} frozen` +
     (t.available ? '' : ` (${t.reason ?? 'not available'})`);
   if (!t.available) return [line];
   const rate = t.changesPerSecond;
