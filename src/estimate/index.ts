@@ -1,6 +1,7 @@
 // `pgshift estimate`: plan exactly as copy would (planCopy under an exported snapshot), measure the pair
 // (probe.ts) and the source's write rate (writerate.ts), simulate copy's schedule (model.ts, simulate.ts) and
 // answer how long the copy takes and how long writes must be frozen under each strategy.
+import { relayEnabled } from '../schema/relay/index.js';
 import type { TableFilter } from '../catalog/filter.js';
 import type { AnalyzeMode } from '../copy/analyze.js';
 import { logicalReplicationStatus } from '../catalog/inventory.js';
@@ -218,6 +219,7 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
     tables: plan.data.length,
     sequences: plan.sequences.length,
     pgDumpMajor: sizes.schema ? Number.parseInt(sizes.schema.tool, 10) : undefined,
+    pgDumpRelay: relayEnabled(),
     // copy's setup queries plus its plan's catalog reads (about ten).
     setupRoundTrips: COPY_SOURCE_ROUND_TRIPS + 10,
     jobs: opts.jobs,

@@ -33,7 +33,9 @@ export function dataRoundTrips(chunks: Chunk[], jobs: number): number {
  * pg_dump before 16 locks each table in its own statement, and before 18 reads each sequence's parameters in
  * its own query (16 batches the locks, 18 the sequences): through a slow link these dominate the schema step.
  */
-export function pgDumpRoundTrips(major: number, tables: number, sequences: number): number {
+export function pgDumpRoundTrips(major: number, tables: number, sequences: number, relay = false): number {
+  // Through pgshift's relay (schema/relay/) the locks are pipelined and the sequences read in one query.
+  if (relay) return PG_DUMP_BASE_ROUND_TRIPS + 2;
   return PG_DUMP_BASE_ROUND_TRIPS + (major < 16 ? tables : Math.ceil(tables / 1000)) + (major < 18 ? sequences : 1);
 }
 
@@ -44,6 +46,8 @@ export function linkCost(o: {
   sequences: number;
   /** pg_dump's major; undefined: data-only or not measured. */
   pgDumpMajor?: number;
+  /** pg_dump runs through pgshift's relay (the default; PGSHIFT_PGDUMP_RELAY=off: not). */
+  pgDumpRelay?: boolean;
   setupRoundTrips: number;
   jobs: number;
   copySeconds: number;
@@ -52,7 +56,7 @@ export function linkCost(o: {
   const rt = o.sourceRoundTrip;
   const roundTrips = {
     setup: o.setupRoundTrips,
-    schemaDump: o.pgDumpMajor === undefined ? 0 : pgDumpRoundTrips(o.pgDumpMajor, o.tables, o.sequences),
+    schemaDump: o.pgDumpMajor === undefined ? 0 : pgDumpRoundTrips(o.pgDumpMajor, o.tables, o.sequences, o.pgDumpRelay),
     data: dataRoundTrips(o.chunks, o.jobs),
   };
   const seconds = rt * (roundTrips.setup + roundTrips.schemaDump + roundTrips.data / Math.max(1, o.jobs));
@@ -62,7 +66,7 @@ export function linkCost(o: {
   const dataWait = (rt * roundTrips.data) / Math.max(1, o.jobs);
   const total = roundTrips.setup + roundTrips.schemaDump + roundTrips.data;
   const dumpPart =
-    o.pgDumpMajor !== undefined && o.pgDumpMajor < 18
+    o.pgDumpMajor !== undefined && o.pgDumpMajor < 18 && !o.pgDumpRelay
       ? ` pg_dump ${o.pgDumpMajor} makes ${roundTrips.schemaDump} of them (${o.pgDumpMajor < 16 ? 'one per table lock and ' : ''}one per sequence); ` +
         `a newer pg_dump (${o.pgDumpMajor < 16 ? '16+ batches the locks, ' : ''}18 the sequences) removes most: install postgresql-client-18 or pass --pg-bin.`
       : '';

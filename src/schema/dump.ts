@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { ConnectionSpec } from '../config.js';
 import type { PgTools } from './pgdump.js';
 import { runTool } from './run.js';
+import { relayEnabled, startRelay, type RelayStats } from './relay/index.js';
 import { PgshiftError } from '../errors.js';
 import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
 import { qualify, quoteIdent } from '../db/ident.js';
@@ -18,6 +19,8 @@ export interface DumpOptions {
    * nor reads them and a table the migration role cannot read can be left out. The TOC filter still applies.
    */
   excludeTables?: Iterable<string>;
+  /** What the pg_dump relay did (undefined: not used, PGSHIFT_PGDUMP_RELAY=off). */
+  onRelayStats?: (stats: RelayStats | undefined) => void;
 }
 
 /** A pg_dump pattern matching exactly one table: both parts double-quoted, so no wildcard or case folding applies. */
@@ -42,8 +45,20 @@ export async function dumpSchema(tools: PgTools, source: ConnectionSpec, opts: D
     args.push(`--exclude-table=${exactTablePattern(schema, name)}`);
   }
   if (opts.snapshot) args.push(`--snapshot=${opts.snapshot}`);
-  const { stdout } = await runTool(tools.pgDump, args, source, 'schema dump (pg_dump)', opts.signal);
-  return stdout;
+  // Through the relay (relay/index.ts): pg_dump's per-table locks and per-sequence reads stop costing a round trip each.
+  const relay = relayEnabled() ? await startRelay(source) : undefined;
+  try {
+    const { stdout } = await runTool(tools.pgDump, args, source, 'schema dump (pg_dump)', opts.signal, relay);
+    // A reply the relay answered for that the server then contradicted fails the dump even if pg_dump did not.
+    const failed = relay?.failure();
+    if (failed) throw failed;
+    opts.onRelayStats?.(relay?.stats());
+    return stdout;
+  } catch (err) {
+    throw relay?.failure() ?? err;
+  } finally {
+    relay?.close();
+  }
 }
 
 export interface TocEntry {

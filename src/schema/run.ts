@@ -30,10 +30,19 @@ export interface ToolRun {
   stderr: string;
 }
 
+/** Variables set over (and dropped from) the connection's environment: the pg_dump relay's. */
+export interface EnvOverride {
+  env: Record<string, string>;
+  unset: string[];
+}
+
 /** Run a PostgreSQL client tool; resolves with its output, rejects with a PgshiftError naming the phase. */
-export function runTool(binary: string, args: string[], spec: ConnectionSpec, phase: string, signal?: AbortSignal): Promise<ToolRun> {
+export function runTool(binary: string, args: string[], spec: ConnectionSpec, phase: string, signal?: AbortSignal, over?: EnvOverride): Promise<ToolRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { env: libpqEnv(spec), stdio: ['ignore', 'pipe', 'pipe'], signal });
+    const env = libpqEnv(spec);
+    for (const k of over?.unset ?? []) delete env[k];
+    Object.assign(env, over?.env);
+    const child = spawn(binary, args, { env, stdio: ['ignore', 'pipe', 'pipe'], signal });
     const out: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));

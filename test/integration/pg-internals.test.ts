@@ -251,4 +251,20 @@ describe('pg internals pgshift relies on (pg 8.23.1)', () => {
     await c.end().catch(() => undefined);
     await stream;
   });
+  it("pg's SCRAM and MD5 helpers the pg_dump relay authenticates with (pg/lib/crypto)", async () => {
+    const sasl = (await import('pg/lib/crypto/sasl.js')).default;
+    const utils = (await import('pg/lib/crypto/utils.js')).default;
+    const where = 'schema/relay/auth.ts (the pg_dump relay authenticating to the source)';
+    for (const f of ['startSession', 'continueSession', 'finalizeSession'] as const) {
+      expect(typeof sasl[f], changed(`pg/lib/crypto/sasl.js no longer exports ${f}()`, where)).toBe('function');
+    }
+    expect(typeof utils.postgresMd5PasswordHash, changed('pg/lib/crypto/utils.js no longer exports postgresMd5PasswordHash()', where)).toBe('function');
+    // Without a TLS stream: plain SCRAM-SHA-256 and the gs2 header 'n' (no channel binding), as the relay expects.
+    const session = sasl.startSession(['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256']);
+    expect(session.mechanism, changed('startSession() without a stream chose another mechanism', where)).toBe('SCRAM-SHA-256');
+    expect(session.response, changed("startSession()'s client-first message changed shape", where)).toMatch(/^n,,n=\*,r=/);
+    expect(await utils.postgresMd5PasswordHash('u', 'p', Buffer.from([1, 2, 3, 4])), changed('postgresMd5PasswordHash() changed', where)).toMatch(
+      /^md5[0-9a-f]{32}$/,
+    );
+  });
 });

@@ -22,6 +22,8 @@ describe('estimate: the link to the source', () => {
     expect(pgDumpRoundTrips(15, 1000, 1000)).toBe(60 + 1000 + 1000);
     expect(pgDumpRoundTrips(17, 1000, 1000)).toBe(60 + 1 + 1000);
     expect(pgDumpRoundTrips(18, 1000, 1000)).toBe(60 + 1 + 1);
+    // Through pgshift's relay: the locks pipelined, the sequences read once, whatever the major.
+    expect(pgDumpRoundTrips(15, 1000, 1000, true)).toBe(60 + 2);
   });
 
   it('names latency in the verdict when it dominates, and suggests more --jobs and a newer pg_dump', () => {
