@@ -50,6 +50,8 @@ interface Options {
   link?: { rttMs: number; bytesPerSecond: number };
   /** Which roles the peers connect as (default: superuser on both sides). */
   roles: RoleFooting;
+  /** Another pgshift build (its bin/pgshift.js) whose verify is timed too, right after this one's: before/after a change. */
+  verifyAlso?: string;
 }
 
 /** The middle value (the lower middle of an even count). */
@@ -354,8 +356,12 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
                   `${crossed ? `, ${crossed.roundTrips} source round trips over ${crossed.connections} connections` : ''}` +
                   `${diff.length ? ` — WRONG RESULT: ${diff.join('; ')}` : ''}`,
               );
-              if (peer.id === 'pgshift' && o.verify)
-                verify = await timeVerify(peerSourceDirect, target, o.jobs, r.seconds, commands, join(scratch, 'verify.log'), log);
+              if (peer.id === 'pgshift' && o.verify) {
+                // Through the same link as the copy: a remote source is remote for verify too.
+                const v = { target, jobs: o.jobs, copySeconds: r.seconds, commands, logFile: join(scratch, 'verify.log'), link };
+                verify = await timeVerify({ ...v, source: peerSource, bin: PGSHIFT_BIN }, log);
+                if (o.verifyAlso) verify.also = { ...(await timeVerify({ ...v, source: peerSource, bin: o.verifyAlso }, log)), bin: o.verifyAlso };
+              }
             } catch (err) {
               const note = err instanceof Error ? err.message : String(err);
               log(`bench: ${peer.label}: FAILED — ${note}`);
@@ -417,31 +423,48 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
   }
 }
 
-async function timeVerify(
-  source: string,
-  target: string,
-  jobs: number,
-  copySeconds: number,
-  commands: string[],
-  logFile: string,
-  log: (l: string) => void,
-): Promise<VerifyResult> {
+interface VerifyRun {
+  source: string;
+  target: string;
+  jobs: number;
+  copySeconds: number;
+  commands: string[];
+  logFile: string;
+  /** The latency proxy the source is reached through: its counts are the verify's. */
+  link?: LatencyProxy;
+  bin: string;
+}
+
+async function timeVerify(v: VerifyRun, log: (l: string) => void): Promise<VerifyResult> {
   const command = 'pgshift verify --source $SOURCE --target $TARGET --jobs 2 --json';
-  if (!commands.includes('verify')) return { status: 'skipped', command, note: '`pgshift verify` is not registered in this build yet' };
-  log('bench: pgshift verify …');
+  if (!v.commands.includes('verify')) return { status: 'skipped', command, note: '`pgshift verify` is not registered in this build yet' };
+  log(`bench: pgshift verify${v.bin === PGSHIFT_BIN ? '' : ` (${v.bin})`} …`);
   try {
+    v.link?.reset();
     const r = await runOne(
-      { bin: process.execPath, args: [PGSHIFT_BIN, 'verify', '--source', source, '--target', target, '--jobs', String(jobs), '--json'] },
-      { logFile, okCodes: [0, 1] },
+      { bin: process.execPath, args: [v.bin, 'verify', '--source', v.source, '--target', v.target, '--jobs', String(v.jobs), '--json'] },
+      { logFile: v.logFile, okCodes: [0, 1] },
     );
+    const crossed = v.link?.counts();
     let reported: unknown;
     try {
-      reported = JSON.parse(r.stdout);
+      // What it found and counted, not its per-table lists (thousands of tables: megabytes).
+      const { ok, summary, seconds, roundTrips } = JSON.parse(r.stdout) as Record<string, unknown>;
+      reported = { ok, summary, seconds, roundTrips };
     } catch {
       reported = undefined;
     }
-    log(`bench: pgshift verify: ${r.seconds.toFixed(1)}s, exit ${r.code}`);
-    return { status: r.code === 0 ? 'ok' : 'differences', command, seconds: r.seconds, ratioVsCopy: r.seconds / copySeconds, reported };
+    log(
+      `bench: pgshift verify: ${r.seconds.toFixed(1)}s, exit ${r.code}${crossed ? `, ${crossed.roundTrips} source round trips over ${crossed.connections} connections` : ''}`,
+    );
+    return {
+      status: r.code === 0 ? 'ok' : 'differences',
+      command,
+      seconds: r.seconds,
+      ratioVsCopy: r.seconds / v.copySeconds,
+      ...(crossed ? { sourceLink: { roundTrips: crossed.roundTrips, connections: crossed.connections, downBytes: crossed.down } } : {}),
+      reported,
+    };
   } catch (err) {
     return { status: 'failed', command, note: err instanceof Error ? err.message : String(err) };
   }
@@ -467,6 +490,7 @@ async function cli(): Promise<number> {
       'fast-servers': { type: 'boolean', default: false },
       'pgshift-args': { type: 'string', default: '' },
       'no-verify': { type: 'boolean', default: false },
+      'verify-also': { type: 'string' },
       'source-admin': { type: 'string' },
       'target-admin': { type: 'string' },
       'source-db': { type: 'string' },
@@ -505,6 +529,7 @@ async function cli(): Promise<number> {
     '  --source-tls-owner: every peer reaches the source as a non-superuser owner of the database over TLS (Heroku-like;\n' +
     '  NOREPLICATION unless --source-replication); --target-nonsuper: the target database is owned by a non-superuser,\n' +
     '  NOCREATEDB role the peers connect as, over TLS (RDS-like). The floor stays superuser (server-side COPY to a FIFO).\n' +
+    '  --verify-also PATH: also time the verify of another pgshift build (its bin/pgshift.js), e.g. before a change.\n' +
     '  A remote source, many small tables: npm run bench -- --shape many-tables --tables 1000 --rtt 40 --bandwidth 200MB\n';
   if (values.help) {
     process.stdout.write(usage);
@@ -575,6 +600,7 @@ async function cli(): Promise<number> {
         ...(values['source-tls-owner'] ? { sourceOwner: { replication: values['source-replication'] } } : {}),
         ...(values['target-nonsuper'] ? { targetNonSuper: true } : {}),
       },
+      verifyAlso: values['verify-also'],
     },
     log,
   );

@@ -59,7 +59,9 @@ interface Item {
 class Direction {
   private readonly queue: Item[] = [];
   private tokens = 0;
-  private last = Date.now();
+  private last = performance.now();
+  /** The last pump ran out of tokens with bytes waiting: the link has been busy since, not idle. */
+  private starved = false;
   private timer?: NodeJS.Timeout;
   private readonly queued = new Map<Socket, number>();
 
@@ -88,12 +90,17 @@ class Direction {
 
   private pump(): void {
     const capped = this.bytesPerSecond > 0 && Number.isFinite(this.bytesPerSecond);
-    const now = Date.now();
+    const now = performance.now();
     if (capped) {
-      // At most 10 ms worth of burst.
-      this.tokens = Math.min(this.bytesPerSecond * 0.01, this.tokens + ((now - this.last) / 1000) * this.bytesPerSecond);
+      // An idle link banks at most 10 ms worth of burst. A busy one (bytes were waiting for tokens) is credited
+      // all the time since: when this process runs late (a loaded machine delays timers by tens of ms), the
+      // bytes a real link would have carried meanwhile go out now, so the average stays at the bandwidth.
+      const elapsed = (now - this.last) / 1000;
+      const bank = this.starved ? Math.max(0.01, Math.min(elapsed, 1)) : 0.01;
+      this.tokens = Math.min(this.bytesPerSecond * bank, this.tokens + elapsed * this.bytesPerSecond);
     }
     this.last = now;
+    this.starved = false;
     const t = performance.now();
     while (this.queue.length && this.queue[0]!.due <= t + 0.5 && (!capped || this.tokens > 0)) {
       const item = this.queue[0]!;
@@ -108,6 +115,7 @@ class Direction {
     }
     if (this.queue.length && capped && this.tokens <= 0 && this.queue[0]!.due <= t + 0.5) {
       // Out of tokens: come back when about 1 ms of bandwidth has accrued.
+      this.starved = true;
       this.timer = setTimeout(() => {
         this.timer = undefined;
         this.pump();

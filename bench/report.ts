@@ -39,6 +39,10 @@ export interface VerifyResult {
   ratioVsCopy?: number;
   note?: string;
   reported?: unknown;
+  /** Through the latency proxy: what crossed the link to the source during the verify. */
+  sourceLink?: { roundTrips: number; connections: number; downBytes: number };
+  /** --verify-also BIN: the same verify by another pgshift build (before a change), on the same footing. */
+  also?: VerifyResult & { bin: string };
 }
 
 export interface BenchRecord {
@@ -131,6 +135,9 @@ export function markdown(r: BenchRecord): string {
             `${v.status === 'differences' ? ' — it reported DIFFERENCES' : ', source and target equal'}.`
         : `pgshift verify: ${v.status}${v.note ? ` (${v.note.split('\n')[0]})` : ''}.`,
     );
+    const link = (x: VerifyResult) => (x.sourceLink ? `, ${x.sourceLink.roundTrips} source round trips over ${x.sourceLink.connections} connections` : '');
+    if (v.sourceLink) lines.push(`Through the link${link(v)}.`);
+    if (v.also) lines.push(`The same verify by ${v.also.bin}: ${v.also.seconds !== undefined ? secs(v.also.seconds) : v.also.status}${link(v.also)}.`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const bin = fileURLToPath(new URL('../bin/pgshift.js', import.meta.url));
-for (const command of ['inventory', 'estimate', 'copy', 'verify', 'replicate', 'cutover', 'cleanup']) {
+for (const command of ['inventory', 'estimate', 'copy', 'verify', 'replicate', 'cutover', 'rollback', 'cleanup']) {
   const help = execFileSync(process.execPath, [bin, command, '--help'], { encoding: 'utf8' }).split('\nOptions:')[0].trim();
   const page = fileURLToPath(new URL(`commands/${command}.md`, import.meta.url));
   const text = readFileSync(page, 'utf8');

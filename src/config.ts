@@ -27,6 +27,11 @@ export interface ConnectionSpec {
   readonly connectTimeout: number;
   /** The URL with its password masked: safe for logs, errors and JSON. */
   readonly display: string;
+  /**
+   * Sessions start with default_transaction_read_only = off (a startup option, above the database's own setting):
+   * pgshift's apply sessions write into a side the cutover keeps read-only for everyone else (the reverse stream).
+   */
+  readonly writeThroughFreeze?: boolean;
 }
 
 // libpq waits forever by default; a cutover cannot. Short enough that a dead host fails in seconds.

@@ -14,7 +14,7 @@ const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INF
 const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'name']);
 
 /** Formats pino's JSON lines for people: "12:03:04 INFO  copy: done table=public.users rows=10". */
-class PrettyStream extends Writable {
+export class PrettyStream extends Writable {
   constructor(
     private readonly out: NodeJS.WritableStream,
     private readonly color: boolean,

@@ -23,6 +23,11 @@ export function cleanupCommand(): Command {
         'What a run switched off or set aside on the target (foreign keys, triggers,',
         'identity modes) is put back first; if that fails nothing is removed, or with',
         '--force the statements still to run are printed (exit 1).',
+        'After pgshift cutover --reverse it also ends the reverse stream (its',
+        'capture on the target, its state on the source). It never lifts a',
+        "freeze: refused (exit 2) while a cutover's or rollback's freeze can still",
+        'be undone by its --abort; a side left read-only is named with the',
+        'statement that makes it writable again.',
         '',
         'Examples:',
         '  pgshift cleanup --target $DST',
@@ -43,6 +48,7 @@ export function cleanupCommand(): Command {
               report.leftOnSource.map((s) => `  ${s}`).join('\n'),
           );
         }
+        for (const f of report.stillFrozen ?? []) ctx.print(`Still read-only: ${f}`);
         if (report.notRestored.length) {
           // --force went on without them: the target lacks these until they are run (after fixing the data).
           ctx.print(

@@ -15,6 +15,7 @@ interface CutoverFlags extends CommonOptions {
   grace: string;
   verify: 'changed' | 'full' | 'none';
   abort?: boolean;
+  reverse?: boolean;
   maxLag: string;
   timeout: string;
 }
@@ -35,6 +36,10 @@ export function cutoverCommand(): Command {
         'the source frozen (exit 1) until --abort, or a fix and a rerun. Foreign',
         'keys are validated after the verdict. Every step is recorded on the',
         'target first: --abort (or a rerun after a crash) always finds the freeze.',
+        '',
+        '--reverse: after the proof, replication from the target back to the',
+        'source is set up (no copy: both are equal); run it with the pgshift',
+        'replicate command printed, and go back with pgshift rollback.',
         '',
         'Stop a streaming pgshift replicate first (Ctrl-C): cutover drives the',
         'stream itself.',
@@ -79,6 +84,12 @@ export function cutoverCommand(): Command {
         .default('changed'),
     )
     .addOption(new Option('--abort', 'undo the freeze recorded on the target: the source takes writes again. Example: --abort'))
+    .addOption(
+      new Option(
+        '--reverse',
+        'after the proof, set up replication from the target back to the source (no copy; pgoutput when the target allows it, else trigger capture) for pgshift rollback. Example: --reverse',
+      ),
+    )
     .addOption(new Option('--max-lag <duration>', 'before freezing, catch up until the lag is under this. Example: --max-lag 2s').default('5s'))
     .addOption(new Option('--timeout <duration>', 'each catch-up gives up after this. Example: --timeout 10m').default('10m'))
     .action(async (flags: CutoverFlags) => {
@@ -99,6 +110,7 @@ export function cutoverCommand(): Command {
             maxFreezeSeconds: parseDuration('--max-freeze', flags.maxFreeze),
             graceSeconds: parseDuration('--grace', flags.grace),
             verify: flags.verify,
+            reverse: flags.reverse,
             maxLagSeconds: parseDuration('--max-lag', flags.maxLag),
             catchUpTimeoutSeconds: parseDuration('--timeout', flags.timeout),
             indexJobs: 2,
@@ -173,6 +185,7 @@ export function renderCutover(r: CutoverReport): string {
         : `Foreign keys: ${fk.validated} validated after the freeze${fk.lastPassedAt ? `, the last at ${fk.lastPassedAt.slice(11, 19)} UTC` : ''}.`,
     );
   }
+  if (r.reverse) out.push(`Reverse stream set up (${r.reverse.capture}): ${r.reverse.detail}.`);
   if (r.next.length) out.push('Next:', ...r.next.map((n) => `  - ${n}`));
   return out.join('\n');
 }

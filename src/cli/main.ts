@@ -9,6 +9,7 @@ import { reportError, usageFromCommander } from './context.js';
 import { cleanupCommand } from './cleanup.js';
 import { copyCommand } from './copy.js';
 import { cutoverCommand } from './cutover.js';
+import { rollbackCommand } from './rollback.js';
 import { estimateCommand } from './estimate.js';
 import { replicateCommand } from './replicate.js';
 import { inventoryCommand } from './inventory.js';
@@ -62,6 +63,7 @@ export function program(): Command {
   prog.addCommand(replicateCommand());
   prog.addCommand(verifyCommand());
   prog.addCommand(cutoverCommand());
+  prog.addCommand(rollbackCommand());
   prog.addCommand(cleanupCommand());
   // Descriptions are wrapped by hand (≤ 80 columns); commander would re-wrap them to the terminal's width and
   // break an example across lines, which then fails when pasted. Option descriptions still wrap.

@@ -33,6 +33,19 @@ export async function abortCutover(source: ConnectionSpec, target: ConnectionSpe
         phase: 'unfreeze',
         hint: 'pass the --source the cutover was run with',
       });
+    if (state.reverseAt || state.step === 'rolled-back')
+      throw new UsageError(
+        state.step === 'rolled-back'
+          ? `cutover --abort: pgshift rollback already brought the application back to ${state.source}; nothing was changed`
+          : `cutover --abort: a reverse stream ${target.display} → ${state.source} was set up, so the application may already write to the target; undoing the freeze now would lose those writes; nothing was changed`,
+        {
+          phase: 'unfreeze',
+          hint:
+            state.step === 'rolled-back'
+              ? 'nothing to undo: the source takes writes'
+              : "the way back is pgshift rollback --source … --target … (it brings the target's writes back to the source first, then unfreezes it)",
+        },
+      );
     const undone: string[] = [];
     if (state.sourceFrozen) {
       src = await connect(source, { applicationName: 'pgshift cutover abort' });

@@ -87,7 +87,7 @@ export function predictFreeze(m: Measured, work: FinishWork, freeze: 'source' | 
     steps.push({
       step: 'verify',
       seconds: m.verifySeconds,
-      basis: `${m.verifyTables} table(s): the verify of the same tables before the freeze (under writes: an upper bound)`,
+      basis: `${m.verifyTables} table(s): the verify of the same tables timed before the freeze (each read once, as an equal verify reads it)`,
     });
   const totalSeconds = steps.reduce((a, s) => a + s.seconds, 0);
   const dominant = steps.reduce((a, b) => (b.seconds > a.seconds ? b : a));

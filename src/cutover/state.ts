@@ -6,7 +6,8 @@ import type { Client } from '../db/connect.js';
 // The table: state migration 9 (src/state/migrations/009-cutover.ts).
 
 /** Where a cutover is: each step is recorded before it starts. */
-export type CutoverStep = 'preflight' | 'freeze' | 'catch-up' | 'finish' | 'verify' | 'different' | 'switch' | 'validate' | 'done' | 'aborted';
+export type CutoverStep =
+  'preflight' | 'freeze' | 'catch-up' | 'finish' | 'verify' | 'different' | 'switch' | 'reverse' | 'validate' | 'done' | 'aborted' | 'rolled-back';
 
 export interface CutoverState {
   source: string;
@@ -20,6 +21,9 @@ export interface CutoverState {
   frozenAt: Date | null;
   unfrozenAt: Date | null;
   report: unknown;
+  /** --reverse: the reverse stream's capture, and when it was set up (from then on --abort refuses). */
+  reverseCapture: 'pgoutput' | 'triggers' | null;
+  reverseAt: Date | null;
 }
 
 export async function loadCutover(c: Client): Promise<CutoverState | null> {
@@ -40,6 +44,8 @@ export async function loadCutover(c: Client): Promise<CutoverState | null> {
     frozenAt: r.frozen_at,
     unfrozenAt: r.unfrozen_at,
     report: r.report,
+    reverseCapture: r.reverse_capture ?? null,
+    reverseAt: r.reverse_at ?? null,
   };
 }
 
@@ -76,4 +82,9 @@ export async function recordWaitFreeze(c: Client): Promise<void> {
 
 export async function recordUnfrozen(c: Client, step: CutoverStep): Promise<void> {
   await c.query(`UPDATE pgshift.cutover SET source_frozen = false, unfrozen_at = now(), step = $1, updated_at = now() WHERE id = 1`, [step]);
+}
+
+/** The reverse stream NEW → OLD is set up (migration 10): from now on the way back is pgshift rollback. */
+export async function recordReverse(c: Client, capture: string): Promise<void> {
+  await c.query(`UPDATE pgshift.cutover SET reverse_capture = $1, reverse_at = COALESCE(reverse_at, now()), updated_at = now() WHERE id = 1`, [capture]);
 }

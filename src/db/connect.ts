@@ -66,6 +66,7 @@ export function clientConfig(spec: ConnectionSpec, opts: ConnectOptions = {}, ss
     keepAliveInitialDelayMillis: 10_000,
     connectionTimeoutMillis: spec.connectTimeout * 1000,
     ...(opts.replication ? { replication: opts.replication } : {}),
+    ...(spec.writeThroughFreeze && !opts.replication ? { options: '-c default_transaction_read_only=off' } : {}),
     // With TLS the reads happen inside the TLS socket, which allocates its own buffers.
     ...(opts.pooledReads && ssl === false ? { stream: () => pooledSocket() } : {}),
   } as pg.ClientConfig;

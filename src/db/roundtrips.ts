@@ -42,6 +42,18 @@ export function roundTripCounts(): RoundTripCounts {
   return { source: Object.fromEntries(counts.source), target: Object.fromEntries(counts.target), connections: { ...connections } };
 }
 
+/** What was counted after `before` was read (a command run inside another one's process counts only its own). */
+export function roundTripsSince(before: RoundTripCounts): RoundTripCounts {
+  const now = roundTripCounts();
+  const diff = (a: Record<string, number>, b: Record<string, number>) =>
+    Object.fromEntries(Object.entries(a).flatMap(([k, v]) => (v - (b[k] ?? 0) > 0 ? [[k, v - (b[k] ?? 0)]] : [])));
+  return {
+    source: diff(now.source, before.source),
+    target: diff(now.target, before.target),
+    connections: { source: now.connections.source - before.connections.source, target: now.connections.target - before.connections.target },
+  };
+}
+
 /** Total round trips on a side (all phases). */
 export function totalRoundTrips(c: RoundTripCounts, side: Side): number {
   return Object.values(c[side]).reduce((a, b) => a + b, 0);

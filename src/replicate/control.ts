@@ -15,7 +15,8 @@ export class Control {
   private reopeningSource?: Promise<Client>;
 
   private constructor(
-    private readonly target: ConnectionSpec,
+    /** The target as every connection of this run opens it (writeThroughFreeze when its database defaults to read-only). */
+    readonly target: ConnectionSpec,
     private readonly source: ConnectionSpec,
     private ctl: Client,
     private src: Client,
@@ -27,6 +28,13 @@ export class Control {
     const ctl = await connect(target, { applicationName: runApplicationName('replicate') });
     try {
       await acquireRunLock(ctl, { command: 'replicate', side: 'target', display: target.display });
+      // A target whose database defaults to read-only is the old side of a cutover that pgshift keeps read-only for
+      // the application while the reverse stream applies into it: pgshift's sessions there write through it.
+      const { rows } = await ctl.query(`SELECT current_setting('default_transaction_read_only') = 'on' AS ro`);
+      if (rows[0].ro && !target.writeThroughFreeze) {
+        await ctl.query(`SET default_transaction_read_only = off`);
+        target = { ...target, writeThroughFreeze: true };
+      }
       const src = await connect(source, { applicationName: 'pgshift replicate control' });
       return new Control(target, source, ctl, src, logger);
     } catch (err) {

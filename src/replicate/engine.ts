@@ -98,7 +98,8 @@ export class Replication {
       // One writer per target for the whole run (the initial copy runs under it: runLockHeld).
       control = await Control.open(target, source, logger);
       step('connected to both sides, target locked');
-      const ctx: SourceContext = { source, target, control, opts, logger };
+      // control.target: written through a read-only default (the old side of a cutover, see control.ts).
+      const ctx: SourceContext = { source, target: control.target, control, opts, logger };
       cs = make(ctx);
       await cs.prepare();
       step('preflight done');

@@ -13,6 +13,9 @@ import { cleanupCapture } from '../replicate/triggers/cleanup.js';
 import { loadCapture } from './replication.js';
 import { loadRun, STATE_SCHEMA } from './store.js';
 import { assertStateTrusted } from './trust.js';
+import { loadCutover } from '../cutover/state.js';
+import { cleanupReverse } from '../rollback/cleanup.js';
+import { undoFreezeStatement } from '../rollback/index.js';
 
 export interface CleanupReport {
   /** false: something switched off or set aside could not be put back (only with --force; see notRestored). */
@@ -24,11 +27,14 @@ export interface CleanupReport {
   nothingToDo: boolean;
   /** Changes pgshift made on the source and leaves there, as the statements that undo them (printed, not run). */
   leftOnSource: string[];
+  /** A side left read-only by pgshift cutover or rollback (never lifted by cleanup), with the statement that undoes it. */
+  stillFrozen?: string[];
 }
 
 export async function cleanup(target: ConnectionSpec, opts: { force?: boolean; source?: ConnectionSpec } = {}): Promise<CleanupReport> {
+  // pgshift's own objects go even from a side a cutover or rollback left read-only (the freeze itself stays).
   return await withClient(
-    target,
+    { ...target, writeThroughFreeze: true },
     async (c) => {
       // Refused at once while a copy or replicate (or another cleanup) holds the target.
       await acquireRunLock(c, { command: 'cleanup', side: 'target', display: target.display });
@@ -64,6 +70,26 @@ export async function cleanup(target: ConnectionSpec, opts: { force?: boolean; s
           },
         );
       }
+      // A freeze is never lifted here: refused while a cutover's freeze is undoable (its record undoes it), named after.
+      const cut = await loadCutover(c);
+      const stillFrozen: string[] = [];
+      if (cut?.sourceFrozen) {
+        const switched = cut.step === 'reverse' || cut.step === 'validate' || cut.step === 'done';
+        if (!switched && !opts.force)
+          throw new UsageError(
+            `cleanup: the source ${cut.source} is frozen by a cutover that was neither switched nor aborted (step ${cut.step}); removing its record makes pgshift cutover --abort impossible; nothing was removed`,
+            {
+              phase: 'cleanup',
+              hint: 'undo the freeze first: pgshift cutover --abort --source … --target … (or finish the cutover); --force removes everything anyway and prints the statement that unfreezes the source',
+            },
+          );
+        stillFrozen.push(
+          `the source ${cut.source} stays read-only (frozen by pgshift cutover); to make it writable, on the source: ${undoFreezeStatement(cut.sourceDatabase, cut.readOnlyBefore)}`,
+        );
+      }
+      // After a cutover --reverse: the reverse stream (its capture on this target, its state on the source) first.
+      const reverse = opts.source ? await cleanupReverse(opts.source, target, { force: opts.force, cleanup }) : null;
+      if (reverse) stillFrozen.push(...reverse.stillFrozen);
       // The target first: what replicate switched off and what copy --data-only set aside come back before anything
       // on the source or in the state goes. Without --force a failure stops here; with it, cleanup goes on and names
       // the statements that put back what could not be restored.
@@ -91,11 +117,12 @@ export async function cleanup(target: ConnectionSpec, opts: { force?: boolean; s
       const replicated = await cleanupReplication(c, target, opts.source);
       await c.query(`DROP SCHEMA ${STATE_SCHEMA} CASCADE`);
       removed.push(
+        ...(reverse?.removed ?? []),
         ...captured.removed,
         ...replicated.removed,
         `schema ${STATE_SCHEMA} on the target (${replicated.replication || captured.capture ? 'copy and replication' : 'copy'} state)`,
       );
-      return { ok: notRestored.length === 0, removed, notRestored, nothingToDo: false, leftOnSource: replicated.leftOnSource };
+      return { ok: notRestored.length === 0, removed, notRestored, nothingToDo: false, leftOnSource: replicated.leftOnSource, stillFrozen };
     },
     { applicationName: runApplicationName('cleanup') },
   );

@@ -5,6 +5,7 @@ import { classifyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../progress.js';
 import { compareTable, type SideContext } from './data.js';
+import { batchTotals } from './batch.js';
 import { listDataRelations, pairRelations, type TablePair } from './plan.js';
 import { SessionPool } from './pool.js';
 import { requireDistinctDatabases } from './identity.js';
@@ -15,10 +16,11 @@ import { toDerived } from './derived.js';
 import { nextSteps, readTargetState, reloadSet } from './remedy.js';
 import { listSequences } from '../catalog/tables.js';
 import { displayName } from '../db/ident.js';
-import { beginExportedSnapshot, closeSession, openSession, VERIFY_SETTINGS, type VerifySession } from './session.js';
+import { beginExportedSnapshot, CATALOG_PHASE, closeSession, openSession, VERIFY_SETTINGS, type VerifySession } from './session.js';
 import type { LargeObjectReport, SchemaDifference, SideInfo, TableReport, TargetState, VerifyReport } from './types.js';
 import { alignSnapshots, runningReplication, switchedOff, type AlignedSnapshots, type Capture } from './online.js';
 import { UsageError } from '../errors.js';
+import { roundTripCounts, roundTripsSince } from '../db/roundtrips.js';
 
 export type { OnlineReport } from './types.js';
 export type { VerifyReport, TableReport, DerivedReport, SequenceReport, SchemaDifference, RowDifference, LargeObjectReport } from './types.js';
@@ -52,6 +54,12 @@ export interface VerifyOptions {
    * views in scope are still compared whole. Such a narrowed verify never becomes an online verify's baseline.
    */
   rowsOf?: string[];
+  /**
+   * Read every table once (the totals pass, all an equal verify reads) and narrow nothing down: what the cutover
+   * times before its freeze, while writes make the sides differ and locating rows would cost reads that an
+   * equal verify inside the freeze never makes.
+   */
+  totalsOnly?: boolean;
 }
 
 async function sideInfo(s: VerifySession): Promise<SideInfo & { blockSize: number }> {
@@ -61,6 +69,7 @@ async function sideInfo(s: VerifySession): Promise<SideInfo & { blockSize: numbe
 
 export async function verifyDatabases(source: ConnectionSpec, target: ConnectionSpec, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const started = Date.now();
+  const roundTripsBefore = roundTripCounts();
   const jobs = opts.jobs ?? VERIFY_DEFAULTS.jobs;
   const maxDifferences = opts.maxDifferences ?? VERIFY_DEFAULTS.maxDifferences;
   const filter: Partial<TableFilter> = { include: opts.include ?? [], exclude: opts.exclude ?? [] };
@@ -71,7 +80,7 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
   const pools: SessionPool[] = [];
   try {
     // allSettled: when one side fails to connect, the other connection is still closed below.
-    const opened = await Promise.allSettled([openSession(source, 'source catalog'), openSession(target, 'target catalog')]);
+    const opened = await Promise.allSettled([openSession(source, 'source catalog', CATALOG_PHASE), openSession(target, 'target catalog', CATALOG_PHASE)]);
     sc = opened[0].status === 'fulfilled' ? opened[0].value : undefined;
     tc = opened[1].status === 'fulfilled' ? opened[1].value : undefined;
     for (const o of opened) if (o.status === 'rejected') throw o.reason;
@@ -113,9 +122,12 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
     // Biggest first: the long tables start early and small ones fill the gaps.
     const order = [...pairs].sort((a, b) => size(b) - size(a));
     const results = new Map<TablePair, TableReport>();
+    const dataOpts = { maxDifferences, chunkBytes: opts.chunkBytes ?? 32 * 1024 * 1024, progress: phase, logger: log, totalsOnly: opts.totalsOnly };
+    // Small tables' totals go several to a query (batch.ts): far fewer round trips than tables.
+    const batched = batchTotals(order, sctx, tctx, dataOpts);
     await Promise.all(
       order.map(async (p) => {
-        const r = await compareTable(p, sctx, tctx, { maxDifferences, chunkBytes: opts.chunkBytes ?? 32 * 1024 * 1024, progress: phase, logger: log });
+        const r = await compareTable(p, sctx, tctx, dataOpts, batched.get(p));
         if (!r.match) log?.warn({ table: r.table }, `verify: ${r.table} differs`);
         results.set(p, r);
       }),
@@ -209,6 +221,7 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
           }),
       settings: { ...VERIFY_SETTINGS },
       seconds: Number(((Date.now() - started) / 1000).toFixed(3)),
+      roundTrips: roundTripsSince(roundTripsBefore),
     };
   } finally {
     await Promise.all([...pools.map((p) => p.close()), closeSession(sc), closeSession(tc), aligned?.close()]);

@@ -100,7 +100,7 @@ export async function alignSnapshots(
   logger?: Logger,
 ): Promise<AlignedSnapshots> {
   const started = Date.now();
-  const ctl = await connect(target, { applicationName: 'pgshift verify point' });
+  const ctl = await connect(target, { applicationName: 'pgshift verify point', phase: 'verify online' });
   let id: string | null = null;
   let slot: pg.Client | undefined;
   const close = async () => {

@@ -2,7 +2,7 @@
 import type { ConnectionSpec } from '../config.js';
 import { closeSession, importSnapshot, openSession, type VerifySession } from './session.js';
 
-/** Pieces of work a session does under one reading transaction: each keeps its table's lock until it ends. */
+/** Tables a session reads under one reading transaction: each keeps its table's lock until it ends. */
 const REIMPORT_EVERY = 100;
 
 export class SessionPool {
@@ -39,22 +39,28 @@ export class SessionPool {
     return new SessionPool(ok, snapshot);
   }
 
-  async use<T>(fn: (s: VerifySession) => Promise<T>): Promise<T> {
+  /** Run `fn` on a free session; `tables`: how many tables it reads (a batch of small tables reads several). */
+  async use<T>(fn: (s: VerifySession) => Promise<T>, tables = 1): Promise<T> {
     const s = this.free.pop() ?? (await new Promise<VerifySession>((resolve) => this.waiters.push(resolve)));
     try {
-      // Thousands of tables must not fill the server's lock table: start a new transaction on the same snapshot.
-      const n = (this.uses.get(s) ?? 0) + 1;
-      this.uses.set(s, n);
-      if (n % REIMPORT_EVERY === 0) {
-        await s.client.query('COMMIT');
-        await importSnapshot(s, this.snapshot);
-      }
+      // Thousands of tables must not fill the server's lock table: start a new transaction on the same snapshot
+      // (one round trip) once this one would hold more than REIMPORT_EVERY tables' locks.
+      const held = this.uses.get(s) ?? 0;
+      const restart = held > 0 && held + tables > REIMPORT_EVERY;
+      if (restart) await importSnapshot(s, this.snapshot, true);
+      this.uses.set(s, (restart ? 0 : held) + tables);
       return await fn(s);
     } finally {
       const next = this.waiters.shift();
       if (next) next(s);
       else this.free.push(s);
     }
+  }
+
+  /** After a failed statement on `s` (inside use()): a new transaction on the same snapshot (COMMIT of an aborted one rolls it back). */
+  async renew(s: VerifySession): Promise<void> {
+    await importSnapshot(s, this.snapshot, true);
+    this.uses.set(s, 0);
   }
 
   async close(): Promise<void> {

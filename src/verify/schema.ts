@@ -49,29 +49,42 @@ function queriesFor(scope: SchemaScope, majors: Majors): Record<string, string> 
   return { ...RELATION_QUERIES, ...DATABASE_QUERIES, ...(scope.acl ? aclQueries(foldMaintain) : {}), ...(scope.owners ? OWNER_QUERIES : {}) };
 }
 
-/** The words this server's quote_ident() quotes (every keyword but the unreserved ones). */
-async function quotedWords(client: Client, side: string): Promise<string[]> {
-  const { rows } = await client.query<{ word: string }>(`SELECT word FROM pg_get_keywords() WHERE catcode <> 'U'`).catch((err) => {
-    throw classifyError(err, `${side}: reading the keyword list`, { phase: 'verify schema' });
-  });
-  return rows.map((r) => r.word);
+const KEYWORDS_SQL = `SELECT word FROM pg_get_keywords() WHERE catcode <> 'U'`;
+
+/**
+ * One side's catalog reads: the words its quote_ident() quotes (every keyword but the unreserved ones) and every
+ * object class's definitions, all in one round trip (a multi-statement simple query inside a savepoint). Should
+ * it fail, the savepoint is rolled back and the reads run one at a time, so the error names the class it failed in.
+ */
+async function readSide(client: Client, side: string, queries: Record<string, string>): Promise<{ words: string[]; objects: Map<string, ObjectRow[]> }> {
+  const named: [string, string][] = [
+    ['the keyword list', KEYWORDS_SQL],
+    ...Object.entries(queries).map(([name, sql]): [string, string] => [`${name} definitions`, sql]),
+  ];
+  const statements = named.map(([, sql]) => sql.trim().replace(/;$/, ''));
+  const results = await client
+    .query(['SAVEPOINT pgshift_verify_schema', ...statements, 'RELEASE SAVEPOINT pgshift_verify_schema'].join(';\n'))
+    .then((r) => (r as unknown as { rows: unknown[] }[]).slice(1, -1).map((x) => x.rows))
+    .catch(async (err: unknown) => {
+      await client.query('ROLLBACK TO SAVEPOINT pgshift_verify_schema').catch(() => undefined);
+      for (const [name, sql] of named) {
+        await client.query(sql).catch((e: unknown) => {
+          throw classifyError(e, `${side}: reading ${name}`, { phase: 'verify schema' });
+        });
+      }
+      // Each alone succeeded: the batch's own error, then.
+      throw classifyError(err, `${side}: reading the schema definitions`, { phase: 'verify schema' });
+    });
+  const words = (results[0] as { word: string }[]).map((r) => r.word);
+  const objects = new Map(named.slice(1).map(([name], i) => [name, results[i + 1] as ObjectRow[]]));
+  return { words, objects };
 }
 
-async function describeSide(
-  client: Client,
-  side: string,
-  filter: Partial<TableFilter>,
-  scope: SchemaScope,
-  majors: Majors,
-  d: Dialects,
-): Promise<Map<string, ObjectRow>> {
+function describeSide(objects: Map<string, ObjectRow[]>, filter: Partial<TableFilter>, d: Dialects): Map<string, ObjectRow> {
   const keep = compileFilter(filter);
   const narrowed = (filter.include ?? []).length > 0;
   const out = new Map<string, ObjectRow>();
-  for (const [name, sql] of Object.entries(queriesFor(scope, majors))) {
-    const { rows } = await client.query<ObjectRow>(sql).catch((err) => {
-      throw classifyError(err, `${side}: reading ${name} definitions`, { phase: 'verify schema' });
-    });
+  for (const rows of objects.values()) {
     for (const r of rows) {
       // Objects of a relation follow the relation's --include/--exclude; database-wide objects (functions,
       // types, extensions, schemas) are compared only when the whole database is (no --include).
@@ -112,8 +125,10 @@ export async function compareSchema(
   majors: Majors,
   scope: SchemaScope = {},
 ): Promise<SchemaDifference[]> {
-  const d = dialects(await quotedWords(source, 'source'), await quotedWords(target, 'target'), majors);
-  const [s, t] = await Promise.all([describeSide(source, 'source', filter, scope, majors, d), describeSide(target, 'target', filter, scope, majors, d)]);
+  const queries = queriesFor(scope, majors);
+  const [sr, tr] = await Promise.all([readSide(source, 'source', queries), readSide(target, 'target', queries)]);
+  const d = dialects(sr.words, tr.words, majors);
+  const [s, t] = [describeSide(sr.objects, filter, d), describeSide(tr.objects, filter, d)];
   const out: SchemaDifference[] = [];
   for (const key of [...new Set([...s.keys(), ...t.keys()])].sort()) {
     const a = s.get(key);

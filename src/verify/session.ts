@@ -3,7 +3,7 @@
 import type { ConnectionSpec } from '../config.js';
 import { connect, serverMajor, type Client } from '../db/connect.js';
 import { quoteLiteral } from '../db/ident.js';
-import { beginExportedSnapshot as exportSnapshot, importSnapshot as importShared } from '../db/snapshot.js';
+import { importSnapshotSql } from '../db/snapshot.js';
 import { classifyError } from '../errors.js';
 
 /**
@@ -46,9 +46,13 @@ export interface VerifySession {
   major: number;
 }
 
-/** Open one verify connection with the fixed settings. */
-export async function openSession(spec: ConnectionSpec, role: string): Promise<VerifySession> {
-  const client = await connect(spec, { applicationName: `pgshift verify ${role}` });
+/** Phases verify's round trips are counted under (roundtrips.ts): the catalog sessions' and the workers'. */
+export const CATALOG_PHASE = 'verify catalog';
+export const DATA_PHASE = 'verify data';
+
+/** Open one verify connection with the fixed settings; its round trips are charged to `phase`. */
+export async function openSession(spec: ConnectionSpec, role: string, phase: string = DATA_PHASE): Promise<VerifySession> {
+  const client = await connect(spec, { applicationName: `pgshift verify ${role}`, phase });
   try {
     const major = await serverMajor(client);
     return { client, spec, major };
@@ -60,17 +64,19 @@ export async function openSession(spec: ConnectionSpec, role: string): Promise<V
 
 /**
  * Coordinator: a read-only repeatable-read transaction whose snapshot every worker of the same side imports,
- * so all chunks and the later row location of one side see one consistent state of the database.
+ * so all chunks and the later row location of one side see one consistent state of the database. One round
+ * trip: BEGIN, the settings and the export go as one simple query.
  */
 export async function beginExportedSnapshot(s: VerifySession): Promise<string> {
-  const id = await exportSnapshot(s.client);
-  await s.client.query(SETTINGS_SQL);
-  return id;
+  const results = (await s.client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ${SETTINGS_SQL}; SELECT pg_export_snapshot() AS id`)) as unknown as {
+    rows: { id: string }[];
+  }[];
+  return results[results.length - 1]!.rows[0]!.id;
 }
 
-export async function importSnapshot(s: VerifySession, snapshot: string): Promise<void> {
-  await importShared(s.client, snapshot);
-  await s.client.query(SETTINGS_SQL);
+/** BEGIN on the shared snapshot with the fixed settings: one round trip (`restart`: COMMIT the current transaction first). */
+export async function importSnapshot(s: VerifySession, snapshot: string, restart = false): Promise<void> {
+  await s.client.query(`${restart ? 'COMMIT; ' : ''}${importSnapshotSql(snapshot)}; ${SETTINGS_SQL}`);
 }
 
 export async function closeSession(s: VerifySession | undefined): Promise<void> {

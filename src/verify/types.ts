@@ -1,4 +1,5 @@
 // The verify report: what `pgshift verify --json` prints and what verifyDatabases() returns.
+import type { RoundTripCounts } from '../db/roundtrips.js';
 
 export type RowDifferenceKind = 'missing' | 'extra' | 'different';
 
@@ -231,4 +232,6 @@ export interface VerifyReport {
   /** The session settings both sides ran under (so anyone can reproduce a checksum by hand). */
   settings: Record<string, string>;
   seconds: number;
+  /** Round trips this verify made per side and phase (verify catalog, verify data), and connections opened (#30). */
+  roundTrips?: RoundTripCounts;
 }

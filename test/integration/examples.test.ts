@@ -24,7 +24,7 @@ import {
 } from '../support/examples.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 
-const COMMANDS = ['inventory', 'estimate', 'copy', 'verify', 'replicate', 'cutover', 'cleanup'];
+const COMMANDS = ['inventory', 'estimate', 'copy', 'verify', 'replicate', 'cutover', 'rollback', 'cleanup'];
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const DOCS = new URL('../../docs/', import.meta.url);
 /** Runnable blocks of docs/**.md, each named by its file and its marker. */
@@ -206,6 +206,37 @@ describe('examples in --help and the README, run as printed', () => {
     } finally {
       await runCli(['cutover', '--source', src.url, '--target', dst.url, '--abort']);
       await runCli(['cleanup', '--source', src.url, '--target', dst.url]);
+    }
+  });
+
+  it('rollback: --abort keeps the new side, then back to the source after a cutover --reverse', { timeout: 300_000 }, async () => {
+    const dst = await target('ex_rb_tgt');
+    const urls = ['--source', src.url, '--target', dst.url];
+    const first = await runCli(['replicate', ...urls, '--until-caught-up']);
+    expect(first.code, first.stderr).toBe(0);
+    try {
+      await write();
+      const cut = await runCli(['cutover', ...urls, '--reverse']);
+      expect(cut.code, cut.stderr + cut.stdout).toBe(0);
+      let rolledBack = false;
+      for (const ex of examplesOf('rollback')) {
+        // The application writes on the new side until the rollback (its role has no REPLICATION: trigger capture);
+        // after it, the new side is read-only and a rollback again reports the one done.
+        if (!rolledBack) await dst.owner(`INSERT INTO events (account_id) SELECT 1 + g % 2000 FROM generate_series(1, 50) g`);
+        expectCode(await run(ex, dst), 0, ex);
+        rolledBack ||= !/--abort/.test(ex.text);
+      }
+      // Back on the source, equal to the new side (compared once cleanup removed the reverse capture from it).
+      const clean = await runCli(['cleanup', ...urls]);
+      expect(clean.code, clean.stderr).toBe(0);
+      await expectSameDatabase(src, dst);
+      // The source takes writes again; the new side stays read-only.
+      await write();
+      await expect(dst.owner(`INSERT INTO events (account_id) VALUES (1)`)).rejects.toThrow(/read-only/);
+    } finally {
+      await runCli(['rollback', ...urls, '--abort']);
+      await runCli(['cleanup', ...urls, '--force']);
+      await src.admin(`SET default_transaction_read_only = off; ALTER DATABASE ${src.database} RESET default_transaction_read_only`);
     }
   });
 

@@ -14,6 +14,7 @@ const SHIPPED: Array<[number, string]> = [
   [7, 'ef09e10910eccc3a238ed8249c6023dd6f8dc0596f66547d514eb3a75788df96'],
   [8, '8a113cc557cbe0dddb13335e409e1683f2d4fb20a1c20c0bb72a73c75abe8fc0'],
   [9, '0789254c281d6707aa375bb43ddc29cd3385b46427e94a32e3093d593b1af2b1'],
+  [10, '9434b1ea3cf7adb2f9246afad5a57138422d5e8e01e0aa2a1c1ba6f63c0f4c41'],
 ];
 
 describe('state migrations', () => {

@@ -9,8 +9,9 @@ import { migration as m006 } from './006-capture.js';
 import { migration as m007 } from './007-switch-facts.js';
 import { migration as m008 } from './008-verify-point.js';
 import { migration as m009 } from './009-cutover.js';
+import { migration as m010 } from './010-reverse.js';
 import type { Migration } from './types.js';
 
 export type { Migration };
 
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009];
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010];
