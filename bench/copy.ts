@@ -19,6 +19,7 @@ import { pickPgTools } from '../src/schema/pgdump.js';
 import { PEERS, type PeerContext } from './peers.js';
 import { runOne } from './proc.js';
 import { markdown, markdownAll, type BenchFile, type BenchRecord, type PeerResult, type VerifyResult } from './report.js';
+import { nonSuperTarget, roleNote, sourceAsOwner, type RoleFooting } from './footing.js';
 import { footingNote, removeOnExit, setExitCode, startBenchServers, withDatabase, type BenchServers, type Footing } from './servers.js';
 import { parseBandwidth, startLatencyProxy, throughProxy, type LatencyProxy } from './latency-proxy.js';
 import { generateShape, SHAPES, type ManyTablesOptions, type Shape as DatasetShape } from './shapes.js';
@@ -47,9 +48,14 @@ interface Options {
   out: string;
   /** A latency proxy between every peer and the source: round trip (ms) and bandwidth per direction (bytes/s). */
   link?: { rttMs: number; bytesPerSecond: number };
+  /** Which roles the peers connect as (default: superuser on both sides). */
+  roles: RoleFooting;
   /** Another pgshift build (its bin/pgshift.js) whose verify is timed too, right after this one's: before/after a change. */
   verifyAlso?: string;
 }
+
+/** The middle value (the lower middle of an even count). */
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
 export async function sql<T extends Record<string, unknown>>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
   const c = await connect(parseConnectionUrl(url, 'source'), { applicationName: 'pgshift-bench' });
@@ -224,6 +230,8 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
       } finally {
         await sc.end().catch(() => undefined);
       }
+      // The peers' source: the superuser, or the Heroku-like owner over TLS (--source-tls-owner).
+      const peerSourceDirect = o.roles.sourceOwner ? await sourceAsOwner(servers.sourceAdmin, sourceDb, o.roles.sourceOwner.replication) : source;
       const want = await shapeOf(
         source,
         tables.map((t) => t.name),
@@ -231,7 +239,7 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
       const tools = pickPgTools(Number(sourceVersion.split('.')[0]));
       // Every peer reaches the source through the same slow link; the checks above and below go direct.
       let link: LatencyProxy | undefined;
-      let peerSource = source;
+      let peerSource = peerSourceDirect;
       if (o.link) {
         const u = new URL(source);
         link = await startLatencyProxy({
@@ -240,7 +248,7 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
           oneWayDelayMs: o.link.rttMs / 2,
           bytesPerSecond: o.link.bytesPerSecond,
         });
-        peerSource = throughProxy(source, link.port);
+        peerSource = throughProxy(peerSourceDirect, link.port);
         log(
           `bench: peers reach the source through a proxy adding ${o.link.rttMs} ms of round trip${o.link.bytesPerSecond ? `, capped at ${(o.link.bytesPerSecond / 1e6).toFixed(0)} MB/s each way` : ''}`,
         );
@@ -249,17 +257,21 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
 
       for (const targetServer of servers.targets) {
         const targetVersion = (await sql<{ v: string }>(targetServer.admin, "SELECT current_setting('server_version') AS v"))[0]!.v;
-        const target = withDatabase(targetServer.admin, TARGET_DB);
+        const targetCheck = withDatabase(targetServer.admin, TARGET_DB);
         log(
           `bench: ${shape}: source ${(sourceBytes / MB).toFixed(0)} MB on PostgreSQL ${sourceVersion} → PostgreSQL ${targetVersion} (${o.footing}); pg_dump ${tools.version}`,
         );
         const attempts = new Map<string, PeerResult[]>();
+        const loadAtStart = loadavg();
         let verify: VerifyResult = { status: 'skipped', command: 'pgshift verify --source $SOURCE --target $TARGET --jobs 2 --json' };
         // Rounds: a fresh server pays once for things no peer should be charged for (creating WAL segments,
         // warming caches), so every peer runs o.rounds times, in the same order, and its best time counts.
         for (let round = 1; round <= o.rounds; round++) {
           if (o.rounds > 1) log(`bench: round ${round}/${o.rounds}`);
-          for (const peer of PEERS.filter((p) => o.peers.includes(p.id))) {
+          // Paired, alternating runs: every other round runs the peers in reverse order, so no peer always follows
+          // the same one (a shared machine's load drifts over a round).
+          const chosen = PEERS.filter((p) => o.peers.includes(p.id));
+          for (const peer of round % 2 === 0 ? [...chosen].reverse() : chosen) {
             const peers = attempts.get(peer.id) ?? [];
             attempts.set(peer.id, peers);
             const base = { id: peer.id, label: peer.label, command: peer.command };
@@ -270,7 +282,9 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
               if (peer.id === 'pgshift') verify = { ...verify, note: 'needs pgshift copy' };
               continue;
             }
-            await recreate(targetServer.admin, TARGET_DB);
+            const target = o.roles.targetNonSuper
+              ? await nonSuperTarget(targetServer.admin, TARGET_DB)
+              : (await recreate(targetServer.admin, TARGET_DB), targetCheck);
             // No peer pays for flushing the previous peer's writes (dropping a 1 GB database leaves dirty buffers).
             await sql(targetServer.admin, 'CHECKPOINT');
             await sql(servers.sourceAdmin, 'CHECKPOINT');
@@ -284,6 +298,8 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
               const r = await peer.run({
                 source: peerSource,
                 target,
+                sourceAdmin: source,
+                targetAdmin: targetCheck,
                 pgDump: tools.pgDump,
                 pgRestore: tools.pgRestore,
                 psql,
@@ -302,7 +318,7 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
               const diff = differences(
                 want,
                 await shapeOf(
-                  target,
+                  targetCheck,
                   tables.map((t) => t.name),
                 ),
               );
@@ -356,8 +372,17 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
         const peers: PeerResult[] = [...attempts.values()].map((all) => {
           const failed = all.find((r) => r.status !== 'ok');
           if (failed) return failed;
-          const best = all.reduce((a, b) => ((b.seconds ?? Infinity) < (a.seconds ?? Infinity) ? b : a));
-          return { ...best, runs: all.map((r) => Number((r.seconds ?? 0).toFixed(2))), cpuRuns: all.map((r) => Number((r.cpuSeconds ?? 0).toFixed(2))) };
+          // Three rounds or more: the median run counts (its CPU, RSS and WAL with it); fewer: the best.
+          const pick =
+            all.length >= 3
+              ? all.find((r) => r.seconds === median(all.map((x) => x.seconds ?? Infinity)))!
+              : all.reduce((a, b) => ((b.seconds ?? Infinity) < (a.seconds ?? Infinity) ? b : a));
+          return {
+            ...pick,
+            pick: all.length >= 3 ? ('median' as const) : ('best' as const),
+            runs: all.map((r) => Number((r.seconds ?? 0).toFixed(2))),
+            cpuRuns: all.map((r) => Number((r.cpuSeconds ?? 0).toFixed(2))),
+          };
         });
         const pgshiftSeconds = peers.find((p) => p.id === 'pgshift' && p.status === 'ok')?.seconds;
         if (pgshiftSeconds) for (const p of peers) if (p.seconds) p.ratioVsPgshift = p.seconds / pgshiftSeconds;
@@ -372,7 +397,9 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
             embedded: servers.embedded,
             note: servers.embedded ? footingNote(o.footing) : 'External servers given with --source-admin/--target-admin.',
           },
-          fairness: 'Every tool ran as superuser on both sides, without compression, with parallelism 2, into a freshly created empty database.',
+          fairness: `${roleNote(o.roles)}, without compression, with parallelism ${o.jobs}, into a freshly created empty database${o.rounds > 1 ? `; ${o.rounds} rounds, every other one in reverse peer order` : ''}.`,
+          ...(o.roles.sourceOwner || o.roles.targetNonSuper ? { roles: o.roles } : {}),
+          loadAverageAtStart: loadAtStart,
           dataset: {
             requestedMb: o.mb,
             sourceBytes,
@@ -470,6 +497,9 @@ async function cli(): Promise<number> {
       tables: { type: 'string' },
       'rows-per-table': { type: 'string' },
       rtt: { type: 'string', default: '0' },
+      'source-tls-owner': { type: 'boolean', default: false },
+      'source-replication': { type: 'boolean', default: false },
+      'target-nonsuper': { type: 'boolean', default: false },
       bandwidth: { type: 'string' },
       out: { type: 'string', default: join(ROOT, 'bench', 'results') },
       help: { type: 'boolean', default: false },
@@ -484,6 +514,7 @@ async function cli(): Promise<number> {
     '[,…]] [--targets 17,15] [--fast-servers] [--pgshift-args "--analyze end"]\n' +
     '         [--no-verify] [--source-admin URL --target-admin URL] [--source-db NAME] [--out DIR]\n' +
     '         [--tables N] [--rows-per-table N] [--rtt MS] [--bandwidth 200MB]\n' +
+    '         [--source-tls-owner [--source-replication]] [--target-nonsuper]\n' +
     '  Without admin URLs, starts embedded PostgreSQL 15 (source) and the --targets majors, durable (fsync on,\n' +
     '  full_page_writes on, synchronous_commit on, shared_buffers 512MB, wal_level replica on the targets);\n' +
     '  --fast-servers runs them with fsync off (the CPU-only view).\n' +
@@ -495,6 +526,9 @@ async function cli(): Promise<number> {
     '  --rounds N runs every peer N times (same order each round) and reports its best time.\n' +
     '  --rtt MS / --bandwidth 200MB: every peer reaches the source through a TCP proxy (bench/latency-proxy.ts)\n' +
     "  adding MS of round trip and capping each direction; the proxy counts each peer's source round trips.\n" +
+    '  --source-tls-owner: every peer reaches the source as a non-superuser owner of the database over TLS (Heroku-like;\n' +
+    '  NOREPLICATION unless --source-replication); --target-nonsuper: the target database is owned by a non-superuser,\n' +
+    '  NOCREATEDB role the peers connect as, over TLS (RDS-like). The floor stays superuser (server-side COPY to a FIFO).\n' +
     '  --verify-also PATH: also time the verify of another pgshift build (its bin/pgshift.js), e.g. before a change.\n' +
     '  A remote source, many small tables: npm run bench -- --shape many-tables --tables 1000 --rtt 40 --bandwidth 200MB\n';
   if (values.help) {
@@ -562,6 +596,10 @@ async function cli(): Promise<number> {
       out: values.out,
       many,
       link,
+      roles: {
+        ...(values['source-tls-owner'] ? { sourceOwner: { replication: values['source-replication'] } } : {}),
+        ...(values['target-nonsuper'] ? { targetNonSuper: true } : {}),
+      },
       verifyAlso: values['verify-also'],
     },
     log,

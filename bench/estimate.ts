@@ -7,7 +7,7 @@
 //   npm run bench:estimate -- --fast-servers    # fsync off: the CPU-only view
 //   npm run bench:estimate -- --scale 0.3 --shapes dominant,toast
 //   npm run bench:estimate -- --scale 0.5 --rounds 3   # each case estimated and copied 3 times: median error
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import { SHAPES, type Shape } from './estimate-shapes.js';
 import { startSlowLink, type SlowLink } from './estimate-proxy.js';
 import { actualSteps, predictedSteps, type StepTimes } from './estimate-steps.js';
 import { runOne } from './proc.js';
+import { nonSuperTarget, roleNote, sourceAsOwner, type RoleFooting } from './footing.js';
 import { footingNote, setExitCode, startBenchServers, withDatabase, type BenchServers, type Footing } from './servers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -160,7 +161,7 @@ async function runCase(
   shape: Shape,
   sourceUrl: string,
   targetAdmin: string,
-  o: { jobs: number; probeSeconds: number; logDir: string; copies: number },
+  o: { jobs: number; probeSeconds: number; logDir: string; copies: number; roles: RoleFooting; sourceAdmin: string },
 ): Promise<CaseResult> {
   // Every copy gets a database of its own, and none is dropped before the case is done: a DROP DATABASE right
   // before a copy slowed its file-creating DDL up to 2× (bench/ddl-burst.ts), a history the estimate's probe
@@ -176,10 +177,13 @@ async function runCase(
   // 2–3× slower for about 25 s afterwards. A user's copy runs long after the estimate; without the pause, every
   // many-small copy right after an estimate took 5.5–5.9 s against 4.3–4.6 s for one right after a copy.
   // Each step starts on a fresh database of its own, both servers checkpointed.
+  // --target-nonsuper: each database is owned by the RDS-like role the estimate and the copies connect as; CHECKPOINT
+  // stays the superuser's.
   const fresh = async (k: number) => {
-    const target = await recreate(targetAdmin, targetName(name, round, k));
-    await sql(sourceUrl, 'CHECKPOINT');
-    await sql(target, 'CHECKPOINT');
+    const db = targetName(name, round, k);
+    const target = o.roles.targetNonSuper ? await nonSuperTarget(targetAdmin, db) : await recreate(targetAdmin, db);
+    await sql(o.sourceAdmin, 'CHECKPOINT');
+    await sql(targetAdmin, 'CHECKPOINT');
     return target;
   };
   // The estimate gets a database of its own (number 0): its probe leaves the catalogs of the database it ran in
@@ -198,7 +202,7 @@ async function runCase(
   );
   writeFileSync(join(o.logDir, `${name}-estimate.json`), est.stdout);
   const e = JSON.parse(est.stdout);
-  await sql(estTarget, 'CHECKPOINT');
+  await sql(targetAdmin, 'CHECKPOINT');
   const settled = await settle(estTarget, usual);
   say(`[${name}] settled in ${settled.toFixed(0)} s`);
   const copies: { seconds: number; c: CopyJson; log: string }[] = [];
@@ -317,8 +321,19 @@ async function main(): Promise<number> {
       rounds: { type: 'string', default: '1' },
       // Durable servers by default (fsync on: the footing users have), as bench/copy.ts.
       'fast-servers': { type: 'boolean', default: false },
+      // Footings (issue #28), as bench/copy.ts: the Heroku-like source owner over TLS, the RDS-like target owner.
+      'source-tls-owner': { type: 'boolean', default: false },
+      'source-replication': { type: 'boolean', default: false },
+      'target-nonsuper': { type: 'boolean', default: false },
+      target: { type: 'string', default: '17' },
     },
   });
+  const roles: RoleFooting = {
+    ...(values['source-tls-owner'] ? { sourceOwner: { replication: values['source-replication']! } } : {}),
+    ...(values['target-nonsuper'] ? { targetNonSuper: true } : {}),
+  };
+  const targetMajor = Number(values.target);
+  if (targetMajor !== 15 && targetMajor !== 17) throw new Error(`--target must be 15 or 17, not ${values.target}`);
   const scale = Number(values.scale);
   const rounds = Math.max(1, Number(values.rounds));
   const footing: Footing = values['fast-servers'] ? 'fast' : 'durable';
@@ -329,9 +344,16 @@ async function main(): Promise<number> {
   let link: SlowLink | undefined;
   const results: CaseResult[] = [];
   try {
-    servers = await startBenchServers({ label: 'pgshift-bench-estimate', log: say, footing });
+    servers = await startBenchServers({ label: 'pgshift-bench-estimate', log: say, footing, targetMajors: [targetMajor] });
     say(`target warmed up in ${(await warmUp(servers.targetAdmin)).toFixed(0)} s`);
-    const o = { jobs: Number(values.jobs), probeSeconds: Number(values['probe-seconds']), logDir, copies: Math.max(1, Number(values.copies)) };
+    const o = {
+      jobs: Number(values.jobs),
+      probeSeconds: Number(values['probe-seconds']),
+      logDir,
+      copies: Math.max(1, Number(values.copies)),
+      roles,
+      sourceAdmin: servers.sourceAdmin,
+    };
     const cases: { name: string; shape: Shape; scale: number; slow: boolean }[] = [
       ...SHAPES.filter((s) => wanted.includes(s.id)).map((shape) => ({ name: shape.id, shape, scale, slow: false })),
       // The slow link: the dominant shape, smaller, so the link (not this machine's CPU) is the bottleneck.
@@ -349,14 +371,17 @@ async function main(): Promise<number> {
       } finally {
         await c.end().catch(() => undefined);
       }
+      // The estimate and the copies reach the source as the superuser, or as the Heroku-like owner over TLS.
+      const peer = roles.sourceOwner ? await sourceAsOwner(servers.sourceAdmin, db, roles.sourceOwner.replication) : src;
+      const ko = { ...o, sourceAdmin: src };
       if (!k.slow) {
-        for (let n = 1; n <= rounds; n++) results.push(await runCase(k.name, n, k.shape, src, servers.targetAdmin, o));
+        for (let n = 1; n <= rounds; n++) results.push(await runCase(k.name, n, k.shape, peer, servers.targetAdmin, ko));
       } else {
-        const u = new URL(src);
+        const u = new URL(peer);
         link = await startSlowLink({ upstreamHost: u.hostname, upstreamPort: Number(u.port), bytesPerSecond: Number(values['slow-mbps']) * 1e6, delayMs: 2 });
         u.port = String(link.port);
         const shape = { ...k.shape, describe: `dominant (scale ${k.scale.toFixed(2)}), source behind a ${values['slow-mbps']} MB/s proxy (+2 ms)` };
-        for (let n = 1; n <= rounds; n++) results.push(await runCase(k.name, n, shape, u.toString(), servers.targetAdmin, o));
+        for (let n = 1; n <= rounds; n++) results.push(await runCase(k.name, n, shape, u.toString(), servers.targetAdmin, ko));
         await link.close();
         link = undefined;
       }
@@ -370,12 +395,15 @@ async function main(): Promise<number> {
       scale,
       jobs: o.jobs,
       footing: footingNote(footing),
+      roles: roleNote(roles),
+      targetMajor,
       rounds,
       medians: medianErrors(results),
       results,
     };
     mkdirSync(values.out!, { recursive: true });
-    const file = join(values.out!, `estimate-${record.date.slice(0, 10)}.json`);
+    const plain = join(values.out!, `estimate-${record.date.slice(0, 10)}.json`);
+    const file = existsSync(plain) ? join(values.out!, `estimate-${record.date.slice(0, 19).replace(/:/g, '')}.json`) : plain;
     writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
     process.stdout.write(`${markdown(results)}\n\nresults: ${file}\n`);
     const worst = Math.max(...results.map((r) => Math.abs(r.error)));

@@ -9,10 +9,13 @@ import { runFloor } from './floor.js';
 import { limited, runOne, runPipe, show, Usage, type Cmd } from './proc.js';
 
 export interface PeerContext {
-  /** Superuser URL of the source database. */
+  /** URL of the source database: superuser, or the owner over TLS (--source-tls-owner); through the proxy with --rtt. */
   source: string;
-  /** Superuser URL of the (empty) target database. */
+  /** URL of the (empty) target database: superuser, or its non-superuser owner (--target-nonsuper). */
   target: string;
+  /** Superuser URLs of both databases, direct (the floor's server-side COPY to a FIFO needs them). */
+  sourceAdmin: string;
+  targetAdmin: string;
   pgDump: string;
   pgRestore: string;
   psql: string;
@@ -193,7 +196,8 @@ export const PEERS: Peer[] = [
     command:
       "pg_dump -s --section=pre-data | psql; per chunk, 2 at a time: source COPY … TO '/fifo' ∥ target COPY … FROM '/fifo' (superuser, FREEZE after TRUNCATE for whole tables); the same index, key and FK builds on 2 connections as each table is in; setval; ANALYZE",
     unavailable: () => undefined,
-    run: (ctx) => runFloor(ctx),
+    // Server-side COPY to a file needs superuser (or pg_write_server_files) on both sides: always the admin URLs.
+    run: (ctx) => runFloor({ ...ctx, source: ctx.sourceAdmin, target: ctx.targetAdmin }),
   },
 ];
 

@@ -14,8 +14,9 @@ export interface PeerResult {
   /** Why skipped/failed, or what the independent row-count check found. */
   note?: string;
   reported?: unknown;
-  /** Seconds of every round, when run more than once (seconds is the best). */
+  /** Seconds of every round, when run more than once (seconds is the median of 3 or more, else the best). */
   runs?: number[];
+  pick?: 'median' | 'best';
   /** User + system CPU seconds of every client process of the peer (the floor: only its schema step). */
   cpuSeconds?: number;
   cpuRuns?: number[];
@@ -51,6 +52,9 @@ export interface BenchRecord {
   machine: { cpus: number; cpuModel: string; memoryBytes: number; node: string; loadAverage?: number[] };
   servers: { source: string; target: string; embedded: boolean; note: string };
   fairness: string;
+  /** The roles the peers connected as (bench --source-tls-owner / --target-nonsuper); absent: superuser. */
+  roles?: { sourceOwner?: { replication: boolean }; targetNonSuper?: boolean };
+  loadAverageAtStart?: number[];
   dataset: { requestedMb: number; sourceBytes: number; tables: Array<{ name: string; rows: number; bytes: number }>; generatedSeconds?: number };
   jobs: number;
   /** The link between the clients and the source (bench --rtt/--bandwidth); absent: a direct connection. */
@@ -79,7 +83,8 @@ export function markdown(r: BenchRecord): string {
     `**${r.shape}**, ${r.footing} servers${r.link ? `, source through a ${r.link.rttMs} ms round-trip link${r.link.bytesPerSecond ? ` capped at ${(r.link.bytesPerSecond / 1e6).toFixed(0)} MB/s` : ''}` : ''}, ` +
       `PostgreSQL ${r.servers.source} → ${r.servers.target}: ${formatBytes(r.dataset.sourceBytes)} ` +
       `(${r.dataset.tables.length > 4 ? `${r.dataset.tables.length} tables` : r.dataset.tables.map((t) => `${t.name} ${t.rows.toLocaleString('en-US')} rows`).join(', ')}). ` +
-      `${r.machine.cpus} cores, parallelism ${r.jobs}, load average at the end ${r.machine.loadAverage?.map((x) => x.toFixed(1)).join(' / ') ?? '?'}.`,
+      `${r.roles ? `${r.roles.sourceOwner ? `Source: non-superuser owner over TLS${r.roles.sourceOwner.replication ? ' with REPLICATION' : ''}. ` : ''}${r.roles.targetNonSuper ? 'Target: non-superuser owner over TLS. ' : ''}` : ''}` +
+      `${r.machine.cpus} cores, parallelism ${r.jobs}, load average ${r.loadAverageAtStart ? `at the start ${r.loadAverageAtStart.map((x) => x.toFixed(1)).join(' / ')}, ` : ''}at the end ${r.machine.loadAverage?.map((x) => x.toFixed(1)).join(' / ') ?? '?'}.`,
     '',
     '| Tool | Wall time | MB/s | vs pgshift | vs floor | Client CPU | CPU s/GB | Peak RSS | Target WAL | Notes |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
@@ -87,7 +92,7 @@ export function markdown(r: BenchRecord): string {
   for (const p of r.peers) {
     const notes = [
       ...(p.sourceLink ? [`${p.sourceLink.roundTrips} source round trips, ${p.sourceLink.connections} connections`] : []),
-      p.runs && p.runs.length > 1 ? `best of ${p.runs.map((x) => x.toFixed(1)).join(' / ')} s` : '',
+      p.runs && p.runs.length > 1 ? `${p.pick ?? 'best'} of ${p.runs.map((x) => x.toFixed(1)).join(' / ')} s` : '',
       p.id === 'floor' ? 'CPU: schema step only' : '',
       p.targetWalSyncSeconds !== undefined && p.targetWalSyncs ? `target WAL fsync ${p.targetWalSyncSeconds.toFixed(1)} s (${p.targetWalSyncs}×)` : '',
       p.targetCheckpoints ? `${p.targetCheckpoints} checkpoint${p.targetCheckpoints > 1 ? 's' : ''}` : '',
@@ -141,7 +146,12 @@ export function markdownAll(f: BenchFile): string {
   const first = f.runs[0];
   const out = f.runs.map((r) => markdown(r));
   if (first) {
-    out.push(`${first.servers.note} ${first.fairness}`, '', 'Commands ($SOURCE/$TARGET are superuser URLs):', '');
+    out.push(
+      `${first.servers.note} ${first.fairness}`,
+      '',
+      `Commands ($SOURCE/$TARGET are ${first.roles ? 'the URLs of the roles above' : 'superuser URLs'}):`,
+      '',
+    );
     for (const p of first.peers) out.push(`- ${cell(p.label)}: \`${p.command}\``);
   }
   return `${out.join('\n')}\n`;

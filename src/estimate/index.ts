@@ -22,6 +22,7 @@ import { probe, type ProbeSample } from './probe.js';
 import { DEFAULT_RATES, scaleRates, usableRates, type Rates } from './rates.js';
 import type { Segment } from './simulate.js';
 import { sampleWriteRate } from './writerate.js';
+import { triggerCaptureStatus } from './trigger-capture.js';
 import { secondHalf } from '../copy/schedule.js';
 
 export interface EstimateOptions {
@@ -107,7 +108,7 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
   const signal = opts.signal ?? new AbortController().signal;
   // The same plan copy would run, read under one exported snapshot, which is closed before the probe.
   const snapshot = await exportSnapshot(source, 'estimate coordinator');
-  let plan, sizes, replication;
+  let plan, sizes, replication, triggerStatus;
   const notes: string[] = [];
   try {
     try {
@@ -119,6 +120,10 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
       const planSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
       sizes = { ...(await planSizes(snapshot.client, plan)), planSeconds };
       replication = await logicalReplicationStatus(snapshot.client);
+      triggerStatus = await triggerCaptureStatus(
+        snapshot.client,
+        plan.data.map((t) => t.oid),
+      );
     } catch (err) {
       throw classifyError(err, `estimate: reading the catalog of the source ${source.display}`, { phase: 'estimate plan' });
     }
@@ -204,6 +209,7 @@ async function estimate(source: ConnectionSpec, target: ConnectionSpec | undefin
     sequences: plan.sequences.length,
     writeRate,
     replication,
+    triggerCapture: { status: triggerStatus, sourceRoundTrip: rates.sourceRoundTrip, targetRoundTrip: rates.roundTrip },
     budgetSeconds: opts.budgetSeconds,
     format: formatDuration,
   });

@@ -1,5 +1,5 @@
 // The estimate, from a plan and rates: copy's data phase simulated (simulate.ts), the sequential phases around
-// it, verify, the total with its range, and the choice between dump/restore and replication. Pure: no I/O.
+// it, verify, the total with its range, and the choice between dump/restore, replication and trigger capture. Pure: no I/O.
 import { tableKey } from '../catalog/table-id.js';
 import type { TableInfo } from '../catalog/tables.js';
 import { SEQUENCE_BATCH } from '../catalog/sequences.js';
@@ -9,6 +9,7 @@ import type { CopyPlan } from '../copy/plan.js';
 import type { Rates } from './rates.js';
 import type { SchemaTiming } from './schema.js';
 import { buildSeconds, checksRows, simulateDataPhase, type DataPhaseSim, type ModelTable, type Segment } from './simulate.js';
+import { modelTriggerCapture, type TriggerCapture, type TriggerCaptureStatus } from './trigger-capture.js';
 
 /** What the model needs beyond the plan: sizes the plan does not carry. */
 export interface PlanSizes {
@@ -240,6 +241,8 @@ export interface WriteRate {
   walBytesPerSecond: number | null;
   /** Committed transactions per second in the source database. */
   commitsPerSecond: number | null;
+  /** Rows inserted, updated or deleted per second in the source database (what trigger capture logs); absent: not read. */
+  changesPerSecond?: number | null;
   sampledSeconds: number;
 }
 
@@ -260,7 +263,9 @@ export interface Strategy {
     retainedWalBytes: number | null;
     fits: boolean | null;
   };
-  recommendation: 'dump-restore' | 'replication' | 'none fits';
+  /** pgshift replicate --capture triggers: open to a database owner without REPLICATION (trigger-capture.ts). */
+  triggers: TriggerCapture;
+  recommendation: 'dump-restore' | 'replication' | 'trigger-capture' | 'none fits';
   verdict: string;
 }
 
@@ -279,6 +284,8 @@ export function chooseStrategy(o: {
   sequences: number;
   writeRate: WriteRate;
   replication: { available: boolean; reason: string | null };
+  /** Whether trigger capture is open to this role, and the round trips its batches pay; absent: not checked. */
+  triggerCapture?: { status: TriggerCaptureStatus; sourceRoundTrip: number; targetRoundTrip: number };
   budgetSeconds: number | null;
   format: (s: number) => string;
 }): Strategy {
@@ -286,10 +293,23 @@ export function chooseStrategy(o: {
   const dumpFreeze = o.copySeconds + o.verifySeconds;
   const catchUp = REPLICATION_LAG_SECONDS + (wal * REPLICATION_LAG_SECONDS) / REPLICATION_APPLY_BYTES_PER_SECOND;
   const mv = o.matviews ?? { views: 0, seconds: 0 };
-  const replFreeze = catchUp + 0.5 + o.sequences * 0.005 + o.foreignKeySeconds + mv.seconds + o.verifySeconds;
+  const finish = 0.5 + o.sequences * 0.005 + o.foreignKeySeconds + mv.seconds;
+  const replFreeze = catchUp + finish + o.verifySeconds;
   const b = o.budgetSeconds;
   const dumpFits = b === null ? null : dumpFreeze <= b;
   const replFits = b === null ? null : o.replication.available && replFreeze <= b;
+  const tc = o.triggerCapture ?? { status: { available: false, reason: 'trigger capture was not checked' }, sourceRoundTrip: 0, targetRoundTrip: 0 };
+  const triggers = modelTriggerCapture({
+    status: tc.status,
+    writeRate: o.writeRate,
+    copySeconds: o.copySeconds,
+    finishSeconds: finish,
+    verifySeconds: o.verifySeconds,
+    sourceRoundTrip: tc.sourceRoundTrip,
+    targetRoundTrip: tc.targetRoundTrip,
+    budgetSeconds: b,
+  });
+  const trigOpen = triggers.available && triggers.keepsUp !== false;
   const f = o.format;
   let recommendation: Strategy['recommendation'];
   let verdict: string;
@@ -297,17 +317,33 @@ export function chooseStrategy(o: {
   const fkPart = o.foreignKeySeconds >= 0.05 ? `, re-check foreign keys (${f(o.foreignKeySeconds)})` : '';
   const mvPart = mv.views > 0 ? `, refresh ${mv.views} materialized view(s) (${f(mv.seconds)})` : '';
   const replLine = `replication freezes writes only to catch up, set sequences${fkPart}${mvPart} and verify: about ${f(replFreeze)}`;
+  const share = (x: number) => (x < 0.001 ? 'under 0.1 % of a core' : `at most ${(x * 100).toFixed(1)} % of a core`);
+  const trigCost = `it adds about ${triggers.sourceOverhead.microsecondsPerStatement} µs of source CPU per writing statement${triggers.sourceOverhead.coreShare !== null ? ` (${share(triggers.sourceOverhead.coreShare)} at the sampled rate)` : ''}`;
+  const trigLine = `trigger capture (pgshift replicate --capture triggers, no REPLICATION needed) freezes writes only to drain the capture log, set sequences${fkPart}${mvPart} and verify: about ${f(triggers.freezeSeconds)}; ${trigCost}`;
+  const trigClosed = triggers.available
+    ? `trigger capture would not keep up: the source changes ${Math.round(triggers.changesPerSecond ?? 0)} rows/s, the applier drains about ${Math.round(triggers.drainChangesPerSecond)}/s`
+    : triggers.reason;
   if (b === null) {
-    recommendation = o.replication.available && replFreeze < dumpFreeze ? 'replication' : 'dump-restore';
+    recommendation =
+      o.replication.available && replFreeze < dumpFreeze
+        ? 'replication'
+        : !o.replication.available && trigOpen && triggers.freezeSeconds < dumpFreeze
+          ? 'trigger-capture'
+          : 'dump-restore';
     verdict = o.replication.available
       ? `${dumpLine}; ${replLine}. Pass --downtime-budget (e.g. 15m) for a yes/no answer.`
-      : `${dumpLine}. Logical replication is not available (${o.replication.reason ?? 'unknown reason'}), so dump/restore is the path that remains. Pass --downtime-budget for a yes/no answer.`;
+      : trigOpen
+        ? `${dumpLine}. Logical replication is not available (${o.replication.reason ?? 'unknown reason'}), but ${trigLine}. Pass --downtime-budget for a yes/no answer.`
+        : `${dumpLine}. Logical replication is not available (${o.replication.reason ?? 'unknown reason'}) and ${trigClosed ?? 'trigger capture is not available'}, so dump/restore is the path that remains. Pass --downtime-budget for a yes/no answer.`;
   } else if (dumpFits) {
     recommendation = 'dump-restore';
     verdict = `Dump/restore fits the ${f(b)} budget: ${dumpLine}. No replication needed.`;
   } else if (replFits) {
     recommendation = 'replication';
     verdict = `Dump/restore does NOT fit the ${f(b)} budget (${f(dumpFreeze)} frozen). Use replication: copy while the source stays live, then ${replLine}.`;
+  } else if (triggers.fits) {
+    recommendation = 'trigger-capture';
+    verdict = `Dump/restore does NOT fit the ${f(b)} budget (${f(dumpFreeze)} frozen)${o.replication.available ? '' : ` and logical replication is not available (${o.replication.reason ?? 'unknown reason'})`}. Use ${trigLine.replace(' freezes', ': copy while the source stays live; it freezes')}.`;
   } else if (o.replication.available) {
     recommendation = 'none fits';
     verdict = `Neither fits the ${f(b)} budget: dump/restore needs ${f(dumpFreeze)} frozen, replication ${f(replFreeze)} (mostly verify): raise the budget, or verify fewer tables inside the window (--include) and the rest after.`;
@@ -315,7 +351,7 @@ export function chooseStrategy(o: {
     recommendation = 'none fits';
     verdict =
       `Dump/restore does NOT fit the ${f(b)} budget (${f(dumpFreeze)} frozen), and logical replication is not available from this source ` +
-      `(${o.replication.reason ?? 'unknown reason'}). What remains: a longer window for dump/restore, more --jobs if both servers have cores to spare, or replication: trigger capture (pgshift replicate --capture triggers) needs neither REPLICATION nor wal_level=logical, only the database owner; pgoutput needs a source role with REPLICATION and wal_level=logical.`;
+      `(${o.replication.reason ?? 'unknown reason'}).${triggers.available ? ` Trigger capture would freeze about ${f(triggers.freezeSeconds)}${triggers.keepsUp === false ? ` and not keep up (${trigClosed})` : ''}.` : ''} What remains: a longer window for dump/restore, more --jobs if both servers have cores to spare, or replication: trigger capture (pgshift replicate --capture triggers) needs neither REPLICATION nor wal_level=logical, only the database owner; pgoutput needs a source role with REPLICATION and wal_level=logical.`;
   }
   return {
     writeRate: o.writeRate,
@@ -331,6 +367,7 @@ export function chooseStrategy(o: {
       retainedWalBytes: o.writeRate.walBytesPerSecond === null ? null : o.writeRate.walBytesPerSecond * o.copySeconds,
       fits: replFits,
     },
+    triggers,
     recommendation,
     verdict,
   };

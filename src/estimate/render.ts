@@ -115,6 +115,7 @@ export function renderEstimate(r: EstimateReport, o: { timeline: boolean }): str
         `--no-refresh-matviews removes it from the freeze (then refresh them on the target after cutover)`,
     );
   }
+  out.push(...renderTriggerCapture(s.triggers, r.verifySeconds));
   out.push(`  ${s.verdict}`);
   if (r.probe.notes.length) {
     out.push('');
@@ -126,4 +127,24 @@ export function renderEstimate(r: EstimateReport, o: { timeline: boolean }): str
     out.push(`UNCALIBRATED: the target side uses stated defaults. To calibrate, ${r.howToCalibrate}.`);
   }
   return out.join('\n');
+}
+
+/** The trigger-capture line of the freeze section: its freeze, its drain, what it costs the source. */
+function renderTriggerCapture(t: EstimateReport['strategy']['triggers'], verifySeconds: number): string[] {
+  const line =
+    `  trigger capture: catch-up ${seconds(t.catchUpSeconds)} + finish ${seconds(t.finishSeconds)} + verify ${seconds(verifySeconds)} = ${seconds(t.freezeSeconds)} frozen` +
+    (t.available ? '' : ` (${t.reason ?? 'not available'})`);
+  if (!t.available) return [line];
+  const rate = t.changesPerSecond;
+  const backlog = t.backlogAfterCopy;
+  return [
+    line,
+    `    drains about ${Math.round(t.drainChangesPerSecond).toLocaleString('en-US')} changes/s (+ ${seconds(t.batchRoundTripSeconds)} of round trips a batch); the source changes ${rate === null ? '? rows/s' : `${rate.toFixed(1)} rows/s`}` +
+      (backlog.changes === null
+        ? ''
+        : backlog.drainSeconds === null
+          ? ' — faster than the applier drains: the capture log would never empty'
+          : `, so the log holds ~${Math.round(backlog.changes).toLocaleString('en-US')} changes after the copy, drained in ${seconds(backlog.drainSeconds)} while the source stays live`),
+    `    source overhead: ${t.sourceOverhead.basis}${t.sourceOverhead.coreShare === null ? '' : `; at the sampled rate ${t.sourceOverhead.coreShare < 0.001 ? 'under 0.1 %' : `at most ${(t.sourceOverhead.coreShare * 100).toFixed(1)} %`} of one source core`}`,
+  ];
 }

@@ -1,4 +1,4 @@
-// How fast the source is being written right now: WAL bytes and committed transactions per second over a short
+// How fast the source is being written right now: WAL bytes, committed transactions and changed rows per second over a short
 // window. Reads only (pg_current_wal_lsn, pg_stat_database); works for a non-superuser.
 import type { Client } from '../db/connect.js';
 import type { WriteRate } from './model.js';
@@ -7,6 +7,8 @@ import { sleep } from '../sleep.js';
 interface Mark {
   lsn: string | null;
   commits: number | null;
+  /** Rows inserted, updated and deleted so far (what trigger capture would log). */
+  changes: number | null;
   at: number;
 }
 
@@ -16,8 +18,11 @@ async function mark(c: Client): Promise<Mark> {
     (r) => r.rows[0]!.lsn,
     () => null,
   );
-  const { rows } = await c.query<{ commits: string | null }>(`SELECT xact_commit AS commits FROM pg_stat_database WHERE datname = current_database()`);
-  return { lsn, commits: rows[0]?.commits == null ? null : Number(rows[0].commits), at: Date.now() };
+  const { rows } = await c.query<{ commits: string | null; changes: string | null }>(
+    `SELECT xact_commit AS commits, tup_inserted + tup_updated + tup_deleted AS changes FROM pg_stat_database WHERE datname = current_database()`,
+  );
+  const n = (v: string | null | undefined) => (v == null ? null : Number(v));
+  return { lsn, commits: n(rows[0]?.commits), changes: n(rows[0]?.changes), at: Date.now() };
 }
 
 export async function sampleWriteRate(c: Client, seconds: number, signal?: AbortSignal): Promise<WriteRate> {
@@ -33,5 +38,6 @@ export async function sampleWriteRate(c: Client, seconds: number, signal?: Abort
     wal = Math.max(0, Number(rows[0]!.d)) / dt;
   }
   const commits = a.commits !== null && b.commits !== null ? Math.max(0, b.commits - a.commits) / dt : null;
-  return { walBytesPerSecond: wal, commitsPerSecond: commits, sampledSeconds: dt };
+  const changes = a.changes !== null && b.changes !== null ? Math.max(0, b.changes - a.changes) / dt : null;
+  return { walBytesPerSecond: wal, commitsPerSecond: commits, changesPerSecond: changes, sampledSeconds: dt };
 }

@@ -48,6 +48,49 @@ describe('estimate: strategy', () => {
     expect(withKeys.verdict).toMatch(/re-check foreign keys \(120s\)/);
   });
 
+  describe('trigger capture (no REPLICATION needed)', () => {
+    const open = { status: { available: true, reason: null }, sourceRoundTrip: 0.001, targetRoundTrip: 0.001 };
+    const noRepl = { available: false, reason: 'the role lacks REPLICATION' };
+    const writeRate = { ...base.writeRate, changesPerSecond: 200 };
+    it('is the answer when replication is not available and dump/restore does not fit', () => {
+      const s = chooseStrategy({ ...base, writeRate, replication: noRepl, triggerCapture: open, budgetSeconds: 900 });
+      expect(s.recommendation).toBe('trigger-capture');
+      expect(s.triggers.fits).toBe(true);
+      // The last batch: 1 s of lag, 12 round trips to each side, 200 changes at 10,800/s; then finish and verify.
+      close(s.triggers.catchUpSeconds, 1 + 12 * 0.002 + 200 / 10_800);
+      close(s.triggers.freezeSeconds, s.triggers.catchUpSeconds + 0.5 + 10 * 0.005 + 300);
+      close(s.triggers.backlogAfterCopy.changes!, 200 * 1200);
+      close(s.triggers.backlogAfterCopy.drainSeconds!, 12 * 0.002 + (200 * 1200) / (10_800 - 200));
+      expect(s.triggers.drainChangesPerSecond).toBe(10_800);
+      close(s.triggers.batchRoundTripSeconds, 12 * 0.002);
+      close(s.triggers.sourceOverhead.coreShare!, (200 * 50) / 1e6);
+      expect(s.verdict).toMatch(/Use trigger capture \(pgshift replicate --capture triggers/);
+    });
+    it('without a budget, the verdict names it instead of "the path that remains"', () => {
+      const s = chooseStrategy({ ...base, writeRate, replication: noRepl, triggerCapture: open, budgetSeconds: null });
+      expect(s.recommendation).toBe('trigger-capture');
+      expect(s.verdict).toMatch(/but trigger capture .* about 302s; it adds about 50 µs of source CPU per writing statement/);
+      expect(s.verdict).not.toMatch(/path that remains/);
+    });
+    it('is not offered when the source writes faster than the applier drains, nor when the role cannot create triggers', () => {
+      const fast = chooseStrategy({
+        ...base,
+        writeRate: { ...writeRate, changesPerSecond: 20_000 },
+        replication: noRepl,
+        triggerCapture: open,
+        budgetSeconds: null,
+      });
+      expect(fast.triggers.keepsUp).toBe(false);
+      expect(fast.triggers.backlogAfterCopy.drainSeconds).toBeNull();
+      expect(fast.recommendation).toBe('dump-restore');
+      expect(fast.verdict).toMatch(/would not keep up/);
+      const closed = { ...open, status: { available: false, reason: 'trigger capture is not available: the role may not create triggers on public.a' } };
+      const s = chooseStrategy({ ...base, writeRate, replication: noRepl, triggerCapture: closed, budgetSeconds: 900 });
+      expect(s.recommendation).toBe('none fits');
+      expect(s.triggers.fits).toBe(false);
+    });
+  });
+
   it('without a budget, compares both freezes without a yes/no', () => {
     const s = chooseStrategy({ ...base, replication: { available: true, reason: null }, budgetSeconds: null });
     expect(s.dumpRestore.fits).toBeNull();
