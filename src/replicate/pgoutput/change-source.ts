@@ -210,10 +210,15 @@ export class PgoutputChangeSource implements ChangeSource<LagSample> {
 
   async sample(): Promise<{ sample: Sample; detail: LagSample }> {
     const { control, logger } = this.ctx;
-    const pos = await this.stream!.currentPosition().catch(() => this.lastPosition);
+    // Taken before the read: every commit before this moment is at or before the position read.
+    let readAt: Date | null = new Date();
+    const pos = await this.stream!.currentPosition().catch(() => {
+      readAt = null;
+      return this.lastPosition;
+    });
     this.lastPosition = pos;
     const retained = await this.stream!.retainedBytes();
-    const s = this.meter.sample(this.applier!.stats, pos, retained);
+    const s = this.meter.sample(this.applier!.stats, pos, retained, new Date(), readAt);
     const srcNow = await control.holdSource().catch(() => undefined);
     if (srcNow) await this.writes.sample(srcNow);
     this.metrics?.update(s, this.caughtUp);
