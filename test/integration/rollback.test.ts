@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseJson, runCli } from '../support/cli.js';
 import { expectSameDatabase } from '../support/compare.js';
 import { isCaptureObject } from '../support/capture.js';
+import { CUTOVER_SCHEMA } from '../support/cutover-schema.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 
 /** The database-level settings (pg_db_role_setting, any role): [] when none. */
@@ -63,17 +64,7 @@ for (const mode of ['pgoutput', 'triggers'] as const) {
         // The reverse stream reads the new side: pgoutput when it allows logical replication, else trigger capture.
         createDatabase(pg17, { label: `rb_${mode}_tgt`, replication: mode === 'pgoutput' }),
       ]);
-      await src.owner(`
-        CREATE TABLE parent (id int PRIMARY KEY, name text NOT NULL);
-        CREATE TABLE child (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, parent_id int NOT NULL REFERENCES parent, v text);
-        CREATE TABLE audit (id bigserial PRIMARY KEY, at timestamptz DEFAULT now(), what text);
-        CREATE FUNCTION audit_child() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO audit (what) VALUES (TG_OP); RETURN NEW; END $$;
-        CREATE TRIGGER child_audit AFTER INSERT ON child FOR EACH ROW EXECUTE FUNCTION audit_child();
-        CREATE SEQUENCE invoice_no START 500;
-        INSERT INTO parent SELECT g, 'p' || g FROM generate_series(1, 200) g;
-        INSERT INTO child (parent_id, v) SELECT 1 + g % 200, 'v' || g FROM generate_series(1, 2000) g;
-        SELECT nextval('invoice_no');
-        CREATE MATERIALIZED VIEW child_count AS SELECT parent_id, count(*) AS n FROM child GROUP BY parent_id;`);
+      await src.owner(CUTOVER_SCHEMA);
       const first = await runCli(['replicate', ...base(), '--until-caught-up', '--timeout', '90', ...(mode === 'triggers' ? ['--capture', 'triggers'] : [])]);
       expect(first.code, first.stderr).toBe(0);
     });
