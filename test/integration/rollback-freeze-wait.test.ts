@@ -1,7 +1,7 @@
 // cutover --freeze wait --reverse, then rollback (#25): the team stopped the writes, so pgshift froze nothing on the
 // source. The reverse stream still brings the new side's writes back, and rollback ends with the source equal to the
 // target (independent comparison), saying the team resumes its writes. It never leaves a database setting behind
-// on the source that the team did not have.
+// on the source that the team did not have. The forward stream, run again by mistake, is refused naming the reverse one.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseJson, runCli } from '../support/cli.js';
 import { isCaptureObject } from '../support/capture.js';
@@ -50,6 +50,12 @@ describe('cutover --freeze wait --reverse, then rollback (pgoutput)', () => {
     expect(await dbSettings(src)).toEqual([]);
     await expectSameDatabase(src, tgt, { ignore });
 
+    // The forward stream is over: run again by mistake, it is refused before touching anything, naming the reverse one.
+    const forward = await runCli(['replicate', ...base(), '--until-caught-up']);
+    expect(forward.code, forward.stderr).toBe(2);
+    expect(forward.stderr).toMatch(/ended with its cutover --reverse at .*nothing was changed/);
+    expect(forward.stderr).toContain('pgshift replicate --source');
+
     // The application now writes to the new side; the printed reverse stream brings it back.
     await tgt.owner(`INSERT INTO parent SELECT g, 'new' || g FROM generate_series(2000, 2029) g;
       UPDATE parent SET name = name || '?' WHERE id BETWEEN 500 AND 505; DELETE FROM child WHERE parent_id = 4`);
@@ -66,5 +72,9 @@ describe('cutover --freeze wait --reverse, then rollback (pgoutput)', () => {
     expect(JSON.stringify(r.timeline)).toMatch(/not frozen by pgshift \(--freeze wait\)/);
     expect(await dbSettings(src)).toEqual([]);
     await expectSameDatabase(tgt, src, { ignore });
+    const after = await runCli(['replicate', ...base(), '--until-caught-up']);
+    expect(after.code, after.stderr).toBe(2);
+    expect(after.stderr).toMatch(/then pgshift rollback went back to the source; nothing was changed/);
+    expect(after.stderr).toMatch(/to migrate again: pgshift cleanup/);
   });
 });
