@@ -22,6 +22,10 @@ INSERT INTO untouched SELECT 'k' || g FROM generate_series(1, 50) g;
 -- A name that needs quoting in SQL and in the shell.
 CREATE TABLE "Odd Name" (id integer PRIMARY KEY, v text);
 INSERT INTO "Odd Name" SELECT g, 'v' || g FROM generate_series(1, 20) g;
+-- Reserved words: the schema part of a printed name must be quoted for the statement to run.
+CREATE SCHEMA "user";
+CREATE TABLE "user"."order" (id integer PRIMARY KEY, v text);
+INSERT INTO "user"."order" SELECT g, 'o' || g FROM generate_series(1, 20) g;
 CREATE SEQUENCE invoice_no;
 SELECT setval('invoice_no', 42);
 `;
@@ -154,16 +158,16 @@ describe('verify: next steps fit the target and work as printed', () => {
     const c = await runCli(['copy', '--source', src.url, '--target', tgt.url]);
     expect(c.code, c.stderr).toBe(0);
     await tgt.owner(`UPDATE customers SET name = 'changed' WHERE id = 7; DELETE FROM notes WHERE id = 3; SELECT setval('notes_id_seq', 9999); SELECT setval('invoice_no', 77);
-      UPDATE "Odd Name" SET v = 'other' WHERE id = 2`);
+      UPDATE "Odd Name" SET v = 'other' WHERE id = 2; DELETE FROM "user"."order" WHERE id = 5`);
     const { code, rep, text } = await verify(src, tgt);
     expect(code).toBe(1);
     expect(rep.targetState).toMatchObject({ kind: 'copy', finished: true, mode: 'full' });
-    expect(rep.summary).toMatchObject({ tablesDiffering: 3, sequencesDiffering: 2 });
+    expect(rep.summary).toMatchObject({ tablesDiffering: 4, sequencesDiffering: 2 });
     // orders references customers: TRUNCATE refuses customers alone, so orders is emptied and reloaded with it.
     const tables = rep.nextSteps.find((s: { about: string }) => s.about === 'tables');
-    expect(tables.sql).toBe('TRUNCATE ONLY public."Odd Name", public.customers, public.notes, public.orders;');
+    expect(tables.sql).toBe('TRUNCATE ONLY public."Odd Name", public.customers, public.notes, public.orders, "user"."order";');
     expect(tables.command).toBe(
-      "pgshift copy --source … --target … --data-only --include 'public.Odd Name' --include public.customers --include public.notes --include public.orders",
+      "pgshift copy --source … --target … --data-only --include 'public.Odd Name' --include public.customers --include public.notes --include public.orders --include user.order",
     );
     expect(tables.text).toMatch(/the tables whose foreign keys reference them \(public\.orders\)/);
     expect(text).not.toContain('--resume');
