@@ -83,6 +83,9 @@ function writtenPort(raw: string): string | undefined {
 /** Parse a postgres:// URL as Heroku and libpq write them. */
 export function parseConnectionUrl(raw: string, side: Side): ConnectionSpec {
   raw = raw.trim();
+  // libpq's Unix-socket spelling postgres://USER@/DB?host=/run/postgresql has an empty host, which the URL parser
+  // refuses after a user name: an empty host is read as "localhost" (the host= parameter then names the socket).
+  if (/[?&]host=(?:\/|%2F)/i.test(raw)) raw = raw.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=\/)/i, '$1localhost');
   const bad = (why: string) =>
     unencodedUserInfo(raw)
       ? new UsageError(`--${side}: malformed connection URL (${why}); the password or user name seems to hold an unencoded #, / or ?`, { hint: ENCODE_HINT })
@@ -106,31 +109,39 @@ export function parseConnectionUrl(raw: string, side: Side): ConnectionSpec {
   const badUserInfo = (why: string) => new UsageError(`--${side}: malformed connection URL (${why} in the user name or password)`, { hint: ENCODE_HINT });
   const password = url.password ? safeDecode(url.password, badUserInfo) : undefined;
   registerSecret(password);
-  if (!url.hostname) throw bad('no host');
-  const port = url.port ? Number(url.port) : 5432;
+  const params = url.searchParams;
+  // A Unix socket: the directory in host= (libpq) or as the percent-encoded host (postgres://%2Frun%2Fpostgresql/DB).
+  const socketDir = params.get('host') ?? (/^%2F/i.test(url.hostname) ? safeDecode(url.hostname, bad) : undefined);
+  if (socketDir !== undefined && !socketDir.startsWith('/'))
+    throw bad('host= must be the absolute path of a Unix-socket directory (for a host name, write it after the @)');
+  if (!url.hostname && socketDir === undefined) throw bad('no host');
+  const writtenPortText = params.get('port') ?? url.port;
+  const port = writtenPortText ? Number(writtenPortText) : 5432;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new UsageError(`--${side}: port ${url.port} out of range (valid ports are 1–65535)`, { hint: 'fix the port after the host, e.g. HOST:5432' });
+    throw new UsageError(`--${side}: port ${writtenPortText} out of range (valid ports are 1–65535)`, { hint: 'fix the port after the host, e.g. HOST:5432' });
   }
   const database = safeDecode(url.pathname.replace(/^\//, ''), bad);
   if (!database) throw bad('no database name after the host');
   const user = url.username ? safeDecode(url.username, badUserInfo) : (process.env.PGUSER ?? 'postgres');
 
-  const params = url.searchParams;
-  const known = new Set(['sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'connect_timeout', 'application_name', 'ssl']);
+  const known = new Set(['sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'connect_timeout', 'application_name', 'ssl', 'host', 'port']);
   for (const key of params.keys()) {
     if (!known.has(key)) throw bad(`unsupported parameter ${key}`);
   }
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const host = socketDir ?? url.hostname.replace(/^\[(.*)\]$/, '$1');
   const sslmodeGiven = params.has('sslmode') || params.get('ssl') === 'true';
   // Off loopback, TLS by default: a server (or a man in the middle) that declines TLS must not get the password.
   let sslmode = (params.get('sslmode') ??
     (params.get('ssl') === 'true' || !isLoopback(host.toLowerCase().replace(/\.$/, '')) ? 'require' : 'prefer')) as SslMode;
   if (!SSL_MODES.includes(sslmode)) throw bad(`sslmode must be one of ${SSL_MODES.join(', ')}`);
   if (sslmode === 'allow') sslmode = 'prefer'; // same observable behaviour for us: TLS when offered
+  // A Unix socket never leaves the machine and carries no TLS: libpq ignores sslmode there, and so does pgshift.
+  if (socketDir !== undefined) sslmode = 'disable';
   const connectTimeout = params.has('connect_timeout') ? Number(params.get('connect_timeout')) : DEFAULT_CONNECT_TIMEOUT_S;
   if (!Number.isFinite(connectTimeout) || connectTimeout < 0) throw bad('connect_timeout must be a number of seconds');
 
-  const display = `${url.protocol}//${encodeURIComponent(user)}${password ? ':***' : ''}@${url.host}/${encodeURIComponent(database)}`;
+  const authority = socketDir !== undefined ? `${encodeURIComponent(socketDir)}${port === 5432 ? '' : `:${port}`}` : url.host;
+  const display = `${url.protocol}//${encodeURIComponent(user)}${password ? ':***' : ''}@${authority}/${encodeURIComponent(database)}`;
   return Object.freeze({
     side,
     host,
@@ -185,12 +196,18 @@ export interface ConnectionIdentity {
 
 const LOOPBACK_NAMES = new Set(['localhost', 'localhost.localdomain', 'ip6-localhost', 'ip6-loopback']);
 
+/** A Unix-socket directory (the host of a postgres://%2F… or ?host=/… URL). */
+export function isSocketDir(host: string): boolean {
+  return host.startsWith('/');
+}
+
 export function isLoopback(host: string): boolean {
-  return LOOPBACK_NAMES.has(host) || host === '::1' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::ffff:127.0.0.1';
+  return isSocketDir(host) || LOOPBACK_NAMES.has(host) || host === '::1' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::ffff:127.0.0.1';
 }
 
 /** Host name as compared: lower case, no trailing dot, every loopback spelling as "localhost". */
 function normalHost(host: string): string {
+  if (isSocketDir(host)) return host.replace(/\/+$/, '') || '/';
   const h = host.toLowerCase().replace(/\.$/, '');
   return isLoopback(h) ? 'localhost' : h;
 }
@@ -215,7 +232,7 @@ export async function sameEndpoint(a: ConnectionSpec | string, b: ConnectionSpec
   if (x.port !== y.port || x.database !== y.database || x.user !== y.user) return false;
   if (x.host === y.host) return true;
   const addresses = async (h: string) => {
-    if (h === 'localhost') return ['localhost'];
+    if (h === 'localhost' || isSocketDir(h)) return [h];
     const found = isIP(h) ? [h] : await lookup(h).catch(() => [] as string[]);
     return found.map(normalHost);
   };

@@ -55,11 +55,13 @@ export function passwordFromFile(spec: Pick<ConnectionSpec, 'host' | 'port' | 'd
     return undefined;
   }
   const want = [spec.host, String(spec.port), spec.database, spec.user];
+  // libpq: a line for "localhost" also matches a connection through a Unix socket.
+  const hostMatches = (f: string) => f === '*' || f === spec.host || (f === 'localhost' && spec.host.startsWith('/'));
   for (const line of text.split(/\r?\n/)) {
     if (!line.trim() || line.startsWith('#')) continue;
     const f = fields(line);
     if (f.length < 5) continue;
-    if (want.every((w, i) => f[i] === '*' || f[i] === w)) return f[4] || undefined;
+    if (hostMatches(f[0]!) && want.slice(1).every((w, i) => f[i + 1] === '*' || f[i + 1] === w)) return f[4] || undefined;
   }
   return undefined;
 }

@@ -41,6 +41,8 @@ describe('connection URLs', () => {
     ['postgres://u:secretpw@h/', /no database/],
     ['postgres://u:secretpw@h/db?sslmode=sometimes', /sslmode must be one of/],
     ['postgres://u:secretpw@h/db?frobnicate=1', /unsupported parameter frobnicate/],
+    ['postgres://u:secretpw@h/db?host=relative/dir', /host= must be the absolute path of a Unix-socket directory/],
+    ['postgres://u:secretpw@h/db?port=0', /port 0 out of range/],
   ])('rejects %s with a usage error that hides the password', (url, why) => {
     let err: unknown;
     try {
@@ -51,6 +53,25 @@ describe('connection URLs', () => {
     expect(err).toBeInstanceOf(UsageError);
     expect((err as Error).message).toMatch(why);
     expect((err as Error).message).not.toContain('secretpw');
+  });
+
+  it('reads a Unix-socket directory as libpq does: host= (with or without a host before it) or a percent-encoded host', () => {
+    const forms = [
+      'postgres://app:p%40ss@/shop?host=/run/postgresql&port=5433',
+      'postgresql://app:p%40ss@localhost/shop?host=%2Frun%2Fpostgresql&port=5433',
+      'postgres://app:p%40ss@%2Frun%2Fpostgresql:5433/shop',
+    ];
+    for (const url of forms) {
+      const spec = parseConnectionUrl(url, 'target');
+      expect(spec).toMatchObject({ host: '/run/postgresql', port: 5433, database: 'shop', user: 'app', password: 'p@ss' });
+      // No TLS on a socket (libpq ignores sslmode there); the password never leaves the machine.
+      expect(spec.sslmode).toBe('disable');
+      expect(spec.display).not.toContain('p@ss');
+      // The display URL parses back to the same socket (it is printed in commands to run again).
+      expect(parseConnectionUrl(spec.display, 'target')).toMatchObject({ host: '/run/postgresql', port: 5433, database: 'shop' });
+    }
+    expect(parseConnectionUrl('postgres:///shop?host=/tmp', 'source')).toMatchObject({ host: '/tmp', port: 5432, database: 'shop' });
+    expect(parseConnectionUrl('postgres://u@/shop?host=/tmp&sslmode=require', 'source').sslmode).toBe('disable');
   });
 
   it('falls back to the environment', () => {

@@ -2,8 +2,9 @@
 // sslmode — an SSLRequest, then TLS with the options the driver's connections use —, no downgrade where the
 // driver's connection got TLS, and a server that declines TLS refused unless sslmode allows plaintext.
 import { connect as tcpConnect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import type { ConnectionSpec, SslMode } from '../../config.js';
+import { isSocketDir, type ConnectionSpec, type SslMode } from '../../config.js';
 import { libpqTlsEnv } from '../../db/credentials.js';
 import { tlsOptions } from '../../db/connect.js';
 import { ConnectionError } from '../../errors.js';
@@ -25,7 +26,8 @@ function failure(spec: ConnectionSpec, what: string, hint: string, cause?: unkno
 
 function openTcp(spec: ConnectionSpec): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const sock = tcpConnect({ host: spec.host, port: spec.port });
+    // A Unix-socket directory (config.ts isSocketDir): the server's socket file in it, as libpq names it.
+    const sock = isSocketDir(spec.host) ? tcpConnect({ path: join(spec.host, `.s.PGSQL.${spec.port}`) }) : tcpConnect({ host: spec.host, port: spec.port });
     sock.setNoDelay(true);
     sock.setKeepAlive(true, 10_000);
     const timer = setTimeout(() => {
