@@ -20,6 +20,7 @@ import { differences, recreate, shapeOf, sql, tablesBySize } from './copy.js';
 import { runOne, show, TIME_BIN, type Cmd } from './proc.js';
 import { footingNote, removeOnExit, setExitCode, startBenchServers, withDatabase, type Footing } from './servers.js';
 import { generateShape, SHAPES, type ManyTablesOptions, type Shape } from './shapes.js';
+import { MAJORS, type Major } from '../test/support/pg-binaries.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PGSHIFT_BIN = join(ROOT, 'bin', 'pgshift.js');
@@ -112,7 +113,7 @@ interface Options {
   jobs: number;
   rounds: number;
   shapes: Shape[];
-  target: 15 | 17;
+  target: Major;
   footing: Footing;
   compress: boolean;
   /** Run pgshift estimate --source FILE before each pgshift restore and record its prediction. */
@@ -305,7 +306,7 @@ async function cli(): Promise<number> {
   });
   const usage =
     'usage: npm run bench:archive -- [--mb 200] [--jobs 2] [--rounds 2] [--shape mixed,many-tables] [--tables 500]\n' +
-    '         [--rows-per-table N] [--target 17|15] [--fast-servers] [--compress] [--estimate] [--out DIR]\n' +
+    '         [--rows-per-table N] [--target 17|16|15] [--fast-servers] [--compress] [--estimate] [--out DIR]\n' +
     '  Generates each shape on an embedded PostgreSQL 15, pg_dump -Fc (-Z0 unless --compress) to a file, then\n' +
     '  restores it into an empty database on the target with pgshift copy --source FILE --jobs N and with\n' +
     '  pg_restore -j N --no-owner --no-acl, alternating, --rounds times each.\n' +
@@ -324,7 +325,7 @@ async function cli(): Promise<number> {
     jobs: Number(values.jobs),
     rounds: Number(values.rounds),
     shapes: shapes as Shape[],
-    target: Number(values.target) as 15 | 17,
+    target: Number(values.target) as Major,
     footing: values['fast-servers'] ? 'fast' : 'durable',
     compress: values.compress,
     estimate: values.estimate,
@@ -337,7 +338,7 @@ async function cli(): Promise<number> {
     o.jobs < 1 ||
     !Number.isInteger(o.rounds) ||
     o.rounds < 1 ||
-    ![15, 17].includes(o.target) ||
+    !MAJORS.includes(o.target) ||
     shapes.some((s) => !(SHAPES as readonly string[]).includes(s)) ||
     !(o.many.tables! >= 1)
   ) {

@@ -23,6 +23,7 @@ import { nonSuperTarget, roleNote, sourceAsOwner, type RoleFooting } from './foo
 import { footingNote, removeOnExit, setExitCode, startBenchServers, withDatabase, type BenchServers, type Footing } from './servers.js';
 import { parseBandwidth, startLatencyProxy, throughProxy, type LatencyProxy } from './latency-proxy.js';
 import { generateShape, SHAPES, type ManyTablesOptions, type Shape as DatasetShape } from './shapes.js';
+import { MAJORS, type Major } from '../test/support/pg-binaries.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PGSHIFT_BIN = join(ROOT, 'bin', 'pgshift.js');
@@ -35,7 +36,7 @@ interface Options {
   rounds: number;
   peers: string[];
   shapes: DatasetShape[];
-  targets: Array<15 | 17>;
+  targets: Major[];
   footing: Footing;
   pgshiftArgs: string[];
   verify: boolean;
@@ -558,7 +559,7 @@ async function cli(): Promise<number> {
     !Number.isInteger(rounds) ||
     rounds < 1 ||
     !targets.length ||
-    targets.some((t) => t !== 15 && t !== 17) ||
+    targets.some((t) => !MAJORS.includes(t as Major)) ||
     badCount ||
     Boolean(values['source-admin']) !== Boolean(values['target-admin'])
   ) {
@@ -586,7 +587,7 @@ async function cli(): Promise<number> {
       rounds,
       peers,
       shapes: shapes as DatasetShape[],
-      targets: targets as Array<15 | 17>,
+      targets: targets as Major[],
       footing: values['fast-servers'] ? 'fast' : 'durable',
       pgshiftArgs: values['pgshift-args'].split(' ').filter(Boolean),
       verify: !values['no-verify'],

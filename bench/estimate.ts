@@ -21,6 +21,7 @@ import { medianErrors, pct, summaryMarkdown, type CaseResult, type TargetCounter
 import { runOne } from './proc.js';
 import { nonSuperTarget, roleNote, sourceAsOwner, type RoleFooting } from './footing.js';
 import { footingNote, setExitCode, startBenchServers, withDatabase, type BenchServers, type Footing } from './servers.js';
+import { MAJORS, type Major } from '../test/support/pg-binaries.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'pgshift.js');
@@ -301,8 +302,8 @@ async function main(): Promise<number> {
     ...(values['source-tls-owner'] ? { sourceOwner: { replication: values['source-replication']! } } : {}),
     ...(values['target-nonsuper'] ? { targetNonSuper: true } : {}),
   };
-  const targetMajor = Number(values.target);
-  if (targetMajor !== 15 && targetMajor !== 17) throw new Error(`--target must be 15 or 17, not ${values.target}`);
+  const targetMajor = Number(values.target) as Major;
+  if (!MAJORS.includes(targetMajor)) throw new Error(`--target must be one of ${MAJORS.join(', ')}, not ${values.target}`);
   const scale = Number(values.scale);
   const rounds = Math.max(1, Number(values.rounds));
   const footing: Footing = values['fast-servers'] ? 'fast' : 'durable';

@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type RunningCluster } from '../test/support/cluster.js';
+import type { Major } from '../test/support/pg-binaries.js';
 
 export interface BenchServers {
   /** Superuser URLs (database `postgres`). */
@@ -89,7 +90,7 @@ export async function startBenchServers(o: {
   label?: string;
   log: (l: string) => void;
   /** Target majors to start (embedded only); default [17]. */
-  targetMajors?: Array<15 | 17>;
+  targetMajors?: Major[];
   footing?: Footing;
   /** Leave the data folders behind when the servers stop (the demo's --keep). */
   keepFolders?: boolean;

@@ -10,9 +10,8 @@ import { qualify } from '../db/ident.js';
 import { acquireRunLock, describeHolder, runApplicationName, targetRunHolder } from '../db/lock.js';
 import { classifyError, PgshiftError, UsageError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { restoreSwitches } from '../replicate/apply/switches.js';
 import { migrateState } from '../state/migrations.js';
-import { pendingUnits, startEngine, type Capture, type ReplicationRun } from './engine.js';
+import { pendingUnits, recordedCapture, startEngine, validateOwed, type Capture, type OwedForeignKeys, type ReplicationRun } from './engine.js';
 import { CatchUpTimeout } from '../replicate/index.js';
 import { allowWrites, endOpenSessions, QUIET_MS, readOnlyBefore, setSourceReadOnly, waitForQuiet, type SessionSeen } from './freeze.js';
 import { finishWork, predictFreeze, type Prediction } from './predict.js';
@@ -60,7 +59,7 @@ export interface CutoverReport {
   /** --freeze wait: sessions seen writing while pgshift waited for the writes to stop. */
   writersSeen: SessionSeen[];
   verify: VerifyOutcome | null;
-  foreignKeys: { validated: number; lastPassedAt: string | null; failure: string | null } | null;
+  foreignKeys: OwedForeignKeys | null;
   /** --reverse: the reverse stream set up after the proof (null: none). */
   reverse?: ReverseSetUp | null;
   sourceReadOnly: boolean;
@@ -350,16 +349,6 @@ export async function runCutover(source: ConnectionSpec, target: ConnectionSpec,
   }
 }
 
-/** The foreign keys left NOT VALID by the finish, validated now; a failure names the key and the rows' message. */
-export async function validateOwed(ctl: Client, target: ConnectionSpec, jobs: number): Promise<NonNullable<CutoverReport['foreignKeys']>> {
-  try {
-    const r = await restoreSwitches(ctl, { target, jobs });
-    return { validated: r.foreignKeys, lastPassedAt: new Date().toISOString(), failure: null };
-  } catch (err) {
-    return { validated: 0, lastPassedAt: null, failure: (err as Error).message };
-  }
-}
-
 /** A refusal with nothing frozen (exit 1), carrying the report that explains it. */
 export class RefusedError extends PgshiftError {
   constructor(
@@ -380,34 +369,4 @@ function notCaughtUp(seconds: number, phase: string, frozen = false): PgshiftErr
         : 'let pgshift replicate catch up first (pgshift replicate --until-caught-up), then run cutover again',
     },
   );
-}
-
-/** The capture mode recorded on the target, with a finished initial copy. */
-async function recordedCapture(ctl: Client, source: ConnectionSpec, target: ConnectionSpec, want: Capture | undefined): Promise<Capture> {
-  const { loadReplication, loadCapture } = await import('../state/replication.js');
-  const repl = await loadReplication(ctl);
-  const cap = repl ? null : await loadCapture(ctl);
-  const state = repl ?? cap;
-  const capture: Capture = repl ? 'pgoutput' : 'triggers';
-  if (!state)
-    throw new UsageError(`cutover: no replication is recorded on the target ${target.display}; nothing was frozen`, {
-      phase: 'preflight',
-      hint: 'start one first: pgshift replicate --source … --target … (add --capture triggers without REPLICATION)',
-    });
-  if (state.source !== source.display)
-    throw new UsageError(`cutover: the target ${target.display} replicates from ${state.source}, not ${source.display}; nothing was frozen`, {
-      phase: 'preflight',
-      hint: 'pass the same --source as pgshift replicate',
-    });
-  if (!state.copyDone)
-    throw new UsageError(`cutover: the initial copy of the replication into ${target.display} is not finished; nothing was frozen`, {
-      phase: 'preflight',
-      hint: 'let it finish: pgshift replicate --source … --target … --until-caught-up',
-    });
-  if (want && want !== capture)
-    throw new UsageError(`cutover: --capture ${want}, but the replication recorded on the target uses ${capture}; nothing was frozen`, {
-      phase: 'preflight',
-      hint: `drop --capture (it is read from the target), or pass --capture ${capture}`,
-    });
-  return capture;
 }

@@ -19,6 +19,7 @@ import { refreshAtFinish, type MatviewRefresh } from './matviews.js';
 import type { ReplicateOptions } from './options.js';
 import type { ChangeSource, EndOfRun, Mark, Sample, SourceContext, StartKind } from './source.js';
 import type { CopySummary } from '../copy/index.js';
+import { refuseEndedByReverse } from './preflight.js';
 
 export interface RunStatus {
   lagSeconds: number;
@@ -98,6 +99,7 @@ export class Replication {
       // One writer per target for the whole run (the initial copy runs under it: runLockHeld).
       control = await Control.open(target, source, logger);
       step('connected to both sides, target locked');
+      await refuseEndedByReverse(control.targetClient, source, target);
       // control.target: written through a read-only default (the old side of a cutover, see control.ts).
       const ctx: SourceContext = { source, target: control.target, control, opts, logger };
       cs = make(ctx);

