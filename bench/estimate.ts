@@ -296,6 +296,9 @@ async function main(): Promise<number> {
       'source-replication': { type: 'boolean', default: false },
       'target-nonsuper': { type: 'boolean', default: false },
       target: { type: 'string', default: '17' },
+      // Target settings over the durable footing's, e.g. max_wal_size=1GB,shared_buffers=128MB (PostgreSQL's defaults,
+      // and what many hosted targets run): a copy that writes more WAL than max_wal_size meets checkpoints.
+      'target-settings': { type: 'string', default: '' },
     },
   });
   const roles: RoleFooting = {
@@ -315,7 +318,16 @@ async function main(): Promise<number> {
   const results: CaseResult[] = [];
   const loadStart = loadavg();
   try {
-    servers = await startBenchServers({ label: 'pgshift-bench-estimate', log: say, footing, targetMajors: [targetMajor] });
+    const targetSettings = Object.fromEntries(
+      values['target-settings']!.split(',')
+        .filter(Boolean)
+        .map((kv) => {
+          const [k, v] = kv.split('=');
+          if (!k || !v || !/^\w+$/.test(k) || !/^[\w.]+$/.test(v)) throw new Error(`--target-settings takes name=value pairs, not ${kv}`);
+          return [k, `'${v}'`];
+        }),
+    );
+    servers = await startBenchServers({ label: 'pgshift-bench-estimate', log: say, footing, targetMajors: [targetMajor], targetSettings });
     say(`target warmed up in ${(await warmUp(servers.targetAdmin)).toFixed(0)} s`);
     const o = {
       jobs: Number(values.jobs),
@@ -368,6 +380,7 @@ async function main(): Promise<number> {
       footing: footingNote(footing),
       roles: roleNote(roles),
       targetMajor,
+      targetSettings,
       rounds,
       medians: medianErrors(results),
       results,
