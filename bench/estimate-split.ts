@@ -44,15 +44,29 @@ async function copyRange(src: Client, tgt: Client, table: string, lo: number, hi
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { mb: { type: 'string', default: '60' }, rounds: { type: 'string', default: '3' }, targets: { type: 'string', default: '15,17' } },
+    options: {
+      mb: { type: 'string', default: '60' },
+      rounds: { type: 'string', default: '3' },
+      targets: { type: 'string', default: '15,17' },
+      // Instead: one COPY FREEZE (committed) of each size in MB, alone, on each target: the rate per size. The
+      // probe's samples are a few MB; a chunk is tens to hundreds, past COPY's 16 MB ring of buffers, whose
+      // reuse flushes WAL and writes pages out as it goes.
+      sizes: { type: 'string', default: '' },
+      'target-settings': { type: 'string', default: '' },
+    },
   });
+  const targetSettings = Object.fromEntries(
+    values['target-settings']!.split(',')
+      .filter(Boolean)
+      .map((kv) => [kv.split('=')[0]!, `'${kv.split('=')[1]!}'`]),
+  );
   const majors = values.targets!.split(',').map(Number) as Array<15 | 17>;
   say(
     `load average at start ${loadavg()
       .map((x) => x.toFixed(2))
       .join(' ')}`,
   );
-  const servers = await startBenchServers({ label: 'pgshift-bench-estimate-split', log: say, footing: 'durable', targetMajors: majors });
+  const servers = await startBenchServers({ label: 'pgshift-bench-estimate-split', log: say, footing: 'durable', targetMajors: majors, targetSettings });
   try {
     const sa = await open(servers.sourceAdmin);
     const rows = Math.round((Number(values.mb) * 1e6) / 115);
@@ -65,6 +79,7 @@ async function main(): Promise<number> {
     const mb = Number((await sa.query(`SELECT pg_table_size('orders') AS b`)).rows[0].b) / 1e6;
     await sa.end();
     say(`source: ${rows} rows, ${mb.toFixed(0)} MB`);
+    if (values.sizes) return await bySize(servers, rows, mb, values.sizes.split(',').map(Number), Number(values.rounds));
     const out: Record<string, Record<string, number[]>> = {};
     for (let round = 1; round <= Number(values.rounds); round++) {
       for (const t of servers.targets) {
@@ -135,6 +150,44 @@ async function main(): Promise<number> {
   } finally {
     await servers.stop();
   }
+}
+
+/** Rate of one COPY FREEZE (committed, as a whole-table chunk) per size, alone, median over rounds. */
+async function bySize(
+  servers: { sourceAdmin: string; targets: { major: number; admin: string }[] },
+  rows: number,
+  mb: number,
+  sizes: number[],
+  rounds: number,
+): Promise<number> {
+  const out: Record<string, number[]> = {};
+  for (let round = 1; round <= rounds; round++)
+    for (const t of servers.targets) {
+      const admin = await open(t.admin);
+      await admin.query(`DROP DATABASE IF EXISTS size_${round}`);
+      await admin.query(`CREATE DATABASE size_${round}`);
+      const url = withDatabase(t.admin, `size_${round}`);
+      const [s1, t1] = await Promise.all([open(servers.sourceAdmin), open(url)]);
+      for (const [k, size] of sizes.entries()) {
+        const n = Math.min(rows, Math.round((rows * size) / mb));
+        await t1.query('CHECKPOINT');
+        const secsTaken = await timed(() => copyRange(s1, t1, `s_${k}`, 1, n + 1, { create: true, freeze: true }));
+        (out[`PG${t.major} ${size} MB`] ??= []).push((mb * n) / rows / secsTaken);
+        await t1.query(`DROP TABLE s_${k}`);
+      }
+      await Promise.all([s1.end(), t1.end()]);
+      await admin.query(`DROP DATABASE size_${round}`);
+      await admin.end();
+      say(`round ${round} PG${t.major}: ${sizes.map((z) => `${z} MB ${out[`PG${t.major} ${z} MB`]!.at(-1)!.toFixed(1)} MB/s`).join(', ')}`);
+    }
+  process.stdout.write(`| target and sample | MB/s: median (every round) |\n|---|---:|\n`);
+  for (const [k, v] of Object.entries(out)) process.stdout.write(`| ${k} | ${median(v).toFixed(1)} (${v.map((x) => x.toFixed(1)).join(', ')}) |\n`);
+  say(
+    `load average at end ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
+  return 0;
 }
 
 main().then(
