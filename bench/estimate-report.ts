@@ -6,6 +6,8 @@ import type { StepTimes } from './estimate-steps.js';
 export interface TargetCounters {
   checkpoints: number;
   walMB: number;
+  /** WAL segment files in pg_wal when the copy started (a fresh server has few: new ones are zero-filled first). */
+  walSegments?: number;
 }
 
 export interface CaseResult {

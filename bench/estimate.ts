@@ -38,8 +38,8 @@ async function targetCounters(admin: string): Promise<TargetCounters> {
       ? 'SELECT num_timed + num_requested AS n FROM pg_stat_checkpointer'
       : 'SELECT checkpoints_timed + checkpoints_req AS n FROM pg_stat_bgwriter';
   const [c] = await sql(admin, cp);
-  const [w] = await sql(admin, 'SELECT wal_bytes AS b FROM pg_stat_wal');
-  return { checkpoints: Number(c!.n), walMB: Number(w!.b) / 1e6 };
+  const [w] = await sql(admin, 'SELECT wal_bytes AS b, (SELECT count(*) FROM pg_ls_waldir()) AS segments FROM pg_stat_wal');
+  return { checkpoints: Number(c!.n), walMB: Number(w!.b) / 1e6, walSegments: Number(w!.segments) };
 }
 
 /** The fields of `pgshift copy --json` this bench reads. */
@@ -202,7 +202,7 @@ async function runCase(
     // The estimate must simulate the plan copy ran: same chunks, same builds.
     if (c.chunks !== e.chunks) say(`[${name}] WARNING: estimate planned ${e.chunks} chunks, copy ran ${c.chunks}`);
     const after = await targetCounters(targetAdmin);
-    const server = { checkpoints: after.checkpoints - before.checkpoints, walMB: after.walMB - before.walMB };
+    const server = { checkpoints: after.checkpoints - before.checkpoints, walMB: after.walMB - before.walMB, walSegments: before.walSegments };
     copies.push({ seconds: c.seconds, c, log, server, loadAfter: loadavg()[0]! });
     // The work autovacuum still owes this copy's freshly loaded tables (their insert counts pass its threshold) is
     // done now, outside any measurement: left to autovacuum, it ran during the next copy (an autovacuum worker on
