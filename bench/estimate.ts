@@ -14,10 +14,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseConnectionUrl } from '../src/config.js';
 import { connect } from '../src/db/connect.js';
-import { median } from '../src/estimate/median.js';
 import { SHAPES, type Shape } from './estimate-shapes.js';
 import { startSlowLink, type SlowLink } from './estimate-proxy.js';
-import { actualSteps, predictedSteps, type StepTimes } from './estimate-steps.js';
+import { actualSteps, predictedSteps } from './estimate-steps.js';
+import { medianErrors, pct, summaryMarkdown, type CaseResult, type TargetCounters } from './estimate-report.js';
 import { runOne } from './proc.js';
 import { nonSuperTarget, roleNote, sourceAsOwner, type RoleFooting } from './footing.js';
 import { footingNote, setExitCode, startBenchServers, withDatabase, type BenchServers, type Footing } from './servers.js';
@@ -27,38 +27,19 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'pgshift.js');
 const say = (l: string) => process.stderr.write(`${l}\n`);
 
-interface CaseResult {
-  case: string;
-  /** Which estimate→copies round of this case (--rounds). */
-  round: number;
-  describe: string;
-  sourceMB: number;
-  flags: string[];
-  predicted: number;
-  low: number;
-  high: number;
-  /** Median of the copies' durations. */
-  actual: number;
-  /** Every copy's duration (the same copy run --copies times). */
-  actuals: number[];
-  /** (predicted - actual) / actual */
-  error: number;
-  /** Whether each copy fell inside the printed range. */
-  inRange: boolean[];
-  /** Seconds the target took to settle after the estimate (settle()). */
-  settleSeconds: number;
-  calibrated: boolean;
-  probeSeconds: number;
-  estimateWallSeconds: number;
-  phases: { predicted: Record<string, number>; actual: Record<string, number> };
-  criticalPath: string[];
-  loadBefore: number;
-  /** The data phase step by step: summed seconds per kind of step (chunk, index, foreign key, analyze). */
-  steps: { predicted: StepTimes; actual: StepTimes };
-  /** What the probe measured (its notes): where a prediction that missed went wrong. */
-  probeNotes: string[];
-  /** The rates the estimate ran on (per-table and per-index maps left out). */
-  rates: Record<string, unknown>;
+/**
+ * The target's checkpoint count and WAL bytes (PG15/16: pg_stat_bgwriter; 17: pg_stat_checkpointer), read as the
+ * superuser: a checkpoint during a copy (max_wal_size reached) costs writes and fsyncs no probe sample meets.
+ */
+async function targetCounters(admin: string): Promise<TargetCounters> {
+  const [v] = await sql(admin, `SELECT current_setting('server_version_num')::int AS v`);
+  const cp =
+    Number(v!.v) >= 170000
+      ? 'SELECT num_timed + num_requested AS n FROM pg_stat_checkpointer'
+      : 'SELECT checkpoints_timed + checkpoints_req AS n FROM pg_stat_bgwriter';
+  const [c] = await sql(admin, cp);
+  const [w] = await sql(admin, 'SELECT wal_bytes AS b, (SELECT count(*) FROM pg_ls_waldir()) AS segments FROM pg_stat_wal');
+  return { checkpoints: Number(c!.n), walMB: Number(w!.b) / 1e6, walSegments: Number(w!.segments) };
 }
 
 /** The fields of `pgshift copy --json` this bench reads. */
@@ -206,12 +187,13 @@ async function runCase(
   await sql(targetAdmin, 'CHECKPOINT');
   const settled = await settle(estTarget, usual);
   say(`[${name}] settled in ${settled.toFixed(0)} s`);
-  const copies: { seconds: number; c: CopyJson; log: string }[] = [];
+  const copies: { seconds: number; c: CopyJson; log: string; server: TargetCounters; loadAfter: number }[] = [];
   for (let k = 1; k <= o.copies; k++) {
     const target = await fresh(k);
     say(`[${name}] copy ${k}/${o.copies} (predicted ${e.totalSeconds.toFixed(2)} s)`);
     const log = join(o.logDir, `${name}-copy-${k}.log`);
     rmSync(log, { force: true });
+    const before = await targetCounters(targetAdmin);
     const cp = await runOne(
       { bin: process.execPath, args: [BIN, 'copy', '--source', sourceUrl, '--target', target, ...flags, '--json', '--log-level', 'debug'] },
       { logFile: log },
@@ -219,7 +201,9 @@ async function runCase(
     const c = JSON.parse(cp.stdout) as CopyJson;
     // The estimate must simulate the plan copy ran: same chunks, same builds.
     if (c.chunks !== e.chunks) say(`[${name}] WARNING: estimate planned ${e.chunks} chunks, copy ran ${c.chunks}`);
-    copies.push({ seconds: c.seconds, c, log });
+    const after = await targetCounters(targetAdmin);
+    const server = { checkpoints: after.checkpoints - before.checkpoints, walMB: after.walMB - before.walMB, walSegments: before.walSegments };
+    copies.push({ seconds: c.seconds, c, log, server, loadAfter: loadavg()[0]! });
     // The work autovacuum still owes this copy's freshly loaded tables (their insert counts pass its threshold) is
     // done now, outside any measurement: left to autovacuum, it ran during the next copy (an autovacuum worker on
     // est_target_toast_1_1 was seen beside copy 1_3), a load a user's single copy never has.
@@ -248,6 +232,8 @@ async function runCase(
     error,
     inRange: copies.map((x) => e.low <= x.seconds && x.seconds <= e.high),
     settleSeconds: settled,
+    targetServer: copies.map((x) => x.server),
+    loadAfter: copies.map((x) => x.loadAfter),
     calibrated: e.calibrated,
     probeSeconds: e.probe.seconds,
     estimateWallSeconds: est.seconds,
@@ -260,16 +246,6 @@ async function runCase(
   };
 }
 
-const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
-
-/** Per case: every round's error and their median (the goal's yardstick when --rounds > 1). */
-function medianErrors(rs: CaseResult[]): { case: string; median: number; errors: number[] }[] {
-  return [...new Set(rs.map((r) => r.case))].map((c) => {
-    const errors = rs.filter((r) => r.case === c).map((r) => r.error);
-    return { case: c, median: median(errors), errors };
-  });
-}
-
 function markdown(rs: CaseResult[]): string {
   const lines = [
     '| case | source | predicted (range) | actual copy: median (all runs) | error | critical path |',
@@ -279,14 +255,7 @@ function markdown(rs: CaseResult[]): string {
         `| ${r.case}${r.round > 1 ? ` (round ${r.round})` : ''}: ${r.describe} | ${r.sourceMB.toFixed(0)} MB | ${r.predicted.toFixed(1)} s (${r.low.toFixed(1)}–${r.high.toFixed(1)}) | ${r.actual.toFixed(1)} s (${r.actuals.map((x) => x.toFixed(1)).join(', ')}) | ${pct(r.error)} | ${r.criticalPath.slice(0, 2).join(', ')} |`,
     ),
     '',
-    ...(rs.some((r) => r.round > 1)
-      ? [
-          '| case | median error over rounds | every round |',
-          '|---|---:|---|',
-          ...medianErrors(rs).map((m) => `| ${m.case} | ${pct(m.median)} | ${m.errors.map(pct).join(', ')} |`),
-          '',
-        ]
-      : []),
+    ...(rs.some((r) => r.round > 1) ? summaryMarkdown(rs) : []),
     '| case | phase | predicted | actual |',
     '|---|---|---:|---:|',
   ];
@@ -327,6 +296,9 @@ async function main(): Promise<number> {
       'source-replication': { type: 'boolean', default: false },
       'target-nonsuper': { type: 'boolean', default: false },
       target: { type: 'string', default: '17' },
+      // Target settings over the durable footing's, e.g. max_wal_size=1GB,shared_buffers=128MB (PostgreSQL's defaults,
+      // and what many hosted targets run): a copy that writes more WAL than max_wal_size meets checkpoints.
+      'target-settings': { type: 'string', default: '' },
     },
   });
   const roles: RoleFooting = {
@@ -344,8 +316,18 @@ async function main(): Promise<number> {
   let servers: BenchServers | undefined;
   let link: SlowLink | undefined;
   const results: CaseResult[] = [];
+  const loadStart = loadavg();
   try {
-    servers = await startBenchServers({ label: 'pgshift-bench-estimate', log: say, footing, targetMajors: [targetMajor] });
+    const targetSettings = Object.fromEntries(
+      values['target-settings']!.split(',')
+        .filter(Boolean)
+        .map((kv) => {
+          const [k, v] = kv.split('=');
+          if (!k || !v || !/^\w+$/.test(k) || !/^[\w.]+$/.test(v)) throw new Error(`--target-settings takes name=value pairs, not ${kv}`);
+          return [k, `'${v}'`];
+        }),
+    );
+    servers = await startBenchServers({ label: 'pgshift-bench-estimate', log: say, footing, targetMajors: [targetMajor], targetSettings });
     say(`target warmed up in ${(await warmUp(servers.targetAdmin)).toFixed(0)} s`);
     const o = {
       jobs: Number(values.jobs),
@@ -392,12 +374,13 @@ async function main(): Promise<number> {
     }
     const record = {
       date: new Date().toISOString(),
-      machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg() },
+      machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), loadStart },
       scale,
       jobs: o.jobs,
       footing: footingNote(footing),
       roles: roleNote(roles),
       targetMajor,
+      targetSettings,
       rounds,
       medians: medianErrors(results),
       results,
@@ -410,7 +393,10 @@ async function main(): Promise<number> {
     const worst = Math.max(...results.map((r) => Math.abs(r.error)));
     const under = Math.min(...results.map((r) => r.error));
     say(`worst error ${(worst * 100).toFixed(1)} %, worst underestimate ${(Math.min(0, under) * 100).toFixed(1)} %`);
-    for (const m of medianErrors(results)) say(`${m.case}: median error ${pct(m.median)} over ${m.errors.length} round(s) (${m.errors.map(pct).join(', ')})`);
+    for (const m of medianErrors(results))
+      say(
+        `${m.case}: median |error| ${(m.medianAbs * 100).toFixed(1)} %, worst ${(m.worst * 100).toFixed(1)} %, ${m.inside}/${m.copies} inside the range, median error ${pct(m.median)} over ${m.errors.length} round(s) (${m.errors.map(pct).join(', ')})`,
+      );
     const inside = results.flatMap((r) => r.inRange);
     say(`${inside.filter(Boolean).length} of ${inside.length} copies inside the printed range`);
     return 0;

@@ -94,6 +94,8 @@ export async function startBenchServers(o: {
   footing?: Footing;
   /** Leave the data folders behind when the servers stop (the demo's --keep). */
   keepFolders?: boolean;
+  /** Settings of the targets over the footing's (e.g. max_wal_size '1GB', a hosted default). */
+  targetSettings?: Record<string, string>;
 }): Promise<BenchServers> {
   if (o.sourceAdmin && o.targetAdmin) {
     return {
@@ -114,7 +116,11 @@ export async function startBenchServers(o: {
   const started = await Promise.allSettled([
     startCluster({ major: 15, dir: join(base, 'src15'), settings: common }),
     ...majors.map((m) =>
-      startCluster({ major: m, dir: join(base, `dst${m}`), settings: { ...common, ...(footing === 'durable' ? { wal_level: 'replica' } : {}) } }),
+      startCluster({
+        major: m,
+        dir: join(base, `dst${m}`),
+        settings: { ...common, ...(footing === 'durable' ? { wal_level: 'replica' } : {}), ...o.targetSettings },
+      }),
     ),
   ]);
   const clusters = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
