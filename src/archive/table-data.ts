@@ -152,7 +152,9 @@ export async function loadTableData(
 
 /**
  * Loads a TABLE DATA entry's rows read from the archive by pgshift itself (rows.ts) with the entry's own COPY
- * statement, in one transaction with its "done" mark, the client encoding set to the archive's.
+ * statement, in one transaction with its "done" mark, the client encoding set to the archive's. The archive's
+ * bytes go to COPY as they are, as pg_restore sends them: pg_dump's `\.` end line included (the server ends the
+ * data there and ignores what follows it); the row count is the server's (COPY n).
  */
 export async function loadTableRows(client: Client, entry: ArchiveEntry, encoding: string | null, rows: Readable): Promise<TableLoad> {
   const copy = (entry.copyStmt ?? '').trim().replace(/;$/, '');
@@ -161,14 +163,18 @@ export async function loadTableRows(client: Client, entry: ArchiveEntry, encodin
       phase: 'data',
       object: describeEntry(entry),
     });
-  const counter = new ScriptSplitter(true);
   // The encoding name comes from the archive but only as [A-Za-z0-9_]+ (index.ts): safe inside the quotes.
   await client.query(encoding && /^\w+$/.test(encoding) ? `BEGIN; SET LOCAL client_encoding = '${encoding}'` : 'BEGIN');
   try {
-    await pipeline(rows, counter, client.query(copyFrom(copy)));
+    const into = client.query(copyFrom(copy));
+    const piped = pipeline(rows, into);
+    // Counted beside the pipe, attached only now: a 'data' listener alone would start the rows flowing to nowhere.
+    let bytes = 0;
+    rows.on('data', (b: Buffer) => (bytes += b.length));
+    await piped;
     await state.markTocEntriesDone(client, 'data', [entry.dumpId]);
     await client.query('COMMIT');
-    return { rows: counter.rows, bytes: counter.bytes };
+    return { rows: into.rowCount, bytes };
   } catch (err) {
     rows.destroy();
     await client.query('ROLLBACK').catch(() => undefined);
