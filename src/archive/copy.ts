@@ -27,7 +27,7 @@ import { startIndexBuilds } from './indexes.js';
 import { emptySummary, type CopySummary } from '../copy/summary.js';
 import * as state from '../state/store.js';
 import { ArchiveError, openArchive, pgRestoreFor, type Archive } from './index.js';
-import { loadTableData, loadTableRows } from './table-data.js';
+import { freezableTables, loadTableData, loadTableRows } from './table-data.js';
 import { archiveRowsReadable } from './rows.js';
 
 export interface ArchiveCopyOptions {
@@ -275,6 +275,10 @@ async function loadData(
   const byId = new Map(archive.entries.map((e) => [e.dumpId, e]));
   const queue = archive.tables.filter((t) => !done.has(t.dumpId)).sort((a, b) => b.bytes - a.bytes);
   const ph = progress.phase('data', { bytes: queue.reduce((n, t) => n + t.bytes, 0), items: queue.length });
+  const freezable = await freezableTables(
+    ctl,
+    queue.map((t) => byId.get(t.dumpId)!),
+  );
   await Promise.all(
     Array.from({ length: Math.max(1, Math.min(jobs, queue.length)) }, () =>
       withClient(
@@ -286,7 +290,7 @@ async function loadData(
             // Read by pgshift itself where it can (no process per table), else rendered by pg_restore.
             const rows = archiveRowsReadable(archive, entry);
             const r = rows
-              ? await loadTableRows(c, entry, archive.encoding, rows)
+              ? await loadTableRows(c, entry, archive.encoding, rows, freezable.get(t.dumpId))
               : await loadTableData(tools.pgRestore, archive.path, listDir, entry, target, c, signal);
             summary.rows += r.rows;
             summary.bytes += r.bytes;
