@@ -84,4 +84,17 @@ describe('archive data blocks read in slices', () => {
     const noEnd = write('f.dump', block(5, [bytes(100, 1)], true));
     expect(() => [...blockChunks(noEnd, 0, INT, 5)]).toThrow(/the file is truncated/);
   });
+
+  it("with the block's end known (where the next block starts), a damaged length is refused, not read into the next block", () => {
+    const first = block(5, [bytes(100, 1), bytes(200, 2)]);
+    const f = write('g.dump', first, block(6, [bytes(50, 3)]));
+    expect(Buffer.concat([...blockChunks(f, 0, INT, 5, first.length)]).equals(Buffer.concat([bytes(100, 1), bytes(200, 2)]))).toBe(true);
+    // The second chunk's length says 260: its bytes would run into block 6.
+    const bad = Buffer.from(first);
+    int(260).copy(bad, 2 + INT + 1 + INT + 100);
+    const g = write('h.dump', bad, block(6, [bytes(50, 3)]));
+    expect(() => [...blockChunks(g, 0, INT, 5, bad.length)]).toThrow(/do not end where its block ends .* damaged/);
+    // A block that ends early (its zero length before the next block's start) is refused too.
+    expect(() => [...blockChunks(f, 0, INT, 5, first.length + 3)]).toThrow(/damaged/);
+  });
 });
