@@ -140,22 +140,25 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
 
     // ---- state
     written = true;
-    await state.ensureStateSchema(ctl);
-    if (!opts.resume) {
-      await withTransaction(ctl, () =>
-        state.createRun(ctl!, `archive ${archive.path}`, identity, {
-          mode: 'full',
-          filter: opts.filter ?? {},
-          splitBytes: 0,
-          jobs: opts.jobs,
-          keepOwner,
-          keepAcl,
-        }),
-      );
-    } else {
-      await state.markResumed(ctl);
-    }
-    const steps = (await state.loadRun(ctl))!.steps;
+    // Phases "state" and "index plan" (the builds rendered by pg_restore) account for the time between the others.
+    const steps = await timed('state', async () => {
+      await state.ensureStateSchema(ctl!);
+      if (!opts.resume) {
+        await withTransaction(ctl!, () =>
+          state.createRun(ctl!, `archive ${archive.path}`, identity, {
+            mode: 'full',
+            filter: opts.filter ?? {},
+            splitBytes: 0,
+            jobs: opts.jobs,
+            keepOwner,
+            keepAcl,
+          }),
+        );
+      } else {
+        await state.markResumed(ctl!);
+      }
+      return (await state.loadRun(ctl!))!.steps;
+    });
     // The role the archive's objects belonged to: its default privileges become the target role's (no --keep-owner).
     const sourceRole = archive.entries.find((e) => e.desc === 'DATABASE')?.owner ?? undefined;
     const skipped = new Set<string>();
@@ -186,22 +189,24 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
     // Index and key builds start now and take each table as soon as its rows are in (indexes.ts).
     const builds = steps.postData
       ? undefined
-      : await startIndexBuilds({
-          tools,
-          dump,
-          target,
-          ctl,
-          archive,
-          keep: (e) => keepEntry(e, new Set()) && selection.keep(e),
-          keepOwner,
-          keepAcl,
-          jobs: opts.indexJobs,
-          progress,
-          summary,
-          signal,
-          // --analyze overlap (the default): each table as soon as its builds are done, beside the data.
-          analyze: (opts.analyze ?? 'overlap') === 'overlap' && !steps.analyze,
-        });
+      : await timed('index plan', () =>
+          startIndexBuilds({
+            tools,
+            dump,
+            target,
+            ctl: ctl!,
+            archive,
+            keep: (e) => keepEntry(e, new Set()) && selection.keep(e),
+            keepOwner,
+            keepAcl,
+            jobs: opts.indexJobs,
+            progress,
+            summary,
+            signal,
+            // --analyze overlap (the default): each table as soon as its builds are done, beside the data.
+            analyze: (opts.analyze ?? 'overlap') === 'overlap' && !steps.analyze,
+          }),
+        );
     try {
       await timed('data', () => loadData(archive, tools, listDir, target, ctl!, opts.jobs, progress, summary, signal, (id) => builds?.tableLoaded(id)));
     } catch (err) {
