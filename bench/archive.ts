@@ -7,6 +7,7 @@
 //   npm run bench:archive
 //   npm run bench:archive -- --mb 400 --shape mixed --jobs 2 --rounds 2
 //   npm run bench:archive -- --shape many-tables --tables 500 --mb 50
+//   npm run bench:archive -- --shape mixed --tools pgshift --profile /tmp/prof   (node --cpu-prof of each pgshift run)
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -27,7 +28,9 @@ const PGSHIFT_BIN = join(ROOT, 'bin', 'pgshift.js');
 const TARGET_DB = 'pgshift_bench_restore';
 const MB = 1024 * 1024;
 
-type ToolId = 'pgshift' | 'pg_restore';
+/** pgshift-analyze-none: pgshift copy --analyze none, so "pg_restore -j + the ANALYZE pgshift adds" is measured, not guessed. */
+const TOOLS = ['pgshift', 'pgshift-analyze-none', 'pg_restore'] as const;
+type ToolId = (typeof TOOLS)[number];
 
 interface RestoreRun {
   tool: ToolId;
@@ -51,7 +54,7 @@ interface ShapeRecord {
   archiveBytes: number;
   dumpSeconds: number;
   tables: number;
-  commands: Record<ToolId, string>;
+  commands: Partial<Record<ToolId, string>>;
   runs: RestoreRun[];
   best: Partial<Record<ToolId, RestoreRun>>;
 }
@@ -120,6 +123,9 @@ interface Options {
   estimate: boolean;
   many: ManyTablesOptions;
   out: string;
+  tools: ToolId[];
+  /** --profile DIR: each pgshift run under node --cpu-prof, its profile written into DIR. */
+  profile?: string;
 }
 
 async function benchShape(
@@ -151,17 +157,20 @@ async function benchShape(
   await sql(servers.sourceAdmin, `DROP DATABASE IF EXISTS ${sourceDb} WITH (FORCE)`); // the archive stands in for it now
 
   const target = withDatabase(servers.targetAdmin, TARGET_DB);
+  const node = o.profile ? ['--cpu-prof', `--cpu-prof-dir=${o.profile}`] : [];
+  const pgshift = (...extra: string[]): Cmd => ({
+    bin: process.execPath,
+    args: [...node, PGSHIFT_BIN, 'copy', '--source', file, '--target', target, '--jobs', String(o.jobs), '--pg-bin', tools.dir, '--json', ...extra],
+  });
   const commands: Record<ToolId, Cmd> = {
-    pgshift: {
-      bin: process.execPath,
-      args: [PGSHIFT_BIN, 'copy', '--source', file, '--target', target, '--jobs', String(o.jobs), '--pg-bin', tools.dir, '--json'],
-    },
+    pgshift: pgshift(),
+    'pgshift-analyze-none': pgshift('--analyze', 'none'),
     pg_restore: { bin: tools.pgRestore, args: ['-v', '-j', String(o.jobs), '--no-owner', '--no-acl', '-d', target, file] },
   };
   const runs: RestoreRun[] = [];
   for (let round = 1; round <= o.rounds; round++) {
     // Alternate who goes first, so neither always meets the server right after the other's cleanup.
-    const order: ToolId[] = round % 2 === 1 ? ['pgshift', 'pg_restore'] : ['pg_restore', 'pgshift'];
+    const order: ToolId[] = round % 2 === 1 ? o.tools : [...o.tools].reverse();
     for (const tool of order) {
       await recreate(servers.targetAdmin, TARGET_DB);
       await sql(servers.targetAdmin, 'CHECKPOINT');
@@ -169,9 +178,9 @@ async function benchShape(
       log(`bench: ${shape}: round ${round}: ${tool} …`);
       try {
         let r: Omit<RestoreRun, 'tool' | 'round' | 'status'>;
-        if (tool === 'pgshift') {
+        if (tool !== 'pg_restore') {
           let estimate: RestoreRun['estimate'];
-          if (o.estimate) {
+          if (o.estimate && tool === 'pgshift') {
             const e = await runOne(
               {
                 bin: process.execPath,
@@ -192,7 +201,7 @@ async function benchShape(
             );
             await sql(servers.targetAdmin, 'CHECKPOINT');
           }
-          const p = await runOne(commands.pgshift, { logFile });
+          const p = await runOne(commands[tool], { logFile });
           const summary = JSON.parse(p.stdout) as { phases?: Record<string, number> };
           r = { seconds: p.seconds, cpuSeconds: p.cpuSeconds, peakRssBytes: p.peakRssBytes, phases: summary.phases, ...(estimate ? { estimate } : {}) };
         } else {
@@ -215,7 +224,7 @@ async function benchShape(
   }
   rmSync(file, { force: true });
   const best: ShapeRecord['best'] = {};
-  for (const tool of ['pgshift', 'pg_restore'] as const) {
+  for (const tool of o.tools) {
     const ok = runs.filter((r) => r.tool === tool && r.status === 'ok');
     if (ok.length) best[tool] = ok.reduce((a, b) => (b.seconds! < a.seconds! ? b : a));
   }
@@ -225,7 +234,7 @@ async function benchShape(
     archiveBytes,
     dumpSeconds: dumped.seconds,
     tables: tables.length,
-    commands: { pgshift: show(commands.pgshift), pg_restore: show(commands.pg_restore) },
+    commands: Object.fromEntries(o.tools.map((t) => [t, show(commands[t])])),
     runs,
     best,
   };
@@ -300,6 +309,8 @@ async function cli(): Promise<number> {
       'fast-servers': { type: 'boolean', default: false },
       compress: { type: 'boolean', default: false },
       estimate: { type: 'boolean', default: false },
+      tools: { type: 'string', default: TOOLS.join(',') },
+      profile: { type: 'string' },
       out: { type: 'string', default: join(ROOT, 'bench', 'results') },
       help: { type: 'boolean', default: false },
     },
@@ -307,10 +318,13 @@ async function cli(): Promise<number> {
   const usage =
     'usage: npm run bench:archive -- [--mb 200] [--jobs 2] [--rounds 2] [--shape mixed,many-tables] [--tables 500]\n' +
     '         [--rows-per-table N] [--target 17|16|15] [--fast-servers] [--compress] [--estimate] [--out DIR]\n' +
+    `         [--tools ${TOOLS.join(',')}] [--profile DIR]\n` +
     '  Generates each shape on an embedded PostgreSQL 15, pg_dump -Fc (-Z0 unless --compress) to a file, then\n' +
     '  restores it into an empty database on the target with pgshift copy --source FILE --jobs N and with\n' +
     '  pg_restore -j N --no-owner --no-acl, alternating, --rounds times each.\n' +
     '  many-tables uses --tables tables and the --mb spread over them (or --rows-per-table).\n' +
+    '  pgshift-analyze-none is pgshift copy --analyze none (what pgshift costs without the ANALYZE it adds).\n' +
+    '  --profile DIR: every pgshift run under node --cpu-prof, profiles into DIR.\n' +
     '  --estimate: pgshift estimate --source FILE on the empty target before each pgshift restore (its error).\n';
   if (values.help) {
     process.stdout.write(usage);
@@ -330,6 +344,8 @@ async function cli(): Promise<number> {
     compress: values.compress,
     estimate: values.estimate,
     out: values.out,
+    tools: values.tools.split(',').map((t) => t.trim()) as ToolId[],
+    ...(values.profile ? { profile: values.profile } : {}),
     many: { tables: Number(values.tables), ...(values['rows-per-table'] !== undefined ? { rowsPerTable: Number(values['rows-per-table']) } : {}) },
   };
   if (
@@ -340,6 +356,8 @@ async function cli(): Promise<number> {
     o.rounds < 1 ||
     !MAJORS.includes(o.target) ||
     shapes.some((s) => !(SHAPES as readonly string[]).includes(s)) ||
+    !o.tools.length ||
+    o.tools.some((t) => !(TOOLS as readonly string[]).includes(t)) ||
     !(o.many.tables! >= 1)
   ) {
     process.stderr.write(`bench: bad arguments\n${usage}`);

@@ -55,6 +55,19 @@ function walkBlock(r: ByteReader, toc: ArchiveToc, byId: Map<number, ArchiveEntr
   return { dumpId, offset, bytes: r.position - offset, largeObjects };
 }
 
+/** A block's header (type, dump id) checked at its offset; its size is up to where the next block begins. */
+function blockHead(r: ByteReader, toc: ArchiveToc, byId: Map<number, ArchiveEntry>, expect: number, next: number): BlockInfo {
+  const offset = r.position;
+  const type = r.byte('a data block');
+  const dumpId = readInt(r, toc.header.intSize, 'a data block');
+  if (type !== BLK_DATA || dumpId !== expect || next <= r.position)
+    throw new ArchiveError(
+      `${r.path}: no data block of ${describeEntry(byId.get(expect)!)} at byte ${offset} (found type ${type}, id ${dumpId}): the archive is damaged`,
+      { phase: 'archive' },
+    );
+  return { dumpId, offset, bytes: next - offset, largeObjects: 0 };
+}
+
 const NOUNS: Record<string, string> = { 'TABLE DATA': 'table', 'SEQUENCE SET': 'sequence', 'MATERIALIZED VIEW DATA': 'materialized view' };
 
 /** "table public.orders", "large objects" — how messages name an entry. */
@@ -79,14 +92,24 @@ export function walkBlocks(path: string, size: number, toc: ArchiveToc): BlockIn
   try {
     const out: BlockInfo[] = [];
     if (withData.every((e) => e.dataState === 'set')) {
-      for (const e of [...withData].sort((a, b) => Number(a.dataOffset! - b.dataOffset!))) {
+      // pg_dump writes the blocks one after the other: each ends where the next begins, so only the last one
+      // (and the large objects', to count them) is walked chunk by chunk — a file cut short is cut in the last
+      // block that starts inside it, which the walk names. The others' headers are checked at their offsets;
+      // their chunks are checked as they are read (rows.ts: a chunk past the block's end is refused).
+      const sorted = [...withData].sort((a, b) => Number(a.dataOffset! - b.dataOffset!));
+      for (const [i, e] of sorted.entries()) {
         if (e.dataOffset! >= BigInt(size))
           throw new ArchiveError(
             `${path}: the data of ${describeEntry(e)} should start at byte ${e.dataOffset}, past the end of the file (${size} bytes): the file is truncated`,
             { phase: 'archive', object: describeEntry(e), hint: TRUNCATED_HINT },
           );
         r.seek(Number(e.dataOffset));
-        out.push(walkBlock(r, toc, byId, e.dumpId));
+        const next = sorted[i + 1]?.dataOffset;
+        out.push(
+          next === undefined || next === null || next >= BigInt(size) || e.desc === 'BLOBS'
+            ? walkBlock(r, toc, byId, e.dumpId)
+            : blockHead(r, toc, byId, e.dumpId, Number(next)),
+        );
       }
     } else {
       r.seek(toc.dataStart);

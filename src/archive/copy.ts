@@ -27,7 +27,7 @@ import { startIndexBuilds } from './indexes.js';
 import { emptySummary, type CopySummary } from '../copy/summary.js';
 import * as state from '../state/store.js';
 import { ArchiveError, openArchive, pgRestoreFor, type Archive } from './index.js';
-import { loadTableData, loadTableRows } from './table-data.js';
+import { freezableTables, loadTableData, loadTableRows } from './table-data.js';
 import { archiveRowsReadable } from './rows.js';
 
 export interface ArchiveCopyOptions {
@@ -140,22 +140,25 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
 
     // ---- state
     written = true;
-    await state.ensureStateSchema(ctl);
-    if (!opts.resume) {
-      await withTransaction(ctl, () =>
-        state.createRun(ctl!, `archive ${archive.path}`, identity, {
-          mode: 'full',
-          filter: opts.filter ?? {},
-          splitBytes: 0,
-          jobs: opts.jobs,
-          keepOwner,
-          keepAcl,
-        }),
-      );
-    } else {
-      await state.markResumed(ctl);
-    }
-    const steps = (await state.loadRun(ctl))!.steps;
+    // Phases "state" and "index plan" (the builds rendered by pg_restore) account for the time between the others.
+    const steps = await timed('state', async () => {
+      await state.ensureStateSchema(ctl!);
+      if (!opts.resume) {
+        await withTransaction(ctl!, () =>
+          state.createRun(ctl!, `archive ${archive.path}`, identity, {
+            mode: 'full',
+            filter: opts.filter ?? {},
+            splitBytes: 0,
+            jobs: opts.jobs,
+            keepOwner,
+            keepAcl,
+          }),
+        );
+      } else {
+        await state.markResumed(ctl!);
+      }
+      return (await state.loadRun(ctl!))!.steps;
+    });
     // The role the archive's objects belonged to: its default privileges become the target role's (no --keep-owner).
     const sourceRole = archive.entries.find((e) => e.desc === 'DATABASE')?.owner ?? undefined;
     const skipped = new Set<string>();
@@ -186,22 +189,24 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
     // Index and key builds start now and take each table as soon as its rows are in (indexes.ts).
     const builds = steps.postData
       ? undefined
-      : await startIndexBuilds({
-          tools,
-          dump,
-          target,
-          ctl,
-          archive,
-          keep: (e) => keepEntry(e, new Set()) && selection.keep(e),
-          keepOwner,
-          keepAcl,
-          jobs: opts.indexJobs,
-          progress,
-          summary,
-          signal,
-          // --analyze overlap (the default): each table as soon as its builds are done, beside the data.
-          analyze: (opts.analyze ?? 'overlap') === 'overlap' && !steps.analyze,
-        });
+      : await timed('index plan', () =>
+          startIndexBuilds({
+            tools,
+            dump,
+            target,
+            ctl: ctl!,
+            archive,
+            keep: (e) => keepEntry(e, new Set()) && selection.keep(e),
+            keepOwner,
+            keepAcl,
+            jobs: opts.indexJobs,
+            progress,
+            summary,
+            signal,
+            // --analyze overlap (the default): each table as soon as its builds are done, beside the data.
+            analyze: (opts.analyze ?? 'overlap') === 'overlap' && !steps.analyze,
+          }),
+        );
     try {
       await timed('data', () => loadData(archive, tools, listDir, target, ctl!, opts.jobs, progress, summary, signal, (id) => builds?.tableLoaded(id)));
     } catch (err) {
@@ -275,6 +280,10 @@ async function loadData(
   const byId = new Map(archive.entries.map((e) => [e.dumpId, e]));
   const queue = archive.tables.filter((t) => !done.has(t.dumpId)).sort((a, b) => b.bytes - a.bytes);
   const ph = progress.phase('data', { bytes: queue.reduce((n, t) => n + t.bytes, 0), items: queue.length });
+  const freezable = await freezableTables(
+    ctl,
+    queue.map((t) => byId.get(t.dumpId)!),
+  );
   await Promise.all(
     Array.from({ length: Math.max(1, Math.min(jobs, queue.length)) }, () =>
       withClient(
@@ -286,7 +295,7 @@ async function loadData(
             // Read by pgshift itself where it can (no process per table), else rendered by pg_restore.
             const rows = archiveRowsReadable(archive, entry);
             const r = rows
-              ? await loadTableRows(c, entry, archive.encoding, rows)
+              ? await loadTableRows(c, entry, archive.encoding, rows, freezable.get(t.dumpId))
               : await loadTableData(tools.pgRestore, archive.path, listDir, entry, target, c, signal);
             summary.rows += r.rows;
             summary.bytes += r.bytes;

@@ -1,7 +1,11 @@
-// Indexes and primary/unique keys of an archive restore, built while the data still loads: each as soon as its
-// table's rows are committed (pg_restore -j does the same), on `jobs` sessions of their own. All are rendered by
-// one pg_restore call and split per entry; each runs in one transaction with its "done" mark, so a resume skips
-// it. Foreign keys, triggers and the rest follow in post-data's batches, once every index they may need exists.
+// Indexes, primary/unique keys and foreign keys of an archive restore, built while the data still loads: each
+// index and key as soon as its table's rows are committed (pg_restore -j does the same), each foreign key as soon
+// as the rows of both its tables are in and every index and key on them is built — the referenced key among
+// them (pg_dump makes a foreign key depend on it) — on `jobs` sessions of their own. All are rendered by one
+// pg_restore call and split per entry; each runs in one transaction with its "done" mark, so a resume skips it.
+// Triggers and the rest follow in post-data's batches; so do foreign keys that need another post-data entry first
+// (to a partitioned table: its index attachments). A foreign key on a table without rows of its own in the archive
+// (partitioned) waits for all the data: its rows load with the copy's triggers off, so none may come after it.
 import type { ConnectionSpec } from '../config.js';
 import { withClient, withTransaction, type Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
@@ -16,11 +20,16 @@ import type { Archive } from './index.js';
 interface Build {
   dumpId: number;
   sql: string;
-  /** The TABLE DATA entry whose rows must be in first (null: nothing to wait for). */
+  /** The TABLE DATA entry of the table an index or key is built on (its ANALYZE follows the last); null: none to wait for, or a foreign key. */
   after: number | null;
+  /** What must be done first: TABLE DATA entries (rows in) and other builds; released when empty. */
+  waits: Set<number>;
   /** An ANALYZE of that TABLE DATA entry's table (after its builds: CREATE INDEX and ANALYZE lock each other out). */
   analyze?: boolean;
 }
+
+/** Marks every TABLE DATA entry's rows as in: a foreign key waiting on it for want of rows of its own. */
+const ALL_DATA = -1;
 
 /** A queue that waiting workers take from until it is closed and empty. */
 class ReadyQueue {
@@ -82,9 +91,19 @@ const NONE = (): IndexBuilds => ({ tableLoaded: () => undefined, finish: async (
 export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBuilds> {
   const { archive, signal } = input;
   const done = await state.doneTocEntries(input.ctl);
-  const toc = (await listToc(input.tools, input.dump as never, input.target, 'post-data')).filter(
-    (e) => (e.desc === 'INDEX' || e.desc === 'CONSTRAINT') && !done.has(e.dumpId) && input.keep(e),
+  const wanted = (await listToc(input.tools, input.dump as never, input.target, 'post-data')).filter(
+    (e) => (e.desc === 'INDEX' || e.desc === 'CONSTRAINT' || e.desc === 'FK CONSTRAINT') && !done.has(e.dumpId) && input.keep(e),
   );
+  const byId = new Map(archive.entries.map((e) => [e.dumpId, e]));
+  // TABLE entry → its TABLE DATA entry (a data entry depends on its table's entry).
+  const dataOf = new Map<number, number>();
+  for (const e of archive.entries) if (e.desc === 'TABLE DATA') for (const d of e.dependencies) if (byId.get(d)?.desc === 'TABLE') dataOf.set(d, e.dumpId);
+  const indexes = new Set(wanted.filter((e) => e.desc !== 'FK CONSTRAINT').map((e) => e.dumpId));
+  // A foreign key that needs a post-data entry built elsewhere (an index attachment) is left to post-data.
+  const toc = wanted.filter(
+    (e) => e.desc !== 'FK CONSTRAINT' || (byId.get(e.dumpId)?.dependencies ?? []).every((d) => byId.get(d)?.section !== 4 || indexes.has(d) || done.has(d)),
+  );
+  const building = new Set(toc.map((e) => e.dumpId));
   if (!toc.length) return NONE();
   const sql = await sectionSql(input.tools, input.dump as never, input.target, toc, {
     section: 'post-data',
@@ -95,28 +114,60 @@ export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBui
   const { prefix, entries } = splitScript(sql);
   // Each rendered entry must be the one listed at its place; otherwise post-data's batches build them, in order.
   if (entries.length !== toc.length || entries.some((e, i) => !e.label.startsWith(`${toc[i]!.desc} `))) return NONE();
-  const byId = new Map(archive.entries.map((e) => [e.dumpId, e]));
-  // TABLE entry → its TABLE DATA entry (a data entry depends on its table's entry).
-  const dataOf = new Map<number, number>();
-  for (const e of archive.entries) if (e.desc === 'TABLE DATA') for (const d of e.dependencies) if (byId.get(d)?.desc === 'TABLE') dataOf.set(d, e.dumpId);
+  const tableOf = (id: number) => byId.get(id)?.dependencies.find((d) => byId.get(d)?.desc === 'TABLE');
   const builds: Build[] = entries.map((e, i) => {
-    const table = byId.get(toc[i]!.dumpId)?.dependencies.find((d) => byId.get(d)?.desc === 'TABLE');
+    const id = toc[i]!.dumpId;
+    const table = tableOf(id);
     const data = table === undefined ? undefined : dataOf.get(table);
-    return { dumpId: toc[i]!.dumpId, sql: prefix + e.sql, after: data === undefined || done.has(data) ? null : data };
+    const after = data === undefined || done.has(data) ? null : data;
+    return { dumpId: id, sql: prefix + e.sql, after: toc[i]!.desc === 'FK CONSTRAINT' ? null : after, waits: new Set(after === null ? [] : [after]) };
   });
+  // A foreign key waits for the rows of its tables (both are among its dependencies) and every index and key on them.
+  const keysOn = new Map<number, number[]>();
+  for (const b of builds)
+    if (byId.get(b.dumpId)?.desc !== 'FK CONSTRAINT') keysOn.set(tableOf(b.dumpId) ?? 0, [...(keysOn.get(tableOf(b.dumpId) ?? 0) ?? []), b.dumpId]);
+  for (const b of builds) {
+    if (byId.get(b.dumpId)?.desc !== 'FK CONSTRAINT') continue;
+    for (const d of byId.get(b.dumpId)!.dependencies) {
+      if (byId.get(d)?.desc === 'TABLE') {
+        const data = dataOf.get(d);
+        if (data === undefined) b.waits.add(ALL_DATA);
+        else if (!done.has(data)) b.waits.add(data);
+        for (const k of keysOn.get(d) ?? []) b.waits.add(k);
+      } else if (building.has(d)) b.waits.add(d);
+    }
+  }
+  // Who waits on what: released as each table's rows come in and each build is done.
   const waiting = new Map<number, Build[]>();
-  for (const b of builds) if (b.after !== null) waiting.set(b.after, [...(waiting.get(b.after) ?? []), b]);
+  for (const b of builds) for (const w of b.waits) waiting.set(w, [...(waiting.get(w) ?? []), b]);
   const ready = new ReadyQueue();
-  ready.push(builds.filter((b) => b.after === null));
-  // Builds still owed per table; at 0 (or at once for a table without any) its ANALYZE is queued.
-  const owed = new Map([...waiting].map(([d, bs]) => [d, bs.length]));
+  ready.push(builds.filter((b) => b.waits.size === 0));
+  // Closed once finish() is called and every build is released, so no session leaves while a foreign key
+  // still waits for a build another one is running.
+  let unreleased = builds.filter((b) => b.waits.size > 0).length;
+  let finishing = false;
+  const release = (id: number) => {
+    const bs = waiting.get(id);
+    waiting.delete(id);
+    for (const b of bs ?? []) {
+      b.waits.delete(id);
+      if (b.waits.size > 0) continue;
+      unreleased--;
+      ready.push([b]);
+    }
+    if (finishing && unreleased === 0) ready.close();
+  };
+  // Index and key builds still owed per table; at 0 (or at once for a table without any) its ANALYZE is queued.
+  const owed = new Map<number, number>();
+  for (const b of builds) if (b.after !== null) owed.set(b.after, (owed.get(b.after) ?? 0) + 1);
   const names = new Map(archive.tables.map((t) => [t.dumpId, `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`]));
   const analyzed = new Set<number>();
   const analyzeLater = (data: number) => {
     const table = names.get(data);
-    if (input.analyze && table) ready.push([{ dumpId: data, sql: `ANALYZE ${table}`, after: null, analyze: true }]);
+    if (input.analyze && table) ready.push([{ dumpId: data, sql: `ANALYZE ${table}`, after: null, waits: new Set(), analyze: true }]);
   };
-  input.summary.indexes = builds.length;
+  // Foreign keys are counted with the rest of post-data's (copy.ts).
+  input.summary.indexes = builds.filter((b) => byId.get(b.dumpId)?.desc !== 'FK CONSTRAINT').length;
   const ph = input.progress.phase('indexes', { items: builds.length });
   let failed = false;
   const workers = Promise.all(
@@ -137,6 +188,7 @@ export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBui
             });
             await c.query('RESET ALL');
             ph.add({ items: 1 });
+            release(item.dumpId);
             if (item.after !== null) {
               const left = (owed.get(item.after) ?? 1) - 1;
               owed.set(item.after, left);
@@ -156,17 +208,16 @@ export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBui
   workers.catch(() => undefined);
   return {
     tableLoaded(dataDumpId) {
-      const b = waiting.get(dataDumpId);
-      if (b) ready.push(b);
-      else analyzeLater(dataDumpId);
-      waiting.delete(dataDumpId);
+      if (!owed.get(dataDumpId)) analyzeLater(dataDumpId);
+      release(dataDumpId);
     },
     analyzed,
     async finish() {
-      // Tables whose data did not load in this run (a resume finds them done): their builds go now.
-      for (const b of waiting.values()) ready.push(b);
-      waiting.clear();
-      ready.close();
+      // All rows are in: what waits on tables whose data did not load in this run (a resume finds them done) goes
+      // now; what waits on builds still running goes when they are done (the worker that finishes one takes it).
+      finishing = true;
+      for (const id of [...waiting.keys()]) if (!building.has(id)) release(id);
+      if (unreleased === 0) ready.close();
       await workers;
       ph.done();
     },

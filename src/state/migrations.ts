@@ -50,12 +50,15 @@ export async function migrateState(client: Client, where = 'the target'): Promis
       },
     );
   }
-  for (const m of MIGRATIONS) {
-    if (applied.has(m.id)) continue;
-    await withTransaction(client, async () => {
+  // Every pending migration in one transaction, locked down once: a fresh target's state is one commit, not one
+  // per migration (eleven commits and ~90 statements took 0.3–2.3 s before a copy's first step).
+  const pending = MIGRATIONS.filter((m) => !applied.has(m.id));
+  if (!pending.length) return;
+  await withTransaction(client, async () => {
+    for (const m of pending) {
       await client.query(m.sql);
       await client.query(`INSERT INTO pgshift.schema_migrations (id, name) VALUES ($1, $2)`, [m.id, m.name]);
-      await lockDownState(client);
-    });
-  }
+    }
+    await lockDownState(client);
+  });
 }
