@@ -136,6 +136,10 @@ function describe(s: CopySummary, target: string): string {
       .map(([k, v]) => `${k} ${v.toFixed(1)}s`)
       .join(', ')}`,
   ];
+  if (s.stream?.seconds)
+    lines.push(
+      `  data streamed from the source: ${formatBytes(s.stream.wireBytes)} on the wire in ${s.stream.seconds.toFixed(1)}s of streaming (${formatBytes(s.stream.wireBytes / s.stream.seconds)}/s)`,
+    );
   if (s.resumed) lines.push('  resumed: data copied in this run comes from a new snapshot of the source — verify after freezing writes');
   if (s.staleTables.length)
     lines.push(`  the source changed since the first run in ${s.staleTables.join(', ')}: rows copied earlier may be stale — pgshift verify decides`);

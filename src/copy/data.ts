@@ -15,6 +15,7 @@ import { BATCH_MAX_BYTES, BATCH_MAX_CHUNKS, batchable, copyChunk, copyChunkBatch
 import { chunkOrder, integerKey, type Chunk } from './plan.js';
 import { tableKey } from '../catalog/table-id.js';
 import { importSnapshotSql } from '../db/snapshot.js';
+import { StreamStats, type StreamSummary } from './stream-stats.js';
 
 export interface DataPhaseInput {
   source: ConnectionSpec;
@@ -43,6 +44,8 @@ export interface DataPhaseResult {
   indexes: number;
   /** Tables (tableKey) analyzed during the phase. */
   analyzed: string[];
+  /** What streamed from the source and when (none when nothing was left to copy). */
+  stream?: StreamSummary;
 }
 
 /** Session settings of the target connections; each is logged at debug level when set. */
@@ -77,6 +80,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
   const { logger, controller } = input;
   const signal = controller.signal;
   const result: DataPhaseResult = { rows: 0, bytes: 0, indexes: 0, analyzed: [] };
+  const streams = new StreamStats();
   const chunkQueue = chunkOrder(input.pending);
   const scheduler = new BuildScheduler(input.buildJobs, input.loaded);
   // A stop (Ctrl-C, a failure elsewhere) must also release the builders waiting for tables that will never load.
@@ -127,6 +131,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
           const key = tableKey(c);
           result.rows += r.rows;
           result.bytes += r.bytes;
+          streams.add(input.tables.get(key)!.display, c, r);
           input.dataProgress.add({ rows: r.rows, items: 1 });
           logger.debug(
             {
@@ -134,6 +139,8 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
               chunk: c.chunk,
               rows: r.rows,
               bytes: r.bytes,
+              wireBytes: r.wireBytes,
+              streamSeconds: (r.endedAt - r.startedAt) / 1000,
               worker: n,
               batch: work.length,
               seconds: (Date.now() - t0) / 1000,
@@ -231,5 +238,6 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
   signal.removeEventListener('abort', stopBuilds);
   if (firstError !== undefined) throw firstError;
   if (signal.aborted) throw signal.reason;
+  if (input.pending.length) result.stream = streams.summary();
   return result;
 }

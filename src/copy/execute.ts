@@ -256,6 +256,7 @@ async function dataPhase(plan: CopyPlan, env: ExecuteEnv, analyzed: Set<string>)
   summary.rows = r.rows;
   summary.bytes = r.bytes;
   summary.indexes = r.indexes;
+  if (r.stream) summary.stream = r.stream;
   for (const k of r.analyzed) analyzed.add(k);
   dataProgress.done(`${formatCount(r.rows)} rows`);
   indexProgress?.done();

@@ -10,10 +10,7 @@ import type { Chunk } from './plan.js';
 import { relayCopy, type RelayResult } from './relay.js';
 import { relayCopyBatch } from './relay-batch.js';
 
-export interface ChunkResult {
-  rows: number;
-  bytes: number;
-}
+export type ChunkResult = RelayResult;
 
 export interface ChunkOptions {
   /** TRUNCATE + COPY FREEZE for whole-table chunks (full copy into tables pgshift created). */
