@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { PhaseProgress } from '../progress.js';
 import { runBuildJob } from './builds.js';
 import { BuildScheduler, ownerKey, secondHalf, type BuildJob } from './schedule.js';
-import { BATCH_MAX_BYTES, BATCH_MAX_CHUNKS, batchable, copyChunk, copyChunkBatch, type ChunkResult } from './pipeline.js';
+import { BATCH_MAX_BYTES, BATCH_MAX_CHUNKS, batchable, copyChunk, copyChunkBatch, type ChunkResult, type CopyWireFormat } from './pipeline.js';
 import { chunkOrder, integerKey, type Chunk } from './plan.js';
 import { tableKey } from '../catalog/table-id.js';
 import { importSnapshotSql } from '../db/snapshot.js';
@@ -31,6 +31,8 @@ export interface DataPhaseInput {
   jobs: number;
   indexWorkers: number;
   truncateAndFreeze: boolean;
+  /** COPY format on the wire (default binary where safe). */
+  format?: CopyWireFormat;
   logger: Logger;
   dataProgress: PhaseProgress;
   indexProgress?: PhaseProgress;
@@ -151,7 +153,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
           input.remaining.set(key, left);
           if (left === 0) scheduler.tableLoaded(key);
         };
-        const opts = { truncateAndFreeze: input.truncateAndFreeze, signal, onBytes: (b: number) => input.dataProgress.add({ bytes: b }) };
+        const opts = { truncateAndFreeze: input.truncateAndFreeze, format: input.format, signal, onBytes: (b: number) => input.dataProgress.add({ bytes: b }) };
         try {
           if (work.length === 1) {
             const c = work[0]!;

@@ -15,11 +15,17 @@ const SMALL = 12;
 describe('copy --json: the data phase streaming seconds and bytes on the wire', () => {
   let src: TestDatabase;
   let tgt: TestDatabase;
+  let tgtText: TestDatabase;
+  let binaryWire = 0;
   let link: LatencyProxy;
 
   beforeAll(async () => {
     const { pg15, pg17 } = inject('clusters');
-    [src, tgt] = await Promise.all([createDatabase(pg15, { label: 'stream_src' }), createDatabase(pg17, { label: 'stream_tgt' })]);
+    [src, tgt, tgtText] = await Promise.all([
+      createDatabase(pg15, { label: 'stream_src' }),
+      createDatabase(pg17, { label: 'stream_tgt' }),
+      createDatabase(pg17, { label: 'stream_tgt_text' }),
+    ]);
     const ddl = [
       // ~20 MB in one table with an integer key: split into key-range chunks below.
       `CREATE TABLE public.big (id bigint PRIMARY KEY, n int, note text)`,
@@ -35,7 +41,7 @@ describe('copy --json: the data phase streaming seconds and bytes on the wire', 
   });
   afterAll(async () => {
     await link?.close();
-    await Promise.all([src?.drop(), tgt?.drop()]);
+    await Promise.all([src?.drop(), tgt?.drop(), tgtText?.drop()]);
   });
 
   it('reports wire bytes the proxy carried and streaming seconds no stream could beat at the cap', async () => {
@@ -80,7 +86,38 @@ describe('copy --json: the data phase streaming seconds and bytes on the wire', 
     expect(listed.reduce((a, c) => a + c.wireBytes, 0) + st.small.wireBytes).toBe(st.wireBytes);
     expect(st.small.chunks).toBeGreaterThanOrEqual(SMALL);
     expect(r.stderr + r.stdout).not.toContain(src.password);
+    binaryWire = st.wireBytes;
 
     await expectSameDatabase(src.adminUrl, tgt.adminUrl);
+  });
+
+  it('--copy-format text: every table as text COPY, fewer bytes on the wire for these narrow rows, the same rows', async () => {
+    const source = throughProxy(src.adminUrl, link.port);
+    link.reset();
+    const r = await runCli([
+      'copy',
+      '--source',
+      source,
+      '--target',
+      tgtText.url,
+      '--jobs',
+      '2',
+      '--split-larger-than',
+      '4MB',
+      '--copy-format',
+      'text',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = parseJson(r);
+    const st = s.stream;
+    // Text COPY sends one CopyData message per row, no header or trailer.
+    expect((st.wireBytes - st.payloadBytes) / 5, JSON.stringify(st)).toBe(s.rows);
+    // bigint + int + 96 characters: text is shorter than binary's lengths and fixed-width integers.
+    expect(binaryWire).toBeGreaterThan(0);
+    expect(st.wireBytes).toBeLessThan(binaryWire * 0.95);
+    expect(link.counts().down).toBeGreaterThanOrEqual(st.wireBytes);
+
+    await expectSameDatabase(src.adminUrl, tgtText.adminUrl);
   });
 });
