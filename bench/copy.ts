@@ -21,7 +21,7 @@ import { runOne } from './proc.js';
 import { markdown, markdownAll, type BenchFile, type BenchRecord, type PeerResult, type VerifyResult } from './report.js';
 import { nonSuperTarget, roleNote, sourceAsOwner, type RoleFooting } from './footing.js';
 import { footingNote, removeOnExit, setExitCode, startBenchServers, withDatabase, type BenchServers, type Footing } from './servers.js';
-import { parseBandwidth, startLatencyProxy, throughProxy, type LatencyProxy } from './latency-proxy.js';
+import { parseBandwidth, startLatencyProxy, throughProxy, type LatencyProxy, type LinkCounts } from './latency-proxy.js';
 import { generateShape, SHAPES, type ManyTablesOptions, type Shape as DatasetShape } from './shapes.js';
 import { MAJORS, type Major } from '../test/support/pg-binaries.js';
 
@@ -124,6 +124,38 @@ export function differences(want: Shape, got: Shape): string[] {
     if (got.sequences[s] !== v) out.push(`sequence ${s} at ${got.sequences[s] ?? 'missing'}, source at ${v}`);
   }
   return out;
+}
+
+/** What crossed the proxy, with how full its down direction ran while data streamed (a capped link). */
+function linkNote(c: LinkCounts, cap: number): NonNullable<PeerResult['sourceLink']> {
+  return {
+    roundTrips: c.roundTrips,
+    queries: c.queries,
+    connections: c.connections,
+    downBytes: c.down,
+    upBytes: c.up,
+    ...(cap > 0 && c.downStreaming.seconds > 0
+      ? {
+          downStreamingSeconds: c.downStreaming.seconds,
+          downStreamingBytes: c.downStreaming.bytes,
+          downStreamingUse: c.downStreaming.bytes / (cap * c.downStreaming.seconds),
+        }
+      : {}),
+  };
+}
+
+/** pgshift's own account of its data streams (copy --json `stream`) and the link use it implies. */
+function streamNote(reported: unknown, cap: number): Pick<PeerResult, 'stream'> {
+  const st = (reported as { stream?: { wireBytes: number; seconds: number; concurrency: Record<string, number> } } | undefined)?.stream;
+  if (!st || !(st.seconds > 0)) return {};
+  return {
+    stream: {
+      wireBytes: st.wireBytes,
+      seconds: st.seconds,
+      ...(cap > 0 ? { linkUse: st.wireBytes / (cap * st.seconds) } : {}),
+      concurrency: st.concurrency,
+    },
+  };
 }
 
 /** Subcommands the built CLI registers (`pgshift --help`), so missing ones are skipped, not failed. */
@@ -337,24 +369,15 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
                 targetCheckpoints: wal.checkpoints,
                 ...(diff.length ? { note: diff.join('; ') } : {}),
                 ...(r.reported ? { reported: r.reported } : {}),
-                ...(crossed
-                  ? {
-                      sourceLink: {
-                        roundTrips: crossed.roundTrips,
-                        queries: crossed.queries,
-                        connections: crossed.connections,
-                        downBytes: crossed.down,
-                        upBytes: crossed.up,
-                      },
-                    }
-                  : {}),
+                ...(crossed ? { sourceLink: linkNote(crossed, o.link?.bytesPerSecond ?? 0) } : {}),
+                ...streamNote(r.reported, o.link?.bytesPerSecond ?? 0),
               });
               log(
                 `bench: ${peer.label}: ${r.seconds.toFixed(1)}s` +
                   `${r.cpuSeconds !== undefined ? `, client CPU ${r.cpuSeconds.toFixed(2)}s` : ''}` +
                   `${r.peakRssBytes ? `, peak RSS ${(r.peakRssBytes / MB).toFixed(0)} MB` : ''}` +
                   `, target WAL ${(wal.bytes / MB).toFixed(0)} MB (${wal.syncs} fsyncs, ${wal.syncSeconds.toFixed(2)} s syncing, ${wal.writeSeconds.toFixed(2)} s writing, ${wal.checkpoints} checkpoints)` +
-                  `${crossed ? `, ${crossed.roundTrips} source round trips over ${crossed.connections} connections` : ''}` +
+                  `${crossed ? `, ${crossed.roundTrips} source round trips over ${crossed.connections} connections, ${(crossed.down / 1e6).toFixed(1)} MB down / ${(crossed.up / 1e6).toFixed(1)} MB up through the proxy` : ''}` +
                   `${diff.length ? ` — WRONG RESULT: ${diff.join('; ')}` : ''}`,
               );
               if (peer.id === 'pgshift' && o.verify) {

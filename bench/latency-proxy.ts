@@ -30,6 +30,12 @@ export interface LinkCounts {
   up: number;
   /** Connections whose bytes could not be read (TLS). */
   opaque: number;
+  /**
+   * Server → client, by 100 ms slots: the slots that carried at least a tenth of the cap's worth (the link was
+   * streaming, not answering catalog reads), their seconds and their bytes. With a cap, bytes ÷ (cap × seconds)
+   * is how full the link ran while data streamed, whoever the client (0 without a cap).
+   */
+  downStreaming: { seconds: number; bytes: number };
 }
 
 export interface LatencyProxy {
@@ -56,8 +62,14 @@ interface Item {
 }
 
 /** One direction of the link: bytes wait their delay, then go out as the bandwidth allows. */
+/** Width of the slots the bytes a direction carried are summed in. */
+const SLOT_MS = 100;
+
 class Direction {
   private readonly queue: Item[] = [];
+  /** Bytes written per SLOT_MS slot since `origin`. */
+  private readonly slots = new Map<number, number>();
+  private origin = performance.now();
   private tokens = 0;
   private last = performance.now();
   /** The last pump ran out of tokens with bytes waiting: the link has been busy since, not idle. */
@@ -106,6 +118,8 @@ class Direction {
       const item = this.queue[0]!;
       const n = capped ? Math.min(item.buf.length, Math.ceil(this.tokens)) : item.buf.length;
       if (!item.to.destroyed) item.to.write(item.buf.subarray(0, n));
+      const slot = Math.floor((t - this.origin) / SLOT_MS);
+      this.slots.set(slot, (this.slots.get(slot) ?? 0) + n);
       if (capped) this.tokens -= n;
       const left = (this.queued.get(item.from) ?? n) - n;
       this.queued.set(item.from, left);
@@ -123,6 +137,18 @@ class Direction {
       return;
     }
     this.schedule();
+  }
+
+  /** Slots carrying at least a tenth of the cap: their seconds and bytes (none without a cap). */
+  streaming(): { seconds: number; bytes: number } {
+    if (!(this.bytesPerSecond > 0 && Number.isFinite(this.bytesPerSecond))) return { seconds: 0, bytes: 0 };
+    const busy = [...this.slots.values()].filter((b) => b >= (this.bytesPerSecond * SLOT_MS) / 1000 / 10);
+    return { seconds: (busy.length * SLOT_MS) / 1000, bytes: busy.reduce((a, b) => a + b, 0) };
+  }
+
+  resetSlots(): void {
+    this.slots.clear();
+    this.origin = performance.now();
   }
 
   forget(s: Socket): void {
@@ -194,7 +220,7 @@ export async function startLatencyProxy(o: LatencyProxyOptions): Promise<Latency
   const up = new Direction(o.oneWayDelayMs, o.bytesPerSecond);
   const down = new Direction(o.oneWayDelayMs, o.bytesPerSecond);
   const sockets = new Set<Socket>();
-  const zero = (): LinkCounts => ({ connections: 0, roundTrips: 0, queries: 0, down: 0, up: 0, opaque: 0 });
+  const zero = (): Omit<LinkCounts, 'downStreaming'> => ({ connections: 0, roundTrips: 0, queries: 0, down: 0, up: 0, opaque: 0 });
   let counts = zero();
   const server: Server = createServer((client) => {
     counts.connections++;
@@ -243,9 +269,11 @@ export async function startLatencyProxy(o: LatencyProxyOptions): Promise<Latency
   const addr = server.address();
   return {
     port: typeof addr === 'object' && addr ? addr.port : 0,
-    counts: () => ({ ...counts }),
+    counts: () => ({ ...counts, downStreaming: down.streaming() }),
     reset() {
       counts = zero();
+      down.resetSlots();
+      up.resetSlots();
     },
     async close() {
       up.stop();

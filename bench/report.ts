@@ -28,7 +28,22 @@ export interface PeerResult {
   targetWalWriteSeconds?: number;
   targetCheckpoints?: number;
   /** Through the latency proxy (--rtt/--bandwidth): what crossed the link to the source during the run. */
-  sourceLink?: { roundTrips: number; queries: number; connections: number; downBytes: number; upBytes: number };
+  sourceLink?: {
+    roundTrips: number;
+    queries: number;
+    connections: number;
+    downBytes: number;
+    upBytes: number;
+    /** The proxy's 100 ms slots that carried data down at ≥ 10 % of the cap: seconds, bytes, bytes ÷ (cap × seconds). */
+    downStreamingSeconds?: number;
+    downStreamingBytes?: number;
+    downStreamingUse?: number;
+  };
+  /**
+   * pgshift's data phase as it reported it (copy --json `stream`): bytes on the wire, seconds streaming and, with
+   * a capped link, its use = wireBytes ÷ (cap × seconds); seconds with 1, 2, … streams at once.
+   */
+  stream?: { wireBytes: number; seconds: number; linkUse?: number; concurrency: Record<string, number> };
 }
 
 export interface VerifyResult {
@@ -91,7 +106,21 @@ export function markdown(r: BenchRecord): string {
   ];
   for (const p of r.peers) {
     const notes = [
-      ...(p.sourceLink ? [`${p.sourceLink.roundTrips} source round trips, ${p.sourceLink.connections} connections`] : []),
+      ...(p.sourceLink
+        ? [
+            `${p.sourceLink.roundTrips} source round trips, ${p.sourceLink.connections} connections, ${formatBytes(p.sourceLink.downBytes)} down / ${formatBytes(p.sourceLink.upBytes)} up` +
+              `${p.sourceLink.downStreamingUse !== undefined ? `, link ${(p.sourceLink.downStreamingUse * 100).toFixed(1)} % full over its ${p.sourceLink.downStreamingSeconds!.toFixed(1)} s of streaming (proxy)` : ''}`,
+          ]
+        : []),
+      ...(p.stream
+        ? [
+            `data: ${formatBytes(p.stream.wireBytes)} on the wire in ${p.stream.seconds.toFixed(1)} s streaming` +
+              `${p.stream.linkUse !== undefined ? ` = ${(p.stream.linkUse * 100).toFixed(1)} % of the link` : ''}` +
+              ` (${Object.entries(p.stream.concurrency)
+                .map(([k, v]) => `${v.toFixed(1)} s with ${k}`)
+                .join(', ')})`,
+          ]
+        : []),
       p.runs && p.runs.length > 1 ? `${p.pick ?? 'best'} of ${p.runs.map((x) => x.toFixed(1)).join(' / ')} s` : '',
       p.id === 'floor' ? 'CPU: schema step only' : '',
       p.targetWalSyncSeconds !== undefined && p.targetWalSyncs ? `target WAL fsync ${p.targetWalSyncSeconds.toFixed(1)} s (${p.targetWalSyncs}×)` : '',

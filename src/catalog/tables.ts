@@ -47,6 +47,15 @@ export interface TableInfo {
   columns: ColumnInfo[];
 }
 
+/** The user tables (pg_class c, pg_namespace n): ordinary, partitioned and foreign, not an extension's. */
+const TABLE_WHERE = `c.relkind IN ('r', 'p', 'f')
+   AND ${userSchemaSql('n.nspname')}
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
+
+/** Their oids, for the column and type reads that go in the same round trip (no oid list sent back first). */
+const TABLE_OIDS = `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${TABLE_WHERE}`;
+
 const TABLES_SQL = /* sql */ `
 SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
        c.relpersistence = 'u' AS unlogged, c.relispartition AS is_partition,
@@ -69,10 +78,7 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::te
           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
          WHERE i.indrelid = c.oid AND i.indisreplident) AS ri_index
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind IN ('r', 'p', 'f')
-   AND ${userSchemaSql('n.nspname')}
-   AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ WHERE ${TABLE_WHERE}
  ORDER BY n.nspname, c.relname`;
 
 const COLUMNS_SQL = `
@@ -80,13 +86,15 @@ SELECT a.attrelid::int8 AS oid, a.attname AS name, format_type(a.atttypid, a.att
        a.atttypid::int8 AS type_oid, a.attnotnull AS not_null, a.attgenerated <> '' AS generated,
        a.attidentity::text AS identity
   FROM pg_attribute a
- WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE a.attrelid IN (${TABLE_OIDS}) AND a.attnum > 0 AND NOT a.attisdropped
  ORDER BY a.attrelid, a.attnum`;
 
 const TYPES_SQL = `
 SELECT t.oid::int8 AS oid, t.typtype::text AS typtype, t.typbasetype::int8 AS base, t.typelem::int8 AS elem,
        t.typcategory::text AS category, t.typreceive <> 0 AND t.typsend <> 0 AS has_binary
-  FROM pg_type t WHERE t.oid = ANY($1::oid[]) OR t.oid < 16384`;
+  FROM pg_type t
+ WHERE t.oid < 16384
+    OR t.oid IN (SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid IN (${TABLE_OIDS}) AND a.attnum > 0 AND NOT a.attisdropped)`;
 
 /** Objects created by initdb have OIDs below this (FirstNormalObjectId). */
 const FIRST_USER_OID = 16384;
@@ -161,15 +169,33 @@ function kindOf(relkind: string, unlogged: boolean, isPartition: boolean, parent
   return unlogged ? 'unlogged' : 'table';
 }
 
+/** Rows of one catalog query, as pg parsed them. */
+export interface CatalogRows {
+  rows: Record<string, unknown>[];
+}
+
 export async function listTables(client: Client, filter?: Partial<TableFilter>): Promise<TableInfo[]> {
+  return (await listTablesWith(client, filter, [])).tables;
+}
+
+/**
+ * listTables, and the results of `extra` catalog queries (no bind parameters) read in the same round trip: the
+ * tables, their columns and their types are one multi-statement query (one snapshot), whatever the table count.
+ */
+export async function listTablesWith(
+  client: Client,
+  filter: Partial<TableFilter> | undefined,
+  extra: string[],
+): Promise<{ tables: TableInfo[]; extra: CatalogRows[] }> {
   const keep = compileFilter(filter);
-  const { rows } = await client.query<TableRow>(TABLES_SQL);
-  const selected = rows.filter((r) => keep(r.schema, r.name));
-  if (selected.length === 0) return [];
-  const oids = selected.map((r) => r.oid);
-  const cols = await client.query<ColumnRow>(COLUMNS_SQL, [oids]);
-  const typeOids = [...new Set(cols.rows.map((c) => c.type_oid))];
-  const typeRows = await client.query<TypeRow>(TYPES_SQL, [typeOids]);
+  const results = (await client.query([TABLES_SQL, COLUMNS_SQL, TYPES_SQL, ...extra].join(';\n'))) as unknown as CatalogRows[];
+  const [tablesResult, colsResult, typesResult] = results as unknown as [{ rows: TableRow[] }, { rows: ColumnRow[] }, { rows: TypeRow[] }];
+  const rest = results.slice(3);
+  const selected = tablesResult.rows.filter((r) => keep(r.schema, r.name));
+  if (selected.length === 0) return { tables: [], extra: rest };
+  const wanted = new Set(selected.map((r) => r.oid));
+  const cols = { rows: colsResult.rows.filter((c) => wanted.has(c.oid)) };
+  const typeRows = typesResult;
   const isSafe = binarySafety(new Map(typeRows.rows.map((t) => [Number(t.oid), t])));
   const byTable = new Map<string, ColumnInfo[]>();
   for (const c of cols.rows) {
@@ -185,7 +211,7 @@ export async function listTables(client: Client, filter?: Partial<TableFilter>):
     });
     byTable.set(c.oid, list);
   }
-  return selected.map((r) => {
+  const tables = selected.map((r): TableInfo => {
     const columns = byTable.get(r.oid) ?? [];
     const replicaIdentity = ({ d: 'default', n: 'nothing', f: 'full', i: 'index' } as const)[r.replident];
     const pk = r.pk ?? null;
@@ -212,6 +238,7 @@ export async function listTables(client: Client, filter?: Partial<TableFilter>):
       columns,
     };
   });
+  return { tables, extra: rest };
 }
 
 /** Tables that hold rows themselves: leaves of partition trees, and every plain/inheritance table (read with ONLY). */
@@ -228,9 +255,8 @@ export interface SequenceInfo {
   ownedBy: string | null;
 }
 
-export async function listSequences(client: Client, filter?: Partial<TableFilter>): Promise<SequenceInfo[]> {
-  const keep = compileFilter(filter);
-  const { rows } = await client.query<{ schema: string; name: string; owned_by: [string, string] | null }>(`
+/** The user sequences with the table owning each (serial/identity), for listSequences or a batch of catalog reads. */
+export const SEQUENCES_SQL = `
     SELECT n.nspname AS schema, c.relname AS name,
            (SELECT ARRAY[tn.nspname::text, t.relname::text] FROM pg_depend d
               JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
@@ -239,8 +265,12 @@ export async function listSequences(client: Client, filter?: Partial<TableFilter
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind = 'S' AND ${userSchemaSql('n.nspname')}
        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-     ORDER BY 1, 2`);
-  return rows
+     ORDER BY 1, 2`;
+
+/** SEQUENCES_SQL's rows, filtered. */
+export function sequencesFromRows(rows: CatalogRows['rows'], filter?: Partial<TableFilter>): SequenceInfo[] {
+  const keep = compileFilter(filter);
+  return (rows as { schema: string; name: string; owned_by: [string, string] | null }[])
     .filter((r) => keep(r.schema, r.name))
     .map((r) => ({
       schema: r.schema,
@@ -249,4 +279,8 @@ export async function listSequences(client: Client, filter?: Partial<TableFilter
       display: displayName(r.schema, r.name),
       ownedBy: r.owned_by ? displayName(r.owned_by[0], r.owned_by[1]) : null,
     }));
+}
+
+export async function listSequences(client: Client, filter?: Partial<TableFilter>): Promise<SequenceInfo[]> {
+  return sequencesFromRows((await client.query(SEQUENCES_SQL)).rows, filter);
 }

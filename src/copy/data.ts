@@ -11,10 +11,11 @@ import type { Logger } from '../log.js';
 import type { PhaseProgress } from '../progress.js';
 import { runBuildJob } from './builds.js';
 import { BuildScheduler, ownerKey, secondHalf, type BuildJob } from './schedule.js';
-import { BATCH_MAX_BYTES, BATCH_MAX_CHUNKS, batchable, copyChunk, copyChunkBatch, type ChunkResult } from './pipeline.js';
+import { BATCH_MAX_BYTES, BATCH_MAX_CHUNKS, batchable, copyChunk, copyChunkBatch, type ChunkResult, type CopyWireFormat } from './pipeline.js';
 import { chunkOrder, integerKey, type Chunk } from './plan.js';
 import { tableKey } from '../catalog/table-id.js';
 import { importSnapshotSql } from '../db/snapshot.js';
+import { StreamStats, type StreamSummary } from './stream-stats.js';
 
 export interface DataPhaseInput {
   source: ConnectionSpec;
@@ -30,6 +31,8 @@ export interface DataPhaseInput {
   jobs: number;
   indexWorkers: number;
   truncateAndFreeze: boolean;
+  /** COPY format on the wire (default binary where safe). */
+  format?: CopyWireFormat;
   logger: Logger;
   dataProgress: PhaseProgress;
   indexProgress?: PhaseProgress;
@@ -43,6 +46,8 @@ export interface DataPhaseResult {
   indexes: number;
   /** Tables (tableKey) analyzed during the phase. */
   analyzed: string[];
+  /** What streamed from the source and when (none when nothing was left to copy). */
+  stream?: StreamSummary;
 }
 
 /** Session settings of the target connections; each is logged at debug level when set. */
@@ -77,6 +82,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
   const { logger, controller } = input;
   const signal = controller.signal;
   const result: DataPhaseResult = { rows: 0, bytes: 0, indexes: 0, analyzed: [] };
+  const streams = new StreamStats();
   const chunkQueue = chunkOrder(input.pending);
   const scheduler = new BuildScheduler(input.buildJobs, input.loaded);
   // A stop (Ctrl-C, a failure elsewhere) must also release the builders waiting for tables that will never load.
@@ -127,6 +133,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
           const key = tableKey(c);
           result.rows += r.rows;
           result.bytes += r.bytes;
+          streams.add(input.tables.get(key)!.display, c, r);
           input.dataProgress.add({ rows: r.rows, items: 1 });
           logger.debug(
             {
@@ -134,6 +141,8 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
               chunk: c.chunk,
               rows: r.rows,
               bytes: r.bytes,
+              wireBytes: r.wireBytes,
+              streamSeconds: (r.endedAt - r.startedAt) / 1000,
               worker: n,
               batch: work.length,
               seconds: (Date.now() - t0) / 1000,
@@ -144,7 +153,7 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
           input.remaining.set(key, left);
           if (left === 0) scheduler.tableLoaded(key);
         };
-        const opts = { truncateAndFreeze: input.truncateAndFreeze, signal, onBytes: (b: number) => input.dataProgress.add({ bytes: b }) };
+        const opts = { truncateAndFreeze: input.truncateAndFreeze, format: input.format, signal, onBytes: (b: number) => input.dataProgress.add({ bytes: b }) };
         try {
           if (work.length === 1) {
             const c = work[0]!;
@@ -231,5 +240,6 @@ export async function runDataPhase(input: DataPhaseInput): Promise<DataPhaseResu
   signal.removeEventListener('abort', stopBuilds);
   if (firstError !== undefined) throw firstError;
   if (signal.aborted) throw signal.reason;
+  if (input.pending.length) result.stream = streams.summary();
   return result;
 }

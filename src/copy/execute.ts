@@ -25,6 +25,7 @@ import { copyLargeObject } from './largeobjects.js';
 import type { CopyPlan } from './plan.js';
 import { applySequences, type SequenceSetting } from './sequences.js';
 import type { CopySummary } from './summary.js';
+import type { CopyWireFormat } from './pipeline.js';
 import { formatCount } from '../format.js';
 import { secondHalf } from './schedule.js';
 
@@ -45,6 +46,8 @@ export interface ExecuteEnv {
   indexJobs: number;
   /** When ANALYZE runs (analyze.ts); default overlap. */
   analyze?: AnalyzeMode;
+  /** COPY format on the wire (--copy-format; default binary where safe). */
+  copyFormat?: CopyWireFormat;
   keepOwner?: boolean;
   keepAcl?: boolean;
   /** Extensions the target's admin installed: statements only their owner may run are skipped (see extensions.ts). */
@@ -248,6 +251,7 @@ async function dataPhase(plan: CopyPlan, env: ExecuteEnv, analyzed: Set<string>)
     jobs: env.jobs,
     indexWorkers: env.indexJobs,
     truncateAndFreeze: plan.mode === 'full',
+    format: env.copyFormat,
     logger,
     dataProgress,
     indexProgress,
@@ -256,6 +260,7 @@ async function dataPhase(plan: CopyPlan, env: ExecuteEnv, analyzed: Set<string>)
   summary.rows = r.rows;
   summary.bytes = r.bytes;
   summary.indexes = r.indexes;
+  if (r.stream) summary.stream = r.stream;
   for (const k of r.analyzed) analyzed.add(k);
   dataProgress.done(`${formatCount(r.rows)} rows`);
   indexProgress?.done();

@@ -22,6 +22,7 @@ import { readSequences } from './sequences.js';
 import { changedTables, sourceChangeCounters } from './staleness.js';
 import { emptySummary, type CopySummary } from './summary.js';
 import type { AnalyzeMode } from './analyze.js';
+import type { CopyWireFormat } from './pipeline.js';
 
 export type { CopySummary } from './summary.js';
 export { ANALYZE_MODES, type AnalyzeMode } from './analyze.js';
@@ -41,6 +42,8 @@ export interface CopyOptions {
   keepAcl?: boolean;
   /** When ANALYZE runs: overlapping the copy (default), at the end, or not at all. */
   analyze?: AnalyzeMode;
+  /** COPY format on the wire: binary where safe (default), or text for every table (fewer bytes for narrow rows). */
+  copyFormat?: CopyWireFormat;
   logger?: Logger;
   progress?: Progress;
   signal?: AbortSignal;
@@ -165,6 +168,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
       jobs: opts.jobs,
       indexJobs: opts.indexJobs,
       analyze: opts.analyze,
+      copyFormat: opts.copyFormat,
       keepOwner: resumed?.keepOwner ?? opts.keepOwner,
       keepAcl: resumed?.keepAcl ?? opts.keepAcl,
       extensions,

@@ -10,12 +10,19 @@ import type { Chunk } from './plan.js';
 import { relayCopy, type RelayResult } from './relay.js';
 import { relayCopyBatch } from './relay-batch.js';
 
-export interface ChunkResult {
-  rows: number;
-  bytes: number;
-}
+export type ChunkResult = RelayResult;
+
+/**
+ * The COPY format on the wire: binary where every column allows it (the default: least CPU on both servers), or
+ * text for every table (fewer bytes for narrow rows of small integers and padded text: over a link slower than
+ * the target writes, bytes are the cost).
+ */
+export type CopyWireFormat = 'binary' | 'text';
+export const COPY_WIRE_FORMATS: readonly CopyWireFormat[] = ['binary', 'text'];
 
 export interface ChunkOptions {
+  /** 'text': every table as text (default binary where safe, see copyFormat). */
+  format?: CopyWireFormat;
   /** TRUNCATE + COPY FREEZE for whole-table chunks (full copy into tables pgshift created). */
   truncateAndFreeze: boolean;
   onBytes?: (n: number) => void;
@@ -28,7 +35,8 @@ export function copyColumns(t: TableInfo): string[] {
 }
 
 /** Binary COPY only when every column's type carries no server-specific OIDs (see catalog binarySafety). */
-export function copyFormat(t: TableInfo): 'binary' | 'text' {
+export function copyFormat(t: TableInfo, wanted: CopyWireFormat = 'binary'): 'binary' | 'text' {
+  if (wanted === 'text') return 'text';
   return t.columns.filter((c) => !c.generated).every((c) => c.binarySafe) ? 'binary' : 'text';
 }
 
@@ -44,9 +52,9 @@ function columnList(t: TableInfo): string {
   return cols.length ? ` (${cols.map(quoteIdent).join(', ')})` : '';
 }
 
-export function sourceSql(t: TableInfo, c: Chunk, keyColumn: string | null): string {
+export function sourceSql(t: TableInfo, c: Chunk, keyColumn: string | null, wanted?: CopyWireFormat): string {
   const cols = copyColumns(t).map(quoteIdent).join(', ') || '*';
-  const fmt = copyFormat(t);
+  const fmt = copyFormat(t, wanted);
   if (c.method === 'whole') return `COPY ${t.qualified}${columnList(t)} TO STDOUT (FORMAT ${fmt})`;
   const conds: string[] = [];
   if (c.method === 'pk') {
@@ -66,16 +74,19 @@ export function sourceSql(t: TableInfo, c: Chunk, keyColumn: string | null): str
  * hint-bit/vacuum rewrite) and makes a redone whole-table chunk idempotent. BEGIN and TRUNCATE go in the COPY's
  * own query string, and the done mark with COMMIT: two round trips per chunk on the target.
  */
-function targetSql(t: TableInfo, c: Chunk, truncateAndFreeze: boolean): string {
+function targetSql(t: TableInfo, c: Chunk, truncateAndFreeze: boolean, wanted?: CopyWireFormat): string {
   const freeze = truncateAndFreeze && c.method === 'whole';
-  return `BEGIN; ${freeze ? `TRUNCATE ONLY ${t.qualified}; ` : ''}COPY ${t.qualified}${columnList(t)} FROM STDIN (FORMAT ${copyFormat(t)}${freeze ? ', FREEZE' : ''})`;
+  return `BEGIN; ${freeze ? `TRUNCATE ONLY ${t.qualified}; ` : ''}COPY ${t.qualified}${columnList(t)} FROM STDIN (FORMAT ${copyFormat(t, wanted)}${freeze ? ', FREEZE' : ''})`;
 }
 
 const commitChunk = (tgt: Client, c: Chunk, r: RelayResult) => runPipelined(tgt, [chunkDone(c, r.rows, r.bytes), { text: 'COMMIT' }]);
 
 export async function copyChunk(src: Client, tgt: Client, t: TableInfo, c: Chunk, keyColumn: string | null, opts: ChunkOptions): Promise<ChunkResult> {
   try {
-    const r = await relayCopy(src, tgt, sourceSql(t, c, keyColumn), targetSql(t, c, opts.truncateAndFreeze), { signal: opts.signal, onBytes: opts.onBytes });
+    const r = await relayCopy(src, tgt, sourceSql(t, c, keyColumn, opts.format), targetSql(t, c, opts.truncateAndFreeze, opts.format), {
+      signal: opts.signal,
+      onBytes: opts.onBytes,
+    });
     await commitChunk(tgt, c, r);
     return r;
   } catch (err) {
@@ -110,7 +121,7 @@ export async function copyChunkBatch(
     await relayCopyBatch(
       src,
       tgt,
-      items.map(({ t, c }) => ({ sourceSql: sourceSql(t, c, null), targetSql: targetSql(t, c, opts.truncateAndFreeze) })),
+      items.map(({ t, c }) => ({ sourceSql: sourceSql(t, c, null, opts.format), targetSql: targetSql(t, c, opts.truncateAndFreeze, opts.format) })),
       async (i, r) => {
         await commitChunk(tgt, items[i]!.c, r);
         opts.onChunk(i, r);

@@ -1,7 +1,7 @@
 // Several small tables' COPYs in one source round trip (issue #30): one simple query on the source, one COPY
 // each on the target, each committed with its done mark before the next opens.
 import type { Client } from '../db/connect.js';
-import { abortReason, CopyOutRelay, type RelayOptions, type RelayResult } from './relay.js';
+import { abortReason, CopyOutRelay, type RelayOptions, type RelayResult, type RelaySegment } from './relay.js';
 import { CopyInSink, deferred } from './relay-sink.js';
 
 export interface BatchItem {
@@ -52,10 +52,10 @@ export async function relayCopyBatch(
     }
     return s;
   };
-  const finish = async (s: CopyInSink, i: number, bytes: number) => {
+  const finish = async (s: CopyInSink, i: number, segment: RelaySegment) => {
     s.end();
     await Promise.race([s.done, aborted]);
-    const r = { rows: s.rowCount, bytes };
+    const r = { ...segment, rows: s.rowCount };
     results.push(r);
     await committed(i, r);
   };
@@ -68,9 +68,9 @@ export async function relayCopyBatch(
   try {
     relay = new CopyOutRelay(items.map((x) => x.sourceSql).join('; '), sink, opts.onBytes, {
       copies: items.length,
-      next: (i, bytes) => {
+      next: (i, segment) => {
         const step = (async () => {
-          await finish(sink, i, bytes);
+          await finish(sink, i, segment);
           sink = await open(i + 1);
           return sink;
         })();
@@ -80,7 +80,7 @@ export async function relayCopyBatch(
     });
     void src.query(relay as never);
     await Promise.race([relay.done, early.promise, aborted]);
-    await finish(sink, items.length - 1, relay.payloadBytes - results.reduce((a, r) => a + r.bytes, 0));
+    await finish(sink, items.length - 1, relay.lastSegment());
     return results;
   } catch (err) {
     const pad = relay?.stop();

@@ -28,6 +28,11 @@ export class CopyOutRelay {
   rowCount = 0;
   /** Bytes of COPY payload (without the 5-byte message headers), as a decoding client would count them. */
   payloadBytes = 0;
+  /** Bytes of CopyData messages as they came off the source's socket (headers included): what crossed the link. */
+  wireBytes = 0;
+  /** performance.now() when the query went out, and when its (last) COPY's data ended. */
+  startedAt = 0;
+  endedAt = 0;
   private readonly doneD = deferred();
   readonly done = this.doneD.promise;
   private connection?: PgConnection;
@@ -47,12 +52,14 @@ export class CopyOutRelay {
   private switching = false;
   private held: Buffer[] = [];
   private copyBytes = 0;
+  private copyWire = 0;
+  private segmentStart = 0;
 
   constructor(
     readonly text: string,
     private sink: CopyInSink,
     private readonly onBytes?: (n: number) => void,
-    private readonly batch?: { copies: number; next: (index: number, bytes: number) => Promise<CopyInSink> },
+    private readonly batch?: { copies: number; next: (index: number, done: RelaySegment) => Promise<CopyInSink> },
   ) {}
 
   callback(): void {}
@@ -66,6 +73,7 @@ export class CopyOutRelay {
     stream.removeListener('data', this.pgData);
     stream.on('data', this.onData);
     this.streaming = true;
+    this.startedAt = this.segmentStart = performance.now();
     connection.query(this.text);
     return undefined;
   }
@@ -180,6 +188,8 @@ export class CopyOutRelay {
     const payload = forwarded - HEADER * messages;
     this.payloadBytes += payload;
     this.copyBytes += payload;
+    this.wireBytes += forwarded;
+    this.copyWire += forwarded;
     if (payload !== 0) this.onBytes?.(payload);
   }
 
@@ -195,11 +205,14 @@ export class CopyOutRelay {
     this.switching = true;
     this.held = [Buffer.from(rest)];
     stream.pause();
-    const bytes = this.copyBytes;
+    const done: RelaySegment = { bytes: this.copyBytes, wireBytes: this.copyWire, startedAt: this.segmentStart, endedAt: performance.now() };
     this.copyBytes = 0;
-    this.batch!.next(this.ended, bytes).then(
+    this.copyWire = 0;
+    this.batch!.next(this.ended, done).then(
       (sink) => {
         if (!this.streaming) return;
+        // The source was held while the target switched: the next COPY's streaming starts now.
+        this.segmentStart = performance.now();
         this.sink = sink;
         this.ended++;
         this.boundaryDone = true;
@@ -224,6 +237,7 @@ export class CopyOutRelay {
   /** COPY OUT is over: give the socket back to pg's protocol reader, starting with the unread bytes. */
   private handBack(rest: Buffer): void {
     this.streaming = false;
+    this.endedAt = performance.now();
     const stream = this.connection!.stream;
     stream.removeListener('data', this.onData);
     this.sink.stream.removeListener('drain', this.resume);
@@ -233,6 +247,11 @@ export class CopyOutRelay {
       this.paused = false;
       stream.resume();
     }
+  }
+
+  /** The last (or only) COPY's share: what streamed since the last batch switch. */
+  lastSegment(): RelaySegment {
+    return { bytes: this.copyBytes, wireBytes: this.copyWire, startedAt: this.segmentStart, endedAt: this.endedAt || performance.now() };
   }
 
   /**
@@ -286,11 +305,20 @@ export interface RelayOptions {
   signal?: AbortSignal;
 }
 
-export interface RelayResult {
-  /** Rows the target's COPY reported. */
-  rows: number;
+/** One COPY's stream from the source: its bytes and when it streamed (performance.now() milliseconds). */
+export interface RelaySegment {
   /** COPY payload bytes (message headers not counted). */
   bytes: number;
+  /** CopyData bytes read from the source socket, headers included (the bytes on the link). */
+  wireBytes: number;
+  /** From the query (or the end of the batch's previous COPY's switch) to the end of this COPY's data. */
+  startedAt: number;
+  endedAt: number;
+}
+
+export interface RelayResult extends RelaySegment {
+  /** Rows the target's COPY reported. */
+  rows: number;
 }
 
 export function abortReason(signal: AbortSignal): Error {
@@ -327,7 +355,7 @@ export async function relayCopy(src: Client, tgt: Client, sourceSql: string, tar
     await Promise.race([relay.done, early, aborted]);
     sink.end();
     await Promise.race([sink.done, aborted]);
-    return { rows: sink.rowCount, bytes: relay.payloadBytes };
+    return { ...relay.lastSegment(), rows: sink.rowCount };
   } catch (err) {
     const pad = relay?.stop();
     await sink.fail(err instanceof Error ? err.message : String(err), pad);

@@ -2,6 +2,7 @@
 import type { RoundTripCounts } from '../db/roundtrips.js';
 import type { CopyMode } from '../state/store.js';
 import type { PgDumpChoice } from './schema-preflight.js';
+import type { StreamSummary } from './stream-stats.js';
 
 export interface CopySummary {
   ok: true;
@@ -26,6 +27,8 @@ export interface CopySummary {
   pgDump: PgDumpChoice | null;
   /** Round trips per side and phase (src/db/roundtrips.ts); pg_dump's own are not included. */
   roundTrips?: RoundTripCounts;
+  /** The data phase's streams from the source: bytes on the wire, seconds streaming, per large chunk. */
+  stream?: StreamSummary;
 }
 
 export function emptySummary(mode: CopyMode, resumed: boolean): CopySummary {

@@ -13,19 +13,33 @@ export interface ServerIdentity {
   user: string;
 }
 
-export async function serverIdentity(client: Client): Promise<ServerIdentity> {
-  const { rows } = await client.query<{ addr: string | null; port: number | null; db: string; dboid: string; usr: string }>(
-    `SELECT host(inet_server_addr()) AS addr, inet_server_port() AS port, current_database() AS db,
-            (SELECT oid FROM pg_database WHERE datname = current_database())::int8 AS dboid, current_user AS usr`,
-  );
+/** The identity's columns, for a query that reads them with others in one round trip (see identityFromRow). */
+export const IDENTITY_COLUMNS = `host(inet_server_addr()) AS addr, inet_server_port() AS port, current_database() AS db,
+            (SELECT oid FROM pg_database WHERE datname = current_database())::int8 AS dboid, current_user AS usr,
+            has_function_privilege('pg_catalog.pg_control_system()', 'EXECUTE') AS can_sysid`;
+
+export interface IdentityRow {
+  addr: string | null;
+  port: number | null;
+  db: string;
+  dboid: string;
+  usr: string;
+  can_sysid: boolean;
+}
+
+/** The identity from IDENTITY_COLUMNS; the system identifier is read only when the role may (one more round trip). */
+export async function identityFromRow(client: Client, r: IdentityRow): Promise<ServerIdentity> {
   let systemIdentifier: string | null = null;
-  const { rows: can } = await client.query<{ ok: boolean }>(`SELECT has_function_privilege('pg_catalog.pg_control_system()', 'EXECUTE') AS ok`);
-  if (can[0]?.ok) {
+  if (r.can_sysid) {
     const { rows: sys } = await client.query<{ id: string }>(`SELECT system_identifier::text AS id FROM pg_catalog.pg_control_system()`);
     systemIdentifier = sys[0]?.id ?? null;
   }
-  const r = rows[0]!;
   return { systemIdentifier, serverAddr: r.addr, serverPort: r.port, database: r.db, databaseOid: Number(r.dboid), user: r.usr };
+}
+
+export async function serverIdentity(client: Client): Promise<ServerIdentity> {
+  const { rows } = await client.query<IdentityRow>(`SELECT ${IDENTITY_COLUMNS}`);
+  return identityFromRow(client, rows[0]!);
 }
 
 /** Same database on the same server? Falls back to address + port + database oid when the system id is hidden. */

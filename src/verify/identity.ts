@@ -1,12 +1,10 @@
 // Is the "target" the source itself? Comparing a database with itself proves nothing, so verify refuses it
 // (copy does the same): the server says which database a connection reached, whatever the URL spelled.
-import type { Client } from '../db/connect.js';
-import { sameDatabase, serverIdentity } from '../db/identity.js';
+import { sameDatabase, type ServerIdentity } from '../db/identity.js';
 import { UsageError } from '../errors.js';
 
 /** Refuse (exit 2) when source and target are one database. */
-export async function requireDistinctDatabases(source: Client, target: Client, command: string, targetDisplay: string): Promise<void> {
-  const [s, t] = await Promise.all([serverIdentity(source), serverIdentity(target)]);
+export function requireDistinctDatabases(s: ServerIdentity, t: ServerIdentity, command: string, targetDisplay: string): void {
   if (!sameDatabase(s, t)) return;
   throw new UsageError(
     `${command}: --source and --target are the same database (${t.database} on one server, reached as ${targetDisplay}); comparing it with itself proves nothing`,

@@ -16,7 +16,7 @@ import { toDerived } from './derived.js';
 import { nextSteps, readTargetState, reloadSet } from './remedy.js';
 import { listSequences } from '../catalog/tables.js';
 import { displayName } from '../db/ident.js';
-import { beginExportedSnapshot, CATALOG_PHASE, closeSession, openSession, VERIFY_SETTINGS, type VerifySession } from './session.js';
+import { beginExportedSnapshot, closeSession, openCatalogSession, VERIFY_SETTINGS, type ServerFacts, type VerifySession } from './session.js';
 import type { LargeObjectReport, SchemaDifference, SideInfo, TableReport, TargetState, VerifyReport } from './types.js';
 import { alignSnapshots, runningReplication, switchedOff, type AlignedSnapshots, type Capture } from './online.js';
 import { UsageError } from '../errors.js';
@@ -62,10 +62,12 @@ export interface VerifyOptions {
   totalsOnly?: boolean;
 }
 
-async function sideInfo(s: VerifySession): Promise<SideInfo & { blockSize: number }> {
-  const { rows } = await s.client.query<{ v: string; b: string }>("SELECT current_setting('server_version') AS v, current_setting('block_size') AS b");
-  return { url: s.spec.display, serverVersion: rows[0]!.v, major: s.major, blockSize: Number(rows[0]!.b) };
-}
+const sideInfo = (s: VerifySession & ServerFacts): SideInfo & { blockSize: number } => ({
+  url: s.spec.display,
+  serverVersion: s.serverVersion,
+  major: s.major,
+  blockSize: s.blockSize,
+});
 
 export async function verifyDatabases(source: ConnectionSpec, target: ConnectionSpec, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const started = Date.now();
@@ -74,19 +76,19 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
   const maxDifferences = opts.maxDifferences ?? VERIFY_DEFAULTS.maxDifferences;
   const filter: Partial<TableFilter> = { include: opts.include ?? [], exclude: opts.exclude ?? [] };
   const log = opts.logger;
-  let sc: VerifySession | undefined;
-  let tc: VerifySession | undefined;
+  let sc: (VerifySession & ServerFacts) | undefined;
+  let tc: (VerifySession & ServerFacts) | undefined;
   let aligned: AlignedSnapshots | undefined;
   const pools: SessionPool[] = [];
   try {
     // allSettled: when one side fails to connect, the other connection is still closed below.
-    const opened = await Promise.allSettled([openSession(source, 'source catalog', CATALOG_PHASE), openSession(target, 'target catalog', CATALOG_PHASE)]);
+    const opened = await Promise.allSettled([openCatalogSession(source, 'source catalog'), openCatalogSession(target, 'target catalog')]);
     sc = opened[0].status === 'fulfilled' ? opened[0].value : undefined;
     tc = opened[1].status === 'fulfilled' ? opened[1].value : undefined;
     for (const o of opened) if (o.status === 'rejected') throw o.reason;
     if (!sc || !tc) throw new Error('unreachable');
-    const [si, ti] = await Promise.all([sideInfo(sc), sideInfo(tc)]);
-    await requireDistinctDatabases(sc.client, tc.client, 'verify', target.display);
+    const [si, ti] = [sideInfo(sc), sideInfo(tc)];
+    requireDistinctDatabases(sc.identity, tc.identity, 'verify', target.display);
     // Before the snapshot transaction: a failed read of the state must not abort it.
     const targetState = await readTargetState(tc.client);
     const capture = onlineCapture(targetState, opts.mode ?? 'auto', target);
@@ -98,10 +100,11 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
     const wrap = (side: string) => (err: unknown) => {
       throw classifyError(err, `${side}: reading the catalog`, { phase: 'verify' });
     };
-    const [srels, trels] = await Promise.all([
+    const [sread, tread] = await Promise.all([
       listDataRelations(sc.client, filter).catch(wrap('source')),
       listDataRelations(tc.client, filter).catch(wrap('target')),
     ]);
+    const [srels, trels] = [sread.relations, tread.relations];
     requireIncludesMatched(filter, [...srels, ...trels], 'verify');
     const rowsOf = opts.rowsOf ? new Set(opts.rowsOf) : null;
     const pairs = pairRelations(srels, trels).filter((p) => !rowsOf || (p.source ?? p.target)!.relkind === 'm' || rowsOf.has(p.display));
@@ -109,11 +112,11 @@ export async function verifyDatabases(source: ConnectionSpec, target: Connection
 
     const scope = { acl: opts.acl ?? false, owners: opts.owners ?? false };
     const schema = expectDuringReplication(await compareSchema(sc.client, tc.client, filter, { source: si.major, target: ti.major }, scope), expectedSwitches);
-    const sequences = (await compareSequences(sc.client, tc.client, filter)).map((q) =>
+    const sequences = (await compareSequences(sc.client, tc.client, { source: sread.sequences, target: tread.sequences })).map((q) =>
       capture && !q.match && q.source && q.target ? { ...q, expected: 'synced at the finish of the replication' } : q,
     );
 
-    const [sp, tp] = await Promise.all([SessionPool.open(source, jobs, ssnap), SessionPool.open(target, jobs, tsnap)]);
+    const [sp, tp] = await Promise.all([SessionPool.open(source, jobs, ssnap, si.major), SessionPool.open(target, jobs, tsnap, ti.major)]);
     pools.push(sp, tp);
     const sctx: SideContext = { pool: sp, major: si.major, blockSize: si.blockSize };
     const tctx: SideContext = { pool: tp, major: ti.major, blockSize: ti.blockSize };

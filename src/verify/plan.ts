@@ -3,7 +3,7 @@
 import type { Client } from '../db/connect.js';
 import { displayName, qualify } from '../db/ident.js';
 import { compileFilter, type TableFilter } from '../catalog/filter.js';
-import { dataTables, listTables } from '../catalog/tables.js';
+import { dataTables, listTablesWith, SEQUENCES_SQL, sequencesFromRows, type CatalogRows, type SequenceInfo } from '../catalog/tables.js';
 import { userSchemaSql } from '../catalog/system.js';
 import { tableKey } from '../catalog/table-id.js';
 import type { ColumnHashMode } from './sql.js';
@@ -41,8 +41,14 @@ SELECT n.nspname AS schema, c.relname AS name, c.relispopulated AS populated,
                     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
  ORDER BY 1, 2`;
 
-export async function listDataRelations(client: Client, filter: Partial<TableFilter>): Promise<DataRelation[]> {
-  const tables = dataTables(await listTables(client, filter)).map((t): DataRelation => ({
+/**
+ * The tables and materialized views verify compares, and the sequences it reads: one round trip (listTablesWith),
+ * whatever their number.
+ */
+export async function listDataRelations(client: Client, filter: Partial<TableFilter>): Promise<{ relations: DataRelation[]; sequences: SequenceInfo[] }> {
+  const read = await listTablesWith(client, filter, [MATVIEWS_SQL, SEQUENCES_SQL]);
+  const [mv, seqs] = read.extra as [{ rows: MatviewRow[] }, CatalogRows];
+  const tables = dataTables(read.tables).map((t): DataRelation => ({
     schema: t.schema,
     name: t.name,
     qualified: t.qualified,
@@ -57,7 +63,6 @@ export async function listDataRelations(client: Client, filter: Partial<TableFil
     populated: true,
   }));
   const keep = compileFilter(filter);
-  const mv = await client.query(MATVIEWS_SQL);
   const views = mv.rows
     .filter((r) => keep(r.schema, r.name))
     .map((r): DataRelation => ({
@@ -74,7 +79,17 @@ export async function listDataRelations(client: Client, filter: Partial<TableFil
       rowsEstimate: Number(r.rows),
       populated: r.populated,
     }));
-  return [...tables, ...views];
+  return { relations: [...tables, ...views], sequences: sequencesFromRows(seqs.rows, filter) };
+}
+
+interface MatviewRow {
+  schema: string;
+  name: string;
+  populated: boolean;
+  bytes: string;
+  rows: string;
+  columns: string[] | null;
+  types: string[] | null;
 }
 
 export interface TablePair {

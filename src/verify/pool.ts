@@ -17,10 +17,10 @@ export class SessionPool {
   }
 
   /** Open n connections and import the snapshot on each (closing all of them if any fails). */
-  static async open(spec: ConnectionSpec, n: number, snapshot: string): Promise<SessionPool> {
+  static async open(spec: ConnectionSpec, n: number, snapshot: string, major?: number): Promise<SessionPool> {
     const opened = await Promise.allSettled(
       Array.from({ length: n }, async (_, i) => {
-        const s = await openSession(spec, `${spec.side} worker ${i + 1}`);
+        const s = await openSession(spec, `${spec.side} worker ${i + 1}`, undefined, major);
         try {
           await importSnapshot(s, snapshot);
           return s;
@@ -87,13 +87,24 @@ export class CursorReader<R> {
 
   static async open<R>(s: VerifySession, sql: string, params: unknown[], batchSize = 2000): Promise<CursorReader<R>> {
     const r = new CursorReader<R>(s, batchSize);
-    await s.client.query(`DECLARE ${r.name} NO SCROLL CURSOR FOR ${sql}`, params);
+    const declare = `DECLARE ${r.name} NO SCROLL CURSOR FOR ${sql}`;
+    if (params.length === 0) {
+      // No bind parameters: the DECLARE and the first FETCH go as one simple query, one round trip.
+      const results = (await s.client.query(`${declare}; ${r.fetchSql()}`)) as unknown as { rows: R[] }[];
+      r.pending = Promise.resolve(results[1]!.rows);
+      return r;
+    }
+    await s.client.query(declare, params);
     r.pending = r.fetch();
     return r;
   }
 
+  private fetchSql(): string {
+    return `FETCH FORWARD ${this.batchSize} FROM ${this.name}`;
+  }
+
   private async fetch(): Promise<R[]> {
-    const { rows } = await this.s.client.query(`FETCH FORWARD ${this.batchSize} FROM ${this.name}`);
+    const { rows } = await this.s.client.query(this.fetchSql());
     return rows as R[];
   }
 
@@ -115,6 +126,8 @@ export class CursorReader<R> {
   async close(): Promise<void> {
     // Let an in-flight FETCH finish first: one connection runs one statement at a time.
     await this.pending?.catch(() => undefined);
+    // Read to its end, the cursor holds nothing worth a round trip: the transaction's end closes it.
+    if (this.done) return;
     await this.s.client.query(`CLOSE ${this.name}`).catch(() => undefined);
   }
 }

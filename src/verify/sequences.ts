@@ -1,13 +1,11 @@
 // Sequences: last_value and is_called must match, or the target will hand out keys the source already used.
 import { readSequenceStates } from '../catalog/sequences.js';
-import { listSequences } from '../catalog/tables.js';
-import type { TableFilter } from '../catalog/filter.js';
+import type { SequenceInfo } from '../catalog/tables.js';
 import type { Client } from '../db/connect.js';
 import { classifyError } from '../errors.js';
 import type { SequenceReport, SequenceValue } from './types.js';
 
-async function readValues(client: Client, side: string, filter: Partial<TableFilter>): Promise<Map<string, SequenceValue>> {
-  const seqs = await listSequences(client, filter);
+async function readValues(client: Client, side: string, seqs: SequenceInfo[]): Promise<Map<string, SequenceValue>> {
   const states = await readSequenceStates(client, seqs).catch((err) => {
     throw classifyError(err, `${side}: reading sequences`, {
       phase: 'verify',
@@ -17,8 +15,9 @@ async function readValues(client: Client, side: string, filter: Partial<TableFil
   return new Map(seqs.map((seq, i) => [seq.display, states[i]!]));
 }
 
-export async function compareSequences(source: Client, target: Client, filter: Partial<TableFilter>): Promise<SequenceReport[]> {
-  const [s, t] = await Promise.all([readValues(source, 'source', filter), readValues(target, 'target', filter)]);
+/** `listed`: each side's sequences (listed with its tables, plan.ts listDataRelations). */
+export async function compareSequences(source: Client, target: Client, listed: { source: SequenceInfo[]; target: SequenceInfo[] }): Promise<SequenceReport[]> {
+  const [s, t] = await Promise.all([readValues(source, 'source', listed.source), readValues(target, 'target', listed.target)]);
   const names = [...new Set([...s.keys(), ...t.keys()])].sort();
   return names.map((name) => {
     const a = s.get(name) ?? null;

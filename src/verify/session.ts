@@ -1,7 +1,8 @@
 // Every verify connection runs under the same fixed settings, so that equal data prints as equal text on both
 // sides whatever each server's (or role's, or database's) defaults are, and across PostgreSQL majors.
 import type { ConnectionSpec } from '../config.js';
-import { connect, serverMajor, type Client } from '../db/connect.js';
+import { connect, type Client } from '../db/connect.js';
+import { IDENTITY_COLUMNS, identityFromRow, type IdentityRow, type ServerIdentity } from '../db/identity.js';
 import { quoteLiteral } from '../db/ident.js';
 import { importSnapshotSql } from '../db/snapshot.js';
 import { classifyError } from '../errors.js';
@@ -46,16 +47,43 @@ export interface VerifySession {
   major: number;
 }
 
+/** What a catalog session learns about its server when it opens (one round trip, two when the system id is readable). */
+export interface ServerFacts {
+  serverVersion: string;
+  blockSize: number;
+  identity: ServerIdentity;
+}
+
 /** Phases verify's round trips are counted under (roundtrips.ts): the catalog sessions' and the workers'. */
 export const CATALOG_PHASE = 'verify catalog';
 export const DATA_PHASE = 'verify data';
 
-/** Open one verify connection with the fixed settings; its round trips are charged to `phase`. */
-export async function openSession(spec: ConnectionSpec, role: string, phase: string = DATA_PHASE): Promise<VerifySession> {
+/**
+ * Open one verify connection with the fixed settings; its round trips are charged to `phase`. `major`: the
+ * server's, already known (a worker of a side whose catalog session read it): no query at all.
+ */
+export async function openSession(spec: ConnectionSpec, role: string, phase: string = DATA_PHASE, major?: number): Promise<VerifySession> {
   const client = await connect(spec, { applicationName: `pgshift verify ${role}`, phase });
+  if (major !== undefined) return { client, spec, major };
   try {
-    const major = await serverMajor(client);
-    return { client, spec, major };
+    const { rows } = await client.query<{ num: string }>("SELECT current_setting('server_version_num') AS num");
+    return { client, spec, major: Math.floor(Number(rows[0]!.num) / 10000) };
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw classifyError(err, `${spec.side} ${spec.display}`, { phase: 'verify' });
+  }
+}
+
+/** The catalog session: opened with its server's version, block size and identity read in the same round trip. */
+export async function openCatalogSession(spec: ConnectionSpec, role: string): Promise<VerifySession & ServerFacts> {
+  const client = await connect(spec, { applicationName: `pgshift verify ${role}`, phase: CATALOG_PHASE });
+  try {
+    const { rows } = await client.query<IdentityRow & { num: string; v: string; b: string }>(
+      `SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS v, current_setting('block_size') AS b, ${IDENTITY_COLUMNS}`,
+    );
+    const r = rows[0]!;
+    const identity = await identityFromRow(client, r);
+    return { client, spec, major: Math.floor(Number(r.num) / 10000), serverVersion: r.v, blockSize: Number(r.b), identity };
   } catch (err) {
     await client.end().catch(() => undefined);
     throw classifyError(err, `${spec.side} ${spec.display}`, { phase: 'verify' });
