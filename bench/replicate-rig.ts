@@ -16,6 +16,9 @@ export type Mode = 'pgoutput' | 'triggers';
 export const TABLES = ['pgbench_accounts', 'pgbench_branches', 'pgbench_tellers', 'pgbench_history', 'rbench_wide'];
 const SUB = 'rbench_native_sub';
 const PUB = 'rbench_native_pub';
+/** A third slot, read by pg_recvlogical into /dev/null: how fast the source's walsender alone hands out the backlog. */
+const PROBE = 'rbench_walsender_probe';
+export const RECV = 'pg_recvlogical (walsender alone)';
 
 export const log = (l: string) => process.stderr.write(`${l}\n`);
 
@@ -126,6 +129,7 @@ export interface RigOptions {
   pgbench: string;
   psql: string;
   pgDump: string;
+  pgRecvlogical: string;
   pgshiftBin: string;
   cpuProf?: string;
 }
@@ -184,6 +188,7 @@ export class Rig {
       this.nativeDb,
       `CREATE SUBSCRIPTION ${SUB} CONNECTION '${conninfo(this.sourceDb).replace(/'/g, "''")}' PUBLICATION ${PUB} WITH (copy_data = false, enabled = false)`,
     );
+    await sql(this.sourceDb, `SELECT pg_create_logical_replication_slot('${PROBE}', 'pgoutput')`);
     for (const mode of o.modes) {
       const name = `rbench_pgshift_${mode}`;
       const admin = withDatabase(o.targetAdmin, name);
@@ -278,10 +283,24 @@ export class Rig {
     return { subscriber: 'native subscription', wallSeconds: seconds, target, matches: false };
   }
 
+  /** The floor of any logical subscriber: the walsender decodes and sends the backlog, nobody applies it. */
+  async drainWalsender(endLsn: string): Promise<Drain> {
+    const t0 = process.hrtime.bigint();
+    execFileSync(
+      this.o.pgRecvlogical,
+      ['-d', this.sourceDb, '-S', PROBE, '--start', '-E', endLsn, '-o', 'proto_version=1', '-o', `publication_names=${PUB}`, '-f', '/dev/null'],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const none = { walRecords: 0, walBytes: 0, walWrites: 0, walSyncs: 0, walSyncMs: 0, commits: 0 };
+    return { subscriber: RECV, wallSeconds: seconds, target: none, matches: true };
+  }
+
   /** Independent comparison of every target with the source (superuser connections; SQL written here). */
   async compare(drains: Drain[]): Promise<string> {
     const src = await fingerprint(this.sourceDb);
     for (const d of drains) {
+      if (d.subscriber === RECV) continue;
       const url = d.subscriber === 'native subscription' ? this.nativeDb : this.targetOf.get(d.subscriber.slice('pgshift '.length) as Mode)!.admin;
       const fp = await fingerprint(url);
       d.matches = fp === src;
@@ -300,5 +319,6 @@ export class Rig {
     await sql(this.nativeDb, `ALTER SUBSCRIPTION ${SUB} SET (slot_name = NONE)`);
     await sql(this.nativeDb, `DROP SUBSCRIPTION ${SUB}`);
     await sql(this.sourceDb, `SELECT pg_drop_replication_slot('${SUB}')`);
+    await sql(this.sourceDb, `SELECT pg_drop_replication_slot('${PROBE}')`);
   }
 }

@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { pickPgTools } from '../src/schema/pgdump.js';
 import { roleNote, type RoleFooting } from './footing.js';
 import { nativeLiveLag, pgshiftLiveLag, type LagResult } from './replicate-live.js';
-import { log, Rig, type Drain, type Mode, type Workload } from './replicate-rig.js';
+import { log, RECV, Rig, type Drain, type Mode, type Workload } from './replicate-rig.js';
 import { footingNote, setExitCode, startBenchServers, type Footing } from './servers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -103,6 +103,7 @@ async function main(): Promise<void> {
         pgbench: pgBinary('pgbench'),
         psql: join(tools.dir, 'psql'),
         pgDump: tools.pgDump,
+        pgRecvlogical: pgBinary('pg_recvlogical'),
         pgshiftBin: PGSHIFT_BIN,
         cpuProf: values['cpu-prof'],
       });
@@ -113,12 +114,17 @@ async function main(): Promise<void> {
         const workload = await rig.workload(seconds);
         const loadavgBefore = loadavg();
         // The subscribers take turns: a different one goes first in every round.
-        const order: Array<Mode | 'native'> = [...modes, 'native'];
+        const order: Array<Mode | 'native' | 'walsender'> = [...modes, 'native', 'walsender'];
         for (let k = 0; k < r % order.length; k++) order.push(order.shift()!);
         const drains: Drain[] = [];
         for (const s of order) {
-          log(`drain (PG${t.major} target, round ${r + 1}/${rounds}): ${s === 'native' ? 'native subscription' : `pgshift ${s}`}`);
-          const d = s === 'native' ? await rig.drainNative(workload.endLsn) : await rig.drainPgshift(s, r);
+          log(`drain (PG${t.major} target, round ${r + 1}/${rounds}): ${s === 'native' ? 'native subscription' : s === 'walsender' ? RECV : `pgshift ${s}`}`);
+          const d =
+            s === 'native'
+              ? await rig.drainNative(workload.endLsn)
+              : s === 'walsender'
+                ? await rig.drainWalsender(workload.endLsn)
+                : await rig.drainPgshift(s, r);
           log(
             `  ${d.wallSeconds.toFixed(2)} s wall${d.cpuSeconds !== undefined ? `, cpu ${d.cpuSeconds.toFixed(2)} s, rss ${((d.peakRssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB` : ''}; target: ${d.target.commits} commits, ${d.target.walSyncs} WAL fsyncs, ${(d.target.walBytes / 2 ** 20).toFixed(1)} MiB WAL${d.steps?.length ? `; steps: ${d.steps.join(' · ')}` : ''}`,
           );
@@ -179,7 +185,7 @@ async function main(): Promise<void> {
 
   const lines = ['', `footing: ${footingName} (${footing}); ${record.roles}`];
   for (const t of results) {
-    const subs = [...modes.map((m) => `pgshift ${m}`), 'native subscription'];
+    const subs = [...modes.map((m) => `pgshift ${m}`), 'native subscription', RECV];
     const of = (s: string) => t.rounds.map((r) => r.drains.find((d) => d.subscriber === s)!);
     const nativeMedian = median(of('native subscription').map((d) => d.wallSeconds));
     const tx = median(t.rounds.map((r) => r.workload.transactions ?? 0));
