@@ -351,6 +351,9 @@ export class Applier {
           next = null;
           if (r.done) throw new PgshiftError('the change source ended unexpectedly', { phase: 'streaming' });
           ev = r.value;
+          // A Relation message (handed over by next() only, see change.ts) is checked with everything before it
+          // committed: a definition that no longer fits stops the run keeping every transaction that preceded it.
+          if (ev.type === 'relation' && batchOpen && !inTx) await commit();
         }
         switch (ev.type) {
           case 'relation':
