@@ -193,6 +193,7 @@ export class Replication {
           if (withinBytes && withinSeconds) {
             await this.throwIfEnded(o.signal);
             await this.cs.checkComplete();
+            this.ctx.logger.debug({ ms: Date.now() - this.startedAt }, 'replicate: caught up');
             this.caught = { mark, ...s };
             return { ...this.cs.describe(mark, s.sample.at), lastCommit: this.cs.lastCommit() };
           }
