@@ -4,6 +4,14 @@ import type { Socket } from 'node:net';
 
 const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]);
 
+/**
+ * Writes to the target are gathered up to this many bytes (or to the end of the event-loop turn) and written as one.
+ * A TLS source hands the relay one TLS record per read (PostgreSQL sends at most 8 kB a record): written one by one,
+ * each was a socket write (on loopback the kernel runs the receiver's side in that call too) and, to a TLS target,
+ * its own TLS record and writev.
+ */
+export const WRITE_COALESCE_BYTES = 256 * 1024;
+
 /** The parts of pg's Connection the relay uses (not in @types/pg), and its one 'data' reader: pg internals, written against pg 8.23.1 (pinned by test/integration/pg-internals.test.ts). */
 export interface PgConnection {
   stream: Socket;
@@ -53,8 +61,47 @@ export class CopyInSink {
     return this.connection!.stream;
   }
 
-  /** `flushed` runs once the bytes left the process (not on error: a failed write may still hold them). */
+  /**
+   * `flushed` runs once `buf` is no longer needed: when it was copied into a gathered write, or once it left the
+   * process (never on error: a failed write may still hold it). Small pieces are gathered (WRITE_COALESCE_BYTES)
+   * and written at the end of the event-loop turn, or before anything else this sink writes.
+   */
   write(buf: Buffer, flushed?: () => void): void {
+    if (this.pendingBytes === 0 && buf.length >= WRITE_COALESCE_BYTES) {
+      this.send(buf, flushed);
+      return;
+    }
+    this.pending.push(buf);
+    this.pendingBytes += buf.length;
+    if (flushed) this.released.push(flushed);
+    if (this.pendingBytes >= WRITE_COALESCE_BYTES) this.flush();
+    else this.timer ??= setImmediate(this.flush);
+  }
+
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private released: (() => void)[] = [];
+  private timer?: NodeJS.Immediate;
+
+  /** Write what write() gathered, now. */
+  readonly flush = (): void => {
+    if (this.timer) clearImmediate(this.timer);
+    this.timer = undefined;
+    if (this.pendingBytes === 0) return;
+    const pieces = this.pending;
+    const released = this.released;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.released = [];
+    if (pieces.length === 1) {
+      this.send(pieces[0]!, released.length ? () => released.forEach((f) => f()) : undefined);
+      return;
+    }
+    this.send(Buffer.concat(pieces));
+    for (const f of released) f();
+  };
+
+  private send(buf: Buffer, flushed?: () => void): void {
     this.connection!.stream.write(buf, flushed && ((err) => (err ? undefined : flushed())));
   }
 
@@ -63,6 +110,7 @@ export class CopyInSink {
     this.endRequested = true;
     if (this.state !== 'ready') return;
     this.state = 'ended';
+    this.flush();
     this.connection!.stream.write(COPY_DONE);
   }
 
@@ -73,6 +121,9 @@ export class CopyInSink {
    */
   async fail(message: string, pad?: Buffer): Promise<void> {
     this.endRequested = true;
+    // Gathered pieces go first (the pad completes the last of them), or nowhere when the COPY is over or the socket gone.
+    if (this.state !== 'ended' && this.connection?.stream.writable) this.flush();
+    else this.drop();
     if (pad && this.state !== 'ended' && this.connection?.stream.writable) this.connection.stream.write(pad);
     if (this.state === 'ready') {
       this.state = 'ended';
@@ -97,13 +148,24 @@ export class CopyInSink {
     this.rowCount = commandRows(msg);
   }
 
+  /** Forget gathered pieces that can no longer be written. */
+  private drop(): void {
+    if (this.timer) clearImmediate(this.timer);
+    this.timer = undefined;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.released = [];
+  }
+
   handleReadyForQuery(): void {
+    this.drop();
     this.state = 'settled';
     this.readyD.resolve();
     this.doneD.resolve();
   }
 
   handleError(err: unknown): void {
+    this.drop();
     this.state = 'settled';
     this.readyD.reject(err);
     this.doneD.reject(err);

@@ -1,7 +1,8 @@
 // One COPY relayed from the source to the target at the protocol level: the source's CopyData messages are
 // framed exactly as the target expects them (type 'd', int32 length, payload), so the bytes read from the
-// source socket are written to the target socket as they came, whole socket reads at a time. The relay only
-// walks message headers to find where COPY OUT ends; rows are never decoded, copied or re-framed.
+// source socket are written to the target socket as they came, whole socket reads at a time (small reads, as a
+// TLS source's 8 kB records, gathered into one write: relay-sink.ts). The relay only walks message headers to find
+// where COPY OUT ends; rows are never decoded or re-framed.
 //
 // Backpressure: the source socket is paused while more than RELAY_HIGH_WATER bytes wait to be written to the
 // target, so each job holds at most that much (plus one socket read) in memory.
