@@ -10,6 +10,7 @@
 // caller's transaction, roll back) and ends the source connection if it is still streaming.
 import type { Client } from '../db/connect.js';
 import { claimRead } from '../db/read-buffers.js';
+import { directReads } from './direct-reads.js';
 import { commandRows, CopyInSink, deferred, type Handler, type PgConnection } from './relay-sink.js';
 
 const COPY_DATA = 0x64; // d
@@ -33,6 +34,7 @@ export class CopyOutRelay {
   readonly done = this.doneD.promise;
   private connection?: PgConnection;
   private pgData?: Handler;
+  private undoDirect?: () => void;
   private streaming = false;
   private paused = false;
   // Header walk, carried across socket reads.
@@ -66,6 +68,7 @@ export class CopyOutRelay {
     this.pgData = listeners[0]!;
     stream.removeListener('data', this.pgData);
     stream.on('data', this.onData);
+    this.undoDirect = directReads(stream, this.onData, () => this.streaming && !this.paused && !this.switching);
     this.streaming = true;
     connection.query(this.text);
     return undefined;
@@ -226,6 +229,7 @@ export class CopyOutRelay {
   private handBack(rest: Buffer): void {
     this.streaming = false;
     const stream = this.connection!.stream;
+    this.undoDirect?.();
     stream.removeListener('data', this.onData);
     this.sink.stream.removeListener('drain', this.resume);
     stream.on('data', this.pgData!);
@@ -246,6 +250,7 @@ export class CopyOutRelay {
     // for the rest forever.
     const pad = this.switching ? undefined : this.padding();
     const stream = this.connection?.stream;
+    this.undoDirect?.();
     if (stream && stream.listeners('data').includes(this.onData)) {
       stream.removeListener('data', this.onData);
       this.sink.stream.removeListener('drain', this.resume);
