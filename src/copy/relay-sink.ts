@@ -4,6 +4,14 @@ import type { Socket } from 'node:net';
 
 const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]);
 
+/**
+ * Writes to the target are gathered (corked) up to this many bytes, or to the end of the event-loop turn, and go out
+ * as one writev. A TLS source hands the relay one TLS record per read (PostgreSQL sends at most 8 kB a record):
+ * to a plaintext target each was its own write system call (1,216 for 11 MB, 43 gathered). A TLS target's
+ * writes complete later, so Node's Writable gathered them already.
+ */
+export const WRITE_COALESCE_BYTES = 256 * 1024;
+
 /** The parts of pg's Connection the relay uses (not in @types/pg), and its one 'data' reader: pg internals, written against pg 8.23.1 (pinned by test/integration/pg-internals.test.ts). */
 export interface PgConnection {
   stream: Socket;
@@ -53,16 +61,47 @@ export class CopyInSink {
     return this.connection!.stream;
   }
 
-  /** `flushed` runs once the bytes left the process (not on error: a failed write may still hold them). */
+  /**
+   * `flushed` runs once the bytes left the process (not on error: a failed write may still hold them). Small
+   * pieces are gathered in the corked socket (WRITE_COALESCE_BYTES) and go out as one writev at the end of the
+   * event-loop turn, or before anything else this sink writes: no copy, one system call.
+   */
   write(buf: Buffer, flushed?: () => void): void {
-    this.connection!.stream.write(buf, flushed && ((err) => (err ? undefined : flushed())));
+    const stream = this.connection!.stream;
+    if (!this.corked) {
+      if (buf.length >= WRITE_COALESCE_BYTES) {
+        stream.write(buf, flushed && ((err) => (err ? undefined : flushed())));
+        return;
+      }
+      stream.cork();
+      this.corked = true;
+      this.timer = setImmediate(this.flush);
+    }
+    stream.write(buf, flushed && ((err) => (err ? undefined : flushed())));
+    this.corkedBytes += buf.length;
+    if (this.corkedBytes >= WRITE_COALESCE_BYTES) this.flush();
   }
+
+  private corked = false;
+  private corkedBytes = 0;
+  private timer?: NodeJS.Immediate;
+
+  /** Write what write() gathered, now. */
+  readonly flush = (): void => {
+    if (this.timer) clearImmediate(this.timer);
+    this.timer = undefined;
+    if (!this.corked) return;
+    this.corked = false;
+    this.corkedBytes = 0;
+    this.connection!.stream.uncork();
+  };
 
   /** All data is written: CopyDone; `done` resolves once the target has committed the statement. */
   end(): void {
     this.endRequested = true;
     if (this.state !== 'ready') return;
     this.state = 'ended';
+    this.flush();
     this.connection!.stream.write(COPY_DONE);
   }
 
@@ -73,6 +112,8 @@ export class CopyInSink {
    */
   async fail(message: string, pad?: Buffer): Promise<void> {
     this.endRequested = true;
+    // Gathered pieces go first: the pad completes the last of them.
+    this.flush();
     if (pad && this.state !== 'ended' && this.connection?.stream.writable) this.connection.stream.write(pad);
     if (this.state === 'ready') {
       this.state = 'ended';
@@ -98,12 +139,14 @@ export class CopyInSink {
   }
 
   handleReadyForQuery(): void {
+    this.flush();
     this.state = 'settled';
     this.readyD.resolve();
     this.doneD.resolve();
   }
 
   handleError(err: unknown): void {
+    this.flush();
     this.state = 'settled';
     this.readyD.reject(err);
     this.doneD.reject(err);

@@ -1,7 +1,8 @@
 // One COPY relayed from the source to the target at the protocol level: the source's CopyData messages are
 // framed exactly as the target expects them (type 'd', int32 length, payload), so the bytes read from the
-// source socket are written to the target socket as they came, whole socket reads at a time. The relay only
-// walks message headers to find where COPY OUT ends; rows are never decoded, copied or re-framed.
+// source socket are written to the target socket as they came, whole socket reads at a time (small reads, as a
+// TLS source's 8 kB records, gathered into one write: relay-sink.ts). The relay only walks message headers to find
+// where COPY OUT ends; rows are never decoded or re-framed.
 //
 // Backpressure: the source socket is paused while more than RELAY_HIGH_WATER bytes wait to be written to the
 // target, so each job holds at most that much (plus one socket read) in memory.
@@ -9,6 +10,7 @@
 // caller's transaction, roll back) and ends the source connection if it is still streaming.
 import type { Client } from '../db/connect.js';
 import { claimRead } from '../db/read-buffers.js';
+import { directReads } from './direct-reads.js';
 import { commandRows, CopyInSink, deferred, type Handler, type PgConnection } from './relay-sink.js';
 
 const COPY_DATA = 0x64; // d
@@ -37,6 +39,7 @@ export class CopyOutRelay {
   readonly done = this.doneD.promise;
   private connection?: PgConnection;
   private pgData?: Handler;
+  private undoDirect?: () => void;
   private streaming = false;
   private paused = false;
   // Header walk, carried across socket reads.
@@ -72,6 +75,7 @@ export class CopyOutRelay {
     this.pgData = listeners[0]!;
     stream.removeListener('data', this.pgData);
     stream.on('data', this.onData);
+    this.undoDirect = directReads(stream, this.onData, () => this.streaming && !this.paused && !this.switching);
     this.streaming = true;
     this.startedAt = this.segmentStart = performance.now();
     connection.query(this.text);
@@ -239,6 +243,7 @@ export class CopyOutRelay {
     this.streaming = false;
     this.endedAt = performance.now();
     const stream = this.connection!.stream;
+    this.undoDirect?.();
     stream.removeListener('data', this.onData);
     this.sink.stream.removeListener('drain', this.resume);
     stream.on('data', this.pgData!);
@@ -264,6 +269,7 @@ export class CopyOutRelay {
     // for the rest forever.
     const pad = this.switching ? undefined : this.padding();
     const stream = this.connection?.stream;
+    this.undoDirect?.();
     if (stream && stream.listeners('data').includes(this.onData)) {
       stream.removeListener('data', this.onData);
       this.sink.stream.removeListener('drain', this.resume);
