@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { runOne, TIME_BIN } from './proc.js';
-import { footingNote, setExitCode, startBenchServers, withDatabase, type Footing } from './servers.js';
+import { conninfo, footingNote, setExitCode, sql, startBenchServers, withDatabase, type Footing } from './servers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PGSHIFT_BIN = join(ROOT, 'bin', 'pgshift.js');
@@ -34,22 +34,6 @@ const LABEL: Record<Variant, string> = {
   'native-off': 'native subscription, streaming = off',
   'native-parallel': 'native subscription, streaming = parallel',
 };
-
-async function sql<T extends Record<string, unknown> = Record<string, unknown>>(url: string, text: string): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url, application_name: 'pgshift-bench' });
-  await c.connect();
-  try {
-    return (await c.query<T>(text)).rows;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
-
-function conninfo(url: string): string {
-  const u = new URL(url);
-  const q = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  return `host=${q(u.hostname)} port=${q(u.port || '5432')} user=${q(decodeURIComponent(u.username))} password=${q(decodeURIComponent(u.password))} dbname=${q(u.pathname.slice(1))} sslmode=disable`;
-}
 
 const TABLE = `CREATE TABLE ltx (id bigint PRIMARY KEY, n integer NOT NULL, v text NOT NULL)`;
 

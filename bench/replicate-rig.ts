@@ -6,11 +6,10 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { quoteIdent } from '../src/db/ident.js';
 import { nonSuperTarget, sourceAsOwner, SOURCE_OWNER_ROLE, type RoleFooting } from './footing.js';
 import { runOne, type RunResult } from './proc.js';
-import { withDatabase } from './servers.js';
+import { conninfo, sql, withDatabase } from './servers.js';
 
 export type Mode = 'pgoutput' | 'triggers';
 export const TABLES = ['pgbench_accounts', 'pgbench_branches', 'pgbench_tellers', 'pgbench_history', 'rbench_wide'];
@@ -21,23 +20,6 @@ const PROBE = 'rbench_walsender_probe';
 export const RECV = 'pg_recvlogical (walsender alone)';
 
 export const log = (l: string) => process.stderr.write(`${l}\n`);
-
-export async function sql<T extends Record<string, unknown>>(url: string, text: string): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url, application_name: 'pgshift-bench' });
-  await c.connect();
-  try {
-    return (await c.query<T>(text)).rows;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
-
-/** libpq keyword string for CREATE SUBSCRIPTION (the target server connects to the source as superuser, no TLS). */
-function conninfo(url: string): string {
-  const u = new URL(url);
-  const q = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  return `host=${q(u.hostname)} port=${q(u.port || '5432')} user=${q(decodeURIComponent(u.username))} password=${q(decodeURIComponent(u.password))} dbname=${q(u.pathname.slice(1))} sslmode=disable`;
-}
 
 /** What must match on a target after the drain: counts and sums that every applied change moves. */
 export async function fingerprint(url: string): Promise<string> {

@@ -3,8 +3,27 @@
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { startCluster, type RunningCluster } from '../test/support/cluster.js';
 import type { Major } from '../test/support/pg-binaries.js';
+
+/** One statement on a new connection (the benches' admin URLs); its rows. */
+export async function sql<T extends Record<string, unknown> = Record<string, unknown>>(url: string, text: string): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url, application_name: 'pgshift-bench' });
+  await c.connect();
+  try {
+    return (await c.query<T>(text)).rows;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/** libpq keyword string for CREATE SUBSCRIPTION (the target server connects to the source as superuser, no TLS). */
+export function conninfo(url: string): string {
+  const u = new URL(url);
+  const q = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  return `host=${q(u.hostname)} port=${q(u.port || '5432')} user=${q(decodeURIComponent(u.username))} password=${q(decodeURIComponent(u.password))} dbname=${q(u.pathname.slice(1))} sslmode=disable`;
+}
 
 export interface BenchServers {
   /** Superuser URLs (database `postgres`). */

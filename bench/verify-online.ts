@@ -12,21 +12,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { footingNote, setExitCode, startBenchServers, withDatabase, type Footing } from './servers.js';
+import { footingNote, setExitCode, sql, startBenchServers, withDatabase, type Footing } from './servers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'pgshift.js');
 const log = (l: string) => process.stderr.write(`${l}\n`);
-
-async function sql<T extends Record<string, unknown>>(url: string, text: string): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url, application_name: 'pgshift-bench' });
-  await c.connect();
-  try {
-    return (await c.query<T>(text)).rows;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
 
 function pgBinary(name: string): string {
   for (const m of [17, 16, 15]) {
