@@ -16,7 +16,6 @@ import { discard } from '../../db/connect.js';
 import { Alarm, sleep } from './alarm.js';
 import { VerifyPoints } from './points.js';
 import { PointStop } from './point-stop.js';
-import { ASYNC_SETTING, COMMIT_ASYNC, DurableAcks, FLUSHED, FORCE_FLUSH, firstCommand } from './durable.js';
 
 export { SchemaChangedError };
 
@@ -33,9 +32,6 @@ export const APPLY_SETTINGS: Record<string, string> = {
   // whole table: 4.6× slower at 300k rows, worse beyond. A custom plan per statement costs far less.
   plan_cache_mode: 'force_custom_plan',
 };
-
-/** How often the target's WAL flush position is read while batches wait to be durable and nothing else is sent. */
-const FLUSH_POLL_MS = 100;
 
 export interface ApplyOptions {
   /** Commit the target transaction once it holds this many changes (at a source commit). */
@@ -173,9 +169,6 @@ export class Applier {
     const writer = new ChangeWriter(client, this.opts.logger);
     // A statement that fails while the applier waits for the source (an idle stream) is reported at once.
     writer.pipe.onFailure = () => this.alarm.ring();
-    // The target finished what was sent: a batch held back meanwhile is committed (see the take() below).
-    writer.pipe.onIdle = () => this.alarm.ring();
-    let flushReadAt = 0;
     // Transactions streamed while in progress on the source: a connection each, opened while this one holds the
     // apply lock, and closed with it (their open transactions roll back with their sessions).
     const streams = new StreamedTransactions({
@@ -205,15 +198,9 @@ export class Applier {
     // that set it, so a statement that would run outside it (autocommit) fails instead of moving the position.
     let batchNo = 0;
 
-    // Batches commit asynchronously; the source hears of one once the target's WAL flush covers it (durable.ts).
-    const durable = new DurableAcks((p) => this.source.confirm(p));
-    /**
-     * A batch's COMMIT has come back: applied (visible on the target). The source is told it may forget these
-     * changes once they are durable there: `answer` (COMMIT_ASYNC's) says where that is; none for a streamed
-     * transaction, committed synchronously (which made every batch before it durable too).
-     */
+    /** A batch's COMMIT has come back: only now is the source told it may forget these changes. */
     let streamedMissing = 0;
-    const committed = (b: { last: typeof last; tx: number; changes: number; missing?: number }, answer?: Parameters<DurableAcks['committed']>[1]) => {
+    const committed = (b: { last: typeof last; tx: number; changes: number; missing?: number }) => {
       streamedMissing += b.missing ?? 0;
       this.stats.batches++;
       this.stats.transactions += b.tx;
@@ -222,12 +209,8 @@ export class Applier {
         this.stats.appliedPosition = b.last.position;
         this.stats.lastCommitTime = b.last.commitTime;
         if (b.last.position > this.stats.reachedPosition) this.stats.reachedPosition = b.last.position;
-        if (answer) durable.committed(b.last.position, answer);
-        else {
-          durable.all();
-          this.source.confirm(b.last.position);
-        }
-      } else if (answer) durable.flushed(answer);
+        this.source.confirm(b.last.position);
+      }
       this.stats.missingRows = writer.missingRows + streamedMissing;
       stop.lastCommitAt = Date.now();
       onProgress();
@@ -251,11 +234,10 @@ export class Applier {
         // Online verify's per-table counts, in the batch's transaction (point-stop.ts).
         const counted = stop.batchCounts();
         if (counted) writer.pipe.send(counted);
-        writer.pipe.send(COMMIT_ASYNC, (r) => {
-          const command = firstCommand(r);
-          if (command !== 'COMMIT')
-            throw new PgshiftError(`the target rolled back a batch instead of committing it (answered ${command})`, { phase: 'streaming' });
-          committed(b, r);
+        writer.pipe.send('COMMIT', (r) => {
+          if (r.command !== 'COMMIT')
+            throw new PgshiftError(`the target rolled back a batch instead of committing it (answered ${r.command})`, { phase: 'streaming' });
+          committed(b);
         });
         batchOpen = false;
         batchChanges = 0;
@@ -272,7 +254,7 @@ export class Applier {
           writer.pipe.afterSent(() => {
             if (ack === mine) ack = null;
             if (mine.position > this.stats.reachedPosition) this.stats.reachedPosition = mine.position;
-            durable.after(mine.position);
+            this.source.confirm(mine.position);
           });
           mine.at = writer.pipe.count;
           ack = mine;
@@ -307,8 +289,6 @@ export class Applier {
             writer.pipe.send('ROLLBACK');
             batchOpen = false;
           } else await commit();
-          // The last batches made durable now (one synchronous commit), so the source hears of all of them.
-          if (durable.waiting) writer.pipe.send(FORCE_FLUSH, (r) => durable.flushed(r));
           await writer.pipe.barrier();
           return;
         }
@@ -316,10 +296,9 @@ export class Applier {
         let ev: SourceEvent | undefined;
         if (next === null && it.take) {
           ev = it.take();
-          if (ev === undefined && batchOpen && !inTx && writer.pipe.idle) {
-            // Nothing more at hand and the target idle: commit now rather than wait for more (lag stays low). While
-            // the target still works on the previous batch, the next one keeps growing instead (fewer, larger
-            // commits and round trips under a backlog); the pipe's onIdle wakes the wait below.
+          if (ev === undefined && batchOpen && !inTx) {
+            // Nothing more at hand: commit now rather than wait for more (lag stays low; a backlog, always at
+            // hand, still fills large batches).
             await commit();
             continue;
           }
@@ -332,28 +311,17 @@ export class Applier {
             (this.source as { ping?: () => void }).ping?.();
             wait = Math.min(wait, 50);
           } else if (this.points && !inTx) wait = Math.min(wait, this.opts.verifyPollMs ?? 200);
-          // Batches waiting to be durable on the target: its flush position is read now and then (the WAL writer
-          // flushes asynchronous commits within a few hundred ms).
-          if (durable.waiting && !inTx) wait = Math.min(wait, FLUSH_POLL_MS);
           this.alarm.arm(Date.now() + wait);
           const r = await this.alarm.wait(next);
           if (r === null) {
-            // The alarm may have been set for an earlier deadline: commit once this batch's time is up, or once the
-            // target has finished the previous one.
-            if (batchOpen && !inTx && (this.stopping || writer.pipe.idle || Date.now() - batchStarted >= this.maxMs)) await commit();
+            // The alarm may have been set for an earlier deadline: commit only once this batch's time is up.
+            if (batchOpen && !inTx && (this.stopping || Date.now() - batchStarted >= this.maxMs)) await commit();
             else if (!inTx && keepalive !== null) await commit();
-            else if (!batchOpen && durable.waiting && writer.pipe.idle && Date.now() - flushReadAt >= FLUSH_POLL_MS) {
-              flushReadAt = Date.now();
-              writer.pipe.send(FLUSHED, (fr) => durable.flushed(fr));
-            }
             continue;
           }
           next = null;
           if (r.done) throw new PgshiftError('the change source ended unexpectedly', { phase: 'streaming' });
           ev = r.value;
-          // A Relation message (handed over by next() only, see change.ts) is checked with everything before it
-          // committed: a definition that no longer fits stops the run keeping every transaction that preceded it.
-          if (ev.type === 'relation' && batchOpen && !inTx) await commit();
         }
         switch (ev.type) {
           case 'relation':
@@ -405,7 +373,7 @@ export class Applier {
             skipping = ev.position <= this.stats.appliedPosition;
             if (!skipping && !batchOpen) {
               // One round trip (simple protocol): the batch number is local to this transaction.
-              writer.pipe.send(`BEGIN; SELECT set_config('pgshift.batch', '${++batchNo}', true), ${ASYNC_SETTING}`);
+              writer.pipe.send(`BEGIN; SELECT set_config('pgshift.batch', '${++batchNo}', true)`);
               batchOpen = true;
               batchStarted = Date.now();
             }

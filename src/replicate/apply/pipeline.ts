@@ -17,10 +17,6 @@ export class Pipeline {
   private last: Promise<void> = Promise.resolve();
   /** Statements and callbacks sent so far (a barrier waits until no more arrive while it waits). */
   private sent = 0;
-  /** …and how many of them have been answered (or skipped): idle when both agree. */
-  private settled = 0;
-  /** Called whenever the last statement sent has been answered (the applier then commits what it holds). */
-  onIdle?: () => void;
   private failure: unknown;
   private aborted = false;
   /** Called once when a statement fails: whoever waits for something else hears of it at once. */
@@ -32,8 +28,6 @@ export class Pipeline {
   reset(client: Client): void {
     this.client = client;
     this.last = Promise.resolve();
-    this.settled = this.sent;
-    this.generation++;
     this.failure = undefined;
     this.aborted = false;
   }
@@ -41,19 +35,6 @@ export class Pipeline {
   /** How many statements and callbacks were sent (an afterSent registered at count n covers exactly those). */
   get count(): number {
     return this.sent;
-  }
-
-  /** Nothing sent is still waiting for its answer: the target has nothing of ours to work on. */
-  get idle(): boolean {
-    return this.settled === this.sent;
-  }
-
-  /** Bumped by reset(): what was sent on the old connection no longer counts. */
-  private generation = 0;
-
-  private done(generation: number): void {
-    if (generation !== this.generation) return;
-    if (++this.settled === this.sent) this.onIdle?.();
   }
 
   get failed(): boolean {
@@ -67,28 +48,23 @@ export class Pipeline {
    */
   send(q: string | QueryConfig, then?: (r: QueryResult) => void, describe?: (err: unknown) => unknown): void {
     const client = this.client;
-    const generation = this.generation;
     this.sent++;
     this.last = this.last.then(async () => {
+      if (this.failed) return;
+      let r: QueryResult;
       try {
-        if (this.failed) return;
-        let r: QueryResult;
+        r = await client.query(q as QueryConfig);
+      } catch (err) {
+        this.fail((describe ? describe(err) : err) ?? err);
+        return;
+      }
+      // A `then` that throws (e.g. a COMMIT answered with ROLLBACK) is a failure like any other.
+      if (!this.failed) {
         try {
-          r = await client.query(q as QueryConfig);
+          then?.(r);
         } catch (err) {
-          this.fail((describe ? describe(err) : err) ?? err);
-          return;
+          this.fail(err);
         }
-        // A `then` that throws (e.g. a COMMIT answered with ROLLBACK) is a failure like any other.
-        if (!this.failed) {
-          try {
-            then?.(r);
-          } catch (err) {
-            this.fail(err);
-          }
-        }
-      } finally {
-        this.done(generation);
       }
     });
   }
@@ -101,14 +77,9 @@ export class Pipeline {
 
   /** Runs `fn` once everything sent so far has succeeded (skipped after a failure or abort). */
   afterSent(fn: () => void): void {
-    const generation = this.generation;
     this.sent++;
     this.last = this.last.then(() => {
-      try {
-        if (!this.failed) fn();
-      } finally {
-        this.done(generation);
-      }
+      if (!this.failed) fn();
     });
   }
 
