@@ -7,7 +7,8 @@
 // (to a partitioned table: its index attachments). A foreign key on a table without rows of its own in the archive
 // (partitioned) waits for all the data: its rows load with the copy's triggers off, so none may come after it.
 import type { ConnectionSpec } from '../config.js';
-import { withClient, withTransaction, type Client } from '../db/connect.js';
+import { withClient, type Client } from '../db/connect.js';
+import { runPipelined } from '../db/pipelined.js';
 import { quoteIdent } from '../db/ident.js';
 import type { Progress } from '../progress.js';
 import { splitScript } from '../copy/restore-failure.js';
@@ -178,15 +179,11 @@ export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBui
           for (let b = await ready.take(); b && !signal.aborted && !failed; b = await ready.take()) {
             const item = b;
             if (item.analyze) {
-              await c.query(item.sql);
+              await c.query(`RESET ALL; ${item.sql}`);
               analyzed.add(item.dumpId);
               continue;
             }
-            await withTransaction(c, async () => {
-              await c.query(item.sql);
-              await state.markTocEntriesDone(c, 'post-data', [item.dumpId]);
-            });
-            await c.query('RESET ALL');
+            await runBuild(c, item);
             ph.add({ items: 1 });
             release(item.dumpId);
             if (item.after !== null) {
@@ -196,7 +193,7 @@ export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBui
             }
           }
         },
-        { applicationName: 'pgshift copy indexes' },
+        { applicationName: 'pgshift copy indexes', phase: 'indexes' },
       ),
     ),
   ).catch((err: unknown) => {
@@ -227,4 +224,20 @@ export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBui
       await workers.catch(() => undefined);
     },
   };
+}
+
+/**
+ * One build and its done mark in one transaction, in two round trips: `RESET ALL; BEGIN; <its script>` as one
+ * query (the settings the previous item's script made are gone, pg_restore's own are set again by its prefix),
+ * then the mark pipelined with COMMIT. Was five (BEGIN, script, mark, COMMIT, RESET ALL): with hundreds of small
+ * tables each round trip's socket write and wake-up were a large share of the client's CPU.
+ */
+async function runBuild(c: Client, b: Build): Promise<void> {
+  try {
+    await c.query(`RESET ALL; BEGIN; ${b.sql}`);
+    await runPipelined(c, [state.tocEntriesDone('post-data', [b.dumpId]), { text: 'COMMIT' }]);
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
 }

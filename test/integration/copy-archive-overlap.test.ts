@@ -23,11 +23,12 @@ describe('copy --source FILE: foreign keys overlap the data', () => {
   beforeAll(async () => {
     const { pg15, pg17 } = inject('clusters');
     [src, tgt] = await Promise.all([createDatabase(pg15, { label: 'arfk_src' }), createDatabase(pg17, { label: 'arfk_tgt' })]);
-    // slow: 1,500 rows × 2 ms ≥ 3 s to load whatever the machine; the largest in the archive, so it goes first.
+    // slow: 1,500 rows × 2 ms ≥ 3 s to load whatever the machine; the largest in the archive, so it goes first —
+    // and larger than a table copy loads in one transaction with others (~1.5 MB compressed: 60 distinct md5s a row, not TOASTed).
     await src.owner(`
       CREATE FUNCTION slow_ok(int) RETURNS boolean LANGUAGE sql AS 'SELECT true FROM pg_sleep(0.002)';
       CREATE TABLE slow (id int PRIMARY KEY, body text, CHECK (slow_ok(id)));
-      INSERT INTO slow SELECT g, repeat(md5(g::text), 40) FROM generate_series(1, 1500) g;
+      INSERT INTO slow SELECT g, (SELECT string_agg(md5(g || ':' || k), '') FROM generate_series(1, 60) k) FROM generate_series(1, 1500) g;
       CREATE TABLE parent (id int PRIMARY KEY, name text);
       CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parent (id));
       CREATE INDEX child_parent ON child (parent_id);

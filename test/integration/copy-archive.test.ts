@@ -128,7 +128,7 @@ describe('copy --source FILE: a pg_dump archive into an empty target', () => {
       'a table loading',
       async () => {
         const { rows } = await tgt.admin(
-          `SELECT pid FROM pg_stat_activity WHERE application_name = 'pgshift copy data' AND query LIKE 'COPY %' AND state = 'active'`,
+          `SELECT pid FROM pg_stat_activity WHERE application_name = 'pgshift copy data' AND query LIKE '%COPY % FROM stdin%' AND state = 'active'`,
         );
         return rows.length ? rows : null;
       },
