@@ -27,6 +27,8 @@ export interface Context {
 const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
 /** After a stop is asked, the process ends within this even if something hangs (a dead socket, a stuck server). */
 const STOP_DEADLINE_MS = 15_000;
+/** After a signalled run's wind-down: time for stdout/stderr to drain before the process is ended regardless. */
+const WIND_DOWN_GRACE_MS = 1_000;
 
 /** --source / --target / --json / --log-level with help text that teaches. */
 export function withConnectionOptions(cmd: Command, sides: { source?: 'required' | 'optional'; target?: 'required' | 'optional' }): Command {
@@ -168,7 +170,20 @@ export async function run(opts: CommonOptions, body: Body): Promise<number> {
     return sig ? SIGNAL_EXIT[sig] : code;
   } finally {
     signals.release();
+    const sig = signals.received();
+    if (sig) exitAfterWindDown(SIGNAL_EXIT[sig], logger);
   }
+}
+
+/**
+ * A signalled run has wound down (rolled back, closed what it holds): whatever still keeps the event loop alive now
+ * is a leak, and must not keep the user's terminal waiting. Exit shortly, naming what was left at debug level.
+ */
+function exitAfterWindDown(code: number, logger: Logger): void {
+  setTimeout(() => {
+    logger.debug({ resources: process.getActiveResourcesInfo() }, 'stopped: exiting with handles still open');
+    process.exit(code);
+  }, WIND_DOWN_GRACE_MS).unref();
 }
 
 export async function reportError(err: unknown, o: { json: boolean; debug: boolean; logger?: Logger }): Promise<number> {

@@ -1,12 +1,14 @@
 // copy --source FILE (#26.4): foreign keys are built while other tables still load, as soon as the rows of
 // both their tables are in and the keys on them are built (pg_restore -j does the same), not after all the data.
-// A table whose rows take seconds to load (a CHECK that sleeps per row: constraints hold whatever
-// session_replication_role says) keeps one data session busy; the foreign key between two small tables must
-// appear on the target before that table's rows are committed. Then the whole restore is compared with the source,
+// A table whose load cannot finish until the test lets it (a CHECK that takes a shared advisory lock the test holds
+// on the target: constraints hold whatever session_replication_role says) keeps one data session busy; the foreign
+// key between two small tables must appear on the target while that table's rows are still held back — whatever
+// the machine's load (a CHECK that slept per row raced the builds on a loaded machine). Then the whole restore is compared with the source,
 // and the rows are found written frozen.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openArchive } from '../../src/archive/index.js';
 import { spawnCli } from '../support/spawn.js';
@@ -14,6 +16,8 @@ import { expectSameDatabase } from '../support/compare.js';
 import { dumpToFile } from '../support/dump-restore.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 import { waitFor } from '../support/replication.js';
+
+const HOLD = 4242;
 
 describe('copy --source FILE: foreign keys overlap the data', () => {
   let src: TestDatabase;
@@ -23,10 +27,10 @@ describe('copy --source FILE: foreign keys overlap the data', () => {
   beforeAll(async () => {
     const { pg15, pg17 } = inject('clusters');
     [src, tgt] = await Promise.all([createDatabase(pg15, { label: 'arfk_src' }), createDatabase(pg17, { label: 'arfk_tgt' })]);
-    // slow: 1,500 rows × 2 ms ≥ 3 s to load whatever the machine; the largest in the archive, so it goes first —
-    // and larger than a table copy loads in one transaction with others (~1.5 MB compressed: 60 distinct md5s a row, not TOASTed).
+    // slow: its rows wait for advisory lock HOLD on the target; the largest in the archive, so it goes first — and
+    // larger than the tables copy loads together in one transaction (~1.5 MB compressed: 60 distinct md5s a row).
     await src.owner(`
-      CREATE FUNCTION slow_ok(int) RETURNS boolean LANGUAGE sql AS 'SELECT true FROM pg_sleep(0.002)';
+      CREATE FUNCTION slow_ok(int) RETURNS boolean LANGUAGE sql AS 'SELECT true FROM (SELECT pg_advisory_xact_lock_shared(${HOLD})) s';
       CREATE TABLE slow (id int PRIMARY KEY, body text, CHECK (slow_ok(id)));
       INSERT INTO slow SELECT g, (SELECT string_agg(md5(g || ':' || k), '') FROM generate_series(1, 60) k) FROM generate_series(1, 1500) g;
       CREATE TABLE parent (id int PRIMARY KEY, name text);
@@ -43,22 +47,33 @@ describe('copy --source FILE: foreign keys overlap the data', () => {
 
   it('the foreign key between two loaded tables exists while the slow table is still loading', async () => {
     const slowData = openArchive(file).entries.find((e) => e.desc === 'TABLE DATA' && e.tag === 'slow')!.dumpId;
+    const holder = new pg.Client({ connectionString: tgt.adminUrl });
+    await holder.connect();
+    await holder.query('SELECT pg_advisory_lock($1)', [HOLD]);
     const run = spawnCli(['copy', '--source', file, '--target', tgt.url, '--jobs', '2']);
-    // The moment the foreign key is there: was the slow table's data already committed (its "done" mark)?
-    const seen = await waitFor(
-      'the foreign key on the target',
-      async () => {
-        const { rows } = await tgt.admin(
-          `SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'child_parent_id_fkey') AS fk,
-                  to_regclass('pgshift.copy_toc') IS NOT NULL AND EXISTS (SELECT 1 FROM pgshift.copy_toc WHERE dump_id = $1) AS slow_done`,
-          [slowData],
-        );
-        return rows[0].fk ? rows[0] : null;
-      },
-      60_000,
-      20,
-    );
-    expect(seen.slow_done, 'the foreign key was built only after all the data').toBe(false);
+    try {
+      // The moment the foreign key is there: was the slow table's data already committed (its "done" mark)?
+      const seen = await waitFor(
+        'the foreign key on the target',
+        async () => {
+          const { rows } = await tgt.admin(
+            `SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'child_parent_id_fkey') AS fk,
+                    to_regclass('pgshift.copy_toc') IS NOT NULL AND EXISTS (SELECT 1 FROM pgshift.copy_toc WHERE dump_id = $1) AS slow_done`,
+            [slowData],
+          );
+          return rows[0].fk ? rows[0] : null;
+        },
+        60_000,
+        20,
+      );
+      expect(seen.slow_done, 'the foreign key was built only after all the data').toBe(false);
+      const { rows: waiting } = await tgt.admin(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY %slow%' AND wait_event_type = 'Lock'`,
+      );
+      expect(waiting[0].n, 'the slow table is still loading, held back by the test').toBe(1);
+    } finally {
+      await holder.end();
+    }
     const done = await run.exit;
     expect(done.code, run.output()).toBe(0);
     await expectSameDatabase(src, tgt);

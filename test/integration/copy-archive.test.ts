@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync, copyFileSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseJson, runCli } from '../support/cli.js';
 import { spawnCli } from '../support/spawn.js';
@@ -12,6 +13,8 @@ import { dumpToFile } from '../support/dump-restore.js';
 import { createDatabase, type TestDatabase } from '../support/fixtures.js';
 import { buildHardCases } from '../support/hardcases.js';
 import { waitFor } from '../support/replication.js';
+
+const HOLD = 4243;
 
 describe('copy --source FILE: a pg_dump archive into an empty target', () => {
   let src: TestDatabase;
@@ -27,9 +30,12 @@ describe('copy --source FILE: a pg_dump archive into an empty target', () => {
   beforeAll(async () => {
     src = await createDatabase(inject('clusters').pg15, { label: 'arcopy_src' });
     await buildHardCases(src);
-    // A table large enough to be caught mid-load.
+    // A table large enough to be caught mid-load, and held there on demand: each row takes advisory lock HOLD shared,
+    // so a test holding it on the target keeps the load waiting whatever the machine's speed.
     await src.owner(
-      `CREATE TABLE bulk (id bigint PRIMARY KEY, body text); INSERT INTO bulk SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 200000) g`,
+      `CREATE FUNCTION bulk_gate() RETURNS boolean LANGUAGE sql AS 'SELECT true FROM (SELECT pg_advisory_xact_lock_shared(${HOLD})) s';
+       CREATE TABLE bulk (id bigint PRIMARY KEY, body text, CHECK (bulk_gate()));
+       INSERT INTO bulk SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 200000) g`,
     );
     await Promise.all([
       dumpToFile(src, file('latest.dump'), ['-Fc', '--no-owner', '--no-acl']),
@@ -123,19 +129,26 @@ describe('copy --source FILE: a pg_dump archive into an empty target', () => {
 
   it('the target connection cut while a table loads: exit 3, then --resume finishes exactly (no row twice)', async () => {
     const tgt = await target('arcopy_cut');
+    const holder = new pg.Client({ connectionString: tgt.adminUrl });
+    await holder.connect();
+    await holder.query('SELECT pg_advisory_lock($1)', [HOLD]);
     const run = spawnCli(['copy', '--source', file('latest.dump'), '--target', tgt.url, '--jobs', '1']);
-    await waitFor(
-      'a table loading',
-      async () => {
-        const { rows } = await tgt.admin(
-          `SELECT pid FROM pg_stat_activity WHERE application_name = 'pgshift copy data' AND query LIKE '%COPY % FROM stdin%' AND state = 'active'`,
-        );
-        return rows.length ? rows : null;
-      },
-      60_000,
-      20,
-    );
-    await tgt.admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgshift copy data'`);
+    try {
+      await waitFor(
+        'bulk loading, held by the test',
+        async () => {
+          const { rows } = await tgt.admin(
+            `SELECT pid FROM pg_stat_activity WHERE application_name = 'pgshift copy data' AND query LIKE '%COPY %bulk%' AND wait_event_type = 'Lock'`,
+          );
+          return rows.length ? rows : null;
+        },
+        60_000,
+        20,
+      );
+      await tgt.admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgshift copy data'`);
+    } finally {
+      await holder.end();
+    }
     const first = await run.exit;
     expect(first.code, run.output()).toBe(3);
     expect(run.output()).toMatch(/next: .*--resume/);

@@ -154,6 +154,20 @@ describe('pg_dump through the relay', () => {
   });
 });
 
+/** A server that answers SSLRequest with 'N' after a delay; counts the connections it holds open. */
+async function slowTlsAnswerServer(delayMs: number): Promise<{ port: number; open: () => number; close: () => void }> {
+  let open = 0;
+  const server: Server = createServer((sock) => {
+    open++;
+    sock.on('error', () => undefined);
+    sock.on('close', () => open--);
+    sock.once('data', () => setTimeout(() => sock.write('N'), delayMs));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const addr = server.address();
+  return { port: typeof addr === 'object' && addr ? addr.port : 0, open: () => open, close: () => server.close() };
+}
+
 /** A server that answers SSLRequest with 'N' and asks for a cleartext password. */
 async function noTlsServer(): Promise<{ port: number; received: () => Buffer; close: () => void }> {
   const chunks: Buffer[] = [];
@@ -200,4 +214,37 @@ describe('the relay follows the connection rules on the source hop', () => {
       fake.close();
     }
   });
+
+  // A Ctrl-C while pg_dump's connection is being opened: the relay was closed before its source hop was up, and the
+  // hop it opened afterwards stayed open, so the process did not exit (fault suite: "SIGTERM … still running").
+  it('closed while the source hop is being opened: the hop is closed too, nothing left open', async () => {
+    const fake = await slowTlsAnswerServer(300);
+    try {
+      const spec = parseConnectionUrl(`postgres://app:${secret}@127.0.0.1:${fake.port}/app?sslmode=prefer`, 'source');
+      const relay = await startRelay(spec);
+      const { connect } = await import('node:net');
+      const client = connect(`${relay.env.PGHOST}/.s.PGSQL.${relay.env.PGPORT}`);
+      client.on('error', () => undefined);
+      await new Promise<void>((r) => client.once('connect', () => r()));
+      const startup = Buffer.alloc(8);
+      startup.writeInt32BE(8, 0);
+      startup.writeInt32BE(196608, 4);
+      client.write(startup);
+      await waitUntil(() => fake.open() === 1, 'the relay opened its source hop');
+      relay.close();
+      // The server's 'N' arrives 300 ms later; the hop that then completes must be closed, not handed to a session.
+      await waitUntil(() => fake.open() === 0, 'the source hop closed after relay.close()', 3000);
+      client.destroy();
+    } finally {
+      fake.close();
+    }
+  });
 });
+
+async function waitUntil(ok: () => boolean, what: string, ms = 3000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > until) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -68,6 +68,9 @@ export async function startRelay(spec: ConnectionSpec): Promise<Relay> {
   let session: RelaySession | undefined;
   let failure: PgshiftError | undefined;
   const sockets: Socket[] = [];
+  // close() can come while the source hop is still being opened (a Ctrl-C as pg_dump connects): a hop that opens
+  // after it is closed at once, or it would hold the process open until the server times it out.
+  let closed = false;
   const server: Server = createServer((client) => {
     // Exactly one connection: pg_dump's.
     server.close();
@@ -84,8 +87,9 @@ export async function startRelay(spec: ConnectionSpec): Promise<Relay> {
         client.end(errorResponse('FATAL', '08001', failure.message));
         return;
       }
-      countConnection(spec.side);
       const upstream = hop.socket;
+      if (closed || client.destroyed) return void upstream.destroy();
+      countConnection(spec.side);
       sockets.push(upstream);
       upstream.on('error', () => client.destroy());
       client.on('close', () => upstream.end());
@@ -106,6 +110,7 @@ export async function startRelay(spec: ConnectionSpec): Promise<Relay> {
     stats: () => session?.stats,
     failure: () => failure,
     close() {
+      closed = true;
       server.close();
       for (const s of sockets) s.destroy();
       rmSync(dir, { recursive: true, force: true });
