@@ -68,7 +68,7 @@ describe('copy --source FILE: foreign keys overlap the data', () => {
       );
       expect(seen.slow_done, 'the foreign key was built only after all the data').toBe(false);
       const { rows: waiting } = await tgt.admin(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY %slow%' AND wait_event_type = 'Lock'`,
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%COPY %slow%' AND wait_event_type = 'Lock'`,
       );
       expect(waiting[0].n, 'the slow table is still loading, held back by the test').toBe(1);
     } finally {
