@@ -209,7 +209,7 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
           }),
         );
     try {
-      await timed('data', () => loadData(archive, tools, listDir, target, ctl!, opts.jobs, progress, summary, signal, (id) => builds?.tableLoaded(id)));
+      await timed('data', () => loadData(archive, tools, listDir, target, ctl!, opts.jobs, progress, summary, signal, (ids) => builds?.tablesLoaded(ids)));
     } catch (err) {
       await builds?.stop();
       throw err;

@@ -27,6 +27,10 @@ interface Build {
   waits: Set<number>;
   /** An ANALYZE of that TABLE DATA entry's table (after its builds: CREATE INDEX and ANALYZE lock each other out). */
   analyze?: boolean;
+  /** A group's builds in one (tablesLoaded): the builds it holds, each marked done with it and released after it. */
+  holds?: number[];
+  /** … and the TABLE DATA entries whose tables it ANALYZEs after their builds. */
+  analyzes?: number[];
 }
 
 /** Marks every TABLE DATA entry's rows as in: a foreign key waiting on it for want of rows of its own. */
@@ -77,9 +81,13 @@ export interface IndexBuildInput {
   analyze?: boolean;
 }
 
-/** The builds, started at once; `tableLoaded` releases a table's, `finish` waits for all (rejects on a failure). */
+/** The builds, started at once; `tablesLoaded` releases a table's, `finish` waits for all (rejects on a failure). */
 export interface IndexBuilds {
-  tableLoaded(dataDumpId: number): void;
+  /**
+   * The rows of these tables are committed (one table, or a group of small ones in one transaction: their index
+   * and key builds and ANALYZEs then go as one item too — one transaction, two round trips for the group).
+   */
+  tablesLoaded(dataDumpIds: number[]): void;
   finish(): Promise<void>;
   /** The data failed: no build starts any more; those running end. */
   stop(): Promise<void>;
@@ -87,7 +95,7 @@ export interface IndexBuilds {
   analyzed: Set<number>;
 }
 
-const NONE = (): IndexBuilds => ({ tableLoaded: () => undefined, finish: async () => undefined, stop: async () => undefined, analyzed: new Set() });
+const NONE = (): IndexBuilds => ({ tablesLoaded: () => undefined, finish: async () => undefined, stop: async () => undefined, analyzed: new Set() });
 
 export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBuilds> {
   const { archive, signal } = input;
@@ -184,6 +192,12 @@ export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBui
               continue;
             }
             await runBuild(c, item);
+            if (item.holds) {
+              ph.add({ items: item.holds.length });
+              for (const d of item.analyzes ?? []) analyzed.add(d);
+              for (const id of item.holds) release(id);
+              continue;
+            }
             ph.add({ items: 1 });
             release(item.dumpId);
             if (item.after !== null) {
@@ -203,10 +217,35 @@ export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBui
   });
   // Seen by finish(); until then a failure only stops the other workers.
   workers.catch(() => undefined);
+  /**
+   * A group's tables: the builds that waited only for their rows (indexes and keys; not foreign keys, which wait
+   * for other builds too) and their ANALYZEs as one item, each build's script after RESET ALL as if run alone.
+   */
+  const together = (ids: number[]): void => {
+    const holds: Build[] = [];
+    for (const id of ids) {
+      const mine = (waiting.get(id) ?? []).filter((b) => b.after === id && b.waits.size === 1);
+      if (!mine.length) continue;
+      waiting.set(
+        id,
+        (waiting.get(id) ?? []).filter((b) => !mine.includes(b)),
+      );
+      unreleased -= mine.length;
+      owed.set(id, 0);
+      holds.push(...mine);
+    }
+    const analyzes = input.analyze ? ids.filter((id) => names.has(id)) : [];
+    if (!holds.length && !analyzes.length) return;
+    const sql = [...holds.map((b) => `RESET ALL;\n${b.sql}`), ...analyzes.map((id) => `RESET ALL;\nANALYZE ${names.get(id)!};\n`)].join('\n');
+    ready.push([{ dumpId: holds[0]?.dumpId ?? ids[0]!, sql, after: null, waits: new Set(), holds: holds.map((b) => b.dumpId), analyzes }]);
+  };
   return {
-    tableLoaded(dataDumpId) {
-      if (!owed.get(dataDumpId)) analyzeLater(dataDumpId);
-      release(dataDumpId);
+    tablesLoaded(dataDumpIds) {
+      if (dataDumpIds.length > 1) together(dataDumpIds);
+      for (const id of dataDumpIds) {
+        if (dataDumpIds.length === 1 && !owed.get(id)) analyzeLater(id);
+        release(id);
+      }
     },
     analyzed,
     async finish() {
@@ -235,7 +274,7 @@ export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBui
 async function runBuild(c: Client, b: Build): Promise<void> {
   try {
     await c.query(`RESET ALL; BEGIN; ${b.sql}`);
-    await runPipelined(c, [state.tocEntriesDone('post-data', [b.dumpId]), { text: 'COMMIT' }]);
+    await runPipelined(c, [state.tocEntriesDone('post-data', b.holds ?? [b.dumpId]), { text: 'COMMIT' }]);
   } catch (err) {
     await c.query('ROLLBACK').catch(() => undefined);
     throw err;

@@ -23,7 +23,7 @@ export async function loadData(
   progress: Progress,
   summary: CopySummary,
   signal: AbortSignal,
-  onTableLoaded: (dataDumpId: number) => void,
+  onTablesLoaded: (dataDumpIds: number[]) => void,
 ): Promise<void> {
   const done = await state.doneTocEntries(ctl);
   const byId = new Map(archive.entries.map((e) => [e.dumpId, e]));
@@ -54,8 +54,8 @@ export async function loadData(
               summary.rows += loads[i]!.rows;
               summary.bytes += loads[i]!.bytes;
               ph.add({ bytes: t.bytes, items: 1, rows: loads[i]!.rows });
-              onTableLoaded(t.dumpId);
             }
+            onTablesLoaded(group.map((t) => t.dumpId));
           }
         },
         { applicationName: 'pgshift copy data', phase: 'data' },
