@@ -12,6 +12,7 @@ import { InterruptedError } from '../errors.js';
 import { batchSizeFor } from '../copy/restore.js';
 import { MODEL_ERROR } from './index.js';
 import { listSchedule } from './model.js';
+import { takeGroup } from '../archive/load-group.js';
 import { DEFAULT_RATES } from './rates.js';
 import { buildsOf, probeArchive, tableEntryOf, type ArchiveProbeSample, type ArchiveRates } from './archive-probe.js';
 
@@ -123,10 +124,16 @@ export function modelArchiveCopy(
   const start = 2 * r.toolStart + r.connect;
   const free = Array.from({ length: lanes }, () => start);
   const loadedAt = new Map<number, number>();
-  for (const t of [...shape.tables].sort((a, b) => b.archiveBytes - a.archiveBytes)) {
+  // Small tables go in groups (archive/load-group.ts takeGroup): one transaction, two round trips for the group
+  // instead of the three of a table alone; its builds and ANALYZEs then go as one item on an index session.
+  const queue = [...shape.tables].sort((a, b) => b.archiveBytes - a.archiveBytes).map((t) => ({ ...t, bytes: t.archiveBytes }));
+  const groups: (typeof queue)[] = [];
+  const fixed = Math.max(0, r.perTable - 3 * rtt);
+  for (let g = takeGroup(queue, lanes, () => true); g.length; g = takeGroup(queue, lanes, () => true)) {
+    groups.push(g);
     const i = free.indexOf(Math.min(...free));
-    free[i]! += r.perTable + (t.plainBytes / r.copy) * slowdown;
-    loadedAt.set(t.dumpId, clock + free[i]!);
+    free[i]! += (g.length > 1 ? 2 * rtt + g.length * fixed : r.perTable) + g.reduce((a, t) => a + (t.plainBytes / r.copy) * slowdown, 0);
+    for (const t of g) loadedAt.set(t.dumpId, clock + free[i]!);
   }
   const dataSeconds = Math.max(start, ...free);
   add('data', dataSeconds);
@@ -140,8 +147,19 @@ export function modelArchiveCopy(
     return builders[i]!;
   };
   const built = new Map<number, number>();
-  for (const t of [...shape.tables].sort((a, b) => loadedAt.get(a.dumpId)! - loadedAt.get(b.dumpId)!)) {
-    const at = loadedAt.get(t.dumpId)!;
+  for (const g of [...groups].sort((a, b) => loadedAt.get(a[0]!.dumpId)! - loadedAt.get(b[0]!.dumpId)!)) {
+    const at = loadedAt.get(g[0]!.dumpId)!;
+    if (g.length > 1) {
+      // The group's builds and ANALYZEs in one transaction: their round trips once.
+      const work = g.reduce(
+        (a, t) => a + t.builds * (r.build.overhead - 2 * rtt + t.plainBytes * r.build.perByte) + (o.analyze === 'overlap' ? analyzeOf(t) - rtt : 0),
+        2 * rtt,
+      );
+      const done = onBuilder(at, work);
+      for (const t of g) built.set(t.dumpId, done);
+      continue;
+    }
+    const t = g[0]!;
     let done = at;
     for (let k = 0; k < t.builds; k++) done = Math.max(done, onBuilder(at, r.build.overhead + t.plainBytes * r.build.perByte));
     built.set(t.dumpId, done);

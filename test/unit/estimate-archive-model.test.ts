@@ -80,11 +80,12 @@ describe('modelArchiveCopy', () => {
     const m = modelArchiveCopy(shape({ foreignKeys: [fk] }), rates, { jobs: 2, indexJobs: 1, analyze: 'none', batchSize: 100 });
     expect(phase(m, 'post-data')).toBe(0);
     expect(phase(m, 'indexes')).toBeCloseTo(10 + 0.2);
-    // Both tables small and loaded early: the key is done long before the big table's build ends — no time added.
+    // Both tables small and loaded early (big is over the 1 MB a table may share a group with): the key is done
+    // long before the big table's build ends — no time added.
     const early = modelArchiveCopy(
       shape({
         tables: [
-          { dumpId: 1, table: 'public.big', archiveBytes: 1000, plainBytes: 1000, sampled: true, builds: 1 },
+          { dumpId: 1, table: 'public.big', archiveBytes: 2e6, plainBytes: 1000, sampled: true, builds: 1 },
           { dumpId: 2, table: 'public.a', archiveBytes: 100, plainBytes: 100, sampled: true, builds: 0 },
           { dumpId: 3, table: 'public.b', archiveBytes: 100, plainBytes: 100, sampled: true, builds: 0 },
         ],
@@ -147,5 +148,28 @@ describe('foreignKeysOf', () => {
     expect(fks.get(40)).toEqual({ bytes: 50, tables: [20, 21], postData: false });
     // measurements has no rows of its own (partitioned): the key waits for all the data; it needs an index attachment.
     expect(fks.get(41)).toEqual({ bytes: 7, tables: [], postData: true });
+  });
+});
+
+describe('modelArchiveCopy: small tables in groups', () => {
+  it('a group pays its round trips once, and its builds and ANALYZEs go as one item after it', () => {
+    const rtt = { ...rates, roundTrip: 0.01, perTable: 0.03 + 0.002 };
+    const small = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ dumpId: i + 1, table: `t${i}`, archiveBytes: 1000, plainBytes: 0, sampled: true, builds: 1 }));
+    // 40 empty tables on one session: one group of 40 (2 round trips + 40 × 2 ms), not 40 × (3 round trips + 2 ms).
+    const m = modelArchiveCopy(
+      shape({ tables: small(40) }),
+      { ...rtt, build: { overhead: 0.02 + 0.001, perByte: 0 } },
+      {
+        jobs: 1,
+        indexJobs: 1,
+        analyze: 'none',
+        batchSize: 100,
+      },
+    );
+    expect(phase(m, 'data')).toBeCloseTo(0.02 + 40 * 0.002);
+    // Their 40 builds: 2 round trips for the group + 40 × 1 ms = 0.06 s after the group's rows, of which the
+    // sequences and large objects phases (a round trip each) take 0.02; the indexes phase adds its own round trip.
+    expect(phase(m, 'indexes')).toBeCloseTo(0.02 + 40 * 0.001 - 0.02 + 0.01);
   });
 });
