@@ -9,6 +9,7 @@ import { basename, join } from 'node:path';
 import type { ConnectionSpec } from '../config.js';
 import { connect, withClient, withTransaction, type Client } from '../db/connect.js';
 import { quoteIdent } from '../db/ident.js';
+import { roundTripCounts, setRoundTripPhase } from '../db/roundtrips.js';
 import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
 import type { TableFilter } from '../catalog/filter.js';
 import { hasFilter, selectArchive } from './filter.js';
@@ -27,8 +28,7 @@ import { startIndexBuilds } from './indexes.js';
 import { emptySummary, type CopySummary } from '../copy/summary.js';
 import * as state from '../state/store.js';
 import { ArchiveError, openArchive, pgRestoreFor, type Archive } from './index.js';
-import { freezableTables, loadTableData, loadTableRows } from './table-data.js';
-import { archiveRowsReadable } from './rows.js';
+import { loadData } from './load-data.js';
 
 export interface ArchiveCopyOptions {
   jobs: number;
@@ -89,6 +89,7 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
   let written = false;
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const t = Date.now();
+    setRoundTripPhase(name);
     try {
       return await fn();
     } finally {
@@ -208,7 +209,7 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
           }),
         );
     try {
-      await timed('data', () => loadData(archive, tools, listDir, target, ctl!, opts.jobs, progress, summary, signal, (id) => builds?.tableLoaded(id)));
+      await timed('data', () => loadData(archive, tools, listDir, target, ctl!, opts.jobs, progress, summary, signal, (ids) => builds?.tablesLoaded(ids)));
     } catch (err) {
       await builds?.stop();
       throw err;
@@ -231,6 +232,8 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
       await state.markStep(ctl, 'analyze');
     }
     await state.markFinished(ctl);
+    // Round trips per phase (the data and index sessions charge theirs to "data" and "indexes"), as copy --json gives.
+    summary.roundTrips = roundTripCounts();
     summary.tables = archive.tables.length;
     summary.seconds = (Date.now() - started) / 1000;
     return summary;
@@ -261,53 +264,6 @@ export function keepEntry(e: TocEntry, skipped: Set<string>): boolean {
     return false;
   }
   return true;
-}
-
-/** Every table's rows, `jobs` at a time, largest first; tables already marked done are skipped. */
-async function loadData(
-  archive: Archive,
-  tools: PgTools,
-  listDir: string,
-  target: ConnectionSpec,
-  ctl: Client,
-  jobs: number,
-  progress: Progress,
-  summary: CopySummary,
-  signal: AbortSignal,
-  onTableLoaded: (dataDumpId: number) => void,
-): Promise<void> {
-  const done = await state.doneTocEntries(ctl);
-  const byId = new Map(archive.entries.map((e) => [e.dumpId, e]));
-  const queue = archive.tables.filter((t) => !done.has(t.dumpId)).sort((a, b) => b.bytes - a.bytes);
-  const ph = progress.phase('data', { bytes: queue.reduce((n, t) => n + t.bytes, 0), items: queue.length });
-  const freezable = await freezableTables(
-    ctl,
-    queue.map((t) => byId.get(t.dumpId)!),
-  );
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(jobs, queue.length)) }, () =>
-      withClient(
-        target,
-        async (c) => {
-          await c.query(`SET session_replication_role = replica`).catch(() => undefined);
-          for (let t = queue.shift(); t && !signal.aborted; t = queue.shift()) {
-            const entry = byId.get(t.dumpId)!;
-            // Read by pgshift itself where it can (no process per table), else rendered by pg_restore.
-            const rows = archiveRowsReadable(archive, entry);
-            const r = rows
-              ? await loadTableRows(c, entry, archive.encoding, rows, freezable.get(t.dumpId))
-              : await loadTableData(tools.pgRestore, archive.path, listDir, entry, target, c, signal);
-            summary.rows += r.rows;
-            summary.bytes += r.bytes;
-            ph.add({ bytes: t.bytes, items: 1, rows: r.rows });
-            onTableLoaded(t.dumpId);
-          }
-        },
-        { applicationName: 'pgshift copy data' },
-      ),
-    ),
-  );
-  ph.done();
 }
 
 /** Small data entries (sequence values): rendered by pg_restore and run in one transaction with their marks. */

@@ -7,7 +7,8 @@
 // (to a partitioned table: its index attachments). A foreign key on a table without rows of its own in the archive
 // (partitioned) waits for all the data: its rows load with the copy's triggers off, so none may come after it.
 import type { ConnectionSpec } from '../config.js';
-import { withClient, withTransaction, type Client } from '../db/connect.js';
+import { withClient, type Client } from '../db/connect.js';
+import { runPipelined } from '../db/pipelined.js';
 import { quoteIdent } from '../db/ident.js';
 import type { Progress } from '../progress.js';
 import { splitScript } from '../copy/restore-failure.js';
@@ -26,6 +27,10 @@ interface Build {
   waits: Set<number>;
   /** An ANALYZE of that TABLE DATA entry's table (after its builds: CREATE INDEX and ANALYZE lock each other out). */
   analyze?: boolean;
+  /** A group's builds in one (tablesLoaded): the builds it holds, each marked done with it and released after it. */
+  holds?: number[];
+  /** … and the TABLE DATA entries whose tables it ANALYZEs after their builds. */
+  analyzes?: number[];
 }
 
 /** Marks every TABLE DATA entry's rows as in: a foreign key waiting on it for want of rows of its own. */
@@ -76,9 +81,13 @@ export interface IndexBuildInput {
   analyze?: boolean;
 }
 
-/** The builds, started at once; `tableLoaded` releases a table's, `finish` waits for all (rejects on a failure). */
+/** The builds, started at once; `tablesLoaded` releases a table's, `finish` waits for all (rejects on a failure). */
 export interface IndexBuilds {
-  tableLoaded(dataDumpId: number): void;
+  /**
+   * The rows of these tables are committed (one table, or a group of small ones in one transaction: their index
+   * and key builds and ANALYZEs then go as one item too — one transaction, two round trips for the group).
+   */
+  tablesLoaded(dataDumpIds: number[]): void;
   finish(): Promise<void>;
   /** The data failed: no build starts any more; those running end. */
   stop(): Promise<void>;
@@ -86,7 +95,7 @@ export interface IndexBuilds {
   analyzed: Set<number>;
 }
 
-const NONE = (): IndexBuilds => ({ tableLoaded: () => undefined, finish: async () => undefined, stop: async () => undefined, analyzed: new Set() });
+const NONE = (): IndexBuilds => ({ tablesLoaded: () => undefined, finish: async () => undefined, stop: async () => undefined, analyzed: new Set() });
 
 export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBuilds> {
   const { archive, signal } = input;
@@ -178,15 +187,17 @@ export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBui
           for (let b = await ready.take(); b && !signal.aborted && !failed; b = await ready.take()) {
             const item = b;
             if (item.analyze) {
-              await c.query(item.sql);
+              await c.query(`RESET ALL; ${item.sql}`);
               analyzed.add(item.dumpId);
               continue;
             }
-            await withTransaction(c, async () => {
-              await c.query(item.sql);
-              await state.markTocEntriesDone(c, 'post-data', [item.dumpId]);
-            });
-            await c.query('RESET ALL');
+            await runBuild(c, item);
+            if (item.holds) {
+              ph.add({ items: item.holds.length });
+              for (const d of item.analyzes ?? []) analyzed.add(d);
+              for (const id of item.holds) release(id);
+              continue;
+            }
             ph.add({ items: 1 });
             release(item.dumpId);
             if (item.after !== null) {
@@ -196,7 +207,7 @@ export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBui
             }
           }
         },
-        { applicationName: 'pgshift copy indexes' },
+        { applicationName: 'pgshift copy indexes', phase: 'indexes' },
       ),
     ),
   ).catch((err: unknown) => {
@@ -206,10 +217,35 @@ export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBui
   });
   // Seen by finish(); until then a failure only stops the other workers.
   workers.catch(() => undefined);
+  /**
+   * A group's tables: the builds that waited only for their rows (indexes and keys; not foreign keys, which wait
+   * for other builds too) and their ANALYZEs as one item, each build's script after RESET ALL as if run alone.
+   */
+  const together = (ids: number[]): void => {
+    const holds: Build[] = [];
+    for (const id of ids) {
+      const mine = (waiting.get(id) ?? []).filter((b) => b.after === id && b.waits.size === 1);
+      if (!mine.length) continue;
+      waiting.set(
+        id,
+        (waiting.get(id) ?? []).filter((b) => !mine.includes(b)),
+      );
+      unreleased -= mine.length;
+      owed.set(id, 0);
+      holds.push(...mine);
+    }
+    const analyzes = input.analyze ? ids.filter((id) => names.has(id)) : [];
+    if (!holds.length && !analyzes.length) return;
+    const sql = [...holds.map((b) => `RESET ALL;\n${b.sql}`), ...analyzes.map((id) => `RESET ALL;\nANALYZE ${names.get(id)!};\n`)].join('\n');
+    ready.push([{ dumpId: holds[0]?.dumpId ?? ids[0]!, sql, after: null, waits: new Set(), holds: holds.map((b) => b.dumpId), analyzes }]);
+  };
   return {
-    tableLoaded(dataDumpId) {
-      if (!owed.get(dataDumpId)) analyzeLater(dataDumpId);
-      release(dataDumpId);
+    tablesLoaded(dataDumpIds) {
+      if (dataDumpIds.length > 1) together(dataDumpIds);
+      for (const id of dataDumpIds) {
+        if (dataDumpIds.length === 1 && !owed.get(id)) analyzeLater(id);
+        release(id);
+      }
     },
     analyzed,
     async finish() {
@@ -227,4 +263,20 @@ export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBui
       await workers.catch(() => undefined);
     },
   };
+}
+
+/**
+ * One build and its done mark in one transaction, in two round trips: `RESET ALL; BEGIN; <its script>` as one
+ * query (the settings the previous item's script made are gone, pg_restore's own are set again by its prefix),
+ * then the mark pipelined with COMMIT. Was five (BEGIN, script, mark, COMMIT, RESET ALL): with hundreds of small
+ * tables each round trip's socket write and wake-up were a large share of the client's CPU.
+ */
+async function runBuild(c: Client, b: Build): Promise<void> {
+  try {
+    await c.query(`RESET ALL; BEGIN; ${b.sql}`);
+    await runPipelined(c, [state.tocEntriesDone('post-data', b.holds ?? [b.dumpId]), { text: 'COMMIT' }]);
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
 }

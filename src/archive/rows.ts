@@ -106,20 +106,27 @@ export function* blockChunks(path: string, offset: number, intSize: number, dump
  * compression, a custom file written to a pipe: no offsets) and pg_restore must.
  */
 export function archiveRowsReadable(archive: Archive, entry: ArchiveEntry): Readable | null {
+  return archiveRowsOpener(archive, entry)?.() ?? null;
+}
+
+/** What opens an entry's rows (archiveRowsReadable), without opening them yet; null when pg_restore must read them. */
+export function archiveRowsOpener(archive: Archive, entry: ArchiveEntry): (() => Readable) | null {
   const { header } = archive;
   if (header.compression !== 'none' && header.compression !== 'gzip') return null;
   if (header.format === 'directory') {
     if (!entry.fileName) return null;
     const plain = join(archive.path, entry.fileName);
-    if (existsSync(plain)) return createReadStream(plain, { highWaterMark: INFLATED_CHUNK });
+    if (existsSync(plain)) return () => createReadStream(plain, { highWaterMark: INFLATED_CHUNK });
     const gz = `${plain}.gz`;
-    return existsSync(gz) ? inflated(createReadStream(gz, { highWaterMark: INFLATED_CHUNK }), createGunzip({ chunkSize: INFLATED_CHUNK })) : null;
+    return existsSync(gz) ? () => inflated(createReadStream(gz, { highWaterMark: INFLATED_CHUNK }), createGunzip({ chunkSize: INFLATED_CHUNK })) : null;
   }
   const block = archive.blocks.get(entry.dumpId);
   if (!block) return null;
-  const raw = Readable.from(blockChunks(archive.path, block.offset, header.intSize, entry.dumpId, block.offset + block.bytes), { objectMode: false });
-  // pg_dump's custom format compresses with zlib's deflate (zlib header, no gzip wrapper), one stream per block.
-  return header.compression === 'gzip' ? inflated(raw, createInflate({ chunkSize: INFLATED_CHUNK })) : raw;
+  return () => {
+    const raw = Readable.from(blockChunks(archive.path, block.offset, header.intSize, entry.dumpId, block.offset + block.bytes), { objectMode: false });
+    // pg_dump's custom format compresses with zlib's deflate (zlib header, no gzip wrapper), one stream per block.
+    return header.compression === 'gzip' ? inflated(raw, createInflate({ chunkSize: INFLATED_CHUNK })) : raw;
+  };
 }
 
 /** `from` through `inflate`, an error of either ending the stream returned. */

@@ -4,7 +4,7 @@
 // and marked, or empty and unmarked — never half — so a resume reloads exactly what is missing.
 import { spawn } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ConnectionSpec } from '../config.js';
 import type { Client } from '../db/connect.js';
@@ -151,47 +151,7 @@ export async function loadTableData(
 }
 
 /**
- * Loads a TABLE DATA entry's rows read from the archive by pgshift itself (rows.ts) with the entry's own COPY
- * statement, in one transaction with its "done" mark, the client encoding set to the archive's. The archive's
- * bytes go to COPY as they are, as pg_restore sends them: pg_dump's `\.` end line included (the server ends the
- * data there and ignores what follows it); the row count is the server's (COPY n).
- *
- * `freeze` (the table as the server names it, when the COPY loads that plain table and this role may truncate
- * it): the table is emptied in the same transaction (TRUNCATE ONLY: it is empty already, no row is lost) so the
- * rows can be written frozen (COPY … WITH (FREEZE)): the index builds and ANALYZE that read them next, and every
- * later reader, find them committed without looking each transaction up and without writing every page again
- * to set its hint bits, and the target's first VACUUM has nothing to freeze. pg_restore writes them unfrozen.
- */
-export async function loadTableRows(client: Client, entry: ArchiveEntry, encoding: string | null, rows: Readable, freeze?: string): Promise<TableLoad> {
-  const copy = (entry.copyStmt ?? '').trim().replace(/;$/, '');
-  if (!/^COPY .+ FROM stdin$/s.test(copy))
-    throw new PgshiftError(`data: the archive's COPY statement of ${describeEntry(entry)} is not one pgshift knows: ${copy.slice(0, 80)}`, {
-      phase: 'data',
-      object: describeEntry(entry),
-    });
-  // The encoding name comes from the archive but only as [A-Za-z0-9_]+ (index.ts): safe inside the quotes.
-  await client.query(encoding && /^\w+$/.test(encoding) ? `BEGIN; SET LOCAL client_encoding = '${encoding}'` : 'BEGIN');
-  try {
-    // `freeze` is the server's own rendering of the table's name (format('%I.%I')), not the archive's text.
-    if (freeze) await client.query(`TRUNCATE ONLY ${freeze}`);
-    const into = client.query(copyFrom(freeze ? `${copy} WITH (FREEZE)` : copy));
-    const piped = pipeline(rows, into);
-    // Counted beside the pipe, attached only now: a 'data' listener alone would start the rows flowing to nowhere.
-    let bytes = 0;
-    rows.on('data', (b: Buffer) => (bytes += b.length));
-    await piped;
-    await state.markTocEntriesDone(client, 'data', [entry.dumpId]);
-    await client.query('COMMIT');
-    return { rows: into.rowCount, bytes };
-  } catch (err) {
-    rows.destroy();
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
-}
-
-/**
- * The tables whose rows can be written frozen (loadTableRows): plain tables this role may truncate whose
+ * The tables whose rows can be written frozen (load-group.ts): plain tables this role may truncate whose
  * archive COPY statement loads that very table (not its partition root, as --load-via-partition-root writes),
  * by TABLE DATA dump id → the table's name as the server quotes it. One query for them all.
  */

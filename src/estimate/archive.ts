@@ -4,7 +4,7 @@
 // (its summary's `phases`), so an estimate can be held against the run it predicted.
 import { DUMP_EXCLUDED_SCHEMAS } from '../catalog/system.js';
 import type { ConnectionSpec } from '../config.js';
-import { openArchive, pgRestoreFor, type ArchiveTable } from '../archive/index.js';
+import { openArchive, pgRestoreFor, type Archive, type ArchiveEntry, type ArchiveTable } from '../archive/index.js';
 import { keepEntry } from '../archive/copy.js';
 import { selectArchive } from '../archive/filter.js';
 import type { TableFilter } from '../catalog/filter.js';
@@ -12,6 +12,7 @@ import { InterruptedError } from '../errors.js';
 import { batchSizeFor } from '../copy/restore.js';
 import { MODEL_ERROR } from './index.js';
 import { listSchedule } from './model.js';
+import { takeGroup } from '../archive/load-group.js';
 import { DEFAULT_RATES } from './rates.js';
 import { buildsOf, probeArchive, tableEntryOf, type ArchiveProbeSample, type ArchiveRates } from './archive-probe.js';
 
@@ -68,10 +69,15 @@ export interface ArchiveEstimateReport {
 export interface ArchiveShape {
   tables: Array<{ dumpId: number; table: string; archiveBytes: number; plainBytes: number; sampled: boolean; builds: number }>;
   preDataEntries: number;
-  /** post-data entries other than the index/key builds (foreign keys, triggers, comments on them…). */
+  /** post-data entries other than the builds beside the data (triggers, comments, foreign keys left to post-data…). */
   postDataEntries: number;
-  /** Each foreign key's referencing table, as plain bytes (its validation scans it). */
-  foreignKeyBytes: number[];
+  /**
+   * Each foreign key: its referencing table's plain bytes (its validation scans it) and the TABLE DATA entries of
+   * its tables. Copy builds it on the index sessions beside the data, once the rows of both tables and every build
+   * on them are in (an empty `tables`: a partitioned table's, after all the data); `postData`: left to post-data
+   * (it needs an index attachment first).
+   */
+  foreignKeys: Array<{ bytes: number; tables: number[]; postData?: boolean }>;
   sequences: number;
   largeObjectBytes: number;
   /** Seconds copy's preflight spends reading the archive (estimate timed the same work). */
@@ -118,10 +124,16 @@ export function modelArchiveCopy(
   const start = 2 * r.toolStart + r.connect;
   const free = Array.from({ length: lanes }, () => start);
   const loadedAt = new Map<number, number>();
-  for (const t of [...shape.tables].sort((a, b) => b.archiveBytes - a.archiveBytes)) {
+  // Small tables go in groups (archive/load-group.ts takeGroup): one transaction, two round trips for the group
+  // instead of the three of a table alone; its builds and ANALYZEs then go as one item on an index session.
+  const queue = [...shape.tables].sort((a, b) => b.archiveBytes - a.archiveBytes).map((t) => ({ ...t, bytes: t.archiveBytes }));
+  const groups: (typeof queue)[] = [];
+  const fixed = Math.max(0, r.perTable - 3 * rtt);
+  for (let g = takeGroup(queue, lanes, () => true); g.length; g = takeGroup(queue, lanes, () => true)) {
+    groups.push(g);
     const i = free.indexOf(Math.min(...free));
-    free[i]! += r.perTable + (t.plainBytes / r.copy) * slowdown;
-    loadedAt.set(t.dumpId, clock + free[i]!);
+    free[i]! += (g.length > 1 ? 2 * rtt + g.length * fixed : r.perTable) + g.reduce((a, t) => a + (t.plainBytes / r.copy) * slowdown, 0);
+    for (const t of g) loadedAt.set(t.dumpId, clock + free[i]!);
   }
   const dataSeconds = Math.max(start, ...free);
   add('data', dataSeconds);
@@ -134,20 +146,40 @@ export function modelArchiveCopy(
     builders[i] = Math.max(builders[i]!, at) + seconds;
     return builders[i]!;
   };
-  for (const t of [...shape.tables].sort((a, b) => loadedAt.get(a.dumpId)! - loadedAt.get(b.dumpId)!)) {
-    const at = loadedAt.get(t.dumpId)!;
+  const built = new Map<number, number>();
+  for (const g of [...groups].sort((a, b) => loadedAt.get(a[0]!.dumpId)! - loadedAt.get(b[0]!.dumpId)!)) {
+    const at = loadedAt.get(g[0]!.dumpId)!;
+    if (g.length > 1) {
+      // The group's builds and ANALYZEs in one transaction: their round trips once.
+      const work = g.reduce(
+        (a, t) => a + t.builds * (r.build.overhead - 2 * rtt + t.plainBytes * r.build.perByte) + (o.analyze === 'overlap' ? analyzeOf(t) - rtt : 0),
+        2 * rtt,
+      );
+      const done = onBuilder(at, work);
+      for (const t of g) built.set(t.dumpId, done);
+      continue;
+    }
+    const t = g[0]!;
     let done = at;
     for (let k = 0; k < t.builds; k++) done = Math.max(done, onBuilder(at, r.build.overhead + t.plainBytes * r.build.perByte));
+    built.set(t.dumpId, done);
     if (o.analyze === 'overlap') onBuilder(done, analyzeOf(t));
   }
+  // Foreign keys on the same sessions, each once its tables' rows and builds are in (a table restored in an
+  // earlier run, or one without rows of its own: at the end of the data).
+  const beside = shape.foreignKeys
+    .filter((f) => !f.postData)
+    .map((f) => ({ f, at: f.tables.length ? Math.max(...f.tables.map((d) => built.get(d) ?? clock)) : clock }))
+    .sort((a, b) => a.at - b.at);
+  for (const { f, at } of beside) onBuilder(at, r.build.overhead + (2 * f.bytes) / r.scan);
   const buildsEnd = Math.max(0, ...builders);
   // One transaction of setval()s, run as the archive writes them.
   add('sequences', shape.sequences > 0 ? 4 * rtt + shape.sequences * r.perEntry : rtt);
   add('large objects', shape.largeObjectBytes > 0 ? r.toolStart + r.connect + shape.largeObjectBytes / r.copy : rtt);
   add('indexes', Math.max(0, buildsEnd - clock) + rtt);
-  // post-data: pg_restore -l, then batches of what is left (foreign keys validate by scanning both tables).
+  // post-data: pg_restore -l, then batches of what is left (a foreign key left here validates by scanning both tables).
   const postBatches = Math.max(1, Math.ceil(shape.postDataEntries / o.batchSize));
-  const fk = shape.foreignKeyBytes.reduce((a, b) => a + (2 * b) / r.scan, 0);
+  const fk = shape.foreignKeys.filter((f) => f.postData).reduce((a, f) => a + (2 * f.bytes) / r.scan, 0);
   add(
     'post-data',
     shape.postDataEntries > 0 ? r.toolStart + postBatches * (r.toolStart + 4 * rtt) + shape.postDataEntries * r.perEntry + fk : r.toolStart + rtt,
@@ -202,13 +234,16 @@ export async function estimateArchive(path: string, target: ConnectionSpec, opts
     };
   });
   const plainByTableEntry = new Map(tables.map((t) => [tableEntryOf(archive, byId.get(t.dumpId)!), plainOf(t)]));
-  const post = archive.entries.filter((e) => e.section === 4 && keepArchived(e) && e.desc !== 'INDEX' && e.desc !== 'CONSTRAINT');
-  const fks = post.filter((e) => e.desc === 'FK CONSTRAINT');
+  const fks = foreignKeysOf(archive, keepArchived, new Map(tables.map((t) => [tableEntryOf(archive, byId.get(t.dumpId)!), t.dumpId])), plainByTableEntry);
+  // What post-data's batches restore: all but the builds beside the data (indexes, keys, most foreign keys).
+  const post = archive.entries.filter(
+    (e) => e.section === 4 && keepArchived(e) && e.desc !== 'INDEX' && e.desc !== 'CONSTRAINT' && !(e.desc === 'FK CONSTRAINT' && !fks.get(e.dumpId)!.postData),
+  );
   const shape: ArchiveShape = {
     tables: shapeTables,
     preDataEntries: r.preData.entries,
     postDataEntries: post.length,
-    foreignKeyBytes: fks.map((e) => plainByTableEntry.get(e.dependencies.find((d) => byId.get(d)?.desc === 'TABLE')) ?? 0),
+    foreignKeys: [...fks.values()],
     sequences: archive.sequences,
     largeObjectBytes: archive.entries.filter((e) => e.desc === 'BLOBS').reduce((a, e) => a + (archive.blocks.get(e.dumpId)?.bytes ?? 0) * r.defaultRatio, 0),
     openSeconds,
@@ -250,8 +285,37 @@ export async function estimateArchive(path: string, target: ConnectionSpec, opts
       .sort((a, b) => b.archiveBytes - a.archiveBytes),
     bytes: { archive: tables.reduce((a, t) => a + t.bytes, 0), plain: Math.round(shapeTables.reduce((a, t) => a + t.plainBytes, 0)) },
     builds: shapeTables.reduce((a, t) => a + t.builds, 0),
-    foreignKeys: fks.length,
+    foreignKeys: fks.size,
     probe: { seconds: probed.seconds, samples: probed.samples, notes: [...probed.notes, ...[...skipped].map((s) => `copy would leave out ${s}`)] },
     rates: r,
   };
+}
+
+/**
+ * The archive's foreign keys as copy builds them (archive/indexes.ts), by dump id: the referencing table's plain
+ * bytes (pg_dump tags a foreign key "<table> <constraint>"), the TABLE DATA entries of its tables (none when one
+ * has no rows of its own: it waits for all the data), and whether it is left to post-data (it depends on a
+ * post-data entry other than an index or key: a partitioned table's index attachment).
+ */
+export function foreignKeysOf(
+  archive: Archive,
+  keep: (e: ArchiveEntry) => boolean,
+  dataOfTable: Map<number | undefined, number>,
+  plainByTableEntry: Map<number | undefined, number>,
+): Map<number, ArchiveShape['foreignKeys'][number]> {
+  const byId = new Map(archive.entries.map((e) => [e.dumpId, e]));
+  const builds = new Set(archive.entries.filter((e) => e.section === 4 && (e.desc === 'INDEX' || e.desc === 'CONSTRAINT') && keep(e)).map((e) => e.dumpId));
+  const out = new Map<number, ArchiveShape['foreignKeys'][number]>();
+  for (const e of archive.entries) {
+    if (e.desc !== 'FK CONSTRAINT' || e.section !== 4 || !keep(e)) continue;
+    const tables = e.dependencies.filter((d) => byId.get(d)?.desc === 'TABLE');
+    const own = tables.find((d) => e.tag.startsWith(`${byId.get(d)!.tag} `) && byId.get(d)!.namespace === e.namespace) ?? tables[0];
+    const data = tables.map((d) => dataOfTable.get(d));
+    out.set(e.dumpId, {
+      bytes: plainByTableEntry.get(own) ?? 0,
+      tables: data.every((d) => d !== undefined) ? (data as number[]) : [],
+      postData: e.dependencies.some((d) => byId.get(d)?.section === 4 && !builds.has(d)),
+    });
+  }
+  return out;
 }

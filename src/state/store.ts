@@ -235,5 +235,14 @@ export async function doneTocEntries(target: Client): Promise<Set<number>> {
 
 /** Called inside the transaction that restored these entries. */
 export async function markTocEntriesDone(target: Client, section: string, dumpIds: number[]): Promise<void> {
-  await target.query(`INSERT INTO pgshift.copy_toc (dump_id, section) SELECT unnest($1::int[]), $2 ON CONFLICT DO NOTHING`, [dumpIds, section]);
+  const s = tocEntriesDone(section, dumpIds);
+  await target.query(s.text, s.values);
+}
+
+/** The same mark as a statement, to be pipelined with its COMMIT (one round trip). */
+export function tocEntriesDone(section: string, dumpIds: number[]): Statement {
+  return {
+    text: `INSERT INTO pgshift.copy_toc (dump_id, section) SELECT unnest($1::int[]), $2 ON CONFLICT DO NOTHING`,
+    values: [`{${dumpIds.map((id) => String(Math.trunc(id))).join(',')}}`, section],
+  };
 }

@@ -138,7 +138,7 @@ describe('copy --source FILE: a pg_dump archive into an empty target', () => {
         'bulk loading, held by the test',
         async () => {
           const { rows } = await tgt.admin(
-            `SELECT pid FROM pg_stat_activity WHERE application_name = 'pgshift copy data' AND query LIKE 'COPY %bulk%' AND wait_event_type = 'Lock'`,
+            `SELECT pid FROM pg_stat_activity WHERE application_name = 'pgshift copy data' AND query LIKE '%COPY %bulk%' AND wait_event_type = 'Lock'`,
           );
           return rows.length ? rows : null;
         },
