@@ -78,6 +78,11 @@ async function main(): Promise<number> {
       // rate after the one-row COPY's fixed cost, and the rate past the first 16 MB (COPY's ring of buffers).
       sweep: { type: 'string', default: '' },
       reps: { type: 'string', default: '6' },
+      // Instead: two pipes copying the whole table in --chunk-mb id ranges, three ways, interleaved, --reps times:
+      // into one shared committed table (copy's split chunks), into a table of each pipe's own (committed), and
+      // as the probe's pipes do (COPY FREEZE into a scratch table of each pipe's own, created in the transaction,
+      // rolled back). Against one pipe into one table: the capacity each way gives.
+      'pipes-ab': { type: 'boolean', default: false },
     },
   });
   const majors = values.targets!.split(',').map(Number) as Array<15 | 17>;
@@ -135,6 +140,68 @@ async function main(): Promise<number> {
           samples.push({ seconds: s.seconds, mb: s.bytes / MB, mbps: s.bytes / MB / Math.max(0.001, s.seconds - tiny) });
         }
         rec.probe = { fixedSeconds: tiny, samples, mbps: median(samples.map((s) => s.mbps)) };
+        if (values['pipes-ab']) {
+          const ab: Record<string, number[]> = {};
+          const lo0 = Number(st[0]!.lo);
+          const hi = Number(st[0]!.hi);
+          const way = async (how: 'one' | 'shared' | 'own' | 'probe', tag: string) => {
+            const pipes: Array<[Client, Client]> =
+              how === 'one'
+                ? [[s1, t1]]
+                : [
+                    [s1, t1],
+                    [s2, t2],
+                  ];
+            if (how === 'one' || how === 'shared') await t1.query(`CREATE TABLE ab_${how}_${tag} ${COLS}`);
+            if (how === 'own') await t1.query(`CREATE TABLE ab_own_${tag}_0 ${COLS}; CREATE TABLE ab_own_${tag}_1 ${COLS}`);
+            await t1.query('CHECKPOINT');
+            let next = lo0;
+            let bytes = 0;
+            const t0 = performance.now();
+            await Promise.all(
+              pipes.map(async ([s, d], lane) => {
+                const table = how === 'own' ? `ab_own_${tag}_${lane}` : how === 'probe' ? `scratch_${lane}` : `ab_${how}_${tag}`;
+                for (;;) {
+                  const lo = next;
+                  if (lo > hi) return;
+                  next += chunkRows;
+                  await d.query('BEGIN');
+                  if (how === 'probe') await d.query(`CREATE TABLE ${table} ${COLS}`);
+                  const r = await relayCopy(
+                    s,
+                    d,
+                    `COPY (SELECT * FROM orders WHERE id >= ${lo} AND id < ${lo + chunkRows}) TO STDOUT (FORMAT binary)`,
+                    `COPY ${table} FROM STDIN (FORMAT binary${how === 'probe' ? ', FREEZE' : ''})`,
+                  );
+                  bytes += r.bytes;
+                  await d.query(how === 'probe' ? 'ROLLBACK' : 'COMMIT');
+                }
+              }),
+            );
+            (ab[how] ??= []).push(bytes / MB / ((performance.now() - t0) / 1000));
+          };
+          for (let rep = 0; rep < Number(values.reps); rep++) {
+            const order = (['one', 'shared', 'own', 'probe'] as const).slice();
+            if (rep % 2) order.reverse();
+            for (const how of order) await way(how, `${rep}`);
+          }
+          rec.pipesAb = ab;
+          const m = (k: string) => median(ab[k]!);
+          say(
+            `pipes A/B PG${t.major} round ${round} (load ${rec.loadBefore as number} → ${load()}): ` +
+              Object.keys(ab)
+                .map(
+                  (k) =>
+                    `${k} ${m(k).toFixed(1)} MB/s [${ab[k]!.map((x) => x.toFixed(0)).join(' ')}]${k === 'one' ? '' : ` = ${(m(k) / m('one')).toFixed(2)}× one pipe`}`,
+                )
+                .join('; '),
+          );
+          await Promise.all([s1, s2, t1, t2].map((c) => c.end()));
+          await admin.query(`DROP DATABASE ${db}`);
+          await admin.end();
+          results.push(rec);
+          continue;
+        }
         if (values.sweep) {
           const sizes = values.sweep.split(',').map(Number);
           const sweep: Record<string, Array<{ mbps: number; past16: number | null }>> = {};
