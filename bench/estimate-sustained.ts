@@ -12,19 +12,22 @@
 //
 //   npm run build && node dist/bench/estimate-sustained.js [--scale 0.3] [--rounds 2] [--targets 15,17] [--sample-mb 20] [--chunk-mb 64]
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseConnectionUrl } from '../src/config.js';
 import { relayCopy } from '../src/copy/relay.js';
 import { connect, type Client } from '../src/db/connect.js';
 import { median } from '../src/estimate/median.js';
 import { SHAPES } from './estimate-shapes.js';
+import { runOne } from './proc.js';
 import { setExitCode, startBenchServers, withDatabase } from './servers.js';
 
 const say = (l: string) => process.stderr.write(`${l}\n`);
 const open = (url: string) => connect(parseConnectionUrl(url, 'target'), { applicationName: 'pgshift-bench-estimate-sustained' });
 const MB = 1e6;
+const BIN = join(fileURLToPath(new URL('../../', import.meta.url)), 'bin', 'pgshift.js');
 const COLS = '(id bigint, account_id int, status smallint, email text, created_at timestamptz, amount numeric(12,2), note text)';
 const load = () => Number(loadavg()[0]!.toFixed(2));
 
@@ -83,6 +86,9 @@ async function main(): Promise<number> {
       // as the probe's pipes do (COPY FREEZE into a scratch table of each pipe's own, created in the transaction,
       // rolled back). Against one pipe into one table: the capacity each way gives.
       'pipes-ab': { type: 'boolean', default: false },
+      // With --pipes-ab: before each rep, `pgshift estimate --target` (an empty database of its own) on the same
+      // servers, its probe's capacity and rate of the table beside the pipes' measured ones.
+      'with-probe': { type: 'boolean', default: false },
     },
   });
   const majors = values.targets!.split(',').map(Number) as Array<15 | 17>;
@@ -180,12 +186,45 @@ async function main(): Promise<number> {
             );
             (ab[how] ??= []).push(bytes / MB / ((performance.now() - t0) / 1000));
           };
+          const probes: Array<{ capacity?: number; ordersMBps?: number; note?: string }> = [];
           for (let rep = 0; rep < Number(values.reps); rep++) {
+            if (values['with-probe']) {
+              const edb = `sustained_est_${rep}`;
+              await admin.query(`DROP DATABASE IF EXISTS ${edb}`);
+              await admin.query(`CREATE DATABASE ${edb}`);
+              const est = await runOne(
+                {
+                  bin: process.execPath,
+                  args: [
+                    BIN,
+                    'estimate',
+                    '--source',
+                    servers.sourceAdmin,
+                    '--target',
+                    withDatabase(t.admin, edb),
+                    '--jobs',
+                    '2',
+                    '--split-larger-than',
+                    '64MB',
+                    '--json',
+                  ],
+                },
+                { logFile: join(tmpdir(), `estimate-sustained-${process.pid}.log`) },
+              );
+              const e = JSON.parse(est.stdout) as { rates: { capacity?: number; perTable?: Record<string, number> }; probe: { notes: string[] } };
+              probes.push({
+                capacity: e.rates.capacity,
+                ordersMBps: (e.rates.perTable?.['["public","orders"]'] ?? 0) / MB,
+                note: e.probe.notes.find((n) => n.includes('pipes at once')),
+              });
+              await admin.query(`DROP DATABASE ${edb}`);
+            }
             const order = (['one', 'shared', 'own', 'probe'] as const).slice();
             if (rep % 2) order.reverse();
             for (const how of order) await way(how, `${rep}`);
           }
           rec.pipesAb = ab;
+          if (probes.length) rec.probes = probes;
           const m = (k: string) => median(ab[k]!);
           say(
             `pipes A/B PG${t.major} round ${round} (load ${rec.loadBefore as number} → ${load()}): ` +
@@ -194,7 +233,10 @@ async function main(): Promise<number> {
                   (k) =>
                     `${k} ${m(k).toFixed(1)} MB/s [${ab[k]!.map((x) => x.toFixed(0)).join(' ')}]${k === 'one' ? '' : ` = ${(m(k) / m('one')).toFixed(2)}× one pipe`}`,
                 )
-                .join('; '),
+                .join('; ') +
+              (probes.length
+                ? `; the probe's capacity ${probes.map((p) => p.capacity?.toFixed(2)).join(', ')} (orders ${probes.map((p) => p.ordersMBps?.toFixed(1)).join(', ')} MB/s)`
+                : ''),
           );
           await Promise.all([s1, s2, t1, t2].map((c) => c.end()));
           await admin.query(`DROP DATABASE ${db}`);
