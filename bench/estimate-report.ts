@@ -44,6 +44,7 @@ export interface CaseResult {
   steps: { predicted: StepTimes; actual: StepTimes };
   /** What the probe measured (its notes): where a prediction that missed went wrong. */
   probeNotes: string[];
+  probeSamples?: Array<{ table: string; format: string; bytes: number; rows: number; seconds: number; parallel: number }>;
   /** The rates the estimate ran on (per-table and per-index maps left out). */
   rates: Record<string, unknown>;
 }

@@ -242,6 +242,8 @@ async function runCase(
     loadBefore,
     steps: { predicted: predictedSteps(e.schedule), actual: actualSteps(mid.log) },
     probeNotes: e.probe.notes,
+    // Every probe sample (table, bytes, seconds, pipes at once): the rates and the pipes' capacity recomputable.
+    probeSamples: e.probe.samples,
     rates: Object.fromEntries(Object.entries(e.rates as Record<string, unknown>).filter(([k]) => k !== 'perIndex')),
   };
 }
