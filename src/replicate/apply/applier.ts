@@ -152,7 +152,7 @@ export class Applier {
 
   /** A target connection with the apply session settings, in one round trip (start-up time counts on every run). */
   private async connectTarget(applicationName: string): Promise<Client> {
-    const client = await connect(this.target, { applicationName });
+    const client = await connect(this.target, { applicationName, phase: 'apply' });
     try {
       await client.query(`SELECT set_config(k, v, false) FROM unnest($1::text[], $2::text[]) AS s(k, v)`, [
         Object.keys(APPLY_SETTINGS),
