@@ -196,6 +196,13 @@ export interface InventoryOptions {
   pgBin?: string;
   /** An open connection to the source to read through (saves a connection: replicate's start-up). */
   sourceClient?: Client;
+  /**
+   * Only what replicate's preflight decides on: the server, the role, the replication settings and the tables
+   * (kinds, keys, replica identity, access). Extensions, large objects, materialized views, triggers, slots,
+   * sequences, privileged objects, self-referencing views, row estimates and the local pg_dump (a `--version`
+   * process per installed major) are left empty: every rerun paid them, none of them changes its verdict.
+   */
+  replicationOnly?: boolean;
 }
 
 export async function takeInventory(source: ConnectionSpec, target?: ConnectionSpec, opts: InventoryOptions = {}): Promise<Inventory> {
@@ -207,14 +214,21 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
       throw classifyError(err, 'inventory: reading the catalog of the source', { phase: 'inventory' });
     });
     requireIncludesMatched(opts.filter ?? {}, tables, 'inventory');
-    const rowStats = await readRowEstimates(
-      client,
-      tables.map((t) => t.oid),
-    );
+    const rowStats = opts.replicationOnly
+      ? new Map<number, RowStats>()
+      : await readRowEstimates(
+          client,
+          tables.map((t) => t.oid),
+        );
     const access = await readAccess(
       client,
       tables.map((t) => t.oid),
     );
+    if (opts.replicationOnly) {
+      const none = { sequences: [], extensions: [], lo: { count: '0', bytes: '0' }, matviews: [], triggers: [], internal: [], slots: [], capture: false };
+      const privileged = { count: 0, examples: [], eventTriggers: [], securityDefiner: [] };
+      return { ...none, selfViews: [], privileged, server, role, repl, tables, rowStats, access };
+    }
     const sequences = await listSequences(client, opts.filter);
     // Six parameterless catalog reads as one multi-statement query: one round trip instead of six (every
     // inventory, copy and replicate preflight pays them; over a 40 ms link that was 0.2 s).
@@ -283,7 +297,7 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
   const freeSlots = Number(inv.repl.max_slots) - Number(inv.repl.used_slots);
   const freeSenders = Number(inv.repl.max_senders) - Number(inv.repl.used_senders);
   const reason = replicationVerdict(inv.role, inv.repl.wal_level, freeSlots, freeSenders);
-  const dump = selectPgTools(opts.pgBin).tools;
+  const dump = opts.replicationOnly ? undefined : selectPgTools(opts.pgBin).tools;
   const targetMajor = (targetInfo as Inventory['target'])?.major;
 
   const tables: InventoryTable[] = inv.tables.map((t) => ({
