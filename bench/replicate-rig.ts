@@ -186,13 +186,18 @@ export class Rig {
     }
   }
 
-  /** pgbench for `seconds` while nobody consumes; the backlog every subscriber drains next. */
-  async workload(seconds: number): Promise<Workload> {
+  /**
+   * pgbench while nobody consumes; the backlog every subscriber drains next. `size`: for so many seconds, or a fixed
+   * number of transactions (split over the clients; `{ transactions: 1 }` is the fixed-cost probe: one transaction).
+   */
+  async workload(size: { seconds: number } | { transactions: number }): Promise<Workload> {
     const { o } = this;
     await sql(this.sourceDb, 'SELECT pg_stat_reset()');
     const startLsn = (await sql<{ l: string }>(this.sourceDb, 'SELECT pg_current_wal_lsn()::text AS l'))[0]!.l;
-    log(`workload (PG${o.major} target): pgbench -T ${seconds} -c ${o.clients} (tpcb-like@9, wide-row upsert@1); nobody consumes`);
-    const out = execFileSync(o.pgbench, ['-n', '-T', String(seconds), '-c', String(o.clients), '-j', String(o.clients), ...this.scripts, this.sourceDb], {
+    const clients = 'transactions' in size ? Math.max(1, Math.min(o.clients, size.transactions)) : o.clients;
+    const how = 'seconds' in size ? ['-T', String(size.seconds)] : ['-t', String(Math.max(1, Math.round(size.transactions / clients)))];
+    log(`workload (PG${o.major} target): pgbench ${how.join(' ')} -c ${clients} (tpcb-like@9, wide-row upsert@1); nobody consumes`);
+    const out = execFileSync(o.pgbench, ['-n', ...how, '-c', String(clients), '-j', String(clients), ...this.scripts, this.sourceDb], {
       encoding: 'utf8',
     });
     const m = /number of transactions actually processed: (\d+)/.exec(out);
@@ -209,12 +214,14 @@ export class Rig {
   }
 
   /** `pgshift replicate --until-caught-up` drains what is pending, under /usr/bin/time. */
-  async drainPgshift(mode: Mode, round: number): Promise<Drain> {
+  async drainPgshift(mode: Mode, round: number, tag = ''): Promise<Drain> {
     const { o } = this;
     await this.sourceFor(mode);
     const t = this.targetOf.get(mode)!;
-    const logFile = join(o.work, `drain-${o.major}-${mode}-${round}.log`);
+    const logFile = join(o.work, `drain-${o.major}-${mode}-${round}${tag}.log`);
     const prof = o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] : [];
+    // Node flags for the drains only (an A/B of V8 settings): PGSHIFT_BENCH_NODE_FLAGS="--max-semi-space-size=64".
+    prof.push(...(process.env.PGSHIFT_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean));
     const before = await targetCounters(t.admin);
     const p: RunResult = await runOne(
       { bin: process.execPath, args: [...prof, o.pgshiftBin, ...this.pgshiftArgs(mode, ['--log-level', 'debug'])] },

@@ -13,6 +13,11 @@
 // compared with the source (row counts, sums and row hashes); a mismatch exits 1.
 //
 //   npm run bench:replicate -- --seconds 20 --scale 5 --targets 15,17 --modes pgoutput,triggers --rounds 3
+//   npm run bench:replicate -- --transactions 60000 …   # a fixed, longer backlog (throughput: start-up a small share)
+//   Every round ends with a fixed-cost probe (--probe 0 to skip): a backlog of ONE transaction drained by every
+//   subscriber the same way. Its time is the subscriber's fixed cost (process start, connect, preflight, finish;
+//   native: the apply worker's start and first confirmation); the steady apply rate is
+//   (changes of the backlog − changes of the probe) / (drain time − probe time), reported for both sides.
 //   npm run bench:replicate -- --seconds 3 --scale 1 --live-rate 0        # quick smoke run
 //   --live-rate R (default 0) adds a live-lag part: pgbench -R R for --live-seconds, one subscriber at a time.
 //   --cpu-prof DIR writes a V8 CPU profile of every timed pgshift drain into DIR.
@@ -46,6 +51,8 @@ const median = (xs: number[]) => {
 interface Round {
   workload: Workload;
   drains: Drain[];
+  /** The one-transaction backlog drained right after (fixed cost). */
+  probe?: { workload: Workload; drains: Drain[] };
   loadavgBefore: number[];
   loadavgAfter: number[];
 }
@@ -54,6 +61,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       seconds: { type: 'string', default: '20' },
+      transactions: { type: 'string' },
+      probe: { type: 'string', default: '1' },
       scale: { type: 'string', default: '5' },
       clients: { type: 'string', default: '2' },
       rounds: { type: 'string', default: '1' },
@@ -72,6 +81,8 @@ async function main(): Promise<void> {
     },
   });
   const seconds = Number(values.seconds);
+  const transactions = values.transactions !== undefined ? Number(values.transactions) : undefined;
+  const probe = values.probe !== '0';
   const scale = Number(values.scale);
   const clients = Number(values.clients);
   const rounds = Math.max(1, Number(values.rounds));
@@ -111,28 +122,35 @@ async function main(): Promise<void> {
       const done: Round[] = [];
       let sourceFingerprint = '';
       for (let r = 0; r < rounds; r++) {
-        const workload = await rig.workload(seconds);
+        const workload = await rig.workload(transactions !== undefined ? { transactions } : { seconds });
         const loadavgBefore = loadavg();
         // The subscribers take turns: a different one goes first in every round.
         const order: Array<Mode | 'native' | 'walsender'> = [...modes, 'native', 'walsender'];
         for (let k = 0; k < r % order.length; k++) order.push(order.shift()!);
-        const drains: Drain[] = [];
-        for (const s of order) {
-          log(`drain (PG${t.major} target, round ${r + 1}/${rounds}): ${s === 'native' ? 'native subscription' : s === 'walsender' ? RECV : `pgshift ${s}`}`);
-          const d =
-            s === 'native'
-              ? await rig.drainNative(workload.endLsn)
-              : s === 'walsender'
-                ? await rig.drainWalsender(workload.endLsn)
-                : await rig.drainPgshift(s, r);
-          log(
-            `  ${d.wallSeconds.toFixed(2)} s wall${d.cpuSeconds !== undefined ? `, cpu ${d.cpuSeconds.toFixed(2)} s, rss ${((d.peakRssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB` : ''}; target: ${d.target.commits} commits, ${d.target.walSyncs} WAL fsyncs, ${(d.target.walBytes / 2 ** 20).toFixed(1)} MiB WAL${d.steps?.length ? `; steps: ${d.steps.join(' · ')}` : ''}`,
-          );
-          drains.push(d);
+        const drainAll = async (w: Workload, what: string, tag = ''): Promise<Drain[]> => {
+          const drains: Drain[] = [];
+          for (const s of order) {
+            log(
+              `${what} (PG${t.major} target, round ${r + 1}/${rounds}): ${s === 'native' ? 'native subscription' : s === 'walsender' ? RECV : `pgshift ${s}`}`,
+            );
+            const d =
+              s === 'native' ? await rig.drainNative(w.endLsn) : s === 'walsender' ? await rig.drainWalsender(w.endLsn) : await rig.drainPgshift(s, r, tag);
+            log(
+              `  ${d.wallSeconds.toFixed(2)} s wall${d.cpuSeconds !== undefined ? `, cpu ${d.cpuSeconds.toFixed(2)} s, rss ${((d.peakRssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB` : ''}; target: ${d.target.commits} commits, ${d.target.walSyncs} WAL fsyncs, ${(d.target.walBytes / 2 ** 20).toFixed(1)} MiB WAL${d.steps?.length ? `; steps: ${d.steps.join(' · ')}` : ''}`,
+            );
+            drains.push(d);
+          }
+          sourceFingerprint = await rig.compare(drains);
+          if (drains.some((d) => !d.matches)) mismatch = true;
+          return drains;
+        };
+        const drains = await drainAll(workload, 'drain');
+        let probed: Round['probe'];
+        if (probe) {
+          const pw = await rig.workload({ transactions: 1 });
+          probed = { workload: pw, drains: await drainAll(pw, 'fixed-cost probe (one transaction)', '-probe') };
         }
-        sourceFingerprint = await rig.compare(drains);
-        if (drains.some((d) => !d.matches)) mismatch = true;
-        done.push({ workload, drains, loadavgBefore, loadavgAfter: loadavg() });
+        done.push({ workload, drains, ...(probed ? { probe: probed } : {}), loadavgBefore, loadavgAfter: loadavg() });
       }
       const live: LagResult[] = [];
       const liveRate = Number(values['live-rate']);
@@ -159,7 +177,7 @@ async function main(): Promise<void> {
   }
 
   const flags = [
-    `--seconds ${seconds} --scale ${scale} --clients ${clients} --rounds ${rounds} --targets ${majors.join(',')} --modes ${modes.join(',')}`,
+    `${transactions !== undefined ? `--transactions ${transactions}` : `--seconds ${seconds}`} --scale ${scale} --clients ${clients} --rounds ${rounds} --targets ${majors.join(',')} --modes ${modes.join(',')}`,
     values['source-tls-owner'] ? '--source-tls-owner' : '',
     values['target-nonsuper'] ? '--target-nonsuper' : '',
     values['fast-servers'] ? '--fast-servers' : '',
@@ -172,7 +190,16 @@ async function main(): Promise<void> {
     machine: { cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30) },
     servers: `${footingNote(footing)} Source PostgreSQL 15 (wal_level=logical); every subscriber of one target major applies into its own database on that target server, one after the other.`,
     roles: `${roleNote(roles)} (pgshift); the native subscription is created by the target's superuser and connects to the source as superuser without TLS (it needs REPLICATION and, on PostgreSQL 15, a superuser owner).`,
-    workload: { pgbenchScale: scale, seconds, clients, script: 'tpcb-like@9 + wide-row upsert (~1.3 kB text)@1' },
+    workload: {
+      pgbenchScale: scale,
+      seconds: transactions === undefined ? seconds : null,
+      transactions: transactions ?? null,
+      clients,
+      script: 'tpcb-like@9 + wide-row upsert (~1.3 kB text)@1',
+    },
+    probe: probe
+      ? 'after every drain, a one-transaction backlog drained the same way: fixed cost; steady rate = (changes − probe changes) / (wall − probe wall)'
+      : null,
     pgshiftCommand:
       'pgshift replicate --source $SOURCE --target $TARGET --until-caught-up [--fix-replica-identity | --capture triggers] --json --log-level debug',
     nativeCommand:
@@ -206,6 +233,30 @@ async function main(): Promise<void> {
       lines.push(
         `| ${s} | ${wall.toFixed(2)} (${ds.map((d) => d.wallSeconds.toFixed(2)).join(' / ')}) | ${(nativeMedian / wall).toFixed(2)}× | ${cpu} | ${rss} | ${commits.toFixed(3)} | ${median(ds.map((d) => d.target.walSyncs))} | ${(median(ds.map((d) => d.target.walBytes)) / 2 ** 20).toFixed(1)} |`,
       );
+    }
+    if (t.rounds.every((r) => r.probe)) {
+      // Fixed cost and steady rate, per round then the median (both sides measured the same way).
+      const split = (s: string) =>
+        t.rounds.map((r) => {
+          const big = r.drains.find((d) => d.subscriber === s)!;
+          const small = r.probe!.drains.find((d) => d.subscriber === s)!;
+          const changes = r.workload.rowChanges - r.probe!.workload.rowChanges;
+          return { fixed: small.wallSeconds, rate: changes / Math.max(1e-3, big.wallSeconds - small.wallSeconds) };
+        });
+      const nativeRate = median(split('native subscription').map((x) => x.rate));
+      lines.push(
+        '',
+        `PG${t.major} target, fixed cost and steady apply rate (probe: one transaction, ~${median(t.rounds.map((r) => r.probe!.workload.rowChanges))} row changes)`,
+        '| subscriber | fixed s: median (runs) | steady changes/s: median (runs) | steady vs native |',
+        '|---|---:|---:|---:|',
+      );
+      for (const s of subs) {
+        const xs = split(s);
+        const rate = median(xs.map((x) => x.rate));
+        lines.push(
+          `| ${s} | ${median(xs.map((x) => x.fixed)).toFixed(2)} (${xs.map((x) => x.fixed.toFixed(2)).join(' / ')}) | ${rate.toFixed(0)} (${xs.map((x) => x.rate.toFixed(0)).join(' / ')}) | ${(rate / nativeRate).toFixed(2)}× |`,
+        );
+      }
     }
     for (const l of t.live) lines.push(`live lag, ${l.subscriber}: max ${l.maxLagSeconds.toFixed(2)} s, p95 ${l.p95LagSeconds.toFixed(2)} s`);
   }

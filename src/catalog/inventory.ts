@@ -196,6 +196,13 @@ export interface InventoryOptions {
   pgBin?: string;
   /** An open connection to the source to read through (saves a connection: replicate's start-up). */
   sourceClient?: Client;
+  /**
+   * Only what replicate's preflight decides on: the server, the role, the replication settings and the tables
+   * (kinds, keys, replica identity, access). Extensions, large objects, materialized views, triggers, slots,
+   * sequences, privileged objects, self-referencing views, row estimates and the local pg_dump (a `--version`
+   * process per installed major) are left empty: every rerun paid them, none of them changes its verdict.
+   */
+  replicationOnly?: boolean;
 }
 
 export async function takeInventory(source: ConnectionSpec, target?: ConnectionSpec, opts: InventoryOptions = {}): Promise<Inventory> {
@@ -207,48 +214,57 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
       throw classifyError(err, 'inventory: reading the catalog of the source', { phase: 'inventory' });
     });
     requireIncludesMatched(opts.filter ?? {}, tables, 'inventory');
-    const rowStats = await readRowEstimates(
-      client,
-      tables.map((t) => t.oid),
-    );
+    const rowStats = opts.replicationOnly
+      ? new Map<number, RowStats>()
+      : await readRowEstimates(
+          client,
+          tables.map((t) => t.oid),
+        );
     const access = await readAccess(
       client,
       tables.map((t) => t.oid),
     );
+    if (opts.replicationOnly) {
+      const none = { sequences: [], extensions: [], lo: { count: '0', bytes: '0' }, matviews: [], triggers: [], internal: [], slots: [], capture: false };
+      const privileged = { count: 0, examples: [], eventTriggers: [], securityDefiner: [] };
+      return { ...none, selfViews: [], privileged, server, role, repl, tables, rowStats, access };
+    }
     const sequences = await listSequences(client, opts.filter);
-    const extensions = (
-      await client.query(`SELECT e.extname AS name, e.extversion AS version, n.nspname AS schema
-                            FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-                           WHERE e.extname <> 'plpgsql' ORDER BY 1`)
-    ).rows;
-    // pg_largeobject's size is what the objects occupy (summing their lengths would read them all); an empty
-    // catalog still has an index page, which is not "8 kB of large objects".
-    const lo = await one<{ count: string; bytes: string }>(
-      client,
-      `SELECT count(*) AS count, CASE WHEN count(*) = 0 THEN 0 ELSE pg_relation_size('pg_catalog.pg_largeobject') END AS bytes
-         FROM pg_largeobject_metadata`,
-    );
-    const matviews = (
-      await client.query(`SELECT n.nspname AS schema, c.relname AS name, pg_total_relation_size(c.oid) AS bytes, c.relispopulated AS populated
-                            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                           WHERE c.relkind = 'm' AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2`)
-    ).rows;
-    const triggers = (
-      await client.query(`SELECT n.nspname AS schema, c.relname AS table, t.tgname AS name, t.tgenabled <> 'D' AS enabled
-                            FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                           WHERE NOT t.tgisinternal AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')
-                             AND t.tgname NOT LIKE '\\_pgshift\\_capture\\_%' ORDER BY 1, 2, 3`)
-    ).rows;
-    const internal = (await client.query(`SELECT nspname FROM pg_namespace WHERE nspname IN ('heroku_ext', '_heroku') ORDER BY 1`)).rows.map(
-      (r) => r.nspname as string,
-    );
-    const slots = (
-      await client.query<{ name: string; plugin: string | null; database: string | null; active: boolean; retained: string | null }>(
-        `SELECT slot_name AS name, plugin, database, active,
-                pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END, restart_lsn)::int8 AS retained
-           FROM pg_replication_slots ORDER BY slot_name`,
-      )
-    ).rows.map((r) => ({
+    // Six parameterless catalog reads as one multi-statement query: one round trip instead of six (every
+    // inventory, copy and replicate preflight pays them; over a 40 ms link that was 0.2 s).
+    const batch = (await client.query(
+      `SELECT e.extname AS name, e.extversion AS version, n.nspname AS schema
+         FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+        WHERE e.extname <> 'plpgsql' ORDER BY 1;
+       -- pg_largeobject's size is what the objects occupy (summing their lengths would read them all); an empty
+       -- catalog still has an index page, which is not "8 kB of large objects".
+       SELECT count(*) AS count, CASE WHEN count(*) = 0 THEN 0 ELSE pg_relation_size('pg_catalog.pg_largeobject') END AS bytes
+         FROM pg_largeobject_metadata;
+       SELECT n.nspname AS schema, c.relname AS name, pg_total_relation_size(c.oid) AS bytes, c.relispopulated AS populated
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'm' AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2;
+       SELECT n.nspname AS schema, c.relname AS table, t.tgname AS name, t.tgenabled <> 'D' AS enabled
+         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE NOT t.tgisinternal AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshift')
+          AND t.tgname NOT LIKE '\\_pgshift\\_capture\\_%' ORDER BY 1, 2, 3;
+       SELECT nspname FROM pg_namespace WHERE nspname IN ('heroku_ext', '_heroku') ORDER BY 1;
+       SELECT slot_name AS name, plugin, database, active,
+              pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END, restart_lsn)::int8 AS retained
+         FROM pg_replication_slots ORDER BY slot_name`,
+    )) as unknown as [
+      { rows: Array<{ name: string; version: string; schema: string }> },
+      { rows: Array<{ count: string; bytes: string }> },
+      { rows: Array<{ schema: string; name: string; bytes: string; populated: boolean }> },
+      { rows: Array<{ schema: string; table: string; name: string; enabled: boolean }> },
+      { rows: Array<{ nspname: string }> },
+      { rows: Array<{ name: string; plugin: string | null; database: string | null; active: boolean; retained: string | null }> },
+    ];
+    const extensions = batch[0].rows;
+    const lo = batch[1].rows[0]!;
+    const matviews = batch[2].rows;
+    const triggers = batch[3].rows;
+    const internal = batch[4].rows.map((r) => r.nspname);
+    const slots = batch[5].rows.map((r) => ({
       name: r.name,
       plugin: r.plugin,
       database: r.database,
@@ -281,7 +297,7 @@ export async function takeInventory(source: ConnectionSpec, target?: ConnectionS
   const freeSlots = Number(inv.repl.max_slots) - Number(inv.repl.used_slots);
   const freeSenders = Number(inv.repl.max_senders) - Number(inv.repl.used_senders);
   const reason = replicationVerdict(inv.role, inv.repl.wal_level, freeSlots, freeSenders);
-  const dump = selectPgTools(opts.pgBin).tools;
+  const dump = opts.replicationOnly ? undefined : selectPgTools(opts.pgBin).tools;
   const targetMajor = (targetInfo as Inventory['target'])?.major;
 
   const tables: InventoryTable[] = inv.tables.map((t) => ({

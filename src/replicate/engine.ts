@@ -10,6 +10,7 @@
 import type { ConnectionSpec } from '../config.js';
 import { syncSequences } from '../copy/sequences.js';
 import { acquireApplyLock } from '../db/lock.js';
+import { roundTripCounts, roundTripsSince, setRoundTripPhase, type RoundTripCounts } from '../db/roundtrips.js';
 import { classifyError, InterruptedError, StoppedError, UsageError } from '../errors.js';
 import { sleep } from '../sleep.js';
 import { restoreSwitches, switchOff, type Switched } from './apply/switches.js';
@@ -62,6 +63,11 @@ export interface EngineSummary {
   restored: Switched | null;
   /** Materialized views refreshed by the finish, and how long it took (null: not refreshed). */
   matviews: MatviewRefresh | null;
+  /**
+   * Round trips per side and phase of this run (preflight, start, catch-up, finish; apply: the applier's own
+   * connections; the initial copy's phases by name); connections opened per side. A rerun's fixed cost.
+   */
+  roundTrips: RoundTripCounts;
 }
 
 type Detail = unknown;
@@ -82,6 +88,7 @@ export class Replication {
 
   private constructor(
     readonly startedAt: number,
+    private readonly roundTripsBefore: RoundTripCounts,
     private readonly ctx: SourceContext,
     private readonly cs: ChangeSource<Detail>,
     private readonly init: { how: StartKind; copy: CopySummary | null },
@@ -90,6 +97,8 @@ export class Replication {
   /** Steps 1–5; on any failure everything opened is closed again. */
   static async start(source: ConnectionSpec, target: ConnectionSpec, opts: ReplicateOptions, make: (ctx: SourceContext) => ChangeSource): Promise<Replication> {
     const startedAt = Date.now();
+    const roundTripsBefore = roundTripCounts();
+    setRoundTripPhase('preflight');
     const { logger } = opts;
     // --log-level debug: how long each step of the run took (where a run's fixed cost goes).
     const step = (what: string) => logger.debug({ ms: Date.now() - startedAt }, `replicate: ${what}`);
@@ -108,6 +117,7 @@ export class Replication {
       const init = await cs.initialCopy();
       if (opts.signal.aborted) throw new InterruptedError('replicate interrupted by signal', { hint: 'run the same command again to continue' });
       step(`initial copy: ${init.how}`);
+      setRoundTripPhase('start');
       const switched = await switchOff(control.targetClient, await cs.appliedTables());
       if (switched.triggers + switched.foreignKeys + switched.identities > 0) {
         logger.info(
@@ -115,8 +125,9 @@ export class Replication {
         );
       }
       step('target triggers and foreign keys switched off');
-      const run = new Replication(startedAt, ctx, cs, init);
+      const run = new Replication(startedAt, roundTripsBefore, ctx, cs, init);
       await run.begin();
+      setRoundTripPhase('catch-up');
       return run;
     } catch (err) {
       await cs?.close().catch(() => undefined);
@@ -238,6 +249,7 @@ export class Replication {
     try {
       if (!this.caught) await this.catchUp();
       await this.endApply();
+      setRoundTripPhase('finish');
       const { control, target, opts } = this.ctx;
       // Either control connection may have been lost while applying: re-opened (the lock re-taken), not fatal.
       const [tgt, src] = [await control.holdTarget(), await control.holdSource()];
@@ -304,6 +316,7 @@ export class Replication {
       start: this.init.how,
       initialCopy: this.init.copy,
       ...finish,
+      roundTrips: roundTripsSince(this.roundTripsBefore),
       ...own,
     };
   }

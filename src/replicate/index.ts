@@ -13,6 +13,7 @@
 import type { ConnectionSpec } from '../config.js';
 import type { CopySummary } from '../copy/index.js';
 import { classifyError, InterruptedError } from '../errors.js';
+import type { RoundTripCounts } from '../db/roundtrips.js';
 import type { Switched } from './apply/switches.js';
 import { CatchUpTimeout, Replication, type EngineSummary } from './engine.js';
 import type { MatviewRefresh } from './matviews.js';
@@ -57,6 +58,8 @@ export interface PgoutputSummary {
   sourceWrites: SourceWrites | null;
   notReplicated: string[];
   metricsPort: number | null;
+  /** Round trips per side and phase (a rerun's fixed cost). */
+  roundTrips: RoundTripCounts;
 }
 
 export interface CaptureSummary {
@@ -86,6 +89,8 @@ export interface CaptureSummary {
   /** --until-caught-up: the moment everything committed before was applied, and changes captured since (pending after the finish). */
   caughtUpTo: { at: string; pendingSince: number } | null;
   notReplicated: string[];
+  /** Round trips per side and phase (a rerun's fixed cost). */
+  roundTrips: RoundTripCounts;
 }
 
 /** What a replication run reports: `capture` says which of the two shapes it is. */

@@ -60,7 +60,8 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::te
          WHERE i.inhrelid = c.oid ORDER BY i.inhseqno LIMIT 1) AS parent
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p') AND ${userSchemaSql('n.nspname')}
-   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ ORDER BY 2, 3`; // a stable order for what is named (--exclude suggestions came out in catalog order)
 
 /** Plain and partitioned tables of the selection on the source now (the same rule as the catalog's listTables). */
 async function sourceTables(src: Client, filter: Partial<TableFilter>): Promise<SourceTable[]> {

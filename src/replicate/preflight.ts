@@ -42,7 +42,7 @@ export async function planReplication(
     published?: Set<string>;
   },
 ): Promise<ReplicationPlan> {
-  const inv = await takeInventory(source, undefined, { filter: opts.filter, sourceClient: src });
+  const inv = await takeInventory(source, undefined, { filter: opts.filter, sourceClient: src, replicationOnly: true });
   const managed = inv.role.superuser || inv.role.replication ? null : await managedReplicationRole(src);
   if (!inv.role.superuser && !inv.role.replication && !managed) {
     throw new PermissionError(

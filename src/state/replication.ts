@@ -11,7 +11,7 @@
 import type { QueryConfig } from 'pg';
 import { withTransaction, type Client } from '../db/connect.js';
 import { PgshiftError } from '../errors.js';
-import { APPLY_ROWS_FUNCTION } from '../replicate/apply/sql.js';
+import { APPLY_ROWS_BODY, APPLY_ROWS_FUNCTION } from '../replicate/apply/sql.js';
 import type { CapturedTable } from '../replicate/triggers/install.js';
 import { migrateState } from './migrations.js';
 import { assertStateTrusted, lockDownState } from './trust.js';
@@ -81,7 +81,10 @@ export interface ReplicationState {
 
 export async function ensureReplicationState(c: Client): Promise<void> {
   await migrateState(c);
-  // CREATE OR REPLACE on every run: the function always matches the SQL this version generates.
+  // The function always matches the SQL this version generates: replaced unless its body is that already (the
+  // state was checked and locked down just above, the function with it).
+  const { rows } = await c.query(`SELECT prosrc FROM pg_catalog.pg_proc WHERE oid = pg_catalog.to_regprocedure('pgshift.apply_rows(text,text[])')`);
+  if (rows[0]?.prosrc === APPLY_ROWS_BODY) return;
   await withTransaction(c, async () => {
     await c.query(APPLY_ROWS_FUNCTION);
     await lockDownState(c); // EXECUTE granted to PUBLIC (and by default privileges) on creation

@@ -49,8 +49,15 @@ interface Grant {
   privilege: string;
 }
 
+/** A trusted state as found: `lockedDown` when no other role holds any privilege at all (as lockDownState leaves it). */
+export interface StateInspection {
+  lockedDown: boolean;
+  /** Every object of the schema, as named in StateExposure (`table pgshift.schema_migrations`). */
+  objects: Set<string>;
+}
+
 /** Every object of the state schema owned by another role, and every privilege held by another role. */
-async function inspect(c: Client): Promise<{ present: boolean; foreign: StateExposure[]; grants: StateExposure[] }> {
+async function inspect(c: Client): Promise<{ present: boolean; foreign: StateExposure[]; grants: StateExposure[]; objects: Set<string> }> {
   const { rows } = await c.query<{ object: string; ours: boolean; owner_name: string; grants: Grant[] }>(EXPOSURE_SQL, [STATE_SCHEMA]);
   const foreign: StateExposure[] = [];
   const grants: StateExposure[] = [];
@@ -60,7 +67,7 @@ async function inspect(c: Client): Promise<{ present: boolean; foreign: StateExp
     for (const g of r.grants) byRole.set(g.role, [...(byRole.get(g.role) ?? []), g.privilege]);
     for (const [role, privileges] of byRole) grants.push({ object: r.object, role, privileges });
   }
-  return { present: rows.length > 0, foreign, grants };
+  return { present: rows.length > 0, foreign, grants, objects: new Set(rows.map((r) => r.object)) };
 }
 
 /** What makes the state untrustworthy: objects not owned by the current role, write privileges of other roles. */
@@ -73,9 +80,10 @@ export async function stateExposures(c: Client): Promise<StateExposure[]> {
  * Refuse to act on a state another role owns or can write: what it holds may have been forged. Nothing is
  * changed; the error names each object and role, and the statements that close it after a review.
  */
-export async function assertStateTrusted(c: Client, where: string): Promise<void> {
-  const bad = await stateExposures(c);
-  if (bad.length === 0) return;
+export async function assertStateTrusted(c: Client, where: string): Promise<StateInspection> {
+  const seen = await inspect(c);
+  const bad = [...seen.foreign, ...seen.grants.filter((g) => g.privileges.some((p) => WRITE.includes(p)))];
+  if (bad.length === 0) return { lockedDown: seen.present && seen.grants.length === 0, objects: seen.objects };
   const list = bad.map((b) => (b.privileges[0] === 'owner' ? `${b.object} is owned by ${b.role}` : `${b.role} may ${b.privileges.join(', ')} on ${b.object}`));
   const roles = [...new Set(bad.filter((b) => b.privileges[0] !== 'owner').map((b) => b.role))];
   const revoke = roles.map((r) => revokeStatements(r === 'PUBLIC' ? 'PUBLIC' : quoteIdent(r)).join(' ')).join(' ');

@@ -152,7 +152,7 @@ export class Applier {
 
   /** A target connection with the apply session settings, in one round trip (start-up time counts on every run). */
   private async connectTarget(applicationName: string): Promise<Client> {
-    const client = await connect(this.target, { applicationName });
+    const client = await connect(this.target, { applicationName, phase: 'apply' });
     try {
       await client.query(`SELECT set_config(k, v, false) FROM unnest($1::text[], $2::text[]) AS s(k, v)`, [
         Object.keys(APPLY_SETTINGS),
@@ -292,7 +292,10 @@ export class Applier {
           await writer.pipe.barrier();
           return;
         }
-        if (!inTx && (await stop.atBoundary())) continue;
+        if (!inTx) {
+          const taken = stop.atBoundary();
+          if (taken !== false && (await taken)) continue;
+        }
         let ev: SourceEvent | undefined;
         if (next === null && it.take) {
           ev = it.take();
@@ -367,7 +370,10 @@ export class Applier {
           }
           case 'begin':
             // A transaction after the verify point: the point comes first (point-stop.ts says why by begin).
-            await stop.before(ev.position);
+            {
+              const reaching = stop.before(ev.position);
+              if (reaching !== false) await reaching;
+            }
             inTx = true;
             // Already applied (a source may resend around a restart): skipped, never applied twice.
             skipping = ev.position <= this.stats.appliedPosition;
@@ -409,7 +415,10 @@ export class Applier {
             if (inTx) break;
             keepalive = keepalive === null || ev.position > keepalive ? ev.position : keepalive;
             // The source has sent everything up to here: an idle stream reaches the point without a transaction.
-            if (await stop.before(ev.position, true)) break;
+            {
+              const reaching = stop.before(ev.position, true);
+              if (reaching !== false && (await reaching)) break;
+            }
             if (!batchOpen) await commit();
             break;
         }

@@ -116,8 +116,8 @@ export function deleteSql(t: TargetTable, identity: Identity, keyCols: string[],
  */
 export const APPLY_ROWS_SQL = `SELECT pgshift.apply_rows($1, $2::text[]) AS missing`;
 
-export const APPLY_ROWS_FUNCTION = `
-CREATE OR REPLACE FUNCTION pgshift.apply_rows(stmt text, rows text[]) RETURNS integer LANGUAGE plpgsql AS $fn$
+/** The function's body (pg_proc.prosrc): a rerun replaces the function only when it differs. */
+export const APPLY_ROWS_BODY = `
 DECLARE r text[]; n integer; missing integer := 0;
 BEGIN
   FOREACH r SLICE 1 IN ARRAY rows LOOP
@@ -126,7 +126,10 @@ BEGIN
     IF n = 0 THEN missing := missing + 1; END IF;
   END LOOP;
   RETURN missing;
-END $fn$;`;
+END `;
+
+export const APPLY_ROWS_FUNCTION = `
+CREATE OR REPLACE FUNCTION pgshift.apply_rows(stmt text, rows text[]) RETURNS integer LANGUAGE plpgsql AS $fn$${APPLY_ROWS_BODY}$fn$;`;
 
 /** ONLY for plain tables (an inheritance parent's children arrive as their own relations); not allowed on partitioned ones. */
 export function truncateSql(tables: TargetTable[], restartIdentity: boolean): string {

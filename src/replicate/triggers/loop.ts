@@ -51,10 +51,10 @@ export class CaptureLoop {
         let src: Client | undefined;
         let tgt: Client | undefined;
         try {
-          src = await connect(this.source, { applicationName: 'pgshift replicate apply' });
+          src = await connect(this.source, { applicationName: 'pgshift replicate apply', phase: 'apply' });
           // The log cleanup writes on the source: still allowed while pgshift cutover holds it read-only for everyone else.
           await src.query(`SET default_transaction_read_only = off`);
-          tgt = await connect(this.target, { applicationName: 'pgshift replicate apply' });
+          tgt = await connect(this.target, { applicationName: 'pgshift replicate apply', phase: 'apply' });
           // Every (re)connection of the applier: this run still holds the target, and no other applier is alive.
           await this.opts.onConnect(tgt);
           const applier = new CaptureApplier(src, tgt, this.tables, this.opts.logger);
