@@ -30,7 +30,9 @@ export function* blockChunks(path: string, offset: number, intSize: number, dump
   const fd = openSync(path, 'r');
   try {
     let fileAt = offset;
-    let buf = Buffer.allocUnsafe(SLICE);
+    // Empty until the first refill sizes it to the block: a 4 MB buffer per table, dropped unread, was most of a
+    // many-tables restore's garbage.
+    let buf = Buffer.alloc(0);
     let len = 0; // bytes read into buf
     let p = 0; // next unread byte
     let w = 0; // end of the payload squeezed so far (w <= p)
@@ -125,8 +127,16 @@ export function archiveRowsOpener(archive: Archive, entry: ArchiveEntry): (() =>
   return () => {
     const raw = Readable.from(blockChunks(archive.path, block.offset, header.intSize, entry.dumpId, block.offset + block.bytes), { objectMode: false });
     // pg_dump's custom format compresses with zlib's deflate (zlib header, no gzip wrapper), one stream per block.
-    return header.compression === 'gzip' ? inflated(raw, createInflate({ chunkSize: INFLATED_CHUNK })) : raw;
+    return header.compression === 'gzip' ? inflated(raw, createInflate({ chunkSize: inflatedChunk(block.bytes) })) : raw;
   };
+}
+
+/**
+ * zlib's output buffer for a block of `bytes` compressed: INFLATED_CHUNK for large tables, about what a small one
+ * inflates to otherwise (COPY text deflates 3–5×), since each buffer lives until the socket has written it.
+ */
+export function inflatedChunk(bytes: number): number {
+  return Math.min(INFLATED_CHUNK, Math.max(64 << 10, 2 ** Math.ceil(Math.log2(Math.max(1, bytes) * 4))));
 }
 
 /** `from` through `inflate`, an error of either ending the stream returned. */
