@@ -8,7 +8,7 @@
 //   npm run bench -- --mb 200 --peers pgshift,pg_dump_pipe --fast-servers
 //   npm run bench -- --source-admin postgres://postgres:pw@host1/postgres --target-admin postgres://…
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -41,6 +41,8 @@ interface Options {
   pgshiftArgs: string[];
   verify: boolean;
   keepSource?: boolean;
+  /** Copy every peer's log (stderr of all its rounds; pgshift's debug log with --pgshift-args "--log-level debug") here. */
+  keepLogs?: string;
   /** many-tables shape: table count and rows per table (0: empty tables, to measure per-table overhead). */
   many?: ManyTablesOptions;
   sourceAdmin?: string;
@@ -210,6 +212,46 @@ async function walMark(adminUrl: string): Promise<WalMark> {
   return { lsn: r!.lsn, syncs: Number(r!.syncs), syncMs: Number(r!.sync_ms), writeMs: Number(r!.write_ms), checkpoints: Number(r!.ckpt) };
 }
 
+/** Relation I/O by backend type (pg_stat_io, PostgreSQL 16+), in blocks; empty before 16. */
+type IoMark = Record<string, { reads: number; writes: number; extends: number; writebacks: number; fsyncs: number }>;
+
+async function ioMark(adminUrl: string): Promise<IoMark> {
+  const rows = await sql<{ backend_type: string; reads: string; writes: string; extends: string; writebacks: string; fsyncs: string }>(
+    adminUrl,
+    `SELECT backend_type, sum(reads)::int8 AS reads, sum(writes)::int8 AS writes, sum(extends)::int8 AS extends,
+            sum(writebacks)::int8 AS writebacks, sum(fsyncs)::int8 AS fsyncs
+       FROM pg_stat_io WHERE object = 'relation' GROUP BY backend_type`,
+  ).catch(() => []);
+  const out: IoMark = {};
+  for (const r of rows) {
+    out[r.backend_type] = {
+      reads: Number(r.reads),
+      writes: Number(r.writes),
+      extends: Number(r.extends),
+      writebacks: Number(r.writebacks),
+      fsyncs: Number(r.fsyncs),
+    };
+  }
+  return out;
+}
+
+/** The change of pg_stat_io between two marks, backend types that did nothing left out. */
+function ioSince(from: IoMark, now: IoMark): IoMark {
+  const out: IoMark = {};
+  for (const [k, v] of Object.entries(now)) {
+    const f = from[k] ?? { reads: 0, writes: 0, extends: 0, writebacks: 0, fsyncs: 0 };
+    const d = {
+      reads: v.reads - f.reads,
+      writes: v.writes - f.writes,
+      extends: v.extends - f.extends,
+      writebacks: v.writebacks - f.writebacks,
+      fsyncs: v.fsyncs - f.fsyncs,
+    };
+    if (Object.values(d).some((x) => x !== 0)) out[k] = d;
+  }
+  return out;
+}
+
 /** What the target's WAL cost during one peer's run. */
 async function walSince(
   adminUrl: string,
@@ -327,6 +369,7 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
             log(`bench: ${peer.label} …`);
             try {
               const wal0 = await walMark(targetServer.admin);
+              const io0 = await ioMark(targetServer.admin);
               link?.reset();
               const r = await peer.run({
                 source: peerSource,
@@ -347,6 +390,7 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
               });
               const crossed = link?.counts();
               const wal = await walSince(targetServer.admin, wal0);
+              const io = ioSince(io0, await ioMark(targetServer.admin));
               rmSync(workDir, { recursive: true, force: true }); // dump folders can be as big as the database
               const diff = differences(
                 want,
@@ -367,6 +411,7 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
                 targetWalSyncSeconds: wal.syncSeconds,
                 targetWalWriteSeconds: wal.writeSeconds,
                 targetCheckpoints: wal.checkpoints,
+                ...(Object.keys(io).length ? { targetIo: io } : {}),
                 ...(diff.length ? { note: diff.join('; ') } : {}),
                 ...(r.reported ? { reported: r.reported } : {}),
                 ...(crossed ? { sourceLink: linkNote(crossed, o.link?.bytesPerSecond ?? 0) } : {}),
@@ -443,6 +488,10 @@ export async function runBench(o: Options, log: (l: string) => void): Promise<Be
     return { startedAt, finishedAt: new Date().toISOString(), footing: o.footing, runs };
   } finally {
     await servers?.stop();
+    if (o.keepLogs) {
+      mkdirSync(o.keepLogs, { recursive: true });
+      for (const f of readdirSync(scratch).filter((n) => n.endsWith('.log'))) copyFileSync(join(scratch, f), join(o.keepLogs, f));
+    }
     rmSync(scratch, { recursive: true, force: true });
   }
 }
@@ -526,6 +575,7 @@ async function cli(): Promise<number> {
       'target-nonsuper': { type: 'boolean', default: false },
       bandwidth: { type: 'string' },
       out: { type: 'string', default: join(ROOT, 'bench', 'results') },
+      'keep-logs': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -538,7 +588,7 @@ async function cli(): Promise<number> {
     '[,…]] [--targets 17,15] [--fast-servers] [--pgshift-args "--analyze end"]\n' +
     '         [--no-verify] [--source-admin URL --target-admin URL] [--source-db NAME] [--out DIR]\n' +
     '         [--tables N] [--rows-per-table N] [--rtt MS] [--bandwidth 200MB]\n' +
-    '         [--source-tls-owner [--source-replication]] [--target-nonsuper]\n' +
+    '         [--source-tls-owner [--source-replication]] [--target-nonsuper] [--keep-logs DIR]\n' +
     '  Without admin URLs, starts embedded PostgreSQL 15 (source) and the --targets majors, durable (fsync on,\n' +
     '  full_page_writes on, synchronous_commit on, shared_buffers 512MB, wal_level replica on the targets);\n' +
     '  --fast-servers runs them with fsync off (the CPU-only view).\n' +
@@ -553,6 +603,7 @@ async function cli(): Promise<number> {
     '  --source-tls-owner: every peer reaches the source as a non-superuser owner of the database over TLS (Heroku-like;\n' +
     '  NOREPLICATION unless --source-replication); --target-nonsuper: the target database is owned by a non-superuser,\n' +
     '  NOCREATEDB role the peers connect as, over TLS (RDS-like). The floor stays superuser (server-side COPY to a FIFO).\n' +
+    '  --keep-logs DIR: keep every peer\'s log (pgshift\'s debug log with --pgshift-args "--log-level debug") in DIR.\n' +
     '  --verify-also PATH: also time the verify of another pgshift build (its bin/pgshift.js), e.g. before a change.\n' +
     '  A remote source, many small tables: npm run bench -- --shape many-tables --tables 1000 --rtt 40 --bandwidth 200MB\n';
   if (values.help) {
@@ -625,6 +676,7 @@ async function cli(): Promise<number> {
         ...(values['target-nonsuper'] ? { targetNonSuper: true } : {}),
       },
       verifyAlso: values['verify-also'],
+      keepLogs: values['keep-logs'],
     },
     log,
   );

@@ -27,6 +27,8 @@ export interface PeerResult {
   targetWalSyncSeconds?: number;
   targetWalWriteSeconds?: number;
   targetCheckpoints?: number;
+  /** Relation I/O on the target during the run, by backend type, in 8 kB blocks (pg_stat_io, PostgreSQL 16+). */
+  targetIo?: Record<string, { reads: number; writes: number; extends: number; writebacks: number; fsyncs: number }>;
   /** Through the latency proxy (--rtt/--bandwidth): what crossed the link to the source during the run. */
   sourceLink?: {
     roundTrips: number;

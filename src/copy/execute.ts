@@ -28,6 +28,7 @@ import type { CopySummary } from './summary.js';
 import type { CopyWireFormat } from './pipeline.js';
 import { formatCount } from '../format.js';
 import { secondHalf } from './schedule.js';
+import type { EarlyDump } from './early-dump.js';
 
 export interface ExecuteEnv {
   source: ConnectionSpec;
@@ -57,6 +58,8 @@ export interface ExecuteEnv {
   /** Aborted on Ctrl-C or the first failure: in-flight COPYs roll back. */
   controller: AbortController;
   summary: CopySummary;
+  /** The schema dump, started before the plan was made (early-dump.ts); absent: dumped here. */
+  schemaDump?: EarlyDump;
 }
 
 export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<CopySummary> {
@@ -79,8 +82,10 @@ export async function executeCopy(plan: CopyPlan, env: ExecuteEnv): Promise<Copy
       let bytes = await state.loadSchemaDump(ctl);
       if (!bytes) {
         const ph = progress.phase('schema dump');
-        bytes = await timed('schema dump', () =>
-          dumpSchema(env.tools!, env.source, { snapshot: env.snapshot.id, signal, excludeTables: plan.excluded.tables }),
+        // Started early, the phase counts only what is left of it.
+        bytes = await timed(
+          'schema dump',
+          () => env.schemaDump?.take() ?? dumpSchema(env.tools!, env.source, { snapshot: env.snapshot.id, signal, excludeTables: plan.excluded.tables }),
         );
         await state.saveSchemaDump(ctl, bytes);
         ph.done(`${bytes.length} bytes`);

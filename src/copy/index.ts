@@ -15,6 +15,7 @@ import { DumpFile } from '../schema/dump.js';
 import { checkExtensions } from '../schema/extensions.js';
 import * as state from '../state/store.js';
 import { executeCopy } from './execute.js';
+import { mayDumpEarly, startSchemaDump, type EarlyDump } from './early-dump.js';
 import { planCopy, type CopyPlan } from './plan.js';
 import { schemaPreflight } from './schema-preflight.js';
 import { requireConnections, requireEmptyTables, requireEmptyTarget, requireReadable } from './preflight.js';
@@ -71,6 +72,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
   const summary = emptySummary(opts.mode, opts.resume);
   let snapshot: Snapshot | undefined = opts.snapshot;
   let ctl: Client | undefined;
+  let earlyDump: EarlyDump | undefined;
   try {
     DumpFile.removeStale((message) => logger.warn(message));
     ctl = await connect(target, { applicationName: runApplicationName('copy') });
@@ -122,9 +124,16 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
     const schema = mode === 'data-only' ? undefined : await schemaPreflight(snap, ctl, { pgBin: opts.pgBin, command: 'copy', logger });
     const tools = schema?.tools;
     summary.pgDump = schema?.choice ?? null;
+    // pg_dump under the snapshot from now on, beside the plan and the state's creation (early-dump.ts).
+    if (tools && mayDumpEarly(resume, filter, opts.jobs)) earlyDump = startSchemaDump(tools, source, snapshot.id, controller.signal, logger);
     const extensions = tools ? await checkExtensions(snap, ctl, target.display) : undefined;
     setRoundTripPhase('plan');
     const plan = await planCopy(snap, { mode, filter, splitBytes: opts.splitBytes, jobs: opts.jobs });
+    if (earlyDump && plan.excluded.tables.size > 0) {
+      // Never expected without a filter; the dump must leave out what the plan leaves out, so it runs again.
+      await earlyDump.cancel();
+      earlyDump = undefined;
+    }
     // Read at once: sequence reads are not transactional, so "as of the snapshot" means "right after exporting it".
     // On their own connection, so their locks do not pile up in the long snapshot transaction.
     const sequenceValues = await withClient(source, (c) => readSequences(c, plan.sequences), { applicationName: 'pgshift copy sequences', phase: 'sequences' });
@@ -176,6 +185,7 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
       progress,
       controller,
       summary,
+      schemaDump: earlyDump,
     });
     summary.seconds = (Date.now() - started) / 1000;
     summary.roundTrips = roundTripCounts();
@@ -190,6 +200,8 @@ export async function copyDatabase(source: ConnectionSpec, target: ConnectionSpe
         });
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
+    // A step before the copy took the dump failed: pg_dump must not outlive the run (it holds the snapshot).
+    await earlyDump?.cancel();
     await snapshot?.close();
     await ctl?.end().catch(() => undefined);
   }

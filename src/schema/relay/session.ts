@@ -98,7 +98,8 @@ export class RelaySession {
       // A pipelined LOCK and the batched read riding with the first sequence query are waited on by nobody.
       if (reply.kind !== 'lock' && reply.kind !== 'seq-batch') {
         this.stats.roundTrips++;
-        countRoundTrip('source');
+        // Charged to the schema dump whatever phase runs beside it (copy starts the dump early: early-dump.ts).
+        countRoundTrip('source', 'schema dump');
       }
       this.replies.push(reply);
     }
@@ -116,7 +117,7 @@ export class RelaySession {
       // Passing through: each simple query and each Sync is one round trip.
       if (this.tail && (m.type === T('Q') || m.type === T('S'))) {
         this.stats.roundTrips++;
-        countRoundTrip('source');
+        countRoundTrip('source', 'schema dump');
       }
       return void this.server.write(m.bytes);
     }
