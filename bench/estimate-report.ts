@@ -34,6 +34,11 @@ export interface CaseResult {
   targetServer: TargetCounters[];
   /** Load average (1 min) when each copy ended. */
   loadAfter: number[];
+  /** The machine's speed and the cores' shares around the estimate and each copy (estimate-machine.ts). */
+  machine?: {
+    estimate: { cpuTaskMs: number; share?: { busy: number; iowait: number; steal: number } };
+    copies: { cpuTaskMs: number; share?: { busy: number; iowait: number; steal: number } }[];
+  };
   calibrated: boolean;
   probeSeconds: number;
   estimateWallSeconds: number;
@@ -42,6 +47,13 @@ export interface CaseResult {
   loadBefore: number;
   /** The data phase step by step: summed seconds per kind of step (chunk, index, foreign key, analyze). */
   steps: { predicted: StepTimes; actual: StepTimes };
+  /** The median copy's data phase as copy --json accounts it: each split chunk's wire bytes and seconds, pipes at once. */
+  copyStream?: {
+    wireBytes: number;
+    seconds: number;
+    concurrency: Record<string, number>;
+    chunks: { table: string; chunk: number; chunks: number; wireBytes: number; seconds: number; startedAt: number }[];
+  };
   /** What the probe measured (its notes): where a prediction that missed went wrong. */
   probeNotes: string[];
   probeSamples?: Array<{ table: string; format: string; bytes: number; rows: number; seconds: number; parallel: number }>;

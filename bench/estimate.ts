@@ -19,6 +19,7 @@ import { startSlowLink, type SlowLink } from './estimate-proxy.js';
 import { actualSteps, predictedSteps } from './estimate-steps.js';
 import { medianErrors, pct, summaryMarkdown, type CaseResult, type TargetCounters } from './estimate-report.js';
 import { runOne } from './proc.js';
+import { cpuTaskMs, watchMachine, type MachineShare } from './estimate-machine.js';
 import { nonSuperTarget, roleNote, sourceAsOwner, type RoleFooting } from './footing.js';
 import { footingNote, setExitCode, startBenchServers, withDatabase, type BenchServers, type Footing } from './servers.js';
 import { MAJORS, type Major } from '../test/support/pg-binaries.js';
@@ -43,7 +44,7 @@ async function targetCounters(admin: string): Promise<TargetCounters> {
 }
 
 /** The fields of `pgshift copy --json` this bench reads. */
-type CopyJson = { seconds: number; chunks: number; phases: Record<string, number> };
+type CopyJson = { seconds: number; chunks: number; phases: Record<string, number>; stream?: CaseResult['copyStream'] };
 
 async function sql(url: string, text: string): Promise<Record<string, unknown>[]> {
   const c = await connect(parseConnectionUrl(url, 'source'), { applicationName: 'pgshift-bench-estimate' });
@@ -174,7 +175,11 @@ async function runCase(
   // A user's copy runs long after the estimate, when autovacuum has cleaned up.
   const estTarget = await fresh(0);
   const usual = await ddlBurst(estTarget);
-  say(`[${name}] estimate (source ${sourceMB.toFixed(0)} MB, load ${loadavg()[0]!.toFixed(2)}, DDL burst ${(usual * 1000).toFixed(0)} ms)`);
+  const estimateTask = cpuTaskMs();
+  say(
+    `[${name}] estimate (source ${sourceMB.toFixed(0)} MB, load ${loadavg()[0]!.toFixed(2)}, DDL burst ${(usual * 1000).toFixed(0)} ms, CPU task ${estimateTask.toFixed(1)} ms)`,
+  );
+  const estimateWatch = watchMachine();
   const est = await runOne(
     {
       bin: process.execPath,
@@ -182,28 +187,32 @@ async function runCase(
     },
     { logFile: join(o.logDir, `${name}-estimate.log`) },
   );
+  const estimateShare = estimateWatch();
   writeFileSync(join(o.logDir, `${name}-estimate.json`), est.stdout);
   const e = JSON.parse(est.stdout);
   await sql(targetAdmin, 'CHECKPOINT');
   const settled = await settle(estTarget, usual);
   say(`[${name}] settled in ${settled.toFixed(0)} s`);
-  const copies: { seconds: number; c: CopyJson; log: string; server: TargetCounters; loadAfter: number }[] = [];
+  const copies: { seconds: number; c: CopyJson; log: string; server: TargetCounters; loadAfter: number; cpuTaskMs: number; share?: MachineShare }[] = [];
   for (let k = 1; k <= o.copies; k++) {
     const target = await fresh(k);
     say(`[${name}] copy ${k}/${o.copies} (predicted ${e.totalSeconds.toFixed(2)} s)`);
     const log = join(o.logDir, `${name}-copy-${k}.log`);
     rmSync(log, { force: true });
     const before = await targetCounters(targetAdmin);
+    const task = cpuTaskMs();
+    const watch = watchMachine();
     const cp = await runOne(
       { bin: process.execPath, args: [BIN, 'copy', '--source', sourceUrl, '--target', target, ...flags, '--json', '--log-level', 'debug'] },
       { logFile: log },
     );
+    const share = watch();
     const c = JSON.parse(cp.stdout) as CopyJson;
     // The estimate must simulate the plan copy ran: same chunks, same builds.
     if (c.chunks !== e.chunks) say(`[${name}] WARNING: estimate planned ${e.chunks} chunks, copy ran ${c.chunks}`);
     const after = await targetCounters(targetAdmin);
     const server = { checkpoints: after.checkpoints - before.checkpoints, walMB: after.walMB - before.walMB, walSegments: before.walSegments };
-    copies.push({ seconds: c.seconds, c, log, server, loadAfter: loadavg()[0]! });
+    copies.push({ seconds: c.seconds, c, log, server, loadAfter: loadavg()[0]!, cpuTaskMs: task, ...(share ? { share } : {}) });
     // The work autovacuum still owes this copy's freshly loaded tables (their insert counts pass its threshold) is
     // done now, outside any measurement: left to autovacuum, it ran during the next copy (an autovacuum worker on
     // est_target_toast_1_1 was seen beside copy 1_3), a load a user's single copy never has.
@@ -234,6 +243,12 @@ async function runCase(
     settleSeconds: settled,
     targetServer: copies.map((x) => x.server),
     loadAfter: copies.map((x) => x.loadAfter),
+    // The machine's speed (a fixed CPU task, ms) right before the estimate and each copy, and the cores' busy,
+    // I/O-wait and stolen shares while each ran (estimate-machine.ts).
+    machine: {
+      estimate: { cpuTaskMs: estimateTask, ...(estimateShare ? { share: estimateShare } : {}) },
+      copies: copies.map((x) => ({ cpuTaskMs: x.cpuTaskMs, ...(x.share ? { share: x.share } : {}) })),
+    },
     calibrated: e.calibrated,
     probeSeconds: e.probe.seconds,
     estimateWallSeconds: est.seconds,
@@ -241,6 +256,7 @@ async function runCase(
     criticalPath: [...new Set<string>(e.criticalPath.map((s: { table: string }) => s.table))],
     loadBefore,
     steps: { predicted: predictedSteps(e.schedule), actual: actualSteps(mid.log) },
+    ...(mid.c.stream ? { copyStream: mid.c.stream } : {}),
     probeNotes: e.probe.notes,
     // Every probe sample (table, bytes, seconds, pipes at once): the rates and the pipes' capacity recomputable.
     probeSamples: e.probe.samples,

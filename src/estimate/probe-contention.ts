@@ -21,6 +21,11 @@ export interface ContentionOptions {
   /** Rows of one COPY sample and of one build's scratch table. */
   copyRows: number;
   buildRows: number;
+  /**
+   * The index the builders build: the largest table's slowest own index (its method and key columns on the scratch
+   * columns), as copy's builders build it; absent: a btree on the first column.
+   */
+  buildIndex?: { name: string; method: string; columns: string[] };
   indexJobs: number;
   /** load.copy.copy from the --jobs pipes step (their slowdown / 2); absent with --jobs 1. */
   copyCopy?: number;
@@ -54,10 +59,11 @@ async function timed<T>(f: () => Promise<T>): Promise<Item<T>> {
 }
 
 /** One index build on a loaded scratch table, rolled back to a savepoint: as copy's builders run it (one key). */
-async function build(tgt: Client, table: string, n: number): Promise<void> {
+async function build(tgt: Client, table: string, n: number, index?: ContentionOptions['buildIndex']): Promise<void> {
   await tgt.query('SAVEPOINT probe_contention');
   try {
-    await tgt.query(`CREATE INDEX ${quoteIdent(`${scratchName(n)}_cidx`)} ON ${table} (c1)`);
+    const how = index ? `USING ${index.method} (${index.columns.join(', ')})` : '(c1)';
+    await tgt.query(`CREATE INDEX ${quoteIdent(`${scratchName(n)}_cidx`)} ON ${table} ${how}`);
   } finally {
     await tgt.query('ROLLBACK TO SAVEPOINT probe_contention');
   }
@@ -112,10 +118,13 @@ export async function measureContention(o: ContentionOptions): Promise<Contentio
       // The same session settings as copy's builders.
       await tgt.query(`SET maintenance_work_mem = '256MB'`);
       const { name } = await loadScratch(o.src, tgt, o.p, n, o.buildRows, o.signal);
+      // One process, as the per-index samples (probe-builds.ts): a loaded builder table can pass
+      // min_parallel_table_scan_size, and what workers gain is weighed apart (simulate.ts weightOf).
+      await tgt.query(`ALTER TABLE ${name} SET (parallel_workers = 0)`);
       builders.push({ tgt, table: name, n });
     }
     const b1 = builders[0]!;
-    const buildTask = (b: typeof b1) => () => build(b.tgt, b.table, b.n);
+    const buildTask = (b: typeof b1) => () => build(b.tgt, b.table, b.n, o.buildIndex);
     const copyTask = () => sampleCopy(o.src, o.tgt, o.p, o.lane + 2, o.copyRows, o.signal);
     // Alone first: the reference each pairing is compared with. Medians over half a window each, not of three:
     // with a reference of three timings the COPY-beside-build slowdown of one source swung from 1.16× to 1.86×
@@ -147,6 +156,9 @@ export async function measureContention(o: ContentionOptions): Promise<Contentio
       buildBesideBuild = slowdownOf([...x!, ...y!], [x!, y!], () => soloBuild);
       notes.push(`two sample index builds at once ran ${buildBesideBuild.toFixed(2)}× slower each than one alone`);
     }
+    notes.push(
+      `the builds beside COPYs and each other: ${o.buildIndex ? `the source's ${o.buildIndex.name}` : 'a generic index'} on ${o.buildRows} sampled rows, ${(soloBuild * 1000).toFixed(0)} ms alone`,
+    );
     // Pairs of one kind: both slowed s× → each takes s / 2 of the other's resources. Mixed pairs: what is left
     // of the slowdown after the activity's own share (Contention in rates.ts).
     // Two builds cannot run faster each than one alone: a ratio under 1 is the solo timing's noise.
