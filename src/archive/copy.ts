@@ -24,7 +24,7 @@ import { checkExtensionsAgainst, skippedByExtensionCheck } from '../schema/exten
 import { sourceObjectsOf } from './extensions.js';
 import { requireEmptyTarget } from '../copy/preflight.js';
 import { restoreSection } from '../copy/restore.js';
-import { startIndexBuilds } from './indexes.js';
+import { startIndexBuilds, type IndexBuilds } from './indexes.js';
 import { emptySummary, type CopySummary } from '../copy/summary.js';
 import * as state from '../state/store.js';
 import { ArchiveError, openArchive, pgRestoreFor, type Archive } from './index.js';
@@ -187,10 +187,13 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
 
     await restore('pre-data', 'preData');
     if (signal.aborted) throw signal.reason;
-    // Index and key builds start now and take each table as soon as its rows are in (indexes.ts).
-    const builds = steps.postData
-      ? undefined
-      : await timed('index plan', () =>
+    // Index and key builds take each table as soon as its rows are in (indexes.ts). Their plan (post-data rendered
+    // by pg_restore) is made while the first tables load: a table loaded before it is ready is handed over then.
+    let builds: IndexBuilds | undefined;
+    const loadedEarly: number[][] = [];
+    const planned = steps.postData
+      ? Promise.resolve(undefined)
+      : timed('index plan', () =>
           startIndexBuilds({
             tools,
             dump,
@@ -207,12 +210,22 @@ export async function copyFromArchive(path: string, target: ConnectionSpec, opts
             // --analyze overlap (the default): each table as soon as its builds are done, beside the data.
             analyze: (opts.analyze ?? 'overlap') === 'overlap' && !steps.analyze,
           }),
-        );
-    try {
-      await timed('data', () => loadData(archive, tools, listDir, target, ctl!, opts.jobs, progress, summary, signal, (ids) => builds?.tablesLoaded(ids)));
-    } catch (err) {
+        ).then((b) => {
+          builds = b;
+          for (const ids of loadedEarly.splice(0)) b.tablesLoaded(ids);
+          return b;
+        });
+    // A plan that fails stops the data after the tables loading (each is whole or absent: --resume goes on).
+    planned.catch((err: unknown) => controller.abort(err));
+    const data = timed('data', () =>
+      loadData(archive, tools, listDir, target, ctl!, opts.jobs, progress, summary, signal, (ids) =>
+        builds ? builds.tablesLoaded(ids) : loadedEarly.push(ids),
+      ),
+    );
+    const [loaded, plan] = await Promise.allSettled([data, planned]);
+    if (loaded.status === 'rejected' || plan.status === 'rejected') {
       await builds?.stop();
-      throw err;
+      throw plan.status === 'rejected' ? plan.reason : (loaded as PromiseRejectedResult).reason;
     }
     if (signal.aborted) throw signal.reason;
     await timed('sequences', () => restoreSmallData(archive, tools, dump, target, ctl!, 'SEQUENCE SET', summary, signal, selection.keep));

@@ -7,19 +7,19 @@
 // table either loaded and marked or empty and unmarked — now a few small tables at once — so a resume reloads
 // exactly what is missing.
 import { once } from 'node:events';
-import type { Readable } from 'node:stream';
 import type { Client } from '../db/connect.js';
 import { runPipelined } from '../db/pipelined.js';
 import { PgshiftError } from '../errors.js';
 import * as state from '../state/store.js';
 import { describeEntry } from './blocks.js';
 import type { ArchiveEntry } from './format.js';
+import type { RowSource } from './rows.js';
 import type { TableLoad } from './table-data.js';
 
 export interface GroupItem {
   entry: ArchiveEntry;
   /** Its rows as the archive stores them (opened only when the server asks for them). */
-  rows: () => Readable;
+  rows: () => RowSource;
   /** The table as the server names it, when its rows may be written frozen (table-data.ts freezableTables). */
   freeze?: string;
 }
@@ -51,14 +51,14 @@ class MultiCopyIn {
   private index = -1;
   private failed = false;
   private sourceError: unknown;
-  private current?: Readable;
+  private current?: RowSource;
   private resolve!: () => void;
   private reject!: (e: unknown) => void;
   readonly done = new Promise<void>((res, rej) => ((this.resolve = res), (this.reject = rej)));
 
   constructor(
     private readonly text: string,
-    private readonly sources: Array<() => Readable>,
+    private readonly sources: Array<() => RowSource>,
   ) {}
 
   submit(connection: PgConnection): void {
@@ -87,19 +87,23 @@ class MultiCopyIn {
   }
 
   /** The rows as CopyData messages (header and piece in one corked write), waiting for the socket to drain. */
-  private async feed(connection: PgConnection, rows: Readable, i: number): Promise<void> {
+  private async feed(connection: PgConnection, rows: RowSource, i: number): Promise<void> {
     this.current = rows;
     this.bytes[i] = 0;
     const out = connection.stream;
+    // The piece's slice goes back to the reader's pool once the socket has it (the write's callback).
+    const written = (piece: Buffer) => (err?: Error | null) => {
+      if (!err) rows.written(piece);
+    };
     try {
-      for await (const piece of rows as AsyncIterable<Buffer>) {
+      for await (const piece of rows.pieces) {
         if (this.failed) return;
         const head = Buffer.allocUnsafe(5);
         head[0] = 0x64;
         head.writeUInt32BE(piece.length + 4, 1);
         out.cork();
         out.write(head);
-        out.write(piece);
+        out.write(piece, written(piece));
         out.uncork();
         this.bytes[i]! += piece.length;
         if (out.writableNeedDrain) await once(out, 'drain');
@@ -115,7 +119,7 @@ class MultiCopyIn {
 
   handleError(err: unknown): void {
     this.failed = true;
-    this.current?.destroy();
+    this.current?.close();
     this.reject(this.sourceError ?? err);
   }
 

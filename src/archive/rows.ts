@@ -21,34 +21,68 @@ const INFLATED_CHUNK = 1 << 20;
 const SLICE = 4 << 20;
 
 /**
- * The payload of one custom-format data block (still compressed when the archive is): its chunks (one per row
- * when uncompressed, ~4 kB when compressed), read from the file in 4 MB slices whose chunk headers are squeezed
- * out in place (one memmove per chunk), each slice handed on as one buffer: no copy into a second buffer and no
- * per-byte loop (a -Z0 table of 650 k rows cost 1.1 s of CPU copied row by row into 1 MB buffers, 0.2 s so).
+ * The 4 MB slices the readers fill, given back (`give`) once the socket has written what was read into them: a
+ * 175 MB table otherwise allocated (and page-faulted, and collected) 44 fresh slices, and a 500-table archive one
+ * per table. Only slices this pool handed out come back, each once; a slice never given back is just garbage.
  */
-export function* blockChunks(path: string, offset: number, intSize: number, dumpId: number, end?: number): Generator<Buffer> {
+export class SlicePool {
+  private readonly free: Buffer[] = [];
+  private readonly out = new WeakSet<ArrayBufferLike>();
+  /** Slices allocated so far (the rest of the takes were reused ones). */
+  allocated = 0;
+  constructor(private readonly keep = 8) {}
+  take(): Buffer {
+    const b = this.free.pop() ?? (this.allocated++, Buffer.allocUnsafeSlow(SLICE));
+    this.out.add(b.buffer);
+    return b;
+  }
+  /** `piece`: the slice itself or any part of it. */
+  give(piece: Buffer): void {
+    const ab = piece.buffer;
+    if (!this.out.delete(ab)) return;
+    if (this.free.length < this.keep) this.free.push(Buffer.from(ab, 0, SLICE));
+  }
+  get idle(): number {
+    return this.free.length;
+  }
+}
+
+/** The pool every reader in this process shares (sessions load tables one after another). */
+export const slicePool = new SlicePool();
+
+/**
+ * The payload of one custom-format data block (still compressed when the archive is): its chunks (one per row
+ * when uncompressed, ~4 kB when compressed), read from the file in 4 MB slices (from `pool`) whose chunk headers are
+ * squeezed out in place (one memmove per chunk), each slice handed on as one buffer: no copy into a second buffer
+ * and no per-byte loop (a -Z0 table of 650 k rows cost 1.1 s of CPU copied row by row into 1 MB buffers, 0.2 s so).
+ * A piece handed on belongs to the consumer until it gives it back to `pool` (once written); slices never handed
+ * on go back at once.
+ */
+export function* blockChunks(path: string, offset: number, intSize: number, dumpId: number, end?: number, pool: SlicePool = slicePool): Generator<Buffer> {
   const fd = openSync(path, 'r');
+  let buf: Buffer = Buffer.alloc(0);
+  // Whether a part of buf was handed on (then it is the consumer's to give back).
+  let handed = false;
   try {
     let fileAt = offset;
-    // Empty until the first refill sizes it to the block: a 4 MB buffer per table, dropped unread, was most of a
-    // many-tables restore's garbage.
-    let buf = Buffer.alloc(0);
     let len = 0; // bytes read into buf
     let p = 0; // next unread byte
     let w = 0; // end of the payload squeezed so far (w <= p)
     // A generator cannot yield from a nested function: the piece finished by a refill inside int() waits here.
     let ready: Buffer | null = null;
-    /** At least n unread bytes in buf (else the file is cut short). A new buffer: the previous one was handed on. */
+    /** At least n unread bytes in buf (else the file is cut short). Another slice: the previous one was handed on. */
     const refill = (n: number): void => {
       const tail = len - p;
-      // No more than the block holds when its end is known: a many-tables archive's blocks are a few hundred kB,
-      // and reading (and allocating) 4 MB for each cost 500 tables 2 GB of reads and seconds of GC.
+      // No more than the block holds when its end is known: a many-tables archive's blocks are a few hundred kB.
       const room = end === undefined ? SLICE : Math.min(SLICE, tail + Math.max(0, end - fileAt));
-      const next = Buffer.allocUnsafe(Math.max(room, n));
-      buf.copy(next, 0, p, len);
-      const got = readSync(fd, next, tail, next.length - tail, fileAt);
+      const next = pool.take();
+      if (next.buffer === buf.buffer) buf.copyWithin(0, p, len);
+      else buf.copy(next, 0, p, len);
+      const got = readSync(fd, next, tail, Math.max(room, n) - tail, fileAt);
+      if (!handed && next.buffer !== buf.buffer) pool.give(buf);
       fileAt += got;
       buf = next;
+      handed = false;
       len = tail + got;
       p = 0;
       w = 0;
@@ -62,7 +96,10 @@ export function* blockChunks(path: string, offset: number, intSize: number, dump
     const int = (): number => {
       if (end !== undefined && fileAt - (len - p) + 1 + intSize > end) throw damaged();
       if (len - p < 1 + intSize) {
-        if (w) ready = buf.subarray(0, w);
+        if (w) {
+          ready = buf.subarray(0, w);
+          handed = true;
+        }
         refill(1 + intSize);
       }
       let v = 0;
@@ -85,7 +122,10 @@ export function* blockChunks(path: string, offset: number, intSize: number, dump
       if (end !== undefined && fileAt - (len - p) + n > end) throw damaged();
       while (n > 0) {
         if (p === len) {
-          if (w) yield buf.subarray(0, w);
+          if (w) {
+            handed = true;
+            yield buf.subarray(0, w);
+          }
           refill(1);
         }
         const take = Math.min(len - p, n);
@@ -97,10 +137,24 @@ export function* blockChunks(path: string, offset: number, intSize: number, dump
     }
     if (end !== undefined && fileAt - (len - p) !== end) throw damaged();
     if (ready) yield ready;
-    if (w) yield buf.subarray(0, w);
+    if (w) {
+      handed = true;
+      yield buf.subarray(0, w);
+    }
   } finally {
     closeSync(fd);
+    if (!handed) pool.give(buf);
   }
+}
+
+/**
+ * A table's rows as pieces of bytes, for a consumer that writes them out: each piece is given back with `written`
+ * once written (its slice is then reused), `close` stops the reading early.
+ */
+export interface RowSource {
+  pieces: Iterable<Buffer> | AsyncIterable<Buffer>;
+  written(piece: Buffer): void;
+  close(): void;
 }
 
 /**
@@ -108,27 +162,40 @@ export function* blockChunks(path: string, offset: number, intSize: number, dump
  * compression, a custom file written to a pipe: no offsets) and pg_restore must.
  */
 export function archiveRowsReadable(archive: Archive, entry: ArchiveEntry): Readable | null {
-  return archiveRowsOpener(archive, entry)?.() ?? null;
+  const src = archiveRowsOpener(archive, entry)?.();
+  if (!src) return null;
+  return src.pieces instanceof Readable ? src.pieces : Readable.from(src.pieces, { objectMode: false });
 }
 
 /** What opens an entry's rows (archiveRowsReadable), without opening them yet; null when pg_restore must read them. */
-export function archiveRowsOpener(archive: Archive, entry: ArchiveEntry): (() => Readable) | null {
+export function archiveRowsOpener(archive: Archive, entry: ArchiveEntry): (() => RowSource) | null {
   const { header } = archive;
   if (header.compression !== 'none' && header.compression !== 'gzip') return null;
   if (header.format === 'directory') {
     if (!entry.fileName) return null;
     const plain = join(archive.path, entry.fileName);
-    if (existsSync(plain)) return () => createReadStream(plain, { highWaterMark: INFLATED_CHUNK });
+    if (existsSync(plain)) return () => streamed(createReadStream(plain, { highWaterMark: INFLATED_CHUNK }));
     const gz = `${plain}.gz`;
-    return existsSync(gz) ? () => inflated(createReadStream(gz, { highWaterMark: INFLATED_CHUNK }), createGunzip({ chunkSize: INFLATED_CHUNK })) : null;
+    return existsSync(gz)
+      ? () => streamed(inflated(createReadStream(gz, { highWaterMark: INFLATED_CHUNK }), createGunzip({ chunkSize: INFLATED_CHUNK })))
+      : null;
   }
   const block = archive.blocks.get(entry.dumpId);
   if (!block) return null;
+  const chunks = () => blockChunks(archive.path, block.offset, header.intSize, entry.dumpId, block.offset + block.bytes);
+  // pg_dump's custom format compresses with zlib's deflate (zlib header, no gzip wrapper), one stream per block.
+  if (header.compression === 'gzip')
+    return () => streamed(inflated(Readable.from(chunks(), { objectMode: false }), createInflate({ chunkSize: inflatedChunk(block.bytes) })));
+  // Uncompressed: the slices themselves, no stream between the file and the socket (Readable.from joined pieces
+  // into new buffers and cost a stream step each), each slice back in the pool once written.
   return () => {
-    const raw = Readable.from(blockChunks(archive.path, block.offset, header.intSize, entry.dumpId, block.offset + block.bytes), { objectMode: false });
-    // pg_dump's custom format compresses with zlib's deflate (zlib header, no gzip wrapper), one stream per block.
-    return header.compression === 'gzip' ? inflated(raw, createInflate({ chunkSize: inflatedChunk(block.bytes) })) : raw;
+    const gen = chunks();
+    return { pieces: gen, written: (piece) => slicePool.give(piece), close: () => void gen.return(undefined) };
   };
+}
+
+function streamed(r: Readable): RowSource {
+  return { pieces: r, written: () => undefined, close: () => void r.destroy() };
 }
 
 /**
