@@ -197,6 +197,10 @@ export class Applier {
     // Each batch's transaction carries a number; the applied position is written only inside the transaction
     // that set it, so a statement that would run outside it (autocommit) fails instead of moving the position.
     let batchNo = 0;
+    // Where the loop waited (debug log at its end): for the source's next event, or for the target (barrier).
+    let sourceWaitMs = 0;
+    const cpu0 = process.cpuUsage();
+    const t0Loop = performance.now();
 
     /** A batch's COMMIT has come back: only now is the source told it may forget these changes. */
     let streamedMissing = 0;
@@ -315,7 +319,9 @@ export class Applier {
             wait = Math.min(wait, 50);
           } else if (this.points && !inTx) wait = Math.min(wait, this.opts.verifyPollMs ?? 200);
           this.alarm.arm(Date.now() + wait);
+          const t0 = performance.now();
           const r = await this.alarm.wait(next);
+          sourceWaitMs += performance.now() - t0;
           if (r === null) {
             // The alarm may have been set for an earlier deadline: commit only once this batch's time is up.
             if (batchOpen && !inTx && (this.stopping || Date.now() - batchStarted >= this.maxMs)) await commit();
@@ -428,6 +434,16 @@ export class Applier {
       await writer.pipe.abort();
       throw err;
     } finally {
+      const cpu = process.cpuUsage(cpu0);
+      this.opts.logger.debug(
+        {
+          loopMs: Math.round(performance.now() - t0Loop),
+          sourceWaitMs: Math.round(sourceWaitMs),
+          targetWaitMs: Math.round(writer.pipe.waitedMs),
+          cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+        },
+        'replicate: apply loop ended',
+      );
       // Streamed transactions not committed yet roll back with their sessions; the source sends them again.
       await streams.abortAll();
       this.alarm.disarm();

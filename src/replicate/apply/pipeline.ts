@@ -21,6 +21,8 @@ export class Pipeline {
   private aborted = false;
   /** Called once when a statement fails: whoever waits for something else hears of it at once. */
   onFailure?: () => void;
+  /** Milliseconds barrier() spent waiting for the target (what the client could not overlap). */
+  waitedMs = 0;
 
   constructor(private client: Client) {}
 
@@ -86,10 +88,12 @@ export class Pipeline {
   /** Waits for everything sent so far; throws the first failure. */
   async barrier(): Promise<void> {
     let seen: number;
+    const t0 = performance.now();
     do {
       seen = this.sent;
       await this.last;
     } while (seen !== this.sent);
+    this.waitedMs += performance.now() - t0;
     if (this.failure !== undefined) throw this.failure;
     if (this.aborted) throw new Error('pipeline aborted');
   }
