@@ -258,7 +258,7 @@ async function main(): Promise<void> {
         );
       }
     }
-    if (t.rounds.every((r) => r.probe) && t.rounds[0]!.drains[0]!.targetCpuSeconds !== undefined) {
+    if (t.rounds.every((r) => r.probe) && t.rounds.some((r) => r.drains.some((d) => d.targetCpuSeconds !== undefined))) {
       // CPU per change in the steady state, every process a drain runs: (backlog − probe) / (changes − probe changes).
       lines.push(
         '',
@@ -267,18 +267,22 @@ async function main(): Promise<void> {
         '|---|---:|---:|---:|---:|---:|',
       );
       for (const s of subs) {
+        // Rounds where a reading is missing (no /proc) are left out.
         const per = (f: (d: Drain) => number | undefined) =>
           median(
-            t.rounds.map((r) => {
-              const big = r.drains.find((d) => d.subscriber === s)!;
-              const small = r.probe!.drains.find((d) => d.subscriber === s)!;
-              return (((f(big) ?? 0) - (f(small) ?? 0)) * 1e6) / Math.max(1, r.workload.rowChanges - r.probe!.workload.rowChanges);
+            t.rounds.flatMap((r) => {
+              const big = f(r.drains.find((d) => d.subscriber === s)!);
+              const small = f(r.probe!.drains.find((d) => d.subscriber === s)!);
+              if (big === undefined || small === undefined) return [];
+              return [((big - small) * 1e6) / Math.max(1, r.workload.rowChanges - r.probe!.workload.rowChanges)];
             }),
           );
-        const client = per((d) => d.cpuSeconds);
+        const client = per((d) => d.cpuSeconds ?? 0);
         const src = per((d) => d.sourceCpuSeconds);
         const tgt = per((d) => d.targetCpuSeconds);
-        const total = per((d) => (d.cpuSeconds ?? 0) + (d.sourceCpuSeconds ?? 0) + (d.targetCpuSeconds ?? 0));
+        const total = per((d) =>
+          d.sourceCpuSeconds === undefined || d.targetCpuSeconds === undefined ? undefined : (d.cpuSeconds ?? 0) + d.sourceCpuSeconds + d.targetCpuSeconds,
+        );
         lines.push(
           `| ${s} | ${client.toFixed(1)} | ${src.toFixed(1)} | ${tgt.toFixed(1)} | ${total.toFixed(1)} | ${((2 * 1e6) / Math.max(1e-9, total)).toFixed(0)}/s |`,
         );

@@ -25,10 +25,9 @@ export async function serverCpuSeconds(adminUrl: string): Promise<number | undef
   const host = new URL(adminUrl).port;
   let pm = postmasters.get(host);
   if (pm === undefined) {
-    const [r] = await sql<{ pid: number }>(adminUrl, 'SELECT pg_backend_pid() AS pid');
-    const f = statFields(r!.pid);
-    if (!f) return undefined;
-    pm = Number(f[1]);
+    // The postmaster's pid from its pid file (superuser): a bench connection's backend is gone once it closes.
+    const [r] = await sql<{ pid: number }>(adminUrl, `SELECT split_part(pg_read_file('postmaster.pid'), E'\\n', 1)::int AS pid`);
+    pm = r!.pid;
     postmasters.set(host, pm);
   }
   const own = statFields(pm);

@@ -33,6 +33,10 @@ export const APPLY_SETTINGS: Record<string, string> = {
   plan_cache_mode: 'force_custom_plan',
 };
 
+/** Events folded between two turns of the event loop while statements are in flight (~1–3 ms of client work). */
+const YIELD_EVERY = 128;
+const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export interface ApplyOptions {
   /** Commit the target transaction once it holds this many changes (at a source commit). */
   maxBatchChanges?: number;
@@ -199,6 +203,7 @@ export class Applier {
     let batchNo = 0;
     // Where the loop waited (debug log at its end): for the source's next event, or for the target (barrier).
     let sourceWaitMs = 0;
+    let sinceYield = 0;
     const cpu0 = process.cpuUsage();
     const t0Loop = performance.now();
 
@@ -299,6 +304,14 @@ export class Applier {
         if (!inTx) {
           const taken = stop.atBoundary();
           if (taken !== false && (await taken)) continue;
+        }
+        if (next === null && writer.pipe.inFlight > 0 && ++sinceYield >= YIELD_EVERY) {
+          // A backlog at hand is folded synchronously, event after event; the statements already sent go out one
+          // by one, each when the previous answer is read — only while the event loop runs. Hand it control now
+          // and then, so the target works on them while the client folds the next changes (not after).
+          sinceYield = 0;
+          await yieldToIo();
+          continue;
         }
         let ev: SourceEvent | undefined;
         if (next === null && it.take) {

@@ -29,10 +29,21 @@ export class Pipeline {
   /** A new connection after a reconnect: nothing sent on the old one is waited for. */
   reset(client: Client): void {
     this.client = client;
+    this.unanswered = 0;
     this.last = Promise.resolve();
     this.failure = undefined;
     this.aborted = false;
   }
+
+  /**
+   * Statements sent and not answered yet. Each goes out when the previous one's answer has been read, which
+   * happens only while the client's event loop runs: a caller busy for long with work of its own should hand
+   * control back now and then while this is above zero, or the target sits idle after the first statement.
+   */
+  get inFlight(): number {
+    return this.unanswered;
+  }
+  private unanswered = 0;
 
   /** How many statements and callbacks were sent (an afterSent registered at count n covers exactly those). */
   get count(): number {
@@ -51,14 +62,17 @@ export class Pipeline {
   send(q: string | QueryConfig, then?: (r: QueryResult) => void, describe?: (err: unknown) => unknown): void {
     const client = this.client;
     this.sent++;
+    this.unanswered++;
     this.last = this.last.then(async () => {
-      if (this.failed) return;
+      if (this.failed) return void this.unanswered--;
       let r: QueryResult;
       try {
         r = await client.query(q as QueryConfig);
       } catch (err) {
         this.fail((describe ? describe(err) : err) ?? err);
         return;
+      } finally {
+        this.unanswered--;
       }
       // A `then` that throws (e.g. a COMMIT answered with ROLLBACK) is a failure like any other.
       if (!this.failed) {
