@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { quoteIdent } from '../src/db/ident.js';
 import { nonSuperTarget, sourceAsOwner, SOURCE_OWNER_ROLE, type RoleFooting } from './footing.js';
 import { runOne, type RunResult } from './proc.js';
+import { serverCpuSeconds } from './server-cpu.js';
 import { conninfo, sql, withDatabase } from './servers.js';
 
 export type Mode = 'pgoutput' | 'triggers';
@@ -88,6 +89,9 @@ export interface Drain {
   /** pgshift --log-level debug: ms since replicate() began for each step (where a run's fixed cost goes). */
   steps?: string[];
   target: TargetCounters;
+  /** CPU seconds of the source server's and the target server's processes during the drain (Linux: /proc). */
+  sourceCpuSeconds?: number;
+  targetCpuSeconds?: number;
   matches: boolean;
 }
 
@@ -223,11 +227,13 @@ export class Rig {
     // Node flags for the drains only (an A/B of V8 settings): PGSHIFT_BENCH_NODE_FLAGS="--max-semi-space-size=64".
     prof.push(...(process.env.PGSHIFT_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean));
     const before = await targetCounters(t.admin);
+    const cpu0 = await this.serversCpu();
     const p: RunResult = await runOne(
       { bin: process.execPath, args: [...prof, o.pgshiftBin, ...this.pgshiftArgs(mode, ['--log-level', 'debug'])] },
       { logFile },
     );
     await flushStats();
+    const cpu = await this.serversCpu(cpu0);
     const target = minus(await targetCounters(t.admin), before);
     const reported = JSON.parse(p.stdout) as { ok: boolean; changes: number; transactions: number };
     if (!reported.ok) throw new Error(`pgshift replicate (${mode}) reported ok=false (see ${logFile})`);
@@ -235,7 +241,10 @@ export class Rig {
       .split('\n')
       .flatMap((l) => {
         const s = /"ms":(\d+),"msg":"replicate: ([^"]+)"/.exec(l);
-        return s ? [`${s[1]} ms ${s[2]}`] : [];
+        if (s) return [`${s[1]} ms ${s[2]}`];
+        // Where the apply loop waited (applier.ts): for the source, for the target, and its own CPU.
+        const w = /"loopMs":(\d+),"sourceWaitMs":(\d+),"targetWaitMs":(\d+),"cpuMs":(\d+)/.exec(l);
+        return w ? [`apply loop ${w[1]} ms: waited ${w[2]} ms for the source, ${w[3]} ms for the target; ${w[4]} ms CPU`] : [];
       });
     return {
       subscriber: `pgshift ${mode}`,
@@ -246,6 +255,7 @@ export class Rig {
       transactions: reported.transactions,
       steps,
       target,
+      ...cpu,
       matches: false,
     };
   }
@@ -253,6 +263,7 @@ export class Rig {
   /** The native subscription enabled, timed until its slot confirmed the source's position at the workload's end; disabled again. */
   async drainNative(endLsn: string): Promise<Drain> {
     const before = await targetCounters(this.nativeDb);
+    const cpu0 = await this.serversCpu();
     const t0 = process.hrtime.bigint();
     await sql(this.nativeDb, `ALTER SUBSCRIPTION ${SUB} ENABLE`);
     let seconds = 0;
@@ -268,12 +279,14 @@ export class Rig {
     }
     await sql(this.nativeDb, `ALTER SUBSCRIPTION ${SUB} DISABLE`);
     await flushStats();
+    const cpu = await this.serversCpu(cpu0);
     const target = minus(await targetCounters(this.nativeDb), before);
-    return { subscriber: 'native subscription', wallSeconds: seconds, target, matches: false };
+    return { subscriber: 'native subscription', wallSeconds: seconds, target, ...cpu, matches: false };
   }
 
   /** The floor of any logical subscriber: the walsender decodes and sends the backlog, nobody applies it. */
   async drainWalsender(endLsn: string): Promise<Drain> {
+    const cpu0 = await this.serversCpu();
     const t0 = process.hrtime.bigint();
     execFileSync(
       this.o.pgRecvlogical,
@@ -281,8 +294,25 @@ export class Rig {
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    await flushStats();
+    const cpu = await this.serversCpu(cpu0);
     const none = { walRecords: 0, walBytes: 0, walWrites: 0, walSyncs: 0, walSyncMs: 0, commits: 0 };
-    return { subscriber: RECV, wallSeconds: seconds, target: none, matches: true };
+    return { subscriber: RECV, wallSeconds: seconds, target: none, ...cpu, matches: true };
+  }
+
+  /**
+   * CPU seconds of both servers so far, or (given an earlier reading) spent since it. Read after flushStats() so
+   * a backend that just disconnected has ended and been counted.
+   */
+  private async serversCpu(since?: {
+    sourceCpuSeconds?: number;
+    targetCpuSeconds?: number;
+  }): Promise<{ sourceCpuSeconds?: number; targetCpuSeconds?: number }> {
+    const s = await serverCpuSeconds(this.o.sourceAdmin);
+    const t = await serverCpuSeconds(this.o.targetAdmin);
+    if (s === undefined || t === undefined) return {};
+    if (!since || since.sourceCpuSeconds === undefined || since.targetCpuSeconds === undefined) return { sourceCpuSeconds: s, targetCpuSeconds: t };
+    return { sourceCpuSeconds: s - since.sourceCpuSeconds, targetCpuSeconds: t - since.targetCpuSeconds };
   }
 
   /** Independent comparison of every target with the source (superuser connections; SQL written here). */

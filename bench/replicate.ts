@@ -136,7 +136,7 @@ async function main(): Promise<void> {
             const d =
               s === 'native' ? await rig.drainNative(w.endLsn) : s === 'walsender' ? await rig.drainWalsender(w.endLsn) : await rig.drainPgshift(s, r, tag);
             log(
-              `  ${d.wallSeconds.toFixed(2)} s wall${d.cpuSeconds !== undefined ? `, cpu ${d.cpuSeconds.toFixed(2)} s, rss ${((d.peakRssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB` : ''}; target: ${d.target.commits} commits, ${d.target.walSyncs} WAL fsyncs, ${(d.target.walBytes / 2 ** 20).toFixed(1)} MiB WAL${d.steps?.length ? `; steps: ${d.steps.join(' · ')}` : ''}`,
+              `  ${d.wallSeconds.toFixed(2)} s wall${d.cpuSeconds !== undefined ? `, cpu ${d.cpuSeconds.toFixed(2)} s, rss ${((d.peakRssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB` : ''}; target: ${d.target.commits} commits, ${d.target.walSyncs} WAL fsyncs, ${(d.target.walBytes / 2 ** 20).toFixed(1)} MiB WAL${d.sourceCpuSeconds !== undefined ? `; server CPU: source ${d.sourceCpuSeconds.toFixed(2)} s, target ${(d.targetCpuSeconds ?? 0).toFixed(2)} s` : ''}${d.steps?.length ? `; steps: ${d.steps.join(' · ')}` : ''}`,
             );
             drains.push(d);
           }
@@ -255,6 +255,36 @@ async function main(): Promise<void> {
         const rate = median(xs.map((x) => x.rate));
         lines.push(
           `| ${s} | ${median(xs.map((x) => x.fixed)).toFixed(2)} (${xs.map((x) => x.fixed.toFixed(2)).join(' / ')}) | ${rate.toFixed(0)} (${xs.map((x) => x.rate.toFixed(0)).join(' / ')}) | ${(rate / nativeRate).toFixed(2)}× |`,
+        );
+      }
+    }
+    if (t.rounds.every((r) => r.probe) && t.rounds.some((r) => r.drains.some((d) => d.targetCpuSeconds !== undefined))) {
+      // CPU per change in the steady state, every process a drain runs: (backlog − probe) / (changes − probe changes).
+      lines.push(
+        '',
+        `PG${t.major} target, steady-state CPU per change (µs; backlog minus probe; medians): client, source server (walsender…), target server (backends…)`,
+        '| subscriber | client | source server | target server | total | 2 cores ÷ total |',
+        '|---|---:|---:|---:|---:|---:|',
+      );
+      for (const s of subs) {
+        // Rounds where a reading is missing (no /proc) are left out.
+        const per = (f: (d: Drain) => number | undefined) =>
+          median(
+            t.rounds.flatMap((r) => {
+              const big = f(r.drains.find((d) => d.subscriber === s)!);
+              const small = f(r.probe!.drains.find((d) => d.subscriber === s)!);
+              if (big === undefined || small === undefined) return [];
+              return [((big - small) * 1e6) / Math.max(1, r.workload.rowChanges - r.probe!.workload.rowChanges)];
+            }),
+          );
+        const client = per((d) => d.cpuSeconds ?? 0);
+        const src = per((d) => d.sourceCpuSeconds);
+        const tgt = per((d) => d.targetCpuSeconds);
+        const total = per((d) =>
+          d.sourceCpuSeconds === undefined || d.targetCpuSeconds === undefined ? undefined : (d.cpuSeconds ?? 0) + d.sourceCpuSeconds + d.targetCpuSeconds,
+        );
+        lines.push(
+          `| ${s} | ${client.toFixed(1)} | ${src.toFixed(1)} | ${tgt.toFixed(1)} | ${total.toFixed(1)} | ${((2 * 1e6) / Math.max(1e-9, total)).toFixed(0)}/s |`,
         );
       }
     }

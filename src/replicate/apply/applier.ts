@@ -33,6 +33,10 @@ export const APPLY_SETTINGS: Record<string, string> = {
   plan_cache_mode: 'force_custom_plan',
 };
 
+/** Events folded between two turns of the event loop while statements are in flight (~1–3 ms of client work). */
+const YIELD_EVERY = 128;
+const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export interface ApplyOptions {
   /** Commit the target transaction once it holds this many changes (at a source commit). */
   maxBatchChanges?: number;
@@ -197,6 +201,11 @@ export class Applier {
     // Each batch's transaction carries a number; the applied position is written only inside the transaction
     // that set it, so a statement that would run outside it (autocommit) fails instead of moving the position.
     let batchNo = 0;
+    // Where the loop waited (debug log at its end): for the source's next event, or for the target (barrier).
+    let sourceWaitMs = 0;
+    let sinceYield = 0;
+    const cpu0 = process.cpuUsage();
+    const t0Loop = performance.now();
 
     /** A batch's COMMIT has come back: only now is the source told it may forget these changes. */
     let streamedMissing = 0;
@@ -296,6 +305,14 @@ export class Applier {
           const taken = stop.atBoundary();
           if (taken !== false && (await taken)) continue;
         }
+        if (next === null && writer.pipe.inFlight > 0 && ++sinceYield >= YIELD_EVERY) {
+          // A backlog at hand is folded synchronously, event after event; the statements already sent go out one
+          // by one, each when the previous answer is read — only while the event loop runs. Hand it control now
+          // and then, so the target works on them while the client folds the next changes (not after).
+          sinceYield = 0;
+          await yieldToIo();
+          continue;
+        }
         let ev: SourceEvent | undefined;
         if (next === null && it.take) {
           ev = it.take();
@@ -315,7 +332,9 @@ export class Applier {
             wait = Math.min(wait, 50);
           } else if (this.points && !inTx) wait = Math.min(wait, this.opts.verifyPollMs ?? 200);
           this.alarm.arm(Date.now() + wait);
+          const t0 = performance.now();
           const r = await this.alarm.wait(next);
+          sourceWaitMs += performance.now() - t0;
           if (r === null) {
             // The alarm may have been set for an earlier deadline: commit only once this batch's time is up.
             if (batchOpen && !inTx && (this.stopping || Date.now() - batchStarted >= this.maxMs)) await commit();
@@ -428,6 +447,16 @@ export class Applier {
       await writer.pipe.abort();
       throw err;
     } finally {
+      const cpu = process.cpuUsage(cpu0);
+      this.opts.logger.debug(
+        {
+          loopMs: Math.round(performance.now() - t0Loop),
+          sourceWaitMs: Math.round(sourceWaitMs),
+          targetWaitMs: Math.round(writer.pipe.waitedMs),
+          cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+        },
+        'replicate: apply loop ended',
+      );
       // Streamed transactions not committed yet roll back with their sessions; the source sends them again.
       await streams.abortAll();
       this.alarm.disarm();

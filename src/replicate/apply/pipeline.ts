@@ -21,16 +21,29 @@ export class Pipeline {
   private aborted = false;
   /** Called once when a statement fails: whoever waits for something else hears of it at once. */
   onFailure?: () => void;
+  /** Milliseconds barrier() spent waiting for the target (what the client could not overlap). */
+  waitedMs = 0;
 
   constructor(private client: Client) {}
 
   /** A new connection after a reconnect: nothing sent on the old one is waited for. */
   reset(client: Client): void {
     this.client = client;
+    this.unanswered = 0;
     this.last = Promise.resolve();
     this.failure = undefined;
     this.aborted = false;
   }
+
+  /**
+   * Statements sent and not answered yet. Each goes out when the previous one's answer has been read, which
+   * happens only while the client's event loop runs: a caller busy for long with work of its own should hand
+   * control back now and then while this is above zero, or the target sits idle after the first statement.
+   */
+  get inFlight(): number {
+    return this.unanswered;
+  }
+  private unanswered = 0;
 
   /** How many statements and callbacks were sent (an afterSent registered at count n covers exactly those). */
   get count(): number {
@@ -49,14 +62,17 @@ export class Pipeline {
   send(q: string | QueryConfig, then?: (r: QueryResult) => void, describe?: (err: unknown) => unknown): void {
     const client = this.client;
     this.sent++;
+    this.unanswered++;
     this.last = this.last.then(async () => {
-      if (this.failed) return;
+      if (this.failed) return void this.unanswered--;
       let r: QueryResult;
       try {
         r = await client.query(q as QueryConfig);
       } catch (err) {
         this.fail((describe ? describe(err) : err) ?? err);
         return;
+      } finally {
+        this.unanswered--;
       }
       // A `then` that throws (e.g. a COMMIT answered with ROLLBACK) is a failure like any other.
       if (!this.failed) {
@@ -86,10 +102,12 @@ export class Pipeline {
   /** Waits for everything sent so far; throws the first failure. */
   async barrier(): Promise<void> {
     let seen: number;
+    const t0 = performance.now();
     do {
       seen = this.sent;
       await this.last;
     } while (seen !== this.sent);
+    this.waitedMs += performance.now() - t0;
     if (this.failure !== undefined) throw this.failure;
     if (this.aborted) throw new Error('pipeline aborted');
   }

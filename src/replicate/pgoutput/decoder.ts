@@ -24,7 +24,12 @@ export interface Relation {
   /** pg_class.relreplident: d(efault), n(othing), f(ull), i(ndex). */
   replicaIdentity: 'd' | 'n' | 'f' | 'i';
   columns: RelationColumn[];
+  /** Names of the replica-identity columns, in column order (derived once per Relation message). */
+  keyNames?: string[];
 }
+
+/** Buffer's own UTF-8 decoder, without toString()'s argument checks and encoding lookup (one call per value). */
+type Utf8Slicing = Buffer & { utf8Slice(start: number, end: number): string };
 
 export class ProtocolError extends Error {}
 
@@ -39,21 +44,24 @@ class Reader {
     this.end = end;
     return this;
   }
+  // Plain byte arithmetic: readInt32BE() & co. check their arguments on every call (a few per value).
   u8(): number {
     this.need(1);
     return this.b[this.p++]!;
   }
   i16(): number {
     this.need(2);
-    const v = this.b.readInt16BE(this.p);
-    this.p += 2;
-    return v;
+    const b = this.b;
+    const p = this.p;
+    this.p = p + 2;
+    return ((b[p]! << 24) | (b[p + 1]! << 16)) >> 16;
   }
   i32(): number {
     this.need(4);
-    const v = this.b.readInt32BE(this.p);
-    this.p += 4;
-    return v;
+    const b = this.b;
+    const p = this.p;
+    this.p = p + 4;
+    return (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
   }
   u32(): number {
     return this.i32() >>> 0;
@@ -83,8 +91,9 @@ class Reader {
     return s;
   }
   text(len: number): string {
+    if (len < 0) throw new ProtocolError('pgoutput: negative value length');
     this.need(len);
-    const s = this.b.toString('utf8', this.p, this.p + len);
+    const s = (this.b as Utf8Slicing).utf8Slice(this.p, this.p + len);
     this.p += len;
     return s;
   }
@@ -222,7 +231,7 @@ export class PgoutputDecoder {
       const flags = r.u8();
       columns.push({ key: (flags & 1) !== 0, name: r.cstring(), typeOid: r.u32(), typeMod: r.i32() });
     }
-    const relation: Relation = { oid, table: { schema, name }, replicaIdentity, columns };
+    const relation: Relation = { oid, table: { schema, name }, replicaIdentity, columns, keyNames: columns.filter((c) => c.key).map((c) => c.name) };
     const previous = this.relations.get(oid);
     this.relations.set(oid, relation);
     return { relation, previous };
@@ -266,7 +275,11 @@ RowObject.prototype = Object.create(null);
  * tuple (pgoutput looks at the root's replica identity), with every column's real value — it is a full row.
  */
 function hasKey(rel: Relation): boolean {
-  return rel.columns.some((c) => c.key);
+  return keyNames(rel).length > 0;
+}
+
+function keyNames(rel: Relation): string[] {
+  return (rel.keyNames ??= rel.columns.filter((c) => c.key).map((c) => c.name));
 }
 
 /** Messages that carry their (sub)transaction's xid inside a streamed block (protocol 2). */
@@ -278,14 +291,15 @@ function change(c: Change, xid: number | undefined): SourceEvent {
 
 /** The replica-identity columns of a row (a key tuple carries nulls in its other columns). */
 function keyOf(rel: Relation, row: Row): Row {
+  const names = keyNames(rel);
+  if (names.length === 0) throw new ProtocolError(`pgoutput: ${tableLabel(rel.table)} has no replica-identity columns`);
   const key: Row = new RowObject();
-  for (const c of rel.columns) {
-    if (!c.key) continue;
+  for (const name of names) {
+    const v = row[name];
     // A key value left unchanged and TOASTed is not sent: without it the row cannot be found safely.
-    if (!(c.name in row))
-      throw new ProtocolError(`pgoutput: the replica-identity column ${c.name} of ${tableLabel(rel.table)} was not sent (unchanged TOAST key value)`);
-    key[c.name] = row[c.name]!;
+    if (v === undefined)
+      throw new ProtocolError(`pgoutput: the replica-identity column ${name} of ${tableLabel(rel.table)} was not sent (unchanged TOAST key value)`);
+    key[name] = v;
   }
-  if (Object.keys(key).length === 0) throw new ProtocolError(`pgoutput: ${tableLabel(rel.table)} has no replica-identity columns`);
   return key;
 }
