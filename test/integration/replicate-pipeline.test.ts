@@ -97,4 +97,32 @@ describe('apply pipeline', () => {
     const empty = await c.query({ text: `SELECT cardinality($1::text[]) AS n`, values: [textArrayColumn([], 0)] });
     expect(empty.rows[0].n).toBe(0);
   });
+  it('after abort() gave up waiting and reset() moved on: what was queued on the old connection never runs, counts or fails', async () => {
+    const old = await connect(parseConnectionUrl(db.url, 'target'));
+    const pipe = new Pipeline(old);
+    let acknowledged = false;
+    let thenRan = false;
+    pipe.send('SELECT pg_sleep(0.6)');
+    pipe.send({ text: 'INSERT INTO t VALUES ($1, $2)', values: [2000, 'stale'] }, () => (thenRan = true));
+    pipe.afterSent(() => (acknowledged = true));
+    await new Promise((r) => setTimeout(r, 100));
+    await pipe.abort(50); // the sleep is on the wire and stays there past the wait
+    pipe.reset(c);
+    expect(pipe.inFlight).toBe(0);
+    await new Promise((r) => setTimeout(r, 1000)); // the old sleep has been answered by now
+    await old.end();
+    // Nothing of the old connection's queue acknowledged the source, ran, failed this pipeline or skewed its count.
+    expect(acknowledged).toBe(false);
+    expect(thenRan).toBe(false);
+    expect(pipe.failed).toBe(false);
+    expect(pipe.inFlight).toBe(0);
+    const { rows: stale } = await db.admin(`SELECT count(*)::int AS n FROM t WHERE id = 2000`);
+    expect(stale[0].n).toBe(0);
+    let fresh = false;
+    pipe.send('SELECT 1', () => (fresh = true));
+    expect(pipe.inFlight).toBe(1);
+    await pipe.barrier();
+    expect(fresh).toBe(true);
+    expect(pipe.inFlight).toBe(0);
+  });
 });

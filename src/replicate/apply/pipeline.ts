@@ -19,6 +19,8 @@ export class Pipeline {
   private sent = 0;
   private failure: unknown;
   private aborted = false;
+  /** Bumped by reset(): what was queued on an earlier connection neither runs nor counts nor fails this one. */
+  private generation = 0;
   /** Called once when a statement fails: whoever waits for something else hears of it at once. */
   onFailure?: () => void;
   /** Milliseconds barrier() spent waiting for the target (what the client could not overlap). */
@@ -29,6 +31,7 @@ export class Pipeline {
   /** A new connection after a reconnect: nothing sent on the old one is waited for. */
   reset(client: Client): void {
     this.client = client;
+    this.generation++;
     this.unanswered = 0;
     this.last = Promise.resolve();
     this.failure = undefined;
@@ -61,19 +64,23 @@ export class Pipeline {
    */
   send(q: string | QueryConfig, then?: (r: QueryResult) => void, describe?: (err: unknown) => unknown): void {
     const client = this.client;
+    const generation = this.generation;
+    const current = () => generation === this.generation;
     this.sent++;
     this.unanswered++;
     this.last = this.last.then(async () => {
+      if (!current()) return;
       if (this.failed) return void this.unanswered--;
       let r: QueryResult;
       try {
         r = await client.query(q as QueryConfig);
       } catch (err) {
-        this.fail((describe ? describe(err) : err) ?? err);
+        if (current()) this.fail((describe ? describe(err) : err) ?? err);
         return;
       } finally {
-        this.unanswered--;
+        if (current()) this.unanswered--;
       }
+      if (!current()) return;
       // A `then` that throws (e.g. a COMMIT answered with ROLLBACK) is a failure like any other.
       if (!this.failed) {
         try {
@@ -93,9 +100,10 @@ export class Pipeline {
 
   /** Runs `fn` once everything sent so far has succeeded (skipped after a failure or abort). */
   afterSent(fn: () => void): void {
+    const generation = this.generation;
     this.sent++;
     this.last = this.last.then(() => {
-      if (!this.failed) fn();
+      if (!this.failed && generation === this.generation) fn();
     });
   }
 
