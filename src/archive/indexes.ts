@@ -9,6 +9,7 @@
 import type { ConnectionSpec } from '../config.js';
 import { withClient, type Client } from '../db/connect.js';
 import { runPipelined } from '../db/pipelined.js';
+import { errorCode } from '../errors.js';
 import { quoteIdent } from '../db/ident.js';
 import type { Progress } from '../progress.js';
 import { splitScript } from '../copy/restore-failure.js';
@@ -272,11 +273,16 @@ export async function startIndexBuilds(input: IndexBuildInput): Promise<IndexBui
  * tables each round trip's socket write and wake-up were a large share of the client's CPU.
  */
 async function runBuild(c: Client, b: Build): Promise<void> {
-  try {
-    await c.query(`RESET ALL; BEGIN; ${b.sql}`);
-    await runPipelined(c, [state.tocEntriesDone('post-data', b.holds ?? [b.dumpId]), { text: 'COMMIT' }]);
-  } catch (err) {
-    await c.query('ROLLBACK').catch(() => undefined);
-    throw err;
+  // Builds of tables that share foreign keys lock the same tables in different orders and can deadlock:
+  // PostgreSQL aborts one, whose whole transaction (build and mark) is simply run again, as copy's builds are.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await c.query(`RESET ALL; BEGIN; ${b.sql}`);
+      await runPipelined(c, [state.tocEntriesDone('post-data', b.holds ?? [b.dumpId]), { text: 'COMMIT' }]);
+      return;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      if (errorCode(err) !== '40P01' || attempt >= 5) throw err;
+    }
   }
 }
